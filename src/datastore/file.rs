@@ -1,0 +1,501 @@
+//! Datastore files (`*.fds`): one immutable, sorted, columnar file per flush or compaction in a
+//! partition directory. Byte layout in `storage-format.md` § "Datastore files". [`encode_file`]
+//! builds a file's bytes from a sorted [`Batch`]; [`FileMeta::parse`] validates and parses the
+//! footer of any byte slice; [`read_block`] decodes one block of one column.
+
+use roaring::RoaringBitmap;
+
+use super::codec::{self, CodecError, Dictionary, Encoding};
+use crate::batch::{Batch, Bitmap, Column, DataType, Values};
+use crate::util::bytes::{ByteReader, PutBytes, crc32, u32_at};
+
+pub const MAGIC: [u8; 8] = *b"FLEETDS\0";
+pub const VERSION: u32 = 1;
+pub const HEADER_LEN: usize = MAGIC.len() + 4 + 4; // magic | version: u32 | flags: u32
+const VERSION_OFFSET: usize = MAGIC.len();
+/// Trailer: `{ footer_len: u32 | footer_crc: u32 | magic: [u8; 8] }`.
+pub const TRAILER_LEN: usize = 4 + 4 + MAGIC.len();
+/// lz4 is kept only when it saves at least this fraction (numerator over 8).
+const LZ4_KEEP_NUM: usize = 7;
+/// Dictionary encoding is used while the distinct count stays below this share of the rows.
+const DICT_MAX_SHARE: usize = 2;
+const DICT_MAX_VALUES: usize = 1 << 20;
+
+/// What a file is, apart from its rows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FileSpec {
+    pub day: i32,
+    pub seq: u64,
+    pub max_lsn: u64,
+    /// Text column the rows are grouped by before time (empty: time only).
+    pub sort_key: String,
+    /// Sequence numbers of the files this one replaces (compaction); see crash case 4.
+    pub replaces: Vec<u64>,
+    /// Highest source (channel) offset consumed per source, for exactly-once pipelines.
+    pub sources: Vec<(String, u64)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockMeta {
+    pub offset: u64,
+    pub stored_len: u32,
+    /// Length before lz4, or 0 when the block is stored uncompressed.
+    pub raw_len: u32,
+    pub crc: u32,
+    pub encoding: Encoding,
+    pub null_count: u32,
+    /// Min and max of the present values: i64 for int/timestamp, f64 bits for float, unused
+    /// otherwise. `min > max` (as numbers) means the block has no present value.
+    pub min: i64,
+    pub max: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnMeta {
+    pub name: String,
+    pub data_type: DataType,
+    pub null_count: u64,
+    /// Dictionary and tag-index section: (offset, len, crc); len 0 when the column has none.
+    pub dict: (u64, u32, u32),
+    pub blocks: Vec<BlockMeta>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileMeta {
+    pub spec: FileSpec,
+    pub rows: u64,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub block_rows: u32,
+    pub columns: Vec<ColumnMeta>,
+    pub file_len: u64,
+}
+
+impl FileMeta {
+    pub fn num_blocks(&self) -> usize {
+        self.columns.first().map_or(0, |c| c.blocks.len())
+    }
+    /// Rows in block `b`.
+    pub fn block_len(&self, b: usize) -> usize {
+        let start = b as u64 * self.block_rows as u64;
+        (self.rows - start).min(self.block_rows as u64) as usize
+    }
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+/// Why a file's bytes are unusable. The caller adds the path.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FormatError {
+    Corrupt(String),
+    Version(u32),
+}
+
+impl From<CodecError> for FormatError {
+    fn from(e: CodecError) -> Self {
+        FormatError::Corrupt(e.to_string())
+    }
+}
+
+fn corrupt(what: &str) -> FormatError {
+    FormatError::Corrupt(what.to_string())
+}
+
+/// Replaces null positions with the previous present value (the first present value for
+/// leading nulls) so that deltas across nulls are zero. Readers never look at those positions.
+fn fill_nulls(col: &Column) -> Values {
+    let Some(valid) = &col.validity else { return col.values.clone() };
+    let n = col.len();
+    let first = (0..n).find(|&i| valid.get(i));
+    let mut idx: Vec<u32> = Vec::with_capacity(n);
+    let mut last = first.unwrap_or(0) as u32;
+    for i in 0..n {
+        if valid.get(i) {
+            last = i as u32;
+        }
+        idx.push(last);
+    }
+    Column::new(col.values.clone()).take(&idx).values
+}
+
+fn block_stats(values: &Values, valid: &dyn Fn(usize) -> bool) -> (i64, i64) {
+    match values {
+        Values::Int64(v) | Values::Timestamp(v) => {
+            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+            for (i, &x) in v.iter().enumerate() {
+                if valid(i) {
+                    lo = lo.min(x);
+                    hi = hi.max(x);
+                }
+            }
+            (lo, hi)
+        }
+        Values::Float64(v) => {
+            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+            for (i, &x) in v.iter().enumerate() {
+                if valid(i) && !x.is_nan() {
+                    lo = lo.min(x);
+                    hi = hi.max(x);
+                }
+            }
+            (lo.to_bits() as i64, hi.to_bits() as i64)
+        }
+        _ => (1, 0),
+    }
+}
+
+/// Encodes a whole file. `batch` must be sorted as the caller wants it stored and must have a
+/// non-null `time` timestamp column.
+pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
+    let rows = batch.num_rows();
+    let block_rows = block_rows.max(1) as usize;
+    let mut out = Vec::with_capacity(rows * batch.columns.len() + 4096);
+    out.extend_from_slice(&MAGIC);
+    out.put_u32(VERSION);
+    out.put_u32(0);
+
+    let (min_time, max_time) = match batch.column("time").map(|c| &c.values) {
+        Some(Values::Timestamp(t)) if !t.is_empty() => {
+            (*t.iter().min().unwrap_or(&0), *t.iter().max().unwrap_or(&0))
+        }
+        _ => (0, 0),
+    };
+
+    let mut columns = Vec::with_capacity(batch.columns.len());
+    for (field, col) in batch.fields.iter().zip(&batch.columns) {
+        let filled = fill_nulls(col);
+        // Dictionary (sorted distinct values) and per-row codes for low-cardinality text.
+        let mut dict_codes: Option<Vec<u32>> = None;
+        let mut dict_section = (0u64, 0u32, 0u32);
+        if let Values::Text(sv) = &filled {
+            let mut distinct: Vec<&str> = sv.iter().collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if rows > 0 && distinct.len() <= DICT_MAX_VALUES && distinct.len() * DICT_MAX_SHARE <= rows {
+                let codes: Vec<u32> = sv
+                    .iter()
+                    .map(|s| distinct.binary_search(&s).unwrap_or(0) as u32)
+                    .collect();
+                let mut index: Vec<RoaringBitmap> = vec![RoaringBitmap::new(); distinct.len()];
+                for (row, &c) in codes.iter().enumerate() {
+                    if col.is_valid(row) {
+                        index[c as usize].insert(row as u32);
+                    }
+                }
+                let start = out.len();
+                out.put_u32(distinct.len() as u32);
+                for s in &distinct {
+                    out.put_bytes32(s.as_bytes());
+                }
+                let mut rb = Vec::new();
+                for bm in &mut index {
+                    bm.optimize();
+                    rb.clear();
+                    bm.serialize_into(&mut rb).expect("writing to a Vec cannot fail");
+                    out.put_bytes32(&rb);
+                }
+                let crc = crc32(&out[start..]);
+                dict_section = (start as u64, (out.len() - start) as u32, crc);
+                dict_codes = Some(codes);
+            }
+        }
+
+        let mut blocks = Vec::with_capacity(rows.div_ceil(block_rows));
+        let mut raw = Vec::new();
+        for start in (0..rows).step_by(block_rows) {
+            let end = (start + block_rows).min(rows);
+            let idx: Vec<u32> = (start as u32..end as u32).collect();
+            let values = Column::new(filled.clone_range(start, end, &idx)).values;
+            let valid = |i: usize| col.is_valid(start + i);
+            let (min, max) = block_stats(&values, &valid);
+            let mut nulls = RoaringBitmap::new();
+            if col.validity.is_some() {
+                for i in 0..end - start {
+                    if !valid(i) {
+                        nulls.insert(i as u32);
+                    }
+                }
+            }
+            raw.clear();
+            nulls.optimize();
+            let mut nb = Vec::new();
+            nulls.serialize_into(&mut nb).expect("writing to a Vec cannot fail");
+            raw.put_bytes32(if nulls.is_empty() { &[] } else { &nb });
+            let encoding = codec::encode(&values, dict_codes.as_ref().map(|c| &c[start..end]), &mut raw);
+            let compressed = lz4_flex::block::compress(&raw);
+            let offset = out.len() as u64;
+            let (stored, raw_len) = if compressed.len() * 8 <= raw.len() * LZ4_KEEP_NUM {
+                (&compressed[..], raw.len() as u32)
+            } else {
+                (&raw[..], 0)
+            };
+            out.extend_from_slice(stored);
+            blocks.push(BlockMeta {
+                offset,
+                stored_len: stored.len() as u32,
+                raw_len,
+                crc: crc32(stored),
+                encoding,
+                null_count: nulls.len() as u32,
+                min,
+                max,
+            });
+        }
+        columns.push(ColumnMeta {
+            name: field.name.clone(),
+            data_type: field.data_type,
+            null_count: col.null_count() as u64,
+            dict: dict_section,
+            blocks,
+        });
+    }
+
+    let meta = FileMeta {
+        spec: spec.clone(),
+        rows: rows as u64,
+        min_time,
+        max_time,
+        block_rows: block_rows as u32,
+        columns,
+        file_len: 0,
+    };
+    let footer_start = out.len();
+    write_footer(&meta, &mut out);
+    let footer_len = (out.len() - footer_start) as u32;
+    let footer_crc = crc32(&out[footer_start..]);
+    out.put_u32(footer_len);
+    out.put_u32(footer_crc);
+    out.extend_from_slice(&MAGIC);
+    out
+}
+
+trait CloneRange {
+    fn clone_range(&self, start: usize, end: usize, idx: &[u32]) -> Values;
+}
+
+impl CloneRange for Values {
+    fn clone_range(&self, start: usize, end: usize, idx: &[u32]) -> Values {
+        match self {
+            Values::Int64(v) => Values::Int64(v[start..end].to_vec()),
+            Values::Timestamp(v) => Values::Timestamp(v[start..end].to_vec()),
+            Values::Float64(v) => Values::Float64(v[start..end].to_vec()),
+            Values::Bool(v) => Values::Bool(v[start..end].to_vec()),
+            Values::Text(_) => Column::new(self.clone()).take(idx).values,
+        }
+    }
+}
+
+fn write_footer(m: &FileMeta, out: &mut Vec<u8>) {
+    let s = &m.spec;
+    out.put_i32(s.day);
+    out.put_u64(s.seq);
+    out.put_u64(m.rows);
+    out.put_i64(m.min_time);
+    out.put_i64(m.max_time);
+    out.put_u64(s.max_lsn);
+    out.put_u32(m.block_rows);
+    out.put_str16(&s.sort_key);
+    out.put_u32(s.replaces.len() as u32);
+    for r in &s.replaces {
+        out.put_u64(*r);
+    }
+    out.put_u32(s.sources.len() as u32);
+    for (name, off) in &s.sources {
+        out.put_str16(name);
+        out.put_u64(*off);
+    }
+    out.put_u32(m.columns.len() as u32);
+    out.put_u32(m.num_blocks() as u32);
+    for c in &m.columns {
+        out.put_str16(&c.name);
+        out.put_u8(c.data_type as u8);
+        out.put_u64(c.null_count);
+        out.put_u64(c.dict.0);
+        out.put_u32(c.dict.1);
+        out.put_u32(c.dict.2);
+        for b in &c.blocks {
+            out.put_u64(b.offset);
+            out.put_u32(b.stored_len);
+            out.put_u32(b.raw_len);
+            out.put_u32(b.crc);
+            out.put_u8(b.encoding as u8);
+            out.put_u32(b.null_count);
+            out.put_i64(b.min);
+            out.put_i64(b.max);
+        }
+    }
+}
+
+impl FileMeta {
+    /// Validates header, trailer, footer checksum and every offset, then parses the footer.
+    /// Blocks are checked (CRC) when read.
+    pub fn parse(buf: &[u8]) -> Result<FileMeta, FormatError> {
+        if buf.len() < HEADER_LEN + TRAILER_LEN || buf[..MAGIC.len()] != MAGIC {
+            return Err(corrupt("header (bad magic or file too short)"));
+        }
+        let version = u32_at(buf, VERSION_OFFSET).ok_or_else(|| corrupt("header"))?;
+        if version != VERSION {
+            return Err(FormatError::Version(version));
+        }
+        let t = buf.len() - TRAILER_LEN;
+        if buf[t + 8..] != MAGIC {
+            return Err(corrupt("trailer (bad magic: file truncated?)"));
+        }
+        let footer_len = u32_at(buf, t).ok_or_else(|| corrupt("trailer"))? as usize;
+        let footer_crc = u32_at(buf, t + 4).ok_or_else(|| corrupt("trailer"))?;
+        if footer_len > t - HEADER_LEN {
+            return Err(corrupt("footer length"));
+        }
+        let footer = &buf[t - footer_len..t];
+        if crc32(footer) != footer_crc {
+            return Err(corrupt("footer checksum"));
+        }
+        let data_end = (t - footer_len) as u64;
+        let e = || corrupt("footer");
+        let mut r = ByteReader::new(footer);
+        let day = r.i32().ok_or_else(e)?;
+        let seq = r.u64().ok_or_else(e)?;
+        let rows = r.u64().ok_or_else(e)?;
+        let min_time = r.i64().ok_or_else(e)?;
+        let max_time = r.i64().ok_or_else(e)?;
+        let max_lsn = r.u64().ok_or_else(e)?;
+        let block_rows = r.u32().ok_or_else(e)?;
+        let sort_key = r.str16().ok_or_else(e)?.to_string();
+        let n = r.u32().ok_or_else(e)? as usize;
+        let mut replaces = Vec::with_capacity(n.min(4096));
+        for _ in 0..n {
+            replaces.push(r.u64().ok_or_else(e)?);
+        }
+        let n = r.u32().ok_or_else(e)? as usize;
+        let mut sources = Vec::with_capacity(n.min(4096));
+        for _ in 0..n {
+            let name = r.str16().ok_or_else(e)?.to_string();
+            sources.push((name, r.u64().ok_or_else(e)?));
+        }
+        let ncols = r.u32().ok_or_else(e)? as usize;
+        let nblocks = r.u32().ok_or_else(e)? as usize;
+        if block_rows == 0 || rows.div_ceil(block_rows as u64) != nblocks as u64 {
+            return Err(corrupt("block count"));
+        }
+        let mut columns = Vec::with_capacity(ncols.min(4096));
+        for _ in 0..ncols {
+            let name = r.str16().ok_or_else(e)?.to_string();
+            let data_type = DataType::from_u8(r.u8().ok_or_else(e)?).ok_or_else(|| corrupt("column type"))?;
+            let null_count = r.u64().ok_or_else(e)?;
+            let dict = (r.u64().ok_or_else(e)?, r.u32().ok_or_else(e)?, r.u32().ok_or_else(e)?);
+            if dict.1 > 0 && (dict.0 < HEADER_LEN as u64 || dict.0 + dict.1 as u64 > data_end) {
+                return Err(corrupt("dictionary offset"));
+            }
+            let mut blocks = Vec::with_capacity(nblocks.min(1 << 20));
+            for _ in 0..nblocks {
+                let b = BlockMeta {
+                    offset: r.u64().ok_or_else(e)?,
+                    stored_len: r.u32().ok_or_else(e)?,
+                    raw_len: r.u32().ok_or_else(e)?,
+                    crc: r.u32().ok_or_else(e)?,
+                    encoding: Encoding::from_u8(r.u8().ok_or_else(e)?).ok_or_else(|| corrupt("block encoding"))?,
+                    null_count: r.u32().ok_or_else(e)?,
+                    min: r.i64().ok_or_else(e)?,
+                    max: r.i64().ok_or_else(e)?,
+                };
+                if b.offset < HEADER_LEN as u64 || b.offset.saturating_add(b.stored_len as u64) > data_end {
+                    return Err(corrupt("block offset"));
+                }
+                blocks.push(b);
+            }
+            columns.push(ColumnMeta { name, data_type, null_count, dict, blocks });
+        }
+        if !r.is_empty() {
+            return Err(corrupt("footer (trailing bytes)"));
+        }
+        let spec = FileSpec { day, seq, max_lsn, sort_key, replaces, sources };
+        Ok(FileMeta { spec, rows, min_time, max_time, block_rows, columns, file_len: buf.len() as u64 })
+    }
+}
+
+/// A column's dictionary and tag index, decoded from its section.
+pub struct DictSection {
+    pub values: Dictionary,
+    /// Byte ranges (within the file) of each value's roaring bitmap of rows.
+    pub index: Vec<(usize, usize)>,
+}
+
+pub fn read_dict(buf: &[u8], c: &ColumnMeta) -> Result<Option<DictSection>, FormatError> {
+    let (off, len, crc) = c.dict;
+    if len == 0 {
+        return Ok(None);
+    }
+    let sec = buf.get(off as usize..off as usize + len as usize).ok_or_else(|| corrupt("dictionary"))?;
+    if crc32(sec) != crc {
+        return Err(corrupt("dictionary checksum"));
+    }
+    let e = || corrupt("dictionary");
+    let mut r = ByteReader::new(sec);
+    let n = r.u32().ok_or_else(e)? as usize;
+    let mut values = Dictionary::with_capacity(n.min(1 << 20), 0);
+    for _ in 0..n {
+        values.push(std::str::from_utf8(r.bytes32().ok_or_else(e)?).map_err(|_| e())?);
+    }
+    let mut index = Vec::with_capacity(n.min(1 << 20));
+    for _ in 0..n {
+        let len = r.u32().ok_or_else(e)? as usize;
+        let start = off as usize + r.pos();
+        r.take(len).ok_or_else(e)?;
+        index.push((start, len));
+    }
+    Ok(Some(DictSection { values, index }))
+}
+
+/// Decodes the rows bitmap of one dictionary value.
+pub fn read_tag_rows(buf: &[u8], range: (usize, usize)) -> Result<RoaringBitmap, FormatError> {
+    let bytes = buf.get(range.0..range.0 + range.1).ok_or_else(|| corrupt("tag index"))?;
+    RoaringBitmap::deserialize_from(bytes).map_err(|_| corrupt("tag index bitmap"))
+}
+
+/// Decodes block `b` of column `c`: checksum, lz4, validity, values.
+pub fn read_block(
+    buf: &[u8],
+    meta: &FileMeta,
+    c: usize,
+    b: usize,
+    dict: Option<&Dictionary>,
+) -> Result<Column, FormatError> {
+    let col = meta.columns.get(c).ok_or_else(|| corrupt("column index"))?;
+    let bm = col.blocks.get(b).ok_or_else(|| corrupt("block index"))?;
+    let stored = buf
+        .get(bm.offset as usize..bm.offset as usize + bm.stored_len as usize)
+        .ok_or_else(|| corrupt("block range"))?;
+    if crc32(stored) != bm.crc {
+        return Err(corrupt(&format!("block checksum (column {}, block {b})", col.name)));
+    }
+    let decompressed;
+    let raw: &[u8] = if bm.raw_len > 0 {
+        decompressed = lz4_flex::block::decompress(stored, bm.raw_len as usize)
+            .map_err(|_| corrupt("block lz4"))?;
+        &decompressed
+    } else {
+        stored
+    };
+    let n = meta.block_len(b);
+    let mut r = ByteReader::new(raw);
+    let nulls = r.bytes32().ok_or_else(|| corrupt("block validity"))?;
+    let validity = if nulls.is_empty() {
+        None
+    } else {
+        let rb = RoaringBitmap::deserialize_from(nulls).map_err(|_| corrupt("block validity bitmap"))?;
+        let mut v = Bitmap::new_set(n);
+        for i in rb.iter() {
+            if i as usize >= n {
+                return Err(corrupt("block validity bitmap"));
+            }
+            v.set(i as usize, false);
+        }
+        Some(v)
+    };
+    let values = codec::decode(bm.encoding, &raw[r.pos()..], n, dict)?;
+    if values.data_type() != col.data_type {
+        return Err(corrupt("block encoding does not match column type"));
+    }
+    Ok(Column::with_validity(values, validity))
+}

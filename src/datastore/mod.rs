@@ -1,0 +1,14 @@
+//! Datastores: processed rows in immutable, sorted, columnar, day-partitioned files plus an
+//! in-memory memtable. [`Datastore`] is the handle; [`Snapshot`] is a consistent read view;
+//! [`file`] is the on-disk format, [`codec`] the value encodings, [`reader::DsFile`] an open file.
+
+pub mod codec;
+pub mod file;
+mod mmap;
+pub mod reader;
+mod schema;
+mod store;
+
+pub use reader::DsFile;
+pub use schema::reconcile;
+pub use store::{Datastore, DatastoreOptions, Snapshot};

@@ -1,0 +1,450 @@
+//! [`Datastore`]: one datastore's memtable and files, with flush, compaction and retention.
+//!
+//! Invariants:
+//! - Files are immutable; a partition's rows are exactly its files plus its memtable batches.
+//! - Flush and compaction publish new files and retire what they replace (memtable batches or
+//!   older files) under one write lock, so a [`Snapshot`] sees every row exactly once.
+//! - Replay is idempotent per partition: a WAL record whose LSN is at most the partition's
+//!   highest file LSN is already in a file and is skipped.
+//! - This module never reads the wall clock: retention takes `now` from the caller.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::file::{self, FileSpec};
+use super::reader::DsFile;
+use super::schema::{conform, reconcile};
+use crate::batch::{Batch, DataType, Field, Values};
+use crate::error::{Error, IoContext, Result};
+use crate::util::fsutil::{create_dir_durable, remove_tmp_files, sync_dir, write_atomic};
+use crate::util::time::{day_name, day_of, parse_day_name};
+
+pub const FILE_EXT: &str = "fds";
+
+/// Datastore settings. Defaults are in [`DatastoreOptions::default`].
+#[derive(Clone, Debug)]
+pub struct DatastoreOptions {
+    /// Days of data kept, counted in whole partitions; `None` keeps everything. Default `None`.
+    pub retention_days: Option<u32>,
+    /// Text column whose values group rows inside a file (then time). `None` picks, at each
+    /// flush, the first text column with at most one distinct value per 4 rows. Default `None`.
+    pub series_key: Option<String>,
+    /// Rows per block (1..=1,048,576). Default 8,192.
+    pub block_rows: u32,
+    /// Memtable rows above which [`Datastore::needs_flush`] says yes. Default 1,000,000.
+    pub memtable_rows: usize,
+    /// Files in a partition from which compaction merges them. Default 4.
+    pub compact_min_files: usize,
+}
+
+impl Default for DatastoreOptions {
+    fn default() -> Self {
+        DatastoreOptions {
+            retention_days: None,
+            series_key: None,
+            block_rows: 8192,
+            memtable_rows: 1_000_000,
+            compact_min_files: 4,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct MemBatch {
+    batch: Arc<Batch>,
+    lsn: u64,
+    source: Option<(String, u64)>,
+}
+
+#[derive(Default)]
+struct Partition {
+    files: Vec<Arc<DsFile>>,
+    mem: Vec<MemBatch>,
+}
+
+impl Partition {
+    fn file_max_lsn(&self) -> u64 {
+        self.files.iter().map(|f| f.meta.spec.max_lsn).max().unwrap_or(0)
+    }
+}
+
+struct State {
+    parts: BTreeMap<i32, Partition>,
+    schema: Vec<Field>,
+    mem_rows: usize,
+}
+
+pub struct Datastore {
+    name: String,
+    dir: PathBuf,
+    opts: DatastoreOptions,
+    state: RwLock<State>,
+    /// Serialises flush, compaction and retention (writers of files).
+    maint: Mutex<()>,
+    next_seq: AtomicU64,
+}
+
+/// A consistent view: the files and memtable batches at one instant, and the schema.
+#[derive(Clone)]
+pub struct Snapshot {
+    pub schema: Vec<Field>,
+    pub files: Vec<Arc<DsFile>>,
+    pub mem: Vec<Arc<Batch>>,
+}
+
+impl Snapshot {
+    pub fn num_rows(&self) -> u64 {
+        self.files.iter().map(|f| f.meta.rows).sum::<u64>()
+            + self.mem.iter().map(|b| b.num_rows() as u64).sum::<u64>()
+    }
+    /// Every row, every column of the schema (files first, then memtable).
+    pub fn read_all(&self) -> Result<Batch> {
+        let mut parts = Vec::with_capacity(self.files.len() + self.mem.len());
+        for f in &self.files {
+            parts.push(conform(&self.schema, &f.read_all()?));
+        }
+        for b in &self.mem {
+            parts.push(conform(&self.schema, b));
+        }
+        let refs: Vec<&Batch> = parts.iter().collect();
+        Ok(conform(&self.schema, &Batch::concat(&refs)))
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Datastore {
+    /// Opens (creating if needed) the datastore in `dir`, loading every partition's files and
+    /// finishing any compaction a crash interrupted (crash case 4 in storage-format.md).
+    pub fn open(name: &str, dir: &Path, opts: DatastoreOptions) -> Result<Datastore> {
+        create_dir_durable(dir).at(dir)?;
+        let mut parts: BTreeMap<i32, Partition> = BTreeMap::new();
+        let mut max_seq = 0;
+        let mut schema = Vec::new();
+        for entry in fs::read_dir(dir).at(dir)? {
+            let entry = entry.at(dir)?;
+            let Some(day) = entry.file_name().to_str().and_then(parse_day_name) else { continue };
+            let pdir = entry.path();
+            remove_tmp_files(&pdir).at(&pdir)?;
+            let mut files = Vec::new();
+            for f in fs::read_dir(&pdir).at(&pdir)? {
+                let path = f.at(&pdir)?.path();
+                if path.extension().and_then(|e| e.to_str()) == Some(FILE_EXT) {
+                    files.push(Arc::new(DsFile::open(&path)?));
+                }
+            }
+            let replaced: HashSet<u64> = files.iter().flat_map(|f| f.meta.spec.replaces.clone()).collect();
+            let mut kept = Vec::new();
+            for f in files {
+                if replaced.contains(&f.meta.spec.seq) {
+                    fs::remove_file(&f.path).at(&f.path)?;
+                } else {
+                    kept.push(f);
+                }
+            }
+            if !replaced.is_empty() {
+                sync_dir(&pdir).at(&pdir)?;
+            }
+            kept.sort_by_key(|f| f.meta.spec.seq);
+            for f in &kept {
+                max_seq = max_seq.max(f.meta.spec.seq);
+            }
+            parts.insert(day, Partition { files: kept, mem: Vec::new() });
+        }
+        // Schema: the union of the files' columns, oldest file first.
+        let mut all: Vec<&Arc<DsFile>> = parts.values().flat_map(|p| &p.files).collect();
+        all.sort_by_key(|f| f.meta.spec.seq);
+        for f in all {
+            let empty = Batch {
+                fields: f.fields(),
+                columns: f.fields().iter().map(|fl| crate::batch::Column::nulls(fl.data_type, 0)).collect(),
+            };
+            reconcile(&mut schema, empty);
+        }
+        Ok(Datastore {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            opts,
+            state: RwLock::new(State { parts, schema, mem_rows: 0 }),
+            maint: Mutex::new(()),
+            next_seq: AtomicU64::new(max_seq + 1),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn options(&self) -> &DatastoreOptions {
+        &self.opts
+    }
+    pub fn schema(&self) -> Vec<Field> {
+        read(&self.state).schema.clone()
+    }
+
+    /// Adds rows written under WAL record `lsn`. `batch` needs a non-null timestamp column
+    /// `time`. Rows go to the memtable partition of their day; partitions whose files already
+    /// hold `lsn` skip them (replay). `source` is the pipeline position this batch reaches.
+    pub fn append(&self, batch: Batch, lsn: u64, source: Option<(String, u64)>) -> Result<()> {
+        let days: Vec<i32> = match batch.column("time") {
+            Some(c) if c.null_count() == 0 => match &c.values {
+                Values::Timestamp(t) => t.iter().map(|&t| day_of(t)).collect(),
+                _ => return Err(Error::Invalid(format!("datastore {}: column \"time\" must be a timestamp", self.name))),
+            },
+            Some(_) => return Err(Error::Invalid(format!("datastore {}: column \"time\" must not be null", self.name))),
+            None => return Err(Error::Invalid(format!("datastore {}: rows need a \"time\" column", self.name))),
+        };
+        if days.is_empty() {
+            return Ok(());
+        }
+        let mut st = write(&self.state);
+        let batch = reconcile(&mut st.schema, batch);
+        let mut groups: Vec<(i32, Batch)> = Vec::new();
+        if days.iter().all(|&d| d == days[0]) {
+            groups.push((days[0], batch));
+        } else {
+            let mut by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+            for (i, &d) in days.iter().enumerate() {
+                by_day.entry(d).or_default().push(i as u32);
+            }
+            for (d, idx) in by_day {
+                groups.push((d, batch.take(&idx)));
+            }
+        }
+        for (day, b) in groups {
+            let p = st.parts.entry(day).or_default();
+            if lsn > 0 && lsn <= p.file_max_lsn() {
+                continue;
+            }
+            let n = b.num_rows();
+            p.mem.push(MemBatch { batch: Arc::new(b), lsn, source: source.clone() });
+            st.mem_rows += n;
+        }
+        Ok(())
+    }
+
+    pub fn needs_flush(&self) -> bool {
+        read(&self.state).mem_rows >= self.opts.memtable_rows
+    }
+    pub fn mem_rows(&self) -> usize {
+        read(&self.state).mem_rows
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let st = read(&self.state);
+        Snapshot {
+            schema: st.schema.clone(),
+            files: st.parts.values().flat_map(|p| p.files.iter().cloned()).collect(),
+            mem: st.parts.values().flat_map(|p| p.mem.iter().map(|m| m.batch.clone())).collect(),
+        }
+    }
+
+    /// Highest LSN in memory or files; the engine never issues an LSN at or below it again.
+    pub fn max_lsn(&self) -> u64 {
+        let st = read(&self.state);
+        st.parts
+            .values()
+            .map(|p| p.file_max_lsn().max(p.mem.iter().map(|m| m.lsn).max().unwrap_or(0)))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// How far this datastore has consumed `source` (e.g. a channel): the highest offset
+    /// recorded by any file or memtable batch.
+    pub fn source_offset(&self, source: &str) -> Option<u64> {
+        let st = read(&self.state);
+        let files = st.parts.values().flat_map(|p| &p.files).flat_map(|f| &f.meta.spec.sources);
+        let mem = st.parts.values().flat_map(|p| &p.mem).filter_map(|m| m.source.as_ref());
+        files.chain(mem).filter(|(s, _)| s == source).map(|(_, o)| *o).max()
+    }
+
+    /// Partitions (day numbers) present.
+    pub fn partitions(&self) -> Vec<i32> {
+        read(&self.state).parts.keys().copied().collect()
+    }
+
+    /// Bytes of all files.
+    pub fn disk_bytes(&self) -> u64 {
+        read(&self.state).parts.values().flat_map(|p| &p.files).map(|f| f.meta.file_len).sum()
+    }
+
+    fn sort_key_for(&self, batch: &Batch) -> Option<String> {
+        if let Some(k) = &self.opts.series_key {
+            return batch.column(k).filter(|c| c.data_type() == DataType::Text).map(|_| k.clone());
+        }
+        let rows = batch.num_rows();
+        batch.fields.iter().zip(&batch.columns).find_map(|(f, c)| match &c.values {
+            Values::Text(v) if rows >= 16 => {
+                let mut d: Vec<&str> = v.iter().collect();
+                d.sort_unstable();
+                d.dedup();
+                (d.len() * 4 <= rows).then(|| f.name.clone())
+            }
+            _ => None,
+        })
+    }
+
+    /// Sorts rows by (series key, time), stable so equal keys keep arrival order.
+    fn sorted(&self, batch: &Batch) -> (Batch, String) {
+        let key = self.sort_key_for(batch);
+        let n = batch.num_rows();
+        let times: &[i64] = match batch.column("time").map(|c| &c.values) {
+            Some(Values::Timestamp(t)) => t,
+            _ => &[],
+        };
+        let mut idx: Vec<u32> = (0..n as u32).collect();
+        match key.as_deref().and_then(|k| batch.column(k)) {
+            Some(c) => {
+                let Values::Text(v) = &c.values else { unreachable!("sort key is text") };
+                let mut d: Vec<&str> = v.iter().collect();
+                d.sort_unstable();
+                d.dedup();
+                let codes: Vec<u32> = (0..n)
+                    .map(|i| if c.is_valid(i) { d.binary_search(&v.get(i)).unwrap_or(0) as u32 + 1 } else { 0 })
+                    .collect();
+                idx.sort_by_key(|&i| (codes[i as usize], times[i as usize]));
+            }
+            None => idx.sort_by_key(|&i| times[i as usize]),
+        }
+        (batch.take(&idx), key.unwrap_or_default())
+    }
+
+    fn write_file(&self, spec: FileSpec, batch: &Batch) -> Result<Arc<DsFile>> {
+        let pdir = self.dir.join(day_name(spec.day));
+        create_dir_durable(&pdir).at(&pdir)?;
+        let path = pdir.join(format!("{:016}.{FILE_EXT}", spec.seq));
+        let bytes = file::encode_file(&spec, batch, self.opts.block_rows);
+        write_atomic(&path, &bytes).at(&path)?;
+        Ok(Arc::new(DsFile::open(&path)?))
+    }
+
+    /// Writes every memtable partition to a new file. Afterwards all rows appended before the
+    /// call are in files.
+    pub fn flush(&self) -> Result<()> {
+        let _g = self.maint.lock().unwrap_or_else(|e| e.into_inner());
+        let plan: Vec<(i32, Vec<MemBatch>, u64)> = {
+            let st = read(&self.state);
+            st.parts
+                .iter()
+                .filter(|(_, p)| !p.mem.is_empty())
+                .map(|(d, p)| (*d, p.mem.clone(), p.file_max_lsn()))
+                .collect()
+        };
+        for (day, mem, file_lsn) in plan {
+            let refs: Vec<&Batch> = mem.iter().map(|m| m.batch.as_ref()).collect();
+            let (batch, sort_key) = self.sorted(&Batch::concat(&refs));
+            let spec = FileSpec {
+                day,
+                seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
+                max_lsn: mem.iter().map(|m| m.lsn).max().unwrap_or(0).max(file_lsn),
+                sort_key,
+                replaces: Vec::new(),
+                sources: merge_sources(mem.iter().filter_map(|m| m.source.clone())),
+            };
+            let f = self.write_file(spec, &batch)?;
+            let mut st = write(&self.state);
+            let p = st.parts.entry(day).or_default();
+            p.files.push(f);
+            p.mem.drain(..mem.len());
+            st.mem_rows -= batch.num_rows();
+        }
+        Ok(())
+    }
+
+    /// Merges the files of every partition that has at least `compact_min_files` of them into
+    /// one. Returns the number of partitions compacted.
+    pub fn compact(&self) -> Result<usize> {
+        let _g = self.maint.lock().unwrap_or_else(|e| e.into_inner());
+        let (plan, schema): (Vec<(i32, Vec<Arc<DsFile>>)>, Vec<Field>) = {
+            let st = read(&self.state);
+            let plan = st
+                .parts
+                .iter()
+                .filter(|(_, p)| p.files.len() >= self.opts.compact_min_files.max(2))
+                .map(|(d, p)| (*d, p.files.clone()))
+                .collect();
+            (plan, st.schema.clone())
+        };
+        for (day, files) in &plan {
+            let mut parts = Vec::with_capacity(files.len());
+            for f in files {
+                parts.push(conform(&schema, &f.read_all()?));
+            }
+            let refs: Vec<&Batch> = parts.iter().collect();
+            let (batch, sort_key) = self.sorted(&Batch::concat(&refs));
+            let spec = FileSpec {
+                day: *day,
+                seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
+                max_lsn: files.iter().map(|f| f.meta.spec.max_lsn).max().unwrap_or(0),
+                sort_key,
+                replaces: files.iter().map(|f| f.meta.spec.seq).collect(),
+                sources: merge_sources(files.iter().flat_map(|f| f.meta.spec.sources.clone())),
+            };
+            let merged = self.write_file(spec, &batch)?;
+            {
+                let mut st = write(&self.state);
+                let p = st.parts.entry(*day).or_default();
+                let old: HashSet<u64> = files.iter().map(|f| f.meta.spec.seq).collect();
+                p.files.retain(|f| !old.contains(&f.meta.spec.seq));
+                p.files.push(merged);
+                p.files.sort_by_key(|f| f.meta.spec.seq);
+            }
+            for f in files {
+                fs::remove_file(&f.path).at(&f.path)?;
+            }
+            let pdir = self.dir.join(day_name(*day));
+            sync_dir(&pdir).at(&pdir)?;
+        }
+        Ok(plan.len())
+    }
+
+    /// Drops whole partitions older than the retention period at time `now` (microseconds).
+    /// Call only after the WAL records of those partitions are retired (the engine checkpoints
+    /// first), or replay would bring their rows back.
+    pub fn enforce_retention(&self, now: i64) -> Result<Vec<i32>> {
+        let Some(days) = self.opts.retention_days else { return Ok(Vec::new()) };
+        let cutoff = day_of(now) - days as i32;
+        self.drop_partitions_before(cutoff)
+    }
+
+    /// Drops every partition whose day is before `cutoff`.
+    pub fn drop_partitions_before(&self, cutoff: i32) -> Result<Vec<i32>> {
+        let _g = self.maint.lock().unwrap_or_else(|e| e.into_inner());
+        let dropped: Vec<i32> = {
+            let mut st = write(&self.state);
+            let old: Vec<i32> = st.parts.range(..cutoff).map(|(d, _)| *d).collect();
+            for d in &old {
+                if let Some(p) = st.parts.remove(d) {
+                    st.mem_rows -= p.mem.iter().map(|m| m.batch.num_rows()).sum::<usize>();
+                }
+            }
+            old
+        };
+        for d in &dropped {
+            let pdir = self.dir.join(day_name(*d));
+            if pdir.exists() {
+                fs::remove_dir_all(&pdir).at(&pdir)?;
+            }
+        }
+        if !dropped.is_empty() {
+            sync_dir(&self.dir).at(&self.dir)?;
+        }
+        Ok(dropped)
+    }
+}
+
+fn merge_sources(it: impl Iterator<Item = (String, u64)>) -> Vec<(String, u64)> {
+    let mut m: BTreeMap<String, u64> = BTreeMap::new();
+    for (s, o) in it {
+        let e = m.entry(s).or_insert(o);
+        *e = (*e).max(o);
+    }
+    m.into_iter().collect()
+}

@@ -1,0 +1,64 @@
+//! [`Error`]: the storage layer's error type (WAL, channels, datastores, engine). It separates
+//! I/O failures, corruption, unsupported on-disk versions and user mistakes, and maps each to
+//! a PostgreSQL SQLSTATE for the wire ([`Error::sqlstate`]).
+
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: corrupt {what}; the file is refused (restore it from a backup or remove it)")]
+    Corrupt { path: PathBuf, what: String },
+    #[error(
+        "{path}: {kind} format version {found} is not supported (this build reads version {supported}); use a fleetdb release that matches the data directory"
+    )]
+    UnsupportedVersion { path: PathBuf, kind: &'static str, found: u32, supported: u32 },
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the write-ahead log failed earlier ({0}); restart fleetdb to recover from the log")]
+    WalPoisoned(String),
+}
+
+impl Error {
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io { path: path.as_ref().to_path_buf(), source }
+    }
+    pub fn corrupt(path: impl AsRef<Path>, what: impl Into<String>) -> Self {
+        Error::Corrupt { path: path.as_ref().to_path_buf(), what: what.into() }
+    }
+    /// The SQLSTATE a client sees for this error.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "58030",                            // io_error
+            Error::Corrupt { .. } => "XX001",                       // data_corrupted
+            Error::UnsupportedVersion { .. } => "XX000",            // internal_error
+            Error::NotFound(_) => "42P01",                          // undefined_table
+            Error::AlreadyExists(_) => "42P07",                     // duplicate_table
+            Error::Invalid(_) => "22023",                           // invalid_parameter_value
+            Error::WalPoisoned(_) => "58030",
+        }
+    }
+}
+
+/// Attaches a path to I/O results.
+pub trait IoContext<T> {
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

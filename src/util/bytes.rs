@@ -1,0 +1,126 @@
+//! Little-endian byte encoding with bounds checks. [`ByteReader`] never panics on short or
+//! malformed input: every read returns `None` past the end, so file readers turn any damage
+//! into a corruption error instead of an out-of-bounds access.
+
+/// Appends little-endian values to a `Vec<u8>`.
+pub trait PutBytes {
+    fn put_u8(&mut self, v: u8);
+    fn put_u16(&mut self, v: u16);
+    fn put_u32(&mut self, v: u32);
+    fn put_u64(&mut self, v: u64);
+    fn put_i32(&mut self, v: i32);
+    fn put_i64(&mut self, v: i64);
+    fn put_f64(&mut self, v: f64);
+    /// A `u32` length followed by the bytes.
+    fn put_bytes32(&mut self, b: &[u8]);
+    /// A `u16` length followed by the UTF-8 bytes; callers keep names under 64 KiB.
+    fn put_str16(&mut self, s: &str);
+}
+
+impl PutBytes for Vec<u8> {
+    fn put_u8(&mut self, v: u8) {
+        self.push(v);
+    }
+    fn put_u16(&mut self, v: u16) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_u32(&mut self, v: u32) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_u64(&mut self, v: u64) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_i32(&mut self, v: i32) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_i64(&mut self, v: i64) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_f64(&mut self, v: f64) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_bytes32(&mut self, b: &[u8]) {
+        self.put_u32(b.len() as u32);
+        self.extend_from_slice(b);
+    }
+    fn put_str16(&mut self, s: &str) {
+        let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+        self.put_u16(b.len() as u16);
+        self.extend_from_slice(b);
+    }
+}
+
+/// A cursor over a byte slice whose reads fail softly (`None`) instead of panicking.
+#[derive(Clone, Copy)]
+pub struct ByteReader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> ByteReader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        ByteReader { buf, pos: 0 }
+    }
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.buf.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+    fn arr<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N).map(|s| s.try_into().expect("length checked by take"))
+    }
+    pub fn u8(&mut self) -> Option<u8> {
+        self.arr::<1>().map(|a| a[0])
+    }
+    pub fn u16(&mut self) -> Option<u16> {
+        self.arr().map(u16::from_le_bytes)
+    }
+    pub fn u32(&mut self) -> Option<u32> {
+        self.arr().map(u32::from_le_bytes)
+    }
+    pub fn u64(&mut self) -> Option<u64> {
+        self.arr().map(u64::from_le_bytes)
+    }
+    pub fn i32(&mut self) -> Option<i32> {
+        self.arr().map(i32::from_le_bytes)
+    }
+    pub fn i64(&mut self) -> Option<i64> {
+        self.arr().map(i64::from_le_bytes)
+    }
+    pub fn f64(&mut self) -> Option<f64> {
+        self.arr().map(f64::from_le_bytes)
+    }
+    pub fn bytes32(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    pub fn str16(&mut self) -> Option<&'a str> {
+        let n = self.u16()? as usize;
+        std::str::from_utf8(self.take(n)?).ok()
+    }
+}
+
+/// CRC-32 (IEEE, as zlib computes it) of a byte slice.
+pub fn crc32(data: &[u8]) -> u32 {
+    crc32fast::hash(data)
+}
+
+/// Reads a little-endian `u32` at `at`, or `None` when out of range.
+pub fn u32_at(buf: &[u8], at: usize) -> Option<u32> {
+    ByteReader::new(buf.get(at..)?).u32()
+}
+
+/// Reads a little-endian `u64` at `at`, or `None` when out of range.
+pub fn u64_at(buf: &[u8], at: usize) -> Option<u64> {
+    ByteReader::new(buf.get(at..)?).u64()
+}

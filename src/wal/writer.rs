@@ -1,0 +1,415 @@
+//! [`Wal`]: the writer with group commit, and replay on open.
+//!
+//! Group commit: [`Wal::enqueue`] assigns an LSN and encodes the record into a shared buffer;
+//! [`Wal::wait_durable`] blocks until it is on disk. The first waiter finding no write in
+//! progress becomes the leader: it takes the whole buffer, writes it and fsyncs once, then
+//! wakes everyone whose record it covered. Records that arrive meanwhile form the next group.
+//! An fsync failure poisons the log: the page cache may have dropped the data, so nothing
+//! later can be acknowledged until a restart replays from disk.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use super::format::{self, FILE_EXT, HEADER_LEN, Record, SegmentScan};
+use crate::error::{Error, IoContext, Result};
+use crate::util::fsutil::{create_dir_durable, sync_dir};
+
+/// When an append counts as durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// After `fdatasync` of the segment (the default).
+    Fsync,
+    /// After `write` to the OS; a machine crash may lose acknowledged records. Benchmarks only.
+    None,
+}
+
+/// How replay treats a damaged record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// Cut the last segment at its first damaged record (a torn write from a crash) and go on;
+    /// damage in any earlier segment is refused. The default.
+    TolerateTailCorruption,
+    /// Refuse any damaged record.
+    AbsoluteConsistency,
+}
+
+/// WAL settings.
+#[derive(Clone, Debug)]
+pub struct WalOptions {
+    /// Default [`Durability::Fsync`].
+    pub durability: Durability,
+    /// Size after which a new segment is started. Default 64 MiB; at least 1 MiB is sensible.
+    pub segment_bytes: u64,
+    /// Default [`RecoveryMode::TolerateTailCorruption`].
+    pub recovery: RecoveryMode,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            durability: Durability::Fsync,
+            segment_bytes: 64 << 20,
+            recovery: RecoveryMode::TolerateTailCorruption,
+        }
+    }
+}
+
+/// What replay did.
+#[derive(Debug, Default)]
+pub struct ReplayReport {
+    pub segments: usize,
+    pub records: usize,
+    pub last_lsn: u64,
+    /// Warnings for the operator, e.g. a torn tail that was cut off.
+    pub warnings: Vec<String>,
+}
+
+struct Shared {
+    buf: Vec<u8>,
+    buf_first_lsn: u64,
+    next_lsn: u64,
+    durable_lsn: u64,
+    flushing: bool,
+    poisoned: Option<String>,
+}
+
+struct Active {
+    file: File,
+    path: PathBuf,
+    len: u64,
+}
+
+pub struct Wal {
+    dir: PathBuf,
+    opts: WalOptions,
+    shared: Mutex<Shared>,
+    cond: Condvar,
+    active: Mutex<Active>,
+    /// (first_lsn, path) of every segment, oldest first; the last is the active one.
+    segments: Mutex<Vec<(u64, PathBuf)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn segment_path(dir: &Path, first_lsn: u64) -> PathBuf {
+    dir.join(format!("{first_lsn:020}.{FILE_EXT}"))
+}
+
+fn create_segment(dir: &Path, first_lsn: u64) -> Result<Active> {
+    let path = segment_path(dir, first_lsn);
+    let mut file = OpenOptions::new().create(true).write(true).truncate(true).open(&path).at(&path)?;
+    file.write_all(&format::encode_header(first_lsn)).at(&path)?;
+    file.sync_all().at(&path)?;
+    sync_dir(dir).at(dir)?;
+    Ok(Active { file, path, len: HEADER_LEN as u64 })
+}
+
+impl Wal {
+    /// Opens the log in `dir`, replaying every record in LSN order through `apply`, then starts
+    /// a fresh segment. New LSNs start above both the log and `floor_lsn` (the highest LSN the
+    /// caller already holds in data files), so an LSN is never issued twice.
+    pub fn open(
+        dir: &Path,
+        opts: WalOptions,
+        floor_lsn: u64,
+        mut apply: impl FnMut(Record) -> Result<()>,
+    ) -> Result<(Wal, ReplayReport)> {
+        create_dir_durable(dir).at(dir)?;
+        let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+            .at(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some(FILE_EXT))
+            .collect();
+        paths.sort();
+        let mut report = ReplayReport::default();
+        let mut segments = Vec::new();
+        let mut last_lsn = 0u64;
+        let n = paths.len();
+        for (i, path) in paths.into_iter().enumerate() {
+            let is_last = i + 1 == n;
+            let buf = fs::read(&path).at(&path)?;
+            match format::scan_segment(&buf) {
+                SegmentScan::BadHeader(why) if is_last && opts.recovery == RecoveryMode::TolerateTailCorruption => {
+                    report.warnings.push(format!("{}: {why}; removed the unfinished segment", path.display()));
+                    fs::remove_file(&path).at(&path)?;
+                    sync_dir(dir).at(dir)?;
+                }
+                SegmentScan::BadHeader(why) => return Err(Error::corrupt(&path, format!("WAL segment header ({why})"))),
+                SegmentScan::Version(found) => {
+                    return Err(Error::UnsupportedVersion { path, kind: "WAL segment", found, supported: format::VERSION });
+                }
+                SegmentScan::Records { first_lsn, records, tail } => {
+                    if last_lsn != 0 && first_lsn != last_lsn + 1 {
+                        return Err(Error::corrupt(&path, format!("WAL gap: segment starts at LSN {first_lsn} after {last_lsn}")));
+                    }
+                    if let Some((at, why)) = tail {
+                        if !is_last || opts.recovery == RecoveryMode::AbsoluteConsistency {
+                            return Err(Error::corrupt(&path, format!("WAL record at byte {at}: {why}")));
+                        }
+                        report.warnings.push(format!(
+                            "{}: {why} at byte {at}; cut off the last {} bytes (a write torn by a crash)",
+                            path.display(),
+                            buf.len() - at
+                        ));
+                        let f = OpenOptions::new().write(true).open(&path).at(&path)?;
+                        f.set_len(at as u64).at(&path)?;
+                        f.sync_all().at(&path)?;
+                    }
+                    for rec in records {
+                        last_lsn = rec.lsn;
+                        report.records += 1;
+                        apply(rec)?;
+                    }
+                    if last_lsn == 0 {
+                        last_lsn = first_lsn.saturating_sub(1);
+                    }
+                    segments.push((first_lsn, path));
+                }
+            }
+        }
+        report.segments = segments.len();
+        report.last_lsn = last_lsn;
+        let next_lsn = last_lsn.max(floor_lsn) + 1;
+        // A trailing segment without records would share the new segment's name; drop it.
+        if let Some((first, path)) = segments.last().cloned() {
+            if first >= next_lsn || fs::metadata(&path).at(&path)?.len() <= HEADER_LEN as u64 {
+                fs::remove_file(&path).at(&path)?;
+                segments.pop();
+            }
+        }
+        let active = create_segment(dir, next_lsn)?;
+        segments.push((next_lsn, active.path.clone()));
+        let wal = Wal {
+            dir: dir.to_path_buf(),
+            opts,
+            shared: Mutex::new(Shared {
+                buf: Vec::new(),
+                buf_first_lsn: next_lsn,
+                next_lsn,
+                durable_lsn: next_lsn - 1,
+                flushing: false,
+                poisoned: None,
+            }),
+            cond: Condvar::new(),
+            active: Mutex::new(active),
+            segments: Mutex::new(segments),
+        };
+        Ok((wal, report))
+    }
+
+    /// Appends a record and returns its LSN once it is durable.
+    pub fn append(&self, kind: u8, payload: &[u8]) -> Result<u64> {
+        let lsn = self.enqueue(kind, payload)?;
+        self.wait_durable(lsn)?;
+        Ok(lsn)
+    }
+
+    /// Assigns the next LSN and buffers the record; not yet durable. Callers that must order
+    /// records with other state (e.g. channel offsets) call this under their own lock.
+    pub fn enqueue(&self, kind: u8, payload: &[u8]) -> Result<u64> {
+        let mut s = lock(&self.shared);
+        if let Some(p) = &s.poisoned {
+            return Err(Error::WalPoisoned(p.clone()));
+        }
+        if payload.len() > format::MAX_PAYLOAD {
+            return Err(Error::Invalid(format!("record of {} bytes exceeds the WAL limit", payload.len())));
+        }
+        let lsn = s.next_lsn;
+        s.next_lsn += 1;
+        if s.buf.is_empty() {
+            s.buf_first_lsn = lsn;
+        }
+        format::encode_record(lsn, kind, payload, &mut s.buf);
+        Ok(lsn)
+    }
+
+    /// Blocks until every record up to `lsn` is durable (see the module docs).
+    pub fn wait_durable(&self, lsn: u64) -> Result<()> {
+        let mut s = lock(&self.shared);
+        loop {
+            if let Some(p) = &s.poisoned {
+                return Err(Error::WalPoisoned(p.clone()));
+            }
+            if s.durable_lsn >= lsn {
+                return Ok(());
+            }
+            if s.flushing {
+                s = self.cond.wait(s).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            s.flushing = true;
+            let buf = std::mem::take(&mut s.buf);
+            let first = s.buf_first_lsn;
+            let upto = s.next_lsn - 1;
+            drop(s);
+            let res = self.write_group(&buf, first);
+            s = lock(&self.shared);
+            s.flushing = false;
+            match res {
+                Ok(()) => s.durable_lsn = upto,
+                Err(e) => s.poisoned = Some(e.to_string()),
+            }
+            if s.buf.is_empty() {
+                // Keep the allocation for the next group.
+                s.buf = buf;
+                s.buf.clear();
+            }
+            self.cond.notify_all();
+        }
+    }
+
+    fn write_group(&self, buf: &[u8], first_lsn: u64) -> Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let mut a = lock(&self.active);
+        if a.len > HEADER_LEN as u64 && a.len + buf.len() as u64 > self.opts.segment_bytes {
+            let next = create_segment(&self.dir, first_lsn)?;
+            lock(&self.segments).push((first_lsn, next.path.clone()));
+            *a = next;
+        }
+        let path = a.path.clone();
+        a.file.write_all(buf).at(&path)?;
+        a.len += buf.len() as u64;
+        if self.opts.durability == Durability::Fsync {
+            a.file.sync_data().at(&path)?;
+        }
+        Ok(())
+    }
+
+    /// Highest LSN issued so far.
+    pub fn last_lsn(&self) -> u64 {
+        lock(&self.shared).next_lsn - 1
+    }
+
+    /// Makes every record issued so far durable.
+    pub fn sync(&self) -> Result<()> {
+        let lsn = self.last_lsn();
+        self.wait_durable(lsn)
+    }
+
+    /// Deletes segments all of whose records have LSN <= `lsn` (their contents are durable
+    /// elsewhere). The active segment is never deleted. Returns how many were deleted.
+    pub fn retire_through(&self, lsn: u64) -> Result<usize> {
+        let mut segs = lock(&self.segments);
+        let mut n = 0;
+        while segs.len() > 1 && segs[1].0 <= lsn + 1 {
+            let (_, path) = segs.remove(0);
+            fs::remove_file(&path).at(&path)?;
+            n += 1;
+        }
+        if n > 0 {
+            sync_dir(&self.dir).at(&self.dir)?;
+        }
+        Ok(n)
+    }
+
+    /// Number of segment files, the active one included.
+    pub fn segment_count(&self) -> usize {
+        lock(&self.segments).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn replay(dir: &Path) -> (Wal, Vec<Record>, ReplayReport) {
+        let mut got = Vec::new();
+        let (w, rep) = Wal::open(dir, WalOptions::default(), 0, |r| {
+            got.push(r);
+            Ok(())
+        })
+        .unwrap();
+        (w, got, rep)
+    }
+
+    #[test]
+    fn concurrent_appends_replay_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, got, _) = replay(dir.path());
+        assert!(got.is_empty());
+        let w = Arc::new(w);
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        w.append(1, format!("{t}-{i}").as_bytes()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        drop(w);
+        let (_, got, rep) = replay(dir.path());
+        assert_eq!(got.len(), 400);
+        assert!(got.windows(2).all(|p| p[1].lsn == p[0].lsn + 1));
+        assert!(rep.warnings.is_empty());
+    }
+
+    #[test]
+    fn torn_tail_is_cut_and_lsns_continue() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, _, _) = replay(dir.path());
+        for i in 0..10u8 {
+            w.append(2, &[i; 100]).unwrap();
+        }
+        drop(w);
+        let seg = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).max().unwrap();
+        let len = fs::metadata(&seg).unwrap().len();
+        let f = OpenOptions::new().write(true).open(&seg).unwrap();
+        f.set_len(len - 50).unwrap();
+        let (w, got, rep) = replay(dir.path());
+        assert_eq!(got.len(), 9);
+        assert_eq!(rep.warnings.len(), 1, "{:?}", rep.warnings);
+        assert_eq!(w.append(2, b"next").unwrap(), 10);
+        drop(w);
+        let (_, got, rep) = replay(dir.path());
+        assert_eq!(got.len(), 10);
+        assert!(rep.warnings.is_empty());
+    }
+
+    #[test]
+    fn rotation_and_retirement() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = WalOptions { segment_bytes: 4096, ..Default::default() };
+        let (w, _) = Wal::open(dir.path(), opts.clone(), 0, |_| Ok(())).unwrap();
+        for _ in 0..100 {
+            w.append(1, &[7; 500]).unwrap();
+        }
+        assert!(w.segment_count() > 5);
+        assert!(w.retire_through(60).unwrap() > 0);
+        drop(w);
+        let mut lsns = Vec::new();
+        Wal::open(dir.path(), opts, 0, |r| {
+            lsns.push(r.lsn);
+            Ok(())
+        })
+        .unwrap();
+        assert!(lsns[0] <= 61 && *lsns.last().unwrap() == 100);
+    }
+
+    #[test]
+    fn damage_in_an_older_segment_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = WalOptions { segment_bytes: 4096, ..Default::default() };
+        let (w, _) = Wal::open(dir.path(), opts.clone(), 0, |_| Ok(())).unwrap();
+        for _ in 0..30 {
+            w.append(1, &[7; 500]).unwrap();
+        }
+        drop(w);
+        let mut segs: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        segs.sort();
+        let mut bytes = fs::read(&segs[0]).unwrap();
+        bytes[HEADER_LEN + 30] ^= 1;
+        fs::write(&segs[0], bytes).unwrap();
+        let err = Wal::open(dir.path(), opts, 0, |_| Ok(())).err().unwrap();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    }
+}
