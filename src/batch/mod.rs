@@ -5,7 +5,8 @@
 mod bitmap;
 mod column;
 mod strvec;
+mod wire;
 
 pub use bitmap::Bitmap;
 pub use column::{Batch, Column, DataType, Field, Values};
-pub use strvec::StrVec;
+pub use strvec::{BinVec, StrVec};

@@ -1,23 +1,23 @@
-//! [`StrVec`]: many strings in one buffer (`offsets` plus `data`), so a text column is two
-//! allocations rather than one per value.
+//! [`BinVec`] and [`StrVec`]: many byte strings in one buffer (`offsets` plus `data`), so a
+//! column of strings is two allocations rather than one per value.
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StrVec {
+pub struct BinVec {
     offsets: Vec<u32>,
     data: Vec<u8>,
 }
 
-impl Default for StrVec {
+impl Default for BinVec {
     fn default() -> Self {
-        StrVec { offsets: vec![0], data: Vec::new() }
+        BinVec { offsets: vec![0], data: Vec::new() }
     }
 }
 
-impl StrVec {
+impl BinVec {
     pub fn with_capacity(n: usize, bytes: usize) -> Self {
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0);
-        StrVec { offsets, data: Vec::with_capacity(bytes) }
+        BinVec { offsets, data: Vec::with_capacity(bytes) }
     }
     pub fn len(&self) -> usize {
         self.offsets.len() - 1
@@ -25,17 +25,15 @@ impl StrVec {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    pub fn push(&mut self, s: &str) {
-        self.data.extend_from_slice(s.as_bytes());
+    pub fn push(&mut self, b: &[u8]) {
+        self.data.extend_from_slice(b);
         self.offsets.push(self.data.len() as u32);
     }
     #[inline]
-    pub fn get(&self, i: usize) -> &str {
-        let b = &self.data[self.offsets[i] as usize..self.offsets[i + 1] as usize];
-        // Every push takes a &str and every decoder validates, so the bytes are UTF-8.
-        std::str::from_utf8(b).unwrap_or("")
+    pub fn get(&self, i: usize) -> &[u8] {
+        &self.data[self.offsets[i] as usize..self.offsets[i + 1] as usize]
     }
-    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         (0..self.len()).map(|i| self.get(i))
     }
     pub fn data_len(&self) -> usize {
@@ -47,8 +45,13 @@ impl StrVec {
     pub fn data(&self) -> &[u8] {
         &self.data
     }
-    /// Builds from raw parts, checking that offsets are monotonic, in range and that every
-    /// value is UTF-8. `None` means the parts are malformed.
+    /// Appends values `start..end` of `other`.
+    pub fn extend_range(&mut self, other: &BinVec, start: usize, end: usize) {
+        for i in start..end {
+            self.push(other.get(i));
+        }
+    }
+    /// Builds from raw parts; `None` if the offsets are not monotonic from 0 to `data.len()`.
     pub fn from_parts(offsets: Vec<u32>, data: Vec<u8>) -> Option<Self> {
         if offsets.first() != Some(&0) || *offsets.last()? as usize != data.len() {
             return None;
@@ -56,11 +59,54 @@ impl StrVec {
         if offsets.windows(2).any(|w| w[0] > w[1]) {
             return None;
         }
-        let v = StrVec { offsets, data };
-        for i in 0..v.len() {
-            std::str::from_utf8(&v.data[v.offsets[i] as usize..v.offsets[i + 1] as usize]).ok()?;
-        }
-        Some(v)
+        Some(BinVec { offsets, data })
+    }
+}
+
+/// A [`BinVec`] whose every value is UTF-8.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct StrVec(BinVec);
+
+impl StrVec {
+    pub fn with_capacity(n: usize, bytes: usize) -> Self {
+        StrVec(BinVec::with_capacity(n, bytes))
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn push(&mut self, s: &str) {
+        self.0.push(s.as_bytes());
+    }
+    #[inline]
+    pub fn get(&self, i: usize) -> &str {
+        // Every push takes a &str and `from_parts` validates, so the bytes are UTF-8.
+        std::str::from_utf8(self.0.get(i)).unwrap_or("")
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+    pub fn data_len(&self) -> usize {
+        self.0.data_len()
+    }
+    pub fn offsets(&self) -> &[u32] {
+        self.0.offsets()
+    }
+    pub fn data(&self) -> &[u8] {
+        self.0.data()
+    }
+    pub fn as_bin(&self) -> &BinVec {
+        &self.0
+    }
+    /// Builds from raw parts, checking offsets and that every value is UTF-8.
+    pub fn from_parts(offsets: Vec<u32>, data: Vec<u8>) -> Option<Self> {
+        Self::from_bin(BinVec::from_parts(offsets, data)?)
+    }
+    pub fn from_bin(b: BinVec) -> Option<Self> {
+        let ok = b.iter().all(|v| std::str::from_utf8(v).is_ok());
+        ok.then_some(StrVec(b))
     }
 }
 

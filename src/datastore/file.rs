@@ -7,16 +7,12 @@ use roaring::RoaringBitmap;
 
 use super::codec::{self, CodecError, Dictionary, Encoding};
 use crate::batch::{Batch, Bitmap, Column, DataType, Values};
-use crate::util::bytes::{ByteReader, PutBytes, crc32, u32_at};
+use crate::util::bytes::{ByteReader, PutBytes, crc32};
+use crate::util::container::{self, FormatError, corrupt};
 
 pub const MAGIC: [u8; 8] = *b"FLEETDS\0";
 pub const VERSION: u32 = 1;
-pub const HEADER_LEN: usize = MAGIC.len() + 4 + 4; // magic | version: u32 | flags: u32
-const VERSION_OFFSET: usize = MAGIC.len();
-/// Trailer: `{ footer_len: u32 | footer_crc: u32 | magic: [u8; 8] }`.
-pub const TRAILER_LEN: usize = 4 + 4 + MAGIC.len();
-/// lz4 is kept only when it saves at least this fraction (numerator over 8).
-const LZ4_KEEP_NUM: usize = 7;
+const HEADER_LEN: usize = container::HEADER_LEN;
 /// Dictionary encoding is used while the distinct count stays below this share of the rows.
 const DICT_MAX_SHARE: usize = 2;
 const DICT_MAX_VALUES: usize = 1 << 20;
@@ -85,21 +81,8 @@ impl FileMeta {
     }
 }
 
-/// Why a file's bytes are unusable. The caller adds the path.
-#[derive(Debug, PartialEq, Eq)]
-pub enum FormatError {
-    Corrupt(String),
-    Version(u32),
-}
-
-impl From<CodecError> for FormatError {
-    fn from(e: CodecError) -> Self {
-        FormatError::Corrupt(e.to_string())
-    }
-}
-
-fn corrupt(what: &str) -> FormatError {
-    FormatError::Corrupt(what.to_string())
+fn codec_err(e: CodecError) -> FormatError {
+    FormatError::Corrupt(e.to_string())
 }
 
 /// Replaces null positions with the previous present value (the first present value for
@@ -151,9 +134,7 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
     let rows = batch.num_rows();
     let block_rows = block_rows.max(1) as usize;
     let mut out = Vec::with_capacity(rows * batch.columns.len() + 4096);
-    out.extend_from_slice(&MAGIC);
-    out.put_u32(VERSION);
-    out.put_u32(0);
+    container::begin(&MAGIC, VERSION, &mut out);
 
     let (min_time, max_time) = match batch.column("time").map(|c| &c.values) {
         Some(Values::Timestamp(t)) if !t.is_empty() => {
@@ -223,19 +204,13 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
             nulls.serialize_into(&mut nb).expect("writing to a Vec cannot fail");
             raw.put_bytes32(if nulls.is_empty() { &[] } else { &nb });
             let encoding = codec::encode(&values, dict_codes.as_ref().map(|c| &c[start..end]), &mut raw);
-            let compressed = lz4_flex::block::compress(&raw);
-            let offset = out.len() as u64;
-            let (stored, raw_len) = if compressed.len() * 8 <= raw.len() * LZ4_KEEP_NUM {
-                (&compressed[..], raw.len() as u32)
-            } else {
-                (&raw[..], 0)
-            };
-            out.extend_from_slice(stored);
+            let offset = out.len();
+            let raw_len = container::put_maybe_compressed(&raw, &mut out);
             blocks.push(BlockMeta {
-                offset,
-                stored_len: stored.len() as u32,
+                offset: offset as u64,
+                stored_len: (out.len() - offset) as u32,
                 raw_len,
-                crc: crc32(stored),
+                crc: crc32(&out[offset..]),
                 encoding,
                 null_count: nulls.len() as u32,
                 min,
@@ -262,11 +237,7 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
     };
     let footer_start = out.len();
     write_footer(&meta, &mut out);
-    let footer_len = (out.len() - footer_start) as u32;
-    let footer_crc = crc32(&out[footer_start..]);
-    out.put_u32(footer_len);
-    out.put_u32(footer_crc);
-    out.extend_from_slice(&MAGIC);
+    container::finish(&MAGIC, footer_start, &mut out);
     out
 }
 
@@ -331,27 +302,7 @@ impl FileMeta {
     /// Validates header, trailer, footer checksum and every offset, then parses the footer.
     /// Blocks are checked (CRC) when read.
     pub fn parse(buf: &[u8]) -> Result<FileMeta, FormatError> {
-        if buf.len() < HEADER_LEN + TRAILER_LEN || buf[..MAGIC.len()] != MAGIC {
-            return Err(corrupt("header (bad magic or file too short)"));
-        }
-        let version = u32_at(buf, VERSION_OFFSET).ok_or_else(|| corrupt("header"))?;
-        if version != VERSION {
-            return Err(FormatError::Version(version));
-        }
-        let t = buf.len() - TRAILER_LEN;
-        if buf[t + 8..] != MAGIC {
-            return Err(corrupt("trailer (bad magic: file truncated?)"));
-        }
-        let footer_len = u32_at(buf, t).ok_or_else(|| corrupt("trailer"))? as usize;
-        let footer_crc = u32_at(buf, t + 4).ok_or_else(|| corrupt("trailer"))?;
-        if footer_len > t - HEADER_LEN {
-            return Err(corrupt("footer length"));
-        }
-        let footer = &buf[t - footer_len..t];
-        if crc32(footer) != footer_crc {
-            return Err(corrupt("footer checksum"));
-        }
-        let data_end = (t - footer_len) as u64;
+        let (footer, data_end) = container::open(buf, &MAGIC, VERSION)?;
         let e = || corrupt("footer");
         let mut r = ByteReader::new(footer);
         let day = r.i32().ok_or_else(e)?;
@@ -463,22 +414,11 @@ pub fn read_block(
 ) -> Result<Column, FormatError> {
     let col = meta.columns.get(c).ok_or_else(|| corrupt("column index"))?;
     let bm = col.blocks.get(b).ok_or_else(|| corrupt("block index"))?;
-    let stored = buf
-        .get(bm.offset as usize..bm.offset as usize + bm.stored_len as usize)
-        .ok_or_else(|| corrupt("block range"))?;
-    if crc32(stored) != bm.crc {
-        return Err(corrupt(&format!("block checksum (column {}, block {b})", col.name)));
-    }
-    let decompressed;
-    let raw: &[u8] = if bm.raw_len > 0 {
-        decompressed = lz4_flex::block::decompress(stored, bm.raw_len as usize)
-            .map_err(|_| corrupt("block lz4"))?;
-        &decompressed
-    } else {
-        stored
-    };
+    let what = format!("block {b} of column {}", col.name);
+    let stored = container::block(buf, bm.offset, bm.stored_len, bm.crc, &what)?;
+    let raw = container::decompress(stored, bm.raw_len)?;
     let n = meta.block_len(b);
-    let mut r = ByteReader::new(raw);
+    let mut r = ByteReader::new(&raw);
     let nulls = r.bytes32().ok_or_else(|| corrupt("block validity"))?;
     let validity = if nulls.is_empty() {
         None
@@ -493,7 +433,7 @@ pub fn read_block(
         }
         Some(v)
     };
-    let values = codec::decode(bm.encoding, &raw[r.pos()..], n, dict)?;
+    let values = codec::decode(bm.encoding, &raw[r.pos()..], n, dict).map_err(codec_err)?;
     if values.data_type() != col.data_type {
         return Err(corrupt("block encoding does not match column type"));
     }

@@ -4,7 +4,6 @@
 
 pub mod codec;
 pub mod file;
-mod mmap;
 pub mod reader;
 mod schema;
 mod store;

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use roaring::RoaringBitmap;
 
-use super::file::{self, DictSection, FileMeta, FormatError};
-use super::mmap::Backing;
+use super::file::{self, DictSection, FileMeta};
 use crate::batch::{Batch, Column, Field, Values};
 use crate::error::{Error, IoContext, Result};
+use crate::util::container::FormatError;
+use crate::util::mmap::Backing;
 
 pub struct DsFile {
     pub path: PathBuf,

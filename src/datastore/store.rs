@@ -193,6 +193,18 @@ impl Datastore {
     /// `time`. Rows go to the memtable partition of their day; partitions whose files already
     /// hold `lsn` skip them (replay). `source` is the pipeline position this batch reaches.
     pub fn append(&self, batch: Batch, lsn: u64, source: Option<(String, u64)>) -> Result<()> {
+        self.append_logged(batch, source, |_| Ok(lsn)).map(|_| ())
+    }
+
+    /// Like [`Datastore::append`], but `log` writes the WAL record and returns its LSN while
+    /// the datastore is locked, so a concurrent checkpoint either sees the rows in the memtable
+    /// or a later LSN. Returns the LSN.
+    pub fn append_logged(
+        &self,
+        batch: Batch,
+        source: Option<(String, u64)>,
+        log: impl FnOnce(&Batch) -> Result<u64>,
+    ) -> Result<u64> {
         let days: Vec<i32> = match batch.column("time") {
             Some(c) if c.null_count() == 0 => match &c.values {
                 Values::Timestamp(t) => t.iter().map(|&t| day_of(t)).collect(),
@@ -201,10 +213,11 @@ impl Datastore {
             Some(_) => return Err(Error::Invalid(format!("datastore {}: column \"time\" must not be null", self.name))),
             None => return Err(Error::Invalid(format!("datastore {}: rows need a \"time\" column", self.name))),
         };
-        if days.is_empty() {
-            return Ok(());
-        }
         let mut st = write(&self.state);
+        let lsn = log(&batch)?;
+        if days.is_empty() {
+            return Ok(lsn);
+        }
         let batch = reconcile(&mut st.schema, batch);
         let mut groups: Vec<(i32, Batch)> = Vec::new();
         if days.iter().all(|&d| d == days[0]) {
@@ -227,7 +240,7 @@ impl Datastore {
             p.mem.push(MemBatch { batch: Arc::new(b), lsn, source: source.clone() });
             st.mem_rows += n;
         }
-        Ok(())
+        Ok(lsn)
     }
 
     pub fn needs_flush(&self) -> bool {

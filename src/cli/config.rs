@@ -1,0 +1,93 @@
+//! `fleetdb serve` configuration. Each setting comes from, in order of precedence: its flag,
+//! its `FLEETDB_*` environment variable, its key in the TOML file named by `--config`
+//! (or `FLEETDB_CONFIG`), or the default.
+//!
+//! | flag | variable | key | default |
+//! |---|---|---|---|
+//! | `--data-dir` | `FLEETDB_DATA_DIR` | `data_dir` | `./fleetdb-data` |
+//! | `--pg-listen` | `FLEETDB_PG_LISTEN` | `pg_listen` | `127.0.0.1:5433` |
+//! | `--http-listen` | `FLEETDB_HTTP_LISTEN` | `http_listen` | `127.0.0.1:8080` |
+//! | `--mqtt` | `FLEETDB_MQTT` | `mqtt` | none |
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::args::Args;
+
+pub const SERVE_OPTIONS: [&str; 5] = ["data-dir", "pg-listen", "http-listen", "mqtt", "config"];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub pg_listen: String,
+    pub http_listen: String,
+    pub mqtt: Option<String>,
+}
+
+/// Reads the flat `key = "value"` subset of TOML that the config file uses.
+pub fn parse_toml(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split_once(" #").map_or(line, |(a, _)| a).trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line.split_once('=').ok_or_else(|| format!("line {}: expected key = value", n + 1))?;
+        let v = v.trim();
+        let v = if let Some(s) = v.strip_prefix('"') {
+            s.strip_suffix('"').ok_or_else(|| format!("line {}: unterminated string", n + 1))?.to_string()
+        } else {
+            v.to_string()
+        };
+        out.insert(k.trim().to_string(), v);
+    }
+    Ok(out)
+}
+
+pub fn resolve(args: &Args, env: impl Fn(&str) -> Option<String>) -> Result<ServeConfig, String> {
+    let file = match args.get("config").map(str::to_string).or_else(|| env("FLEETDB_CONFIG")) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read config file {path}: {e}"))?;
+            let kv = parse_toml(&text).map_err(|e| format!("config file {path}: {e}"))?;
+            for k in kv.keys() {
+                if !["data_dir", "pg_listen", "http_listen", "mqtt"].contains(&k.as_str()) {
+                    return Err(format!("config file {path}: unknown key '{k}'"));
+                }
+            }
+            kv
+        }
+        None => BTreeMap::new(),
+    };
+    let pick = |flag: &str, var: &str, key: &str| -> Option<String> {
+        args.get(flag).map(str::to_string).or_else(|| env(var)).or_else(|| file.get(key).cloned())
+    };
+    Ok(ServeConfig {
+        data_dir: PathBuf::from(pick("data-dir", "FLEETDB_DATA_DIR", "data_dir").unwrap_or_else(|| "./fleetdb-data".into())),
+        pg_listen: pick("pg-listen", "FLEETDB_PG_LISTEN", "pg_listen").unwrap_or_else(|| "127.0.0.1:5433".into()),
+        http_listen: pick("http-listen", "FLEETDB_HTTP_LISTEN", "http_listen").unwrap_or_else(|| "127.0.0.1:8080".into()),
+        mqtt: pick("mqtt", "FLEETDB_MQTT", "mqtt"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::args::parse;
+
+    #[test]
+    fn precedence_is_flag_env_file_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("f.toml");
+        std::fs::write(&cfg, "# fleetdb\ndata_dir = \"/from/file\"\npg_listen = \"127.0.0.1:6000\"\n").unwrap();
+        let argv: Vec<String> = vec!["--config".into(), cfg.display().to_string(), "--http-listen=127.0.0.1:9".into()];
+        let a = parse("serve", &argv, &SERVE_OPTIONS, &[]).unwrap();
+        let env = |k: &str| (k == "FLEETDB_PG_LISTEN").then(|| "127.0.0.1:7000".to_string());
+        let c = resolve(&a, env).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(c.pg_listen, "127.0.0.1:7000");
+        assert_eq!(c.http_listen, "127.0.0.1:9");
+        assert_eq!(c.mqtt, None);
+        std::fs::write(&cfg, "colour = \"blue\"\n").unwrap();
+        assert!(resolve(&a, |_| None).unwrap_err().contains("unknown key 'colour'"));
+    }
+}

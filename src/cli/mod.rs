@@ -1,0 +1,8 @@
+//! The `fleetdb` command line: argument parsing, configuration, and the subcommands that are
+//! not the server itself (generator, stress writer for crash tests, storage benchmark).
+
+pub mod args;
+pub mod bench;
+pub mod config;
+pub mod generate;
+pub mod stress;

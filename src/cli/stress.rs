@@ -1,0 +1,86 @@
+//! `fleetdb stress`: appends numbered messages and rows as fast as it can, printing one line
+//! per acknowledged append, with storage thresholds set tiny so that sealing, flushing,
+//! compaction and checkpoints happen constantly. The crash test SIGKILLs it at random moments
+//! and then checks that every acknowledged record is present exactly once.
+//!
+//! Output lines: `ack-msg SEED BATCH COUNT` (message ids `SEED-BATCH-0..COUNT`) and
+//! `ack-rows SEED BATCH COUNT` (rows with `seq = SEED * 1e9 + BATCH * 1000 + 0..COUNT`).
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use fleetdb::batch::{Batch, Column, DataType, Field, StrVec, Values};
+use fleetdb::channel::{ChannelOptions, Messages};
+use fleetdb::datastore::DatastoreOptions;
+use fleetdb::engine::{Engine, EngineConfig};
+use fleetdb::error::Error;
+use fleetdb::util::time::now_micros;
+use fleetdb::wal::WalOptions;
+
+use super::args::Args;
+
+pub const OPTIONS: [&str; 5] = ["data-dir", "seed", "batches", "messages", "rows"];
+pub const CHANNEL: &str = "stress_channel";
+pub const DATASTORE: &str = "stress_ds";
+
+/// Engine settings that make every background path run often.
+pub fn stress_config() -> EngineConfig {
+    EngineConfig {
+        wal: WalOptions { segment_bytes: 256 << 10, ..Default::default() },
+        channel: ChannelOptions { seal_messages: 700, block_messages: 128, ..Default::default() },
+        datastore: DatastoreOptions { memtable_rows: 3_000, block_rows: 512, compact_min_files: 3, ..Default::default() },
+        maintenance_interval: Some(Duration::from_millis(20)),
+        checkpoint_segments: 2,
+    }
+}
+
+pub fn run(a: &Args) -> Result<(), String> {
+    let dir = a.get("data-dir").ok_or("'fleetdb stress' needs --data-dir")?;
+    let seed: u64 = a.num("seed", 1)?;
+    let batches: u64 = a.num("batches", 1000)?;
+    let per_msgs: usize = a.num("messages", 20)?;
+    let per_rows: usize = a.num("rows", 50)?;
+    let (engine, _) = Engine::open(Path::new(dir), stress_config()).map_err(|e| e.to_string())?;
+    for (r, f) in [
+        (engine.create_channel(CHANNEL, None).map(|_| ()), "channel"),
+        (engine.create_datastore(DATASTORE, None, Some("machine_id")).map(|_| ()), "datastore"),
+    ] {
+        match r {
+            Ok(()) | Err(Error::AlreadyExists(_)) => {}
+            Err(e) => return Err(format!("creating the stress {f}: {e}")),
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let base = 1_767_225_600_000_000i64; // 2026-01-01
+    for b in 0..batches {
+        let now = now_micros();
+        let mut m = Messages::default();
+        for j in 0..per_msgs {
+            let id = format!("{seed}-{b}-{j}");
+            m.push(now, &id, "stress/topic", format!("{{\"id\":\"{id}\",\"v\":{j}}}").as_bytes());
+        }
+        let rec = engine.append_messages(CHANNEL, m).map_err(|e| e.to_string())?;
+        writeln!(out, "ack-msg {seed} {b} {}", rec.accepted).map_err(|e| e.to_string())?;
+        out.flush().map_err(|e| e.to_string())?;
+
+        let seq0 = seed as i64 * 1_000_000_000 + b as i64 * 1000;
+        // Rows spread over several days so that many partitions are written and compacted.
+        let times: Vec<i64> = (0..per_rows).map(|j| base + ((seq0 + j as i64) % 400_000) * 997_000).collect();
+        let ids: StrVec = (0..per_rows).map(|j| ["M-1", "M-2", "M-3"][j % 3]).collect();
+        let batch = Batch::try_new(
+            vec![Field::new("time", DataType::Timestamp), Field::new("machine_id", DataType::Text), Field::new("seq", DataType::Int64)],
+            vec![
+                Column::new(Values::Timestamp(times)),
+                Column::new(Values::Text(ids)),
+                Column::new(Values::Int64((0..per_rows as i64).map(|j| seq0 + j).collect())),
+            ],
+        )
+        .ok_or("building the stress batch")?;
+        engine.append_rows(DATASTORE, batch, None).map_err(|e| e.to_string())?;
+        writeln!(out, "ack-rows {seed} {b} {per_rows}").map_err(|e| e.to_string())?;
+        out.flush().map_err(|e| e.to_string())?;
+    }
+    engine.shutdown().map_err(|e| e.to_string())
+}

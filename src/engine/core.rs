@@ -1,0 +1,451 @@
+//! [`Engine`]: opening a data directory (load files, replay the WAL), appends, checkpoints and
+//! background maintenance.
+//!
+//! Data directory:
+//! ```text
+//! FLEETDB                      marker: magic and layout version
+//! wal/<first_lsn>.wal          WAL segments
+//! channels/<name>/options      + <YYYY-MM-DD>/<first_offset>.fch
+//! datastores/<name>/options    + <YYYY-MM-DD>/<seq>.fds
+//! ```
+//!
+//! Invariants:
+//! - An append is acknowledged only after its WAL record is durable.
+//! - Each object logs and applies an append under its own lock, so WAL order is apply order
+//!   per object and a checkpoint that flushes an object covers every LSN issued before it.
+//! - A checkpoint retires only WAL segments whose every record is in a sealed segment or file.
+//! - LSNs are never reused: after a crash, numbering resumes above every LSN found in the WAL
+//!   or in any file.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use super::objects::{self, KIND_CHANNEL, KIND_DATASTORE, ObjectOptions};
+use super::records::{self, Payload};
+use crate::batch::Batch;
+use crate::channel::{Channel, ChannelOptions, Messages};
+use crate::datastore::{Datastore, DatastoreOptions};
+use crate::error::{Error, IoContext, Result};
+use crate::util::bytes::{ByteReader, PutBytes};
+use crate::util::fsutil::{create_dir_durable, sync_dir, write_atomic};
+use crate::util::time::{day_of, now_micros};
+use crate::wal::{ReplayReport, Wal, WalOptions};
+
+const DIR_MAGIC: [u8; 8] = *b"FLEETDIR";
+const DIR_VERSION: u32 = 1;
+const MARKER: &str = "FLEETDB";
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub wal: WalOptions,
+    /// Defaults for new channels (retention is per channel).
+    pub channel: ChannelOptions,
+    /// Defaults for new datastores (retention and series key are per datastore).
+    pub datastore: DatastoreOptions,
+    /// How often the background thread flushes, checkpoints, compacts and applies retention.
+    /// `None` runs no thread (call [`Engine::maintain`] yourself). Default 1 s.
+    pub maintenance_interval: Option<Duration>,
+    /// Checkpoint once the WAL has more segments than this. Default 4.
+    pub checkpoint_segments: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            wal: WalOptions::default(),
+            channel: ChannelOptions::default(),
+            datastore: DatastoreOptions::default(),
+            maintenance_interval: Some(Duration::from_secs(1)),
+            checkpoint_segments: 4,
+        }
+    }
+}
+
+/// The outcome of [`Engine::append_messages`]: the accepted messages are durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendReceipt {
+    /// Offset of the first accepted message (the rest follow consecutively).
+    pub first_offset: u64,
+    pub accepted: usize,
+    /// Index in the request and reason of each refused message.
+    pub rejected: Vec<(usize, String)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    pub flushed: usize,
+    pub checkpointed: bool,
+    pub compacted: usize,
+    pub partitions_dropped: usize,
+}
+
+struct Obj<T> {
+    handle: Arc<T>,
+    created_lsn: u64,
+}
+
+pub struct Engine {
+    dir: PathBuf,
+    cfg: EngineConfig,
+    wal: Wal,
+    channels: RwLock<BTreeMap<String, Obj<Channel>>>,
+    datastores: RwLock<BTreeMap<String, Obj<Datastore>>>,
+    /// Serialises checkpoints, DDL and retention.
+    admin: Mutex<()>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn check_marker(dir: &Path) -> Result<()> {
+    let path = dir.join(MARKER);
+    if !path.exists() {
+        let mut b = DIR_MAGIC.to_vec();
+        b.put_u32(DIR_VERSION);
+        return write_atomic(&path, &b).at(&path);
+    }
+    let b = fs::read(&path).at(&path)?;
+    if b.len() != 12 || b[..8] != DIR_MAGIC {
+        return Err(Error::corrupt(&path, "data directory marker"));
+    }
+    let v = ByteReader::new(&b[8..]).u32().unwrap_or(0);
+    if v != DIR_VERSION {
+        return Err(Error::UnsupportedVersion { path, kind: "data directory", found: v, supported: DIR_VERSION });
+    }
+    Ok(())
+}
+
+fn load<T>(
+    root: &Path,
+    kind: u8,
+    open: impl Fn(&str, &Path, &ObjectOptions) -> Result<T>,
+) -> Result<BTreeMap<String, Obj<T>>> {
+    create_dir_durable(root).at(root)?;
+    let mut out = BTreeMap::new();
+    for entry in fs::read_dir(root).at(root)? {
+        let path = entry.at(root)?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+        if objects::validate_name(&name).is_err() || !path.join(objects::FILE_NAME).exists() {
+            continue; // not an object (e.g. a crash between mkdir and the options file)
+        }
+        let o = objects::read(&path)?;
+        if o.kind != kind {
+            return Err(Error::corrupt(&path, "options file names the wrong object kind"));
+        }
+        out.insert(name.clone(), Obj { handle: Arc::new(open(&name, &path, &o)?), created_lsn: o.created_lsn });
+    }
+    Ok(out)
+}
+
+impl Engine {
+    /// Opens the data directory `dir`, creating it if needed, and recovers: loads every sealed
+    /// segment and file, then replays the WAL. The report lists what replay found.
+    pub fn open(dir: &Path, cfg: EngineConfig) -> Result<(Arc<Engine>, ReplayReport)> {
+        create_dir_durable(dir).at(dir)?;
+        check_marker(dir)?;
+        let ch_defaults = cfg.channel.clone();
+        let channels = load(&dir.join("channels"), KIND_CHANNEL, |name, path, o| {
+            Channel::open(name, path, ChannelOptions { retention_days: o.retention_days, ..ch_defaults.clone() })
+        })?;
+        let ds_defaults = cfg.datastore.clone();
+        let datastores = load(&dir.join("datastores"), KIND_DATASTORE, |name, path, o| {
+            let opts = DatastoreOptions { retention_days: o.retention_days, series_key: o.series_key.clone(), ..ds_defaults.clone() };
+            Datastore::open(name, path, opts)
+        })?;
+        let floor = channels
+            .values()
+            .map(|c| c.handle.max_lsn().max(c.created_lsn))
+            .chain(datastores.values().map(|d| d.handle.max_lsn().max(d.created_lsn)))
+            .max()
+            .unwrap_or(0);
+        let mut skipped = 0usize;
+        let (wal, mut report) = Wal::open(&dir.join("wal"), cfg.wal.clone(), floor, |rec| {
+            match records::decode(rec.kind, &rec.payload) {
+                Some(Payload::ChannelAppend { channel, messages }) => match channels.get(&channel) {
+                    Some(c) if rec.lsn > c.created_lsn => c.handle.replay(&messages, rec.lsn),
+                    _ => {
+                        skipped += 1;
+                        Ok(())
+                    }
+                },
+                Some(Payload::DatastoreAppend { datastore, source, batch }) => match datastores.get(&datastore) {
+                    Some(d) if rec.lsn > d.created_lsn => d.handle.append(batch, rec.lsn, source),
+                    _ => {
+                        skipped += 1;
+                        Ok(())
+                    }
+                },
+                None => Err(Error::corrupt(
+                    dir.join("wal"),
+                    format!("WAL record {} (kind {}) has a valid checksum but cannot be decoded", rec.lsn, rec.kind),
+                )),
+            }
+        })?;
+        if skipped > 0 {
+            report.warnings.push(format!("skipped {skipped} WAL records of dropped channels or datastores"));
+        }
+        let engine = Arc::new(Engine {
+            dir: dir.to_path_buf(),
+            cfg,
+            wal,
+            channels: RwLock::new(channels),
+            datastores: RwLock::new(datastores),
+            admin: Mutex::new(()),
+            stop: Arc::new((Mutex::new(false), Condvar::new())),
+        });
+        if let Some(every) = engine.cfg.maintenance_interval {
+            spawn_maintenance(Arc::downgrade(&engine), engine.stop.clone(), every);
+        }
+        Ok((engine, report))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn wal(&self) -> &Wal {
+        &self.wal
+    }
+
+    fn create_object(&self, root: &str, name: &str, mut o: ObjectOptions) -> Result<PathBuf> {
+        objects::validate_name(name)?;
+        let path = self.dir.join(root).join(name);
+        if path.exists() {
+            // A directory without an options file is debris from a crashed CREATE.
+            if path.join(objects::FILE_NAME).exists() {
+                return Err(Error::AlreadyExists(name.to_string()));
+            }
+            fs::remove_dir_all(&path).at(&path)?;
+        }
+        fs::create_dir_all(&path).at(&path)?;
+        o.created_lsn = self.wal.last_lsn();
+        objects::write(&path, &o)?;
+        sync_dir(&self.dir.join(root)).at(&path)?;
+        Ok(path)
+    }
+
+    pub fn create_channel(&self, name: &str, retention_days: Option<u32>) -> Result<Arc<Channel>> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        if read(&self.channels).contains_key(name) {
+            return Err(Error::AlreadyExists(format!("channel {name}")));
+        }
+        let o = ObjectOptions { kind: KIND_CHANNEL, retention_days, series_key: None, created_lsn: 0 };
+        let path = self.create_object("channels", name, o)?;
+        let opts = ChannelOptions { retention_days, ..self.cfg.channel.clone() };
+        let ch = Arc::new(Channel::open(name, &path, opts)?);
+        let created_lsn = self.wal.last_lsn();
+        write(&self.channels).insert(name.to_string(), Obj { handle: ch.clone(), created_lsn });
+        Ok(ch)
+    }
+
+    pub fn create_datastore(&self, name: &str, retention_days: Option<u32>, series_key: Option<&str>) -> Result<Arc<Datastore>> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        if read(&self.datastores).contains_key(name) {
+            return Err(Error::AlreadyExists(format!("datastore {name}")));
+        }
+        let series_key = series_key.map(str::to_string);
+        let o = ObjectOptions { kind: KIND_DATASTORE, retention_days, series_key: series_key.clone(), created_lsn: 0 };
+        let path = self.create_object("datastores", name, o)?;
+        let opts = DatastoreOptions { retention_days, series_key, ..self.cfg.datastore.clone() };
+        let ds = Arc::new(Datastore::open(name, &path, opts)?);
+        let created_lsn = self.wal.last_lsn();
+        write(&self.datastores).insert(name.to_string(), Obj { handle: ds.clone(), created_lsn });
+        Ok(ds)
+    }
+
+    /// Removes a channel and all its messages.
+    pub fn drop_channel(&self, name: &str) -> Result<()> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        write(&self.channels).remove(name).ok_or_else(|| Error::NotFound(format!("channel {name}")))?;
+        let path = self.dir.join("channels").join(name);
+        fs::remove_dir_all(&path).at(&path)?;
+        sync_dir(&self.dir.join("channels")).at(&path)
+    }
+
+    /// Removes a datastore and all its rows.
+    pub fn drop_datastore(&self, name: &str) -> Result<()> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        write(&self.datastores).remove(name).ok_or_else(|| Error::NotFound(format!("datastore {name}")))?;
+        let path = self.dir.join("datastores").join(name);
+        fs::remove_dir_all(&path).at(&path)?;
+        sync_dir(&self.dir.join("datastores")).at(&path)
+    }
+
+    pub fn channel(&self, name: &str) -> Result<Arc<Channel>> {
+        read(&self.channels).get(name).map(|o| o.handle.clone()).ok_or_else(|| Error::NotFound(format!("channel {name}")))
+    }
+    pub fn datastore(&self, name: &str) -> Result<Arc<Datastore>> {
+        read(&self.datastores).get(name).map(|o| o.handle.clone()).ok_or_else(|| Error::NotFound(format!("datastore {name}")))
+    }
+    pub fn channel_names(&self) -> Vec<String> {
+        read(&self.channels).keys().cloned().collect()
+    }
+    pub fn datastore_names(&self) -> Vec<String> {
+        read(&self.datastores).keys().cloned().collect()
+    }
+    fn all_channels(&self) -> Vec<Arc<Channel>> {
+        read(&self.channels).values().map(|o| o.handle.clone()).collect()
+    }
+    fn all_datastores(&self) -> Vec<Arc<Datastore>> {
+        read(&self.datastores).values().map(|o| o.handle.clone()).collect()
+    }
+
+    /// Appends messages to `channel` and returns once they are durable. `msgs.received_at`
+    /// is the arrival time of each (clamped so it never decreases); `first_offset` is ignored.
+    /// A `messageId` repeated within the request is refused after its first occurrence; the
+    /// other messages are stored.
+    pub fn append_messages(&self, channel: &str, msgs: Messages) -> Result<AppendReceipt> {
+        let ch = self.channel(channel)?;
+        let mut seen = HashSet::with_capacity(msgs.len());
+        let mut rejected = Vec::new();
+        for (i, id) in msgs.ids.iter().enumerate() {
+            if !seen.insert(id) {
+                rejected.push((i, format!("duplicate messageId \"{id}\" in the batch")));
+            }
+        }
+        let batch = if rejected.is_empty() {
+            msgs
+        } else {
+            let mut keep = Messages::default();
+            let mut r = rejected.iter().map(|(i, _)| *i).peekable();
+            for i in 0..msgs.len() {
+                if r.peek() == Some(&i) {
+                    r.next();
+                } else {
+                    keep.extend_range(&msgs, i, i + 1);
+                }
+            }
+            keep
+        };
+        let accepted = batch.len();
+        if accepted == 0 {
+            return Ok(AppendReceipt { first_offset: ch.next_offset(), accepted, rejected });
+        }
+        let (first_offset, lsn) = ch.append(batch, |m| {
+            self.wal.enqueue(records::CHANNEL_APPEND, &records::encode_channel_append(channel, m))
+        })?;
+        self.wal.wait_durable(lsn)?;
+        Ok(AppendReceipt { first_offset, accepted, rejected })
+    }
+
+    /// Appends rows to `datastore` and returns the WAL LSN once they are durable. `source`
+    /// records the pipeline position these rows reach, stored atomically with them.
+    pub fn append_rows(&self, datastore: &str, batch: Batch, source: Option<(String, u64)>) -> Result<u64> {
+        let ds = self.datastore(datastore)?;
+        let src = source.clone();
+        let lsn = ds.append_logged(batch, source, |b| {
+            self.wal.enqueue(records::DATASTORE_APPEND, &records::encode_datastore_append(datastore, src.as_ref(), b))
+        })?;
+        self.wal.wait_durable(lsn)?;
+        Ok(lsn)
+    }
+
+    /// Seals every channel tail and flushes every memtable, then deletes the WAL segments
+    /// they covered. Returns the number of segments deleted.
+    pub fn checkpoint(&self) -> Result<usize> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        self.checkpoint_locked()
+    }
+
+    fn checkpoint_locked(&self) -> Result<usize> {
+        let lsn = self.wal.last_lsn();
+        for c in self.all_channels() {
+            c.flush()?;
+        }
+        for d in self.all_datastores() {
+            d.flush()?;
+        }
+        self.wal.retire_through(lsn)
+    }
+
+    /// One round of upkeep at time `now`: flush full memtables, checkpoint a long WAL,
+    /// compact partitions with many files, drop expired partitions.
+    pub fn maintain(&self, now: i64) -> Result<MaintenanceReport> {
+        let mut rep = MaintenanceReport::default();
+        for d in self.all_datastores() {
+            if d.needs_flush() {
+                d.flush()?;
+                rep.flushed += 1;
+            }
+        }
+        if self.wal.segment_count() > self.cfg.checkpoint_segments {
+            self.checkpoint()?;
+            rep.checkpointed = true;
+        }
+        for d in self.all_datastores() {
+            rep.compacted += d.compact()?;
+        }
+        let expired = |days: Option<u32>, oldest: Option<i32>| match (days, oldest) {
+            (Some(n), Some(o)) => o < day_of(now) - n as i32,
+            _ => false,
+        };
+        let chans: Vec<_> = self.all_channels().into_iter().filter(|c| expired(c.options().retention_days, c.oldest_day())).collect();
+        let dss: Vec<_> = self
+            .all_datastores()
+            .into_iter()
+            .filter(|d| expired(d.options().retention_days, d.partitions().first().copied()))
+            .collect();
+        if !chans.is_empty() || !dss.is_empty() {
+            let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+            // Retire the WAL first so replay cannot bring dropped rows back.
+            self.checkpoint_locked()?;
+            rep.checkpointed = true;
+            for c in chans {
+                rep.partitions_dropped += c.enforce_retention(now)?.len();
+            }
+            for d in dss {
+                rep.partitions_dropped += d.enforce_retention(now)?.len();
+            }
+        }
+        Ok(rep)
+    }
+
+    /// Stops the background thread and makes everything durable in files (a clean shutdown
+    /// leaves a WAL with nothing to replay).
+    pub fn shutdown(&self) -> Result<()> {
+        self.signal_stop();
+        self.wal.sync()?;
+        self.checkpoint().map(|_| ())
+    }
+
+    fn signal_stop(&self) {
+        let (flag, cv) = &*self.stop;
+        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.signal_stop();
+    }
+}
+
+fn spawn_maintenance(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, every: Duration) {
+    std::thread::Builder::new()
+        .name("fleetdb-maintenance".into())
+        .spawn(move || {
+            loop {
+                {
+                    let (flag, cv) = &*stop;
+                    let g = flag.lock().unwrap_or_else(|e| e.into_inner());
+                    let (g, _) = cv.wait_timeout(g, every).unwrap_or_else(|e| e.into_inner());
+                    if *g {
+                        return;
+                    }
+                }
+                let Some(e) = engine.upgrade() else { return };
+                // Errors surface again on the next write or query; upkeep retries next round.
+                let _ = e.maintain(now_micros());
+            }
+        })
+        .expect("spawning the maintenance thread");
+}
