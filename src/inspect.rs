@@ -113,9 +113,9 @@ fn inspect_wal(path: &Path, bytes: &[u8], out: &mut String) -> Result<()> {
             found,
             supported: wal::format::VERSION,
         }),
-        SegmentScan::Records { first_lsn, records, tail } => {
+        SegmentScan::Records { first_lsn, prev_lsn, records, tail } => {
             let _ = writeln!(out, "WAL segment {} (format version {})", path.display(), wal::format::VERSION);
-            let _ = writeln!(out, "first LSN {first_lsn}  records {}  bytes {}", records.len(), bytes.len());
+            let _ = writeln!(out, "first LSN {first_lsn}  follows LSN {prev_lsn}  records {}  bytes {}", records.len(), bytes.len());
             for r in &records {
                 let what = match records::decode(r.kind, &r.payload) {
                     Some(records::Payload::ChannelAppend { channel, messages }) => format!(

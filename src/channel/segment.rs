@@ -146,6 +146,12 @@ pub struct ChSegment {
     pub meta: SegmentMeta,
 }
 
+impl std::fmt::Debug for ChSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChSegment({}, offsets {}..{})", self.path.display(), self.meta.first_offset, self.meta.end_offset())
+    }
+}
+
 fn format_err(path: &Path, e: FormatError) -> Error {
     match e {
         FormatError::Corrupt(what) => Error::corrupt(path, what),

@@ -23,6 +23,39 @@ use crate::util::fsutil::{create_dir_durable, remove_tmp_files, sync_dir, write_
 use crate::util::time::{day_name, day_of, parse_day_name};
 
 pub const FILE_EXT: &str = "fds";
+/// `{ magic: "FLEETFLR" | version: u32 | day: i32 | crc32: u32 }`: partitions before `day` were
+/// dropped by retention; replay skips rows for them.
+pub const FLOOR_FILE: &str = "retention_floor";
+const FLOOR_MAGIC: [u8; 8] = *b"FLEETFLR";
+const FLOOR_VERSION: u32 = 1;
+
+fn read_floor(dir: &Path) -> Result<i32> {
+    let path = dir.join(FLOOR_FILE);
+    if !path.exists() {
+        return Ok(i32::MIN);
+    }
+    let b = fs::read(&path).at(&path)?;
+    let bad = || Error::corrupt(&path, "retention floor file");
+    if b.len() != 20 || b[..8] != FLOOR_MAGIC || crate::util::bytes::crc32(&b[..16]) != crate::util::bytes::u32_at(&b, 16).ok_or_else(bad)? {
+        return Err(bad());
+    }
+    let version = crate::util::bytes::u32_at(&b, 8).ok_or_else(bad)?;
+    if version != FLOOR_VERSION {
+        return Err(Error::UnsupportedVersion { path, kind: "retention floor", found: version, supported: FLOOR_VERSION });
+    }
+    Ok(crate::util::bytes::u32_at(&b, 12).ok_or_else(bad)? as i32)
+}
+
+fn write_floor(dir: &Path, day: i32) -> Result<()> {
+    use crate::util::bytes::PutBytes;
+    let mut b = FLOOR_MAGIC.to_vec();
+    b.put_u32(FLOOR_VERSION);
+    b.put_i32(day);
+    let crc = crate::util::bytes::crc32(&b);
+    b.put_u32(crc);
+    let path = dir.join(FLOOR_FILE);
+    write_atomic(&path, &b).at(&path)
+}
 
 /// Datastore settings. Defaults are in [`DatastoreOptions::default`].
 #[derive(Clone, Debug)]
@@ -73,6 +106,8 @@ impl Partition {
 
 struct State {
     parts: BTreeMap<i32, Partition>,
+    /// Partitions before this day were dropped by retention (persisted in [`FLOOR_FILE`]).
+    floor_day: i32,
     schema: Vec<Field>,
     mem_rows: usize,
 }
@@ -126,6 +161,7 @@ impl Datastore {
     /// finishing any compaction a crash interrupted (crash case 4 in storage-format.md).
     pub fn open(name: &str, dir: &Path, opts: DatastoreOptions) -> Result<Datastore> {
         create_dir_durable(dir).at(dir)?;
+        let floor_day = read_floor(dir)?;
         let mut parts: BTreeMap<i32, Partition> = BTreeMap::new();
         let mut max_seq = 0;
         let mut schema = Vec::new();
@@ -133,6 +169,11 @@ impl Datastore {
             let entry = entry.at(dir)?;
             let Some(day) = entry.file_name().to_str().and_then(parse_day_name) else { continue };
             let pdir = entry.path();
+            if day < floor_day {
+                // A retention drop that a crash interrupted: finish it.
+                fs::remove_dir_all(&pdir).at(&pdir)?;
+                continue;
+            }
             remove_tmp_files(&pdir).at(&pdir)?;
             let mut files = Vec::new();
             for f in fs::read_dir(&pdir).at(&pdir)? {
@@ -173,7 +214,7 @@ impl Datastore {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             opts,
-            state: RwLock::new(State { parts, schema, mem_rows: 0 }),
+            state: RwLock::new(State { parts, floor_day, schema, mem_rows: 0 }),
             maint: Mutex::new(()),
             next_seq: AtomicU64::new(max_seq + 1),
         })
@@ -191,7 +232,8 @@ impl Datastore {
 
     /// Adds rows written under WAL record `lsn`. `batch` needs a non-null timestamp column
     /// `time`. Rows go to the memtable partition of their day; partitions whose files already
-    /// hold `lsn` skip them (replay). `source` is the pipeline position this batch reaches.
+    /// hold `lsn` skip them (replay), and rows older than a partition retention has dropped
+    /// are expired on arrival. `source` is the pipeline position this batch reaches.
     pub fn append(&self, batch: Batch, lsn: u64, source: Option<(String, u64)>) -> Result<()> {
         self.append_logged(batch, source, |_| Ok(lsn)).map(|_| ())
     }
@@ -232,6 +274,11 @@ impl Datastore {
             }
         }
         for (day, b) in groups {
+            // Rows of a partition that retention already dropped are expired on arrival, live
+            // and on replay alike, so a crash never changes what is stored.
+            if day < st.floor_day {
+                continue;
+            }
             let p = st.parts.entry(day).or_default();
             if lsn > 0 && lsn <= p.file_max_lsn() {
                 continue;
@@ -430,8 +477,13 @@ impl Datastore {
     /// Drops every partition whose day is before `cutoff`.
     pub fn drop_partitions_before(&self, cutoff: i32) -> Result<Vec<i32>> {
         let _g = self.maint.lock().unwrap_or_else(|e| e.into_inner());
+        if cutoff > read(&self.state).floor_day {
+            // Recorded before anything is deleted, so replay can never resurrect these rows.
+            write_floor(&self.dir, cutoff)?;
+        }
         let dropped: Vec<i32> = {
             let mut st = write(&self.state);
+            st.floor_day = st.floor_day.max(cutoff);
             let old: Vec<i32> = st.parts.range(..cutoff).map(|(d, _)| *d).collect();
             for d in &old {
                 if let Some(p) = st.parts.remove(d) {

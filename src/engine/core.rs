@@ -383,6 +383,17 @@ impl Engine {
         for d in self.all_datastores() {
             rep.compacted += d.compact()?;
         }
+        rep.partitions_dropped = self.enforce_retention(now)?;
+        if rep.partitions_dropped > 0 {
+            rep.checkpointed = true;
+        }
+        Ok(rep)
+    }
+
+    /// Drops the partitions of channels and datastores that are past their retention at
+    /// `now`. Checkpoints first, so replay cannot bring dropped rows back. Returns the number
+    /// of partitions dropped.
+    pub fn enforce_retention(&self, now: i64) -> Result<usize> {
         let expired = |days: Option<u32>, oldest: Option<i32>| match (days, oldest) {
             (Some(n), Some(o)) => o < day_of(now) - n as i32,
             _ => false,
@@ -393,19 +404,19 @@ impl Engine {
             .into_iter()
             .filter(|d| expired(d.options().retention_days, d.partitions().first().copied()))
             .collect();
-        if !chans.is_empty() || !dss.is_empty() {
-            let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-            // Retire the WAL first so replay cannot bring dropped rows back.
-            self.checkpoint_locked()?;
-            rep.checkpointed = true;
-            for c in chans {
-                rep.partitions_dropped += c.enforce_retention(now)?.len();
-            }
-            for d in dss {
-                rep.partitions_dropped += d.enforce_retention(now)?.len();
-            }
+        if chans.is_empty() && dss.is_empty() {
+            return Ok(0);
         }
-        Ok(rep)
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        self.checkpoint_locked()?;
+        let mut dropped = 0;
+        for c in chans {
+            dropped += c.enforce_retention(now)?.len();
+        }
+        for d in dss {
+            dropped += d.enforce_retention(now)?.len();
+        }
+        Ok(dropped)
     }
 
     /// Stops the background thread and makes everything durable in files (a clean shutdown

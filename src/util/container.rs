@@ -47,6 +47,9 @@ pub fn open<'a>(buf: &'a [u8], magic: &[u8; 8], version: u32) -> Result<(&'a [u8
     if found != version {
         return Err(FormatError::Version(found));
     }
+    if u32_at(buf, VERSION_OFFSET + 4) != Some(0) {
+        return Err(corrupt("header (reserved flags are not zero)"));
+    }
     let t = buf.len() - TRAILER_LEN;
     if buf[t + 8..] != magic[..] {
         return Err(corrupt("trailer (bad magic: file truncated?)"));

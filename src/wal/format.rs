@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! segment: { header | record* }
-//! header:  { magic: [u8; 8] | version: u32 | reserved: u32 | first_lsn: u64 | crc32: u32 | reserved: u32 }
+//! header:  { magic: [u8; 8] | version: u32 | reserved: u32 | first_lsn: u64 | prev_lsn: u64
+//!          | crc32: u32 | reserved: u32 }
 //! record:  { len: u32 | crc32: u32 | lsn: u64 | kind: u8 | payload: [u8; len] }
 //! ```
-//! A record's CRC covers `len`, `lsn`, `kind` and `payload`. LSNs are consecutive within and
-//! across segments.
+//! A record's CRC covers `len`, `lsn`, `kind` and `payload`. LSNs are consecutive within a
+//! segment. `prev_lsn` is the last LSN the log held when the segment was started; the next
+//! segment's `prev_lsn` must equal this segment's last LSN (or its `prev_lsn` if it has no
+//! records), which is how replay notices a missing segment. `first_lsn` may be above
+//! `prev_lsn + 1` after a crash (see the engine's LSN floor).
 
 use crate::util::bytes::{ByteReader, PutBytes, crc32};
 
@@ -14,7 +18,8 @@ pub const MAGIC: [u8; 8] = *b"FLEETWAL";
 pub const VERSION: u32 = 1;
 const VERSION_OFFSET: usize = MAGIC.len();
 const FIRST_LSN_OFFSET: usize = VERSION_OFFSET + 4 + 4;
-const HEADER_CRC_OFFSET: usize = FIRST_LSN_OFFSET + 8;
+const PREV_LSN_OFFSET: usize = FIRST_LSN_OFFSET + 8;
+const HEADER_CRC_OFFSET: usize = PREV_LSN_OFFSET + 8;
 pub const HEADER_LEN: usize = HEADER_CRC_OFFSET + 4 + 4;
 /// `len`, `crc`, `lsn`, `kind`.
 pub const RECORD_HEADER_LEN: usize = 4 + 4 + 8 + 1;
@@ -29,12 +34,13 @@ pub struct Record {
     pub payload: Vec<u8>,
 }
 
-pub fn encode_header(first_lsn: u64) -> Vec<u8> {
+pub fn encode_header(first_lsn: u64, prev_lsn: u64) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER_LEN);
     h.extend_from_slice(&MAGIC);
     h.put_u32(VERSION);
     h.put_u32(0);
     h.put_u64(first_lsn);
+    h.put_u64(prev_lsn);
     let crc = crc32(&h);
     h.put_u32(crc);
     h.put_u32(0);
@@ -64,7 +70,7 @@ pub enum SegmentScan {
     Version(u32),
     /// Records read; `tail` says why reading stopped before the end, with the byte offset of
     /// the first unusable record.
-    Records { first_lsn: u64, records: Vec<Record>, tail: Option<(usize, String)> },
+    Records { first_lsn: u64, prev_lsn: u64, records: Vec<Record>, tail: Option<(usize, String)> },
 }
 
 /// Parses a whole segment. Never panics, whatever the bytes.
@@ -84,6 +90,7 @@ pub fn scan_segment(buf: &[u8]) -> SegmentScan {
         return SegmentScan::Version(version);
     }
     let first_lsn = ByteReader::new(&buf[FIRST_LSN_OFFSET..]).u64().unwrap_or(0);
+    let prev_lsn = ByteReader::new(&buf[PREV_LSN_OFFSET..]).u64().unwrap_or(0);
     let mut records = Vec::new();
     let mut pos = HEADER_LEN;
     let mut expect = first_lsn;
@@ -119,7 +126,7 @@ pub fn scan_segment(buf: &[u8]) -> SegmentScan {
         expect += 1;
         pos += RECORD_HEADER_LEN + len;
     };
-    SegmentScan::Records { first_lsn, records, tail }
+    SegmentScan::Records { first_lsn, prev_lsn, records, tail }
 }
 
 #[cfg(test)]
@@ -128,7 +135,7 @@ mod tests {
 
     #[test]
     fn every_truncation_and_bit_flip_is_detected() {
-        let mut seg = encode_header(7);
+        let mut seg = encode_header(7, 6);
         for i in 0..5u64 {
             encode_record(7 + i, 1, format!("payload {i}").as_bytes(), &mut seg);
         }

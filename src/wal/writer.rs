@@ -99,10 +99,10 @@ fn segment_path(dir: &Path, first_lsn: u64) -> PathBuf {
     dir.join(format!("{first_lsn:020}.{FILE_EXT}"))
 }
 
-fn create_segment(dir: &Path, first_lsn: u64) -> Result<Active> {
+fn create_segment(dir: &Path, first_lsn: u64, prev_lsn: u64) -> Result<Active> {
     let path = segment_path(dir, first_lsn);
     let mut file = OpenOptions::new().create(true).write(true).truncate(true).open(&path).at(&path)?;
-    file.write_all(&format::encode_header(first_lsn)).at(&path)?;
+    file.write_all(&format::encode_header(first_lsn, prev_lsn)).at(&path)?;
     file.sync_all().at(&path)?;
     sync_dir(dir).at(dir)?;
     Ok(Active { file, path, len: HEADER_LEN as u64 })
@@ -128,6 +128,7 @@ impl Wal {
         let mut report = ReplayReport::default();
         let mut segments = Vec::new();
         let mut last_lsn = 0u64;
+        let mut chain: Option<u64> = None; // end LSN of the previous segment
         let n = paths.len();
         for (i, path) in paths.into_iter().enumerate() {
             let is_last = i + 1 == n;
@@ -142,9 +143,14 @@ impl Wal {
                 SegmentScan::Version(found) => {
                     return Err(Error::UnsupportedVersion { path, kind: "WAL segment", found, supported: format::VERSION });
                 }
-                SegmentScan::Records { first_lsn, records, tail } => {
-                    if last_lsn != 0 && first_lsn != last_lsn + 1 {
-                        return Err(Error::corrupt(&path, format!("WAL gap: segment starts at LSN {first_lsn} after {last_lsn}")));
+                SegmentScan::Records { first_lsn, prev_lsn, records, tail } => {
+                    if let Some(end) = chain {
+                        if prev_lsn != end || first_lsn <= end {
+                            return Err(Error::corrupt(
+                                &path,
+                                format!("WAL segment follows LSN {prev_lsn} but the previous segment ends at {end} (a segment is missing)"),
+                            ));
+                        }
                     }
                     if let Some((at, why)) = tail {
                         if !is_last || opts.recovery == RecoveryMode::AbsoluteConsistency {
@@ -159,14 +165,14 @@ impl Wal {
                         f.set_len(at as u64).at(&path)?;
                         f.sync_all().at(&path)?;
                     }
+                    let mut end = prev_lsn;
                     for rec in records {
-                        last_lsn = rec.lsn;
+                        end = rec.lsn;
                         report.records += 1;
                         apply(rec)?;
                     }
-                    if last_lsn == 0 {
-                        last_lsn = first_lsn.saturating_sub(1);
-                    }
+                    chain = Some(end);
+                    last_lsn = last_lsn.max(end);
                     segments.push((first_lsn, path));
                 }
             }
@@ -174,14 +180,14 @@ impl Wal {
         report.segments = segments.len();
         report.last_lsn = last_lsn;
         let next_lsn = last_lsn.max(floor_lsn) + 1;
-        // A trailing segment without records would share the new segment's name; drop it.
+        // A trailing segment without records could share the new segment's name; drop it.
         if let Some((first, path)) = segments.last().cloned() {
             if first >= next_lsn || fs::metadata(&path).at(&path)?.len() <= HEADER_LEN as u64 {
                 fs::remove_file(&path).at(&path)?;
                 segments.pop();
             }
         }
-        let active = create_segment(dir, next_lsn)?;
+        let active = create_segment(dir, next_lsn, last_lsn)?;
         segments.push((next_lsn, active.path.clone()));
         let wal = Wal {
             dir: dir.to_path_buf(),
@@ -268,7 +274,7 @@ impl Wal {
         }
         let mut a = lock(&self.active);
         if a.len > HEADER_LEN as u64 && a.len + buf.len() as u64 > self.opts.segment_bytes {
-            let next = create_segment(&self.dir, first_lsn)?;
+            let next = create_segment(&self.dir, first_lsn, first_lsn - 1)?;
             lock(&self.segments).push((first_lsn, next.path.clone()));
             *a = next;
         }
