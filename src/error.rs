@@ -41,12 +41,12 @@ impl Error {
     /// The SQLSTATE a client sees for this error.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            Error::Io { .. } => "58030",                            // io_error
-            Error::Corrupt { .. } => "XX001",                       // data_corrupted
-            Error::UnsupportedVersion { .. } => "XX000",            // internal_error
-            Error::NotFound(_) => "42P01",                          // undefined_table
-            Error::AlreadyExists(_) => "42P07",                     // duplicate_table
-            Error::Invalid(_) => "22023",                           // invalid_parameter_value
+            Error::Io { .. } => "58030",                 // io_error
+            Error::Corrupt { .. } => "XX001",            // data_corrupted
+            Error::UnsupportedVersion { .. } => "XX000", // internal_error
+            Error::NotFound(_) => "42P01",               // undefined_table
+            Error::AlreadyExists(_) => "42P07",          // duplicate_table
+            Error::Invalid(_) => "22023",                // invalid_parameter_value
             Error::WalPoisoned(_) => "58030",
         }
     }

@@ -115,7 +115,12 @@ fn inspect_wal(path: &Path, bytes: &[u8], out: &mut String) -> Result<()> {
         }),
         SegmentScan::Records { first_lsn, prev_lsn, records, tail } => {
             let _ = writeln!(out, "WAL segment {} (format version {})", path.display(), wal::format::VERSION);
-            let _ = writeln!(out, "first LSN {first_lsn}  follows LSN {prev_lsn}  records {}  bytes {}", records.len(), bytes.len());
+            let _ = writeln!(
+                out,
+                "first LSN {first_lsn}  follows LSN {prev_lsn}  records {}  bytes {}",
+                records.len(),
+                bytes.len()
+            );
             for r in &records {
                 let what = match records::decode(r.kind, &r.payload) {
                     Some(records::Payload::ChannelAppend { channel, messages }) => format!(
@@ -139,7 +144,10 @@ fn inspect_wal(path: &Path, bytes: &[u8], out: &mut String) -> Result<()> {
                     let _ = writeln!(out, "verified: every record checksum is sound");
                 }
                 Some((at, why)) => {
-                    let _ = writeln!(out, "damaged at byte {at}: {why}; replay cuts the segment here if it is the last one");
+                    let _ = writeln!(
+                        out,
+                        "damaged at byte {at}: {why}; replay cuts the segment here if it is the last one"
+                    );
                 }
             }
             Ok(())

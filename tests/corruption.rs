@@ -72,7 +72,9 @@ fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
         let p = e.unwrap().path();
         if p.is_dir() {
             files(&p, ext, out);
-        } else if p.extension().and_then(|x| x.to_str()) == Some(ext) || p.file_name().and_then(|x| x.to_str()) == Some(ext) {
+        } else if p.extension().and_then(|x| x.to_str()) == Some(ext)
+            || p.file_name().and_then(|x| x.to_str()) == Some(ext)
+        {
             out.push(p);
         }
     }
@@ -93,7 +95,11 @@ fn assert_all_damage_detected(what: &str, bytes: &[u8], open_and_verify: impl Fn
         for bit in [0u8, 5] {
             let mut bad = bytes.to_vec();
             bad[i] ^= 1 << bit;
-            assert!(open_and_verify(bad).is_err(), "{what}: flipping bit {bit} of byte {i} of {} went unnoticed", bytes.len());
+            assert!(
+                open_and_verify(bad).is_err(),
+                "{what}: flipping bit {bit} of byte {i} of {} went unnoticed",
+                bytes.len()
+            );
         }
     }
     for cut in (0..bytes.len()).step_by(3) {
@@ -142,7 +148,9 @@ fn wal_damage_is_cut_at_the_tail_and_refused_elsewhere() {
     let segs = find(dir.path(), "wal");
     let last = segs.last().unwrap().clone();
     let bytes = fs::read(&last).unwrap();
-    let SegmentScan::Records { records, tail: None, .. } = scan_segment(&bytes) else { panic!("undamaged segment unreadable") };
+    let SegmentScan::Records { records, tail: None, .. } = scan_segment(&bytes) else {
+        panic!("undamaged segment unreadable")
+    };
     assert!(records.len() >= 2, "the last WAL segment should hold the post-checkpoint appends");
     for i in 0..bytes.len() {
         let mut bad = bytes.clone();

@@ -102,6 +102,13 @@ fn sigkill_loses_and_duplicates_nothing_acknowledged() {
         run_and_kill(dir.path(), cycle + 1, after, &mut acked);
         verify(dir.path(), &acked, cycle);
     }
-    assert!(acked.msgs.len() > 100 && acked.rows.len() > 100, "the stress writer acknowledged too little to prove anything");
-    eprintln!("{cycles} kill cycles: {} messages and {} rows acknowledged, all present once", acked.msgs.len(), acked.rows.len());
+    assert!(
+        acked.msgs.len() > 100 && acked.rows.len() > 100,
+        "the stress writer acknowledged too little to prove anything"
+    );
+    eprintln!(
+        "{cycles} kill cycles: {} messages and {} rows acknowledged, all present once",
+        acked.msgs.len(),
+        acked.rows.len()
+    );
 }

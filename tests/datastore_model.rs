@@ -12,10 +12,12 @@ use proptest::prelude::*;
 const DAY: i64 = 86_400_000_000;
 const T0: i64 = 1_767_225_600_000_000;
 
+/// (day 0..4, second of day, machine 0..3, x: missing, a float, or a text value)
+type InRow = (i64, i64, usize, Option<Result<f64, String>>);
+
 #[derive(Clone, Debug)]
 enum Op {
-    /// rows: (day 0..4, second of day, machine 0..3, x: None | Some(float) | text)
-    Append(Vec<(i64, i64, usize, Option<Result<f64, String>>)>),
+    Append(Vec<InRow>),
     Flush,
     Compact,
     /// Retention at "now" = day N: keep 2 days.
@@ -48,7 +50,7 @@ struct Row {
     x_text: Option<String>,
 }
 
-fn batch(rows: &[(i64, i64, usize, Option<Result<f64, String>>)], seq0: i64, text: bool) -> Batch {
+fn batch(rows: &[InRow], seq0: i64, text: bool) -> Batch {
     let n = rows.len();
     let mut fields = vec![
         Field::new("time", DataType::Timestamp),

@@ -191,10 +191,9 @@ impl Column {
     /// Widens an `Int64` column to `Float64`; other types are returned unchanged.
     pub fn widen_to_float(self) -> Column {
         match self.values {
-            Values::Int64(v) => Column {
-                values: Values::Float64(v.into_iter().map(|x| x as f64).collect()),
-                validity: self.validity,
-            },
+            Values::Int64(v) => {
+                Column { values: Values::Float64(v.into_iter().map(|x| x as f64).collect()), validity: self.validity }
+            }
             _ => self,
         }
     }
@@ -253,10 +252,7 @@ impl Batch {
         self.column_index(name).map(|i| &self.columns[i])
     }
     pub fn take(&self, idx: &[u32]) -> Batch {
-        Batch {
-            fields: self.fields.clone(),
-            columns: self.columns.iter().map(|c| c.take(idx)).collect(),
-        }
+        Batch { fields: self.fields.clone(), columns: self.columns.iter().map(|c| c.take(idx)).collect() }
     }
     /// Concatenates batches by column name into the union of their schemas; a column missing
     /// from a batch is null for its rows. All batches must agree on each name's type.
@@ -299,11 +295,8 @@ mod tests {
 
     #[test]
     fn concat_fills_missing_columns_with_nulls() {
-        let a = Batch::try_new(
-            vec![Field::new("x", DataType::Int64)],
-            vec![Column::new(Values::Int64(vec![1, 2]))],
-        )
-        .unwrap();
+        let a = Batch::try_new(vec![Field::new("x", DataType::Int64)], vec![Column::new(Values::Int64(vec![1, 2]))])
+            .unwrap();
         let b = Batch::try_new(
             vec![Field::new("y", DataType::Text)],
             vec![Column::new(Values::Text(["p"].into_iter().collect()))],

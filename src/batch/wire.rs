@@ -95,7 +95,11 @@ mod tests {
         let mut v = Bitmap::new_set(3);
         v.set(1, false);
         let b = Batch::try_new(
-            vec![Field::new("t", DataType::Timestamp), Field::new("x", DataType::Float64), Field::new("s", DataType::Text)],
+            vec![
+                Field::new("t", DataType::Timestamp),
+                Field::new("x", DataType::Float64),
+                Field::new("s", DataType::Text),
+            ],
             vec![
                 Column::new(Values::Timestamp(vec![1, 2, 3])),
                 Column::with_validity(Values::Float64(vec![1.5, 0.0, -2.0]), Some(v)),

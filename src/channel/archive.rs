@@ -111,7 +111,11 @@ impl Channel {
             if w[0].meta.end_offset() != w[1].meta.first_offset {
                 return Err(Error::corrupt(
                     &w[1].path,
-                    format!("channel {name}: segment starts at offset {} but the previous ends at {}", w[1].meta.first_offset, w[0].meta.end_offset()),
+                    format!(
+                        "channel {name}: segment starts at offset {} but the previous ends at {}",
+                        w[1].meta.first_offset,
+                        w[0].meta.end_offset()
+                    ),
                 ));
             }
         }
@@ -160,7 +164,10 @@ impl Channel {
         if msgs.first_offset > next {
             return Err(Error::corrupt(
                 &self.dir,
-                format!("channel {}: WAL record starts at offset {} but the channel ends at {next}", self.name, msgs.first_offset),
+                format!(
+                    "channel {}: WAL record starts at offset {} but the channel ends at {next}",
+                    self.name, msgs.first_offset
+                ),
             ));
         }
         let skip = (next - msgs.first_offset) as usize;
@@ -209,7 +216,8 @@ impl Channel {
         write_atomic(&path, &bytes).at(&path)?;
         let seg = Arc::new(ChSegment::open(&path)?);
         // An empty marker segment is superseded by the next segment at the same offset.
-        st.segments.retain(|s| !(s.meta.count == 0 && s.meta.first_offset == seg.meta.first_offset && s.path != seg.path));
+        st.segments
+            .retain(|s| !(s.meta.count == 0 && s.meta.first_offset == seg.meta.first_offset && s.path != seg.path));
         st.segments.push(seg);
         st.tail = Messages { first_offset: st.next_offset(), ..Default::default() };
         st.tail_max_lsn = 0;
@@ -235,7 +243,11 @@ impl Channel {
     /// Day of the oldest partition holding messages.
     pub fn oldest_day(&self) -> Option<i32> {
         let st = read(&self.state);
-        st.segments.iter().find(|s| s.meta.count > 0).map(|s| s.meta.day).or(st.tail.received_at.first().map(|&t| day_of(t)))
+        st.segments.iter().find(|s| s.meta.count > 0).map(|s| s.meta.day).or(st
+            .tail
+            .received_at
+            .first()
+            .map(|&t| day_of(t)))
     }
 
     pub fn next_offset(&self) -> u64 {

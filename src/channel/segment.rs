@@ -126,7 +126,10 @@ impl SegmentMeta {
                 min_time: r.i64().ok_or_else(e)?,
                 max_time: r.i64().ok_or_else(e)?,
             };
-            if b.first_offset != next || b.offset < container::HEADER_LEN as u64 || b.offset.saturating_add(b.stored_len as u64) > data_end {
+            if b.first_offset != next
+                || b.offset < container::HEADER_LEN as u64
+                || b.offset.saturating_add(b.stored_len as u64) > data_end
+            {
                 return Err(corrupt("segment block index"));
             }
             next += b.count as u64;
@@ -135,7 +138,17 @@ impl SegmentMeta {
         if next != first_offset.saturating_add(count) || !r.is_empty() {
             return Err(corrupt("segment footer counts"));
         }
-        Ok(SegmentMeta { day, first_offset, count, min_time, max_time, max_lsn, payload_bytes, blocks, file_len: buf.len() as u64 })
+        Ok(SegmentMeta {
+            day,
+            first_offset,
+            count,
+            min_time,
+            max_time,
+            max_lsn,
+            payload_bytes,
+            blocks,
+            file_len: buf.len() as u64,
+        })
     }
 }
 

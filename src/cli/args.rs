@@ -12,7 +12,8 @@ pub struct Args {
 
 /// `spec`: options taking a value, and boolean flags, accepted by `command`.
 pub fn parse(command: &str, argv: &[String], valued: &[&str], flags: &[&str]) -> Result<Args, String> {
-    let mut a = Args { command: command.to_string(), values: BTreeMap::new(), flags: Vec::new(), positionals: Vec::new() };
+    let mut a =
+        Args { command: command.to_string(), values: BTreeMap::new(), flags: Vec::new(), positionals: Vec::new() };
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
         let Some(body) = arg.strip_prefix("--") else {
@@ -26,7 +27,10 @@ pub fn parse(command: &str, argv: &[String], valued: &[&str], flags: &[&str]) ->
         if valued.contains(&name) {
             let v = match inline {
                 Some(v) => v,
-                None => it.next().cloned().ok_or_else(|| format!("option '--{name}' of 'fleetdb {command}' needs a value"))?,
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("option '--{name}' of 'fleetdb {command}' needs a value"))?,
             };
             a.values.insert(name.to_string(), v);
         } else if flags.contains(&name) && inline.is_none() {
@@ -49,7 +53,9 @@ impl Args {
     pub fn num<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, String> {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| format!("option '--{name}' of 'fleetdb {}' wants a number, not '{v}'", self.command)),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("option '--{name}' of 'fleetdb {}' wants a number, not '{v}'", self.command)),
         }
     }
 }

@@ -117,10 +117,21 @@ pub fn run(a: &Args) -> Result<(), String> {
     }
     let wal_rate = (writers * per) as f64 / t.elapsed().as_secs_f64();
 
-    println!("fleetdb bench-storage: {machines} machines x {ticks} readings every {interval}s = {rows} rows, {values} values, durability {durability:?}");
-    println!("append, single writer, durable per 10k-row batch : {:>12.0} rows/s ({append:.2} s)", rows as f64 / append);
-    println!("append including final flush to files             : {:>12.0} rows/s ({with_flush:.2} s)", rows as f64 / with_flush);
-    println!("on disk after compaction                          : {bytes} bytes = {:.3} bytes/value", bytes as f64 / values as f64);
+    println!(
+        "fleetdb bench-storage: {machines} machines x {ticks} readings every {interval}s = {rows} rows, {values} values, durability {durability:?}"
+    );
+    println!(
+        "append, single writer, durable per 10k-row batch : {:>12.0} rows/s ({append:.2} s)",
+        rows as f64 / append
+    );
+    println!(
+        "append including final flush to files             : {:>12.0} rows/s ({with_flush:.2} s)",
+        rows as f64 / with_flush
+    );
+    println!(
+        "on disk after compaction                          : {bytes} bytes = {:.3} bytes/value",
+        bytes as f64 / values as f64
+    );
     println!("scan+sum temperature from files, 1 core (median 7): {:>12.0} values/s (sum {check:.1})", median(scan));
     println!("WAL, {writers} writers x {per} records of 100 B        : {:>12.0} acknowledged records/s", wal_rate);
     let _ = std::fs::remove_dir_all(&dir);

@@ -62,9 +62,12 @@ pub fn resolve(args: &Args, env: impl Fn(&str) -> Option<String>) -> Result<Serv
         args.get(flag).map(str::to_string).or_else(|| env(var)).or_else(|| file.get(key).cloned())
     };
     Ok(ServeConfig {
-        data_dir: PathBuf::from(pick("data-dir", "FLEETDB_DATA_DIR", "data_dir").unwrap_or_else(|| "./fleetdb-data".into())),
+        data_dir: PathBuf::from(
+            pick("data-dir", "FLEETDB_DATA_DIR", "data_dir").unwrap_or_else(|| "./fleetdb-data".into()),
+        ),
         pg_listen: pick("pg-listen", "FLEETDB_PG_LISTEN", "pg_listen").unwrap_or_else(|| "127.0.0.1:5433".into()),
-        http_listen: pick("http-listen", "FLEETDB_HTTP_LISTEN", "http_listen").unwrap_or_else(|| "127.0.0.1:8080".into()),
+        http_listen: pick("http-listen", "FLEETDB_HTTP_LISTEN", "http_listen")
+            .unwrap_or_else(|| "127.0.0.1:8080".into()),
         mqtt: pick("mqtt", "FLEETDB_MQTT", "mqtt"),
     })
 }

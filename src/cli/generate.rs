@@ -27,7 +27,8 @@ pub fn run(a: &Args) -> Result<(), String> {
     let mut fleet = Fleet::new(cfg);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let w = |out: &mut std::io::BufWriter<_>, s: String| writeln!(out, "{s}").map_err(|e| format!("writing output: {e}"));
+    let w =
+        |out: &mut std::io::BufWriter<_>, s: String| writeln!(out, "{s}").map_err(|e| format!("writing output: {e}"));
     if format == "csv" {
         w(&mut out, "time,machine_id,temperature,vibration,power,rpm,status".into())?;
     }

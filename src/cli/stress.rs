@@ -29,7 +29,12 @@ pub fn stress_config() -> EngineConfig {
     EngineConfig {
         wal: WalOptions { segment_bytes: 256 << 10, ..Default::default() },
         channel: ChannelOptions { seal_messages: 700, block_messages: 128, ..Default::default() },
-        datastore: DatastoreOptions { memtable_rows: 3_000, block_rows: 512, compact_min_files: 3, ..Default::default() },
+        datastore: DatastoreOptions {
+            memtable_rows: 3_000,
+            block_rows: 512,
+            compact_min_files: 3,
+            ..Default::default()
+        },
         maintenance_interval: Some(Duration::from_millis(20)),
         checkpoint_segments: 2,
     }
@@ -70,7 +75,11 @@ pub fn run(a: &Args) -> Result<(), String> {
         let times: Vec<i64> = (0..per_rows).map(|j| base + ((seq0 + j as i64) % 400_000) * 997_000).collect();
         let ids: StrVec = (0..per_rows).map(|j| ["M-1", "M-2", "M-3"][j % 3]).collect();
         let batch = Batch::try_new(
-            vec![Field::new("time", DataType::Timestamp), Field::new("machine_id", DataType::Text), Field::new("seq", DataType::Int64)],
+            vec![
+                Field::new("time", DataType::Timestamp),
+                Field::new("machine_id", DataType::Text),
+                Field::new("seq", DataType::Int64),
+            ],
             vec![
                 Column::new(Values::Timestamp(times)),
                 Column::new(Values::Text(ids)),

@@ -137,9 +137,7 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
     container::begin(&MAGIC, VERSION, &mut out);
 
     let (min_time, max_time) = match batch.column("time").map(|c| &c.values) {
-        Some(Values::Timestamp(t)) if !t.is_empty() => {
-            (*t.iter().min().unwrap_or(&0), *t.iter().max().unwrap_or(&0))
-        }
+        Some(Values::Timestamp(t)) if !t.is_empty() => (*t.iter().min().unwrap_or(&0), *t.iter().max().unwrap_or(&0)),
         _ => (0, 0),
     };
 
@@ -154,10 +152,7 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
             distinct.sort_unstable();
             distinct.dedup();
             if rows > 0 && distinct.len() <= DICT_MAX_VALUES && distinct.len() * DICT_MAX_SHARE <= rows {
-                let codes: Vec<u32> = sv
-                    .iter()
-                    .map(|s| distinct.binary_search(&s).unwrap_or(0) as u32)
-                    .collect();
+                let codes: Vec<u32> = sv.iter().map(|s| distinct.binary_search(&s).unwrap_or(0) as u32).collect();
                 let mut index: Vec<RoaringBitmap> = vec![RoaringBitmap::new(); distinct.len()];
                 for (row, &c) in codes.iter().enumerate() {
                     if col.is_valid(row) {

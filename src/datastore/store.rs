@@ -36,12 +36,20 @@ fn read_floor(dir: &Path) -> Result<i32> {
     }
     let b = fs::read(&path).at(&path)?;
     let bad = || Error::corrupt(&path, "retention floor file");
-    if b.len() != 20 || b[..8] != FLOOR_MAGIC || crate::util::bytes::crc32(&b[..16]) != crate::util::bytes::u32_at(&b, 16).ok_or_else(bad)? {
+    if b.len() != 20
+        || b[..8] != FLOOR_MAGIC
+        || crate::util::bytes::crc32(&b[..16]) != crate::util::bytes::u32_at(&b, 16).ok_or_else(bad)?
+    {
         return Err(bad());
     }
     let version = crate::util::bytes::u32_at(&b, 8).ok_or_else(bad)?;
     if version != FLOOR_VERSION {
-        return Err(Error::UnsupportedVersion { path, kind: "retention floor", found: version, supported: FLOOR_VERSION });
+        return Err(Error::UnsupportedVersion {
+            path,
+            kind: "retention floor",
+            found: version,
+            supported: FLOOR_VERSION,
+        });
     }
     Ok(crate::util::bytes::u32_at(&b, 12).ok_or_else(bad)? as i32)
 }
@@ -132,8 +140,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn num_rows(&self) -> u64 {
-        self.files.iter().map(|f| f.meta.rows).sum::<u64>()
-            + self.mem.iter().map(|b| b.num_rows() as u64).sum::<u64>()
+        self.files.iter().map(|f| f.meta.rows).sum::<u64>() + self.mem.iter().map(|b| b.num_rows() as u64).sum::<u64>()
     }
     /// Every row, every column of the schema (files first, then memtable).
     pub fn read_all(&self) -> Result<Batch> {
@@ -250,9 +257,16 @@ impl Datastore {
         let days: Vec<i32> = match batch.column("time") {
             Some(c) if c.null_count() == 0 => match &c.values {
                 Values::Timestamp(t) => t.iter().map(|&t| day_of(t)).collect(),
-                _ => return Err(Error::Invalid(format!("datastore {}: column \"time\" must be a timestamp", self.name))),
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "datastore {}: column \"time\" must be a timestamp",
+                        self.name
+                    )));
+                }
             },
-            Some(_) => return Err(Error::Invalid(format!("datastore {}: column \"time\" must not be null", self.name))),
+            Some(_) => {
+                return Err(Error::Invalid(format!("datastore {}: column \"time\" must not be null", self.name)));
+            }
             None => return Err(Error::Invalid(format!("datastore {}: rows need a \"time\" column", self.name))),
         };
         let mut st = write(&self.state);
@@ -422,7 +436,8 @@ impl Datastore {
     /// one. Returns the number of partitions compacted.
     pub fn compact(&self) -> Result<usize> {
         let _g = self.maint.lock().unwrap_or_else(|e| e.into_inner());
-        let (plan, schema): (Vec<(i32, Vec<Arc<DsFile>>)>, Vec<Field>) = {
+        type Plan = Vec<(i32, Vec<Arc<DsFile>>)>;
+        let (plan, schema): (Plan, Vec<Field>) = {
             let st = read(&self.state);
             let plan = st
                 .parts

@@ -158,7 +158,11 @@ impl Engine {
         })?;
         let ds_defaults = cfg.datastore.clone();
         let datastores = load(&dir.join("datastores"), KIND_DATASTORE, |name, path, o| {
-            let opts = DatastoreOptions { retention_days: o.retention_days, series_key: o.series_key.clone(), ..ds_defaults.clone() };
+            let opts = DatastoreOptions {
+                retention_days: o.retention_days,
+                series_key: o.series_key.clone(),
+                ..ds_defaults.clone()
+            };
             Datastore::open(name, path, opts)
         })?;
         let floor = channels
@@ -168,8 +172,8 @@ impl Engine {
             .max()
             .unwrap_or(0);
         let mut skipped = 0usize;
-        let (wal, mut report) = Wal::open(&dir.join("wal"), cfg.wal.clone(), floor, |rec| {
-            match records::decode(rec.kind, &rec.payload) {
+        let (wal, mut report) =
+            Wal::open(&dir.join("wal"), cfg.wal.clone(), floor, |rec| match records::decode(rec.kind, &rec.payload) {
                 Some(Payload::ChannelAppend { channel, messages }) => match channels.get(&channel) {
                     Some(c) if rec.lsn > c.created_lsn => c.handle.replay(&messages, rec.lsn),
                     _ => {
@@ -188,8 +192,7 @@ impl Engine {
                     dir.join("wal"),
                     format!("WAL record {} (kind {}) has a valid checksum but cannot be decoded", rec.lsn, rec.kind),
                 )),
-            }
-        })?;
+            })?;
         if skipped > 0 {
             report.warnings.push(format!("skipped {skipped} WAL records of dropped channels or datastores"));
         }
@@ -246,7 +249,12 @@ impl Engine {
         Ok(ch)
     }
 
-    pub fn create_datastore(&self, name: &str, retention_days: Option<u32>, series_key: Option<&str>) -> Result<Arc<Datastore>> {
+    pub fn create_datastore(
+        &self,
+        name: &str,
+        retention_days: Option<u32>,
+        series_key: Option<&str>,
+    ) -> Result<Arc<Datastore>> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         if read(&self.datastores).contains_key(name) {
             return Err(Error::AlreadyExists(format!("datastore {name}")));
@@ -265,25 +273,38 @@ impl Engine {
     pub fn drop_channel(&self, name: &str) -> Result<()> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         write(&self.channels).remove(name).ok_or_else(|| Error::NotFound(format!("channel {name}")))?;
-        let path = self.dir.join("channels").join(name);
+        self.remove_object("channels", name)
+    }
+
+    /// Deletes the options file first: from then on the object does not exist for `open`,
+    /// whatever a crash leaves of the rest of the directory.
+    fn remove_object(&self, root: &str, name: &str) -> Result<()> {
+        let path = self.dir.join(root).join(name);
+        let opts = path.join(objects::FILE_NAME);
+        fs::remove_file(&opts).at(&opts)?;
+        sync_dir(&path).at(&path)?;
         fs::remove_dir_all(&path).at(&path)?;
-        sync_dir(&self.dir.join("channels")).at(&path)
+        sync_dir(&self.dir.join(root)).at(&path)
     }
 
     /// Removes a datastore and all its rows.
     pub fn drop_datastore(&self, name: &str) -> Result<()> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         write(&self.datastores).remove(name).ok_or_else(|| Error::NotFound(format!("datastore {name}")))?;
-        let path = self.dir.join("datastores").join(name);
-        fs::remove_dir_all(&path).at(&path)?;
-        sync_dir(&self.dir.join("datastores")).at(&path)
+        self.remove_object("datastores", name)
     }
 
     pub fn channel(&self, name: &str) -> Result<Arc<Channel>> {
-        read(&self.channels).get(name).map(|o| o.handle.clone()).ok_or_else(|| Error::NotFound(format!("channel {name}")))
+        read(&self.channels)
+            .get(name)
+            .map(|o| o.handle.clone())
+            .ok_or_else(|| Error::NotFound(format!("channel {name}")))
     }
     pub fn datastore(&self, name: &str) -> Result<Arc<Datastore>> {
-        read(&self.datastores).get(name).map(|o| o.handle.clone()).ok_or_else(|| Error::NotFound(format!("datastore {name}")))
+        read(&self.datastores)
+            .get(name)
+            .map(|o| o.handle.clone())
+            .ok_or_else(|| Error::NotFound(format!("datastore {name}")))
     }
     pub fn channel_names(&self) -> Vec<String> {
         read(&self.channels).keys().cloned().collect()
@@ -356,7 +377,10 @@ impl Engine {
     }
 
     fn checkpoint_locked(&self) -> Result<usize> {
-        let lsn = self.wal.last_lsn();
+        // Records up to `lsn` are in the segments before the new one and already applied (each
+        // object logs and applies under its lock, which flush takes), so after the flushes every
+        // one of them is in a sealed segment or file.
+        let lsn = self.wal.rotate()?;
         for c in self.all_channels() {
             c.flush()?;
         }
@@ -398,7 +422,8 @@ impl Engine {
             (Some(n), Some(o)) => o < day_of(now) - n as i32,
             _ => false,
         };
-        let chans: Vec<_> = self.all_channels().into_iter().filter(|c| expired(c.options().retention_days, c.oldest_day())).collect();
+        let chans: Vec<_> =
+            self.all_channels().into_iter().filter(|c| expired(c.options().retention_days, c.oldest_day())).collect();
         let dss: Vec<_> = self
             .all_datastores()
             .into_iter()

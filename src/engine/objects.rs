@@ -27,9 +27,7 @@ pub const KIND_DATASTORE: u8 = 2;
 pub fn validate_name(name: &str) -> Result<()> {
     let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if name.is_empty() || name.len() > 128 || !ok_chars {
-        return Err(Error::Invalid(format!(
-            "invalid name \"{name}\": use 1 to 128 letters, digits or underscores"
-        )));
+        return Err(Error::Invalid(format!("invalid name \"{name}\": use 1 to 128 letters, digits or underscores")));
     }
     if name.starts_with("__") {
         return Err(Error::Invalid(format!("invalid name \"{name}\": names starting with \"__\" are reserved")));

@@ -141,7 +141,11 @@ impl Fleet {
         let models: StrVec = self.machines.iter().map(|m| MODELS[m.model]).collect();
         let sites: StrVec = self.machines.iter().map(|m| SITES[m.site]).collect();
         Batch::try_new(
-            vec![Field::new("machine_id", DataType::Text), Field::new("model_type", DataType::Text), Field::new("location", DataType::Text)],
+            vec![
+                Field::new("machine_id", DataType::Text),
+                Field::new("model_type", DataType::Text),
+                Field::new("location", DataType::Text),
+            ],
             vec![Column::new(Values::Text(ids)), Column::new(Values::Text(models)), Column::new(Values::Text(sites))],
         )
         .expect("columns of equal length")
@@ -229,7 +233,11 @@ impl Fleet {
     }
 
     pub fn to_batch(&self, rs: &[Reading]) -> Batch {
-        fn opt_col<T: Copy + Default>(rs: &[Reading], f: impl Fn(&Reading) -> Option<T>, wrap: impl Fn(Vec<T>) -> Values) -> Column {
+        fn opt_col<T: Copy + Default>(
+            rs: &[Reading],
+            f: impl Fn(&Reading) -> Option<T>,
+            wrap: impl Fn(Vec<T>) -> Values,
+        ) -> Column {
             let mut valid = Bitmap::new_set(rs.len());
             let v = rs
                 .iter()

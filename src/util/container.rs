@@ -95,7 +95,5 @@ pub fn decompress(stored: &[u8], raw_len: u32) -> Result<std::borrow::Cow<'_, [u
     if raw_len == 0 {
         return Ok(std::borrow::Cow::Borrowed(stored));
     }
-    lz4_flex::block::decompress(stored, raw_len as usize)
-        .map(std::borrow::Cow::Owned)
-        .map_err(|_| corrupt("lz4 block"))
+    lz4_flex::block::decompress(stored, raw_len as usize).map(std::borrow::Cow::Owned).map_err(|_| corrupt("lz4 block"))
 }

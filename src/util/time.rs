@@ -69,12 +69,7 @@ pub fn format_timestamp(ts: i64) -> String {
     let rem = ts - days as i64 * MICROS_PER_DAY;
     let secs = rem / MICROS_PER_SECOND;
     let micros = rem % MICROS_PER_SECOND;
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 #[cfg(test)]
@@ -97,9 +92,6 @@ mod tests {
     #[test]
     fn formats_timestamps() {
         assert_eq!(format_timestamp(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(
-            format_timestamp(1_764_115_200_000_000 + 3_723_000_001),
-            "2025-11-26T01:02:03.000001Z"
-        );
+        assert_eq!(format_timestamp(1_764_115_200_000_000 + 3_723_000_001), "2025-11-26T01:02:03.000001Z");
     }
 }

@@ -139,16 +139,25 @@ impl Wal {
                     fs::remove_file(&path).at(&path)?;
                     sync_dir(dir).at(dir)?;
                 }
-                SegmentScan::BadHeader(why) => return Err(Error::corrupt(&path, format!("WAL segment header ({why})"))),
+                SegmentScan::BadHeader(why) => {
+                    return Err(Error::corrupt(&path, format!("WAL segment header ({why})")));
+                }
                 SegmentScan::Version(found) => {
-                    return Err(Error::UnsupportedVersion { path, kind: "WAL segment", found, supported: format::VERSION });
+                    return Err(Error::UnsupportedVersion {
+                        path,
+                        kind: "WAL segment",
+                        found,
+                        supported: format::VERSION,
+                    });
                 }
                 SegmentScan::Records { first_lsn, prev_lsn, records, tail } => {
                     if let Some(end) = chain {
                         if prev_lsn != end || first_lsn <= end {
                             return Err(Error::corrupt(
                                 &path,
-                                format!("WAL segment follows LSN {prev_lsn} but the previous segment ends at {end} (a segment is missing)"),
+                                format!(
+                                    "WAL segment follows LSN {prev_lsn} but the previous segment ends at {end} (a segment is missing)"
+                                ),
                             ));
                         }
                     }
@@ -296,6 +305,28 @@ impl Wal {
     pub fn sync(&self) -> Result<()> {
         let lsn = self.last_lsn();
         self.wait_durable(lsn)
+    }
+
+    /// Makes every record issued so far durable and starts a new segment. Returns the last LSN
+    /// before the new segment: every record up to it is in older segments, which
+    /// [`Wal::retire_through`] can then delete (a checkpoint leaves nothing to replay).
+    pub fn rotate(&self) -> Result<u64> {
+        loop {
+            self.sync()?;
+            let s = lock(&self.shared);
+            if s.flushing || !s.buf.is_empty() {
+                continue; // new records arrived meanwhile; make them durable too
+            }
+            // No write is in progress, so the active segment is free; holding `shared` keeps
+            // new records out until the new segment is in place.
+            let mut a = lock(&self.active);
+            if a.len > HEADER_LEN as u64 {
+                let next = create_segment(&self.dir, s.next_lsn, s.next_lsn - 1)?;
+                lock(&self.segments).push((s.next_lsn, next.path.clone()));
+                *a = next;
+            }
+            return Ok(s.next_lsn - 1);
+        }
     }
 
     /// Deletes segments all of whose records have LSN <= `lsn` (their contents are durable

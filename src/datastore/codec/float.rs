@@ -42,7 +42,8 @@ fn decimal_scale(v: &[f64]) -> Option<u32> {
         let p = POW10[s as usize];
         for &x in v {
             let r = (x * p).round();
-            if !(r.abs() < MAX_EXACT) || (r / p).to_bits() != x.to_bits() {
+            // NaN fails `is_finite`, so the comparison below only sees numbers.
+            if !r.is_finite() || r.abs() >= MAX_EXACT || (r / p).to_bits() != x.to_bits() {
                 continue 'scale;
             }
         }

@@ -41,10 +41,8 @@ pub fn encode_dod(v: &[i64], out: &mut Vec<u8>) {
     out.put_i64(v.first().copied().unwrap_or(0));
     let first_delta = if v.len() > 1 { v[1].wrapping_sub(v[0]) } else { 0 };
     out.put_i64(first_delta);
-    let dods: Vec<u64> = v
-        .windows(3)
-        .map(|w| zigzag(w[2].wrapping_sub(w[1]).wrapping_sub(w[1].wrapping_sub(w[0]))))
-        .collect();
+    let dods: Vec<u64> =
+        v.windows(3).map(|w| zigzag(w[2].wrapping_sub(w[1]).wrapping_sub(w[1].wrapping_sub(w[0])))).collect();
     pfor::encode(&dods, out);
 }
 

@@ -104,19 +104,12 @@ pub fn encode(values: &Values, dict_codes: Option<&[u32]>, out: &mut Vec<u8>) ->
 }
 
 /// Decodes a block of exactly `n` values encoded as `enc`.
-pub fn decode(
-    enc: Encoding,
-    bytes: &[u8],
-    n: usize,
-    dict: Option<&Dictionary>,
-) -> Result<Values, CodecError> {
+pub fn decode(enc: Encoding, bytes: &[u8], n: usize, dict: Option<&Dictionary>) -> Result<Values, CodecError> {
     let mut r = ByteReader::new(bytes);
     let values = match enc {
         Encoding::IntDelta => Values::Int64(int::decode_delta(&mut r, n)?),
         Encoding::TimestampDod => Values::Timestamp(int::decode_dod(&mut r, n)?),
-        Encoding::FloatDecimal | Encoding::FloatGorilla => {
-            Values::Float64(float::decode(enc, &mut r, n)?)
-        }
+        Encoding::FloatDecimal | Encoding::FloatGorilla => Values::Float64(float::decode(enc, &mut r, n)?),
         Encoding::TextDict => {
             let dict = dict.ok_or(CodecError("text-dict without dictionary"))?;
             check_count(&mut r, n, "text-dict")?;

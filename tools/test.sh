@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The one command that checks fleetdb: installs what the tests need, then runs formatting,
+# lints, the build of benches/ and fuzz/, and every test (release mode: the crash, corruption
+# and property tests do a lot of I/O and decoding). CI runs exactly this (.ci/run).
+#
+#   tools/test.sh            everything
+#   FLEETDB_CRASH_CYCLES=N   kill cycles in the crash test (default 50)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain"
+cargo --version
+rustup component list --installed 2>/dev/null | grep -E '^(rustfmt|clippy)' || true
+# The storage tests need nothing beyond the Rust toolchain. Later suites (PostgreSQL,
+# Mosquitto, JDBC, psycopg) are installed here when they arrive, so a fresh machine and CI
+# run the same script.
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --release -- -D warnings
+
+step "benches build"
+cargo build --release --benches
+
+step "fuzz targets build"
+(cd fuzz && cargo build --release)
+
+step "tests"
+cargo test --release 2>&1 | tee target/test-output.txt
+passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+echo "${passed} passed, ${failed} failed"
