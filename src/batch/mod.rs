@@ -9,4 +9,4 @@ mod wire;
 
 pub use bitmap::Bitmap;
 pub use column::{Batch, Column, DataType, Field, Values};
-pub use strvec::{BinVec, StrVec};
+pub use strvec::{BinVec, StrVec, dictionary};

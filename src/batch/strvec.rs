@@ -110,6 +110,45 @@ impl StrVec {
     }
 }
 
+/// The sorted distinct values of `values` and each value's index among them, or `None` when
+/// there are more than `max_distinct`. One hashing pass; a value equal to the previous one
+/// (common in grouped data) is not hashed again.
+pub fn dictionary(values: &StrVec, max_distinct: usize) -> Option<(Vec<&str>, Vec<u32>)> {
+    use std::collections::HashMap;
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let mut first_seen: Vec<&str> = Vec::new();
+    let mut codes = Vec::with_capacity(values.len());
+    let mut prev: Option<(&str, u32)> = None;
+    for s in values.iter() {
+        let code = match prev {
+            Some((p, c)) if p == s => c,
+            _ => {
+                let next = first_seen.len() as u32;
+                let c = *ids.entry(s).or_insert(next);
+                if c == next {
+                    first_seen.push(s);
+                    if first_seen.len() > max_distinct {
+                        return None;
+                    }
+                }
+                c
+            }
+        };
+        prev = Some((s, code));
+        codes.push(code);
+    }
+    let mut order: Vec<u32> = (0..first_seen.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| first_seen[i as usize]);
+    let mut rank = vec![0u32; order.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i as usize] = r as u32;
+    }
+    for c in &mut codes {
+        *c = rank[*c as usize];
+    }
+    Some((order.iter().map(|&i| first_seen[i as usize]).collect(), codes))
+}
+
 impl<'a> FromIterator<&'a str> for StrVec {
     fn from_iter<T: IntoIterator<Item = &'a str>>(iter: T) -> Self {
         let mut v = StrVec::default();

@@ -6,7 +6,7 @@
 use roaring::RoaringBitmap;
 
 use super::codec::{self, CodecError, Dictionary, Encoding};
-use crate::batch::{Batch, Bitmap, Column, DataType, Values};
+use crate::batch::{Batch, Bitmap, Column, DataType, Values, dictionary};
 use crate::util::bytes::{ByteReader, PutBytes, crc32};
 use crate::util::container::{self, FormatError, corrupt};
 
@@ -148,16 +148,22 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
         let mut dict_codes: Option<Vec<u32>> = None;
         let mut dict_section = (0u64, 0u32, 0u32);
         if let Values::Text(sv) = &filled {
-            let mut distinct: Vec<&str> = sv.iter().collect();
-            distinct.sort_unstable();
-            distinct.dedup();
-            if rows > 0 && distinct.len() <= DICT_MAX_VALUES && distinct.len() * DICT_MAX_SHARE <= rows {
-                let codes: Vec<u32> = sv.iter().map(|s| distinct.binary_search(&s).unwrap_or(0) as u32).collect();
+            let limit = (rows / DICT_MAX_SHARE).min(DICT_MAX_VALUES);
+            if let Some((distinct, codes)) = dictionary(sv, limit).filter(|_| rows > 0) {
                 let mut index: Vec<RoaringBitmap> = vec![RoaringBitmap::new(); distinct.len()];
-                for (row, &c) in codes.iter().enumerate() {
-                    if col.is_valid(row) {
-                        index[c as usize].insert(row as u32);
+                // Rows are grouped by series, so values come in runs: insert each run at once.
+                let mut row = 0;
+                while row < rows {
+                    let c = codes[row];
+                    let valid = col.is_valid(row);
+                    let mut end = row + 1;
+                    while end < rows && codes[end] == c && col.is_valid(end) == valid {
+                        end += 1;
                     }
+                    if valid {
+                        index[c as usize].insert_range(row as u32..end as u32);
+                    }
+                    row = end;
                 }
                 let start = out.len();
                 out.put_u32(distinct.len() as u32);

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use super::file::{self, FileSpec};
 use super::reader::DsFile;
 use super::schema::{conform, reconcile};
-use crate::batch::{Batch, DataType, Field, Values};
+use crate::batch::{Batch, DataType, Field, Values, dictionary};
 use crate::error::{Error, IoContext, Result};
 use crate::util::fsutil::{create_dir_durable, remove_tmp_files, sync_dir, write_atomic};
 use crate::util::time::{day_name, day_of, parse_day_name};
@@ -355,12 +355,7 @@ impl Datastore {
         }
         let rows = batch.num_rows();
         batch.fields.iter().zip(&batch.columns).find_map(|(f, c)| match &c.values {
-            Values::Text(v) if rows >= 16 => {
-                let mut d: Vec<&str> = v.iter().collect();
-                d.sort_unstable();
-                d.dedup();
-                (d.len() * 4 <= rows).then(|| f.name.clone())
-            }
+            Values::Text(v) if rows >= 16 => dictionary(v, rows / 4).map(|_| f.name.clone()),
             _ => None,
         })
     }
@@ -377,12 +372,8 @@ impl Datastore {
         match key.as_deref().and_then(|k| batch.column(k)) {
             Some(c) => {
                 let Values::Text(v) = &c.values else { unreachable!("sort key is text") };
-                let mut d: Vec<&str> = v.iter().collect();
-                d.sort_unstable();
-                d.dedup();
-                let codes: Vec<u32> = (0..n)
-                    .map(|i| if c.is_valid(i) { d.binary_search(&v.get(i)).unwrap_or(0) as u32 + 1 } else { 0 })
-                    .collect();
+                let (_, dict_codes) = dictionary(v, usize::MAX).expect("no limit");
+                let codes: Vec<u32> = (0..n).map(|i| if c.is_valid(i) { dict_codes[i] + 1 } else { 0 }).collect();
                 idx.sort_by_key(|&i| (codes[i as usize], times[i as usize]));
             }
             None => idx.sort_by_key(|&i| times[i as usize]),

@@ -10,7 +10,9 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::format::{self, FILE_EXT, HEADER_LEN, Record, SegmentScan};
 use crate::error::{Error, IoContext, Result};
@@ -66,9 +68,15 @@ pub struct ReplayReport {
     pub warnings: Vec<String>,
 }
 
+/// Longest a group-commit leader waits for writers to join its group.
+const GROUP_WAIT: Duration = Duration::from_micros(100);
+
 struct Shared {
     buf: Vec<u8>,
     buf_first_lsn: u64,
+    /// Records in `buf`, and in the previous group written.
+    buf_records: u64,
+    last_group: u64,
     next_lsn: u64,
     durable_lsn: u64,
     flushing: bool,
@@ -89,6 +97,8 @@ pub struct Wal {
     active: Mutex<Active>,
     /// (first_lsn, path) of every segment, oldest first; the last is the active one.
     segments: Mutex<Vec<(u64, PathBuf)>>,
+    groups: AtomicU64,
+    grouped_records: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -204,6 +214,8 @@ impl Wal {
             shared: Mutex::new(Shared {
                 buf: Vec::new(),
                 buf_first_lsn: next_lsn,
+                buf_records: 0,
+                last_group: 0,
                 next_lsn,
                 durable_lsn: next_lsn - 1,
                 flushing: false,
@@ -212,6 +224,8 @@ impl Wal {
             cond: Condvar::new(),
             active: Mutex::new(active),
             segments: Mutex::new(segments),
+            groups: AtomicU64::new(0),
+            grouped_records: AtomicU64::new(0),
         };
         Ok((wal, report))
     }
@@ -239,6 +253,7 @@ impl Wal {
             s.buf_first_lsn = lsn;
         }
         format::encode_record(lsn, kind, payload, &mut s.buf);
+        s.buf_records += 1;
         Ok(lsn)
     }
 
@@ -257,6 +272,18 @@ impl Wal {
                 continue;
             }
             s.flushing = true;
+            // Writers released by the previous group are about to append again; when that group
+            // was larger than what is buffered now, give them a moment to join this one.
+            let deadline = Instant::now() + GROUP_WAIT;
+            while s.buf_records * 2 < s.last_group && Instant::now() < deadline {
+                drop(s);
+                std::thread::yield_now();
+                s = lock(&self.shared);
+            }
+            s.last_group = s.buf_records;
+            s.buf_records = 0;
+            self.groups.fetch_add(1, Ordering::Relaxed);
+            self.grouped_records.fetch_add(s.last_group, Ordering::Relaxed);
             let buf = std::mem::take(&mut s.buf);
             let first = s.buf_first_lsn;
             let upto = s.next_lsn - 1;
@@ -343,6 +370,11 @@ impl Wal {
             sync_dir(&self.dir).at(&self.dir)?;
         }
         Ok(n)
+    }
+
+    /// (groups written, records in them) since open: the group-commit batching achieved.
+    pub fn group_stats(&self) -> (u64, u64) {
+        (self.groups.load(Ordering::Relaxed), self.grouped_records.load(Ordering::Relaxed))
     }
 
     /// Number of segment files, the active one included.

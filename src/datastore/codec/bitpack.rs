@@ -42,37 +42,41 @@ pub fn mask(width: u32) -> u64 {
 
 /// Appends `n` values of `width` bits from `buf` to `out`. `buf` must hold exactly the packed bytes.
 pub fn unpack(buf: &[u8], n: usize, width: u32, out: &mut Vec<u64>) -> Result<(), CodecError> {
+    unpack_add(buf, n, width, 0, out)
+}
+
+/// Like [`unpack`], adding `base` (wrapping) to every value in the same pass.
+pub fn unpack_add(buf: &[u8], n: usize, width: u32, base: u64, out: &mut Vec<u64>) -> Result<(), CodecError> {
     if width > 64 {
         return Err(CodecError("bit width"));
     }
+    let start = out.len();
     if width == 0 {
-        out.resize(out.len() + n, 0);
+        out.resize(start + n, base);
         return Ok(());
     }
     if buf.len() < packed_len(n, width) {
         return Err(CodecError("bit-packed length"));
     }
-    out.reserve(n);
+    out.resize(start + n, 0);
+    let out = &mut out[start..];
     let m = mask(width);
     let w = width as usize;
-    // Fast path: whole 8-byte reads while they stay inside `buf` and the value fits in one word.
-    let mut i = 0;
-    if width <= 56 {
-        let fast_end = if buf.len() >= 8 { ((buf.len() - 8) * 8 / w).min(n) } else { 0 };
-        while i < fast_end {
-            let bit = i * w;
-            let word = u64::from_le_bytes(buf[bit / 8..bit / 8 + 8].try_into().expect("8 bytes"));
-            out.push((word >> (bit % 8)) & m);
-            i += 1;
-        }
+    // Fast path: one unaligned 8-byte read per value while it stays inside `buf` and the value
+    // fits in the word (width <= 56 leaves room for the bit shift).
+    let fast_end = if width <= 56 && buf.len() >= 8 { ((buf.len() - 8) * 8 / w + 1).min(n) } else { 0 };
+    for (i, o) in out[..fast_end].iter_mut().enumerate() {
+        let bit = i * w;
+        let byte = bit / 8;
+        let word = u64::from_le_bytes(buf[byte..byte + 8].try_into().expect("8 bytes"));
+        *o = ((word >> (bit % 8)) & m).wrapping_add(base);
     }
-    while i < n {
+    for (i, o) in out.iter_mut().enumerate().skip(fast_end) {
         let bit = i * w;
         let mut word = [0u8; 16];
         let avail = (buf.len() - bit / 8).min(16);
         word[..avail].copy_from_slice(&buf[bit / 8..bit / 8 + avail]);
-        out.push(((u128::from_le_bytes(word) >> (bit % 8)) as u64) & m);
-        i += 1;
+        *o = (((u128::from_le_bytes(word) >> (bit % 8)) as u64) & m).wrapping_add(base);
     }
     Ok(())
 }

@@ -71,7 +71,7 @@ pub fn decode(r: &mut ByteReader, n: usize, out: &mut Vec<u64>) -> Result<(), Co
     }
     let packed = r.take(bitpack::packed_len(n, width)).ok_or_else(err)?;
     let start = out.len();
-    bitpack::unpack(packed, n, width, out)?;
+    bitpack::unpack_add(packed, n, width, base, out)?;
     let vals = &mut out[start..];
     for _ in 0..n_exc {
         let i = r.u32().ok_or_else(err)? as usize;
@@ -79,10 +79,8 @@ pub fn decode(r: &mut ByteReader, n: usize, out: &mut Vec<u64>) -> Result<(), Co
         if i >= n || width >= 64 {
             return Err(err());
         }
-        vals[i] |= hi << width;
-    }
-    for v in vals.iter_mut() {
-        *v = v.wrapping_add(base);
+        let low = vals[i].wrapping_sub(base);
+        vals[i] = (low | hi << width).wrapping_add(base);
     }
     Ok(())
 }
