@@ -27,6 +27,9 @@ pub enum Error {
     AlreadyExists(String),
     #[error("{0}")]
     Invalid(String),
+    /// A constraint violation, with its SQLSTATE (23502 not-null, 23505 unique, …).
+    #[error("{message}")]
+    Constraint { sqlstate: &'static str, message: String },
     #[error("the write-ahead log failed earlier ({0}); restart fleetdb to recover from the log")]
     WalPoisoned(String),
 }
@@ -47,6 +50,7 @@ impl Error {
             Error::NotFound(_) => "42P01",               // undefined_table
             Error::AlreadyExists(_) => "42P07",          // duplicate_table
             Error::Invalid(_) => "22023",                // invalid_parameter_value
+            Error::Constraint { sqlstate, .. } => sqlstate,
             Error::WalPoisoned(_) => "58030",
         }
     }

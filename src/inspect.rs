@@ -94,6 +94,26 @@ pub fn inspect(path: &Path, verify: bool) -> Result<String> {
             f.verify()?;
             let _ = writeln!(out, "verified: every block and tag index checksum and decoding is sound");
         }
+    } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("next-segment.")) {
+        let zero = bytes.iter().all(|&b| b == 0);
+        let _ = writeln!(
+            out,
+            "preallocated WAL segment {} ({} bytes, not in use yet): {}",
+            path.display(),
+            bytes.len(),
+            if zero { "all zero, as expected" } else { "NOT all zero (it is rewritten before use)" }
+        );
+    } else if magic == b"FLEETDIR" {
+        let v = crate::util::bytes::u32_at(&bytes, 8).unwrap_or(0);
+        let _ = writeln!(out, "data directory marker {} (layout version {v}, {} bytes)", path.display(), bytes.len());
+    } else if magic == b"FLEETFLR" {
+        let ok = bytes.len() == 20
+            && crate::util::bytes::crc32(&bytes[..16]) == crate::util::bytes::u32_at(&bytes, 16).unwrap_or(0);
+        if !ok {
+            return Err(Error::corrupt(path, "retention floor file"));
+        }
+        let day = crate::util::bytes::u32_at(&bytes, 12).unwrap_or(0) as i32;
+        let _ = writeln!(out, "retention floor {}: partitions before {} were dropped", path.display(), day_name(day));
     } else if magic == objects::MAGIC {
         let dir = path.parent().unwrap_or(Path::new("."));
         let o = objects::read(dir)?;
@@ -135,6 +155,9 @@ fn inspect_wal(path: &Path, bytes: &[u8], out: &mut String) -> Result<()> {
                         batch.columns.len(),
                         source.map(|(s, o)| format!(", source {s} through {o}")).unwrap_or_default()
                     ),
+                    Some(records::Payload::TableWrite { table, mode, batch }) => {
+                        format!("table write {table} ({mode:?}): {} rows", batch.num_rows())
+                    }
                     None => format!("kind {} ({} bytes): undecodable payload", r.kind, r.payload.len()),
                 };
                 let _ = writeln!(out, "  LSN {}: {what}", r.lsn);

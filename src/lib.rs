@@ -15,6 +15,8 @@ pub mod engine;
 pub mod error;
 pub mod inspect;
 pub mod sim;
+pub mod sql;
+pub mod table;
 pub mod util;
 pub mod wal;
 

@@ -18,7 +18,7 @@ Usage:
   fleetdb generate [--machines N] [--hours H] [--interval SECS] [--seed S] [--start UNIX_SECS]
                    [--format csv|ndjson]     simulated factory readings on stdout
   fleetdb bench-storage [--machines N] [--hours H] [--interval SECS] [--durability fsync|none]
-                   [--writers N] [--dir DIR] storage engine benchmark
+                   [--writers N] [--dir DIR] [--keep]  storage engine benchmark
   fleetdb stress --data-dir DIR [--seed S] [--batches N] [--messages N] [--rows N]
                                              acknowledged-write load for crash testing
   fleetdb --help | --version
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
         "serve" => args::parse("serve", rest, &cli::config::SERVE_OPTIONS, &[]),
         "inspect" => args::parse("inspect", rest, &[], &["no-verify"]),
         "generate" => args::parse("generate", rest, &cli::generate::OPTIONS, &[]),
-        "bench-storage" => args::parse("bench-storage", rest, &cli::bench::OPTIONS, &[]),
+        "bench-storage" => args::parse("bench-storage", rest, &cli::bench::OPTIONS, &["keep"]),
         "stress" => args::parse("stress", rest, &cli::stress::OPTIONS, &[]),
         other => Err(format!("unknown command '{other}' (see 'fleetdb --help')")),
     };

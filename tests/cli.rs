@@ -57,12 +57,12 @@ fn inspect_dumps_and_verifies_every_file_kind() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.file_name().unwrap() != "FLEETDB" && p.file_name().unwrap() != "retention_floor" {
+            } else {
                 files.push(p.to_str().unwrap().to_string());
             }
         }
     }
-    let kinds = ["WAL segment", "channel segment", "datastore file", "options file"];
+    let kinds = ["WAL segment", "channel segment", "datastore file", "options file", "data directory marker"];
     let args: Vec<&str> = std::iter::once("inspect").chain(files.iter().map(String::as_str)).collect();
     let out = fleetdb(&args);
     let text = String::from_utf8_lossy(&out.stdout);

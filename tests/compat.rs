@@ -17,6 +17,8 @@ const T0: i64 = 1_767_225_600_000_000;
 fn config() -> EngineConfig {
     EngineConfig {
         maintenance_interval: None,
+        // Plain segments keep the committed fixtures small (zero tails are tested in `wal`).
+        wal: fleetdb::wal::WalOptions { preallocate: false, ..Default::default() },
         channel: ChannelOptions { seal_messages: 8, block_messages: 4, ..Default::default() },
         datastore: DatastoreOptions { block_rows: 8, ..Default::default() },
         ..Default::default()

@@ -17,6 +17,8 @@ const T0: i64 = 1_767_225_600_000_000;
 fn config() -> EngineConfig {
     EngineConfig {
         maintenance_interval: None,
+        // Small preallocated segments, so every byte of one can be flipped in a test.
+        wal: fleetdb::wal::WalOptions { segment_bytes: 16 << 10, ..Default::default() },
         channel: ChannelOptions { seal_messages: 60, block_messages: 16, ..Default::default() },
         datastore: DatastoreOptions { block_rows: 64, ..Default::default() },
         ..Default::default()

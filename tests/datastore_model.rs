@@ -100,6 +100,7 @@ fn batch(rows: &[InRow], seq0: i64, text: bool) -> Batch {
 fn config() -> EngineConfig {
     EngineConfig {
         maintenance_interval: None,
+        wal: fleetdb::wal::WalOptions { segment_bytes: 1 << 20, ..Default::default() },
         datastore: DatastoreOptions { block_rows: 16, compact_min_files: 2, ..Default::default() },
         ..Default::default()
     }

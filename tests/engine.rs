@@ -13,6 +13,7 @@ const T0: i64 = 1_767_225_600_000_000;
 fn config() -> EngineConfig {
     EngineConfig {
         maintenance_interval: None,
+        wal: fleetdb::wal::WalOptions { segment_bytes: 1 << 20, ..Default::default() },
         channel: ChannelOptions { seal_messages: 25, block_messages: 8, ..Default::default() },
         datastore: DatastoreOptions { block_rows: 32, ..Default::default() },
         ..Default::default()

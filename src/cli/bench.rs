@@ -139,6 +139,8 @@ pub fn run(a: &Args) -> Result<(), String> {
         wal_rate,
         grouped as f64 / groups.max(1) as f64
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    if !a.flag("keep") {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }

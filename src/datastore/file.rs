@@ -6,7 +6,7 @@
 use roaring::RoaringBitmap;
 
 use super::codec::{self, CodecError, Dictionary, Encoding};
-use crate::batch::{Batch, Bitmap, Column, DataType, Values, dictionary};
+use crate::batch::{Batch, Bitmap, Column, DataType, StrVec, Values, dictionary};
 use crate::util::bytes::{ByteReader, PutBytes, crc32};
 use crate::util::container::{self, FormatError, corrupt};
 
@@ -187,8 +187,7 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
         let mut raw = Vec::new();
         for start in (0..rows).step_by(block_rows) {
             let end = (start + block_rows).min(rows);
-            let idx: Vec<u32> = (start as u32..end as u32).collect();
-            let values = Column::new(filled.clone_range(start, end, &idx)).values;
+            let values = slice_values(&filled, start, end);
             let valid = |i: usize| col.is_valid(start + i);
             let (min, max) = block_stats(&values, &valid);
             let mut nulls = RoaringBitmap::new();
@@ -242,18 +241,17 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
     out
 }
 
-trait CloneRange {
-    fn clone_range(&self, start: usize, end: usize, idx: &[u32]) -> Values;
-}
-
-impl CloneRange for Values {
-    fn clone_range(&self, start: usize, end: usize, idx: &[u32]) -> Values {
-        match self {
-            Values::Int64(v) => Values::Int64(v[start..end].to_vec()),
-            Values::Timestamp(v) => Values::Timestamp(v[start..end].to_vec()),
-            Values::Float64(v) => Values::Float64(v[start..end].to_vec()),
-            Values::Bool(v) => Values::Bool(v[start..end].to_vec()),
-            Values::Text(_) => Column::new(self.clone()).take(idx).values,
+/// Values `start..end` of a column, copied.
+fn slice_values(v: &Values, start: usize, end: usize) -> Values {
+    match v {
+        Values::Int64(v) => Values::Int64(v[start..end].to_vec()),
+        Values::Timestamp(v) => Values::Timestamp(v[start..end].to_vec()),
+        Values::Float64(v) => Values::Float64(v[start..end].to_vec()),
+        Values::Bool(v) => Values::Bool(v[start..end].to_vec()),
+        Values::Text(v) => {
+            let mut out = StrVec::with_capacity(end - start, 0);
+            (start..end).for_each(|i| out.push(v.get(i)));
+            Values::Text(out)
         }
     }
 }

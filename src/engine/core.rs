@@ -7,6 +7,7 @@
 //! wal/<first_lsn>.wal          WAL segments
 //! channels/<name>/options      + <YYYY-MM-DD>/<first_offset>.fch
 //! datastores/<name>/options    + <YYYY-MM-DD>/<seq>.fds
+//! tables/<name>/options        + <lsn>.fds (the newest snapshot)
 //! ```
 //!
 //! Invariants:
@@ -23,12 +24,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use super::objects::{self, KIND_CHANNEL, KIND_DATASTORE, ObjectOptions};
+use super::objects::{self, ColumnSpec, KIND_CHANNEL, KIND_DATASTORE, KIND_TABLE, ObjectOptions};
 use super::records::{self, Payload};
 use crate::batch::Batch;
 use crate::channel::{Channel, ChannelOptions, Messages};
 use crate::datastore::{Datastore, DatastoreOptions};
 use crate::error::{Error, IoContext, Result};
+use crate::table::{Table, TableWrite};
 use crate::util::bytes::{ByteReader, PutBytes};
 use crate::util::fsutil::{create_dir_durable, sync_dir, write_atomic};
 use crate::util::time::{day_of, now_micros};
@@ -94,6 +96,7 @@ pub struct Engine {
     wal: Wal,
     channels: RwLock<BTreeMap<String, Obj<Channel>>>,
     datastores: RwLock<BTreeMap<String, Obj<Datastore>>>,
+    tables: RwLock<BTreeMap<String, Obj<Table>>>,
     /// Serialises checkpoints, DDL and retention.
     admin: Mutex<()>,
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -165,10 +168,14 @@ impl Engine {
             };
             Datastore::open(name, path, opts)
         })?;
+        let tables = load(&dir.join("tables"), KIND_TABLE, |name, path, o| {
+            Table::open(name, path, o.columns.clone(), o.primary_key.iter().map(|&k| k as usize).collect())
+        })?;
         let floor = channels
             .values()
             .map(|c| c.handle.max_lsn().max(c.created_lsn))
             .chain(datastores.values().map(|d| d.handle.max_lsn().max(d.created_lsn)))
+            .chain(tables.values().map(|t| t.handle.max_lsn().max(t.created_lsn)))
             .max()
             .unwrap_or(0);
         let mut skipped = 0usize;
@@ -188,13 +195,20 @@ impl Engine {
                         Ok(())
                     }
                 },
+                Some(Payload::TableWrite { table, mode, batch }) => match tables.get(&table) {
+                    Some(t) if rec.lsn > t.created_lsn => t.handle.replay(mode, batch, rec.lsn),
+                    _ => {
+                        skipped += 1;
+                        Ok(())
+                    }
+                },
                 None => Err(Error::corrupt(
                     dir.join("wal"),
                     format!("WAL record {} (kind {}) has a valid checksum but cannot be decoded", rec.lsn, rec.kind),
                 )),
             })?;
         if skipped > 0 {
-            report.warnings.push(format!("skipped {skipped} WAL records of dropped channels or datastores"));
+            report.warnings.push(format!("skipped {skipped} WAL records of dropped channels, datastores or tables"));
         }
         let engine = Arc::new(Engine {
             dir: dir.to_path_buf(),
@@ -202,6 +216,7 @@ impl Engine {
             wal,
             channels: RwLock::new(channels),
             datastores: RwLock::new(datastores),
+            tables: RwLock::new(tables),
             admin: Mutex::new(()),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
         });
@@ -240,7 +255,7 @@ impl Engine {
         if read(&self.channels).contains_key(name) {
             return Err(Error::AlreadyExists(format!("channel {name}")));
         }
-        let o = ObjectOptions { kind: KIND_CHANNEL, retention_days, series_key: None, created_lsn: 0 };
+        let o = ObjectOptions { retention_days, ..ObjectOptions::new(KIND_CHANNEL) };
         let path = self.create_object("channels", name, o)?;
         let opts = ChannelOptions { retention_days, ..self.cfg.channel.clone() };
         let ch = Arc::new(Channel::open(name, &path, opts)?);
@@ -260,13 +275,58 @@ impl Engine {
             return Err(Error::AlreadyExists(format!("datastore {name}")));
         }
         let series_key = series_key.map(str::to_string);
-        let o = ObjectOptions { kind: KIND_DATASTORE, retention_days, series_key: series_key.clone(), created_lsn: 0 };
+        let o = ObjectOptions { retention_days, series_key: series_key.clone(), ..ObjectOptions::new(KIND_DATASTORE) };
         let path = self.create_object("datastores", name, o)?;
         let opts = DatastoreOptions { retention_days, series_key, ..self.cfg.datastore.clone() };
         let ds = Arc::new(Datastore::open(name, &path, opts)?);
         let created_lsn = self.wal.last_lsn();
         write(&self.datastores).insert(name.to_string(), Obj { handle: ds.clone(), created_lsn });
         Ok(ds)
+    }
+
+    /// Creates a reference table with the given columns and primary key (column positions).
+    pub fn create_table(&self, name: &str, columns: Vec<ColumnSpec>, key: Vec<usize>) -> Result<Arc<Table>> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        if read(&self.tables).contains_key(name) {
+            return Err(Error::AlreadyExists(format!("table {name}")));
+        }
+        if columns.is_empty() || columns.len() > u16::MAX as usize {
+            return Err(Error::Invalid(format!("table {name} needs between 1 and 65535 columns")));
+        }
+        let o = ObjectOptions {
+            columns: columns.clone(),
+            primary_key: key.iter().map(|&k| k as u16).collect(),
+            ..ObjectOptions::new(KIND_TABLE)
+        };
+        let path = self.create_object("tables", name, o)?;
+        let t = Arc::new(Table::open(name, &path, columns, key)?);
+        let created_lsn = self.wal.last_lsn();
+        write(&self.tables).insert(name.to_string(), Obj { handle: t.clone(), created_lsn });
+        Ok(t)
+    }
+
+    /// Removes a reference table and its rows.
+    pub fn drop_table(&self, name: &str) -> Result<()> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        write(&self.tables).remove(name).ok_or_else(|| Error::NotFound(format!("table {name}")))?;
+        self.remove_object("tables", name)
+    }
+
+    pub fn table(&self, name: &str) -> Result<Arc<Table>> {
+        read(&self.tables).get(name).map(|o| o.handle.clone()).ok_or_else(|| Error::NotFound(format!("table {name}")))
+    }
+    pub fn table_names(&self) -> Vec<String> {
+        read(&self.tables).keys().cloned().collect()
+    }
+
+    /// Appends rows to, or replaces the content of, a reference table; returns once durable.
+    pub fn write_table(&self, name: &str, mode: TableWrite, batch: Batch) -> Result<u64> {
+        let t = self.table(name)?;
+        let lsn = t.write(mode, batch, |b| {
+            self.wal.enqueue(records::TABLE_WRITE, &records::encode_table_write(name, mode, b))
+        })?;
+        self.wal.wait_durable(lsn)?;
+        Ok(lsn)
     }
 
     /// Removes a channel and all its messages.
@@ -386,6 +446,10 @@ impl Engine {
         }
         for d in self.all_datastores() {
             d.flush()?;
+        }
+        let tables: Vec<Arc<Table>> = read(&self.tables).values().map(|o| o.handle.clone()).collect();
+        for t in tables {
+            t.checkpoint()?;
         }
         self.wal.retire_through(lsn)
     }

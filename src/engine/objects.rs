@@ -2,8 +2,13 @@
 //!
 //! ```text
 //! options: { magic: "FLEETOPT" | version: u32 | kind: u8 | retention_days: u32 (0 = unlimited)
-//!          | series_key: str16 | created_lsn: u64 | crc32: u32 }
+//!          | series_key: str16 | created_lsn: u64
+//!          | n_columns: u16 | column* | n_key: u16 | key: [u16; n_key] | crc32: u32 }
+//! column:  { name: str16 | type: u8 | type_tag: u32 | not_null: u8 }
 //! ```
+//! Declared columns are a table's schema (or a datastore's declared columns); `type_tag` is
+//! opaque here (the SQL layer keeps the PostgreSQL type OID in it); `key` lists the primary
+//! key's column positions.
 //! `created_lsn` is the last LSN issued before the object was created: WAL records for this
 //! name at or below it belong to an earlier object of the same name and are not replayed.
 //! ```text
@@ -12,6 +17,7 @@
 
 use std::path::Path;
 
+use crate::batch::DataType;
 use crate::error::{Error, IoContext, Result};
 use crate::util::bytes::{ByteReader, PutBytes, crc32};
 use crate::util::fsutil::write_atomic;
@@ -21,6 +27,17 @@ pub const VERSION: u32 = 1;
 pub const FILE_NAME: &str = "options";
 pub const KIND_CHANNEL: u8 = 1;
 pub const KIND_DATASTORE: u8 = 2;
+pub const KIND_TABLE: u8 = 3;
+
+/// A declared column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnSpec {
+    pub name: String,
+    pub data_type: DataType,
+    /// Meaning left to the layer above (the SQL layer stores the PostgreSQL type OID).
+    pub type_tag: u32,
+    pub not_null: bool,
+}
 
 /// Checks a channel or datastore name against the AWS IoT Analytics rule:
 /// `[A-Za-z0-9_]{1,128}`, not starting with `__` (reserved for system objects).
@@ -41,6 +58,21 @@ pub struct ObjectOptions {
     pub retention_days: Option<u32>,
     pub series_key: Option<String>,
     pub created_lsn: u64,
+    pub columns: Vec<ColumnSpec>,
+    pub primary_key: Vec<u16>,
+}
+
+impl ObjectOptions {
+    pub fn new(kind: u8) -> Self {
+        ObjectOptions {
+            kind,
+            retention_days: None,
+            series_key: None,
+            created_lsn: 0,
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+        }
+    }
 }
 
 pub fn write(dir: &Path, o: &ObjectOptions) -> Result<()> {
@@ -51,6 +83,17 @@ pub fn write(dir: &Path, o: &ObjectOptions) -> Result<()> {
     b.put_u32(o.retention_days.unwrap_or(0));
     b.put_str16(o.series_key.as_deref().unwrap_or(""));
     b.put_u64(o.created_lsn);
+    b.put_u16(o.columns.len() as u16);
+    for c in &o.columns {
+        b.put_str16(&c.name);
+        b.put_u8(c.data_type as u8);
+        b.put_u32(c.type_tag);
+        b.put_u8(c.not_null as u8);
+    }
+    b.put_u16(o.primary_key.len() as u16);
+    for k in &o.primary_key {
+        b.put_u16(*k);
+    }
     let crc = crc32(&b);
     b.put_u32(crc);
     let path = dir.join(FILE_NAME);
@@ -77,7 +120,31 @@ pub fn read(dir: &Path) -> Result<ObjectOptions> {
     let retention = r.u32().ok_or_else(bad)?;
     let key = r.str16().ok_or_else(bad)?;
     let created_lsn = r.u64().ok_or_else(bad)?;
+    let n = r.u16().ok_or_else(bad)? as usize;
+    let mut columns = Vec::with_capacity(n);
+    for _ in 0..n {
+        columns.push(ColumnSpec {
+            name: r.str16().ok_or_else(bad)?.to_string(),
+            data_type: DataType::from_u8(r.u8().ok_or_else(bad)?).ok_or_else(bad)?,
+            type_tag: r.u32().ok_or_else(bad)?,
+            not_null: r.u8().ok_or_else(bad)? != 0,
+        });
+    }
+    let n = r.u16().ok_or_else(bad)? as usize;
+    let mut primary_key = Vec::with_capacity(n);
+    for _ in 0..n {
+        let k = r.u16().ok_or_else(bad)?;
+        if k as usize >= columns.len() {
+            return Err(bad());
+        }
+        primary_key.push(k);
+    }
+    if !r.is_empty() {
+        return Err(bad());
+    }
     Ok(ObjectOptions {
+        columns,
+        primary_key,
         created_lsn,
         kind,
         retention_days: (retention > 0).then_some(retention),

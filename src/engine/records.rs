@@ -3,19 +3,31 @@
 //! ```text
 //! kind 1, channel append:   { channel: str16 | messages }
 //! kind 2, datastore append: { datastore: str16 | has_source: u8 | (source: str16 | offset: u64)? | batch }
+//! kind 3, table write:      { table: str16 | mode: u8 (1 append, 2 replace) | batch }
 //! ```
 
 use crate::batch::Batch;
 use crate::channel::Messages;
+use crate::table::TableWrite;
 use crate::util::bytes::{ByteReader, PutBytes};
 
 pub const CHANNEL_APPEND: u8 = 1;
 pub const DATASTORE_APPEND: u8 = 2;
+pub const TABLE_WRITE: u8 = 3;
 
 #[derive(Debug, PartialEq)]
 pub enum Payload {
     ChannelAppend { channel: String, messages: Messages },
     DatastoreAppend { datastore: String, source: Option<(String, u64)>, batch: Batch },
+    TableWrite { table: String, mode: TableWrite, batch: Batch },
+}
+
+pub fn encode_table_write(table: &str, mode: TableWrite, b: &Batch) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.num_rows() * b.columns.len() * 9 + 64);
+    out.put_str16(table);
+    out.put_u8(mode as u8);
+    b.encode(&mut out);
+    out
 }
 
 pub fn encode_channel_append(channel: &str, m: &Messages) -> Vec<u8> {
@@ -56,6 +68,11 @@ pub fn decode(kind: u8, payload: &[u8]) -> Option<Payload> {
                 _ => return None,
             };
             Payload::DatastoreAppend { datastore, source, batch: Batch::decode(&mut r)? }
+        }
+        TABLE_WRITE => {
+            let table = r.str16()?.to_string();
+            let mode = TableWrite::from_u8(r.u8()?)?;
+            Payload::TableWrite { table, mode, batch: Batch::decode(&mut r)? }
         }
         _ => return None,
     };

@@ -96,7 +96,9 @@ pub fn scan_segment(buf: &[u8]) -> SegmentScan {
     let mut expect = first_lsn;
     let tail = loop {
         let rest = &buf[pos..];
-        if rest.is_empty() {
+        // Segments are preallocated with zeros: an all-zero remainder is unused space. A torn
+        // write leaves non-zero bytes somewhere in it and is reported below.
+        if rest.iter().all(|&b| b == 0) {
             break None;
         }
         if rest.len() < RECORD_HEADER_LEN {

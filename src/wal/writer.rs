@@ -46,6 +46,9 @@ pub struct WalOptions {
     pub segment_bytes: u64,
     /// Default [`RecoveryMode::TolerateTailCorruption`].
     pub recovery: RecoveryMode,
+    /// Zero-fill each segment to `segment_bytes` ahead of use (in a background thread), so an
+    /// fsync after an append only flushes data, not the file's size. Default true.
+    pub preallocate: bool,
 }
 
 impl Default for WalOptions {
@@ -54,8 +57,21 @@ impl Default for WalOptions {
             durability: Durability::Fsync,
             segment_bytes: 64 << 20,
             recovery: RecoveryMode::TolerateTailCorruption,
+            preallocate: true,
         }
     }
+}
+
+const SPARE_NAME: &str = "next-segment.zeroed";
+const SPARE_TMP: &str = "next-segment.zeroing";
+
+/// The preallocated file for the next segment, prepared by a background thread.
+#[derive(Default)]
+struct Spare {
+    ready: Option<PathBuf>,
+    preparing: bool,
+    /// The preparing thread; joined when the `Wal` is dropped, so no thread outlives it.
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// What replay did.
@@ -99,6 +115,7 @@ pub struct Wal {
     segments: Mutex<Vec<(u64, PathBuf)>>,
     groups: AtomicU64,
     grouped_records: AtomicU64,
+    spare: std::sync::Arc<Mutex<Spare>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,9 +126,33 @@ fn segment_path(dir: &Path, first_lsn: u64) -> PathBuf {
     dir.join(format!("{first_lsn:020}.{FILE_EXT}"))
 }
 
-fn create_segment(dir: &Path, first_lsn: u64, prev_lsn: u64) -> Result<Active> {
+/// Writes a zero-filled file of `size` bytes and publishes it as the spare segment.
+fn zero_fill_spare(dir: &Path, size: u64) -> std::io::Result<PathBuf> {
+    let tmp = dir.join(SPARE_TMP);
+    let done = dir.join(SPARE_NAME);
+    let mut f = OpenOptions::new().create(true).write(true).truncate(true).open(&tmp)?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        f.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    f.sync_all()?;
+    fs::rename(&tmp, &done)?;
+    Ok(done)
+}
+
+/// Creates a segment, from the zero-filled spare when one is ready.
+fn create_segment(dir: &Path, first_lsn: u64, prev_lsn: u64, spare: Option<PathBuf>) -> Result<Active> {
     let path = segment_path(dir, first_lsn);
-    let mut file = OpenOptions::new().create(true).write(true).truncate(true).open(&path).at(&path)?;
+    let mut file = match spare {
+        Some(sp) => {
+            fs::rename(&sp, &path).at(&path)?;
+            OpenOptions::new().write(true).open(&path).at(&path)?
+        }
+        None => OpenOptions::new().create(true).write(true).truncate(true).open(&path).at(&path)?,
+    };
     file.write_all(&format::encode_header(first_lsn, prev_lsn)).at(&path)?;
     file.sync_all().at(&path)?;
     sync_dir(dir).at(dir)?;
@@ -129,6 +170,13 @@ impl Wal {
         mut apply: impl FnMut(Record) -> Result<()>,
     ) -> Result<(Wal, ReplayReport)> {
         create_dir_durable(dir).at(dir)?;
+        for leftover in [SPARE_NAME, SPARE_TMP] {
+            let p = dir.join(leftover);
+            match fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&p, e)),
+                _ => {}
+            }
+        }
         let mut paths: Vec<PathBuf> = fs::read_dir(dir)
             .at(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -206,7 +254,9 @@ impl Wal {
                 segments.pop();
             }
         }
-        let active = create_segment(dir, next_lsn, last_lsn)?;
+        // The first segment is zero-filled here, once, at startup; later ones in the background.
+        let first = if opts.preallocate { Some(zero_fill_spare(dir, opts.segment_bytes).at(dir)?) } else { None };
+        let active = create_segment(dir, next_lsn, last_lsn, first)?;
         segments.push((next_lsn, active.path.clone()));
         let wal = Wal {
             dir: dir.to_path_buf(),
@@ -226,7 +276,9 @@ impl Wal {
             segments: Mutex::new(segments),
             groups: AtomicU64::new(0),
             grouped_records: AtomicU64::new(0),
+            spare: Default::default(),
         };
+        wal.prepare_spare();
         Ok((wal, report))
     }
 
@@ -275,7 +327,7 @@ impl Wal {
             // Writers released by the previous group are about to append again; when that group
             // was larger than what is buffered now, give them a moment to join this one.
             let deadline = Instant::now() + GROUP_WAIT;
-            while s.buf_records * 2 < s.last_group && Instant::now() < deadline {
+            while s.buf_records < s.last_group && Instant::now() < deadline {
                 drop(s);
                 std::thread::yield_now();
                 s = lock(&self.shared);
@@ -310,9 +362,10 @@ impl Wal {
         }
         let mut a = lock(&self.active);
         if a.len > HEADER_LEN as u64 && a.len + buf.len() as u64 > self.opts.segment_bytes {
-            let next = create_segment(&self.dir, first_lsn, first_lsn - 1)?;
+            let next = create_segment(&self.dir, first_lsn, first_lsn - 1, self.take_spare())?;
             lock(&self.segments).push((first_lsn, next.path.clone()));
             *a = next;
+            self.prepare_spare();
         }
         let path = a.path.clone();
         a.file.write_all(buf).at(&path)?;
@@ -321,6 +374,40 @@ impl Wal {
             a.file.sync_data().at(&path)?;
         }
         Ok(())
+    }
+
+    fn take_spare(&self) -> Option<PathBuf> {
+        lock(&self.spare).ready.take()
+    }
+
+    /// Starts zero-filling the next segment in the background, unless one is ready or under way.
+    fn prepare_spare(&self) {
+        if !self.opts.preallocate {
+            return;
+        }
+        {
+            let mut sp = lock(&self.spare);
+            if sp.ready.is_some() || sp.preparing {
+                return;
+            }
+            sp.preparing = true;
+            if let Some(done) = sp.thread.take() {
+                let _ = done.join(); // finished: it cleared `preparing`
+            }
+        }
+        let (dir, size, spare) = (self.dir.clone(), self.opts.segment_bytes, self.spare.clone());
+        let spawned = std::thread::Builder::new().name("fleetdb-wal-prealloc".into()).spawn(move || {
+            let res = zero_fill_spare(&dir, size);
+            let mut sp = spare.lock().unwrap_or_else(|e| e.into_inner());
+            sp.preparing = false;
+            // Without a spare the next segment is created plain: slower fsyncs, still correct.
+            sp.ready = res.ok();
+        });
+        let mut sp = lock(&self.spare);
+        match spawned {
+            Ok(h) => sp.thread = Some(h),
+            Err(_) => sp.preparing = false,
+        }
     }
 
     /// Highest LSN issued so far.
@@ -348,9 +435,10 @@ impl Wal {
             // new records out until the new segment is in place.
             let mut a = lock(&self.active);
             if a.len > HEADER_LEN as u64 {
-                let next = create_segment(&self.dir, s.next_lsn, s.next_lsn - 1)?;
+                let next = create_segment(&self.dir, s.next_lsn, s.next_lsn - 1, self.take_spare())?;
                 lock(&self.segments).push((s.next_lsn, next.path.clone()));
                 *a = next;
+                self.prepare_spare();
             }
             return Ok(s.next_lsn - 1);
         }
@@ -383,6 +471,15 @@ impl Wal {
     }
 }
 
+impl Drop for Wal {
+    fn drop(&mut self) {
+        let handle = lock(&self.spare).thread.take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,7 +487,7 @@ mod tests {
 
     fn replay(dir: &Path) -> (Wal, Vec<Record>, ReplayReport) {
         let mut got = Vec::new();
-        let (w, rep) = Wal::open(dir, WalOptions::default(), 0, |r| {
+        let (w, rep) = Wal::open(dir, WalOptions { preallocate: false, ..Default::default() }, 0, |r| {
             got.push(r);
             Ok(())
         })
@@ -442,6 +539,57 @@ mod tests {
         let (_, got, rep) = replay(dir.path());
         assert_eq!(got.len(), 10);
         assert!(rep.warnings.is_empty());
+    }
+
+    #[test]
+    fn preallocated_zero_tail_is_a_clean_end_and_a_torn_write_in_it_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = WalOptions { segment_bytes: 64 << 10, ..Default::default() };
+        let (w, _) = Wal::open(dir.path(), opts.clone(), 0, |_| Ok(())).unwrap();
+        // Let the spare appear, then rotate onto it.
+        for _ in 0..200 {
+            if lock(&w.spare).ready.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for _ in 0..20 {
+            w.append(1, &[9; 1000]).unwrap();
+        }
+        w.rotate().unwrap();
+        for _ in 0..3 {
+            w.append(1, &[8; 100]).unwrap();
+        }
+        let active = lock(&w.active).path.clone();
+        drop(w);
+        assert_eq!(fs::metadata(&active).unwrap().len(), 64 << 10, "the active segment was preallocated");
+        // A copy opens cleanly: the zero tail is unused space, not damage.
+        let copy = tempfile::tempdir().unwrap();
+        for e in fs::read_dir(dir.path()).unwrap() {
+            let p = e.unwrap().path();
+            fs::copy(&p, copy.path().join(p.file_name().unwrap())).unwrap();
+        }
+        let mut n = 0;
+        let (_, rep) = Wal::open(copy.path(), opts.clone(), 0, |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 23);
+        assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
+        // A write torn inside the zeroed area of the last segment: garbage after the last record.
+        let mut bytes = fs::read(&active).unwrap();
+        let end = bytes.len() - bytes.iter().rev().take_while(|&&b| b == 0).count();
+        bytes[end + 3000] = 0x5A;
+        fs::write(&active, &bytes).unwrap();
+        let mut n = 0;
+        let (_, rep) = Wal::open(dir.path(), opts, 0, |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 23, "every record before the torn write survives");
+        assert_eq!(rep.warnings.len(), 1, "{:?}", rep.warnings);
     }
 
     #[test]

@@ -1,0 +1,318 @@
+//! Statement parsing. fleetdb's own statements (`CREATE CHANNEL`, `CREATE DATASTORE`,
+//! `SHOW CHANNELS`, `DESCRIBE x`, `ALTER CHANNEL x SET (...)`, …) are recognised by their first
+//! words and parsed with sqlparser's token-level helpers, so their expressions and literals
+//! follow PostgreSQL's rules; everything else is standard SQL for sqlparser's PostgreSQL dialect.
+
+use sqlparser::ast;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Token;
+
+use super::error::{SqlError, SqlResult, from_parser, position_of};
+use super::types::SqlType;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    Channel,
+    Datastore,
+    Table,
+    Pipeline,
+    Dataset,
+    Route,
+}
+
+impl ObjectKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Channel => "channel",
+            ObjectKind::Datastore => "datastore",
+            ObjectKind::Table => "table",
+            ObjectKind::Pipeline => "pipeline",
+            ObjectKind::Dataset => "dataset",
+            ObjectKind::Route => "route",
+        }
+    }
+    fn from_word(w: &str) -> Option<ObjectKind> {
+        Some(match w.trim_end_matches('S') {
+            "CHANNEL" => ObjectKind::Channel,
+            "DATASTORE" => ObjectKind::Datastore,
+            "TABLE" => ObjectKind::Table,
+            "PIPELINE" => ObjectKind::Pipeline,
+            "DATASET" => ObjectKind::Dataset,
+            "ROUTE" => ObjectKind::Route,
+            _ => return None,
+        })
+    }
+}
+
+/// `name = value` options of `WITH (...)` and `SET (...)`; values as their text.
+pub type Options = Vec<(String, String)>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    Sql(Box<ast::Statement>),
+    CreateChannel {
+        name: String,
+        if_not_exists: bool,
+        options: Options,
+    },
+    CreateDatastore {
+        name: String,
+        if_not_exists: bool,
+        columns: Vec<(String, SqlType)>,
+        options: Options,
+    },
+    Drop {
+        kind: ObjectKind,
+        names: Vec<String>,
+        if_exists: bool,
+    },
+    Show(ObjectKind),
+    Describe {
+        kind: Option<ObjectKind>,
+        name: String,
+    },
+    AlterSet {
+        kind: ObjectKind,
+        name: String,
+        options: Options,
+    },
+    /// A fleetdb statement this build does not implement yet (its first words).
+    NotYet(String),
+}
+
+fn word(t: &Token) -> Option<String> {
+    match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    }
+}
+
+/// Parses every statement of `sql` (separated by semicolons).
+pub fn parse(sql: &str) -> SqlResult<Vec<Statement>> {
+    let dialect = PostgreSqlDialect {};
+    let mut p = Parser::new(&dialect).try_with_sql(sql).map_err(|e| from_parser(sql, e))?;
+    let mut out = Vec::new();
+    loop {
+        while p.consume_token(&Token::SemiColon) {}
+        if p.peek_token().token == Token::EOF {
+            break;
+        }
+        out.push(parse_one(sql, &mut p)?);
+        if !p.consume_token(&Token::SemiColon) && p.peek_token().token != Token::EOF {
+            let t = p.peek_token();
+            return Err(SqlError::syntax(format!("syntax error at or near \"{}\"", t.token)).at(position_of(
+                sql,
+                t.span.start.line,
+                t.span.start.column,
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
+    let pe = |e| from_parser(sql, e);
+    let w: Vec<Option<String>> = (0..3).map(|i| word(&p.peek_nth_token(i).token)).collect();
+    let w0 = w[0].as_deref().unwrap_or("");
+    let w1 = w[1].as_deref().unwrap_or("");
+    let kind1 = ObjectKind::from_word(w1);
+    match (w0, kind1) {
+        ("CREATE", Some(ObjectKind::Channel)) => {
+            p.next_token();
+            p.next_token();
+            let if_not_exists = if_not_exists(p);
+            let name = ident(sql, p)?;
+            let options = with_options(sql, p)?;
+            Ok(Statement::CreateChannel { name, if_not_exists, options })
+        }
+        ("CREATE", Some(ObjectKind::Datastore)) => {
+            p.next_token();
+            p.next_token();
+            let if_not_exists = if_not_exists(p);
+            let name = ident(sql, p)?;
+            let mut columns = Vec::new();
+            if p.consume_token(&Token::LParen) {
+                loop {
+                    let col = ident(sql, p)?;
+                    let start = p.peek_token().span.start;
+                    let dt = p.parse_data_type().map_err(pe)?;
+                    let ty = SqlType::from_name(&dt.to_string()).ok_or_else(|| {
+                        SqlError::new("42704", format!("type \"{dt}\" does not exist")).at(position_of(
+                            sql,
+                            start.line,
+                            start.column,
+                        ))
+                    })?;
+                    columns.push((col, ty));
+                    if !p.consume_token(&Token::Comma) {
+                        break;
+                    }
+                }
+                p.expect_token(&Token::RParen).map_err(pe)?;
+            }
+            let options = with_options(sql, p)?;
+            Ok(Statement::CreateDatastore { name, if_not_exists, columns, options })
+        }
+        ("CREATE", Some(k @ (ObjectKind::Pipeline | ObjectKind::Dataset | ObjectKind::Route))) => {
+            skip_statement(p);
+            Ok(Statement::NotYet(format!("CREATE {}", k.name().to_ascii_uppercase())))
+        }
+        ("DROP", Some(k)) if k != ObjectKind::Table => {
+            p.next_token();
+            p.next_token();
+            let if_exists = p.parse_keywords(&[sqlparser::keywords::Keyword::IF, sqlparser::keywords::Keyword::EXISTS]);
+            let mut names = vec![ident(sql, p)?];
+            while p.consume_token(&Token::Comma) {
+                names.push(ident(sql, p)?);
+            }
+            if matches!(k, ObjectKind::Pipeline | ObjectKind::Dataset | ObjectKind::Route) {
+                return Ok(Statement::NotYet(format!("DROP {}", k.name().to_ascii_uppercase())));
+            }
+            Ok(Statement::Drop { kind: k, names, if_exists })
+        }
+        ("SHOW", Some(k)) if w1.ends_with('S') && p.peek_nth_token(2).token != Token::Period => {
+            p.next_token();
+            p.next_token();
+            Ok(Statement::Show(k))
+        }
+        ("DESCRIBE" | "DESC", _) => {
+            p.next_token();
+            if kind1.is_some() && word(&p.peek_nth_token(1).token).is_some() {
+                p.next_token();
+            }
+            let name = ident(sql, p)?;
+            Ok(Statement::Describe { kind: kind1, name })
+        }
+        ("ALTER", Some(k @ (ObjectKind::Channel | ObjectKind::Datastore))) => {
+            p.next_token();
+            p.next_token();
+            let name = ident(sql, p)?;
+            p.expect_keyword(sqlparser::keywords::Keyword::SET).map_err(pe)?;
+            let options = option_list(sql, p)?;
+            Ok(Statement::AlterSet { kind: k, name, options })
+        }
+        ("REFRESH" | "REPROCESS" | "SAMPLE" | "TEST" | "CANCEL", _) => {
+            let what = format!("{w0} {w1}");
+            skip_statement(p);
+            Ok(Statement::NotYet(what))
+        }
+        _ => Ok(Statement::Sql(Box::new(p.parse_statement().map_err(pe)?))),
+    }
+}
+
+fn if_not_exists(p: &mut Parser) -> bool {
+    use sqlparser::keywords::Keyword;
+    p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS])
+}
+
+fn ident(sql: &str, p: &mut Parser) -> SqlResult<String> {
+    let t = p.peek_token();
+    match t.token {
+        Token::Word(w) => {
+            p.next_token();
+            Ok(if w.quote_style.is_some() { w.value } else { w.value.to_ascii_lowercase() })
+        }
+        other => Err(SqlError::syntax(format!("syntax error at or near \"{other}\": a name was expected"))
+            .at(position_of(sql, t.span.start.line, t.span.start.column))),
+    }
+}
+
+/// `WITH ( name = value, … )`, or nothing.
+fn with_options(sql: &str, p: &mut Parser) -> SqlResult<Options> {
+    if p.parse_keyword(sqlparser::keywords::Keyword::WITH) { option_list(sql, p) } else { Ok(Vec::new()) }
+}
+
+fn option_list(sql: &str, p: &mut Parser) -> SqlResult<Options> {
+    let pe = |e| from_parser(sql, e);
+    p.expect_token(&Token::LParen).map_err(pe)?;
+    let mut out = Vec::new();
+    loop {
+        let key = ident(sql, p)?;
+        p.expect_token(&Token::Eq).map_err(pe)?;
+        let t = p.next_token();
+        let value = match t.token {
+            Token::SingleQuotedString(s) => s,
+            Token::Number(n, _) => n,
+            Token::Word(w) => w.value,
+            other => {
+                return Err(SqlError::syntax(format!(
+                    "syntax error at or near \"{other}\": an option value was expected"
+                ))
+                .at(position_of(sql, t.span.start.line, t.span.start.column)));
+            }
+        };
+        out.push((key, value));
+        if !p.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    p.expect_token(&Token::RParen).map_err(pe)?;
+    Ok(out)
+}
+
+/// Skips to the end of the current statement (used for statements not implemented yet).
+fn skip_statement(p: &mut Parser) {
+    let mut depth = 0i32;
+    loop {
+        match p.peek_token().token {
+            Token::EOF => return,
+            Token::SemiColon if depth == 0 => return,
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ => {}
+        }
+        p.next_token();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_fleetdb_statements_and_sql_together() {
+        let s = parse(
+            "CREATE CHANNEL factory_sensor_channel WITH (retention = '90 days');
+             CREATE DATASTORE d (machine_id TEXT, temperature DOUBLE PRECISION) WITH (retention = '365 days');
+             SHOW CHANNELS; DESCRIBE CHANNEL factory_sensor_channel; DESCRIBE d;
+             ALTER DATASTORE d SET (retention = 'unlimited');
+             CREATE PIPELINE p FROM CHANNEL c FILTER vibration > 0 INTO DATASTORE d;
+             DROP CHANNEL IF EXISTS a, b;
+             SELECT 1",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 9);
+        assert_eq!(
+            s[0],
+            Statement::CreateChannel {
+                name: "factory_sensor_channel".into(),
+                if_not_exists: false,
+                options: vec![("retention".into(), "90 days".into())]
+            }
+        );
+        let Statement::CreateDatastore { columns, .. } = &s[1] else { panic!("{:?}", s[1]) };
+        assert_eq!(columns, &vec![("machine_id".into(), SqlType::Text), ("temperature".into(), SqlType::Float8)]);
+        assert_eq!(s[2], Statement::Show(ObjectKind::Channel));
+        assert_eq!(
+            s[3],
+            Statement::Describe { kind: Some(ObjectKind::Channel), name: "factory_sensor_channel".into() }
+        );
+        assert_eq!(s[4], Statement::Describe { kind: None, name: "d".into() });
+        assert!(matches!(&s[6], Statement::NotYet(w) if w == "CREATE PIPELINE"));
+        assert_eq!(
+            s[7],
+            Statement::Drop { kind: ObjectKind::Channel, names: vec!["a".into(), "b".into()], if_exists: true }
+        );
+        assert!(matches!(&s[8], Statement::Sql(_)));
+    }
+
+    #[test]
+    fn syntax_errors_name_the_position() {
+        let e = parse("SELECT 1;\nSELEC 2").unwrap_err();
+        assert_eq!(e.sqlstate, "42601");
+        assert_eq!(e.position, Some(11), "{e:?}");
+        let e = parse("CREATE CHANNEL 5").unwrap_err();
+        assert_eq!(e.position, Some(16), "{e:?}");
+    }
+}

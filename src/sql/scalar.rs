@@ -1,0 +1,276 @@
+//! [`Scalar`]: one SQL value, for literals, parameters and constant folding. Columns of values
+//! are `batch::Column`s; a scalar broadcasts to a column with [`Scalar::to_column`].
+
+use super::error::{SqlError, SqlResult};
+use super::types::{Interval, SqlType, format_date, format_float4, format_float8, format_interval, format_timestamp};
+use crate::batch::{Column, DataType, StrVec, Values};
+use crate::util::time::{MICROS_PER_DAY, MICROS_PER_SECOND, days_from_civil};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    /// Microseconds since the epoch (timestamp, timestamptz) or days (date), by the SQL type.
+    Time(i64),
+    Interval(Interval),
+}
+
+impl Scalar {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Scalar::Null)
+    }
+
+    /// `n` copies as a column of the physical type of `ty`.
+    pub fn to_column(&self, ty: SqlType, n: usize) -> SqlResult<Column> {
+        let Some(dt) = ty.physical() else {
+            return Err(SqlError::unsupported(format!("a column of type {}", ty.pg_name())));
+        };
+        if self.is_null() {
+            return Ok(Column::nulls(dt, n));
+        }
+        let values = match (dt, self) {
+            (DataType::Bool, Scalar::Bool(b)) => Values::Bool(vec![*b; n]),
+            (DataType::Int64, Scalar::Int(i) | Scalar::Time(i)) => Values::Int64(vec![*i; n]),
+            (DataType::Float64, Scalar::Float(f)) => Values::Float64(vec![*f; n]),
+            (DataType::Float64, Scalar::Int(i)) => Values::Float64(vec![*i as f64; n]),
+            (DataType::Timestamp, Scalar::Time(t)) => Values::Timestamp(vec![*t; n]),
+            (DataType::Text, Scalar::Text(s)) => {
+                let mut v = StrVec::with_capacity(n, s.len() * n);
+                (0..n).for_each(|_| v.push(s));
+                Values::Text(v)
+            }
+            (dt, s) => return Err(SqlError::mismatch(format!("cannot hold {s:?} in a {dt:?} column"))),
+        };
+        Ok(Column::new(values))
+    }
+
+    /// Value `i` of `col`, read as SQL type `ty`.
+    pub fn from_column(col: &Column, ty: SqlType, i: usize) -> Scalar {
+        if !col.is_valid(i) {
+            return Scalar::Null;
+        }
+        match &col.values {
+            Values::Bool(v) => Scalar::Bool(v[i]),
+            Values::Int64(v) if ty == SqlType::Date => Scalar::Time(v[i]),
+            Values::Int64(v) => Scalar::Int(v[i]),
+            Values::Float64(v) => Scalar::Float(v[i]),
+            Values::Text(v) => Scalar::Text(v.get(i).to_string()),
+            Values::Timestamp(v) => Scalar::Time(v[i]),
+        }
+    }
+
+    /// PostgreSQL's text output of this value as type `ty`; `None` for NULL.
+    pub fn to_text(&self, ty: SqlType) -> Option<String> {
+        Some(match self {
+            Scalar::Null => return None,
+            Scalar::Bool(b) => (if *b { "t" } else { "f" }).to_string(),
+            Scalar::Int(i) if ty.is_float() || ty == SqlType::Numeric => {
+                if ty == SqlType::Numeric {
+                    i.to_string()
+                } else {
+                    format_float8(*i as f64)
+                }
+            }
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => match ty {
+                SqlType::Float4 => format_float4(*f as f32),
+                SqlType::Numeric => format_numeric(*f),
+                _ => format_float8(*f),
+            },
+            Scalar::Text(s) => s.clone(),
+            Scalar::Time(t) => match ty {
+                SqlType::Date => format_date(*t),
+                SqlType::Timestamp => format_timestamp(*t, false),
+                _ => format_timestamp(*t, true),
+            },
+            Scalar::Interval(iv) => format_interval(iv),
+        })
+    }
+}
+
+/// Numeric output of a value held as a double: plain decimal notation, at most 15 significant
+/// digits (what a double carries reliably), never exponent notation.
+pub fn format_numeric(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    let digits = 15 - (f.abs().log10().floor() as i32 + 1);
+    let s = format!("{:.*}", digits.clamp(0, 20) as usize, f);
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+}
+
+/// Parses text as a value of `ty` (literals, COPY, text-format parameters).
+pub fn parse_text(s: &str, ty: SqlType) -> SqlResult<Scalar> {
+    let t = s.trim();
+    let bad = || SqlError::invalid_input(ty.pg_name(), s);
+    Ok(match ty {
+        SqlType::Bool => match t.to_ascii_lowercase().as_str() {
+            "t" | "true" | "yes" | "on" | "1" | "y" => Scalar::Bool(true),
+            "f" | "false" | "no" | "off" | "0" | "n" => Scalar::Bool(false),
+            _ => return Err(bad()),
+        },
+        SqlType::Int2 | SqlType::Int4 | SqlType::Int8 => {
+            let v: i64 = t.parse().map_err(|_| {
+                if t.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '+') && !t.is_empty() {
+                    SqlError::new("22003", format!("value \"{s}\" is out of range for type {}", ty.pg_name()))
+                } else {
+                    bad()
+                }
+            })?;
+            let (lo, hi) = ty.int_range();
+            if v < lo || v > hi {
+                return Err(SqlError::new("22003", format!("value \"{s}\" is out of range for type {}", ty.pg_name())));
+            }
+            Scalar::Int(v)
+        }
+        SqlType::Float4 | SqlType::Float8 | SqlType::Numeric => match t.to_ascii_lowercase().as_str() {
+            "nan" => Scalar::Float(f64::NAN),
+            "infinity" | "inf" | "+infinity" => Scalar::Float(f64::INFINITY),
+            "-infinity" | "-inf" => Scalar::Float(f64::NEG_INFINITY),
+            _ => Scalar::Float(t.parse::<f64>().map_err(|_| bad())?),
+        },
+        SqlType::Text | SqlType::Varchar | SqlType::Unknown | SqlType::Json | SqlType::Jsonb => {
+            Scalar::Text(s.to_string())
+        }
+        SqlType::Date => Scalar::Time(parse_date(t).ok_or_else(bad)?),
+        SqlType::Timestamp | SqlType::TimestampTz => Scalar::Time(parse_timestamp(t).ok_or_else(bad)?),
+        SqlType::Interval => Scalar::Interval(parse_interval(t).ok_or_else(bad)?),
+    })
+}
+
+fn parse_date(s: &str) -> Option<i64> {
+    let mut it = s.splitn(3, '-');
+    let y: i32 = it.next()?.parse().ok()?;
+    let m: u32 = it.next()?.parse().ok()?;
+    let d: u32 = it.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = days_from_civil(y, m, d);
+    (crate::util::time::civil_from_days(days) == (y, m, d)).then_some(days as i64)
+}
+
+/// `YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]][Z|±HH[:MM]]`, or a date alone; UTC unless an offset is
+/// given. Also `epoch`, `now` is resolved by the caller.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("epoch") {
+        return Some(0);
+    }
+    let (date, rest) = match s.find(['T', 't', ' ']) {
+        Some(i) => (&s[..i], s[i + 1..].trim()),
+        None => (s, ""),
+    };
+    let days = parse_date(date)?;
+    let mut micros = days * MICROS_PER_DAY;
+    if rest.is_empty() {
+        return Some(micros);
+    }
+    // Split off a zone: Z, +HH, +HH:MM, -HHMM, or " UTC"/"+00".
+    let (time, zone) = match rest.find(['Z', 'z', '+', '-']) {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => match rest.split_once(' ') {
+            Some((t, z)) => (t, Some(z)),
+            None => (rest, None),
+        },
+    };
+    let mut parts = time.trim().split(':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let sec_text = parts.next().unwrap_or("0");
+    let (whole, frac) = sec_text.split_once('.').unwrap_or((sec_text, ""));
+    let sec: i64 = whole.parse().ok()?;
+    if h > 24 || m > 59 || sec > 60 {
+        return None;
+    }
+    let mut frac_micros = 0i64;
+    for (i, c) in frac.chars().take(6).enumerate() {
+        frac_micros += c.to_digit(10)? as i64 * 10i64.pow(5 - i as u32);
+    }
+    micros += (h * 3600 + m * 60 + sec) * MICROS_PER_SECOND + frac_micros;
+    if let Some(z) = zone {
+        let z = z.trim();
+        if !(z.eq_ignore_ascii_case("z") || z.eq_ignore_ascii_case("utc") || z.eq_ignore_ascii_case("gmt")) {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let body = z.trim_start_matches(['+', '-']);
+            let (zh, zm) = match body.split_once(':') {
+                Some((a, b)) => (a.parse::<i64>().ok()?, b.parse::<i64>().ok()?),
+                None if body.len() == 4 => (body[..2].parse().ok()?, body[2..].parse().ok()?),
+                None => (body.parse().ok()?, 0),
+            };
+            micros -= sign * (zh * 3600 + zm * 60) * MICROS_PER_SECOND;
+        }
+    }
+    Some(micros)
+}
+
+/// `1 day`, `2 hours 30 minutes`, `10 minutes`, `-3 minutes`, `1 mon`, `01:30:00`, `1 day 02:00:00`.
+pub fn parse_interval(s: &str) -> Option<Interval> {
+    let mut iv = Interval::default();
+    let toks: Vec<&str> = s.split_whitespace().collect();
+    let mut i = 0;
+    if toks.is_empty() {
+        return None;
+    }
+    while i < toks.len() {
+        let t = toks[i];
+        if t.contains(':') {
+            let neg = t.starts_with('-');
+            let mut p = t.trim_start_matches(['-', '+']).split(':');
+            let h: i64 = p.next()?.parse().ok()?;
+            let m: i64 = p.next()?.parse().ok()?;
+            let sec: f64 = p.next().unwrap_or("0").parse().ok()?;
+            let us = (h * 3600 + m * 60) * MICROS_PER_SECOND + (sec * 1e6).round() as i64;
+            iv.micros += if neg { -us } else { us };
+            i += 1;
+            continue;
+        }
+        let n: f64 = t.parse().ok()?;
+        let unit = toks.get(i + 1).map(|u| u.to_ascii_lowercase()).unwrap_or_else(|| "second".into());
+        let unit = unit.trim_end_matches(',');
+        match unit.trim_end_matches('s') {
+            "microsecond" | "us" | "usec" => iv.micros += n as i64,
+            "millisecond" | "m" if unit.starts_with("milli") || unit == "ms" => iv.micros += (n * 1e3) as i64,
+            "ms" | "msec" => iv.micros += (n * 1e3) as i64,
+            "second" | "sec" | "" => iv.micros += (n * 1e6).round() as i64,
+            "minute" | "min" => iv.micros += (n * 60e6).round() as i64,
+            "hour" | "hr" | "h" => iv.micros += (n * 3600e6).round() as i64,
+            "day" | "d" => iv.days += n as i32,
+            "week" | "w" => iv.days += (n * 7.0) as i32,
+            "mon" | "month" => iv.months += n as i32,
+            "year" | "yr" | "y" => iv.months += (n * 12.0) as i32,
+            _ => return None,
+        }
+        i += 2;
+    }
+    Some(iv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_timestamps_dates_intervals() {
+        assert_eq!(parse_timestamp("2026-01-01"), Some(1_767_225_600_000_000));
+        assert_eq!(parse_timestamp("2026-01-01 00:00:01.5"), Some(1_767_225_601_500_000));
+        assert_eq!(parse_timestamp("2026-01-01T01:00:00+01:00"), Some(1_767_225_600_000_000));
+        assert_eq!(parse_timestamp("2026-01-01 00:00:00Z"), Some(1_767_225_600_000_000));
+        assert_eq!(parse_timestamp("2026-02-30"), None);
+        assert_eq!(parse_interval("1 day"), Some(Interval { months: 0, days: 1, micros: 0 }));
+        assert_eq!(parse_interval("10 minutes"), Some(Interval { months: 0, days: 0, micros: 600_000_000 }));
+        assert_eq!(parse_interval("1 hour 30 mins").unwrap().micros, 5_400_000_000);
+        assert_eq!(parse_interval("-3 minutes").unwrap().micros, -180_000_000);
+        assert_eq!(parse_interval("2 mons").unwrap().months, 2);
+        assert_eq!(parse_interval("01:30:00").unwrap().micros, 5_400_000_000);
+        assert!(parse_interval("soon").is_none());
+        assert_eq!(format_numeric(2.5), "2.5");
+        assert_eq!(format_numeric(1.0 / 3.0), "0.333333333333333");
+    }
+}
