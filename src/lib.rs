@@ -14,6 +14,7 @@ pub mod datastore;
 pub mod engine;
 pub mod error;
 pub mod inspect;
+pub mod server;
 pub mod sim;
 pub mod sql;
 pub mod table;

@@ -84,22 +84,65 @@ fn serve(a: &Args) -> Result<(), String> {
     for w in &report.warnings {
         eprintln!("fleetdb: warning: {w}");
     }
-    println!(
-        "fleetdb {}: data directory {} recovered ({} WAL records replayed from {} segments); {} channels, {} datastores",
-        env!("CARGO_PKG_VERSION"),
-        cfg.data_dir.display(),
-        report.records,
-        report.segments,
-        engine.channel_names().len(),
-        engine.datastore_names().len()
-    );
-    println!(
-        "fleetdb: this build has the storage engine only; SQL on {} and HTTP on {} are not served yet",
-        cfg.pg_listen, cfg.http_listen
-    );
-    // Every acknowledged write is in the WAL, so being killed here loses nothing.
-    loop {
-        std::thread::park();
+    if cfg.mqtt.is_some() {
+        eprintln!("fleetdb: warning: MQTT ingestion is not available in this build; --mqtt is ignored");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fleetdb-net")
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&cfg.pg_listen)
+            .await
+            .map_err(|e| format!("cannot listen for PostgreSQL clients on {}: {e}", cfg.pg_listen))?;
+        println!(
+            "fleetdb {}: data directory {} ({} WAL records replayed); {} channels, {} datastores, {} tables",
+            env!("CARGO_PKG_VERSION"),
+            cfg.data_dir.display(),
+            report.records,
+            engine.channel_names().len(),
+            engine.datastore_names().len(),
+            engine.table_names().len()
+        );
+        println!(
+            "fleetdb: SQL on {}: psql -h {} -p {} -U fleetdb fleetdb",
+            cfg.pg_listen,
+            host_of(&cfg.pg_listen),
+            port_of(&cfg.pg_listen)
+        );
+        fleetdb::server::pg::serve(engine.clone(), listener, shutdown_signal())
+            .await
+            .map_err(|e| format!("SQL server: {e}"))
+    })?;
+    println!("fleetdb: shutting down (checkpoint)");
+    engine.shutdown().map_err(|e| e.to_string())?;
+    // Connections still open are dropped with the runtime.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    Ok(())
+}
+
+fn host_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(h, _)| h)
+}
+
+fn port_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or("5432", |(_, p)| p)
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
     }
 }
 

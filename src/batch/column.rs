@@ -229,10 +229,10 @@ impl Batch {
             if c.len() != n || c.data_type() != f.data_type {
                 return None;
             }
-            if let Some(v) = &c.validity {
-                if v.len() != n {
-                    return None;
-                }
+            if let Some(v) = &c.validity
+                && v.len() != n
+            {
+                return None;
             }
         }
         for (i, f) in fields.iter().enumerate() {

@@ -98,11 +98,12 @@ impl Channel {
         // An empty marker segment followed by a real one at the same offset is superseded.
         let mut kept: Vec<Arc<ChSegment>> = Vec::with_capacity(segments.len());
         for s in segments {
-            if let Some(prev) = kept.last() {
-                if prev.meta.count == 0 && prev.meta.first_offset == s.meta.first_offset {
-                    let old = kept.pop().expect("checked");
-                    fs::remove_file(&old.path).at(&old.path)?;
-                }
+            if let Some(prev) = kept.last()
+                && prev.meta.count == 0
+                && prev.meta.first_offset == s.meta.first_offset
+            {
+                let old = kept.pop().expect("checked");
+                fs::remove_file(&old.path).at(&old.path)?;
             }
             kept.push(s);
         }
@@ -183,10 +184,10 @@ impl Channel {
         let mut start = 0;
         while start < msgs.len() {
             let day = day_of(msgs.received_at[start]);
-            if let Some(&t) = st.tail.received_at.first() {
-                if day_of(t) != day {
-                    self.seal(st)?;
-                }
+            if let Some(&t) = st.tail.received_at.first()
+                && day_of(t) != day
+            {
+                self.seal(st)?;
             }
             let mut end = start;
             while end < msgs.len() && day_of(msgs.received_at[end]) == day {

@@ -208,10 +208,10 @@ impl ChSegment {
             if b_end <= from || b.first_offset >= to {
                 continue;
             }
-            if let Some((t0, t1)) = time {
-                if b.max_time < t0 || b.min_time >= t1 {
-                    continue;
-                }
+            if let Some((t0, t1)) = time
+                && (b.max_time < t0 || b.min_time >= t1)
+            {
+                continue;
             }
             let m = self.block(i)?;
             let s = from.saturating_sub(b.first_offset) as usize;

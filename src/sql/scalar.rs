@@ -6,6 +6,14 @@ use super::types::{Interval, SqlType, format_date, format_float4, format_float8,
 use crate::batch::{Column, DataType, StrVec, Values};
 use crate::util::time::{MICROS_PER_DAY, MICROS_PER_SECOND, days_from_civil};
 
+/// A bound statement parameter (`$n`): its text form, and the type the client declared for it
+/// (`Unknown` when it declared none; the statement's context then decides, as for a literal).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub text: Option<String>,
+    pub ty: SqlType,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Scalar {
     Null,
@@ -37,6 +45,12 @@ impl Scalar {
             (DataType::Float64, Scalar::Float(f)) => Values::Float64(vec![*f; n]),
             (DataType::Float64, Scalar::Int(i)) => Values::Float64(vec![*i as f64; n]),
             (DataType::Timestamp, Scalar::Time(t)) => Values::Timestamp(vec![*t; n]),
+            (DataType::Text, Scalar::Interval(iv)) => {
+                let t = format_interval(iv);
+                let mut v = StrVec::with_capacity(n, t.len() * n);
+                (0..n).for_each(|_| v.push(&t));
+                Values::Text(v)
+            }
             (DataType::Text, Scalar::Text(s)) => {
                 let mut v = StrVec::with_capacity(n, s.len() * n);
                 (0..n).for_each(|_| v.push(s));
@@ -57,6 +71,9 @@ impl Scalar {
             Values::Int64(v) if ty == SqlType::Date => Scalar::Time(v[i]),
             Values::Int64(v) => Scalar::Int(v[i]),
             Values::Float64(v) => Scalar::Float(v[i]),
+            Values::Text(v) if ty == SqlType::Interval => {
+                parse_interval(v.get(i)).map(Scalar::Interval).unwrap_or(Scalar::Null)
+            }
             Values::Text(v) => Scalar::Text(v.get(i).to_string()),
             Values::Timestamp(v) => Scalar::Time(v[i]),
         }

@@ -73,15 +73,20 @@ impl SqlType {
         }
     }
 
-    /// The physical column type; `None` for types that have no column form (interval, unknown).
+    /// The physical column type.
     pub fn physical(self) -> Option<DataType> {
         Some(match self {
             SqlType::Bool => DataType::Bool,
             SqlType::Int2 | SqlType::Int4 | SqlType::Int8 | SqlType::Date => DataType::Int64,
             SqlType::Float4 | SqlType::Float8 | SqlType::Numeric => DataType::Float64,
-            SqlType::Text | SqlType::Varchar | SqlType::Json | SqlType::Jsonb => DataType::Text,
+            // Intervals travel as their PostgreSQL text (`1 day 02:00:00`); unknown literals as text.
+            SqlType::Text
+            | SqlType::Varchar
+            | SqlType::Json
+            | SqlType::Jsonb
+            | SqlType::Interval
+            | SqlType::Unknown => DataType::Text,
             SqlType::Timestamp | SqlType::TimestampTz => DataType::Timestamp,
-            SqlType::Interval | SqlType::Unknown => return None,
         })
     }
 

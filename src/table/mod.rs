@@ -5,4 +5,4 @@
 
 mod store;
 
-pub use store::{Table, TableWrite};
+pub use store::{Table, TableWrite, store_key_bytes};

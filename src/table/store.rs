@@ -63,6 +63,11 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 /// The bytes identifying row `r`'s key (type-tagged, so `1` and `'1'` differ).
 pub fn key_bytes(batch: &Batch, key: &[usize], r: usize) -> Vec<u8> {
+    store_key_bytes(batch, key, r)
+}
+
+/// See [`key_bytes`]; also used to group rows in queries.
+pub fn store_key_bytes(batch: &Batch, key: &[usize], r: usize) -> Vec<u8> {
     let mut k = Vec::with_capacity(16 * key.len());
     for &c in key {
         let col = &batch.columns[c];

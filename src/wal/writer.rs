@@ -209,15 +209,15 @@ impl Wal {
                     });
                 }
                 SegmentScan::Records { first_lsn, prev_lsn, records, tail } => {
-                    if let Some(end) = chain {
-                        if prev_lsn != end || first_lsn <= end {
-                            return Err(Error::corrupt(
-                                &path,
-                                format!(
-                                    "WAL segment follows LSN {prev_lsn} but the previous segment ends at {end} (a segment is missing)"
-                                ),
-                            ));
-                        }
+                    if let Some(end) = chain
+                        && (prev_lsn != end || first_lsn <= end)
+                    {
+                        return Err(Error::corrupt(
+                            &path,
+                            format!(
+                                "WAL segment follows LSN {prev_lsn} but the previous segment ends at {end} (a segment is missing)"
+                            ),
+                        ));
                     }
                     if let Some((at, why)) = tail {
                         if !is_last || opts.recovery == RecoveryMode::AbsoluteConsistency {
@@ -248,11 +248,11 @@ impl Wal {
         report.last_lsn = last_lsn;
         let next_lsn = last_lsn.max(floor_lsn) + 1;
         // A trailing segment without records could share the new segment's name; drop it.
-        if let Some((first, path)) = segments.last().cloned() {
-            if first >= next_lsn || fs::metadata(&path).at(&path)?.len() <= HEADER_LEN as u64 {
-                fs::remove_file(&path).at(&path)?;
-                segments.pop();
-            }
+        if let Some((first, path)) = segments.last().cloned()
+            && (first >= next_lsn || fs::metadata(&path).at(&path)?.len() <= HEADER_LEN as u64)
+        {
+            fs::remove_file(&path).at(&path)?;
+            segments.pop();
         }
         // The first segment is zero-filled here, once, at startup; later ones in the background.
         let first = if opts.preallocate { Some(zero_fill_spare(dir, opts.segment_bytes).at(dir)?) } else { None };

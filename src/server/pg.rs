@@ -1,0 +1,291 @@
+//! The PostgreSQL wire protocol server (pgwire on tokio). Each connection gets its own
+//! [`Session`]; statements run on the blocking pool's terms (`block_in_place`) because storage
+//! calls wait for fsync. Authentication: trust (connections are accepted on loopback only by
+//! default; see the README).
+
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::{Sink, stream};
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response,
+    Tag,
+};
+use pgwire::api::stmt::{NoopQueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use tokio::net::TcpListener;
+
+use super::wire::{Cell, decode_param, pg_type};
+use crate::engine::Engine;
+use crate::sql::error::SqlError;
+use crate::sql::exec::OutCol;
+use crate::sql::parse::{Statement, parse};
+use crate::sql::scalar::{Param, Scalar};
+use crate::sql::session::{Outcome, Session};
+use crate::sql::types::SqlType;
+
+/// One connection's handlers and session.
+pub struct Connection {
+    session: Mutex<Session>,
+    parser: Arc<NoopQueryParser>,
+}
+
+fn lock(s: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn to_pg_error(e: SqlError) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(e)))
+}
+
+fn error_info(e: SqlError) -> ErrorInfo {
+    let mut info = ErrorInfo::new("ERROR".to_string(), e.sqlstate.to_string(), e.message);
+    info.position = e.position.map(|p| p.to_string());
+    info.hint = e.hint;
+    info
+}
+
+fn fields(schema: &[OutCol], format: &Format) -> Vec<FieldInfo> {
+    schema
+        .iter()
+        .enumerate()
+        .map(|(i, c)| FieldInfo::new(c.name.clone(), None, None, pg_type(c.ty), format.format_for(i)))
+        .collect()
+}
+
+/// Encodes a statement's outcome as a pgwire response.
+fn response(outcome: Outcome, format: &Format) -> PgWireResult<Response> {
+    match outcome {
+        Outcome::Done(tag) => {
+            // "INSERT 0 5" / "UPDATE 3" / "DELETE 2" carry counts; others are bare.
+            let mut parts = tag.rsplitn(2, ' ');
+            let last = parts.next().unwrap_or("");
+            let rest = parts.next();
+            Ok(Response::Execution(match (rest, last.parse::<usize>()) {
+                (Some(cmd), Ok(n)) => Tag::new(cmd).with_rows(n),
+                _ => Tag::new(&tag),
+            }))
+        }
+        Outcome::Rows { schema, batches } => {
+            let info = Arc::new(fields(&schema, format));
+            let mut enc = DataRowEncoder::new(info.clone());
+            let mut rows = Vec::new();
+            for b in &batches {
+                for r in 0..b.num_rows() {
+                    for (c, col) in schema.iter().zip(&b.columns) {
+                        let v = Scalar::from_column(col, c.ty, r);
+                        enc.encode_field(&Cell { value: &v, ty: c.ty })?;
+                    }
+                    rows.push(Ok(enc.take_row()));
+                }
+            }
+            let mut q = QueryResponse::new(info, stream::iter(rows));
+            q.set_command_tag("SELECT");
+            Ok(Response::Query(q))
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Connection {
+    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let results = tokio::task::block_in_place(|| lock(&self.session).execute(query));
+        let mut out = Vec::with_capacity(results.len());
+        for r in results {
+            match r {
+                Ok(o) => out.push(response(o, &Format::UnifiedText)?),
+                Err(e) => {
+                    out.push(Response::Error(Box::new(error_info(e))));
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn single_statement(sql: &str) -> PgWireResult<Option<Statement>> {
+    let mut stmts = parse(sql).map_err(to_pg_error)?;
+    match stmts.len() {
+        0 => Ok(None),
+        1 => Ok(stmts.pop()),
+        _ => Err(to_pg_error(SqlError::syntax("cannot insert multiple commands into a prepared statement"))),
+    }
+}
+
+/// Parameter count of a statement: the highest `$n` in it.
+fn param_count(sql: &str) -> usize {
+    let b = sql.as_bytes();
+    let mut max = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\'' {
+            i += 1;
+            while i < b.len() && b[i] != b'\'' {
+                i += 1;
+            }
+        } else if b[i] == b'$' {
+            let j = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if let Ok(n) = sql[i + 1..i + 1 + j].parse::<usize>() {
+                max = max.max(n);
+            }
+            i += j;
+        }
+        i += 1;
+    }
+    max
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Connection {
+    type Statement = String;
+    type QueryParser = NoopQueryParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(stmt) = single_statement(&portal.statement.statement)? else { return Ok(Response::EmptyQuery) };
+        let mut params = Vec::with_capacity(portal.parameters.len());
+        for (i, p) in portal.parameters.iter().enumerate() {
+            let binary = portal.parameter_format.format_for(i) == FieldFormat::Binary;
+            let ty = portal.statement.parameter_types.get(i).and_then(|t| t.as_ref());
+            let text = match p {
+                None => None,
+                Some(bytes) => {
+                    Some(decode_param(bytes, binary, ty).map_err(|e| to_pg_error(SqlError::new("22P03", e)))?)
+                }
+            };
+            let sql_ty = ty
+                .map(|t| crate::sql::plan::type_of_oid(t.oid(), crate::batch::DataType::Text))
+                .unwrap_or(SqlType::Unknown);
+            // A declared text type still lets context decide, as PostgreSQL's unknown does.
+            let sql_ty = if sql_ty == SqlType::Text && ty != Some(&Type::TEXT) { SqlType::Unknown } else { sql_ty };
+            params.push(Param { text, ty: sql_ty });
+        }
+        let outcome = tokio::task::block_in_place(|| lock(&self.session).run(&stmt, &params)).map_err(to_pg_error)?;
+        response(outcome, &portal.result_column_format)
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<Self::Statement>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let n = param_count(&target.statement);
+        let param_types: Vec<Type> =
+            (0..n).map(|i| target.parameter_types.get(i).cloned().flatten().unwrap_or(Type::TEXT)).collect();
+        let Some(stmt) = single_statement(&target.statement)? else {
+            return Ok(DescribeStatementResponse::new(param_types, Vec::new()));
+        };
+        let schema = tokio::task::block_in_place(|| lock(&self.session).describe(&stmt)).map_err(to_pg_error)?;
+        Ok(DescribeStatementResponse::new(
+            param_types,
+            schema.map(|s| fields(&s, &Format::UnifiedBinary)).unwrap_or_default(),
+        ))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Self::Statement>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(stmt) = single_statement(&portal.statement.statement)? else {
+            return Ok(DescribePortalResponse::new(Vec::new()));
+        };
+        let schema = tokio::task::block_in_place(|| lock(&self.session).describe(&stmt)).map_err(to_pg_error)?;
+        Ok(DescribePortalResponse::new(schema.map(|s| fields(&s, &portal.result_column_format)).unwrap_or_default()))
+    }
+}
+
+impl NoopStartupHandler for Connection {}
+
+/// Hands each connection its handlers.
+pub struct ConnectionFactory {
+    conn: Arc<Connection>,
+}
+
+impl PgWireServerHandlers for ConnectionFactory {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.conn.clone()
+    }
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.conn.clone()
+    }
+    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        self.conn.clone()
+    }
+}
+
+/// Accepts PostgreSQL clients on `listener` until `shutdown` completes.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (socket, _) = accepted?;
+                let _ = socket.set_nodelay(true);
+                let conn = Arc::new(Connection { session: Mutex::new(Session::new(engine.clone())), parser: Arc::new(NoopQueryParser::new()) });
+                let factory = Arc::new(ConnectionFactory { conn });
+                tokio::spawn(async move {
+                    // A client that disconnects mid-message is its own business.
+                    let _ = pgwire::tokio::process_socket(socket, None, factory).await;
+                });
+            }
+            _ = &mut shutdown => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_parameters_outside_strings() {
+        assert_eq!(param_count("SELECT $1, $2::int WHERE x = '$9'"), 2);
+        assert_eq!(param_count("SELECT 1"), 0);
+        assert_eq!(param_count("SELECT $10"), 10);
+    }
+}

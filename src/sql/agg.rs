@@ -1,0 +1,410 @@
+//! Aggregate functions and hash aggregation: rows are mapped to group ids once per batch, then
+//! each accumulator consumes whole columns with those ids.
+
+use std::collections::HashMap;
+
+use super::error::{SqlError, SqlResult};
+use super::expr::{Expr, eval, scalars_to_column};
+use super::scalar::Scalar;
+use super::types::SqlType;
+use crate::batch::{Batch, Column, Values};
+use crate::table::store_key_bytes;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    CountStar,
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    StddevSamp,
+    StddevPop,
+    VarSamp,
+    VarPop,
+    BoolAnd,
+    BoolOr,
+    StringAgg,
+    /// first(value, time) / last(value, time): the value at the smallest / largest time.
+    First,
+    Last,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggCall {
+    pub func: AggFunc,
+    pub args: Vec<Expr>,
+    pub distinct: bool,
+    pub ty: SqlType,
+}
+
+/// The aggregate for `name` over argument types, with its result type (PostgreSQL's rules).
+pub fn resolve(name: &str, args: &[SqlType], star: bool) -> Option<(AggFunc, SqlType)> {
+    use SqlType as T;
+    let a = args.first().copied().unwrap_or(T::Unknown);
+    let float_or_numeric = if a.is_float() { T::Float8 } else { T::Numeric };
+    Some(match name {
+        "count" if star || args.is_empty() => (AggFunc::CountStar, T::Int8),
+        "count" => (AggFunc::Count, T::Int8),
+        "sum" if a.is_integer() && a != T::Int8 => (AggFunc::Sum, T::Int8),
+        "sum" if a.is_numeric() => (AggFunc::Sum, float_or_numeric),
+        "avg" if a.is_numeric() => (AggFunc::Avg, float_or_numeric),
+        "min" => (AggFunc::Min, a),
+        "max" => (AggFunc::Max, a),
+        "stddev" | "stddev_samp" if a.is_numeric() => (AggFunc::StddevSamp, float_or_numeric),
+        "stddev_pop" if a.is_numeric() => (AggFunc::StddevPop, float_or_numeric),
+        "variance" | "var_samp" if a.is_numeric() => (AggFunc::VarSamp, float_or_numeric),
+        "var_pop" if a.is_numeric() => (AggFunc::VarPop, float_or_numeric),
+        "bool_and" | "every" if a == T::Bool => (AggFunc::BoolAnd, T::Bool),
+        "bool_or" if a == T::Bool => (AggFunc::BoolOr, T::Bool),
+        "string_agg" if args.len() == 2 => (AggFunc::StringAgg, T::Text),
+        "first" if args.len() == 2 => (AggFunc::First, a),
+        "last" if args.len() == 2 => (AggFunc::Last, a),
+        _ => return None,
+    })
+}
+
+pub fn is_aggregate(name: &str) -> bool {
+    matches!(
+        name,
+        "count"
+            | "sum"
+            | "avg"
+            | "min"
+            | "max"
+            | "stddev"
+            | "stddev_samp"
+            | "stddev_pop"
+            | "variance"
+            | "var_samp"
+            | "var_pop"
+            | "bool_and"
+            | "bool_or"
+            | "every"
+            | "string_agg"
+            | "first"
+            | "last"
+    )
+}
+
+/// Per-group state of one aggregate.
+#[derive(Clone, Debug)]
+enum Acc {
+    Count(i64),
+    /// Sum of integers (exact), count.
+    SumInt(i128, i64),
+    /// Welford's running count, mean and sum of squared deviations; also the plain sum.
+    Moments {
+        n: i64,
+        mean: f64,
+        m2: f64,
+        sum: f64,
+    },
+    Extreme(Option<Scalar>),
+    Bool(Option<bool>),
+    Strings(Vec<String>, String),
+    /// (time, value) of the first or last row by time.
+    ByTime(Option<(i64, Scalar)>),
+    Distinct(Vec<Scalar>, std::collections::HashSet<Vec<u8>>),
+}
+
+fn new_acc(call: &AggCall) -> Acc {
+    if call.distinct {
+        return Acc::Distinct(Vec::new(), Default::default());
+    }
+    match call.func {
+        AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
+        AggFunc::Sum if call.args[0].ty().is_integer() => Acc::SumInt(0, 0),
+        AggFunc::Sum | AggFunc::Avg | AggFunc::StddevSamp | AggFunc::StddevPop | AggFunc::VarSamp | AggFunc::VarPop => {
+            Acc::Moments { n: 0, mean: 0.0, m2: 0.0, sum: 0.0 }
+        }
+        AggFunc::Min | AggFunc::Max => Acc::Extreme(None),
+        AggFunc::BoolAnd | AggFunc::BoolOr => Acc::Bool(None),
+        AggFunc::StringAgg => Acc::Strings(Vec::new(), String::new()),
+        AggFunc::First | AggFunc::Last => Acc::ByTime(None),
+    }
+}
+
+fn feed(acc: &mut Acc, call: &AggCall, v: &[Scalar]) {
+    use std::cmp::Ordering;
+    match acc {
+        Acc::Count(c) => {
+            if call.func == AggFunc::CountStar || !v[0].is_null() {
+                *c += 1;
+            }
+        }
+        Acc::SumInt(s, n) => {
+            if let Scalar::Int(x) = v[0] {
+                *s += x as i128;
+                *n += 1;
+            }
+        }
+        Acc::Moments { n, mean, m2, sum } => {
+            let x = match v[0] {
+                Scalar::Int(i) => i as f64,
+                Scalar::Float(f) => f,
+                _ => return,
+            };
+            *n += 1;
+            *sum += x;
+            let d = x - *mean;
+            *mean += d / *n as f64;
+            *m2 += d * (x - *mean);
+        }
+        Acc::Extreme(best) => {
+            if v[0].is_null() {
+                return;
+            }
+            let want = if call.func == AggFunc::Min { Ordering::Less } else { Ordering::Greater };
+            if best.as_ref().is_none_or(|b| super::func::scalar_cmp(&v[0], b) == Some(want)) {
+                *best = Some(v[0].clone());
+            }
+        }
+        Acc::Bool(b) => {
+            if let Scalar::Bool(x) = v[0] {
+                *b = Some(match (call.func, *b) {
+                    (AggFunc::BoolAnd, Some(y)) => x && y,
+                    (AggFunc::BoolOr, Some(y)) => x || y,
+                    _ => x,
+                });
+            }
+        }
+        Acc::Strings(parts, sep) => {
+            if let Scalar::Text(s) = &v[0] {
+                if parts.is_empty()
+                    && let Scalar::Text(d) = &v[1]
+                {
+                    *sep = d.clone();
+                }
+                parts.push(s.clone());
+            }
+        }
+        Acc::ByTime(best) => {
+            let Scalar::Time(t) = v[1] else { return };
+            let better = match best {
+                None => true,
+                Some((bt, _)) => {
+                    if call.func == AggFunc::First {
+                        t < *bt
+                    } else {
+                        t > *bt
+                    }
+                }
+            };
+            if better {
+                *best = Some((t, v[0].clone()));
+            }
+        }
+        Acc::Distinct(vals, seen) => {
+            if v[0].is_null() {
+                return;
+            }
+            let key = format!("{:?}", v[0]).into_bytes();
+            if seen.insert(key) {
+                vals.push(v[0].clone());
+            }
+        }
+    }
+}
+
+fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
+    Ok(match acc {
+        Acc::Count(c) => Scalar::Int(*c),
+        Acc::SumInt(_, 0) => Scalar::Null,
+        Acc::SumInt(s, _) => {
+            if call.ty == SqlType::Int8 {
+                Scalar::Int(i64::try_from(*s).map_err(|_| SqlError::out_of_range("bigint"))?)
+            } else {
+                Scalar::Float(*s as f64)
+            }
+        }
+        Acc::Moments { n, mean, m2, sum } => {
+            let n = *n;
+            let var = |d: i64| if n - d > 0 { Scalar::Float(m2 / (n - d) as f64) } else { Scalar::Null };
+            match call.func {
+                _ if n == 0 => Scalar::Null,
+                AggFunc::Sum => Scalar::Float(*sum),
+                AggFunc::Avg => Scalar::Float(sum / n as f64).max_finite(*mean),
+                AggFunc::VarSamp => var(1),
+                AggFunc::VarPop => var(0),
+                AggFunc::StddevSamp => var(1).sqrt(),
+                AggFunc::StddevPop => var(0).sqrt(),
+                _ => Scalar::Null,
+            }
+        }
+        Acc::Extreme(b) => b.clone().unwrap_or(Scalar::Null),
+        Acc::Bool(b) => b.map(Scalar::Bool).unwrap_or(Scalar::Null),
+        Acc::Strings(p, sep) => {
+            if p.is_empty() {
+                Scalar::Null
+            } else {
+                Scalar::Text(p.join(sep))
+            }
+        }
+        Acc::ByTime(b) => b.as_ref().map(|(_, v)| v.clone()).unwrap_or(Scalar::Null),
+        Acc::Distinct(vals, _) => {
+            let plain = AggCall { distinct: false, ..call.clone() };
+            let mut a = new_acc(&plain);
+            for v in vals {
+                feed(&mut a, &plain, std::slice::from_ref(v));
+            }
+            finish(&a, &plain)?
+        }
+    })
+}
+
+trait ScalarMath {
+    fn sqrt(self) -> Scalar;
+    fn max_finite(self, fallback: f64) -> Scalar;
+}
+
+impl ScalarMath for Scalar {
+    fn sqrt(self) -> Scalar {
+        match self {
+            Scalar::Float(f) => Scalar::Float(f.max(0.0).sqrt()),
+            other => other,
+        }
+    }
+    /// The mean from the running sum, unless the sum overflowed to infinity.
+    fn max_finite(self, fallback: f64) -> Scalar {
+        match self {
+            Scalar::Float(f) if !f.is_finite() && fallback.is_finite() => Scalar::Float(fallback),
+            other => other,
+        }
+    }
+}
+
+/// Groups `input` by `group` and computes `aggs`. Output columns: groups, then aggregates.
+/// With no GROUP BY, exactly one row (even over no input).
+pub fn aggregate(input: &[Batch], group: &[Expr], aggs: &[AggCall]) -> SqlResult<Batch> {
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut keys: Vec<Vec<Scalar>> = Vec::new();
+    let mut accs: Vec<Vec<Acc>> = Vec::new();
+    if group.is_empty() {
+        keys.push(Vec::new());
+        accs.push(aggs.iter().map(new_acc).collect());
+    }
+    let mut row = Vec::new();
+    for b in input {
+        let n = b.num_rows();
+        if n == 0 {
+            continue;
+        }
+        let gcols = group.iter().map(|g| eval(g, b)).collect::<SqlResult<Vec<_>>>()?;
+        let gbatch = Batch {
+            fields: gcols
+                .iter()
+                .enumerate()
+                .map(|(i, c)| crate::batch::Field::new(&format!("g{i}"), c.data_type()))
+                .collect(),
+            columns: gcols,
+        };
+        let positions: Vec<usize> = (0..group.len()).collect();
+        let mut gids = Vec::with_capacity(n);
+        for r in 0..n {
+            if group.is_empty() {
+                gids.push(0);
+                continue;
+            }
+            let k = store_key_bytes(&gbatch, &positions, r);
+            let next = keys.len();
+            let id = *index.entry(k).or_insert(next);
+            if id == next {
+                keys.push(gbatch.columns.iter().zip(group).map(|(c, g)| Scalar::from_column(c, g.ty(), r)).collect());
+                accs.push(aggs.iter().map(new_acc).collect());
+            }
+            gids.push(id);
+        }
+        for (ai, call) in aggs.iter().enumerate() {
+            let cols = call.args.iter().map(|a| eval(a, b)).collect::<SqlResult<Vec<_>>>()?;
+            let tys: Vec<SqlType> = call.args.iter().map(|a| a.ty()).collect();
+            // Fast paths for the common numeric aggregates over plain columns.
+            if !call.distinct && fast_feed(&mut accs, ai, call, &cols, &gids) {
+                continue;
+            }
+            for r in 0..n {
+                row.clear();
+                for (c, t) in cols.iter().zip(&tys) {
+                    row.push(Scalar::from_column(c, *t, r));
+                }
+                feed(&mut accs[gids[r]][ai], call, &row);
+            }
+        }
+    }
+    let ngroups = keys.len();
+    let mut columns = Vec::with_capacity(group.len() + aggs.len());
+    for (gi, g) in group.iter().enumerate() {
+        let vals: Vec<Scalar> = keys.iter().map(|k| k[gi].clone()).collect();
+        columns.push(scalars_to_column(&vals, g.ty())?);
+    }
+    for (ai, call) in aggs.iter().enumerate() {
+        let vals = (0..ngroups).map(|g| finish(&accs[g][ai], call)).collect::<SqlResult<Vec<_>>>()?;
+        columns.push(scalars_to_column(&vals, call.ty)?);
+    }
+    let fields =
+        columns.iter().enumerate().map(|(i, c)| crate::batch::Field::new(&format!("c{i}"), c.data_type())).collect();
+    Ok(Batch { fields, columns })
+}
+
+/// Vectorized accumulation for count/sum/avg/min/max over float and int columns.
+fn fast_feed(accs: &mut [Vec<Acc>], ai: usize, call: &AggCall, cols: &[Column], gids: &[usize]) -> bool {
+    match call.func {
+        AggFunc::CountStar => {
+            for &g in gids {
+                if let Acc::Count(c) = &mut accs[g][ai] {
+                    *c += 1;
+                }
+            }
+            true
+        }
+        AggFunc::Count => {
+            let c = &cols[0];
+            for (r, &g) in gids.iter().enumerate() {
+                if c.is_valid(r)
+                    && let Acc::Count(x) = &mut accs[g][ai]
+                {
+                    *x += 1;
+                }
+            }
+            true
+        }
+        AggFunc::Sum | AggFunc::Avg => match &cols[0].values {
+            Values::Float64(v) => {
+                let c = &cols[0];
+                for (r, &g) in gids.iter().enumerate() {
+                    if c.is_valid(r)
+                        && let Acc::Moments { n, mean, m2: _, sum } = &mut accs[g][ai]
+                    {
+                        *n += 1;
+                        *sum += v[r];
+                        *mean += (v[r] - *mean) / *n as f64;
+                    }
+                }
+                true
+            }
+            Values::Int64(v) => {
+                let c = &cols[0];
+                for (r, &g) in gids.iter().enumerate() {
+                    if !c.is_valid(r) {
+                        continue;
+                    }
+                    match &mut accs[g][ai] {
+                        Acc::SumInt(s, n) => {
+                            *s += v[r] as i128;
+                            *n += 1;
+                        }
+                        Acc::Moments { n, mean, sum, .. } => {
+                            *n += 1;
+                            *sum += v[r] as f64;
+                            *mean += (v[r] as f64 - *mean) / *n as f64;
+                        }
+                        _ => {}
+                    }
+                }
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}

@@ -1,0 +1,430 @@
+//! Physical plans ([`Plan`]) and their execution over column batches ([`run`]).
+//!
+//! Scans prune before decoding anything: datastore files outside the time range are skipped
+//! whole, then blocks by their `time` min/max; only the columns the query uses are decoded.
+//! [`ScanStats`] counts what was pruned, for EXPLAIN ANALYZE.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::agg::{AggCall, aggregate};
+use super::error::{SqlError, SqlResult};
+use super::expr::{Expr, eval};
+use super::func::scalar_cmp;
+use super::scalar::Scalar;
+use super::types::SqlType;
+use crate::batch::{Batch, Column, Field, StrVec, Values};
+use crate::channel::Channel;
+use crate::datastore::{Datastore, DsFile};
+use crate::table::{Table, store_key_bytes};
+use crate::util::time::MICROS_PER_DAY;
+
+/// Where a scan reads from.
+#[derive(Clone)]
+pub enum Source {
+    Datastore(Arc<Datastore>),
+    Table(Arc<Table>),
+    Channel(Arc<Channel>),
+    /// Rows computed at plan time (system views, VALUES).
+    Rows(Arc<Batch>),
+}
+
+/// A named, typed output column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutCol {
+    pub name: String,
+    pub ty: SqlType,
+}
+
+#[derive(Default, Debug)]
+pub struct ScanStats {
+    pub files_total: AtomicU64,
+    pub files_pruned: AtomicU64,
+    pub blocks_total: AtomicU64,
+    pub blocks_pruned: AtomicU64,
+    pub rows_scanned: AtomicU64,
+}
+
+#[derive(Clone)]
+pub enum Plan {
+    Scan {
+        source: Source,
+        schema: Vec<OutCol>,
+        /// Which columns are decoded; the others are produced as NULL.
+        used: Vec<bool>,
+        /// Rows with time in `[lo, hi)` (datastores and channels); other rows may be skipped.
+        time_range: (i64, i64),
+        stats: Arc<ScanStats>,
+    },
+    Filter {
+        input: Box<Plan>,
+        pred: Expr,
+    },
+    Project {
+        input: Box<Plan>,
+        exprs: Vec<Expr>,
+        schema: Vec<OutCol>,
+    },
+    Aggregate {
+        input: Box<Plan>,
+        group: Vec<Expr>,
+        aggs: Vec<AggCall>,
+        schema: Vec<OutCol>,
+    },
+    Sort {
+        input: Box<Plan>,
+        keys: Vec<SortKey>,
+    },
+    Limit {
+        input: Box<Plan>,
+        limit: Option<u64>,
+        offset: u64,
+    },
+    Distinct {
+        input: Box<Plan>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SortKey {
+    pub expr: Expr,
+    pub desc: bool,
+    pub nulls_first: bool,
+}
+
+impl Plan {
+    pub fn schema(&self) -> Vec<OutCol> {
+        match self {
+            Plan::Scan { schema, .. } | Plan::Project { schema, .. } | Plan::Aggregate { schema, .. } => schema.clone(),
+            Plan::Filter { input, .. }
+            | Plan::Sort { input, .. }
+            | Plan::Limit { input, .. }
+            | Plan::Distinct { input } => input.schema(),
+        }
+    }
+
+    /// Indented plan text for EXPLAIN; `analyze` adds what the scans pruned and read.
+    pub fn explain(&self, depth: usize, analyze: bool, out: &mut Vec<String>) {
+        let pad = "  ".repeat(depth);
+        let line = match self {
+            Plan::Scan { source, schema, used, time_range, stats } => {
+                let what = match source {
+                    Source::Datastore(d) => format!("Datastore Scan on {}", d.name()),
+                    Source::Table(t) => format!("Table Scan on {}", t.name()),
+                    Source::Channel(c) => format!("Channel Scan on {}", c.name()),
+                    Source::Rows(_) => "Values Scan".to_string(),
+                };
+                let cols: Vec<&str> =
+                    schema.iter().zip(used).filter(|(_, u)| **u).map(|(c, _)| c.name.as_str()).collect();
+                let mut s = format!("{what} (columns: {})", cols.join(", "));
+                if *time_range != (i64::MIN, i64::MAX) {
+                    s += &format!(
+                        " time range [{}, {})",
+                        super::types::format_timestamp(time_range.0.max(-210_866_803_200_000_000), true),
+                        if time_range.1 == i64::MAX {
+                            "∞".into()
+                        } else {
+                            super::types::format_timestamp(time_range.1, true)
+                        }
+                    );
+                }
+                if analyze {
+                    let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                    s += &format!(
+                        "\n{pad}  files: {} of {} pruned; blocks: {} of {} pruned; rows scanned: {}",
+                        l(&stats.files_pruned),
+                        l(&stats.files_total),
+                        l(&stats.blocks_pruned),
+                        l(&stats.blocks_total),
+                        l(&stats.rows_scanned)
+                    );
+                }
+                s
+            }
+            Plan::Filter { .. } => "Filter".into(),
+            Plan::Project { schema, .. } => {
+                format!("Project ({})", schema.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "))
+            }
+            Plan::Aggregate { group, aggs, .. } => {
+                format!("HashAggregate ({} keys, {} aggregates)", group.len(), aggs.len())
+            }
+            Plan::Sort { keys, .. } => format!("Sort ({} keys)", keys.len()),
+            Plan::Limit { limit, offset, .. } => {
+                format!("Limit ({} offset {offset})", limit.map_or("all".into(), |l| l.to_string()))
+            }
+            Plan::Distinct { .. } => "Distinct".into(),
+        };
+        out.push(format!("{pad}{line}"));
+        match self {
+            Plan::Scan { .. } => {}
+            Plan::Filter { input, .. }
+            | Plan::Project { input, .. }
+            | Plan::Aggregate { input, .. }
+            | Plan::Sort { input, .. }
+            | Plan::Limit { input, .. }
+            | Plan::Distinct { input } => input.explain(depth + 1, analyze, out),
+        }
+    }
+}
+
+fn take_batch(b: &Batch, idx: &[u32]) -> Batch {
+    b.take(idx)
+}
+
+/// Runs a plan to completion.
+pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
+    match plan {
+        Plan::Scan { source, schema, used, time_range, stats } => scan(source, schema, used, *time_range, stats),
+        Plan::Filter { input, pred } => {
+            let mut out = Vec::new();
+            for b in run(input)? {
+                let c = eval(pred, &b)?;
+                let Values::Bool(v) = &c.values else {
+                    return Err(SqlError::mismatch("argument of WHERE must be type boolean"));
+                };
+                let idx: Vec<u32> = (0..b.num_rows()).filter(|&i| v[i] && c.is_valid(i)).map(|i| i as u32).collect();
+                if idx.len() == b.num_rows() {
+                    out.push(b);
+                } else if !idx.is_empty() {
+                    out.push(take_batch(&b, &idx));
+                }
+            }
+            Ok(out)
+        }
+        Plan::Project { input, exprs, schema } => {
+            let inputs = run(input)?;
+            let mut out = Vec::with_capacity(inputs.len());
+            for b in &inputs {
+                let columns = exprs.iter().map(|e| eval(e, b)).collect::<SqlResult<Vec<_>>>()?;
+                out.push(make_batch(schema, columns));
+            }
+            Ok(out)
+        }
+        Plan::Aggregate { input, group, aggs, schema } => {
+            let inputs = run(input)?;
+            let b = aggregate(&inputs, group, aggs)?;
+            Ok(vec![make_batch(schema, b.columns)])
+        }
+        Plan::Sort { input, keys } => {
+            let all = concat(run(input)?, &input.schema());
+            let n = all.num_rows();
+            let cols = keys.iter().map(|k| eval(&k.expr, &all)).collect::<SqlResult<Vec<_>>>()?;
+            let mut idx: Vec<u32> = (0..n as u32).collect();
+            idx.sort_by(|&a, &b| {
+                for (k, c) in keys.iter().zip(&cols) {
+                    let (x, y) = (
+                        Scalar::from_column(c, k.expr.ty(), a as usize),
+                        Scalar::from_column(c, k.expr.ty(), b as usize),
+                    );
+                    let o = match (x.is_null(), y.is_null()) {
+                        (true, true) => std::cmp::Ordering::Equal,
+                        (true, false) => {
+                            if k.nulls_first {
+                                std::cmp::Ordering::Less
+                            } else {
+                                std::cmp::Ordering::Greater
+                            }
+                        }
+                        (false, true) => {
+                            if k.nulls_first {
+                                std::cmp::Ordering::Greater
+                            } else {
+                                std::cmp::Ordering::Less
+                            }
+                        }
+                        (false, false) => {
+                            let o = scalar_cmp(&x, &y).unwrap_or(std::cmp::Ordering::Equal);
+                            if k.desc { o.reverse() } else { o }
+                        }
+                    };
+                    if o != std::cmp::Ordering::Equal {
+                        return o;
+                    }
+                }
+                std::cmp::Ordering::Equal
+            });
+            Ok(vec![take_batch(&all, &idx)])
+        }
+        Plan::Limit { input, limit, offset } => {
+            let mut skip = *offset as usize;
+            let mut left = limit.map_or(usize::MAX, |l| l as usize);
+            let mut out = Vec::new();
+            for b in run(input)? {
+                if left == 0 {
+                    break;
+                }
+                let n = b.num_rows();
+                if skip >= n {
+                    skip -= n;
+                    continue;
+                }
+                let end = (skip + left).min(n);
+                let idx: Vec<u32> = (skip as u32..end as u32).collect();
+                left -= end - skip;
+                skip = 0;
+                out.push(take_batch(&b, &idx));
+            }
+            Ok(out)
+        }
+        Plan::Distinct { input } => {
+            let all = concat(run(input)?, &input.schema());
+            let positions: Vec<usize> = (0..all.columns.len()).collect();
+            let mut seen = std::collections::HashSet::new();
+            let idx: Vec<u32> = (0..all.num_rows())
+                .filter(|&r| seen.insert(store_key_bytes(&all, &positions, r)))
+                .map(|r| r as u32)
+                .collect();
+            Ok(vec![take_batch(&all, &idx)])
+        }
+    }
+}
+
+fn make_batch(schema: &[OutCol], columns: Vec<Column>) -> Batch {
+    let fields =
+        schema.iter().zip(&columns).map(|(s, c)| Field { name: s.name.clone(), data_type: c.data_type() }).collect();
+    Batch { fields, columns }
+}
+
+/// All batches as one (an empty batch of the schema's types when there are none).
+pub fn concat(batches: Vec<Batch>, schema: &[OutCol]) -> Batch {
+    if batches.len() == 1 {
+        return batches.into_iter().next().expect("one batch");
+    }
+    if batches.is_empty() {
+        let columns: Vec<Column> =
+            schema.iter().map(|c| Column::nulls(c.ty.physical().unwrap_or(crate::batch::DataType::Text), 0)).collect();
+        return make_batch(schema, columns);
+    }
+    // Positional concatenation: every batch has the schema's columns in order.
+    let mut columns: Vec<Column> = batches[0].columns.clone();
+    for b in &batches[1..] {
+        for (c, o) in columns.iter_mut().zip(&b.columns) {
+            c.extend(o);
+        }
+    }
+    make_batch(schema, columns)
+}
+
+fn scan(
+    source: &Source,
+    schema: &[OutCol],
+    used: &[bool],
+    range: (i64, i64),
+    stats: &ScanStats,
+) -> SqlResult<Vec<Batch>> {
+    match source {
+        Source::Rows(b) => Ok(vec![b.as_ref().clone()]),
+        Source::Table(t) => {
+            let rows = t.rows();
+            let columns = rows.columns.clone();
+            stats.rows_scanned.fetch_add(rows.num_rows() as u64, Ordering::Relaxed);
+            Ok(vec![make_batch(schema, columns)])
+        }
+        Source::Channel(ch) => {
+            let m = if range == (i64::MIN, i64::MAX) {
+                ch.read_from(0, usize::MAX)?
+            } else {
+                ch.read_time_range(range.0, range.1)?
+            };
+            stats.rows_scanned.fetch_add(m.len() as u64, Ordering::Relaxed);
+            let n = m.len();
+            let payload: StrVec = m.payloads.iter().map(|p| std::str::from_utf8(p).unwrap_or("")).collect();
+            let mut valid = crate::batch::Bitmap::new_set(n);
+            for (i, p) in m.payloads.iter().enumerate() {
+                if std::str::from_utf8(p).is_err() {
+                    valid.set(i, false);
+                }
+            }
+            let columns = vec![
+                Column::new(Values::Timestamp(m.received_at.clone())),
+                Column::new(Values::Text(m.ids.clone())),
+                Column::new(Values::Text(m.topics.clone())),
+                Column::with_validity(Values::Text(payload), Some(valid)),
+                Column::new(Values::Int64((0..n as i64).map(|i| m.first_offset as i64 + i).collect())),
+            ];
+            Ok(vec![make_batch(schema, columns)])
+        }
+        Source::Datastore(ds) => {
+            let snap = ds.snapshot();
+            let mut out = Vec::new();
+            // Schema positions: storage columns in order, then __dt.
+            let storage: Vec<&Field> = snap.schema.iter().collect();
+            let dt_idx = schema.len() - 1;
+            let time_idx = storage.iter().position(|f| f.name == "time");
+            stats.files_total.fetch_add(snap.files.len() as u64, Ordering::Relaxed);
+            for f in &snap.files {
+                if f.meta.max_time < range.0 || f.meta.min_time >= range.1 {
+                    stats.files_pruned.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                scan_file(f, schema, &storage, used, time_idx, dt_idx, range, stats, &mut out)?;
+            }
+            for b in &snap.mem {
+                let b = crate::datastore::schema_conform(&snap.schema, b);
+                stats.rows_scanned.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                let mut columns = b.columns;
+                columns.push(dt_column(&columns, time_idx));
+                out.push(make_batch(schema, columns));
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn dt_column(columns: &[Column], time_idx: Option<usize>) -> Column {
+    match time_idx.map(|i| &columns[i].values) {
+        Some(Values::Timestamp(t)) => {
+            Column::new(Values::Int64(t.iter().map(|x| x.div_euclid(MICROS_PER_DAY)).collect()))
+        }
+        _ => Column::nulls(crate::batch::DataType::Int64, columns.first().map_or(0, |c| c.len())),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan_file(
+    f: &DsFile,
+    schema: &[OutCol],
+    storage: &[&Field],
+    used: &[bool],
+    time_idx: Option<usize>,
+    dt_idx: usize,
+    range: (i64, i64),
+    stats: &ScanStats,
+    out: &mut Vec<Batch>,
+) -> SqlResult<()> {
+    let file_cols: Vec<Option<usize>> = storage.iter().map(|fl| f.meta.column_index(&fl.name)).collect();
+    let time_file_col = f.meta.column_index("time");
+    let nblocks = f.meta.num_blocks();
+    stats.blocks_total.fetch_add(nblocks as u64, Ordering::Relaxed);
+    for b in 0..nblocks {
+        if let Some(tc) = time_file_col {
+            let bm = &f.meta.columns[tc].blocks[b];
+            if bm.max < range.0 || bm.min >= range.1 {
+                stats.blocks_pruned.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        }
+        let n = f.meta.block_len(b);
+        stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
+        let need_time = used.get(dt_idx).copied().unwrap_or(false);
+        let mut columns = Vec::with_capacity(schema.len());
+        for (i, fl) in storage.iter().enumerate() {
+            let want = used[i] || (need_time && Some(i) == time_idx);
+            let col = match (want, file_cols[i]) {
+                (true, Some(fc)) => {
+                    let c = f.block(fc, b)?;
+                    if c.data_type() != fl.data_type { c.widen_to_float() } else { c }
+                }
+                _ => Column::nulls(fl.data_type, n),
+            };
+            columns.push(col);
+        }
+        columns.push(if need_time {
+            dt_column(&columns, time_idx)
+        } else {
+            Column::nulls(crate::batch::DataType::Int64, n)
+        });
+        out.push(make_batch(schema, columns));
+    }
+    Ok(())
+}

@@ -1,0 +1,753 @@
+//! Bound, typed expressions ([`Expr`]) and their vectorized evaluation over column batches
+//! ([`eval`]). Arithmetic follows PostgreSQL: integer results are range-checked for their type
+//! (`integer out of range`), integer division truncates, division by zero is an error, NULL
+//! propagates, and AND/OR use three-valued logic.
+
+use std::borrow::Cow;
+
+use super::error::{SqlError, SqlResult};
+use super::scalar::Scalar;
+use super::types::SqlType;
+use crate::batch::{Batch, Bitmap, Column, StrVec, Values};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+    And,
+    Or,
+    Concat,
+}
+
+impl BinOp {
+    pub fn is_comparison(self) -> bool {
+        matches!(self, BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq)
+    }
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Mod => "%",
+            BinOp::Eq => "=",
+            BinOp::NotEq => "<>",
+            BinOp::Lt => "<",
+            BinOp::LtEq => "<=",
+            BinOp::Gt => ">",
+            BinOp::GtEq => ">=",
+            BinOp::And => "AND",
+            BinOp::Or => "OR",
+            BinOp::Concat => "||",
+        }
+    }
+}
+
+/// Scalar functions, resolved at bind time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Func {
+    Lower,
+    Upper,
+    Length,
+    Substr,
+    Concat,
+    Replace,
+    SplitPart,
+    Btrim,
+    Ltrim,
+    Rtrim,
+    Strpos,
+    Abs,
+    Round,
+    Ceil,
+    Floor,
+    Trunc,
+    Sqrt,
+    Power,
+    Ln,
+    Log10,
+    LogBase,
+    Exp,
+    Sign,
+    Mod,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Atan2,
+    Sinh,
+    Cosh,
+    Tanh,
+    Coalesce,
+    NullIf,
+    Greatest,
+    Least,
+    DateTrunc,
+    DatePart,
+    ToTimestamp,
+    /// timestamp + interval (the interval is a literal argument).
+    AddInterval,
+    /// date_bin(stride, ts, origin) / time_bucket(stride, ts).
+    DateBin,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    Col { idx: usize, ty: SqlType },
+    Lit { value: Scalar, ty: SqlType },
+    Bin { op: BinOp, l: Box<Expr>, r: Box<Expr>, ty: SqlType },
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    IsNull { e: Box<Expr>, negated: bool },
+    IsBool { e: Box<Expr>, value: bool, negated: bool },
+    Cast { e: Box<Expr>, to: SqlType },
+    Func { f: Func, args: Vec<Expr>, ty: SqlType },
+    Case { whens: Vec<(Expr, Expr)>, else_: Option<Box<Expr>>, ty: SqlType },
+    InList { e: Box<Expr>, list: Vec<Expr>, negated: bool },
+    Like { e: Box<Expr>, pattern: Box<Expr>, negated: bool, case_insensitive: bool },
+}
+
+impl Expr {
+    pub fn ty(&self) -> SqlType {
+        match self {
+            Expr::Col { ty, .. }
+            | Expr::Lit { ty, .. }
+            | Expr::Bin { ty, .. }
+            | Expr::Func { ty, .. }
+            | Expr::Case { ty, .. } => *ty,
+            Expr::Not(_) | Expr::IsNull { .. } | Expr::IsBool { .. } | Expr::InList { .. } | Expr::Like { .. } => {
+                SqlType::Bool
+            }
+            Expr::Neg(e) => e.ty(),
+            Expr::Cast { to, .. } => *to,
+        }
+    }
+    pub fn lit(value: Scalar, ty: SqlType) -> Expr {
+        Expr::Lit { value, ty }
+    }
+    /// The literal value, if this is one.
+    pub fn as_lit(&self) -> Option<&Scalar> {
+        match self {
+            Expr::Lit { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+    /// Calls `f` on every column index this expression reads.
+    pub fn columns(&self, f: &mut impl FnMut(usize)) {
+        match self {
+            Expr::Col { idx, .. } => f(*idx),
+            Expr::Lit { .. } => {}
+            Expr::Bin { l, r, .. } => {
+                l.columns(f);
+                r.columns(f);
+            }
+            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull { e, .. } | Expr::IsBool { e, .. } | Expr::Cast { e, .. } => {
+                e.columns(f)
+            }
+            Expr::Func { args, .. } => args.iter().for_each(|a| a.columns(f)),
+            Expr::Case { whens, else_, .. } => {
+                for (c, v) in whens {
+                    c.columns(f);
+                    v.columns(f);
+                }
+                if let Some(e) = else_ {
+                    e.columns(f);
+                }
+            }
+            Expr::InList { e, list, .. } => {
+                e.columns(f);
+                list.iter().for_each(|x| x.columns(f));
+            }
+            Expr::Like { e, pattern, .. } => {
+                e.columns(f);
+                pattern.columns(f);
+            }
+        }
+    }
+    /// Rewrites column indexes through `map` (after projection pushdown).
+    pub fn remap(&mut self, map: &dyn Fn(usize) -> usize) {
+        match self {
+            Expr::Col { idx, .. } => *idx = map(*idx),
+            Expr::Lit { .. } => {}
+            Expr::Bin { l, r, .. } => {
+                l.remap(map);
+                r.remap(map);
+            }
+            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull { e, .. } | Expr::IsBool { e, .. } | Expr::Cast { e, .. } => {
+                e.remap(map)
+            }
+            Expr::Func { args, .. } => args.iter_mut().for_each(|a| a.remap(map)),
+            Expr::Case { whens, else_, .. } => {
+                for (c, v) in whens {
+                    c.remap(map);
+                    v.remap(map);
+                }
+                if let Some(e) = else_ {
+                    e.remap(map);
+                }
+            }
+            Expr::InList { e, list, .. } => {
+                e.remap(map);
+                list.iter_mut().for_each(|x| x.remap(map));
+            }
+            Expr::Like { e, pattern, .. } => {
+                e.remap(map);
+                pattern.remap(map);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Column helpers
+
+fn validity_and(a: &Column, b: &Column) -> Option<Bitmap> {
+    match (&a.validity, &b.validity) {
+        (None, None) => None,
+        (Some(v), None) | (None, Some(v)) => Some(v.clone()),
+        (Some(x), Some(y)) => {
+            let mut out = x.clone();
+            for i in 0..out.len() {
+                if !y.get(i) {
+                    out.set(i, false);
+                }
+            }
+            Some(out)
+        }
+    }
+}
+
+fn as_f64(c: &Column) -> Cow<'_, [f64]> {
+    match &c.values {
+        Values::Float64(v) => Cow::Borrowed(v),
+        Values::Int64(v) | Values::Timestamp(v) => Cow::Owned(v.iter().map(|&x| x as f64).collect()),
+        Values::Bool(v) => Cow::Owned(v.iter().map(|&x| x as u8 as f64).collect()),
+        Values::Text(v) => Cow::Owned(vec![0.0; v.len()]),
+    }
+}
+
+fn as_i64(c: &Column) -> &[i64] {
+    match &c.values {
+        Values::Int64(v) | Values::Timestamp(v) => v,
+        _ => &[],
+    }
+}
+
+fn bools(c: &Column) -> &[bool] {
+    match &c.values {
+        Values::Bool(v) => v,
+        _ => &[],
+    }
+}
+
+fn bool_col(v: Vec<bool>, validity: Option<Bitmap>) -> Column {
+    Column::with_validity(Values::Bool(v), validity)
+}
+
+/// Evaluation context: values fixed for a whole statement.
+#[derive(Clone, Copy, Debug)]
+pub struct EvalCtx {
+    /// `now()`: the statement's start time, microseconds.
+    pub now: i64,
+}
+
+/// Evaluates `e` for every row of `b`.
+pub fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
+    let n = b.num_rows();
+    match e {
+        Expr::Col { idx, .. } => Ok(b.columns[*idx].clone()),
+        Expr::Lit { value, ty } => {
+            let ty = if *ty == SqlType::Unknown { SqlType::Text } else { *ty };
+            value.to_column(ty, n)
+        }
+        Expr::Bin { op, l, r, ty } => {
+            let (lc, rc) = (eval(l, b)?, eval(r, b)?);
+            binary(*op, &lc, l.ty(), &rc, r.ty(), *ty)
+        }
+        Expr::Not(x) => {
+            let c = eval(x, b)?;
+            Ok(bool_col(bools(&c).iter().map(|v| !v).collect(), c.validity))
+        }
+        Expr::Neg(x) => {
+            let c = eval(x, b)?;
+            match &c.values {
+                Values::Int64(v) => {
+                    let (lo, _) = x.ty().int_range();
+                    let mut out = Vec::with_capacity(v.len());
+                    for (i, &a) in v.iter().enumerate() {
+                        if a == lo && c.is_valid(i) {
+                            return Err(SqlError::out_of_range(int_name(x.ty())));
+                        }
+                        out.push(a.wrapping_neg());
+                    }
+                    Ok(Column::with_validity(Values::Int64(out), c.validity))
+                }
+                Values::Float64(v) => {
+                    Ok(Column::with_validity(Values::Float64(v.iter().map(|a| -a).collect()), c.validity))
+                }
+                _ => Err(SqlError::undefined_function(&format!("-({})", x.ty().pg_name()))),
+            }
+        }
+        Expr::IsNull { e, negated } => {
+            let c = eval(e, b)?;
+            Ok(bool_col((0..n).map(|i| c.is_valid(i) == *negated).collect(), None))
+        }
+        Expr::IsBool { e, value, negated } => {
+            let c = eval(e, b)?;
+            let v = bools(&c);
+            Ok(bool_col((0..n).map(|i| (c.is_valid(i) && v[i] == *value) != *negated).collect(), None))
+        }
+        Expr::Cast { e, to } => {
+            let c = eval(e, b)?;
+            cast(&c, e.ty(), *to)
+        }
+        Expr::Func { f, args, ty } => {
+            let cols = args.iter().map(|a| eval(a, b)).collect::<SqlResult<Vec<_>>>()?;
+            let tys: Vec<SqlType> = args.iter().map(|a| a.ty()).collect();
+            super::func::call(*f, &cols, &tys, *ty, n, args)
+        }
+        Expr::Case { whens, else_, ty } => {
+            let mut out_vals: Vec<Scalar> = vec![Scalar::Null; n];
+            let mut decided = vec![false; n];
+            for (cond, val) in whens {
+                let c = eval(cond, b)?;
+                let v = eval(val, b)?;
+                let cb = bools(&c);
+                for i in 0..n {
+                    if !decided[i] && c.is_valid(i) && cb[i] {
+                        decided[i] = true;
+                        out_vals[i] = Scalar::from_column(&v, val.ty(), i);
+                    }
+                }
+            }
+            if let Some(e) = else_ {
+                let v = eval(e, b)?;
+                for i in 0..n {
+                    if !decided[i] {
+                        out_vals[i] = Scalar::from_column(&v, e.ty(), i);
+                    }
+                }
+            }
+            scalars_to_column(&out_vals, *ty)
+        }
+        Expr::InList { e, list, negated } => {
+            let c = eval(e, b)?;
+            let mut any = vec![false; n];
+            let mut saw_null = vec![false; n];
+            for item in list {
+                let ic = eval(item, b)?;
+                let eq = binary(BinOp::Eq, &c, e.ty(), &ic, item.ty(), SqlType::Bool)?;
+                let ev = bools(&eq);
+                for i in 0..n {
+                    if eq.is_valid(i) {
+                        any[i] |= ev[i];
+                    } else {
+                        saw_null[i] = true;
+                    }
+                }
+            }
+            let mut valid = Bitmap::new_set(n);
+            let vals = (0..n)
+                .map(|i| {
+                    if !c.is_valid(i) || (!any[i] && saw_null[i]) {
+                        valid.set(i, false);
+                    }
+                    any[i] != *negated
+                })
+                .collect();
+            Ok(bool_col(vals, Some(valid)))
+        }
+        Expr::Like { e, pattern, negated, case_insensitive } => {
+            let c = eval(e, b)?;
+            let p = eval(pattern, b)?;
+            let (Values::Text(sv), Values::Text(pv)) = (&c.values, &p.values) else {
+                return Err(SqlError::undefined_function("like on non-text"));
+            };
+            let mut out = Vec::with_capacity(n);
+            let mut cache: Option<(String, Vec<char>)> = None;
+            for i in 0..n {
+                let pat = pv.get(i);
+                if cache.as_ref().is_none_or(|(p0, _)| p0 != pat) {
+                    let chars =
+                        if *case_insensitive { pat.to_lowercase().chars().collect() } else { pat.chars().collect() };
+                    cache = Some((pat.to_string(), chars));
+                }
+                let pc = &cache.as_ref().expect("set above").1;
+                let s: Vec<char> = if *case_insensitive {
+                    sv.get(i).to_lowercase().chars().collect()
+                } else {
+                    sv.get(i).chars().collect()
+                };
+                out.push(like_match(&s, pc) != *negated);
+            }
+            Ok(bool_col(out, validity_and(&c, &p)))
+        }
+    }
+}
+
+/// SQL LIKE with `%`, `_` and backslash escapes.
+pub fn like_match(s: &[char], p: &[char]) -> bool {
+    let (mut si, mut pi) = (0, 0);
+    let (mut star_p, mut star_s) = (usize::MAX, 0);
+    while si < s.len() {
+        if pi < p.len() && p[pi] == '\\' && pi + 1 < p.len() {
+            if p[pi + 1] == s[si] {
+                si += 1;
+                pi += 2;
+                continue;
+            }
+        } else if pi < p.len() && (p[pi] == '_' || (p[pi] != '%' && p[pi] == s[si])) {
+            si += 1;
+            pi += 1;
+            continue;
+        } else if pi < p.len() && p[pi] == '%' {
+            star_p = pi;
+            star_s = si;
+            pi += 1;
+            continue;
+        }
+        if star_p != usize::MAX {
+            pi = star_p + 1;
+            star_s += 1;
+            si = star_s;
+            continue;
+        }
+        return false;
+    }
+    while pi < p.len() && p[pi] == '%' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+fn int_name(t: SqlType) -> &'static str {
+    match t {
+        SqlType::Int2 => "smallint",
+        SqlType::Int4 => "integer",
+        _ => "bigint",
+    }
+}
+
+/// Builds a column of type `ty` from scalars.
+pub fn scalars_to_column(vals: &[Scalar], ty: SqlType) -> SqlResult<Column> {
+    let ty = if ty == SqlType::Unknown { SqlType::Text } else { ty };
+    let n = vals.len();
+    let mut valid = Bitmap::new_set(n);
+    for (i, v) in vals.iter().enumerate() {
+        if v.is_null() {
+            valid.set(i, false);
+        }
+    }
+    let values = match ty.physical() {
+        Some(crate::batch::DataType::Bool) => {
+            Values::Bool(vals.iter().map(|v| matches!(v, Scalar::Bool(true))).collect())
+        }
+        Some(crate::batch::DataType::Int64) => Values::Int64(
+            vals.iter()
+                .map(|v| match v {
+                    Scalar::Int(i) | Scalar::Time(i) => *i,
+                    Scalar::Float(f) => *f as i64,
+                    _ => 0,
+                })
+                .collect(),
+        ),
+        Some(crate::batch::DataType::Float64) => Values::Float64(
+            vals.iter()
+                .map(|v| match v {
+                    Scalar::Float(f) => *f,
+                    Scalar::Int(i) => *i as f64,
+                    _ => 0.0,
+                })
+                .collect(),
+        ),
+        Some(crate::batch::DataType::Timestamp) => {
+            Values::Timestamp(vals.iter().map(|v| if let Scalar::Time(t) = v { *t } else { 0 }).collect())
+        }
+        Some(crate::batch::DataType::Text) => {
+            let mut sv = StrVec::with_capacity(n, 0);
+            for v in vals {
+                match v {
+                    Scalar::Text(s) => sv.push(s),
+                    Scalar::Null => sv.push(""),
+                    other => sv.push(&other.to_text(ty).unwrap_or_default()),
+                }
+            }
+            Values::Text(sv)
+        }
+        None => return Err(SqlError::unsupported(format!("a column of type {}", ty.pg_name()))),
+    };
+    Ok(Column::with_validity(values, Some(valid)))
+}
+
+/// Applies `op` to two columns. `out` is the result type decided at bind time.
+pub fn binary(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType, out: SqlType) -> SqlResult<Column> {
+    let n = l.len();
+    match op {
+        BinOp::And | BinOp::Or => {
+            let (a, b) = (bools(l), bools(r));
+            let mut vals = Vec::with_capacity(n);
+            let mut valid = Bitmap::new_set(n);
+            for i in 0..n {
+                let (av, bv) = (l.is_valid(i).then(|| a[i]), r.is_valid(i).then(|| b[i]));
+                let res = if op == BinOp::And {
+                    match (av, bv) {
+                        (Some(false), _) | (_, Some(false)) => Some(false),
+                        (Some(true), Some(true)) => Some(true),
+                        _ => None,
+                    }
+                } else {
+                    match (av, bv) {
+                        (Some(true), _) | (_, Some(true)) => Some(true),
+                        (Some(false), Some(false)) => Some(false),
+                        _ => None,
+                    }
+                };
+                if res.is_none() {
+                    valid.set(i, false);
+                }
+                vals.push(res.unwrap_or(false));
+            }
+            Ok(bool_col(vals, Some(valid)))
+        }
+        _ if op.is_comparison() => compare(op, l, lt, r, rt),
+        BinOp::Concat => {
+            let (ls, rs) = (text_of(l, lt), text_of(r, rt));
+            let mut out_v = StrVec::with_capacity(n, 0);
+            for i in 0..n {
+                let mut s = ls.get(i).to_string();
+                s.push_str(rs.get(i));
+                out_v.push(&s);
+            }
+            Ok(Column::with_validity(Values::Text(out_v), validity_and(l, r)))
+        }
+        _ if out.is_integer() => {
+            let (a, b) = (as_i64(l), as_i64(r));
+            let (lo, hi) = out.int_range();
+            let validity = validity_and(l, r);
+            let mut v = Vec::with_capacity(n);
+            for i in 0..n {
+                let ok = validity.as_ref().is_none_or(|x| x.get(i));
+                let (x, y) = (a[i], b[i]);
+                let res = match op {
+                    BinOp::Add => x.checked_add(y),
+                    BinOp::Sub => x.checked_sub(y),
+                    BinOp::Mul => x.checked_mul(y),
+                    BinOp::Div | BinOp::Mod => {
+                        if y == 0 {
+                            if ok {
+                                return Err(SqlError::division_by_zero());
+                            }
+                            Some(0)
+                        } else if op == BinOp::Div {
+                            x.checked_div(y)
+                        } else {
+                            Some(x.wrapping_rem(y))
+                        }
+                    }
+                    _ => unreachable!("arithmetic operator"),
+                };
+                match res {
+                    Some(z) if z >= lo && z <= hi => v.push(z),
+                    _ if !ok => v.push(0),
+                    _ => return Err(SqlError::out_of_range(int_name(out))),
+                }
+            }
+            Ok(Column::with_validity(Values::Int64(v), validity))
+        }
+        _ if out.is_numeric() => {
+            let (a, b) = (as_f64(l), as_f64(r));
+            let validity = validity_and(l, r);
+            let mut v = Vec::with_capacity(n);
+            for i in 0..n {
+                let ok = validity.as_ref().is_none_or(|x| x.get(i));
+                let (x, y) = (a[i], b[i]);
+                v.push(match op {
+                    BinOp::Add => x + y,
+                    BinOp::Sub => x - y,
+                    BinOp::Mul => x * y,
+                    BinOp::Div | BinOp::Mod if y == 0.0 && ok => return Err(SqlError::division_by_zero()),
+                    BinOp::Div => x / y,
+                    BinOp::Mod => x % y,
+                    _ => unreachable!("arithmetic operator"),
+                });
+                if ok && v[i].is_infinite() && x.is_finite() && y.is_finite() {
+                    return Err(SqlError::new("22003", "value out of range: overflow"));
+                }
+            }
+            Ok(Column::with_validity(Values::Float64(v), validity))
+        }
+        _ if lt.is_timestamp() && rt.is_timestamp() && op == BinOp::Sub => {
+            Err(SqlError::unsupported("an interval-valued column (timestamp - timestamp); use extract(epoch from …)"))
+        }
+        _ => {
+            Err(SqlError::undefined_function(&format!("operator {} ({}, {})", op.symbol(), lt.pg_name(), rt.pg_name())))
+        }
+    }
+}
+
+/// A column as text (its PostgreSQL text form for non-text types).
+pub fn text_of(c: &Column, t: SqlType) -> Cow<'_, StrVec> {
+    match &c.values {
+        Values::Text(v) => Cow::Borrowed(v),
+        _ => {
+            let mut out = StrVec::with_capacity(c.len(), 0);
+            for i in 0..c.len() {
+                out.push(&Scalar::from_column(c, t, i).to_text(t).unwrap_or_default());
+            }
+            Cow::Owned(out)
+        }
+    }
+}
+
+fn compare(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType) -> SqlResult<Column> {
+    use std::cmp::Ordering;
+    let n = l.len();
+    let keep = |o: Ordering| match op {
+        BinOp::Eq => o == Ordering::Equal,
+        BinOp::NotEq => o != Ordering::Equal,
+        BinOp::Lt => o == Ordering::Less,
+        BinOp::LtEq => o != Ordering::Greater,
+        BinOp::Gt => o == Ordering::Greater,
+        BinOp::GtEq => o != Ordering::Less,
+        _ => false,
+    };
+    let validity = validity_and(l, r);
+    let out: Vec<bool> = match (&l.values, &r.values) {
+        (Values::Int64(a), Values::Int64(b)) | (Values::Timestamp(a), Values::Timestamp(b)) => {
+            // The hot path of time filters: one comparison per row, no branches on type.
+            a.iter().zip(b).map(|(x, y)| keep(x.cmp(y))).collect()
+        }
+        (Values::Text(a), Values::Text(b)) => {
+            (0..n).map(|i| keep(a.get(i).as_bytes().cmp(b.get(i).as_bytes()))).collect()
+        }
+        (Values::Bool(a), Values::Bool(b)) => a.iter().zip(b).map(|(x, y)| keep(x.cmp(y))).collect(),
+        (Values::Float64(_) | Values::Int64(_), Values::Float64(_) | Values::Int64(_)) => {
+            let (a, b) = (as_f64(l), as_f64(r));
+            // PostgreSQL orders NaN above every number and equal to itself.
+            a.iter()
+                .zip(b.iter())
+                .map(|(x, y)| keep(x.partial_cmp(y).unwrap_or_else(|| x.is_nan().cmp(&y.is_nan()))))
+                .collect()
+        }
+        _ => {
+            return Err(SqlError::undefined_function(&format!(
+                "operator {} ({}, {})",
+                op.symbol(),
+                lt.pg_name(),
+                rt.pg_name()
+            )));
+        }
+    };
+    Ok(bool_col(out, validity))
+}
+
+/// Casts a column from `from` to `to`, as PostgreSQL's `::` does.
+pub fn cast(c: &Column, from: SqlType, to: SqlType) -> SqlResult<Column> {
+    if from == to || (from.is_text() && to.is_text()) {
+        return Ok(c.clone());
+    }
+    let n = c.len();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let s = Scalar::from_column(c, from, i);
+        out.push(cast_scalar(s, from, to)?);
+    }
+    scalars_to_column(&out, to)
+}
+
+/// Casts one value.
+pub fn cast_scalar(s: Scalar, from: SqlType, to: SqlType) -> SqlResult<Scalar> {
+    use SqlType as T;
+    if s.is_null() || from == to {
+        return Ok(s);
+    }
+    Ok(match (s, to) {
+        (Scalar::Text(t), _) => super::scalar::parse_text(&t, to)?,
+        (v, t) if t.is_text() || t.is_json() => Scalar::Text(v.to_text(from).unwrap_or_default()),
+        (Scalar::Int(i), t) if t.is_integer() => {
+            let (lo, hi) = t.int_range();
+            if i < lo || i > hi {
+                return Err(SqlError::out_of_range(int_name(t)));
+            }
+            Scalar::Int(i)
+        }
+        (Scalar::Int(i), t) if t.is_numeric() => Scalar::Float(i as f64),
+        (Scalar::Float(f), t) if t.is_integer() => {
+            // float → int rounds half to even; numeric → int rounds half away from zero.
+            let r = if from == T::Numeric { f.round() } else { f.round_ties_even() };
+            let (lo, hi) = t.int_range();
+            if !r.is_finite() || r < lo as f64 || r > hi as f64 {
+                return Err(SqlError::out_of_range(int_name(t)));
+            }
+            Scalar::Int(r as i64)
+        }
+        (Scalar::Float(f), t) if t.is_numeric() => Scalar::Float(if t == T::Float4 { f as f32 as f64 } else { f }),
+        (Scalar::Bool(b), t) if t.is_integer() => Scalar::Int(b as i64),
+        (Scalar::Int(i), T::Bool) => Scalar::Bool(i != 0),
+        (Scalar::Time(t), T::Date) if from.is_timestamp() => {
+            Scalar::Time(t.div_euclid(crate::util::time::MICROS_PER_DAY))
+        }
+        (Scalar::Time(d), t) if from == T::Date && t.is_timestamp() => {
+            Scalar::Time(d * crate::util::time::MICROS_PER_DAY)
+        }
+        (Scalar::Time(t), u) if from.is_timestamp() && u.is_timestamp() => Scalar::Time(t),
+        (v, t) => {
+            return Err(SqlError::new("42846", format!("cannot cast type {} to {}", from.pg_name(), t.pg_name()))
+                .with_hint(format!("{v:?}")));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chars(s: &str) -> Vec<char> {
+        s.chars().collect()
+    }
+
+    #[test]
+    fn like_patterns() {
+        for (s, p, want) in [
+            ("machine-7", "machine%", true),
+            ("machine-7", "%-_", true),
+            ("abc", "a_c", true),
+            ("abc", "a%d", false),
+            ("", "%", true),
+            ("50%", "50\\%", true),
+            ("505", "50\\%", false),
+            ("aXbXc", "%X%X%", true),
+        ] {
+            assert_eq!(like_match(&chars(s), &chars(p)), want, "{s} LIKE {p}");
+        }
+    }
+
+    #[test]
+    fn integer_arithmetic_checks_range_and_zero() {
+        let a = Column::new(Values::Int64(vec![2_147_483_647]));
+        let one = Column::new(Values::Int64(vec![1]));
+        let e = binary(BinOp::Add, &a, SqlType::Int4, &one, SqlType::Int4, SqlType::Int4).unwrap_err();
+        assert_eq!((e.sqlstate, e.message.as_str()), ("22003", "integer out of range"));
+        assert!(binary(BinOp::Add, &a, SqlType::Int8, &one, SqlType::Int8, SqlType::Int8).is_ok());
+        let zero = Column::new(Values::Int64(vec![0]));
+        assert_eq!(
+            binary(BinOp::Div, &one, SqlType::Int4, &zero, SqlType::Int4, SqlType::Int4).unwrap_err().sqlstate,
+            "22012"
+        );
+        let seven = Column::new(Values::Int64(vec![-7]));
+        let two = Column::new(Values::Int64(vec![2]));
+        let q = binary(BinOp::Div, &seven, SqlType::Int4, &two, SqlType::Int4, SqlType::Int4).unwrap();
+        assert_eq!(q.values, Values::Int64(vec![-3]), "integer division truncates toward zero");
+    }
+}

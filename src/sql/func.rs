@@ -1,0 +1,559 @@
+//! Scalar functions: string, math (every AWS IoT Analytics math function among them), NULL
+//! handling, and time (`date_trunc`, `date_part`, `date_bin`, `to_timestamp`). Each takes whole
+//! columns; most work value by value on [`Scalar`]s, the math ones on float vectors.
+
+use super::error::{SqlError, SqlResult};
+use super::expr::{Expr, Func, scalars_to_column};
+use super::scalar::Scalar;
+use super::types::{Interval, SqlType};
+use crate::batch::{Column, Values};
+use crate::util::time::{MICROS_PER_DAY, MICROS_PER_SECOND, civil_from_days, days_from_civil};
+
+/// Resolves a function name and argument types to a [`Func`] and its result type.
+pub fn resolve(name: &str, args: &[SqlType]) -> SqlResult<(Func, SqlType)> {
+    use SqlType as T;
+    let num = |t: &T| t.is_numeric() || *t == T::Unknown;
+    let float_or = |t: T| {
+        if t.is_integer() {
+            t
+        } else if t == T::Numeric {
+            T::Numeric
+        } else {
+            T::Float8
+        }
+    };
+    let sig = || format!("{name}({})", args.iter().map(|t| t.pg_name()).collect::<Vec<_>>().join(", "));
+    let arity = |lo: usize, hi: usize| (lo..=hi).contains(&args.len());
+    let first = args.first().copied().unwrap_or(T::Unknown);
+    let common =
+        || common_type(args).ok_or_else(|| SqlError::mismatch(format!("{name} types {} cannot be matched", sig())));
+    let r = match name {
+        "lower" if arity(1, 1) => (Func::Lower, T::Text),
+        "upper" if arity(1, 1) => (Func::Upper, T::Text),
+        "length" | "char_length" | "character_length" if arity(1, 1) => (Func::Length, T::Int4),
+        "substr" | "substring" if arity(2, 3) => (Func::Substr, T::Text),
+        "concat" => (Func::Concat, T::Text),
+        "replace" if arity(3, 3) => (Func::Replace, T::Text),
+        "split_part" if arity(3, 3) => (Func::SplitPart, T::Text),
+        "btrim" | "trim" if arity(1, 2) => (Func::Btrim, T::Text),
+        "ltrim" if arity(1, 2) => (Func::Ltrim, T::Text),
+        "rtrim" if arity(1, 2) => (Func::Rtrim, T::Text),
+        "strpos" | "position" if arity(2, 2) => (Func::Strpos, T::Int4),
+        "abs" if arity(1, 1) && num(&first) => (Func::Abs, if first == T::Unknown { T::Float8 } else { first }),
+        "round" if arity(1, 2) && num(&first) => (
+            Func::Round,
+            if first.is_float() || args.len() == 2 {
+                if first.is_float() { T::Float8 } else { T::Numeric }
+            } else {
+                float_or(first)
+            },
+        ),
+        "ceil" | "ceiling" if arity(1, 1) => {
+            (Func::Ceil, if first.is_integer() { T::Numeric } else { float_or(first) })
+        }
+        "floor" if arity(1, 1) => (Func::Floor, if first.is_integer() { T::Numeric } else { float_or(first) }),
+        "trunc" if arity(1, 2) => (Func::Trunc, if first.is_float() { T::Float8 } else { T::Numeric }),
+        "sqrt" if arity(1, 1) => (Func::Sqrt, if first == T::Numeric { T::Numeric } else { T::Float8 }),
+        "power" | "pow" if arity(2, 2) => {
+            (Func::Power, if args.contains(&T::Numeric) { T::Numeric } else { T::Float8 })
+        }
+        "ln" if arity(1, 1) => (Func::Ln, if first == T::Numeric { T::Numeric } else { T::Float8 }),
+        "log" | "log10" if arity(1, 1) => (Func::Log10, if first == T::Numeric { T::Numeric } else { T::Float8 }),
+        "log" if arity(2, 2) => (Func::LogBase, T::Numeric),
+        "exp" if arity(1, 1) => (Func::Exp, if first == T::Numeric { T::Numeric } else { T::Float8 }),
+        "sign" if arity(1, 1) => (Func::Sign, if first.is_integer() { T::Numeric } else { float_or(first) }),
+        "mod" if arity(2, 2) => (Func::Mod, common()?),
+        "sin" if arity(1, 1) => (Func::Sin, T::Float8),
+        "cos" if arity(1, 1) => (Func::Cos, T::Float8),
+        "tan" if arity(1, 1) => (Func::Tan, T::Float8),
+        "asin" if arity(1, 1) => (Func::Asin, T::Float8),
+        "acos" if arity(1, 1) => (Func::Acos, T::Float8),
+        "atan" if arity(1, 1) => (Func::Atan, T::Float8),
+        "atan2" if arity(2, 2) => (Func::Atan2, T::Float8),
+        "sinh" if arity(1, 1) => (Func::Sinh, T::Float8),
+        "cosh" if arity(1, 1) => (Func::Cosh, T::Float8),
+        "tanh" if arity(1, 1) => (Func::Tanh, T::Float8),
+        "coalesce" if !args.is_empty() => (Func::Coalesce, common()?),
+        "nullif" if arity(2, 2) => (Func::NullIf, first),
+        "greatest" if !args.is_empty() => (Func::Greatest, common()?),
+        "least" if !args.is_empty() => (Func::Least, common()?),
+        "date_trunc" if arity(2, 2) => (Func::DateTrunc, if args[1] == T::Date { T::TimestampTz } else { args[1] }),
+        "date_part" if arity(2, 2) => (Func::DatePart, T::Float8),
+        "to_timestamp" if arity(1, 1) => (Func::ToTimestamp, T::TimestampTz),
+        "date_bin" if arity(2, 3) => (Func::DateBin, args[1]),
+        "time_bucket" if arity(2, 3) => (Func::DateBin, args[1]),
+        _ => return Err(SqlError::undefined_function(&sig())),
+    };
+    Ok(r)
+}
+
+/// The type every argument can be converted to (numeric widening, text with unknown), or `None`.
+pub fn common_type(tys: &[SqlType]) -> Option<SqlType> {
+    use SqlType as T;
+    let mut out = T::Unknown;
+    for &t in tys {
+        out = match (out, t) {
+            (a, T::Unknown) => a,
+            (T::Unknown, b) => b,
+            (a, b) if a == b => a,
+            (a, b) if a.is_integer() && b.is_integer() => {
+                if a == T::Int8 || b == T::Int8 {
+                    T::Int8
+                } else if a == T::Int4 || b == T::Int4 {
+                    T::Int4
+                } else {
+                    T::Int2
+                }
+            }
+            (a, b) if a.is_numeric() && b.is_numeric() => {
+                if a.is_float() || b.is_float() {
+                    T::Float8
+                } else {
+                    T::Numeric
+                }
+            }
+            (a, b) if a.is_text() && b.is_text() => T::Text,
+            (a, b) if a.is_timestamp() && b.is_timestamp() => T::TimestampTz,
+            _ => return None,
+        };
+    }
+    Some(out)
+}
+
+fn f64_of(s: &Scalar) -> Option<f64> {
+    match s {
+        Scalar::Int(i) => Some(*i as f64),
+        Scalar::Float(f) => Some(*f),
+        Scalar::Text(t) => t.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn text_of(s: &Scalar, t: SqlType) -> Option<String> {
+    s.to_text(t)
+}
+
+/// Calls `f` on argument columns; `out` is the result type from [`resolve`].
+pub fn call(f: Func, cols: &[Column], tys: &[SqlType], out: SqlType, n: usize, args: &[Expr]) -> SqlResult<Column> {
+    // Fast path: unary float math over a float column.
+    if let (Some(op), [c]) = (unary_math(f), cols)
+        && let Values::Float64(v) = &c.values
+    {
+        let mut res = Vec::with_capacity(n);
+        for (i, &x) in v.iter().enumerate() {
+            res.push(if c.is_valid(i) { op(x)? } else { 0.0 });
+        }
+        return Ok(Column::with_validity(Values::Float64(res), c.validity.clone()));
+    }
+    let mut vals = Vec::with_capacity(n);
+    let mut row: Vec<Scalar> = Vec::with_capacity(cols.len());
+    for i in 0..n {
+        row.clear();
+        for (c, t) in cols.iter().zip(tys) {
+            row.push(Scalar::from_column(c, *t, i));
+        }
+        vals.push(call_row(f, &row, tys, out, args)?);
+    }
+    scalars_to_column(&vals, out)
+}
+
+type MathFn = fn(f64) -> SqlResult<f64>;
+
+fn unary_math(f: Func) -> Option<MathFn> {
+    let dom = |ok: bool, v: f64, what: &str| -> SqlResult<f64> {
+        if ok { Ok(v) } else { Err(SqlError::new("2201E", format!("cannot take {what}"))) }
+    };
+    let _ = dom;
+    Some(match f {
+        Func::Sqrt => |x| {
+            if x < 0.0 {
+                Err(SqlError::new("2201F", "cannot take square root of a negative number"))
+            } else {
+                Ok(x.sqrt())
+            }
+        },
+        Func::Ln => |x| {
+            if x == 0.0 {
+                Err(SqlError::new("2201E", "cannot take logarithm of zero"))
+            } else if x < 0.0 {
+                Err(SqlError::new("2201E", "cannot take logarithm of a negative number"))
+            } else {
+                Ok(x.ln())
+            }
+        },
+        Func::Log10 => |x| {
+            if x == 0.0 {
+                Err(SqlError::new("2201E", "cannot take logarithm of zero"))
+            } else if x < 0.0 {
+                Err(SqlError::new("2201E", "cannot take logarithm of a negative number"))
+            } else {
+                Ok(x.log10())
+            }
+        },
+        Func::Exp => |x| Ok(x.exp()),
+        Func::Sin => |x| Ok(x.sin()),
+        Func::Cos => |x| Ok(x.cos()),
+        Func::Tan => |x| Ok(x.tan()),
+        Func::Asin => |x| {
+            if (-1.0..=1.0).contains(&x) { Ok(x.asin()) } else { Err(SqlError::new("22003", "input is out of range")) }
+        },
+        Func::Acos => |x| {
+            if (-1.0..=1.0).contains(&x) { Ok(x.acos()) } else { Err(SqlError::new("22003", "input is out of range")) }
+        },
+        Func::Atan => |x| Ok(x.atan()),
+        Func::Sinh => |x| Ok(x.sinh()),
+        Func::Cosh => |x| Ok(x.cosh()),
+        Func::Tanh => |x| Ok(x.tanh()),
+        Func::Abs => |x| Ok(x.abs()),
+        Func::Floor => |x| Ok(x.floor()),
+        Func::Ceil => |x| Ok(x.ceil()),
+        Func::Sign => |x| {
+            Ok(if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            })
+        },
+        _ => return None,
+    })
+}
+
+fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr]) -> SqlResult<Scalar> {
+    use Scalar as S;
+    // Functions that look at NULLs themselves.
+    match f {
+        Func::Coalesce => {
+            return Ok(a.iter().find(|v| !v.is_null()).cloned().map(|v| widen(v, out)).unwrap_or(S::Null));
+        }
+        Func::NullIf => {
+            return Ok(
+                if !a[0].is_null() && !a[1].is_null() && scalar_cmp(&a[0], &a[1]) == Some(std::cmp::Ordering::Equal) {
+                    S::Null
+                } else {
+                    a[0].clone()
+                },
+            );
+        }
+        Func::Greatest | Func::Least => {
+            let mut best: Option<Scalar> = None;
+            for v in a.iter().filter(|v| !v.is_null()) {
+                let v = widen(v.clone(), out);
+                let better = match &best {
+                    None => true,
+                    Some(b) => {
+                        let o = scalar_cmp(&v, b);
+                        if f == Func::Greatest {
+                            o == Some(std::cmp::Ordering::Greater)
+                        } else {
+                            o == Some(std::cmp::Ordering::Less)
+                        }
+                    }
+                };
+                if better {
+                    best = Some(v);
+                }
+            }
+            return Ok(best.unwrap_or(S::Null));
+        }
+        Func::Concat => {
+            let mut s = String::new();
+            for (v, t) in a.iter().zip(tys) {
+                if let Some(x) = text_of(v, *t) {
+                    s.push_str(&x);
+                }
+            }
+            return Ok(S::Text(s));
+        }
+        _ => {}
+    }
+    if a.iter().any(Scalar::is_null) {
+        return Ok(S::Null);
+    }
+    let txt = |i: usize| text_of(&a[i], tys[i]).unwrap_or_default();
+    let int = |i: usize| -> SqlResult<i64> {
+        match &a[i] {
+            S::Int(v) => Ok(*v),
+            S::Float(v) => Ok(v.round() as i64),
+            S::Text(t) => t.trim().parse().map_err(|_| SqlError::invalid_input("integer", t)),
+            _ => Err(SqlError::mismatch("an integer argument was expected")),
+        }
+    };
+    let flt = |i: usize| f64_of(&a[i]).ok_or_else(|| SqlError::mismatch("a numeric argument was expected"));
+    Ok(match f {
+        Func::Lower => S::Text(txt(0).to_lowercase()),
+        Func::Upper => S::Text(txt(0).to_uppercase()),
+        Func::Length => S::Int(txt(0).chars().count() as i64),
+        Func::Substr => {
+            let s: Vec<char> = txt(0).chars().collect();
+            let start = int(1)?;
+            let (from, to) = match a.get(2) {
+                Some(_) => {
+                    let len = int(2)?;
+                    if len < 0 {
+                        return Err(SqlError::new("22011", "negative substring length not allowed"));
+                    }
+                    (start, start.saturating_add(len))
+                }
+                None => (start, i64::MAX),
+            };
+            let lo = (from.max(1) - 1) as usize;
+            let hi = (to.max(1) - 1).min(s.len() as i64) as usize;
+            S::Text(if lo < hi { s[lo..hi].iter().collect() } else { String::new() })
+        }
+        Func::Replace => {
+            let from = txt(1);
+            S::Text(if from.is_empty() { txt(0) } else { txt(0).replace(&from, &txt(2)) })
+        }
+        Func::SplitPart => {
+            let (s, d, k) = (txt(0), txt(1), int(2)?);
+            if k == 0 {
+                return Err(SqlError::new("22023", "field position must not be zero"));
+            }
+            let parts: Vec<&str> = if d.is_empty() { vec![s.as_str()] } else { s.split(d.as_str()).collect() };
+            let idx = if k > 0 { k - 1 } else { parts.len() as i64 + k };
+            S::Text(if idx >= 0 {
+                parts.get(idx as usize).map(|p| p.to_string()).unwrap_or_default()
+            } else {
+                String::new()
+            })
+        }
+        Func::Btrim | Func::Ltrim | Func::Rtrim => {
+            let chars: Vec<char> = if a.len() > 1 { txt(1).chars().collect() } else { vec![' '] };
+            let s = txt(0);
+            let t = match f {
+                Func::Btrim => s.trim_matches(|c| chars.contains(&c)),
+                Func::Ltrim => s.trim_start_matches(|c| chars.contains(&c)),
+                _ => s.trim_end_matches(|c| chars.contains(&c)),
+            };
+            S::Text(t.to_string())
+        }
+        Func::Strpos => {
+            let (s, sub) = (txt(0), txt(1));
+            S::Int(s.find(&sub).map(|b| s[..b].chars().count() as i64 + 1).unwrap_or(0))
+        }
+        Func::Abs => match &a[0] {
+            S::Int(v) => S::Int(v.checked_abs().ok_or_else(|| SqlError::out_of_range("integer"))?),
+            _ => S::Float(flt(0)?.abs()),
+        },
+        Func::Round => {
+            let x = flt(0)?;
+            let d = if a.len() > 1 { int(1)? } else { 0 };
+            let p = 10f64.powi(d as i32);
+            // numeric rounds half away from zero; float8 rounds half to even (rint).
+            let r = if out == SqlType::Float8 && a.len() == 1 { x.round_ties_even() } else { (x * p).round() / p };
+            S::Float(r)
+        }
+        Func::Ceil => S::Float(flt(0)?.ceil()),
+        Func::Floor => S::Float(flt(0)?.floor()),
+        Func::Trunc => {
+            let d = if a.len() > 1 { int(1)? } else { 0 };
+            let p = 10f64.powi(d as i32);
+            S::Float((flt(0)? * p).trunc() / p)
+        }
+        Func::Power => {
+            let (x, y) = (flt(0)?, flt(1)?);
+            if x == 0.0 && y < 0.0 {
+                return Err(SqlError::new("2201F", "zero raised to a negative power is undefined"));
+            }
+            if x < 0.0 && y.fract() != 0.0 {
+                return Err(SqlError::new(
+                    "2201F",
+                    "a negative number raised to a non-integer power yields a complex result",
+                ));
+            }
+            S::Float(x.powf(y))
+        }
+        Func::LogBase => {
+            let (b, x) = (flt(0)?, flt(1)?);
+            if b <= 0.0 || x <= 0.0 {
+                return Err(SqlError::new("2201E", "cannot take logarithm of a negative number or zero"));
+            }
+            if b == 1.0 {
+                return Err(SqlError::division_by_zero());
+            }
+            S::Float(x.ln() / b.ln())
+        }
+        Func::Mod => match (&a[0], &a[1]) {
+            (S::Int(x), S::Int(y)) => {
+                if *y == 0 {
+                    return Err(SqlError::division_by_zero());
+                }
+                S::Int(x.wrapping_rem(*y))
+            }
+            _ => {
+                let y = flt(1)?;
+                if y == 0.0 {
+                    return Err(SqlError::division_by_zero());
+                }
+                S::Float(flt(0)? % y)
+            }
+        },
+        Func::Atan2 => S::Float(flt(0)?.atan2(flt(1)?)),
+        Func::DateTrunc => {
+            let unit = txt(0).to_ascii_lowercase();
+            let t = time_of(&a[1], tys[1]);
+            S::Time(date_trunc(&unit, t)?)
+        }
+        Func::DatePart => {
+            let unit = txt(0).to_ascii_lowercase();
+            S::Float(date_part(&unit, time_of(&a[1], tys[1]), tys[1])?)
+        }
+        Func::ToTimestamp => {
+            let secs = flt(0)?;
+            if !secs.is_finite() {
+                return Err(SqlError::new("22008", "timestamp out of range"));
+            }
+            S::Time((secs * 1e6).round() as i64)
+        }
+        Func::AddInterval => {
+            let S::Interval(iv) = &a[1] else { return Err(SqlError::mismatch("an interval was expected")) };
+            S::Time(add_interval(time_of(&a[0], tys[0]), iv, 1))
+        }
+        Func::DateBin => {
+            let stride = match &a[0] {
+                S::Interval(iv) => *iv,
+                S::Text(t) => super::scalar::parse_interval(t).ok_or_else(|| SqlError::invalid_input("interval", t))?,
+                _ => return Err(SqlError::mismatch("date_bin needs an interval stride")),
+            };
+            if stride.months != 0 {
+                return Err(SqlError::unsupported("date_bin with a stride in months or years"));
+            }
+            let step = stride.days as i64 * MICROS_PER_DAY + stride.micros;
+            if step <= 0 {
+                return Err(SqlError::new("22023", "stride must be greater than zero"));
+            }
+            let origin = match a.get(2) {
+                Some(o) => time_of(o, tys[2]),
+                None if args.len() == 2 => 946_684_800 * MICROS_PER_SECOND, // 2000-01-01, as PostgreSQL and TimescaleDB
+                None => 0,
+            };
+            let t = time_of(&a[1], tys[1]);
+            S::Time(origin + (t - origin).div_euclid(step) * step)
+        }
+        other => {
+            let op = unary_math(other).ok_or_else(|| SqlError::unsupported(format!("function {other:?}")))?;
+            S::Float(op(flt(0)?)?)
+        }
+    })
+}
+
+fn widen(v: Scalar, to: SqlType) -> Scalar {
+    match (v, to) {
+        (Scalar::Int(i), t) if t.is_float() || t == SqlType::Numeric => Scalar::Float(i as f64),
+        (v, _) => v,
+    }
+}
+
+/// Compares two scalars of compatible types.
+pub fn scalar_cmp(a: &Scalar, b: &Scalar) -> Option<std::cmp::Ordering> {
+    use Scalar as S;
+    match (a, b) {
+        (S::Int(x), S::Int(y)) | (S::Time(x), S::Time(y)) => Some(x.cmp(y)),
+        (S::Bool(x), S::Bool(y)) => Some(x.cmp(y)),
+        (S::Text(x), S::Text(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
+        (S::Interval(x), S::Interval(y)) => Some(x.approx_micros().cmp(&y.approx_micros())),
+        _ => {
+            let (x, y) = (f64_of(a)?, f64_of(b)?);
+            Some(x.partial_cmp(&y).unwrap_or_else(|| x.is_nan().cmp(&y.is_nan())))
+        }
+    }
+}
+
+fn time_of(s: &Scalar, t: SqlType) -> i64 {
+    match s {
+        Scalar::Time(v) if t == SqlType::Date => v * MICROS_PER_DAY,
+        Scalar::Time(v) => *v,
+        Scalar::Text(x) => super::scalar::parse_timestamp(x).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// `ts + sign * interval`, months by the calendar (clamping the day), days as 24 hours (UTC).
+pub fn add_interval(ts: i64, iv: &Interval, sign: i64) -> i64 {
+    let mut t = ts;
+    if iv.months != 0 {
+        let days = t.div_euclid(MICROS_PER_DAY);
+        let tod = t.rem_euclid(MICROS_PER_DAY);
+        let (y, m, d) = civil_from_days(days as i32);
+        let total = y as i64 * 12 + (m as i64 - 1) + sign * iv.months as i64;
+        let (ny, nm) = (total.div_euclid(12) as i32, (total.rem_euclid(12) + 1) as u32);
+        let last =
+            (28..=31).rev().find(|&dd| civil_from_days(days_from_civil(ny, nm, dd)) == (ny, nm, dd)).unwrap_or(28);
+        t = days_from_civil(ny, nm, d.min(last)) as i64 * MICROS_PER_DAY + tod;
+    }
+    t + sign * (iv.days as i64 * MICROS_PER_DAY + iv.micros)
+}
+
+fn date_trunc(unit: &str, t: i64) -> SqlResult<i64> {
+    let day = t.div_euclid(MICROS_PER_DAY);
+    let (y, m, _) = civil_from_days(day as i32);
+    Ok(match unit {
+        "microsecond" | "microseconds" => t,
+        "millisecond" | "milliseconds" => t - t.rem_euclid(1000),
+        "second" | "seconds" => t - t.rem_euclid(MICROS_PER_SECOND),
+        "minute" | "minutes" => t - t.rem_euclid(60 * MICROS_PER_SECOND),
+        "hour" | "hours" => t - t.rem_euclid(3600 * MICROS_PER_SECOND),
+        "day" | "days" => day * MICROS_PER_DAY,
+        "week" | "weeks" => (day - (day + 3).rem_euclid(7)) * MICROS_PER_DAY, // ISO weeks start on Monday
+        "month" | "months" => days_from_civil(y, m, 1) as i64 * MICROS_PER_DAY,
+        "quarter" => days_from_civil(y, (m - 1) / 3 * 3 + 1, 1) as i64 * MICROS_PER_DAY,
+        "year" | "years" => days_from_civil(y, 1, 1) as i64 * MICROS_PER_DAY,
+        "decade" => days_from_civil(y.div_euclid(10) * 10, 1, 1) as i64 * MICROS_PER_DAY,
+        _ => {
+            return Err(SqlError::new(
+                "22023",
+                format!("unit \"{unit}\" not recognized for type timestamp with time zone"),
+            ));
+        }
+    })
+}
+
+fn date_part(unit: &str, t: i64, ty: SqlType) -> SqlResult<f64> {
+    let day = t.div_euclid(MICROS_PER_DAY);
+    let tod = t.rem_euclid(MICROS_PER_DAY);
+    let (y, m, d) = civil_from_days(day as i32);
+    Ok(match unit {
+        "epoch" => t as f64 / 1e6,
+        "year" | "years" => y as f64,
+        "month" | "months" => m as f64,
+        "day" | "days" => d as f64,
+        "hour" | "hours" => (tod / (3600 * MICROS_PER_SECOND)) as f64,
+        "minute" | "minutes" => (tod / (60 * MICROS_PER_SECOND) % 60) as f64,
+        "second" | "seconds" => (tod % (60 * MICROS_PER_SECOND)) as f64 / 1e6,
+        "millisecond" | "milliseconds" => (tod % (60 * MICROS_PER_SECOND)) as f64 / 1e3,
+        "microsecond" | "microseconds" => (tod % (60 * MICROS_PER_SECOND)) as f64,
+        "dow" => ((day + 4).rem_euclid(7)) as f64,
+        "isodow" => ((day + 3).rem_euclid(7) + 1) as f64,
+        "doy" => (day - days_from_civil(y, 1, 1) as i64 + 1) as f64,
+        "quarter" => ((m - 1) / 3 + 1) as f64,
+        "week" => {
+            let thursday = day - (day + 3).rem_euclid(7) + 3;
+            let (ty_, _, _) = civil_from_days(thursday as i32);
+            ((thursday - days_from_civil(ty_, 1, 1) as i64) / 7 + 1) as f64
+        }
+        "timezone" if ty != SqlType::Timestamp => 0.0,
+        _ => return Err(SqlError::new("22023", format!("unit \"{unit}\" not recognized"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::time::days_from_civil;
+
+    #[test]
+    fn calendar_arithmetic() {
+        let jan31 = days_from_civil(2026, 1, 31) as i64 * MICROS_PER_DAY;
+        let feb28 = days_from_civil(2026, 2, 28) as i64 * MICROS_PER_DAY;
+        assert_eq!(add_interval(jan31, &Interval { months: 1, days: 0, micros: 0 }, 1), feb28);
+        let t = days_from_civil(2026, 3, 18) as i64 * MICROS_PER_DAY + 3_723_000_000;
+        assert_eq!(date_trunc("hour", t).unwrap(), t - 123_000_000);
+        assert_eq!(date_trunc("month", t).unwrap(), days_from_civil(2026, 3, 1) as i64 * MICROS_PER_DAY);
+        assert_eq!(date_trunc("week", t).unwrap(), days_from_civil(2026, 3, 16) as i64 * MICROS_PER_DAY);
+        assert_eq!(date_part("dow", t, SqlType::TimestampTz).unwrap(), 3.0); // a Wednesday
+        assert_eq!(date_part("minute", t, SqlType::TimestampTz).unwrap(), 2.0);
+        assert!(date_trunc("fortnight", t).is_err());
+    }
+}

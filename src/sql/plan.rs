@@ -1,0 +1,1203 @@
+//! The binder and planner: sqlparser's AST to a typed [`Plan`]. Names are resolved against
+//! fleetdb's objects (tables, datastores, channels), literals get PostgreSQL's types (an untyped
+//! string takes the type its context needs), constant subexpressions are folded (so
+//! `now() - interval '1 day'` is a timestamp literal), and `time` comparisons become the scan's
+//! time range, which prunes partitions and blocks.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use sqlparser::ast;
+
+use super::agg::{self, AggCall};
+use super::error::{SqlError, SqlResult};
+use super::exec::{OutCol, Plan, ScanStats, SortKey, Source};
+use super::expr::{BinOp, EvalCtx, Expr, Func, cast_scalar, eval};
+use super::func;
+use super::scalar::{Param, Scalar, parse_interval, parse_text};
+use super::types::SqlType;
+use crate::batch::{Batch, Column, Field, Values};
+use crate::engine::Engine;
+
+/// A column visible to expressions.
+#[derive(Clone, Debug)]
+struct ScopeCol {
+    qualifier: Option<String>,
+    name: String,
+    ty: SqlType,
+}
+
+struct Scope {
+    cols: Vec<ScopeCol>,
+    /// Which columns expressions used (drives which columns the scan decodes).
+    used: RefCell<Vec<bool>>,
+    /// Index of the `time` column, for time-range extraction.
+    time_col: Option<usize>,
+}
+
+/// Aggregation state while binding the SELECT list of an aggregate query.
+struct AggCtx {
+    group_keys: Vec<String>,
+    group_exprs: Vec<Expr>,
+    agg_keys: Vec<String>,
+    aggs: Vec<AggCall>,
+}
+
+pub struct Binder<'a> {
+    pub engine: &'a Engine,
+    pub ctx: EvalCtx,
+    /// Values of `$1, $2, …`; empty while describing a statement.
+    pub params: &'a [Param],
+}
+
+/// The SQL type of a column declared with type tag (OID) `oid`.
+pub fn type_of_oid(oid: u32, storage: crate::batch::DataType) -> SqlType {
+    use SqlType as T;
+    [
+        T::Bool,
+        T::Int2,
+        T::Int4,
+        T::Int8,
+        T::Float4,
+        T::Float8,
+        T::Numeric,
+        T::Text,
+        T::Varchar,
+        T::Timestamp,
+        T::TimestampTz,
+        T::Date,
+        T::Json,
+        T::Jsonb,
+    ]
+    .into_iter()
+    .find(|t| t.oid() == oid)
+    .unwrap_or_else(|| SqlType::of_storage(storage))
+}
+
+fn ident_name(i: &ast::Ident) -> String {
+    if i.quote_style.is_some() { i.value.clone() } else { i.value.to_ascii_lowercase() }
+}
+
+fn object_name(n: &ast::ObjectName) -> Vec<String> {
+    n.0.iter()
+        .map(|p| match p {
+            ast::ObjectNamePart::Identifier(i) => ident_name(i),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// The column name PostgreSQL gives an unaliased select item.
+fn output_name(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Identifier(i) => ident_name(i),
+        ast::Expr::CompoundIdentifier(v) => v.last().map(ident_name).unwrap_or_default(),
+        ast::Expr::Function(f) => object_name(&f.name).last().cloned().unwrap_or_default(),
+        ast::Expr::Cast { expr, data_type, .. } => match output_name(expr).as_str() {
+            "?column?" => {
+                let t = SqlType::from_name(&data_type.to_string());
+                t.map(|t| match t {
+                    SqlType::Int4 => "int4".to_string(),
+                    SqlType::Int8 => "int8".to_string(),
+                    SqlType::Int2 => "int2".to_string(),
+                    SqlType::Float8 => "float8".to_string(),
+                    SqlType::Float4 => "float4".to_string(),
+                    SqlType::Bool => "bool".to_string(),
+                    SqlType::TimestampTz => "timestamptz".to_string(),
+                    SqlType::Varchar => "varchar".to_string(),
+                    other => other.pg_name().to_string(),
+                })
+                .unwrap_or_else(|| "?column?".into())
+            }
+            name => name.to_string(),
+        },
+        ast::Expr::Nested(e) => output_name(e),
+        ast::Expr::Case { .. } => "case".into(),
+        ast::Expr::Extract { .. } => "extract".into(),
+        ast::Expr::Substring { .. } => "substring".into(),
+        ast::Expr::Trim { .. } => "btrim".into(),
+        ast::Expr::Position { .. } => "position".into(),
+        ast::Expr::Ceil { .. } => "ceil".into(),
+        ast::Expr::Floor { .. } => "floor".into(),
+        ast::Expr::TypedString(t) => {
+            SqlType::from_name(&t.data_type.to_string()).map_or("?column?".into(), |t| match t {
+                SqlType::TimestampTz => "timestamptz".into(),
+                SqlType::Timestamp => "timestamp".into(),
+                other => other.pg_name().into(),
+            })
+        }
+        ast::Expr::Interval(_) => "interval".into(),
+        _ => "?column?".into(),
+    }
+}
+
+/// Whether `e` calls an aggregate function (outside any window).
+fn contains_agg(e: &ast::Expr) -> bool {
+    use ast::Expr as E;
+    match e {
+        E::Function(f) => {
+            let name = object_name(&f.name).join(".");
+            (agg::is_aggregate(&name) && f.over.is_none())
+                || match &f.args {
+                    ast::FunctionArguments::List(l) => l.args.iter().any(|a| match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => contains_agg(x),
+                        _ => false,
+                    }),
+                    _ => false,
+                }
+        }
+        E::BinaryOp { left, right, .. } => contains_agg(left) || contains_agg(right),
+        E::UnaryOp { expr, .. } | E::Nested(expr) | E::Cast { expr, .. } | E::IsNull(expr) | E::IsNotNull(expr) => {
+            contains_agg(expr)
+        }
+        E::Case { operand, conditions, else_result, .. } => {
+            operand.as_deref().is_some_and(contains_agg)
+                || conditions.iter().any(|c| contains_agg(&c.condition) || contains_agg(&c.result))
+                || else_result.as_deref().is_some_and(contains_agg)
+        }
+        E::Between { expr, low, high, .. } => contains_agg(expr) || contains_agg(low) || contains_agg(high),
+        _ => false,
+    }
+}
+
+impl<'a> Binder<'a> {
+    /// Plans a query (SELECT, VALUES, …).
+    pub fn bind_query(&self, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
+        if q.with.is_some() {
+            return Err(SqlError::unsupported("WITH (common table expressions)"));
+        }
+        let select = match q.body.as_ref() {
+            ast::SetExpr::Select(s) => s,
+            ast::SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => {
+                return self.bind_query(inner);
+            }
+            ast::SetExpr::Values(v) => return self.bind_values(v, q),
+            ast::SetExpr::SetOperation { .. } => return Err(SqlError::unsupported("UNION, INTERSECT and EXCEPT")),
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "query form {}",
+                    other.to_string().split_whitespace().next().unwrap_or("")
+                )));
+            }
+        };
+        self.bind_select(select, q)
+    }
+
+    fn bind_values(&self, v: &ast::Values, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
+        let empty = Scope { cols: Vec::new(), used: RefCell::new(Vec::new()), time_col: None };
+        let mut rows: Vec<Vec<Expr>> = Vec::new();
+        for r in &v.rows {
+            rows.push(r.iter().map(|e| self.bind_expr(e, &empty, &mut None)).collect::<SqlResult<_>>()?);
+        }
+        let width = rows.first().map_or(0, |r| r.len());
+        if rows.iter().any(|r| r.len() != width) {
+            return Err(SqlError::syntax("VALUES lists must all be the same length"));
+        }
+        let mut cols = Vec::with_capacity(width);
+        let mut schema = Vec::with_capacity(width);
+        for c in 0..width {
+            let tys: Vec<SqlType> = rows.iter().map(|r| r[c].ty()).collect();
+            // An all-unknown column stays unknown, so INSERT can give it the target's type.
+            let ty = func::common_type(&tys).ok_or_else(|| SqlError::mismatch("VALUES types cannot be matched"))?;
+            let vals = rows
+                .iter()
+                .map(|r| {
+                    let v = r[c].as_lit().cloned().unwrap_or(Scalar::Null);
+                    cast_scalar(v, r[c].ty(), ty)
+                })
+                .collect::<SqlResult<Vec<_>>>()?;
+            cols.push(super::expr::scalars_to_column(&vals, ty)?);
+            schema.push(OutCol { name: format!("column{}", c + 1), ty });
+        }
+        let batch = Batch {
+            fields: schema.iter().zip(&cols).map(|(s, c)| Field::new(&s.name, c.data_type())).collect(),
+            columns: cols,
+        };
+        let plan = Plan::Scan {
+            source: Source::Rows(Arc::new(batch)),
+            used: vec![true; schema.len()],
+            schema: schema.clone(),
+            time_range: (i64::MIN, i64::MAX),
+            stats: Default::default(),
+        };
+        let scope = Scope {
+            cols: schema.iter().map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty }).collect(),
+            used: RefCell::new(vec![true; schema.len()]),
+            time_col: None,
+        };
+        let items: Vec<(Expr, OutCol)> =
+            (0..schema.len()).map(|i| (Expr::Col { idx: i, ty: schema[i].ty }, schema[i].clone())).collect();
+        self.finish_query(plan, &scope, items, q, None, false)
+    }
+
+    fn relation(&self, name: &ast::ObjectName, alias: Option<&ast::TableAlias>) -> SqlResult<(Plan, Scope)> {
+        let parts = object_name(name);
+        let rel = parts.last().cloned().unwrap_or_default();
+        let schema_name = if parts.len() > 1 { Some(parts[0].as_str()) } else { None };
+        if let Some(s) = schema_name
+            && s != "public"
+            && s != "fleetdb"
+        {
+            return Err(SqlError::undefined_relation(&parts.join(".")));
+        }
+        let qual = alias.map(|a| ident_name(&a.name)).unwrap_or_else(|| rel.clone());
+        let (source, cols, time_col) = if let Ok(t) = self.engine.table(&rel) {
+            let cols = t.columns().iter().map(|c| (c.name.clone(), type_of_oid(c.type_tag, c.data_type))).collect();
+            (Source::Table(t), cols, None)
+        } else if let Ok(d) = self.engine.datastore(&rel) {
+            let mut cols: Vec<(String, SqlType)> =
+                d.schema().iter().map(|f| (f.name.clone(), SqlType::of_storage(f.data_type))).collect();
+            let time_col = cols.iter().position(|c| c.0 == "time");
+            cols.push(("__dt".into(), SqlType::Date));
+            (Source::Datastore(d), cols, time_col)
+        } else if let Ok(c) = self.engine.channel(&rel) {
+            let cols = vec![
+                ("__received_at".to_string(), SqlType::TimestampTz),
+                ("__message_id".to_string(), SqlType::Text),
+                ("__topic".to_string(), SqlType::Text),
+                ("payload".to_string(), SqlType::Json),
+                ("__offset".to_string(), SqlType::Int8),
+            ];
+            (Source::Channel(c), cols, Some(0))
+        } else {
+            return Err(SqlError::undefined_relation(&parts.join(".")));
+        };
+        let schema: Vec<OutCol> = cols.iter().map(|(n, t)| OutCol { name: n.clone(), ty: *t }).collect();
+        let scope = Scope {
+            cols: cols.into_iter().map(|(name, ty)| ScopeCol { qualifier: Some(qual.clone()), name, ty }).collect(),
+            used: RefCell::new(vec![false; schema.len()]),
+            time_col,
+        };
+        let plan = Plan::Scan {
+            source,
+            used: Vec::new(),
+            schema,
+            time_range: (i64::MIN, i64::MAX),
+            stats: Arc::new(ScanStats::default()),
+        };
+        Ok((plan, scope))
+    }
+
+    fn bind_select(&self, s: &ast::Select, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
+        let (mut plan, scope) = match s.from.as_slice() {
+            [] => {
+                let one = Batch {
+                    fields: vec![Field::new("dummy", crate::batch::DataType::Bool)],
+                    columns: vec![Column::new(Values::Bool(vec![true]))],
+                };
+                let schema = vec![OutCol { name: "dummy".into(), ty: SqlType::Bool }];
+                let plan = Plan::Scan {
+                    source: Source::Rows(Arc::new(one)),
+                    used: vec![true],
+                    schema,
+                    time_range: (i64::MIN, i64::MAX),
+                    stats: Default::default(),
+                };
+                (plan, Scope { cols: Vec::new(), used: RefCell::new(vec![false]), time_col: None })
+            }
+            [twj] if twj.joins.is_empty() => match &twj.relation {
+                ast::TableFactor::Table { name, alias, args: None, .. } => self.relation(name, alias.as_ref())?,
+                other => return Err(SqlError::unsupported(format!("FROM {other}"))),
+            },
+            _ => return Err(SqlError::unsupported("joins and several FROM items")),
+        };
+        if let Some(w) = &s.selection {
+            let pred = self.bind_expr(w, &scope, &mut None)?;
+            if pred.ty() != SqlType::Bool && pred.ty() != SqlType::Unknown {
+                return Err(SqlError::mismatch(format!(
+                    "argument of WHERE must be type boolean, not type {}",
+                    pred.ty().pg_name()
+                )));
+            }
+            if let (Plan::Scan { time_range, .. }, Some(tc)) = (&mut plan, scope.time_col) {
+                *time_range = time_range_of(&pred, tc);
+            }
+            plan = Plan::Filter { input: Box::new(plan), pred };
+        }
+        let group_asts: Vec<ast::Expr> = match &s.group_by {
+            ast::GroupByExpr::Expressions(v, _) => v.clone(),
+            ast::GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
+        };
+        let order_asts: Vec<ast::OrderByExpr> = match &q.order_by {
+            Some(ast::OrderBy { kind: ast::OrderByKind::Expressions(v), .. }) => v.clone(),
+            Some(_) => return Err(SqlError::unsupported("ORDER BY ALL")),
+            None => Vec::new(),
+        };
+        let select_exprs: Vec<&ast::Expr> = s
+            .projection
+            .iter()
+            .filter_map(|i| match i {
+                ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+                _ => None,
+            })
+            .collect();
+        let has_agg = !group_asts.is_empty()
+            || select_exprs.iter().any(|e| contains_agg(e))
+            || s.having.as_ref().is_some_and(contains_agg)
+            || order_asts.iter().any(|o| contains_agg(&o.expr));
+        let mut agg_ctx: Option<AggCtx> = None;
+        if has_agg {
+            // GROUP BY 1 and GROUP BY alias refer to select items.
+            let mut resolved = Vec::with_capacity(group_asts.len());
+            for g in &group_asts {
+                let g = match g {
+                    ast::Expr::Value(v) => match &v.value {
+                        ast::Value::Number(n, _) => {
+                            let k: usize =
+                                n.parse().map_err(|_| SqlError::syntax("GROUP BY position must be an integer"))?;
+                            let item = s.projection.get(k.wrapping_sub(1)).ok_or_else(|| {
+                                SqlError::new("42P10", format!("GROUP BY position {k} is not in select list"))
+                            })?;
+                            match item {
+                                ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
+                                    e.clone()
+                                }
+                                _ => return Err(SqlError::unsupported("GROUP BY a * position")),
+                            }
+                        }
+                        _ => g.clone(),
+                    },
+                    ast::Expr::Identifier(id) if !scope.cols.iter().any(|c| c.name == ident_name(id)) => s
+                        .projection
+                        .iter()
+                        .find_map(|i| match i {
+                            ast::SelectItem::ExprWithAlias { expr, alias } if ident_name(alias) == ident_name(id) => {
+                                Some(expr.clone())
+                            }
+                            _ => None,
+                        })
+                        .unwrap_or_else(|| g.clone()),
+                    _ => g.clone(),
+                };
+                resolved.push(g);
+            }
+            let mut ctx =
+                AggCtx { group_keys: Vec::new(), group_exprs: Vec::new(), agg_keys: Vec::new(), aggs: Vec::new() };
+            for g in &resolved {
+                if contains_agg(g) {
+                    return Err(SqlError::new("42803", "aggregate functions are not allowed in GROUP BY"));
+                }
+                ctx.group_keys.push(g.to_string());
+                ctx.group_exprs.push(self.bind_expr(g, &scope, &mut None)?);
+            }
+            agg_ctx = Some(ctx);
+        }
+        // SELECT list.
+        let mut items: Vec<(Expr, OutCol)> = Vec::new();
+        for item in &s.projection {
+            match item {
+                ast::SelectItem::UnnamedExpr(e) => {
+                    let x = self.bind_expr(e, &scope, &mut agg_ctx)?;
+                    let name = output_name(e);
+                    items.push((x.clone(), OutCol { name, ty: out_ty(x.ty()) }));
+                }
+                ast::SelectItem::ExprWithAlias { expr, alias } => {
+                    let x = self.bind_expr(expr, &scope, &mut agg_ctx)?;
+                    items.push((x.clone(), OutCol { name: ident_name(alias), ty: out_ty(x.ty()) }));
+                }
+                ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
+                    if agg_ctx.is_some() {
+                        return Err(SqlError::new("42803", "SELECT * is not allowed with GROUP BY or aggregates"));
+                    }
+                    if s.from.is_empty() {
+                        return Err(SqlError::new("42601", "SELECT * with no tables specified is not valid"));
+                    }
+                    for (i, c) in scope.cols.iter().enumerate() {
+                        scope.used.borrow_mut()[i] = true;
+                        items.push((Expr::Col { idx: i, ty: c.ty }, OutCol { name: c.name.clone(), ty: c.ty }));
+                    }
+                }
+                other => return Err(SqlError::unsupported(format!("select item {other}"))),
+            }
+        }
+        let having = match &s.having {
+            Some(h) => {
+                if agg_ctx.is_none() {
+                    agg_ctx = Some(AggCtx {
+                        group_keys: Vec::new(),
+                        group_exprs: Vec::new(),
+                        agg_keys: Vec::new(),
+                        aggs: Vec::new(),
+                    });
+                }
+                Some(self.bind_expr(h, &scope, &mut agg_ctx)?)
+            }
+            None => None,
+        };
+        // ORDER BY keys that are not output columns are bound now, in the same mode.
+        let mut order_exprs: Vec<Option<Expr>> = Vec::with_capacity(order_asts.len());
+        for o in &order_asts {
+            order_exprs.push(match self.output_ref(&o.expr, &items)? {
+                Some(_) => None,
+                None => Some(self.bind_expr(&o.expr, &scope, &mut agg_ctx)?),
+            });
+        }
+        if let Plan::Scan { used, .. } = &mut plan {
+            *used = scope.used.borrow().clone();
+        } else if let Plan::Filter { input, .. } = &mut plan
+            && let Plan::Scan { used, .. } = input.as_mut()
+        {
+            *used = scope.used.borrow().clone();
+        }
+        if let Some(ctx) = agg_ctx {
+            let mut schema: Vec<OutCol> = ctx
+                .group_exprs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| OutCol { name: format!("group{i}"), ty: e.ty() })
+                .collect();
+            schema.extend(ctx.aggs.iter().enumerate().map(|(i, a)| OutCol { name: format!("agg{i}"), ty: a.ty }));
+            plan = Plan::Aggregate { input: Box::new(plan), group: ctx.group_exprs, aggs: ctx.aggs, schema };
+            if let Some(h) = having {
+                plan = Plan::Filter { input: Box::new(plan), pred: h };
+            }
+        }
+        let distinct = match &s.distinct {
+            None | Some(ast::Distinct::All) => false,
+            Some(ast::Distinct::Distinct) => true,
+            Some(ast::Distinct::On(_)) => return Err(SqlError::unsupported("DISTINCT ON")),
+        };
+        self.finish_query(plan, &scope, items, q, Some(order_exprs), distinct)
+    }
+
+    /// An ORDER BY expression that names an output column: `ORDER BY 2` or `ORDER BY alias`.
+    fn output_ref(&self, e: &ast::Expr, items: &[(Expr, OutCol)]) -> SqlResult<Option<usize>> {
+        match e {
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::Number(n, _) => {
+                    let k: usize = n.parse().map_err(|_| SqlError::syntax("ORDER BY position must be an integer"))?;
+                    if k == 0 || k > items.len() {
+                        return Err(SqlError::new("42P10", format!("ORDER BY position {k} is not in select list")));
+                    }
+                    Ok(Some(k - 1))
+                }
+                _ => Ok(None),
+            },
+            ast::Expr::Identifier(id) => {
+                let name = ident_name(id);
+                let hits: Vec<usize> =
+                    items.iter().enumerate().filter(|(_, (_, c))| c.name == name).map(|(i, _)| i).collect();
+                Ok(if hits.len() == 1 { Some(hits[0]) } else { None })
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Projection, DISTINCT, ORDER BY, LIMIT/OFFSET on top of `plan`.
+    fn finish_query(
+        &self,
+        mut plan: Plan,
+        _scope: &Scope,
+        items: Vec<(Expr, OutCol)>,
+        q: &ast::Query,
+        order_exprs: Option<Vec<Option<Expr>>>,
+        distinct: bool,
+    ) -> SqlResult<(Plan, Vec<OutCol>)> {
+        let order_asts: Vec<ast::OrderByExpr> = match &q.order_by {
+            Some(ast::OrderBy { kind: ast::OrderByKind::Expressions(v), .. }) => v.clone(),
+            _ => Vec::new(),
+        };
+        let visible: Vec<OutCol> = items.iter().map(|(_, c)| c.clone()).collect();
+        let mut exprs: Vec<Expr> = items.iter().map(|(e, _)| e.clone()).collect();
+        let mut schema = visible.clone();
+        let mut keys = Vec::new();
+        let order_exprs = order_exprs.unwrap_or_else(|| vec![None; order_asts.len()]);
+        for (o, bound) in order_asts.iter().zip(order_exprs) {
+            let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+            let nulls_first = o.options.nulls_first.unwrap_or(desc);
+            let idx = match bound {
+                None => self.output_ref(&o.expr, &items)?.ok_or_else(|| SqlError::syntax("ORDER BY reference"))?,
+                Some(e) => {
+                    if distinct {
+                        return Err(SqlError::new(
+                            "42P10",
+                            "for SELECT DISTINCT, ORDER BY expressions must appear in select list",
+                        ));
+                    }
+                    schema.push(OutCol { name: format!("__sort{}", keys.len()), ty: e.ty() });
+                    exprs.push(e);
+                    schema.len() - 1
+                }
+            };
+            keys.push(SortKey { expr: Expr::Col { idx, ty: schema[idx].ty }, desc, nulls_first });
+        }
+        plan = Plan::Project { input: Box::new(plan), exprs, schema: schema.clone() };
+        if distinct {
+            plan = Plan::Distinct { input: Box::new(plan) };
+        }
+        if !keys.is_empty() {
+            plan = Plan::Sort { input: Box::new(plan), keys };
+        }
+        let (limit, offset) = match &q.limit_clause {
+            None => (None, 0),
+            Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => (
+                limit.as_ref().map(|l| self.const_u64(l)).transpose()?.flatten(),
+                offset.as_ref().map(|o| self.const_u64(&o.value)).transpose()?.flatten().unwrap_or(0),
+            ),
+            Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                (self.const_u64(limit)?, self.const_u64(offset)?.unwrap_or(0))
+            }
+        };
+        if limit.is_some() || offset > 0 {
+            plan = Plan::Limit { input: Box::new(plan), limit, offset };
+        }
+        if schema.len() > visible.len() {
+            let exprs = (0..visible.len()).map(|i| Expr::Col { idx: i, ty: visible[i].ty }).collect();
+            plan = Plan::Project { input: Box::new(plan), exprs, schema: visible.clone() };
+        }
+        Ok((plan, visible))
+    }
+
+    /// A constant non-negative integer (LIMIT, OFFSET); `None` for LIMIT ALL / NULL.
+    fn const_u64(&self, e: &ast::Expr) -> SqlResult<Option<u64>> {
+        let empty = Scope { cols: Vec::new(), used: RefCell::new(Vec::new()), time_col: None };
+        let x = self.bind_expr(e, &empty, &mut None)?;
+        match x.as_lit() {
+            Some(Scalar::Null) => Ok(None),
+            Some(Scalar::Int(i)) if *i >= 0 => Ok(Some(*i as u64)),
+            Some(Scalar::Int(_)) => Err(SqlError::new("2201W", "LIMIT must not be negative")),
+            _ => Err(SqlError::mismatch("argument of LIMIT must be an integer constant")),
+        }
+    }
+
+    fn column_ref(&self, parts: &[String], scope: &Scope) -> SqlResult<Expr> {
+        let (qual, name) = match parts {
+            [n] => (None, n),
+            [q, n] => (Some(q), n),
+            [_, q, n] => (Some(q), n),
+            _ => return Err(SqlError::undefined_column(&parts.join("."))),
+        };
+        let hits: Vec<usize> = scope
+            .cols
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.name == *name && qual.is_none_or(|q| c.qualifier.as_deref() == Some(q.as_str())))
+            .map(|(i, _)| i)
+            .collect();
+        match hits.as_slice() {
+            [i] => {
+                scope.used.borrow_mut()[*i] = true;
+                Ok(Expr::Col { idx: *i, ty: scope.cols[*i].ty })
+            }
+            [] => Err(SqlError::undefined_column(&parts.join("."))),
+            _ => Err(SqlError::new("42702", format!("column reference \"{name}\" is ambiguous"))),
+        }
+    }
+
+    /// Binds an expression. In aggregate mode (`agg` is `Some`), grouped expressions and
+    /// aggregate calls become references to the aggregate's output.
+    fn bind_expr(&self, e: &ast::Expr, scope: &Scope, agg: &mut Option<AggCtx>) -> SqlResult<Expr> {
+        use ast::Expr as E;
+        if let Some(a) = agg.as_mut() {
+            let key = e.to_string();
+            if let Some(i) = a.group_keys.iter().position(|k| *k == key) {
+                return Ok(Expr::Col { idx: i, ty: a.group_exprs[i].ty() });
+            }
+            if let E::Function(f) = e {
+                let name = object_name(&f.name).join(".");
+                if agg::is_aggregate(&name) && f.over.is_none() {
+                    if let Some(j) = a.agg_keys.iter().position(|k| *k == key) {
+                        return Ok(Expr::Col { idx: a.group_exprs.len() + j, ty: a.aggs[j].ty });
+                    }
+                    let call = self.bind_agg_call(&name, f, scope)?;
+                    a.agg_keys.push(key);
+                    a.aggs.push(call);
+                    let j = a.aggs.len() - 1;
+                    return Ok(Expr::Col { idx: a.group_exprs.len() + j, ty: a.aggs[j].ty });
+                }
+            }
+            if let E::Identifier(_) | E::CompoundIdentifier(_) = e {
+                let col = self.column_ref(&ident_parts(e), scope)?;
+                let name = e.to_string();
+                let _ = col;
+                return Err(SqlError::new(
+                    "42803",
+                    format!("column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"),
+                ));
+            }
+        } else if let E::Function(f) = e {
+            let name = object_name(&f.name).join(".");
+            if agg::is_aggregate(&name) && f.over.is_none() {
+                return Err(SqlError::new("42803", format!("aggregate functions are not allowed here ({name})")));
+            }
+        }
+        let x = match e {
+            E::Identifier(_) | E::CompoundIdentifier(_) => return self.column_ref(&ident_parts(e), scope),
+            E::Nested(inner) => return self.bind_expr(inner, scope, agg),
+            E::Value(v) => self.literal(&v.value)?,
+            E::TypedString(t) => {
+                let ty = SqlType::from_name(&t.data_type.to_string())
+                    .ok_or_else(|| SqlError::new("42704", format!("type \"{}\" does not exist", t.data_type)))?;
+                let text = match &t.value.value {
+                    ast::Value::SingleQuotedString(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let v = if ty == SqlType::Interval {
+                    Scalar::Interval(parse_interval(&text).ok_or_else(|| SqlError::invalid_input("interval", &text))?)
+                } else {
+                    parse_text(&text, ty)?
+                };
+                Expr::lit(v, ty)
+            }
+            E::Interval(iv) => {
+                let inner = self.bind_expr(&iv.value, scope, agg)?;
+                let text = match inner.as_lit() {
+                    Some(Scalar::Text(s)) => s.clone(),
+                    Some(Scalar::Int(i)) => i.to_string(),
+                    _ => return Err(SqlError::syntax("INTERVAL needs a constant")),
+                };
+                let text = match &iv.leading_field {
+                    Some(f) => format!("{text} {f}"),
+                    None => text,
+                };
+                Expr::lit(
+                    Scalar::Interval(parse_interval(&text).ok_or_else(|| SqlError::invalid_input("interval", &text))?),
+                    SqlType::Interval,
+                )
+            }
+            E::BinaryOp { left, op, right } => {
+                let l = self.bind_expr(left, scope, agg)?;
+                let r = self.bind_expr(right, scope, agg)?;
+                self.binary(op, l, r)?
+            }
+            E::UnaryOp { op, expr } => {
+                let x = self.bind_expr(expr, scope, agg)?;
+                match op {
+                    ast::UnaryOperator::Not => Expr::Not(Box::new(coerce(x, SqlType::Bool)?)),
+                    ast::UnaryOperator::Minus => {
+                        if let Some(Scalar::Interval(iv)) = x.as_lit() {
+                            Expr::lit(
+                                Scalar::Interval(super::types::Interval {
+                                    months: -iv.months,
+                                    days: -iv.days,
+                                    micros: -iv.micros,
+                                }),
+                                SqlType::Interval,
+                            )
+                        } else {
+                            let x = if x.ty() == SqlType::Unknown { coerce(x, SqlType::Numeric)? } else { x };
+                            Expr::Neg(Box::new(x))
+                        }
+                    }
+                    ast::UnaryOperator::Plus => x,
+                    other => return Err(SqlError::unsupported(format!("operator {other}"))),
+                }
+            }
+            E::IsNull(x) => Expr::IsNull { e: Box::new(self.bind_expr(x, scope, agg)?), negated: false },
+            E::IsNotNull(x) => Expr::IsNull { e: Box::new(self.bind_expr(x, scope, agg)?), negated: true },
+            E::IsTrue(x) => Expr::IsBool {
+                e: Box::new(coerce(self.bind_expr(x, scope, agg)?, SqlType::Bool)?),
+                value: true,
+                negated: false,
+            },
+            E::IsNotTrue(x) => Expr::IsBool {
+                e: Box::new(coerce(self.bind_expr(x, scope, agg)?, SqlType::Bool)?),
+                value: true,
+                negated: true,
+            },
+            E::IsFalse(x) => Expr::IsBool {
+                e: Box::new(coerce(self.bind_expr(x, scope, agg)?, SqlType::Bool)?),
+                value: false,
+                negated: false,
+            },
+            E::IsNotFalse(x) => Expr::IsBool {
+                e: Box::new(coerce(self.bind_expr(x, scope, agg)?, SqlType::Bool)?),
+                value: false,
+                negated: true,
+            },
+            E::Cast { expr, data_type, .. } => {
+                let to = SqlType::from_name(&data_type.to_string())
+                    .ok_or_else(|| SqlError::new("42704", format!("type \"{data_type}\" does not exist")))?;
+                let x = self.bind_expr(expr, scope, agg)?;
+                if to == SqlType::Interval {
+                    match x.as_lit() {
+                        Some(Scalar::Text(t)) => Expr::lit(
+                            Scalar::Interval(parse_interval(t).ok_or_else(|| SqlError::invalid_input("interval", t))?),
+                            to,
+                        ),
+                        _ => return Err(SqlError::unsupported("casting a column to interval")),
+                    }
+                } else {
+                    Expr::Cast { e: Box::new(x), to }
+                }
+            }
+            E::Between { expr, negated, low, high } => {
+                let x = self.bind_expr(expr, scope, agg)?;
+                let lo = self.binary(&ast::BinaryOperator::GtEq, x.clone(), self.bind_expr(low, scope, agg)?)?;
+                let hi = self.binary(&ast::BinaryOperator::LtEq, x, self.bind_expr(high, scope, agg)?)?;
+                let both = Expr::Bin { op: BinOp::And, l: Box::new(lo), r: Box::new(hi), ty: SqlType::Bool };
+                if *negated { Expr::Not(Box::new(both)) } else { both }
+            }
+            E::In { target: ast::InTarget::Subquery(_), .. } => return Err(SqlError::unsupported("IN (subquery)")),
+            E::In { expr, target: ast::InTarget::List(list), negated, .. } => {
+                let x = self.bind_expr(expr, scope, agg)?;
+                let mut items = Vec::with_capacity(list.len());
+                let tys: Vec<SqlType> = std::iter::once(x.ty()).collect();
+                for it in list {
+                    let b = self.bind_expr(it, scope, agg)?;
+                    items.push(b);
+                }
+                let mut all = tys;
+                all.extend(items.iter().map(|i| i.ty()));
+                let ty = func::common_type(&all).ok_or_else(|| SqlError::mismatch("IN types cannot be matched"))?;
+                let items = items.into_iter().map(|i| coerce(i, ty)).collect::<SqlResult<Vec<_>>>()?;
+                Expr::InList { e: Box::new(coerce(x, ty)?), list: items, negated: *negated }
+            }
+            E::Like { negated, expr, pattern, any: false, .. }
+            | E::ILike { negated, expr, pattern, any: false, .. } => {
+                let x = coerce(self.bind_expr(expr, scope, agg)?, SqlType::Text)?;
+                let p = coerce(self.bind_expr(pattern, scope, agg)?, SqlType::Text)?;
+                Expr::Like {
+                    e: Box::new(x),
+                    pattern: Box::new(p),
+                    negated: *negated,
+                    case_insensitive: matches!(e, E::ILike { .. }),
+                }
+            }
+            E::Case { operand, conditions, else_result, .. } => {
+                let op = operand.as_ref().map(|o| self.bind_expr(o, scope, agg)).transpose()?;
+                let mut whens = Vec::new();
+                for c in conditions {
+                    let cond = self.bind_expr(&c.condition, scope, agg)?;
+                    let cond = match &op {
+                        Some(o) => self.binary(&ast::BinaryOperator::Eq, o.clone(), cond)?,
+                        None => coerce(cond, SqlType::Bool)?,
+                    };
+                    whens.push((cond, self.bind_expr(&c.result, scope, agg)?));
+                }
+                let else_ = else_result.as_ref().map(|x| self.bind_expr(x, scope, agg)).transpose()?;
+                let mut tys: Vec<SqlType> = whens.iter().map(|(_, v)| v.ty()).collect();
+                if let Some(x) = &else_ {
+                    tys.push(x.ty());
+                }
+                let ty = func::common_type(&tys).ok_or_else(|| SqlError::mismatch("CASE types cannot be matched"))?;
+                let ty = if ty == SqlType::Unknown { SqlType::Text } else { ty };
+                let whens = whens.into_iter().map(|(c, v)| Ok((c, coerce(v, ty)?))).collect::<SqlResult<Vec<_>>>()?;
+                let else_ = else_.map(|x| coerce(x, ty)).transpose()?.map(Box::new);
+                Expr::Case { whens, else_, ty }
+            }
+            E::Extract { field, expr, .. } => {
+                let x = self.bind_expr(expr, scope, agg)?;
+                let unit = Expr::lit(Scalar::Text(field.to_string().to_ascii_lowercase()), SqlType::Text);
+                let x = if x.ty() == SqlType::Unknown { coerce(x, SqlType::TimestampTz)? } else { x };
+                Expr::Func { f: Func::DatePart, args: vec![unit, x], ty: SqlType::Numeric }
+            }
+            E::Substring { expr, substring_from, substring_for, .. } => {
+                let mut args = vec![self.bind_expr(expr, scope, agg)?];
+                args.push(match substring_from {
+                    Some(f) => self.bind_expr(f, scope, agg)?,
+                    None => Expr::lit(Scalar::Int(1), SqlType::Int4),
+                });
+                if let Some(f) = substring_for {
+                    args.push(self.bind_expr(f, scope, agg)?);
+                }
+                self.call("substr", args)?
+            }
+            E::Position { expr, r#in } => {
+                let args = vec![self.bind_expr(r#in, scope, agg)?, self.bind_expr(expr, scope, agg)?];
+                self.call("strpos", args)?
+            }
+            E::Trim { expr, trim_where, trim_what, .. } => {
+                let mut args = vec![self.bind_expr(expr, scope, agg)?];
+                if let Some(w) = trim_what {
+                    args.push(self.bind_expr(w, scope, agg)?);
+                }
+                let name = match trim_where {
+                    Some(ast::TrimWhereField::Leading) => "ltrim",
+                    Some(ast::TrimWhereField::Trailing) => "rtrim",
+                    _ => "btrim",
+                };
+                self.call(name, args)?
+            }
+            E::Ceil { expr, .. } => self.call("ceil", vec![self.bind_expr(expr, scope, agg)?])?,
+            E::Floor { expr, .. } => self.call("floor", vec![self.bind_expr(expr, scope, agg)?])?,
+            E::Function(f) => self.bind_function(f, scope, agg)?,
+            other => return Err(SqlError::unsupported(format!("expression {other}"))),
+        };
+        fold(x)
+    }
+
+    fn literal(&self, v: &ast::Value) -> SqlResult<Expr> {
+        Ok(match v {
+            ast::Value::Number(n, _) => {
+                if let Ok(i) = n.parse::<i64>() {
+                    if i32::try_from(i).is_ok() {
+                        Expr::lit(Scalar::Int(i), SqlType::Int4)
+                    } else {
+                        Expr::lit(Scalar::Int(i), SqlType::Int8)
+                    }
+                } else {
+                    Expr::lit(
+                        Scalar::Float(n.parse().map_err(|_| SqlError::invalid_input("numeric", n))?),
+                        SqlType::Numeric,
+                    )
+                }
+            }
+            ast::Value::SingleQuotedString(s) | ast::Value::EscapedStringLiteral(s) => {
+                Expr::lit(Scalar::Text(s.clone()), SqlType::Unknown)
+            }
+            ast::Value::DollarQuotedString(d) => Expr::lit(Scalar::Text(d.value.clone()), SqlType::Unknown),
+            ast::Value::Boolean(b) => Expr::lit(Scalar::Bool(*b), SqlType::Bool),
+            ast::Value::Null => Expr::lit(Scalar::Null, SqlType::Unknown),
+            ast::Value::Placeholder(p) => {
+                let k: usize =
+                    p.trim_start_matches('$').parse().map_err(|_| SqlError::syntax(format!("bad parameter {p}")))?;
+                match self.params.get(k.wrapping_sub(1)) {
+                    Some(Param { text: Some(text), ty }) if !ty.is_text() && *ty != SqlType::Interval => {
+                        Expr::lit(parse_text(text, *ty)?, *ty)
+                    }
+                    Some(Param { text: Some(text), ty }) => Expr::lit(
+                        Scalar::Text(text.clone()),
+                        if *ty == SqlType::Unknown { SqlType::Unknown } else { *ty },
+                    ),
+                    Some(Param { text: None, ty }) => Expr::lit(Scalar::Null, *ty),
+                    None if self.params.is_empty() => Expr::lit(Scalar::Null, SqlType::Unknown),
+                    None => return Err(SqlError::new("08P01", format!("there is no parameter {p}"))),
+                }
+            }
+            other => return Err(SqlError::unsupported(format!("literal {other}"))),
+        })
+    }
+
+    fn call(&self, name: &str, args: Vec<Expr>) -> SqlResult<Expr> {
+        let tys: Vec<SqlType> = args.iter().map(|a| a.ty()).collect();
+        let (f, ty) = func::resolve(name, &tys)?;
+        // Text-typed parameters of string functions; unknown literals take the common type.
+        let args = match f {
+            Func::Coalesce | Func::Greatest | Func::Least => {
+                args.into_iter().map(|a| coerce(a, ty)).collect::<SqlResult<Vec<_>>>()?
+            }
+            Func::DateTrunc | Func::DatePart => {
+                let mut it = args.into_iter();
+                let unit = coerce(it.next().expect("arity checked"), SqlType::Text)?;
+                let t = it.next().expect("arity checked");
+                let t = if t.ty() == SqlType::Unknown { coerce(t, SqlType::TimestampTz)? } else { t };
+                vec![unit, t]
+            }
+            _ => args
+                .into_iter()
+                .map(|a| if a.ty() == SqlType::Unknown { coerce(a, SqlType::Text) } else { Ok(a) })
+                .collect::<SqlResult<Vec<_>>>()?,
+        };
+        let ty = match f {
+            Func::DateTrunc => {
+                if args[1].ty() == SqlType::Timestamp {
+                    SqlType::Timestamp
+                } else {
+                    SqlType::TimestampTz
+                }
+            }
+            Func::NullIf => args[0].ty(),
+            _ => ty,
+        };
+        Ok(Expr::Func { f, args, ty })
+    }
+
+    fn bind_function(&self, f: &ast::Function, scope: &Scope, agg: &mut Option<AggCtx>) -> SqlResult<Expr> {
+        let name = object_name(&f.name).join(".");
+        let name = name.trim_start_matches("pg_catalog.").to_string();
+        if f.over.is_some() {
+            return Err(SqlError::unsupported("window functions"));
+        }
+        let args = self.function_args(f, scope, agg)?;
+        match name.as_str() {
+            "now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp" | "localtimestamp" => {
+                return Ok(Expr::lit(Scalar::Time(self.ctx.now), SqlType::TimestampTz));
+            }
+            "current_date" => {
+                return Ok(Expr::lit(
+                    Scalar::Time(self.ctx.now.div_euclid(crate::util::time::MICROS_PER_DAY)),
+                    SqlType::Date,
+                ));
+            }
+            "version" => return Ok(Expr::lit(Scalar::Text(version_string()), SqlType::Text)),
+            "current_database" | "current_catalog" => {
+                return Ok(Expr::lit(Scalar::Text("fleetdb".into()), SqlType::Text));
+            }
+            "current_schema" => return Ok(Expr::lit(Scalar::Text("public".into()), SqlType::Text)),
+            "current_user" | "session_user" | "user" => {
+                return Ok(Expr::lit(Scalar::Text("fleetdb".into()), SqlType::Text));
+            }
+            "pi" => return Ok(Expr::lit(Scalar::Float(std::f64::consts::PI), SqlType::Float8)),
+            _ => {}
+        }
+        self.call(&name, args)
+    }
+
+    fn function_args(&self, f: &ast::Function, scope: &Scope, agg: &mut Option<AggCtx>) -> SqlResult<Vec<Expr>> {
+        match &f.args {
+            ast::FunctionArguments::None => Ok(Vec::new()),
+            ast::FunctionArguments::List(l) => l
+                .args
+                .iter()
+                .map(|a| match a {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => self.bind_expr(x, scope, agg),
+                    other => Err(SqlError::unsupported(format!("function argument {other}"))),
+                })
+                .collect(),
+            ast::FunctionArguments::Subquery(_) => Err(SqlError::unsupported("subqueries")),
+        }
+    }
+
+    fn bind_agg_call(&self, name: &str, f: &ast::Function, scope: &Scope) -> SqlResult<AggCall> {
+        let (star, distinct, arg_asts) = match &f.args {
+            ast::FunctionArguments::List(l) => {
+                let star =
+                    l.args.iter().any(|a| matches!(a, ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)));
+                let distinct = matches!(l.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+                (
+                    star,
+                    distinct,
+                    l.args
+                        .iter()
+                        .filter(|a| !matches!(a, ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)))
+                        .collect::<Vec<_>>(),
+                )
+            }
+            ast::FunctionArguments::None => (false, false, Vec::new()),
+            ast::FunctionArguments::Subquery(_) => return Err(SqlError::unsupported("subqueries")),
+        };
+        let mut args = Vec::new();
+        for a in arg_asts {
+            match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
+                    if contains_agg(x) {
+                        return Err(SqlError::new("42803", "aggregate function calls cannot be nested"));
+                    }
+                    let b = self.bind_expr(x, scope, &mut None)?;
+                    args.push(if b.ty() == SqlType::Unknown { coerce(b, SqlType::Text)? } else { b });
+                }
+                other => return Err(SqlError::unsupported(format!("aggregate argument {other}"))),
+            }
+        }
+        let tys: Vec<SqlType> = args.iter().map(|a| a.ty()).collect();
+        let (func, ty) = agg::resolve(name, &tys, star).ok_or_else(|| {
+            SqlError::undefined_function(&format!(
+                "{name}({})",
+                tys.iter().map(|t| t.pg_name()).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        Ok(AggCall { func, args, distinct, ty })
+    }
+
+    fn binary(&self, op: &ast::BinaryOperator, l: Expr, r: Expr) -> SqlResult<Expr> {
+        use ast::BinaryOperator as B;
+        let bop = match op {
+            B::Plus => BinOp::Add,
+            B::Minus => BinOp::Sub,
+            B::Multiply => BinOp::Mul,
+            B::Divide => BinOp::Div,
+            B::Modulo => BinOp::Mod,
+            B::Eq => BinOp::Eq,
+            B::NotEq => BinOp::NotEq,
+            B::Lt => BinOp::Lt,
+            B::LtEq => BinOp::LtEq,
+            B::Gt => BinOp::Gt,
+            B::GtEq => BinOp::GtEq,
+            B::And => BinOp::And,
+            B::Or => BinOp::Or,
+            B::StringConcat => BinOp::Concat,
+            other => return Err(SqlError::unsupported(format!("operator {other}"))),
+        };
+        let (lt, rt) = (l.ty(), r.ty());
+        // timestamp ± interval
+        if let Some(Scalar::Interval(iv)) = r.as_lit().cloned()
+            && (lt.is_timestamp() || lt == SqlType::Date || lt == SqlType::Unknown)
+            && matches!(bop, BinOp::Add | BinOp::Sub)
+        {
+            let l = if lt == SqlType::Timestamp { l } else { coerce(l, SqlType::TimestampTz)? };
+            let iv = if bop == BinOp::Sub {
+                super::types::Interval { months: -iv.months, days: -iv.days, micros: -iv.micros }
+            } else {
+                iv
+            };
+            let ty = l.ty();
+            return Ok(Expr::Func {
+                f: Func::AddInterval,
+                args: vec![l, Expr::lit(Scalar::Interval(iv), SqlType::Interval)],
+                ty,
+            });
+        }
+        match bop {
+            BinOp::And | BinOp::Or => Ok(Expr::Bin {
+                op: bop,
+                l: Box::new(coerce(l, SqlType::Bool)?),
+                r: Box::new(coerce(r, SqlType::Bool)?),
+                ty: SqlType::Bool,
+            }),
+            BinOp::Concat => {
+                Ok(Expr::Bin { op: bop, l: Box::new(coerce_text(l)?), r: Box::new(coerce_text(r)?), ty: SqlType::Text })
+            }
+            _ if bop.is_comparison() => {
+                let (l, r) = unify(l, r)?;
+                Ok(Expr::Bin { op: bop, l: Box::new(l), r: Box::new(r), ty: SqlType::Bool })
+            }
+            _ => {
+                let (l, r) = match (lt, rt) {
+                    (SqlType::Unknown, t) if t.is_numeric() => (coerce(l, t)?, r),
+                    (t, SqlType::Unknown) if t.is_numeric() => (l, coerce(r, t)?),
+                    (SqlType::Unknown, SqlType::Unknown) => {
+                        (coerce(l, SqlType::Numeric)?, coerce(r, SqlType::Numeric)?)
+                    }
+                    _ => (l, r),
+                };
+                let (lt, rt) = (l.ty(), r.ty());
+                if !lt.is_numeric() || !rt.is_numeric() {
+                    return Err(SqlError::undefined_function(&format!(
+                        "operator {} ({}, {})",
+                        bop.symbol(),
+                        lt.pg_name(),
+                        rt.pg_name()
+                    ))
+                    .with_hint("No operator matches the given name and argument types."));
+                }
+                let ty = func::common_type(&[lt, rt]).unwrap_or(SqlType::Float8);
+                Ok(Expr::Bin { op: bop, l: Box::new(l), r: Box::new(r), ty })
+            }
+        }
+    }
+}
+
+fn ident_parts(e: &ast::Expr) -> Vec<String> {
+    match e {
+        ast::Expr::Identifier(i) => vec![ident_name(i)],
+        ast::Expr::CompoundIdentifier(v) => v.iter().map(ident_name).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A client-visible output type (unknown literals are text).
+fn out_ty(t: SqlType) -> SqlType {
+    if t == SqlType::Unknown { SqlType::Text } else { t }
+}
+
+/// Gives an expression type `to`: unknown literals are parsed, numerics widened.
+pub fn coerce(e: Expr, to: SqlType) -> SqlResult<Expr> {
+    let from = e.ty();
+    if from == to || to == SqlType::Unknown {
+        return Ok(e);
+    }
+    if let Expr::Lit { value, .. } = &e
+        && from == SqlType::Unknown
+    {
+        let v = match value {
+            Scalar::Null => Scalar::Null,
+            Scalar::Text(t) if to == SqlType::Interval => {
+                Scalar::Interval(parse_interval(t).ok_or_else(|| SqlError::invalid_input("interval", t))?)
+            }
+            Scalar::Text(t) => parse_text(t, to)?,
+            other => other.clone(),
+        };
+        return Ok(Expr::lit(v, to));
+    }
+    let ok = (from.is_numeric() && to.is_numeric())
+        || (from.is_text() && to.is_text())
+        || (from == SqlType::Date && to.is_timestamp())
+        || (from.is_timestamp() && to.is_timestamp())
+        || (from.is_json() && to.is_text())
+        || from == SqlType::Unknown;
+    if !ok {
+        return Err(SqlError::mismatch(format!("expected {}, got {}", to.pg_name(), from.pg_name())));
+    }
+    Ok(Expr::Cast { e: Box::new(e), to })
+}
+
+fn coerce_text(e: Expr) -> SqlResult<Expr> {
+    if e.ty().is_text() || e.ty().is_json() {
+        coerce(e, SqlType::Text)
+    } else {
+        Ok(Expr::Cast { e: Box::new(e), to: SqlType::Text })
+    }
+}
+
+/// Makes both sides of a comparison the same family of type.
+fn unify(l: Expr, r: Expr) -> SqlResult<(Expr, Expr)> {
+    let (lt, rt) = (l.ty(), r.ty());
+    let err = || {
+        SqlError::undefined_function(&format!("operator ({}, {})", lt.pg_name(), rt.pg_name())).with_hint(
+            "No operator matches the given name and argument types. You might need to add explicit type casts.",
+        )
+    };
+    Ok(match (lt, rt) {
+        (a, b) if a == b => (l, r),
+        (SqlType::Unknown, t) => (coerce(l, t)?, r),
+        (t, SqlType::Unknown) => (l, coerce(r, t)?),
+        (a, b) if a.is_numeric() && b.is_numeric() => {
+            let t = func::common_type(&[a, b]).ok_or_else(err)?;
+            (coerce(l, t)?, coerce(r, t)?)
+        }
+        (a, b) if (a.is_text() || a.is_json()) && (b.is_text() || b.is_json()) => {
+            (coerce(l, SqlType::Text)?, coerce(r, SqlType::Text)?)
+        }
+        (a, b) if (a.is_timestamp() || a == SqlType::Date) && (b.is_timestamp() || b == SqlType::Date) => {
+            (coerce(l, SqlType::TimestampTz)?, coerce(r, SqlType::TimestampTz)?)
+        }
+        _ => return Err(err()),
+    })
+}
+
+/// Evaluates an expression that reads no column (constant folding).
+pub fn fold(e: Expr) -> SqlResult<Expr> {
+    if matches!(e, Expr::Lit { .. }) {
+        return Ok(e);
+    }
+    let mut reads = false;
+    e.columns(&mut |_| reads = true);
+    if reads {
+        return Ok(e);
+    }
+    let one = Batch {
+        fields: vec![Field::new("x", crate::batch::DataType::Bool)],
+        columns: vec![Column::new(Values::Bool(vec![true]))],
+    };
+    let c = eval(&e, &one)?;
+    Ok(Expr::lit(Scalar::from_column(&c, e.ty(), 0), e.ty()))
+}
+
+/// The `[lo, hi)` range of column `time_col` implied by the conjuncts of `pred`.
+fn time_range_of(pred: &Expr, time_col: usize) -> (i64, i64) {
+    let mut lo = i64::MIN;
+    let mut hi = i64::MAX;
+    let mut stack = vec![pred];
+    while let Some(e) = stack.pop() {
+        if let Expr::Bin { op, l, r, .. } = e {
+            if *op == BinOp::And {
+                stack.push(l);
+                stack.push(r);
+                continue;
+            }
+            let (col_left, lit) = match (l.as_ref(), r.as_ref()) {
+                (Expr::Col { idx, .. }, Expr::Lit { value: Scalar::Time(t), .. }) if *idx == time_col => (true, *t),
+                (Expr::Lit { value: Scalar::Time(t), .. }, Expr::Col { idx, .. }) if *idx == time_col => (false, *t),
+                _ => continue,
+            };
+            let op = if col_left {
+                *op
+            } else {
+                match op {
+                    BinOp::Lt => BinOp::Gt,
+                    BinOp::LtEq => BinOp::GtEq,
+                    BinOp::Gt => BinOp::Lt,
+                    BinOp::GtEq => BinOp::LtEq,
+                    other => *other,
+                }
+            };
+            match op {
+                BinOp::Gt => lo = lo.max(lit.saturating_add(1)),
+                BinOp::GtEq => lo = lo.max(lit),
+                BinOp::Lt => hi = hi.min(lit),
+                BinOp::LtEq => hi = hi.min(lit.saturating_add(1)),
+                BinOp::Eq => {
+                    lo = lo.max(lit);
+                    hi = hi.min(lit.saturating_add(1));
+                }
+                _ => {}
+            }
+        }
+    }
+    (lo, hi)
+}
+
+pub fn version_string() -> String {
+    format!("PostgreSQL 16.0 (fleetdb {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit", env!("CARGO_PKG_VERSION"))
+}

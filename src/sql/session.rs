@@ -1,0 +1,709 @@
+//! [`Session`]: executes parsed statements against the engine and returns results as
+//! column batches. One per client connection; it holds the connection's settings.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sqlparser::ast;
+
+use super::error::{SqlError, SqlResult};
+use super::exec::{OutCol, concat, run};
+use super::expr::{EvalCtx, cast_scalar, scalars_to_column};
+use super::parse::{ObjectKind, Options, Statement, parse};
+use super::plan::{Binder, type_of_oid};
+use super::scalar::{Param, Scalar};
+use super::types::SqlType;
+use crate::batch::{Batch, Column, Field, Values};
+use crate::engine::Engine;
+use crate::engine::objects::ColumnSpec;
+use crate::table::TableWrite;
+use crate::util::time::{format_timestamp, now_micros};
+
+/// What a statement produced.
+#[derive(Debug)]
+pub enum Outcome {
+    Rows {
+        schema: Vec<OutCol>,
+        batches: Vec<Batch>,
+    },
+    /// A command tag (`CREATE CHANNEL`, `INSERT 0 5`, …).
+    Done(String),
+}
+
+pub struct Session {
+    engine: Arc<Engine>,
+    settings: BTreeMap<String, String>,
+    in_transaction: bool,
+}
+
+fn parse_retention(opts: &Options) -> SqlResult<Option<u32>> {
+    for (k, v) in opts {
+        if k == "retention" || k == "retention_period" {
+            let v = v.trim().to_ascii_lowercase();
+            if v == "unlimited" {
+                return Ok(None);
+            }
+            let n: u32 = v.trim_end_matches("days").trim_end_matches("day").trim().parse().map_err(|_| {
+                SqlError::new("22023", format!("invalid retention \"{v}\": use 'N days' or 'unlimited'"))
+            })?;
+            if n == 0 {
+                return Err(SqlError::new("22023", "retention must be at least 1 day"));
+            }
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
+}
+
+fn check_options(opts: &Options, allowed: &[&str], what: &str) -> SqlResult<()> {
+    for (k, _) in opts {
+        if !allowed.contains(&k.as_str()) {
+            return Err(SqlError::new(
+                "22023",
+                format!("unknown {what} option \"{k}\" (allowed: {})", allowed.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn text_batch(names: &[&str], rows: Vec<Vec<Option<String>>>) -> (Vec<OutCol>, Vec<Batch>) {
+    let schema: Vec<OutCol> = names.iter().map(|n| OutCol { name: n.to_string(), ty: SqlType::Text }).collect();
+    let mut columns = Vec::new();
+    for c in 0..names.len() {
+        let vals: Vec<Scalar> = rows.iter().map(|r| r[c].clone().map(Scalar::Text).unwrap_or(Scalar::Null)).collect();
+        columns.push(scalars_to_column(&vals, SqlType::Text).expect("text column"));
+    }
+    let fields = names.iter().map(|n| Field::new(n, crate::batch::DataType::Text)).collect();
+    (schema, vec![Batch { fields, columns }])
+}
+
+impl Session {
+    pub fn new(engine: Arc<Engine>) -> Session {
+        let mut settings = BTreeMap::new();
+        for (k, v) in [
+            ("server_version", "16.0"),
+            ("server_encoding", "UTF8"),
+            ("client_encoding", "UTF8"),
+            ("datestyle", "ISO, MDY"),
+            ("timezone", "UTC"),
+            ("standard_conforming_strings", "on"),
+            ("search_path", "public"),
+            ("transaction_isolation", "read committed"),
+            ("integer_datetimes", "on"),
+            ("intervalstyle", "postgres"),
+            ("extra_float_digits", "1"),
+            ("application_name", ""),
+        ] {
+            settings.insert(k.to_string(), v.to_string());
+        }
+        Session { engine, settings, in_transaction: false }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    /// Parses and runs every statement of `sql`; stops at the first error.
+    pub fn execute(&mut self, sql: &str) -> Vec<SqlResult<Outcome>> {
+        let stmts = match parse(sql) {
+            Ok(s) => s,
+            Err(e) => return vec![Err(e)],
+        };
+        let mut out = Vec::with_capacity(stmts.len());
+        for s in &stmts {
+            let r = self.run(s, &[]);
+            let failed = r.is_err();
+            out.push(r);
+            if failed {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The result columns a statement would return, without running it (Describe).
+    pub fn describe(&self, stmt: &Statement) -> SqlResult<Option<Vec<OutCol>>> {
+        match stmt {
+            Statement::Sql(s) => match s.as_ref() {
+                ast::Statement::Query(q) => {
+                    let b = Binder { engine: &self.engine, ctx: EvalCtx { now: now_micros() }, params: &[] };
+                    Ok(Some(client_schema(b.bind_query(q)?.1)))
+                }
+                ast::Statement::Explain { .. } => {
+                    Ok(Some(vec![OutCol { name: "QUERY PLAN".into(), ty: SqlType::Text }]))
+                }
+                ast::Statement::ShowVariable { variable } => Ok(Some(vec![OutCol {
+                    name: variable.iter().map(|i| i.value.to_ascii_lowercase()).collect::<Vec<_>>().join("."),
+                    ty: SqlType::Text,
+                }])),
+                _ => Ok(None),
+            },
+            Statement::Show(_) | Statement::Describe { .. } => {
+                // Run it: these are cheap and read-only.
+                let mut probe =
+                    Session { engine: self.engine.clone(), settings: self.settings.clone(), in_transaction: false };
+                match probe.run(stmt, &[])? {
+                    Outcome::Rows { schema, .. } => Ok(Some(schema)),
+                    Outcome::Done(_) => Ok(None),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Runs one statement with text parameter values.
+    pub fn run(&mut self, stmt: &Statement, params: &[Param]) -> SqlResult<Outcome> {
+        let e = &self.engine;
+        match stmt {
+            Statement::CreateChannel { name, if_not_exists, options } => {
+                check_options(options, &["retention", "retention_period"], "channel")?;
+                let retention = parse_retention(options)?;
+                match e.create_channel(name, retention) {
+                    Err(crate::Error::AlreadyExists(_)) if *if_not_exists => {}
+                    Err(crate::Error::AlreadyExists(_)) => {
+                        return Err(SqlError::new("42P07", format!("channel \"{name}\" already exists")));
+                    }
+                    r => {
+                        r?;
+                    }
+                }
+                Ok(Outcome::Done("CREATE CHANNEL".into()))
+            }
+            Statement::CreateDatastore { name, if_not_exists, columns, options } => {
+                check_options(options, &["retention", "retention_period", "series_key"], "datastore")?;
+                let retention = parse_retention(options)?;
+                let key = options.iter().find(|(k, _)| k == "series_key").map(|(_, v)| v.as_str());
+                if self.engine.table(name).is_ok() || self.engine.channel(name).is_ok() {
+                    return Err(SqlError::new("42P07", format!("relation \"{name}\" already exists")));
+                }
+                let _ = columns; // declared columns are typed on first write; kept for DESCRIBE later
+                match e.create_datastore(name, retention, key) {
+                    Err(crate::Error::AlreadyExists(_)) if *if_not_exists => {}
+                    Err(crate::Error::AlreadyExists(_)) => {
+                        return Err(SqlError::new("42P07", format!("datastore \"{name}\" already exists")));
+                    }
+                    r => {
+                        r?;
+                    }
+                }
+                Ok(Outcome::Done("CREATE DATASTORE".into()))
+            }
+            Statement::Drop { kind, names, if_exists } => {
+                for n in names {
+                    let r = match kind {
+                        ObjectKind::Channel => e.drop_channel(n),
+                        ObjectKind::Datastore => e.drop_datastore(n),
+                        _ => return Err(SqlError::unsupported(format!("DROP {}", kind.name()))),
+                    };
+                    match r {
+                        Err(crate::Error::NotFound(_)) if *if_exists => {}
+                        Err(crate::Error::NotFound(_)) => {
+                            return Err(SqlError::new("42704", format!("{} \"{n}\" does not exist", kind.name())));
+                        }
+                        r => r?,
+                    }
+                }
+                Ok(Outcome::Done(format!("DROP {}", kind.name().to_ascii_uppercase())))
+            }
+            Statement::Show(kind) => self.show(*kind),
+            Statement::Describe { kind, name } => self.describe_object(*kind, name),
+            Statement::AlterSet { .. } => Err(SqlError::unsupported("ALTER … SET")),
+            Statement::NotYet(what) => Err(SqlError::unsupported(what.clone())),
+            Statement::Sql(s) => self.run_sql(s, params),
+        }
+    }
+
+    fn show(&self, kind: ObjectKind) -> SqlResult<Outcome> {
+        let e = &self.engine;
+        let retention = |d: Option<u32>| Some(d.map_or("unlimited".to_string(), |d| format!("{d} days")));
+        let (schema, batches) = match kind {
+            ObjectKind::Channel => {
+                let mut rows = Vec::new();
+                for n in e.channel_names() {
+                    let c = e.channel(&n)?;
+                    let st = c.stats();
+                    rows.push(vec![
+                        Some(n),
+                        retention(c.options().retention_days),
+                        Some(st.messages.to_string()),
+                        Some(st.payload_bytes.to_string()),
+                        st.last_received.map(format_timestamp),
+                    ]);
+                }
+                text_batch(&["name", "retention", "messages", "bytes", "last_arrival"], rows)
+            }
+            ObjectKind::Datastore => {
+                let mut rows = Vec::new();
+                for n in e.datastore_names() {
+                    let d = e.datastore(&n)?;
+                    let snap = d.snapshot();
+                    rows.push(vec![
+                        Some(n),
+                        retention(d.options().retention_days),
+                        Some(snap.num_rows().to_string()),
+                        Some(d.disk_bytes().to_string()),
+                        Some(d.partitions().len().to_string()),
+                    ]);
+                }
+                text_batch(&["name", "retention", "rows", "disk_bytes", "partitions"], rows)
+            }
+            ObjectKind::Table => {
+                let rows = e
+                    .table_names()
+                    .into_iter()
+                    .map(|n| {
+                        let rows = e.table(&n).map(|t| t.rows().num_rows()).unwrap_or(0);
+                        vec![Some(n), Some(rows.to_string())]
+                    })
+                    .collect();
+                text_batch(&["name", "rows"], rows)
+            }
+            other => return Err(SqlError::unsupported(format!("SHOW {}S", other.name().to_ascii_uppercase()))),
+        };
+        Ok(Outcome::Rows { schema, batches })
+    }
+
+    fn describe_object(&self, kind: Option<ObjectKind>, name: &str) -> SqlResult<Outcome> {
+        let e = &self.engine;
+        let want = |k: ObjectKind| kind.is_none_or(|x| x == k);
+        let (schema, batches) = if want(ObjectKind::Channel) && e.channel(name).is_ok() {
+            let c = e.channel(name)?;
+            let st = c.stats();
+            let rows = vec![
+                vec![Some("kind".into()), Some("channel".into())],
+                vec![
+                    Some("retention".into()),
+                    Some(c.options().retention_days.map_or("unlimited".into(), |d| format!("{d} days"))),
+                ],
+                vec![Some("messages".into()), Some(st.messages.to_string())],
+                vec![Some("bytes".into()), Some(st.payload_bytes.to_string())],
+                vec![Some("disk_bytes".into()), Some(st.disk_bytes.to_string())],
+                vec![Some("first_arrival".into()), st.first_received.map(format_timestamp)],
+                vec![Some("last_arrival".into()), st.last_received.map(format_timestamp)],
+                vec![Some("next_offset".into()), Some(st.next_offset.to_string())],
+            ];
+            text_batch(&["property", "value"], rows)
+        } else if want(ObjectKind::Datastore) && e.datastore(name).is_ok() {
+            let d = e.datastore(name)?;
+            let mut rows: Vec<Vec<Option<String>>> = d
+                .schema()
+                .iter()
+                .map(|f| vec![Some(f.name.clone()), Some(SqlType::of_storage(f.data_type).pg_name().to_string())])
+                .collect();
+            rows.push(vec![Some("__dt".into()), Some("date".into())]);
+            text_batch(&["column", "type"], rows)
+        } else if want(ObjectKind::Table) && e.table(name).is_ok() {
+            let t = e.table(name)?;
+            let rows = t
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    vec![
+                        Some(c.name.clone()),
+                        Some(type_of_oid(c.type_tag, c.data_type).pg_name().to_string()),
+                        Some(if c.not_null { "not null".into() } else { String::new() }),
+                        Some(if t.key().contains(&i) { "primary key".into() } else { String::new() }),
+                    ]
+                })
+                .collect();
+            text_batch(&["column", "type", "nullable", "key"], rows)
+        } else {
+            return Err(SqlError::undefined_relation(name));
+        };
+        Ok(Outcome::Rows { schema, batches })
+    }
+
+    fn binder<'a>(&'a self, params: &'a [Param]) -> Binder<'a> {
+        Binder { engine: &self.engine, ctx: EvalCtx { now: now_micros() }, params }
+    }
+
+    fn run_sql(&mut self, s: &ast::Statement, params: &[Param]) -> SqlResult<Outcome> {
+        use ast::Statement as S;
+        match s {
+            S::Query(q) => {
+                let b = self.binder(params);
+                let (plan, schema) = b.bind_query(q)?;
+                let batches = run(&plan)?;
+                Ok(Outcome::Rows { schema: client_schema(schema), batches })
+            }
+            S::Explain { statement, analyze, .. } => {
+                let S::Query(q) = statement.as_ref() else {
+                    return Err(SqlError::unsupported("EXPLAIN of this statement"));
+                };
+                let b = self.binder(params);
+                let (plan, _) = b.bind_query(q)?;
+                let mut lines = Vec::new();
+                if *analyze {
+                    let t = std::time::Instant::now();
+                    let batches = run(&plan)?;
+                    let rows: usize = batches.iter().map(|x| x.num_rows()).sum();
+                    plan.explain(0, true, &mut lines);
+                    lines.push(format!("Execution Time: {:.3} ms ({rows} rows)", t.elapsed().as_secs_f64() * 1e3));
+                } else {
+                    plan.explain(0, false, &mut lines);
+                }
+                let (schema, batches) = text_batch(&["QUERY PLAN"], lines.into_iter().map(|l| vec![Some(l)]).collect());
+                Ok(Outcome::Rows { schema, batches })
+            }
+            S::CreateTable(ct) => self.create_table(ct),
+            S::Drop { object_type: ast::ObjectType::Table, if_exists, names, .. } => {
+                for n in names {
+                    let name = n.to_string().to_ascii_lowercase();
+                    match self.engine.drop_table(&name) {
+                        Err(crate::Error::NotFound(_)) if *if_exists => {}
+                        Err(crate::Error::NotFound(_)) => {
+                            return Err(SqlError::new("42P01", format!("table \"{name}\" does not exist")));
+                        }
+                        r => r?,
+                    }
+                }
+                Ok(Outcome::Done("DROP TABLE".into()))
+            }
+            S::Insert(ins) => self.insert(ins, params),
+            S::Update(u) => self.update(u, params),
+            S::Delete(d) => self.delete(d, params),
+            S::StartTransaction { .. } => {
+                self.in_transaction = true;
+                Ok(Outcome::Done("BEGIN".into()))
+            }
+            S::Commit { .. } => {
+                self.in_transaction = false;
+                Ok(Outcome::Done("COMMIT".into()))
+            }
+            S::Rollback { .. } => {
+                self.in_transaction = false;
+                Ok(Outcome::Done("ROLLBACK".into()))
+            }
+            S::Set(set) => {
+                let text = set.to_string();
+                let body = text.trim_start_matches(|c: char| c.is_alphabetic()).trim();
+                let body = body.strip_prefix("SESSION ").or_else(|| body.strip_prefix("LOCAL ")).unwrap_or(body);
+                if let Some((k, v)) = body
+                    .split_once([' ', '='])
+                    .map(|(k, v)| (k.trim(), v.trim().trim_start_matches("TO ").trim_start_matches('=').trim()))
+                {
+                    let v = v.trim_matches('\'').to_string();
+                    self.settings.insert(k.to_ascii_lowercase(), v);
+                }
+                Ok(Outcome::Done("SET".into()))
+            }
+            S::ShowVariable { variable } => {
+                let name = variable.iter().map(|i| i.value.to_ascii_lowercase()).collect::<Vec<_>>().join(" ");
+                let name = if name == "time zone" { "timezone".to_string() } else { name };
+                let value = if name == "all" {
+                    return Err(SqlError::unsupported("SHOW ALL"));
+                } else {
+                    self.settings.get(&name).cloned().ok_or_else(|| {
+                        SqlError::new("42704", format!("unrecognized configuration parameter \"{name}\""))
+                    })?
+                };
+                let (schema, batches) = text_batch(&[&name], vec![vec![Some(value)]]);
+                Ok(Outcome::Rows { schema, batches })
+            }
+            other => Err(SqlError::unsupported(format!(
+                "the statement {}",
+                other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+            ))),
+        }
+    }
+
+    fn create_table(&self, ct: &ast::CreateTable) -> SqlResult<Outcome> {
+        let name = ct.name.to_string().to_ascii_lowercase();
+        if self.engine.datastore(&name).is_ok() || self.engine.channel(&name).is_ok() {
+            return Err(SqlError::new("42P07", format!("relation \"{name}\" already exists")));
+        }
+        let mut cols = Vec::new();
+        let mut key = Vec::new();
+        for (i, c) in ct.columns.iter().enumerate() {
+            let ty = SqlType::from_name(&c.data_type.to_string())
+                .ok_or_else(|| SqlError::new("42704", format!("type \"{}\" does not exist", c.data_type)))?;
+            let physical =
+                ty.physical().ok_or_else(|| SqlError::unsupported(format!("columns of type {}", ty.pg_name())))?;
+            let mut not_null = false;
+            for o in &c.options {
+                match &o.option {
+                    ast::ColumnOption::NotNull => not_null = true,
+                    ast::ColumnOption::PrimaryKey(_) => {
+                        not_null = true;
+                        key.push(i);
+                    }
+                    ast::ColumnOption::Null => {}
+                    other => return Err(SqlError::unsupported(format!("column option {other}"))),
+                }
+            }
+            let cname =
+                if c.name.quote_style.is_some() { c.name.value.clone() } else { c.name.value.to_ascii_lowercase() };
+            cols.push(ColumnSpec { name: cname, data_type: physical, type_tag: ty.oid(), not_null });
+        }
+        for con in &ct.constraints {
+            if let ast::TableConstraint::PrimaryKey(pk) = con {
+                for col in &pk.columns {
+                    let cname = col.to_string().to_ascii_lowercase();
+                    let i =
+                        cols.iter().position(|c| c.name == cname).ok_or_else(|| SqlError::undefined_column(&cname))?;
+                    cols[i].not_null = true;
+                    key.push(i);
+                }
+            } else {
+                return Err(SqlError::unsupported(format!("table constraint {con}")));
+            }
+        }
+        match self.engine.create_table(&name, cols, key) {
+            Err(crate::Error::AlreadyExists(_)) if ct.if_not_exists => {}
+            Err(crate::Error::AlreadyExists(_)) => {
+                return Err(SqlError::new("42P07", format!("relation \"{name}\" already exists")));
+            }
+            r => {
+                r?;
+            }
+        }
+        Ok(Outcome::Done("CREATE TABLE".into()))
+    }
+
+    /// Evaluates the VALUES or SELECT source of an INSERT into one batch.
+    fn insert_source(&self, ins: &ast::Insert, params: &[Param]) -> SqlResult<(Vec<OutCol>, Batch)> {
+        let q = ins.source.as_ref().ok_or_else(|| SqlError::unsupported("INSERT without VALUES or SELECT"))?;
+        let b = self.binder(params);
+        let (plan, schema) = b.bind_query(q)?;
+        let batches = run(&plan)?;
+        Ok((schema.clone(), concat(batches, &schema)))
+    }
+
+    fn insert(&mut self, ins: &ast::Insert, params: &[Param]) -> SqlResult<Outcome> {
+        let name = match &ins.table {
+            ast::TableObject::TableName(n) => n.to_string().to_ascii_lowercase(),
+            other => return Err(SqlError::unsupported(format!("INSERT INTO {other}"))),
+        };
+        let (src_schema, src) = self.insert_source(ins, params)?;
+        let cols: Vec<String> = ins.columns.iter().map(|c| c.to_string().to_ascii_lowercase()).collect();
+        let n = src.num_rows();
+        if let Ok(t) = self.engine.table(&name) {
+            let targets: Vec<usize> = if cols.is_empty() {
+                (0..src_schema.len().min(t.columns().len())).collect()
+            } else {
+                cols.iter()
+                    .map(|c| t.columns().iter().position(|x| &x.name == c).ok_or_else(|| SqlError::undefined_column(c)))
+                    .collect::<SqlResult<_>>()?
+            };
+            if targets.len() != src_schema.len() {
+                return Err(SqlError::syntax("INSERT has more expressions than target columns"));
+            }
+            let mut columns = Vec::with_capacity(t.columns().len());
+            for (i, spec) in t.columns().iter().enumerate() {
+                let ty = type_of_oid(spec.type_tag, spec.data_type);
+                columns.push(match targets.iter().position(|&x| x == i) {
+                    Some(si) => cast_column(&src.columns[si], src_schema[si].ty, ty, &spec.name)?,
+                    None => Column::nulls(spec.data_type, n),
+                });
+            }
+            let fields = t.columns().iter().map(|c| Field::new(&c.name, c.data_type)).collect();
+            let batch = Batch { fields, columns };
+            let on_conflict_nothing = matches!(
+                &ins.on,
+                Some(ast::OnInsert::OnConflict(ast::OnConflict { action: ast::OnConflictAction::DoNothing, .. }))
+            );
+            let upsert = matches!(
+                &ins.on,
+                Some(ast::OnInsert::OnConflict(ast::OnConflict { action: ast::OnConflictAction::DoUpdate(_), .. }))
+            );
+            if upsert {
+                return Err(SqlError::unsupported("ON CONFLICT DO UPDATE"));
+            }
+            let written = if on_conflict_nothing {
+                self.insert_skipping_conflicts(&t, batch)?
+            } else {
+                self.engine.write_table(&name, TableWrite::Append, batch)?;
+                n
+            };
+            return Ok(Outcome::Done(format!("INSERT 0 {written}")));
+        }
+        if self.engine.datastore(&name).is_ok() {
+            if cols.is_empty() {
+                return Err(SqlError::syntax(
+                    "INSERT into a datastore needs a column list, e.g. INSERT INTO d (time, machine_id, x) VALUES …",
+                ));
+            }
+            if cols.len() != src_schema.len() {
+                return Err(SqlError::syntax("INSERT has more expressions than target columns"));
+            }
+            let mut fields = Vec::new();
+            let mut columns = Vec::new();
+            for (c, (oc, col)) in cols.iter().zip(src_schema.iter().zip(&src.columns)) {
+                let (ty, col) = if c == "time" {
+                    (SqlType::TimestampTz, cast_column(col, oc.ty, SqlType::TimestampTz, c)?)
+                } else if oc.ty == SqlType::Unknown || oc.ty.is_text() || oc.ty.is_json() {
+                    (SqlType::Text, col.clone())
+                } else if oc.ty.is_integer() {
+                    (SqlType::Int8, col.clone())
+                } else if oc.ty.is_numeric() {
+                    (SqlType::Float8, col.clone())
+                } else {
+                    (
+                        oc.ty,
+                        cast_column(col, oc.ty, if oc.ty == SqlType::Date { SqlType::TimestampTz } else { oc.ty }, c)?,
+                    )
+                };
+                let dt = col.data_type();
+                let _ = ty;
+                fields.push(Field::new(c, dt));
+                columns.push(col);
+            }
+            if !cols.iter().any(|c| c == "time") {
+                fields.push(Field::new("time", crate::batch::DataType::Timestamp));
+                columns.push(Column::new(Values::Timestamp(vec![now_micros(); n])));
+            }
+            let batch =
+                Batch::try_new(fields, columns).ok_or_else(|| SqlError::syntax("column named twice in INSERT"))?;
+            self.engine.append_rows(&name, batch, None)?;
+            return Ok(Outcome::Done(format!("INSERT 0 {n}")));
+        }
+        if self.engine.channel(&name).is_ok() {
+            return Err(SqlError::unsupported("INSERT into a channel"));
+        }
+        Err(SqlError::undefined_relation(&name))
+    }
+
+    fn insert_skipping_conflicts(&self, t: &crate::table::Table, batch: Batch) -> SqlResult<usize> {
+        let current = t.rows();
+        let mut seen: std::collections::HashSet<Vec<u8>> =
+            (0..current.num_rows()).map(|r| crate::table::store_key_bytes(&current, t.key(), r)).collect();
+        let keep: Vec<u32> = (0..batch.num_rows())
+            .filter(|&r| t.key().is_empty() || seen.insert(crate::table::store_key_bytes(&batch, t.key(), r)))
+            .map(|r| r as u32)
+            .collect();
+        let n = keep.len();
+        if n > 0 {
+            self.engine.write_table(t.name(), TableWrite::Append, batch.take(&keep))?;
+        }
+        Ok(n)
+    }
+
+    /// Rows of table `name` and a boolean column saying which match `selection`.
+    fn matching(
+        &self,
+        name: &str,
+        selection: Option<&ast::Expr>,
+        params: &[Param],
+    ) -> SqlResult<(Arc<crate::table::Table>, Arc<Batch>, Vec<bool>)> {
+        let t = self.engine.table(name).map_err(|_| SqlError::undefined_relation(name))?;
+        let rows = t.rows();
+        let n = rows.num_rows();
+        let mask = match selection {
+            None => vec![true; n],
+            Some(w) => {
+                let q = format!("SELECT {w} FROM {name}");
+                let stmts = parse(&q)?;
+                let Some(Statement::Sql(s)) = stmts.first() else { return Err(SqlError::syntax("WHERE")) };
+                let ast::Statement::Query(query) = s.as_ref() else { return Err(SqlError::syntax("WHERE")) };
+                let b = self.binder(params);
+                let (plan, _) = b.bind_query(query)?;
+                let out = concat(run(&plan)?, &[OutCol { name: "m".into(), ty: SqlType::Bool }]);
+                let c = &out.columns[0];
+                match &c.values {
+                    Values::Bool(v) => (0..n).map(|i| c.is_valid(i) && v[i]).collect(),
+                    _ => return Err(SqlError::mismatch("argument of WHERE must be type boolean")),
+                }
+            }
+        };
+        Ok((t, rows, mask))
+    }
+
+    fn delete(&mut self, d: &ast::Delete, params: &[Param]) -> SqlResult<Outcome> {
+        let from = match &d.from {
+            ast::FromTable::WithFromKeyword(v) | ast::FromTable::WithoutKeyword(v) => v,
+        };
+        let [twj] = from.as_slice() else { return Err(SqlError::unsupported("DELETE from several tables")) };
+        let ast::TableFactor::Table { name, .. } = &twj.relation else {
+            return Err(SqlError::unsupported("DELETE target"));
+        };
+        let name = name.to_string().to_ascii_lowercase();
+        if self.engine.datastore(&name).is_ok() || self.engine.channel(&name).is_ok() {
+            return Err(SqlError::new("42809", format!("\"{name}\" is append-only: rows leave it by retention")));
+        }
+        let (t, rows, mask) = self.matching(&name, d.selection.as_ref(), params)?;
+        let keep: Vec<u32> = (0..rows.num_rows()).filter(|&i| !mask[i]).map(|i| i as u32).collect();
+        let deleted = rows.num_rows() - keep.len();
+        if deleted > 0 {
+            self.engine.write_table(t.name(), TableWrite::Replace, rows.take(&keep))?;
+        }
+        Ok(Outcome::Done(format!("DELETE {deleted}")))
+    }
+
+    fn update(&mut self, u: &ast::Update, params: &[Param]) -> SqlResult<Outcome> {
+        let ast::TableFactor::Table { name, .. } = &u.table.relation else {
+            return Err(SqlError::unsupported("UPDATE target"));
+        };
+        let name = name.to_string().to_ascii_lowercase();
+        if self.engine.datastore(&name).is_ok() || self.engine.channel(&name).is_ok() {
+            return Err(SqlError::new("42809", format!("\"{name}\" is append-only")));
+        }
+        let (t, rows, mask) = self.matching(&name, u.selection.as_ref(), params)?;
+        let n = rows.num_rows();
+        let mut columns = rows.columns.clone();
+        for a in &u.assignments {
+            let col = match &a.target {
+                ast::AssignmentTarget::ColumnName(c) => c.to_string().to_ascii_lowercase(),
+                other => return Err(SqlError::unsupported(format!("assignment to {other}"))),
+            };
+            let ci = t.columns().iter().position(|c| c.name == col).ok_or_else(|| SqlError::undefined_column(&col))?;
+            let spec = &t.columns()[ci];
+            let ty = type_of_oid(spec.type_tag, spec.data_type);
+            // Evaluate the new value for every row through a query over the table.
+            let q = format!("SELECT {} FROM {name}", a.value);
+            let stmts = parse(&q)?;
+            let Some(Statement::Sql(s)) = stmts.first() else { return Err(SqlError::syntax("SET")) };
+            let ast::Statement::Query(query) = s.as_ref() else { return Err(SqlError::syntax("SET")) };
+            let b = self.binder(params);
+            let (plan, schema) = b.bind_query(query)?;
+            let vals = concat(run(&plan)?, &schema);
+            let newc = cast_column(&vals.columns[0], schema[0].ty, ty, &col)?;
+            let mut out = Vec::with_capacity(n);
+            for (i, &m) in mask.iter().enumerate() {
+                out.push(if m { Scalar::from_column(&newc, ty, i) } else { Scalar::from_column(&columns[ci], ty, i) });
+            }
+            columns[ci] = scalars_to_column(&out, ty)?;
+        }
+        let updated = mask.iter().filter(|m| **m).count();
+        if updated > 0 {
+            let batch = Batch { fields: rows.fields.clone(), columns };
+            self.engine.write_table(t.name(), TableWrite::Replace, batch)?;
+        }
+        Ok(Outcome::Done(format!("UPDATE {updated}")))
+    }
+}
+
+/// What clients see: unknown-typed results (bare string literals) are text.
+pub fn client_schema(schema: Vec<OutCol>) -> Vec<OutCol> {
+    schema.into_iter().map(|c| if c.ty == SqlType::Unknown { OutCol { ty: SqlType::Text, ..c } } else { c }).collect()
+}
+
+/// Converts a column to the SQL type of a target column, naming it in errors.
+fn cast_column(c: &Column, from: SqlType, to: SqlType, name: &str) -> SqlResult<Column> {
+    if from == to || (from == SqlType::Unknown && to.is_text()) {
+        return Ok(c.clone());
+    }
+    let ok = from == SqlType::Unknown
+        || (from.is_numeric() && to.is_numeric())
+        || (from.is_text() && (to.is_text() || to.is_json()))
+        || (from.is_timestamp() && to.is_timestamp())
+        || (from == SqlType::Date && to.is_timestamp());
+    if !ok {
+        return Err(SqlError::mismatch(format!(
+            "column \"{name}\" is of type {} but expression is of type {}",
+            to.pg_name(),
+            from.pg_name()
+        ))
+        .with_hint("You will need to rewrite or cast the expression."));
+    }
+    let n = c.len();
+    let mut vals = Vec::with_capacity(n);
+    for i in 0..n {
+        vals.push(cast_scalar(Scalar::from_column(c, from, i), from, to)?);
+    }
+    scalars_to_column(&vals, to)
+}

@@ -1,0 +1,194 @@
+//! Shared helpers for integration tests: start the real `fleetdb` binary and a throwaway
+//! PostgreSQL server, and talk to both with `psql`.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited ({status}) before listening on {port}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on port {port} within 30 s");
+}
+
+/// A running `fleetdb serve`.
+pub struct Fleetdb {
+    pub child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Fleetdb {
+    pub fn start(dir: &Path) -> Fleetdb {
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetdb"))
+            .args(["serve", "--data-dir", dir.to_str().unwrap(), "--pg-listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting fleetdb serve");
+        wait_for_port(port, "fleetdb", &mut child);
+        Fleetdb { child, port, dir: dir.to_path_buf() }
+    }
+
+    /// Stops with SIGTERM (clean shutdown) and waits.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+
+    /// Stops with SIGKILL.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::forget(self);
+    }
+
+    pub fn psql(&self, sql: &str) -> Output {
+        psql(self.port, "fleetdb", "fleetdb", sql)
+    }
+}
+
+impl Drop for Fleetdb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs one statement with psql: unaligned, `|`-separated, NULL shown as `NULL`, errors with
+/// their SQLSTATE (`ERROR:  22012: division by zero`).
+pub fn psql(port: u16, user: &str, db: &str, sql: &str) -> Output {
+    Command::new("psql")
+        .args([
+            "-X",
+            "-A",
+            "-F",
+            "|",
+            "-P",
+            "null=NULL",
+            "-P",
+            "footer=off",
+            "-v",
+            "VERBOSITY=verbose",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user, "-d", db, "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("running psql (install postgresql-client)")
+}
+
+/// stdout of a psql call that must succeed.
+pub fn ok(out: Output, sql: &str) -> String {
+    assert!(out.status.success(), "{sql}\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A throwaway PostgreSQL cluster on a free loopback port, stopped on drop.
+pub struct Postgres {
+    pub port: u16,
+    data: tempfile::TempDir,
+    bin: PathBuf,
+    as_postgres: bool,
+}
+
+fn pg_bin() -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect(
+            "PostgreSQL server binaries are needed for this test: install the postgresql package (tools/test.sh does)",
+        )
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("postgres").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop().expect("no PostgreSQL server binaries under /usr/lib/postgresql")
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let bin = pg_bin();
+        let data = tempfile::tempdir().unwrap();
+        // PostgreSQL refuses to run as root; CI runs as root, so run it as `postgres` then.
+        let as_postgres = unsafe_is_root();
+        if as_postgres {
+            Command::new("chown").args(["-R", "postgres:postgres", data.path().to_str().unwrap()]).status().unwrap();
+            Command::new("chmod").args(["755", data.path().parent().unwrap().to_str().unwrap()]).status().ok();
+        }
+        let port = free_port();
+        let pgdata = data.path().join("pgdata");
+        let run = |args: &[&str]| -> Output {
+            let mut c = if as_postgres {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]);
+                c.arg(bin.join(args[0]));
+                c
+            } else {
+                Command::new(bin.join(args[0]))
+            };
+            c.args(&args[1..]).output().unwrap()
+        };
+        let init = run(&[
+            "initdb",
+            "-D",
+            pgdata.to_str().unwrap(),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--locale=C",
+            "-E",
+            "UTF8",
+        ]);
+        assert!(init.status.success(), "initdb: {}", String::from_utf8_lossy(&init.stderr));
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c TimeZone=UTC",
+            data.path().display()
+        );
+        let log = data.path().join("log");
+        let start =
+            run(&["pg_ctl", "-D", pgdata.to_str().unwrap(), "-o", &opts, "-l", log.to_str().unwrap(), "-w", "start"]);
+        assert!(start.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&start.stderr));
+        Postgres { port, data, bin, as_postgres }
+    }
+
+    pub fn psql(&self, sql: &str) -> Output {
+        psql(self.port, "postgres", "postgres", sql)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let pgdata = self.data.path().join("pgdata");
+        let pg_ctl = self.bin.join("pg_ctl");
+        let mut c = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(pg_ctl);
+            c
+        } else {
+            Command::new(pg_ctl)
+        };
+        let _ = c.args(["-D", pgdata.to_str().unwrap(), "-m", "immediate", "stop"]).output();
+    }
+}
+
+fn unsafe_is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}

@@ -1,0 +1,95 @@
+//! fleetdb as a PostgreSQL server for real clients: psql (simple query protocol) and psycopg 3
+//! (extended protocol with parameters, binary and text results), restarts, and errors.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Fleetdb, ok};
+
+#[test]
+fn psql_creates_loads_queries_and_sees_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    for sql in [
+        "CREATE CHANNEL factory_sensor_channel WITH (retention = '90 days')",
+        "CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT)",
+        "CREATE DATASTORE factory_processed_datastore WITH (retention = '365 days')",
+        "INSERT INTO machines VALUES ('M-0001', 'CNC-5X', 'plant-a'), ('M-0002', 'PRESS-200', 'plant-b')",
+        "INSERT INTO factory_processed_datastore (time, machine_id, vibration, temperature) VALUES
+           ('2026-01-01 00:00:00+00', 'M-0001', 2.5, 61.5), ('2026-01-01 00:00:10+00', 'M-0001', 2.75, 61.75),
+           ('2026-01-01 00:00:00+00', 'M-0002', 0.5, 59.0)",
+    ] {
+        ok(db.psql(sql), sql);
+    }
+    let out = ok(db.psql("SELECT machine_id, avg(vibration) AS avg_vibration FROM factory_processed_datastore GROUP BY machine_id ORDER BY machine_id"), "avg");
+    assert_eq!(out, "machine_id|avg_vibration\nM-0001|2.625\nM-0002|0.5\n");
+    let out = ok(db.psql("SHOW CHANNELS"), "show");
+    assert!(
+        out.starts_with("name|retention|messages|bytes|last_arrival\nfactory_sensor_channel|90 days|0|0|"),
+        "{out}"
+    );
+    let err = db.psql("SELECT 1/0");
+    assert!(!err.status.success());
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("ERROR:  22012: division by zero"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    let err = db.psql("SELECT * FROM nowhere");
+    assert!(String::from_utf8_lossy(&err.stderr).contains("42P01: relation \"nowhere\" does not exist"));
+    let err = db.psql("SELECT 1 +");
+    let text = String::from_utf8_lossy(&err.stderr).to_string();
+    assert!(text.contains("ERROR:  42601"), "{text}");
+
+    // A clean stop checkpoints; a restart sees everything. Then a SIGKILL loses nothing either.
+    assert!(db.stop().success());
+    let db = Fleetdb::start(dir.path());
+    ok(db.psql("INSERT INTO machines VALUES ('M-0003', 'LATHE-L3', 'plant-c')"), "insert after restart");
+    db.kill();
+    let db = Fleetdb::start(dir.path());
+    assert_eq!(ok(db.psql("SELECT count(*) FROM machines"), "count"), "count\n3\n");
+    assert_eq!(ok(db.psql("SELECT count(*) FROM factory_processed_datastore"), "count"), "count\n3\n");
+}
+
+#[test]
+fn psycopg_uses_the_extended_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    let script = format!(
+        r#"
+import datetime, psycopg
+conn = psycopg.connect("host=127.0.0.1 port={port} user=fleetdb dbname=fleetdb", autocommit=True)
+cur = conn.cursor()
+cur.execute("CREATE TABLE machines (machine_id TEXT PRIMARY KEY, capacity INT, rating DOUBLE PRECISION, active BOOLEAN)")
+cur.executemany("INSERT INTO machines VALUES (%s, %s, %s, %s)", [("M-1", 10, 1.5, True), ("M-2", 20, None, False), ("M-3", None, 2.25, True)])
+cur.execute("SELECT machine_id, capacity, rating, active FROM machines WHERE capacity > %s ORDER BY machine_id", (5,))
+rows = cur.fetchall()
+assert rows == [("M-1", 10, 1.5, True), ("M-2", 20, None, False)], rows
+cur.execute("SELECT count(*), sum(capacity) FROM machines WHERE machine_id = %s", ("M-3",))
+assert cur.fetchone() == (1, None)
+cur.execute("CREATE DATASTORE d")
+cur.execute("INSERT INTO d (time, machine_id, v) VALUES (%s, %s, %s)", (datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc), "M-1", 3.5))
+cur.execute("SELECT time, v FROM d")
+t, v = cur.fetchone()
+assert t == datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc) and v == 3.5, (t, v)
+# Binary results
+cur = conn.cursor(binary=True)
+cur.execute("SELECT capacity, rating, machine_id FROM machines ORDER BY machine_id")
+assert cur.fetchall() == [(10, 1.5, "M-1"), (20, None, "M-2"), (None, 2.25, "M-3")]
+try:
+    cur.execute("SELECT 1 / 0")
+    raise SystemExit("no error")
+except psycopg.errors.DivisionByZero:
+    pass
+print("ok")
+"#,
+        port = db.port
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3 with psycopg (pip install psycopg[binary])");
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
