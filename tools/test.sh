@@ -13,9 +13,21 @@ step() { printf '\n== %s\n' "$*"; }
 step "toolchain"
 cargo --version
 rustup component list --installed 2>/dev/null | grep -E '^(rustfmt|clippy)' || true
-# The storage tests need nothing beyond the Rust toolchain. Later suites (PostgreSQL,
-# Mosquitto, JDBC, psycopg) are installed here when they arrive, so a fresh machine and CI
-# run the same script.
+
+step "test dependencies"
+# PostgreSQL (server for the differential suite, psql as a client) and psycopg 3. Installed only
+# when missing, so a machine that has them does not need the network.
+apt_needed=()
+command -v psql >/dev/null 2>&1 || apt_needed+=(postgresql-client)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || apt_needed+=(postgresql)
+command -v runuser >/dev/null 2>&1 || apt_needed+=(util-linux)
+if [ ${#apt_needed[@]} -gt 0 ]; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "${apt_needed[@]}"
+fi
+python3 -c 'import psycopg' 2>/dev/null || python3 -m pip install --quiet 'psycopg[binary]'
+psql --version
+python3 -c 'import psycopg; print("psycopg", psycopg.__version__)'
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

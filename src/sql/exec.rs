@@ -258,7 +258,7 @@ pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
                     skip -= n;
                     continue;
                 }
-                let end = (skip + left).min(n);
+                let end = skip.saturating_add(left).min(n);
                 let idx: Vec<u32> = (skip as u32..end as u32).collect();
                 left -= end - skip;
                 skip = 0;

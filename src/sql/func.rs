@@ -282,8 +282,10 @@ fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr])
     };
     let flt = |i: usize| f64_of(&a[i]).ok_or_else(|| SqlError::mismatch("a numeric argument was expected"));
     Ok(match f {
-        Func::Lower => S::Text(txt(0).to_lowercase()),
-        Func::Upper => S::Text(txt(0).to_uppercase()),
+        // Character by character, as PostgreSQL's lower/upper: a character whose case mapping
+        // is several characters (ß → SS) stays as it is.
+        Func::Lower => S::Text(txt(0).chars().map(|c| single(c.to_lowercase(), c)).collect()),
+        Func::Upper => S::Text(txt(0).chars().map(|c| single(c.to_uppercase(), c)).collect()),
         Func::Length => S::Int(txt(0).chars().count() as i64),
         Func::Substr => {
             let s: Vec<char> = txt(0).chars().collect();
@@ -437,6 +439,10 @@ fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr])
             S::Float(op(flt(0)?)?)
         }
     })
+}
+
+fn single(mut mapped: impl ExactSizeIterator<Item = char>, original: char) -> char {
+    if mapped.len() == 1 { mapped.next().unwrap_or(original) } else { original }
 }
 
 fn widen(v: Scalar, to: SqlType) -> Scalar {

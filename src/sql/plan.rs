@@ -114,6 +114,7 @@ fn output_name(e: &ast::Expr) -> String {
         ast::Expr::Nested(e) => output_name(e),
         ast::Expr::Case { .. } => "case".into(),
         ast::Expr::Extract { .. } => "extract".into(),
+        ast::Expr::Substring { shorthand: true, .. } => "substr".into(),
         ast::Expr::Substring { .. } => "substring".into(),
         ast::Expr::Trim { .. } => "btrim".into(),
         ast::Expr::Position { .. } => "position".into(),
@@ -278,6 +279,36 @@ impl<'a> Binder<'a> {
         Ok((plan, scope))
     }
 
+    /// A subquery in FROM: its output columns, renamed by the alias's column list.
+    fn derived(&self, q: &ast::Query, alias: Option<&ast::TableAlias>) -> SqlResult<(Plan, Scope)> {
+        let (plan, schema) = self.bind_query(q)?;
+        let qual = alias.map(|a| ident_name(&a.name));
+        let names: Vec<String> =
+            alias.map(|a| a.columns.iter().map(|c| ident_name(&c.name)).collect()).unwrap_or_default();
+        if names.len() > schema.len() {
+            return Err(SqlError::new(
+                "42P10",
+                format!(
+                    "table \"{}\" has {} columns available but {} columns specified",
+                    qual.unwrap_or_default(),
+                    schema.len(),
+                    names.len()
+                ),
+            ));
+        }
+        let cols = schema
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ScopeCol {
+                qualifier: qual.clone(),
+                name: names.get(i).cloned().unwrap_or_else(|| c.name.clone()),
+                ty: c.ty,
+            })
+            .collect::<Vec<_>>();
+        let n = cols.len();
+        Ok((plan, Scope { cols, used: RefCell::new(vec![true; n]), time_col: None }))
+    }
+
     fn bind_select(&self, s: &ast::Select, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
         let (mut plan, scope) = match s.from.as_slice() {
             [] => {
@@ -297,6 +328,9 @@ impl<'a> Binder<'a> {
             }
             [twj] if twj.joins.is_empty() => match &twj.relation {
                 ast::TableFactor::Table { name, alias, args: None, .. } => self.relation(name, alias.as_ref())?,
+                ast::TableFactor::Derived { lateral: false, subquery, alias, sample: None } => {
+                    self.derived(subquery, alias.as_ref())?
+                }
                 other => return Err(SqlError::unsupported(format!("FROM {other}"))),
             },
             _ => return Err(SqlError::unsupported("joins and several FROM items")),
@@ -997,6 +1031,7 @@ impl<'a> Binder<'a> {
             B::And => BinOp::And,
             B::Or => BinOp::Or,
             B::StringConcat => BinOp::Concat,
+            B::PGExp => return self.call("power", vec![l, r]),
             other => return Err(SqlError::unsupported(format!("operator {other}"))),
         };
         let (lt, rt) = (l.ty(), r.ty());
@@ -1005,7 +1040,12 @@ impl<'a> Binder<'a> {
             && (lt.is_timestamp() || lt == SqlType::Date || lt == SqlType::Unknown)
             && matches!(bop, BinOp::Add | BinOp::Sub)
         {
-            let l = if lt == SqlType::Timestamp { l } else { coerce(l, SqlType::TimestampTz)? };
+            // date + interval is a timestamp without time zone, as in PostgreSQL.
+            let l = match lt {
+                SqlType::Timestamp => l,
+                SqlType::Date => coerce(l, SqlType::Timestamp)?,
+                _ => coerce(l, SqlType::TimestampTz)?,
+            };
             let iv = if bop == BinOp::Sub {
                 super::types::Interval { months: -iv.months, days: -iv.days, micros: -iv.micros }
             } else {

@@ -155,8 +155,10 @@ pub fn parse_text(s: &str, ty: SqlType) -> SqlResult<Scalar> {
         SqlType::Text | SqlType::Varchar | SqlType::Unknown | SqlType::Json | SqlType::Jsonb => {
             Scalar::Text(s.to_string())
         }
-        SqlType::Date => Scalar::Time(parse_date(t).ok_or_else(bad)?),
-        SqlType::Timestamp | SqlType::TimestampTz => Scalar::Time(parse_timestamp(t).ok_or_else(bad)?),
+        SqlType::Date => Scalar::Time(parse_date(t).ok_or_else(|| SqlError { sqlstate: "22007", ..bad() })?),
+        SqlType::Timestamp | SqlType::TimestampTz => {
+            Scalar::Time(parse_timestamp(t).ok_or_else(|| SqlError { sqlstate: "22007", ..bad() })?)
+        }
         SqlType::Interval => Scalar::Interval(parse_interval(t).ok_or_else(bad)?),
     })
 }

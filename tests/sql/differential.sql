@@ -1,0 +1,157 @@
+-- One query per line. Each runs on PostgreSQL and on fleetdb; answers must match.
+-- readings: 12 machines x 120 readings over 3 days (with NULLs, spikes, duplicates);
+-- machines: reference table; nums: edge values.
+
+-- projection, filters, NULLs
+SELECT count(*) FROM readings
+SELECT count(temperature), count(vibration), count(rpm) FROM readings
+SELECT machine_id, temperature FROM readings WHERE temperature > 80 ORDER BY machine_id, time
+SELECT count(*) FROM readings WHERE temperature IS NULL
+SELECT count(*) FROM readings WHERE temperature IS NOT NULL AND vibration IS NULL
+SELECT count(*) FROM readings WHERE status = 'idle'
+SELECT count(*) FROM readings WHERE status <> 'running'
+SELECT count(*) FROM readings WHERE temperature BETWEEN 60 AND 70
+SELECT count(*) FROM readings WHERE temperature NOT BETWEEN 60 AND 70
+SELECT count(*) FROM readings WHERE machine_id IN ('M-0001', 'M-0003', 'M-0005')
+SELECT count(*) FROM readings WHERE machine_id NOT IN ('M-0001', 'M-0003')
+SELECT count(*) FROM readings WHERE machine_id LIKE 'M-000%'
+SELECT count(*) FROM readings WHERE machine_id LIKE '%1_'
+SELECT count(*) FROM readings WHERE status ILIKE 'RUN%'
+SELECT count(*) FROM readings WHERE NOT (temperature > 60)
+SELECT count(*) FROM readings WHERE temperature > 60 OR vibration > 3
+SELECT count(*) FROM readings WHERE temperature > 60 AND vibration > 3
+SELECT count(*) FROM readings WHERE rpm = 0
+SELECT count(*) FROM readings WHERE temperature = -999
+-- aggregates
+SELECT min(temperature), max(temperature), sum(rpm) FROM readings
+SELECT avg(vibration) FROM readings
+SELECT avg(rpm), sum(rpm), min(rpm), max(rpm) FROM readings
+SELECT stddev(temperature), variance(temperature) FROM readings
+SELECT stddev_pop(power), var_pop(power), stddev_samp(power), var_samp(power) FROM readings
+SELECT count(DISTINCT machine_id), count(DISTINCT status) FROM readings
+SELECT bool_and(temperature > 0), bool_or(temperature > 90) FROM readings
+SELECT min(machine_id), max(status) FROM readings
+SELECT min(time), max(time) FROM readings
+SELECT count(*), sum(temperature) FROM readings WHERE temperature > 1000
+SELECT max(temperature) FROM readings WHERE false
+-- GROUP BY
+SELECT machine_id, count(*) FROM readings GROUP BY machine_id ORDER BY machine_id
+SELECT machine_id, avg(vibration) AS avg_vibration FROM readings GROUP BY machine_id ORDER BY avg_vibration DESC, machine_id
+SELECT status, count(*) AS n FROM readings GROUP BY status ORDER BY n DESC, status
+SELECT status, count(*) FROM readings GROUP BY 1 ORDER BY 1
+SELECT machine_id, status, count(*) FROM readings GROUP BY machine_id, status ORDER BY 1, 2
+SELECT machine_id, max(temperature) - min(temperature) AS spread FROM readings GROUP BY machine_id ORDER BY machine_id
+SELECT machine_id, count(*) FROM readings GROUP BY machine_id HAVING count(*) > 120 ORDER BY machine_id
+SELECT machine_id, avg(temperature) FROM readings GROUP BY machine_id HAVING avg(temperature) > 70 ORDER BY 2 DESC
+SELECT __dt, count(*) FROM readings GROUP BY __dt ORDER BY __dt
+SELECT date_trunc('day', time) AS day, count(*) FROM readings GROUP BY 1 ORDER BY 1
+SELECT date_trunc('hour', time) AS hour, machine_id, avg(temperature) FROM readings WHERE machine_id = 'M-0002' GROUP BY 1, 2 ORDER BY 1
+SELECT extract(hour from time) AS h, count(*) FROM readings GROUP BY 1 ORDER BY 1
+SELECT upper(status), count(*) FROM readings GROUP BY upper(status) ORDER BY 1
+SELECT rpm > 0 AS spinning, count(*) FROM readings GROUP BY 1 ORDER BY 1
+SELECT CASE WHEN temperature > 75 THEN 'hot' WHEN temperature > 60 THEN 'warm' ELSE 'cool' END AS band, count(*) FROM readings GROUP BY 1 ORDER BY 1
+SELECT count(*) FROM (VALUES (1), (2), (2)) AS v(x)
+-- ORDER BY, LIMIT, OFFSET, DISTINCT
+SELECT machine_id, time, temperature FROM readings ORDER BY time DESC, machine_id LIMIT 5
+SELECT machine_id, time FROM readings ORDER BY machine_id DESC, time LIMIT 3 OFFSET 7
+SELECT temperature FROM readings ORDER BY temperature NULLS FIRST, time, machine_id LIMIT 3
+SELECT temperature FROM readings ORDER BY temperature DESC NULLS LAST, time, machine_id LIMIT 3
+SELECT temperature FROM readings ORDER BY temperature DESC, time, machine_id LIMIT 3
+SELECT DISTINCT status FROM readings ORDER BY status
+SELECT DISTINCT machine_id, status FROM readings ORDER BY 1, 2 LIMIT 10
+SELECT machine_id FROM machines ORDER BY machine_id LIMIT 0
+SELECT machine_id FROM machines ORDER BY machine_id OFFSET 10
+-- reference table
+SELECT * FROM machines ORDER BY machine_id
+SELECT model_type, count(*), sum(capacity), avg(capacity) FROM machines GROUP BY model_type ORDER BY model_type
+SELECT location, count(*) FROM machines GROUP BY location ORDER BY location NULLS FIRST
+SELECT machine_id FROM machines WHERE capacity IS NULL ORDER BY 1
+SELECT machine_id, coalesce(capacity, -1) FROM machines ORDER BY 1
+SELECT machine_id, nullif(capacity, 10) FROM machines ORDER BY 1
+SELECT count(*) FROM machines WHERE location LIKE 'plant-a%'
+-- edge values
+SELECT * FROM nums ORDER BY id
+SELECT id, a + 1, b - 1, x * 2 FROM nums WHERE id IN (1, 2, 4, 5) ORDER BY id
+SELECT a / 3, a % 3, -a FROM nums WHERE id IN (1, 2, 4) ORDER BY id
+SELECT 7 / 2, -7 / 2, 7 % -3, -7 % 3
+SELECT 7.0 / 2, 1 / 3.0, 2 ^ 10
+SELECT a + 1 FROM nums WHERE id = 6
+SELECT a - 1 FROM nums WHERE id = 7
+SELECT b + 1 FROM nums WHERE id = 6
+SELECT a * 2 FROM nums WHERE id = 6
+SELECT -a FROM nums WHERE id = 7
+SELECT a / 0 FROM nums WHERE id = 1
+SELECT x / 0 FROM nums WHERE id = 1
+SELECT 1 / 0
+SELECT 5 % 0
+SELECT sum(a), sum(b) FROM nums WHERE id <> 6 AND id <> 7
+SELECT avg(a), avg(x) FROM nums
+SELECT count(*), count(a), count(s), count(flag) FROM nums
+SELECT min(s), max(s) FROM nums
+-- Case mapping of non-ASCII letters depends on the database's locale (PostgreSQL under the C
+-- locale maps ASCII only; fleetdb maps like a UTF-8 locale), so id 7 ('δelta') is left out.
+SELECT s, length(s), upper(s), lower(s) FROM nums WHERE id <> 7 ORDER BY id
+SELECT length(s), s FROM nums WHERE id = 7
+SELECT s || '!' FROM nums ORDER BY id
+SELECT flag, NOT flag, flag IS TRUE, flag IS NOT FALSE FROM nums ORDER BY id
+SELECT id FROM nums WHERE flag ORDER BY id
+SELECT id FROM nums WHERE NOT flag ORDER BY id
+SELECT id FROM nums WHERE a = b ORDER BY id
+SELECT id FROM nums WHERE a > 0 AND x > 1 ORDER BY id
+SELECT id, greatest(a, 0), least(a, 0) FROM nums ORDER BY id
+SELECT id, CASE WHEN a IS NULL THEN 'none' WHEN a > 0 THEN 'pos' ELSE 'nonpos' END FROM nums ORDER BY id
+SELECT id, CASE a WHEN 10 THEN 'ten' WHEN 0 THEN 'zero' END FROM nums ORDER BY id
+-- NULL semantics
+SELECT NULL = NULL, NULL <> 1, 1 + NULL, NULL IS NULL
+SELECT true AND NULL, false AND NULL, true OR NULL, false OR NULL
+SELECT 1 IN (1, NULL), 2 IN (1, NULL), 2 NOT IN (1, NULL)
+SELECT coalesce(NULL, NULL, 3), nullif(2, 2), nullif(2, 3)
+-- literals, casts, text functions
+SELECT 1, 1.5, 'text', true, NULL
+SELECT 2147483648, -2147483648, 9223372036854775807
+SELECT '42'::int + 1, '2.5'::float8 * 2, 3.7::int, 2.5::int, (-2.5)::int
+SELECT 10::text || 'x', 1.5::text
+SELECT 'abc'::int
+SELECT CAST('t' AS boolean), CAST(1 AS boolean)
+SELECT substr('factory', 2, 3), substring('factory' from 3), substring('factory' from 2 for 2)
+SELECT replace('M-0001', '-', '_'), split_part('plant-a/line-1', '/', 2), split_part('a,b', ',', 5)
+SELECT trim('  x  '), ltrim('xxy', 'x'), rtrim('yxx', 'x'), btrim('--a--', '-')
+SELECT strpos('machine', 'chi'), position('z' in 'abc'), length('')
+SELECT concat('a', 1, NULL, true), lower('AbC'), upper('straße')
+SELECT 'a' < 'b', 'B' < 'a', 'abc' = 'abc'
+-- math
+SELECT abs(-3), abs(-2.5), round(2.5), round(-2.5), round(3.14159, 2)
+SELECT ceil(2.1), floor(-2.1), trunc(2.789, 1), sign(-4.2), sign(0)
+SELECT sqrt(2.0), power(2, 0.5), exp(1.0), ln(10.0), log(100.0)
+SELECT sin(0), cos(0), atan2(1, 1), tan(0)
+SELECT mod(17, 5), mod(-17, 5), pi()
+SELECT sqrt(-1)
+SELECT ln(0)
+SELECT round(temperature) FROM readings WHERE machine_id = 'M-0004' ORDER BY time LIMIT 5
+SELECT machine_id, round(avg(temperature)::numeric, 2) FROM readings GROUP BY 1 ORDER BY 1
+-- time
+SELECT count(*) FROM readings WHERE time >= '2026-01-02'
+SELECT count(*) FROM readings WHERE time < '2026-01-02 00:10:00+00'
+SELECT count(*) FROM readings WHERE time > timestamptz '2026-01-01 00:05:00+00' AND time <= '2026-01-01 00:10:00+00'
+SELECT count(*) FROM readings WHERE time BETWEEN '2026-01-01' AND '2026-01-02'
+SELECT count(*) FROM readings WHERE __dt = '2026-01-02'
+SELECT min(time) + interval '1 day', max(time) - interval '90 minutes' FROM readings
+SELECT timestamptz '2026-03-18 10:05:00+00' + interval '1 month'
+SELECT timestamptz '2026-01-31 00:00:00+00' + interval '1 month'
+SELECT date_trunc('minute', timestamptz '2026-03-18 10:05:33.5+00'), date_trunc('month', timestamptz '2026-03-18 10:05:00+00')
+SELECT date_trunc('week', timestamptz '2026-03-18 10:05:00+00'), date_trunc('year', timestamptz '2026-03-18 10:05:00+00')
+SELECT extract(year from timestamptz '2026-03-18 10:05:00+00'), extract(dow from timestamptz '2026-03-18 10:05:00+00'), extract(doy from timestamptz '2026-03-18 10:05:00+00')
+SELECT date_part('epoch', timestamptz '2026-01-01 00:00:00+00'), to_timestamp(1767225600)
+SELECT date_bin('10 minutes', timestamptz '2026-03-18 10:07:00+00', timestamptz '2026-01-01 00:00:00+00')
+SELECT date_bin('15 minutes', time, timestamptz '2026-01-01') AS bucket, count(*) FROM readings WHERE machine_id = 'M-0001' GROUP BY 1 ORDER BY 1
+SELECT date '2026-01-05', date '2026-01-05' + interval '1 day'
+SELECT '2026-01-01 12:00:00+02'::timestamptz
+SELECT 'garbage'::timestamptz
+SELECT interval '1 day 2 hours', interval '90 minutes', interval '1 year 2 months'
+-- errors
+SELECT nosuchcolumn FROM readings
+SELECT * FROM nosuchtable
+SELECT machine_id, count(*) FROM readings
+SELECT sum(machine_id) FROM readings
+SELECT 'a' + 1
+SELECT 1 +
