@@ -83,6 +83,25 @@ pub enum Plan {
     Distinct {
         input: Box<Plan>,
     },
+    /// Hash join: rows of `left` and `right` whose keys are equal and for which `residual`
+    /// (over the combined row) holds. Output: left columns, then right columns.
+    Join {
+        left: Box<Plan>,
+        right: Box<Plan>,
+        kind: JoinKind,
+        left_keys: Vec<Expr>,
+        right_keys: Vec<Expr>,
+        residual: Option<Expr>,
+        schema: Vec<OutCol>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    Left,
+    Right,
+    Full,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -95,7 +114,10 @@ pub struct SortKey {
 impl Plan {
     pub fn schema(&self) -> Vec<OutCol> {
         match self {
-            Plan::Scan { schema, .. } | Plan::Project { schema, .. } | Plan::Aggregate { schema, .. } => schema.clone(),
+            Plan::Scan { schema, .. }
+            | Plan::Project { schema, .. }
+            | Plan::Aggregate { schema, .. }
+            | Plan::Join { schema, .. } => schema.clone(),
             Plan::Filter { input, .. }
             | Plan::Sort { input, .. }
             | Plan::Limit { input, .. }
@@ -153,6 +175,11 @@ impl Plan {
                 format!("Limit ({} offset {offset})", limit.map_or("all".into(), |l| l.to_string()))
             }
             Plan::Distinct { .. } => "Distinct".into(),
+            Plan::Join { kind, left_keys, residual, .. } => format!(
+                "Hash {kind:?} Join ({} keys{})",
+                left_keys.len(),
+                if residual.is_some() { ", residual filter" } else { "" }
+            ),
         };
         out.push(format!("{pad}{line}"));
         match self {
@@ -163,6 +190,10 @@ impl Plan {
             | Plan::Sort { input, .. }
             | Plan::Limit { input, .. }
             | Plan::Distinct { input } => input.explain(depth + 1, analyze, out),
+            Plan::Join { left, right, .. } => {
+                left.explain(depth + 1, analyze, out);
+                right.explain(depth + 1, analyze, out);
+            }
         }
     }
 }
@@ -266,6 +297,9 @@ pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
             }
             Ok(out)
         }
+        Plan::Join { left, right, kind, left_keys, right_keys, residual, schema } => {
+            hash_join(left, right, *kind, left_keys, right_keys, residual.as_ref(), schema)
+        }
         Plan::Distinct { input } => {
             let all = concat(run(input)?, &input.schema());
             let positions: Vec<usize> = (0..all.columns.len()).collect();
@@ -277,6 +311,105 @@ pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
             Ok(vec![take_batch(&all, &idx)])
         }
     }
+}
+
+/// Column values at `idx`, NULL where the index is `None` (the missing side of an outer join).
+fn take_opt(c: &Column, idx: &[Option<u32>]) -> Column {
+    if c.is_empty() {
+        return Column::nulls(c.data_type(), idx.len());
+    }
+    let plain: Vec<u32> = idx.iter().map(|x| x.unwrap_or(0)).collect();
+    let mut out = c.take(&plain);
+    if idx.iter().any(|x| x.is_none()) {
+        let mut v = out.validity.take().unwrap_or_else(|| crate::batch::Bitmap::new_set(idx.len()));
+        for (k, x) in idx.iter().enumerate() {
+            if x.is_none() {
+                v.set(k, false);
+            }
+        }
+        out.validity = Some(v);
+    }
+    out
+}
+
+fn key_batch(cols: Vec<Column>) -> Batch {
+    Batch {
+        fields: cols.iter().enumerate().map(|(i, c)| Field::new(&format!("k{i}"), c.data_type())).collect(),
+        columns: cols,
+    }
+}
+
+fn hash_join(
+    left: &Plan,
+    right: &Plan,
+    kind: JoinKind,
+    left_keys: &[Expr],
+    right_keys: &[Expr],
+    residual: Option<&Expr>,
+    schema: &[OutCol],
+) -> SqlResult<Vec<Batch>> {
+    use std::collections::HashMap;
+    let (ls, rs) = (left.schema(), right.schema());
+    let l = concat(run(left)?, &ls);
+    let r = concat(run(right)?, &rs);
+    let lk = key_batch(left_keys.iter().map(|e| eval(e, &l)).collect::<SqlResult<_>>()?);
+    let rk = key_batch(right_keys.iter().map(|e| eval(e, &r)).collect::<SqlResult<_>>()?);
+    let all: Vec<usize> = (0..left_keys.len()).collect();
+    let has_null = |b: &Batch, row: usize| b.columns.iter().any(|c| !c.is_valid(row));
+    let mut table: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
+    for j in 0..r.num_rows() {
+        if !has_null(&rk, j) {
+            table.entry(store_key_bytes(&rk, &all, j)).or_default().push(j as u32);
+        }
+    }
+    let (mut li, mut ri): (Vec<Option<u32>>, Vec<Option<u32>>) = (Vec::new(), Vec::new());
+    for i in 0..l.num_rows() {
+        if has_null(&lk, i) {
+            continue;
+        }
+        if let Some(js) = table.get(&store_key_bytes(&lk, &all, i)) {
+            for &j in js {
+                li.push(Some(i as u32));
+                ri.push(Some(j));
+            }
+        }
+    }
+    let build = |li: &[Option<u32>], ri: &[Option<u32>]| -> Batch {
+        let mut columns: Vec<Column> = l.columns.iter().map(|c| take_opt(c, li)).collect();
+        columns.extend(r.columns.iter().map(|c| take_opt(c, ri)));
+        make_batch(schema, columns)
+    };
+    if let Some(pred) = residual {
+        let cand = build(&li, &ri);
+        let c = eval(pred, &cand)?;
+        let Values::Bool(v) = &c.values else {
+            return Err(SqlError::mismatch("argument of JOIN/ON must be type boolean"));
+        };
+        let keep: Vec<usize> = (0..cand.num_rows()).filter(|&k| c.is_valid(k) && v[k]).collect();
+        li = keep.iter().map(|&k| li[k]).collect();
+        ri = keep.iter().map(|&k| ri[k]).collect();
+    }
+    if matches!(kind, JoinKind::Left | JoinKind::Full) {
+        let mut matched = vec![false; l.num_rows()];
+        li.iter().flatten().for_each(|&i| matched[i as usize] = true);
+        for (i, m) in matched.iter().enumerate() {
+            if !m {
+                li.push(Some(i as u32));
+                ri.push(None);
+            }
+        }
+    }
+    if matches!(kind, JoinKind::Right | JoinKind::Full) {
+        let mut matched = vec![false; r.num_rows()];
+        ri.iter().flatten().for_each(|&j| matched[j as usize] = true);
+        for (j, m) in matched.iter().enumerate() {
+            if !m {
+                li.push(None);
+                ri.push(Some(j as u32));
+            }
+        }
+    }
+    Ok(vec![build(&li, &ri)])
 }
 
 fn make_batch(schema: &[OutCol], columns: Vec<Column>) -> Batch {
@@ -409,7 +542,7 @@ fn scan_file(
         let need_time = used.get(dt_idx).copied().unwrap_or(false);
         let mut columns = Vec::with_capacity(schema.len());
         for (i, fl) in storage.iter().enumerate() {
-            let want = used[i] || (need_time && Some(i) == time_idx);
+            let want = used.get(i).copied().unwrap_or(true) || (need_time && Some(i) == time_idx);
             let col = match (want, file_cols[i]) {
                 (true, Some(fc)) => {
                     let c = f.block(fc, b)?;

@@ -11,7 +11,7 @@ use sqlparser::ast;
 
 use super::agg::{self, AggCall};
 use super::error::{SqlError, SqlResult};
-use super::exec::{OutCol, Plan, ScanStats, SortKey, Source};
+use super::exec::{JoinKind, OutCol, Plan, ScanStats, SortKey, Source};
 use super::expr::{BinOp, EvalCtx, Expr, Func, cast_scalar, eval};
 use super::func;
 use super::scalar::{Param, Scalar, parse_interval, parse_text};
@@ -25,6 +25,8 @@ struct ScopeCol {
     qualifier: Option<String>,
     name: String,
     ty: SqlType,
+    /// The right copy of a `JOIN … USING` column: reachable only qualified, not in `*`.
+    merged: bool,
 }
 
 struct Scope {
@@ -222,7 +224,10 @@ impl<'a> Binder<'a> {
             stats: Default::default(),
         };
         let scope = Scope {
-            cols: schema.iter().map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty }).collect(),
+            cols: schema
+                .iter()
+                .map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, merged: false })
+                .collect(),
             used: RefCell::new(vec![true; schema.len()]),
             time_col: None,
         };
@@ -265,7 +270,10 @@ impl<'a> Binder<'a> {
         };
         let schema: Vec<OutCol> = cols.iter().map(|(n, t)| OutCol { name: n.clone(), ty: *t }).collect();
         let scope = Scope {
-            cols: cols.into_iter().map(|(name, ty)| ScopeCol { qualifier: Some(qual.clone()), name, ty }).collect(),
+            cols: cols
+                .into_iter()
+                .map(|(name, ty)| ScopeCol { qualifier: Some(qual.clone()), name, ty, merged: false })
+                .collect(),
             used: RefCell::new(vec![false; schema.len()]),
             time_col,
         };
@@ -275,6 +283,158 @@ impl<'a> Binder<'a> {
             schema,
             time_range: (i64::MIN, i64::MAX),
             stats: Arc::new(ScanStats::default()),
+        };
+        Ok((plan, scope))
+    }
+
+    fn factor(&self, f: &ast::TableFactor) -> SqlResult<(Plan, Scope)> {
+        match f {
+            ast::TableFactor::Table { name, alias, args: None, .. } => self.relation(name, alias.as_ref()),
+            ast::TableFactor::Derived { lateral: false, subquery, alias, sample: None } => {
+                self.derived(subquery, alias.as_ref())
+            }
+            other => Err(SqlError::unsupported(format!("FROM {other}"))),
+        }
+    }
+
+    /// FROM: one relation, or several joined (comma-separated items are cross joins).
+    fn bind_from(&self, from: &[ast::TableWithJoins]) -> SqlResult<(Plan, Scope)> {
+        if from.is_empty() {
+            let one = Batch {
+                fields: vec![Field::new("dummy", crate::batch::DataType::Bool)],
+                columns: vec![Column::new(Values::Bool(vec![true]))],
+            };
+            let schema = vec![OutCol { name: "dummy".into(), ty: SqlType::Bool }];
+            let plan = Plan::Scan {
+                source: Source::Rows(Arc::new(one)),
+                used: vec![true],
+                schema,
+                time_range: (i64::MIN, i64::MAX),
+                stats: Default::default(),
+            };
+            return Ok((plan, Scope { cols: Vec::new(), used: RefCell::new(vec![false]), time_col: None }));
+        }
+        let mut acc: Option<(Plan, Scope)> = None;
+        for twj in from {
+            let mut cur = self.factor(&twj.relation)?;
+            for j in &twj.joins {
+                let right = self.factor(&j.relation)?;
+                use ast::JoinOperator as J;
+                let (kind, constraint) = match &j.join_operator {
+                    J::Join(c) | J::Inner(c) => (JoinKind::Inner, Some(c)),
+                    J::Left(c) | J::LeftOuter(c) => (JoinKind::Left, Some(c)),
+                    J::Right(c) | J::RightOuter(c) => (JoinKind::Right, Some(c)),
+                    J::FullOuter(c) => (JoinKind::Full, Some(c)),
+                    J::CrossJoin(_) => (JoinKind::Inner, None),
+                    other => return Err(SqlError::unsupported(format!("join {other:?}"))),
+                };
+                cur = self.join(cur, right, kind, constraint)?;
+            }
+            acc = Some(match acc {
+                None => cur,
+                Some(prev) => self.join(prev, cur, JoinKind::Inner, None)?,
+            });
+        }
+        Ok(acc.expect("FROM has at least one item"))
+    }
+
+    fn join(
+        &self,
+        (lp, ls): (Plan, Scope),
+        (rp, rs): (Plan, Scope),
+        kind: JoinKind,
+        c: Option<&ast::JoinConstraint>,
+    ) -> SqlResult<(Plan, Scope)> {
+        let nl = ls.cols.len();
+        let mut cols = ls.cols.clone();
+        cols.extend(rs.cols.iter().cloned());
+        let n = cols.len();
+        let scope = Scope { cols, used: RefCell::new(vec![true; n]), time_col: None };
+        let mut conjuncts: Vec<Expr> = Vec::new();
+        match c {
+            None | Some(ast::JoinConstraint::None) => {}
+            Some(ast::JoinConstraint::On(e)) => {
+                let b = coerce(self.bind_expr(e, &scope, &mut None)?, SqlType::Bool)?;
+                split_and(b, &mut conjuncts);
+            }
+            Some(ast::JoinConstraint::Using(names)) => {
+                for nm in names {
+                    let name = object_name(nm).join(".");
+                    let li =
+                        ls.cols.iter().position(|c| c.name == name).ok_or_else(|| SqlError::undefined_column(&name))?;
+                    let ri =
+                        rs.cols.iter().position(|c| c.name == name).ok_or_else(|| SqlError::undefined_column(&name))?;
+                    let l = Expr::Col { idx: li, ty: ls.cols[li].ty };
+                    let r = Expr::Col { idx: nl + ri, ty: rs.cols[ri].ty };
+                    let (l, r) = unify(l, r)?;
+                    conjuncts.push(Expr::Bin { op: BinOp::Eq, l: Box::new(l), r: Box::new(r), ty: SqlType::Bool });
+                }
+                let mut scope_cols = scope.cols.clone();
+                for nm in names {
+                    let name = object_name(nm).join(".");
+                    if let Some(c) = scope_cols.iter_mut().skip(nl).find(|c| c.name == name) {
+                        c.merged = true;
+                    }
+                }
+                let scope = Scope { cols: scope_cols, used: RefCell::new(vec![true; n]), time_col: None };
+                return self.finish_join(lp, rp, kind, conjuncts, nl, scope);
+            }
+            Some(other) => return Err(SqlError::unsupported(format!("join constraint {other:?}"))),
+        }
+        self.finish_join(lp, rp, kind, conjuncts, nl, scope)
+    }
+
+    fn finish_join(
+        &self,
+        mut lp: Plan,
+        mut rp: Plan,
+        kind: JoinKind,
+        conjuncts: Vec<Expr>,
+        nl: usize,
+        scope: Scope,
+    ) -> SqlResult<(Plan, Scope)> {
+        mark_all_used(&mut lp);
+        mark_all_used(&mut rp);
+        let side = |e: &Expr| {
+            let (mut l, mut r) = (false, false);
+            e.columns(&mut |i| if i < nl { l = true } else { r = true });
+            (l, r)
+        };
+        let (mut lk, mut rk, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+        for c in conjuncts {
+            if let Expr::Bin { op: BinOp::Eq, l, r, .. } = &c {
+                let (a, b) = (side(l), side(r));
+                let (lhs, rhs) = match (a, b) {
+                    ((true, false), (false, true)) => (l.as_ref().clone(), r.as_ref().clone()),
+                    ((false, true), (true, false)) => (r.as_ref().clone(), l.as_ref().clone()),
+                    _ => {
+                        rest.push(c);
+                        continue;
+                    }
+                };
+                let mut rhs = rhs;
+                rhs.remap(&|i| i - nl);
+                lk.push(lhs);
+                rk.push(rhs);
+                continue;
+            }
+            rest.push(c);
+        }
+        let residual = rest.into_iter().reduce(|a, b| Expr::Bin {
+            op: BinOp::And,
+            l: Box::new(a),
+            r: Box::new(b),
+            ty: SqlType::Bool,
+        });
+        let schema: Vec<OutCol> = scope.cols.iter().map(|c| OutCol { name: c.name.clone(), ty: c.ty }).collect();
+        let plan = Plan::Join {
+            left: Box::new(lp),
+            right: Box::new(rp),
+            kind,
+            left_keys: lk,
+            right_keys: rk,
+            residual,
+            schema,
         };
         Ok((plan, scope))
     }
@@ -303,6 +463,7 @@ impl<'a> Binder<'a> {
                 qualifier: qual.clone(),
                 name: names.get(i).cloned().unwrap_or_else(|| c.name.clone()),
                 ty: c.ty,
+                merged: false,
             })
             .collect::<Vec<_>>();
         let n = cols.len();
@@ -310,31 +471,7 @@ impl<'a> Binder<'a> {
     }
 
     fn bind_select(&self, s: &ast::Select, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
-        let (mut plan, scope) = match s.from.as_slice() {
-            [] => {
-                let one = Batch {
-                    fields: vec![Field::new("dummy", crate::batch::DataType::Bool)],
-                    columns: vec![Column::new(Values::Bool(vec![true]))],
-                };
-                let schema = vec![OutCol { name: "dummy".into(), ty: SqlType::Bool }];
-                let plan = Plan::Scan {
-                    source: Source::Rows(Arc::new(one)),
-                    used: vec![true],
-                    schema,
-                    time_range: (i64::MIN, i64::MAX),
-                    stats: Default::default(),
-                };
-                (plan, Scope { cols: Vec::new(), used: RefCell::new(vec![false]), time_col: None })
-            }
-            [twj] if twj.joins.is_empty() => match &twj.relation {
-                ast::TableFactor::Table { name, alias, args: None, .. } => self.relation(name, alias.as_ref())?,
-                ast::TableFactor::Derived { lateral: false, subquery, alias, sample: None } => {
-                    self.derived(subquery, alias.as_ref())?
-                }
-                other => return Err(SqlError::unsupported(format!("FROM {other}"))),
-            },
-            _ => return Err(SqlError::unsupported("joins and several FROM items")),
-        };
+        let (mut plan, scope) = self.bind_from(&s.from)?;
         if let Some(w) = &s.selection {
             let pred = self.bind_expr(w, &scope, &mut None)?;
             if pred.ty() != SqlType::Bool && pred.ty() != SqlType::Unknown {
@@ -436,7 +573,18 @@ impl<'a> Binder<'a> {
                     if s.from.is_empty() {
                         return Err(SqlError::new("42601", "SELECT * with no tables specified is not valid"));
                     }
+                    let only = match item {
+                        ast::SelectItem::QualifiedWildcard(ast::SelectItemQualifiedWildcardKind::ObjectName(n), _) => {
+                            object_name(n).last().cloned()
+                        }
+                        _ => None,
+                    };
                     for (i, c) in scope.cols.iter().enumerate() {
+                        if only.as_ref().is_some_and(|q| c.qualifier.as_ref() != Some(q))
+                            || (only.is_none() && c.merged)
+                        {
+                            continue;
+                        }
                         scope.used.borrow_mut()[i] = true;
                         items.push((Expr::Col { idx: i, ty: c.ty }, OutCol { name: c.name.clone(), ty: c.ty }));
                     }
@@ -605,7 +753,7 @@ impl<'a> Binder<'a> {
             .cols
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.name == *name && qual.is_none_or(|q| c.qualifier.as_deref() == Some(q.as_str())))
+            .filter(|(_, c)| c.name == *name && qual.map_or(!c.merged, |q| c.qualifier.as_deref() == Some(q.as_str())))
             .map(|(i, _)| i)
             .collect();
         match hits.as_slice() {
@@ -1095,6 +1243,25 @@ impl<'a> Binder<'a> {
                 Ok(Expr::Bin { op: bop, l: Box::new(l), r: Box::new(r), ty })
             }
         }
+    }
+}
+
+fn split_and(e: Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::Bin { op: BinOp::And, l, r, .. } => {
+            split_and(*l, out);
+            split_and(*r, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// Scans under a join decode every column (per-side column tracking is not done yet).
+fn mark_all_used(p: &mut Plan) {
+    match p {
+        Plan::Scan { used, schema, .. } if used.is_empty() => *used = vec![true; schema.len()],
+        Plan::Filter { input, .. } => mark_all_used(input),
+        _ => {}
     }
 }
 

@@ -155,3 +155,17 @@ SELECT machine_id, count(*) FROM readings
 SELECT sum(machine_id) FROM readings
 SELECT 'a' + 1
 SELECT 1 +
+-- joins
+SELECT m.model_type, count(*), avg(r.vibration) FROM readings r JOIN machines m ON r.machine_id = m.machine_id GROUP BY m.model_type ORDER BY 1
+SELECT m.machine_id, count(r.time) FROM machines m LEFT JOIN readings r ON r.machine_id = m.machine_id GROUP BY m.machine_id ORDER BY 1
+SELECT count(*) FROM readings r RIGHT JOIN machines m ON r.machine_id = m.machine_id
+SELECT count(*), count(r.time), count(m.machine_id) FROM readings r FULL JOIN machines m ON r.machine_id = m.machine_id AND r.temperature > 70
+SELECT a.id, b.id FROM nums a CROSS JOIN nums b WHERE a.id < 3 AND b.id < 3 ORDER BY 1, 2
+SELECT a.id, b.id FROM nums a, nums b WHERE a.a = b.a AND a.id <> b.id ORDER BY 1, 2
+SELECT machine_id, model_type FROM machines JOIN (SELECT DISTINCT machine_id FROM readings WHERE status = 'idle') i USING (machine_id) ORDER BY 1
+SELECT * FROM machines m JOIN machines n USING (machine_id) WHERE m.capacity > 20 ORDER BY machine_id
+SELECT m.location, r.status, count(*) FROM readings r JOIN machines m ON m.machine_id = r.machine_id WHERE r.temperature > 60 GROUP BY 1, 2 ORDER BY 1, 2
+SELECT n1.id, n2.id FROM nums n1 JOIN nums n2 ON n1.a < n2.a AND n2.id = 1 ORDER BY 1
+SELECT count(*) FROM machines m1 JOIN machines m2 ON m1.capacity = m2.capacity
+SELECT n.id, m.machine_id FROM nums n LEFT JOIN machines m ON m.capacity = n.a ORDER BY 1, 2
+SELECT m.*, n.id FROM machines m JOIN nums n ON n.a = m.capacity ORDER BY 1, 5
