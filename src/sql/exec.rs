@@ -83,6 +83,19 @@ pub enum Plan {
     Distinct {
         input: Box<Plan>,
     },
+    /// UNION / INTERSECT / EXCEPT [ALL] of two inputs with the same column types.
+    SetOp {
+        left: Box<Plan>,
+        right: Box<Plan>,
+        op: SetOp,
+        all: bool,
+        schema: Vec<OutCol>,
+    },
+    /// The first row of each group of equal values of columns `keys` (DISTINCT ON).
+    DistinctOn {
+        input: Box<Plan>,
+        keys: Vec<usize>,
+    },
     /// Hash join: rows of `left` and `right` whose keys are equal and for which `residual`
     /// (over the combined row) holds. Output: left columns, then right columns.
     Join {
@@ -94,6 +107,13 @@ pub enum Plan {
         residual: Option<Expr>,
         schema: Vec<OutCol>,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetOp {
+    Union,
+    Intersect,
+    Except,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,11 +137,13 @@ impl Plan {
             Plan::Scan { schema, .. }
             | Plan::Project { schema, .. }
             | Plan::Aggregate { schema, .. }
-            | Plan::Join { schema, .. } => schema.clone(),
+            | Plan::Join { schema, .. }
+            | Plan::SetOp { schema, .. } => schema.clone(),
             Plan::Filter { input, .. }
             | Plan::Sort { input, .. }
             | Plan::Limit { input, .. }
-            | Plan::Distinct { input } => input.schema(),
+            | Plan::Distinct { input }
+            | Plan::DistinctOn { input, .. } => input.schema(),
         }
     }
 
@@ -175,6 +197,8 @@ impl Plan {
                 format!("Limit ({} offset {offset})", limit.map_or("all".into(), |l| l.to_string()))
             }
             Plan::Distinct { .. } => "Distinct".into(),
+            Plan::SetOp { op, all, .. } => format!("{op:?}{}", if *all { " All" } else { "" }),
+            Plan::DistinctOn { keys, .. } => format!("Distinct On ({} keys)", keys.len()),
             Plan::Join { kind, left_keys, residual, .. } => format!(
                 "Hash {kind:?} Join ({} keys{})",
                 left_keys.len(),
@@ -190,10 +214,11 @@ impl Plan {
             | Plan::Sort { input, .. }
             | Plan::Limit { input, .. }
             | Plan::Distinct { input } => input.explain(depth + 1, analyze, out),
-            Plan::Join { left, right, .. } => {
+            Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
                 left.explain(depth + 1, analyze, out);
                 right.explain(depth + 1, analyze, out);
             }
+            Plan::DistinctOn { input, .. } => input.explain(depth + 1, analyze, out),
         }
     }
 }
@@ -300,6 +325,16 @@ pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
         Plan::Join { left, right, kind, left_keys, right_keys, residual, schema } => {
             hash_join(left, right, *kind, left_keys, right_keys, residual.as_ref(), schema)
         }
+        Plan::SetOp { left, right, op, all, schema } => set_op(left, right, *op, *all, schema),
+        Plan::DistinctOn { input, keys } => {
+            let all = concat(run(input)?, &input.schema());
+            let mut seen = std::collections::HashSet::new();
+            let idx: Vec<u32> = (0..all.num_rows())
+                .filter(|&r| seen.insert(store_key_bytes(&all, keys, r)))
+                .map(|r| r as u32)
+                .collect();
+            Ok(vec![take_batch(&all, &idx)])
+        }
         Plan::Distinct { input } => {
             let all = concat(run(input)?, &input.schema());
             let positions: Vec<usize> = (0..all.columns.len()).collect();
@@ -330,6 +365,67 @@ fn take_opt(c: &Column, idx: &[Option<u32>]) -> Column {
         out.validity = Some(v);
     }
     out
+}
+
+fn set_op(left: &Plan, right: &Plan, op: SetOp, all: bool, schema: &[OutCol]) -> SqlResult<Vec<Batch>> {
+    use std::collections::{HashMap, HashSet};
+    let l = concat(run(left)?, schema);
+    let r = concat(run(right)?, schema);
+    let cols: Vec<usize> = (0..schema.len()).collect();
+    let key = |b: &Batch, i: usize| store_key_bytes(b, &cols, i);
+    let mut counts: HashMap<Vec<u8>, usize> = HashMap::new();
+    if op != SetOp::Union {
+        for j in 0..r.num_rows() {
+            *counts.entry(key(&r, j)).or_default() += 1;
+        }
+    }
+    let keep: Vec<u32> = match op {
+        SetOp::Union => {
+            let both = concat(vec![l, r], schema);
+            if all {
+                return Ok(vec![both]);
+            }
+            let mut seen = HashSet::new();
+            let idx: Vec<u32> =
+                (0..both.num_rows()).filter(|&i| seen.insert(key(&both, i))).map(|i| i as u32).collect();
+            return Ok(vec![take_batch(&both, &idx)]);
+        }
+        SetOp::Intersect => {
+            let mut seen = HashSet::new();
+            (0..l.num_rows())
+                .filter(|&i| {
+                    let k = key(&l, i);
+                    match counts.get_mut(&k) {
+                        Some(c) if *c > 0 && (all || seen.insert(k)) => {
+                            *c -= 1;
+                            true
+                        }
+                        _ => false,
+                    }
+                })
+                .map(|i| i as u32)
+                .collect()
+        }
+        SetOp::Except => {
+            let mut seen = HashSet::new();
+            (0..l.num_rows())
+                .filter(|&i| {
+                    let k = key(&l, i);
+                    match counts.get_mut(&k) {
+                        Some(c) if *c > 0 => {
+                            if all {
+                                *c -= 1;
+                            }
+                            false
+                        }
+                        _ => all || seen.insert(k),
+                    }
+                })
+                .map(|i| i as u32)
+                .collect()
+        }
+    };
+    Ok(vec![take_batch(&l, &keep)])
 }
 
 fn key_batch(cols: Vec<Column>) -> Batch {

@@ -11,7 +11,7 @@ use sqlparser::ast;
 
 use super::agg::{self, AggCall};
 use super::error::{SqlError, SqlResult};
-use super::exec::{JoinKind, OutCol, Plan, ScanStats, SortKey, Source};
+use super::exec::{JoinKind, OutCol, Plan, ScanStats, SetOp, SortKey, Source, concat, run};
 use super::expr::{BinOp, EvalCtx, Expr, Func, cast_scalar, eval};
 use super::func;
 use super::scalar::{Param, Scalar, parse_interval, parse_text};
@@ -50,6 +50,8 @@ pub struct Binder<'a> {
     pub ctx: EvalCtx,
     /// Values of `$1, $2, …`; empty while describing a statement.
     pub params: &'a [Param],
+    /// Common table expressions in scope (WITH).
+    ctes: RefCell<std::collections::HashMap<String, (Plan, Vec<OutCol>)>>,
 }
 
 /// The SQL type of a column declared with type tag (OID) `oid`.
@@ -130,6 +132,15 @@ fn output_name(e: &ast::Expr) -> String {
             })
         }
         ast::Expr::Interval(_) => "interval".into(),
+        ast::Expr::Exists { negated: false, .. } => "exists".into(),
+        ast::Expr::Subquery(q) => match q.body.as_ref() {
+            ast::SetExpr::Select(s) => match s.projection.first() {
+                Some(ast::SelectItem::ExprWithAlias { alias, .. }) => ident_name(alias),
+                Some(ast::SelectItem::UnnamedExpr(e)) => output_name(e),
+                _ => "?column?".into(),
+            },
+            _ => "?column?".into(),
+        },
         _ => "?column?".into(),
     }
 }
@@ -164,29 +175,122 @@ fn contains_agg(e: &ast::Expr) -> bool {
 }
 
 impl<'a> Binder<'a> {
-    /// Plans a query (SELECT, VALUES, …).
-    pub fn bind_query(&self, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
-        if q.with.is_some() {
-            return Err(SqlError::unsupported("WITH (common table expressions)"));
-        }
-        let select = match q.body.as_ref() {
-            ast::SetExpr::Select(s) => s,
-            ast::SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => {
-                return self.bind_query(inner);
-            }
-            ast::SetExpr::Values(v) => return self.bind_values(v, q),
-            ast::SetExpr::SetOperation { .. } => return Err(SqlError::unsupported("UNION, INTERSECT and EXCEPT")),
-            other => {
-                return Err(SqlError::unsupported(format!(
-                    "query form {}",
-                    other.to_string().split_whitespace().next().unwrap_or("")
-                )));
-            }
-        };
-        self.bind_select(select, q)
+    pub fn new(engine: &'a Engine, ctx: EvalCtx, params: &'a [Param]) -> Binder<'a> {
+        Binder { engine, ctx, params, ctes: Default::default() }
     }
 
-    fn bind_values(&self, v: &ast::Values, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
+    /// Plans a query (SELECT, VALUES, set operations, WITH).
+    pub fn bind_query(&self, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
+        if let Some(with) = &q.with {
+            if with.recursive {
+                return Err(SqlError::unsupported("WITH RECURSIVE"));
+            }
+            for cte in &with.cte_tables {
+                let (plan, mut schema) = self.bind_query(&cte.query)?;
+                for c in schema.iter_mut() {
+                    c.ty = out_ty(c.ty);
+                }
+                for (c, a) in schema.iter_mut().zip(&cte.alias.columns) {
+                    c.name = ident_name(&a.name);
+                }
+                self.ctes.borrow_mut().insert(ident_name(&cte.alias.name), (plan, schema));
+            }
+        }
+        let order = q.order_by.as_ref();
+        let limit = q.limit_clause.as_ref();
+        match q.body.as_ref() {
+            ast::SetExpr::Select(s) => self.bind_select(s, order, limit),
+            ast::SetExpr::Query(inner) if order.is_none() && limit.is_none() => self.bind_query(inner),
+            ast::SetExpr::Values(v) => self.bind_values(v, order, limit),
+            body @ (ast::SetExpr::SetOperation { .. } | ast::SetExpr::Query(_)) => {
+                let (plan, schema) = self.bind_set(body)?;
+                let items: Vec<(Expr, OutCol)> =
+                    schema.iter().enumerate().map(|(i, c)| (Expr::Col { idx: i, ty: c.ty }, c.clone())).collect();
+                self.finish_query(plan, items, order, limit, None, false, Vec::new())
+            }
+            other => Err(SqlError::unsupported(format!(
+                "query form {}",
+                other.to_string().split_whitespace().next().unwrap_or("")
+            ))),
+        }
+    }
+
+    /// One branch of a set operation, or the operation itself.
+    fn bind_set(&self, body: &ast::SetExpr) -> SqlResult<(Plan, Vec<OutCol>)> {
+        match body {
+            ast::SetExpr::Select(s) => self.bind_select(s, None, None),
+            ast::SetExpr::Query(q) => self.bind_query(q),
+            ast::SetExpr::Values(v) => self.bind_values(v, None, None),
+            ast::SetExpr::SetOperation { left, op, set_quantifier, right } => {
+                let (lp, ls) = self.bind_set(left)?;
+                let (rp, rs) = self.bind_set(right)?;
+                let name = match op {
+                    ast::SetOperator::Union => "UNION",
+                    ast::SetOperator::Intersect => "INTERSECT",
+                    _ => "EXCEPT",
+                };
+                if ls.len() != rs.len() {
+                    return Err(SqlError::syntax(format!("each {name} query must have the same number of columns")));
+                }
+                let mut schema = Vec::with_capacity(ls.len());
+                for (a, b) in ls.iter().zip(&rs) {
+                    let t = func::common_type(&[a.ty, b.ty]).ok_or_else(|| {
+                        SqlError::mismatch(format!(
+                            "{name} types {} and {} cannot be matched",
+                            a.ty.pg_name(),
+                            b.ty.pg_name()
+                        ))
+                    })?;
+                    schema.push(OutCol {
+                        name: a.name.clone(),
+                        ty: if t == SqlType::Unknown { SqlType::Text } else { t },
+                    });
+                }
+                let conform = |p: Plan, s: &[OutCol]| -> SqlResult<Plan> {
+                    let exprs = s
+                        .iter()
+                        .zip(&schema)
+                        .enumerate()
+                        .map(|(i, (c, want))| coerce(Expr::Col { idx: i, ty: c.ty }, want.ty))
+                        .collect::<SqlResult<Vec<_>>>()?;
+                    Ok(Plan::Project { input: Box::new(p), exprs, schema: schema.clone() })
+                };
+                let op = match op {
+                    ast::SetOperator::Union => SetOp::Union,
+                    ast::SetOperator::Intersect => SetOp::Intersect,
+                    _ => SetOp::Except,
+                };
+                let all = matches!(set_quantifier, ast::SetQuantifier::All);
+                let plan = Plan::SetOp {
+                    left: Box::new(conform(lp, &ls)?),
+                    right: Box::new(conform(rp, &rs)?),
+                    op,
+                    all,
+                    schema: schema.clone(),
+                };
+                Ok((plan, schema))
+            }
+            other => Err(SqlError::unsupported(format!("query form {other}"))),
+        }
+    }
+
+    /// Runs an uncorrelated subquery now (it is a constant for the statement).
+    fn subquery_values(&self, q: &ast::Query) -> SqlResult<(SqlType, Vec<Scalar>)> {
+        let (plan, schema) = self.bind_query(q)?;
+        if schema.len() != 1 {
+            return Err(SqlError::syntax("subquery must return only one column"));
+        }
+        let b = concat(run(&plan)?, &schema);
+        let ty = schema[0].ty;
+        Ok((ty, (0..b.num_rows()).map(|i| Scalar::from_column(&b.columns[0], ty, i)).collect()))
+    }
+
+    fn bind_values(
+        &self,
+        v: &ast::Values,
+        order: Option<&ast::OrderBy>,
+        limit: Option<&ast::LimitClause>,
+    ) -> SqlResult<(Plan, Vec<OutCol>)> {
         let empty = Scope { cols: Vec::new(), used: RefCell::new(Vec::new()), time_col: None };
         let mut rows: Vec<Vec<Expr>> = Vec::new();
         for r in &v.rows {
@@ -223,17 +327,9 @@ impl<'a> Binder<'a> {
             time_range: (i64::MIN, i64::MAX),
             stats: Default::default(),
         };
-        let scope = Scope {
-            cols: schema
-                .iter()
-                .map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, merged: false })
-                .collect(),
-            used: RefCell::new(vec![true; schema.len()]),
-            time_col: None,
-        };
         let items: Vec<(Expr, OutCol)> =
             (0..schema.len()).map(|i| (Expr::Col { idx: i, ty: schema[i].ty }, schema[i].clone())).collect();
-        self.finish_query(plan, &scope, items, q, None, false)
+        self.finish_query(plan, items, order, limit, None, false, Vec::new())
     }
 
     fn relation(&self, name: &ast::ObjectName, alias: Option<&ast::TableAlias>) -> SqlResult<(Plan, Scope)> {
@@ -247,6 +343,15 @@ impl<'a> Binder<'a> {
             return Err(SqlError::undefined_relation(&parts.join(".")));
         }
         let qual = alias.map(|a| ident_name(&a.name)).unwrap_or_else(|| rel.clone());
+        let cte = if parts.len() == 1 { self.ctes.borrow().get(&rel).cloned() } else { None };
+        if let Some((plan, schema)) = cte {
+            let cols = schema
+                .iter()
+                .map(|c| ScopeCol { qualifier: Some(qual.clone()), name: c.name.clone(), ty: c.ty, merged: false })
+                .collect::<Vec<_>>();
+            let n = cols.len();
+            return Ok((plan, Scope { cols, used: RefCell::new(vec![true; n]), time_col: None }));
+        }
         let (source, cols, time_col) = if let Ok(t) = self.engine.table(&rel) {
             let cols = t.columns().iter().map(|c| (c.name.clone(), type_of_oid(c.type_tag, c.data_type))).collect();
             (Source::Table(t), cols, None)
@@ -442,6 +547,7 @@ impl<'a> Binder<'a> {
     /// A subquery in FROM: its output columns, renamed by the alias's column list.
     fn derived(&self, q: &ast::Query, alias: Option<&ast::TableAlias>) -> SqlResult<(Plan, Scope)> {
         let (plan, schema) = self.bind_query(q)?;
+        let schema: Vec<OutCol> = schema.into_iter().map(|c| OutCol { ty: out_ty(c.ty), ..c }).collect();
         let qual = alias.map(|a| ident_name(&a.name));
         let names: Vec<String> =
             alias.map(|a| a.columns.iter().map(|c| ident_name(&c.name)).collect()).unwrap_or_default();
@@ -470,7 +576,12 @@ impl<'a> Binder<'a> {
         Ok((plan, Scope { cols, used: RefCell::new(vec![true; n]), time_col: None }))
     }
 
-    fn bind_select(&self, s: &ast::Select, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
+    fn bind_select(
+        &self,
+        s: &ast::Select,
+        order: Option<&ast::OrderBy>,
+        limit: Option<&ast::LimitClause>,
+    ) -> SqlResult<(Plan, Vec<OutCol>)> {
         let (mut plan, scope) = self.bind_from(&s.from)?;
         if let Some(w) = &s.selection {
             let pred = self.bind_expr(w, &scope, &mut None)?;
@@ -489,7 +600,7 @@ impl<'a> Binder<'a> {
             ast::GroupByExpr::Expressions(v, _) => v.clone(),
             ast::GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
         };
-        let order_asts: Vec<ast::OrderByExpr> = match &q.order_by {
+        let order_asts: Vec<ast::OrderByExpr> = match order {
             Some(ast::OrderBy { kind: ast::OrderByKind::Expressions(v), .. }) => v.clone(),
             Some(_) => return Err(SqlError::unsupported("ORDER BY ALL")),
             None => Vec::new(),
@@ -560,11 +671,11 @@ impl<'a> Binder<'a> {
                 ast::SelectItem::UnnamedExpr(e) => {
                     let x = self.bind_expr(e, &scope, &mut agg_ctx)?;
                     let name = output_name(e);
-                    items.push((x.clone(), OutCol { name, ty: out_ty(x.ty()) }));
+                    items.push((x.clone(), OutCol { name, ty: x.ty() }));
                 }
                 ast::SelectItem::ExprWithAlias { expr, alias } => {
                     let x = self.bind_expr(expr, &scope, &mut agg_ctx)?;
-                    items.push((x.clone(), OutCol { name: ident_name(alias), ty: out_ty(x.ty()) }));
+                    items.push((x.clone(), OutCol { name: ident_name(alias), ty: x.ty() }));
                 }
                 ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
                     if agg_ctx.is_some() {
@@ -634,12 +745,14 @@ impl<'a> Binder<'a> {
                 plan = Plan::Filter { input: Box::new(plan), pred: h };
             }
         }
-        let distinct = match &s.distinct {
-            None | Some(ast::Distinct::All) => false,
-            Some(ast::Distinct::Distinct) => true,
-            Some(ast::Distinct::On(_)) => return Err(SqlError::unsupported("DISTINCT ON")),
+        let (distinct, distinct_on) = match &s.distinct {
+            None | Some(ast::Distinct::All) => (false, Vec::new()),
+            Some(ast::Distinct::Distinct) => (true, Vec::new()),
+            Some(ast::Distinct::On(exprs)) => {
+                (false, exprs.iter().map(|e| self.bind_expr(e, &scope, &mut None)).collect::<SqlResult<Vec<_>>>()?)
+            }
         };
-        self.finish_query(plan, &scope, items, q, Some(order_exprs), distinct)
+        self.finish_query(plan, items, order, limit, Some(order_exprs), distinct, distinct_on)
     }
 
     /// An ORDER BY expression that names an output column: `ORDER BY 2` or `ORDER BY alias`.
@@ -665,17 +778,19 @@ impl<'a> Binder<'a> {
         }
     }
 
-    /// Projection, DISTINCT, ORDER BY, LIMIT/OFFSET on top of `plan`.
+    /// Projection, DISTINCT [ON], ORDER BY, LIMIT/OFFSET on top of `plan`.
+    #[allow(clippy::too_many_arguments)]
     fn finish_query(
         &self,
         mut plan: Plan,
-        _scope: &Scope,
         items: Vec<(Expr, OutCol)>,
-        q: &ast::Query,
+        order: Option<&ast::OrderBy>,
+        limit_clause: Option<&ast::LimitClause>,
         order_exprs: Option<Vec<Option<Expr>>>,
         distinct: bool,
+        distinct_on: Vec<Expr>,
     ) -> SqlResult<(Plan, Vec<OutCol>)> {
-        let order_asts: Vec<ast::OrderByExpr> = match &q.order_by {
+        let order_asts: Vec<ast::OrderByExpr> = match order {
             Some(ast::OrderBy { kind: ast::OrderByKind::Expressions(v), .. }) => v.clone(),
             _ => Vec::new(),
         };
@@ -703,6 +818,12 @@ impl<'a> Binder<'a> {
             };
             keys.push(SortKey { expr: Expr::Col { idx, ty: schema[idx].ty }, desc, nulls_first });
         }
+        let mut on_keys = Vec::with_capacity(distinct_on.len());
+        for e in distinct_on {
+            schema.push(OutCol { name: format!("__on{}", on_keys.len()), ty: e.ty() });
+            exprs.push(e);
+            on_keys.push(schema.len() - 1);
+        }
         plan = Plan::Project { input: Box::new(plan), exprs, schema: schema.clone() };
         if distinct {
             plan = Plan::Distinct { input: Box::new(plan) };
@@ -710,7 +831,10 @@ impl<'a> Binder<'a> {
         if !keys.is_empty() {
             plan = Plan::Sort { input: Box::new(plan), keys };
         }
-        let (limit, offset) = match &q.limit_clause {
+        if !on_keys.is_empty() {
+            plan = Plan::DistinctOn { input: Box::new(plan), keys: on_keys };
+        }
+        let (limit, offset) = match limit_clause {
             None => (None, 0),
             Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => (
                 limit.as_ref().map(|l| self.const_u64(l)).transpose()?.flatten(),
@@ -910,7 +1034,34 @@ impl<'a> Binder<'a> {
                 let both = Expr::Bin { op: BinOp::And, l: Box::new(lo), r: Box::new(hi), ty: SqlType::Bool };
                 if *negated { Expr::Not(Box::new(both)) } else { both }
             }
-            E::In { target: ast::InTarget::Subquery(_), .. } => return Err(SqlError::unsupported("IN (subquery)")),
+            E::In { expr, target: ast::InTarget::Subquery(q), negated, .. } => {
+                let x = self.bind_expr(expr, scope, agg)?;
+                let (ty, vals) = self.subquery_values(q)?;
+                let t =
+                    func::common_type(&[x.ty(), ty]).ok_or_else(|| SqlError::mismatch("IN types cannot be matched"))?;
+                let list = vals.into_iter().map(|v| coerce(Expr::lit(v, ty), t)).collect::<SqlResult<Vec<_>>>()?;
+                if list.is_empty() {
+                    Expr::lit(Scalar::Bool(*negated), SqlType::Bool)
+                } else {
+                    Expr::InList { e: Box::new(coerce(x, t)?), list, negated: *negated }
+                }
+            }
+            E::Exists { subquery, negated } => {
+                let (plan, schema) = self.bind_query(subquery)?;
+                let rows: usize = run(&plan)?.iter().map(|b| b.num_rows()).sum();
+                let _ = schema;
+                Expr::lit(Scalar::Bool((rows > 0) != *negated), SqlType::Bool)
+            }
+            E::Subquery(q) => {
+                let (ty, vals) = self.subquery_values(q)?;
+                if vals.len() > 1 {
+                    return Err(SqlError::new(
+                        "21000",
+                        "more than one row returned by a subquery used as an expression",
+                    ));
+                }
+                Expr::lit(vals.into_iter().next().unwrap_or(Scalar::Null), ty)
+            }
             E::In { expr, target: ast::InTarget::List(list), negated, .. } => {
                 let x = self.bind_expr(expr, scope, agg)?;
                 let mut items = Vec::with_capacity(list.len());

@@ -130,7 +130,7 @@ impl Session {
         match stmt {
             Statement::Sql(s) => match s.as_ref() {
                 ast::Statement::Query(q) => {
-                    let b = Binder { engine: &self.engine, ctx: EvalCtx { now: now_micros() }, params: &[] };
+                    let b = Binder::new(&self.engine, EvalCtx { now: now_micros() }, &[]);
                     Ok(Some(client_schema(b.bind_query(q)?.1)))
                 }
                 ast::Statement::Explain { .. } => {
@@ -319,7 +319,7 @@ impl Session {
     }
 
     fn binder<'a>(&'a self, params: &'a [Param]) -> Binder<'a> {
-        Binder { engine: &self.engine, ctx: EvalCtx { now: now_micros() }, params }
+        Binder::new(&self.engine, EvalCtx { now: now_micros() }, params)
     }
 
     fn run_sql(&mut self, s: &ast::Statement, params: &[Param]) -> SqlResult<Outcome> {

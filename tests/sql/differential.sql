@@ -169,3 +169,24 @@ SELECT n1.id, n2.id FROM nums n1 JOIN nums n2 ON n1.a < n2.a AND n2.id = 1 ORDER
 SELECT count(*) FROM machines m1 JOIN machines m2 ON m1.capacity = m2.capacity
 SELECT n.id, m.machine_id FROM nums n LEFT JOIN machines m ON m.capacity = n.a ORDER BY 1, 2
 SELECT m.*, n.id FROM machines m JOIN nums n ON n.a = m.capacity ORDER BY 1, 5
+-- CTEs, set operations, subqueries, DISTINCT ON
+WITH hot AS (SELECT machine_id, max(temperature) AS t FROM readings GROUP BY machine_id) SELECT machine_id, t FROM hot WHERE t > 75 ORDER BY 1
+WITH a AS (SELECT 1 AS x), b (y) AS (SELECT x + 1 FROM a) SELECT x, y FROM a, b
+SELECT machine_id FROM machines WHERE location = 'plant-a/line-1' UNION SELECT machine_id FROM machines WHERE capacity = 10 ORDER BY 1
+SELECT status FROM readings UNION ALL SELECT model_type FROM machines ORDER BY 1 LIMIT 8
+SELECT count(*) FROM (SELECT status FROM readings UNION ALL SELECT status FROM readings) u
+SELECT a FROM nums INTERSECT SELECT capacity FROM machines ORDER BY 1
+SELECT a FROM nums EXCEPT SELECT capacity FROM machines ORDER BY 1 NULLS FIRST
+SELECT 1 UNION SELECT 1.5 ORDER BY 1
+SELECT 1 UNION ALL SELECT 1 INTERSECT ALL SELECT 1
+SELECT x FROM (VALUES (1), (1), (2), (3)) v(x) EXCEPT ALL SELECT x FROM (VALUES (1), (3)) w(x) ORDER BY 1
+SELECT 'a' UNION SELECT 1
+SELECT machine_id FROM machines WHERE machine_id IN (SELECT machine_id FROM readings WHERE temperature > 85) ORDER BY 1
+SELECT machine_id FROM machines WHERE machine_id NOT IN (SELECT machine_id FROM readings) ORDER BY 1
+SELECT count(*) FROM readings WHERE temperature > (SELECT avg(temperature) FROM readings)
+SELECT (SELECT max(capacity) FROM machines), (SELECT count(*) FROM nums)
+SELECT EXISTS (SELECT 1 FROM machines WHERE capacity > 30), NOT EXISTS (SELECT 1 FROM nums WHERE id > 100)
+SELECT (SELECT machine_id FROM machines)
+SELECT DISTINCT ON (machine_id) machine_id, time, temperature FROM readings ORDER BY machine_id, time DESC
+SELECT DISTINCT ON (status) status, machine_id FROM readings ORDER BY status, machine_id
+SELECT DISTINCT ON (model_type) model_type, machine_id, capacity FROM machines ORDER BY model_type, capacity DESC NULLS LAST, machine_id
