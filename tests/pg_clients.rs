@@ -93,3 +93,45 @@ print("ok")
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
+
+#[test]
+fn psql_copy_in_and_out() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    ok(db.psql("CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, capacity INT)"), "create");
+    ok(db.psql("CREATE DATASTORE readings"), "create datastore");
+    let copy = |sql: &str, input: &[u8]| {
+        let mut child = Command::new("psql")
+            .args(["-X", "-h", "127.0.0.1", "-p", &db.port.to_string(), "-U", "fleetdb", "fleetdb", "-c", sql])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = copy("COPY machines FROM STDIN", b"M-1\tCNC\t10\nM-2\tPRESS\t\\N\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "COPY 2", "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = b"time,machine_id,temperature,rpm,status\n2026-01-01T00:00:00Z,M-1,61.5,1500,running\n2026-01-01T00:00:10Z,M-1,,1510,\"idle, cooling\"\n";
+    let out = copy(
+        "COPY readings (time, machine_id, temperature, rpm, status) FROM STDIN WITH (FORMAT csv, HEADER true)",
+        csv,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "COPY 2", "{}", String::from_utf8_lossy(&out.stderr));
+    // Types come from the values: temperature is a number, so avg works.
+    assert_eq!(
+        ok(db.psql("SELECT avg(temperature), sum(rpm), count(temperature) FROM readings"), "avg"),
+        "avg|sum|count\n61.5|3010|1\n"
+    );
+    let out = copy("COPY machines FROM STDIN", b"M-3\tX\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("COPY row 1 has 2 columns where 3 were expected"));
+    let out = ok(
+        db.psql("COPY (SELECT machine_id, capacity FROM machines ORDER BY 1) TO STDOUT WITH (FORMAT csv, HEADER true)"),
+        "copy out",
+    );
+    assert_eq!(out, "machine_id,capacity\nM-1,10\nM-2,\n");
+    let out = ok(db.psql("COPY readings (machine_id, status) TO STDOUT"), "copy out text");
+    assert_eq!(out, "M-1\trunning\nM-1\tidle, cooling\n");
+}

@@ -39,6 +39,7 @@ fn rows(s: &mut Session, sql: &str) -> Vec<Vec<String>> {
                 }
             }
             Outcome::Done(_) => {}
+            other => panic!("{sql}: unexpected {other:?}"),
         }
     }
     out

@@ -7,19 +7,21 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use futures::{Sink, stream};
+use futures::{Sink, SinkExt, stream};
 use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response,
-    Tag,
+    CopyResponse, DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo,
+    QueryResponse, Response, Tag,
 };
 use pgwire::api::stmt::{NoopQueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use tokio::net::TcpListener;
 
 use super::wire::{Cell, decode_param, pg_type};
@@ -28,13 +30,21 @@ use crate::sql::error::SqlError;
 use crate::sql::exec::OutCol;
 use crate::sql::parse::{Statement, parse};
 use crate::sql::scalar::{Param, Scalar};
-use crate::sql::session::{Outcome, Session};
+use crate::sql::session::{CopyIn, Outcome, Session};
 use crate::sql::types::SqlType;
 
 /// One connection's handlers and session.
 pub struct Connection {
     session: Mutex<Session>,
     parser: Arc<NoopQueryParser>,
+    /// A COPY FROM STDIN in progress: what it loads, and the data received so far.
+    copy: Mutex<Option<(CopyIn, Vec<u8>)>>,
+}
+
+type PendingCopy = Option<(CopyIn, Vec<u8>)>;
+
+fn lock_copy(c: &Mutex<PendingCopy>) -> std::sync::MutexGuard<'_, PendingCopy> {
+    c.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn lock(s: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
@@ -60,9 +70,20 @@ fn fields(schema: &[OutCol], format: &Format) -> Vec<FieldInfo> {
         .collect()
 }
 
-/// Encodes a statement's outcome as a pgwire response.
-fn response(outcome: Outcome, format: &Format) -> PgWireResult<Response> {
+/// Encodes a statement's outcome as a pgwire response; a COPY FROM STDIN is remembered so
+/// that the data that follows can be loaded.
+fn response(conn: &Connection, outcome: Outcome, format: &Format) -> PgWireResult<Response> {
     match outcome {
+        Outcome::CopyIn(spec) => {
+            let width = spec.width;
+            *lock_copy(&conn.copy) = Some((spec, Vec::new()));
+            Ok(Response::CopyIn(CopyResponse::new(0, width, stream::empty())))
+        }
+        Outcome::CopyOut { columns, lines } => {
+            let data: Vec<PgWireResult<CopyData>> =
+                lines.into_iter().map(|l| Ok(CopyData::new(bytes::Bytes::from(l)))).collect();
+            Ok(Response::CopyOut(CopyResponse::new(0, columns, stream::iter(data))))
+        }
         Outcome::Done(tag) => {
             // "INSERT 0 5" / "UPDATE 3" / "DELETE 2" carry counts; others are bare.
             let mut parts = tag.rsplitn(2, ' ');
@@ -106,7 +127,7 @@ impl SimpleQueryHandler for Connection {
         let mut out = Vec::with_capacity(results.len());
         for r in results {
             match r {
-                Ok(o) => out.push(response(o, &Format::UnifiedText)?),
+                Ok(o) => out.push(response(self, o, &Format::UnifiedText)?),
                 Err(e) => {
                     out.push(Response::Error(Box::new(error_info(e))));
                     break;
@@ -189,7 +210,7 @@ impl ExtendedQueryHandler for Connection {
             params.push(Param { text, ty: sql_ty });
         }
         let outcome = tokio::task::block_in_place(|| lock(&self.session).run(&stmt, &params)).map_err(to_pg_error)?;
-        response(outcome, &portal.result_column_format)
+        response(self, outcome, &portal.result_column_format)
     }
 
     async fn do_describe_statement<C>(
@@ -237,6 +258,46 @@ impl ExtendedQueryHandler for Connection {
 
 impl NoopStartupHandler for Connection {}
 
+#[async_trait]
+impl CopyHandler for Connection {
+    async fn on_copy_data<C>(&self, _client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some((_, buf)) = lock_copy(&self.copy).as_mut() {
+            buf.extend_from_slice(&copy_data.data);
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let pending = lock_copy(&self.copy).take();
+        let Some((spec, data)) = pending else {
+            return Err(to_pg_error(SqlError::new("08P01", "CopyDone without a COPY in progress")));
+        };
+        let n = tokio::task::block_in_place(|| lock(&self.session).copy_in(&spec, &data)).map_err(to_pg_error)?;
+        client.send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(n).into())).await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, _client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        lock_copy(&self.copy).take();
+        to_pg_error(SqlError::new("57014", format!("COPY from stdin failed: {}", fail.message)))
+    }
+}
+
 /// Hands each connection its handlers.
 pub struct ConnectionFactory {
     conn: Arc<Connection>,
@@ -250,6 +311,9 @@ impl PgWireServerHandlers for ConnectionFactory {
         self.conn.clone()
     }
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        self.conn.clone()
+    }
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
         self.conn.clone()
     }
 }
@@ -266,7 +330,11 @@ pub async fn serve(
             accepted = listener.accept() => {
                 let (socket, _) = accepted?;
                 let _ = socket.set_nodelay(true);
-                let conn = Arc::new(Connection { session: Mutex::new(Session::new(engine.clone())), parser: Arc::new(NoopQueryParser::new()) });
+                let conn = Arc::new(Connection {
+                    session: Mutex::new(Session::new(engine.clone())),
+                    parser: Arc::new(NoopQueryParser::new()),
+                    copy: Mutex::new(None),
+                });
                 let factory = Arc::new(ConnectionFactory { conn });
                 tokio::spawn(async move {
                     // A client that disconnects mid-message is its own business.

@@ -698,9 +698,10 @@ pub fn cast_scalar(s: Scalar, from: SqlType, to: SqlType) -> SqlResult<Scalar> {
         (Scalar::Time(t), T::Date) if from.is_timestamp() => {
             Scalar::Time(t.div_euclid(crate::util::time::MICROS_PER_DAY))
         }
-        (Scalar::Time(d), t) if from == T::Date && t.is_timestamp() => {
-            Scalar::Time(d * crate::util::time::MICROS_PER_DAY)
-        }
+        (Scalar::Time(d), t) if from == T::Date && t.is_timestamp() => Scalar::Time(
+            d.checked_mul(crate::util::time::MICROS_PER_DAY)
+                .ok_or_else(|| SqlError::new("22008", "date out of range for timestamp"))?,
+        ),
         (Scalar::Time(t), u) if from.is_timestamp() && u.is_timestamp() => Scalar::Time(t),
         (v, t) => {
             return Err(SqlError::new("42846", format!("cannot cast type {} to {}", from.pg_name(), t.pg_name()))

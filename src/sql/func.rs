@@ -422,7 +422,7 @@ fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr])
             if stride.months != 0 {
                 return Err(SqlError::unsupported("date_bin with a stride in months or years"));
             }
-            let step = stride.days as i64 * MICROS_PER_DAY + stride.micros;
+            let step = stride.days as i128 * MICROS_PER_DAY as i128 + stride.micros as i128;
             if step <= 0 {
                 return Err(SqlError::new("22023", "stride must be greater than zero"));
             }
@@ -431,8 +431,10 @@ fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr])
                 None if args.len() == 2 => 946_684_800 * MICROS_PER_SECOND, // 2000-01-01, as PostgreSQL and TimescaleDB
                 None => 0,
             };
-            let t = time_of(&a[1], tys[1]);
-            S::Time(origin + (t - origin).div_euclid(step) * step)
+            let t = time_of(&a[1], tys[1]) as i128;
+            let origin = origin as i128;
+            let bin = origin + (t - origin).div_euclid(step) * step;
+            S::Time(i64::try_from(bin).map_err(|_| SqlError::new("22008", "timestamp out of range"))?)
         }
         other => {
             let op = unary_math(other).ok_or_else(|| SqlError::unsupported(format!("function {other:?}")))?;
@@ -469,7 +471,7 @@ pub fn scalar_cmp(a: &Scalar, b: &Scalar) -> Option<std::cmp::Ordering> {
 
 fn time_of(s: &Scalar, t: SqlType) -> i64 {
     match s {
-        Scalar::Time(v) if t == SqlType::Date => v * MICROS_PER_DAY,
+        Scalar::Time(v) if t == SqlType::Date => v.saturating_mul(MICROS_PER_DAY),
         Scalar::Time(v) => *v,
         Scalar::Text(x) => super::scalar::parse_timestamp(x).unwrap_or(0),
         _ => 0,
@@ -477,6 +479,7 @@ fn time_of(s: &Scalar, t: SqlType) -> i64 {
 }
 
 /// `ts + sign * interval`, months by the calendar (clamping the day), days as 24 hours (UTC).
+/// Results outside ±290,000 years saturate (fleetdb's timestamps are 64-bit microseconds).
 pub fn add_interval(ts: i64, iv: &Interval, sign: i64) -> i64 {
     let mut t = ts;
     if iv.months != 0 {
@@ -484,12 +487,18 @@ pub fn add_interval(ts: i64, iv: &Interval, sign: i64) -> i64 {
         let tod = t.rem_euclid(MICROS_PER_DAY);
         let (y, m, d) = civil_from_days(days as i32);
         let total = y as i64 * 12 + (m as i64 - 1) + sign * iv.months as i64;
-        let (ny, nm) = (total.div_euclid(12) as i32, (total.rem_euclid(12) + 1) as u32);
+        let (ny, nm) = (total.div_euclid(12).clamp(-200_000, 200_000) as i32, (total.rem_euclid(12) + 1) as u32);
         let last =
             (28..=31).rev().find(|&dd| civil_from_days(days_from_civil(ny, nm, dd)) == (ny, nm, dd)).unwrap_or(28);
-        t = days_from_civil(ny, nm, d.min(last)) as i64 * MICROS_PER_DAY + tod;
+        t = day_start(days_from_civil(ny, nm, d.min(last)) as i64).saturating_add(tod);
     }
-    t + sign * (iv.days as i64 * MICROS_PER_DAY + iv.micros)
+    let delta = (iv.days as i128 * MICROS_PER_DAY as i128 + iv.micros as i128) * sign as i128;
+    (t as i128 + delta).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// Start of day `days`, saturating at the ends of the representable range.
+fn day_start(days: i64) -> i64 {
+    days.saturating_mul(MICROS_PER_DAY)
 }
 
 fn date_trunc(unit: &str, t: i64) -> SqlResult<i64> {
@@ -501,12 +510,12 @@ fn date_trunc(unit: &str, t: i64) -> SqlResult<i64> {
         "second" | "seconds" => t - t.rem_euclid(MICROS_PER_SECOND),
         "minute" | "minutes" => t - t.rem_euclid(60 * MICROS_PER_SECOND),
         "hour" | "hours" => t - t.rem_euclid(3600 * MICROS_PER_SECOND),
-        "day" | "days" => day * MICROS_PER_DAY,
-        "week" | "weeks" => (day - (day + 3).rem_euclid(7)) * MICROS_PER_DAY, // ISO weeks start on Monday
-        "month" | "months" => days_from_civil(y, m, 1) as i64 * MICROS_PER_DAY,
-        "quarter" => days_from_civil(y, (m - 1) / 3 * 3 + 1, 1) as i64 * MICROS_PER_DAY,
-        "year" | "years" => days_from_civil(y, 1, 1) as i64 * MICROS_PER_DAY,
-        "decade" => days_from_civil(y.div_euclid(10) * 10, 1, 1) as i64 * MICROS_PER_DAY,
+        "day" | "days" => day_start(day),
+        "week" | "weeks" => day_start(day - (day + 3).rem_euclid(7)), // ISO weeks start on Monday
+        "month" | "months" => day_start(days_from_civil(y, m, 1) as i64),
+        "quarter" => day_start(days_from_civil(y, (m - 1) / 3 * 3 + 1, 1) as i64),
+        "year" | "years" => day_start(days_from_civil(y, 1, 1) as i64),
+        "decade" => day_start(days_from_civil(y.div_euclid(10) * 10, 1, 1) as i64),
         _ => {
             return Err(SqlError::new(
                 "22023",
@@ -551,13 +560,13 @@ mod tests {
 
     #[test]
     fn calendar_arithmetic() {
-        let jan31 = days_from_civil(2026, 1, 31) as i64 * MICROS_PER_DAY;
-        let feb28 = days_from_civil(2026, 2, 28) as i64 * MICROS_PER_DAY;
+        let jan31 = day_start(days_from_civil(2026, 1, 31) as i64);
+        let feb28 = day_start(days_from_civil(2026, 2, 28) as i64);
         assert_eq!(add_interval(jan31, &Interval { months: 1, days: 0, micros: 0 }, 1), feb28);
-        let t = days_from_civil(2026, 3, 18) as i64 * MICROS_PER_DAY + 3_723_000_000;
+        let t = day_start(days_from_civil(2026, 3, 18) as i64) + 3_723_000_000;
         assert_eq!(date_trunc("hour", t).unwrap(), t - 123_000_000);
-        assert_eq!(date_trunc("month", t).unwrap(), days_from_civil(2026, 3, 1) as i64 * MICROS_PER_DAY);
-        assert_eq!(date_trunc("week", t).unwrap(), days_from_civil(2026, 3, 16) as i64 * MICROS_PER_DAY);
+        assert_eq!(date_trunc("month", t).unwrap(), day_start(days_from_civil(2026, 3, 1) as i64));
+        assert_eq!(date_trunc("week", t).unwrap(), day_start(days_from_civil(2026, 3, 16) as i64));
         assert_eq!(date_part("dow", t, SqlType::TimestampTz).unwrap(), 3.0); // a Wednesday
         assert_eq!(date_part("minute", t, SqlType::TimestampTz).unwrap(), 2.0);
         assert!(date_trunc("fortnight", t).is_err());

@@ -4,6 +4,7 @@
 //! [`session::Session`] that runs statements.
 
 pub mod agg;
+pub mod copy;
 pub mod error;
 pub mod exec;
 pub mod expr;

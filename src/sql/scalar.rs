@@ -187,7 +187,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         None => (s, ""),
     };
     let days = parse_date(date)?;
-    let mut micros = days * MICROS_PER_DAY;
+    let mut micros = days.checked_mul(MICROS_PER_DAY)?;
     if rest.is_empty() {
         return Some(micros);
     }
@@ -212,18 +212,21 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     for (i, c) in frac.chars().take(6).enumerate() {
         frac_micros += c.to_digit(10)? as i64 * 10i64.pow(5 - i as u32);
     }
-    micros += (h * 3600 + m * 60 + sec) * MICROS_PER_SECOND + frac_micros;
+    micros = micros.checked_add((h * 3600 + m * 60 + sec) * MICROS_PER_SECOND + frac_micros)?;
     if let Some(z) = zone {
         let z = z.trim();
         if !(z.eq_ignore_ascii_case("z") || z.eq_ignore_ascii_case("utc") || z.eq_ignore_ascii_case("gmt")) {
             let sign = if z.starts_with('-') { -1 } else { 1 };
             let body = z.trim_start_matches(['+', '-']);
-            let (zh, zm) = match body.split_once(':') {
-                Some((a, b)) => (a.parse::<i64>().ok()?, b.parse::<i64>().ok()?),
-                None if body.len() == 4 => (body[..2].parse().ok()?, body[2..].parse().ok()?),
+            let (zh, zm): (i64, i64) = match body.split_once(':') {
+                Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+                None if body.len() == 4 => (body.get(..2)?.parse().ok()?, body.get(2..)?.parse().ok()?),
                 None => (body.parse().ok()?, 0),
             };
-            micros -= sign * (zh * 3600 + zm * 60) * MICROS_PER_SECOND;
+            if !(0..=15).contains(&zh) || !(0..60).contains(&zm) {
+                return None;
+            }
+            micros = micros.checked_sub(sign * (zh * 3600 + zm * 60) * MICROS_PER_SECOND)?;
         }
     }
     Some(micros)
@@ -245,25 +248,39 @@ pub fn parse_interval(s: &str) -> Option<Interval> {
             let h: i64 = p.next()?.parse().ok()?;
             let m: i64 = p.next()?.parse().ok()?;
             let sec: f64 = p.next().unwrap_or("0").parse().ok()?;
+            if !(0..=1_000_000).contains(&h) || !(0..60).contains(&m) || !(0.0..61.0).contains(&sec) {
+                return None;
+            }
             let us = (h * 3600 + m * 60) * MICROS_PER_SECOND + (sec * 1e6).round() as i64;
-            iv.micros += if neg { -us } else { us };
+            iv.micros = iv.micros.checked_add(if neg { -us } else { us })?;
             i += 1;
             continue;
         }
         let n: f64 = t.parse().ok()?;
+        if !n.is_finite() || n.abs() > 1e12 {
+            return None;
+        }
         let unit = toks.get(i + 1).map(|u| u.to_ascii_lowercase()).unwrap_or_else(|| "second".into());
         let unit = unit.trim_end_matches(',');
+        let add = |v: &mut i64, x: f64| -> Option<()> {
+            *v = v.checked_add(x.round() as i64)?;
+            Some(())
+        };
+        let add32 = |v: &mut i32, x: f64| -> Option<()> {
+            *v = v.checked_add(i32::try_from(x as i64).ok()?)?;
+            Some(())
+        };
         match unit.trim_end_matches('s') {
-            "microsecond" | "us" | "usec" => iv.micros += n as i64,
-            "millisecond" | "m" if unit.starts_with("milli") || unit == "ms" => iv.micros += (n * 1e3) as i64,
-            "ms" | "msec" => iv.micros += (n * 1e3) as i64,
-            "second" | "sec" | "" => iv.micros += (n * 1e6).round() as i64,
-            "minute" | "min" => iv.micros += (n * 60e6).round() as i64,
-            "hour" | "hr" | "h" => iv.micros += (n * 3600e6).round() as i64,
-            "day" | "d" => iv.days += n as i32,
-            "week" | "w" => iv.days += (n * 7.0) as i32,
-            "mon" | "month" => iv.months += n as i32,
-            "year" | "yr" | "y" => iv.months += (n * 12.0) as i32,
+            "microsecond" | "us" | "usec" => add(&mut iv.micros, n)?,
+            "millisecond" | "m" if unit.starts_with("milli") || unit == "ms" => add(&mut iv.micros, n * 1e3)?,
+            "ms" | "msec" => add(&mut iv.micros, n * 1e3)?,
+            "second" | "sec" | "" => add(&mut iv.micros, n * 1e6)?,
+            "minute" | "min" => add(&mut iv.micros, n * 60e6)?,
+            "hour" | "hr" | "h" => add(&mut iv.micros, n * 3600e6)?,
+            "day" | "d" => add32(&mut iv.days, n)?,
+            "week" | "w" => add32(&mut iv.days, n * 7.0)?,
+            "mon" | "month" => add32(&mut iv.months, n)?,
+            "year" | "yr" | "y" => add32(&mut iv.months, n * 12.0)?,
             _ => return None,
         }
         i += 2;

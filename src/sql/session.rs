@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use sqlparser::ast;
 
+use super::copy::CopyFormat;
 use super::error::{SqlError, SqlResult};
 use super::exec::{OutCol, concat, run};
 use super::expr::{EvalCtx, cast_scalar, scalars_to_column};
@@ -28,6 +29,24 @@ pub enum Outcome {
     },
     /// A command tag (`CREATE CHANNEL`, `INSERT 0 5`, …).
     Done(String),
+    /// `COPY … FROM STDIN`: the client sends data next; pass it to [`Session::copy_in`].
+    CopyIn(CopyIn),
+    /// `COPY … TO STDOUT`: the formatted rows, one line each (a header line first with HEADER).
+    CopyOut {
+        columns: usize,
+        lines: Vec<String>,
+    },
+}
+
+/// A COPY FROM STDIN waiting for its data.
+#[derive(Debug, Clone)]
+pub struct CopyIn {
+    pub target: String,
+    /// Target columns (empty: all columns, in order).
+    pub columns: Vec<String>,
+    pub format: CopyFormat,
+    /// Number of columns each row carries.
+    pub width: usize,
 }
 
 pub struct Session {
@@ -148,7 +167,7 @@ impl Session {
                     Session { engine: self.engine.clone(), settings: self.settings.clone(), in_transaction: false };
                 match probe.run(stmt, &[])? {
                     Outcome::Rows { schema, .. } => Ok(Some(schema)),
-                    Outcome::Done(_) => Ok(None),
+                    _ => Ok(None),
                 }
             }
             _ => Ok(None),
@@ -365,6 +384,9 @@ impl Session {
                 Ok(Outcome::Done("DROP TABLE".into()))
             }
             S::Insert(ins) => self.insert(ins, params),
+            S::Copy { source, to, target, options, legacy_options, .. } => {
+                self.copy(source, *to, target, options, legacy_options, params)
+            }
             S::Update(u) => self.update(u, params),
             S::Delete(d) => self.delete(d, params),
             S::StartTransaction { .. } => {
@@ -481,6 +503,29 @@ impl Session {
         };
         let (src_schema, src) = self.insert_source(ins, params)?;
         let cols: Vec<String> = ins.columns.iter().map(|c| c.to_string().to_ascii_lowercase()).collect();
+        let skip_conflicts = match &ins.on {
+            None => false,
+            Some(ast::OnInsert::OnConflict(ast::OnConflict { action: ast::OnConflictAction::DoNothing, .. })) => true,
+            Some(_) => return Err(SqlError::unsupported("ON CONFLICT DO UPDATE")),
+        };
+        let n = self.insert_rows(&name, &cols, &src_schema, &src, skip_conflicts, false)?;
+        Ok(Outcome::Done(format!("INSERT 0 {n}")))
+    }
+
+    /// Writes rows (`src`, typed by `src_schema`) into columns `cols` of table or datastore
+    /// `name`; returns how many were written.
+    /// `infer`: untyped values (COPY text) take the datastore column's type, or for a new column
+    /// a type inferred from the values; otherwise untyped literals are text, as in PostgreSQL.
+    fn insert_rows(
+        &mut self,
+        name: &str,
+        cols: &[String],
+        src_schema: &[OutCol],
+        src: &Batch,
+        skip_conflicts: bool,
+        infer: bool,
+    ) -> SqlResult<usize> {
+        let name = name.to_string();
         let n = src.num_rows();
         if let Ok(t) = self.engine.table(&name) {
             let targets: Vec<usize> = if cols.is_empty() {
@@ -503,26 +548,16 @@ impl Session {
             }
             let fields = t.columns().iter().map(|c| Field::new(&c.name, c.data_type)).collect();
             let batch = Batch { fields, columns };
-            let on_conflict_nothing = matches!(
-                &ins.on,
-                Some(ast::OnInsert::OnConflict(ast::OnConflict { action: ast::OnConflictAction::DoNothing, .. }))
-            );
-            let upsert = matches!(
-                &ins.on,
-                Some(ast::OnInsert::OnConflict(ast::OnConflict { action: ast::OnConflictAction::DoUpdate(_), .. }))
-            );
-            if upsert {
-                return Err(SqlError::unsupported("ON CONFLICT DO UPDATE"));
-            }
-            let written = if on_conflict_nothing {
+            let written = if skip_conflicts {
                 self.insert_skipping_conflicts(&t, batch)?
             } else {
                 self.engine.write_table(&name, TableWrite::Append, batch)?;
                 n
             };
-            return Ok(Outcome::Done(format!("INSERT 0 {written}")));
+            return Ok(written);
         }
-        if self.engine.datastore(&name).is_ok() {
+        if let Ok(ds) = self.engine.datastore(&name) {
+            let existing = ds.schema();
             if cols.is_empty() {
                 return Err(SqlError::syntax(
                     "INSERT into a datastore needs a column list, e.g. INSERT INTO d (time, machine_id, x) VALUES …",
@@ -536,6 +571,13 @@ impl Session {
             for (c, (oc, col)) in cols.iter().zip(src_schema.iter().zip(&src.columns)) {
                 let (ty, col) = if c == "time" {
                     (SqlType::TimestampTz, cast_column(col, oc.ty, SqlType::TimestampTz, c)?)
+                } else if infer && oc.ty == SqlType::Unknown {
+                    let ty = existing
+                        .iter()
+                        .find(|f| f.name == *c)
+                        .map(|f| SqlType::of_storage(f.data_type))
+                        .unwrap_or_else(|| infer_type(col));
+                    (ty, cast_column(col, SqlType::Unknown, ty, c)?)
                 } else if oc.ty == SqlType::Unknown || oc.ty.is_text() || oc.ty.is_json() {
                     (SqlType::Text, col.clone())
                 } else if oc.ty.is_integer() {
@@ -560,12 +602,152 @@ impl Session {
             let batch =
                 Batch::try_new(fields, columns).ok_or_else(|| SqlError::syntax("column named twice in INSERT"))?;
             self.engine.append_rows(&name, batch, None)?;
-            return Ok(Outcome::Done(format!("INSERT 0 {n}")));
+            return Ok(n);
         }
         if self.engine.channel(&name).is_ok() {
             return Err(SqlError::unsupported("INSERT into a channel"));
         }
         Err(SqlError::undefined_relation(&name))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy(
+        &mut self,
+        source: &ast::CopySource,
+        to: bool,
+        target: &ast::CopyTarget,
+        options: &[ast::CopyOption],
+        legacy: &[ast::CopyLegacyOption],
+        params: &[Param],
+    ) -> SqlResult<Outcome> {
+        let mut csv = false;
+        let mut header = false;
+        let mut delimiter = None;
+        let mut null = None;
+        let mut quote = '"';
+        for o in options {
+            match o {
+                ast::CopyOption::Format(f) => match f.value.to_ascii_lowercase().as_str() {
+                    "csv" => csv = true,
+                    "text" => csv = false,
+                    other => return Err(SqlError::unsupported(format!("COPY format {other}"))),
+                },
+                ast::CopyOption::Delimiter(c) => delimiter = Some(*c),
+                ast::CopyOption::Null(s) => null = Some(s.clone()),
+                ast::CopyOption::Header(h) => header = *h,
+                ast::CopyOption::Quote(c) => quote = *c,
+                other => return Err(SqlError::unsupported(format!("COPY option {other}"))),
+            }
+        }
+        for o in legacy {
+            match o {
+                ast::CopyLegacyOption::Csv(inner) => {
+                    csv = true;
+                    for i in inner {
+                        match i {
+                            ast::CopyLegacyCsvOption::Header => header = true,
+                            ast::CopyLegacyCsvOption::Quote(c) => quote = *c,
+                            other => return Err(SqlError::unsupported(format!("COPY option {other}"))),
+                        }
+                    }
+                }
+                ast::CopyLegacyOption::Delimiter(c) => delimiter = Some(*c),
+                ast::CopyLegacyOption::Header => header = true,
+                other => return Err(SqlError::unsupported(format!("COPY option {other}"))),
+            }
+        }
+        let format = if csv {
+            CopyFormat::Csv { delimiter: delimiter.unwrap_or(','), null: null.unwrap_or_default(), header, quote }
+        } else {
+            CopyFormat::Text { delimiter: delimiter.unwrap_or('\t'), null: null.unwrap_or_else(|| "\\N".into()) }
+        };
+        match (to, target) {
+            (false, ast::CopyTarget::Stdin) => {
+                let ast::CopySource::Table { table_name, columns } = source else {
+                    return Err(SqlError::syntax("COPY FROM needs a table"));
+                };
+                let target = table_name.to_string().to_ascii_lowercase();
+                let columns: Vec<String> = columns.iter().map(|c| c.value.to_ascii_lowercase()).collect();
+                let width = if !columns.is_empty() {
+                    columns.len()
+                } else if let Ok(t) = self.engine.table(&target) {
+                    t.columns().len()
+                } else if self.engine.datastore(&target).is_ok() {
+                    return Err(SqlError::syntax(format!(
+                        "COPY into datastore {target} needs a column list, e.g. COPY {target} (time, machine_id, x) FROM STDIN"
+                    )));
+                } else {
+                    return Err(SqlError::undefined_relation(&target));
+                };
+                Ok(Outcome::CopyIn(CopyIn { target, columns, format, width }))
+            }
+            (true, ast::CopyTarget::Stdout) => {
+                let sql = match source {
+                    ast::CopySource::Table { table_name, columns } if columns.is_empty() => {
+                        format!("SELECT * FROM {table_name}")
+                    }
+                    ast::CopySource::Table { table_name, columns } => {
+                        format!(
+                            "SELECT {} FROM {table_name}",
+                            columns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+                        )
+                    }
+                    ast::CopySource::Query(q) => q.to_string(),
+                };
+                let stmts = parse(&sql)?;
+                let Some(Statement::Sql(s)) = stmts.first() else { return Err(SqlError::syntax("COPY source")) };
+                let ast::Statement::Query(q) = s.as_ref() else { return Err(SqlError::syntax("COPY source")) };
+                let b = self.binder(params);
+                let (plan, schema) = b.bind_query(q)?;
+                let batches = run(&plan)?;
+                let mut lines = Vec::new();
+                if let CopyFormat::Csv { header: true, .. } = &format {
+                    let names: Vec<Option<String>> = schema.iter().map(|c| Some(c.name.clone())).collect();
+                    let mut line = String::new();
+                    super::copy::format_row(&format, &names, &mut line);
+                    lines.push(line);
+                }
+                for bt in &batches {
+                    for i in 0..bt.num_rows() {
+                        let fields: Vec<Option<String>> = schema
+                            .iter()
+                            .zip(&bt.columns)
+                            .map(|(c, col)| Scalar::from_column(col, c.ty, i).to_text(c.ty))
+                            .collect();
+                        let mut line = String::new();
+                        super::copy::format_row(&format, &fields, &mut line);
+                        lines.push(line);
+                    }
+                }
+                Ok(Outcome::CopyOut { columns: schema.len(), lines })
+            }
+            _ => Err(SqlError::unsupported("COPY to or from a file on the server; use STDIN / STDOUT")),
+        }
+    }
+
+    /// Loads the data of a COPY FROM STDIN; returns the number of rows.
+    pub fn copy_in(&mut self, spec: &CopyIn, data: &[u8]) -> SqlResult<usize> {
+        let rows = super::copy::parse(&spec.format, data)?;
+        for (i, r) in rows.iter().enumerate() {
+            if r.len() != spec.width {
+                return Err(SqlError::new(
+                    "22P04",
+                    format!("COPY row {} has {} columns where {} were expected", i + 1, r.len(), spec.width),
+                ));
+            }
+        }
+        let mut fields = Vec::with_capacity(spec.width);
+        let mut columns = Vec::with_capacity(spec.width);
+        let mut schema = Vec::with_capacity(spec.width);
+        for c in 0..spec.width {
+            let vals: Vec<Scalar> =
+                rows.iter().map(|r| r[c].clone().map(Scalar::Text).unwrap_or(Scalar::Null)).collect();
+            columns.push(scalars_to_column(&vals, SqlType::Unknown)?);
+            fields.push(Field::new(&format!("c{c}"), crate::batch::DataType::Text));
+            schema.push(OutCol { name: format!("c{c}"), ty: SqlType::Unknown });
+        }
+        let batch = Batch { fields, columns };
+        self.insert_rows(&spec.target.clone(), &spec.columns, &schema, &batch, false, true)
     }
 
     fn insert_skipping_conflicts(&self, t: &crate::table::Table, batch: Batch) -> SqlResult<usize> {
@@ -674,6 +856,25 @@ impl Session {
             self.engine.write_table(t.name(), TableWrite::Replace, batch)?;
         }
         Ok(Outcome::Done(format!("UPDATE {updated}")))
+    }
+}
+
+/// The narrowest type every present value of a text column parses as: bigint, double
+/// precision, boolean, else text.
+fn infer_type(c: &Column) -> SqlType {
+    let Values::Text(v) = &c.values else { return SqlType::Text };
+    let present: Vec<&str> = (0..c.len()).filter(|&i| c.is_valid(i)).map(|i| v.get(i).trim()).collect();
+    if present.is_empty() {
+        return SqlType::Text;
+    }
+    if present.iter().all(|s| s.parse::<i64>().is_ok()) {
+        SqlType::Int8
+    } else if present.iter().all(|s| s.parse::<f64>().is_ok()) {
+        SqlType::Float8
+    } else if present.iter().all(|s| matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "t" | "f")) {
+        SqlType::Bool
+    } else {
+        SqlType::Text
     }
 }
 
