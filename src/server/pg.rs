@@ -37,11 +37,14 @@ use crate::sql::types::SqlType;
 pub struct Connection {
     session: Mutex<Session>,
     parser: Arc<NoopQueryParser>,
-    /// A COPY FROM STDIN in progress: what it loads, and the data received so far.
-    copy: Mutex<Option<(CopyIn, Vec<u8>)>>,
+    /// A COPY FROM STDIN in progress: what it loads, data not yet loaded, rows loaded so far.
+    copy: Mutex<PendingCopy>,
 }
 
-type PendingCopy = Option<(CopyIn, Vec<u8>)>;
+/// COPY data is loaded in pieces of about this many bytes as it arrives (memory stays bounded).
+const COPY_CHUNK: usize = 4 << 20;
+
+type PendingCopy = Option<(CopyIn, Vec<u8>, usize)>;
 
 fn lock_copy(c: &Mutex<PendingCopy>) -> std::sync::MutexGuard<'_, PendingCopy> {
     c.lock().unwrap_or_else(|e| e.into_inner())
@@ -76,7 +79,7 @@ fn response(conn: &Connection, outcome: Outcome, format: &Format) -> PgWireResul
     match outcome {
         Outcome::CopyIn(spec) => {
             let width = spec.width;
-            *lock_copy(&conn.copy) = Some((spec, Vec::new()));
+            *lock_copy(&conn.copy) = Some((spec, Vec::new(), 0));
             Ok(Response::CopyIn(CopyResponse::new(0, width, stream::empty())))
         }
         Outcome::CopyOut { columns, lines } => {
@@ -227,14 +230,7 @@ impl ExtendedQueryHandler for Connection {
         let n = param_count(&target.statement);
         let param_types: Vec<Type> =
             (0..n).map(|i| target.parameter_types.get(i).cloned().flatten().unwrap_or(Type::TEXT)).collect();
-        let Some(stmt) = single_statement(&target.statement)? else {
-            return Ok(DescribeStatementResponse::new(param_types, Vec::new()));
-        };
-        let schema = tokio::task::block_in_place(|| lock(&self.session).describe(&stmt)).map_err(to_pg_error)?;
-        Ok(DescribeStatementResponse::new(
-            param_types,
-            schema.map(|s| fields(&s, &Format::UnifiedBinary)).unwrap_or_default(),
-        ))
+        Ok(DescribeStatementResponse::new(param_types, self.result_fields(&target.statement, &Format::UnifiedBinary)?))
     }
 
     async fn do_describe_portal<C>(
@@ -248,11 +244,16 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let Some(stmt) = single_statement(&portal.statement.statement)? else {
-            return Ok(DescribePortalResponse::new(Vec::new()));
-        };
+        Ok(DescribePortalResponse::new(self.result_fields(&portal.statement.statement, &portal.result_column_format)?))
+    }
+}
+
+impl Connection {
+    /// The columns `sql` returns, as row-description fields (none for commands).
+    fn result_fields(&self, sql: &str, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+        let Some(stmt) = single_statement(sql)? else { return Ok(Vec::new()) };
         let schema = tokio::task::block_in_place(|| lock(&self.session).describe(&stmt)).map_err(to_pg_error)?;
-        Ok(DescribePortalResponse::new(schema.map(|s| fields(&s, &portal.result_column_format)).unwrap_or_default()))
+        Ok(schema.map(|s| fields(&s, format)).unwrap_or_default())
     }
 }
 
@@ -266,8 +267,25 @@ impl CopyHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if let Some((_, buf)) = lock_copy(&self.copy).as_mut() {
-            buf.extend_from_slice(&copy_data.data);
+        let mut pending = lock_copy(&self.copy);
+        let Some((spec, buf, loaded)) = pending.as_mut() else { return Ok(()) };
+        buf.extend_from_slice(&copy_data.data);
+        if buf.len() >= COPY_CHUNK {
+            let n = crate::sql::copy::complete_prefix(&spec.format, buf);
+            if n > 0 {
+                let rows: Vec<u8> = buf.drain(..n).collect();
+                match tokio::task::block_in_place(|| lock(&self.session).copy_in(spec, &rows)) {
+                    Ok(k) => *loaded += k,
+                    Err(e) => {
+                        *pending = None;
+                        return Err(to_pg_error(e));
+                    }
+                }
+                // A header line is only in the first piece.
+                if let crate::sql::copy::CopyFormat::Csv { header, .. } = &mut spec.format {
+                    *header = false;
+                }
+            }
         }
         Ok(())
     }
@@ -279,10 +297,11 @@ impl CopyHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let pending = lock_copy(&self.copy).take();
-        let Some((spec, data)) = pending else {
+        let Some((spec, data, loaded)) = pending else {
             return Err(to_pg_error(SqlError::new("08P01", "CopyDone without a COPY in progress")));
         };
-        let n = tokio::task::block_in_place(|| lock(&self.session).copy_in(&spec, &data)).map_err(to_pg_error)?;
+        let n =
+            loaded + tokio::task::block_in_place(|| lock(&self.session).copy_in(&spec, &data)).map_err(to_pg_error)?;
         client.send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(n).into())).await?;
         Ok(())
     }

@@ -301,19 +301,42 @@ pub fn aggregate(input: &[Batch], group: &[Expr], aggs: &[AggCall]) -> SqlResult
         };
         let positions: Vec<usize> = (0..group.len()).collect();
         let mut gids = Vec::with_capacity(n);
-        for r in 0..n {
-            if group.is_empty() {
-                gids.push(0);
-                continue;
+        let new_group = |keys: &mut Vec<Vec<Scalar>>, accs: &mut Vec<Vec<Acc>>, r: usize| {
+            keys.push(gbatch.columns.iter().zip(group).map(|(c, g)| Scalar::from_column(c, g.ty(), r)).collect());
+            accs.push(aggs.iter().map(new_acc).collect());
+            keys.len() - 1
+        };
+        match gbatch.columns.as_slice() {
+            [] => gids.resize(n, 0),
+            // One text or integer key: hash the value itself, no per-row allocation, and reuse
+            // the previous group for runs of equal keys (files are grouped by series).
+            [c] if matches!(c.values, Values::Text(_) | Values::Int64(_) | Values::Timestamp(_)) => {
+                let mut last: Option<(usize, usize)> = None; // (row, group)
+                for r in 0..n {
+                    if let Some((lr, lg)) = last {
+                        if same_value(c, lr, r) {
+                            gids.push(lg);
+                            last = Some((r, lg));
+                            continue;
+                        }
+                    }
+                    let k = store_key_bytes(&gbatch, &positions, r);
+                    let next = keys.len();
+                    let id = *index.entry(k).or_insert(next);
+                    let id = if id == next { new_group(&mut keys, &mut accs, r) } else { id };
+                    gids.push(id);
+                    last = Some((r, id));
+                }
             }
-            let k = store_key_bytes(&gbatch, &positions, r);
-            let next = keys.len();
-            let id = *index.entry(k).or_insert(next);
-            if id == next {
-                keys.push(gbatch.columns.iter().zip(group).map(|(c, g)| Scalar::from_column(c, g.ty(), r)).collect());
-                accs.push(aggs.iter().map(new_acc).collect());
+            _ => {
+                for r in 0..n {
+                    let k = store_key_bytes(&gbatch, &positions, r);
+                    let next = keys.len();
+                    let id = *index.entry(k).or_insert(next);
+                    let id = if id == next { new_group(&mut keys, &mut accs, r) } else { id };
+                    gids.push(id);
+                }
             }
-            gids.push(id);
         }
         for (ai, call) in aggs.iter().enumerate() {
             let cols = call.args.iter().map(|a| eval(a, b)).collect::<SqlResult<Vec<_>>>()?;
@@ -344,6 +367,20 @@ pub fn aggregate(input: &[Batch], group: &[Expr], aggs: &[AggCall]) -> SqlResult
     let fields =
         columns.iter().enumerate().map(|(i, c)| crate::batch::Field::new(&format!("c{i}"), c.data_type())).collect();
     Ok(Batch { fields, columns })
+}
+
+/// Whether rows `a` and `b` of `c` hold the same value (NULLs equal, as grouping wants).
+pub(crate) fn same_value(c: &Column, a: usize, b: usize) -> bool {
+    match (c.is_valid(a), c.is_valid(b)) {
+        (false, false) => true,
+        (true, true) => match &c.values {
+            Values::Text(v) => v.get(a) == v.get(b),
+            Values::Int64(v) | Values::Timestamp(v) => v[a] == v[b],
+            Values::Float64(v) => v[a].to_bits() == v[b].to_bits(),
+            Values::Bool(v) => v[a] == v[b],
+        },
+        _ => false,
+    }
 }
 
 /// Vectorized accumulation for count/sum/avg/min/max over float and int columns.

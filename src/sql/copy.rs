@@ -43,6 +43,27 @@ pub fn parse(format: &CopyFormat, data: &[u8]) -> SqlResult<Vec<Vec<Option<Strin
     }
 }
 
+/// Length of the longest prefix of `buf` made of whole rows (ending in a newline that is not
+/// inside a CSV quoted field), so COPY data can be loaded as it streams in.
+pub fn complete_prefix(format: &CopyFormat, buf: &[u8]) -> usize {
+    match format {
+        CopyFormat::Text { .. } => buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1),
+        CopyFormat::Csv { quote, .. } => {
+            let q = *quote as u8;
+            let mut in_quotes = false;
+            let mut last = 0;
+            for (i, &b) in buf.iter().enumerate() {
+                if b == q {
+                    in_quotes = !in_quotes;
+                } else if b == b'\n' && !in_quotes {
+                    last = i + 1;
+                }
+            }
+            last
+        }
+    }
+}
+
 fn unescape(f: &str) -> String {
     if !f.contains('\\') {
         return f.to_string();
@@ -205,5 +226,7 @@ mod tests {
             vec![vec![Some("1".into()), Some("multi\nline".into())], vec![Some("2".into()), None]]
         );
         assert!(parse(&csv, b"a\n\"open").is_err());
+        assert_eq!(complete_prefix(&csv, b"1,\"a\nb\"\n2,\"c"), 8);
+        assert_eq!(complete_prefix(&CopyFormat::default(), b"1\t2\n3"), 4);
     }
 }

@@ -96,6 +96,15 @@ pub enum Plan {
         input: Box<Plan>,
         keys: Vec<usize>,
     },
+    /// For each group of equal `keys`, the row that sorts first by column `by` (DISTINCT ON
+    /// whose ORDER BY is its keys then one column): one pass, no sort of the whole input.
+    TopPerGroup {
+        input: Box<Plan>,
+        keys: Vec<usize>,
+        by: usize,
+        desc: bool,
+        nulls_first: bool,
+    },
     /// Hash join: rows of `left` and `right` whose keys are equal and for which `residual`
     /// (over the combined row) holds. Output: left columns, then right columns.
     Join {
@@ -143,7 +152,8 @@ impl Plan {
             | Plan::Sort { input, .. }
             | Plan::Limit { input, .. }
             | Plan::Distinct { input }
-            | Plan::DistinctOn { input, .. } => input.schema(),
+            | Plan::DistinctOn { input, .. }
+            | Plan::TopPerGroup { input, .. } => input.schema(),
         }
     }
 
@@ -199,6 +209,9 @@ impl Plan {
             Plan::Distinct { .. } => "Distinct".into(),
             Plan::SetOp { op, all, .. } => format!("{op:?}{}", if *all { " All" } else { "" }),
             Plan::DistinctOn { keys, .. } => format!("Distinct On ({} keys)", keys.len()),
+            Plan::TopPerGroup { keys, desc, .. } => {
+                format!("Top Row Per Group ({} keys, by {})", keys.len(), if *desc { "largest" } else { "smallest" })
+            }
             Plan::Join { kind, left_keys, residual, .. } => format!(
                 "Hash {kind:?} Join ({} keys{})",
                 left_keys.len(),
@@ -218,7 +231,7 @@ impl Plan {
                 left.explain(depth + 1, analyze, out);
                 right.explain(depth + 1, analyze, out);
             }
-            Plan::DistinctOn { input, .. } => input.explain(depth + 1, analyze, out),
+            Plan::DistinctOn { input, .. } | Plan::TopPerGroup { input, .. } => input.explain(depth + 1, analyze, out),
         }
     }
 }
@@ -326,6 +339,11 @@ pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
             hash_join(left, right, *kind, left_keys, right_keys, residual.as_ref(), schema)
         }
         Plan::SetOp { left, right, op, all, schema } => set_op(left, right, *op, *all, schema),
+        Plan::TopPerGroup { input, keys, by, desc, nulls_first } => {
+            let all = concat(run(input)?, &input.schema());
+            let idx = top_per_group(&all, keys, *by, *desc, *nulls_first);
+            Ok(vec![take_batch(&all, &idx)])
+        }
         Plan::DistinctOn { input, keys } => {
             let all = concat(run(input)?, &input.schema());
             let mut seen = std::collections::HashSet::new();
@@ -365,6 +383,52 @@ fn take_opt(c: &Column, idx: &[Option<u32>]) -> Column {
         out.validity = Some(v);
     }
     out
+}
+
+fn top_per_group(all: &Batch, keys: &[usize], by: usize, desc: bool, nulls_first: bool) -> Vec<u32> {
+    use std::cmp::Ordering;
+    use std::collections::HashMap;
+    let c = &all.columns[by];
+    let better = |a: usize, b: usize| -> bool {
+        match (c.is_valid(a), c.is_valid(b)) {
+            (false, false) => false,
+            (false, true) => nulls_first,
+            (true, false) => !nulls_first,
+            (true, true) => {
+                let o = match &c.values {
+                    Values::Int64(v) | Values::Timestamp(v) => v[a].cmp(&v[b]),
+                    Values::Float64(v) => v[a].partial_cmp(&v[b]).unwrap_or(Ordering::Equal),
+                    Values::Text(v) => v.get(a).as_bytes().cmp(v.get(b).as_bytes()),
+                    Values::Bool(v) => v[a].cmp(&v[b]),
+                };
+                if desc { o == Ordering::Greater } else { o == Ordering::Less }
+            }
+        }
+    };
+    let mut slot: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut best: Vec<usize> = Vec::new();
+    let mut prev: Option<(usize, usize)> = None; // (row, slot) of the previous row
+    for r in 0..all.num_rows() {
+        // Inputs grouped by series hit this often: same key as the previous row, no hashing.
+        let s = match prev {
+            Some((pr, ps)) if keys.iter().all(|&k| super::agg::same_value(&all.columns[k], pr, r)) => ps,
+            _ => {
+                let next = best.len();
+                let s = *slot.entry(store_key_bytes(all, keys, r)).or_insert(next);
+                if s == next {
+                    best.push(r);
+                }
+                s
+            }
+        };
+        if better(r, best[s]) {
+            best[s] = r;
+        }
+        prev = Some((r, s));
+    }
+    let mut idx: Vec<u32> = best.into_iter().map(|r| r as u32).collect();
+    idx.sort_unstable();
+    idx
 }
 
 fn set_op(left: &Plan, right: &Plan, op: SetOp, all: bool, schema: &[OutCol]) -> SqlResult<Vec<Batch>> {

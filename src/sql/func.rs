@@ -135,6 +135,9 @@ fn text_of(s: &Scalar, t: SqlType) -> Option<String> {
 
 /// Calls `f` on argument columns; `out` is the result type from [`resolve`].
 pub fn call(f: Func, cols: &[Column], tys: &[SqlType], out: SqlType, n: usize, args: &[Expr]) -> SqlResult<Column> {
+    if let Some(c) = time_fast_path(f, cols, tys, args)? {
+        return Ok(c);
+    }
     // Fast path: unary float math over a float column.
     if let (Some(op), [c]) = (unary_math(f), cols)
         && let Values::Float64(v) = &c.values
@@ -155,6 +158,59 @@ pub fn call(f: Func, cols: &[Column], tys: &[SqlType], out: SqlType, n: usize, a
         vals.push(call_row(f, &row, tys, out, args)?);
     }
     scalars_to_column(&vals, out)
+}
+
+/// `date_trunc` with a fixed-width unit and `date_bin` with a literal stride, over a timestamp
+/// column: plain integer arithmetic per value.
+fn time_fast_path(f: Func, cols: &[Column], tys: &[SqlType], args: &[Expr]) -> SqlResult<Option<Column>> {
+    let width = |unit: &str| -> Option<i64> {
+        Some(match unit {
+            "microsecond" | "microseconds" => 1,
+            "millisecond" | "milliseconds" => 1000,
+            "second" | "seconds" => MICROS_PER_SECOND,
+            "minute" | "minutes" => 60 * MICROS_PER_SECOND,
+            "hour" | "hours" => 3600 * MICROS_PER_SECOND,
+            "day" | "days" => MICROS_PER_DAY,
+            _ => return None,
+        })
+    };
+    let (step, origin, col) = match (f, args) {
+        (Func::DateTrunc, [Expr::Lit { value: Scalar::Text(u), .. }, _]) if tys[1].is_timestamp() => {
+            let Some(w) = width(&u.to_ascii_lowercase()) else { return Ok(None) };
+            (w, 0, &cols[1])
+        }
+        (Func::DateBin, [Expr::Lit { value: stride, .. }, _, rest @ ..]) if tys[1].is_timestamp() => {
+            let iv = match stride {
+                Scalar::Interval(iv) => *iv,
+                Scalar::Text(t) => match super::scalar::parse_interval(t) {
+                    Some(iv) => iv,
+                    None => return Ok(None),
+                },
+                _ => return Ok(None),
+            };
+            let step = iv.days as i64 * MICROS_PER_DAY + iv.micros;
+            let origin = match rest {
+                [Expr::Lit { value: Scalar::Time(o), ty }] => {
+                    if *ty == SqlType::Date {
+                        o * MICROS_PER_DAY
+                    } else {
+                        *o
+                    }
+                }
+                [] => 946_684_800 * MICROS_PER_SECOND,
+                _ => return Ok(None),
+            };
+            if iv.months != 0 || step <= 0 {
+                return Ok(None);
+            }
+            (step, origin, &cols[1])
+        }
+        _ => return Ok(None),
+    };
+    let Values::Timestamp(v) = &col.values else { return Ok(None) };
+    let out: Vec<i64> =
+        v.iter().map(|&t| origin.wrapping_add(t.wrapping_sub(origin).div_euclid(step).wrapping_mul(step))).collect();
+    Ok(Some(Column::with_validity(Values::Timestamp(out), col.validity.clone())))
 }
 
 type MathFn = fn(f64) -> SqlResult<f64>;

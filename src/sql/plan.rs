@@ -824,15 +824,35 @@ impl<'a> Binder<'a> {
             exprs.push(e);
             on_keys.push(schema.len() - 1);
         }
+        // DISTINCT ON (k…) ORDER BY k…, x: keep each group's first row by x in one pass, then
+        // sort only those rows.
+        let top = !on_keys.is_empty()
+            && keys.len() == on_keys.len() + 1
+            && keys
+                .iter()
+                .zip(&on_keys)
+                .all(|(k, &o)| matches!(k.expr, Expr::Col { idx, .. } if exprs[idx] == exprs[o]));
+        let by = keys.last().and_then(|k| match k.expr {
+            Expr::Col { idx, .. } => Some((idx, k.desc, k.nulls_first)),
+            _ => None,
+        });
         plan = Plan::Project { input: Box::new(plan), exprs, schema: schema.clone() };
         if distinct {
             plan = Plan::Distinct { input: Box::new(plan) };
         }
-        if !keys.is_empty() {
-            plan = Plan::Sort { input: Box::new(plan), keys };
-        }
-        if !on_keys.is_empty() {
-            plan = Plan::DistinctOn { input: Box::new(plan), keys: on_keys };
+        match (top, by) {
+            (true, Some((by, desc, nulls_first))) => {
+                plan = Plan::TopPerGroup { input: Box::new(plan), keys: on_keys, by, desc, nulls_first };
+                plan = Plan::Sort { input: Box::new(plan), keys };
+            }
+            _ => {
+                if !keys.is_empty() {
+                    plan = Plan::Sort { input: Box::new(plan), keys };
+                }
+                if !on_keys.is_empty() {
+                    plan = Plan::DistinctOn { input: Box::new(plan), keys: on_keys };
+                }
+            }
         }
         let (limit, offset) = match limit_clause {
             None => (None, 0),

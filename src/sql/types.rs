@@ -173,27 +173,17 @@ impl Interval {
 /// `float8out`: the shortest text that reads back to the same double, in fixed notation for
 /// decimal exponents -4..15 and scientific (`1e+15`, `1.5e-05`) otherwise.
 pub fn format_float8(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "Infinity".into() } else { "-Infinity".into() };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
-    }
-    let sci = format!("{v:e}");
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..15).contains(&exp) {
-        format!("{v}")
-    } else {
-        format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
-    }
+    format_shortest(v, format!("{v:e}"), format!("{v}"), 15)
 }
 
 /// `float4out`, the same rule with single precision (fixed for exponents -4..6).
 pub fn format_float4(v: f32) -> String {
+    format_shortest(v as f64, format!("{v:e}"), format!("{v}"), 6)
+}
+
+/// PostgreSQL's choice between fixed and scientific notation for the shortest round-trip
+/// digits (`sci` and `fixed` are Rust's shortest forms of the same value).
+fn format_shortest(v: f64, sci: String, fixed: String, max_exp: i32) -> String {
     if v.is_nan() {
         return "NaN".into();
     }
@@ -203,11 +193,10 @@ pub fn format_float4(v: f32) -> String {
     if v == 0.0 {
         return if v.is_sign_negative() { "-0".into() } else { "0".into() };
     }
-    let sci = format!("{v:e}");
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..6).contains(&exp) {
-        format!("{v}")
+    if (-4..max_exp).contains(&exp) {
+        fixed
     } else {
         format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
     }
