@@ -313,12 +313,12 @@ pub fn aggregate(input: &[Batch], group: &[Expr], aggs: &[AggCall]) -> SqlResult
             [c] if matches!(c.values, Values::Text(_) | Values::Int64(_) | Values::Timestamp(_)) => {
                 let mut last: Option<(usize, usize)> = None; // (row, group)
                 for r in 0..n {
-                    if let Some((lr, lg)) = last {
-                        if same_value(c, lr, r) {
-                            gids.push(lg);
-                            last = Some((r, lg));
-                            continue;
-                        }
+                    if let Some((lr, lg)) = last
+                        && same_value(c, lr, r)
+                    {
+                        gids.push(lg);
+                        last = Some((r, lg));
+                        continue;
                     }
                     let k = store_key_bytes(&gbatch, &positions, r);
                     let next = keys.len();
