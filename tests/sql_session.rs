@@ -112,6 +112,16 @@ fn datastore_insert_and_time_queries() {
     let text: Vec<String> = plan.into_iter().map(|r| r[0].clone()).collect();
     assert!(text.iter().any(|l| l.contains("files: 1 of 2 pruned")), "{text:#?}");
     assert_eq!(rows(&mut s, "SELECT count(*) FROM readings WHERE time >= '2026-01-02'"), vec![vec!["2"]]);
+    // The tag index prunes by machine: the first day's file holds no M-2 rows.
+    let plan = rows(&mut s, "EXPLAIN ANALYZE SELECT count(*) FROM readings WHERE machine_id = 'M-2'");
+    let text: Vec<String> = plan.into_iter().map(|r| r[0].clone()).collect();
+    assert!(text.iter().any(|l| l.contains("tag machine_id = 'M-2'")), "{text:#?}");
+    assert!(text.iter().any(|l| l.contains("files: 1 of 2 pruned")), "{text:#?}");
+    assert_eq!(
+        rows(&mut s, "SELECT count(*), max(vibration) FROM readings WHERE machine_id = 'M-2'"),
+        vec![vec!["2", "4"]]
+    );
+    assert_eq!(rows(&mut s, "SELECT count(*) FROM readings WHERE machine_id = 'M-9'"), vec![vec!["0"]]);
     assert_eq!(rows(&mut s, "SHOW DATASTORES")[0][..3], ["readings", "365 days", "4"]);
 }
 

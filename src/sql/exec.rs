@@ -54,6 +54,9 @@ pub enum Plan {
         used: Vec<bool>,
         /// Rows with time in `[lo, hi)` (datastores and channels); other rows may be skipped.
         time_range: (i64, i64),
+        /// `column = 'value'` conditions the rows must meet (datastores): files and blocks
+        /// without matching rows in the tag index are skipped. The filter above still applies.
+        tags: Vec<(usize, String)>,
         stats: Arc<ScanStats>,
     },
     Filter {
@@ -161,7 +164,7 @@ impl Plan {
     pub fn explain(&self, depth: usize, analyze: bool, out: &mut Vec<String>) {
         let pad = "  ".repeat(depth);
         let line = match self {
-            Plan::Scan { source, schema, used, time_range, stats } => {
+            Plan::Scan { source, schema, used, time_range, tags, stats } => {
                 let what = match source {
                     Source::Datastore(d) => format!("Datastore Scan on {}", d.name()),
                     Source::Table(t) => format!("Table Scan on {}", t.name()),
@@ -181,6 +184,9 @@ impl Plan {
                             super::types::format_timestamp(time_range.1, true)
                         }
                     );
+                }
+                for (c, v) in tags {
+                    s += &format!(" tag {} = '{v}'", schema[*c].name);
                 }
                 if analyze {
                     let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -243,7 +249,9 @@ fn take_batch(b: &Batch, idx: &[u32]) -> Batch {
 /// Runs a plan to completion.
 pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
     match plan {
-        Plan::Scan { source, schema, used, time_range, stats } => scan(source, schema, used, *time_range, stats),
+        Plan::Scan { source, schema, used, time_range, tags, stats } => {
+            scan(source, schema, used, *time_range, tags, stats)
+        }
         Plan::Filter { input, pred } => {
             let mut out = Vec::new();
             for b in run(input)? {
@@ -603,6 +611,7 @@ fn scan(
     schema: &[OutCol],
     used: &[bool],
     range: (i64, i64),
+    tags: &[(usize, String)],
     stats: &ScanStats,
 ) -> SqlResult<Vec<Batch>> {
     match source {
@@ -650,7 +659,24 @@ fn scan(
                     stats.files_pruned.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                scan_file(f, schema, &storage, used, time_idx, dt_idx, range, stats, &mut out)?;
+                // Blocks holding rows with every tag value, from the file's tag index.
+                let mut allowed: Option<std::collections::BTreeSet<usize>> = None;
+                for (c, v) in tags {
+                    let Some(fc) = f.meta.column_index(&schema[*c].name) else { continue };
+                    if let Some(rows) = f.tag_rows(fc, v)? {
+                        let blocks: std::collections::BTreeSet<usize> =
+                            rows.iter().map(|r| r as usize / f.meta.block_rows as usize).collect();
+                        allowed = Some(match allowed {
+                            None => blocks,
+                            Some(a) => a.intersection(&blocks).copied().collect(),
+                        });
+                    }
+                }
+                if allowed.as_ref().is_some_and(|a| a.is_empty()) {
+                    stats.files_pruned.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                scan_file(f, schema, &storage, used, time_idx, dt_idx, range, allowed.as_ref(), stats, &mut out)?;
             }
             for b in &snap.mem {
                 let b = crate::datastore::schema_conform(&snap.schema, b);
@@ -682,6 +708,7 @@ fn scan_file(
     time_idx: Option<usize>,
     dt_idx: usize,
     range: (i64, i64),
+    allowed: Option<&std::collections::BTreeSet<usize>>,
     stats: &ScanStats,
     out: &mut Vec<Batch>,
 ) -> SqlResult<()> {
@@ -690,6 +717,10 @@ fn scan_file(
     let nblocks = f.meta.num_blocks();
     stats.blocks_total.fetch_add(nblocks as u64, Ordering::Relaxed);
     for b in 0..nblocks {
+        if allowed.is_some_and(|a| !a.contains(&b)) {
+            stats.blocks_pruned.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         if let Some(tc) = time_file_col {
             let bm = &f.meta.columns[tc].blocks[b];
             if bm.max < range.0 || bm.min >= range.1 {

@@ -325,6 +325,7 @@ impl<'a> Binder<'a> {
             used: vec![true; schema.len()],
             schema: schema.clone(),
             time_range: (i64::MIN, i64::MAX),
+            tags: Vec::new(),
             stats: Default::default(),
         };
         let items: Vec<(Expr, OutCol)> =
@@ -387,6 +388,7 @@ impl<'a> Binder<'a> {
             used: Vec::new(),
             schema,
             time_range: (i64::MIN, i64::MAX),
+            tags: Vec::new(),
             stats: Arc::new(ScanStats::default()),
         };
         Ok((plan, scope))
@@ -415,6 +417,7 @@ impl<'a> Binder<'a> {
                 used: vec![true],
                 schema,
                 time_range: (i64::MIN, i64::MAX),
+                tags: Vec::new(),
                 stats: Default::default(),
             };
             return Ok((plan, Scope { cols: Vec::new(), used: RefCell::new(vec![false]), time_col: None }));
@@ -593,6 +596,9 @@ impl<'a> Binder<'a> {
             }
             if let (Plan::Scan { time_range, .. }, Some(tc)) = (&mut plan, scope.time_col) {
                 *time_range = time_range_of(&pred, tc);
+            }
+            if let Plan::Scan { source: Source::Datastore(_), tags, .. } = &mut plan {
+                *tags = tags_of(&pred);
             }
             plan = Plan::Filter { input: Box::new(plan), pred };
         }
@@ -1530,6 +1536,31 @@ pub fn fold(e: Expr) -> SqlResult<Expr> {
     };
     let c = eval(&e, &one)?;
     Ok(Expr::lit(Scalar::from_column(&c, e.ty(), 0), e.ty()))
+}
+
+/// `column = 'text'` conjuncts of `pred`, which a datastore scan can answer from tag indexes.
+fn tags_of(pred: &Expr) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![pred];
+    while let Some(e) = stack.pop() {
+        match e {
+            Expr::Bin { op: BinOp::And, l, r, .. } => {
+                stack.push(l);
+                stack.push(r);
+            }
+            Expr::Bin { op: BinOp::Eq, l, r, .. } => match (l.as_ref(), r.as_ref()) {
+                (Expr::Col { idx, ty }, Expr::Lit { value: Scalar::Text(v), .. })
+                | (Expr::Lit { value: Scalar::Text(v), .. }, Expr::Col { idx, ty })
+                    if ty.is_text() =>
+                {
+                    out.push((*idx, v.clone()));
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The `[lo, hi)` range of column `time_col` implied by the conjuncts of `pred`.
