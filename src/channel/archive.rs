@@ -66,6 +66,8 @@ pub struct Channel {
     name: String,
     dir: PathBuf,
     opts: ChannelOptions,
+    /// Days kept (0: unlimited); starts from the options, changed by ALTER … SET.
+    retention: std::sync::atomic::AtomicU32,
     state: RwLock<State>,
 }
 
@@ -126,6 +128,7 @@ impl Channel {
         Ok(Channel {
             name: name.to_string(),
             dir: dir.to_path_buf(),
+            retention: std::sync::atomic::AtomicU32::new(opts.retention_days.unwrap_or(0)),
             opts,
             state: RwLock::new(State { segments, tail, tail_max_lsn: 0, last_received }),
         })
@@ -136,6 +139,16 @@ impl Channel {
     }
     pub fn options(&self) -> &ChannelOptions {
         &self.opts
+    }
+    /// Days of data kept, `None` for unlimited.
+    pub fn retention_days(&self) -> Option<u32> {
+        match self.retention.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            d => Some(d),
+        }
+    }
+    pub fn set_retention_days(&self, days: Option<u32>) {
+        self.retention.store(days.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Appends `msgs` at the next offsets. Arrival times are clamped so they never decrease.
@@ -326,7 +339,7 @@ impl Channel {
     /// Drops the partitions older than the retention period at `now`. The engine seals and
     /// checkpoints first, so no dropped message can come back from the WAL.
     pub fn enforce_retention(&self, now: i64) -> Result<Vec<i32>> {
-        let Some(days) = self.opts.retention_days else { return Ok(Vec::new()) };
+        let Some(days) = self.retention_days() else { return Ok(Vec::new()) };
         self.drop_partitions_before(day_of(now) - days as i32, day_of(now))
     }
 

@@ -124,6 +124,8 @@ pub struct Datastore {
     name: String,
     dir: PathBuf,
     opts: DatastoreOptions,
+    /// Days kept (0: unlimited); starts from the options, changed by ALTER … SET.
+    retention: std::sync::atomic::AtomicU32,
     state: RwLock<State>,
     /// Serialises flush, compaction and retention (writers of files).
     maint: Mutex<()>,
@@ -220,6 +222,7 @@ impl Datastore {
         Ok(Datastore {
             name: name.to_string(),
             dir: dir.to_path_buf(),
+            retention: std::sync::atomic::AtomicU32::new(opts.retention_days.unwrap_or(0)),
             opts,
             state: RwLock::new(State { parts, floor_day, schema, mem_rows: 0 }),
             maint: Mutex::new(()),
@@ -232,6 +235,16 @@ impl Datastore {
     }
     pub fn options(&self) -> &DatastoreOptions {
         &self.opts
+    }
+    /// Days of data kept, `None` for unlimited.
+    pub fn retention_days(&self) -> Option<u32> {
+        match self.retention.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            d => Some(d),
+        }
+    }
+    pub fn set_retention_days(&self, days: Option<u32>) {
+        self.retention.store(days.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     }
     pub fn schema(&self) -> Vec<Field> {
         read(&self.state).schema.clone()
@@ -475,7 +488,7 @@ impl Datastore {
     /// Call only after the WAL records of those partitions are retired (the engine checkpoints
     /// first), or replay would bring their rows back.
     pub fn enforce_retention(&self, now: i64) -> Result<Vec<i32>> {
-        let Some(days) = self.opts.retention_days else { return Ok(Vec::new()) };
+        let Some(days) = self.retention_days() else { return Ok(Vec::new()) };
         let cutoff = day_of(now) - days as i32;
         self.drop_partitions_before(cutoff)
     }

@@ -329,6 +329,27 @@ impl Engine {
         Ok(lsn)
     }
 
+    /// Changes how many days a channel (`datastore` false) or datastore keeps; persisted.
+    pub fn set_retention(&self, datastore: bool, name: &str, days: Option<u32>) -> Result<()> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let (root, what) = if datastore { ("datastores", "datastore") } else { ("channels", "channel") };
+        let exists =
+            if datastore { read(&self.datastores).contains_key(name) } else { read(&self.channels).contains_key(name) };
+        if !exists {
+            return Err(Error::NotFound(format!("{what} {name}")));
+        }
+        let dir = self.dir.join(root).join(name);
+        let mut o = objects::read(&dir)?;
+        o.retention_days = days;
+        objects::write(&dir, &o)?;
+        if datastore {
+            self.datastore(name)?.set_retention_days(days);
+        } else {
+            self.channel(name)?.set_retention_days(days);
+        }
+        Ok(())
+    }
+
     /// Removes a channel and all its messages.
     pub fn drop_channel(&self, name: &str) -> Result<()> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
@@ -487,11 +508,11 @@ impl Engine {
             _ => false,
         };
         let chans: Vec<_> =
-            self.all_channels().into_iter().filter(|c| expired(c.options().retention_days, c.oldest_day())).collect();
+            self.all_channels().into_iter().filter(|c| expired(c.retention_days(), c.oldest_day())).collect();
         let dss: Vec<_> = self
             .all_datastores()
             .into_iter()
-            .filter(|d| expired(d.options().retention_days, d.partitions().first().copied()))
+            .filter(|d| expired(d.retention_days(), d.partitions().first().copied()))
             .collect();
         if chans.is_empty() && dss.is_empty() {
             return Ok(0);

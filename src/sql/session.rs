@@ -230,7 +230,20 @@ impl Session {
             }
             Statement::Show(kind) => self.show(*kind),
             Statement::Describe { kind, name } => self.describe_object(*kind, name),
-            Statement::AlterSet { .. } => Err(SqlError::unsupported("ALTER … SET")),
+            Statement::AlterSet { kind, name, options } => {
+                check_options(options, &["retention", "retention_period"], kind.name())?;
+                if options.is_empty() {
+                    return Err(SqlError::syntax("ALTER … SET needs at least one option"));
+                }
+                let days = parse_retention(options)?;
+                self.engine.set_retention(*kind == ObjectKind::Datastore, name, days).map_err(|e| match e {
+                    crate::Error::NotFound(_) => {
+                        SqlError::new("42704", format!("{} \"{name}\" does not exist", kind.name()))
+                    }
+                    other => other.into(),
+                })?;
+                Ok(Outcome::Done(format!("ALTER {}", kind.name().to_ascii_uppercase())))
+            }
             Statement::NotYet(what) => Err(SqlError::unsupported(what.clone())),
             Statement::Sql(s) => self.run_sql(s, params),
         }
@@ -247,7 +260,7 @@ impl Session {
                     let st = c.stats();
                     rows.push(vec![
                         Some(n),
-                        retention(c.options().retention_days),
+                        retention(c.retention_days()),
                         Some(st.messages.to_string()),
                         Some(st.payload_bytes.to_string()),
                         st.last_received.map(format_timestamp),
@@ -262,7 +275,7 @@ impl Session {
                     let snap = d.snapshot();
                     rows.push(vec![
                         Some(n),
-                        retention(d.options().retention_days),
+                        retention(d.retention_days()),
                         Some(snap.num_rows().to_string()),
                         Some(d.disk_bytes().to_string()),
                         Some(d.partitions().len().to_string()),
@@ -296,7 +309,7 @@ impl Session {
                 vec![Some("kind".into()), Some("channel".into())],
                 vec![
                     Some("retention".into()),
-                    Some(c.options().retention_days.map_or("unlimited".into(), |d| format!("{d} days"))),
+                    Some(c.retention_days().map_or("unlimited".into(), |d| format!("{d} days"))),
                 ],
                 vec![Some("messages".into()), Some(st.messages.to_string())],
                 vec![Some("bytes".into()), Some(st.payload_bytes.to_string())],
