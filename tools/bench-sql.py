@@ -72,6 +72,19 @@ def wait_port(port, proc, what):
     sys.exit(f"{what} did not start")
 
 
+def copy_csv(conn, sql, path):
+    """Streams a CSV file into `COPY ... FROM STDIN` over psycopg."""
+    with conn.cursor().copy(sql) as cp:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                cp.write(chunk)
+
+
+def load(conn, cols, csv_path, machines_csv):
+    copy_csv(conn, f"COPY readings ({cols}) FROM STDIN WITH (FORMAT csv, HEADER true)", csv_path)
+    copy_csv(conn, "COPY machines FROM STDIN WITH (FORMAT csv, HEADER true)", machines_csv)
+
+
 def timed(fn, runs):
     times = []
     for _ in range(runs):
@@ -111,12 +124,7 @@ def main():
     fconn.execute("CREATE DATASTORE readings WITH (series_key = 'machine_id')")
     fconn.execute("CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT)")
     t = time.perf_counter()
-    with fconn.cursor().copy(f"COPY readings ({cols}) FROM STDIN WITH (FORMAT csv, HEADER true)") as cp:
-        with open(csv_path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                cp.write(chunk)
-    with fconn.cursor().copy("COPY machines FROM STDIN WITH (FORMAT csv, HEADER true)") as cp:
-        cp.write(open(machines_csv, "rb").read())
+    load(fconn, cols, csv_path, machines_csv)
     fload = time.perf_counter() - t
     end = fconn.execute("SELECT max(time) FROM readings").fetchone()[0].strftime("%Y-%m-%d %H:%M:%S+00")
 
@@ -137,12 +145,7 @@ def main():
     pconn.execute("CREATE TABLE readings (time timestamptz, machine_id text, temperature float8, vibration float8, power float8, rpm bigint, status text)")
     pconn.execute("CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT)")
     t = time.perf_counter()
-    with pconn.cursor().copy(f"COPY readings ({cols}) FROM STDIN WITH (FORMAT csv, HEADER true)") as cp:
-        with open(csv_path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                cp.write(chunk)
-    with pconn.cursor().copy("COPY machines FROM STDIN WITH (FORMAT csv, HEADER true)") as cp:
-        cp.write(open(machines_csv, "rb").read())
+    load(pconn, cols, csv_path, machines_csv)
     pconn.execute("CREATE INDEX ON readings (machine_id, time)")
     pconn.execute("CREATE INDEX ON readings (time)")
     pconn.execute("ANALYZE")

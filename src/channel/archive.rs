@@ -16,6 +16,7 @@ use super::Messages;
 use super::segment::{self, ChSegment, FILE_EXT};
 use crate::error::{Error, IoContext, Result};
 use crate::util::fsutil::{create_dir_durable, remove_tmp_files, sync_dir, write_atomic};
+use crate::util::sync::{read, write};
 use crate::util::time::{day_name, day_of, parse_day_name};
 
 /// Channel settings.
@@ -66,16 +67,9 @@ pub struct Channel {
     name: String,
     dir: PathBuf,
     opts: ChannelOptions,
-    /// Days kept (0: unlimited); starts from the options, changed by ALTER … SET.
-    retention: std::sync::atomic::AtomicU32,
+    /// Days kept; starts from the options, changed by ALTER … SET.
+    retention: crate::util::sync::Retention,
     state: RwLock<State>,
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Channel {
@@ -128,7 +122,7 @@ impl Channel {
         Ok(Channel {
             name: name.to_string(),
             dir: dir.to_path_buf(),
-            retention: std::sync::atomic::AtomicU32::new(opts.retention_days.unwrap_or(0)),
+            retention: crate::util::sync::Retention::new(opts.retention_days),
             opts,
             state: RwLock::new(State { segments, tail, tail_max_lsn: 0, last_received }),
         })
@@ -142,13 +136,10 @@ impl Channel {
     }
     /// Days of data kept, `None` for unlimited.
     pub fn retention_days(&self) -> Option<u32> {
-        match self.retention.load(std::sync::atomic::Ordering::Relaxed) {
-            0 => None,
-            d => Some(d),
-        }
+        self.retention.get()
     }
     pub fn set_retention_days(&self, days: Option<u32>) {
-        self.retention.store(days.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        self.retention.set(days)
     }
 
     /// Appends `msgs` at the next offsets. Arrival times are clamped so they never decrease.

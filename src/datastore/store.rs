@@ -20,6 +20,7 @@ use super::schema::{conform, reconcile};
 use crate::batch::{Batch, DataType, Field, Values, dictionary};
 use crate::error::{Error, IoContext, Result};
 use crate::util::fsutil::{create_dir_durable, remove_tmp_files, sync_dir, write_atomic};
+use crate::util::sync::{read, write};
 use crate::util::time::{day_name, day_of, parse_day_name};
 
 pub const FILE_EXT: &str = "fds";
@@ -124,8 +125,8 @@ pub struct Datastore {
     name: String,
     dir: PathBuf,
     opts: DatastoreOptions,
-    /// Days kept (0: unlimited); starts from the options, changed by ALTER … SET.
-    retention: std::sync::atomic::AtomicU32,
+    /// Days kept; starts from the options, changed by ALTER … SET.
+    retention: crate::util::sync::Retention,
     state: RwLock<State>,
     /// Serialises flush, compaction and retention (writers of files).
     maint: Mutex<()>,
@@ -156,13 +157,6 @@ impl Snapshot {
         let refs: Vec<&Batch> = parts.iter().collect();
         Ok(conform(&self.schema, &Batch::concat(&refs)))
     }
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Datastore {
@@ -222,7 +216,7 @@ impl Datastore {
         Ok(Datastore {
             name: name.to_string(),
             dir: dir.to_path_buf(),
-            retention: std::sync::atomic::AtomicU32::new(opts.retention_days.unwrap_or(0)),
+            retention: crate::util::sync::Retention::new(opts.retention_days),
             opts,
             state: RwLock::new(State { parts, floor_day, schema, mem_rows: 0 }),
             maint: Mutex::new(()),
@@ -238,13 +232,10 @@ impl Datastore {
     }
     /// Days of data kept, `None` for unlimited.
     pub fn retention_days(&self) -> Option<u32> {
-        match self.retention.load(std::sync::atomic::Ordering::Relaxed) {
-            0 => None,
-            d => Some(d),
-        }
+        self.retention.get()
     }
     pub fn set_retention_days(&self, days: Option<u32>) {
-        self.retention.store(days.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        self.retention.set(days)
     }
     pub fn schema(&self) -> Vec<Field> {
         read(&self.state).schema.clone()

@@ -33,6 +33,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::table::{Table, TableWrite};
 use crate::util::bytes::{ByteReader, PutBytes};
 use crate::util::fsutil::{create_dir_durable, sync_dir, write_atomic};
+use crate::util::sync::{read, write};
 use crate::util::time::{day_of, now_micros};
 use crate::wal::{ReplayReport, Wal, WalOptions};
 
@@ -100,13 +101,6 @@ pub struct Engine {
     /// Serialises checkpoints, DDL and retention.
     admin: Mutex<()>,
     stop: Arc<(Mutex<bool>, Condvar)>,
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 fn check_marker(dir: &Path) -> Result<()> {

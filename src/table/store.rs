@@ -18,6 +18,7 @@ use crate::datastore::file::{FileSpec, encode_file};
 use crate::engine::objects::ColumnSpec;
 use crate::error::{Error, IoContext, Result};
 use crate::util::fsutil::{create_dir_durable, remove_tmp_files, sync_dir, write_atomic};
+use crate::util::sync::{read, write};
 
 const SNAPSHOT_EXT: &str = "fds";
 
@@ -52,13 +53,6 @@ pub struct Table {
     columns: Vec<ColumnSpec>,
     key: Vec<usize>,
     state: RwLock<State>,
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The bytes identifying row `r`'s key (type-tagged, so `1` and `'1'` differ).

@@ -6,4 +6,5 @@ pub mod bytes;
 pub mod container;
 pub mod fsutil;
 pub mod mmap;
+pub mod sync;
 pub mod time;

@@ -11,12 +11,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::format::{self, FILE_EXT, HEADER_LEN, Record, SegmentScan};
 use crate::error::{Error, IoContext, Result};
 use crate::util::fsutil::{create_dir_durable, sync_dir};
+use crate::util::sync::lock;
 
 /// When an append counts as durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,10 +117,6 @@ pub struct Wal {
     groups: AtomicU64,
     grouped_records: AtomicU64,
     spare: std::sync::Arc<Mutex<Spare>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn segment_path(dir: &Path, first_lsn: u64) -> PathBuf {

@@ -1,0 +1,37 @@
+//! Lock helpers and small shared state. A poisoned lock (a thread panicked while holding it)
+//! is taken over rather than propagated: every structure guarded here stays consistent between
+//! statements, and refusing all later work would turn one bug into an outage.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Days of data kept (`None`: unlimited), changeable while in use (ALTER … SET).
+#[derive(Debug, Default)]
+pub struct Retention(AtomicU32);
+
+impl Retention {
+    pub fn new(days: Option<u32>) -> Self {
+        Retention(AtomicU32::new(days.unwrap_or(0)))
+    }
+    pub fn get(&self) -> Option<u32> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            d => Some(d),
+        }
+    }
+    pub fn set(&self, days: Option<u32>) {
+        self.0.store(days.unwrap_or(0), Ordering::Relaxed);
+    }
+}
