@@ -588,7 +588,17 @@ pub fn binary(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType, out: 
             Ok(Column::with_validity(Values::Float64(v), validity))
         }
         _ if lt.is_timestamp() && rt.is_timestamp() && op == BinOp::Sub => {
-            Err(SqlError::unsupported("an interval-valued column (timestamp - timestamp); use extract(epoch from …)"))
+            // timestamp - timestamp: an interval of days and time (24-hour units become days).
+            let (a, b) = (as_i64(l), as_i64(r));
+            let validity = validity_and(l, r);
+            let mut out = StrVec::with_capacity(n, 0);
+            for i in 0..n {
+                let d = a[i].saturating_sub(b[i]);
+                let day = crate::util::time::MICROS_PER_DAY;
+                let iv = super::types::Interval { months: 0, days: (d / day) as i32, micros: d % day };
+                out.push(&super::types::format_interval(&iv));
+            }
+            Ok(Column::with_validity(Values::Text(out), validity))
         }
         _ => {
             Err(SqlError::undefined_function(&format!("operator {} ({}, {})", op.symbol(), lt.pg_name(), rt.pg_name())))
@@ -613,6 +623,24 @@ pub fn text_of(c: &Column, t: SqlType) -> Cow<'_, StrVec> {
 fn compare(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType) -> SqlResult<Column> {
     use std::cmp::Ordering;
     let n = l.len();
+    if lt == SqlType::Interval && rt == SqlType::Interval {
+        // Intervals compare by length (a month as 30 days), as in PostgreSQL.
+        let len = |c: &Column, i: usize| match Scalar::from_column(c, SqlType::Interval, i) {
+            Scalar::Interval(iv) => iv.approx_micros(),
+            _ => 0,
+        };
+        let keep = |o: Ordering| match op {
+            BinOp::Eq => o == Ordering::Equal,
+            BinOp::NotEq => o != Ordering::Equal,
+            BinOp::Lt => o == Ordering::Less,
+            BinOp::LtEq => o != Ordering::Greater,
+            BinOp::Gt => o == Ordering::Greater,
+            BinOp::GtEq => o != Ordering::Less,
+            _ => false,
+        };
+        let v = (0..n).map(|i| keep(len(l, i).cmp(&len(r, i)))).collect();
+        return Ok(bool_col(v, validity_and(l, r)));
+    }
     let keep = |o: Ordering| match op {
         BinOp::Eq => o == Ordering::Equal,
         BinOp::NotEq => o != Ordering::Equal,

@@ -1407,6 +1407,13 @@ impl<'a> Binder<'a> {
                     _ => (l, r),
                 };
                 let (lt, rt) = (l.ty(), r.ty());
+                if bop == BinOp::Sub
+                    && (lt.is_timestamp() || lt == SqlType::Date)
+                    && (rt.is_timestamp() || rt == SqlType::Date)
+                {
+                    let (l, r) = unify(l, r)?;
+                    return Ok(Expr::Bin { op: bop, l: Box::new(l), r: Box::new(r), ty: SqlType::Interval });
+                }
                 if !lt.is_numeric() || !rt.is_numeric() {
                     return Err(SqlError::undefined_function(&format!(
                         "operator {} ({}, {})",

@@ -190,3 +190,64 @@ SELECT (SELECT machine_id FROM machines)
 SELECT DISTINCT ON (machine_id) machine_id, time, temperature FROM readings ORDER BY machine_id, time DESC
 SELECT DISTINCT ON (status) status, machine_id FROM readings ORDER BY status, machine_id
 SELECT DISTINCT ON (model_type) model_type, machine_id, capacity FROM machines ORDER BY model_type, capacity DESC NULLS LAST, machine_id
+-- more coverage of supported features
+SELECT machine_id, sum(CASE WHEN status = 'idle' THEN 1 ELSE 0 END) AS idle_n FROM readings GROUP BY machine_id ORDER BY idle_n DESC, machine_id LIMIT 5
+SELECT status, round(avg(power)::numeric, 3), min(rpm), max(rpm) FROM readings GROUP BY status ORDER BY status
+SELECT machine_id, count(*) FROM readings WHERE temperature IS NOT NULL GROUP BY machine_id HAVING min(temperature) > 50 AND max(temperature) < 100 ORDER BY 1
+SELECT count(*) FROM readings WHERE status IN ('idle', 'warning') AND rpm < 100
+SELECT count(*) FROM readings WHERE coalesce(temperature, 0) < 1
+SELECT machine_id, max(time) - min(time) > interval '1 hour' FROM readings GROUP BY 1 ORDER BY 1
+SELECT machine_id, temperature FROM readings ORDER BY abs(temperature - 65), machine_id, time LIMIT 5
+SELECT machine_id FROM readings GROUP BY machine_id ORDER BY count(*) DESC, machine_id LIMIT 3
+SELECT upper(substr(machine_id, 1, 1)) || lower(status), count(*) FROM readings GROUP BY 1 ORDER BY 1
+SELECT length(machine_id), count(DISTINCT machine_id) FROM readings GROUP BY 1
+SELECT date_trunc('hour', time) AS h, count(DISTINCT machine_id) FROM readings GROUP BY 1 ORDER BY 1 LIMIT 5
+SELECT extract(day from time) AS d, extract(minute from time) AS m, count(*) FROM readings GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 10
+SELECT count(*) FROM readings WHERE time >= '2026-01-02 00:00:00+00' AND time < '2026-01-03 00:00:00+00' AND machine_id = 'M-0002'
+SELECT min(vibration), max(vibration) FROM readings WHERE machine_id = 'M-0005' AND time BETWEEN '2026-01-03' AND '2026-01-04'
+SELECT string_agg(machine_id, ',') FROM (SELECT DISTINCT machine_id FROM readings ORDER BY 1) t
+SELECT count(*) FROM (SELECT machine_id, avg(temperature) AS a FROM readings GROUP BY machine_id) t WHERE a > 65
+SELECT t.status, t.n FROM (SELECT status, count(*) AS n FROM readings GROUP BY status) t WHERE t.n > 10 ORDER BY t.n DESC
+WITH per AS (SELECT machine_id, avg(vibration) AS v FROM readings GROUP BY 1) SELECT m.model_type, round(max(per.v)::numeric, 4) FROM per JOIN machines m USING (machine_id) GROUP BY 1 ORDER BY 1
+SELECT m.location, count(r.time) FROM machines m LEFT JOIN readings r ON r.machine_id = m.machine_id AND r.status = 'idle' GROUP BY 1 ORDER BY 1 NULLS LAST
+SELECT machine_id FROM machines WHERE capacity BETWEEN 15 AND 35 ORDER BY 1
+SELECT machine_id, CASE WHEN capacity >= 30 THEN 'big' WHEN capacity >= 20 THEN 'mid' WHEN capacity IS NULL THEN 'unknown' ELSE 'small' END FROM machines ORDER BY 1
+SELECT model_type, string_agg(machine_id, ';') FROM (SELECT * FROM machines ORDER BY machine_id) m GROUP BY model_type ORDER BY 1
+SELECT id, a * b FROM nums WHERE id IN (1, 4, 5) ORDER BY id
+SELECT id, x / 2, x * x, -x FROM nums WHERE x IS NOT NULL ORDER BY id
+SELECT id, round(x::numeric, 1), trunc(x), ceil(x), floor(x) FROM nums WHERE x IS NOT NULL AND abs(x) < 100 ORDER BY id
+SELECT sum(x), avg(x), min(x), max(x) FROM nums
+SELECT id FROM nums WHERE s LIKE '%a' ORDER BY id
+SELECT id FROM nums WHERE s ILIKE 'B%' OR s IS NULL ORDER BY id
+SELECT id, coalesce(s, '(none)'), coalesce(flag, false) FROM nums ORDER BY id
+SELECT count(*), count(DISTINCT s), count(DISTINCT a) FROM nums
+SELECT a, count(*) FROM nums GROUP BY a ORDER BY a NULLS FIRST
+SELECT flag, count(*), sum(a) FROM nums GROUP BY flag ORDER BY flag NULLS LAST
+SELECT id FROM nums ORDER BY s DESC NULLS LAST, id
+SELECT id FROM nums ORDER BY flag, id
+SELECT max(id) FROM nums WHERE a IS NULL
+SELECT id, a FROM nums WHERE a IN (SELECT capacity FROM machines) ORDER BY id
+SELECT id FROM nums WHERE EXISTS (SELECT 1 FROM machines WHERE capacity = 10) AND id < 3 ORDER BY id
+SELECT (SELECT count(*) FROM readings) > 1000, (SELECT min(id) FROM nums)
+SELECT 10 / 3 * 3, 10 % 3 + 1, (10 + 2) * 3, 2 + 3 * 4
+SELECT 1.0 / 8, 5.0 / 2 * 2, 0.1 + 0.2
+SELECT -5 / 2, -5 % 2, 5 / -2, abs(-5 / 2)
+SELECT 2147483647::bigint + 1, -2147483648::bigint - 1
+SELECT 9223372036854775807 + 1
+SELECT CAST(2.5 AS integer), CAST(3.5 AS integer), CAST(-2.5 AS integer)
+SELECT '  padded  ' = 'padded', trim('  padded  ') = 'padded'
+SELECT 'abc' || NULL, NULL || 'abc', concat('abc', NULL)
+SELECT greatest('b', 'a', 'c'), least('b', 'a', 'c')
+SELECT replace('aaa', 'a', 'bb'), replace('abc', '', 'x'), split_part('a-b-c', '-', -1)
+SELECT timestamptz '2026-02-28 23:00:00+00' + interval '2 hours', timestamptz '2024-02-29 00:00:00+00' + interval '1 year'
+SELECT date_trunc('quarter', timestamptz '2026-08-15 10:00:00+00'), date_trunc('decade', timestamptz '2026-08-15 10:00:00+00')
+SELECT extract(quarter from timestamptz '2026-08-15 10:00:00+00'), extract(week from timestamptz '2026-01-01 10:00:00+00'), extract(isodow from timestamptz '2026-01-04 10:00:00+00')
+SELECT to_timestamp(0), to_timestamp(1.5)
+SELECT interval '1 day' > interval '23 hours', interval '1 month' = interval '30 days'
+SELECT timestamptz '2026-01-01 00:00:00+00' < timestamptz '2026-01-01 00:00:00.000001+00'
+SELECT DISTINCT ON (a) a, id FROM nums ORDER BY a, id DESC
+SELECT DISTINCT ON (location) location, machine_id FROM machines ORDER BY location NULLS FIRST, machine_id DESC
+SELECT machine_id, status FROM readings WHERE machine_id = 'M-0001' UNION SELECT machine_id, status FROM readings WHERE machine_id = 'M-0002' ORDER BY 1, 2
+SELECT status FROM readings WHERE machine_id = 'M-0001' EXCEPT SELECT status FROM readings WHERE machine_id = 'M-0002' ORDER BY 1
+SELECT timestamptz '2026-01-02 02:00:00+00' - timestamptz '2026-01-01 00:00:00+00', timestamptz '2026-01-01' - timestamptz '2026-01-01 00:00:01+00'
+SELECT machine_id, max(time) - min(time) FROM readings GROUP BY 1 ORDER BY 1
