@@ -105,12 +105,9 @@ fn serve(a: &Args) -> Result<(), String> {
             engine.datastore_names().len(),
             engine.table_names().len()
         );
-        println!(
-            "fleetdb: SQL on {}: psql -h {} -p {} -U fleetdb fleetdb",
-            cfg.pg_listen,
-            host_of(&cfg.pg_listen),
-            port_of(&cfg.pg_listen)
-        );
+        // The bound address (a port of 0 in the configuration picks a free one).
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| cfg.pg_listen.clone());
+        println!("fleetdb: SQL on {addr}: psql -h {} -p {} -U fleetdb fleetdb", host_of(&addr), port_of(&addr));
         fleetdb::server::pg::serve(engine.clone(), listener, shutdown_signal())
             .await
             .map_err(|e| format!("SQL server: {e}"))

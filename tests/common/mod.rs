@@ -33,14 +33,33 @@ pub struct Fleetdb {
 }
 
 impl Fleetdb {
+    /// Starts `fleetdb serve` on a port the OS picks, read back from its startup line (so
+    /// tests running in parallel never race for a port).
     pub fn start(dir: &Path) -> Fleetdb {
-        let port = free_port();
+        use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_fleetdb"))
-            .args(["serve", "--data-dir", dir.to_str().unwrap(), "--pg-listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
+            .args(["serve", "--data-dir", dir.to_str().unwrap(), "--pg-listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("starting fleetdb serve");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut port = None;
+        for line in lines.by_ref() {
+            let line = line.expect("reading fleetdb output");
+            if let Some(rest) = line.split("SQL on 127.0.0.1:").nth(1) {
+                port = rest.split(':').next().and_then(|p| p.parse::<u16>().ok());
+                break;
+            }
+        }
+        let Some(port) = port else {
+            let _ = child.wait();
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
+            panic!("fleetdb did not start: {err}");
+        };
+        // Keep reading its output so that later lines never hit a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         wait_for_port(port, "fleetdb", &mut child);
         Fleetdb { child, port, dir: dir.to_path_buf() }
     }
