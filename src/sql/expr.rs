@@ -143,67 +143,39 @@ impl Expr {
             _ => None,
         }
     }
-    /// Calls `f` on every column index this expression reads.
+    /// Calls `f` on every column index this expression reads (plan time only: it walks a copy).
     pub fn columns(&self, f: &mut impl FnMut(usize)) {
-        match self {
-            Expr::Col { idx, .. } => f(*idx),
-            Expr::Lit { .. } => {}
-            Expr::Bin { l, r, .. } => {
-                l.columns(f);
-                r.columns(f);
-            }
-            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull { e, .. } | Expr::IsBool { e, .. } | Expr::Cast { e, .. } => {
-                e.columns(f)
-            }
-            Expr::Func { args, .. } => args.iter().for_each(|a| a.columns(f)),
-            Expr::Case { whens, else_, .. } => {
-                for (c, v) in whens {
-                    c.columns(f);
-                    v.columns(f);
-                }
-                if let Some(e) = else_ {
-                    e.columns(f);
-                }
-            }
-            Expr::InList { e, list, .. } => {
-                e.columns(f);
-                list.iter().for_each(|x| x.columns(f));
-            }
-            Expr::Like { e, pattern, .. } => {
-                e.columns(f);
-                pattern.columns(f);
-            }
-        }
+        self.clone().visit_cols_mut(&mut |i| f(*i));
     }
-    /// Rewrites column indexes through `map` (after projection pushdown).
+    /// Rewrites column indexes through `map` (after projection pushdown or a join split).
     pub fn remap(&mut self, map: &dyn Fn(usize) -> usize) {
+        self.visit_cols_mut(&mut |i| *i = map(*i));
+    }
+    /// The one traversal of the tree: `f` sees every column reference.
+    fn visit_cols_mut(&mut self, f: &mut dyn FnMut(&mut usize)) {
         match self {
-            Expr::Col { idx, .. } => *idx = map(*idx),
+            Expr::Col { idx, .. } => f(idx),
             Expr::Lit { .. } => {}
-            Expr::Bin { l, r, .. } => {
-                l.remap(map);
-                r.remap(map);
+            Expr::Bin { l, r, .. } | Expr::Like { e: l, pattern: r, .. } => {
+                l.visit_cols_mut(f);
+                r.visit_cols_mut(f);
             }
             Expr::Not(e) | Expr::Neg(e) | Expr::IsNull { e, .. } | Expr::IsBool { e, .. } | Expr::Cast { e, .. } => {
-                e.remap(map)
+                e.visit_cols_mut(f)
             }
-            Expr::Func { args, .. } => args.iter_mut().for_each(|a| a.remap(map)),
+            Expr::Func { args, .. } => args.iter_mut().for_each(|a| a.visit_cols_mut(f)),
             Expr::Case { whens, else_, .. } => {
                 for (c, v) in whens {
-                    c.remap(map);
-                    v.remap(map);
+                    c.visit_cols_mut(f);
+                    v.visit_cols_mut(f);
                 }
                 if let Some(e) = else_ {
-                    e.remap(map);
+                    e.visit_cols_mut(f);
                 }
             }
             Expr::InList { e, list, .. } => {
-                e.remap(map);
-                list.iter_mut().for_each(|x| x.remap(map));
-            }
-            Expr::Like { e, pattern, .. } => {
-                e.remap(map);
-                pattern.remap(map);
+                e.visit_cols_mut(f);
+                list.iter_mut().for_each(|x| x.visit_cols_mut(f));
             }
         }
     }
@@ -620,6 +592,20 @@ pub fn text_of(c: &Column, t: SqlType) -> Cow<'_, StrVec> {
     }
 }
 
+/// Whether comparison `op` holds for two values ordered `o`.
+fn ordering_holds(op: BinOp, o: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering;
+    match op {
+        BinOp::Eq => o == Ordering::Equal,
+        BinOp::NotEq => o != Ordering::Equal,
+        BinOp::Lt => o == Ordering::Less,
+        BinOp::LtEq => o != Ordering::Greater,
+        BinOp::Gt => o == Ordering::Greater,
+        BinOp::GtEq => o != Ordering::Less,
+        _ => false,
+    }
+}
+
 fn compare(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType) -> SqlResult<Column> {
     use std::cmp::Ordering;
     let n = l.len();
@@ -629,27 +615,10 @@ fn compare(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType) -> SqlRe
             Scalar::Interval(iv) => iv.approx_micros(),
             _ => 0,
         };
-        let keep = |o: Ordering| match op {
-            BinOp::Eq => o == Ordering::Equal,
-            BinOp::NotEq => o != Ordering::Equal,
-            BinOp::Lt => o == Ordering::Less,
-            BinOp::LtEq => o != Ordering::Greater,
-            BinOp::Gt => o == Ordering::Greater,
-            BinOp::GtEq => o != Ordering::Less,
-            _ => false,
-        };
-        let v = (0..n).map(|i| keep(len(l, i).cmp(&len(r, i)))).collect();
+        let v = (0..n).map(|i| ordering_holds(op, len(l, i).cmp(&len(r, i)))).collect();
         return Ok(bool_col(v, validity_and(l, r)));
     }
-    let keep = |o: Ordering| match op {
-        BinOp::Eq => o == Ordering::Equal,
-        BinOp::NotEq => o != Ordering::Equal,
-        BinOp::Lt => o == Ordering::Less,
-        BinOp::LtEq => o != Ordering::Greater,
-        BinOp::Gt => o == Ordering::Greater,
-        BinOp::GtEq => o != Ordering::Less,
-        _ => false,
-    };
+    let keep = |o: Ordering| ordering_holds(op, o);
     let validity = validity_and(l, r);
     let out: Vec<bool> = match (&l.values, &r.values) {
         (Values::Int64(a), Values::Int64(b)) | (Values::Timestamp(a), Values::Timestamp(b)) => {
