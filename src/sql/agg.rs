@@ -28,6 +28,14 @@ pub enum AggFunc {
     /// first(value, time) / last(value, time): the value at the smallest / largest time.
     First,
     Last,
+    /// percentile_cont(fraction) / percentile_disc(fraction) WITHIN GROUP (ORDER BY value
+    /// [DESC]); arguments: value, fraction.
+    PercentileCont {
+        desc: bool,
+    },
+    PercentileDisc {
+        desc: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -60,6 +68,8 @@ pub fn resolve(name: &str, args: &[SqlType], star: bool) -> Option<(AggFunc, Sql
         "string_agg" if args.len() == 2 => (AggFunc::StringAgg, T::Text),
         "first" if args.len() == 2 => (AggFunc::First, a),
         "last" if args.len() == 2 => (AggFunc::Last, a),
+        "percentile_cont" if args.len() == 2 && a.is_numeric() => (AggFunc::PercentileCont { desc: false }, T::Float8),
+        "percentile_disc" if args.len() == 2 => (AggFunc::PercentileDisc { desc: false }, a),
         _ => return None,
     })
 }
@@ -84,12 +94,14 @@ pub fn is_aggregate(name: &str) -> bool {
             | "string_agg"
             | "first"
             | "last"
+            | "percentile_cont"
+            | "percentile_disc"
     )
 }
 
 /// Per-group state of one aggregate.
 #[derive(Clone, Debug)]
-enum Acc {
+pub(crate) enum Acc {
     Count(i64),
     /// Sum of integers (exact), count.
     SumInt(i128, i64),
@@ -106,9 +118,11 @@ enum Acc {
     /// (time, value) of the first or last row by time.
     ByTime(Option<(i64, Scalar)>),
     Distinct(Vec<Scalar>, std::collections::HashSet<Vec<u8>>),
+    /// Every non-NULL value, and the fraction asked for (percentiles).
+    Values(Vec<Scalar>, Scalar),
 }
 
-fn new_acc(call: &AggCall) -> Acc {
+pub(crate) fn new_acc(call: &AggCall) -> Acc {
     if call.distinct {
         return Acc::Distinct(Vec::new(), Default::default());
     }
@@ -122,10 +136,11 @@ fn new_acc(call: &AggCall) -> Acc {
         AggFunc::BoolAnd | AggFunc::BoolOr => Acc::Bool(None),
         AggFunc::StringAgg => Acc::Strings(Vec::new(), String::new()),
         AggFunc::First | AggFunc::Last => Acc::ByTime(None),
+        AggFunc::PercentileCont { .. } | AggFunc::PercentileDisc { .. } => Acc::Values(Vec::new(), Scalar::Null),
     }
 }
 
-fn feed(acc: &mut Acc, call: &AggCall, v: &[Scalar]) {
+pub(crate) fn feed(acc: &mut Acc, call: &AggCall, v: &[Scalar]) {
     use std::cmp::Ordering;
     match acc {
         Acc::Count(c) => {
@@ -195,6 +210,14 @@ fn feed(acc: &mut Acc, call: &AggCall, v: &[Scalar]) {
                 *best = Some((t, v[0].clone()));
             }
         }
+        Acc::Values(vals, fraction) => {
+            if fraction.is_null() {
+                *fraction = v[1].clone();
+            }
+            if !v[0].is_null() {
+                vals.push(v[0].clone());
+            }
+        }
         Acc::Distinct(vals, seen) => {
             if v[0].is_null() {
                 return;
@@ -207,7 +230,7 @@ fn feed(acc: &mut Acc, call: &AggCall, v: &[Scalar]) {
     }
 }
 
-fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
+pub(crate) fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
     Ok(match acc {
         Acc::Count(c) => Scalar::Int(*c),
         Acc::SumInt(_, 0) => Scalar::Null,
@@ -242,6 +265,7 @@ fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
             }
         }
         Acc::ByTime(b) => b.as_ref().map(|(_, v)| v.clone()).unwrap_or(Scalar::Null),
+        Acc::Values(vals, fraction) => percentile(vals, fraction, call)?,
         Acc::Distinct(vals, _) => {
             let plain = AggCall { distinct: false, ..call.clone() };
             let mut a = new_acc(&plain);
@@ -251,6 +275,43 @@ fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
             finish(&a, &plain)?
         }
     })
+}
+
+/// PostgreSQL's percentile_cont (linear interpolation between the two nearest values) and
+/// percentile_disc (the first value whose position reaches the fraction).
+fn percentile(vals: &[Scalar], fraction: &Scalar, call: &AggCall) -> SqlResult<Scalar> {
+    let p = match fraction {
+        Scalar::Float(f) => *f,
+        Scalar::Int(i) => *i as f64,
+        _ => return Ok(Scalar::Null),
+    };
+    if !(0.0..=1.0).contains(&p) {
+        return Err(SqlError::new("22003", format!("percentile value {p} is not between 0 and 1")));
+    }
+    if vals.is_empty() {
+        return Ok(Scalar::Null);
+    }
+    let mut sorted = vals.to_vec();
+    sorted.sort_by(|a, b| super::func::scalar_cmp(a, b).unwrap_or(std::cmp::Ordering::Equal));
+    let desc = matches!(call.func, AggFunc::PercentileCont { desc: true } | AggFunc::PercentileDisc { desc: true });
+    if desc {
+        sorted.reverse();
+    }
+    let n = sorted.len();
+    if let AggFunc::PercentileDisc { .. } = call.func {
+        let k = ((p * n as f64).ceil() as usize).max(1);
+        return Ok(sorted[k - 1].clone());
+    }
+    let pos = p * (n - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let f = |s: &Scalar| match s {
+        Scalar::Int(i) => *i as f64,
+        Scalar::Float(x) => *x,
+        _ => 0.0,
+    };
+    let (a, b) = (f(&sorted[lo]), f(&sorted[hi]));
+    let v = if lo == hi { a } else { a + (b - a) * (pos - lo as f64) };
+    Ok(Scalar::Float(v))
 }
 
 trait ScalarMath {

@@ -108,6 +108,12 @@ pub enum Plan {
         desc: bool,
         nulls_first: bool,
     },
+    /// Window functions: the input's columns, then one column per call.
+    Window {
+        input: Box<Plan>,
+        calls: Vec<super::window::WindowCall>,
+        schema: Vec<OutCol>,
+    },
     /// Hash join: rows of `left` and `right` whose keys are equal and for which `residual`
     /// (over the combined row) holds. Output: left columns, then right columns.
     Join {
@@ -150,6 +156,7 @@ impl Plan {
             | Plan::Project { schema, .. }
             | Plan::Aggregate { schema, .. }
             | Plan::Join { schema, .. }
+            | Plan::Window { schema, .. }
             | Plan::SetOp { schema, .. } => schema.clone(),
             Plan::Filter { input, .. }
             | Plan::Sort { input, .. }
@@ -209,6 +216,7 @@ impl Plan {
                 format!("HashAggregate ({} keys, {} aggregates)", group.len(), aggs.len())
             }
             Plan::Sort { keys, .. } => format!("Sort ({} keys)", keys.len()),
+            Plan::Window { calls, .. } => format!("WindowAgg ({} functions)", calls.len()),
             Plan::Limit { limit, offset, .. } => {
                 format!("Limit ({} offset {offset})", limit.map_or("all".into(), |l| l.to_string()))
             }
@@ -232,6 +240,7 @@ impl Plan {
             | Plan::Aggregate { input, .. }
             | Plan::Sort { input, .. }
             | Plan::Limit { input, .. }
+            | Plan::Window { input, .. }
             | Plan::Distinct { input } => input.explain(depth + 1, analyze, out),
             Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
                 left.explain(depth + 1, analyze, out);
@@ -284,43 +293,17 @@ pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
         }
         Plan::Sort { input, keys } => {
             let all = concat(run(input)?, &input.schema());
-            let n = all.num_rows();
             let cols = keys.iter().map(|k| eval(&k.expr, &all)).collect::<SqlResult<Vec<_>>>()?;
-            let mut idx: Vec<u32> = (0..n as u32).collect();
-            idx.sort_by(|&a, &b| {
-                for (k, c) in keys.iter().zip(&cols) {
-                    let (x, y) = (
-                        Scalar::from_column(c, k.expr.ty(), a as usize),
-                        Scalar::from_column(c, k.expr.ty(), b as usize),
-                    );
-                    let o = match (x.is_null(), y.is_null()) {
-                        (true, true) => std::cmp::Ordering::Equal,
-                        (true, false) => {
-                            if k.nulls_first {
-                                std::cmp::Ordering::Less
-                            } else {
-                                std::cmp::Ordering::Greater
-                            }
-                        }
-                        (false, true) => {
-                            if k.nulls_first {
-                                std::cmp::Ordering::Greater
-                            } else {
-                                std::cmp::Ordering::Less
-                            }
-                        }
-                        (false, false) => {
-                            let o = scalar_cmp(&x, &y).unwrap_or(std::cmp::Ordering::Equal);
-                            if k.desc { o.reverse() } else { o }
-                        }
-                    };
-                    if o != std::cmp::Ordering::Equal {
-                        return o;
-                    }
-                }
-                std::cmp::Ordering::Equal
-            });
+            let order: Vec<ColOrder> =
+                keys.iter().map(|k| ColOrder { ty: k.expr.ty(), desc: k.desc, nulls_first: k.nulls_first }).collect();
+            let idx = sort_rows(&cols, &order, all.num_rows());
             Ok(vec![take_batch(&all, &idx)])
+        }
+        Plan::Window { input, calls, schema } => {
+            let all = concat(run(input)?, &input.schema());
+            let mut columns = all.columns.clone();
+            columns.extend(super::window::compute(&all, calls)?);
+            Ok(vec![make_batch(schema, columns)])
         }
         Plan::Limit { input, limit, offset } => {
             let mut skip = *offset as usize;
@@ -348,8 +331,9 @@ pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
         }
         Plan::SetOp { left, right, op, all, schema } => set_op(left, right, *op, *all, schema),
         Plan::TopPerGroup { input, keys, by, desc, nulls_first } => {
-            let all = concat(run(input)?, &input.schema());
-            let idx = top_per_group(&all, keys, *by, *desc, *nulls_first);
+            let schema = input.schema();
+            let all = concat(run(input)?, &schema);
+            let idx = top_per_group(&all, keys, *by, schema[*by].ty, *desc, *nulls_first);
             Ok(vec![take_batch(&all, &idx)])
         }
         Plan::DistinctOn { input, keys } => {
@@ -374,6 +358,82 @@ pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
     }
 }
 
+/// How one sort key orders its column.
+#[derive(Clone, Copy, Debug)]
+pub struct ColOrder {
+    pub ty: SqlType,
+    pub desc: bool,
+    pub nulls_first: bool,
+}
+
+/// Compares two non-NULL values of one column, ascending (floats: NaN sorts last, as in
+/// PostgreSQL; text by bytes, the C collation; intervals by length).
+pub fn cmp_values(c: &Column, ty: SqlType, a: usize, b: usize) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match &c.values {
+        Values::Int64(v) | Values::Timestamp(v) => v[a].cmp(&v[b]),
+        Values::Float64(v) => v[a].partial_cmp(&v[b]).unwrap_or_else(|| v[a].is_nan().cmp(&v[b].is_nan())),
+        Values::Text(_) if ty == SqlType::Interval => {
+            scalar_cmp(&Scalar::from_column(c, ty, a), &Scalar::from_column(c, ty, b)).unwrap_or(Ordering::Equal)
+        }
+        Values::Text(v) => v.get(a).as_bytes().cmp(v.get(b).as_bytes()),
+        Values::Bool(v) => v[a].cmp(&v[b]),
+    }
+}
+
+/// Compares rows `a` and `b` of `c` under `o`, NULLs placed as `o` says.
+pub fn cmp_rows(c: &Column, o: &ColOrder, a: usize, b: usize) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (c.is_valid(a), c.is_valid(b)) {
+        (false, false) => Ordering::Equal,
+        (false, true) => {
+            if o.nulls_first {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        }
+        (true, false) => {
+            if o.nulls_first {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        }
+        (true, true) => {
+            let x = cmp_values(c, o.ty, a, b);
+            if o.desc { x.reverse() } else { x }
+        }
+    }
+}
+
+/// The row order of `n` rows sorted by `cols` under `order` (stable: ties keep input order).
+pub fn sort_rows(cols: &[Column], order: &[ColOrder], n: usize) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..n as u32).collect();
+    // One integer or timestamp key without NULLs: sort the values themselves.
+    if let ([c], [o]) = (cols, order)
+        && c.validity.is_none()
+        && let Values::Int64(v) | Values::Timestamp(v) = &c.values
+    {
+        if o.desc {
+            idx.sort_by(|&a, &b| v[b as usize].cmp(&v[a as usize]));
+        } else {
+            idx.sort_by_key(|&a| v[a as usize]);
+        }
+        return idx;
+    }
+    idx.sort_by(|&a, &b| {
+        for (c, o) in cols.iter().zip(order) {
+            let x = cmp_rows(c, o, a as usize, b as usize);
+            if x != std::cmp::Ordering::Equal {
+                return x;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    idx
+}
+
 /// Column values at `idx`, NULL where the index is `None` (the missing side of an outer join).
 fn take_opt(c: &Column, idx: &[Option<u32>]) -> Column {
     if c.is_empty() {
@@ -393,7 +453,7 @@ fn take_opt(c: &Column, idx: &[Option<u32>]) -> Column {
     out
 }
 
-fn top_per_group(all: &Batch, keys: &[usize], by: usize, desc: bool, nulls_first: bool) -> Vec<u32> {
+fn top_per_group(all: &Batch, keys: &[usize], by: usize, ty: SqlType, desc: bool, nulls_first: bool) -> Vec<u32> {
     use std::cmp::Ordering;
     use std::collections::HashMap;
     let c = &all.columns[by];
@@ -403,12 +463,7 @@ fn top_per_group(all: &Batch, keys: &[usize], by: usize, desc: bool, nulls_first
             (false, true) => nulls_first,
             (true, false) => !nulls_first,
             (true, true) => {
-                let o = match &c.values {
-                    Values::Int64(v) | Values::Timestamp(v) => v[a].cmp(&v[b]),
-                    Values::Float64(v) => v[a].partial_cmp(&v[b]).unwrap_or(Ordering::Equal),
-                    Values::Text(v) => v.get(a).as_bytes().cmp(v.get(b).as_bytes()),
-                    Values::Bool(v) => v[a].cmp(&v[b]),
-                };
+                let o = cmp_values(c, ty, a, b);
                 if desc { o == Ordering::Greater } else { o == Ordering::Less }
             }
         }

@@ -14,3 +14,4 @@ pub mod plan;
 pub mod scalar;
 pub mod session;
 pub mod types;
+pub mod window;

@@ -16,6 +16,7 @@ use super::expr::{BinOp, EvalCtx, Expr, Func, cast_scalar, eval};
 use super::func;
 use super::scalar::{Param, Scalar, parse_interval, parse_text};
 use super::types::SqlType;
+use super::window::{self, Bound, Frame, WinFunc, WindowCall};
 use crate::batch::{Batch, Column, Field, Values};
 use crate::engine::Engine;
 
@@ -52,7 +53,15 @@ pub struct Binder<'a> {
     pub params: &'a [Param],
     /// Common table expressions in scope (WITH).
     ctes: RefCell<std::collections::HashMap<String, (Plan, Vec<OutCol>)>>,
+    /// Window calls of the SELECT being bound; `None` where window functions are not allowed.
+    windows: RefCell<Option<Vec<WindowCall>>>,
+    /// Named windows (`WINDOW w AS (…)`) of the SELECT being bound.
+    named_windows: RefCell<Vec<ast::NamedWindowDefinition>>,
 }
+
+/// Window results are bound as columns from this index up, and renumbered once the width of
+/// the Window node's input is known.
+const WINDOW_BASE: usize = usize::MAX / 2;
 
 /// The SQL type of a column declared with type tag (OID) `oid`.
 pub fn type_of_oid(oid: u32, storage: crate::batch::DataType) -> SqlType {
@@ -176,7 +185,14 @@ fn contains_agg(e: &ast::Expr) -> bool {
 
 impl<'a> Binder<'a> {
     pub fn new(engine: &'a Engine, ctx: EvalCtx, params: &'a [Param]) -> Binder<'a> {
-        Binder { engine, ctx, params, ctes: Default::default() }
+        Binder {
+            engine,
+            ctx,
+            params,
+            ctes: Default::default(),
+            windows: Default::default(),
+            named_windows: Default::default(),
+        }
     }
 
     /// Plans a query (SELECT, VALUES, set operations, WITH).
@@ -670,17 +686,44 @@ impl<'a> Binder<'a> {
             }
             agg_ctx = Some(ctx);
         }
-        // SELECT list.
+        // SELECT list (and ORDER BY, below) may call window functions.
+        let outer_windows = self.windows.replace(Some(Vec::new()));
+        let outer_named = self.named_windows.replace(s.named_window.clone());
+        let bound = self.bind_select_list(s, &scope, plan, agg_ctx, &order_asts);
+        self.windows.replace(outer_windows);
+        self.named_windows.replace(outer_named);
+        let (plan, items, order_exprs) = bound?;
+        let (distinct, distinct_on) = match &s.distinct {
+            None | Some(ast::Distinct::All) => (false, Vec::new()),
+            Some(ast::Distinct::Distinct) => (true, Vec::new()),
+            Some(ast::Distinct::On(exprs)) => {
+                (false, exprs.iter().map(|e| self.bind_expr(e, &scope, &mut None)).collect::<SqlResult<Vec<_>>>()?)
+            }
+        };
+        self.finish_query(plan, items, order, limit, Some(order_exprs), distinct, distinct_on)
+    }
+
+    /// The SELECT list, HAVING and ORDER BY of `s` over `plan`: adds aggregation and window
+    /// functions to the plan, and returns it with the bound items and ORDER BY expressions.
+    #[allow(clippy::type_complexity)]
+    fn bind_select_list(
+        &self,
+        s: &ast::Select,
+        scope: &Scope,
+        mut plan: Plan,
+        mut agg_ctx: Option<AggCtx>,
+        order_asts: &[ast::OrderByExpr],
+    ) -> SqlResult<(Plan, Vec<(Expr, OutCol)>, Vec<Option<Expr>>)> {
         let mut items: Vec<(Expr, OutCol)> = Vec::new();
         for item in &s.projection {
             match item {
                 ast::SelectItem::UnnamedExpr(e) => {
-                    let x = self.bind_expr(e, &scope, &mut agg_ctx)?;
+                    let x = self.bind_expr(e, scope, &mut agg_ctx)?;
                     let name = output_name(e);
                     items.push((x.clone(), OutCol { name, ty: x.ty() }));
                 }
                 ast::SelectItem::ExprWithAlias { expr, alias } => {
-                    let x = self.bind_expr(expr, &scope, &mut agg_ctx)?;
+                    let x = self.bind_expr(expr, scope, &mut agg_ctx)?;
                     items.push((x.clone(), OutCol { name: ident_name(alias), ty: x.ty() }));
                 }
                 ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
@@ -719,16 +762,16 @@ impl<'a> Binder<'a> {
                         aggs: Vec::new(),
                     });
                 }
-                Some(self.bind_expr(h, &scope, &mut agg_ctx)?)
+                Some(self.bind_expr(h, scope, &mut agg_ctx)?)
             }
             None => None,
         };
         // ORDER BY keys that are not output columns are bound now, in the same mode.
         let mut order_exprs: Vec<Option<Expr>> = Vec::with_capacity(order_asts.len());
-        for o in &order_asts {
+        for o in order_asts {
             order_exprs.push(match self.output_ref(&o.expr, &items)? {
                 Some(_) => None,
-                None => Some(self.bind_expr(&o.expr, &scope, &mut agg_ctx)?),
+                None => Some(self.bind_expr(&o.expr, scope, &mut agg_ctx)?),
             });
         }
         if let Plan::Scan { used, .. } = &mut plan {
@@ -751,14 +794,23 @@ impl<'a> Binder<'a> {
                 plan = Plan::Filter { input: Box::new(plan), pred: h };
             }
         }
-        let (distinct, distinct_on) = match &s.distinct {
-            None | Some(ast::Distinct::All) => (false, Vec::new()),
-            Some(ast::Distinct::Distinct) => (true, Vec::new()),
-            Some(ast::Distinct::On(exprs)) => {
-                (false, exprs.iter().map(|e| self.bind_expr(e, &scope, &mut None)).collect::<SqlResult<Vec<_>>>()?)
+        let calls = self.windows.borrow_mut().take().unwrap_or_default();
+        if !calls.is_empty() {
+            let mut schema = plan.schema();
+            let base = schema.len();
+            let renumber = |i: usize| if i >= WINDOW_BASE { base + (i - WINDOW_BASE) } else { i };
+            for (k, c) in calls.iter().enumerate() {
+                schema.push(OutCol { name: format!("window{k}"), ty: c.ty });
             }
-        };
-        self.finish_query(plan, items, order, limit, Some(order_exprs), distinct, distinct_on)
+            for (e, _) in items.iter_mut() {
+                e.remap(&renumber);
+            }
+            for e in order_exprs.iter_mut().flatten() {
+                e.remap(&renumber);
+            }
+            plan = Plan::Window { input: Box::new(plan), calls, schema };
+        }
+        Ok((plan, items, order_exprs))
     }
 
     /// An ORDER BY expression that names an output column: `ORDER BY 2` or `ORDER BY alias`.
@@ -931,7 +983,7 @@ impl<'a> Binder<'a> {
                     if let Some(j) = a.agg_keys.iter().position(|k| *k == key) {
                         return Ok(Expr::Col { idx: a.group_exprs.len() + j, ty: a.aggs[j].ty });
                     }
-                    let call = self.bind_agg_call(&name, f, scope)?;
+                    let call = self.bind_agg_call(&name, f, scope, &mut None)?;
                     a.agg_keys.push(key);
                     a.aggs.push(call);
                     let j = a.aggs.len() - 1;
@@ -1255,8 +1307,11 @@ impl<'a> Binder<'a> {
     fn bind_function(&self, f: &ast::Function, scope: &Scope, agg: &mut Option<AggCtx>) -> SqlResult<Expr> {
         let name = object_name(&f.name).join(".");
         let name = name.trim_start_matches("pg_catalog.").to_string();
-        if f.over.is_some() {
-            return Err(SqlError::unsupported("window functions"));
+        if let Some(over) = &f.over {
+            return self.bind_window(&name, f, over, scope, agg);
+        }
+        if window::is_window_only(&name) {
+            return Err(SqlError::new("42809", format!("window function {name} requires an OVER clause")));
         }
         let args = self.function_args(f, scope, agg)?;
         match name.as_str() {
@@ -1283,6 +1338,184 @@ impl<'a> Binder<'a> {
         self.call(&name, args)
     }
 
+    /// `f(...) OVER (...)`: registers the call and returns a reference to its result column.
+    fn bind_window(
+        &self,
+        name: &str,
+        f: &ast::Function,
+        over: &ast::WindowType,
+        scope: &Scope,
+        agg: &mut Option<AggCtx>,
+    ) -> SqlResult<Expr> {
+        if self.windows.borrow().is_none() {
+            return Err(SqlError::new("42P20", "window functions are not allowed here"));
+        }
+        let spec = match over {
+            ast::WindowType::WindowSpec(w) => w.clone(),
+            ast::WindowType::NamedWindow(id) => self.named_window(&ident_name(id))?,
+        };
+        let spec = match &spec.window_name {
+            // OVER (w ORDER BY …) copies w's partitioning and adds to it.
+            Some(base) => {
+                let b = self.named_window(&ident_name(base))?;
+                ast::WindowSpec {
+                    window_name: None,
+                    partition_by: b.partition_by,
+                    order_by: if spec.order_by.is_empty() { b.order_by } else { spec.order_by.clone() },
+                    window_frame: spec.window_frame.clone().or(b.window_frame),
+                }
+            }
+            None => spec,
+        };
+        // Window calls cannot nest: bind what is inside with window functions disallowed.
+        let outer = self.windows.replace(None);
+        let bound = (|| -> SqlResult<_> {
+            let (func, args, ty) = if window::is_window_only(name) {
+                let args = self.function_args(f, scope, agg)?;
+                let tys: Vec<SqlType> = args.iter().map(|a| a.ty()).collect();
+                let (func, ty) = window::resolve(name, &tys).ok_or_else(|| {
+                    SqlError::undefined_function(&format!(
+                        "{name}({})",
+                        tys.iter().map(|t| t.pg_name()).collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                let mut args = args;
+                if matches!(func, WinFunc::Lag | WinFunc::Lead) && args.len() == 3 {
+                    args[2] = coerce(args[2].clone(), ty)?;
+                }
+                (func, args, ty)
+            } else if agg::is_aggregate(name) {
+                let call = self.bind_agg_call(name, f, scope, agg)?;
+                if call.distinct {
+                    return Err(SqlError::new("0A000", "DISTINCT is not implemented for window functions"));
+                }
+                let ty = call.ty;
+                (WinFunc::Agg(call.clone()), call.args, ty)
+            } else {
+                return Err(SqlError::new(
+                    "42809",
+                    format!("{name} is not a window function nor an aggregate function"),
+                ));
+            };
+            let partition =
+                spec.partition_by.iter().map(|e| self.bind_expr(e, scope, agg)).collect::<SqlResult<Vec<_>>>()?;
+            let mut order = Vec::with_capacity(spec.order_by.len());
+            for o in &spec.order_by {
+                let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+                order.push((self.bind_expr(&o.expr, scope, agg)?, desc, o.options.nulls_first.unwrap_or(desc)));
+            }
+            let frame = match &spec.window_frame {
+                None => Frame::DEFAULT,
+                Some(wf) => self.frame(wf, &order)?,
+            };
+            Ok(WindowCall { func, args, partition, order, frame, ty })
+        })();
+        self.windows.replace(outer);
+        let call = bound?;
+        let mut guard = self.windows.borrow_mut();
+        let calls = guard.as_mut().ok_or_else(|| SqlError::new("42P20", "window functions are not allowed here"))?;
+        let ty = call.ty;
+        let k = match calls.iter().position(|c| *c == call) {
+            Some(k) => k,
+            None => {
+                calls.push(call);
+                calls.len() - 1
+            }
+        };
+        Ok(Expr::Col { idx: WINDOW_BASE + k, ty })
+    }
+
+    fn named_window(&self, name: &str) -> SqlResult<ast::WindowSpec> {
+        self.named_windows
+            .borrow()
+            .iter()
+            .find_map(|d| match d {
+                ast::NamedWindowDefinition(id, ast::NamedWindowExpr::WindowSpec(w)) if ident_name(id) == name => {
+                    Some(w.clone())
+                }
+                _ => None,
+            })
+            .ok_or_else(|| SqlError::new("42704", format!("window \"{name}\" does not exist")))
+    }
+
+    /// A window frame clause, checked as PostgreSQL checks it.
+    fn frame(&self, wf: &ast::WindowFrame, order: &[(Expr, bool, bool)]) -> SqlResult<Frame> {
+        let rows = match wf.units {
+            ast::WindowFrameUnits::Rows => true,
+            ast::WindowFrameUnits::Range => false,
+            ast::WindowFrameUnits::Groups => return Err(SqlError::unsupported("GROUPS window frames")),
+        };
+        let bound = |b: &ast::WindowFrameBound, is_start: bool| -> SqlResult<Bound> {
+            let offset = |e: &ast::Expr| -> SqlResult<f64> {
+                let empty = Scope { cols: Vec::new(), used: RefCell::new(Vec::new()), time_col: None };
+                let x = fold(self.bind_expr(e, &empty, &mut None)?)?;
+                let v = match x.as_lit() {
+                    Some(Scalar::Int(i)) if rows => *i as f64,
+                    Some(Scalar::Int(i)) => *i as f64,
+                    Some(Scalar::Float(f)) if !rows => *f,
+                    Some(Scalar::Interval(iv)) if !rows => iv.approx_micros() as f64,
+                    Some(Scalar::Text(t)) if !rows && order.first().is_some_and(|o| o.0.ty().is_timestamp()) => {
+                        super::scalar::parse_interval(t).map(|iv| iv.approx_micros() as f64).ok_or_else(|| {
+                            SqlError::new("22007", format!("invalid input syntax for type interval: \"{t}\""))
+                        })?
+                    }
+                    Some(Scalar::Null) => {
+                        return Err(SqlError::new("22004", "frame offset must not be null"));
+                    }
+                    _ => {
+                        return Err(SqlError::mismatch(format!("frame offset {e} is not a constant of a usable type")));
+                    }
+                };
+                if v < 0.0 {
+                    return Err(SqlError::new("22013", "frame offset must not be negative"));
+                }
+                if !rows && order.len() != 1 {
+                    return Err(SqlError::new(
+                        "42P20",
+                        "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column",
+                    ));
+                }
+                Ok(v)
+            };
+            Ok(match b {
+                ast::WindowFrameBound::CurrentRow => Bound::CurrentRow,
+                ast::WindowFrameBound::Preceding(None) => {
+                    if !is_start {
+                        return Err(SqlError::new("42P20", "frame end cannot be UNBOUNDED PRECEDING"));
+                    }
+                    Bound::UnboundedPreceding
+                }
+                ast::WindowFrameBound::Following(None) => {
+                    if is_start {
+                        return Err(SqlError::new("42P20", "frame start cannot be UNBOUNDED FOLLOWING"));
+                    }
+                    Bound::UnboundedFollowing
+                }
+                ast::WindowFrameBound::Preceding(Some(e)) => Bound::Preceding(offset(e)?),
+                ast::WindowFrameBound::Following(Some(e)) => Bound::Following(offset(e)?),
+            })
+        };
+        let start = bound(&wf.start_bound, true)?;
+        let end = match &wf.end_bound {
+            Some(b) => bound(b, false)?,
+            None => Bound::CurrentRow,
+        };
+        let rank = |b: Bound| match b {
+            Bound::UnboundedPreceding => 0,
+            Bound::Preceding(_) => 1,
+            Bound::CurrentRow => 2,
+            Bound::Following(_) => 3,
+            Bound::UnboundedFollowing => 4,
+        };
+        if rank(start) == 2 && rank(end) == 1 {
+            return Err(SqlError::new("42P20", "frame starting from current row cannot have preceding rows"));
+        }
+        if rank(start) == 3 && rank(end) < 3 {
+            return Err(SqlError::new("42P20", "frame starting from following row cannot have preceding rows"));
+        }
+        Ok(Frame { rows, start, end })
+    }
+
     fn function_args(&self, f: &ast::Function, scope: &Scope, agg: &mut Option<AggCtx>) -> SqlResult<Vec<Expr>> {
         match &f.args {
             ast::FunctionArguments::None => Ok(Vec::new()),
@@ -1298,7 +1531,15 @@ impl<'a> Binder<'a> {
         }
     }
 
-    fn bind_agg_call(&self, name: &str, f: &ast::Function, scope: &Scope) -> SqlResult<AggCall> {
+    /// An aggregate call. Its arguments are bound in `inner` mode: `None` for a plain aggregate,
+    /// the query's aggregation when the aggregate is a window over grouped rows.
+    fn bind_agg_call(
+        &self,
+        name: &str,
+        f: &ast::Function,
+        scope: &Scope,
+        inner: &mut Option<AggCtx>,
+    ) -> SqlResult<AggCall> {
         let (star, distinct, arg_asts) = match &f.args {
             ast::FunctionArguments::List(l) => {
                 let star =
@@ -1320,13 +1561,33 @@ impl<'a> Binder<'a> {
         for a in arg_asts {
             match a {
                 ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
-                    if contains_agg(x) {
+                    if inner.is_none() && contains_agg(x) {
                         return Err(SqlError::new("42803", "aggregate function calls cannot be nested"));
                     }
-                    let b = self.bind_expr(x, scope, &mut None)?;
+                    let b = self.bind_expr(x, scope, inner)?;
                     args.push(if b.ty() == SqlType::Unknown { coerce(b, SqlType::Text)? } else { b });
                 }
                 other => return Err(SqlError::unsupported(format!("aggregate argument {other}"))),
+            }
+        }
+        // percentile_cont(fraction) WITHIN GROUP (ORDER BY value): arguments value, fraction.
+        let mut within_desc = false;
+        match f.within_group.as_slice() {
+            [] if name.starts_with("percentile_") => {
+                return Err(SqlError::new(
+                    "42809",
+                    format!("WITHIN GROUP is required for ordered-set aggregate {name}"),
+                ));
+            }
+            [] => {}
+            [o] if name.starts_with("percentile_") && args.len() == 1 => {
+                within_desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+                let fraction = coerce(fold(args.remove(0))?, SqlType::Float8)?;
+                args.push(self.bind_expr(&o.expr, scope, inner)?);
+                args.push(fraction);
+            }
+            _ => {
+                return Err(SqlError::new("42809", format!("{name} is not an ordered-set aggregate with one argument")));
             }
         }
         let tys: Vec<SqlType> = args.iter().map(|a| a.ty()).collect();
@@ -1336,6 +1597,11 @@ impl<'a> Binder<'a> {
                 tys.iter().map(|t| t.pg_name()).collect::<Vec<_>>().join(", ")
             ))
         })?;
+        let func = match func {
+            agg::AggFunc::PercentileCont { .. } => agg::AggFunc::PercentileCont { desc: within_desc },
+            agg::AggFunc::PercentileDisc { .. } => agg::AggFunc::PercentileDisc { desc: within_desc },
+            f => f,
+        };
         Ok(AggCall { func, args, distinct, ty })
     }
 

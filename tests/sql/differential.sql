@@ -251,3 +251,46 @@ SELECT machine_id, status FROM readings WHERE machine_id = 'M-0001' UNION SELECT
 SELECT status FROM readings WHERE machine_id = 'M-0001' EXCEPT SELECT status FROM readings WHERE machine_id = 'M-0002' ORDER BY 1
 SELECT timestamptz '2026-01-02 02:00:00+00' - timestamptz '2026-01-01 00:00:00+00', timestamptz '2026-01-01' - timestamptz '2026-01-01 00:00:01+00'
 SELECT machine_id, max(time) - min(time) FROM readings GROUP BY 1 ORDER BY 1
+-- window functions
+SELECT id, row_number() OVER (ORDER BY id), rank() OVER (ORDER BY a), dense_rank() OVER (ORDER BY a) FROM nums ORDER BY id
+SELECT id, a, rank() OVER (ORDER BY a DESC), dense_rank() OVER (ORDER BY a DESC NULLS LAST) FROM nums ORDER BY id
+SELECT id, percent_rank() OVER (ORDER BY a), cume_dist() OVER (ORDER BY a) FROM nums ORDER BY id
+SELECT id, ntile(3) OVER (ORDER BY id), ntile(2) OVER (ORDER BY id DESC) FROM nums ORDER BY id
+SELECT id, lag(a) OVER (ORDER BY id), lead(a) OVER (ORDER BY id), lag(a, 2, -1) OVER (ORDER BY id), lead(s, 3, 'none') OVER (ORDER BY id) FROM nums ORDER BY id
+SELECT id, first_value(a) OVER (ORDER BY id), last_value(a) OVER (ORDER BY id), nth_value(a, 2) OVER (ORDER BY id) FROM nums ORDER BY id
+SELECT id, last_value(id) OVER (ORDER BY flag, id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) FROM nums ORDER BY id
+SELECT id, sum(a) OVER (), count(*) OVER (), max(x) OVER () FROM nums ORDER BY id
+SELECT id, sum(a) OVER (ORDER BY id), avg(a) OVER (ORDER BY id), count(a) OVER (ORDER BY id) FROM nums ORDER BY id
+SELECT id, sum(b) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING), min(b) OVER (ORDER BY id ROWS 2 PRECEDING) FROM nums ORDER BY id
+SELECT id, sum(a) OVER (ORDER BY a RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM nums ORDER BY id
+SELECT id, count(*) OVER (ORDER BY a RANGE BETWEEN 5 PRECEDING AND 5 FOLLOWING) FROM nums ORDER BY id
+SELECT id, sum(id) OVER (ORDER BY x RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM nums ORDER BY id
+SELECT id, string_agg(s, ',') OVER (ORDER BY id ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING) FROM nums ORDER BY id
+SELECT id, sum(a) OVER (ORDER BY id ROWS BETWEEN 2 FOLLOWING AND 3 FOLLOWING) FROM nums ORDER BY id
+SELECT id, sum(a) OVER (ORDER BY id ROWS BETWEEN 3 PRECEDING AND 1 PRECEDING) FROM nums ORDER BY id
+SELECT id, flag, row_number() OVER (PARTITION BY flag ORDER BY id DESC) FROM nums ORDER BY id
+SELECT id, flag, sum(a) OVER (PARTITION BY flag), count(*) OVER (PARTITION BY flag ORDER BY a) FROM nums ORDER BY id
+SELECT id, sum(a) OVER w, max(a) OVER w FROM nums WINDOW w AS (ORDER BY id ROWS 1 PRECEDING) ORDER BY id
+SELECT machine_id, time, temperature - lag(temperature) OVER (PARTITION BY machine_id ORDER BY time) AS delta FROM readings WHERE machine_id IN ('M-0001', 'M-0002') AND temperature IS NOT NULL ORDER BY machine_id, time, delta LIMIT 40
+SELECT machine_id, time, avg(vibration) OVER (PARTITION BY machine_id ORDER BY time ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) AS ma FROM readings WHERE machine_id = 'M-0003' ORDER BY time, ma
+SELECT machine_id, count(*) OVER (PARTITION BY machine_id ORDER BY time RANGE BETWEEN INTERVAL '1 hour' PRECEDING AND CURRENT ROW) AS n FROM readings WHERE machine_id = 'M-0004' ORDER BY time, n
+SELECT machine_id, avg(temperature) AS t, rank() OVER (ORDER BY avg(temperature) DESC) FROM readings GROUP BY machine_id ORDER BY 3, 1
+SELECT status, count(*), sum(count(*)) OVER () AS total, round(100.0 * count(*) / sum(count(*)) OVER (), 2) AS pct FROM readings GROUP BY status ORDER BY status
+SELECT * FROM (SELECT machine_id, time, row_number() OVER (PARTITION BY machine_id ORDER BY time DESC) AS rn FROM readings) t WHERE rn = 1 ORDER BY machine_id
+SELECT model_type, machine_id, capacity, dense_rank() OVER (PARTITION BY model_type ORDER BY capacity DESC NULLS LAST) FROM machines ORDER BY model_type, machine_id
+SELECT id, row_number() OVER (ORDER BY id) AS rn FROM nums ORDER BY rn DESC LIMIT 3
+SELECT id, first_value(s) OVER (PARTITION BY a ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) FROM nums ORDER BY id
+SELECT row_number() OVER (ORDER BY id) FROM nums WHERE false
+SELECT id FROM nums WHERE row_number() OVER (ORDER BY id) > 2
+SELECT id, row_number() FROM nums
+SELECT id, ntile(0) OVER (ORDER BY id) FROM nums
+SELECT id, sum(a) OVER (ORDER BY id ROWS BETWEEN -1 PRECEDING AND CURRENT ROW) FROM nums
+SELECT id, sum(a) OVER (ORDER BY id, a RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM nums
+SELECT id, sum(a) OVER (ORDER BY id ROWS BETWEEN CURRENT ROW AND 1 PRECEDING) FROM nums
+-- ordered-set aggregates
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY temperature), percentile_disc(0.5) WITHIN GROUP (ORDER BY temperature) FROM readings
+SELECT machine_id, percentile_cont(0.9) WITHIN GROUP (ORDER BY vibration), percentile_disc(0.1) WITHIN GROUP (ORDER BY vibration DESC) FROM readings GROUP BY machine_id ORDER BY machine_id
+SELECT percentile_cont(0) WITHIN GROUP (ORDER BY a), percentile_cont(1) WITHIN GROUP (ORDER BY a), percentile_disc(0) WITHIN GROUP (ORDER BY s), percentile_disc(1) WITHIN GROUP (ORDER BY s) FROM nums
+SELECT percentile_cont(0.25) WITHIN GROUP (ORDER BY b), percentile_disc(0.75) WITHIN GROUP (ORDER BY time) FROM nums, (SELECT min(time) AS time FROM readings) t
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY a) FROM nums WHERE false
+SELECT percentile_cont(1.5) WITHIN GROUP (ORDER BY a) FROM nums
