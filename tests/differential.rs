@@ -13,12 +13,14 @@ const SETUP_PG: &str = "
 CREATE TABLE readings (time timestamptz, machine_id text, temperature double precision, vibration double precision,
   power double precision, rpm bigint, status text, __dt date GENERATED ALWAYS AS ((time AT TIME ZONE 'UTC')::date) STORED);
 CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT, capacity INT);
-CREATE TABLE nums (id INT PRIMARY KEY, a INT, b BIGINT, x DOUBLE PRECISION, s TEXT, flag BOOLEAN);";
+CREATE TABLE nums (id INT PRIMARY KEY, a INT, b BIGINT, x DOUBLE PRECISION, s TEXT, flag BOOLEAN);
+CREATE TABLE docs (id INT PRIMARY KEY, doc JSON);";
 
 const SETUP_FLEETDB: &str = "
 CREATE DATASTORE readings;
 CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT, capacity INT);
-CREATE TABLE nums (id INT PRIMARY KEY, a INT, b BIGINT, x DOUBLE PRECISION, s TEXT, flag BOOLEAN);";
+CREATE TABLE nums (id INT PRIMARY KEY, a INT, b BIGINT, x DOUBLE PRECISION, s TEXT, flag BOOLEAN);
+CREATE TABLE docs (id INT PRIMARY KEY, doc JSON);";
 
 fn data_sql() -> Vec<String> {
     let mut fleet = Fleet::new(FleetConfig { machines: 12, seed: 42, ..Default::default() });
@@ -67,6 +69,13 @@ fn data_sql() -> Vec<String> {
         "INSERT INTO nums VALUES (1, 10, 100, 1.5, 'alpha', true), (2, -3, 2147483648, -0.25, 'Beta', false), \
          (3, NULL, NULL, NULL, NULL, NULL), (4, 10, -5, 1e10, 'gamma', true), (5, 0, 0, 0, '', false), \
          (6, 2147483647, 9223372036854775807, 3.75, 'alpha', NULL), (7, -2147483648, -9223372036854775808, -1e-5, 'δelta', true)"
+            .into(),
+    );
+    out.push(
+        r#"INSERT INTO docs VALUES (1, '{"machine": "M-1", "temp": 71.5, "tags": ["a", "b"], "engine": {"rpm": 1200, "ok": true}}'),
+         (2, '{"machine": "M-2", "temp": null, "tags": [], "engine": {"rpm": 0, "ok": false}, "note": "say \"hi\"\n"}'),
+         (3, '[1, "two", {"three": 3}, null]'), (4, '"just a string"'), (5, '42'), (6, NULL),
+         (7, '{"a": 1, "a": 2, "deep": {"x": {"y": [10, 20, 30]}}}')"#
             .into(),
     );
     out

@@ -153,3 +153,31 @@ fn expressions_follow_postgres() {
     assert_eq!(err(&mut s, "SELEC 1").sqlstate, "42601");
     assert_eq!(err(&mut s, "CREATE PIPELINE p FROM CHANNEL c INTO DATASTORE d").sqlstate, "0A000");
 }
+
+#[test]
+fn channel_payloads_answer_json_operators() {
+    let (_d, mut s) = session();
+    rows(&mut s, "CREATE CHANNEL raw");
+    let mut m = fleetdb::channel::Messages::default();
+    m.push(1_000_000, "m1", "factory/a", br#"{"machine_id": "M-1", "temperature": 71.5, "engine": {"rpm": 1200}}"#);
+    m.push(2_000_000, "m2", "factory/b", br#"{"machine_id": "M-2", "temperature": null, "engine": {"rpm": 0}}"#);
+    m.push(3_000_000, "m3", "factory/b", br#"[1, 2]"#);
+    s.engine().append_messages("raw", m).unwrap();
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT __message_id, payload ->> 'machine_id', (payload -> 'engine' ->> 'rpm')::int, \
+             jsonb_typeof(payload -> 'temperature'), payload #>> '{engine,rpm}' FROM raw ORDER BY __offset"
+        ),
+        vec![
+            vec!["m1", "M-1", "1200", "number", "1200"],
+            vec!["m2", "M-2", "0", "null", "0"],
+            vec!["m3", "NULL", "NULL", "NULL", "NULL"],
+        ]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT avg((payload ->> 'temperature')::float8) FROM raw WHERE json_typeof(payload) = 'object'"),
+        vec![vec!["71.5"]]
+    );
+    assert_eq!(err(&mut s, "SELECT payload -> true FROM raw").sqlstate, "42883");
+}

@@ -100,6 +100,16 @@ pub enum Func {
     AddInterval,
     /// date_bin(stride, ts, origin) / time_bucket(stride, ts).
     DateBin,
+    /// `json -> key|index`
+    JsonGet,
+    /// `json ->> key|index`
+    JsonGetText,
+    /// `json #> '{path}'`
+    JsonPath,
+    /// `json #>> '{path}'`
+    JsonPathText,
+    /// json_typeof / jsonb_typeof
+    JsonTypeof,
 }
 
 #[derive(Clone, Debug, PartialEq)]

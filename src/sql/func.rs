@@ -1,12 +1,12 @@
 //! Scalar functions: string, math (every AWS IoT Analytics math function among them), NULL
-//! handling, and time (`date_trunc`, `date_part`, `date_bin`, `to_timestamp`). Each takes whole
-//! columns; most work value by value on [`Scalar`]s, the math ones on float vectors.
+//! handling, time (`date_trunc`, `date_part`, `date_bin`, `to_timestamp`) and JSON (`->`, `->>`,
+//! `#>`, `#>>`, `json_typeof`). Each takes whole columns; most work value by value on [`Scalar`]s, the math ones on float vectors.
 
 use super::error::{SqlError, SqlResult};
 use super::expr::{Expr, Func, scalars_to_column};
 use super::scalar::Scalar;
 use super::types::{Interval, SqlType};
-use crate::batch::{Column, Values};
+use crate::batch::{Bitmap, Column, StrVec, Values};
 use crate::util::time::{MICROS_PER_DAY, MICROS_PER_SECOND, civil_from_days, days_from_civil};
 
 /// Resolves a function name and argument types to a [`Func`] and its result type.
@@ -82,6 +82,13 @@ pub fn resolve(name: &str, args: &[SqlType]) -> SqlResult<(Func, SqlType)> {
         "to_timestamp" if arity(1, 1) => (Func::ToTimestamp, T::TimestampTz),
         "date_bin" if arity(2, 3) => (Func::DateBin, args[1]),
         "time_bucket" if arity(2, 3) => (Func::DateBin, args[1]),
+        "json_typeof" | "jsonb_typeof" if arity(1, 1) && (first.is_json() || first == T::Unknown) => {
+            (Func::JsonTypeof, T::Text)
+        }
+        "json_extract_path" | "jsonb_extract_path" if args.len() >= 2 && first.is_json() => (Func::JsonPath, first),
+        "json_extract_path_text" | "jsonb_extract_path_text" if args.len() >= 2 && first.is_json() => {
+            (Func::JsonPathText, T::Text)
+        }
         _ => return Err(SqlError::undefined_function(&sig())),
     };
     Ok(r)
@@ -135,6 +142,9 @@ fn text_of(s: &Scalar, t: SqlType) -> Option<String> {
 
 /// Calls `f` on argument columns; `out` is the result type from [`resolve`].
 pub fn call(f: Func, cols: &[Column], tys: &[SqlType], out: SqlType, n: usize, args: &[Expr]) -> SqlResult<Column> {
+    if matches!(f, Func::JsonGet | Func::JsonGetText | Func::JsonPath | Func::JsonPathText | Func::JsonTypeof) {
+        return json_call(f, cols, tys, n);
+    }
     if let Some(c) = time_fast_path(f, cols, tys, args)? {
         return Ok(c);
     }
@@ -158,6 +168,115 @@ pub fn call(f: Func, cols: &[Column], tys: &[SqlType], out: SqlType, n: usize, a
         vals.push(call_row(f, &row, tys, out, args)?);
     }
     scalars_to_column(&vals, out)
+}
+
+/// The JSON operators and functions, row by row over the document column: each document is
+/// parsed once per call, and the result is a slice of its text (no re-serialization).
+fn json_call(f: Func, cols: &[Column], tys: &[SqlType], n: usize) -> SqlResult<Column> {
+    use crate::util::json;
+    let docs = super::expr::text_of(&cols[0], tys[0]);
+    // The path: one key/index argument per step (`->`, extract_path) or a text array literal
+    // (`#>`), per row since arguments may be columns.
+    let step_texts: Vec<std::borrow::Cow<'_, StrVec>> =
+        cols[1..].iter().zip(&tys[1..]).map(|(c, t)| super::expr::text_of(c, *t)).collect();
+    let mut out = StrVec::with_capacity(n, 0);
+    let mut valid = Bitmap::new_set(n);
+    let mut path: Vec<String> = Vec::new();
+    for i in 0..n {
+        let mut result: Option<String> = None;
+        let args_valid = cols.iter().all(|c| c.is_valid(i));
+        if args_valid {
+            let text = docs.get(i);
+            let doc = json::parse(text).map_err(|e| {
+                SqlError::new("22P02", format!("invalid input syntax for type json: {e}"))
+                    .with_hint(format!("The document is invalid near byte {}.", e.offset))
+            })?;
+            path.clear();
+            match f {
+                Func::JsonPath | Func::JsonPathText if cols.len() == 2 && tys[1].is_text() => {
+                    path.extend(parse_text_array(step_texts[0].get(i))?);
+                }
+                Func::JsonTypeof => {}
+                _ => path.extend(step_texts.iter().map(|s| s.get(i).to_string())),
+            }
+            let mut node = Some(&doc);
+            for (k, step) in path.iter().enumerate() {
+                let by_index = matches!(f, Func::JsonGet | Func::JsonGetText) && tys[1 + k].is_integer();
+                node = node.and_then(|nd| match &nd.value {
+                    json::Json::Array(_) if by_index || f == Func::JsonPath || f == Func::JsonPathText => {
+                        step.trim().parse::<i64>().ok().and_then(|ix| nd.index(ix))
+                    }
+                    json::Json::Object(_) if !by_index => nd.get(step),
+                    _ => None,
+                });
+            }
+            result = match (f, node) {
+                (_, None) => None,
+                (Func::JsonTypeof, Some(nd)) => Some(nd.type_name().to_string()),
+                (Func::JsonGetText | Func::JsonPathText, Some(nd)) => nd.as_text().map(|t| t.into_owned()),
+                (_, Some(nd)) => Some(nd.text.to_string()),
+            };
+        }
+        match result {
+            Some(t) => out.push(&t),
+            None => {
+                out.push("");
+                valid.set(i, false);
+            }
+        }
+    }
+    Ok(Column::with_validity(Values::Text(out), Some(valid)))
+}
+
+/// A one-dimensional text array literal such as `{a,b,"c d"}`.
+pub fn parse_text_array(s: &str) -> SqlResult<Vec<String>> {
+    let bad = || SqlError::new("22P02", format!("malformed array literal: \"{s}\""));
+    let inner = s.trim().strip_prefix('{').and_then(|x| x.strip_suffix('}')).ok_or_else(bad)?;
+    let mut out = Vec::new();
+    if inner.trim().is_empty() {
+        return Ok(out);
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut item = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next().ok_or_else(bad)? {
+                    '"' => break,
+                    '\\' => item.push(chars.next().ok_or_else(bad)?),
+                    c => item.push(c),
+                }
+            }
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                if c == '{' || c == '}' || c == '"' {
+                    return Err(bad());
+                }
+                item.push(c);
+                chars.next();
+            }
+            item = item.trim().to_string();
+            if item.is_empty() {
+                return Err(bad());
+            }
+        }
+        out.push(item);
+        match chars.next() {
+            None => return Ok(out),
+            Some(',') => {}
+            Some(_) => return Err(bad()),
+        }
+    }
 }
 
 /// `date_trunc` with a fixed-width unit and `date_bin` with a literal stride, over a timestamp

@@ -1587,7 +1587,10 @@ impl<'a> Binder<'a> {
                 args.push(fraction);
             }
             _ => {
-                return Err(SqlError::new("42809", format!("{name} is not an ordered-set aggregate with one argument")));
+                return Err(SqlError::new(
+                    "42809",
+                    format!("{name} is not an ordered-set aggregate with one argument"),
+                ));
             }
         }
         let tys: Vec<SqlType> = args.iter().map(|a| a.ty()).collect();
@@ -1623,6 +1626,7 @@ impl<'a> Binder<'a> {
             B::Or => BinOp::Or,
             B::StringConcat => BinOp::Concat,
             B::PGExp => return self.call("power", vec![l, r]),
+            B::Arrow | B::LongArrow | B::HashArrow | B::HashLongArrow => return json_operator(op, l, r),
             other => return Err(SqlError::unsupported(format!("operator {other}"))),
         };
         let (lt, rt) = (l.ty(), r.ty());
@@ -1694,6 +1698,28 @@ impl<'a> Binder<'a> {
             }
         }
     }
+}
+
+/// `->`, `->>`, `#>`, `#>>` on json and jsonb.
+fn json_operator(op: &ast::BinaryOperator, l: Expr, r: Expr) -> SqlResult<Expr> {
+    use ast::BinaryOperator as B;
+    if l.ty() == SqlType::Unknown && r.ty() == SqlType::Unknown {
+        return Err(SqlError::new("42725", format!("operator is not unique: unknown {op} unknown")));
+    }
+    let l = if l.ty() == SqlType::Unknown { coerce(l, SqlType::Json)? } else { l };
+    let r = if r.ty() == SqlType::Unknown { coerce(r, SqlType::Text)? } else { r };
+    let (lt, rt) = (l.ty(), r.ty());
+    let path = matches!(op, B::HashArrow | B::HashLongArrow);
+    if !lt.is_json() || !(rt.is_text() || (!path && rt.is_integer())) {
+        return Err(SqlError::new("42883", format!("operator does not exist: {} {op} {}", lt.pg_name(), rt.pg_name())));
+    }
+    let (f, ty) = match op {
+        B::Arrow => (Func::JsonGet, lt),
+        B::LongArrow => (Func::JsonGetText, SqlType::Text),
+        B::HashArrow => (Func::JsonPath, lt),
+        _ => (Func::JsonPathText, SqlType::Text),
+    };
+    Ok(Expr::Func { f, args: vec![l, r], ty })
 }
 
 fn split_and(e: Expr, out: &mut Vec<Expr>) {

@@ -152,7 +152,12 @@ pub fn parse_text(s: &str, ty: SqlType) -> SqlResult<Scalar> {
             "-infinity" | "-inf" => Scalar::Float(f64::NEG_INFINITY),
             _ => Scalar::Float(t.parse::<f64>().map_err(|_| bad())?),
         },
-        SqlType::Text | SqlType::Varchar | SqlType::Unknown | SqlType::Json | SqlType::Jsonb => {
+        SqlType::Text | SqlType::Varchar | SqlType::Unknown => Scalar::Text(s.to_string()),
+        SqlType::Json | SqlType::Jsonb => {
+            crate::util::json::parse(s).map_err(|e| {
+                SqlError::new("22P02", format!("invalid input syntax for type json: {}", e.message))
+                    .with_hint(format!("The document is invalid near byte {}.", e.offset))
+            })?;
             Scalar::Text(s.to_string())
         }
         SqlType::Date => Scalar::Time(parse_date(t).ok_or_else(|| SqlError { sqlstate: "22007", ..bad() })?),

@@ -5,6 +5,7 @@
 pub mod bytes;
 pub mod container;
 pub mod fsutil;
+pub mod json;
 pub mod mmap;
 pub mod sync;
 pub mod time;

@@ -294,3 +294,17 @@ SELECT percentile_cont(0) WITHIN GROUP (ORDER BY a), percentile_cont(1) WITHIN G
 SELECT percentile_cont(0.25) WITHIN GROUP (ORDER BY b), percentile_disc(0.75) WITHIN GROUP (ORDER BY time) FROM nums, (SELECT min(time) AS time FROM readings) t
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY a) FROM nums WHERE false
 SELECT percentile_cont(1.5) WITHIN GROUP (ORDER BY a) FROM nums
+-- JSON
+SELECT id, doc -> 'machine', doc ->> 'machine', doc -> 'temp', doc ->> 'temp' FROM docs ORDER BY id
+SELECT id, doc -> 'engine' -> 'rpm', (doc -> 'engine' ->> 'rpm')::int + 1, doc -> 'engine' ->> 'ok' FROM docs ORDER BY id
+SELECT id, doc -> 'tags' -> 0, doc -> 'tags' ->> 1, doc -> 1, doc ->> -1, doc -> 2 -> 'three' FROM docs ORDER BY id
+SELECT id, json_typeof(doc), json_typeof(doc -> 'temp'), json_typeof(doc -> 'tags') FROM docs ORDER BY id
+SELECT id, doc #> '{engine,rpm}', doc #>> '{deep,x,y,1}', doc #>> '{2,three}', doc #> '{}' FROM docs ORDER BY id
+SELECT id, doc ->> 'note', doc -> 'a', json_extract_path_text(doc, 'engine', 'ok') FROM docs ORDER BY id
+SELECT count(*) FROM docs WHERE doc ->> 'machine' = 'M-1'
+SELECT doc ->> 'machine' AS m, count(*) FROM docs GROUP BY 1 ORDER BY 1 NULLS FIRST
+SELECT '{"a": [1, 2]}'::json -> 'a', '[1,2,3]'::json ->> 2, jsonb_typeof('{"a":1}'::jsonb -> 'a'), '{"a":1}'::json -> 'b'
+SELECT '{"a": 1'::json
+SELECT 'x' -> 'a'
+SELECT 'x'::text -> 'a'
+SELECT id, doc #>> '{a,b' FROM docs
