@@ -135,3 +135,87 @@ fn psql_copy_in_and_out() {
     let out = ok(db.psql("COPY readings (machine_id, status) TO STDOUT"), "copy out text");
     assert_eq!(out, "M-1\trunning\nM-1\tidle, cooling\n");
 }
+
+/// psql's describe commands run their own catalog queries; each must answer as PostgreSQL would.
+#[test]
+fn psql_describe_commands_read_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    for sql in [
+        "CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT NOT NULL, capacity INT)",
+        "CREATE DATASTORE readings (machine_id TEXT, vibration DOUBLE PRECISION)",
+        "CREATE CHANNEL raw",
+    ] {
+        ok(db.psql(sql), sql);
+    }
+    let describe = |cmd: &str| {
+        let out = Command::new("psql")
+            .args(["-X", "-A", "-F", "|", "-h", "127.0.0.1", "-p", &db.port.to_string(), "-U", "fleetdb"])
+            .args(["-d", "fleetdb", "-v", "ON_ERROR_STOP=1", "-c", cmd])
+            .output()
+            .unwrap();
+        ok(out, cmd)
+    };
+    let dt = describe("\\dt");
+    for rel in ["public|machines|table|fleetdb", "public|raw|table|fleetdb", "public|readings|table|fleetdb"] {
+        assert!(dt.contains(rel), "{dt}");
+    }
+    assert_eq!(describe("\\dt mach*").matches("|table|").count(), 1);
+    let d = describe("\\d machines");
+    assert!(d.contains("Table \"public.machines\""), "{d}");
+    assert!(d.contains("machine_id|text||not null|"), "{d}");
+    assert!(d.contains("model_type|text||not null|"), "{d}");
+    assert!(d.contains("capacity|integer|||"), "{d}");
+    assert!(d.contains("\"machines_pkey\" PRIMARY KEY, btree (machine_id)"), "{d}");
+    let dplus = describe("\\d+ machines");
+    assert!(dplus.contains("machine_id|text||not null||extended|||"), "{dplus}");
+    assert!(dplus.contains("Access method: heap"), "{dplus}");
+    let d = describe("\\d readings");
+    assert!(d.contains("time|timestamp with time zone||not null|"), "{d}");
+    assert!(d.contains("vibration|double precision|||"), "{d}");
+    let d = describe("\\d raw");
+    assert!(d.contains("payload|json|||"), "{d}");
+    assert!(describe("\\l").contains("fleetdb|fleetdb|UTF8|C|C|"));
+    assert!(describe("\\dn").contains("public|fleetdb"));
+    let err = Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &db.port.to_string(),
+            "-U",
+            "fleetdb",
+            "-d",
+            "fleetdb",
+            "-c",
+            "\\d nothing",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&err.stderr).contains("Did not find any relation named \"nothing\""));
+    // The catalogs answer ad-hoc queries too.
+    let out = ok(
+        db.psql(
+            "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid WHERE c.relname = 'machines' AND a.attnum > 0 ORDER BY a.attnum",
+        ),
+        "pg_attribute",
+    );
+    assert_eq!(
+        out,
+        "relname|attname|format_type\nmachines|machine_id|text\nmachines|model_type|text\nmachines|capacity|integer\n"
+    );
+    let out = ok(
+        db.psql(
+            "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name = 'readings' ORDER BY ordinal_position",
+        ),
+        "information_schema",
+    );
+    assert_eq!(
+        out,
+        "table_name|column_name|data_type|is_nullable\nreadings|time|timestamp with time zone|NO\n\
+         readings|machine_id|text|YES\nreadings|vibration|double precision|YES\nreadings|__dt|date|NO\n"
+    );
+}

@@ -80,6 +80,9 @@ pub struct DatastoreOptions {
     pub memtable_rows: usize,
     /// Files in a partition from which compaction merges them. Default 4.
     pub compact_min_files: usize,
+    /// Columns declared at creation (`CREATE DATASTORE d (x DOUBLE PRECISION, …)`): part of
+    /// the schema, after `time`, before any row is written. Default none.
+    pub declared: Vec<Field>,
 }
 
 impl Default for DatastoreOptions {
@@ -90,6 +93,7 @@ impl Default for DatastoreOptions {
             block_rows: 8192,
             memtable_rows: 1_000_000,
             compact_min_files: 4,
+            declared: Vec::new(),
         }
     }
 }
@@ -168,6 +172,10 @@ impl Datastore {
         let mut parts: BTreeMap<i32, Partition> = BTreeMap::new();
         let mut max_seq = 0;
         let mut schema = Vec::new();
+        if !opts.declared.is_empty() {
+            schema.push(Field::new("time", crate::batch::DataType::Timestamp));
+            schema.extend(opts.declared.iter().filter(|f| f.name != "time").cloned());
+        }
         for entry in fs::read_dir(dir).at(dir)? {
             let entry = entry.at(dir)?;
             let Some(day) = entry.file_name().to_str().and_then(parse_day_name) else { continue };

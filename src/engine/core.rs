@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use super::objects::{self, ColumnSpec, KIND_CHANNEL, KIND_DATASTORE, KIND_TABLE, ObjectOptions};
 use super::records::{self, Payload};
-use crate::batch::Batch;
+use crate::batch::{Batch, Field};
 use crate::channel::{Channel, ChannelOptions, Messages};
 use crate::datastore::{Datastore, DatastoreOptions};
 use crate::error::{Error, IoContext, Result};
@@ -158,6 +158,7 @@ impl Engine {
             let opts = DatastoreOptions {
                 retention_days: o.retention_days,
                 series_key: o.series_key.clone(),
+                declared: o.columns.iter().map(|c| Field::new(&c.name, c.data_type)).collect(),
                 ..ds_defaults.clone()
             };
             Datastore::open(name, path, opts)
@@ -264,14 +265,31 @@ impl Engine {
         retention_days: Option<u32>,
         series_key: Option<&str>,
     ) -> Result<Arc<Datastore>> {
+        self.create_datastore_with(name, retention_days, series_key, Vec::new())
+    }
+
+    /// Creates a datastore whose schema starts with `time` and the `declared` columns.
+    pub fn create_datastore_with(
+        &self,
+        name: &str,
+        retention_days: Option<u32>,
+        series_key: Option<&str>,
+        declared: Vec<ColumnSpec>,
+    ) -> Result<Arc<Datastore>> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         if read(&self.datastores).contains_key(name) {
             return Err(Error::AlreadyExists(format!("datastore {name}")));
         }
         let series_key = series_key.map(str::to_string);
-        let o = ObjectOptions { retention_days, series_key: series_key.clone(), ..ObjectOptions::new(KIND_DATASTORE) };
+        let fields = declared.iter().map(|c| Field::new(&c.name, c.data_type)).collect();
+        let o = ObjectOptions {
+            retention_days,
+            series_key: series_key.clone(),
+            columns: declared,
+            ..ObjectOptions::new(KIND_DATASTORE)
+        };
         let path = self.create_object("datastores", name, o)?;
-        let opts = DatastoreOptions { retention_days, series_key, ..self.cfg.datastore.clone() };
+        let opts = DatastoreOptions { retention_days, series_key, declared: fields, ..self.cfg.datastore.clone() };
         let ds = Arc::new(Datastore::open(name, &path, opts)?);
         let created_lsn = self.wal.last_lsn();
         write(&self.datastores).insert(name.to_string(), Obj { handle: ds.clone(), created_lsn });

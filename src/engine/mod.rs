@@ -8,4 +8,4 @@ pub mod objects;
 pub mod records;
 
 pub use core::{AppendReceipt, Engine, EngineConfig, MaintenanceReport};
-pub use objects::validate_name;
+pub use objects::{ColumnSpec, validate_name};

@@ -110,6 +110,11 @@ pub enum Func {
     JsonPathText,
     /// json_typeof / jsonb_typeof
     JsonTypeof,
+    /// `text ~ pattern` (`~*`: case-insensitive)
+    RegexMatch,
+    RegexIMatch,
+    /// array_to_string(text array literal, separator)
+    ArrayToString,
 }
 
 #[derive(Clone, Debug, PartialEq)]

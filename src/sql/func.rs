@@ -82,6 +82,7 @@ pub fn resolve(name: &str, args: &[SqlType]) -> SqlResult<(Func, SqlType)> {
         "to_timestamp" if arity(1, 1) => (Func::ToTimestamp, T::TimestampTz),
         "date_bin" if arity(2, 3) => (Func::DateBin, args[1]),
         "time_bucket" if arity(2, 3) => (Func::DateBin, args[1]),
+        "array_to_string" if arity(2, 3) => (Func::ArrayToString, T::Text),
         "json_typeof" | "jsonb_typeof" if arity(1, 1) && (first.is_json() || first == T::Unknown) => {
             (Func::JsonTypeof, T::Text)
         }
@@ -144,6 +145,9 @@ fn text_of(s: &Scalar, t: SqlType) -> Option<String> {
 pub fn call(f: Func, cols: &[Column], tys: &[SqlType], out: SqlType, n: usize, args: &[Expr]) -> SqlResult<Column> {
     if matches!(f, Func::JsonGet | Func::JsonGetText | Func::JsonPath | Func::JsonPathText | Func::JsonTypeof) {
         return json_call(f, cols, tys, n);
+    }
+    if matches!(f, Func::RegexMatch | Func::RegexIMatch) {
+        return regex_call(f, cols, tys, n);
     }
     if let Some(c) = time_fast_path(f, cols, tys, args)? {
         return Ok(c);
@@ -226,6 +230,29 @@ fn json_call(f: Func, cols: &[Column], tys: &[SqlType], n: usize) -> SqlResult<C
         }
     }
     Ok(Column::with_validity(Values::Text(out), Some(valid)))
+}
+
+/// `~` and `~*` over text columns; the pattern is compiled once per distinct pattern value.
+fn regex_call(f: Func, cols: &[Column], tys: &[SqlType], n: usize) -> SqlResult<Column> {
+    let texts = super::expr::text_of(&cols[0], tys[0]);
+    let pats = super::expr::text_of(&cols[1], tys[1]);
+    let mut out = Vec::with_capacity(n);
+    let mut valid = Bitmap::new_set(n);
+    let mut compiled: Option<(String, super::regex::Regex)> = None;
+    for i in 0..n {
+        if !cols[0].is_valid(i) || !cols[1].is_valid(i) {
+            out.push(false);
+            valid.set(i, false);
+            continue;
+        }
+        let p = pats.get(i);
+        if compiled.as_ref().is_none_or(|(cp, _)| cp != p) {
+            compiled = Some((p.to_string(), super::regex::Regex::new(p, f == Func::RegexIMatch)?));
+        }
+        let re = &compiled.as_ref().map(|c| &c.1).ok_or_else(|| SqlError::new("XX000", "regex cache"))?;
+        out.push(re.is_match(texts.get(i))?);
+    }
+    Ok(Column::with_validity(Values::Bool(out), Some(valid)))
 }
 
 /// A one-dimensional text array literal such as `{a,b,"c d"}`.
@@ -431,6 +458,17 @@ fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr])
                 }
             }
             return Ok(best.unwrap_or(S::Null));
+        }
+        Func::ArrayToString => {
+            let (S::Text(arr), S::Text(sep)) = (&a[0], &a[1]) else { return Ok(S::Null) };
+            let null_as = match a.get(2) {
+                Some(S::Text(x)) => Some(x.as_str()),
+                _ => None,
+            };
+            let items = parse_text_array(arr)?;
+            let parts: Vec<&str> =
+                items.iter().filter_map(|x| if x == "NULL" { null_as } else { Some(x.as_str()) }).collect();
+            return Ok(S::Text(parts.join(sep)));
         }
         Func::Concat => {
             let mut s = String::new();

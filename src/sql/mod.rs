@@ -4,6 +4,7 @@
 //! [`session::Session`] that runs statements.
 
 pub mod agg;
+pub mod catalog;
 pub mod copy;
 pub mod error;
 pub mod exec;
@@ -11,6 +12,7 @@ pub mod expr;
 pub mod func;
 pub mod parse;
 pub mod plan;
+pub mod regex;
 pub mod scalar;
 pub mod session;
 pub mod types;

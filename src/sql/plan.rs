@@ -10,6 +10,7 @@ use std::sync::Arc;
 use sqlparser::ast;
 
 use super::agg::{self, AggCall};
+use super::catalog;
 use super::error::{SqlError, SqlResult};
 use super::exec::{JoinKind, OutCol, Plan, ScanStats, SetOp, SortKey, Source, concat, run};
 use super::expr::{BinOp, EvalCtx, Expr, Func, cast_scalar, eval};
@@ -47,7 +48,7 @@ struct AggCtx {
 }
 
 pub struct Binder<'a> {
-    pub engine: &'a Engine,
+    pub engine: &'a Arc<Engine>,
     pub ctx: EvalCtx,
     /// Values of `$1, $2, …`; empty while describing a statement.
     pub params: &'a [Param],
@@ -184,7 +185,7 @@ fn contains_agg(e: &ast::Expr) -> bool {
 }
 
 impl<'a> Binder<'a> {
-    pub fn new(engine: &'a Engine, ctx: EvalCtx, params: &'a [Param]) -> Binder<'a> {
+    pub fn new(engine: &'a Arc<Engine>, ctx: EvalCtx, params: &'a [Param]) -> Binder<'a> {
         Binder {
             engine,
             ctx,
@@ -352,14 +353,42 @@ impl<'a> Binder<'a> {
     fn relation(&self, name: &ast::ObjectName, alias: Option<&ast::TableAlias>) -> SqlResult<(Plan, Scope)> {
         let parts = object_name(name);
         let rel = parts.last().cloned().unwrap_or_default();
-        let schema_name = if parts.len() > 1 { Some(parts[0].as_str()) } else { None };
+        let schema_name = if parts.len() > 1 { Some(parts[parts.len() - 2].as_str()) } else { None };
+        let qual = alias.map(|a| ident_name(&a.name)).unwrap_or_else(|| rel.clone());
+        if matches!(schema_name, Some("pg_catalog" | "information_schema"))
+            || (schema_name.is_none() && rel.starts_with("pg_"))
+        {
+            let (schema, batch) = catalog::relation(self.engine, schema_name, &rel)?
+                .ok_or_else(|| SqlError::undefined_relation(&parts.join(".")))?;
+            let mut scope = Scope {
+                cols: schema
+                    .iter()
+                    .map(|c| ScopeCol { qualifier: Some(qual.clone()), name: c.name.clone(), ty: c.ty, merged: false })
+                    .collect(),
+                used: RefCell::new(vec![true; schema.len()]),
+                time_col: None,
+            };
+            if let Some(a) = alias {
+                for (c, name) in scope.cols.iter_mut().zip(&a.columns) {
+                    c.name = ident_name(&name.name);
+                }
+            }
+            let plan = Plan::Scan {
+                source: Source::Rows(Arc::new(batch)),
+                used: vec![true; schema.len()],
+                schema,
+                time_range: (i64::MIN, i64::MAX),
+                tags: Vec::new(),
+                stats: Arc::new(ScanStats::default()),
+            };
+            return Ok((plan, scope));
+        }
         if let Some(s) = schema_name
             && s != "public"
             && s != "fleetdb"
         {
             return Err(SqlError::undefined_relation(&parts.join(".")));
         }
-        let qual = alias.map(|a| ident_name(&a.name)).unwrap_or_else(|| rel.clone());
         let cte = if parts.len() == 1 { self.ctes.borrow().get(&rel).cloned() } else { None };
         if let Some((plan, schema)) = cte {
             let cols = schema
@@ -715,15 +744,16 @@ impl<'a> Binder<'a> {
         order_asts: &[ast::OrderByExpr],
     ) -> SqlResult<(Plan, Vec<(Expr, OutCol)>, Vec<Option<Expr>>)> {
         let mut items: Vec<(Expr, OutCol)> = Vec::new();
+        let lenient = reads_only_catalogs(&s.from);
         for item in &s.projection {
             match item {
                 ast::SelectItem::UnnamedExpr(e) => {
-                    let x = self.bind_expr(e, scope, &mut agg_ctx)?;
+                    let x = self.bind_item(e, scope, &mut agg_ctx, lenient)?;
                     let name = output_name(e);
                     items.push((x.clone(), OutCol { name, ty: x.ty() }));
                 }
                 ast::SelectItem::ExprWithAlias { expr, alias } => {
-                    let x = self.bind_expr(expr, scope, &mut agg_ctx)?;
+                    let x = self.bind_item(expr, scope, &mut agg_ctx, lenient)?;
                     items.push((x.clone(), OutCol { name: ident_name(alias), ty: x.ty() }));
                 }
                 ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
@@ -1089,6 +1119,16 @@ impl<'a> Binder<'a> {
                 value: false,
                 negated: true,
             },
+            E::Cast { expr, data_type, .. }
+                if matches!(
+                    data_type.to_string().to_ascii_lowercase().trim_start_matches("pg_catalog."),
+                    "regclass" | "regtype" | "regnamespace" | "regrole" | "oid" | "regproc"
+                ) =>
+            {
+                let to = data_type.to_string().to_ascii_lowercase();
+                let x = self.bind_expr(expr, scope, agg)?;
+                self.oid_cast(x, to.trim_start_matches("pg_catalog."))?
+            }
             E::Cast { expr, data_type, .. } => {
                 let to = SqlType::from_name(&data_type.to_string())
                     .ok_or_else(|| SqlError::new("42704", format!("type \"{data_type}\" does not exist")))?;
@@ -1223,6 +1263,33 @@ impl<'a> Binder<'a> {
             E::Ceil { expr, .. } => self.call("ceil", vec![self.bind_expr(expr, scope, agg)?])?,
             E::Floor { expr, .. } => self.call("floor", vec![self.bind_expr(expr, scope, agg)?])?,
             E::Function(f) => self.bind_function(f, scope, agg)?,
+            // fleetdb compares text by bytes (the C collation) whatever the COLLATE clause says.
+            E::Collate { expr, .. } => return self.bind_expr(expr, scope, agg),
+            E::AnyOp { left, compare_op, right, .. } | E::AllOp { left, compare_op, right } => {
+                // x op ANY('{a,b}') / ALL(...) over an array literal: one comparison per element.
+                let any = matches!(e, E::AnyOp { .. });
+                let x = self.bind_expr(left, scope, agg)?;
+                let arr = fold(self.bind_expr(right, scope, agg)?)?;
+                let items = match arr.as_lit() {
+                    Some(Scalar::Text(t)) => func::parse_text_array(t)?,
+                    Some(Scalar::Null) => return Ok(Expr::lit(Scalar::Null, SqlType::Bool)),
+                    _ => return Err(SqlError::unsupported("ANY/ALL over a non-constant array")),
+                };
+                let mut acc: Option<Expr> = None;
+                for it in items {
+                    let c = self.binary(compare_op, x.clone(), Expr::lit(Scalar::Text(it), SqlType::Unknown))?;
+                    acc = Some(match acc {
+                        None => c,
+                        Some(a) => Expr::Bin {
+                            op: if any { BinOp::Or } else { BinOp::And },
+                            l: Box::new(a),
+                            r: Box::new(c),
+                            ty: SqlType::Bool,
+                        },
+                    });
+                }
+                acc.unwrap_or_else(|| Expr::lit(Scalar::Bool(!any), SqlType::Bool))
+            }
             other => return Err(SqlError::unsupported(format!("expression {other}"))),
         };
         fold(x)
@@ -1333,6 +1400,60 @@ impl<'a> Binder<'a> {
                 return Ok(Expr::lit(Scalar::Text("fleetdb".into()), SqlType::Text));
             }
             "pi" => return Ok(Expr::lit(Scalar::Float(std::f64::consts::PI), SqlType::Float8)),
+            // Catalog functions clients call while describing objects.
+            "pg_table_is_visible"
+            | "pg_type_is_visible"
+            | "pg_function_is_visible"
+            | "has_table_privilege"
+            | "has_schema_privilege"
+            | "has_database_privilege"
+            | "has_column_privilege" => {
+                return Ok(Expr::lit(Scalar::Bool(true), SqlType::Bool));
+            }
+            "pg_relation_is_publishable" | "pg_is_in_recovery" => {
+                return Ok(Expr::lit(Scalar::Bool(false), SqlType::Bool));
+            }
+            "pg_get_userbyid" => return Ok(Expr::lit(Scalar::Text("fleetdb".into()), SqlType::Text)),
+            "pg_encoding_to_char" => return Ok(Expr::lit(Scalar::Text("UTF8".into()), SqlType::Text)),
+            "current_schemas" => return Ok(Expr::lit(Scalar::Text("{pg_catalog,public}".into()), SqlType::Text)),
+            "pg_backend_pid" => return Ok(Expr::lit(Scalar::Int(std::process::id() as i64), SqlType::Int4)),
+            // No column defaults, comments, partitions or extended statistics in fleetdb.
+            "pg_get_expr"
+            | "col_description"
+            | "obj_description"
+            | "shobj_description"
+            | "pg_get_statisticsobjdef_columns"
+            | "pg_get_partkeydef" => {
+                return Ok(Expr::lit(Scalar::Null, SqlType::Text));
+            }
+            "format_type" if !args.is_empty() => {
+                let pairs = catalog::TYPES
+                    .iter()
+                    .map(|t| (t.0, catalog::format_type(t.0).unwrap_or(t.1).to_string()))
+                    .collect();
+                return self.oid_case(args[0].clone(), pairs);
+            }
+            "pg_get_indexdef" | "pg_get_constraintdef" if !args.is_empty() => {
+                let index = name == "pg_get_indexdef";
+                let pairs = catalog::relations(self.engine)
+                    .into_iter()
+                    .filter(|r| !r.key.is_empty())
+                    .map(|r| {
+                        let cols: Vec<&str> = r.key.iter().map(|&k| r.columns[k as usize - 1].0.as_str()).collect();
+                        let def = if index {
+                            format!(
+                                "CREATE UNIQUE INDEX {0}_pkey ON public.{0} USING btree ({1})",
+                                r.name,
+                                cols.join(", ")
+                            )
+                        } else {
+                            format!("PRIMARY KEY ({})", cols.join(", "))
+                        };
+                        (r.oid + 1, def)
+                    })
+                    .collect();
+                return self.oid_case(args[0].clone(), pairs);
+            }
             _ => {}
         }
         self.call(&name, args)
@@ -1516,6 +1637,79 @@ impl<'a> Binder<'a> {
         Ok(Frame { rows, start, end })
     }
 
+    /// A select item. In a query over system catalogs only (`lenient`), an item fleetdb cannot
+    /// evaluate (array expressions, correlated subqueries) is NULL instead of an error: such
+    /// items describe features fleetdb does not have (column defaults, collations, storage
+    /// options), so NULL is their true value, and client introspection queries run whole.
+    fn bind_item(&self, e: &ast::Expr, scope: &Scope, agg: &mut Option<AggCtx>, lenient: bool) -> SqlResult<Expr> {
+        match self.bind_expr(e, scope, agg) {
+            Err(err) if lenient && agg.is_none() && !err.sqlstate.starts_with("22") => {
+                Ok(Expr::lit(Scalar::Null, SqlType::Text))
+            }
+            other => other,
+        }
+    }
+
+    /// `CASE oid WHEN k THEN v … END`: a lookup in catalog data known at bind time.
+    fn oid_case(&self, oid: Expr, pairs: Vec<(i64, String)>) -> SqlResult<Expr> {
+        let oid = coerce(oid, SqlType::Int8)?;
+        let whens = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let cond =
+                    self.binary(&ast::BinaryOperator::Eq, oid.clone(), Expr::lit(Scalar::Int(k), SqlType::Int8))?;
+                Ok((cond, Expr::lit(Scalar::Text(v), SqlType::Text)))
+            })
+            .collect::<SqlResult<Vec<_>>>()?;
+        Ok(Expr::Case { whens, else_: None, ty: SqlType::Text })
+    }
+
+    /// Casts to the object-identifier types: a name becomes its oid, an oid its name.
+    fn oid_cast(&self, x: Expr, to: &str) -> SqlResult<Expr> {
+        let rels = catalog::relations(self.engine);
+        let mut pairs: Vec<(i64, String)> = match to {
+            "regclass" => rels
+                .iter()
+                .flat_map(|r| {
+                    let mut v = vec![(r.oid, r.name.clone())];
+                    if !r.key.is_empty() {
+                        v.push((r.oid + 1, format!("{}_pkey", r.name)));
+                    }
+                    v
+                })
+                .collect(),
+            "regtype" => {
+                catalog::TYPES.iter().map(|t| (t.0, catalog::format_type(t.0).unwrap_or(t.1).to_string())).collect()
+            }
+            "regnamespace" => vec![
+                (catalog::NS_PG_CATALOG, "pg_catalog".into()),
+                (catalog::NS_PUBLIC, "public".into()),
+                (catalog::NS_INFORMATION_SCHEMA, "information_schema".into()),
+            ],
+            "regrole" => vec![(10, "fleetdb".into())],
+            _ => return coerce(x, SqlType::Int8),
+        };
+        if let Some(Scalar::Text(t)) = x.as_lit() {
+            let name = t.trim().trim_matches('"');
+            let name = name.strip_prefix("public.").or_else(|| name.strip_prefix("pg_catalog.")).unwrap_or(name);
+            if let Ok(n) = name.parse::<i64>() {
+                return Ok(Expr::lit(Scalar::Int(n), SqlType::Int8));
+            }
+            if to == "regtype"
+                && let Some(ty) = SqlType::from_name(name)
+            {
+                return Ok(Expr::lit(Scalar::Int(ty.oid() as i64), SqlType::Int8));
+            }
+            return match pairs.iter().find(|p| p.1 == name) {
+                Some(p) => Ok(Expr::lit(Scalar::Int(p.0), SqlType::Int8)),
+                None if to == "regclass" => Err(SqlError::undefined_relation(name)),
+                None => Err(SqlError::new("42704", format!("{to} \"{name}\" does not exist"))),
+            };
+        }
+        pairs.sort();
+        self.oid_case(x, pairs)
+    }
+
     fn function_args(&self, f: &ast::Function, scope: &Scope, agg: &mut Option<AggCtx>) -> SqlResult<Vec<Expr>> {
         match &f.args {
             ast::FunctionArguments::None => Ok(Vec::new()),
@@ -1627,6 +1821,17 @@ impl<'a> Binder<'a> {
             B::StringConcat => BinOp::Concat,
             B::PGExp => return self.call("power", vec![l, r]),
             B::Arrow | B::LongArrow | B::HashArrow | B::HashLongArrow => return json_operator(op, l, r),
+            B::PGRegexMatch => return regex_operator("~", l, r),
+            B::PGRegexIMatch => return regex_operator("~*", l, r),
+            B::PGRegexNotMatch => return regex_operator("!~", l, r),
+            B::PGRegexNotIMatch => return regex_operator("!~*", l, r),
+            B::PGCustomBinaryOperator(parts)
+                if parts.len() == 2
+                    && parts[0] == "pg_catalog"
+                    && ["~", "~*", "!~", "!~*"].contains(&parts[1].as_str()) =>
+            {
+                return regex_operator(&parts[1], l, r);
+            }
             other => return Err(SqlError::unsupported(format!("operator {other}"))),
         };
         let (lt, rt) = (l.ty(), r.ty());
@@ -1698,6 +1903,37 @@ impl<'a> Binder<'a> {
             }
         }
     }
+}
+
+/// Whether every relation in `from` is a system catalog (pg_catalog, information_schema).
+fn reads_only_catalogs(from: &[ast::TableWithJoins]) -> bool {
+    let is_catalog = |f: &ast::TableFactor| match f {
+        ast::TableFactor::Table { name, .. } => {
+            let parts = object_name(name);
+            match parts.as_slice() {
+                [n] => n.starts_with("pg_"),
+                [.., schema, _] => schema == "pg_catalog" || schema == "information_schema",
+                _ => false,
+            }
+        }
+        _ => false,
+    };
+    !from.is_empty() && from.iter().all(|t| is_catalog(&t.relation) && t.joins.iter().all(|j| is_catalog(&j.relation)))
+}
+
+/// `~`, `~*`, `!~`, `!~*`: POSIX regular expression match.
+fn regex_operator(op: &str, l: Expr, r: Expr) -> SqlResult<Expr> {
+    let l = coerce_text(l)?;
+    let r = coerce_text(r)?;
+    if !l.ty().is_text() || !r.ty().is_text() {
+        return Err(SqlError::new(
+            "42883",
+            format!("operator does not exist: {} {op} {}", l.ty().pg_name(), r.ty().pg_name()),
+        ));
+    }
+    let f = if op.ends_with('*') { Func::RegexIMatch } else { Func::RegexMatch };
+    let m = Expr::Func { f, args: vec![l, r], ty: SqlType::Bool };
+    Ok(if op.starts_with('!') { Expr::Not(Box::new(m)) } else { m })
 }
 
 /// `->`, `->>`, `#>`, `#>>` on json and jsonb.
@@ -1906,6 +2142,13 @@ fn time_range_of(pred: &Expr, time_col: usize) -> (i64, i64) {
     (lo, hi)
 }
 
+/// The PostgreSQL version fleetdb reports (`server_version`), whose protocol and catalogs it
+/// follows.
+pub const SERVER_VERSION: &str = "16.0";
+
 pub fn version_string() -> String {
-    format!("PostgreSQL 16.0 (fleetdb {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit", env!("CARGO_PKG_VERSION"))
+    format!(
+        "PostgreSQL {SERVER_VERSION} (fleetdb {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit",
+        env!("CARGO_PKG_VERSION")
+    )
 }

@@ -101,7 +101,7 @@ impl Session {
     pub fn new(engine: Arc<Engine>) -> Session {
         let mut settings = BTreeMap::new();
         for (k, v) in [
-            ("server_version", "16.0"),
+            ("server_version", super::plan::SERVER_VERSION),
             ("server_encoding", "UTF8"),
             ("client_encoding", "UTF8"),
             ("datestyle", "ISO, MDY"),
@@ -199,8 +199,24 @@ impl Session {
                 if self.engine.table(name).is_ok() || self.engine.channel(name).is_ok() {
                     return Err(SqlError::new("42P07", format!("relation \"{name}\" already exists")));
                 }
-                let _ = columns; // declared columns are typed on first write; kept for DESCRIBE later
-                match e.create_datastore(name, retention, key) {
+                let mut declared = Vec::with_capacity(columns.len());
+                for (c, ty) in columns {
+                    if c == "__dt" || (c == "time" && !ty.is_timestamp()) {
+                        return Err(SqlError::new(
+                            "42P16",
+                            format!("column \"{c}\" is fleetdb's own (time is timestamptz; __dt is derived)"),
+                        ));
+                    }
+                    let data_type =
+                        ty.physical().ok_or_else(|| SqlError::unsupported(format!("type {}", ty.pg_name())))?;
+                    declared.push(crate::engine::ColumnSpec {
+                        name: c.clone(),
+                        data_type,
+                        type_tag: ty.oid(),
+                        not_null: false,
+                    });
+                }
+                match e.create_datastore_with(name, retention, key, declared) {
                     Err(crate::Error::AlreadyExists(_)) if *if_not_exists => {}
                     Err(crate::Error::AlreadyExists(_)) => {
                         return Err(SqlError::new("42P07", format!("datastore \"{name}\" already exists")));

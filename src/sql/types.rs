@@ -132,6 +132,7 @@ impl SqlType {
     /// Parses a type name as written in SQL (`int`, `double precision`, `timestamptz`, …).
     pub fn from_name(name: &str) -> Option<SqlType> {
         let n = name.trim().to_ascii_lowercase();
+        let n = n.trim_start_matches("pg_catalog.");
         let n = n.split('(').next().unwrap_or("").trim().to_string();
         Some(match n.as_str() {
             "bool" | "boolean" => SqlType::Bool,

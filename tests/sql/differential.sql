@@ -308,3 +308,11 @@ SELECT '{"a": 1'::json
 SELECT 'x' -> 'a'
 SELECT 'x'::text -> 'a'
 SELECT id, doc #>> '{a,b' FROM docs
+-- regular expressions
+SELECT count(*) FROM readings WHERE machine_id ~ '^M-000[1-3]$'
+SELECT count(*) FROM readings WHERE status ~* '^RUN' AND machine_id !~ '1$'
+SELECT machine_id FROM machines WHERE machine_id ~ '(0|9){2,}' ORDER BY 1
+SELECT s, s ~ '^[a-z]+$', s ~* 'ALPHA|beta', s !~* 'a' FROM nums ORDER BY id
+SELECT 'abc' ~ 'a(b', 'x' ~ 'x{2,1}'
+SELECT id FROM nums WHERE a = ANY('{10,0}') ORDER BY id
+SELECT id FROM nums WHERE s = ANY('{alpha,gamma}') AND id <> ALL('{6}') ORDER BY id
