@@ -14,6 +14,7 @@ fleetdb — a time-series database for device fleets
 
 Usage:
   fleetdb serve [--data-dir DIR] [--pg-listen ADDR] [--http-listen ADDR] [--mqtt URL] [--config FILE]
+                [--password PASSWORD] [--query-memory SIZE]
   fleetdb inspect FILE... [--no-verify]      dump and verify data files (WAL, channel, datastore)
   fleetdb generate [--machines N] [--hours H] [--interval SECS] [--seed S] [--start UNIX_SECS]
                    [--format csv|ndjson]     simulated factory readings on stdout
@@ -24,8 +25,11 @@ Usage:
   fleetdb --help | --version
 
 serve settings also come from FLEETDB_DATA_DIR, FLEETDB_PG_LISTEN, FLEETDB_HTTP_LISTEN,
-FLEETDB_MQTT, FLEETDB_CONFIG, or keys data_dir, pg_listen, http_listen, mqtt in the config file.
-Defaults: ./fleetdb-data, 127.0.0.1:5433, 127.0.0.1:8080, no broker.";
+FLEETDB_MQTT, FLEETDB_PASSWORD, FLEETDB_QUERY_MEMORY, FLEETDB_CONFIG, or keys data_dir,
+pg_listen, http_listen, mqtt, password, query_memory in the config file.
+Defaults: ./fleetdb-data, 127.0.0.1:5433, 127.0.0.1:8080, no broker, no password (clients are
+trusted, so only a loopback address is allowed), 1GiB of working memory per query.
+With a password, SQL clients authenticate with SCRAM-SHA-256.";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -92,6 +96,7 @@ fn serve(a: &Args) -> Result<(), String> {
         .thread_name("fleetdb-net")
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
+    let options = fleetdb::server::pg::ServerOptions { password: cfg.password.clone(), query_memory: cfg.query_memory };
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&cfg.pg_listen)
             .await
@@ -106,9 +111,15 @@ fn serve(a: &Args) -> Result<(), String> {
             engine.table_names().len()
         );
         // The bound address (a port of 0 in the configuration picks a free one).
-        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| cfg.pg_listen.clone());
+        let bound = listener.local_addr().map_err(|e| format!("SQL listener: {e}"))?;
+        if options.password.is_none() && !bound.ip().is_loopback() {
+            return Err(format!(
+                "refusing to trust SQL clients on {bound}: set a password (FLEETDB_PASSWORD) to listen beyond loopback"
+            ));
+        }
+        let addr = bound.to_string();
         println!("fleetdb: SQL on {addr}: psql -h {} -p {} -U fleetdb fleetdb", host_of(&addr), port_of(&addr));
-        fleetdb::server::pg::serve(engine.clone(), listener, shutdown_signal())
+        fleetdb::server::pg::serve(engine.clone(), listener, options, shutdown_signal())
             .await
             .map_err(|e| format!("SQL server: {e}"))
     })?;

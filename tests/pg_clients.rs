@@ -219,3 +219,59 @@ fn psql_describe_commands_read_the_catalog() {
          readings|machine_id|text|YES\nreadings|vibration|double precision|YES\nreadings|__dt|date|NO\n"
     );
 }
+
+/// With a password configured, clients authenticate with SCRAM-SHA-256; a query past its
+/// working memory fails with 53200 and the server keeps serving; a cancel request stops a
+/// running query with 57014.
+#[test]
+fn password_memory_limit_and_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start_with(dir.path(), &["--query-memory", "32MiB"], &[("FLEETDB_PASSWORD", "s3cret")]);
+    let psql = |password: &str, sql: &str| {
+        Command::new("psql")
+            .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &db.port.to_string(), "-U", "fleetdb", "-d", "fleetdb"])
+            .args(["-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-c", sql])
+            .env("PGPASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(ok(psql("s3cret", "SELECT 40 + 2"), "scram"), "42\n");
+    let denied = psql("wrong", "SELECT 1");
+    assert!(!denied.status.success());
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("authentication failed"), "{denied:?}");
+    // 400,000 rows; a self-join on machine_id would make 320 million.
+    ok(psql("s3cret", "CREATE DATASTORE big"), "create");
+    let mut csv = String::new();
+    for i in 0..400_000 {
+        csv.push_str(&format!("2026-01-01 00:00:{:02}.{:06}+00,M-{:04},{}\n", i % 60, i % 1_000_000, i % 500, i % 500));
+    }
+    let mut child = Command::new("psql")
+        .args(["-X", "-h", "127.0.0.1", "-p", &db.port.to_string(), "-U", "fleetdb", "-d", "fleetdb"])
+        .args(["-v", "ON_ERROR_STOP=1", "-c", "COPY big (time, machine_id, v) FROM STDIN (FORMAT csv)"])
+        .env("PGPASSWORD", "s3cret")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), csv.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait_with_output().unwrap().status.success());
+    let oom = psql("s3cret", "SELECT count(*) FROM big a JOIN big b ON a.machine_id = b.machine_id");
+    assert!(String::from_utf8_lossy(&oom.stderr).contains("53200"), "{oom:?}");
+    assert_eq!(ok(psql("s3cret", "SELECT count(*) FROM big WHERE v = 7"), "after oom"), "800\n");
+
+    // Cancel: psycopg's cancel() sends a CancelRequest while a slow query runs.
+    let script = r#"
+import sys, threading, time, psycopg
+conn = psycopg.connect(host="127.0.0.1", port=int(sys.argv[1]), user="fleetdb", dbname="fleetdb", password="s3cret")
+threading.Timer(0.3, conn.cancel).start()
+start = time.time()
+try:
+    conn.execute("SELECT count(*) FROM big WHERE machine_id ~ '(.*)(.*)(.*)(.*)z'")
+    print("finished")
+except psycopg.errors.QueryCanceled as e:
+    print("cancelled", e.sqlstate)
+"#;
+    let out = Command::new("python3").args(["-c", script, &db.port.to_string()]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "cancelled 57014", "{out:?}");
+}

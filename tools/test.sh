@@ -15,18 +15,22 @@ cargo --version
 rustup component list --installed 2>/dev/null | grep -E '^(rustfmt|clippy)' || true
 
 step "test dependencies"
-# PostgreSQL (server for the differential suite, psql as a client) and psycopg 3. Installed only
-# when missing, so a machine that has them does not need the network.
+# PostgreSQL (server for the differential suite, psql as a client), the PostgreSQL JDBC driver
+# with a JDK to run the Java client, and psycopg 3. Installed only when missing, so a machine
+# that has them does not need the network.
 apt_needed=()
 command -v psql >/dev/null 2>&1 || apt_needed+=(postgresql-client)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || apt_needed+=(postgresql)
 command -v runuser >/dev/null 2>&1 || apt_needed+=(util-linux)
+[ -f /usr/share/java/postgresql.jar ] || apt_needed+=(libpostgresql-jdbc-java)
+command -v javac >/dev/null 2>&1 || apt_needed+=(default-jdk-headless)
 if [ ${#apt_needed[@]} -gt 0 ]; then
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y "${apt_needed[@]}"
 fi
 python3 -c 'import psycopg' 2>/dev/null || python3 -m pip install --quiet 'psycopg[binary]'
 psql --version
+java -version 2>&1 | head -1
 python3 -c 'import psycopg; print("psycopg", psycopg.__version__)'
 
 step "cargo fmt --check"

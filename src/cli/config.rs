@@ -8,13 +8,21 @@
 //! | `--pg-listen` | `FLEETDB_PG_LISTEN` | `pg_listen` | `127.0.0.1:5433` |
 //! | `--http-listen` | `FLEETDB_HTTP_LISTEN` | `http_listen` | `127.0.0.1:8080` |
 //! | `--mqtt` | `FLEETDB_MQTT` | `mqtt` | none |
+//! | `--password` | `FLEETDB_PASSWORD` | `password` | none: trust, loopback only |
+//! | `--query-memory` | `FLEETDB_QUERY_MEMORY` | `query_memory` | `1GiB` |
+//!
+//! With a password, SQL clients authenticate with SCRAM-SHA-256 (any user name). Prefer the
+//! variable or the file to the flag: other users of the machine can see a process's flags.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::args::Args;
 
-pub const SERVE_OPTIONS: [&str; 5] = ["data-dir", "pg-listen", "http-listen", "mqtt", "config"];
+pub const SERVE_OPTIONS: [&str; 7] =
+    ["data-dir", "pg-listen", "http-listen", "mqtt", "config", "password", "query-memory"];
+
+const FILE_KEYS: [&str; 6] = ["data_dir", "pg_listen", "http_listen", "mqtt", "password", "query_memory"];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServeConfig {
@@ -22,6 +30,25 @@ pub struct ServeConfig {
     pub pg_listen: String,
     pub http_listen: String,
     pub mqtt: Option<String>,
+    pub password: Option<String>,
+    /// Working memory of one query, in bytes.
+    pub query_memory: usize,
+}
+
+/// Reads a size such as `1GiB`, `512MiB`, `256MB` or a number of bytes.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().map_err(|_| format!("'{s}' is not a size (e.g. 1GiB, 512MiB)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("'{s}' is not a size (e.g. 1GiB, 512MiB)")),
+    };
+    n.checked_mul(mult).filter(|&b| b >= 1 << 20).ok_or_else(|| format!("size '{s}' is out of range (at least 1MiB)"))
 }
 
 /// Reads the flat `key = "value"` subset of TOML that the config file uses.
@@ -50,7 +77,7 @@ pub fn resolve(args: &Args, env: impl Fn(&str) -> Option<String>) -> Result<Serv
             let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read config file {path}: {e}"))?;
             let kv = parse_toml(&text).map_err(|e| format!("config file {path}: {e}"))?;
             for k in kv.keys() {
-                if !["data_dir", "pg_listen", "http_listen", "mqtt"].contains(&k.as_str()) {
+                if !FILE_KEYS.contains(&k.as_str()) {
                     return Err(format!("config file {path}: unknown key '{k}'"));
                 }
             }
@@ -69,6 +96,11 @@ pub fn resolve(args: &Args, env: impl Fn(&str) -> Option<String>) -> Result<Serv
         http_listen: pick("http-listen", "FLEETDB_HTTP_LISTEN", "http_listen")
             .unwrap_or_else(|| "127.0.0.1:8080".into()),
         mqtt: pick("mqtt", "FLEETDB_MQTT", "mqtt"),
+        password: pick("password", "FLEETDB_PASSWORD", "password").filter(|p| !p.is_empty()),
+        query_memory: match pick("query-memory", "FLEETDB_QUERY_MEMORY", "query_memory") {
+            Some(s) => parse_size(&s)?,
+            None => 1 << 30,
+        },
     })
 }
 

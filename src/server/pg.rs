@@ -9,6 +9,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use futures::{Sink, SinkExt, stream};
 use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::sasl::scram::{ScramAuth, gen_salted_password, random_nonce};
+use pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler};
+use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -18,10 +22,10 @@ use pgwire::api::results::{
 };
 use pgwire::api::stmt::{NoopQueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::net::TcpListener;
 
 use super::wire::{Cell, decode_param, pg_type};
@@ -33,9 +37,27 @@ use crate::sql::scalar::{Param, Scalar};
 use crate::sql::session::{CopyIn, Outcome, Session};
 use crate::sql::types::SqlType;
 
+/// What `fleetdb serve` configures for its SQL clients.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Clients must authenticate with SCRAM-SHA-256 using this password (any user name).
+    /// `None` trusts every client, which is allowed only on a loopback address.
+    pub password: Option<String>,
+    /// Working memory of one query, in bytes.
+    pub query_memory: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions { password: None, query_memory: crate::sql::guard::DEFAULT_QUERY_MEMORY }
+    }
+}
+
 /// One connection's handlers and session.
 pub struct Connection {
     session: Mutex<Session>,
+    /// Where cancel requests find this connection's running query.
+    manager: Arc<ConnectionManager>,
     parser: Arc<NoopQueryParser>,
     /// A COPY FROM STDIN in progress: what it loads, data not yet loaded, rows loaded so far.
     copy: Mutex<PendingCopy>,
@@ -117,16 +139,42 @@ fn response(conn: &Connection, outcome: Outcome, format: &Format) -> PgWireResul
     }
 }
 
+impl Connection {
+    /// Runs `f` on the session, on this thread, while a task turns a cancel request for this
+    /// connection into the session's cancel flag.
+    async fn with_session<C: ClientInfo, R>(&self, client: &C, f: impl FnOnce(&mut Session) -> R) -> R {
+        let cancel = lock(&self.session).limits.cancel.clone();
+        cancel.store(false, std::sync::atomic::Ordering::Relaxed);
+        let watcher = match client.session_extensions().get::<Arc<ConnectionHandle>>() {
+            Some(handle) => {
+                let rx = handle.start_query().await;
+                let flag = cancel.clone();
+                Some(tokio::spawn(async move {
+                    if rx.await.is_ok() {
+                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }))
+            }
+            None => None,
+        };
+        let r = tokio::task::block_in_place(|| f(&mut lock(&self.session)));
+        if let Some(w) = watcher {
+            w.abort();
+        }
+        r
+    }
+}
+
 #[async_trait]
 impl SimpleQueryHandler for Connection {
-    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let results = tokio::task::block_in_place(|| lock(&self.session).execute(query));
+        let results = self.with_session(client, |s| s.execute(query)).await;
         let mut out = Vec::with_capacity(results.len());
         for r in results {
             match r {
@@ -184,7 +232,7 @@ impl ExtendedQueryHandler for Connection {
 
     async fn do_query<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         portal: &Portal<Self::Statement>,
         _max_rows: usize,
     ) -> PgWireResult<Response>
@@ -212,7 +260,7 @@ impl ExtendedQueryHandler for Connection {
             let sql_ty = if sql_ty == SqlType::Text && ty != Some(&Type::TEXT) { SqlType::Unknown } else { sql_ty };
             params.push(Param { text, ty: sql_ty });
         }
-        let outcome = tokio::task::block_in_place(|| lock(&self.session).run(&stmt, &params)).map_err(to_pg_error)?;
+        let outcome = self.with_session(client, |s| s.run(&stmt, &params)).await.map_err(to_pg_error)?;
         response(self, outcome, &portal.result_column_format)
     }
 
@@ -257,7 +305,49 @@ impl Connection {
     }
 }
 
-impl NoopStartupHandler for Connection {}
+impl NoopStartupHandler for Connection {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(self.manager.clone())
+    }
+}
+
+/// The configured password, salted and hashed afresh for each SCRAM exchange.
+#[derive(Debug)]
+struct PasswordSource {
+    password: String,
+}
+
+#[async_trait]
+impl AuthSource for PasswordSource {
+    async fn get_password(&self, _login: &LoginInfo) -> PgWireResult<Password> {
+        let salt = random_nonce().into_bytes();
+        let hashed = gen_salted_password(&self.password, &salt, SCRAM_ITERATIONS);
+        Ok(Password::new(Some(salt), hashed))
+    }
+}
+
+const SCRAM_ITERATIONS: usize = 4096;
+
+/// Trust (no password configured) or SCRAM-SHA-256.
+enum Startup {
+    Trust(Arc<Connection>),
+    Scram(SASLAuthStartupHandler<DefaultServerParameterProvider>),
+}
+
+#[async_trait]
+impl StartupHandler for Startup {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match self {
+            Startup::Trust(c) => c.on_startup(client, message).await,
+            Startup::Scram(s) => s.on_startup(client, message).await,
+        }
+    }
+}
 
 #[async_trait]
 impl CopyHandler for Connection {
@@ -320,6 +410,8 @@ impl CopyHandler for Connection {
 /// Hands each connection its handlers.
 pub struct ConnectionFactory {
     conn: Arc<Connection>,
+    startup: Arc<Startup>,
+    cancel: Arc<DefaultCancelHandler>,
 }
 
 impl PgWireServerHandlers for ConnectionFactory {
@@ -330,7 +422,10 @@ impl PgWireServerHandlers for ConnectionFactory {
         self.conn.clone()
     }
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
-        self.conn.clone()
+        self.startup.clone()
+    }
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.cancel.clone()
     }
     fn copy_handler(&self) -> Arc<impl CopyHandler> {
         self.conn.clone()
@@ -341,20 +436,38 @@ impl PgWireServerHandlers for ConnectionFactory {
 pub async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
+    options: ServerOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let manager = Arc::new(ConnectionManager::new());
+    let cancel = Arc::new(DefaultCancelHandler::new(manager.clone()));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let (socket, _) = accepted?;
                 let _ = socket.set_nodelay(true);
+                let mut session = Session::new(engine.clone());
+                session.limits.memory = options.query_memory;
                 let conn = Arc::new(Connection {
-                    session: Mutex::new(Session::new(engine.clone())),
+                    session: Mutex::new(session),
+                    manager: manager.clone(),
                     parser: Arc::new(NoopQueryParser::new()),
                     copy: Mutex::new(None),
                 });
-                let factory = Arc::new(ConnectionFactory { conn });
+                let startup = Arc::new(match &options.password {
+                    None => Startup::Trust(conn.clone()),
+                    Some(p) => {
+                        let mut scram = ScramAuth::new(Arc::new(PasswordSource { password: p.clone() }));
+                        scram.set_iterations(SCRAM_ITERATIONS);
+                        Startup::Scram(
+                            SASLAuthStartupHandler::new(Arc::new(DefaultServerParameterProvider::default()))
+                                .with_scram(scram)
+                                .with_connection_manager(manager.clone()),
+                        )
+                    }
+                });
+                let factory = Arc::new(ConnectionFactory { conn, startup, cancel: cancel.clone() });
                 tokio::spawn(async move {
                     // A client that disconnects mid-message is its own business.
                     let _ = pgwire::tokio::process_socket(socket, None, factory).await;

@@ -347,6 +347,7 @@ pub fn aggregate(input: &[Batch], group: &[Expr], aggs: &[AggCall]) -> SqlResult
     }
     let mut row = Vec::new();
     for b in input {
+        super::guard::check()?;
         let n = b.num_rows();
         if n == 0 {
             continue;

@@ -41,6 +41,29 @@ pub fn rel_oid(name: &str) -> i64 {
     16_384 + 2 * (crc32fast::hash(name.as_bytes()) as i64 % 500_000_000)
 }
 
+/// The oid of system catalog `name` (PostgreSQL's, for the ones clients name in queries).
+pub fn system_rel_oid(name: &str) -> Option<i64> {
+    Some(match name {
+        "pg_type" => 1247,
+        "pg_attribute" => 1249,
+        "pg_proc" => 1255,
+        "pg_class" => 1259,
+        "pg_database" => 1262,
+        "pg_constraint" => 2606,
+        "pg_index" => 2610,
+        "pg_namespace" => 2615,
+        "pg_description" => 2609,
+        "pg_am" => 2601,
+        "pg_attrdef" => 2604,
+        "pg_inherits" => 2611,
+        "pg_trigger" => 2620,
+        "pg_collation" => 3456,
+        "pg_roles" | "pg_authid" => 1260,
+        n if n.starts_with("pg_") => 10_000 + (crc32fast::hash(n.as_bytes()) % 2_000) as i64,
+        _ => return None,
+    })
+}
+
 /// Every user relation, ordered by name.
 pub fn relations(engine: &Engine) -> Vec<Rel> {
     let mut out = Vec::new();

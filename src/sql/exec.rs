@@ -11,6 +11,7 @@ use super::agg::{AggCall, aggregate};
 use super::error::{SqlError, SqlResult};
 use super::expr::{Expr, eval};
 use super::func::scalar_cmp;
+use super::guard;
 use super::scalar::Scalar;
 use super::types::SqlType;
 use crate::batch::{Batch, Column, Field, StrVec, Values};
@@ -108,6 +109,16 @@ pub enum Plan {
         desc: bool,
         nulls_first: bool,
     },
+    /// Set-returning functions in a select list (`unnest(a)`, `_pg_expandarray(a)`): each input
+    /// row repeats once per element of array `arg`, with columns element, ordinality and the
+    /// record `(element,ordinality)` appended.
+    Expand {
+        input: Box<Plan>,
+        arg: Expr,
+        /// Elements are integers (int2vector / oidvector), else text.
+        int_elems: bool,
+        schema: Vec<OutCol>,
+    },
     /// Window functions: the input's columns, then one column per call.
     Window {
         input: Box<Plan>,
@@ -157,6 +168,7 @@ impl Plan {
             | Plan::Aggregate { schema, .. }
             | Plan::Join { schema, .. }
             | Plan::Window { schema, .. }
+            | Plan::Expand { schema, .. }
             | Plan::SetOp { schema, .. } => schema.clone(),
             Plan::Filter { input, .. }
             | Plan::Sort { input, .. }
@@ -217,6 +229,7 @@ impl Plan {
             }
             Plan::Sort { keys, .. } => format!("Sort ({} keys)", keys.len()),
             Plan::Window { calls, .. } => format!("WindowAgg ({} functions)", calls.len()),
+            Plan::Expand { .. } => "ProjectSet".into(),
             Plan::Limit { limit, offset, .. } => {
                 format!("Limit ({} offset {offset})", limit.map_or("all".into(), |l| l.to_string()))
             }
@@ -241,6 +254,7 @@ impl Plan {
             | Plan::Sort { input, .. }
             | Plan::Limit { input, .. }
             | Plan::Window { input, .. }
+            | Plan::Expand { input, .. }
             | Plan::Distinct { input } => input.explain(depth + 1, analyze, out),
             Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
                 left.explain(depth + 1, analyze, out);
@@ -255,8 +269,17 @@ fn take_batch(b: &Batch, idx: &[u32]) -> Batch {
     b.take(idx)
 }
 
-/// Runs a plan to completion.
+/// Runs a plan to completion. Each operator's result counts against the query's working
+/// memory while it is held (its inputs are released once it is built); see [`guard`].
 pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
+    guard::check()?;
+    let before = guard::live();
+    let out = run_node(plan)?;
+    guard::hold(before, guard::size_of(&out))?;
+    Ok(out)
+}
+
+fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
     match plan {
         Plan::Scan { source, schema, used, time_range, tags, stats } => {
             scan(source, schema, used, *time_range, tags, stats)
@@ -298,6 +321,43 @@ pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
                 keys.iter().map(|k| ColOrder { ty: k.expr.ty(), desc: k.desc, nulls_first: k.nulls_first }).collect();
             let idx = sort_rows(&cols, &order, all.num_rows());
             Ok(vec![take_batch(&all, &idx)])
+        }
+        Plan::Expand { input, arg, int_elems, schema } => {
+            let mut out = Vec::new();
+            for b in run(input)? {
+                let a = eval(arg, &b)?;
+                let texts = super::expr::text_of(&a, arg.ty());
+                let mut idx = Vec::new();
+                let (mut elems, mut ords, mut recs) = (Vec::new(), Vec::new(), Vec::new());
+                for r in 0..b.num_rows() {
+                    if !a.is_valid(r) {
+                        continue;
+                    }
+                    let t = texts.get(r);
+                    let items = if t.trim_start().starts_with('{') {
+                        super::func::parse_text_array(t)?
+                    } else {
+                        t.split_whitespace().map(str::to_string).collect()
+                    };
+                    for (k, el) in items.into_iter().enumerate() {
+                        idx.push(r as u32);
+                        recs.push(Scalar::Text(format!("({el},{})", k + 1)));
+                        ords.push(Scalar::Int(k as i64 + 1));
+                        elems.push(if *int_elems {
+                            Scalar::Int(el.trim().parse().map_err(|_| SqlError::invalid_input("integer", &el))?)
+                        } else {
+                            Scalar::Text(el)
+                        });
+                    }
+                }
+                let mut columns = b.take(&idx).columns;
+                let n = schema.len();
+                columns.push(super::expr::scalars_to_column(&elems, schema[n - 3].ty)?);
+                columns.push(super::expr::scalars_to_column(&ords, SqlType::Int4)?);
+                columns.push(super::expr::scalars_to_column(&recs, SqlType::Text)?);
+                out.push(make_batch(schema, columns));
+            }
+            Ok(out)
         }
         Plan::Window { input, calls, schema } => {
             let all = concat(run(input)?, &input.schema());
@@ -579,6 +639,7 @@ fn hash_join(
     let rk = key_batch(right_keys.iter().map(|e| eval(e, &r)).collect::<SqlResult<_>>()?);
     let all: Vec<usize> = (0..left_keys.len()).collect();
     let has_null = |b: &Batch, row: usize| b.columns.iter().any(|c| !c.is_valid(row));
+    let base = guard::live();
     let mut table: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
     for j in 0..r.num_rows() {
         if !has_null(&rk, j) {
@@ -595,6 +656,12 @@ fn hash_join(
                 li.push(Some(i as u32));
                 ri.push(Some(j));
             }
+        }
+        // The matches count against working memory as they grow: each pair becomes a row of
+        // both sides' columns.
+        if i % 4096 == 4095 {
+            let row_bytes = (l.columns.len() + r.columns.len()) * 8 + 16;
+            guard::hold(base, li.len().saturating_mul(row_bytes))?;
         }
     }
     let build = |li: &[Option<u32>], ri: &[Option<u32>]| -> Batch {
@@ -709,6 +776,8 @@ fn scan(
             let dt_idx = schema.len() - 1;
             let time_idx = storage.iter().position(|f| f.name == "time");
             stats.files_total.fetch_add(snap.files.len() as u64, Ordering::Relaxed);
+            let start = guard::live();
+            let mut held = 0;
             for f in &snap.files {
                 if f.meta.max_time < range.0 || f.meta.min_time >= range.1 {
                     stats.files_pruned.fetch_add(1, Ordering::Relaxed);
@@ -732,14 +801,29 @@ fn scan(
                     continue;
                 }
                 scan_file(f, schema, &storage, used, time_idx, dt_idx, range, allowed.as_ref(), stats, &mut out)?;
+                // What the scan decoded so far counts against the query's memory.
+                guard::charge(guard::size_of(&out[held..]))?;
+                held = out.len();
             }
+            let need_time = used.get(dt_idx).copied().unwrap_or(false);
             for b in &snap.mem {
+                guard::check()?;
                 let b = crate::datastore::schema_conform(&snap.schema, b);
-                stats.rows_scanned.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
-                let mut columns = b.columns;
+                let n = b.num_rows();
+                stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
+                let mut columns: Vec<Column> = b
+                    .columns
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let want = used.get(i).copied().unwrap_or(true) || (need_time && Some(i) == time_idx);
+                        if want { c } else { Column::nulls(c.data_type(), n) }
+                    })
+                    .collect();
                 columns.push(dt_column(&columns, time_idx));
                 out.push(make_batch(schema, columns));
             }
+            guard::hold(start, 0)?;
             Ok(out)
         }
     }

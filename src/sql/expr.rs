@@ -115,6 +115,8 @@ pub enum Func {
     RegexIMatch,
     /// array_to_string(text array literal, separator)
     ArrayToString,
+    /// `(record).field`: field k (a literal argument) of a record's text form `(a,b)`.
+    RecordField,
 }
 
 #[derive(Clone, Debug, PartialEq)]

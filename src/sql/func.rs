@@ -240,6 +240,9 @@ fn regex_call(f: Func, cols: &[Column], tys: &[SqlType], n: usize) -> SqlResult<
     let mut valid = Bitmap::new_set(n);
     let mut compiled: Option<(String, super::regex::Regex)> = None;
     for i in 0..n {
+        if i % 1024 == 0 {
+            super::guard::check()?;
+        }
         if !cols[0].is_valid(i) || !cols[1].is_valid(i) {
             out.push(false);
             valid.set(i, false);
@@ -458,6 +461,16 @@ fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr])
                 }
             }
             return Ok(best.unwrap_or(S::Null));
+        }
+        Func::RecordField => {
+            let (S::Text(rec), S::Int(k)) = (&a[0], &a[1]) else { return Ok(S::Null) };
+            let inner = rec.trim().trim_start_matches('(').trim_end_matches(')');
+            let field = inner.split(',').nth(*k as usize).unwrap_or("").trim();
+            return Ok(if field.is_empty() {
+                S::Null
+            } else {
+                S::Int(field.parse().map_err(|_| SqlError::invalid_input("integer", field))?)
+            });
         }
         Func::ArrayToString => {
             let (S::Text(arr), S::Text(sep)) = (&a[0], &a[1]) else { return Ok(S::Null) };

@@ -10,6 +10,7 @@ pub mod error;
 pub mod exec;
 pub mod expr;
 pub mod func;
+pub mod guard;
 pub mod parse;
 pub mod plan;
 pub mod regex;

@@ -56,6 +56,9 @@ pub struct Binder<'a> {
     ctes: RefCell<std::collections::HashMap<String, (Plan, Vec<OutCol>)>>,
     /// Window calls of the SELECT being bound; `None` where window functions are not allowed.
     windows: RefCell<Option<Vec<WindowCall>>>,
+    /// The set-returning function of the select list being bound: its argument (as SQL text)
+    /// and the index of its element column (ordinality and record follow).
+    srf: RefCell<Option<(String, usize, SqlType)>>,
     /// Named windows (`WINDOW w AS (…)`) of the SELECT being bound.
     named_windows: RefCell<Vec<ast::NamedWindowDefinition>>,
 }
@@ -192,6 +195,7 @@ impl<'a> Binder<'a> {
             params,
             ctes: Default::default(),
             windows: Default::default(),
+            srf: Default::default(),
             named_windows: Default::default(),
         }
     }
@@ -743,6 +747,43 @@ impl<'a> Binder<'a> {
         mut agg_ctx: Option<AggCtx>,
         order_asts: &[ast::OrderByExpr],
     ) -> SqlResult<(Plan, Vec<(Expr, OutCol)>, Vec<Option<Expr>>)> {
+        // Set-returning functions in the select list expand each row (one argument for all).
+        let mut srf_args = Vec::new();
+        for item in &s.projection {
+            if let ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } = item {
+                find_srf_args(e, &mut srf_args);
+            }
+        }
+        srf_args.dedup_by_key(|a| a.to_string());
+        let ext_scope;
+        let mut expand = None;
+        let outer_scope = scope;
+        let scope = if let Some(arg_ast) = srf_args.first() {
+            if srf_args.len() > 1 || agg_ctx.is_some() {
+                return Err(SqlError::unsupported("set-returning functions over different arrays or with aggregates"));
+            }
+            let arg = coerce_text(self.bind_expr(arg_ast, scope, &mut None)?)?;
+            let base = plan.schema().len();
+            let int_elems = s.projection.iter().any(|i| i.to_string().contains("_pg_expandarray"));
+            let mut cols: Vec<ScopeCol> = scope
+                .cols
+                .iter()
+                .map(|c| ScopeCol { qualifier: c.qualifier.clone(), name: c.name.clone(), ty: c.ty, merged: c.merged })
+                .collect();
+            let elem_ty = if int_elems { SqlType::Int4 } else { SqlType::Text };
+            for (name, ty) in [("\u{1}elem", elem_ty), ("\u{1}ord", SqlType::Int4), ("\u{1}rec", SqlType::Text)] {
+                cols.push(ScopeCol { qualifier: None, name: name.into(), ty, merged: false });
+            }
+            let mut used = scope.used.borrow().clone();
+            used.extend([true; 3]);
+            ext_scope = Scope { cols, used: RefCell::new(used), time_col: scope.time_col };
+            self.srf.replace(Some((arg_ast.to_string(), base, elem_ty)));
+            expand = Some((arg, int_elems, elem_ty));
+            &ext_scope
+        } else {
+            self.srf.replace(None);
+            scope
+        };
         let mut items: Vec<(Expr, OutCol)> = Vec::new();
         let lenient = reads_only_catalogs(&s.from);
         for item in &s.projection {
@@ -804,12 +845,27 @@ impl<'a> Binder<'a> {
                 None => Some(self.bind_expr(&o.expr, scope, &mut agg_ctx)?),
             });
         }
+        self.srf.replace(None);
+        if expand.is_some() {
+            let ext = scope.used.borrow();
+            for (u, e) in outer_scope.used.borrow_mut().iter_mut().zip(ext.iter()) {
+                *u |= *e;
+            }
+        }
+        let scope = outer_scope;
         if let Plan::Scan { used, .. } = &mut plan {
             *used = scope.used.borrow().clone();
         } else if let Plan::Filter { input, .. } = &mut plan
             && let Plan::Scan { used, .. } = input.as_mut()
         {
             *used = scope.used.borrow().clone();
+        }
+        if let Some((arg, int_elems, elem_ty)) = expand {
+            let mut schema = plan.schema();
+            schema.push(OutCol { name: "elem".into(), ty: elem_ty });
+            schema.push(OutCol { name: "ordinality".into(), ty: SqlType::Int4 });
+            schema.push(OutCol { name: "record".into(), ty: SqlType::Text });
+            plan = Plan::Expand { input: Box::new(plan), arg, int_elems, schema };
         }
         if let Some(ctx) = agg_ctx {
             let mut schema: Vec<OutCol> = ctx
@@ -1263,6 +1319,29 @@ impl<'a> Binder<'a> {
             E::Ceil { expr, .. } => self.call("ceil", vec![self.bind_expr(expr, scope, agg)?])?,
             E::Floor { expr, .. } => self.call("floor", vec![self.bind_expr(expr, scope, agg)?])?,
             E::Function(f) => self.bind_function(f, scope, agg)?,
+            // `(record).field` on the records set-returning functions make: (x, n).
+            E::CompoundFieldAccess { root, access_chain } if access_chain.len() == 1 => {
+                let field = match &access_chain[0] {
+                    ast::AccessExpr::Dot(ast::Expr::Identifier(id)) => ident_name(id),
+                    other => return Err(SqlError::unsupported(format!("field access {other}"))),
+                };
+                let rec = self.bind_expr(root, scope, agg)?;
+                let k = match field.as_str() {
+                    "x" => 0,
+                    "n" => 1,
+                    _ => {
+                        return Err(SqlError::new(
+                            "42703",
+                            format!("could not identify column \"{field}\" in record data type"),
+                        ));
+                    }
+                };
+                Expr::Func {
+                    f: Func::RecordField,
+                    args: vec![coerce_text(rec)?, Expr::lit(Scalar::Int(k), SqlType::Int4)],
+                    ty: SqlType::Int4,
+                }
+            }
             // fleetdb compares text by bytes (the C collation) whatever the COLLATE clause says.
             E::Collate { expr, .. } => return self.bind_expr(expr, scope, agg),
             E::AnyOp { left, compare_op, right, .. } | E::AllOp { left, compare_op, right } => {
@@ -1376,6 +1455,20 @@ impl<'a> Binder<'a> {
         let name = name.trim_start_matches("pg_catalog.").to_string();
         if let Some(over) = &f.over {
             return self.bind_window(&name, f, over, scope, agg);
+        }
+        if is_srf(&name) {
+            let arg = match &f.args {
+                ast::FunctionArguments::List(l) if l.args.len() == 1 => l.args[0].to_string(),
+                _ => return Err(SqlError::unsupported(format!("{name} with these arguments"))),
+            };
+            return match self.srf.borrow().as_ref() {
+                Some((key, base, elem_ty)) if *key == arg => Ok(if name.ends_with("_pg_expandarray") {
+                    Expr::Col { idx: base + 2, ty: SqlType::Text }
+                } else {
+                    Expr::Col { idx: *base, ty: *elem_ty }
+                }),
+                _ => Err(SqlError::new("0A000", format!("set-returning function {name} is not allowed here"))),
+            };
         }
         if window::is_window_only(&name) {
             return Err(SqlError::new("42809", format!("window function {name} requires an OVER clause")));
@@ -1692,6 +1785,11 @@ impl<'a> Binder<'a> {
         if let Some(Scalar::Text(t)) = x.as_lit() {
             let name = t.trim().trim_matches('"');
             let name = name.strip_prefix("public.").or_else(|| name.strip_prefix("pg_catalog.")).unwrap_or(name);
+            if to == "regclass"
+                && let Some(oid) = catalog::system_rel_oid(name)
+            {
+                return Ok(Expr::lit(Scalar::Int(oid), SqlType::Int8));
+            }
             if let Ok(n) = name.parse::<i64>() {
                 return Ok(Expr::lit(Scalar::Int(n), SqlType::Int8));
             }
@@ -1902,6 +2000,39 @@ impl<'a> Binder<'a> {
                 Ok(Expr::Bin { op: bop, l: Box::new(l), r: Box::new(r), ty })
             }
         }
+    }
+}
+
+fn is_srf(name: &str) -> bool {
+    matches!(name, "unnest" | "_pg_expandarray" | "information_schema._pg_expandarray")
+}
+
+/// The arguments of set-returning function calls in `e`.
+fn find_srf_args(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
+    use ast::Expr as E;
+    match e {
+        E::Function(f) => {
+            let name = object_name(&f.name).join(".");
+            let name = name.trim_start_matches("pg_catalog.");
+            if let ast::FunctionArguments::List(l) = &f.args {
+                for a in &l.args {
+                    if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
+                        if is_srf(name) && f.over.is_none() {
+                            out.push(x.clone());
+                        } else {
+                            find_srf_args(x, out);
+                        }
+                    }
+                }
+            }
+        }
+        E::CompoundFieldAccess { root, .. } => find_srf_args(root, out),
+        E::Nested(x) | E::Cast { expr: x, .. } | E::UnaryOp { expr: x, .. } => find_srf_args(x, out),
+        E::BinaryOp { left, right, .. } => {
+            find_srf_args(left, out);
+            find_srf_args(right, out);
+        }
+        _ => {}
     }
 }
 

@@ -53,6 +53,8 @@ pub struct Session {
     engine: Arc<Engine>,
     settings: BTreeMap<String, String>,
     in_transaction: bool,
+    /// Cancellation flag and working memory of this session's queries.
+    pub limits: super::guard::QueryLimits,
 }
 
 fn parse_retention(opts: &Options) -> SqlResult<Option<u32>> {
@@ -116,7 +118,7 @@ impl Session {
         ] {
             settings.insert(k.to_string(), v.to_string());
         }
-        Session { engine, settings, in_transaction: false }
+        Session { engine, settings, in_transaction: false, limits: Default::default() }
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -163,8 +165,12 @@ impl Session {
             },
             Statement::Show(_) | Statement::Describe { .. } => {
                 // Run it: these are cheap and read-only.
-                let mut probe =
-                    Session { engine: self.engine.clone(), settings: self.settings.clone(), in_transaction: false };
+                let mut probe = Session {
+                    engine: self.engine.clone(),
+                    settings: self.settings.clone(),
+                    in_transaction: false,
+                    limits: self.limits.clone(),
+                };
                 match probe.run(stmt, &[])? {
                     Outcome::Rows { schema, .. } => Ok(Some(schema)),
                     _ => Ok(None),
@@ -174,8 +180,13 @@ impl Session {
         }
     }
 
-    /// Runs one statement with text parameter values.
+    /// Runs one statement with text parameter values, under the session's query limits.
     pub fn run(&mut self, stmt: &Statement, params: &[Param]) -> SqlResult<Outcome> {
+        let limits = self.limits.clone();
+        super::guard::run_guarded(&limits, || self.run_statement(stmt, params))
+    }
+
+    fn run_statement(&mut self, stmt: &Statement, params: &[Param]) -> SqlResult<Outcome> {
         let e = &self.engine;
         match stmt {
             Statement::CreateChannel { name, if_not_exists, options } => {

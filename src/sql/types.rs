@@ -133,6 +133,10 @@ impl SqlType {
     pub fn from_name(name: &str) -> Option<SqlType> {
         let n = name.trim().to_ascii_lowercase();
         let n = n.trim_start_matches("pg_catalog.");
+        // Arrays are carried in their text form ('{a,b}').
+        if n.ends_with("[]") {
+            return Some(SqlType::Text);
+        }
         let n = n.split('(').next().unwrap_or("").trim().to_string();
         Some(match n.as_str() {
             "bool" | "boolean" => SqlType::Bool,

@@ -36,9 +36,16 @@ impl Fleetdb {
     /// Starts `fleetdb serve` on a port the OS picks, read back from its startup line (so
     /// tests running in parallel never race for a port).
     pub fn start(dir: &Path) -> Fleetdb {
+        Self::start_with(dir, &[], &[])
+    }
+
+    /// Starts with extra `serve` flags and environment variables.
+    pub fn start_with(dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Fleetdb {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_fleetdb"))
             .args(["serve", "--data-dir", dir.to_str().unwrap(), "--pg-listen", "127.0.0.1:0"])
+            .args(flags)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -1,0 +1,124 @@
+//! Limits on a running query: cancellation (a client's cancel request, or shutdown) and
+//! working memory. The executor runs a query on one thread; [`run_guarded`] installs the
+//! query's [`QueryLimits`] there, and the executor calls [`check`] between units of work and
+//! [`charge`] for what it materializes. Past the memory limit the query fails with SQLSTATE
+//! 53200; a cancelled query fails with 57014. Outside [`run_guarded`] both are no-ops.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::error::{SqlError, SqlResult};
+use crate::batch::{Batch, Values};
+
+/// Default working memory of one query: 1 GiB.
+pub const DEFAULT_QUERY_MEMORY: usize = 1 << 30;
+
+#[derive(Clone, Debug)]
+pub struct QueryLimits {
+    /// Set from another thread to stop the query.
+    pub cancel: Arc<AtomicBool>,
+    /// Bytes of intermediate results the query may hold at once.
+    pub memory: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits { cancel: Arc::new(AtomicBool::new(false)), memory: DEFAULT_QUERY_MEMORY }
+    }
+}
+
+struct Current {
+    limits: QueryLimits,
+    live: usize,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` under `limits` on this thread.
+pub fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
+    let outer = CURRENT.with(|c| c.replace(Some(Current { limits: limits.clone(), live: 0 })));
+    let r = f();
+    CURRENT.with(|c| c.replace(outer));
+    r
+}
+
+/// Fails if the query was cancelled.
+pub fn check() -> SqlResult<()> {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(cur) if cur.limits.cancel.load(Ordering::Relaxed) => {
+            Err(SqlError::new("57014", "canceling statement due to user request"))
+        }
+        _ => Ok(()),
+    })
+}
+
+/// Bytes held now (for an operator to restore after its inputs are dropped).
+pub fn live() -> usize {
+    CURRENT.with(|c| c.borrow().as_ref().map_or(0, |cur| cur.live))
+}
+
+/// Sets the bytes held to `bytes` plus `more`, failing past the limit; also checks for
+/// cancellation.
+pub fn hold(bytes: usize, more: usize) -> SqlResult<()> {
+    check()?;
+    CURRENT.with(|c| {
+        if let Some(cur) = c.borrow_mut().as_mut() {
+            cur.live = bytes.saturating_add(more);
+            if cur.live > cur.limits.memory {
+                return Err(SqlError::new(
+                    "53200",
+                    format!(
+                        "out of memory: the query needs more than its working memory of {} MiB",
+                        cur.limits.memory >> 20
+                    ),
+                )
+                .with_hint("Filter by time or machine, aggregate, or raise --query-memory."));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Adds `bytes` to what the query holds.
+pub fn charge(bytes: usize) -> SqlResult<()> {
+    hold(live(), bytes)
+}
+
+/// Approximate bytes of `batches` in memory.
+pub fn size_of(batches: &[Batch]) -> usize {
+    batches
+        .iter()
+        .flat_map(|b| &b.columns)
+        .map(|c| {
+            let v = match &c.values {
+                Values::Bool(v) => v.len(),
+                Values::Int64(v) | Values::Timestamp(v) => v.len() * 8,
+                Values::Float64(v) => v.len() * 8,
+                Values::Text(v) => v.data_len() + 4 * v.len(),
+            };
+            v + c.len() / 8
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_apply_only_inside_run_guarded() {
+        assert!(charge(usize::MAX / 2).is_ok());
+        let limits = QueryLimits { memory: 1000, ..Default::default() };
+        run_guarded(&limits, || {
+            assert!(charge(600).is_ok());
+            assert_eq!(charge(600).unwrap_err().sqlstate, "53200");
+            assert!(hold(0, 900).is_ok());
+            limits.cancel.store(true, Ordering::Relaxed);
+            assert_eq!(check().unwrap_err().sqlstate, "57014");
+        });
+        assert!(check().is_ok());
+    }
+}
