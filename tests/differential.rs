@@ -14,13 +14,15 @@ CREATE TABLE readings (time timestamptz, machine_id text, temperature double pre
   power double precision, rpm bigint, status text, __dt date GENERATED ALWAYS AS ((time AT TIME ZONE 'UTC')::date) STORED);
 CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT, capacity INT);
 CREATE TABLE nums (id INT PRIMARY KEY, a INT, b BIGINT, x DOUBLE PRECISION, s TEXT, flag BOOLEAN);
-CREATE TABLE docs (id INT PRIMARY KEY, doc JSON);";
+CREATE TABLE docs (id INT PRIMARY KEY, doc JSON);
+CREATE TABLE upserts (id INT PRIMARY KEY, name TEXT, hits INT, seen TIMESTAMPTZ);";
 
 const SETUP_FLEETDB: &str = "
 CREATE DATASTORE readings;
 CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT, capacity INT);
 CREATE TABLE nums (id INT PRIMARY KEY, a INT, b BIGINT, x DOUBLE PRECISION, s TEXT, flag BOOLEAN);
-CREATE TABLE docs (id INT PRIMARY KEY, doc JSON);";
+CREATE TABLE docs (id INT PRIMARY KEY, doc JSON);
+CREATE TABLE upserts (id INT PRIMARY KEY, name TEXT, hits INT, seen TIMESTAMPTZ);";
 
 fn data_sql() -> Vec<String> {
     let mut fleet = Fleet::new(FleetConfig { machines: 12, seed: 42, ..Default::default() });
@@ -70,6 +72,18 @@ fn data_sql() -> Vec<String> {
          (3, NULL, NULL, NULL, NULL, NULL), (4, 10, -5, 1e10, 'gamma', true), (5, 0, 0, 0, '', false), \
          (6, 2147483647, 9223372036854775807, 3.75, 'alpha', NULL), (7, -2147483648, -9223372036854775808, -1e-5, 'δelta', true)"
             .into(),
+    );
+    // Upserts, then the table's state is compared like any query result.
+    out.extend(
+        [
+            "INSERT INTO upserts VALUES (1, 'a', 1, '2026-01-01 00:00:00+00'), (2, 'b', 1, NULL), (3, 'c', NULL, NULL)",
+            "INSERT INTO upserts VALUES (1, 'a2', 5, '2026-01-02 00:00:00+00'), (4, 'd', 1, NULL) \
+             ON CONFLICT (id) DO UPDATE SET hits = upserts.hits + excluded.hits, name = excluded.name",
+            "INSERT INTO upserts AS u (id, name, hits) VALUES (2, 'b2', 10), (3, 'c2', 7), (5, 'e', 0) \
+             ON CONFLICT (id) DO UPDATE SET hits = coalesce(u.hits, 0) + excluded.hits, seen = timestamptz '2026-03-01 00:00:00+00' WHERE u.hits IS NULL",
+            "INSERT INTO upserts (id, name) VALUES (5, 'e2') ON CONFLICT (id) DO NOTHING",
+        ]
+        .map(String::from),
     );
     out.push(
         r#"INSERT INTO docs VALUES (1, '{"machine": "M-1", "temp": 71.5, "tags": ["a", "b"], "engine": {"rpm": 1200, "ok": true}}'),

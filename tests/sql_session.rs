@@ -181,3 +181,17 @@ fn channel_payloads_answer_json_operators() {
     );
     assert_eq!(err(&mut s, "SELECT payload -> true FROM raw").sqlstate, "42883");
 }
+
+#[test]
+fn upsert_errors_follow_postgres() {
+    let (_d, mut s) = session();
+    rows(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v INT)");
+    rows(&mut s, "INSERT INTO t VALUES (1, 1)");
+    let twice = "INSERT INTO t VALUES (1, 2), (1, 3) ON CONFLICT (id) DO UPDATE SET v = excluded.v";
+    assert_eq!(err(&mut s, twice).sqlstate, "21000");
+    assert_eq!(err(&mut s, "INSERT INTO t VALUES (1, 2) ON CONFLICT (v) DO UPDATE SET v = 0").sqlstate, "42P10");
+    assert_eq!(err(&mut s, "INSERT INTO t VALUES (1, 2) ON CONFLICT DO UPDATE SET v = 0").sqlstate, "42601");
+    assert_eq!(rows(&mut s, "SELECT v FROM t"), vec![vec!["1"]]);
+    rows(&mut s, "INSERT INTO t VALUES (1, 9) ON CONFLICT (id) DO UPDATE SET v = t.v * 10 + excluded.v");
+    assert_eq!(rows(&mut s, "SELECT v FROM t"), vec![vec!["19"]]);
+}

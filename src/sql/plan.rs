@@ -200,6 +200,20 @@ impl<'a> Binder<'a> {
         }
     }
 
+    /// Makes `rows` readable as relation `name` in the queries this binder plans (as a WITH
+    /// query would).
+    pub fn add_relation(&self, name: &str, schema: Vec<OutCol>, rows: Batch) {
+        let plan = Plan::Scan {
+            source: Source::Rows(Arc::new(rows)),
+            used: vec![true; schema.len()],
+            schema: schema.clone(),
+            time_range: (i64::MIN, i64::MAX),
+            tags: Vec::new(),
+            stats: Arc::new(ScanStats::default()),
+        };
+        self.ctes.borrow_mut().insert(name.to_string(), (plan, schema));
+    }
+
     /// Plans a query (SELECT, VALUES, set operations, WITH).
     pub fn bind_query(&self, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
         if let Some(with) = &q.with {

@@ -546,7 +546,27 @@ impl Session {
         let skip_conflicts = match &ins.on {
             None => false,
             Some(ast::OnInsert::OnConflict(ast::OnConflict { action: ast::OnConflictAction::DoNothing, .. })) => true,
-            Some(_) => return Err(SqlError::unsupported("ON CONFLICT DO UPDATE")),
+            Some(ast::OnInsert::OnConflict(ast::OnConflict {
+                action: ast::OnConflictAction::DoUpdate(update),
+                conflict_target,
+            })) => {
+                let alias = ins.table_alias.as_ref().map(|a| a.alias.value.to_ascii_lowercase());
+                let target = match conflict_target {
+                    Some(ast::ConflictTarget::Columns { columns, .. }) => {
+                        columns.iter().map(|c| c.value.to_ascii_lowercase()).collect::<Vec<_>>()
+                    }
+                    _ => {
+                        return Err(SqlError::new(
+                            "42601",
+                            "ON CONFLICT DO UPDATE requires inference specification or constraint name",
+                        )
+                        .with_hint("For example, ON CONFLICT (column_name)."));
+                    }
+                };
+                let n = self.upsert(&name, alias.as_deref(), &cols, &src_schema, &src, &target, update, params)?;
+                return Ok(Outcome::Done(format!("INSERT 0 {n}")));
+            }
+            Some(other) => return Err(SqlError::unsupported(format!("INSERT … {other}"))),
         };
         let n = self.insert_rows(&name, &cols, &src_schema, &src, skip_conflicts, false)?;
         Ok(Outcome::Done(format!("INSERT 0 {n}")))
@@ -568,26 +588,7 @@ impl Session {
         let name = name.to_string();
         let n = src.num_rows();
         if let Ok(t) = self.engine.table(&name) {
-            let targets: Vec<usize> = if cols.is_empty() {
-                (0..src_schema.len().min(t.columns().len())).collect()
-            } else {
-                cols.iter()
-                    .map(|c| t.columns().iter().position(|x| &x.name == c).ok_or_else(|| SqlError::undefined_column(c)))
-                    .collect::<SqlResult<_>>()?
-            };
-            if targets.len() != src_schema.len() {
-                return Err(SqlError::syntax("INSERT has more expressions than target columns"));
-            }
-            let mut columns = Vec::with_capacity(t.columns().len());
-            for (i, spec) in t.columns().iter().enumerate() {
-                let ty = type_of_oid(spec.type_tag, spec.data_type);
-                columns.push(match targets.iter().position(|&x| x == i) {
-                    Some(si) => cast_column(&src.columns[si], src_schema[si].ty, ty, &spec.name)?,
-                    None => Column::nulls(spec.data_type, n),
-                });
-            }
-            let fields = t.columns().iter().map(|c| Field::new(&c.name, c.data_type)).collect();
-            let batch = Batch { fields, columns };
+            let batch = self.table_batch(&t, cols, src_schema, src)?;
             let written = if skip_conflicts {
                 self.insert_skipping_conflicts(&t, batch)?
             } else {
@@ -790,6 +791,166 @@ impl Session {
         self.insert_rows(&spec.target.clone(), &spec.columns, &schema, &batch, false, true)
     }
 
+    /// The rows of an INSERT into table `t` (`src` into columns `cols`, all if empty) as full
+    /// table rows, each value cast to its column's type; absent columns are NULL.
+    fn table_batch(
+        &self,
+        t: &crate::table::Table,
+        cols: &[String],
+        src_schema: &[OutCol],
+        src: &Batch,
+    ) -> SqlResult<Batch> {
+        let n = src.num_rows();
+        let targets: Vec<usize> = if cols.is_empty() {
+            (0..src_schema.len().min(t.columns().len())).collect()
+        } else {
+            cols.iter()
+                .map(|c| t.columns().iter().position(|x| &x.name == c).ok_or_else(|| SqlError::undefined_column(c)))
+                .collect::<SqlResult<_>>()?
+        };
+        if targets.len() != src_schema.len() {
+            return Err(SqlError::syntax("INSERT has more expressions than target columns"));
+        }
+        let mut columns = Vec::with_capacity(t.columns().len());
+        for (i, spec) in t.columns().iter().enumerate() {
+            let ty = type_of_oid(spec.type_tag, spec.data_type);
+            columns.push(match targets.iter().position(|&x| x == i) {
+                Some(si) => cast_column(&src.columns[si], src_schema[si].ty, ty, &spec.name)?,
+                None => Column::nulls(spec.data_type, n),
+            });
+        }
+        let fields = t.columns().iter().map(|c| Field::new(&c.name, c.data_type)).collect();
+        Ok(Batch { fields, columns })
+    }
+
+    /// INSERT … ON CONFLICT (key) DO UPDATE SET … [WHERE …]: proposed rows whose key exists
+    /// update that row (the assignments see it under the table's name or alias, and the
+    /// proposed row as `excluded`); the others are inserted. Returns rows inserted or updated.
+    #[allow(clippy::too_many_arguments)]
+    fn upsert(
+        &mut self,
+        name: &str,
+        alias: Option<&str>,
+        cols: &[String],
+        src_schema: &[OutCol],
+        src: &Batch,
+        target: &[String],
+        update: &ast::DoUpdate,
+        params: &[Param],
+    ) -> SqlResult<usize> {
+        let t = self.engine.table(name).map_err(|_| match self.engine.datastore(name) {
+            Ok(_) => SqlError::new("42809", format!("\"{name}\" is append-only: ON CONFLICT DO UPDATE needs a table")),
+            Err(_) => SqlError::undefined_relation(name),
+        })?;
+        let key_names: Vec<&str> = t.key().iter().map(|&k| t.columns()[k].name.as_str()).collect();
+        let mut sorted_target: Vec<&str> = target.iter().map(String::as_str).collect();
+        sorted_target.sort();
+        let mut sorted_key = key_names.clone();
+        sorted_key.sort();
+        if key_names.is_empty() || sorted_target != sorted_key {
+            return Err(SqlError::new(
+                "42P10",
+                "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+            ));
+        }
+        // The proposed rows as full table rows.
+        let proposed = self.table_batch(&t, cols, src_schema, src)?;
+        let current = t.rows();
+        let index: std::collections::HashMap<Vec<u8>, usize> =
+            (0..current.num_rows()).map(|r| (crate::table::store_key_bytes(&current, t.key(), r), r)).collect();
+        let mut seen = std::collections::HashSet::new();
+        let (mut inserts, mut conflicts) = (Vec::new(), Vec::new()); // proposed rows; (existing, proposed)
+        for r in 0..proposed.num_rows() {
+            let k = crate::table::store_key_bytes(&proposed, t.key(), r);
+            if !seen.insert(k.clone()) {
+                return Err(SqlError::new("21000", "ON CONFLICT DO UPDATE command cannot affect row a second time")
+                    .with_hint("Ensure that no rows proposed for insertion within the same command have duplicate constrained values."));
+            }
+            match index.get(&k) {
+                Some(&e) => conflicts.push((e as u32, r as u32)),
+                None => inserts.push(r as u32),
+            }
+        }
+        let mut columns = current.columns.clone();
+        let mut updated = 0;
+        if !conflicts.is_empty() {
+            // Evaluate SET and WHERE over (existing row, excluded row) pairs, row by row aligned.
+            let schema_of = |b: &Batch| -> Vec<OutCol> {
+                t.columns()
+                    .iter()
+                    .map(|c| OutCol { name: c.name.clone(), ty: type_of_oid(c.type_tag, c.data_type) })
+                    .chain(std::iter::once(OutCol { name: "__pair".into(), ty: SqlType::Int8 }))
+                    .take(b.columns.len() + 1)
+                    .collect()
+            };
+            let with_pair = |b: Batch| -> Batch {
+                let mut b = b;
+                let n = b.num_rows();
+                b.fields.push(Field::new("__pair", crate::batch::DataType::Int64));
+                b.columns.push(Column::new(Values::Int64((0..n as i64).collect())));
+                b
+            };
+            let existing = with_pair(current.take(&conflicts.iter().map(|c| c.0).collect::<Vec<_>>()));
+            let excluded = with_pair(proposed.take(&conflicts.iter().map(|c| c.1).collect::<Vec<_>>()));
+            let qual = alias.unwrap_or(name);
+            let mut exprs: Vec<String> = Vec::new();
+            let mut targets = Vec::new();
+            for a in &update.assignments {
+                let col = match &a.target {
+                    ast::AssignmentTarget::ColumnName(c) => c.to_string().to_ascii_lowercase(),
+                    other => return Err(SqlError::unsupported(format!("assignment to {other}"))),
+                };
+                let ci =
+                    t.columns().iter().position(|c| c.name == col).ok_or_else(|| SqlError::undefined_column(&col))?;
+                if t.key().contains(&ci) {
+                    return Err(SqlError::unsupported("ON CONFLICT DO UPDATE of a primary key column"));
+                }
+                targets.push(ci);
+                exprs.push(a.value.to_string());
+            }
+            let pred = update.selection.as_ref().map_or("true".to_string(), |w| w.to_string());
+            let q = format!(
+                "SELECT {qual}.__pair, {pred}{} FROM {qual} JOIN excluded ON {qual}.__pair = excluded.__pair ORDER BY 1",
+                exprs.iter().map(|e| format!(", {e}")).collect::<String>()
+            );
+            let stmts = parse(&q)?;
+            let Some(Statement::Sql(stmt)) = stmts.first() else { return Err(SqlError::syntax("ON CONFLICT")) };
+            let ast::Statement::Query(query) = stmt.as_ref() else { return Err(SqlError::syntax("ON CONFLICT")) };
+            let b = self.binder(params);
+            b.add_relation(qual, schema_of(&existing), existing);
+            b.add_relation("excluded", schema_of(&excluded), excluded);
+            let (plan, schema) = b.bind_query(query)?;
+            let out = concat(run(&plan)?, &schema);
+            let keep = &out.columns[1];
+            let Values::Bool(kv) = &keep.values else {
+                return Err(SqlError::mismatch("argument of WHERE must be type boolean"));
+            };
+            for (k, &ci) in targets.iter().enumerate() {
+                let spec = &t.columns()[ci];
+                let ty = type_of_oid(spec.type_tag, spec.data_type);
+                let newc = cast_column(&out.columns[2 + k], schema[2 + k].ty, ty, &spec.name)?;
+                let mut vals: Vec<Scalar> =
+                    (0..current.num_rows()).map(|i| Scalar::from_column(&columns[ci], ty, i)).collect();
+                for (p, &(e, _)) in conflicts.iter().enumerate() {
+                    if keep.is_valid(p) && kv[p] {
+                        vals[e as usize] = Scalar::from_column(&newc, ty, p);
+                    }
+                }
+                columns[ci] = scalars_to_column(&vals, ty)?;
+            }
+            updated = (0..conflicts.len()).filter(|&p| keep.is_valid(p) && kv[p]).count();
+        }
+        let new_rows = proposed.take(&inserts);
+        let mut all = Batch { fields: current.fields.clone(), columns };
+        if new_rows.num_rows() > 0 {
+            all = concat(vec![all, new_rows], &schema_of_table(&t));
+        }
+        if updated > 0 || !inserts.is_empty() {
+            self.engine.write_table(t.name(), TableWrite::Replace, all)?;
+        }
+        Ok(updated + inserts.len())
+    }
+
     fn insert_skipping_conflicts(&self, t: &crate::table::Table, batch: Batch) -> SqlResult<usize> {
         let current = t.rows();
         let mut seen: std::collections::HashSet<Vec<u8>> =
@@ -897,6 +1058,10 @@ impl Session {
         }
         Ok(Outcome::Done(format!("UPDATE {updated}")))
     }
+}
+
+fn schema_of_table(t: &crate::table::Table) -> Vec<OutCol> {
+    t.columns().iter().map(|c| OutCol { name: c.name.clone(), ty: type_of_oid(c.type_tag, c.data_type) }).collect()
 }
 
 /// The narrowest type every present value of a text column parses as: bigint, double

@@ -316,3 +316,5 @@ SELECT s, s ~ '^[a-z]+$', s ~* 'ALPHA|beta', s !~* 'a' FROM nums ORDER BY id
 SELECT 'abc' ~ 'a(b', 'x' ~ 'x{2,1}'
 SELECT id FROM nums WHERE a = ANY('{10,0}') ORDER BY id
 SELECT id FROM nums WHERE s = ANY('{alpha,gamma}') AND id <> ALL('{6}') ORDER BY id
+-- upserts (the statements are in the setup)
+SELECT * FROM upserts ORDER BY id
