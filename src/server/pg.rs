@@ -243,10 +243,18 @@ impl ExtendedQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let Some(stmt) = single_statement(&portal.statement.statement)? else { return Ok(Response::EmptyQuery) };
+        // Parameters the client left untyped have the types Describe inferred (and sent).
+        let declared = &portal.statement.parameter_types;
+        let inferred = if (0..portal.parameters.len()).any(|i| declared.get(i).is_none_or(|t| t.is_none())) {
+            tokio::task::block_in_place(|| lock(&self.session).param_types(&stmt))
+        } else {
+            Default::default()
+        };
         let mut params = Vec::with_capacity(portal.parameters.len());
         for (i, p) in portal.parameters.iter().enumerate() {
             let binary = portal.parameter_format.format_for(i) == FieldFormat::Binary;
-            let ty = portal.statement.parameter_types.get(i).and_then(|t| t.as_ref());
+            let inferred_ty = inferred.get(&(i + 1)).map(|t| pg_type(*t));
+            let ty = declared.get(i).and_then(|t| t.as_ref()).or(inferred_ty.as_ref());
             let text = match p {
                 None => None,
                 Some(bytes) => {
@@ -276,8 +284,20 @@ impl ExtendedQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let n = param_count(&target.statement);
-        let param_types: Vec<Type> =
-            (0..n).map(|i| target.parameter_types.get(i).cloned().flatten().unwrap_or(Type::TEXT)).collect();
+        let inferred = match single_statement(&target.statement)? {
+            Some(stmt) => tokio::task::block_in_place(|| lock(&self.session).param_types(&stmt)),
+            None => Default::default(),
+        };
+        let param_types: Vec<Type> = (0..n)
+            .map(|i| {
+                target
+                    .parameter_types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_else(|| inferred.get(&(i + 1)).map(|t| pg_type(*t)).unwrap_or(Type::TEXT))
+            })
+            .collect();
         Ok(DescribeStatementResponse::new(param_types, self.result_fields(&target.statement, &Format::UnifiedBinary)?))
     }
 

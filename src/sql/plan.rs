@@ -59,6 +59,8 @@ pub struct Binder<'a> {
     /// The set-returning function of the select list being bound: its argument (as SQL text)
     /// and the index of its element column (ordinality and record follow).
     srf: RefCell<Option<(String, usize, SqlType)>>,
+    /// Parameter types inferred from their use (`x = $1`, `$1::int`), for Describe.
+    param_types: RefCell<std::collections::BTreeMap<usize, SqlType>>,
     /// Named windows (`WINDOW w AS (…)`) of the SELECT being bound.
     named_windows: RefCell<Vec<ast::NamedWindowDefinition>>,
 }
@@ -196,8 +198,25 @@ impl<'a> Binder<'a> {
             ctes: Default::default(),
             windows: Default::default(),
             srf: Default::default(),
+            param_types: Default::default(),
             named_windows: Default::default(),
         }
+    }
+
+    /// Records that parameter `e` (if it is `$n`) is used as type `ty`, for Describe.
+    pub fn note_param(&self, e: &ast::Expr, ty: SqlType) {
+        if let ast::Expr::Value(v) = e
+            && let ast::Value::Placeholder(p) = &v.value
+            && let Ok(k) = p.trim_start_matches('$').parse::<usize>()
+            && ty != SqlType::Unknown
+        {
+            self.param_types.borrow_mut().entry(k).or_insert(ty);
+        }
+    }
+
+    /// The parameter types inferred while binding (`$n` → type).
+    pub fn param_types(&self) -> std::collections::BTreeMap<usize, SqlType> {
+        self.param_types.borrow().clone()
     }
 
     /// Makes `rows` readable as relation `name` in the queries this binder plans (as a WITH
@@ -1142,6 +1161,15 @@ impl<'a> Binder<'a> {
             E::BinaryOp { left, op, right } => {
                 let l = self.bind_expr(left, scope, agg)?;
                 let r = self.bind_expr(right, scope, agg)?;
+                // `x op $1`: the parameter takes x's type (as PostgreSQL infers it).
+                let arith = !matches!(
+                    op,
+                    ast::BinaryOperator::StringConcat | ast::BinaryOperator::Arrow | ast::BinaryOperator::LongArrow
+                );
+                if arith {
+                    self.note_param(left, r.ty());
+                    self.note_param(right, l.ty());
+                }
                 self.binary(op, l, r)?
             }
             E::UnaryOp { op, expr } => {
@@ -1202,6 +1230,7 @@ impl<'a> Binder<'a> {
             E::Cast { expr, data_type, .. } => {
                 let to = SqlType::from_name(&data_type.to_string())
                     .ok_or_else(|| SqlError::new("42704", format!("type \"{data_type}\" does not exist")))?;
+                self.note_param(expr, to);
                 let x = self.bind_expr(expr, scope, agg)?;
                 if to == SqlType::Interval {
                     match x.as_lit() {
@@ -1217,6 +1246,8 @@ impl<'a> Binder<'a> {
             }
             E::Between { expr, negated, low, high } => {
                 let x = self.bind_expr(expr, scope, agg)?;
+                self.note_param(low, x.ty());
+                self.note_param(high, x.ty());
                 let lo = self.binary(&ast::BinaryOperator::GtEq, x.clone(), self.bind_expr(low, scope, agg)?)?;
                 let hi = self.binary(&ast::BinaryOperator::LtEq, x, self.bind_expr(high, scope, agg)?)?;
                 let both = Expr::Bin { op: BinOp::And, l: Box::new(lo), r: Box::new(hi), ty: SqlType::Bool };
@@ -1252,6 +1283,9 @@ impl<'a> Binder<'a> {
             }
             E::In { expr, target: ast::InTarget::List(list), negated, .. } => {
                 let x = self.bind_expr(expr, scope, agg)?;
+                for it in list.iter() {
+                    self.note_param(it, x.ty());
+                }
                 let mut items = Vec::with_capacity(list.len());
                 let tys: Vec<SqlType> = std::iter::once(x.ty()).collect();
                 for it in list {

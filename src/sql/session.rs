@@ -146,6 +146,92 @@ impl Session {
         out
     }
 
+    /// The types a statement's parameters take from their use, as PostgreSQL infers them for
+    /// Describe: `col = $1` gives col's type, `$1::int8` int8, `INSERT INTO t VALUES ($1, …)`
+    /// the target columns' types. `$n` absent from the map are left to the client (text).
+    pub fn param_types(&self, stmt: &Statement) -> std::collections::BTreeMap<usize, SqlType> {
+        let Statement::Sql(s) = stmt else { return Default::default() };
+        let b = self.binder(&[]);
+        match s.as_ref() {
+            ast::Statement::Query(q) => {
+                let _ = b.bind_query(q);
+            }
+            ast::Statement::Insert(ins) => {
+                let name = ins.table.to_string().to_ascii_lowercase();
+                let cols: Vec<String> = ins.columns.iter().map(|c| c.to_string().to_ascii_lowercase()).collect();
+                let target_types: Vec<SqlType> = if let Ok(t) = self.engine.table(&name) {
+                    let all: Vec<(String, SqlType)> =
+                        t.columns().iter().map(|c| (c.name.clone(), type_of_oid(c.type_tag, c.data_type))).collect();
+                    if cols.is_empty() {
+                        all.iter().map(|c| c.1).collect()
+                    } else {
+                        cols.iter().map(|c| all.iter().find(|a| &a.0 == c).map_or(SqlType::Unknown, |a| a.1)).collect()
+                    }
+                } else if let Ok(d) = self.engine.datastore(&name) {
+                    let schema = d.schema();
+                    cols.iter()
+                        .map(|c| match c.as_str() {
+                            "time" => SqlType::TimestampTz,
+                            _ => schema
+                                .iter()
+                                .find(|f| &f.name == c)
+                                .map_or(SqlType::Unknown, |f| SqlType::of_storage(f.data_type)),
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                if let Some(src) = &ins.source {
+                    if let ast::SetExpr::Values(v) = src.body.as_ref() {
+                        for row in &v.rows {
+                            for (e, ty) in row.iter().zip(&target_types) {
+                                b.note_param(e, *ty);
+                            }
+                        }
+                    }
+                    let _ = b.bind_query(src);
+                }
+            }
+            ast::Statement::Update(ast::Update { table, assignments, selection, .. }) => {
+                if let ast::TableFactor::Table { name, .. } = &table.relation
+                    && let Ok(t) = self.engine.table(&name.to_string().to_ascii_lowercase())
+                {
+                    for a in assignments {
+                        if let ast::AssignmentTarget::ColumnName(c) = &a.target {
+                            let c = c.to_string().to_ascii_lowercase();
+                            if let Some(spec) = t.columns().iter().find(|x| x.name == c) {
+                                b.note_param(&a.value, type_of_oid(spec.type_tag, spec.data_type));
+                            }
+                        }
+                    }
+                    if let Some(w) = selection {
+                        self.note_where_params(&b, &name.to_string(), w);
+                    }
+                }
+            }
+            ast::Statement::Delete(d) => {
+                let from = match &d.from {
+                    ast::FromTable::WithFromKeyword(f) | ast::FromTable::WithoutKeyword(f) => f,
+                };
+                if let (Some(t), Some(w)) = (from.first(), &d.selection) {
+                    self.note_where_params(&b, &t.relation.to_string(), w);
+                }
+            }
+            _ => {}
+        }
+        b.param_types()
+    }
+
+    /// Binds `SELECT <where> FROM <table>` only to learn the parameter types in `w`.
+    fn note_where_params(&self, b: &Binder<'_>, table: &str, w: &ast::Expr) {
+        if let Ok(stmts) = parse(&format!("SELECT {w} FROM {table}"))
+            && let Some(Statement::Sql(s)) = stmts.first()
+            && let ast::Statement::Query(q) = s.as_ref()
+        {
+            let _ = b.bind_query(q);
+        }
+    }
+
     /// The result columns a statement would return, without running it (Describe).
     pub fn describe(&self, stmt: &Statement) -> SqlResult<Option<Vec<OutCol>>> {
         match stmt {
