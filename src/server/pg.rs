@@ -142,7 +142,14 @@ fn response(conn: &Connection, outcome: Outcome, format: &Format) -> PgWireResul
 impl Connection {
     /// Runs `f` on the session, on this thread, while a task turns a cancel request for this
     /// connection into the session's cancel flag.
-    async fn with_session<C: ClientInfo, R>(&self, client: &C, f: impl FnOnce(&mut Session) -> R) -> R {
+    ///
+    /// A panic while running (a defect) becomes an XX000 error for this statement; the
+    /// connection and the server go on.
+    async fn with_session<C: ClientInfo, R>(
+        &self,
+        client: &C,
+        f: impl FnOnce(&mut Session) -> R,
+    ) -> Result<R, SqlError> {
         let cancel = lock(&self.session).limits.cancel.clone();
         cancel.store(false, std::sync::atomic::Ordering::Relaxed);
         let watcher = match client.session_extensions().get::<Arc<ConnectionHandle>>() {
@@ -157,11 +164,20 @@ impl Connection {
             }
             None => None,
         };
-        let r = tokio::task::block_in_place(|| f(&mut lock(&self.session)));
+        let r = tokio::task::block_in_place(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut lock(&self.session))))
+        });
         if let Some(w) = watcher {
             w.abort();
         }
-        r
+        r.map_err(|p| {
+            let what = p
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown");
+            SqlError::new("XX000", format!("internal error, the statement was abandoned: {what}"))
+        })
     }
 }
 
@@ -174,7 +190,7 @@ impl SimpleQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let results = self.with_session(client, |s| s.execute(query)).await;
+        let results = self.with_session(client, |s| s.execute(query)).await.unwrap_or_else(|e| vec![Err(e)]);
         let mut out = Vec::with_capacity(results.len());
         for r in results {
             match r {
@@ -268,7 +284,8 @@ impl ExtendedQueryHandler for Connection {
             let sql_ty = if sql_ty == SqlType::Text && ty != Some(&Type::TEXT) { SqlType::Unknown } else { sql_ty };
             params.push(Param { text, ty: sql_ty });
         }
-        let outcome = self.with_session(client, |s| s.run(&stmt, &params)).await.map_err(to_pg_error)?;
+        let outcome =
+            self.with_session(client, |s| s.run(&stmt, &params)).await.and_then(|r| r).map_err(to_pg_error)?;
         response(self, outcome, &portal.result_column_format)
     }
 

@@ -632,74 +632,145 @@ fn hash_join(
     schema: &[OutCol],
 ) -> SqlResult<Vec<Batch>> {
     use std::collections::HashMap;
-    let (ls, rs) = (left.schema(), right.schema());
-    let l = concat(run(left)?, &ls);
+    let rs = right.schema();
+    let lbatches = run(left)?;
     let r = concat(run(right)?, &rs);
-    let lk = key_batch(left_keys.iter().map(|e| eval(e, &l)).collect::<SqlResult<_>>()?);
     let rk = key_batch(right_keys.iter().map(|e| eval(e, &r)).collect::<SqlResult<_>>()?);
     let all: Vec<usize> = (0..left_keys.len()).collect();
     let has_null = |b: &Batch, row: usize| b.columns.iter().any(|c| !c.is_valid(row));
-    let base = guard::live();
-    let mut table: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
-    for j in 0..r.num_rows() {
-        if !has_null(&rk, j) {
-            table.entry(store_key_bytes(&rk, &all, j)).or_default().push(j as u32);
-        }
+    // The right side's rows by key: by the key's own values when there is one text or integer
+    // key (no per-row allocation), else by the rows' key bytes.
+    enum Index<'a> {
+        Text(HashMap<&'a str, Vec<u32>>),
+        Int(HashMap<i64, Vec<u32>>),
+        Bytes(HashMap<Vec<u8>, Vec<u32>>),
     }
-    let (mut li, mut ri): (Vec<Option<u32>>, Vec<Option<u32>>) = (Vec::new(), Vec::new());
-    for i in 0..l.num_rows() {
-        if has_null(&lk, i) {
-            continue;
-        }
-        if let Some(js) = table.get(&store_key_bytes(&lk, &all, i)) {
-            for &j in js {
-                li.push(Some(i as u32));
-                ri.push(Some(j));
+    let index = match rk.columns.as_slice() {
+        [rc] if matches!(rc.values, Values::Text(_)) => {
+            let Values::Text(rv) = &rc.values else { unreachable!("matched above") };
+            let mut m: HashMap<&str, Vec<u32>> = HashMap::new();
+            for j in (0..rv.len()).filter(|&j| rc.is_valid(j)) {
+                m.entry(rv.get(j)).or_default().push(j as u32);
             }
+            Index::Text(m)
         }
-        // The matches count against working memory as they grow: each pair becomes a row of
-        // both sides' columns.
-        if i % 4096 == 4095 {
-            let row_bytes = (l.columns.len() + r.columns.len()) * 8 + 16;
-            guard::hold(base, li.len().saturating_mul(row_bytes))?;
+        [rc] if matches!(rc.values, Values::Int64(_) | Values::Timestamp(_)) => {
+            let (Values::Int64(rv) | Values::Timestamp(rv)) = &rc.values else { unreachable!("matched above") };
+            let mut m: HashMap<i64, Vec<u32>> = HashMap::new();
+            for j in (0..rv.len()).filter(|&j| rc.is_valid(j)) {
+                m.entry(rv[j]).or_default().push(j as u32);
+            }
+            Index::Int(m)
         }
-    }
-    let build = |li: &[Option<u32>], ri: &[Option<u32>]| -> Batch {
-        let mut columns: Vec<Column> = l.columns.iter().map(|c| take_opt(c, li)).collect();
-        columns.extend(r.columns.iter().map(|c| take_opt(c, ri)));
-        make_batch(schema, columns)
+        _ => {
+            let mut m: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
+            for j in (0..r.num_rows()).filter(|&j| !has_null(&rk, j)) {
+                m.entry(store_key_bytes(&rk, &all, j)).or_default().push(j as u32);
+            }
+            Index::Bytes(m)
+        }
     };
-    if let Some(pred) = residual {
-        let cand = build(&li, &ri);
-        let c = eval(pred, &cand)?;
-        let Values::Bool(v) = &c.values else {
-            return Err(SqlError::mismatch("argument of JOIN/ON must be type boolean"));
-        };
-        let keep: Vec<usize> = (0..cand.num_rows()).filter(|&k| c.is_valid(k) && v[k]).collect();
-        li = keep.iter().map(|&k| li[k]).collect();
-        ri = keep.iter().map(|&k| ri[k]).collect();
-    }
-    if matches!(kind, JoinKind::Left | JoinKind::Full) {
-        let mut matched = vec![false; l.num_rows()];
-        li.iter().flatten().for_each(|&i| matched[i as usize] = true);
-        for (i, m) in matched.iter().enumerate() {
-            if !m {
-                li.push(Some(i as u32));
-                ri.push(None);
+    let base = guard::live();
+    let row_bytes = guard::size_of(&lbatches) / lbatches.iter().map(|b| b.num_rows()).sum::<usize>().max(1)
+        + guard::size_of(std::slice::from_ref(&r)) / r.num_rows().max(1)
+        + 8;
+    let mut right_matched = vec![false; r.num_rows()];
+    let mut out = Vec::with_capacity(lbatches.len());
+    let mut held = 0usize;
+    // One output batch per left batch: the left side is never copied whole.
+    for l in &lbatches {
+        let lk = key_batch(left_keys.iter().map(|e| eval(e, l)).collect::<SqlResult<_>>()?);
+        let (mut li, mut ri): (Vec<Option<u32>>, Vec<Option<u32>>) = (Vec::new(), Vec::new());
+        let mut last: Option<(usize, Option<&Vec<u32>>)> = None;
+        for i in 0..l.num_rows() {
+            if has_null(&lk, i) {
+                continue;
+            }
+            let hits = match (&index, lk.columns.first().map(|c| &c.values)) {
+                // Runs of equal keys (files are grouped by series) reuse the previous lookup.
+                (Index::Text(m), Some(Values::Text(lv))) => match last {
+                    Some((p, h)) if lv.get(p) == lv.get(i) => h,
+                    _ => m.get(lv.get(i)),
+                },
+                (Index::Int(m), Some(Values::Int64(lv) | Values::Timestamp(lv))) => match last {
+                    Some((p, h)) if lv[p] == lv[i] => h,
+                    _ => m.get(&lv[i]),
+                },
+                (Index::Bytes(m), _) => m.get(&store_key_bytes(&lk, &all, i)),
+                _ => None,
+            };
+            last = Some((i, hits));
+            if let Some(js) = hits {
+                for &j in js {
+                    li.push(Some(i as u32));
+                    ri.push(Some(j));
+                }
+            }
+            if i % 4096 == 4095 {
+                guard::hold(base, held + li.len().saturating_mul(row_bytes))?;
             }
         }
+        let build = |li: &[Option<u32>], ri: &[Option<u32>]| -> Batch {
+            let mut columns: Vec<Column> = l.columns.iter().map(|c| take_opt(c, li)).collect();
+            columns.extend(r.columns.iter().map(|c| take_opt(c, ri)));
+            make_batch(schema, columns)
+        };
+        if let Some(pred) = residual {
+            let cand = build(&li, &ri);
+            let c = eval(pred, &cand)?;
+            let Values::Bool(v) = &c.values else {
+                return Err(SqlError::mismatch("argument of JOIN/ON must be type boolean"));
+            };
+            let keep: Vec<usize> = (0..cand.num_rows()).filter(|&k| c.is_valid(k) && v[k]).collect();
+            li = keep.iter().map(|&k| li[k]).collect();
+            ri = keep.iter().map(|&k| ri[k]).collect();
+        }
+        ri.iter().flatten().for_each(|&j| right_matched[j as usize] = true);
+        if matches!(kind, JoinKind::Left | JoinKind::Full) {
+            let mut matched = vec![false; l.num_rows()];
+            li.iter().flatten().for_each(|&i| matched[i as usize] = true);
+            for (i, m) in matched.iter().enumerate() {
+                if !m {
+                    li.push(Some(i as u32));
+                    ri.push(None);
+                }
+            }
+        }
+        let b = build(&li, &ri);
+        held += guard::size_of(std::slice::from_ref(&b));
+        guard::hold(base, held)?;
+        out.push(b);
     }
     if matches!(kind, JoinKind::Right | JoinKind::Full) {
-        let mut matched = vec![false; r.num_rows()];
-        ri.iter().flatten().for_each(|&j| matched[j as usize] = true);
-        for (j, m) in matched.iter().enumerate() {
-            if !m {
-                li.push(None);
-                ri.push(Some(j as u32));
-            }
-        }
+        let ri: Vec<Option<u32>> =
+            right_matched.iter().enumerate().filter(|(_, m)| !**m).map(|(j, _)| Some(j as u32)).collect();
+        let li = vec![None; ri.len()];
+        let ls = left.schema();
+        // NULL left columns of the same physical types as the other output batches.
+        let empty_left: Vec<Column> = ls
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let t = lbatches
+                    .first()
+                    .map(|b| b.columns[k].data_type())
+                    .unwrap_or_else(|| c.ty.physical().unwrap_or(crate::batch::DataType::Text));
+                Column::nulls(t, 0)
+            })
+            .collect();
+        let mut columns: Vec<Column> = empty_left.iter().map(|c| take_opt(c, &li)).collect();
+        columns.extend(r.columns.iter().map(|c| take_opt(c, &ri)));
+        out.push(make_batch(schema, columns));
     }
-    Ok(vec![build(&li, &ri)])
+    Ok(out)
+}
+
+/// The stand-in for a column the query never reads: NULLs stored as one byte per row (plus the
+/// validity bitmap) whatever the column's type, so unread columns cost little to carry
+/// through filters and joins. Nothing evaluates it: the binder marks every column an
+/// expression reads, and scans decode those.
+fn unread(n: usize) -> Column {
+    Column::nulls(crate::batch::DataType::Bool, n)
 }
 
 fn make_batch(schema: &[OutCol], columns: Vec<Column>) -> Batch {
@@ -817,7 +888,7 @@ fn scan(
                     .enumerate()
                     .map(|(i, c)| {
                         let want = used.get(i).copied().unwrap_or(true) || (need_time && Some(i) == time_idx);
-                        if want { c } else { Column::nulls(c.data_type(), n) }
+                        if want { c } else { unread(n) }
                     })
                     .collect();
                 columns.push(dt_column(&columns, time_idx));
@@ -878,15 +949,13 @@ fn scan_file(
                     let c = f.block(fc, b)?;
                     if c.data_type() != fl.data_type { c.widen_to_float() } else { c }
                 }
-                _ => Column::nulls(fl.data_type, n),
+                // A column this (older) file lacks: NULLs of the column's type.
+                (true, None) => Column::nulls(fl.data_type, n),
+                (false, _) => unread(n),
             };
             columns.push(col);
         }
-        columns.push(if need_time {
-            dt_column(&columns, time_idx)
-        } else {
-            Column::nulls(crate::batch::DataType::Int64, n)
-        });
+        columns.push(if need_time { dt_column(&columns, time_idx) } else { unread(n) });
         out.push(make_batch(schema, columns));
     }
     Ok(())

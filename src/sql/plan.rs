@@ -538,8 +538,11 @@ impl<'a> Binder<'a> {
         let nl = ls.cols.len();
         let mut cols = ls.cols.clone();
         cols.extend(rs.cols.iter().cloned());
-        let n = cols.len();
-        let scope = Scope { cols, used: RefCell::new(vec![true; n]), time_col: None };
+        // Columns start unread (as the sides' scopes say); the join's own conditions and the
+        // query's expressions mark what the scans below must decode.
+        let mut used = ls.used.borrow().clone();
+        used.extend(rs.used.borrow().iter().copied());
+        let scope = Scope { cols, used: RefCell::new(used), time_col: None };
         let mut conjuncts: Vec<Expr> = Vec::new();
         match c {
             None | Some(ast::JoinConstraint::None) => {}
@@ -566,7 +569,7 @@ impl<'a> Binder<'a> {
                         c.merged = true;
                     }
                 }
-                let scope = Scope { cols: scope_cols, used: RefCell::new(vec![true; n]), time_col: None };
+                let scope = Scope { cols: scope_cols, used: RefCell::new(scope.used.take()), time_col: None };
                 return self.finish_join(lp, rp, kind, conjuncts, nl, scope);
             }
             Some(other) => return Err(SqlError::unsupported(format!("join constraint {other:?}"))),
@@ -585,6 +588,12 @@ impl<'a> Binder<'a> {
     ) -> SqlResult<(Plan, Scope)> {
         mark_all_used(&mut lp);
         mark_all_used(&mut rp);
+        {
+            let mut used = scope.used.borrow_mut();
+            for c in &conjuncts {
+                c.columns(&mut |i| used[i] = true);
+            }
+        }
         let side = |e: &Expr| {
             let (mut l, mut r) = (false, false);
             e.columns(&mut |i| if i < nl { l = true } else { r = true });
@@ -886,13 +895,7 @@ impl<'a> Binder<'a> {
             }
         }
         let scope = outer_scope;
-        if let Plan::Scan { used, .. } = &mut plan {
-            *used = scope.used.borrow().clone();
-        } else if let Plan::Filter { input, .. } = &mut plan
-            && let Plan::Scan { used, .. } = input.as_mut()
-        {
-            *used = scope.used.borrow().clone();
-        }
+        set_used(&mut plan, &scope.used.borrow());
         if let Some((arg, int_elems, elem_ty)) = expand {
             let mut schema = plan.schema();
             schema.push(OutCol { name: "elem".into(), ty: elem_ty });
@@ -2148,6 +2151,21 @@ fn split_and(e: Expr, out: &mut Vec<Expr>) {
 }
 
 /// Scans under a join decode every column (per-side column tracking is not done yet).
+/// Tells the scans under `p` (through filters and joins) which of their columns the query
+/// reads; the others are not decoded. `used` is indexed by `p`'s output columns.
+fn set_used(p: &mut Plan, used: &[bool]) {
+    match p {
+        Plan::Scan { used: u, schema, .. } if used.len() == schema.len() => *u = used.to_vec(),
+        Plan::Filter { input, .. } => set_used(input, used),
+        Plan::Join { left, right, schema, .. } if used.len() == schema.len() => {
+            let lw = left.schema().len();
+            set_used(left, &used[..lw]);
+            set_used(right, &used[lw..]);
+        }
+        _ => {}
+    }
+}
+
 fn mark_all_used(p: &mut Plan) {
     match p {
         Plan::Scan { used, schema, .. } if used.is_empty() => *used = vec![true; schema.len()],
