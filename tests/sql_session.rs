@@ -111,6 +111,10 @@ fn datastore_insert_and_time_queries() {
     let plan = rows(&mut s, "EXPLAIN ANALYZE SELECT count(*) FROM readings WHERE time >= '2026-01-02'");
     let text: Vec<String> = plan.into_iter().map(|r| r[0].clone()).collect();
     assert!(text.iter().any(|l| l.contains("files: 1 of 2 pruned")), "{text:#?}");
+    // Every operator reports its time and rows out.
+    assert!(text[0].starts_with("Project") && text[0].contains("rows=1)"), "{text:#?}");
+    assert!(text.iter().any(|l| l.contains("HashAggregate") && l.contains("actual time=")), "{text:#?}");
+    assert!(text.iter().any(|l| l.contains("Datastore Scan") && l.contains("rows=2)")), "{text:#?}");
     assert_eq!(rows(&mut s, "SELECT count(*) FROM readings WHERE time >= '2026-01-02'"), vec![vec!["2"]]);
     // The tag index prunes by machine: the first day's file holds no M-2 rows.
     let plan = rows(&mut s, "EXPLAIN ANALYZE SELECT count(*) FROM readings WHERE machine_id = 'M-2'");

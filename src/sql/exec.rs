@@ -179,8 +179,10 @@ impl Plan {
         }
     }
 
-    /// Indented plan text for EXPLAIN; `analyze` adds what the scans pruned and read.
-    pub fn explain(&self, depth: usize, analyze: bool, out: &mut Vec<String>) {
+    /// Indented plan text for EXPLAIN; with a profile (EXPLAIN ANALYZE), each operator's time
+    /// and rows, and what the scans pruned and read.
+    pub fn explain(&self, depth: usize, profile: Option<&Profile>, out: &mut Vec<String>) {
+        let analyze = profile.is_some();
         let pad = "  ".repeat(depth);
         let line = match self {
             Plan::Scan { source, schema, used, time_range, tags, stats } => {
@@ -245,7 +247,14 @@ impl Plan {
                 if residual.is_some() { ", residual filter" } else { "" }
             ),
         };
-        out.push(format!("{pad}{line}"));
+        let actual = profile.and_then(|p| p.get(&(self as *const Plan as usize))).map_or(String::new(), |(t, rows)| {
+            format!(" (actual time={:.3} ms rows={rows})", t.as_secs_f64() * 1e3)
+        });
+        // The first line of an operator carries its actual figures (scan details follow it).
+        match line.split_once('\n') {
+            Some((first, rest)) => out.push(format!("{pad}{first}{actual}\n{rest}")),
+            None => out.push(format!("{pad}{line}{actual}")),
+        }
         match self {
             Plan::Scan { .. } => {}
             Plan::Filter { input, .. }
@@ -255,12 +264,12 @@ impl Plan {
             | Plan::Limit { input, .. }
             | Plan::Window { input, .. }
             | Plan::Expand { input, .. }
-            | Plan::Distinct { input } => input.explain(depth + 1, analyze, out),
+            | Plan::Distinct { input } => input.explain(depth + 1, profile, out),
             Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
-                left.explain(depth + 1, analyze, out);
-                right.explain(depth + 1, analyze, out);
+                left.explain(depth + 1, profile, out);
+                right.explain(depth + 1, profile, out);
             }
-            Plan::DistinctOn { input, .. } | Plan::TopPerGroup { input, .. } => input.explain(depth + 1, analyze, out),
+            Plan::DistinctOn { input, .. } | Plan::TopPerGroup { input, .. } => input.explain(depth + 1, profile, out),
         }
     }
 }
@@ -269,12 +278,35 @@ fn take_batch(b: &Batch, idx: &[u32]) -> Batch {
     b.take(idx)
 }
 
+/// Time (including the operators below) and rows out of each operator of a profiled run,
+/// by the operator's address in the plan.
+pub type Profile = std::collections::HashMap<usize, (std::time::Duration, usize)>;
+
+thread_local! {
+    static PROFILE: std::cell::RefCell<Option<Profile>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `plan` and records each operator's time and rows (EXPLAIN ANALYZE).
+pub fn run_profiled(plan: &Plan) -> SqlResult<(Vec<Batch>, Profile)> {
+    let outer = PROFILE.with(|p| p.replace(Some(Profile::new())));
+    let r = run(plan);
+    let prof = PROFILE.with(|p| p.replace(outer)).unwrap_or_default();
+    r.map(|b| (b, prof))
+}
+
 /// Runs a plan to completion. Each operator's result counts against the query's working
 /// memory while it is held (its inputs are released once it is built); see [`guard`].
 pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
     guard::check()?;
     let before = guard::live();
+    let t = std::time::Instant::now();
     let out = run_node(plan)?;
+    PROFILE.with(|p| {
+        if let Some(prof) = p.borrow_mut().as_mut() {
+            let rows = out.iter().map(|b| b.num_rows()).sum();
+            prof.insert(plan as *const Plan as usize, (t.elapsed(), rows));
+        }
+    });
     guard::hold(before, guard::size_of(&out))?;
     Ok(out)
 }

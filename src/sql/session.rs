@@ -485,12 +485,12 @@ impl Session {
                 let mut lines = Vec::new();
                 if *analyze {
                     let t = std::time::Instant::now();
-                    let batches = run(&plan)?;
+                    let (batches, profile) = super::exec::run_profiled(&plan)?;
                     let rows: usize = batches.iter().map(|x| x.num_rows()).sum();
-                    plan.explain(0, true, &mut lines);
+                    plan.explain(0, Some(&profile), &mut lines);
                     lines.push(format!("Execution Time: {:.3} ms ({rows} rows)", t.elapsed().as_secs_f64() * 1e3));
                 } else {
-                    plan.explain(0, false, &mut lines);
+                    plan.explain(0, None, &mut lines);
                 }
                 let (schema, batches) = text_batch(&["QUERY PLAN"], lines.into_iter().map(|l| vec![Some(l)]).collect());
                 Ok(Outcome::Rows { schema, batches })
