@@ -116,6 +116,16 @@ fn datastore_insert_and_time_queries() {
     assert!(text.iter().any(|l| l.contains("HashAggregate") && l.contains("actual time=")), "{text:#?}");
     assert!(text.iter().any(|l| l.contains("Datastore Scan") && l.contains("rows=2)")), "{text:#?}");
     assert_eq!(rows(&mut s, "SELECT count(*) FROM readings WHERE time >= '2026-01-02'"), vec![vec!["2"]]);
+    // Block min/max prune numeric conditions: day 1 holds vibration 1.5..2.5, day 2 0..4.
+    let plan = rows(&mut s, "EXPLAIN ANALYZE SELECT count(*) FROM readings WHERE vibration >= 3 AND vibration < 10");
+    let text: Vec<String> = plan.into_iter().map(|r| r[0].clone()).collect();
+    assert!(
+        text.iter().any(|l| l.contains("vibration in [3, inf]") && l.contains("vibration in [-inf, 10]")),
+        "{text:#?}"
+    );
+    assert!(text.iter().any(|l| l.contains("blocks: 1 of 2 pruned")), "{text:#?}");
+    assert_eq!(rows(&mut s, "SELECT count(*) FROM readings WHERE vibration >= 3 AND vibration < 10"), vec![vec!["1"]]);
+    assert_eq!(rows(&mut s, "SELECT count(*) FROM readings WHERE 2.5 = vibration"), vec![vec!["1"]]);
     // The tag index prunes by machine: the first day's file holds no M-2 rows.
     let plan = rows(&mut s, "EXPLAIN ANALYZE SELECT count(*) FROM readings WHERE machine_id = 'M-2'");
     let text: Vec<String> = plan.into_iter().map(|r| r[0].clone()).collect();

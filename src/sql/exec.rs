@@ -62,6 +62,9 @@ pub enum Plan {
         /// `column = 'value'` conditions the rows must meet (datastores): files and blocks
         /// without matching rows in the tag index are skipped. The filter above still applies.
         tags: Vec<(usize, String)>,
+        /// `column` within `[lo, hi]` (numeric columns of datastores): blocks whose min/max
+        /// rule out every row are skipped. The filter above still applies.
+        ranges: Vec<(usize, f64, f64)>,
         stats: Arc<ScanStats>,
     },
     Filter {
@@ -189,7 +192,7 @@ impl Plan {
         let analyze = profile.is_some();
         let pad = "  ".repeat(depth);
         let line = match self {
-            Plan::Scan { source, schema, used, time_range, tags, stats } => {
+            Plan::Scan { source, schema, used, time_range, tags, ranges, stats } => {
                 let what = match source {
                     Source::Datastore(d) => format!("Datastore Scan on {}", d.name()),
                     Source::Table(t) => format!("Table Scan on {}", t.name()),
@@ -212,6 +215,9 @@ impl Plan {
                 }
                 for (c, v) in tags {
                     s += &format!(" tag {} = '{v}'", schema[*c].name);
+                }
+                for (c, lo, hi) in ranges {
+                    s += &format!(" {} in [{lo}, {hi}]", schema[*c].name);
                 }
                 if analyze {
                     let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -317,8 +323,8 @@ pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
 
 fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
     match plan {
-        Plan::Scan { source, schema, used, time_range, tags, stats } => {
-            scan(source, schema, used, *time_range, tags, stats)
+        Plan::Scan { source, schema, used, time_range, tags, ranges, stats } => {
+            scan(source, schema, used, *time_range, tags, ranges, stats)
         }
         Plan::Filter { input, pred } => {
             let mut out = Vec::new();
@@ -841,6 +847,7 @@ fn scan(
     used: &[bool],
     range: (i64, i64),
     tags: &[(usize, String)],
+    ranges: &[(usize, f64, f64)],
     stats: &ScanStats,
 ) -> SqlResult<Vec<Batch>> {
     match source {
@@ -920,7 +927,7 @@ fn scan(
                             sc.spawn(move || {
                                 let mut part = Vec::new();
                                 scan_file(
-                                    f, schema, storage, used, time_idx, dt_idx, range, allowed, stats, blocks,
+                                    f, schema, storage, used, time_idx, dt_idx, range, ranges, allowed, stats, blocks,
                                     &mut part,
                                 )
                                 .map(|_| part)
@@ -982,6 +989,7 @@ fn scan_file(
     time_idx: Option<usize>,
     dt_idx: usize,
     range: (i64, i64),
+    ranges: &[(usize, f64, f64)],
     allowed: Option<&std::collections::BTreeSet<usize>>,
     stats: &ScanStats,
     blocks: std::ops::Range<usize>,
@@ -1001,6 +1009,26 @@ fn scan_file(
                 stats.blocks_pruned.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+        }
+        // Numeric conditions against the block's min/max (a block without present values
+        // has min > max and matches no condition).
+        let outside = ranges.iter().any(|&(c, lo, hi)| {
+            let Some(fc) = file_cols.get(c).copied().flatten() else { return false };
+            let cm = &f.meta.columns[fc];
+            let bm = &cm.blocks[b];
+            let (min, max) = match cm.data_type {
+                crate::batch::DataType::Float64 => (f64::from_bits(bm.min as u64), f64::from_bits(bm.max as u64)),
+                crate::batch::DataType::Int64 => (bm.min as f64, bm.max as f64),
+                _ => return false,
+            };
+            if min.is_nan() || max.is_nan() {
+                return false;
+            }
+            min > max || max < lo || min > hi
+        });
+        if outside {
+            stats.blocks_pruned.fetch_add(1, Ordering::Relaxed);
+            continue;
         }
         let n = f.meta.block_len(b);
         stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);

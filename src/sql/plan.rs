@@ -228,6 +228,7 @@ impl<'a> Binder<'a> {
             schema: schema.clone(),
             time_range: (i64::MIN, i64::MAX),
             tags: Vec::new(),
+            ranges: Vec::new(),
             stats: Arc::new(ScanStats::default()),
         };
         self.ctes.borrow_mut().insert(name.to_string(), (plan, schema));
@@ -380,6 +381,7 @@ impl<'a> Binder<'a> {
             schema: schema.clone(),
             time_range: (i64::MIN, i64::MAX),
             tags: Vec::new(),
+            ranges: Vec::new(),
             stats: Default::default(),
         };
         let items: Vec<(Expr, OutCol)> =
@@ -416,6 +418,7 @@ impl<'a> Binder<'a> {
                 schema,
                 time_range: (i64::MIN, i64::MAX),
                 tags: Vec::new(),
+                ranges: Vec::new(),
                 stats: Arc::new(ScanStats::default()),
             };
             return Ok((plan, scope));
@@ -471,6 +474,7 @@ impl<'a> Binder<'a> {
             schema,
             time_range: (i64::MIN, i64::MAX),
             tags: Vec::new(),
+            ranges: Vec::new(),
             stats: Arc::new(ScanStats::default()),
         };
         Ok((plan, scope))
@@ -500,6 +504,7 @@ impl<'a> Binder<'a> {
                 schema,
                 time_range: (i64::MIN, i64::MAX),
                 tags: Vec::new(),
+                ranges: Vec::new(),
                 stats: Default::default(),
             };
             return Ok((plan, Scope { cols: Vec::new(), used: RefCell::new(vec![false]), time_col: None }));
@@ -688,8 +693,9 @@ impl<'a> Binder<'a> {
             if let (Plan::Scan { time_range, .. }, Some(tc)) = (&mut plan, scope.time_col) {
                 *time_range = time_range_of(&pred, tc);
             }
-            if let Plan::Scan { source: Source::Datastore(_), tags, .. } = &mut plan {
+            if let Plan::Scan { source: Source::Datastore(_), tags, ranges, .. } = &mut plan {
                 *tags = tags_of(&pred);
+                *ranges = ranges_of(&pred);
             }
             plan = Plan::Filter { input: Box::new(plan), pred };
         }
@@ -2271,6 +2277,65 @@ pub fn fold(e: Expr) -> SqlResult<Expr> {
 }
 
 /// `column = 'text'` conjuncts of `pred`, which a datastore scan can answer from tag indexes.
+/// `column op number` conditions (`<`, `<=`, `>`, `>=`, `=`, BETWEEN) on numeric columns, as
+/// closed ranges `[lo, hi]` a row's value must fall in: blocks whose min/max lie outside are
+/// skipped. (Closed bounds are conservative for `<` and `>`.)
+fn ranges_of(pred: &Expr) -> Vec<(usize, f64, f64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![pred];
+    // A number, possibly cast to the column's numeric type.
+    let num = |e: &Expr| {
+        let lit = match e {
+            Expr::Cast { e, to } if to.is_numeric() => e.as_lit(),
+            _ => e.as_lit(),
+        };
+        match lit {
+            Some(Scalar::Int(i)) => Some(*i as f64),
+            Some(Scalar::Float(f)) if !f.is_nan() => Some(*f),
+            _ => None,
+        }
+    };
+    let col = |e: &Expr| match e {
+        Expr::Col { idx, ty } if ty.is_numeric() => Some(*idx),
+        Expr::Cast { e, to } if to.is_numeric() => match e.as_ref() {
+            Expr::Col { idx, ty } if ty.is_numeric() => Some(*idx),
+            _ => None,
+        },
+        _ => None,
+    };
+    while let Some(e) = stack.pop() {
+        let Expr::Bin { op, l, r, .. } = e else { continue };
+        if *op == BinOp::And {
+            stack.push(l);
+            stack.push(r);
+            continue;
+        }
+        // Normalise to `column op value`.
+        let (c, v, op) = match (col(l), num(r), col(r), num(l)) {
+            (Some(c), Some(v), _, _) => (c, v, *op),
+            (_, _, Some(c), Some(v)) => (
+                c,
+                v,
+                match op {
+                    BinOp::Lt => BinOp::Gt,
+                    BinOp::LtEq => BinOp::GtEq,
+                    BinOp::Gt => BinOp::Lt,
+                    BinOp::GtEq => BinOp::LtEq,
+                    o => *o,
+                },
+            ),
+            _ => continue,
+        };
+        match op {
+            BinOp::Eq => out.push((c, v, v)),
+            BinOp::Lt | BinOp::LtEq => out.push((c, f64::NEG_INFINITY, v)),
+            BinOp::Gt | BinOp::GtEq => out.push((c, v, f64::INFINITY)),
+            _ => {}
+        }
+    }
+    out
+}
+
 fn tags_of(pred: &Expr) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut stack = vec![pred];
