@@ -34,6 +34,14 @@ pub enum Source {
     Rows(Arc<Batch>),
 }
 
+/// What a correlated subquery needs to be planned again for each outer row.
+#[derive(Clone)]
+pub struct ApplyEnv {
+    pub engine: Arc<crate::engine::Engine>,
+    pub ctx: super::expr::EvalCtx,
+    pub params: Vec<super::scalar::Param>,
+}
+
 /// A named, typed output column.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutCol {
@@ -126,6 +134,14 @@ pub enum Plan {
         int_elems: bool,
         schema: Vec<OutCol>,
     },
+    /// Correlated subqueries: the input's columns, then one column per call, each computed by
+    /// running the call's subquery once per distinct value of the outer columns it reads.
+    Apply {
+        input: Box<Plan>,
+        calls: Vec<super::plan::ApplyCall>,
+        env: ApplyEnv,
+        schema: Vec<OutCol>,
+    },
     /// Window functions: the input's columns, then one column per call.
     Window {
         input: Box<Plan>,
@@ -176,6 +192,7 @@ impl Plan {
             | Plan::Join { schema, .. }
             | Plan::Window { schema, .. }
             | Plan::Expand { schema, .. }
+            | Plan::Apply { schema, .. }
             | Plan::SetOp { schema, .. } => schema.clone(),
             Plan::Filter { input, .. }
             | Plan::Sort { input, .. }
@@ -242,6 +259,7 @@ impl Plan {
             Plan::Sort { keys, .. } => format!("Sort ({} keys)", keys.len()),
             Plan::Window { calls, .. } => format!("WindowAgg ({} functions)", calls.len()),
             Plan::Expand { .. } => "ProjectSet".into(),
+            Plan::Apply { calls, .. } => format!("Correlated Subqueries ({})", calls.len()),
             Plan::Limit { limit, offset, .. } => {
                 format!("Limit ({} offset {offset})", limit.map_or("all".into(), |l| l.to_string()))
             }
@@ -274,6 +292,7 @@ impl Plan {
             | Plan::Limit { input, .. }
             | Plan::Window { input, .. }
             | Plan::Expand { input, .. }
+            | Plan::Apply { input, .. }
             | Plan::Distinct { input } => input.explain(depth + 1, profile, out),
             Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
                 left.explain(depth + 1, profile, out);
@@ -397,6 +416,38 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
                 columns.push(super::expr::scalars_to_column(&elems, schema[n - 3].ty)?);
                 columns.push(super::expr::scalars_to_column(&ords, SqlType::Int4)?);
                 columns.push(super::expr::scalars_to_column(&recs, SqlType::Text)?);
+                out.push(make_batch(schema, columns));
+            }
+            Ok(out)
+        }
+        Plan::Apply { input, calls, env, schema } => {
+            let binder = super::plan::Binder::new(&env.engine, env.ctx, &env.params);
+            let mut out = Vec::new();
+            let mut cache: Vec<std::collections::HashMap<Vec<u8>, Vec<Scalar>>> = vec![Default::default(); calls.len()];
+            for b in run(input)? {
+                let mut columns = b.columns.clone();
+                for (k, call) in calls.iter().enumerate() {
+                    let keys: Vec<usize> = call.outer.iter().map(|o| o.0).collect();
+                    let x = match &call.kind {
+                        super::plan::ApplyKind::In(x) => Some((eval(x, &b)?, x.ty())),
+                        _ => None,
+                    };
+                    let mut vals = Vec::with_capacity(b.num_rows());
+                    for r in 0..b.num_rows() {
+                        guard::check()?;
+                        let key = store_key_bytes(&b, &keys, r);
+                        if !cache[k].contains_key(&key) {
+                            let outer: Vec<Scalar> =
+                                call.outer.iter().map(|o| Scalar::from_column(&b.columns[o.0], o.3, r)).collect();
+                            let (schema, rows) = binder.run_correlated(call, outer)?;
+                            cache[k].insert(key.clone(), correlated_rows(&call.kind, &schema, &rows)?);
+                        }
+                        let rows = &cache[k][&key];
+                        let xv = x.as_ref().map(|(c, t)| Scalar::from_column(c, *t, r));
+                        vals.push(correlated_value(&call.kind, xv, rows));
+                    }
+                    columns.push(super::expr::scalars_to_column(&vals, call.ty)?);
+                }
                 out.push(make_batch(schema, columns));
             }
             Ok(out)
@@ -534,6 +585,51 @@ pub fn sort_rows(cols: &[Column], order: &[ColOrder], n: usize) -> Vec<u32> {
         std::cmp::Ordering::Equal
     });
     idx
+}
+
+/// A correlated subquery's rows for one outer row, as the values of its first column (one
+/// NULL per row for EXISTS of a query without columns).
+fn correlated_rows(kind: &super::plan::ApplyKind, schema: &[OutCol], rows: &Batch) -> SqlResult<Vec<Scalar>> {
+    use super::plan::ApplyKind;
+    let n = rows.num_rows();
+    match kind {
+        ApplyKind::Scalar | ApplyKind::In(_) if schema.len() != 1 => {
+            Err(SqlError::syntax("subquery must return only one column"))
+        }
+        ApplyKind::Scalar if n > 1 => {
+            Err(SqlError::new("21000", "more than one row returned by a subquery used as an expression"))
+        }
+        ApplyKind::Exists if schema.is_empty() => Ok(vec![Scalar::Null; n]),
+        _ => Ok((0..n).map(|i| Scalar::from_column(&rows.columns[0], schema[0].ty, i)).collect()),
+    }
+}
+
+/// The value of a correlated subquery expression for one outer row: the scalar, EXISTS, or
+/// `x IN (…)` with SQL's NULL rules.
+fn correlated_value(kind: &super::plan::ApplyKind, x: Option<Scalar>, rows: &[Scalar]) -> Scalar {
+    use super::plan::ApplyKind;
+    match kind {
+        ApplyKind::Exists => Scalar::Bool(!rows.is_empty()),
+        ApplyKind::Scalar => rows.first().cloned().unwrap_or(Scalar::Null),
+        ApplyKind::In(_) => {
+            let x = x.unwrap_or(Scalar::Null);
+            if rows.is_empty() {
+                return Scalar::Bool(false);
+            }
+            if x.is_null() {
+                return Scalar::Null;
+            }
+            let mut saw_null = false;
+            for v in rows {
+                if v.is_null() {
+                    saw_null = true;
+                } else if scalar_cmp(&x, v) == Some(std::cmp::Ordering::Equal) {
+                    return Scalar::Bool(true);
+                }
+            }
+            if saw_null { Scalar::Null } else { Scalar::Bool(false) }
+        }
+    }
 }
 
 /// Column values at `idx`, NULL where the index is `None` (the missing side of an outer join).

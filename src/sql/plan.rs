@@ -59,11 +59,46 @@ pub struct Binder<'a> {
     /// The set-returning function of the select list being bound: its argument (as SQL text)
     /// and the index of its element column (ordinality and record follow).
     srf: RefCell<Option<(String, usize, SqlType)>>,
+    /// Correlated subqueries: the enclosing queries' columns (innermost last), the outer
+    /// columns a subquery being bound refers to, the values those columns have while a
+    /// subquery runs for one outer row, and the subqueries of the clause being bound.
+    outer: RefCell<Vec<Vec<OuterCol>>>,
+    outer_refs: RefCell<Vec<usize>>,
+    outer_values: RefCell<Vec<(OuterCol, Scalar)>>,
+    applies: RefCell<Option<Vec<ApplyCall>>>,
     /// Parameter types inferred from their use (`x = $1`, `$1::int`), for Describe.
     param_types: RefCell<std::collections::BTreeMap<usize, SqlType>>,
     /// Named windows (`WINDOW w AS (…)`) of the SELECT being bound.
     named_windows: RefCell<Vec<ast::NamedWindowDefinition>>,
 }
+
+/// A column of an enclosing query: qualifier, name, type.
+type OuterCol = (Option<String>, String, SqlType);
+
+/// A subquery that refers to columns of the query around it: run once per distinct
+/// combination of those columns' values (see [`Plan::Apply`]).
+#[derive(Clone, Debug)]
+pub struct ApplyCall {
+    pub query: Box<ast::Query>,
+    pub kind: ApplyKind,
+    /// The outer columns it reads: (input column, qualifier, name, type).
+    pub outer: Vec<(usize, Option<String>, String, SqlType)>,
+    pub ty: SqlType,
+}
+
+#[derive(Clone, Debug)]
+pub enum ApplyKind {
+    /// `(SELECT …)`: its one value, NULL without rows.
+    Scalar,
+    /// `EXISTS (…)`
+    Exists,
+    /// `x IN (SELECT …)`, with x evaluated over the outer row.
+    In(Expr),
+}
+
+/// Correlated subqueries' results are bound as columns from this index up, and renumbered once
+/// the width of the Apply node's input is known.
+const APPLY_BASE: usize = usize::MAX / 4;
 
 /// Window results are bound as columns from this index up, and renumbered once the width of
 /// the Window node's input is known.
@@ -198,6 +233,10 @@ impl<'a> Binder<'a> {
             ctes: Default::default(),
             windows: Default::default(),
             srf: Default::default(),
+            outer: Default::default(),
+            outer_refs: Default::default(),
+            outer_values: Default::default(),
+            applies: Default::default(),
             param_types: Default::default(),
             named_windows: Default::default(),
         }
@@ -330,8 +369,7 @@ impl<'a> Binder<'a> {
     }
 
     /// Runs an uncorrelated subquery now (it is a constant for the statement).
-    fn subquery_values(&self, q: &ast::Query) -> SqlResult<(SqlType, Vec<Scalar>)> {
-        let (plan, schema) = self.bind_query(q)?;
+    fn run_values(&self, plan: Plan, schema: Vec<OutCol>) -> SqlResult<(SqlType, Vec<Scalar>)> {
         if schema.len() != 1 {
             return Err(SqlError::syntax("subquery must return only one column"));
         }
@@ -683,7 +721,16 @@ impl<'a> Binder<'a> {
     ) -> SqlResult<(Plan, Vec<OutCol>)> {
         let (mut plan, scope) = self.bind_from(&s.from)?;
         if let Some(w) = &s.selection {
-            let pred = self.bind_expr(w, &scope, &mut None)?;
+            // Correlated subqueries in WHERE run in an Apply node below the filter.
+            let outer_applies = self.applies.replace(Some(Vec::new()));
+            let bound = self.bind_expr(w, &scope, &mut None);
+            let calls = self.applies.replace(outer_applies).unwrap_or_default();
+            let mut pred = bound?;
+            if !calls.is_empty() {
+                let base = plan.schema().len();
+                pred.remap(&|i| if i >= APPLY_BASE { base + i - APPLY_BASE } else { i });
+                plan = self.apply_node(plan, calls);
+            }
             if pred.ty() != SqlType::Bool && pred.ty() != SqlType::Unknown {
                 return Err(SqlError::mismatch(format!(
                     "argument of WHERE must be type boolean, not type {}",
@@ -770,9 +817,12 @@ impl<'a> Binder<'a> {
         // SELECT list (and ORDER BY, below) may call window functions.
         let outer_windows = self.windows.replace(Some(Vec::new()));
         let outer_named = self.named_windows.replace(s.named_window.clone());
+        // Correlated subqueries in the select list (of a query without aggregation).
+        let outer_applies = self.applies.replace(if agg_ctx.is_none() { Some(Vec::new()) } else { None });
         let bound = self.bind_select_list(s, &scope, plan, agg_ctx, &order_asts);
         self.windows.replace(outer_windows);
         self.named_windows.replace(outer_named);
+        self.applies.replace(outer_applies);
         let (plan, items, order_exprs) = bound?;
         let (distinct, distinct_on) = match &s.distinct {
             None | Some(ast::Distinct::All) => (false, Vec::new()),
@@ -902,6 +952,21 @@ impl<'a> Binder<'a> {
         }
         let scope = outer_scope;
         set_used(&mut plan, &scope.used.borrow());
+        let calls = self.applies.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default();
+        if !calls.is_empty() {
+            if expand.is_some() {
+                return Err(SqlError::unsupported("set-returning functions with correlated subqueries"));
+            }
+            let base = plan.schema().len();
+            let renumber = |i: usize| if (APPLY_BASE..WINDOW_BASE).contains(&i) { base + i - APPLY_BASE } else { i };
+            for (e, _) in items.iter_mut() {
+                e.remap(&renumber);
+            }
+            for e in order_exprs.iter_mut().flatten() {
+                e.remap(&renumber);
+            }
+            plan = self.apply_node(plan, calls);
+        }
         if let Some((arg, int_elems, elem_ty)) = expand {
             let mut schema = plan.schema();
             schema.push(OutCol { name: "elem".into(), ty: elem_ty });
@@ -1091,9 +1156,94 @@ impl<'a> Binder<'a> {
                 scope.used.borrow_mut()[*i] = true;
                 Ok(Expr::Col { idx: *i, ty: scope.cols[*i].ty })
             }
-            [] => Err(SqlError::undefined_column(&parts.join("."))),
+            [] => self.outer_column(qual.map(String::as_str), name, parts),
             _ => Err(SqlError::new("42702", format!("column reference \"{name}\" is ambiguous"))),
         }
+    }
+
+    /// A column of an enclosing query: its value while a correlated subquery runs for one
+    /// outer row, or (while the subquery is first bound) a typed NULL standing in for it.
+    fn outer_column(&self, qual: Option<&str>, name: &str, parts: &[String]) -> SqlResult<Expr> {
+        let matches = |q: &Option<String>, n: &str| n == name && qual.is_none_or(|x| q.as_deref() == Some(x));
+        if let Some(((_, _, ty), v)) = self.outer_values.borrow().iter().find(|((q, n, _), _)| matches(q, n)) {
+            return Ok(Expr::lit(v.clone(), *ty));
+        }
+        let outer = self.outer.borrow();
+        if let Some(cols) = outer.last() {
+            let hits: Vec<usize> =
+                cols.iter().enumerate().filter(|(_, (q, n, _))| matches(q, n)).map(|(i, _)| i).collect();
+            match hits.as_slice() {
+                [i] => {
+                    self.outer_refs.borrow_mut().push(*i);
+                    return Ok(Expr::lit(Scalar::Null, cols[*i].2));
+                }
+                [] => {}
+                _ => return Err(SqlError::new("42702", format!("column reference \"{name}\" is ambiguous"))),
+            }
+            if outer[..outer.len() - 1].iter().any(|cols| cols.iter().any(|(q, n, _)| matches(q, n))) {
+                return Err(SqlError::unsupported("a subquery referring to a query two or more levels out"));
+            }
+        }
+        Err(SqlError::undefined_column(&parts.join(".")))
+    }
+
+    /// Binds subquery `q` of an expression over `scope`. Without references to `scope` it is
+    /// planned as is (`Ok(Err(plan))`); with them it becomes a correlated call, registered for
+    /// the clause's Apply node, and its result column is returned (`Ok(Ok(expr))`).
+    #[allow(clippy::type_complexity)]
+    fn bind_subquery(
+        &self,
+        q: &ast::Query,
+        scope: &Scope,
+        kind: impl FnOnce(SqlType) -> SqlResult<(ApplyKind, SqlType)>,
+    ) -> SqlResult<Result<Expr, (Plan, Vec<OutCol>)>> {
+        self.outer.borrow_mut().push(scope.cols.iter().map(|c| (c.qualifier.clone(), c.name.clone(), c.ty)).collect());
+        let mark = self.outer_refs.borrow().len();
+        let bound = self.bind_query(q);
+        self.outer.borrow_mut().pop();
+        let mut refs: Vec<usize> = self.outer_refs.borrow_mut().drain(mark..).collect();
+        let (plan, schema) = bound?;
+        if refs.is_empty() {
+            return Ok(Err((plan, schema)));
+        }
+        refs.sort_unstable();
+        refs.dedup();
+        let first_ty = schema.first().map_or(SqlType::Bool, |c| c.ty);
+        let (kind, ty) = kind(first_ty)?;
+        let outer = refs
+            .iter()
+            .map(|&i| {
+                scope.used.borrow_mut()[i] = true;
+                let c = &scope.cols[i];
+                (i, c.qualifier.clone(), c.name.clone(), c.ty)
+            })
+            .collect();
+        let call = ApplyCall { query: Box::new(q.clone()), kind, outer, ty };
+        let mut guard = self.applies.borrow_mut();
+        let calls = guard.as_mut().ok_or_else(|| {
+            SqlError::unsupported("a subquery referring to the outer query here (only in WHERE and the select list of a query without GROUP BY)")
+        })?;
+        calls.push(call);
+        Ok(Ok(Expr::Col { idx: APPLY_BASE + calls.len() - 1, ty }))
+    }
+
+    /// `plan` with correlated subqueries' result columns appended.
+    fn apply_node(&self, plan: Plan, calls: Vec<ApplyCall>) -> Plan {
+        let mut schema = plan.schema();
+        for (k, c) in calls.iter().enumerate() {
+            schema.push(OutCol { name: format!("subquery{k}"), ty: c.ty });
+        }
+        let env = super::exec::ApplyEnv { engine: self.engine.clone(), ctx: self.ctx, params: self.params.to_vec() };
+        Plan::Apply { input: Box::new(plan), calls, env, schema }
+    }
+
+    /// Runs correlated subquery `call` with the outer columns set to `values`.
+    pub fn run_correlated(&self, call: &ApplyCall, values: Vec<Scalar>) -> SqlResult<(Vec<OutCol>, Batch)> {
+        *self.outer_values.borrow_mut() =
+            call.outer.iter().zip(values).map(|((_, q, n, t), v)| ((q.clone(), n.clone(), *t), v)).collect();
+        let (plan, schema) = self.bind_query(&call.query)?;
+        let b = concat(run(&plan)?, &schema);
+        Ok((schema, b))
     }
 
     /// Binds an expression. In aggregate mode (`agg` is `Some`), grouped expressions and
@@ -1264,7 +1414,12 @@ impl<'a> Binder<'a> {
             }
             E::In { expr, target: ast::InTarget::Subquery(q), negated, .. } => {
                 let x = self.bind_expr(expr, scope, agg)?;
-                let (ty, vals) = self.subquery_values(q)?;
+                let xc = x.clone();
+                let (plan, schema) = match self.bind_subquery(q, scope, |_| Ok((ApplyKind::In(xc), SqlType::Bool)))? {
+                    Ok(r) => return Ok(if *negated { Expr::Not(Box::new(r)) } else { r }),
+                    Err(p) => p,
+                };
+                let (ty, vals) = self.run_values(plan, schema)?;
                 let t =
                     func::common_type(&[x.ty(), ty]).ok_or_else(|| SqlError::mismatch("IN types cannot be matched"))?;
                 let list = vals.into_iter().map(|v| coerce(Expr::lit(v, ty), t)).collect::<SqlResult<Vec<_>>>()?;
@@ -1275,13 +1430,21 @@ impl<'a> Binder<'a> {
                 }
             }
             E::Exists { subquery, negated } => {
-                let (plan, schema) = self.bind_query(subquery)?;
+                let (plan, schema) =
+                    match self.bind_subquery(subquery, scope, |_| Ok((ApplyKind::Exists, SqlType::Bool)))? {
+                        Ok(r) => return Ok(if *negated { Expr::Not(Box::new(r)) } else { r }),
+                        Err(p) => p,
+                    };
                 let rows: usize = run(&plan)?.iter().map(|b| b.num_rows()).sum();
                 let _ = schema;
                 Expr::lit(Scalar::Bool((rows > 0) != *negated), SqlType::Bool)
             }
             E::Subquery(q) => {
-                let (ty, vals) = self.subquery_values(q)?;
+                let (plan, schema) = match self.bind_subquery(q, scope, |t| Ok((ApplyKind::Scalar, t)))? {
+                    Ok(r) => return Ok(r),
+                    Err(p) => p,
+                };
+                let (ty, vals) = self.run_values(plan, schema)?;
                 if vals.len() > 1 {
                     return Err(SqlError::new(
                         "21000",
@@ -2163,6 +2326,12 @@ fn set_used(p: &mut Plan, used: &[bool]) {
     match p {
         Plan::Scan { used: u, schema, .. } if used.len() == schema.len() => *u = used.to_vec(),
         Plan::Filter { input, .. } => set_used(input, used),
+        Plan::Apply { input, .. } => {
+            let w = input.schema().len();
+            if used.len() >= w {
+                set_used(input, &used[..w]);
+            }
+        }
         Plan::Join { left, right, schema, .. } if used.len() == schema.len() => {
             let lw = left.schema().len();
             set_used(left, &used[..lw]);

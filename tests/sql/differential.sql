@@ -318,3 +318,13 @@ SELECT id FROM nums WHERE a = ANY('{10,0}') ORDER BY id
 SELECT id FROM nums WHERE s = ANY('{alpha,gamma}') AND id <> ALL('{6}') ORDER BY id
 -- upserts (the statements are in the setup)
 SELECT * FROM upserts ORDER BY id
+-- correlated subqueries
+SELECT machine_id, (SELECT count(*) FROM readings r WHERE r.machine_id = m.machine_id AND r.temperature > 80) AS hot FROM machines m ORDER BY 1
+SELECT machine_id FROM machines m WHERE EXISTS (SELECT 1 FROM readings r WHERE r.machine_id = m.machine_id AND r.status = 'fault') ORDER BY 1
+SELECT machine_id FROM machines m WHERE NOT EXISTS (SELECT 1 FROM readings r WHERE r.machine_id = m.machine_id) ORDER BY 1
+SELECT id, a FROM nums n WHERE a IN (SELECT capacity FROM machines m WHERE m.capacity >= n.id * 5) ORDER BY id
+SELECT id, a NOT IN (SELECT capacity FROM machines m WHERE m.capacity > n.a) AS x FROM nums n ORDER BY id
+SELECT id, (SELECT max(b) FROM nums n2 WHERE n2.a = n1.a AND n2.id <> n1.id) FROM nums n1 ORDER BY id
+SELECT id, (SELECT s FROM nums n2 WHERE n2.id = n1.id + 1) AS next_s FROM nums n1 ORDER BY id
+SELECT id, (SELECT a FROM nums n2 WHERE n2.flag = n1.flag) FROM nums n1 WHERE id = 1
+SELECT m.model_type, (SELECT avg(r.vibration) FROM readings r WHERE r.machine_id = m.machine_id) FROM machines m WHERE m.machine_id < 'M-0004' ORDER BY 1, 2
