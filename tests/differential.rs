@@ -15,14 +15,16 @@ CREATE TABLE readings (time timestamptz, machine_id text, temperature double pre
 CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT, capacity INT);
 CREATE TABLE nums (id INT PRIMARY KEY, a INT, b BIGINT, x DOUBLE PRECISION, s TEXT, flag BOOLEAN);
 CREATE TABLE docs (id INT PRIMARY KEY, doc JSON);
-CREATE TABLE upserts (id INT PRIMARY KEY, name TEXT, hits INT, seen TIMESTAMPTZ);";
+CREATE TABLE upserts (id INT PRIMARY KEY, name TEXT, hits INT, seen TIMESTAMPTZ);
+CREATE TABLE blobs (id INT PRIMARY KEY, b BYTEA);";
 
 const SETUP_FLEETDB: &str = "
 CREATE DATASTORE readings;
 CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT, capacity INT);
 CREATE TABLE nums (id INT PRIMARY KEY, a INT, b BIGINT, x DOUBLE PRECISION, s TEXT, flag BOOLEAN);
 CREATE TABLE docs (id INT PRIMARY KEY, doc JSON);
-CREATE TABLE upserts (id INT PRIMARY KEY, name TEXT, hits INT, seen TIMESTAMPTZ);";
+CREATE TABLE upserts (id INT PRIMARY KEY, name TEXT, hits INT, seen TIMESTAMPTZ);
+CREATE TABLE blobs (id INT PRIMARY KEY, b BYTEA);";
 
 fn data_sql() -> Vec<String> {
     let mut fleet = Fleet::new(FleetConfig { machines: 12, seed: 42, ..Default::default() });
@@ -82,6 +84,7 @@ fn data_sql() -> Vec<String> {
             "INSERT INTO upserts AS u (id, name, hits) VALUES (2, 'b2', 10), (3, 'c2', 7), (5, 'e', 0) \
              ON CONFLICT (id) DO UPDATE SET hits = coalesce(u.hits, 0) + excluded.hits, seen = timestamptz '2026-03-01 00:00:00+00' WHERE u.hits IS NULL",
             "INSERT INTO upserts (id, name) VALUES (5, 'e2') ON CONFLICT (id) DO NOTHING",
+            r"INSERT INTO blobs VALUES (1, '\x0102ff'), (2, 'abc'), (3, 'a\\b'), (4, NULL), (5, '\x')",
         ]
         .map(String::from),
     );

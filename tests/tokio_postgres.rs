@@ -73,6 +73,9 @@ fn tokio_postgres_client_round_trips() {
         }
         assert_eq!(seen, vec![0.0, 0.5, 1.0, 1.5, 2.0]);
         tx.commit().await.unwrap();
+        // bytea travels as raw bytes in binary format.
+        let blob: Vec<u8> = client.query_one("SELECT $1::bytea", &[&vec![0u8, 1, 255]]).await.unwrap().get(0);
+        assert_eq!(blob, vec![0u8, 1, 255]);
         // Errors carry their SQLSTATE.
         let e = client.query("SELECT 1 / 0", &[]).await.unwrap_err();
         assert_eq!(e.code().map(|c| c.code()), Some("22012"));

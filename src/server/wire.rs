@@ -69,6 +69,7 @@ impl ToSql for Cell<'_> {
                 out.put_i32(iv.days);
                 out.put_i32(iv.months);
             }
+            (T::Bytea, Scalar::Text(t)) => out.put_slice(&crate::sql::types::bytea_bytes(t)),
             (T::Jsonb, _) => {
                 out.put_u8(1);
                 out.put_slice(v.to_text(self.ty).unwrap_or_default().as_bytes());
@@ -160,6 +161,7 @@ pub fn decode_param(bytes: &[u8], binary: bool, ty: Option<&Type>) -> Result<Str
             let d = i32::from_be_bytes(be(4)?.try_into().map_err(|_| "date")?) as i64;
             format_date(d + PG_EPOCH_DAYS)
         }
+        Type::BYTEA => crate::sql::types::bytea_text(bytes),
         Type::JSONB if bytes.first() == Some(&1) => String::from_utf8(bytes[1..].to_vec()).map_err(|_| "jsonb")?,
         _ => String::from_utf8(bytes.to_vec()).map_err(|_| "parameter is not valid UTF-8".to_string())?,
     })

@@ -122,6 +122,7 @@ pub fn type_of_oid(oid: u32, storage: crate::batch::DataType) -> SqlType {
         T::Date,
         T::Json,
         T::Jsonb,
+        T::Bytea,
     ]
     .into_iter()
     .find(|t| t.oid() == oid)

@@ -153,6 +153,13 @@ pub fn parse_text(s: &str, ty: SqlType) -> SqlResult<Scalar> {
             _ => Scalar::Float(t.parse::<f64>().map_err(|_| bad())?),
         },
         SqlType::Text | SqlType::Varchar | SqlType::Unknown => Scalar::Text(s.to_string()),
+        SqlType::Bytea => Scalar::Text(super::types::parse_bytea(s).ok_or_else(|| {
+            if s.starts_with("\\x") {
+                SqlError::new("22023", format!("invalid hexadecimal data in bytea: \"{s}\""))
+            } else {
+                bad()
+            }
+        })?),
         SqlType::Json | SqlType::Jsonb => {
             crate::util::json::parse(s).map_err(|e| {
                 SqlError::new("22P02", format!("invalid input syntax for type json: {}", e.message))

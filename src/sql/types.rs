@@ -25,6 +25,8 @@ pub enum SqlType {
     Interval,
     Json,
     Jsonb,
+    /// Binary strings, carried as their canonical text form `\x0102ff`.
+    Bytea,
     /// The type of a bare NULL or an untyped string literal before it is resolved.
     Unknown,
 }
@@ -48,6 +50,7 @@ impl SqlType {
             SqlType::Interval => 1186,
             SqlType::Numeric => 1700,
             SqlType::Jsonb => 3802,
+            SqlType::Bytea => 17,
         }
     }
 
@@ -69,6 +72,7 @@ impl SqlType {
             SqlType::Interval => "interval",
             SqlType::Json => "json",
             SqlType::Jsonb => "jsonb",
+            SqlType::Bytea => "bytea",
             SqlType::Unknown => "unknown",
         }
     }
@@ -85,6 +89,7 @@ impl SqlType {
             | SqlType::Json
             | SqlType::Jsonb
             | SqlType::Interval
+            | SqlType::Bytea
             | SqlType::Unknown => DataType::Text,
             SqlType::Timestamp | SqlType::TimestampTz => DataType::Timestamp,
         })
@@ -154,9 +159,58 @@ impl SqlType {
             "interval" => SqlType::Interval,
             "json" => SqlType::Json,
             "jsonb" => SqlType::Jsonb,
+            "bytea" => SqlType::Bytea,
             _ => return None,
         })
     }
+}
+
+/// Reads bytea input (hex `\x0102ff`, or the escape format with `\\` and `\ooo`) into the
+/// canonical hex text fleetdb carries; `None` if malformed.
+pub fn parse_bytea(s: &str) -> Option<String> {
+    let mut bytes = Vec::new();
+    if let Some(hex) = s.strip_prefix("\\x") {
+        let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        if !digits.len().is_multiple_of(2) {
+            return None;
+        }
+        for pair in digits.chunks(2) {
+            bytes.push(u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?);
+        }
+    } else {
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] != b'\\' {
+                bytes.push(b[i]);
+                i += 1;
+            } else if b.get(i + 1) == Some(&b'\\') {
+                bytes.push(b'\\');
+                i += 2;
+            } else {
+                let oct = std::str::from_utf8(b.get(i + 1..i + 4)?).ok()?;
+                bytes.push(u8::from_str_radix(oct, 8).ok()?);
+                i += 4;
+            }
+        }
+    }
+    Some(bytea_text(&bytes))
+}
+
+/// The canonical text of bytes: `\x` and two lowercase hex digits per byte.
+pub fn bytea_text(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(2 + 2 * bytes.len());
+    out.push_str("\\x");
+    for b in bytes {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The bytes of canonical bytea text.
+pub fn bytea_bytes(text: &str) -> Vec<u8> {
+    let hex = text.strip_prefix("\\x").unwrap_or("").as_bytes();
+    hex.chunks(2).filter_map(|p| std::str::from_utf8(p).ok().and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
 }
 
 /// A PostgreSQL interval: months, days and microseconds are kept apart, as PostgreSQL does.

@@ -328,3 +328,8 @@ SELECT id, (SELECT max(b) FROM nums n2 WHERE n2.a = n1.a AND n2.id <> n1.id) FRO
 SELECT id, (SELECT s FROM nums n2 WHERE n2.id = n1.id + 1) AS next_s FROM nums n1 ORDER BY id
 SELECT id, (SELECT a FROM nums n2 WHERE n2.flag = n1.flag) FROM nums n1 WHERE id = 1
 SELECT m.model_type, (SELECT avg(r.vibration) FROM readings r WHERE r.machine_id = m.machine_id) FROM machines m WHERE m.machine_id < 'M-0004' ORDER BY 1, 2
+-- bytea
+SELECT id, b FROM blobs ORDER BY id
+SELECT id FROM blobs WHERE b = '\x616263' ORDER BY id
+SELECT '\x0102ff'::bytea, 'abc'::bytea, 'a\\b'::bytea, '\x'::bytea
+SELECT '\x0'::bytea
