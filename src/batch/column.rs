@@ -159,6 +159,10 @@ impl Column {
         self.validity.as_ref().map_or(0, |b| b.count_unset())
     }
     pub fn take(&self, idx: &[u32]) -> Column {
+        // A column of NULLs only (such as a column the query does not read) stays one.
+        if self.validity.as_ref().is_some_and(|b| b.count_unset() == self.len()) && !self.is_empty() {
+            return Column::nulls(self.data_type(), idx.len());
+        }
         let validity = self.validity.as_ref().map(|b| {
             let mut out = Bitmap::new_unset(idx.len());
             for (o, &i) in idx.iter().enumerate() {
