@@ -3,6 +3,7 @@
 //! calls wait for fsync. Authentication: trust (connections are accepted on loopback only by
 //! default; see the README).
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
@@ -61,6 +62,8 @@ pub struct Connection {
     parser: Arc<NoopQueryParser>,
     /// A COPY FROM STDIN in progress: what it loads, data not yet loaded, rows loaded so far.
     copy: Mutex<PendingCopy>,
+    /// Parameter types inferred per statement text (at Describe), reused at each execution.
+    inferred: Mutex<HashMap<String, Arc<InferredParams>>>,
 }
 
 /// COPY data is loaded in pieces of about this many bytes as it arrives (memory stays bounded).
@@ -262,7 +265,7 @@ impl ExtendedQueryHandler for Connection {
         // Parameters the client left untyped have the types Describe inferred (and sent).
         let declared = &portal.statement.parameter_types;
         let inferred = if (0..portal.parameters.len()).any(|i| declared.get(i).is_none_or(|t| t.is_none())) {
-            tokio::task::block_in_place(|| lock(&self.session).param_types(&stmt))
+            self.inferred_params(&portal.statement.statement, &stmt)
         } else {
             Default::default()
         };
@@ -302,7 +305,7 @@ impl ExtendedQueryHandler for Connection {
     {
         let n = param_count(&target.statement);
         let inferred = match single_statement(&target.statement)? {
-            Some(stmt) => tokio::task::block_in_place(|| lock(&self.session).param_types(&stmt)),
+            Some(stmt) => self.inferred_params(&target.statement, &stmt),
             None => Default::default(),
         };
         let param_types: Vec<Type> = (0..n)
@@ -333,7 +336,24 @@ impl ExtendedQueryHandler for Connection {
     }
 }
 
+type InferredParams = std::collections::BTreeMap<usize, SqlType>;
+
 impl Connection {
+    /// The parameter types of statement `sql` (parsed as `stmt`) as their use implies; worked
+    /// out once per statement text.
+    fn inferred_params(&self, sql: &str, stmt: &Statement) -> Arc<InferredParams> {
+        if let Some(t) = self.inferred.lock().unwrap_or_else(|e| e.into_inner()).get(sql) {
+            return t.clone();
+        }
+        let t = Arc::new(tokio::task::block_in_place(|| lock(&self.session).param_types(stmt)));
+        let mut cache = self.inferred.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= 256 {
+            cache.clear();
+        }
+        cache.insert(sql.to_string(), t.clone());
+        t
+    }
+
     /// The columns `sql` returns, as row-description fields (none for commands).
     fn result_fields(&self, sql: &str, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
         let Some(stmt) = single_statement(sql)? else { return Ok(Vec::new()) };
@@ -491,6 +511,7 @@ pub async fn serve(
                     manager: manager.clone(),
                     parser: Arc::new(NoopQueryParser::new()),
                     copy: Mutex::new(None),
+                    inferred: Mutex::new(HashMap::new()),
                 });
                 let startup = Arc::new(match &options.password {
                     None => Startup::Trust(conn.clone()),

@@ -467,58 +467,25 @@ fn fast_feed(accs: &mut [Vec<Acc>], ai: usize, call: &AggCall, cols: &[Column], 
             }
             true
         }
-        AggFunc::Min | AggFunc::Max if call.ty != SqlType::Interval => {
-            let c = &cols[0];
-            let min = call.func == AggFunc::Min;
-            match &c.values {
-                Values::Float64(v) => {
-                    for (r, &g) in gids.iter().enumerate() {
-                        if !c.is_valid(r) {
-                            continue;
-                        }
-                        if let Acc::Extreme(best) = &mut accs[g][ai] {
-                            let x = v[r];
-                            // NaN is the largest float, as in PostgreSQL.
-                            let better = match best {
-                                Some(Scalar::Float(b)) => {
-                                    let o = x.partial_cmp(b).unwrap_or_else(|| x.is_nan().cmp(&b.is_nan()));
-                                    if min { o.is_lt() } else { o.is_gt() }
-                                }
-                                _ => true,
-                            };
-                            if better {
-                                *best = Some(Scalar::Float(x));
-                            }
-                        }
+        // min/max over numbers and times: the value is compared as a scalar that needs no
+        // allocation (PostgreSQL's order: NaN above every number), without the generic per-row
+        // argument vector.
+        AggFunc::Min | AggFunc::Max
+            if matches!(cols[0].values, Values::Float64(_) | Values::Int64(_) | Values::Timestamp(_)) =>
+        {
+            let (c, ty) = (&cols[0], call.args[0].ty());
+            let want = if call.func == AggFunc::Min { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater };
+            for (r, &g) in gids.iter().enumerate() {
+                if c.is_valid(r)
+                    && let Acc::Extreme(best) = &mut accs[g][ai]
+                {
+                    let x = Scalar::from_column(c, ty, r);
+                    if best.as_ref().is_none_or(|b| super::func::scalar_cmp(&x, b) == Some(want)) {
+                        *best = Some(x);
                     }
-                    true
                 }
-                Values::Int64(v) if call.ty != SqlType::Date => {
-                    for (r, &g) in gids.iter().enumerate() {
-                        if !c.is_valid(r) {
-                            continue;
-                        }
-                        if let Acc::Extreme(best) = &mut accs[g][ai] {
-                            let x = v[r];
-                            let better = match best {
-                                Some(Scalar::Int(b)) => {
-                                    if min {
-                                        x < *b
-                                    } else {
-                                        x > *b
-                                    }
-                                }
-                                _ => true,
-                            };
-                            if better {
-                                *best = Some(Scalar::Int(x));
-                            }
-                        }
-                    }
-                    true
-                }
-                _ => false,
             }
+            true
         }
         AggFunc::Sum | AggFunc::Avg => match &cols[0].values {
             Values::Float64(v) => {

@@ -69,10 +69,14 @@ pub fn relations(engine: &Engine) -> Vec<Rel> {
     let mut out = Vec::new();
     for n in engine.table_names() {
         if let Ok(t) = engine.table(&n) {
+            // Key columns are NOT NULL, as PostgreSQL's primary keys make them.
             let columns = t
                 .columns()
                 .iter()
-                .map(|c| (c.name.clone(), type_of_oid(c.type_tag, c.data_type), c.not_null))
+                .enumerate()
+                .map(|(k, c)| {
+                    (c.name.clone(), type_of_oid(c.type_tag, c.data_type), c.not_null || t.key().contains(&k))
+                })
                 .collect();
             let key = t.key().iter().map(|&k| k as i64 + 1).collect();
             out.push(Rel { oid: rel_oid(&n), name: n, kind: "table", columns, key });
@@ -307,55 +311,47 @@ pub fn relation(engine: &Engine, schema: Option<&str>, name: &str) -> SqlResult<
                     ("attcollation", I8),
                     ("attacl", T),
                 ]);
+                // (relation, name, type, number, not null, length, storage, collation)
+                let mut attr = |rel: i64,
+                                name: &str,
+                                ty: SqlType,
+                                num: usize,
+                                not_null: bool,
+                                len: i64,
+                                storage: &str,
+                                coll: i64| {
+                    bl.row(vec![
+                        i(rel),
+                        t(name),
+                        i(ty.oid() as i64),
+                        i(-1),
+                        i(len),
+                        i(num as i64),
+                        i(0),
+                        i(-1),
+                        b(not_null),
+                        b(false),
+                        b(false),
+                        t(""),
+                        t(""),
+                        b(false),
+                        b(true),
+                        t(storage),
+                        t(""),
+                        i(coll),
+                        N,
+                    ])
+                };
                 for r in rels() {
                     for (k, (name, ty, not_null)) in r.columns.iter().enumerate() {
                         let len = TYPES.iter().find(|x| x.0 == ty.oid() as i64).map_or(-1, |x| x.2);
                         let coll = if ty.is_text() { COLL_DEFAULT } else { 0 };
-                        bl.row(vec![
-                            i(r.oid),
-                            t(name),
-                            i(ty.oid() as i64),
-                            i(-1),
-                            i(len),
-                            i(k as i64 + 1),
-                            i(0),
-                            i(-1),
-                            b(*not_null || r.key.contains(&(k as i64 + 1))),
-                            b(false),
-                            b(false),
-                            t(""),
-                            t(""),
-                            b(false),
-                            b(true),
-                            t(if len < 0 { "x" } else { "p" }),
-                            t(""),
-                            i(coll),
-                            N,
-                        ]);
+                        attr(r.oid, name, *ty, k + 1, *not_null, len, if len < 0 { "x" } else { "p" }, coll);
                     }
+                    // The key index's columns.
                     for (k, &col) in r.key.iter().enumerate() {
                         let (name, ty, _) = &r.columns[col as usize - 1];
-                        bl.row(vec![
-                            i(r.oid + 1),
-                            t(name),
-                            i(ty.oid() as i64),
-                            i(-1),
-                            i(-1),
-                            i(k as i64 + 1),
-                            i(0),
-                            i(-1),
-                            b(false),
-                            b(false),
-                            b(false),
-                            t(""),
-                            t(""),
-                            b(false),
-                            b(true),
-                            t("p"),
-                            t(""),
-                            i(0),
-                            N,
-                        ]);
+                        attr(r.oid + 1, name, *ty, k + 1, false, -1, "p", 0);
                     }
                 }
                 bl
@@ -544,16 +540,7 @@ pub fn relation(engine: &Engine, schema: Option<&str>, name: &str) -> SqlResult<
             }
             "pg_settings" => {
                 let mut bl = Builder::new(&[("name", T), ("setting", T), ("unit", T), ("category", T)]);
-                for (k, v) in [
-                    ("server_version", super::plan::SERVER_VERSION),
-                    ("server_encoding", "UTF8"),
-                    ("client_encoding", "UTF8"),
-                    ("DateStyle", "ISO, MDY"),
-                    ("TimeZone", "UTC"),
-                    ("integer_datetimes", "on"),
-                    ("standard_conforming_strings", "on"),
-                    ("max_identifier_length", "63"),
-                ] {
+                for (k, v) in super::session::DEFAULT_SETTINGS {
                     bl.row(vec![t(k), t(v), N, t("fleetdb")]);
                 }
                 bl
@@ -641,7 +628,7 @@ pub fn relation(engine: &Engine, schema: Option<&str>, name: &str) -> SqlResult<
                 ]);
                 for r in rels() {
                     for (k, (name, ty, not_null)) in r.columns.iter().enumerate() {
-                        let nullable = !(*not_null || r.key.contains(&(k as i64 + 1)));
+                        let nullable = !*not_null;
                         let (prec, scale) = match ty {
                             SqlType::Int2 => (i(16), i(0)),
                             SqlType::Int4 => (i(32), i(0)),

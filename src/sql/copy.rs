@@ -146,54 +146,46 @@ fn csv_rows(text: &str, delim: char, quote: char, null: &str) -> SqlResult<Vec<V
 
 /// Formats one row for COPY TO.
 pub fn format_row(format: &CopyFormat, fields: &[Option<String>], out: &mut String) {
-    match format {
-        CopyFormat::Text { delimiter, null } => {
-            for (i, f) in fields.iter().enumerate() {
-                if i > 0 {
-                    out.push(*delimiter);
-                }
-                match f {
-                    None => out.push_str(null),
-                    Some(v) => {
-                        for c in v.chars() {
-                            match c {
-                                '\\' => out.push_str("\\\\"),
-                                '\t' => out.push_str("\\t"),
-                                '\n' => out.push_str("\\n"),
-                                '\r' => out.push_str("\\r"),
-                                c if c == *delimiter => {
-                                    out.push('\\');
-                                    out.push(c);
-                                }
-                                c => out.push(c),
+    let (delimiter, null) = match format {
+        CopyFormat::Text { delimiter, null } | CopyFormat::Csv { delimiter, null, .. } => (*delimiter, null),
+    };
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(delimiter);
+        }
+        let Some(v) = f else {
+            out.push_str(null);
+            continue;
+        };
+        match format {
+            CopyFormat::Text { .. } => {
+                for c in v.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '\t' => out.push_str("\\t"),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        c => {
+                            if c == delimiter {
+                                out.push('\\');
                             }
+                            out.push(c);
                         }
                     }
                 }
             }
-        }
-        CopyFormat::Csv { delimiter, null, quote, .. } => {
-            for (i, f) in fields.iter().enumerate() {
-                if i > 0 {
-                    out.push(*delimiter);
-                }
-                match f {
-                    None => out.push_str(null),
-                    Some(v) => {
-                        let needs = v.is_empty() || v.contains([*delimiter, *quote, '\n', '\r']) || v == null;
-                        if needs {
+            CopyFormat::Csv { quote, .. } => {
+                if v.is_empty() || v.contains([delimiter, *quote, '\n', '\r']) || v == null {
+                    out.push(*quote);
+                    for c in v.chars() {
+                        if c == *quote {
                             out.push(*quote);
-                            for c in v.chars() {
-                                if c == *quote {
-                                    out.push(*quote);
-                                }
-                                out.push(c);
-                            }
-                            out.push(*quote);
-                        } else {
-                            out.push_str(v);
                         }
+                        out.push(c);
                     }
+                    out.push(*quote);
+                } else {
+                    out.push_str(v);
                 }
             }
         }

@@ -812,6 +812,7 @@ fn hash_join(
     let row_bytes = guard::size_of(&lbatches) / lbatches.iter().map(|b| b.num_rows()).sum::<usize>().max(1)
         + guard::size_of(std::slice::from_ref(&r)) / r.num_rows().max(1)
         + 8;
+    // Right rows matched so far (RIGHT and FULL joins).
     let mut right_matched = vec![false; r.num_rows()];
     let mut out = Vec::with_capacity(lbatches.len());
     let mut held = 0usize;
@@ -863,7 +864,9 @@ fn hash_join(
             li = keep.iter().map(|&k| li[k]).collect();
             ri = keep.iter().map(|&k| ri[k]).collect();
         }
-        ri.iter().flatten().for_each(|&j| right_matched[j as usize] = true);
+        if matches!(kind, JoinKind::Right | JoinKind::Full) {
+            ri.iter().flatten().for_each(|&j| right_matched[j as usize] = true);
+        }
         if matches!(kind, JoinKind::Left | JoinKind::Full) {
             let mut matched = vec![false; l.num_rows()];
             li.iter().flatten().for_each(|&i| matched[i as usize] = true);

@@ -249,10 +249,10 @@ fn regex_call(f: Func, cols: &[Column], tys: &[SqlType], n: usize) -> SqlResult<
             continue;
         }
         let p = pats.get(i);
-        if compiled.as_ref().is_none_or(|(cp, _)| cp != p) {
-            compiled = Some((p.to_string(), super::regex::Regex::new(p, f == Func::RegexIMatch)?));
-        }
-        let re = &compiled.as_ref().map(|c| &c.1).ok_or_else(|| SqlError::new("XX000", "regex cache"))?;
+        let (_, re) = match compiled.take() {
+            Some((cp, re)) if cp == p => compiled.insert((cp, re)),
+            _ => compiled.insert((p.to_string(), super::regex::Regex::new(p, f == Func::RegexIMatch)?)),
+        };
         out.push(re.is_match(texts.get(i))?);
     }
     Ok(Column::with_validity(Values::Bool(out), Some(valid)))
@@ -364,6 +364,17 @@ fn time_fast_path(f: Func, cols: &[Column], tys: &[SqlType], args: &[Expr]) -> S
 
 type MathFn = fn(f64) -> SqlResult<f64>;
 
+/// `x` if a logarithm of it exists, else PostgreSQL's error.
+fn log_domain(x: f64) -> SqlResult<f64> {
+    if x == 0.0 {
+        Err(SqlError::new("2201E", "cannot take logarithm of zero"))
+    } else if x < 0.0 {
+        Err(SqlError::new("2201E", "cannot take logarithm of a negative number"))
+    } else {
+        Ok(x)
+    }
+}
+
 fn unary_math(f: Func) -> Option<MathFn> {
     let dom = |ok: bool, v: f64, what: &str| -> SqlResult<f64> {
         if ok { Ok(v) } else { Err(SqlError::new("2201E", format!("cannot take {what}"))) }
@@ -377,24 +388,8 @@ fn unary_math(f: Func) -> Option<MathFn> {
                 Ok(x.sqrt())
             }
         },
-        Func::Ln => |x| {
-            if x == 0.0 {
-                Err(SqlError::new("2201E", "cannot take logarithm of zero"))
-            } else if x < 0.0 {
-                Err(SqlError::new("2201E", "cannot take logarithm of a negative number"))
-            } else {
-                Ok(x.ln())
-            }
-        },
-        Func::Log10 => |x| {
-            if x == 0.0 {
-                Err(SqlError::new("2201E", "cannot take logarithm of zero"))
-            } else if x < 0.0 {
-                Err(SqlError::new("2201E", "cannot take logarithm of a negative number"))
-            } else {
-                Ok(x.log10())
-            }
-        },
+        Func::Ln => |x| log_domain(x).map(f64::ln),
+        Func::Log10 => |x| log_domain(x).map(f64::log10),
         Func::Exp => |x| Ok(x.exp()),
         Func::Sin => |x| Ok(x.sin()),
         Func::Cos => |x| Ok(x.cos()),

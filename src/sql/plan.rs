@@ -853,6 +853,8 @@ impl<'a> Binder<'a> {
                 find_srf_args(e, &mut srf_args);
             }
         }
+        let int_elems = srf_args.iter().any(|(expandarray, _)| *expandarray);
+        let mut srf_args: Vec<ast::Expr> = srf_args.into_iter().map(|(_, a)| a).collect();
         srf_args.dedup_by_key(|a| a.to_string());
         let ext_scope;
         let mut expand = None;
@@ -863,12 +865,7 @@ impl<'a> Binder<'a> {
             }
             let arg = coerce_text(self.bind_expr(arg_ast, scope, &mut None)?)?;
             let base = plan.schema().len();
-            let int_elems = s.projection.iter().any(|i| i.to_string().contains("_pg_expandarray"));
-            let mut cols: Vec<ScopeCol> = scope
-                .cols
-                .iter()
-                .map(|c| ScopeCol { qualifier: c.qualifier.clone(), name: c.name.clone(), ty: c.ty, merged: c.merged })
-                .collect();
+            let mut cols: Vec<ScopeCol> = scope.cols.clone();
             let elem_ty = if int_elems { SqlType::Int4 } else { SqlType::Text };
             for (name, ty) in [("\u{1}elem", elem_ty), ("\u{1}ord", SqlType::Int4), ("\u{1}rec", SqlType::Text)] {
                 cols.push(ScopeCol { qualifier: None, name: name.into(), ty, merged: false });
@@ -1357,25 +1354,10 @@ impl<'a> Binder<'a> {
             }
             E::IsNull(x) => Expr::IsNull { e: Box::new(self.bind_expr(x, scope, agg)?), negated: false },
             E::IsNotNull(x) => Expr::IsNull { e: Box::new(self.bind_expr(x, scope, agg)?), negated: true },
-            E::IsTrue(x) => Expr::IsBool {
+            E::IsTrue(x) | E::IsNotTrue(x) | E::IsFalse(x) | E::IsNotFalse(x) => Expr::IsBool {
                 e: Box::new(coerce(self.bind_expr(x, scope, agg)?, SqlType::Bool)?),
-                value: true,
-                negated: false,
-            },
-            E::IsNotTrue(x) => Expr::IsBool {
-                e: Box::new(coerce(self.bind_expr(x, scope, agg)?, SqlType::Bool)?),
-                value: true,
-                negated: true,
-            },
-            E::IsFalse(x) => Expr::IsBool {
-                e: Box::new(coerce(self.bind_expr(x, scope, agg)?, SqlType::Bool)?),
-                value: false,
-                negated: false,
-            },
-            E::IsNotFalse(x) => Expr::IsBool {
-                e: Box::new(coerce(self.bind_expr(x, scope, agg)?, SqlType::Bool)?),
-                value: false,
-                negated: true,
+                value: matches!(e, E::IsTrue(_) | E::IsNotTrue(_)),
+                negated: matches!(e, E::IsNotTrue(_) | E::IsNotFalse(_)),
             },
             E::Cast { expr, data_type, .. }
                 if matches!(
@@ -2228,8 +2210,8 @@ fn is_srf(name: &str) -> bool {
     matches!(name, "unnest" | "_pg_expandarray" | "information_schema._pg_expandarray")
 }
 
-/// The arguments of set-returning function calls in `e`.
-fn find_srf_args(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
+/// (whether it is `_pg_expandarray`, argument) of each set-returning call in `e`.
+fn find_srf_args(e: &ast::Expr, out: &mut Vec<(bool, ast::Expr)>) {
     use ast::Expr as E;
     match e {
         E::Function(f) => {
@@ -2239,7 +2221,7 @@ fn find_srf_args(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
                 for a in &l.args {
                     if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) = a {
                         if is_srf(name) && f.over.is_none() {
-                            out.push(x.clone());
+                            out.push((name.ends_with("_pg_expandarray"), x.clone()));
                         } else {
                             find_srf_args(x, out);
                         }

@@ -99,25 +99,37 @@ fn text_batch(names: &[&str], rows: Vec<Vec<Option<String>>>) -> (Vec<OutCol>, V
     (schema, vec![Batch { fields, columns }])
 }
 
+/// The outcome of a CREATE: `tag`, or 42P07 when the object exists (unless IF NOT EXISTS).
+fn created(r: crate::Result<()>, if_not_exists: bool, kind: &str, name: &str, tag: &str) -> SqlResult<Outcome> {
+    match r {
+        Err(crate::Error::AlreadyExists(_)) if if_not_exists => {}
+        Err(crate::Error::AlreadyExists(_)) => {
+            return Err(SqlError::new("42P07", format!("{kind} \"{name}\" already exists")));
+        }
+        r => r?,
+    }
+    Ok(Outcome::Done(tag.into()))
+}
+
+/// A new session's settings (SET/SHOW, and `pg_settings`).
+pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
+    ("server_version", super::plan::SERVER_VERSION),
+    ("server_encoding", "UTF8"),
+    ("client_encoding", "UTF8"),
+    ("datestyle", "ISO, MDY"),
+    ("timezone", "UTC"),
+    ("standard_conforming_strings", "on"),
+    ("search_path", "public"),
+    ("transaction_isolation", "read committed"),
+    ("integer_datetimes", "on"),
+    ("intervalstyle", "postgres"),
+    ("extra_float_digits", "1"),
+    ("application_name", ""),
+];
+
 impl Session {
     pub fn new(engine: Arc<Engine>) -> Session {
-        let mut settings = BTreeMap::new();
-        for (k, v) in [
-            ("server_version", super::plan::SERVER_VERSION),
-            ("server_encoding", "UTF8"),
-            ("client_encoding", "UTF8"),
-            ("datestyle", "ISO, MDY"),
-            ("timezone", "UTC"),
-            ("standard_conforming_strings", "on"),
-            ("search_path", "public"),
-            ("transaction_isolation", "read committed"),
-            ("integer_datetimes", "on"),
-            ("intervalstyle", "postgres"),
-            ("extra_float_digits", "1"),
-            ("application_name", ""),
-        ] {
-            settings.insert(k.to_string(), v.to_string());
-        }
+        let settings = DEFAULT_SETTINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Session { engine, settings, in_transaction: false, limits: Default::default() }
     }
 
@@ -278,16 +290,7 @@ impl Session {
             Statement::CreateChannel { name, if_not_exists, options } => {
                 check_options(options, &["retention", "retention_period"], "channel")?;
                 let retention = parse_retention(options)?;
-                match e.create_channel(name, retention) {
-                    Err(crate::Error::AlreadyExists(_)) if *if_not_exists => {}
-                    Err(crate::Error::AlreadyExists(_)) => {
-                        return Err(SqlError::new("42P07", format!("channel \"{name}\" already exists")));
-                    }
-                    r => {
-                        r?;
-                    }
-                }
-                Ok(Outcome::Done("CREATE CHANNEL".into()))
+                created(e.create_channel(name, retention).map(drop), *if_not_exists, "channel", name, "CREATE CHANNEL")
             }
             Statement::CreateDatastore { name, if_not_exists, columns, options } => {
                 check_options(options, &["retention", "retention_period", "series_key"], "datastore")?;
@@ -313,16 +316,13 @@ impl Session {
                         not_null: false,
                     });
                 }
-                match e.create_datastore_with(name, retention, key, declared) {
-                    Err(crate::Error::AlreadyExists(_)) if *if_not_exists => {}
-                    Err(crate::Error::AlreadyExists(_)) => {
-                        return Err(SqlError::new("42P07", format!("datastore \"{name}\" already exists")));
-                    }
-                    r => {
-                        r?;
-                    }
-                }
-                Ok(Outcome::Done("CREATE DATASTORE".into()))
+                created(
+                    e.create_datastore_with(name, retention, key, declared).map(drop),
+                    *if_not_exists,
+                    "datastore",
+                    name,
+                    "CREATE DATASTORE",
+                )
             }
             Statement::Drop { kind, names, if_exists } => {
                 for n in names {
@@ -601,16 +601,13 @@ impl Session {
                 return Err(SqlError::unsupported(format!("table constraint {con}")));
             }
         }
-        match self.engine.create_table(&name, cols, key) {
-            Err(crate::Error::AlreadyExists(_)) if ct.if_not_exists => {}
-            Err(crate::Error::AlreadyExists(_)) => {
-                return Err(SqlError::new("42P07", format!("relation \"{name}\" already exists")));
-            }
-            r => {
-                r?;
-            }
-        }
-        Ok(Outcome::Done("CREATE TABLE".into()))
+        created(
+            self.engine.create_table(&name, cols, key).map(drop),
+            ct.if_not_exists,
+            "relation",
+            &name,
+            "CREATE TABLE",
+        )
     }
 
     /// Evaluates the VALUES or SELECT source of an INSERT into one batch.

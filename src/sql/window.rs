@@ -72,21 +72,6 @@ pub struct WindowCall {
     pub ty: SqlType,
 }
 
-impl WindowCall {
-    /// Every expression the call evaluates over its input.
-    pub fn exprs_mut(&mut self) -> impl Iterator<Item = &mut Expr> {
-        let agg_args = match &mut self.func {
-            WinFunc::Agg(a) => a.args.iter_mut().collect::<Vec<_>>(),
-            _ => Vec::new(),
-        };
-        self.args
-            .iter_mut()
-            .chain(self.partition.iter_mut())
-            .chain(self.order.iter_mut().map(|o| &mut o.0))
-            .chain(agg_args)
-    }
-}
-
 /// The window function named `name`, with its result type, if it is one (aggregates are
 /// resolved by the caller).
 pub fn resolve(name: &str, args: &[SqlType]) -> Option<(WinFunc, SqlType)> {
