@@ -262,15 +262,7 @@ impl<'a> Binder<'a> {
     /// Makes `rows` readable as relation `name` in the queries this binder plans (as a WITH
     /// query would).
     pub fn add_relation(&self, name: &str, schema: Vec<OutCol>, rows: Batch) {
-        let plan = Plan::Scan {
-            source: Source::Rows(Arc::new(rows)),
-            used: vec![true; schema.len()],
-            schema: schema.clone(),
-            time_range: (i64::MIN, i64::MAX),
-            tags: Vec::new(),
-            ranges: Vec::new(),
-            stats: Arc::new(ScanStats::default()),
-        };
+        let plan = rows_scan(schema.clone(), rows);
         self.ctes.borrow_mut().insert(name.to_string(), (plan, schema));
     }
 
@@ -414,15 +406,7 @@ impl<'a> Binder<'a> {
             fields: schema.iter().zip(&cols).map(|(s, c)| Field::new(&s.name, c.data_type())).collect(),
             columns: cols,
         };
-        let plan = Plan::Scan {
-            source: Source::Rows(Arc::new(batch)),
-            used: vec![true; schema.len()],
-            schema: schema.clone(),
-            time_range: (i64::MIN, i64::MAX),
-            tags: Vec::new(),
-            ranges: Vec::new(),
-            stats: Default::default(),
-        };
+        let plan = rows_scan(schema.clone(), batch);
         let items: Vec<(Expr, OutCol)> =
             (0..schema.len()).map(|i| (Expr::Col { idx: i, ty: schema[i].ty }, schema[i].clone())).collect();
         self.finish_query(plan, items, order, limit, None, false, Vec::new())
@@ -451,15 +435,7 @@ impl<'a> Binder<'a> {
                     c.name = ident_name(&name.name);
                 }
             }
-            let plan = Plan::Scan {
-                source: Source::Rows(Arc::new(batch)),
-                used: vec![true; schema.len()],
-                schema,
-                time_range: (i64::MIN, i64::MAX),
-                tags: Vec::new(),
-                ranges: Vec::new(),
-                stats: Arc::new(ScanStats::default()),
-            };
+            let plan = rows_scan(schema.clone(), batch);
             return Ok((plan, scope));
         }
         if let Some(s) = schema_name
@@ -2236,6 +2212,19 @@ fn find_srf_args(e: &ast::Expr, out: &mut Vec<(bool, ast::Expr)>) {
             find_srf_args(right, out);
         }
         _ => {}
+    }
+}
+
+/// A scan of rows computed at plan time (VALUES, catalogs, rows handed to the binder).
+fn rows_scan(schema: Vec<OutCol>, rows: Batch) -> Plan {
+    Plan::Scan {
+        source: Source::Rows(Arc::new(rows)),
+        used: vec![true; schema.len()],
+        schema,
+        time_range: (i64::MIN, i64::MAX),
+        tags: Vec::new(),
+        ranges: Vec::new(),
+        stats: Arc::new(ScanStats::default()),
     }
 }
 
