@@ -30,6 +30,9 @@ pub enum Error {
     /// A constraint violation, with its SQLSTATE (23502 not-null, 23505 unique, …).
     #[error("{message}")]
     Constraint { sqlstate: &'static str, message: String },
+    /// A write computed from content that changed before it could be applied.
+    #[error("{0}")]
+    Conflict(String),
     #[error("the write-ahead log failed earlier ({0}); restart fleetdb to recover from the log")]
     WalPoisoned(String),
 }
@@ -52,6 +55,7 @@ impl Error {
             Error::Invalid(_) => "22023",                // invalid_parameter_value
             Error::Constraint { sqlstate, .. } => sqlstate,
             Error::WalPoisoned(_) => "58030",
+            Error::Conflict(_) => "40001", // serialization_failure
         }
     }
 }

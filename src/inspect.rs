@@ -158,6 +158,11 @@ fn inspect_wal(path: &Path, bytes: &[u8], out: &mut String) -> Result<()> {
                     Some(records::Payload::TableWrite { table, mode, batch }) => {
                         format!("table write {table} ({mode:?}): {} rows", batch.num_rows())
                     }
+                    Some(records::Payload::TableAlter { table, schema, batch }) => format!(
+                        "table alter {table}: columns ({}), {} rows",
+                        schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                        batch.num_rows()
+                    ),
                     None => format!("kind {} ({} bytes): undecodable payload", r.kind, r.payload.len()),
                 };
                 let _ = writeln!(out, "  LSN {}: {what}", r.lsn);

@@ -18,6 +18,10 @@ use fleetdb::sim::Rng;
 struct Acked {
     msgs: HashSet<String>,
     rows: HashSet<i64>,
+    /// Reference table rows (keys `SEED-BATCH`) and added columns (`cSEED_BATCH`).
+    table_rows: HashSet<(u64, u64)>,
+    table_columns: HashSet<(u64, u64)>,
+    renames: usize,
 }
 
 fn run_and_kill(dir: &Path, seed: u64, after: Duration, acked: &mut Acked) {
@@ -50,6 +54,13 @@ fn run_and_kill(dir: &Path, seed: u64, after: Duration, acked: &mut Acked) {
             "ack-rows" => (0..n as i64).for_each(|j| {
                 acked.rows.insert(s as i64 * 1_000_000_000 + b as i64 * 1000 + j);
             }),
+            "ack-trow" => {
+                acked.table_rows.insert((s, b));
+            }
+            "ack-alter" => {
+                acked.table_columns.insert((s, b));
+            }
+            "ack-rename" => acked.renames += 1,
             other => panic!("unexpected stress output {other:?}"),
         }
     }
@@ -89,6 +100,40 @@ fn verify(dir: &Path, acked: &Acked, cycle: u64) {
     for s in &acked.rows {
         assert!(rows.contains(s), "cycle {cycle}: acknowledged row {s} lost");
     }
+    verify_table(&engine, acked, cycle);
+}
+
+/// The reference table exists under exactly one of its names; every acknowledged row and
+/// column is there, and each added column holds its batch number in the rows older than it
+/// and the row's own batch number in the rows written after it.
+fn verify_table(engine: &Engine, acked: &Acked, cycle: u64) {
+    let names: Vec<&str> =
+        ["stress_table", "stress_table_renamed"].into_iter().filter(|n| engine.table(n).is_ok()).collect();
+    let [name] = names[..] else { panic!("cycle {cycle}: the stress table exists as {names:?}") };
+    let (schema, rows) = engine.table(name).unwrap().snapshot();
+    let parse = |s: &str, sep: char| -> (u64, u64) {
+        let (a, b) = s.split_once(sep).unwrap();
+        (a.parse().unwrap(), b.parse().unwrap())
+    };
+    let Values::Text(keys) = &rows.columns[0].values else { panic!("key column is text") };
+    let keys: Vec<(u64, u64)> = keys.iter().map(|k| parse(k, '-')).collect();
+    let present: HashSet<(u64, u64)> = keys.iter().copied().collect();
+    assert_eq!(present.len(), keys.len(), "cycle {cycle}: a table key stored twice");
+    for k in &acked.table_rows {
+        assert!(present.contains(k), "cycle {cycle}: acknowledged table row {k:?} lost");
+    }
+    let columns: HashSet<(u64, u64)> = schema.columns[1..].iter().map(|c| parse(&c.name[1..], '_')).collect();
+    for c in &acked.table_columns {
+        assert!(columns.contains(c), "cycle {cycle}: acknowledged column c{}_{} lost", c.0, c.1);
+    }
+    for (spec, col) in schema.columns[1..].iter().zip(&rows.columns[1..]) {
+        let added = parse(&spec.name[1..], '_');
+        let Values::Int64(v) = &col.values else { panic!("added columns are bigint") };
+        for (r, key) in keys.iter().enumerate() {
+            let want = if *key < added { added.1 } else { key.1 };
+            assert!(col.is_valid(r) && v[r] == want as i64, "cycle {cycle}: {} of row {key:?} is wrong", spec.name);
+        }
+    }
 }
 
 #[test]
@@ -106,9 +151,13 @@ fn sigkill_loses_and_duplicates_nothing_acknowledged() {
         acked.msgs.len() > 100 && acked.rows.len() > 100,
         "the stress writer acknowledged too little to prove anything"
     );
+    assert!(acked.table_columns.len() > 3 && acked.renames > 1, "too few table schema changes to prove anything");
     eprintln!(
-        "{cycles} kill cycles: {} messages and {} rows acknowledged, all present once",
+        "{cycles} kill cycles: {} messages, {} rows, {} table rows, {} added columns and {} renames acknowledged, all present once",
         acked.msgs.len(),
-        acked.rows.len()
+        acked.rows.len(),
+        acked.table_rows.len(),
+        acked.table_columns.len(),
+        acked.renames
     );
 }

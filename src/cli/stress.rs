@@ -3,8 +3,11 @@
 //! compaction and checkpoints happen constantly. The crash test SIGKILLs it at random moments
 //! and then checks that every acknowledged record is present exactly once.
 //!
-//! Output lines: `ack-msg SEED BATCH COUNT` (message ids `SEED-BATCH-0..COUNT`) and
-//! `ack-rows SEED BATCH COUNT` (rows with `seq = SEED * 1e9 + BATCH * 1000 + 0..COUNT`).
+//! Output lines: `ack-msg SEED BATCH COUNT` (message ids `SEED-BATCH-0..COUNT`),
+//! `ack-rows SEED BATCH COUNT` (rows with `seq = SEED * 1e9 + BATCH * 1000 + 0..COUNT`), and for
+//! the reference table (named [`TABLES`]`[0]` or, after a rename, `[1]`): `ack-trow SEED BATCH 1`
+//! (a row keyed `SEED-BATCH`), `ack-alter SEED BATCH 1` (a column `cSEED_BATCH` added, holding
+//! BATCH in every row) and `ack-rename SEED BATCH 1` (the table renamed to the other name).
 
 use std::io::Write;
 use std::path::Path;
@@ -13,8 +16,9 @@ use std::time::Duration;
 use fleetdb::batch::{Batch, Column, DataType, Field, StrVec, Values};
 use fleetdb::channel::{ChannelOptions, Messages};
 use fleetdb::datastore::DatastoreOptions;
-use fleetdb::engine::{Engine, EngineConfig};
+use fleetdb::engine::{ColumnSpec, Engine, EngineConfig};
 use fleetdb::error::Error;
+use fleetdb::table::TableWrite;
 use fleetdb::util::time::now_micros;
 use fleetdb::wal::WalOptions;
 
@@ -23,6 +27,7 @@ use super::args::Args;
 pub const OPTIONS: [&str; 5] = ["data-dir", "seed", "batches", "messages", "rows"];
 pub const CHANNEL: &str = "stress_channel";
 pub const DATASTORE: &str = "stress_ds";
+pub const TABLES: [&str; 2] = ["stress_table", "stress_table_renamed"];
 
 /// Engine settings that make every background path run often.
 pub fn stress_config() -> EngineConfig {
@@ -56,6 +61,17 @@ pub fn run(a: &Args) -> Result<(), String> {
             Err(e) => return Err(format!("creating the stress {f}: {e}")),
         }
     }
+    let mut table = match TABLES.iter().find(|t| engine.table(t).is_ok()) {
+        Some(t) => *t,
+        None => {
+            let key =
+                ColumnSpec { name: "k".into(), data_type: DataType::Text, type_tag: 25, not_null: true, default: None };
+            engine
+                .create_table(TABLES[0], vec![key], vec![0])
+                .map_err(|e| format!("creating the stress table: {e}"))?;
+            TABLES[0]
+        }
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let base = 1_767_225_600_000_000i64; // 2026-01-01
@@ -90,6 +106,49 @@ pub fn run(a: &Args) -> Result<(), String> {
         engine.append_rows(DATASTORE, batch, None).map_err(|e| e.to_string())?;
         writeln!(out, "ack-rows {seed} {b} {per_rows}").map_err(|e| e.to_string())?;
         out.flush().map_err(|e| e.to_string())?;
+
+        if b.is_multiple_of(5) {
+            let kind = table_step(&engine, &mut table, seed, b)?;
+            writeln!(out, "{kind} {seed} {b} 1").map_err(|e| e.to_string())?;
+            out.flush().map_err(|e| e.to_string())?;
+        }
     }
     engine.shutdown().map_err(|e| e.to_string())
+}
+
+/// One change to the stress table: adds a row, or adds a column, or renames the table.
+/// Returns the acknowledgement's kind.
+fn table_step(engine: &Engine, table: &mut &'static str, seed: u64, b: u64) -> Result<&'static str, String> {
+    let t = engine.table(table).map_err(|e| e.to_string())?;
+    let (schema, rows) = t.snapshot();
+    let n = rows.num_rows();
+    let err = |e: Error| e.to_string();
+    if b.is_multiple_of(35) {
+        let to = if *table == TABLES[0] { TABLES[1] } else { TABLES[0] };
+        engine.rename_table(table, to).map_err(err)?;
+        *table = to;
+        return Ok("ack-rename");
+    }
+    if b.is_multiple_of(15) {
+        let mut schema = (*schema).clone();
+        let name = format!("c{seed}_{b}");
+        schema.columns.push(ColumnSpec {
+            name,
+            data_type: DataType::Int64,
+            type_tag: 20,
+            not_null: true,
+            default: None,
+        });
+        let mut columns = rows.columns.clone();
+        columns.push(Column::new(Values::Int64(vec![b as i64; n])));
+        let new_rows = Batch { fields: schema.fields(), columns };
+        engine.alter_table(table, schema, new_rows, &rows).map_err(err)?;
+        return Ok("ack-alter");
+    }
+    // A new row: its key, and in every added column the batch number.
+    let mut columns = vec![Column::new(Values::Text([format!("{seed}-{b}")].iter().map(String::as_str).collect()))];
+    columns.extend(schema.columns[1..].iter().map(|_| Column::new(Values::Int64(vec![b as i64]))));
+    let row = Batch { fields: schema.fields(), columns };
+    engine.write_table(table, TableWrite::Append, row, None).map_err(err)?;
+    Ok("ack-trow")
 }

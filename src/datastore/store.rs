@@ -249,6 +249,20 @@ impl Datastore {
         read(&self.state).schema.clone()
     }
 
+    /// Adds a declared column (ALTER … ADD COLUMN): rows written before read it as NULL.
+    /// Returns false if a column of that name exists.
+    pub fn declare(&self, field: Field) -> bool {
+        let mut st = write(&self.state);
+        if st.schema.iter().any(|f| f.name == field.name) {
+            return false;
+        }
+        if st.schema.is_empty() {
+            st.schema.push(Field::new("time", crate::batch::DataType::Timestamp));
+        }
+        st.schema.push(field);
+        true
+    }
+
     /// Adds rows written under WAL record `lsn`. `batch` needs a non-null timestamp column
     /// `time`. Rows go to the memtable partition of their day; partitions whose files already
     /// hold `lsn` skip them (replay), and rows older than a partition retention has dropped

@@ -30,7 +30,7 @@ use crate::batch::{Batch, Field};
 use crate::channel::{Channel, ChannelOptions, Messages};
 use crate::datastore::{Datastore, DatastoreOptions};
 use crate::error::{Error, IoContext, Result};
-use crate::table::{Table, TableWrite};
+use crate::table::{Table, TableSchema, TableWrite};
 use crate::util::bytes::{ByteReader, PutBytes};
 use crate::util::fsutil::{create_dir_durable, sync_dir, write_atomic};
 use crate::util::sync::{read, write};
@@ -163,9 +163,7 @@ impl Engine {
             };
             Datastore::open(name, path, opts)
         })?;
-        let tables = load(&dir.join("tables"), KIND_TABLE, |name, path, o| {
-            Table::open(name, path, o.columns.clone(), o.primary_key.iter().map(|&k| k as usize).collect())
-        })?;
+        let tables = load(&dir.join("tables"), KIND_TABLE, Table::open)?;
         let floor = channels
             .values()
             .map(|c| c.handle.max_lsn().max(c.created_lsn))
@@ -192,6 +190,13 @@ impl Engine {
                 },
                 Some(Payload::TableWrite { table, mode, batch }) => match tables.get(&table) {
                     Some(t) if rec.lsn > t.created_lsn => t.handle.replay(mode, batch, rec.lsn),
+                    _ => {
+                        skipped += 1;
+                        Ok(())
+                    }
+                },
+                Some(Payload::TableAlter { table, schema, batch }) => match tables.get(&table) {
+                    Some(t) if rec.lsn > t.created_lsn => t.handle.replay_alter(schema, batch, rec.lsn),
                     _ => {
                         skipped += 1;
                         Ok(())
@@ -311,7 +316,7 @@ impl Engine {
             ..ObjectOptions::new(KIND_TABLE)
         };
         let path = self.create_object("tables", name, o)?;
-        let t = Arc::new(Table::open(name, &path, columns, key)?);
+        let t = Arc::new(Table::open(name, &path, &objects::read(&path)?)?);
         let created_lsn = self.wal.last_lsn();
         write(&self.tables).insert(name.to_string(), Obj { handle: t.clone(), created_lsn });
         Ok(t)
@@ -332,13 +337,85 @@ impl Engine {
     }
 
     /// Appends rows to, or replaces the content of, a reference table; returns once durable.
-    pub fn write_table(&self, name: &str, mode: TableWrite, batch: Batch) -> Result<u64> {
+    /// `base`: the content the write was computed from (see [`Table::write`]).
+    pub fn write_table(&self, name: &str, mode: TableWrite, batch: Batch, base: Option<&Arc<Batch>>) -> Result<u64> {
         let t = self.table(name)?;
-        let lsn = t.write(mode, batch, |b| {
+        let lsn = t.write(mode, batch, base, |b| {
             self.wal.enqueue(records::TABLE_WRITE, &records::encode_table_write(name, mode, b))
         })?;
         self.wal.wait_durable(lsn)?;
         Ok(lsn)
+    }
+
+    /// Gives a reference table a new schema and content (computed from `base`, the content
+    /// it changes); returns once durable.
+    pub fn alter_table(&self, name: &str, schema: TableSchema, rows: Batch, base: &Arc<Batch>) -> Result<u64> {
+        let t = self.table(name)?;
+        if schema.columns.len() > u16::MAX as usize {
+            return Err(Error::Invalid(format!("table {name} needs between 1 and 65535 columns")));
+        }
+        let lsn = t.alter(schema, rows, base, |s, b| {
+            self.wal.enqueue(records::TABLE_ALTER, &records::encode_table_alter(name, s, b))
+        })?;
+        self.wal.wait_durable(lsn)?;
+        Ok(lsn)
+    }
+
+    /// Declares a new column on a datastore (rows already stored read it as NULL); persisted.
+    pub fn add_datastore_column(&self, name: &str, column: ColumnSpec) -> Result<()> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        let ds = self.datastore(name)?;
+        if ds.schema().iter().any(|f| f.name == column.name) {
+            return Err(Error::AlreadyExists(format!("column \"{}\" of relation \"{name}\"", column.name)));
+        }
+        let dir = self.dir.join("datastores").join(name);
+        let mut o = objects::read(&dir)?;
+        let field = Field::new(&column.name, column.data_type);
+        o.columns.push(column);
+        objects::write(&dir, &o)?;
+        ds.declare(field);
+        Ok(())
+    }
+
+    /// Renames a reference table. The table is snapshotted and its options file rewritten
+    /// with a `created_lsn` above every record of its old name, then its directory is renamed:
+    /// a crash leaves it whole under one name or the other.
+    pub fn rename_table(&self, name: &str, new_name: &str) -> Result<()> {
+        let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        objects::validate_name(new_name)?;
+        let t = self.table(name)?;
+        let taken = read(&self.tables).contains_key(new_name)
+            || read(&self.datastores).contains_key(new_name)
+            || read(&self.channels).contains_key(new_name);
+        let to = self.dir.join("tables").join(new_name);
+        if taken || to.join(objects::FILE_NAME).exists() {
+            return Err(Error::AlreadyExists(format!("relation \"{new_name}\"")));
+        }
+        let (schema, _) = t.close_for_rename()?;
+        let from = self.dir.join("tables").join(name);
+        let moved = (|| {
+            self.wal.wait_durable(self.wal.last_lsn())?;
+            let created_lsn = self.wal.last_lsn();
+            objects::write(&from, &schema.to_options(created_lsn))?;
+            if to.exists() {
+                fs::remove_dir_all(&to).at(&to)?; // debris of a crashed CREATE
+            }
+            fs::rename(&from, &to).at(&to)?;
+            sync_dir(&self.dir.join("tables")).at(&to)?;
+            Ok(created_lsn)
+        })();
+        let created_lsn = match moved {
+            Ok(l) => l,
+            Err(e) => {
+                t.reopen();
+                return Err(e);
+            }
+        };
+        let renamed = Arc::new(Table::open(new_name, &to, &objects::read(&to)?)?);
+        let mut tables = write(&self.tables);
+        tables.remove(name);
+        tables.insert(new_name.to_string(), Obj { handle: renamed, created_lsn });
+        Ok(())
     }
 
     /// Changes how many days a channel (`datastore` false) or datastore keeps; persisted.

@@ -4,16 +4,16 @@
 //! options: { magic: "FLEETOPT" | version: u32 | kind: u8 | retention_days: u32 (0 = unlimited)
 //!          | series_key: str16 | created_lsn: u64
 //!          | n_columns: u16 | column* | n_key: u16 | key: [u16; n_key] | crc32: u32 }
-//! column:  { name: str16 | type: u8 | type_tag: u32 | not_null: u8 }
+//! column:  { name: str16 | type: u8 | type_tag: u32 | not_null: u8 | default: str16 }
 //! ```
+//! Version 1 columns end after `not_null` (no default); they are still read.
 //! Declared columns are a table's schema (or a datastore's declared columns); `type_tag` is
 //! opaque here (the SQL layer keeps the PostgreSQL type OID in it); `key` lists the primary
 //! key's column positions.
 //! `created_lsn` is the last LSN issued before the object was created: WAL records for this
 //! name at or below it belong to an earlier object of the same name and are not replayed.
-//! ```text
-//! ```
-//! Written atomically when the object is created; the catalog will own richer metadata.
+//! Written atomically when the object is created, and rewritten by ALTER … SET and RENAME.
+//! A table's schema files (`<lsn>.schema`, see `table::store`) use the same encoding.
 
 use std::path::Path;
 
@@ -23,7 +23,7 @@ use crate::util::bytes::{ByteReader, PutBytes, crc32};
 use crate::util::fsutil::write_atomic;
 
 pub const MAGIC: [u8; 8] = *b"FLEETOPT";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 pub const FILE_NAME: &str = "options";
 pub const KIND_CHANNEL: u8 = 1;
 pub const KIND_DATASTORE: u8 = 2;
@@ -37,6 +37,8 @@ pub struct ColumnSpec {
     /// Meaning left to the layer above (the SQL layer stores the PostgreSQL type OID).
     pub type_tag: u32,
     pub not_null: bool,
+    /// The SQL text of the column's DEFAULT expression (tables only).
+    pub default: Option<String>,
 }
 
 /// Checks a channel or datastore name against the AWS IoT Analytics rule:
@@ -75,7 +77,18 @@ impl ObjectOptions {
     }
 }
 
+/// Writes `dir/options` atomically.
 pub fn write(dir: &Path, o: &ObjectOptions) -> Result<()> {
+    write_file(&dir.join(FILE_NAME), o)
+}
+
+/// Writes an options-encoded file at `path` atomically.
+pub fn write_file(path: &Path, o: &ObjectOptions) -> Result<()> {
+    write_atomic(path, &encode(o)).at(path)
+}
+
+/// The options encoding of `o` (also carried by WAL records that change a table's schema).
+pub fn encode(o: &ObjectOptions) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(&MAGIC);
     b.put_u32(VERSION);
@@ -89,6 +102,7 @@ pub fn write(dir: &Path, o: &ObjectOptions) -> Result<()> {
         b.put_u8(c.data_type as u8);
         b.put_u32(c.type_tag);
         b.put_u8(c.not_null as u8);
+        b.put_str16(c.default.as_deref().unwrap_or(""));
     }
     b.put_u16(o.primary_key.len() as u16);
     for k in &o.primary_key {
@@ -96,13 +110,22 @@ pub fn write(dir: &Path, o: &ObjectOptions) -> Result<()> {
     }
     let crc = crc32(&b);
     b.put_u32(crc);
-    let path = dir.join(FILE_NAME);
-    write_atomic(&path, &b).at(&path)
+    b
 }
 
+/// Reads `dir/options`.
 pub fn read(dir: &Path) -> Result<ObjectOptions> {
-    let path = dir.join(FILE_NAME);
-    let b = std::fs::read(&path).at(&path)?;
+    read_file(&dir.join(FILE_NAME))
+}
+
+/// Reads an options-encoded file.
+pub fn read_file(path: &Path) -> Result<ObjectOptions> {
+    decode(&std::fs::read(path).at(path)?, path)
+}
+
+/// Decodes the options encoding; `path` names the source in errors.
+pub fn decode(b: &[u8], path: &Path) -> Result<ObjectOptions> {
+    let path = path.to_path_buf();
     let bad = || Error::corrupt(&path, "options file");
     if b.len() < MAGIC.len() + 8 || b[..8] != MAGIC {
         return Err(bad());
@@ -113,7 +136,7 @@ pub fn read(dir: &Path) -> Result<ObjectOptions> {
     }
     let mut r = ByteReader::new(&body[8..]);
     let version = r.u32().ok_or_else(bad)?;
-    if version != VERSION {
+    if version != 1 && version != VERSION {
         return Err(Error::UnsupportedVersion { path, kind: "options file", found: version, supported: VERSION });
     }
     let kind = r.u8().ok_or_else(bad)?;
@@ -128,6 +151,11 @@ pub fn read(dir: &Path) -> Result<ObjectOptions> {
             data_type: DataType::from_u8(r.u8().ok_or_else(bad)?).ok_or_else(bad)?,
             type_tag: r.u32().ok_or_else(bad)?,
             not_null: r.u8().ok_or_else(bad)? != 0,
+            default: if version >= 2 {
+                Some(r.str16().ok_or_else(bad)?.to_string()).filter(|d| !d.is_empty())
+            } else {
+                None
+            },
         });
     }
     let n = r.u16().ok_or_else(bad)? as usize;
@@ -155,6 +183,32 @@ pub fn read(dir: &Path) -> Result<ObjectOptions> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_round_trip_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let col = |name: &str, default: Option<&str>| ColumnSpec {
+            name: name.into(),
+            data_type: DataType::Int64,
+            type_tag: 23,
+            not_null: default.is_some(),
+            default: default.map(str::to_string),
+        };
+        let o = ObjectOptions {
+            columns: vec![col("a", None), col("b", Some("42")), col("c", Some("'x'"))],
+            primary_key: vec![0],
+            created_lsn: 7,
+            ..ObjectOptions::new(KIND_TABLE)
+        };
+        write(dir.path(), &o).unwrap();
+        assert_eq!(read(dir.path()).unwrap(), o);
+        // A flipped byte is refused.
+        let path = dir.path().join(FILE_NAME);
+        let mut b = std::fs::read(&path).unwrap();
+        b[20] ^= 1;
+        std::fs::write(&path, b).unwrap();
+        assert!(read(dir.path()).is_err());
+    }
 
     #[test]
     fn names_follow_the_aws_rule() {

@@ -4,22 +4,34 @@
 //! kind 1, channel append:   { channel: str16 | messages }
 //! kind 2, datastore append: { datastore: str16 | has_source: u8 | (source: str16 | offset: u64)? | batch }
 //! kind 3, table write:      { table: str16 | mode: u8 (1 append, 2 replace) | batch }
+//! kind 4, table alter:      { table: str16 | schema_len: u32 | schema: options encoding | batch }
 //! ```
 
 use crate::batch::Batch;
 use crate::channel::Messages;
-use crate::table::TableWrite;
+use crate::table::{TableSchema, TableWrite};
 use crate::util::bytes::{ByteReader, PutBytes};
 
 pub const CHANNEL_APPEND: u8 = 1;
 pub const DATASTORE_APPEND: u8 = 2;
 pub const TABLE_WRITE: u8 = 3;
+pub const TABLE_ALTER: u8 = 4;
 
 #[derive(Debug, PartialEq)]
 pub enum Payload {
     ChannelAppend { channel: String, messages: Messages },
     DatastoreAppend { datastore: String, source: Option<(String, u64)>, batch: Batch },
     TableWrite { table: String, mode: TableWrite, batch: Batch },
+    TableAlter { table: String, schema: TableSchema, batch: Batch },
+}
+
+pub fn encode_table_alter(table: &str, schema: &TableSchema, b: &Batch) -> Vec<u8> {
+    let s = super::objects::encode(&schema.to_options(0));
+    let mut out = Vec::with_capacity(b.num_rows() * b.columns.len() * 9 + s.len() + 64);
+    out.put_str16(table);
+    out.put_bytes32(&s);
+    b.encode(&mut out);
+    out
 }
 
 pub fn encode_table_write(table: &str, mode: TableWrite, b: &Batch) -> Vec<u8> {
@@ -73,6 +85,14 @@ pub fn decode(kind: u8, payload: &[u8]) -> Option<Payload> {
             let table = r.str16()?.to_string();
             let mode = TableWrite::from_u8(r.u8()?)?;
             Payload::TableWrite { table, mode, batch: Batch::decode(&mut r)? }
+        }
+        TABLE_ALTER => {
+            let table = r.str16()?.to_string();
+            let o = super::objects::decode(r.bytes32()?, std::path::Path::new("WAL record")).ok()?;
+            if o.kind != super::objects::KIND_TABLE {
+                return None;
+            }
+            Payload::TableAlter { table, schema: TableSchema::from_options(&o), batch: Batch::decode(&mut r)? }
         }
         _ => return None,
     };

@@ -34,6 +34,14 @@ pub struct Rel {
     pub columns: Vec<(String, SqlType, bool)>,
     /// Primary key column numbers (1-based).
     pub key: Vec<i64>,
+    /// Column defaults as SQL text, by column number − 1 (tables only; empty otherwise).
+    pub defaults: Vec<Option<String>>,
+}
+
+impl Rel {
+    fn default_of(&self, column: usize) -> Option<&str> {
+        self.defaults.get(column).and_then(|d| d.as_deref())
+    }
 }
 
 /// The oid fleetdb gives the relation `name`.
@@ -70,16 +78,16 @@ pub fn relations(engine: &Engine) -> Vec<Rel> {
     for n in engine.table_names() {
         if let Ok(t) = engine.table(&n) {
             // Key columns are NOT NULL, as PostgreSQL's primary keys make them.
+            let t = t.schema();
             let columns = t
-                .columns()
+                .columns
                 .iter()
                 .enumerate()
-                .map(|(k, c)| {
-                    (c.name.clone(), type_of_oid(c.type_tag, c.data_type), c.not_null || t.key().contains(&k))
-                })
+                .map(|(k, c)| (c.name.clone(), type_of_oid(c.type_tag, c.data_type), c.not_null || t.key.contains(&k)))
                 .collect();
-            let key = t.key().iter().map(|&k| k as i64 + 1).collect();
-            out.push(Rel { oid: rel_oid(&n), name: n, kind: "table", columns, key });
+            let key = t.key.iter().map(|&k| k as i64 + 1).collect();
+            let defaults = t.columns.iter().map(|c| c.default.clone()).collect();
+            out.push(Rel { oid: rel_oid(&n), name: n, kind: "table", columns, key, defaults });
         }
     }
     for n in engine.datastore_names() {
@@ -90,7 +98,14 @@ pub fn relations(engine: &Engine) -> Vec<Rel> {
                 .map(|f| (f.name.clone(), SqlType::of_storage(f.data_type), f.name == "time"))
                 .collect();
             columns.push(("__dt".into(), SqlType::Date, true));
-            out.push(Rel { oid: rel_oid(&n), name: n, kind: "datastore", columns, key: Vec::new() });
+            out.push(Rel {
+                oid: rel_oid(&n),
+                name: n,
+                kind: "datastore",
+                columns,
+                key: Vec::new(),
+                defaults: Vec::new(),
+            });
         }
     }
     for n in engine.channel_names() {
@@ -101,7 +116,7 @@ pub fn relations(engine: &Engine) -> Vec<Rel> {
             ("payload".to_string(), SqlType::Json, false),
             ("__offset".to_string(), SqlType::Int8, true),
         ];
-        out.push(Rel { oid: rel_oid(&n), name: n, kind: "channel", columns, key: Vec::new() });
+        out.push(Rel { oid: rel_oid(&n), name: n, kind: "channel", columns, key: Vec::new(), defaults: Vec::new() });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
@@ -311,12 +326,12 @@ pub fn relation(engine: &Engine, schema: Option<&str>, name: &str) -> SqlResult<
                     ("attcollation", I8),
                     ("attacl", T),
                 ]);
-                // (relation, name, type, number, not null, length, storage, collation)
+                // (relation, name, type, number, not null, has default, length, storage, collation)
                 let mut attr = |rel: i64,
                                 name: &str,
                                 ty: SqlType,
                                 num: usize,
-                                not_null: bool,
+                                (not_null, has_def): (bool, bool),
                                 len: i64,
                                 storage: &str,
                                 coll: i64| {
@@ -330,7 +345,7 @@ pub fn relation(engine: &Engine, schema: Option<&str>, name: &str) -> SqlResult<
                         i(0),
                         i(-1),
                         b(not_null),
-                        b(false),
+                        b(has_def),
                         b(false),
                         t(""),
                         t(""),
@@ -346,12 +361,13 @@ pub fn relation(engine: &Engine, schema: Option<&str>, name: &str) -> SqlResult<
                     for (k, (name, ty, not_null)) in r.columns.iter().enumerate() {
                         let len = TYPES.iter().find(|x| x.0 == ty.oid() as i64).map_or(-1, |x| x.2);
                         let coll = if ty.is_text() { COLL_DEFAULT } else { 0 };
-                        attr(r.oid, name, *ty, k + 1, *not_null, len, if len < 0 { "x" } else { "p" }, coll);
+                        let flags = (*not_null, r.default_of(k).is_some());
+                        attr(r.oid, name, *ty, k + 1, flags, len, if len < 0 { "x" } else { "p" }, coll);
                     }
                     // The key index's columns.
                     for (k, &col) in r.key.iter().enumerate() {
                         let (name, ty, _) = &r.columns[col as usize - 1];
-                        attr(r.oid + 1, name, *ty, k + 1, false, -1, "p", 0);
+                        attr(r.oid + 1, name, *ty, k + 1, (false, false), -1, "p", 0);
                     }
                 }
                 bl
@@ -545,6 +561,18 @@ pub fn relation(engine: &Engine, schema: Option<&str>, name: &str) -> SqlResult<
                 }
                 bl
             }
+            // `adbin` holds the default's SQL text, which pg_get_expr returns as it is.
+            "pg_attrdef" => {
+                let mut bl = Builder::new(&[("oid", I8), ("adrelid", I8), ("adnum", I2), ("adbin", T)]);
+                for r in rels() {
+                    for k in 0..r.columns.len() {
+                        if let Some(d) = r.default_of(k) {
+                            bl.row(vec![i(r.oid + 2 + k as i64), i(r.oid), i(k as i64 + 1), t(d)]);
+                        }
+                    }
+                }
+                bl
+            }
             "pg_tablespace" => {
                 let mut bl = Builder::new(&[("oid", I8), ("spcname", T), ("spcowner", I8)]);
                 bl.row(vec![i(1663), t("pg_default"), i(ROLE_OID)]);
@@ -553,7 +581,6 @@ pub fn relation(engine: &Engine, schema: Option<&str>, name: &str) -> SqlResult<
             // Catalogs of features fleetdb does not have: the right columns, no rows.
             "pg_description" => Builder::new(&[("objoid", I8), ("classoid", I8), ("objsubid", I4), ("description", T)]),
             "pg_shdescription" => Builder::new(&[("objoid", I8), ("classoid", I8), ("description", T)]),
-            "pg_attrdef" => Builder::new(&[("oid", I8), ("adrelid", I8), ("adnum", I2), ("adbin", T)]),
             "pg_inherits" => {
                 Builder::new(&[("inhrelid", I8), ("inhparent", I8), ("inhseqno", I4), ("inhdetachpending", B)])
             }
@@ -644,7 +671,7 @@ pub fn relation(engine: &Engine, schema: Option<&str>, name: &str) -> SqlResult<
                             t(&r.name),
                             t(name),
                             i(k as i64 + 1),
-                            N,
+                            r.default_of(k).map_or(N, t),
                             t(if nullable { "YES" } else { "NO" }),
                             t(format_type(ty.oid() as i64).unwrap_or("text")),
                             N,

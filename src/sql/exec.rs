@@ -953,6 +953,14 @@ fn scan(
         Source::Rows(b) => Ok(vec![b.as_ref().clone()]),
         Source::Table(t) => {
             let rows = t.rows();
+            if rows.fields.len() != schema.len()
+                || rows.fields.iter().zip(schema).any(|(f, c)| f.name != c.name || c.ty.physical() != Some(f.data_type))
+            {
+                return Err(SqlError::new(
+                    "40001",
+                    format!("table \"{}\" was altered while the query ran; run it again", t.name()),
+                ));
+            }
             let columns = rows.columns.clone();
             stats.rows_scanned.fetch_add(rows.num_rows() as u64, Ordering::Relaxed);
             Ok(vec![make_batch(schema, columns)])

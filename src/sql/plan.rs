@@ -454,7 +454,8 @@ impl<'a> Binder<'a> {
             return Ok((plan, Scope { cols, used: RefCell::new(vec![true; n]), time_col: None }));
         }
         let (source, cols, time_col) = if let Ok(t) = self.engine.table(&rel) {
-            let cols = t.columns().iter().map(|c| (c.name.clone(), type_of_oid(c.type_tag, c.data_type))).collect();
+            let cols =
+                t.schema().columns.iter().map(|c| (c.name.clone(), type_of_oid(c.type_tag, c.data_type))).collect();
             (Source::Table(t), cols, None)
         } else if let Ok(d) = self.engine.datastore(&rel) {
             let mut cols: Vec<(String, SqlType)> =
@@ -1689,7 +1690,9 @@ impl<'a> Binder<'a> {
             "pg_encoding_to_char" => return Ok(Expr::lit(Scalar::Text("UTF8".into()), SqlType::Text)),
             "current_schemas" => return Ok(Expr::lit(Scalar::Text("{pg_catalog,public}".into()), SqlType::Text)),
             "pg_backend_pid" => return Ok(Expr::lit(Scalar::Int(std::process::id() as i64), SqlType::Int4)),
-            // No column defaults, comments, partitions or extended statistics in fleetdb.
+            // pg_attrdef.adbin holds the default's SQL text already.
+            "pg_get_expr" if !args.is_empty() => return Ok(args[0].clone()),
+            // No comments, partitions or extended statistics in fleetdb.
             "pg_get_expr"
             | "col_description"
             | "obj_description"

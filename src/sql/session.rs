@@ -17,7 +17,7 @@ use super::types::SqlType;
 use crate::batch::{Batch, Column, Field, Values};
 use crate::engine::Engine;
 use crate::engine::objects::ColumnSpec;
-use crate::table::TableWrite;
+use crate::table::{Table, TableSchema, TableWrite};
 use crate::util::time::{format_timestamp, now_micros};
 
 /// What a statement produced.
@@ -172,8 +172,12 @@ impl Session {
                 let name = ins.table.to_string().to_ascii_lowercase();
                 let cols: Vec<String> = ins.columns.iter().map(|c| c.to_string().to_ascii_lowercase()).collect();
                 let target_types: Vec<SqlType> = if let Ok(t) = self.engine.table(&name) {
-                    let all: Vec<(String, SqlType)> =
-                        t.columns().iter().map(|c| (c.name.clone(), type_of_oid(c.type_tag, c.data_type))).collect();
+                    let all: Vec<(String, SqlType)> = t
+                        .schema()
+                        .columns
+                        .iter()
+                        .map(|c| (c.name.clone(), type_of_oid(c.type_tag, c.data_type)))
+                        .collect();
                     if cols.is_empty() {
                         all.iter().map(|c| c.1).collect()
                     } else {
@@ -211,7 +215,7 @@ impl Session {
                     for a in assignments {
                         if let ast::AssignmentTarget::ColumnName(c) = &a.target {
                             let c = c.to_string().to_ascii_lowercase();
-                            if let Some(spec) = t.columns().iter().find(|x| x.name == c) {
+                            if let Some(spec) = t.schema().columns.iter().find(|x| x.name == c) {
                                 b.note_param(&a.value, type_of_oid(spec.type_tag, spec.data_type));
                             }
                         }
@@ -314,6 +318,7 @@ impl Session {
                         data_type,
                         type_tag: ty.oid(),
                         not_null: false,
+                        default: None,
                     });
                 }
                 created(
@@ -358,7 +363,18 @@ impl Session {
                 Ok(Outcome::Done(format!("ALTER {}", kind.name().to_ascii_uppercase())))
             }
             Statement::NotYet(what) => Err(SqlError::unsupported(what.clone())),
-            Statement::Sql(s) => self.run_sql(s, params),
+            Statement::Sql(s) => {
+                // A write computed from a table's content fails with 40001 if another session
+                // changed the table first; nothing was written, so the statement runs again on
+                // the new content (as PostgreSQL re-checks rows at READ COMMITTED).
+                let mut tries = 0;
+                loop {
+                    match self.run_sql(s, params) {
+                        Err(e) if e.sqlstate == "40001" && tries < 16 => tries += 1,
+                        r => return r,
+                    }
+                }
+            }
         }
     }
 
@@ -442,9 +458,9 @@ impl Session {
             rows.push(vec![Some("__dt".into()), Some("date".into())]);
             text_batch(&["column", "type"], rows)
         } else if want(ObjectKind::Table) && e.table(name).is_ok() {
-            let t = e.table(name)?;
+            let t = e.table(name)?.schema();
             let rows = t
-                .columns()
+                .columns
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
@@ -452,11 +468,12 @@ impl Session {
                         Some(c.name.clone()),
                         Some(type_of_oid(c.type_tag, c.data_type).pg_name().to_string()),
                         Some(if c.not_null { "not null".into() } else { String::new() }),
-                        Some(if t.key().contains(&i) { "primary key".into() } else { String::new() }),
+                        Some(if t.key.contains(&i) { "primary key".into() } else { String::new() }),
+                        c.default.clone(),
                     ]
                 })
                 .collect();
-            text_batch(&["column", "type", "nullable", "key"], rows)
+            text_batch(&["column", "type", "nullable", "key", "default"], rows)
         } else {
             return Err(SqlError::undefined_relation(name));
         };
@@ -496,6 +513,7 @@ impl Session {
                 Ok(Outcome::Rows { schema, batches })
             }
             S::CreateTable(ct) => self.create_table(ct),
+            S::AlterTable(at) => self.alter_table(at),
             S::Drop { object_type: ast::ObjectType::Table, if_exists, names, .. } => {
                 for n in names {
                     let name = n.to_string().to_ascii_lowercase();
@@ -565,28 +583,17 @@ impl Session {
         if self.engine.datastore(&name).is_ok() || self.engine.channel(&name).is_ok() {
             return Err(SqlError::new("42P07", format!("relation \"{name}\" already exists")));
         }
-        let mut cols = Vec::new();
+        let mut cols: Vec<ColumnSpec> = Vec::new();
         let mut key = Vec::new();
         for (i, c) in ct.columns.iter().enumerate() {
-            let ty = SqlType::from_name(&c.data_type.to_string())
-                .ok_or_else(|| SqlError::new("42704", format!("type \"{}\" does not exist", c.data_type)))?;
-            let physical =
-                ty.physical().ok_or_else(|| SqlError::unsupported(format!("columns of type {}", ty.pg_name())))?;
-            let mut not_null = false;
-            for o in &c.options {
-                match &o.option {
-                    ast::ColumnOption::NotNull => not_null = true,
-                    ast::ColumnOption::PrimaryKey(_) => {
-                        not_null = true;
-                        key.push(i);
-                    }
-                    ast::ColumnOption::Null => {}
-                    other => return Err(SqlError::unsupported(format!("column option {other}"))),
-                }
+            let (spec, primary) = self.column_spec(c)?;
+            if cols.iter().any(|x| x.name == spec.name) {
+                return Err(SqlError::new("42701", format!("column \"{}\" specified more than once", spec.name)));
             }
-            let cname =
-                if c.name.quote_style.is_some() { c.name.value.clone() } else { c.name.value.to_ascii_lowercase() };
-            cols.push(ColumnSpec { name: cname, data_type: physical, type_tag: ty.oid(), not_null });
+            if primary {
+                key.push(i);
+            }
+            cols.push(spec);
         }
         for con in &ct.constraints {
             if let ast::TableConstraint::PrimaryKey(pk) = con {
@@ -608,6 +615,302 @@ impl Session {
             &name,
             "CREATE TABLE",
         )
+    }
+
+    /// ALTER TABLE: on a table, ADD / DROP / RENAME COLUMN, ALTER COLUMN (SET / DROP NOT NULL,
+    /// SET / DROP DEFAULT, [SET DATA] TYPE … [USING …]), ADD PRIMARY KEY, DROP CONSTRAINT
+    /// <name>_pkey, and RENAME TO. The operations apply in order to the table's schema and
+    /// content, which change together in one WAL record; any error leaves the table as it was.
+    /// On a datastore, ADD COLUMN declares a column.
+    fn alter_table(&self, at: &ast::AlterTable) -> SqlResult<Outcome> {
+        use ast::{AlterColumnOperation as Col, AlterTableOperation as Op};
+        let name = at.name.to_string().to_ascii_lowercase();
+        let name = name.strip_prefix("public.").unwrap_or(&name).to_string();
+        let done = || Ok(Outcome::Done("ALTER TABLE".into()));
+        let t = match self.engine.table(&name) {
+            Ok(t) => t,
+            Err(_) if self.engine.datastore(&name).is_ok() => return self.alter_datastore(&name, &at.operations),
+            Err(_) if self.engine.channel(&name).is_ok() => {
+                return Err(SqlError::new(
+                    "42809",
+                    format!("\"{name}\" is a channel: use ALTER CHANNEL {name} SET (retention = …)"),
+                ));
+            }
+            Err(_) if at.if_exists => return done(),
+            Err(_) => return Err(SqlError::undefined_relation(&name)),
+        };
+        if let [Op::RenameTable { table_name }] = at.operations.as_slice() {
+            let (ast::RenameTableNameKind::To(n) | ast::RenameTableNameKind::As(n)) = table_name;
+            let new = n.to_string().to_ascii_lowercase();
+            return match self.engine.rename_table(&name, &new) {
+                Err(crate::Error::AlreadyExists(_)) => {
+                    Err(SqlError::new("42P07", format!("relation \"{new}\" already exists")))
+                }
+                r => r.map_err(SqlError::from).and_then(|_| done()),
+            };
+        }
+        let (base_schema, base) = t.snapshot();
+        let mut schema = (*base_schema).clone();
+        let mut cols = base.columns.clone();
+        let n = base.num_rows();
+        let missing = |c: &str| SqlError::new("42703", format!("column \"{c}\" of relation \"{name}\" does not exist"));
+        let has_nulls =
+            |c: &str| SqlError::new("23502", format!("column \"{c}\" of relation \"{name}\" contains null values"));
+        let two_keys = || SqlError::new("42P16", format!("multiple primary keys for table \"{name}\" are not allowed"));
+        for op in &at.operations {
+            match op {
+                Op::AddColumn { if_not_exists, column_def, .. } => {
+                    let (spec, primary) = self.column_spec(column_def)?;
+                    if schema.position(&spec.name).is_some() {
+                        if *if_not_exists {
+                            continue;
+                        }
+                        return Err(SqlError::new(
+                            "42701",
+                            format!("column \"{}\" of relation \"{name}\" already exists", spec.name),
+                        ));
+                    }
+                    let col = self.default_column(&spec, n)?;
+                    if spec.not_null && col.null_count() > 0 {
+                        return Err(has_nulls(&spec.name));
+                    }
+                    if primary {
+                        if !schema.key.is_empty() {
+                            return Err(two_keys());
+                        }
+                        schema.key = vec![schema.columns.len()];
+                    }
+                    schema.columns.push(spec);
+                    cols.push(col);
+                }
+                Op::DropColumn { column_names, if_exists, .. } => {
+                    for c in column_names {
+                        let c = ident_name(c);
+                        let Some(i) = schema.position(&c) else {
+                            if *if_exists {
+                                continue;
+                            }
+                            return Err(missing(&c));
+                        };
+                        if schema.columns.len() == 1 {
+                            return Err(SqlError::unsupported("a table without columns"));
+                        }
+                        // As in PostgreSQL, the primary key goes with any of its columns.
+                        if schema.key.contains(&i) {
+                            schema.key.clear();
+                        }
+                        schema.columns.remove(i);
+                        cols.remove(i);
+                        for k in &mut schema.key {
+                            if *k > i {
+                                *k -= 1;
+                            }
+                        }
+                    }
+                }
+                Op::RenameColumn { old_column_name, new_column_name } => {
+                    let (old, new) = (ident_name(old_column_name), ident_name(new_column_name));
+                    let i = schema
+                        .position(&old)
+                        .ok_or_else(|| SqlError::new("42703", format!("column \"{old}\" does not exist")))?;
+                    if schema.position(&new).is_some() {
+                        return Err(SqlError::new(
+                            "42701",
+                            format!("column \"{new}\" of relation \"{name}\" already exists"),
+                        ));
+                    }
+                    schema.columns[i].name = new;
+                }
+                Op::AlterColumn { column_name, op } => {
+                    let c = ident_name(column_name);
+                    let i = schema.position(&c).ok_or_else(|| missing(&c))?;
+                    match op {
+                        Col::SetNotNull => {
+                            if cols[i].null_count() > 0 {
+                                return Err(has_nulls(&c));
+                            }
+                            schema.columns[i].not_null = true;
+                        }
+                        Col::DropNotNull => {
+                            if schema.key.contains(&i) {
+                                return Err(SqlError::new("42P16", format!("column \"{c}\" is in a primary key")));
+                            }
+                            schema.columns[i].not_null = false;
+                        }
+                        Col::SetDefault { value } => {
+                            schema.columns[i].default = Some(value.to_string());
+                            self.default_column(&schema.columns[i], 1)?;
+                        }
+                        Col::DropDefault => schema.columns[i].default = None,
+                        Col::SetDataType { data_type, using, .. } => {
+                            let to = SqlType::from_name(&data_type.to_string()).ok_or_else(|| {
+                                SqlError::new("42704", format!("type \"{data_type}\" does not exist"))
+                            })?;
+                            let physical = to
+                                .physical()
+                                .ok_or_else(|| SqlError::unsupported(format!("columns of type {}", to.pg_name())))?;
+                            let spec = &schema.columns[i];
+                            let from = type_of_oid(spec.type_tag, spec.data_type);
+                            let newc = match using {
+                                Some(e) => {
+                                    let rows = Arc::new(Batch { fields: schema.fields(), columns: cols.clone() });
+                                    let sql = format!("SELECT CAST(({e}) AS {data_type}) FROM {name}");
+                                    let (plan, out) = self.bind_over(&sql, &name, &schema, &rows, &[])?;
+                                    let b = concat(run(&plan)?, &out);
+                                    cast_column(&b.columns[0], out[0].ty, to, &c)?
+                                }
+                                None if from == to => cols[i].clone(),
+                                None => {
+                                    let assignable = (from.is_numeric() && to.is_numeric())
+                                        || to.is_text()
+                                        || (from.is_timestamp() && to.is_timestamp())
+                                        || (from == SqlType::Date && to.is_timestamp());
+                                    if !assignable {
+                                        return Err(SqlError::new(
+                                            "42804",
+                                            format!(
+                                                "column \"{c}\" cannot be cast automatically to type {}",
+                                                to.pg_name()
+                                            ),
+                                        )
+                                        .with_hint(format!(
+                                            "You might need to specify \"USING {c}::{}\".",
+                                            to.pg_name()
+                                        )));
+                                    }
+                                    let mut vals = Vec::with_capacity(n);
+                                    for r in 0..n {
+                                        vals.push(cast_scalar(Scalar::from_column(&cols[i], from, r), from, to)?);
+                                    }
+                                    scalars_to_column(&vals, to)?
+                                }
+                            };
+                            let spec = &mut schema.columns[i];
+                            spec.data_type = physical;
+                            spec.type_tag = to.oid();
+                            if spec.not_null && newc.null_count() > 0 {
+                                return Err(has_nulls(&c));
+                            }
+                            cols[i] = newc;
+                            if schema.columns[i].default.is_some()
+                                && self.default_column(&schema.columns[i], 1).is_err()
+                            {
+                                return Err(SqlError::new(
+                                    "42804",
+                                    format!(
+                                        "default for column \"{c}\" cannot be cast automatically to type {}",
+                                        to.pg_name()
+                                    ),
+                                ));
+                            }
+                        }
+                        other => return Err(SqlError::unsupported(format!("ALTER COLUMN … {other}"))),
+                    }
+                }
+                Op::AddConstraint { constraint: ast::TableConstraint::PrimaryKey(pk), .. } => {
+                    if !schema.key.is_empty() {
+                        return Err(two_keys());
+                    }
+                    let mut key = Vec::new();
+                    for col in &pk.columns {
+                        let c = col.to_string().to_ascii_lowercase();
+                        let i = schema.position(&c).ok_or_else(|| {
+                            SqlError::new("42703", format!("column \"{c}\" named in key does not exist"))
+                        })?;
+                        if cols[i].null_count() > 0 {
+                            return Err(has_nulls(&c));
+                        }
+                        schema.columns[i].not_null = true;
+                        key.push(i);
+                    }
+                    let rows = Batch { fields: schema.fields(), columns: cols.clone() };
+                    let mut seen = std::collections::HashSet::new();
+                    if (0..n).any(|r| !seen.insert(crate::table::store_key_bytes(&rows, &key, r))) {
+                        return Err(SqlError::new("23505", format!("could not create unique index \"{name}_pkey\"")));
+                    }
+                    schema.key = key;
+                }
+                Op::DropConstraint { name: cname, if_exists, .. } => {
+                    let cname = ident_name(cname);
+                    if cname == format!("{name}_pkey") && !schema.key.is_empty() {
+                        schema.key.clear();
+                    } else if !*if_exists {
+                        return Err(SqlError::new(
+                            "42704",
+                            format!("constraint \"{cname}\" of relation \"{name}\" does not exist"),
+                        ));
+                    }
+                }
+                Op::DropPrimaryKey { .. } => schema.key.clear(),
+                Op::RenameTable { .. } => {
+                    return Err(SqlError::syntax("RENAME TO cannot be combined with other ALTER TABLE actions"));
+                }
+                other => return Err(SqlError::unsupported(format!("ALTER TABLE … {other}"))),
+            }
+        }
+        let rows = Batch { fields: schema.fields(), columns: cols };
+        self.engine.alter_table(&name, schema, rows, &base)?;
+        done()
+    }
+
+    /// ALTER TABLE on a datastore: ADD COLUMN declares columns; the rest is refused, since a
+    /// datastore's rows are append-only.
+    fn alter_datastore(&self, name: &str, ops: &[ast::AlterTableOperation]) -> SqlResult<Outcome> {
+        for op in ops {
+            let ast::AlterTableOperation::AddColumn { if_not_exists, column_def, .. } = op else {
+                return Err(SqlError::new(
+                    "0A000",
+                    format!("datastore \"{name}\" takes only ADD COLUMN (its rows are append-only): {op}"),
+                ));
+            };
+            let (spec, primary) = self.column_spec(column_def)?;
+            if primary || spec.not_null || spec.default.is_some() {
+                return Err(SqlError::unsupported("constraints and defaults on datastore columns"));
+            }
+            if spec.name == "__dt" || spec.name.starts_with("__") {
+                return Err(SqlError::new("42P16", format!("column \"{}\" is fleetdb's own", spec.name)));
+            }
+            let cname = spec.name.clone();
+            match self.engine.add_datastore_column(name, spec) {
+                Err(crate::Error::AlreadyExists(_)) if *if_not_exists => {}
+                Err(crate::Error::AlreadyExists(_)) => {
+                    return Err(SqlError::new(
+                        "42701",
+                        format!("column \"{cname}\" of relation \"{name}\" already exists"),
+                    ));
+                }
+                r => r?,
+            }
+        }
+        Ok(Outcome::Done("ALTER TABLE".into()))
+    }
+
+    /// A column definition of CREATE TABLE or ALTER TABLE … ADD COLUMN, and whether it is
+    /// the primary key. A DEFAULT is checked now by evaluating it for one row.
+    fn column_spec(&self, c: &ast::ColumnDef) -> SqlResult<(ColumnSpec, bool)> {
+        let ty = SqlType::from_name(&c.data_type.to_string())
+            .ok_or_else(|| SqlError::new("42704", format!("type \"{}\" does not exist", c.data_type)))?;
+        let physical =
+            ty.physical().ok_or_else(|| SqlError::unsupported(format!("columns of type {}", ty.pg_name())))?;
+        let name = ident_name(&c.name);
+        let mut spec = ColumnSpec { name, data_type: physical, type_tag: ty.oid(), not_null: false, default: None };
+        let mut primary = false;
+        for o in &c.options {
+            match &o.option {
+                ast::ColumnOption::NotNull => spec.not_null = true,
+                ast::ColumnOption::PrimaryKey(_) => {
+                    spec.not_null = true;
+                    primary = true;
+                }
+                ast::ColumnOption::Null => {}
+                ast::ColumnOption::Default(e) => {
+                    spec.default = Some(e.to_string());
+                    self.default_column(&spec, 1)?;
+                }
+                other => return Err(SqlError::unsupported(format!("column option {other}"))),
+            }
+        }
+        Ok((spec, primary))
     }
 
     /// Evaluates the VALUES or SELECT source of an INSERT into one batch.
@@ -671,11 +974,12 @@ impl Session {
         let name = name.to_string();
         let n = src.num_rows();
         if let Ok(t) = self.engine.table(&name) {
-            let batch = self.table_batch(&t, cols, src_schema, src)?;
+            let (schema, current) = t.snapshot();
+            let batch = self.table_batch(&schema, cols, src_schema, src)?;
             let written = if skip_conflicts {
-                self.insert_skipping_conflicts(&t, batch)?
+                insert_skipping_conflicts(&self.engine, &t, &schema, &current, batch)?
             } else {
-                self.engine.write_table(&name, TableWrite::Append, batch)?;
+                self.engine.write_table(&name, TableWrite::Append, batch, None)?;
                 n
             };
             return Ok(written);
@@ -795,7 +1099,7 @@ impl Session {
                 let width = if !columns.is_empty() {
                     columns.len()
                 } else if let Ok(t) = self.engine.table(&target) {
-                    t.columns().len()
+                    t.schema().columns.len()
                 } else if self.engine.datastore(&target).is_ok() {
                     return Err(SqlError::syntax(format!(
                         "COPY into datastore {target} needs a column list, e.g. COPY {target} (time, machine_id, x) FROM STDIN"
@@ -876,34 +1180,39 @@ impl Session {
 
     /// The rows of an INSERT into table `t` (`src` into columns `cols`, all if empty) as full
     /// table rows, each value cast to its column's type; absent columns are NULL.
-    fn table_batch(
-        &self,
-        t: &crate::table::Table,
-        cols: &[String],
-        src_schema: &[OutCol],
-        src: &Batch,
-    ) -> SqlResult<Batch> {
+    fn table_batch(&self, t: &TableSchema, cols: &[String], src_schema: &[OutCol], src: &Batch) -> SqlResult<Batch> {
         let n = src.num_rows();
         let targets: Vec<usize> = if cols.is_empty() {
-            (0..src_schema.len().min(t.columns().len())).collect()
+            (0..src_schema.len().min(t.columns.len())).collect()
         } else {
-            cols.iter()
-                .map(|c| t.columns().iter().position(|x| &x.name == c).ok_or_else(|| SqlError::undefined_column(c)))
-                .collect::<SqlResult<_>>()?
+            cols.iter().map(|c| t.position(c).ok_or_else(|| SqlError::undefined_column(c))).collect::<SqlResult<_>>()?
         };
         if targets.len() != src_schema.len() {
             return Err(SqlError::syntax("INSERT has more expressions than target columns"));
         }
-        let mut columns = Vec::with_capacity(t.columns().len());
-        for (i, spec) in t.columns().iter().enumerate() {
+        let mut columns = Vec::with_capacity(t.columns.len());
+        for (i, spec) in t.columns.iter().enumerate() {
             let ty = type_of_oid(spec.type_tag, spec.data_type);
             columns.push(match targets.iter().position(|&x| x == i) {
                 Some(si) => cast_column(&src.columns[si], src_schema[si].ty, ty, &spec.name)?,
-                None => Column::nulls(spec.data_type, n),
+                None => self.default_column(spec, n)?,
             });
         }
-        let fields = t.columns().iter().map(|c| Field::new(&c.name, c.data_type)).collect();
-        Ok(Batch { fields, columns })
+        Ok(Batch { fields: t.fields(), columns })
+    }
+
+    /// `n` copies of column `spec`'s default value (NULL without a default). The default is
+    /// evaluated once per statement, so `now()` gives every row the same time.
+    fn default_column(&self, spec: &ColumnSpec, n: usize) -> SqlResult<Column> {
+        let Some(default) = &spec.default else { return Ok(Column::nulls(spec.data_type, n)) };
+        let ty = type_of_oid(spec.type_tag, spec.data_type);
+        let stmts = parse(&format!("SELECT {default}"))?;
+        let Some(Statement::Sql(s)) = stmts.first() else { return Err(SqlError::syntax("DEFAULT")) };
+        let ast::Statement::Query(q) = s.as_ref() else { return Err(SqlError::syntax("DEFAULT")) };
+        let (plan, schema) = self.binder(&[]).bind_query(q)?;
+        let out = concat(run(&plan)?, &schema);
+        let v = cast_column(&out.columns[0], schema[0].ty, ty, &spec.name)?;
+        scalars_to_column(&vec![Scalar::from_column(&v, ty, 0); n], ty)
     }
 
     /// INSERT … ON CONFLICT (key) DO UPDATE SET … [WHERE …]: proposed rows whose key exists
@@ -925,7 +1234,8 @@ impl Session {
             Ok(_) => SqlError::new("42809", format!("\"{name}\" is append-only: ON CONFLICT DO UPDATE needs a table")),
             Err(_) => SqlError::undefined_relation(name),
         })?;
-        let key_names: Vec<&str> = t.key().iter().map(|&k| t.columns()[k].name.as_str()).collect();
+        let (ts, current) = t.snapshot();
+        let key_names: Vec<&str> = ts.key.iter().map(|&k| ts.columns[k].name.as_str()).collect();
         let mut sorted_target: Vec<&str> = target.iter().map(String::as_str).collect();
         sorted_target.sort();
         let mut sorted_key = key_names.clone();
@@ -937,14 +1247,13 @@ impl Session {
             ));
         }
         // The proposed rows as full table rows.
-        let proposed = self.table_batch(&t, cols, src_schema, src)?;
-        let current = t.rows();
+        let proposed = self.table_batch(&ts, cols, src_schema, src)?;
         let index: std::collections::HashMap<Vec<u8>, usize> =
-            (0..current.num_rows()).map(|r| (crate::table::store_key_bytes(&current, t.key(), r), r)).collect();
+            (0..current.num_rows()).map(|r| (crate::table::store_key_bytes(&current, &ts.key, r), r)).collect();
         let mut seen = std::collections::HashSet::new();
         let (mut inserts, mut conflicts) = (Vec::new(), Vec::new()); // proposed rows; (existing, proposed)
         for r in 0..proposed.num_rows() {
-            let k = crate::table::store_key_bytes(&proposed, t.key(), r);
+            let k = crate::table::store_key_bytes(&proposed, &ts.key, r);
             if !seen.insert(k.clone()) {
                 return Err(SqlError::new("21000", "ON CONFLICT DO UPDATE command cannot affect row a second time")
                     .with_hint("Ensure that no rows proposed for insertion within the same command have duplicate constrained values."));
@@ -959,7 +1268,7 @@ impl Session {
         if !conflicts.is_empty() {
             // Evaluate SET and WHERE over (existing row, excluded row) pairs, row by row aligned.
             let schema_of = |b: &Batch| -> Vec<OutCol> {
-                t.columns()
+                ts.columns
                     .iter()
                     .map(|c| OutCol { name: c.name.clone(), ty: type_of_oid(c.type_tag, c.data_type) })
                     .chain(std::iter::once(OutCol { name: "__pair".into(), ty: SqlType::Int8 }))
@@ -983,9 +1292,8 @@ impl Session {
                     ast::AssignmentTarget::ColumnName(c) => c.to_string().to_ascii_lowercase(),
                     other => return Err(SqlError::unsupported(format!("assignment to {other}"))),
                 };
-                let ci =
-                    t.columns().iter().position(|c| c.name == col).ok_or_else(|| SqlError::undefined_column(&col))?;
-                if t.key().contains(&ci) {
+                let ci = ts.position(&col).ok_or_else(|| SqlError::undefined_column(&col))?;
+                if ts.key.contains(&ci) {
                     return Err(SqlError::unsupported("ON CONFLICT DO UPDATE of a primary key column"));
                 }
                 targets.push(ci);
@@ -1009,7 +1317,7 @@ impl Session {
                 return Err(SqlError::mismatch("argument of WHERE must be type boolean"));
             };
             for (k, &ci) in targets.iter().enumerate() {
-                let spec = &t.columns()[ci];
+                let spec = &ts.columns[ci];
                 let ty = type_of_oid(spec.type_tag, spec.data_type);
                 let newc = cast_column(&out.columns[2 + k], schema[2 + k].ty, ty, &spec.name)?;
                 let mut vals: Vec<Scalar> =
@@ -1026,48 +1334,23 @@ impl Session {
         let new_rows = proposed.take(&inserts);
         let mut all = Batch { fields: current.fields.clone(), columns };
         if new_rows.num_rows() > 0 {
-            all = concat(vec![all, new_rows], &schema_of_table(&t));
+            all = concat(vec![all, new_rows], &schema_of_table(&ts));
         }
         if updated > 0 || !inserts.is_empty() {
-            self.engine.write_table(t.name(), TableWrite::Replace, all)?;
+            self.engine.write_table(t.name(), TableWrite::Replace, all, Some(&current))?;
         }
         Ok(updated + inserts.len())
     }
 
-    fn insert_skipping_conflicts(&self, t: &crate::table::Table, batch: Batch) -> SqlResult<usize> {
-        let current = t.rows();
-        let mut seen: std::collections::HashSet<Vec<u8>> =
-            (0..current.num_rows()).map(|r| crate::table::store_key_bytes(&current, t.key(), r)).collect();
-        let keep: Vec<u32> = (0..batch.num_rows())
-            .filter(|&r| t.key().is_empty() || seen.insert(crate::table::store_key_bytes(&batch, t.key(), r)))
-            .map(|r| r as u32)
-            .collect();
-        let n = keep.len();
-        if n > 0 {
-            self.engine.write_table(t.name(), TableWrite::Append, batch.take(&keep))?;
-        }
-        Ok(n)
-    }
-
-    /// Rows of table `name` and a boolean column saying which match `selection`.
-    fn matching(
-        &self,
-        name: &str,
-        selection: Option<&ast::Expr>,
-        params: &[Param],
-    ) -> SqlResult<(Arc<crate::table::Table>, Arc<Batch>, Vec<bool>)> {
+    /// The rows of table `name` as the statement sees them, and which match `selection`.
+    fn matching(&self, name: &str, selection: Option<&ast::Expr>, params: &[Param]) -> SqlResult<Matching> {
         let t = self.engine.table(name).map_err(|_| SqlError::undefined_relation(name))?;
-        let rows = t.rows();
+        let (schema, rows) = t.snapshot();
         let n = rows.num_rows();
         let mask = match selection {
             None => vec![true; n],
             Some(w) => {
-                let q = format!("SELECT {w} FROM {name}");
-                let stmts = parse(&q)?;
-                let Some(Statement::Sql(s)) = stmts.first() else { return Err(SqlError::syntax("WHERE")) };
-                let ast::Statement::Query(query) = s.as_ref() else { return Err(SqlError::syntax("WHERE")) };
-                let b = self.binder(params);
-                let (plan, _) = b.bind_query(query)?;
+                let (plan, _) = self.bind_over(&format!("SELECT {w} FROM {name}"), name, &schema, &rows, params)?;
                 let out = concat(run(&plan)?, &[OutCol { name: "m".into(), ty: SqlType::Bool }]);
                 let c = &out.columns[0];
                 match &c.values {
@@ -1076,7 +1359,25 @@ impl Session {
                 }
             }
         };
-        Ok((t, rows, mask))
+        Ok(Matching { t, schema, rows, mask })
+    }
+
+    /// Binds query `sql` with relation `name` standing for `rows` (a table's content as the
+    /// statement saw it, so every part of the statement reads the same rows).
+    fn bind_over(
+        &self,
+        sql: &str,
+        name: &str,
+        schema: &TableSchema,
+        rows: &Arc<Batch>,
+        params: &[Param],
+    ) -> SqlResult<(super::exec::Plan, Vec<OutCol>)> {
+        let stmts = parse(sql)?;
+        let Some(Statement::Sql(s)) = stmts.first() else { return Err(SqlError::syntax(sql)) };
+        let ast::Statement::Query(query) = s.as_ref() else { return Err(SqlError::syntax(sql)) };
+        let b = self.binder(params);
+        b.add_relation(name, schema_of_table(schema), rows.as_ref().clone());
+        b.bind_query(query)
     }
 
     fn delete(&mut self, d: &ast::Delete, params: &[Param]) -> SqlResult<Outcome> {
@@ -1091,11 +1392,11 @@ impl Session {
         if self.engine.datastore(&name).is_ok() || self.engine.channel(&name).is_ok() {
             return Err(SqlError::new("42809", format!("\"{name}\" is append-only: rows leave it by retention")));
         }
-        let (t, rows, mask) = self.matching(&name, d.selection.as_ref(), params)?;
+        let Matching { t, rows, mask, .. } = self.matching(&name, d.selection.as_ref(), params)?;
         let keep: Vec<u32> = (0..rows.num_rows()).filter(|&i| !mask[i]).map(|i| i as u32).collect();
         let deleted = rows.num_rows() - keep.len();
         if deleted > 0 {
-            self.engine.write_table(t.name(), TableWrite::Replace, rows.take(&keep))?;
+            self.engine.write_table(t.name(), TableWrite::Replace, rows.take(&keep), Some(&rows))?;
         }
         Ok(Outcome::Done(format!("DELETE {deleted}")))
     }
@@ -1108,7 +1409,7 @@ impl Session {
         if self.engine.datastore(&name).is_ok() || self.engine.channel(&name).is_ok() {
             return Err(SqlError::new("42809", format!("\"{name}\" is append-only")));
         }
-        let (t, rows, mask) = self.matching(&name, u.selection.as_ref(), params)?;
+        let Matching { t, schema: ts, rows, mask } = self.matching(&name, u.selection.as_ref(), params)?;
         let n = rows.num_rows();
         let mut columns = rows.columns.clone();
         for a in &u.assignments {
@@ -1116,16 +1417,12 @@ impl Session {
                 ast::AssignmentTarget::ColumnName(c) => c.to_string().to_ascii_lowercase(),
                 other => return Err(SqlError::unsupported(format!("assignment to {other}"))),
             };
-            let ci = t.columns().iter().position(|c| c.name == col).ok_or_else(|| SqlError::undefined_column(&col))?;
-            let spec = &t.columns()[ci];
+            let ci = ts.position(&col).ok_or_else(|| SqlError::undefined_column(&col))?;
+            let spec = &ts.columns[ci];
             let ty = type_of_oid(spec.type_tag, spec.data_type);
             // Evaluate the new value for every row through a query over the table.
-            let q = format!("SELECT {} FROM {name}", a.value);
-            let stmts = parse(&q)?;
-            let Some(Statement::Sql(s)) = stmts.first() else { return Err(SqlError::syntax("SET")) };
-            let ast::Statement::Query(query) = s.as_ref() else { return Err(SqlError::syntax("SET")) };
-            let b = self.binder(params);
-            let (plan, schema) = b.bind_query(query)?;
+            let (plan, schema) =
+                self.bind_over(&format!("SELECT {} FROM {name}", a.value), &name, &ts, &rows, params)?;
             let vals = concat(run(&plan)?, &schema);
             let newc = cast_column(&vals.columns[0], schema[0].ty, ty, &col)?;
             let mut out = Vec::with_capacity(n);
@@ -1137,14 +1434,50 @@ impl Session {
         let updated = mask.iter().filter(|m| **m).count();
         if updated > 0 {
             let batch = Batch { fields: rows.fields.clone(), columns };
-            self.engine.write_table(t.name(), TableWrite::Replace, batch)?;
+            self.engine.write_table(t.name(), TableWrite::Replace, batch, Some(&rows))?;
         }
         Ok(Outcome::Done(format!("UPDATE {updated}")))
     }
 }
 
-fn schema_of_table(t: &crate::table::Table) -> Vec<OutCol> {
-    t.columns().iter().map(|c| OutCol { name: c.name.clone(), ty: type_of_oid(c.type_tag, c.data_type) }).collect()
+/// What an UPDATE or DELETE works on: the table's schema and rows as the statement sees them,
+/// and which rows its WHERE matches.
+struct Matching {
+    t: Arc<Table>,
+    schema: Arc<TableSchema>,
+    rows: Arc<Batch>,
+    mask: Vec<bool>,
+}
+
+/// Appends the rows of `batch` whose key is not in `current` (the content seen by the
+/// statement) or earlier in `batch`; returns how many.
+fn insert_skipping_conflicts(
+    engine: &Engine,
+    t: &Table,
+    schema: &TableSchema,
+    current: &Arc<Batch>,
+    batch: Batch,
+) -> SqlResult<usize> {
+    let mut seen: std::collections::HashSet<Vec<u8>> =
+        (0..current.num_rows()).map(|r| crate::table::store_key_bytes(current, &schema.key, r)).collect();
+    let keep: Vec<u32> = (0..batch.num_rows())
+        .filter(|&r| schema.key.is_empty() || seen.insert(crate::table::store_key_bytes(&batch, &schema.key, r)))
+        .map(|r| r as u32)
+        .collect();
+    let n = keep.len();
+    if n > 0 {
+        engine.write_table(t.name(), TableWrite::Append, batch.take(&keep), Some(current))?;
+    }
+    Ok(n)
+}
+
+/// A column name as written: folded to lower case unless quoted.
+fn ident_name(i: &ast::Ident) -> String {
+    if i.quote_style.is_some() { i.value.clone() } else { i.value.to_ascii_lowercase() }
+}
+
+fn schema_of_table(t: &TableSchema) -> Vec<OutCol> {
+    t.columns.iter().map(|c| OutCol { name: c.name.clone(), ty: type_of_oid(c.type_tag, c.data_type) }).collect()
 }
 
 /// The narrowest type every present value of a text column parses as: bigint, double
@@ -1178,7 +1511,8 @@ fn cast_column(c: &Column, from: SqlType, to: SqlType, name: &str) -> SqlResult<
     }
     let ok = from == SqlType::Unknown
         || (from.is_numeric() && to.is_numeric())
-        || (from.is_text() && (to.is_text() || to.is_json()))
+        || to.is_text()
+        || (from.is_text() && to.is_json())
         || (from.is_timestamp() && to.is_timestamp())
         || (from == SqlType::Date && to.is_timestamp());
     if !ok {

@@ -333,3 +333,50 @@ SELECT id, b FROM blobs ORDER BY id
 SELECT id FROM blobs WHERE b = '\x616263' ORDER BY id
 SELECT '\x0102ff'::bytea, 'abc'::bytea, 'a\\b'::bytea, '\x'::bytea
 SELECT '\x0'::bytea
+-- ALTER TABLE: every step's outcome or SQLSTATE, and the table in between
+CREATE TABLE altered (id INT PRIMARY KEY, name TEXT, score INT)
+INSERT INTO altered VALUES (1, 'a', 10), (2, 'b', NULL), (3, 'c', 30)
+ALTER TABLE altered ADD COLUMN zone TEXT DEFAULT 'north'
+ALTER TABLE altered ADD COLUMN level INT NOT NULL
+ALTER TABLE altered ADD COLUMN level INT NOT NULL DEFAULT 1, ADD COLUMN note TEXT
+SELECT * FROM altered ORDER BY id
+ALTER TABLE altered ADD COLUMN zone TEXT
+ALTER TABLE altered ADD COLUMN IF NOT EXISTS zone TEXT
+ALTER TABLE altered ADD COLUMN bad INT DEFAULT 'x'
+ALTER TABLE altered ALTER COLUMN score SET NOT NULL
+UPDATE altered SET score = 0 WHERE score IS NULL
+ALTER TABLE altered ALTER COLUMN score SET NOT NULL
+INSERT INTO altered (id, name) VALUES (4, 'd')
+ALTER TABLE altered ALTER COLUMN score SET DEFAULT 5
+INSERT INTO altered (id, name) VALUES (4, 'd')
+ALTER TABLE altered RENAME COLUMN name TO label
+ALTER TABLE altered RENAME COLUMN nope TO x
+ALTER TABLE altered RENAME COLUMN label TO zone
+ALTER TABLE altered ALTER COLUMN score TYPE bigint
+ALTER TABLE altered ALTER COLUMN label TYPE int
+ALTER TABLE altered ALTER COLUMN zone TYPE int USING length(zone)
+ALTER TABLE altered ALTER COLUMN zone DROP DEFAULT
+ALTER TABLE altered ALTER COLUMN zone TYPE int USING length(zone)
+ALTER TABLE altered ALTER COLUMN level TYPE text
+SELECT * FROM altered ORDER BY id
+SELECT sum(zone), max(level) FROM altered
+ALTER TABLE altered DROP COLUMN note
+ALTER TABLE altered DROP COLUMN note
+ALTER TABLE altered DROP COLUMN IF EXISTS note
+ALTER TABLE altered ALTER COLUMN id DROP NOT NULL
+ALTER TABLE altered DROP CONSTRAINT altered_pkey
+ALTER TABLE altered DROP CONSTRAINT altered_pkey
+INSERT INTO altered (id, label) VALUES (4, 'dup')
+ALTER TABLE altered ADD PRIMARY KEY (id)
+DELETE FROM altered WHERE label = 'dup'
+ALTER TABLE altered ADD PRIMARY KEY (id)
+ALTER TABLE altered ADD PRIMARY KEY (id)
+INSERT INTO altered (id, label) VALUES (4, 'dup')
+SELECT * FROM altered ORDER BY id
+ALTER TABLE altered RENAME TO altered2
+SELECT * FROM altered
+SELECT id, label FROM altered2 ORDER BY id
+ALTER TABLE altered2 RENAME TO machines
+ALTER TABLE IF EXISTS nothing_here ADD COLUMN x INT
+ALTER TABLE nothing_here ADD COLUMN x INT
+SELECT column_name, column_default IS NOT NULL AS has_default, is_nullable, data_type FROM information_schema.columns WHERE table_name = 'altered2' ORDER BY ordinal_position
