@@ -13,6 +13,7 @@ pub mod channel;
 pub mod datastore;
 pub mod engine;
 pub mod error;
+pub mod ingest;
 pub mod inspect;
 pub mod server;
 pub mod sim;

@@ -96,7 +96,14 @@ fn serve(a: &Args) -> Result<(), String> {
         .thread_name("fleetdb-net")
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
-    let options = fleetdb::server::pg::ServerOptions { password: cfg.password.clone(), query_memory: cfg.query_memory };
+    let ingest = std::sync::Arc::new(
+        fleetdb::ingest::Ingest::new(engine.clone(), fleetdb::ingest::Limits::default()).map_err(|e| e.to_string())?,
+    );
+    let options = fleetdb::server::pg::ServerOptions {
+        password: cfg.password.clone(),
+        query_memory: cfg.query_memory,
+        ingest: Some(ingest.clone()),
+    };
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&cfg.pg_listen)
             .await
@@ -117,11 +124,33 @@ fn serve(a: &Args) -> Result<(), String> {
                 "refusing to trust SQL clients on {bound}: set a password (FLEETDB_PASSWORD) to listen beyond loopback"
             ));
         }
+        let http = tokio::net::TcpListener::bind(&cfg.http_listen)
+            .await
+            .map_err(|e| format!("cannot listen for HTTP on {}: {e}", cfg.http_listen))?;
+        let http_bound = http.local_addr().map_err(|e| format!("HTTP listener: {e}"))?;
+        if !http_bound.ip().is_loopback() {
+            eprintln!(
+                "fleetdb: warning: the HTTP API on {http_bound} does not authenticate requests (SigV4 signatures are not checked); expose it only to trusted networks"
+            );
+        }
         let addr = bound.to_string();
         println!("fleetdb: SQL on {addr}: psql -h {} -p {} -U fleetdb fleetdb", host_of(&addr), port_of(&addr));
-        fleetdb::server::pg::serve(engine.clone(), listener, options, shutdown_signal())
-            .await
-            .map_err(|e| format!("SQL server: {e}"))
+        println!("fleetdb: HTTP on {http_bound}: POST /messages/batch, POST /channels/NAME/messages, GET /metrics");
+        // One signal stops both servers.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let (sql, web) = tokio::join!(
+            fleetdb::server::pg::serve(engine.clone(), listener, options, stopped(stop_rx.clone())),
+            fleetdb::ingest::http::serve(ingest, http, stopped(stop_rx)),
+        );
+        sql.map_err(|e| format!("SQL server: {e}"))?;
+        web.map_err(|e| format!("HTTP server: {e}"))
     })?;
     println!("fleetdb: shutting down (checkpoint)");
     engine.shutdown().map_err(|e| e.to_string())?;

@@ -131,7 +131,7 @@ fn load<T>(
     for entry in fs::read_dir(root).at(root)? {
         let path = entry.at(root)?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
-        if objects::validate_name(&name).is_err() || !path.join(objects::FILE_NAME).exists() {
+        if !objects::is_object_name(&name) || !path.join(objects::FILE_NAME).exists() {
             continue; // not an object (e.g. a crash between mkdir and the options file)
         }
         let o = objects::read(&path)?;
@@ -233,8 +233,14 @@ impl Engine {
         &self.wal
     }
 
-    fn create_object(&self, root: &str, name: &str, mut o: ObjectOptions) -> Result<PathBuf> {
-        objects::validate_name(name)?;
+    /// Creates an object's directory and options file. User objects follow the AWS name rule;
+    /// `system` objects are `__` and such a name (fleetdb's own).
+    fn create_object(&self, root: &str, name: &str, mut o: ObjectOptions, system: bool) -> Result<PathBuf> {
+        if system {
+            assert!(name.starts_with("__") && objects::is_object_name(name), "system object name {name}");
+        } else {
+            objects::validate_name(name)?;
+        }
         let path = self.dir.join(root).join(name);
         if path.exists() {
             // A directory without an options file is debris from a crashed CREATE.
@@ -256,7 +262,7 @@ impl Engine {
             return Err(Error::AlreadyExists(format!("channel {name}")));
         }
         let o = ObjectOptions { retention_days, ..ObjectOptions::new(KIND_CHANNEL) };
-        let path = self.create_object("channels", name, o)?;
+        let path = self.create_object("channels", name, o, false)?;
         let opts = ChannelOptions { retention_days, ..self.cfg.channel.clone() };
         let ch = Arc::new(Channel::open(name, &path, opts)?);
         let created_lsn = self.wal.last_lsn();
@@ -281,6 +287,25 @@ impl Engine {
         series_key: Option<&str>,
         declared: Vec<ColumnSpec>,
     ) -> Result<Arc<Datastore>> {
+        self.new_datastore(name, retention_days, series_key, declared, false)
+    }
+
+    /// The system datastore `name` (`__…`), created with `declared` columns if missing.
+    pub fn system_datastore(&self, name: &str, retention_days: Option<u32>, declared: Vec<ColumnSpec>) -> Result<Arc<Datastore>> {
+        match self.new_datastore(name, retention_days, None, declared, true) {
+            Err(Error::AlreadyExists(_)) => self.datastore(name),
+            r => r,
+        }
+    }
+
+    fn new_datastore(
+        &self,
+        name: &str,
+        retention_days: Option<u32>,
+        series_key: Option<&str>,
+        declared: Vec<ColumnSpec>,
+        system: bool,
+    ) -> Result<Arc<Datastore>> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         if read(&self.datastores).contains_key(name) {
             return Err(Error::AlreadyExists(format!("datastore {name}")));
@@ -293,7 +318,7 @@ impl Engine {
             columns: declared,
             ..ObjectOptions::new(KIND_DATASTORE)
         };
-        let path = self.create_object("datastores", name, o)?;
+        let path = self.create_object("datastores", name, o, system)?;
         let opts = DatastoreOptions { retention_days, series_key, declared: fields, ..self.cfg.datastore.clone() };
         let ds = Arc::new(Datastore::open(name, &path, opts)?);
         let created_lsn = self.wal.last_lsn();
@@ -315,7 +340,7 @@ impl Engine {
             primary_key: key.iter().map(|&k| k as u16).collect(),
             ..ObjectOptions::new(KIND_TABLE)
         };
-        let path = self.create_object("tables", name, o)?;
+        let path = self.create_object("tables", name, o, false)?;
         let t = Arc::new(Table::open(name, &path, &objects::read(&path)?)?);
         let created_lsn = self.wal.last_lsn();
         write(&self.tables).insert(name.to_string(), Obj { handle: t.clone(), created_lsn });
@@ -479,8 +504,9 @@ impl Engine {
     pub fn channel_names(&self) -> Vec<String> {
         read(&self.channels).keys().cloned().collect()
     }
+    /// The user's datastores (system ones, named `__…`, are left out).
     pub fn datastore_names(&self) -> Vec<String> {
-        read(&self.datastores).keys().cloned().collect()
+        read(&self.datastores).keys().filter(|n| !n.starts_with("__")).cloned().collect()
     }
     fn all_channels(&self) -> Vec<Arc<Channel>> {
         read(&self.channels).values().map(|o| o.handle.clone()).collect()

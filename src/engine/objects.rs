@@ -54,6 +54,12 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether `name` names a user object or a system object (`__` and a valid name, created by
+/// fleetdb itself, e.g. `__rejected_messages`).
+pub fn is_object_name(name: &str) -> bool {
+    validate_name(name).is_ok() || name.strip_prefix("__").is_some_and(|rest| validate_name(rest).is_ok())
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectOptions {
     pub kind: u8,

@@ -39,18 +39,21 @@ use crate::sql::session::{CopyIn, Outcome, Session};
 use crate::sql::types::SqlType;
 
 /// What `fleetdb serve` configures for its SQL clients.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerOptions {
     /// Clients must authenticate with SCRAM-SHA-256 using this password (any user name).
     /// `None` trusts every client, which is allowed only on a loopback address.
     pub password: Option<String>,
     /// Working memory of one query, in bytes.
     pub query_memory: usize,
+    /// Where COPY and INSERT into channels go (shared with the HTTP API for its metrics);
+    /// `None`: each session makes its own.
+    pub ingest: Option<Arc<crate::ingest::Ingest>>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { password: None, query_memory: crate::sql::guard::DEFAULT_QUERY_MEMORY }
+        ServerOptions { password: None, query_memory: crate::sql::guard::DEFAULT_QUERY_MEMORY, ingest: None }
     }
 }
 
@@ -506,6 +509,7 @@ pub async fn serve(
                 let _ = socket.set_nodelay(true);
                 let mut session = Session::new(engine.clone());
                 session.limits.memory = options.query_memory;
+                session.ingest = options.ingest.clone();
                 let conn = Arc::new(Connection {
                     session: Mutex::new(session),
                     manager: manager.clone(),

@@ -77,6 +77,13 @@ pub enum Statement {
         name: String,
         options: Options,
     },
+    /// `SAMPLE CHANNEL c [LIMIT n] [FROM 'ts' TO 'ts']` (AWS SampleChannelData).
+    Sample {
+        name: String,
+        limit: Option<u64>,
+        from: Option<String>,
+        to: Option<String>,
+    },
     /// A fleetdb statement this build does not implement yet (its first words).
     NotYet(String),
 }
@@ -191,6 +198,28 @@ fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
             p.expect_keyword(sqlparser::keywords::Keyword::SET).map_err(pe)?;
             let options = option_list(sql, p)?;
             Ok(Statement::AlterSet { kind: k, name, options })
+        }
+        ("SAMPLE", Some(ObjectKind::Channel)) => {
+            use sqlparser::keywords::Keyword;
+            p.next_token();
+            p.next_token();
+            let name = ident(sql, p)?;
+            let mut limit = None;
+            if p.parse_keyword(Keyword::LIMIT) {
+                let t = p.next_token();
+                let Token::Number(n, _) = &t.token else {
+                    return Err(SqlError::syntax("LIMIT takes a number of messages")
+                        .at(position_of(sql, t.span.start.line, t.span.start.column)));
+                };
+                limit = Some(n.parse().map_err(|_| SqlError::syntax("LIMIT takes a number of messages"))?);
+            }
+            let (mut from, mut to) = (None, None);
+            if p.parse_keyword(Keyword::FROM) {
+                from = Some(p.parse_literal_string().map_err(pe)?);
+                p.expect_keyword(Keyword::TO).map_err(pe)?;
+                to = Some(p.parse_literal_string().map_err(pe)?);
+            }
+            Ok(Statement::Sample { name, limit, from, to })
         }
         ("REFRESH" | "REPROCESS" | "SAMPLE" | "TEST" | "CANCEL", _) => {
             let what = format!("{w0} {w1}");

@@ -414,9 +414,13 @@ impl<'a> Binder<'a> {
 
     fn relation(&self, name: &ast::ObjectName, alias: Option<&ast::TableAlias>) -> SqlResult<(Plan, Scope)> {
         let parts = object_name(name);
-        let rel = parts.last().cloned().unwrap_or_default();
+        let mut rel = parts.last().cloned().unwrap_or_default();
         let schema_name = if parts.len() > 1 { Some(parts[parts.len() - 2].as_str()) } else { None };
         let qual = alias.map(|a| ident_name(&a.name)).unwrap_or_else(|| rel.clone());
+        // fleetdb's system tables live in schema `fleetdb`, stored as `__<name>` objects.
+        if schema_name == Some("fleetdb") && rel == "rejected_messages" {
+            rel = crate::ingest::REJECTED.to_string();
+        }
         if matches!(schema_name, Some("pg_catalog" | "information_schema"))
             || (schema_name.is_none() && rel.starts_with("pg_"))
         {

@@ -16,6 +16,7 @@ use super::scalar::{Param, Scalar};
 use super::types::SqlType;
 use crate::batch::{Batch, Column, Field, Values};
 use crate::engine::Engine;
+use crate::ingest::Ingest;
 use crate::engine::objects::ColumnSpec;
 use crate::table::{Table, TableSchema, TableWrite};
 use crate::util::time::{format_timestamp, now_micros};
@@ -47,6 +48,8 @@ pub struct CopyIn {
     pub format: CopyFormat,
     /// Number of columns each row carries.
     pub width: usize,
+    /// The target is a channel: each line is one message's payload (NDJSON), taken as is.
+    pub into_channel: bool,
 }
 
 pub struct Session {
@@ -55,6 +58,8 @@ pub struct Session {
     in_transaction: bool,
     /// Cancellation flag and working memory of this session's queries.
     pub limits: super::guard::QueryLimits,
+    /// Where COPY and INSERT into channels go; made on first use when not given.
+    pub ingest: Option<Arc<Ingest>>,
 }
 
 fn parse_retention(opts: &Options) -> SqlResult<Option<u32>> {
@@ -130,7 +135,21 @@ pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
 impl Session {
     pub fn new(engine: Arc<Engine>) -> Session {
         let settings = DEFAULT_SETTINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Session { engine, settings, in_transaction: false, limits: Default::default() }
+        Session { engine, settings, in_transaction: false, limits: Default::default(), ingest: None }
+    }
+
+    fn ingest(&mut self) -> SqlResult<Arc<Ingest>> {
+        if self.ingest.is_none() {
+            self.ingest = Some(Arc::new(Ingest::new(self.engine.clone(), Default::default())?));
+        }
+        Ok(self.ingest.clone().expect("set above"))
+    }
+
+    /// Stores messages in `channel` through the ingest checks: refused ones go to
+    /// `fleetdb.rejected_messages`. Returns how many were stored.
+    fn put_messages(&mut self, channel: &str, msgs: &[crate::ingest::Incoming<'_>]) -> SqlResult<usize> {
+        let r = self.ingest()?.put(crate::ingest::Source::Sql, channel, msgs)?;
+        Ok(r.accepted)
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -272,6 +291,7 @@ impl Session {
                     settings: self.settings.clone(),
                     in_transaction: false,
                     limits: self.limits.clone(),
+                    ingest: self.ingest.clone(),
                 };
                 match probe.run(stmt, &[])? {
                     Outcome::Rows { schema, .. } => Ok(Some(schema)),
@@ -362,6 +382,7 @@ impl Session {
                 })?;
                 Ok(Outcome::Done(format!("ALTER {}", kind.name().to_ascii_uppercase())))
             }
+            Statement::Sample { name, limit, from, to } => self.sample_channel(name, *limit, from, to),
             Statement::NotYet(what) => Err(SqlError::unsupported(what.clone())),
             Statement::Sql(s) => {
                 // A write computed from a table's content fails with 40001 if another session
@@ -615,6 +636,38 @@ impl Session {
             &name,
             "CREATE TABLE",
         )
+    }
+
+    /// SAMPLE CHANNEL: up to `limit` messages (10 by default, as SampleChannelData) spread
+    /// evenly over those that arrived in [from, to) (all time by default), oldest first.
+    fn sample_channel(
+        &mut self,
+        name: &str,
+        limit: Option<u64>,
+        from: &Option<String>,
+        to: &Option<String>,
+    ) -> SqlResult<Outcome> {
+        if self.engine.channel(name).is_err() {
+            return Err(SqlError::new("42704", format!("channel \"{name}\" does not exist")));
+        }
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let mut sql = format!("SELECT __received_at, __message_id, __topic, payload FROM {name}");
+        if let (Some(f), Some(t)) = (from, to) {
+            sql.push_str(&format!(
+                " WHERE __received_at >= {}::timestamptz AND __received_at < {}::timestamptz",
+                quote(f),
+                quote(t)
+            ));
+        }
+        let stmts = parse(&sql)?;
+        let Some(Statement::Sql(s)) = stmts.first() else { return Err(SqlError::syntax("SAMPLE CHANNEL")) };
+        let ast::Statement::Query(q) = s.as_ref() else { return Err(SqlError::syntax("SAMPLE CHANNEL")) };
+        let (plan, schema) = self.binder(&[]).bind_query(q)?;
+        let all = concat(run(&plan)?, &schema);
+        let n = all.num_rows();
+        let want = limit.unwrap_or(10) as usize;
+        let pick: Vec<u32> = if n <= want { (0..n as u32).collect() } else { (0..want).map(|i| (i * n / want) as u32).collect() };
+        Ok(Outcome::Rows { batches: vec![all.take(&pick)], schema })
     }
 
     /// ALTER TABLE: on a table, ADD / DROP / RENAME COLUMN, ALTER COLUMN (SET / DROP NOT NULL,
@@ -1033,9 +1086,46 @@ impl Session {
             return Ok(n);
         }
         if self.engine.channel(&name).is_ok() {
-            return Err(SqlError::unsupported("INSERT into a channel"));
+            return self.insert_messages(&name, cols, src_schema, src);
         }
         Err(SqlError::undefined_relation(&name))
+    }
+
+    /// INSERT INTO channel (payload [, __message_id] [, __topic]) …: each row is a message.
+    /// Without `__message_id`, messages get ids of the form `<arrival µs in hex>-<row>`.
+    fn insert_messages(&mut self, name: &str, cols: &[String], src_schema: &[OutCol], src: &Batch) -> SqlResult<usize> {
+        let pos = |c: &str| cols.iter().position(|x| x == c);
+        if let Some(bad) = cols.iter().find(|c| !matches!(c.as_str(), "payload" | "__message_id" | "__topic")) {
+            return Err(SqlError::new(
+                "42703",
+                format!("column \"{bad}\" of channel \"{name}\" cannot be written: give payload, __message_id, __topic"),
+            ));
+        }
+        let Some(p) = pos("payload") else {
+            return Err(SqlError::syntax(format!("INSERT into channel {name} needs a column list with payload")));
+        };
+        if cols.len() != src_schema.len() {
+            return Err(SqlError::syntax("INSERT has more expressions than target columns"));
+        }
+        let text = |i: usize| -> SqlResult<Column> { cast_column(&src.columns[i], src_schema[i].ty, SqlType::Text, &cols[i]) };
+        let payloads = text(p)?;
+        let ids = pos("__message_id").map(text).transpose()?;
+        let topics = pos("__topic").map(text).transpose()?;
+        let start = now_micros();
+        let value = |c: &Column, r: usize| -> Option<String> { Scalar::from_column(c, SqlType::Text, r).to_text(SqlType::Text) };
+        let mut msgs = Vec::with_capacity(src.num_rows());
+        for r in 0..src.num_rows() {
+            let payload = value(&payloads, r).ok_or_else(|| {
+                SqlError::new("23502", format!("null value in column \"payload\" of channel \"{name}\""))
+            })?;
+            let id = match &ids {
+                Some(c) => value(c, r).unwrap_or_default(),
+                None => format!("{start:x}-{}", r + 1),
+            };
+            let topic = topics.as_ref().and_then(|c| value(c, r)).unwrap_or_default();
+            msgs.push(crate::ingest::Incoming { id: id.into(), topic: topic.into(), payload: payload.into_bytes().into() });
+        }
+        self.put_messages(name, &msgs)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1096,6 +1186,14 @@ impl Session {
                 };
                 let target = table_name.to_string().to_ascii_lowercase();
                 let columns: Vec<String> = columns.iter().map(|c| c.value.to_ascii_lowercase()).collect();
+                if self.engine.channel(&target).is_ok() {
+                    if !(columns.is_empty() || columns == ["payload"]) || csv {
+                        return Err(SqlError::syntax(format!(
+                            "COPY into channel {target} takes NDJSON payloads: COPY {target} FROM STDIN"
+                        )));
+                    }
+                    return Ok(Outcome::CopyIn(CopyIn { target, columns, format, width: 1, into_channel: true }));
+                }
                 let width = if !columns.is_empty() {
                     columns.len()
                 } else if let Ok(t) = self.engine.table(&target) {
@@ -1107,7 +1205,7 @@ impl Session {
                 } else {
                     return Err(SqlError::undefined_relation(&target));
                 };
-                Ok(Outcome::CopyIn(CopyIn { target, columns, format, width }))
+                Ok(Outcome::CopyIn(CopyIn { target, columns, format, width, into_channel: false }))
             }
             (true, ast::CopyTarget::Stdout) => {
                 let sql = match source {
@@ -1155,6 +1253,21 @@ impl Session {
 
     /// Loads the data of a COPY FROM STDIN; returns the number of rows.
     pub fn copy_in(&mut self, spec: &CopyIn, data: &[u8]) -> SqlResult<usize> {
+        if spec.into_channel {
+            let start = now_micros();
+            let msgs: Vec<crate::ingest::Incoming<'_>> = data
+                .split(|&b| b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace) && *l != b"\\.")
+                .enumerate()
+                .map(|(i, l)| crate::ingest::Incoming {
+                    id: format!("{start:x}-{}", i + 1).into(),
+                    topic: "".into(),
+                    payload: l.into(),
+                })
+                .collect();
+            return self.put_messages(&spec.target.clone(), &msgs);
+        }
         let rows = super::copy::parse(&spec.format, data)?;
         for (i, r) in rows.iter().enumerate() {
             if r.len() != spec.width {

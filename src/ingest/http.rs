@@ -1,0 +1,437 @@
+//! The HTTP API (hyper, HTTP/1.1):
+//!
+//! - `POST /messages/batch`: the AWS IoT Analytics BatchPutMessage call, body and answer as AWS
+//!   defines them. Each payload is base64 (what AWS SDKs send) or inline JSON. Errors of the
+//!   whole request answer with AWS's status, `x-amzn-ErrorType` header and `{"message": …}`;
+//!   per-message errors come back in `batchPutMessageErrorEntries` while the good messages of
+//!   the batch are stored. Request signatures (SigV4) are not checked: put fleetdb behind a
+//!   proxy that authenticates if the network is not trusted.
+//! - `POST /channels/{name}/messages`: NDJSON of any length, one message per line, streamed in
+//!   chunks; answers `{"accepted": n, "rejected": m, "errors": [...]}`.
+//! - `GET /health`, `GET /metrics` (Prometheus text).
+//!
+//! Every answer comes after the data is durable. Memory is bounded: requests in flight share a
+//! byte budget; a batch that does not fit is answered 503 with `Retry-After` (the AWS
+//! ServiceUnavailableException), and an NDJSON stream waits for room, which slows its sender
+//! through TCP flow control.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming as Body;
+use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use super::check::base64_decode;
+use super::{Incoming, Ingest, PutResult, Refusal, Source};
+use crate::error::Error;
+use crate::util::json::{self, Json};
+use crate::util::time::now_micros;
+
+/// Bytes of request bodies held in memory at once, over all requests.
+pub const INFLIGHT_BYTES: usize = 256 << 20;
+/// NDJSON lines stored per append.
+const NDJSON_CHUNK_LINES: usize = 20_000;
+const NDJSON_CHUNK_BYTES: usize = 4 << 20;
+/// Per-line errors listed in an NDJSON answer (all are in `rejected_messages`).
+const NDJSON_ERRORS_LISTED: usize = 100;
+
+type Reply = Response<Full<Bytes>>;
+
+struct Server {
+    ingest: Arc<Ingest>,
+    budget: Semaphore,
+}
+
+/// Serves the HTTP API on `listener` until `shutdown` completes.
+pub async fn serve(
+    ingest: Arc<Ingest>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let server = Arc::new(Server { ingest, budget: Semaphore::new(INFLIGHT_BYTES) });
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (socket, _) = accepted?;
+                let _ = socket.set_nodelay(true);
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let server = server.clone();
+                        async move { Ok::<_, Infallible>(server.handle(req).await) }
+                    });
+                    // A client that goes away mid-request is its own business.
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(socket), service).await;
+                });
+            }
+            _ = &mut shutdown => return Ok(()),
+        }
+    }
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: String) -> Reply {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// An AWS-style error: status, `x-amzn-ErrorType`, `{"message": …}`.
+fn aws_error(status: StatusCode, code: &'static str, message: &str) -> Reply {
+    let mut body = String::from("{\"message\":");
+    json::write_string(&mut body, message);
+    body.push('}');
+    let mut r = reply(status, "application/json", body);
+    r.headers_mut().insert("x-amzn-ErrorType", HeaderValue::from_static(code));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
+}
+
+fn internal(e: &Error) -> Reply {
+    match e {
+        Error::NotFound(what) => {
+            aws_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &format!("{what} does not exist"))
+        }
+        other => aws_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailureException", &other.to_string()),
+    }
+}
+
+impl Server {
+    async fn handle(self: Arc<Self>, req: Request<Body>) -> Reply {
+        let path = req.uri().path().to_string();
+        match (req.method(), path.as_str()) {
+            (&Method::GET, "/health") => reply(StatusCode::OK, "application/json", "{\"status\":\"ok\"}".into()),
+            (&Method::GET, "/metrics") => {
+                reply(StatusCode::OK, "text/plain; version=0.0.4", self.ingest.metrics.render())
+            }
+            (&Method::POST, "/messages/batch") => self.batch(req).await,
+            (&Method::POST, p) if p.starts_with("/channels/") && p.ends_with("/messages") => {
+                let channel = p["/channels/".len()..p.len() - "/messages".len()].to_string();
+                self.ndjson(&channel, req).await
+            }
+            (_, "/health" | "/metrics" | "/messages/batch") => {
+                aws_error(StatusCode::METHOD_NOT_ALLOWED, "InvalidRequestException", "method not allowed")
+            }
+            _ => aws_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &format!("no such path: {path}")),
+        }
+    }
+
+    /// Runs [`Ingest::put`] on the blocking pool (it waits for the WAL sync).
+    async fn put(&self, source: Source, channel: String, msgs: Vec<Incoming<'static>>) -> Result<PutResult, Error> {
+        let ingest = self.ingest.clone();
+        tokio::task::spawn_blocking(move || ingest.put(source, &channel, &msgs))
+            .await
+            .unwrap_or_else(|e| Err(Error::Invalid(format!("ingest task failed: {e}"))))
+    }
+
+    async fn record(&self, source: Source, channel: String, refused: Vec<(Incoming<'static>, String)>) -> Result<(), Error> {
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let ingest = self.ingest.clone();
+        tokio::task::spawn_blocking(move || {
+            let rows: Vec<(&Incoming<'_>, &str)> = refused.iter().map(|(m, r)| (m, r.as_str())).collect();
+            ingest.record_rejections(source, &channel, &rows)
+        })
+        .await
+        .unwrap_or_else(|e| Err(Error::Invalid(format!("ingest task failed: {e}"))))
+    }
+
+    async fn batch(&self, req: Request<Body>) -> Reply {
+        let limits = &self.ingest.limits;
+        // Base64 grows payloads by a third; allow for the JSON around them.
+        let max_body = limits.batch_messages * (limits.message_bytes * 4 / 3 + 1024) + 64 * 1024;
+        let declared = req
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .unwrap_or(max_body)
+            .min(max_body);
+        let Ok(_permit) = self.budget.try_acquire_many(declared.max(1) as u32) else {
+            self.ingest.metrics.throttled();
+            return aws_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                "ingest is saturated; retry shortly",
+            );
+        };
+        let body = match Limited::new(req.into_body(), max_body).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                return aws_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "InvalidRequestException",
+                    &format!("request body unreadable or over {max_body} bytes: {e}"),
+                );
+            }
+        };
+        let request = match parse_batch(&body, limits.batch_messages) {
+            Ok(r) => r,
+            Err(message) => return aws_error(StatusCode::BAD_REQUEST, "InvalidRequestException", &message),
+        };
+        let BatchRequest { channel, messages } = request;
+        // Messages refused while decoding, then the rest through the channel's checks.
+        let (mut good, mut early) = (Vec::new(), Vec::new());
+        let mut ids = Vec::with_capacity(messages.len());
+        for m in messages {
+            ids.push(m.id.to_string());
+            match m.payload {
+                Ok(payload) => good.push((ids.len() - 1, Incoming { id: m.id, topic: Cow::Borrowed(""), payload })),
+                Err(reason) => early.push((
+                    ids.len() - 1,
+                    Incoming { id: m.id, topic: Cow::Borrowed(""), payload: Cow::Owned(m.raw) },
+                    reason,
+                )),
+            }
+        }
+        let mut errors: Vec<(usize, &'static str, String)> = Vec::new();
+        if self.ingest.engine().channel(&channel).is_ok() {
+            let rows = early.iter().map(|(_, m, r)| (m.clone(), r.clone())).collect();
+            if let Err(e) = self.record(Source::Batch, channel.clone(), rows).await {
+                return internal(&e);
+            }
+            errors.extend(early.into_iter().map(|(i, _, r)| (i, "InvalidRequestException", r)));
+        } else {
+            // Every message of the call is recorded as refused for its unknown channel.
+            good.extend(early.into_iter().map(|(i, m, _)| (i, m)));
+        }
+        let positions: Vec<usize> = good.iter().map(|(i, _)| *i).collect();
+        let msgs: Vec<Incoming<'static>> = good.into_iter().map(|(_, m)| m).collect();
+        match self.put(Source::Batch, channel, msgs).await {
+            Ok(r) => {
+                errors.extend(r.refused.into_iter().map(|Refusal { index, code, message }| (positions[index], code, message)))
+            }
+            Err(e) => return internal(&e),
+        }
+        errors.sort_by_key(|e| e.0);
+        let mut body = String::from("{\"batchPutMessageErrorEntries\":[");
+        for (k, (i, code, message)) in errors.iter().enumerate() {
+            if k > 0 {
+                body.push(',');
+            }
+            body.push_str("{\"messageId\":");
+            json::write_string(&mut body, &ids[*i]);
+            body.push_str(",\"errorCode\":");
+            json::write_string(&mut body, code);
+            body.push_str(",\"errorMessage\":");
+            json::write_string(&mut body, message);
+            body.push('}');
+        }
+        body.push_str("]}");
+        reply(StatusCode::OK, "application/json", body)
+    }
+
+    async fn ndjson(&self, channel: &str, req: Request<Body>) -> Reply {
+        let started = now_micros();
+        let mut body = req.into_body();
+        let mut pending: Vec<u8> = Vec::new();
+        let mut chunk: Vec<Incoming<'static>> = Vec::new();
+        let mut chunk_bytes = 0usize;
+        let (mut line_no, mut accepted, mut rejected) = (0u64, 0usize, 0usize);
+        let mut errors: Vec<(u64, String)> = Vec::new();
+        // The line number of each message in `chunk`.
+        let mut chunk_lines: Vec<u64> = Vec::new();
+        let mut done = false;
+        while !done {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        pending.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(e)) => {
+                    return aws_error(StatusCode::BAD_REQUEST, "InvalidRequestException", &format!("reading the body: {e}"));
+                }
+                None => {
+                    done = true;
+                    if !pending.is_empty() && pending.last() != Some(&b'\n') {
+                        pending.push(b'\n');
+                    }
+                }
+            }
+            // Whole lines become messages; a partial last line waits for more bytes.
+            let Some(last_nl) = pending.iter().rposition(|&b| b == b'\n') else { continue };
+            let rest = pending.split_off(last_nl + 1);
+            for line in pending.split(|&b| b == b'\n') {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    line_no += 1;
+                    continue;
+                }
+                line_no += 1;
+                chunk_lines.push(line_no);
+                chunk_bytes += line.len();
+                chunk.push(Incoming {
+                    id: Cow::Owned(format!("{started:x}-{line_no}")),
+                    topic: Cow::Borrowed(""),
+                    payload: Cow::Owned(line.to_vec()),
+                });
+            }
+            pending = rest;
+            if chunk.len() >= NDJSON_CHUNK_LINES || chunk_bytes >= NDJSON_CHUNK_BYTES || (done && !chunk.is_empty()) {
+                let permits = chunk_bytes.clamp(1, INFLIGHT_BYTES) as u32;
+                let Ok(_permit) = self.budget.acquire_many(permits).await else { break };
+                let msgs = std::mem::take(&mut chunk);
+                let lines = std::mem::take(&mut chunk_lines);
+                chunk_bytes = 0;
+                match self.put(Source::Ndjson, channel.to_string(), msgs).await {
+                    Ok(r) => {
+                        accepted += r.accepted;
+                        rejected += r.refused.len();
+                        for f in r.refused {
+                            if errors.len() < NDJSON_ERRORS_LISTED {
+                                errors.push((lines[f.index], f.message));
+                            }
+                        }
+                    }
+                    Err(e) => return internal(&e),
+                }
+            }
+            if pending.len() > self.ingest.limits.message_bytes + 1 {
+                // A line longer than any message may be: refuse it without holding it all.
+                line_no += 1;
+                rejected += 1;
+                let head = Incoming {
+                    id: Cow::Owned(format!("{started:x}-{line_no}")),
+                    topic: Cow::Borrowed(""),
+                    payload: Cow::Owned(pending[..super::REJECTED_RAW_BYTES].to_vec()),
+                };
+                let why = format!("line is longer than the {}-byte message limit", self.ingest.limits.message_bytes);
+                if errors.len() < NDJSON_ERRORS_LISTED {
+                    errors.push((line_no, why.clone()));
+                }
+                if let Err(e) = self.record(Source::Ndjson, channel.to_string(), vec![(head, why)]).await {
+                    return internal(&e);
+                }
+                // Skip to the end of that line.
+                loop {
+                    if let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                        pending.drain(..=nl);
+                        break;
+                    }
+                    pending.clear();
+                    match body.frame().await {
+                        Some(Ok(frame)) => {
+                            if let Ok(data) = frame.into_data() {
+                                pending.extend_from_slice(&data);
+                            }
+                        }
+                        _ => {
+                            done = true;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = format!("{{\"accepted\":{accepted},\"rejected\":{rejected},\"errors\":[");
+        for (k, (line, message)) in errors.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!("{{\"line\":{line},\"error\":"));
+            json::write_string(&mut out, message);
+            out.push('}');
+        }
+        out.push_str("]}");
+        reply(StatusCode::OK, "application/json", out)
+    }
+}
+
+/// One entry of `messages`: its id, and its payload bytes or why they could not be read
+/// (then `raw` holds the entry's source text for `rejected_messages`).
+struct BatchMessage {
+    id: Cow<'static, str>,
+    payload: Result<Cow<'static, [u8]>, String>,
+    raw: Vec<u8>,
+}
+
+struct BatchRequest {
+    channel: String,
+    messages: Vec<BatchMessage>,
+}
+
+/// Reads a BatchPutMessage body. Errors of its shape refuse the whole request; errors of one
+/// message's payload refuse that message.
+fn parse_batch(body: &[u8], max_messages: usize) -> Result<BatchRequest, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "request body is not UTF-8 JSON".to_string())?;
+    let doc = json::parse(text).map_err(|e| format!("request body is not valid JSON: {e}"))?;
+    let Json::Object(_) = &doc.value else { return Err("request body must be a JSON object".into()) };
+    let channel = match doc.get("channelName").map(|n| &n.value) {
+        Some(Json::String(s)) => s.to_string(),
+        _ => return Err("channelName is required and must be a string".into()),
+    };
+    let Some(Json::Array(items)) = doc.get("messages").map(|n| &n.value) else {
+        return Err("messages is required and must be a list".into());
+    };
+    if items.is_empty() || items.len() > max_messages {
+        return Err(format!("messages must hold 1 to {max_messages} entries; it has {}", items.len()));
+    }
+    let mut messages = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let raw = item.text.as_bytes().to_vec();
+        let id = match item.get("messageId").map(|n| &n.value) {
+            Some(Json::String(s)) => Cow::Owned(s.to_string()),
+            _ => return Err(format!("messages[{i}].messageId is required and must be a string")),
+        };
+        let payload = match item.get("payload") {
+            None => Err("payload is required".to_string()),
+            Some(p) => match &p.value {
+                Json::String(s) => base64_decode(s).map(Cow::Owned).ok_or_else(|| "payload is not valid base64".into()),
+                Json::Null => Err("payload is null".into()),
+                _ => Ok(Cow::Owned(p.text.as_bytes().to_vec())),
+            },
+        };
+        messages.push(BatchMessage { id, payload, raw });
+    }
+    Ok(BatchRequest { channel, messages })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_bodies_take_base64_and_inline_json() {
+        let body = br#"{"channelName": "c", "messages": [
+            {"messageId": "1", "payload": "eyJhIjogMX0="},
+            {"messageId": "2", "payload": {"a": 2}},
+            {"messageId": "3", "payload": "***"},
+            {"messageId": "4"}]}"#;
+        let r = parse_batch(body, 100).unwrap();
+        assert_eq!(r.channel, "c");
+        let p: Vec<_> = r.messages.iter().map(|m| m.payload.clone().map(|p| p.to_vec())).collect();
+        assert_eq!(p[0].as_deref().unwrap(), br#"{"a": 1}"#);
+        assert_eq!(p[1].as_deref().unwrap(), br#"{"a": 2}"#);
+        assert_eq!(p[2].clone().unwrap_err(), "payload is not valid base64");
+        assert_eq!(p[3].clone().unwrap_err(), "payload is required");
+    }
+
+    #[test]
+    fn malformed_batch_bodies_are_refused_whole() {
+        for (body, why) in [
+            (&b"{"[..], "not valid JSON"),
+            (b"[]", "must be a JSON object"),
+            (br#"{"messages": []}"#, "channelName"),
+            (br#"{"channelName": "c"}"#, "messages is required"),
+            (br#"{"channelName": "c", "messages": []}"#, "1 to 2 entries"),
+            (br#"{"channelName": "c", "messages": [{}, {}, {}]}"#, "1 to 2 entries"),
+            (br#"{"channelName": "c", "messages": [{"payload": "e30="}]}"#, "messageId"),
+        ] {
+            let e = parse_batch(body, 2).err().unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(body)));
+            assert!(e.contains(why), "{e}");
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Ingestion: what devices send (the AWS BatchPutMessage call, NDJSON over HTTP, MQTT, COPY and
+//! INSERT over SQL) becomes channel messages here, and only here.
+//!
+//! [`Ingest::put`] checks every message (size, JSON, attribute names), appends the good ones to
+//! the channel (returning once they are durable) and records each refused one, with its reason
+//! and the start of its bytes, in the system datastore behind `fleetdb.rejected_messages`.
+//! Nothing is dropped without a trace: AWS IoT Analytics discarded invalid JSON silently.
+//!
+//! - [`http`]: the HTTP API (BatchPutMessage, NDJSON, health, metrics).
+//! - [`metrics`]: counters and the latency histogram behind `GET /metrics`.
+//! - [`check`]: the message rules (AWS attribute names, base64).
+
+pub mod check;
+pub mod http;
+pub mod metrics;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::batch::{Batch, Column, DataType, Field, StrVec, Values};
+use crate::channel::Messages;
+use crate::engine::{ColumnSpec, Engine};
+use crate::error::{Error, Result};
+use crate::util::time::now_micros;
+
+pub use metrics::Metrics;
+
+/// The system datastore that `fleetdb.rejected_messages` reads.
+pub const REJECTED: &str = "__rejected_messages";
+/// Days refused messages are kept.
+pub const REJECTED_RETENTION_DAYS: u32 = 30;
+/// Bytes of a refused message kept for inspection.
+pub const REJECTED_RAW_BYTES: usize = 1024;
+
+/// Where messages come from (a label in `rejected_messages` and the metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// `POST /messages/batch` (AWS BatchPutMessage).
+    Batch,
+    /// `POST /channels/{name}/messages`.
+    Ndjson,
+    Mqtt,
+    /// `COPY channel FROM STDIN` or `INSERT INTO channel`.
+    Sql,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Batch => "http_batch",
+            Source::Ndjson => "http_ndjson",
+            Source::Mqtt => "mqtt",
+            Source::Sql => "sql",
+        }
+    }
+}
+
+/// Limits on what one call may carry (AWS's BatchPutMessage limits by default).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Messages in one BatchPutMessage request.
+    pub batch_messages: usize,
+    /// Bytes of one message's payload.
+    pub message_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { batch_messages: 100, message_bytes: 128 * 1024 }
+    }
+}
+
+/// One message as received.
+#[derive(Clone, Debug)]
+pub struct Incoming<'a> {
+    pub id: Cow<'a, str>,
+    pub topic: Cow<'a, str>,
+    pub payload: Cow<'a, [u8]>,
+}
+
+/// Why a message was refused: an AWS error code and a sentence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    /// The message's position in the call.
+    pub index: usize,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The outcome of [`Ingest::put`].
+#[derive(Debug, Default)]
+pub struct PutResult {
+    pub accepted: usize,
+    /// Offset of the first accepted message in the channel.
+    pub first_offset: u64,
+    pub refused: Vec<Refusal>,
+}
+
+pub struct Ingest {
+    engine: Arc<Engine>,
+    pub limits: Limits,
+    pub metrics: Metrics,
+}
+
+impl Ingest {
+    pub fn new(engine: Arc<Engine>, limits: Limits) -> Result<Ingest> {
+        let text = |name: &str| ColumnSpec {
+            name: name.into(),
+            data_type: DataType::Text,
+            type_tag: 25,
+            not_null: false,
+            default: None,
+        };
+        let columns = ["source", "channel", "message_id", "reason", "raw"].map(text).to_vec();
+        engine.system_datastore(REJECTED, Some(REJECTED_RETENTION_DAYS), columns)?;
+        Ok(Ingest { engine, limits, metrics: Metrics::default() })
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Checks `msgs` and appends the good ones to `channel`; returns once they are durable.
+    /// Refused messages are recorded in `rejected_messages`. An unknown channel refuses every
+    /// message and is the error [`Error::NotFound`].
+    pub fn put(&self, source: Source, channel: &str, msgs: &[Incoming<'_>]) -> Result<PutResult> {
+        let started = Instant::now();
+        if self.engine.channel(channel).is_err() {
+            let refused: Vec<Refusal> = (0..msgs.len())
+                .map(|index| Refusal {
+                    index,
+                    code: "ResourceNotFoundException",
+                    message: format!("channel {channel} does not exist"),
+                })
+                .collect();
+            self.reject(source, channel, msgs, &refused)?;
+            return Err(Error::NotFound(format!("channel {channel}")));
+        }
+        let now = now_micros();
+        let mut batch = Messages::default();
+        let mut positions = Vec::with_capacity(msgs.len());
+        let mut refused = Vec::new();
+        for (index, m) in msgs.iter().enumerate() {
+            match check::message(m, self.limits.message_bytes) {
+                Ok(()) => {
+                    batch.push(now, &m.id, &m.topic, &m.payload);
+                    positions.push(index);
+                }
+                Err(message) => refused.push(Refusal { index, code: "InvalidRequestException", message }),
+            }
+        }
+        let bytes = batch.payload_bytes();
+        let receipt = self.engine.append_messages(channel, batch)?;
+        for (i, reason) in receipt.rejected {
+            refused.push(Refusal { index: positions[i], code: "InvalidRequestException", message: reason });
+        }
+        refused.sort_by_key(|r| r.index);
+        self.reject(source, channel, msgs, &refused)?;
+        self.metrics.record(source, channel, receipt.accepted as u64, bytes as u64, started.elapsed());
+        Ok(PutResult { accepted: receipt.accepted, first_offset: receipt.first_offset, refused })
+    }
+
+    /// Records refused messages in `rejected_messages` (durably) and counts them.
+    fn reject(&self, source: Source, channel: &str, msgs: &[Incoming<'_>], refused: &[Refusal]) -> Result<()> {
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(&Incoming<'_>, &str)> = refused.iter().map(|r| (&msgs[r.index], r.message.as_str())).collect();
+        self.record_rejections(source, channel, &rows)
+    }
+
+    /// Records `(message, reason)` pairs refused before they reached [`Ingest::put`] (for
+    /// example NDJSON lines or request bodies that could not be read).
+    pub fn record_rejections(&self, source: Source, channel: &str, rows: &[(&Incoming<'_>, &str)]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let n = rows.len();
+        let text = |f: &dyn Fn(&(&Incoming<'_>, &str)) -> String| -> Column {
+            let v: Vec<String> = rows.iter().map(f).collect();
+            Column::new(Values::Text(v.iter().map(String::as_str).collect::<StrVec>()))
+        };
+        let batch = Batch::try_new(
+            ["time", "source", "channel", "message_id", "reason", "raw"]
+                .iter()
+                .enumerate()
+                .map(|(i, name)| Field::new(name, if i == 0 { DataType::Timestamp } else { DataType::Text }))
+                .collect(),
+            vec![
+                Column::new(Values::Timestamp(vec![now_micros(); n])),
+                text(&|_| source.name().to_string()),
+                text(&|_| channel.to_string()),
+                text(&|(m, _)| m.id.to_string()),
+                text(&|(_, reason)| reason.to_string()),
+                text(&|(m, _)| check::printable(&m.payload, REJECTED_RAW_BYTES)),
+            ],
+        )
+        .expect("rejected_messages batch columns are distinct and of equal length");
+        self.engine.append_rows(REJECTED, batch, None)?;
+        self.metrics.rejected(source, channel, n as u64);
+        Ok(())
+    }
+}
