@@ -29,6 +29,10 @@ if [ ${#apt_needed[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y "${apt_needed[@]}"
 fi
 python3 -c 'import psycopg' 2>/dev/null || python3 -m pip install --quiet 'psycopg[binary]'
+# boto3's iotanalytics client, for the AWS API shape test. botocore dropped that model in 1.42,
+# so an older release goes into its own folder (tests put it first on PYTHONPATH).
+PYTHONPATH=target/py-boto3 python3 -c 'import botocore.session as s; s.get_session().get_service_model("iotanalytics")' 2>/dev/null \
+  || python3 -m pip install --quiet --upgrade --target target/py-boto3 'boto3<1.42' 'botocore<1.42'
 psql --version
 java -version 2>&1 | head -1
 python3 -c 'import psycopg; print("psycopg", psycopg.__version__)'

@@ -291,7 +291,12 @@ impl Engine {
     }
 
     /// The system datastore `name` (`__…`), created with `declared` columns if missing.
-    pub fn system_datastore(&self, name: &str, retention_days: Option<u32>, declared: Vec<ColumnSpec>) -> Result<Arc<Datastore>> {
+    pub fn system_datastore(
+        &self,
+        name: &str,
+        retention_days: Option<u32>,
+        declared: Vec<ColumnSpec>,
+    ) -> Result<Arc<Datastore>> {
         match self.new_datastore(name, retention_days, None, declared, true) {
             Err(Error::AlreadyExists(_)) => self.datastore(name),
             r => r,

@@ -77,7 +77,7 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
         } as u32)
     }
     let b = s.trim_end_matches('=').as_bytes();
-    if s.len() - b.len() > 2 || b.len() % 4 == 1 || (s.len() != b.len() && s.len() % 4 != 0) {
+    if s.len() - b.len() > 2 || b.len() % 4 == 1 || (s.len() != b.len() && !s.len().is_multiple_of(4)) {
         return None;
     }
     let mut out = Vec::with_capacity(b.len() * 3 / 4);

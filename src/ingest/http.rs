@@ -136,7 +136,12 @@ impl Server {
             .unwrap_or_else(|e| Err(Error::Invalid(format!("ingest task failed: {e}"))))
     }
 
-    async fn record(&self, source: Source, channel: String, refused: Vec<(Incoming<'static>, String)>) -> Result<(), Error> {
+    async fn record(
+        &self,
+        source: Source,
+        channel: String,
+        refused: Vec<(Incoming<'static>, String)>,
+    ) -> Result<(), Error> {
         if refused.is_empty() {
             return Ok(());
         }
@@ -210,9 +215,9 @@ impl Server {
         let positions: Vec<usize> = good.iter().map(|(i, _)| *i).collect();
         let msgs: Vec<Incoming<'static>> = good.into_iter().map(|(_, m)| m).collect();
         match self.put(Source::Batch, channel, msgs).await {
-            Ok(r) => {
-                errors.extend(r.refused.into_iter().map(|Refusal { index, code, message }| (positions[index], code, message)))
-            }
+            Ok(r) => errors.extend(
+                r.refused.into_iter().map(|Refusal { index, code, message }| (positions[index], code, message)),
+            ),
             Err(e) => return internal(&e),
         }
         errors.sort_by_key(|e| e.0);
@@ -252,7 +257,11 @@ impl Server {
                     }
                 }
                 Some(Err(e)) => {
-                    return aws_error(StatusCode::BAD_REQUEST, "InvalidRequestException", &format!("reading the body: {e}"));
+                    return aws_error(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidRequestException",
+                        &format!("reading the body: {e}"),
+                    );
                 }
                 None => {
                     done = true;
@@ -262,24 +271,26 @@ impl Server {
                 }
             }
             // Whole lines become messages; a partial last line waits for more bytes.
-            let Some(last_nl) = pending.iter().rposition(|&b| b == b'\n') else { continue };
-            let rest = pending.split_off(last_nl + 1);
-            for line in pending.split(|&b| b == b'\n') {
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.iter().all(u8::is_ascii_whitespace) {
+            if let Some(last_nl) = pending.iter().rposition(|&b| b == b'\n') {
+                let rest = pending.split_off(last_nl + 1);
+                for line in pending.split(|&b| b == b'\n') {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
                     line_no += 1;
-                    continue;
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    chunk_lines.push(line_no);
+                    chunk_bytes += line.len();
+                    chunk.push(Incoming {
+                        id: Cow::Owned(format!("{started:x}-{line_no}")),
+                        topic: Cow::Borrowed(""),
+                        payload: Cow::Owned(line.to_vec()),
+                    });
                 }
-                line_no += 1;
-                chunk_lines.push(line_no);
-                chunk_bytes += line.len();
-                chunk.push(Incoming {
-                    id: Cow::Owned(format!("{started:x}-{line_no}")),
-                    topic: Cow::Borrowed(""),
-                    payload: Cow::Owned(line.to_vec()),
-                });
+                // `split` yields an empty piece after the last newline: not a line.
+                line_no -= 1;
+                pending = rest;
             }
-            pending = rest;
             if chunk.len() >= NDJSON_CHUNK_LINES || chunk_bytes >= NDJSON_CHUNK_BYTES || (done && !chunk.is_empty()) {
                 let permits = chunk_bytes.clamp(1, INFLIGHT_BYTES) as u32;
                 let Ok(_permit) = self.budget.acquire_many(permits).await else { break };

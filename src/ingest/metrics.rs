@@ -71,10 +71,12 @@ impl Metrics {
         for ((ch, src), (n, _)) in &c.stored {
             let _ = writeln!(out, "fleetdb_messages_received_total{{channel=\"{}\",source=\"{src}\"}} {n}", label(ch));
         }
-        let _ = writeln!(out, "# HELP fleetdb_message_bytes_received_total Payload bytes stored in a channel, by source.");
+        let _ =
+            writeln!(out, "# HELP fleetdb_message_bytes_received_total Payload bytes stored in a channel, by source.");
         let _ = writeln!(out, "# TYPE fleetdb_message_bytes_received_total counter");
         for ((ch, src), (_, b)) in &c.stored {
-            let _ = writeln!(out, "fleetdb_message_bytes_received_total{{channel=\"{}\",source=\"{src}\"}} {b}", label(ch));
+            let _ =
+                writeln!(out, "fleetdb_message_bytes_received_total{{channel=\"{}\",source=\"{src}\"}} {b}", label(ch));
         }
         let _ = writeln!(
             out,
@@ -84,7 +86,8 @@ impl Metrics {
         for ((ch, src), n) in &c.rejected {
             let _ = writeln!(out, "fleetdb_messages_rejected_total{{channel=\"{}\",source=\"{src}\"}} {n}", label(ch));
         }
-        let _ = writeln!(out, "# HELP fleetdb_http_throttled_total HTTP ingest requests answered 503 (ingest saturated).");
+        let _ =
+            writeln!(out, "# HELP fleetdb_http_throttled_total HTTP ingest requests answered 503 (ingest saturated).");
         let _ = writeln!(out, "# TYPE fleetdb_http_throttled_total counter");
         let _ = writeln!(out, "fleetdb_http_throttled_total {}", c.throttled);
         let _ = writeln!(
@@ -97,7 +100,8 @@ impl Metrics {
             for (i, n) in buckets.iter().enumerate() {
                 cumulative += n;
                 let le = BUCKETS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
-                let _ = writeln!(out, "fleetdb_ingest_latency_seconds_bucket{{source=\"{src}\",le=\"{le}\"}} {cumulative}");
+                let _ =
+                    writeln!(out, "fleetdb_ingest_latency_seconds_bucket{{source=\"{src}\",le=\"{le}\"}} {cumulative}");
             }
             let _ = writeln!(out, "fleetdb_ingest_latency_seconds_sum{{source=\"{src}\"}} {sum}");
             let _ = writeln!(out, "fleetdb_ingest_latency_seconds_count{{source=\"{src}\"}} {cumulative}");

@@ -32,6 +32,10 @@ pub fn resolve(name: &str, args: &[SqlType]) -> SqlResult<(Func, SqlType)> {
         "upper" if arity(1, 1) => (Func::Upper, T::Text),
         "length" | "char_length" | "character_length" if arity(1, 1) => (Func::Length, T::Int4),
         "substr" | "substring" if arity(2, 3) => (Func::Substr, T::Text),
+        "left" if arity(2, 2) => (Func::Left, T::Text),
+        "right" if arity(2, 2) => (Func::Right, T::Text),
+        "repeat" if arity(2, 2) => (Func::Repeat, T::Text),
+        "reverse" if arity(1, 1) => (Func::Reverse, T::Text),
         "concat" => (Func::Concat, T::Text),
         "replace" if arity(3, 3) => (Func::Replace, T::Text),
         "split_part" if arity(3, 3) => (Func::SplitPart, T::Text),
@@ -525,6 +529,22 @@ fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr])
             let hi = (to.max(1) - 1).min(s.len() as i64) as usize;
             S::Text(if lo < hi { s[lo..hi].iter().collect() } else { String::new() })
         }
+        // left/right: n < 0 keeps all but the last (first) |n| characters.
+        Func::Left | Func::Right => {
+            let s: Vec<char> = txt(0).chars().collect();
+            let n = int(1)?;
+            let len = s.len() as i64;
+            let keep = if n >= 0 { n.min(len) } else { (len + n).max(0) } as usize;
+            S::Text(if f == Func::Left { s[..keep].iter().collect() } else { s[s.len() - keep..].iter().collect() })
+        }
+        Func::Repeat => {
+            let (s, n) = (txt(0), int(1)?.max(0) as usize);
+            if s.len().saturating_mul(n) > 1 << 30 {
+                return Err(SqlError::new("54000", "requested length too large"));
+            }
+            S::Text(s.repeat(n))
+        }
+        Func::Reverse => S::Text(txt(0).chars().rev().collect()),
         Func::Replace => {
             let from = txt(1);
             S::Text(if from.is_empty() { txt(0) } else { txt(0).replace(&from, &txt(2)) })

@@ -208,8 +208,11 @@ fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
             if p.parse_keyword(Keyword::LIMIT) {
                 let t = p.next_token();
                 let Token::Number(n, _) = &t.token else {
-                    return Err(SqlError::syntax("LIMIT takes a number of messages")
-                        .at(position_of(sql, t.span.start.line, t.span.start.column)));
+                    return Err(SqlError::syntax("LIMIT takes a number of messages").at(position_of(
+                        sql,
+                        t.span.start.line,
+                        t.span.start.column,
+                    )));
                 };
                 limit = Some(n.parse().map_err(|_| SqlError::syntax("LIMIT takes a number of messages"))?);
             }

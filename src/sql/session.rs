@@ -16,8 +16,8 @@ use super::scalar::{Param, Scalar};
 use super::types::SqlType;
 use crate::batch::{Batch, Column, Field, Values};
 use crate::engine::Engine;
-use crate::ingest::Ingest;
 use crate::engine::objects::ColumnSpec;
+use crate::ingest::Ingest;
 use crate::table::{Table, TableSchema, TableWrite};
 use crate::util::time::{format_timestamp, now_micros};
 
@@ -666,7 +666,8 @@ impl Session {
         let all = concat(run(&plan)?, &schema);
         let n = all.num_rows();
         let want = limit.unwrap_or(10) as usize;
-        let pick: Vec<u32> = if n <= want { (0..n as u32).collect() } else { (0..want).map(|i| (i * n / want) as u32).collect() };
+        let pick: Vec<u32> =
+            if n <= want { (0..n as u32).collect() } else { (0..want).map(|i| (i * n / want) as u32).collect() };
         Ok(Outcome::Rows { batches: vec![all.take(&pick)], schema })
     }
 
@@ -1098,7 +1099,9 @@ impl Session {
         if let Some(bad) = cols.iter().find(|c| !matches!(c.as_str(), "payload" | "__message_id" | "__topic")) {
             return Err(SqlError::new(
                 "42703",
-                format!("column \"{bad}\" of channel \"{name}\" cannot be written: give payload, __message_id, __topic"),
+                format!(
+                    "column \"{bad}\" of channel \"{name}\" cannot be written: give payload, __message_id, __topic"
+                ),
             ));
         }
         let Some(p) = pos("payload") else {
@@ -1107,12 +1110,15 @@ impl Session {
         if cols.len() != src_schema.len() {
             return Err(SqlError::syntax("INSERT has more expressions than target columns"));
         }
-        let text = |i: usize| -> SqlResult<Column> { cast_column(&src.columns[i], src_schema[i].ty, SqlType::Text, &cols[i]) };
+        let text =
+            |i: usize| -> SqlResult<Column> { cast_column(&src.columns[i], src_schema[i].ty, SqlType::Text, &cols[i]) };
         let payloads = text(p)?;
         let ids = pos("__message_id").map(text).transpose()?;
         let topics = pos("__topic").map(text).transpose()?;
         let start = now_micros();
-        let value = |c: &Column, r: usize| -> Option<String> { Scalar::from_column(c, SqlType::Text, r).to_text(SqlType::Text) };
+        let value = |c: &Column, r: usize| -> Option<String> {
+            Scalar::from_column(c, SqlType::Text, r).to_text(SqlType::Text)
+        };
         let mut msgs = Vec::with_capacity(src.num_rows());
         for r in 0..src.num_rows() {
             let payload = value(&payloads, r).ok_or_else(|| {
@@ -1123,7 +1129,11 @@ impl Session {
                 None => format!("{start:x}-{}", r + 1),
             };
             let topic = topics.as_ref().and_then(|c| value(c, r)).unwrap_or_default();
-            msgs.push(crate::ingest::Incoming { id: id.into(), topic: topic.into(), payload: payload.into_bytes().into() });
+            msgs.push(crate::ingest::Incoming {
+                id: id.into(),
+                topic: topic.into(),
+                payload: payload.into_bytes().into(),
+            });
         }
         self.put_messages(name, &msgs)
     }

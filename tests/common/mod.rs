@@ -29,6 +29,8 @@ fn wait_for_port(port: u16, what: &str, child: &mut Child) {
 pub struct Fleetdb {
     pub child: Child,
     pub port: u16,
+    /// The HTTP API's port.
+    pub http_port: u16,
     pub dir: PathBuf,
 }
 
@@ -44,6 +46,7 @@ impl Fleetdb {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_fleetdb"))
             .args(["serve", "--data-dir", dir.to_str().unwrap(), "--pg-listen", "127.0.0.1:0"])
+            .args(["--http-listen", "127.0.0.1:0"])
             .args(flags)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -51,15 +54,19 @@ impl Fleetdb {
             .spawn()
             .expect("starting fleetdb serve");
         let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut port = None;
+        let (mut port, mut http_port) = (None, None);
+        let after = |line: &str, prefix: &str| {
+            line.split(prefix).nth(1).and_then(|rest| rest.split(':').next()?.parse::<u16>().ok())
+        };
         for line in lines.by_ref() {
             let line = line.expect("reading fleetdb output");
-            if let Some(rest) = line.split("SQL on 127.0.0.1:").nth(1) {
-                port = rest.split(':').next().and_then(|p| p.parse::<u16>().ok());
+            port = port.or(after(&line, "SQL on 127.0.0.1:"));
+            http_port = http_port.or(after(&line, "HTTP on 127.0.0.1:"));
+            if port.is_some() && http_port.is_some() {
                 break;
             }
         }
-        let Some(port) = port else {
+        let (Some(port), Some(http_port)) = (port, http_port) else {
             let _ = child.wait();
             let mut err = String::new();
             let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
@@ -68,7 +75,7 @@ impl Fleetdb {
         // Keep reading its output so that later lines never hit a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));
         wait_for_port(port, "fleetdb", &mut child);
-        Fleetdb { child, port, dir: dir.to_path_buf() }
+        Fleetdb { child, port, http_port, dir: dir.to_path_buf() }
     }
 
     /// Stops with SIGTERM (clean shutdown) and waits.

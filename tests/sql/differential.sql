@@ -380,3 +380,6 @@ ALTER TABLE altered2 RENAME TO machines
 ALTER TABLE IF EXISTS nothing_here ADD COLUMN x INT
 ALTER TABLE nothing_here ADD COLUMN x INT
 SELECT column_name, column_default IS NOT NULL AS has_default, is_nullable, data_type FROM information_schema.columns WHERE table_name = 'altered2' ORDER BY ordinal_position
+-- more string functions
+SELECT s, left(s, 2), right(s, 2), left(s, -1), right(s, -10), repeat(s, 2), reverse(s) FROM nums ORDER BY id
+SELECT left('abc', 0), right('', 3), repeat('x', -1)

@@ -1,0 +1,207 @@
+//! Ingestion through real clients: curl and boto3's `iotanalytics` client against the HTTP API
+//! (BatchPutMessage, NDJSON, health, metrics), psql for COPY and INSERT into channels, and
+//! what comes back out of the channel and `fleetdb.rejected_messages`, also after SIGKILL.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{Fleetdb, ok};
+
+/// POSTs `body` with curl; returns (status, headers + body as text).
+fn curl(port: u16, path: &str, body: &[u8]) -> (u16, String) {
+    use std::io::Write;
+    let mut child = Command::new("curl")
+        .args(["-s", "-i", "-X", "POST", "--data-binary", "@-", "-H", "Content-Type: application/json"])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("running curl");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "curl failed");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+fn get(port: u16, path: &str) -> String {
+    let out = Command::new("curl").args(["-s", "-f"]).arg(format!("http://127.0.0.1:{port}{path}")).output().unwrap();
+    assert!(out.status.success(), "GET {path} failed");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn lines(db: &Fleetdb, sql: &str) -> Vec<String> {
+    ok(db.psql(sql), sql).lines().skip(1).map(str::to_string).collect()
+}
+
+#[test]
+fn batch_put_message_keeps_good_messages_and_reports_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    ok(db.psql("CREATE CHANNEL factory_sensor_channel"), "create");
+    // The AWS example body as users bring it: base64 payloads.
+    let example = std::fs::read("tests/http/batch-put-message.json").unwrap();
+    let (status, text) = curl(db.http_port, "/messages/batch", &example);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with(r#"{"batchPutMessageErrorEntries":[]}"#), "{text}");
+    // Inline JSON and base64 mixed with every kind of bad message.
+    let big = format!(r#"{{"v": "{}"}}"#, "x".repeat(130 * 1024));
+    let body = format!(
+        r#"{{"channelName": "factory_sensor_channel", "messages": [
+            {{"messageId": "3", "payload": {{"machine_id": "M-0003", "engine": {{"temp": 80}}}}}},
+            {{"messageId": "4", "payload": "eyJhIjogMX0="}},
+            {{"messageId": "5", "payload": "%%%"}},
+            {{"messageId": "6", "payload": "eyJhIjog"}},
+            {{"messageId": "7", "payload": {{"bad name": 1}}}},
+            {{"messageId": "8", "payload": {big}}},
+            {{"messageId": "3", "payload": {{"machine_id": "again"}}}}
+        ]}}"#
+    );
+    let (status, text) = curl(db.http_port, "/messages/batch", body.as_bytes());
+    assert_eq!(status, 200, "{text}");
+    let entries: Vec<&str> = text.split("{\"messageId\":").skip(1).collect();
+    let ids: Vec<&str> = entries.iter().map(|e| e.split('"').nth(1).unwrap()).collect();
+    assert_eq!(ids, ["5", "6", "7", "8", "3"], "{text}");
+    assert!(entries.iter().all(|e| e.contains(r#""errorCode":"InvalidRequestException""#)), "{text}");
+    assert!(text.contains("payload is not valid base64") && text.contains("invalid attribute name"));
+    assert!(text.contains("the limit is 131072") && text.contains("duplicate messageId"), "{text}");
+    // The whole request is refused for a bad shape, an unknown channel or too many messages.
+    let (status, text) = curl(db.http_port, "/messages/batch", b"{not json");
+    assert_eq!(status, 400);
+    assert!(text.to_ascii_lowercase().contains("x-amzn-errortype: invalidrequestexception"), "{text}");
+    let (status, text) = curl(
+        db.http_port,
+        "/messages/batch",
+        br#"{"channelName": "nope", "messages": [{"messageId": "1", "payload": {"a": 1}}]}"#,
+    );
+    assert_eq!(status, 404);
+    assert!(text.to_ascii_lowercase().contains("x-amzn-errortype: resourcenotfoundexception"), "{text}");
+    let many: Vec<String> = (0..101).map(|i| format!(r#"{{"messageId": "{i}", "payload": {{}}}}"#)).collect();
+    let body = format!(r#"{{"channelName": "factory_sensor_channel", "messages": [{}]}}"#, many.join(","));
+    assert_eq!(curl(db.http_port, "/messages/batch", body.as_bytes()).0, 400);
+
+    assert_eq!(
+        lines(&db, "SELECT __message_id, payload->>'machine_id' FROM factory_sensor_channel ORDER BY __offset"),
+        ["1|M-0001", "2|M-0002", "3|M-0003", "4|NULL"]
+    );
+    // Every refused message is on record with its reason and bytes.
+    assert_eq!(
+        lines(
+            &db,
+            "SELECT source, channel, message_id, left(reason, 24), left(raw, 12) FROM fleetdb.rejected_messages ORDER BY message_id"
+        ),
+        [
+            "http_batch|nope|1|channel nope does not ex|{\"a\": 1}".to_string(),
+            "http_batch|factory_sensor_channel|3|duplicate messageId \"3\" |{\"machine_id".into(),
+            "http_batch|factory_sensor_channel|5|payload is not valid bas|{\"messageId\"".into(),
+            "http_batch|factory_sensor_channel|6|payload is not valid JSO|{\"a\": ".into(),
+            "http_batch|factory_sensor_channel|7|invalid attribute name \"|{\"bad name\":".into(),
+            format!("http_batch|factory_sensor_channel|8|payload is {} bytes;|{{\"v\": \"xxxxx", big.len()),
+        ]
+    );
+    let metrics = get(db.http_port, "/metrics");
+    assert!(
+        metrics.contains(r#"fleetdb_messages_received_total{channel="factory_sensor_channel",source="http_batch"} 4"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"fleetdb_messages_rejected_total{channel="factory_sensor_channel",source="http_batch"} 5"#)
+    );
+    assert!(metrics.contains(r#"fleetdb_ingest_latency_seconds_count{source="http_batch"} 2"#), "{metrics}");
+    assert_eq!(get(db.http_port, "/health"), r#"{"status":"ok"}"#);
+}
+
+#[test]
+fn ndjson_copy_and_insert_reach_the_channel_and_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    ok(db.psql("CREATE CHANNEL c WITH (retention = '30 days')"), "create");
+    // NDJSON: 5,000 lines with a blank line, a bad line and a line without its newline.
+    let mut body = String::new();
+    for i in 0..5_000 {
+        body.push_str(&format!("{{\"machine_id\": \"M-{:04}\", \"seq\": {i}}}\n", i % 50));
+        if i == 10 {
+            body.push_str("\n{\"oops\" 1}\n");
+        }
+    }
+    body.push_str(r#"{"machine_id": "last", "seq": 5000}"#);
+    let (status, text) = curl(db.http_port, "/channels/c/messages", body.as_bytes());
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains(r#"{"accepted":5001,"rejected":1,"errors":[{"line":13,"error":"payload is not valid JSON"#),
+        "{text}"
+    );
+    assert_eq!(curl(db.http_port, "/channels/nope/messages", b"{}\n").0, 404);
+    // COPY (NDJSON lines) and INSERT over SQL.
+    let mut copy = Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &db.port.to_string(),
+            "-U",
+            "fleetdb",
+            "fleetdb",
+            "-c",
+            "COPY c FROM STDIN",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut copy.stdin.take().unwrap(), b"{\"seq\": -1}\nnot json\n{\"seq\": -2}\n").unwrap();
+    let out = copy.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "COPY 2");
+    ok(
+        db.psql(r#"INSERT INTO c (payload, __message_id, __topic) VALUES ('{"seq": -3}', 'sql-1', 'manual/entry')"#),
+        "insert",
+    );
+    assert_eq!(
+        lines(
+            &db,
+            "SELECT count(*), count(DISTINCT __message_id), min((payload->>'seq')::int), max((payload->>'seq')::int) FROM c"
+        ),
+        ["5004|5004|-3|5000"]
+    );
+    assert_eq!(lines(&db, "SELECT __topic FROM c WHERE __message_id = 'sql-1'"), ["manual/entry"]);
+    assert_eq!(lines(&db, "SELECT count(*) FROM c WHERE __received_at > now() - interval '1 hour'"), ["5004"]);
+    assert_eq!(lines(&db, "SELECT count(*) FROM fleetdb.rejected_messages"), ["3"]);
+    let sample = lines(&db, "SAMPLE CHANNEL c LIMIT 4");
+    assert_eq!(sample.len(), 4, "{sample:?}");
+    // Acknowledged means durable: a SIGKILL right after loses nothing.
+    db.kill();
+    let db = Fleetdb::start(dir.path());
+    assert_eq!(lines(&db, "SELECT count(*) FROM c"), ["5004"]);
+    assert_eq!(lines(&db, "SELECT count(*) FROM fleetdb.rejected_messages"), ["3"]);
+}
+
+#[test]
+fn boto3_iotanalytics_client_speaks_to_fleetdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    ok(db.psql("CREATE CHANNEL factory_sensor_channel"), "create");
+    // tools/test.sh installs boto3 < 1.42 into target/py-boto3 (newer botocore lacks the
+    // iotanalytics model).
+    let out = Command::new("python3")
+        .env("PYTHONPATH", "target/py-boto3")
+        .args(["tests/http/boto3_client.py", &db.http_port.to_string()])
+        .output()
+        .expect("running python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "status 200",
+            "entry b2 InvalidRequestException payload is not valid JSON",
+            "entry b3 InvalidRequestException invalid attribute name \"bad-name\"",
+            "entry b1 InvalidRequestException duplicate messageId \"b1\" in the batch",
+            "error ResourceNotFoundException 404",
+            "error InvalidRequestException 400",
+        ]
+    );
+    assert_eq!(lines(&db, "SELECT payload->>'machine_id' FROM factory_sensor_channel"), ["M-0007"]);
+}
