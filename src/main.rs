@@ -88,9 +88,24 @@ fn serve(a: &Args) -> Result<(), String> {
     for w in &report.warnings {
         eprintln!("fleetdb: warning: {w}");
     }
-    if cfg.mqtt.is_some() {
-        eprintln!("fleetdb: warning: MQTT ingestion is not available in this build; --mqtt is ignored");
-    }
+    let mqtt = match &cfg.mqtt {
+        Some(url) => {
+            let mc = fleetdb::ingest::mqtt::MqttConfig {
+                url: url.clone(),
+                username: cfg.mqtt_username.clone(),
+                password: cfg.mqtt_password.clone(),
+                ca: cfg.mqtt_ca.clone(),
+                cert: cfg.mqtt_cert.clone(),
+                key: cfg.mqtt_key.clone(),
+                client_id: cfg.mqtt_client_id.clone(),
+            };
+            // The same data directory is the same MQTT session across restarts.
+            let dir = std::fs::canonicalize(&cfg.data_dir).unwrap_or_else(|_| cfg.data_dir.clone());
+            let default_id = format!("fleetdb-{:08x}", crc32fast::hash(dir.to_string_lossy().as_bytes()));
+            Some(fleetdb::ingest::mqtt::options(&mc, &default_id)?)
+        }
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("fleetdb-net")
@@ -145,10 +160,18 @@ fn serve(a: &Args) -> Result<(), String> {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|v| *v).await;
         };
+        let mqtt_task = mqtt.map(|o| {
+            let (host, port) = o.broker_address();
+            println!("fleetdb: MQTT client of {host}:{port} (routes: SHOW ROUTES)");
+            tokio::spawn(fleetdb::ingest::mqtt::run(ingest.clone(), o, stop_rx.clone()))
+        });
         let (sql, web) = tokio::join!(
             fleetdb::server::pg::serve(engine.clone(), listener, options, stopped(stop_rx.clone())),
             fleetdb::ingest::http::serve(ingest, http, stopped(stop_rx)),
         );
+        if let Some(t) = mqtt_task {
+            let _ = t.await;
+        }
         sql.map_err(|e| format!("SQL server: {e}"))?;
         web.map_err(|e| format!("HTTP server: {e}"))
     })?;

@@ -7,7 +7,13 @@
 //! | `--data-dir` | `FLEETDB_DATA_DIR` | `data_dir` | `./fleetdb-data` |
 //! | `--pg-listen` | `FLEETDB_PG_LISTEN` | `pg_listen` | `127.0.0.1:5433` |
 //! | `--http-listen` | `FLEETDB_HTTP_LISTEN` | `http_listen` | `127.0.0.1:8080` |
-//! | `--mqtt` | `FLEETDB_MQTT` | `mqtt` | none |
+//! | `--mqtt` | `FLEETDB_MQTT` | `mqtt` | none (`mqtt://host:1883` or `mqtts://host:8883`) |
+//! | `--mqtt-username` | `FLEETDB_MQTT_USERNAME` | `mqtt_username` | none |
+//! | `--mqtt-password` | `FLEETDB_MQTT_PASSWORD` | `mqtt_password` | none |
+//! | `--mqtt-ca` | `FLEETDB_MQTT_CA` | `mqtt_ca` | none: the broker's CA certificate (PEM), for mqtts |
+//! | `--mqtt-cert` | `FLEETDB_MQTT_CERT` | `mqtt_cert` | none: client certificate (PEM), with `--mqtt-key` |
+//! | `--mqtt-key` | `FLEETDB_MQTT_KEY` | `mqtt_key` | none: client private key (PEM) |
+//! | `--mqtt-client-id` | `FLEETDB_MQTT_CLIENT_ID` | `mqtt_client_id` | `fleetdb-` and a hash of the data directory |
 //! | `--password` | `FLEETDB_PASSWORD` | `password` | none: trust, loopback only |
 //! | `--query-memory` | `FLEETDB_QUERY_MEMORY` | `query_memory` | `1GiB` |
 //!
@@ -19,10 +25,36 @@ use std::path::PathBuf;
 
 use super::args::Args;
 
-pub const SERVE_OPTIONS: [&str; 7] =
-    ["data-dir", "pg-listen", "http-listen", "mqtt", "config", "password", "query-memory"];
+pub const SERVE_OPTIONS: [&str; 13] = [
+    "data-dir",
+    "pg-listen",
+    "http-listen",
+    "mqtt",
+    "config",
+    "password",
+    "query-memory",
+    "mqtt-username",
+    "mqtt-password",
+    "mqtt-ca",
+    "mqtt-cert",
+    "mqtt-key",
+    "mqtt-client-id",
+];
 
-const FILE_KEYS: [&str; 6] = ["data_dir", "pg_listen", "http_listen", "mqtt", "password", "query_memory"];
+const FILE_KEYS: [&str; 12] = [
+    "data_dir",
+    "pg_listen",
+    "http_listen",
+    "mqtt",
+    "password",
+    "query_memory",
+    "mqtt_username",
+    "mqtt_password",
+    "mqtt_ca",
+    "mqtt_cert",
+    "mqtt_key",
+    "mqtt_client_id",
+];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServeConfig {
@@ -30,6 +62,13 @@ pub struct ServeConfig {
     pub pg_listen: String,
     pub http_listen: String,
     pub mqtt: Option<String>,
+    /// Broker credentials, TLS files and client id (see the table above).
+    pub mqtt_username: Option<String>,
+    pub mqtt_password: Option<String>,
+    pub mqtt_ca: Option<PathBuf>,
+    pub mqtt_cert: Option<PathBuf>,
+    pub mqtt_key: Option<PathBuf>,
+    pub mqtt_client_id: Option<String>,
     pub password: Option<String>,
     /// Working memory of one query, in bytes.
     pub query_memory: usize,
@@ -96,6 +135,12 @@ pub fn resolve(args: &Args, env: impl Fn(&str) -> Option<String>) -> Result<Serv
         http_listen: pick("http-listen", "FLEETDB_HTTP_LISTEN", "http_listen")
             .unwrap_or_else(|| "127.0.0.1:8080".into()),
         mqtt: pick("mqtt", "FLEETDB_MQTT", "mqtt"),
+        mqtt_username: pick("mqtt-username", "FLEETDB_MQTT_USERNAME", "mqtt_username"),
+        mqtt_password: pick("mqtt-password", "FLEETDB_MQTT_PASSWORD", "mqtt_password"),
+        mqtt_ca: pick("mqtt-ca", "FLEETDB_MQTT_CA", "mqtt_ca").map(PathBuf::from),
+        mqtt_cert: pick("mqtt-cert", "FLEETDB_MQTT_CERT", "mqtt_cert").map(PathBuf::from),
+        mqtt_key: pick("mqtt-key", "FLEETDB_MQTT_KEY", "mqtt_key").map(PathBuf::from),
+        mqtt_client_id: pick("mqtt-client-id", "FLEETDB_MQTT_CLIENT_ID", "mqtt_client_id"),
         password: pick("password", "FLEETDB_PASSWORD", "password").filter(|p| !p.is_empty()),
         query_memory: match pick("query-memory", "FLEETDB_QUERY_MEMORY", "query_memory") {
             Some(s) => parse_size(&s)?,

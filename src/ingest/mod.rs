@@ -7,15 +7,19 @@
 //! Nothing is dropped without a trace: AWS IoT Analytics discarded invalid JSON silently.
 //!
 //! - [`http`]: the HTTP API (BatchPutMessage, NDJSON, health, metrics).
+//! - [`mqtt`]: the MQTT client that subscribes for the [`routes`] and acknowledges each
+//!   message once it is durable.
 //! - [`metrics`]: counters and the latency histogram behind `GET /metrics`.
 //! - [`check`]: the message rules (AWS attribute names, base64).
 
 pub mod check;
 pub mod http;
 pub mod metrics;
+pub mod mqtt;
+pub mod routes;
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use crate::batch::{Batch, Column, DataType, Field, StrVec, Values};
@@ -25,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::util::time::now_micros;
 
 pub use metrics::Metrics;
+pub use routes::Route;
 
 /// The system datastore that `fleetdb.rejected_messages` reads.
 pub const REJECTED: &str = "__rejected_messages";
@@ -101,6 +106,9 @@ pub struct Ingest {
     engine: Arc<Engine>,
     pub limits: Limits,
     pub metrics: Metrics,
+    routes: RwLock<Vec<Route>>,
+    /// Bumped on every route change, so the MQTT client re-subscribes.
+    routes_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Ingest {
@@ -114,7 +122,56 @@ impl Ingest {
         };
         let columns = ["source", "channel", "message_id", "reason", "raw"].map(text).to_vec();
         engine.system_datastore(REJECTED, Some(REJECTED_RETENTION_DAYS), columns)?;
-        Ok(Ingest { engine, limits, metrics: Metrics::default() })
+        let routes = RwLock::new(routes::load(engine.data_dir())?);
+        let (routes_changed, _) = tokio::sync::watch::channel(0);
+        Ok(Ingest { engine, limits, metrics: Metrics::default(), routes, routes_changed })
+    }
+
+    pub fn routes(&self) -> Vec<Route> {
+        crate::util::sync::read(&self.routes).clone()
+    }
+
+    /// A receiver that sees every route change.
+    pub fn watch_routes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.routes_changed.subscribe()
+    }
+
+    /// Adds a route (persisted). Errors: a route of that name exists (`AlreadyExists`), the
+    /// channel does not (`NotFound`), or the filter or options are invalid.
+    pub fn create_route(&self, route: Route) -> Result<()> {
+        crate::engine::validate_name(&route.name)?;
+        routes::validate_filter(&route.filter).map_err(Error::Invalid)?;
+        if route.qos > 1 {
+            return Err(Error::Invalid("qos must be 0 or 1".into()));
+        }
+        if let Some(g) = &route.shared_group
+            && (g.is_empty() || g.contains(['/', '+', '#']))
+        {
+            return Err(Error::Invalid(format!("invalid shared_group \"{g}\": no '/', '+' or '#'")));
+        }
+        self.engine.channel(&route.channel)?;
+        let mut all = crate::util::sync::write(&self.routes);
+        if all.iter().any(|r| r.name == route.name) {
+            return Err(Error::AlreadyExists(format!("route {}", route.name)));
+        }
+        let mut next = all.clone();
+        next.push(route);
+        routes::save(self.engine.data_dir(), &next)?;
+        *all = next;
+        self.routes_changed.send_modify(|v| *v += 1);
+        Ok(())
+    }
+
+    pub fn drop_route(&self, name: &str) -> Result<()> {
+        let mut all = crate::util::sync::write(&self.routes);
+        let next: Vec<Route> = all.iter().filter(|r| r.name != name).cloned().collect();
+        if next.len() == all.len() {
+            return Err(Error::NotFound(format!("route {name}")));
+        }
+        routes::save(self.engine.data_dir(), &next)?;
+        *all = next;
+        self.routes_changed.send_modify(|v| *v += 1);
+        Ok(())
     }
 
     pub fn engine(&self) -> &Arc<Engine> {

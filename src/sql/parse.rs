@@ -77,6 +77,14 @@ pub enum Statement {
         name: String,
         options: Options,
     },
+    /// `CREATE ROUTE r FROM MQTT 'filter' INTO CHANNEL c [WITH (…)]`.
+    CreateRoute {
+        name: String,
+        if_not_exists: bool,
+        filter: String,
+        channel: String,
+        options: Options,
+    },
     /// `SAMPLE CHANNEL c [LIMIT n] [FROM 'ts' TO 'ts']` (AWS SampleChannelData).
     Sample {
         name: String,
@@ -161,7 +169,28 @@ fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
             let options = with_options(sql, p)?;
             Ok(Statement::CreateDatastore { name, if_not_exists, columns, options })
         }
-        ("CREATE", Some(k @ (ObjectKind::Pipeline | ObjectKind::Dataset | ObjectKind::Route))) => {
+        ("CREATE", Some(ObjectKind::Route)) => {
+            use sqlparser::keywords::Keyword;
+            p.next_token();
+            p.next_token();
+            let if_not_exists = if_not_exists(p);
+            let name = ident(sql, p)?;
+            p.expect_keyword(Keyword::FROM).map_err(pe)?;
+            let source = ident(sql, p)?;
+            if source != "mqtt" {
+                return Err(SqlError::syntax(format!("routes come FROM MQTT, not {source}")));
+            }
+            let filter = p.parse_literal_string().map_err(pe)?;
+            p.expect_keyword(Keyword::INTO).map_err(pe)?;
+            let kind = ident(sql, p)?;
+            if kind != "channel" {
+                return Err(SqlError::syntax(format!("a route goes INTO CHANNEL, not {kind}")));
+            }
+            let channel = ident(sql, p)?;
+            let options = with_options(sql, p)?;
+            Ok(Statement::CreateRoute { name, if_not_exists, filter, channel, options })
+        }
+        ("CREATE", Some(k @ (ObjectKind::Pipeline | ObjectKind::Dataset))) => {
             skip_statement(p);
             Ok(Statement::NotYet(format!("CREATE {}", k.name().to_ascii_uppercase())))
         }
@@ -173,7 +202,7 @@ fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
             while p.consume_token(&Token::Comma) {
                 names.push(ident(sql, p)?);
             }
-            if matches!(k, ObjectKind::Pipeline | ObjectKind::Dataset | ObjectKind::Route) {
+            if matches!(k, ObjectKind::Pipeline | ObjectKind::Dataset) {
                 return Ok(Statement::NotYet(format!("DROP {}", k.name().to_ascii_uppercase())));
             }
             Ok(Statement::Drop { kind: k, names, if_exists })

@@ -349,6 +349,75 @@ impl Session {
                     "CREATE DATASTORE",
                 )
             }
+            Statement::CreateRoute { name, if_not_exists, filter, channel, options } => {
+                check_options(options, &["qos", "batch_mode", "shared_group"], "route")?;
+                let opt = |k: &str| options.iter().find(|(x, _)| x == k).map(|(_, v)| v.to_ascii_lowercase());
+                let qos = match opt("qos").as_deref() {
+                    None | Some("1") => 1,
+                    Some("0") => 0,
+                    Some(q) => return Err(SqlError::new("22023", format!("qos must be 0 or 1, not {q}"))),
+                };
+                let batch_mode = match opt("batch_mode").as_deref() {
+                    None | Some("false") => false,
+                    Some("true") => true,
+                    Some(b) => {
+                        return Err(SqlError::new("22023", format!("batch_mode must be true or false, not {b}")));
+                    }
+                };
+                let shared_group = options.iter().find(|(x, _)| x == "shared_group").map(|(_, v)| v.clone());
+                let route = crate::ingest::Route {
+                    name: name.clone(),
+                    filter: filter.clone(),
+                    channel: channel.clone(),
+                    qos,
+                    batch_mode,
+                    shared_group,
+                };
+                match self.ingest()?.create_route(route) {
+                    Err(crate::Error::AlreadyExists(_)) if *if_not_exists => {}
+                    Err(crate::Error::AlreadyExists(_)) => {
+                        return Err(SqlError::new("42710", format!("route \"{name}\" already exists")));
+                    }
+                    Err(crate::Error::NotFound(_)) => {
+                        return Err(SqlError::new("42704", format!("channel \"{channel}\" does not exist")));
+                    }
+                    r => r?,
+                }
+                Ok(Outcome::Done("CREATE ROUTE".into()))
+            }
+            Statement::Show(ObjectKind::Route) => {
+                let rows = self
+                    .ingest()?
+                    .routes()
+                    .into_iter()
+                    .map(|r| {
+                        vec![
+                            Some(r.name),
+                            Some(r.filter),
+                            Some(r.channel),
+                            Some(r.qos.to_string()),
+                            Some(r.batch_mode.to_string()),
+                            r.shared_group,
+                        ]
+                    })
+                    .collect();
+                let (schema, batches) =
+                    text_batch(&["name", "filter", "channel", "qos", "batch_mode", "shared_group"], rows);
+                Ok(Outcome::Rows { schema, batches })
+            }
+            Statement::Drop { kind: ObjectKind::Route, names, if_exists } => {
+                let ingest = self.ingest()?;
+                for n in names {
+                    match ingest.drop_route(n) {
+                        Err(crate::Error::NotFound(_)) if *if_exists => {}
+                        Err(crate::Error::NotFound(_)) => {
+                            return Err(SqlError::new("42704", format!("route \"{n}\" does not exist")));
+                        }
+                        r => r?,
+                    }
+                }
+                Ok(Outcome::Done("DROP ROUTE".into()))
+            }
             Statement::Drop { kind, names, if_exists } => {
                 for n in names {
                     let r = match kind {
