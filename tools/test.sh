@@ -24,11 +24,15 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || apt_needed+=(postgresql
 command -v runuser >/dev/null 2>&1 || apt_needed+=(util-linux)
 [ -f /usr/share/java/postgresql.jar ] || apt_needed+=(libpostgresql-jdbc-java)
 command -v javac >/dev/null 2>&1 || apt_needed+=(default-jdk-headless)
+[ -x /usr/sbin/mosquitto ] || apt_needed+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || apt_needed+=(mosquitto-clients)
+command -v curl >/dev/null 2>&1 || apt_needed+=(curl)
 if [ ${#apt_needed[@]} -gt 0 ]; then
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y "${apt_needed[@]}"
 fi
 python3 -c 'import psycopg' 2>/dev/null || python3 -m pip install --quiet 'psycopg[binary]'
+python3 -c 'import paho.mqtt' 2>/dev/null || python3 -m pip install --quiet 'paho-mqtt>=2'
 # boto3's iotanalytics client, for the AWS API shape test. botocore dropped that model in 1.42,
 # so an older release goes into its own folder (tests put it first on PYTHONPATH).
 PYTHONPATH=target/py-boto3 python3 -c 'import botocore.session as s; s.get_session().get_service_model("iotanalytics")' 2>/dev/null \

@@ -35,6 +35,8 @@ pub const DEDUP_WINDOW_MICROS: i64 = 15 * 60 * 1_000_000;
 const QUEUE: usize = 8192;
 /// Messages stored per append at most.
 const BATCH: usize = 4096;
+/// Requests (acknowledgements, subscriptions) waiting for the event loop.
+const ACK_QUEUE: usize = 1 << 24;
 
 /// Where and how to connect.
 #[derive(Clone, Debug, Default)]
@@ -123,7 +125,13 @@ impl Recent {
 
 /// Runs the client until `stop` turns true. Connection errors are logged and retried.
 pub async fn run(ingest: Arc<Ingest>, opts: MqttOptions, stop: watch::Receiver<bool>) {
-    let (client, mut eventloop) = AsyncClient::new(opts, 1024);
+    // The event loop sends one request (an acknowledgement) per poll, and only once it has
+    // handed out every message it read, so acknowledgements can pile up in its request queue
+    // beyond what the store holds. If that queue could fill, the store would wait on it while
+    // the event loop waits for room in the store's queue: a deadlock. So it is effectively
+    // unbounded (its memory grows only as entries are added); the broker's in-flight window
+    // bounds how many messages, and so acknowledgements, can be outstanding.
+    let (client, mut eventloop) = AsyncClient::new(opts, ACK_QUEUE);
     let (tx, rx) = mpsc::channel::<Publish>(QUEUE);
     let store = tokio::spawn(store_loop(ingest.clone(), client.clone(), rx));
     let mut routes_rx = ingest.watch_routes();

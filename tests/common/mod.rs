@@ -50,7 +50,8 @@ impl Fleetdb {
             .args(flags)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            // FLEETDB_TEST_STDERR=1 shows the server's log while debugging a test.
+            .stderr(if std::env::var_os("FLEETDB_TEST_STDERR").is_some() { Stdio::inherit() } else { Stdio::piped() })
             .spawn()
             .expect("starting fleetdb serve");
         let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
