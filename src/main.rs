@@ -14,19 +14,23 @@ fleetdb — a time-series database for device fleets
 
 Usage:
   fleetdb serve [--data-dir DIR] [--pg-listen ADDR] [--http-listen ADDR] [--mqtt URL] [--config FILE]
-                [--password PASSWORD] [--query-memory SIZE]
+                [--password PASSWORD] [--query-memory SIZE] [--mqtt-username U] [--mqtt-password P]
+                [--mqtt-ca FILE] [--mqtt-cert FILE] [--mqtt-key FILE] [--mqtt-client-id ID]
   fleetdb inspect FILE... [--no-verify]      dump and verify data files (WAL, channel, datastore)
   fleetdb generate [--machines N] [--hours H] [--interval SECS] [--seed S] [--start UNIX_SECS]
                    [--format csv|ndjson]     simulated factory readings on stdout
   fleetdb bench-storage [--machines N] [--hours H] [--interval SECS] [--durability fsync|none]
                    [--writers N] [--dir DIR] [--keep]  storage engine benchmark
+  fleetdb bench-ingest [--http ADDR] [--pg-port P] [--broker HOST:PORT] [--messages N]
+                   [--connections N]         ingest benchmark against a running server
   fleetdb stress --data-dir DIR [--seed S] [--batches N] [--messages N] [--rows N]
                                              acknowledged-write load for crash testing
   fleetdb --help | --version
 
 serve settings also come from FLEETDB_DATA_DIR, FLEETDB_PG_LISTEN, FLEETDB_HTTP_LISTEN,
-FLEETDB_MQTT, FLEETDB_PASSWORD, FLEETDB_QUERY_MEMORY, FLEETDB_CONFIG, or keys data_dir,
-pg_listen, http_listen, mqtt, password, query_memory in the config file.
+FLEETDB_MQTT (and FLEETDB_MQTT_USERNAME, _PASSWORD, _CA, _CERT, _KEY, _CLIENT_ID),
+FLEETDB_PASSWORD, FLEETDB_QUERY_MEMORY, FLEETDB_CONFIG, or the same keys in lower case without
+the prefix (data_dir, mqtt_ca, …) in the config file.
 Defaults: ./fleetdb-data, 127.0.0.1:5433, 127.0.0.1:8080, no broker, no password (clients are
 trusted, so only a loopback address is allowed), 1GiB of working memory per query.
 With a password, SQL clients authenticate with SCRAM-SHA-256.";
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         "inspect" => args::parse("inspect", rest, &[], &["no-verify"]),
         "generate" => args::parse("generate", rest, &cli::generate::OPTIONS, &[]),
         "bench-storage" => args::parse("bench-storage", rest, &cli::bench::OPTIONS, &["keep"]),
+        "bench-ingest" => args::parse("bench-ingest", rest, &cli::bench_ingest::OPTIONS, &[]),
         "stress" => args::parse("stress", rest, &cli::stress::OPTIONS, &[]),
         other => Err(format!("unknown command '{other}' (see 'fleetdb --help')")),
     };
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
         "inspect" => inspect(&a),
         "generate" => cli::generate::run(&a),
         "bench-storage" => cli::bench::run(&a),
+        "bench-ingest" => cli::bench_ingest::run(&a),
         "stress" => cli::stress::run(&a),
         _ => unreachable!("commands are matched above"),
     };
@@ -163,7 +169,8 @@ fn serve(a: &Args) -> Result<(), String> {
         let mqtt_task = mqtt.map(|o| {
             let (host, port) = o.broker_address();
             println!("fleetdb: MQTT client of {host}:{port} (routes: SHOW ROUTES)");
-            tokio::spawn(fleetdb::ingest::mqtt::run(ingest.clone(), o, stop_rx.clone()))
+            let log: fleetdb::ingest::mqtt::Log = std::sync::Arc::new(|m: String| eprintln!("fleetdb: {m}"));
+            tokio::spawn(fleetdb::ingest::mqtt::run(ingest.clone(), o, stop_rx.clone(), log))
         });
         let (sql, web) = tokio::join!(
             fleetdb::server::pg::serve(engine.clone(), listener, options, stopped(stop_rx.clone())),

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod bench_ingest;
 pub mod config;
 pub mod generate;
 pub mod stress;

@@ -363,20 +363,21 @@ impl Server {
 
 /// One entry of `messages`: its id, and its payload bytes or why they could not be read
 /// (then `raw` holds the entry's source text for `rejected_messages`).
-struct BatchMessage {
-    id: Cow<'static, str>,
-    payload: Result<Cow<'static, [u8]>, String>,
-    raw: Vec<u8>,
+pub struct BatchMessage {
+    pub id: Cow<'static, str>,
+    pub payload: Result<Cow<'static, [u8]>, String>,
+    pub raw: Vec<u8>,
 }
 
-struct BatchRequest {
-    channel: String,
-    messages: Vec<BatchMessage>,
+/// A decoded BatchPutMessage body.
+pub struct BatchRequest {
+    pub channel: String,
+    pub messages: Vec<BatchMessage>,
 }
 
 /// Reads a BatchPutMessage body. Errors of its shape refuse the whole request; errors of one
 /// message's payload refuse that message.
-fn parse_batch(body: &[u8], max_messages: usize) -> Result<BatchRequest, String> {
+pub fn parse_batch(body: &[u8], max_messages: usize) -> Result<BatchRequest, String> {
     let text = std::str::from_utf8(body).map_err(|_| "request body is not UTF-8 JSON".to_string())?;
     let doc = json::parse(text).map_err(|e| format!("request body is not valid JSON: {e}"))?;
     let Json::Object(_) = &doc.value else { return Err("request body must be a JSON object".into()) };
