@@ -1,7 +1,7 @@
 //! The ingest message decoder: an arbitrary HTTP BatchPutMessage body is decoded or refused
 //! with a reason, never a panic; every decoded payload then goes through the channel checks
 //! (size, UTF-8 JSON, attribute names), and the same bytes as one NDJSON line or MQTT payload
-//! do too.
+//! do too. The one-pass scanner agrees with the full parser.
 #![no_main]
 
 use fleetdb::ingest::{Incoming, check, http};
@@ -23,6 +23,14 @@ fuzz_target!(|data: &[u8]| {
     let raw = Incoming { id: "1".into(), topic: "t".into(), payload: data.into() };
     if let Err(reason) = check::message(&raw, 1024) {
         assert!(!reason.is_empty());
+    }
+    // The one-pass scanner never accepts what the full parser and name checks refuse.
+    if let Ok(text) = std::str::from_utf8(data)
+        && check::valid_fast(data)
+    {
+        let doc = fleetdb::util::json::parse(text).expect("the fast scanner accepted invalid JSON");
+        drop(doc);
+        assert!(check::message(&raw, usize::MAX).is_ok());
     }
     let _ = check::printable(data, 64);
     if let Ok(text) = std::str::from_utf8(data)

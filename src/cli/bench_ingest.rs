@@ -201,7 +201,8 @@ pub fn run(a: &Args) -> Result<(), String> {
                 // The simulator's reading plus the metadata devices usually send along,
                 // bringing it to about 200 bytes.
                 let j = fleet.to_json(&r);
-                let extra = format!(r#","site":"plant-north","line":"L{:02}","firmware":"fw-2.4.17"}}"#, msgs.len() % 12);
+                let extra =
+                    format!(r#","site":"plant-north","line":"L{:02}","firmware":"fw-2.4.17"}}"#, msgs.len() % 12);
                 msgs.push(format!("{}{extra}", &j[..j.len() - 1]));
             }
         }

@@ -22,8 +22,191 @@ pub fn message(m: &Incoming<'_>, max_bytes: usize) -> Result<(), String> {
         return Err(format!("payload is {} bytes; the limit is {max_bytes}", m.payload.len()));
     }
     let text = std::str::from_utf8(&m.payload).map_err(|e| format!("payload is not UTF-8 JSON: {e}"))?;
+    if valid_fast(text.as_bytes()) {
+        return Ok(());
+    }
+    // The full parser says what is wrong.
     let doc = json::parse(text).map_err(|e| format!("payload is not valid JSON: {e}"))?;
     attribute_names(&doc)
+}
+
+/// One pass over the bytes, no allocation for small objects: true only if `b` is one JSON
+/// value whose object keys are all valid attribute names (unescaped), no two alike in one
+/// object. False means "look closer" ([`message`] then runs the full parser, which either
+/// accepts it after all, e.g. a key written with escapes, or says what is wrong).
+pub fn valid_fast(b: &[u8]) -> bool {
+    let mut s = Scanner { b, i: 0 };
+    s.ws();
+    if !s.value(0) {
+        return false;
+    }
+    s.ws();
+    s.i == b.len()
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+    fn lit(&mut self, word: &[u8]) -> bool {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            true
+        } else {
+            false
+        }
+    }
+    fn value(&mut self, depth: usize) -> bool {
+        match self.peek() {
+            Some(b'{') => depth < json::MAX_DEPTH && self.object(depth + 1),
+            Some(b'[') => depth < json::MAX_DEPTH && self.array(depth + 1),
+            Some(b'"') => self.string().is_some(),
+            Some(b't') => self.lit(b"true"),
+            Some(b'f') => self.lit(b"false"),
+            Some(b'n') => self.lit(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => false,
+        }
+    }
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+        self.i - start
+    }
+    fn number(&mut self) -> bool {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return false,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return false;
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return false;
+            }
+        }
+        true
+    }
+    /// A string; its raw bytes between the quotes, and whether it had escapes.
+    fn string(&mut self) -> Option<(&'a [u8], bool)> {
+        self.i += 1; // the opening quote
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => {
+                    let b: &'a [u8] = self.b;
+                    let raw = &b[start..self.i];
+                    self.i += 1;
+                    return Some((raw, escaped));
+                }
+                b'\\' => {
+                    escaped = true;
+                    match *self.b.get(self.i + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
+                        b'u' => {
+                            let hex = self.b.get(self.i + 2..self.i + 6)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            self.i += 6;
+                        }
+                        _ => return None,
+                    }
+                }
+                0..=0x1f => return None,
+                _ => self.i += 1,
+            }
+        }
+    }
+    fn array(&mut self, depth: usize) -> bool {
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return true;
+        }
+        loop {
+            self.ws();
+            if !self.value(depth) {
+                return false;
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+    }
+    fn object(&mut self, depth: usize) -> bool {
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return true;
+        }
+        let mut keys: Vec<&'a [u8]> = Vec::new();
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return false;
+            }
+            let Some((key, escaped)) = self.string() else { return false };
+            let Ok(name) = std::str::from_utf8(key) else { return false };
+            if escaped || !valid_attribute_name(name) || keys.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                return false;
+            }
+            keys.push(key);
+            self.ws();
+            if self.peek() != Some(b':') {
+                return false;
+            }
+            self.i += 1;
+            self.ws();
+            if !self.value(depth) {
+                return false;
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+    }
 }
 
 /// Whether `name` is a valid attribute name (see the module comment).
@@ -151,6 +334,45 @@ mod tests {
         assert!(message(&m(r#"{"a": 1}"#), 3).unwrap_err().contains("limit is 3"));
         let bin = Incoming { id: "1".into(), topic: "".into(), payload: vec![0xff, 0xfe].into() };
         assert!(message(&bin, 1000).unwrap_err().contains("UTF-8"));
+    }
+
+    #[test]
+    fn the_fast_scanner_agrees_with_the_parser() {
+        for ok in [
+            r#"{"machine_id": "M-1", "t": -1.5e3, "ok": true, "x": null, "a": [1, {"b": "c\"d"}]}"#,
+            "[]",
+            " 42 ",
+            r#""\u00e9""#,
+            r#"{"a": {"b": {"c": []}}}"#,
+        ] {
+            assert!(valid_fast(ok.as_bytes()), "{ok}");
+        }
+        for maybe in [r#"{"\u0061": 1}"#] {
+            assert!(!valid_fast(maybe.as_bytes()));
+            let m = Incoming { id: "1".into(), topic: "".into(), payload: maybe.as_bytes().to_vec().into() };
+            assert!(message(&m, 1000).is_ok(), "escaped keys go to the full parser, which accepts this one");
+        }
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "01",
+            "1.",
+            "-",
+            "1e",
+            "tru",
+            "\"\t\"",
+            r#""\x""#,
+            "1 2",
+            r#"{"a-b": 1}"#,
+            r#"{"a": 1, "A": 2}"#,
+            r#"{"a": 1,}"#,
+        ] {
+            assert!(!valid_fast(bad.as_bytes()), "{bad}");
+        }
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert!(!valid_fast(deep.as_bytes()));
     }
 
     #[test]
