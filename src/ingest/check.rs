@@ -157,16 +157,23 @@ impl<'a> Scanner<'a> {
             if !self.value(depth) {
                 return false;
             }
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    return true;
-                }
-                _ => return false,
+            match self.after_item(b']') {
+                Some(true) => return true,
+                Some(false) => {}
+                None => return false,
             }
         }
+    }
+    /// After an array element or object member: `Some(true)` past the closing `close`,
+    /// `Some(false)` past a comma, `None` for anything else.
+    fn after_item(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        if c != b',' && c != close {
+            return None;
+        }
+        self.i += 1;
+        Some(c == close)
     }
     fn object(&mut self, depth: usize) -> bool {
         self.i += 1;
@@ -196,14 +203,10 @@ impl<'a> Scanner<'a> {
             if !self.value(depth) {
                 return false;
             }
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return true;
-                }
-                _ => return false,
+            match self.after_item(b'}') {
+                Some(true) => return true,
+                Some(false) => {}
+                None => return false,
             }
         }
     }
@@ -347,11 +350,10 @@ mod tests {
         ] {
             assert!(valid_fast(ok.as_bytes()), "{ok}");
         }
-        for maybe in [r#"{"\u0061": 1}"#] {
-            assert!(!valid_fast(maybe.as_bytes()));
-            let m = Incoming { id: "1".into(), topic: "".into(), payload: maybe.as_bytes().to_vec().into() };
-            assert!(message(&m, 1000).is_ok(), "escaped keys go to the full parser, which accepts this one");
-        }
+        let escaped_key = r#"{"\u0061": 1}"#;
+        assert!(!valid_fast(escaped_key.as_bytes()));
+        let m = Incoming { id: "1".into(), topic: "".into(), payload: escaped_key.as_bytes().to_vec().into() };
+        assert!(message(&m, 1000).is_ok(), "escaped keys go to the full parser, which accepts this one");
         for bad in [
             "",
             "{",
