@@ -203,11 +203,11 @@ impl Server {
         }
         let mut errors: Vec<(usize, &'static str, String)> = Vec::new();
         if self.ingest.engine().channel(&channel).is_ok() {
-            let rows = early.iter().map(|(_, m, r)| (m.clone(), r.clone())).collect();
+            errors.extend(early.iter().map(|(i, _, r)| (*i, "InvalidRequestException", r.clone())));
+            let rows = early.into_iter().map(|(_, m, r)| (m, r)).collect();
             if let Err(e) = self.record(Source::Batch, channel.clone(), rows).await {
                 return internal(&e);
             }
-            errors.extend(early.into_iter().map(|(i, _, r)| (i, "InvalidRequestException", r)));
         } else {
             // Every message of the call is recorded as refused for its unknown channel.
             good.extend(early.into_iter().map(|(i, m, _)| (i, m)));

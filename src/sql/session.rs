@@ -728,10 +728,7 @@ impl Session {
                 quote(t)
             ));
         }
-        let stmts = parse(&sql)?;
-        let Some(Statement::Sql(s)) = stmts.first() else { return Err(SqlError::syntax("SAMPLE CHANNEL")) };
-        let ast::Statement::Query(q) = s.as_ref() else { return Err(SqlError::syntax("SAMPLE CHANNEL")) };
-        let (plan, schema) = self.binder(&[]).bind_query(q)?;
+        let (plan, schema) = self.binder(&[]).bind_query(&*parse_query(&sql)?)?;
         let all = concat(run(&plan)?, &schema);
         let n = all.num_rows();
         let want = limit.unwrap_or(10) as usize;
@@ -884,11 +881,7 @@ impl Session {
                                 }
                                 None if from == to => cols[i].clone(),
                                 None => {
-                                    let assignable = (from.is_numeric() && to.is_numeric())
-                                        || to.is_text()
-                                        || (from.is_timestamp() && to.is_timestamp())
-                                        || (from == SqlType::Date && to.is_timestamp());
-                                    if !assignable {
+                                    if !assignable(from, to) {
                                         return Err(SqlError::new(
                                             "42804",
                                             format!(
@@ -901,11 +894,7 @@ impl Session {
                                             to.pg_name()
                                         )));
                                     }
-                                    let mut vals = Vec::with_capacity(n);
-                                    for r in 0..n {
-                                        vals.push(cast_scalar(Scalar::from_column(&cols[i], from, r), from, to)?);
-                                    }
-                                    scalars_to_column(&vals, to)?
+                                    cast_column(&cols[i], from, to, &c)?
                                 }
                             };
                             let spec = &mut schema.columns[i];
@@ -1299,11 +1288,7 @@ impl Session {
                     }
                     ast::CopySource::Query(q) => q.to_string(),
                 };
-                let stmts = parse(&sql)?;
-                let Some(Statement::Sql(s)) = stmts.first() else { return Err(SqlError::syntax("COPY source")) };
-                let ast::Statement::Query(q) = s.as_ref() else { return Err(SqlError::syntax("COPY source")) };
-                let b = self.binder(params);
-                let (plan, schema) = b.bind_query(q)?;
+                let (plan, schema) = self.binder(params).bind_query(&*parse_query(&sql)?)?;
                 let batches = run(&plan)?;
                 let mut lines = Vec::new();
                 if let CopyFormat::Csv { header: true, .. } = &format {
@@ -1398,10 +1383,7 @@ impl Session {
     fn default_column(&self, spec: &ColumnSpec, n: usize) -> SqlResult<Column> {
         let Some(default) = &spec.default else { return Ok(Column::nulls(spec.data_type, n)) };
         let ty = type_of_oid(spec.type_tag, spec.data_type);
-        let stmts = parse(&format!("SELECT {default}"))?;
-        let Some(Statement::Sql(s)) = stmts.first() else { return Err(SqlError::syntax("DEFAULT")) };
-        let ast::Statement::Query(q) = s.as_ref() else { return Err(SqlError::syntax("DEFAULT")) };
-        let (plan, schema) = self.binder(&[]).bind_query(q)?;
+        let (plan, schema) = self.binder(&[]).bind_query(&*parse_query(&format!("SELECT {default}"))?)?;
         let out = concat(run(&plan)?, &schema);
         let v = cast_column(&out.columns[0], schema[0].ty, ty, &spec.name)?;
         scalars_to_column(&vec![Scalar::from_column(&v, ty, 0); n], ty)
@@ -1564,12 +1546,10 @@ impl Session {
         rows: &Arc<Batch>,
         params: &[Param],
     ) -> SqlResult<(super::exec::Plan, Vec<OutCol>)> {
-        let stmts = parse(sql)?;
-        let Some(Statement::Sql(s)) = stmts.first() else { return Err(SqlError::syntax(sql)) };
-        let ast::Statement::Query(query) = s.as_ref() else { return Err(SqlError::syntax(sql)) };
+        let query = parse_query(sql)?;
         let b = self.binder(params);
         b.add_relation(name, schema_of_table(schema), rows.as_ref().clone());
-        b.bind_query(query)
+        b.bind_query(&query)
     }
 
     fn delete(&mut self, d: &ast::Delete, params: &[Param]) -> SqlResult<Outcome> {
@@ -1663,6 +1643,17 @@ fn insert_skipping_conflicts(
     Ok(n)
 }
 
+/// The one SELECT (or other query) that `sql`, text fleetdb builds itself, holds.
+fn parse_query(sql: &str) -> SqlResult<Box<ast::Query>> {
+    match parse(sql)?.into_iter().next() {
+        Some(Statement::Sql(s)) => match *s {
+            ast::Statement::Query(q) => Ok(q),
+            _ => Err(SqlError::syntax(format!("not a query: {sql}"))),
+        },
+        _ => Err(SqlError::syntax(format!("not a query: {sql}"))),
+    }
+}
+
 /// A column name as written: folded to lower case unless quoted.
 fn ident_name(i: &ast::Ident) -> String {
     if i.quote_style.is_some() { i.value.clone() } else { i.value.to_ascii_lowercase() }
@@ -1696,17 +1687,21 @@ pub fn client_schema(schema: Vec<OutCol>) -> Vec<OutCol> {
     schema.into_iter().map(|c| if c.ty == SqlType::Unknown { OutCol { ty: SqlType::Text, ..c } } else { c }).collect()
 }
 
+/// Whether a value of type `from` converts to `to` on assignment without a written cast (as
+/// PostgreSQL's assignment casts: between numbers, between times, anything to text).
+fn assignable(from: SqlType, to: SqlType) -> bool {
+    (from.is_numeric() && to.is_numeric())
+        || to.is_text()
+        || (from.is_timestamp() && to.is_timestamp())
+        || (from == SqlType::Date && to.is_timestamp())
+}
+
 /// Converts a column to the SQL type of a target column, naming it in errors.
 fn cast_column(c: &Column, from: SqlType, to: SqlType, name: &str) -> SqlResult<Column> {
     if from == to || (from == SqlType::Unknown && to.is_text()) {
         return Ok(c.clone());
     }
-    let ok = from == SqlType::Unknown
-        || (from.is_numeric() && to.is_numeric())
-        || to.is_text()
-        || (from.is_text() && to.is_json())
-        || (from.is_timestamp() && to.is_timestamp())
-        || (from == SqlType::Date && to.is_timestamp());
+    let ok = from == SqlType::Unknown || (from.is_text() && to.is_json()) || assignable(from, to);
     if !ok {
         return Err(SqlError::mismatch(format!(
             "column \"{name}\" is of type {} but expression is of type {}",
