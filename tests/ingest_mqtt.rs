@@ -244,10 +244,18 @@ fn sigkill_during_a_qos1_stream_stores_every_message_exactly_once() {
     let mut db = db;
     let mut rng = fleetdb::sim::Rng::new(7);
     let mut kills_mid_stream = 0;
+    // Each kill waits for the stream to make progress since the last restart, then strikes a
+    // moment later, so the kills land mid-stream however fast this machine ingests.
+    let stored = |db: &Fleetdb| -> i64 { lines(db, "SELECT count(*) FROM stream")[0].parse().unwrap() };
+    let mut last = probes;
     for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(50 + rng.below(250)));
-        let stored: i64 = lines(&db, "SELECT count(*) FROM stream")[0].parse().unwrap();
-        kills_mid_stream += usize::from(stored < N as i64 + probes);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while stored(&db) <= last && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(40)));
+        last = stored(&db);
+        kills_mid_stream += usize::from(last < N as i64 + probes);
         db.kill();
         std::thread::sleep(Duration::from_millis(rng.below(300)));
         db = start(dir.path(), &broker);
