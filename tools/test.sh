@@ -54,6 +54,8 @@ step "fuzz targets build"
 (cd fuzz && cargo build --release)
 
 step "tests"
+# Mosquitto is installed above, so its tests must run (they skip only where it is absent).
+export FLEETDB_REQUIRE_MOSQUITTO=1
 cargo test --release 2>&1 | tee target/test-output.txt
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
