@@ -118,7 +118,7 @@ fn serve(a: &Args) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
     let ingest = std::sync::Arc::new(
-        fleetdb::ingest::Ingest::new(engine.clone(), fleetdb::ingest::Limits::default()).map_err(|e| e.to_string())?,
+        fleetdb::ingest::Ingest::new(engine.clone(), cfg.limits.clone()).map_err(|e| e.to_string())?,
     );
     let options = fleetdb::server::pg::ServerOptions {
         password: cfg.password.clone(),

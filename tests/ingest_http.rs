@@ -205,3 +205,70 @@ fn boto3_iotanalytics_client_speaks_to_fleetdb() {
     );
     assert_eq!(lines(&db, "SELECT payload->>'machine_id' FROM factory_sensor_channel"), ["M-0007"]);
 }
+
+#[test]
+fn configured_limits_apply_and_a_full_budget_answers_503_with_retry_after() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--batch-messages", "3", "--message-bytes", "1KiB", "--ingest-memory", "1MiB"];
+    let db = Fleetdb::start_with(dir.path(), &flags, &[]);
+    ok(db.psql("CREATE CHANNEL c"), "create");
+    let msg =
+        |id: usize, size: usize| format!(r#"{{"messageId": "{id}", "payload": {{"pad": "{}"}}}}"#, "x".repeat(size));
+    let batch = |msgs: &[String]| format!(r#"{{"channelName": "c", "messages": [{}]}}"#, msgs.join(","));
+    // Four messages are over the configured three.
+    let (status, body) =
+        curl(db.http_port, "/messages/batch", batch(&(0..4).map(|i| msg(i, 10)).collect::<Vec<_>>()).as_bytes());
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("1 to 3 entries"), "{body}");
+    // A message over the configured 1 KiB is refused on its own; the others are stored.
+    let (status, body) = curl(db.http_port, "/messages/batch", batch(&[msg(1, 10), msg(2, 2000)]).as_bytes());
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""messageId":"2""#) && body.contains("InvalidRequestException"), "{body}");
+    assert_eq!(lines(&db, "SELECT count(*) FROM c"), ["1"]);
+    // Slow senders hold the 1 MiB budget: each declares a body and sends one byte of it. The
+    // server takes a request's share when it reads the head, and answers 503 at once when the
+    // share is not there. Big shares first, then small ones, until the budget has less room
+    // left than the batch that follows needs.
+    let mut slow = Vec::new();
+    for (declared, count) in [(70_000, 16), (1_000, 80)] {
+        let opened: Vec<std::net::TcpStream> = (0..count)
+            .map(|_| {
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", db.http_port)).unwrap();
+                write!(s, "POST /messages/batch HTTP/1.1\r\nHost: x\r\nContent-Length: {declared}\r\n\r\n{{").unwrap();
+                s
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let refused = opened
+            .iter()
+            .filter(|s: &&std::net::TcpStream| {
+                use std::io::Read;
+                s.set_nonblocking(true).unwrap();
+                let mut buf = [0u8; 512];
+                matches!((&mut &**s).read(&mut buf), Ok(n) if n > 0 && String::from_utf8_lossy(&buf[..n]).contains(" 503 "))
+            })
+            .count();
+        assert!(refused >= 1, "{count} requests of {declared} bytes all fit in the 1 MiB budget");
+        slow.extend(opened);
+    }
+    let full = curl(db.http_port, "/messages/batch", batch(&[msg(3, 900), msg(4, 900)]).as_bytes());
+    assert_eq!(full.0, 503, "{}", full.1);
+    let head = full.1.to_ascii_lowercase();
+    assert!(head.contains("\nretry-after: 1\r\n"), "{}", full.1);
+    assert!(head.contains("\nx-amzn-errortype: serviceunavailableexception\r\n"), "{}", full.1);
+    let metrics = get(db.http_port, "/metrics");
+    assert!(metrics.lines().any(|l| l.starts_with("fleetdb_http_throttled_total ") && !l.ends_with(" 0")), "{metrics}");
+    // When the slow senders go away, their share comes back and the retry is stored.
+    drop(slow);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, body) = curl(db.http_port, "/messages/batch", batch(&[msg(3, 900), msg(4, 900)]).as_bytes());
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "budget never came back: {status} {body}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(lines(&db, "SELECT count(*) FROM c"), ["3"]);
+}

@@ -16,6 +16,9 @@
 //! | `--mqtt-client-id` | `FLEETDB_MQTT_CLIENT_ID` | `mqtt_client_id` | `fleetdb-` and a hash of the data directory |
 //! | `--password` | `FLEETDB_PASSWORD` | `password` | none: trust, loopback only |
 //! | `--query-memory` | `FLEETDB_QUERY_MEMORY` | `query_memory` | `1GiB` |
+//! | `--batch-messages` | `FLEETDB_BATCH_MESSAGES` | `batch_messages` | `100`: messages in one BatchPutMessage |
+//! | `--message-bytes` | `FLEETDB_MESSAGE_BYTES` | `message_bytes` | `128KiB`: one message, over every source |
+//! | `--ingest-memory` | `FLEETDB_INGEST_MEMORY` | `ingest_memory` | `256MiB`: HTTP request bodies in flight |
 //!
 //! With a password, SQL clients authenticate with SCRAM-SHA-256 (any user name). Prefer the
 //! variable or the file to the flag: other users of the machine can see a process's flags.
@@ -25,7 +28,7 @@ use std::path::PathBuf;
 
 use super::args::Args;
 
-pub const SERVE_OPTIONS: [&str; 13] = [
+pub const SERVE_OPTIONS: [&str; 16] = [
     "data-dir",
     "pg-listen",
     "http-listen",
@@ -39,9 +42,12 @@ pub const SERVE_OPTIONS: [&str; 13] = [
     "mqtt-cert",
     "mqtt-key",
     "mqtt-client-id",
+    "batch-messages",
+    "message-bytes",
+    "ingest-memory",
 ];
 
-const FILE_KEYS: [&str; 12] = [
+const FILE_KEYS: [&str; 15] = [
     "data_dir",
     "pg_listen",
     "http_listen",
@@ -54,6 +60,9 @@ const FILE_KEYS: [&str; 12] = [
     "mqtt_cert",
     "mqtt_key",
     "mqtt_client_id",
+    "batch_messages",
+    "message_bytes",
+    "ingest_memory",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,10 +81,17 @@ pub struct ServeConfig {
     pub password: Option<String>,
     /// Working memory of one query, in bytes.
     pub query_memory: usize,
+    /// Ingest limits: batch size, message size, HTTP bytes in flight.
+    pub limits: fleetdb::ingest::Limits,
 }
 
-/// Reads a size such as `1GiB`, `512MiB`, `256MB` or a number of bytes.
+/// Reads a size such as `1GiB`, `512MiB`, `256MB` or a number of bytes, at least 1 MiB.
 pub fn parse_size(s: &str) -> Result<usize, String> {
+    parse_size_at_least(s, 1 << 20)
+}
+
+/// Reads a size as [`parse_size`] does, at least `min` bytes.
+pub fn parse_size_at_least(s: &str, min: usize) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -87,7 +103,9 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         "g" | "gb" | "gib" => 1 << 30,
         _ => return Err(format!("'{s}' is not a size (e.g. 1GiB, 512MiB)")),
     };
-    n.checked_mul(mult).filter(|&b| b >= 1 << 20).ok_or_else(|| format!("size '{s}' is out of range (at least 1MiB)"))
+    n.checked_mul(mult)
+        .filter(|&b| b >= min)
+        .ok_or_else(|| format!("size '{s}' is out of range (at least {min} bytes)"))
 }
 
 /// Reads the flat `key = "value"` subset of TOML that the config file uses.
@@ -146,6 +164,34 @@ pub fn resolve(args: &Args, env: impl Fn(&str) -> Option<String>) -> Result<Serv
             Some(s) => parse_size(&s)?,
             None => 1 << 30,
         },
+        limits: {
+            let d = fleetdb::ingest::Limits::default();
+            let size = |v: Option<String>, min: usize, default: usize| match v {
+                Some(s) => parse_size_at_least(&s, min),
+                None => Ok(default),
+            };
+            fleetdb::ingest::Limits {
+                batch_messages: match pick("batch-messages", "FLEETDB_BATCH_MESSAGES", "batch_messages") {
+                    Some(s) => s
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|&n| n >= 1)
+                        .ok_or_else(|| format!("batch-messages '{s}' is not a count of messages (at least 1)"))?,
+                    None => d.batch_messages,
+                },
+                message_bytes: size(
+                    pick("message-bytes", "FLEETDB_MESSAGE_BYTES", "message_bytes"),
+                    1,
+                    d.message_bytes,
+                )?,
+                inflight_bytes: size(
+                    pick("ingest-memory", "FLEETDB_INGEST_MEMORY", "ingest_memory"),
+                    1 << 20,
+                    d.inflight_bytes,
+                )?,
+            }
+        },
     })
 }
 
@@ -167,6 +213,14 @@ mod tests {
         assert_eq!(c.pg_listen, "127.0.0.1:7000");
         assert_eq!(c.http_listen, "127.0.0.1:9");
         assert_eq!(c.mqtt, None);
+        assert_eq!(c.limits, fleetdb::ingest::Limits::default());
+        let env = |k: &str| (k == "FLEETDB_MESSAGE_BYTES").then(|| "1KiB".to_string());
+        let limits = resolve(&parse("serve", &["--ingest-memory=2MiB".into()], &SERVE_OPTIONS, &[]).unwrap(), env)
+            .unwrap()
+            .limits;
+        assert_eq!((limits.message_bytes, limits.inflight_bytes, limits.batch_messages), (1024, 2 << 20, 100));
+        let zero = parse("serve", &["--batch-messages=0".into()], &SERVE_OPTIONS, &[]).unwrap();
+        assert!(resolve(&zero, |_| None).unwrap_err().contains("batch-messages '0'"));
         std::fs::write(&cfg, "colour = \"blue\"\n").unwrap();
         assert!(resolve(&a, |_| None).unwrap_err().contains("unknown key 'colour'"));
     }

@@ -36,8 +36,6 @@ use crate::error::Error;
 use crate::util::json::{self, Json};
 use crate::util::time::now_micros;
 
-/// Bytes of request bodies held in memory at once, over all requests.
-pub const INFLIGHT_BYTES: usize = 256 << 20;
 /// NDJSON lines stored per append.
 const NDJSON_CHUNK_LINES: usize = 20_000;
 const NDJSON_CHUNK_BYTES: usize = 4 << 20;
@@ -49,6 +47,8 @@ type Reply = Response<Full<Bytes>>;
 struct Server {
     ingest: Arc<Ingest>,
     budget: Semaphore,
+    /// The budget's size: no one request holds more than all of it.
+    budget_total: usize,
 }
 
 /// Serves the HTTP API on `listener` until `shutdown` completes.
@@ -57,7 +57,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let server = Arc::new(Server { ingest, budget: Semaphore::new(INFLIGHT_BYTES) });
+    let budget = ingest.limits.inflight_bytes.min(u32::MAX as usize);
+    let server = Arc::new(Server { ingest, budget: Semaphore::new(budget), budget_total: budget });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -164,7 +165,7 @@ impl Server {
             .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
             .unwrap_or(max_body)
             .min(max_body);
-        let Ok(_permit) = self.budget.try_acquire_many(declared.max(1) as u32) else {
+        let Ok(_permit) = self.budget.try_acquire_many(declared.clamp(1, self.budget_total) as u32) else {
             self.ingest.metrics.throttled();
             return aws_error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -292,7 +293,7 @@ impl Server {
                 pending = rest;
             }
             if chunk.len() >= NDJSON_CHUNK_LINES || chunk_bytes >= NDJSON_CHUNK_BYTES || (done && !chunk.is_empty()) {
-                let permits = chunk_bytes.clamp(1, INFLIGHT_BYTES) as u32;
+                let permits = chunk_bytes.clamp(1, self.budget_total) as u32;
                 let Ok(_permit) = self.budget.acquire_many(permits).await else { break };
                 let msgs = std::mem::take(&mut chunk);
                 let lines = std::mem::take(&mut chunk_lines);

@@ -62,17 +62,20 @@ impl Source {
 }
 
 /// Limits on what one call may carry (AWS's BatchPutMessage limits by default).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Messages in one BatchPutMessage request.
     pub batch_messages: usize,
     /// Bytes of one message's payload.
     pub message_bytes: usize,
+    /// Bytes of HTTP request bodies held in memory at once, over all requests. A batch that
+    /// does not fit is answered 503; an NDJSON stream waits for room.
+    pub inflight_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { batch_messages: 100, message_bytes: 128 * 1024 }
+        Limits { batch_messages: 100, message_bytes: 128 * 1024, inflight_bytes: 256 << 20 }
     }
 }
 
