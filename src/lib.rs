@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod ingest;
 pub mod inspect;
+pub mod pipeline;
 pub mod server;
 pub mod sim;
 pub mod sql;

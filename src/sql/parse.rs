@@ -92,6 +92,18 @@ pub enum Statement {
         from: Option<String>,
         to: Option<String>,
     },
+    /// `CREATE PIPELINE p FROM CHANNEL c <activities> INTO DATASTORE d [WITH (…)]`.
+    CreatePipeline {
+        spec: crate::pipeline::PipelineSpec,
+        if_not_exists: bool,
+    },
+    /// `ALTER PIPELINE p [FROM CHANNEL c] <activities> [INTO DATASTORE d] [WITH (…)]`.
+    AlterPipeline(crate::pipeline::PipelineSpec),
+    /// `TEST PIPELINE p WITH '<json array>'` (AWS RunPipelineActivity).
+    TestPipeline {
+        name: String,
+        messages: String,
+    },
     /// A fleetdb statement this build does not implement yet (its first words).
     NotYet(String),
 }
@@ -100,6 +112,17 @@ fn word(t: &Token) -> Option<String> {
     match t {
         Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
         _ => None,
+    }
+}
+
+/// The one SELECT (or other query) that `sql`, text fleetdb builds itself, holds.
+pub fn parse_query(sql: &str) -> SqlResult<Box<ast::Query>> {
+    match parse(sql)?.into_iter().next() {
+        Some(Statement::Sql(s)) => match *s {
+            ast::Statement::Query(q) => Ok(q),
+            _ => Err(SqlError::syntax(format!("not a query: {sql}"))),
+        },
+        _ => Err(SqlError::syntax(format!("not a query: {sql}"))),
     }
 }
 
@@ -190,7 +213,28 @@ fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
             let options = with_options(sql, p)?;
             Ok(Statement::CreateRoute { name, if_not_exists, filter, channel, options })
         }
-        ("CREATE", Some(k @ (ObjectKind::Pipeline | ObjectKind::Dataset))) => {
+        ("CREATE", Some(ObjectKind::Pipeline)) => {
+            p.next_token();
+            p.next_token();
+            let if_not_exists = if_not_exists(p);
+            let name = ident(sql, p)?;
+            Ok(Statement::CreatePipeline { spec: pipeline_spec(sql, p, name)?, if_not_exists })
+        }
+        ("ALTER", Some(ObjectKind::Pipeline)) => {
+            p.next_token();
+            p.next_token();
+            let name = ident(sql, p)?;
+            Ok(Statement::AlterPipeline(pipeline_spec(sql, p, name)?))
+        }
+        ("TEST", Some(ObjectKind::Pipeline)) => {
+            p.next_token();
+            p.next_token();
+            let name = ident(sql, p)?;
+            p.expect_keyword(sqlparser::keywords::Keyword::WITH).map_err(pe)?;
+            let messages = p.parse_literal_string().map_err(pe)?;
+            Ok(Statement::TestPipeline { name, messages })
+        }
+        ("CREATE", Some(k @ ObjectKind::Dataset)) => {
             skip_statement(p);
             Ok(Statement::NotYet(format!("CREATE {}", k.name().to_ascii_uppercase())))
         }
@@ -202,7 +246,7 @@ fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
             while p.consume_token(&Token::Comma) {
                 names.push(ident(sql, p)?);
             }
-            if matches!(k, ObjectKind::Pipeline | ObjectKind::Dataset) {
+            if k == ObjectKind::Dataset {
                 return Ok(Statement::NotYet(format!("DROP {}", k.name().to_ascii_uppercase())));
             }
             Ok(Statement::Drop { kind: k, names, if_exists })
@@ -259,6 +303,138 @@ fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
             Ok(Statement::NotYet(what))
         }
         _ => Ok(Statement::Sql(Box::new(p.parse_statement().map_err(pe)?))),
+    }
+}
+
+/// The rest of CREATE or ALTER PIPELINE after the name: `[FROM CHANNEL c] <activities>
+/// [INTO DATASTORE d] [WITH (…)]`.
+fn pipeline_spec(sql: &str, p: &mut Parser, name: String) -> SqlResult<crate::pipeline::PipelineSpec> {
+    use crate::pipeline::Activity;
+    use sqlparser::keywords::Keyword;
+    let pe = |e| from_parser(sql, e);
+    let expect_word = |p: &mut Parser, want: &str| -> SqlResult<()> {
+        let t = p.next_token();
+        if word(&t.token).as_deref() == Some(want) {
+            Ok(())
+        } else {
+            Err(SqlError::syntax(format!("syntax error at or near \"{}\": {want} was expected", t.token))
+                .at(position_of(sql, t.span.start.line, t.span.start.column)))
+        }
+    };
+    let mut channel = None;
+    if p.parse_keyword(Keyword::FROM) {
+        expect_word(p, "CHANNEL")?;
+        channel = Some(ident(sql, p)?);
+    }
+    let mut activities = Vec::new();
+    let mut datastore = None;
+    loop {
+        let t = p.peek_token();
+        let at = position_of(sql, t.span.start.line, t.span.start.column);
+        let Some(w) = word(&t.token) else { break };
+        match w.as_str() {
+            "FILTER" => {
+                p.next_token();
+                activities.push(Activity::Filter(p.parse_expr().map_err(pe)?));
+            }
+            "MATH" => {
+                p.next_token();
+                let name = ident(sql, p)?;
+                p.expect_token(&Token::Eq).map_err(pe)?;
+                activities.push(Activity::Math { name, expr: p.parse_expr().map_err(pe)? });
+            }
+            "ADD" => {
+                p.next_token();
+                expect_word(p, "ATTRIBUTES")?;
+                p.expect_token(&Token::LParen).map_err(pe)?;
+                let mut pairs = Vec::new();
+                loop {
+                    let path = attribute_path(sql, p)?;
+                    p.expect_keyword(Keyword::AS).map_err(pe)?;
+                    pairs.push((path, ident(sql, p)?));
+                    if !p.consume_token(&Token::Comma) {
+                        break;
+                    }
+                }
+                p.expect_token(&Token::RParen).map_err(pe)?;
+                activities.push(Activity::AddAttributes(pairs));
+            }
+            "REMOVE" | "SELECT" => {
+                p.next_token();
+                if w == "REMOVE" && word(&p.peek_token().token).as_deref() == Some("OUTLIERS") {
+                    return Err(SqlError::unsupported("REMOVE OUTLIERS (not supported yet)").at(at));
+                }
+                expect_word(p, "ATTRIBUTES")?;
+                let names = paren_names(sql, p)?;
+                activities.push(if w == "REMOVE" {
+                    Activity::RemoveAttributes(names)
+                } else {
+                    Activity::SelectAttributes(names)
+                });
+            }
+            "ENRICH" => {
+                p.next_token();
+                p.expect_keyword(Keyword::FROM).map_err(pe)?;
+                let table = ident(sql, p)?;
+                p.expect_keyword(Keyword::ON).map_err(pe)?;
+                let attr = ident(sql, p)?;
+                let column = if p.consume_token(&Token::Eq) { ident(sql, p)? } else { attr.clone() };
+                let columns = if word(&p.peek_token().token).as_deref() == Some("COLUMNS") {
+                    p.next_token();
+                    Some(paren_names(sql, p)?)
+                } else {
+                    None
+                };
+                activities.push(Activity::Enrich { table, attr, column, columns });
+            }
+            "LATEST" | "LAMBDA" | "DEDUPLICATE" => {
+                return Err(SqlError::unsupported(format!("the {w} activity (not supported yet)")).at(at));
+            }
+            "INTO" => {
+                p.next_token();
+                expect_word(p, "DATASTORE")?;
+                datastore = Some(ident(sql, p)?);
+                break;
+            }
+            _ => break,
+        }
+    }
+    let options = with_options(sql, p)?;
+    Ok(crate::pipeline::PipelineSpec { name, channel, activities, datastore, options })
+}
+
+/// `( name, … )`.
+fn paren_names(sql: &str, p: &mut Parser) -> SqlResult<Vec<String>> {
+    p.expect_token(&Token::LParen).map_err(|e| from_parser(sql, e))?;
+    let mut names = vec![attribute_path(sql, p)?];
+    while p.consume_token(&Token::Comma) {
+        names.push(attribute_path(sql, p)?);
+    }
+    p.expect_token(&Token::RParen).map_err(|e| from_parser(sql, e))?;
+    Ok(names)
+}
+
+/// An attribute path: names joined by dots, each maybe followed by `[index]`.
+fn attribute_path(sql: &str, p: &mut Parser) -> SqlResult<String> {
+    let mut path = ident(sql, p)?;
+    loop {
+        if p.consume_token(&Token::Period) {
+            path.push('.');
+            path.push_str(&ident(sql, p)?);
+        } else if p.consume_token(&Token::LBracket) {
+            let t = p.next_token();
+            let Token::Number(n, _) = &t.token else {
+                return Err(SqlError::syntax("an attribute index is a number, as in coord[0]").at(position_of(
+                    sql,
+                    t.span.start.line,
+                    t.span.start.column,
+                )));
+            };
+            path.push_str(&format!("[{n}]"));
+            p.expect_token(&Token::RBracket).map_err(|e| from_parser(sql, e))?;
+        } else {
+            return Ok(path);
+        }
     }
 }
 

@@ -418,8 +418,8 @@ impl<'a> Binder<'a> {
         let schema_name = if parts.len() > 1 { Some(parts[parts.len() - 2].as_str()) } else { None };
         let qual = alias.map(|a| ident_name(&a.name)).unwrap_or_else(|| rel.clone());
         // fleetdb's system tables live in schema `fleetdb`, stored as `__<name>` objects.
-        if schema_name == Some("fleetdb") && rel == "rejected_messages" {
-            rel = crate::ingest::REJECTED.to_string();
+        if schema_name == Some("fleetdb") && matches!(rel.as_str(), "rejected_messages" | "pipeline_errors") {
+            rel = format!("__{rel}");
         }
         if matches!(schema_name, Some("pg_catalog" | "information_schema"))
             || (schema_name.is_none() && rel.starts_with("pg_"))

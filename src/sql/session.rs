@@ -10,7 +10,7 @@ use super::copy::CopyFormat;
 use super::error::{SqlError, SqlResult};
 use super::exec::{OutCol, concat, run};
 use super::expr::{EvalCtx, cast_scalar, scalars_to_column};
-use super::parse::{ObjectKind, Options, Statement, parse};
+use super::parse::{ObjectKind, Options, Statement, parse, parse_query};
 use super::plan::{Binder, type_of_oid};
 use super::scalar::{Param, Scalar};
 use super::types::SqlType;
@@ -18,6 +18,7 @@ use crate::batch::{Batch, Column, Field, Values};
 use crate::engine::Engine;
 use crate::engine::objects::ColumnSpec;
 use crate::ingest::Ingest;
+use crate::pipeline::Pipelines;
 use crate::table::{Table, TableSchema, TableWrite};
 use crate::util::time::{format_timestamp, now_micros};
 
@@ -284,7 +285,7 @@ impl Session {
                 }])),
                 _ => Ok(None),
             },
-            Statement::Show(_) | Statement::Describe { .. } => {
+            Statement::Show(_) | Statement::Describe { .. } | Statement::TestPipeline { .. } => {
                 // Run it: these are cheap and read-only.
                 let mut probe = Session {
                     engine: self.engine.clone(),
@@ -423,6 +424,7 @@ impl Session {
                     let r = match kind {
                         ObjectKind::Channel => e.drop_channel(n),
                         ObjectKind::Datastore => e.drop_datastore(n),
+                        ObjectKind::Pipeline => self.pipelines()?.drop_pipeline(n),
                         _ => return Err(SqlError::unsupported(format!("DROP {}", kind.name()))),
                     };
                     match r {
@@ -452,6 +454,16 @@ impl Session {
                 Ok(Outcome::Done(format!("ALTER {}", kind.name().to_ascii_uppercase())))
             }
             Statement::Sample { name, limit, from, to } => self.sample_channel(name, *limit, from, to),
+            Statement::CreatePipeline { spec, if_not_exists } => {
+                match self.pipelines()?.create(spec.clone(), *if_not_exists) {
+                    Err(crate::Error::AlreadyExists(what)) => {
+                        Err(SqlError::new("42710", format!("{what} already exists")))
+                    }
+                    r => pipeline_result(r.map(drop), "CREATE PIPELINE"),
+                }
+            }
+            Statement::AlterPipeline(spec) => pipeline_result(self.pipelines()?.alter(spec.clone()), "ALTER PIPELINE"),
+            Statement::TestPipeline { name, messages } => self.test_pipeline(name, messages),
             Statement::NotYet(what) => Err(SqlError::unsupported(what.clone())),
             Statement::Sql(s) => {
                 // A write computed from a table's content fails with 40001 if another session
@@ -468,8 +480,92 @@ impl Session {
         }
     }
 
+    /// The engine's pipeline runner, started on first use.
+    fn pipelines(&self) -> SqlResult<Arc<Pipelines>> {
+        let p = self.engine.service(Pipelines::new)?;
+        p.start();
+        Ok(p)
+    }
+
+    /// TEST PIPELINE: each activity's output for up to 10 messages, nothing stored.
+    fn test_pipeline(&self, name: &str, messages: &str) -> SqlResult<Outcome> {
+        let def = self
+            .pipelines()?
+            .definition(name)
+            .ok_or_else(|| SqlError::new("42704", format!("pipeline \"{name}\" does not exist")))?;
+        let doc = crate::util::json::parse(messages)
+            .map_err(|e| SqlError::new("22P02", format!("TEST PIPELINE takes a JSON array of messages: {e}")))?;
+        let crate::util::json::Json::Array(items) = &doc.value else {
+            return Err(SqlError::new("22023", "TEST PIPELINE takes a JSON array of messages"));
+        };
+        if items.is_empty() || items.len() > 10 {
+            return Err(SqlError::new("22023", format!("TEST PIPELINE takes 1 to 10 messages, not {}", items.len())));
+        }
+        let mut msgs = crate::channel::Messages::default();
+        for (i, m) in items.iter().enumerate() {
+            msgs.push(now_micros(), &i.to_string(), "", m.text.as_bytes());
+        }
+        let (steps, failures) = Pipelines::trace(&self.engine, &def, &msgs);
+        let mut rows = Vec::new();
+        for (k, b) in steps.iter().enumerate() {
+            let label = if k == 0 { "input".to_string() } else { def.activities[k - 1].to_string() };
+            for i in 0..b.num_rows() {
+                rows.push(vec![
+                    Some(k.to_string()),
+                    Some(label.clone()),
+                    Some(crate::pipeline::decode::row_json(b, i)),
+                    None,
+                ]);
+            }
+        }
+        for f in failures {
+            let message = String::from_utf8_lossy(msgs.payloads.get(f.message)).to_string();
+            rows.push(vec![None, Some(f.activity), Some(message), Some(f.reason)]);
+        }
+        let (schema, batches) = text_batch(&["step", "activity", "message", "error"], rows);
+        Ok(Outcome::Rows { schema, batches })
+    }
+
     fn show(&self, kind: ObjectKind) -> SqlResult<Outcome> {
         let e = &self.engine;
+        if kind == ObjectKind::Pipeline {
+            let rows = self
+                .pipelines()?
+                .statuses()
+                .into_iter()
+                .map(|s| {
+                    let c = &s.counters;
+                    vec![
+                        Some(s.def.name.clone()),
+                        Some(s.def.channel.clone()),
+                        Some(s.def.datastore.clone()),
+                        Some(s.def.activities_text()),
+                        Some(c.messages_in.to_string()),
+                        Some(c.rows_out.to_string()),
+                        Some(c.filtered.to_string()),
+                        Some(c.errors.to_string()),
+                        Some(s.lag_messages.to_string()),
+                        Some(format!("{:.3}", s.lag_seconds)),
+                        Some(c.stalled.clone().map_or("running".into(), |e| format!("stalled: {e}"))),
+                    ]
+                })
+                .collect();
+            let names = [
+                "name",
+                "channel",
+                "datastore",
+                "activities",
+                "messages_in",
+                "rows_out",
+                "filtered",
+                "errors",
+                "lag_messages",
+                "lag_seconds",
+                "status",
+            ];
+            let (schema, batches) = text_batch(&names, rows);
+            return Ok(Outcome::Rows { schema, batches });
+        }
         let retention = |d: Option<u32>| Some(d.map_or("unlimited".to_string(), |d| format!("{d} days")));
         let (schema, batches) = match kind {
             ObjectKind::Channel => {
@@ -564,6 +660,19 @@ impl Session {
                 })
                 .collect();
             text_batch(&["column", "type", "nullable", "key", "default"], rows)
+        } else if want(ObjectKind::Pipeline)
+            && let Some(def) = self.pipelines()?.definition(name)
+        {
+            let rows = vec![
+                vec![Some("kind".into()), Some("pipeline".into())],
+                vec![Some("channel".into()), Some(def.channel.clone())],
+                vec![Some("datastore".into()), Some(def.datastore.clone())],
+                vec![Some("activities".into()), Some(def.activities_text())],
+                vec![Some("timestamp".into()), def.timestamp.clone()],
+                vec![Some("timestamp_format".into()), Some(def.timestamp_format.name().into())],
+                vec![Some("definition".into()), Some(def.to_sql())],
+            ];
+            text_batch(&["property", "value"], rows)
         } else {
             return Err(SqlError::undefined_relation(name));
         };
@@ -1643,20 +1752,18 @@ fn insert_skipping_conflicts(
     Ok(n)
 }
 
-/// The one SELECT (or other query) that `sql`, text fleetdb builds itself, holds.
-fn parse_query(sql: &str) -> SqlResult<Box<ast::Query>> {
-    match parse(sql)?.into_iter().next() {
-        Some(Statement::Sql(s)) => match *s {
-            ast::Statement::Query(q) => Ok(q),
-            _ => Err(SqlError::syntax(format!("not a query: {sql}"))),
-        },
-        _ => Err(SqlError::syntax(format!("not a query: {sql}"))),
-    }
-}
-
 /// A column name as written: folded to lower case unless quoted.
 fn ident_name(i: &ast::Ident) -> String {
     if i.quote_style.is_some() { i.value.clone() } else { i.value.to_ascii_lowercase() }
+}
+
+/// Pipeline errors as SQL errors: unknown objects are 42704 (undefined_object).
+fn pipeline_result(r: crate::Result<()>, tag: &str) -> SqlResult<Outcome> {
+    match r {
+        Ok(()) => Ok(Outcome::Done(tag.into())),
+        Err(crate::Error::NotFound(what)) => Err(SqlError::new("42704", format!("{what} does not exist"))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn schema_of_table(t: &TableSchema) -> Vec<OutCol> {

@@ -1,0 +1,581 @@
+//! Running a pipeline's activities over a decoded batch. Each activity is a query of the
+//! query engine over the batch so far (relation `__in`), so FILTER and MATH expressions are
+//! PostgreSQL expressions evaluated column-wise, and ENRICH is a hash join with the table as
+//! it is at that moment.
+//!
+//! A batch an activity fails on (a type mismatch in one message, say) is run again one
+//! message at a time, so only the messages that fail go to `fleetdb.pipeline_errors`. A
+//! message alone whose attribute is a numeric string is retried with that attribute as a
+//! number, as AWS coerces numeric strings in math.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::decode::{self, PATH_PREFIX, ROW, format_number};
+use super::{Activity, PipelineDef, TimeFormat};
+use crate::batch::{Batch, Column, DataType, Field, StrVec, Values};
+use crate::channel::Messages;
+use crate::engine::Engine;
+use crate::sql::error::{SqlError, SqlResult};
+use crate::sql::exec::{OutCol, concat, run};
+use crate::sql::expr::EvalCtx;
+use crate::sql::parse::parse_query;
+use crate::sql::plan::Binder;
+use crate::sql::types::SqlType;
+use crate::util::time::now_micros;
+
+/// A message that did not make it through: its index in the input, the activity (or stage)
+/// and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub message: usize,
+    pub activity: String,
+    pub reason: String,
+}
+
+/// What a run produced.
+pub struct Output {
+    /// Datastore rows: `time` and the attributes.
+    pub rows: Batch,
+    /// The input message each row came from.
+    pub sources: Vec<usize>,
+    /// Messages a FILTER dropped.
+    pub filtered: usize,
+    pub failures: Vec<Failure>,
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Runs `sql` over `input` as relation `__in`.
+fn query(engine: &Arc<Engine>, sql: &str, input: Batch) -> SqlResult<Batch> {
+    let q = parse_query(sql)?;
+    let binder = Binder::new(engine, EvalCtx { now: now_micros() }, &[]);
+    let schema: Vec<OutCol> =
+        input.fields.iter().map(|f| OutCol { name: f.name.clone(), ty: SqlType::of_storage(f.data_type) }).collect();
+    binder.add_relation("__in", schema, input);
+    let (plan, schema) = binder.bind_query(&q)?;
+    let out = concat(run(&plan)?, &schema);
+    let fields = schema.iter().zip(&out.columns).map(|(s, c)| Field::new(&s.name, c.data_type())).collect();
+    Ok(Batch { fields, columns: out.columns })
+}
+
+/// The batch's column named `name`: exactly, else ignoring case.
+fn find(b: &Batch, name: &str) -> Option<String> {
+    b.column_index(name)
+        .or_else(|| b.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name)))
+        .map(|i| b.fields[i].name.clone())
+}
+
+/// Whether column `c` is `name` or nested under it.
+fn under(c: &str, name: &str) -> bool {
+    c == name || (c.len() > name.len() && c.starts_with(name) && c.as_bytes()[name.len()] == b'.')
+}
+
+fn select_list(cols: impl Iterator<Item = String>) -> String {
+    cols.map(|c| quote(&c)).collect::<Vec<_>>().join(", ")
+}
+
+/// The query that runs `a` over `b`, or `None` when the activity leaves the batch as it is.
+fn activity_sql(engine: &Arc<Engine>, a: &Activity, b: &Batch) -> SqlResult<Option<String>> {
+    let names = || b.fields.iter().map(|f| f.name.clone());
+    Ok(Some(match a {
+        Activity::Filter(e) => format!("SELECT * FROM __in WHERE {e}"),
+        Activity::Math { name, expr } => {
+            let target = find(b, name).unwrap_or_else(|| name.clone());
+            let rest = select_list(names().filter(|c| *c != target));
+            format!("SELECT {rest}, ({expr}) AS {} FROM __in", quote(&target))
+        }
+        Activity::AddAttributes(pairs) => {
+            let mut adds = Vec::new();
+            let mut news = HashSet::new();
+            for (path, new) in pairs {
+                if let Some(src) = b
+                    .column_index(&format!("{PATH_PREFIX}{path}"))
+                    .map(|i| b.fields[i].name.clone())
+                    .or_else(|| find(b, path))
+                {
+                    adds.push(format!("{} AS {}", quote(&src), quote(new)));
+                    news.insert(new.clone());
+                }
+            }
+            if adds.is_empty() {
+                return Ok(None);
+            }
+            let mut list: Vec<String> = names().filter(|c| !news.contains(c)).map(|c| quote(&c)).collect();
+            list.extend(adds);
+            format!("SELECT {} FROM __in", list.join(", "))
+        }
+        Activity::RemoveAttributes(remove) => {
+            let keep = names().filter(|c| c == ROW || !remove.iter().any(|r| under(c, r) || c.eq_ignore_ascii_case(r)));
+            format!("SELECT {} FROM __in", select_list(keep))
+        }
+        Activity::SelectAttributes(select) => {
+            let keep = names().filter(|c| c == ROW || select.iter().any(|s| under(c, s) || c.eq_ignore_ascii_case(s)));
+            format!("SELECT {} FROM __in", select_list(keep))
+        }
+        Activity::Enrich { table, attr, column, columns } => {
+            let Some(key) = find(b, attr) else { return Ok(None) };
+            let t =
+                engine.table(table).map_err(|_| SqlError::new("42P01", format!("table \"{table}\" does not exist")))?;
+            let schema = t.schema();
+            let added: Vec<String> = match columns {
+                Some(c) => c.clone(),
+                None => schema.columns.iter().map(|c| c.name.clone()).filter(|c| c != column).collect(),
+            };
+            let rest = names().filter(|c| !added.contains(c)).map(|c| format!("m.{}", quote(&c)));
+            let adds = added.iter().map(|c| format!("t.{}", quote(c)));
+            format!(
+                "SELECT {} FROM __in m LEFT JOIN {} t ON m.{}::text = t.{}::text",
+                rest.chain(adds).collect::<Vec<_>>().join(", "),
+                quote(table),
+                quote(&key),
+                quote(column)
+            )
+        }
+    }))
+}
+
+/// Runs `a` over `b`. Attributes an expression names but no message has are NULL: numbers,
+/// or text where the expression needs text.
+fn run_activity(engine: &Arc<Engine>, a: &Activity, mut b: Batch) -> SqlResult<Batch> {
+    let mut added: Vec<String> = Vec::new();
+    let mut as_text = false;
+    for _ in 0..32 {
+        let Some(sql) = activity_sql(engine, a, &b)? else { return Ok(b) };
+        let missing_ok = matches!(a, Activity::Filter(_) | Activity::Math { .. });
+        match query(engine, &sql, b.clone()) {
+            Err(e) if e.sqlstate == "42703" && missing_ok => {
+                let Some(name) = e.message.split('"').nth(1).filter(|n| b.column_index(n).is_none()) else {
+                    return Err(e);
+                };
+                let t = if as_text { DataType::Text } else { DataType::Float64 };
+                b.fields.push(Field::new(name, t));
+                b.columns.push(Column::nulls(t, b.num_rows()));
+                added.push(name.to_string());
+            }
+            Err(e) if !added.is_empty() && !as_text => {
+                // Try the missing attributes as text instead.
+                let _ = e;
+                as_text = true;
+                for name in &added {
+                    let i = b.column_index(name).expect("added above");
+                    b.fields[i].data_type = DataType::Text;
+                    b.columns[i] = Column::nulls(DataType::Text, b.num_rows());
+                }
+            }
+            other => return other.map(|out| drop_columns(out, &added)),
+        }
+    }
+    Err(SqlError::new("42703", "too many missing attributes"))
+}
+
+/// `b` without the columns named in `names` (stand-ins for missing attributes).
+fn drop_columns(mut b: Batch, names: &[String]) -> Batch {
+    for name in names {
+        if let Some(i) = b.column_index(name) {
+            b.fields.remove(i);
+            b.columns.remove(i);
+        }
+    }
+    b
+}
+
+/// Text columns whose every present value is a number (or that have none), as numbers: AWS's
+/// coercion of numeric strings. `None` when there are no such columns.
+fn coerce_numeric_strings(b: &Batch) -> Option<Batch> {
+    let mut out = b.clone();
+    let mut changed = false;
+    for (f, c) in out.fields.iter_mut().zip(out.columns.iter_mut()) {
+        let Values::Text(v) = &c.values else { continue };
+        let parsed: Option<Vec<f64>> =
+            (0..v.len())
+                .map(|i| {
+                    if c.is_valid(i) {
+                        v.get(i).trim().parse::<f64>().ok().filter(|x| x.is_finite())
+                    } else {
+                        Some(0.0)
+                    }
+                })
+                .collect();
+        if let Some(nums) = parsed {
+            *c = Column::with_validity(Values::Float64(nums), c.validity.clone());
+            f.data_type = DataType::Float64;
+            changed = true;
+        }
+    }
+    changed.then_some(out)
+}
+
+/// Runs the activities over `b`. `on_step(k, batch, failed)` sees the output of activity k
+/// and how many messages failed in it. Messages an activity fails on are added to `failures`.
+pub fn run_activities(
+    engine: &Arc<Engine>,
+    activities: &[Activity],
+    mut b: Batch,
+    failures: &mut Vec<Failure>,
+    on_step: &mut dyn FnMut(usize, &Batch, usize),
+) -> Batch {
+    for (k, a) in activities.iter().enumerate() {
+        let failed_before = failures.len();
+        b = match run_activity(engine, a, b.clone()) {
+            Ok(out) => out,
+            Err(_) if b.num_rows() > 1 => {
+                // Find the messages at fault: one at a time.
+                let mut outs = Vec::new();
+                for i in 0..b.num_rows() {
+                    let one = b.take(&[i as u32]);
+                    match one_message(engine, a, one) {
+                        Ok(o) => outs.push(o),
+                        Err(e) => failures.push(failure(&b, i, k, a, &e)),
+                    }
+                }
+                union(&outs)
+            }
+            Err(_) if b.num_rows() == 1 => match one_message(engine, a, b.clone()) {
+                Ok(o) => o,
+                Err(e) => {
+                    failures.push(failure(&b, 0, k, a, &e));
+                    b.take(&[])
+                }
+            },
+            Err(_) => b,
+        };
+        on_step(k, &b, failures.len() - failed_before);
+    }
+    b
+}
+
+fn one_message(engine: &Arc<Engine>, a: &Activity, one: Batch) -> SqlResult<Batch> {
+    match run_activity(engine, a, one.clone()) {
+        Ok(o) => Ok(o),
+        Err(e) => match coerce_numeric_strings(&one) {
+            Some(c) => run_activity(engine, a, c).map_err(|_| e),
+            None => Err(e),
+        },
+    }
+}
+
+fn row_of(b: &Batch, i: usize) -> usize {
+    match b.column(ROW).map(|c| &c.values) {
+        Some(Values::Int64(v)) => v[i] as usize,
+        _ => i,
+    }
+}
+
+fn failure(b: &Batch, i: usize, k: usize, a: &Activity, e: &SqlError) -> Failure {
+    Failure { message: row_of(b, i), activity: format!("{} {}", k + 1, a.kind()), reason: e.message.clone() }
+}
+
+/// Batches with possibly different columns as one: missing columns are NULL, and a column
+/// whose types differ becomes double precision (numbers) or text.
+pub fn union(batches: &[Batch]) -> Batch {
+    let mut fields: Vec<Field> = Vec::new();
+    for b in batches {
+        for f in &b.fields {
+            match fields.iter_mut().find(|g| g.name == f.name) {
+                None => fields.push(f.clone()),
+                Some(g) if g.data_type == f.data_type => {}
+                Some(g) => {
+                    let numeric = |t: DataType| matches!(t, DataType::Int64 | DataType::Float64);
+                    g.data_type =
+                        if numeric(g.data_type) && numeric(f.data_type) { DataType::Float64 } else { DataType::Text };
+                }
+            }
+        }
+    }
+    let columns = fields
+        .iter()
+        .map(|f| {
+            let mut out: Option<Column> = None;
+            for b in batches {
+                let part = match b.column(&f.name) {
+                    Some(c) => convert(c, f.data_type),
+                    None => Column::nulls(f.data_type, b.num_rows()),
+                };
+                match &mut out {
+                    None => out = Some(part),
+                    Some(o) => o.extend(&part),
+                }
+            }
+            out.unwrap_or_else(|| Column::nulls(f.data_type, 0))
+        })
+        .collect();
+    Batch { fields, columns }
+}
+
+/// `c` as type `to`: ints widen to doubles; anything to text as PostgreSQL prints it.
+fn convert(c: &Column, to: DataType) -> Column {
+    if c.data_type() == to {
+        return c.clone();
+    }
+    match (&c.values, to) {
+        (Values::Int64(_), DataType::Float64) => c.clone().widen_to_float(),
+        (v, DataType::Text) => {
+            let text: StrVec = (0..c.len())
+                .map(|i| match v {
+                    Values::Bool(x) => x[i].to_string(),
+                    Values::Int64(x) => x[i].to_string(),
+                    Values::Float64(x) => format_number(x[i]),
+                    Values::Text(x) => x.get(i).to_string(),
+                    Values::Timestamp(x) => crate::util::time::format_timestamp(x[i]),
+                })
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect();
+            Column::with_validity(Values::Text(text), c.validity.clone())
+        }
+        _ => Column::nulls(to, c.len()),
+    }
+}
+
+/// Reads an event time: microseconds since the epoch.
+pub fn parse_time(c: &Column, i: usize, format: TimeFormat) -> Option<i64> {
+    if !c.is_valid(i) {
+        return None;
+    }
+    let from_number = |x: f64, ms: bool| {
+        let micros = if ms { x * 1e3 } else { x * 1e6 };
+        (micros.is_finite() && micros.abs() < 9.2e18).then_some(micros.round() as i64)
+    };
+    match (&c.values, format) {
+        (Values::Float64(x), TimeFormat::EpochSeconds) => from_number(x[i], false),
+        (Values::Float64(x), TimeFormat::EpochMillis) => from_number(x[i], true),
+        (Values::Float64(x), TimeFormat::Auto) => from_number(x[i], x[i].abs() >= 1e11),
+        (Values::Int64(x), f) => parse_time(&Column::new(Values::Float64(vec![x[i] as f64])), 0, f),
+        (Values::Text(s), TimeFormat::Iso8601) => crate::sql::scalar::parse_timestamp(s.get(i)),
+        (Values::Text(s), TimeFormat::Auto) => match s.get(i).trim().parse::<f64>() {
+            Ok(x) => from_number(x, x.abs() >= 1e11),
+            Err(_) => crate::sql::scalar::parse_timestamp(s.get(i)),
+        },
+        (Values::Text(s), f) => {
+            let x: f64 = s.get(i).trim().parse().ok()?;
+            parse_time(&Column::new(Values::Float64(vec![x])), 0, f)
+        }
+        (Values::Timestamp(x), _) => Some(x[i]),
+        _ => None,
+    }
+}
+
+/// Runs pipeline `def` over `msgs`: decode, activities, event time.
+pub fn run_pipeline(engine: &Arc<Engine>, def: &PipelineDef, msgs: &Messages) -> Output {
+    let paths: Vec<String> = def
+        .activities
+        .iter()
+        .flat_map(|a| match a {
+            Activity::AddAttributes(p) => p.iter().map(|(path, _)| path.clone()).filter(|p| p.contains('[')).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let decoded = decode::decode(msgs, &paths);
+    let mut failures: Vec<Failure> = decoded
+        .errors
+        .into_iter()
+        .map(|(message, reason)| Failure { message, activity: "decode".into(), reason })
+        .collect();
+    let mut filtered = 0usize;
+    let mut rows = decoded.batch.num_rows();
+    let b = run_activities(engine, &def.activities, decoded.batch, &mut failures, &mut |k, b, failed| {
+        if matches!(def.activities[k], Activity::Filter(_)) {
+            filtered += rows.saturating_sub(b.num_rows() + failed);
+        }
+        rows = b.num_rows();
+    });
+    finish(def, msgs, b, failures, filtered)
+}
+
+/// Adds `time` (from the timestamp attribute, else the arrival time) and drops [`ROW`].
+fn finish(def: &PipelineDef, msgs: &Messages, mut b: Batch, mut failures: Vec<Failure>, filtered: usize) -> Output {
+    let n = b.num_rows();
+    let sources: Vec<usize> = (0..n).map(|i| row_of(&b, i)).collect();
+    let mut time: Vec<i64> = sources.iter().map(|&m| msgs.received_at[m]).collect();
+    let ts_col = def.timestamp.as_ref().and_then(|t| find(&b, t));
+    if let Some(name) = &ts_col {
+        let c = b.column(name).expect("found above").clone();
+        for (i, t) in time.iter_mut().enumerate() {
+            match parse_time(&c, i, def.timestamp_format) {
+                Some(v) => *t = v,
+                None => failures.push(Failure {
+                    message: sources[i],
+                    activity: "timestamp".into(),
+                    reason: format!(
+                        "attribute \"{name}\" is missing or is not a time ({}); the row takes its arrival time",
+                        def.timestamp_format.name()
+                    ),
+                }),
+            }
+        }
+    } else if let Some(t) = &def.timestamp {
+        for &m in &sources {
+            failures.push(Failure {
+                message: m,
+                activity: "timestamp".into(),
+                reason: format!("attribute \"{t}\" is missing; the row takes its arrival time"),
+            });
+        }
+    }
+    let mut fields = vec![Field::new("time", DataType::Timestamp)];
+    let mut columns = vec![Column::new(Values::Timestamp(time))];
+    for (f, c) in b.fields.drain(..).zip(b.columns.drain(..)) {
+        if f.name == ROW || f.name.starts_with(PATH_PREFIX) || ts_col.as_deref() == Some("time") && f.name == "time" {
+            continue;
+        }
+        // An attribute named `time` that is not the event time keeps its value under another name.
+        let name = if f.name == "time" { "payload_time".to_string() } else { f.name };
+        fields.push(Field::new(&name, f.data_type));
+        columns.push(c);
+    }
+    let rows = Batch::try_new(fields, columns).unwrap_or_default();
+    Output { rows, sources, filtered, failures }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::sql::parse::{Statement, parse};
+    use crate::sql::session::Session;
+
+    fn def(activities: &str, with: &str) -> PipelineDef {
+        let sql = format!("CREATE PIPELINE p FROM CHANNEL c {activities} INTO DATASTORE d {with}");
+        let Some(Statement::CreatePipeline { spec, .. }) = parse(&sql).unwrap().pop() else { panic!("{sql}") };
+        spec.into_def(1, 0).unwrap()
+    }
+
+    fn messages(payloads: &[&str]) -> Messages {
+        let mut m = Messages::default();
+        for (i, p) in payloads.iter().enumerate() {
+            m.push(1_000_000 * (i as i64 + 1), &format!("m{i}"), "", p.as_bytes());
+        }
+        m
+    }
+
+    /// Every activity on messages with NULLs, missing attributes and type mismatches: the
+    /// rows that come out (as JSON, without `time`) and the failures (message, activity).
+    #[test]
+    fn activities_follow_aws_semantics_with_nulls_missing_attributes_and_mismatches() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _) = crate::engine::Engine::open(dir.path(), EngineConfig::default()).unwrap();
+        let mut session = Session::new(engine.clone());
+        for stmt in parse(
+            "CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT); \
+             INSERT INTO machines VALUES ('M-1', 'press', 'hall A'), ('M-2', 'lathe', NULL)",
+        )
+        .unwrap()
+        {
+            session.run(&stmt, &[]).unwrap();
+        }
+        type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [(usize, &'a str)]);
+        let cases: &[Case] = &[
+            // FILTER: NULL and missing attributes drop the message, as WHERE does.
+            (
+                "FILTER vibration > 0",
+                &[r#"{"vibration": 1.5}"#, r#"{"vibration": 0}"#, r#"{"vibration": null}"#, r#"{"other": 1}"#],
+                &[r#"{"vibration": 1.5}"#],
+                &[],
+            ),
+            // A filter on an attribute no message has drops them all; none fails.
+            ("FILTER nothing = 'x'", &[r#"{"a": 1}"#], &[], &[]),
+            // MATH: numbers are doubles (no integer division); numeric strings are coerced;
+            // other strings fail that message only; a missing input gives no value.
+            (
+                "MATH f = (t * 9 / 5) + 32",
+                &[r#"{"t": 21}"#, r#"{"t": "30"}"#, r#"{"t": "hot"}"#, r#"{"x": 1}"#],
+                &[r#"{"t": 30, "f": 86}"#, r#"{"t": 21, "f": 69.8}"#, r#"{"x": 1}"#],
+                &[(2, "1 math")],
+            ),
+            // MATH replaces an attribute of the same name; the functions AWS lists work.
+            (
+                "MATH v = round(sqrt(abs(v)) * power(2, 2), 1) MATH s = sign(v) + mod(7, 4) + trunc(2.7)",
+                &[r#"{"v": -16}"#],
+                &[r#"{"v": 16, "s": 6}"#],
+                &[],
+            ),
+            // ADD ATTRIBUTES copies nested and indexed paths; a missing path adds nothing.
+            (
+                "ADD ATTRIBUTES (device.coord[1] AS y, device.name AS n, nope AS z)",
+                &[r#"{"device": {"name": "d1", "coord": [4, 5]}}"#],
+                &[r#"{"device.name": "d1", "device.coord": "[4, 5]", "y": 5, "n": "d1"}"#],
+                &[],
+            ),
+            // REMOVE ATTRIBUTES removes nested attributes under a name; unknown names are fine.
+            ("REMOVE ATTRIBUTES (device, nope)", &[r#"{"a": 1, "device": {"x": 1, "y": 2}}"#], &[r#"{"a": 1}"#], &[]),
+            (
+                "SELECT ATTRIBUTES (a, device)",
+                &[r#"{"a": 1, "b": 2, "device": {"x": 1}}"#],
+                &[r#"{"a": 1, "device.x": 1}"#],
+                &[],
+            ),
+            // ENRICH: a match adds the table's columns (NULLs stay absent); no match or no key
+            // adds nothing; a number key matches its text.
+            (
+                "ENRICH FROM machines ON machine_id",
+                &[r#"{"machine_id": "M-1"}"#, r#"{"machine_id": "M-2"}"#, r#"{"machine_id": "M-9"}"#, r#"{"v": 1}"#],
+                &[
+                    r#"{"machine_id": "M-1", "model_type": "press", "location": "hall A"}"#,
+                    r#"{"machine_id": "M-2", "model_type": "lathe"}"#,
+                    r#"{"machine_id": "M-9"}"#,
+                    r#"{"v": 1}"#,
+                ],
+                &[],
+            ),
+            (
+                "ENRICH FROM machines ON mid = machine_id COLUMNS (location)",
+                &[r#"{"mid": "M-1"}"#],
+                &[r#"{"mid": "M-1", "location": "hall A"}"#],
+                &[],
+            ),
+            // Messages that are not JSON objects fail at decoding.
+            (
+                "FILTER true",
+                &[r#"[1, 2]"#, "7", r#"{"ok": true}"#],
+                &[r#"{"ok": true}"#],
+                &[(0, "decode"), (1, "decode")],
+            ),
+        ];
+        for (activities, input, want_rows, want_failures) in cases {
+            let d = def(activities, "");
+            let out = run_pipeline(&engine, &d, &messages(input));
+            let mut got: Vec<String> = (0..out.rows.num_rows())
+                .map(|i| {
+                    let mut b = out.rows.clone();
+                    b.fields.remove(0);
+                    b.columns.remove(0);
+                    decode::row_json(&b, i)
+                })
+                .collect();
+            let mut want: Vec<String> = want_rows.iter().map(|s| s.to_string()).collect();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "{activities}");
+            let failures: Vec<(usize, &str)> = out.failures.iter().map(|f| (f.message, f.activity.as_str())).collect();
+            assert_eq!(failures, want_failures.to_vec(), "{activities}");
+        }
+    }
+
+    #[test]
+    fn event_time_comes_from_the_timestamp_attribute_or_the_arrival_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _) = crate::engine::Engine::open(dir.path(), EngineConfig::default()).unwrap();
+        let msgs = messages(&[
+            r#"{"ts": "2026-11-26T10:00:00Z"}"#,
+            r#"{"ts": 1795000000}"#,
+            r#"{"ts": 1795000000123}"#,
+            r#"{"ts": "soon"}"#,
+            r#"{"other": 1, "time": 5}"#,
+        ]);
+        let out = run_pipeline(&engine, &def("", "WITH (timestamp = 'ts')"), &msgs);
+        let Values::Timestamp(t) = &out.rows.columns[0].values else { panic!("time is a timestamp") };
+        assert_eq!(t[0], crate::sql::scalar::parse_timestamp("2026-11-26 10:00:00+00").unwrap());
+        assert_eq!(t[1], 1_795_000_000_000_000);
+        assert_eq!(t[2], 1_795_000_000_123_000);
+        assert_eq!((t[3], t[4]), (4_000_000, 5_000_000), "unparsable or missing: arrival time");
+        assert_eq!(out.failures.iter().map(|f| f.message).collect::<Vec<_>>(), [3, 4]);
+        assert!(out.rows.column("payload_time").is_some(), "an attribute named time is kept under another name");
+        let ms = run_pipeline(&engine, &def("", "WITH (timestamp = 'ts', timestamp_format = 'epoch_ms')"), &msgs);
+        let Values::Timestamp(t) = &ms.rows.columns[0].values else { panic!() };
+        assert_eq!(t[1], 1_795_000_000_000);
+    }
+}

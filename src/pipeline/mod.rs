@@ -1,0 +1,331 @@
+//! Pipelines: AWS IoT Analytics pipeline activities between a channel and a datastore.
+//!
+//! `CREATE PIPELINE p FROM CHANNEL c <activities> INTO DATASTORE d [WITH (timestamp = 'attr',
+//! timestamp_format = '…')]`. A pipeline reads its channel in offset order from where it was
+//! created, decodes each message's JSON once into a column batch (one column per attribute,
+//! nested objects flattened to dotted names), runs the activities over the batch as the query
+//! engine's expressions, and appends the rows to the datastore together with the channel
+//! position they reach, in one WAL record. After a crash the pipeline resumes from the
+//! position stored with the rows, so every message's output is stored exactly once.
+//!
+//! Definitions are kept in the data directory's `pipelines` file (storage-format.md
+//! § "Pipelines"), rewritten whole and atomically on each change.
+
+pub mod decode;
+pub mod exec;
+pub mod runner;
+
+use std::fmt;
+use std::path::Path;
+
+use sqlparser::ast;
+
+use crate::error::{Error, IoContext, Result};
+use crate::util::bytes::{ByteReader, PutBytes, crc32};
+use crate::util::fsutil::write_atomic;
+
+pub use runner::Pipelines;
+
+pub const FILE_NAME: &str = "pipelines";
+const MAGIC: [u8; 8] = *b"FLEETPIP";
+const VERSION: u32 = 1;
+/// Activities in one pipeline, as AWS allows.
+pub const MAX_ACTIVITIES: usize = 25;
+
+/// One step of a pipeline.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Activity {
+    /// Keeps the messages for which the condition is true (NULL drops, as in WHERE).
+    Filter(ast::Expr),
+    /// Sets attribute `name` to the expression's value.
+    Math { name: String, expr: ast::Expr },
+    /// Copies the attribute at `path` (dotted, `[i]` indexes) to a new attribute.
+    AddAttributes(Vec<(String, String)>),
+    /// Removes attributes (an object's name removes its nested attributes too).
+    RemoveAttributes(Vec<String>),
+    /// Keeps only these attributes.
+    SelectAttributes(Vec<String>),
+    /// Adds columns of the table row whose `column` equals the message's `attr`.
+    Enrich { table: String, attr: String, column: String, columns: Option<Vec<String>> },
+}
+
+fn quoted(name: &str) -> String {
+    let plain = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_');
+    if plain { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+}
+
+fn list(names: &[String]) -> String {
+    names.iter().map(|n| quoted(n)).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for Activity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Activity::Filter(e) => write!(f, "FILTER {e}"),
+            Activity::Math { name, expr } => write!(f, "MATH {} = {expr}", quoted(name)),
+            Activity::AddAttributes(pairs) => {
+                let items: Vec<String> =
+                    pairs.iter().map(|(p, n)| format!("{} AS {}", path_text(p), quoted(n))).collect();
+                write!(f, "ADD ATTRIBUTES ({})", items.join(", "))
+            }
+            Activity::RemoveAttributes(names) => write!(f, "REMOVE ATTRIBUTES ({})", list(names)),
+            Activity::SelectAttributes(names) => write!(f, "SELECT ATTRIBUTES ({})", list(names)),
+            Activity::Enrich { table, attr, column, columns } => {
+                write!(f, "ENRICH FROM {} ON {}", quoted(table), quoted(attr))?;
+                if column != attr {
+                    write!(f, " = {}", quoted(column))?;
+                }
+                if let Some(c) = columns {
+                    write!(f, " COLUMNS ({})", list(c))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A path as written back in SQL: each dotted part quoted as needed, indexes kept.
+fn path_text(path: &str) -> String {
+    path.split('.')
+        .map(|part| match part.find('[') {
+            Some(i) => format!("{}{}", quoted(&part[..i]), &part[i..]),
+            None => quoted(part),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+impl Activity {
+    /// The activity's kind, as `pipeline_errors` and SHOW name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Activity::Filter(_) => "filter",
+            Activity::Math { .. } => "math",
+            Activity::AddAttributes(_) => "addAttributes",
+            Activity::RemoveAttributes(_) => "removeAttributes",
+            Activity::SelectAttributes(_) => "selectAttributes",
+            Activity::Enrich { .. } => "enrich",
+        }
+    }
+}
+
+/// How the event time is read from the `timestamp` attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// Numbers are epoch seconds below 10^11 and epoch milliseconds above; strings are ISO 8601.
+    Auto,
+    EpochSeconds,
+    EpochMillis,
+    Iso8601,
+}
+
+impl TimeFormat {
+    pub fn parse(s: &str) -> std::result::Result<TimeFormat, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(TimeFormat::Auto),
+            "epoch_s" => Ok(TimeFormat::EpochSeconds),
+            "epoch_ms" => Ok(TimeFormat::EpochMillis),
+            "iso8601" => Ok(TimeFormat::Iso8601),
+            other if other.contains('%') => Err(format!(
+                "timestamp_format '{s}': strftime patterns are not supported yet; use epoch_s, epoch_ms or iso8601"
+            )),
+            _ => Err(format!("timestamp_format '{s}' is not one of epoch_s, epoch_ms, iso8601")),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeFormat::Auto => "auto",
+            TimeFormat::EpochSeconds => "epoch_s",
+            TimeFormat::EpochMillis => "epoch_ms",
+            TimeFormat::Iso8601 => "iso8601",
+        }
+    }
+}
+
+/// A pipeline as defined.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipelineDef {
+    pub name: String,
+    pub channel: String,
+    pub datastore: String,
+    pub activities: Vec<Activity>,
+    /// The attribute holding event time; without it rows take their arrival time.
+    pub timestamp: Option<String>,
+    pub timestamp_format: TimeFormat,
+    /// Unique for the life of the data directory: it names the pipeline's position in the
+    /// datastore, so a pipeline created again under the same name starts afresh.
+    pub id: u64,
+    /// The channel offset the pipeline starts at (the channel's end when it was created).
+    pub start_offset: u64,
+}
+
+impl PipelineDef {
+    /// The key of this pipeline's channel position in the datastore.
+    pub fn position_key(&self) -> String {
+        format!("pipeline:{}:{}", self.name, self.id)
+    }
+
+    /// The activities as CREATE PIPELINE writes them.
+    pub fn activities_text(&self) -> String {
+        self.activities.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The CREATE PIPELINE statement that defines this pipeline.
+    pub fn to_sql(&self) -> String {
+        let mut s = format!("CREATE PIPELINE {} FROM CHANNEL {}", quoted(&self.name), quoted(&self.channel));
+        for a in &self.activities {
+            s.push(' ');
+            s.push_str(&a.to_string());
+        }
+        s.push_str(&format!(" INTO DATASTORE {}", quoted(&self.datastore)));
+        if let Some(t) = &self.timestamp {
+            s.push_str(&format!(
+                " WITH (timestamp = '{}', timestamp_format = '{}')",
+                t.replace('\'', "''"),
+                self.timestamp_format.name()
+            ));
+        }
+        s
+    }
+}
+
+pub fn save(dir: &Path, defs: &[PipelineDef]) -> Result<()> {
+    let mut b = MAGIC.to_vec();
+    b.put_u32(VERSION);
+    b.put_u32(defs.len() as u32);
+    for d in defs {
+        b.put_u64(d.id);
+        b.put_u64(d.start_offset);
+        b.put_bytes32(d.to_sql().as_bytes());
+    }
+    let crc = crc32(&b);
+    b.put_u32(crc);
+    let path = dir.join(FILE_NAME);
+    write_atomic(&path, &b).at(&path)
+}
+
+/// The pipelines in `dir` (none if the file does not exist).
+pub fn load(dir: &Path) -> Result<Vec<PipelineDef>> {
+    let path = dir.join(FILE_NAME);
+    let b = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let corrupt = |why: &str| Error::corrupt(&path, format!("pipelines file: {why}"));
+    if b.len() < 20 || b[..8] != MAGIC {
+        return Err(corrupt("bad header"));
+    }
+    let (body, crc) = b.split_at(b.len() - 4);
+    if ByteReader::new(crc).u32() != Some(crc32(body)) {
+        return Err(corrupt("checksum mismatch"));
+    }
+    let mut r = ByteReader::new(&body[8..]);
+    let version = r.u32().ok_or_else(|| corrupt("short"))?;
+    if version != VERSION {
+        return Err(Error::UnsupportedVersion {
+            path: path.clone(),
+            kind: "pipelines file",
+            found: version,
+            supported: VERSION,
+        });
+    }
+    let n = r.u32().ok_or_else(|| corrupt("short"))?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let id = r.u64().ok_or_else(|| corrupt("short"))?;
+        let start_offset = r.u64().ok_or_else(|| corrupt("short"))?;
+        let sql = r.bytes32().and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| corrupt("short"))?;
+        let spec = match crate::sql::parse::parse(sql).ok().and_then(|mut v| v.pop()) {
+            Some(crate::sql::parse::Statement::CreatePipeline { spec, .. }) => spec,
+            _ => return Err(corrupt(&format!("unreadable definition {sql:?}"))),
+        };
+        let def = spec.into_def(id, start_offset).map_err(|e| corrupt(&e))?;
+        out.push(def);
+    }
+    if !r.is_empty() {
+        return Err(corrupt("trailing bytes"));
+    }
+    Ok(out)
+}
+
+/// A CREATE or ALTER PIPELINE statement's parts, as parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipelineSpec {
+    pub name: String,
+    pub channel: Option<String>,
+    pub activities: Vec<Activity>,
+    pub datastore: Option<String>,
+    pub options: Vec<(String, String)>,
+}
+
+impl PipelineSpec {
+    /// A full definition; CREATE needs the channel and the datastore.
+    pub fn into_def(self, id: u64, start_offset: u64) -> std::result::Result<PipelineDef, String> {
+        let channel = self.channel.ok_or("a pipeline reads FROM CHANNEL c")?;
+        let datastore = self.datastore.ok_or("a pipeline writes INTO DATASTORE d")?;
+        let mut def = PipelineDef {
+            name: self.name,
+            channel,
+            datastore,
+            activities: Vec::new(),
+            timestamp: None,
+            timestamp_format: TimeFormat::Auto,
+            id,
+            start_offset,
+        };
+        apply_spec(&mut def, self.activities, &self.options)?;
+        Ok(def)
+    }
+}
+
+/// Sets a definition's activities and options, checking them.
+pub fn apply_spec(
+    def: &mut PipelineDef,
+    activities: Vec<Activity>,
+    options: &[(String, String)],
+) -> std::result::Result<(), String> {
+    if activities.len() > MAX_ACTIVITIES {
+        return Err(format!("a pipeline has at most {MAX_ACTIVITIES} activities; this one has {}", activities.len()));
+    }
+    def.activities = activities;
+    for (k, v) in options {
+        match k.as_str() {
+            "timestamp" => def.timestamp = (!v.is_empty()).then(|| v.clone()),
+            "timestamp_format" => def.timestamp_format = TimeFormat::parse(v)?,
+            other => return Err(format!("unknown pipeline option \"{other}\" (timestamp, timestamp_format)")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_round_trip_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(dir.path()).unwrap().is_empty());
+        let sql = "CREATE PIPELINE p FROM CHANNEL c FILTER vibration > 0 MATH temperature_f = (temperature * 9 / 5) + 32 \
+                   ADD ATTRIBUTES (device.\"Coord\"[0] AS x) REMOVE ATTRIBUTES (debug_flags, \"Raw\") \
+                   SELECT ATTRIBUTES (a, b) ENRICH FROM machines ON machine_id = id COLUMNS (model_type) \
+                   INTO DATASTORE d WITH (timestamp = 'ts', timestamp_format = 'epoch_ms')";
+        let Some(crate::sql::parse::Statement::CreatePipeline { spec, .. }) =
+            crate::sql::parse::parse(sql).unwrap().pop()
+        else {
+            panic!("not a CREATE PIPELINE")
+        };
+        let def = spec.into_def(7, 42).unwrap();
+        assert_eq!(def.activities.len(), 6);
+        assert_eq!(def.timestamp_format, TimeFormat::EpochMillis);
+        save(dir.path(), std::slice::from_ref(&def)).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), vec![def.clone()]);
+        let path = dir.path().join(FILE_NAME);
+        let mut b = std::fs::read(&path).unwrap();
+        b[30] ^= 1;
+        std::fs::write(&path, b).unwrap();
+        assert!(load(dir.path()).is_err());
+    }
+}
