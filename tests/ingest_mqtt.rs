@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fleetdb, free_port, ok};
+use common::{Fleetdb, free_port, ok, rumqttc_send, rumqttd};
 
 /// A Mosquitto broker on a free loopback port, with persistence in its own directory.
 struct Broker {
@@ -426,69 +426,6 @@ fn mqtts_with_a_client_certificate_and_a_password() {
     publish(r#"{"machine_id": "M-1", "temperature": 72.0}"#);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(lines(&db, "SELECT count(*) FROM secure WHERE payload->>'probe' IS NULL"), ["1"]);
-}
-
-/// rumqttd inside this test process, on a free loopback port. It lives until the process ends.
-fn rumqttd() -> u16 {
-    use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
-    let port = free_port();
-    let server = ServerSettings {
-        name: "v4".into(),
-        listen: ([127, 0, 0, 1], port).into(),
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections: ConnectionSettings {
-            connection_timeout_ms: 60_000,
-            max_payload_size: 1 << 20,
-            max_inflight_count: 500,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        },
-    };
-    let config = Config {
-        router: RouterConfig {
-            max_connections: 100,
-            max_outgoing_packet_count: 500,
-            max_segment_size: 64 << 20,
-            max_segment_count: 16,
-            ..Default::default()
-        },
-        v4: Some([("v4".to_string(), server)].into_iter().collect()),
-        ..Default::default()
-    };
-    std::thread::spawn(move || rumqttd::Broker::new(config).start().expect("rumqttd"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "rumqttd did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    port
-}
-
-/// Publishes each (topic, payload) at QoS 1 with rumqttc and waits for every PUBACK.
-fn rumqttc_send(port: u16, messages: &[(&str, &str)]) {
-    use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-    let mut o = MqttOptions::new(format!("send-{}-{}", std::process::id(), free_port()), "127.0.0.1", port);
-    o.set_keep_alive(Duration::from_secs(30));
-    let (client, mut conn) = Client::new(o, messages.len() + 1);
-    for (topic, payload) in messages {
-        client.publish(*topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec()).unwrap();
-    }
-    let mut acked = 0;
-    for ev in conn.iter() {
-        match ev {
-            Ok(Event::Incoming(Packet::PubAck(_))) => {
-                acked += 1;
-                if acked == messages.len() {
-                    break;
-                }
-            }
-            Ok(_) => {}
-            Err(e) => panic!("publisher: {e}"),
-        }
-    }
-    let _ = client.disconnect();
 }
 
 #[test]

@@ -2018,8 +2018,39 @@ impl<'a> Binder<'a> {
         scope: &Scope,
         inner: &mut Option<AggCtx>,
     ) -> SqlResult<AggCall> {
+        // `agg(x) FILTER (WHERE c)` is `agg(CASE WHEN c THEN x END)`: the aggregates skip
+        // NULL inputs, and `count(*)` counts `CASE WHEN c THEN 1 END`.
+        if let Some(cond) = &f.filter {
+            let when = |x: ast::Expr| ast::Expr::Case {
+                case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                operand: None,
+                conditions: vec![ast::CaseWhen { condition: (**cond).clone(), result: x }],
+                else_result: None,
+            };
+            let mut g = f.clone();
+            g.filter = None;
+            if let Some(o) = g.within_group.first_mut() {
+                o.expr = when(o.expr.clone());
+            } else if let ast::FunctionArguments::List(l) = &mut g.args
+                && let Some(first) = l.args.first_mut()
+            {
+                match first {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) => {
+                        let one = ast::Expr::value(ast::Value::Number("1".into(), false));
+                        *first = ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(when(one)));
+                    }
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => *x = when(x.clone()),
+                    other => return Err(SqlError::unsupported(format!("FILTER with aggregate argument {other}"))),
+                }
+            }
+            return self.bind_agg_call(name, &g, scope, inner);
+        }
         let (star, distinct, arg_asts) = match &f.args {
             ast::FunctionArguments::List(l) => {
+                if !l.clauses.is_empty() {
+                    return Err(SqlError::unsupported(format!("{name}(… ORDER BY …) (not supported yet)")));
+                }
                 let star =
                     l.args.iter().any(|a| matches!(a, ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)));
                 let distinct = matches!(l.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));

@@ -226,3 +226,66 @@ impl Drop for Postgres {
 fn unsafe_is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
+
+/// rumqttd inside this test process, on a free loopback port. It lives until the process ends.
+pub fn rumqttd() -> u16 {
+    use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
+    let port = free_port();
+    let server = ServerSettings {
+        name: "v4".into(),
+        listen: ([127, 0, 0, 1], port).into(),
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections: ConnectionSettings {
+            connection_timeout_ms: 60_000,
+            max_payload_size: 1 << 20,
+            max_inflight_count: 500,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
+        },
+    };
+    let config = Config {
+        router: RouterConfig {
+            max_connections: 100,
+            max_outgoing_packet_count: 500,
+            max_segment_size: 64 << 20,
+            max_segment_count: 16,
+            ..Default::default()
+        },
+        v4: Some([("v4".to_string(), server)].into_iter().collect()),
+        ..Default::default()
+    };
+    std::thread::spawn(move || rumqttd::Broker::new(config).start().expect("rumqttd"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "rumqttd did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    port
+}
+
+/// Publishes each (topic, payload) at QoS 1 with rumqttc and waits for every PUBACK.
+pub fn rumqttc_send(port: u16, messages: &[(&str, &str)]) {
+    use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+    let mut o = MqttOptions::new(format!("send-{}-{}", std::process::id(), free_port()), "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(30));
+    let (client, mut conn) = Client::new(o, messages.len() + 1);
+    for (topic, payload) in messages {
+        client.publish(*topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec()).unwrap();
+    }
+    let mut acked = 0;
+    for ev in conn.iter() {
+        match ev {
+            Ok(Event::Incoming(Packet::PubAck(_))) => {
+                acked += 1;
+                if acked == messages.len() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => panic!("publisher: {e}"),
+        }
+    }
+    let _ = client.disconnect();
+}

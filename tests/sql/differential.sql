@@ -33,6 +33,9 @@ SELECT bool_and(temperature > 0), bool_or(temperature > 90) FROM readings
 SELECT min(machine_id), max(status) FROM readings
 SELECT min(time), max(time) FROM readings
 SELECT count(*), sum(temperature) FROM readings WHERE temperature > 1000
+SELECT count(*) FILTER (WHERE vibration > 1), count(*) FROM readings
+SELECT machine_id, avg(temperature) FILTER (WHERE status = 'ok'), max(rpm) FILTER (WHERE rpm > 1000), count(DISTINCT status) FILTER (WHERE vibration IS NOT NULL) FROM readings GROUP BY 1 ORDER BY 1
+SELECT sum(rpm) FILTER (WHERE status <> 'ok'), min(time) FILTER (WHERE temperature > 80) FROM readings
 SELECT max(temperature) FROM readings WHERE false
 -- GROUP BY
 SELECT machine_id, count(*) FROM readings GROUP BY machine_id ORDER BY machine_id

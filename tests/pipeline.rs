@@ -1,0 +1,254 @@
+//! Pipelines end to end, against the real server: the seed scenario with messages arriving
+//! over MQTT (rumqttd in this process) and HTTP (curl), queried with psql; and SIGKILLs of
+//! the server while a pipeline works through a backlog, after which every channel message's
+//! output is in the datastore exactly once.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Fleetdb, ok, rumqttc_send, rumqttd};
+
+fn lines(db: &Fleetdb, sql: &str) -> Vec<String> {
+    ok(db.psql(sql), sql).lines().skip(1).map(str::to_string).collect()
+}
+
+/// Waits until `sql` answers `want` (pipelines run in the background).
+fn eventually(db: &Fleetdb, sql: &str, want: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = lines(db, sql);
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{sql}: still {got:?}, expected {want:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn post(port: u16, path: &str, body: &[u8]) -> String {
+    let mut child = Command::new("curl")
+        .args(["-s", "-f", "-X", "POST", "--data-binary", "@-", &format!("http://127.0.0.1:{port}{path}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("running curl");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "POST {path} failed");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+const SEED: &str = "
+    CREATE CHANNEL factory_sensor_channel WITH (retention = '90 days');
+    CREATE ROUTE factory_rule FROM MQTT 'iot/factory/#' INTO CHANNEL factory_sensor_channel;
+    CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT);
+    INSERT INTO machines VALUES ('M-1', 'press', 'hall A'), ('M-2', 'lathe', 'hall B');
+    CREATE DATASTORE factory_processed_datastore WITH (retention = '365 days');
+    CREATE PIPELINE factory_pipeline
+      FROM CHANNEL factory_sensor_channel
+      FILTER vibration > 0
+      MATH temperature_f = (temperature * 9 / 5) + 32
+      ENRICH FROM machines ON machine_id
+      REMOVE ATTRIBUTES (debug_flags)
+      INTO DATASTORE factory_processed_datastore
+      WITH (timestamp = 'timestamp');";
+
+#[test]
+fn the_seed_scenario_over_mqtt_and_http_reaches_the_datastore() {
+    let port = rumqttd();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start_with(dir.path(), &["--mqtt", &format!("mqtt://127.0.0.1:{port}")], &[]);
+    ok(db.psql(SEED), "seed");
+    // The route subscribes asynchronously: publish a probe until one arrives.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lines(&db, "SELECT count(*) FROM factory_sensor_channel") == ["0"] {
+        assert!(Instant::now() < deadline, "the route never delivered");
+        rumqttc_send(port, &[("iot/factory/probe", r#"{"machine_id": "probe", "vibration": 0}"#)]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    rumqttc_send(
+        port,
+        &[
+            (
+                "iot/factory/m1",
+                r#"{"machine_id": "M-1", "temperature": 20, "vibration": 0.5, "timestamp": "2026-11-26T08:00:00Z", "debug_flags": 3}"#,
+            ),
+            (
+                "iot/factory/m2",
+                r#"{"machine_id": "M-2", "temperature": 30, "vibration": 0, "timestamp": "2026-11-26T08:00:01Z"}"#,
+            ),
+        ],
+    );
+    let ndjson = concat!(
+        r#"{"machine_id": "M-2", "temperature": "25", "vibration": 1.5, "timestamp": 1795680002}"#,
+        "\n",
+        r#"{"machine_id": "M-1", "temperature": "hot", "vibration": 2.0, "timestamp": 1795680003}"#,
+        "\n"
+    );
+    let answer = post(db.http_port, "/channels/factory_sensor_channel/messages", ndjson.as_bytes());
+    assert!(answer.contains(r#""accepted":2"#), "{answer}");
+    let batch = r#"{"channelName": "factory_sensor_channel", "messages": [
+        {"messageId": "b1", "payload": {"machine_id": "M-9", "temperature": 10, "vibration": 3, "timestamp": "2026-11-26T08:00:04Z"}}]}"#;
+    post(db.http_port, "/messages/batch", batch.as_bytes());
+    eventually(&db, "SELECT count(*) FROM factory_processed_datastore", &["3"]);
+    assert_eq!(
+        lines(
+            &db,
+            "SELECT time, machine_id, temperature_f, model_type, location FROM factory_processed_datastore ORDER BY time"
+        ),
+        [
+            "2026-11-26 08:00:00+00|M-1|68|press|hall A",
+            "2026-11-26 08:00:02+00|M-2|77|lathe|hall B",
+            "2026-11-26 08:00:04+00|M-9|50|NULL|NULL",
+        ]
+    );
+    // The removed attribute never became a column.
+    let columns = lines(&db, "DESCRIBE DATASTORE factory_processed_datastore");
+    assert!(!columns.iter().any(|c| c.starts_with("debug_flags")), "{columns:?}");
+    // The message whose temperature is not a number is accounted for.
+    eventually(
+        &db,
+        "SELECT pipeline, activity, left(reason, 40) FROM fleetdb.pipeline_errors",
+        &["factory_pipeline|2 math|function operator * (text, integer) does"],
+    );
+    let show = lines(&db, "SHOW PIPELINES");
+    let cols: Vec<&str> = show[0].split('|').collect();
+    // in: probe(s) + 2 MQTT + 2 NDJSON + 1 batch; out 3; filtered: probe(s) + M-2's zero; errors 1.
+    let probes: u64 = lines(&db, "SELECT count(*) FROM factory_sensor_channel WHERE __topic = 'iot/factory/probe'")[0]
+        .parse()
+        .unwrap();
+    assert_eq!(cols[4..10], [&(probes + 5).to_string(), "3", &(probes + 1).to_string(), "1", "0", "0.000"]);
+    // An update of the table applies to the messages that follow it.
+    ok(db.psql("UPDATE machines SET location = 'hall C' WHERE machine_id = 'M-1'"), "update");
+    rumqttc_send(
+        port,
+        &[(
+            "iot/factory/m1",
+            r#"{"machine_id": "M-1", "temperature": 21, "vibration": 0.7, "timestamp": "2026-11-26T09:00:00Z"}"#,
+        )],
+    );
+    eventually(
+        &db,
+        "SELECT location FROM factory_processed_datastore WHERE machine_id = 'M-1' ORDER BY time",
+        &["hall A", "hall C"],
+    );
+    // TEST PIPELINE shows each activity's output and stores nothing.
+    let trace = lines(
+        &db,
+        r#"TEST PIPELINE factory_pipeline WITH '[{"machine_id": "M-2", "temperature": 100, "vibration": 1, "debug_flags": 1}]'"#,
+    );
+    assert_eq!(
+        trace,
+        [
+            r#"0|input|{"machine_id": "M-2", "temperature": 100, "vibration": 1, "debug_flags": 1}|NULL"#,
+            r#"1|FILTER vibration > 0|{"machine_id": "M-2", "temperature": 100, "vibration": 1, "debug_flags": 1}|NULL"#,
+            r#"2|MATH temperature_f = (temperature * 9 / 5) + 32|{"machine_id": "M-2", "temperature": 100, "vibration": 1, "debug_flags": 1, "temperature_f": 212}|NULL"#,
+            r#"3|ENRICH FROM machines ON machine_id|{"machine_id": "M-2", "temperature": 100, "vibration": 1, "debug_flags": 1, "temperature_f": 212, "model_type": "lathe", "location": "hall B"}|NULL"#,
+            r#"4|REMOVE ATTRIBUTES (debug_flags)|{"machine_id": "M-2", "temperature": 100, "vibration": 1, "temperature_f": 212, "model_type": "lathe", "location": "hall B"}|NULL"#,
+        ]
+    );
+    // ALTER replaces the activities for new messages; the pipeline survives a restart.
+    ok(
+        db.psql("ALTER PIPELINE factory_pipeline FILTER vibration > 10 MATH temperature_f = temperature * 2 INTO DATASTORE factory_processed_datastore"),
+        "alter",
+    );
+    let db = {
+        db.stop();
+        Fleetdb::start_with(dir.path(), &["--mqtt", &format!("mqtt://127.0.0.1:{port}")], &[])
+    };
+    assert!(
+        lines(&db, "DESCRIBE PIPELINE factory_pipeline")
+            .contains(&"activities|FILTER vibration > 10 MATH temperature_f = temperature * 2".to_string())
+    );
+    let ndjson = concat!(
+        r#"{"machine_id": "M-2", "temperature": 5, "vibration": 11, "timestamp": "2026-11-26T10:00:00Z"}"#,
+        "\n",
+        r#"{"machine_id": "M-2", "temperature": 5, "vibration": 5, "timestamp": "2026-11-26T10:00:01Z"}"#,
+        "\n"
+    );
+    post(db.http_port, "/channels/factory_sensor_channel/messages", ndjson.as_bytes());
+    eventually(&db, "SELECT count(*) FROM factory_processed_datastore", &["5"]);
+    assert_eq!(
+        lines(
+            &db,
+            "SELECT temperature_f, location FROM factory_processed_datastore WHERE time = '2026-11-26 10:00:00+00'"
+        ),
+        ["10|NULL"]
+    );
+    // Nothing was processed twice across the restart.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lines(&db, "SELECT count(*) FROM factory_processed_datastore"), ["5"]);
+}
+
+#[test]
+fn sigkill_while_a_pipeline_works_stores_each_message_output_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Fleetdb::start(dir.path());
+    ok(
+        db.psql(
+            "CREATE CHANNEL raw; CREATE DATASTORE clean; \
+             CREATE PIPELINE p FROM CHANNEL raw FILTER keep MATH twice = seq * 2 INTO DATASTORE clean",
+        ),
+        "setup",
+    );
+    const ROUND: u64 = 100_000;
+    let mut rng = fleetdb::sim::Rng::new(11);
+    let (mut sent, mut kills_mid_stream) = (0u64, 0);
+    let count = |db: &Fleetdb, sql: &str| -> u64 { lines(db, sql)[0].parse().unwrap() };
+    for _ in 0..5 {
+        let mut body = String::new();
+        for seq in sent..sent + ROUND {
+            body.push_str(&format!(
+                "{{\"seq\": {seq}, \"keep\": {}, \"machine_id\": \"M-{}\"}}\n",
+                seq % 3 != 0,
+                seq % 50
+            ));
+        }
+        sent += ROUND;
+        // The stream goes on while the server is killed: what was acknowledged is in the
+        // channel, and the rest of the stream fails.
+        let port = db.http_port;
+        let sender = std::thread::spawn(move || {
+            let mut child = Command::new("curl")
+                .args([
+                    "-s",
+                    "-X",
+                    "POST",
+                    "--data-binary",
+                    "@-",
+                    &format!("http://127.0.0.1:{port}/channels/raw/messages"),
+                ])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("running curl");
+            let _ = child.stdin.take().unwrap().write_all(body.as_bytes());
+            let _ = child.wait();
+        });
+        let before = count(&db, "SELECT count(*) FROM clean");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while count(&db, "SELECT count(*) FROM clean") == before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(30)));
+        // The pipeline keeps up with the stream, so while the stream runs it is at work.
+        kills_mid_stream += usize::from(!sender.is_finished());
+        db.kill();
+        sender.join().unwrap();
+        db = Fleetdb::start(dir.path());
+    }
+    assert!(kills_mid_stream >= 2, "the stream had ended before most kills: send more per round");
+    // Every channel message that passes the filter is in the datastore exactly once.
+    let passing = count(&db, "SELECT count(*) FROM raw WHERE (payload->>'keep')::boolean");
+    assert!(passing > 0);
+    eventually(&db, "SELECT count(*) FROM clean", &[passing.to_string().as_str()]);
+    assert_eq!(
+        lines(&db, "SELECT count(DISTINCT seq), count(*) FILTER (WHERE twice <> seq * 2 OR NOT keep) FROM clean"),
+        [format!("{passing}|0")]
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lines(&db, "SELECT count(*) FROM clean"), [passing.to_string()]);
+}
