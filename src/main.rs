@@ -13,6 +13,9 @@ const USAGE: &str = "\
 fleetdb — a time-series database for device fleets
 
 Usage:
+  fleetdb demo [--machines N] [--duration SECS] [--data-dir DIR] [--pg-listen ADDR] [--http-listen ADDR]
+                                             a simulated factory fleet streaming over an in-process
+                                             MQTT broker through a pipeline; query it with psql
   fleetdb serve [--data-dir DIR] [--pg-listen ADDR] [--http-listen ADDR] [--mqtt URL] [--config FILE]
                 [--password PASSWORD] [--query-memory SIZE] [--mqtt-username U] [--mqtt-password P]
                 [--mqtt-ca FILE] [--mqtt-cert FILE] [--mqtt-key FILE] [--mqtt-client-id ID]
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         "serve" => args::parse("serve", rest, &cli::config::SERVE_OPTIONS, &[]),
+        "demo" => args::parse("demo", rest, &cli::demo::OPTIONS, &[]),
         "inspect" => args::parse("inspect", rest, &[], &["no-verify"]),
         "generate" => args::parse("generate", rest, &cli::generate::OPTIONS, &[]),
         "bench-storage" => args::parse("bench-storage", rest, &cli::bench::OPTIONS, &["keep"]),
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
     }
     let result = match a.command.as_str() {
         "serve" => serve(&a),
+        "demo" => cli::demo::run(&a),
         "inspect" => inspect(&a),
         "generate" => cli::generate::run(&a),
         "bench-storage" => cli::bench::run(&a),
@@ -94,6 +99,17 @@ fn serve(a: &Args) -> Result<(), String> {
     for w in &report.warnings {
         eprintln!("fleetdb: warning: {w}");
     }
+    serve_engine(&cfg, engine, report.records, None)
+}
+
+/// Serves SQL, HTTP and (with a broker) MQTT over `engine` until SIGTERM, Ctrl-C or, if
+/// given, `stop_after`; then checkpoints.
+pub(crate) fn serve_engine(
+    cfg: &cli::config::ServeConfig,
+    engine: std::sync::Arc<Engine>,
+    replayed: usize,
+    stop_after: Option<std::time::Duration>,
+) -> Result<(), String> {
     let mqtt = match &cfg.mqtt {
         Some(url) => {
             let mc = fleetdb::ingest::mqtt::MqttConfig {
@@ -135,7 +151,7 @@ fn serve(a: &Args) -> Result<(), String> {
             "fleetdb {}: data directory {} ({} WAL records replayed); {} channels, {} datastores, {} tables",
             env!("CARGO_PKG_VERSION"),
             cfg.data_dir.display(),
-            report.records,
+            replayed,
             engine.channel_names().len(),
             engine.datastore_names().len(),
             engine.table_names().len()
@@ -162,7 +178,13 @@ fn serve(a: &Args) -> Result<(), String> {
         // One signal stops both servers.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            shutdown_signal().await;
+            match stop_after {
+                Some(d) => tokio::select! {
+                    _ = shutdown_signal() => {}
+                    _ = tokio::time::sleep(d) => {}
+                },
+                None => shutdown_signal().await,
+            }
             let _ = stop_tx.send(true);
         });
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -5,5 +5,6 @@ pub mod args;
 pub mod bench;
 pub mod bench_ingest;
 pub mod config;
+pub mod demo;
 pub mod generate;
 pub mod stress;

@@ -12,6 +12,7 @@
 //! - [`metrics`]: counters and the latency histogram behind `GET /metrics`.
 //! - [`check`]: the message rules (AWS attribute names, base64).
 
+pub mod broker;
 pub mod check;
 pub mod http;
 pub mod metrics;

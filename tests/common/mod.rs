@@ -229,39 +229,8 @@ fn unsafe_is_root() -> bool {
 
 /// rumqttd inside this test process, on a free loopback port. It lives until the process ends.
 pub fn rumqttd() -> u16 {
-    use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
     let port = free_port();
-    let server = ServerSettings {
-        name: "v4".into(),
-        listen: ([127, 0, 0, 1], port).into(),
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections: ConnectionSettings {
-            connection_timeout_ms: 60_000,
-            max_payload_size: 1 << 20,
-            max_inflight_count: 500,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        },
-    };
-    let config = Config {
-        router: RouterConfig {
-            max_connections: 100,
-            max_outgoing_packet_count: 500,
-            max_segment_size: 64 << 20,
-            max_segment_count: 16,
-            ..Default::default()
-        },
-        v4: Some([("v4".to_string(), server)].into_iter().collect()),
-        ..Default::default()
-    };
-    std::thread::spawn(move || rumqttd::Broker::new(config).start().expect("rumqttd"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "rumqttd did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    fleetdb::ingest::broker::start_local(port).expect("rumqttd");
     port
 }
 
