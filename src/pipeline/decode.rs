@@ -20,10 +20,12 @@ pub const PATH_PREFIX: &str = "__path:";
 enum Acc {
     Bool(Vec<bool>),
     Num(Vec<f64>),
-    Text(Vec<String>),
+    /// Texts back to back, and where each ends.
+    Text(String, Vec<usize>),
 }
 
 struct Builder {
+    name: String,
     acc: Acc,
     /// Row of each value so far (rows only increase; a repeated row overwrites: the last
     /// duplicate key wins, as `->` does).
@@ -33,47 +35,77 @@ struct Builder {
 enum Leaf<'a> {
     Bool(bool),
     Num(f64, &'a str),
-    Text(String),
+    Text(&'a str),
 }
 
 impl Builder {
+    fn new(name: &str, first: &Leaf<'_>) -> Builder {
+        let acc = match first {
+            Leaf::Bool(_) => Acc::Bool(Vec::new()),
+            Leaf::Num(..) => Acc::Num(Vec::new()),
+            Leaf::Text(_) => Acc::Text(String::new(), Vec::new()),
+        };
+        Builder { name: name.to_string(), acc, rows: Vec::new() }
+    }
+
     fn push(&mut self, row: u32, v: Leaf<'_>) {
         if self.rows.last() == Some(&row) {
             self.rows.pop();
             match &mut self.acc {
                 Acc::Bool(x) => drop(x.pop()),
                 Acc::Num(x) => drop(x.pop()),
-                Acc::Text(x) => drop(x.pop()),
+                Acc::Text(data, ends) => {
+                    ends.pop();
+                    data.truncate(ends.last().copied().unwrap_or(0));
+                }
             }
         }
         self.rows.push(row);
         match (&mut self.acc, v) {
             (Acc::Bool(x), Leaf::Bool(b)) => x.push(b),
             (Acc::Num(x), Leaf::Num(n, _)) => x.push(n),
-            (Acc::Text(x), v) => x.push(leaf_text(v)),
+            (Acc::Text(data, ends), v) => {
+                push_leaf_text(data, &v);
+                ends.push(data.len());
+            }
             (_, v) => {
                 self.promote();
-                let Acc::Text(x) = &mut self.acc else { unreachable!("promoted to text") };
-                x.push(leaf_text(v));
+                let Acc::Text(data, ends) = &mut self.acc else { unreachable!("promoted to text") };
+                push_leaf_text(data, &v);
+                ends.push(data.len());
             }
         }
     }
 
+    /// Turns the values so far (all but the one just pushed to `rows`) into text.
     fn promote(&mut self) {
-        let texts = match &self.acc {
-            Acc::Bool(x) => x.iter().map(|b| b.to_string()).collect(),
-            Acc::Num(x) => x.iter().map(|n| format_number(*n)).collect(),
-            Acc::Text(_) => return,
-        };
-        self.acc = Acc::Text(texts);
+        let mut data = String::new();
+        let mut ends = Vec::new();
+        match &self.acc {
+            Acc::Bool(x) => x.iter().for_each(|b| {
+                data.push_str(if *b { "true" } else { "false" });
+                ends.push(data.len());
+            }),
+            Acc::Num(x) => x.iter().for_each(|n| {
+                data.push_str(&format_number(*n));
+                ends.push(data.len());
+            }),
+            Acc::Text(..) => return,
+        }
+        self.acc = Acc::Text(data, ends);
     }
 
     fn finish(self, n: usize) -> Column {
-        let mut valid = Bitmap::new_unset(n);
-        for &r in &self.rows {
-            valid.set(r as usize, true);
+        let all = self.rows.len() == n;
+        let mut valid = Bitmap::new_unset(if all { 0 } else { n });
+        if !all {
+            for &r in &self.rows {
+                valid.set(r as usize, true);
+            }
         }
         let values = match self.acc {
+            Acc::Bool(x) if all => Values::Bool(x),
+            Acc::Num(x) if all => Values::Float64(x),
             Acc::Bool(x) => {
                 let mut v = vec![false; n];
                 for (r, b) in self.rows.iter().zip(x) {
@@ -88,24 +120,31 @@ impl Builder {
                 }
                 Values::Float64(v)
             }
-            Acc::Text(x) => {
-                let mut by_row: Vec<Option<String>> = vec![None; n];
-                for (r, s) in self.rows.iter().zip(x) {
-                    by_row[*r as usize] = Some(s);
+            Acc::Text(data, ends) => {
+                let mut out = StrVec::with_capacity(n, data.len());
+                let mut k = 0;
+                let mut start = 0;
+                for row in 0..n as u32 {
+                    if self.rows.get(k) == Some(&row) {
+                        out.push(&data[start..ends[k]]);
+                        start = ends[k];
+                        k += 1;
+                    } else {
+                        out.push("");
+                    }
                 }
-                Values::Text(by_row.iter().map(|s| s.as_deref().unwrap_or("")).collect::<StrVec>())
+                Values::Text(out)
             }
         };
-        let all = self.rows.len() == n;
         Column::with_validity(values, (!all).then_some(valid))
     }
 }
 
-fn leaf_text(v: Leaf<'_>) -> String {
+fn push_leaf_text(data: &mut String, v: &Leaf<'_>) {
     match v {
-        Leaf::Bool(b) => b.to_string(),
-        Leaf::Num(_, text) => text.to_string(),
-        Leaf::Text(s) => s,
+        Leaf::Bool(b) => data.push_str(if *b { "true" } else { "false" }),
+        Leaf::Num(_, text) => data.push_str(text),
+        Leaf::Text(s) => data.push_str(s),
     }
 }
 
@@ -124,11 +163,11 @@ pub struct Decoded {
 /// Decodes every message of `msgs`. `paths` are extra attributes to extract by path
 /// (`a.b[0].c`), each into a column named by [`PATH_PREFIX`] and the path.
 pub fn decode(msgs: &Messages, paths: &[String]) -> Decoded {
-    let mut names: HashMap<String, usize> = HashMap::new();
-    let mut builders: Vec<(String, Builder)> = Vec::new();
+    let mut cols = Columns::default();
     let mut rows: Vec<i64> = Vec::with_capacity(msgs.len());
     let mut errors = Vec::new();
     let parsed_paths: Vec<Vec<Step>> = paths.iter().map(|p| parse_path(p)).collect();
+    let mut name = String::new();
     for i in 0..msgs.len() {
         let node = match std::str::from_utf8(msgs.payloads.get(i)).ok().map(json::parse) {
             Some(Ok(n)) => n,
@@ -147,35 +186,22 @@ pub fn decode(msgs: &Messages, paths: &[String]) -> Decoded {
         }
         let row = rows.len() as u32;
         rows.push(i as i64);
-        let mut add = |name: &str, leaf: Leaf<'_>| {
-            let k = match names.get(name) {
-                Some(&k) => k,
-                None => {
-                    let acc = match leaf {
-                        Leaf::Bool(_) => Acc::Bool(Vec::new()),
-                        Leaf::Num(..) => Acc::Num(Vec::new()),
-                        Leaf::Text(_) => Acc::Text(Vec::new()),
-                    };
-                    builders.push((name.to_string(), Builder { acc, rows: Vec::new() }));
-                    names.insert(name.to_string(), builders.len() - 1);
-                    builders.len() - 1
-                }
-            };
-            builders[k].1.push(row, leaf);
-        };
-        flatten("", &node, &mut add);
+        cols.leaf = 0;
+        name.clear();
+        flatten(&mut name, &node, &mut |n, leaf| cols.add(row, n, leaf));
         for (path, steps) in paths.iter().zip(&parsed_paths) {
             if let Some(n) = walk(&node, steps)
                 && let Some(leaf) = leaf_of(n)
             {
-                add(&format!("{PATH_PREFIX}{path}"), leaf);
+                cols.add(row, &format!("{PATH_PREFIX}{path}"), leaf);
             }
         }
     }
     let n = rows.len();
-    let mut fields = Vec::with_capacity(builders.len() + 1);
-    let mut columns = Vec::with_capacity(builders.len() + 1);
-    for (name, b) in builders {
+    let mut fields = Vec::with_capacity(cols.builders.len() + 1);
+    let mut columns = Vec::with_capacity(cols.builders.len() + 1);
+    for b in cols.builders {
+        let name = b.name.clone();
         let col = b.finish(n);
         fields.push(Field::new(&name, col.data_type()));
         columns.push(col);
@@ -186,27 +212,73 @@ pub fn decode(msgs: &Messages, paths: &[String]) -> Decoded {
     Decoded { batch, errors }
 }
 
+/// The columns being built, found by name. Messages of one kind list their attributes in the
+/// same order, so the builder of a message's k-th attribute is first looked for where the
+/// previous message's k-th attribute went.
+#[derive(Default)]
+struct Columns {
+    builders: Vec<Builder>,
+    by_name: HashMap<String, usize>,
+    guess: Vec<usize>,
+    /// Attributes of the current message so far.
+    leaf: usize,
+}
+
+impl Columns {
+    fn add(&mut self, row: u32, name: &str, leaf: Leaf<'_>) {
+        let k = self.leaf;
+        self.leaf += 1;
+        let hit = self.guess.get(k).copied().filter(|&g| self.builders[g].name == name);
+        let b = match hit {
+            Some(g) => g,
+            None => {
+                let b = match self.by_name.get(name) {
+                    Some(&b) => b,
+                    None => {
+                        self.builders.push(Builder::new(name, &leaf));
+                        self.by_name.insert(name.to_string(), self.builders.len() - 1);
+                        self.builders.len() - 1
+                    }
+                };
+                if k < self.guess.len() {
+                    self.guess[k] = b;
+                } else {
+                    self.guess.push(b);
+                }
+                b
+            }
+        };
+        self.builders[b].push(row, leaf);
+    }
+}
+
 fn leaf_of<'a>(n: &'a Node<'a>) -> Option<Leaf<'a>> {
     match &n.value {
         Json::Null => None,
         Json::Bool(b) => Some(Leaf::Bool(*b)),
         Json::Number(t) => Some(Leaf::Num(t.parse().unwrap_or(f64::NAN), t)),
-        Json::String(s) => Some(Leaf::Text(s.to_string())),
-        Json::Array(_) | Json::Object(_) => Some(Leaf::Text(n.text.to_string())),
+        Json::String(s) => Some(Leaf::Text(s)),
+        Json::Array(_) | Json::Object(_) => Some(Leaf::Text(n.text)),
     }
 }
 
-fn flatten<'a>(prefix: &str, n: &'a Node<'a>, add: &mut impl FnMut(&str, Leaf<'a>)) {
+/// Calls `add` with each leaf's dotted name; `path` is the name so far.
+fn flatten<'a>(path: &mut String, n: &'a Node<'a>, add: &mut impl FnMut(&str, Leaf<'a>)) {
     match &n.value {
         Json::Object(members) => {
             for (k, v) in members {
-                let name = if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
-                flatten(&name, v, add);
+                let len = path.len();
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(k);
+                flatten(path, v, add);
+                path.truncate(len);
             }
         }
         _ => {
             if let Some(leaf) = leaf_of(n) {
-                add(prefix, leaf);
+                add(path, leaf);
             }
         }
     }

@@ -8,7 +8,6 @@
 //! message alone whose attribute is a numeric string is retried with that attribute as a
 //! number, as AWS coerces numeric strings in math.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::decode::{self, PATH_PREFIX, ROW, format_number};
@@ -49,12 +48,12 @@ fn quote(name: &str) -> String {
 }
 
 /// Runs `sql` over `input` as relation `__in`.
-fn query(engine: &Arc<Engine>, sql: &str, input: Batch) -> SqlResult<Batch> {
+fn query(engine: &Arc<Engine>, sql: &str, input: Arc<Batch>) -> SqlResult<Batch> {
     let q = parse_query(sql)?;
     let binder = Binder::new(engine, EvalCtx { now: now_micros() }, &[]);
     let schema: Vec<OutCol> =
         input.fields.iter().map(|f| OutCol { name: f.name.clone(), ty: SqlType::of_storage(f.data_type) }).collect();
-    binder.add_relation("__in", schema, input);
+    binder.add_shared_relation("__in", schema, input);
     let (plan, schema) = binder.bind_query(&q)?;
     let out = concat(run(&plan)?, &schema);
     let fields = schema.iter().zip(&out.columns).map(|(s, c)| Field::new(&s.name, c.data_type())).collect();
@@ -87,33 +86,8 @@ fn activity_sql(engine: &Arc<Engine>, a: &Activity, b: &Batch) -> SqlResult<Opti
             let rest = select_list(names().filter(|c| *c != target));
             format!("SELECT {rest}, ({expr}) AS {} FROM __in", quote(&target))
         }
-        Activity::AddAttributes(pairs) => {
-            let mut adds = Vec::new();
-            let mut news = HashSet::new();
-            for (path, new) in pairs {
-                if let Some(src) = b
-                    .column_index(&format!("{PATH_PREFIX}{path}"))
-                    .map(|i| b.fields[i].name.clone())
-                    .or_else(|| find(b, path))
-                {
-                    adds.push(format!("{} AS {}", quote(&src), quote(new)));
-                    news.insert(new.clone());
-                }
-            }
-            if adds.is_empty() {
-                return Ok(None);
-            }
-            let mut list: Vec<String> = names().filter(|c| !news.contains(c)).map(|c| quote(&c)).collect();
-            list.extend(adds);
-            format!("SELECT {} FROM __in", list.join(", "))
-        }
-        Activity::RemoveAttributes(remove) => {
-            let keep = names().filter(|c| c == ROW || !remove.iter().any(|r| under(c, r) || c.eq_ignore_ascii_case(r)));
-            format!("SELECT {} FROM __in", select_list(keep))
-        }
-        Activity::SelectAttributes(select) => {
-            let keep = names().filter(|c| c == ROW || select.iter().any(|s| under(c, s) || c.eq_ignore_ascii_case(s)));
-            format!("SELECT {} FROM __in", select_list(keep))
+        Activity::AddAttributes(_) | Activity::RemoveAttributes(_) | Activity::SelectAttributes(_) => {
+            unreachable!("attribute activities move columns without a query")
         }
         Activity::Enrich { table, attr, column, columns } => {
             let Some(key) = find(b, attr) else { return Ok(None) };
@@ -137,13 +111,52 @@ fn activity_sql(engine: &Arc<Engine>, a: &Activity, b: &Batch) -> SqlResult<Opti
     }))
 }
 
+/// ADD, REMOVE and SELECT ATTRIBUTES: they copy, drop or keep columns.
+fn move_attributes(a: &Activity, mut b: Batch) -> Batch {
+    let keep = |b: Batch, f: &dyn Fn(&str) -> bool| {
+        let (fields, columns) =
+            b.fields.into_iter().zip(b.columns).filter(|(fl, _)| fl.name == ROW || f(&fl.name)).unzip();
+        Batch { fields, columns }
+    };
+    match a {
+        Activity::AddAttributes(pairs) => {
+            for (path, new) in pairs {
+                let src = b
+                    .column_index(&format!("{PATH_PREFIX}{path}"))
+                    .or_else(|| find(&b, path).and_then(|n| b.column_index(&n)));
+                let Some(i) = src else { continue };
+                let (field, col) = (Field::new(new, b.fields[i].data_type), b.columns[i].clone());
+                match b.column_index(new) {
+                    Some(j) => (b.fields[j], b.columns[j]) = (field, col),
+                    None => {
+                        b.fields.push(field);
+                        b.columns.push(col);
+                    }
+                }
+            }
+            b
+        }
+        Activity::RemoveAttributes(names) => {
+            keep(b, &|c| !names.iter().any(|r| under(c, r) || c.eq_ignore_ascii_case(r)))
+        }
+        Activity::SelectAttributes(names) => {
+            keep(b, &|c| names.iter().any(|s| under(c, s) || c.eq_ignore_ascii_case(s)))
+        }
+        _ => b,
+    }
+}
+
 /// Runs `a` over `b`. Attributes an expression names but no message has are NULL: numbers,
 /// or text where the expression needs text.
-fn run_activity(engine: &Arc<Engine>, a: &Activity, mut b: Batch) -> SqlResult<Batch> {
+fn run_activity(engine: &Arc<Engine>, a: &Activity, b: Batch) -> SqlResult<Batch> {
+    if matches!(a, Activity::AddAttributes(_) | Activity::RemoveAttributes(_) | Activity::SelectAttributes(_)) {
+        return Ok(move_attributes(a, b));
+    }
+    let mut b = Arc::new(b);
     let mut added: Vec<String> = Vec::new();
     let mut as_text = false;
     for _ in 0..32 {
-        let Some(sql) = activity_sql(engine, a, &b)? else { return Ok(b) };
+        let Some(sql) = activity_sql(engine, a, &b)? else { return Ok(Arc::unwrap_or_clone(b)) };
         let missing_ok = matches!(a, Activity::Filter(_) | Activity::Math { .. });
         match query(engine, &sql, b.clone()) {
             Err(e) if e.sqlstate == "42703" && missing_ok => {
@@ -151,18 +164,21 @@ fn run_activity(engine: &Arc<Engine>, a: &Activity, mut b: Batch) -> SqlResult<B
                     return Err(e);
                 };
                 let t = if as_text { DataType::Text } else { DataType::Float64 };
-                b.fields.push(Field::new(name, t));
-                b.columns.push(Column::nulls(t, b.num_rows()));
+                let m = Arc::make_mut(&mut b);
+                let n = m.num_rows();
+                m.fields.push(Field::new(name, t));
+                m.columns.push(Column::nulls(t, n));
                 added.push(name.to_string());
             }
-            Err(e) if !added.is_empty() && !as_text => {
+            Err(_) if !added.is_empty() && !as_text => {
                 // Try the missing attributes as text instead.
-                let _ = e;
                 as_text = true;
+                let m = Arc::make_mut(&mut b);
+                let n = m.num_rows();
                 for name in &added {
-                    let i = b.column_index(name).expect("added above");
-                    b.fields[i].data_type = DataType::Text;
-                    b.columns[i] = Column::nulls(DataType::Text, b.num_rows());
+                    let i = m.column_index(name).expect("added above");
+                    m.fields[i].data_type = DataType::Text;
+                    m.columns[i] = Column::nulls(DataType::Text, n);
                 }
             }
             other => return other.map(|out| drop_columns(out, &added)),

@@ -262,6 +262,11 @@ impl<'a> Binder<'a> {
     /// Makes `rows` readable as relation `name` in the queries this binder plans (as a WITH
     /// query would).
     pub fn add_relation(&self, name: &str, schema: Vec<OutCol>, rows: Batch) {
+        self.add_shared_relation(name, schema, Arc::new(rows));
+    }
+
+    /// [`Binder::add_relation`] for rows the caller keeps too.
+    pub fn add_shared_relation(&self, name: &str, schema: Vec<OutCol>, rows: Arc<Batch>) {
         let plan = rows_scan(schema.clone(), rows);
         self.ctes.borrow_mut().insert(name.to_string(), (plan, schema));
     }
@@ -406,7 +411,7 @@ impl<'a> Binder<'a> {
             fields: schema.iter().zip(&cols).map(|(s, c)| Field::new(&s.name, c.data_type())).collect(),
             columns: cols,
         };
-        let plan = rows_scan(schema.clone(), batch);
+        let plan = rows_scan(schema.clone(), Arc::new(batch));
         let items: Vec<(Expr, OutCol)> =
             (0..schema.len()).map(|i| (Expr::Col { idx: i, ty: schema[i].ty }, schema[i].clone())).collect();
         self.finish_query(plan, items, order, limit, None, false, Vec::new())
@@ -439,7 +444,7 @@ impl<'a> Binder<'a> {
                     c.name = ident_name(&name.name);
                 }
             }
-            let plan = rows_scan(schema.clone(), batch);
+            let plan = rows_scan(schema.clone(), Arc::new(batch));
             return Ok((plan, scope));
         }
         if let Some(s) = schema_name
@@ -2254,9 +2259,9 @@ fn find_srf_args(e: &ast::Expr, out: &mut Vec<(bool, ast::Expr)>) {
 }
 
 /// A scan of rows computed at plan time (VALUES, catalogs, rows handed to the binder).
-fn rows_scan(schema: Vec<OutCol>, rows: Batch) -> Plan {
+fn rows_scan(schema: Vec<OutCol>, rows: Arc<Batch>) -> Plan {
     Plan::Scan {
-        source: Source::Rows(Arc::new(rows)),
+        source: Source::Rows(rows),
         used: vec![true; schema.len()],
         schema,
         time_range: (i64::MIN, i64::MAX),
