@@ -252,3 +252,36 @@ fn sigkill_while_a_pipeline_works_stores_each_message_output_exactly_once() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(lines(&db, "SELECT count(*) FROM clean"), [passing.to_string()]);
 }
+
+#[test]
+fn lambda_runs_a_program_and_records_failures_and_timeouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pipeline/score.py");
+    ok(
+        db.psql(&format!(
+            "CREATE CHANNEL c; CREATE DATASTORE ok_ds (m float8, score float8, v2 float8); CREATE DATASTORE fail_ds; CREATE DATASTORE hang_ds; \
+             CREATE PIPELINE scored FROM CHANNEL c LAMBDA 'python3 {script}' WITH (batch_size = 2) MATH v2 = score * 2 INTO DATASTORE ok_ds; \
+             CREATE PIPELINE failing FROM CHANNEL c LAMBDA 'python3 -c \"import sys; sys.exit(''model not loaded'')\"' INTO DATASTORE fail_ds; \
+             CREATE PIPELINE hanging FROM CHANNEL c LAMBDA 'sleep 30' WITH (timeout = '1s') INTO DATASTORE hang_ds"
+        )),
+        "setup",
+    );
+    let ndjson =
+        "{\"m\": 1, \"vibration\": 0.5}\n{\"m\": 2, \"vibration\": 2, \"drop\": true}\n{\"m\": 3, \"vibration\": 3}\n";
+    post(db.http_port, "/channels/c/messages", ndjson.as_bytes());
+    eventually(&db, "SELECT m, score, v2 FROM ok_ds ORDER BY m", &["1|5|10", "3|30|60"]);
+    eventually(
+        &db,
+        "SELECT pipeline, activity, count(*), min(reason) FROM fleetdb.pipeline_errors GROUP BY 1, 2 ORDER BY 1",
+        &[
+            "failing|1 lambda|3|the program failed (exit status: 1): model not loaded",
+            "hanging|1 lambda|3|the program timed out after 1 s",
+        ],
+    );
+    // The failed messages stay in the channel, and the pipelines go on with new ones.
+    assert_eq!(lines(&db, "SELECT count(*) FROM c"), ["3"]);
+    let show = lines(&db, "SHOW PIPELINES");
+    assert!(show.iter().all(|l| l.split('|').nth(8) == Some("0")), "{show:?}");
+    assert!(show.iter().any(|l| l.starts_with("hanging|") && l.split('|').nth(7) == Some("3")), "{show:?}");
+}

@@ -9,6 +9,7 @@
 //! number, as AWS coerces numeric strings in math.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::decode::{self, PATH_PREFIX, ROW, format_number};
 use super::{Activity, PipelineDef, TimeFormat};
@@ -86,8 +87,11 @@ fn activity_sql(engine: &Arc<Engine>, a: &Activity, b: &Batch) -> SqlResult<Opti
             let rest = select_list(names().filter(|c| *c != target));
             format!("SELECT {rest}, ({expr}) AS {} FROM __in", quote(&target))
         }
-        Activity::AddAttributes(_) | Activity::RemoveAttributes(_) | Activity::SelectAttributes(_) => {
-            unreachable!("attribute activities move columns without a query")
+        Activity::AddAttributes(_)
+        | Activity::RemoveAttributes(_)
+        | Activity::SelectAttributes(_)
+        | Activity::Lambda { .. } => {
+            unreachable!("attribute activities and LAMBDA run without a query")
         }
         Activity::Enrich { table, attr, column, columns } => {
             let Some(key) = find(b, attr) else { return Ok(None) };
@@ -235,6 +239,15 @@ pub fn run_activities(
 ) -> Batch {
     for (k, a) in activities.iter().enumerate() {
         let failed_before = failures.len();
+        if let Activity::Lambda { command, batch_size, timeout_secs } = a {
+            let (out, failed) = super::lambda::run(command, *batch_size, Duration::from_secs(*timeout_secs), &b);
+            for (i, reason) in failed {
+                failures.push(Failure { message: row_of(&b, i), activity: format!("{} {}", k + 1, a.kind()), reason });
+            }
+            b = out;
+            on_step(k, &b, failures.len() - failed_before);
+            continue;
+        }
         b = match run_activity(engine, a, b.clone()) {
             Ok(out) => out,
             Err(_) if b.num_rows() > 1 => {

@@ -13,6 +13,7 @@
 
 pub mod decode;
 pub mod exec;
+pub mod lambda;
 pub mod runner;
 
 use std::fmt;
@@ -47,7 +48,14 @@ pub enum Activity {
     SelectAttributes(Vec<String>),
     /// Adds columns of the table row whose `column` equals the message's `attr`.
     Enrich { table: String, attr: String, column: String, columns: Option<Vec<String>> },
+    /// Runs `command` (through `sh -c`) on up to `batch_size` messages at a time: a JSON array
+    /// of messages on its stdin, a JSON array of messages expected on its stdout.
+    Lambda { command: String, batch_size: usize, timeout_secs: u64 },
 }
+
+/// LAMBDA's defaults: AWS's batch size, and a timeout.
+pub const LAMBDA_BATCH: usize = 100;
+pub const LAMBDA_TIMEOUT_SECS: u64 = 10;
 
 fn quoted(name: &str) -> String {
     let plain = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -71,6 +79,11 @@ impl fmt::Display for Activity {
             }
             Activity::RemoveAttributes(names) => write!(f, "REMOVE ATTRIBUTES ({})", list(names)),
             Activity::SelectAttributes(names) => write!(f, "SELECT ATTRIBUTES ({})", list(names)),
+            Activity::Lambda { command, batch_size, timeout_secs } => write!(
+                f,
+                "LAMBDA '{}' WITH (batch_size = {batch_size}, timeout = '{timeout_secs}s')",
+                command.replace('\'', "''")
+            ),
             Activity::Enrich { table, attr, column, columns } => {
                 write!(f, "ENRICH FROM {} ON {}", quoted(table), quoted(attr))?;
                 if column != attr {
@@ -106,6 +119,7 @@ impl Activity {
             Activity::RemoveAttributes(_) => "removeAttributes",
             Activity::SelectAttributes(_) => "selectAttributes",
             Activity::Enrich { .. } => "enrich",
+            Activity::Lambda { .. } => "lambda",
         }
     }
 }

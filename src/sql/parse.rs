@@ -387,7 +387,38 @@ fn pipeline_spec(sql: &str, p: &mut Parser, name: String) -> SqlResult<crate::pi
                 };
                 activities.push(Activity::Enrich { table, attr, column, columns });
             }
-            "LATEST" | "LAMBDA" | "DEDUPLICATE" => {
+            "LAMBDA" => {
+                p.next_token();
+                let command = p.parse_literal_string().map_err(pe)?;
+                let (mut batch_size, mut timeout_secs) =
+                    (crate::pipeline::LAMBDA_BATCH, crate::pipeline::LAMBDA_TIMEOUT_SECS);
+                for (k, v) in with_options(sql, p)? {
+                    let bad = || SqlError::new("22023", format!("LAMBDA option {k} = '{v}' is not valid"));
+                    match k.as_str() {
+                        "batch_size" => {
+                            batch_size = v.parse().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(bad)?
+                        }
+                        "timeout" => {
+                            timeout_secs = v
+                                .trim()
+                                .trim_end_matches('s')
+                                .trim()
+                                .parse()
+                                .ok()
+                                .filter(|&n| n >= 1)
+                                .ok_or_else(bad)?
+                        }
+                        _ => {
+                            return Err(SqlError::new(
+                                "22023",
+                                format!("unknown LAMBDA option \"{k}\" (batch_size, timeout)"),
+                            ));
+                        }
+                    }
+                }
+                activities.push(Activity::Lambda { command, batch_size, timeout_secs });
+            }
+            "LATEST" | "DEDUPLICATE" => {
                 return Err(SqlError::unsupported(format!("the {w} activity (not supported yet)")).at(at));
             }
             "INTO" => {
@@ -536,7 +567,9 @@ mod tests {
             Statement::Describe { kind: Some(ObjectKind::Channel), name: "factory_sensor_channel".into() }
         );
         assert_eq!(s[4], Statement::Describe { kind: None, name: "d".into() });
-        assert!(matches!(&s[6], Statement::NotYet(w) if w == "CREATE PIPELINE"));
+        let Statement::CreatePipeline { spec, if_not_exists: false } = &s[6] else { panic!("{:?}", s[6]) };
+        assert_eq!((spec.channel.as_deref(), spec.datastore.as_deref()), (Some("c"), Some("d")));
+        assert_eq!(spec.activities.len(), 1);
         assert_eq!(
             s[7],
             Statement::Drop { kind: ObjectKind::Channel, names: vec!["a".into(), "b".into()], if_exists: true }
