@@ -165,7 +165,8 @@ fn expressions_follow_postgres() {
     assert_eq!(err(&mut s, "SELECT 2147483647 + 1").sqlstate, "22003");
     assert_eq!(err(&mut s, "SELECT nosuch FROM nowhere").sqlstate, "42P01");
     assert_eq!(err(&mut s, "SELEC 1").sqlstate, "42601");
-    assert_eq!(err(&mut s, "CREATE PIPELINE p FROM CHANNEL c INTO DATASTORE d").sqlstate, "0A000");
+    assert_eq!(err(&mut s, "CREATE PIPELINE p FROM CHANNEL c INTO DATASTORE d").sqlstate, "42704");
+    assert_eq!(err(&mut s, "CREATE DATASET ds AS SELECT 1").sqlstate, "0A000");
 }
 
 #[test]

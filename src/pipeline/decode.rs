@@ -188,7 +188,12 @@ pub fn decode(msgs: &Messages, paths: &[String]) -> Decoded {
         rows.push(i as i64);
         cols.leaf = 0;
         name.clear();
-        flatten(&mut name, &node, &mut |n, leaf| cols.add(row, n, leaf));
+        // Names starting with `__` are fleetdb's own (ingest refuses such attributes).
+        flatten(&mut name, &node, &mut |n, leaf| {
+            if !n.starts_with("__") {
+                cols.add(row, n, leaf)
+            }
+        });
         for (path, steps) in paths.iter().zip(&parsed_paths) {
             if let Some(n) = walk(&node, steps)
                 && let Some(leaf) = leaf_of(n)
@@ -388,5 +393,9 @@ mod tests {
         assert!(!b.column("engine.rpm").unwrap().is_valid(1));
         assert_eq!(b.column("__path:device.coord[1]").unwrap().values, Values::Float64(vec![0.0, 6.0, 0.0]));
         assert_eq!(b.column(ROW).unwrap().values, Values::Int64(vec![0, 1, 4]));
+        // fleetdb's own names are not attributes (found by fuzzing: they collided).
+        let d = decode(&messages(&[r#"{"__row": 7, "__path:x": 1, "a": {"__b": 2}}"#]), &["x".to_string()]);
+        let names: Vec<&str> = d.batch.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.__b", ROW]);
     }
 }
