@@ -6,7 +6,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{Fleetdb, ok};
+use common::{Fleetdb, lines, ok};
 
 /// POSTs `body` with curl; returns (status, headers + body as text).
 fn curl(port: u16, path: &str, body: &[u8]) -> (u16, String) {
@@ -30,10 +30,6 @@ fn get(port: u16, path: &str) -> String {
     let out = Command::new("curl").args(["-s", "-f"]).arg(format!("http://127.0.0.1:{port}{path}")).output().unwrap();
     assert!(out.status.success(), "GET {path} failed");
     String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn lines(db: &Fleetdb, sql: &str) -> Vec<String> {
-    ok(db.psql(sql), sql).lines().skip(1).map(str::to_string).collect()
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fleetdb, free_port, ok, rumqttc_send, rumqttd};
+use common::{Fleetdb, eventually, free_port, lines, ok, rumqttc_send, rumqttd};
 
 /// A Mosquitto broker on a free loopback port, with persistence in its own directory.
 struct Broker {
@@ -114,23 +114,6 @@ fn mosquitto_bin() -> &'static str {
 
 fn start(dir: &Path, broker: &Broker) -> Fleetdb {
     Fleetdb::start_with(dir, &["--mqtt", &broker.url()], &[])
-}
-
-fn lines(db: &Fleetdb, sql: &str) -> Vec<String> {
-    ok(db.psql(sql), sql).lines().skip(1).map(str::to_string).collect()
-}
-
-/// Waits until `sql` answers `want` (messages arrive asynchronously).
-fn eventually(db: &Fleetdb, sql: &str, want: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = lines(db, sql);
-        if got == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{sql}: still {got:?}, expected {want:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn mosquitto_pub(broker: &Broker, topic: &str, message: &str) {

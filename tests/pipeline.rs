@@ -9,24 +9,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fleetdb, ok, rumqttc_send, rumqttd};
-
-fn lines(db: &Fleetdb, sql: &str) -> Vec<String> {
-    ok(db.psql(sql), sql).lines().skip(1).map(str::to_string).collect()
-}
-
-/// Waits until `sql` answers `want` (pipelines run in the background).
-fn eventually(db: &Fleetdb, sql: &str, want: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = lines(db, sql);
-        if got == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{sql}: still {got:?}, expected {want:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{Fleetdb, eventually, lines, ok, rumqttc_send, rumqttd};
 
 fn post(port: u16, path: &str, body: &[u8]) -> String {
     let mut child = Command::new("curl")

@@ -306,6 +306,41 @@ impl Engine {
         }
     }
 
+    /// A system log: a system datastore whose columns after `time` are text (the backing of
+    /// `fleetdb.rejected_messages` and `fleetdb.pipeline_errors`). Creates it if needed.
+    pub fn system_log(&self, name: &str, retention_days: u32, columns: &[&str]) -> Result<Arc<Datastore>> {
+        let declared = columns
+            .iter()
+            .map(|c| ColumnSpec {
+                name: c.to_string(),
+                data_type: crate::batch::DataType::Text,
+                type_tag: 25,
+                not_null: false,
+                default: None,
+            })
+            .collect();
+        self.system_datastore(name, Some(retention_days), declared)
+    }
+
+    /// Appends rows to system log `name`, all stamped now: `values[i]` is the column
+    /// `columns[i]`, one entry per row.
+    pub fn append_log(&self, name: &str, columns: &[&str], values: Vec<Vec<String>>) -> Result<()> {
+        use crate::batch::{Column, DataType, StrVec, Values};
+        let n = values.first().map_or(0, Vec::len);
+        if n == 0 {
+            return Ok(());
+        }
+        let mut fields = vec![Field::new("time", DataType::Timestamp)];
+        let mut cols = vec![Column::new(Values::Timestamp(vec![now_micros(); n]))];
+        for (c, v) in columns.iter().zip(values) {
+            fields.push(Field::new(c, DataType::Text));
+            cols.push(Column::new(Values::Text(v.iter().map(String::as_str).collect::<StrVec>())));
+        }
+        let batch = Batch::try_new(fields, cols)
+            .ok_or_else(|| Error::Invalid(format!("{name}: log columns must be distinct and of equal length")))?;
+        self.append_rows(name, batch, None).map(drop)
+    }
+
     fn new_datastore(
         &self,
         name: &str,

@@ -23,9 +23,8 @@ use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use crate::batch::{Batch, Column, DataType, Field, StrVec, Values};
 use crate::channel::Messages;
-use crate::engine::{ColumnSpec, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::util::time::now_micros;
 
@@ -36,6 +35,8 @@ pub use routes::Route;
 pub const REJECTED: &str = "__rejected_messages";
 /// Days refused messages are kept.
 pub const REJECTED_RETENTION_DAYS: u32 = 30;
+/// Columns of `fleetdb.rejected_messages` after `time`.
+const REJECTED_COLUMNS: [&str; 5] = ["source", "channel", "message_id", "reason", "raw"];
 /// Bytes of a refused message kept for inspection.
 pub const REJECTED_RAW_BYTES: usize = 1024;
 
@@ -117,15 +118,7 @@ pub struct Ingest {
 
 impl Ingest {
     pub fn new(engine: Arc<Engine>, limits: Limits) -> Result<Ingest> {
-        let text = |name: &str| ColumnSpec {
-            name: name.into(),
-            data_type: DataType::Text,
-            type_tag: 25,
-            not_null: false,
-            default: None,
-        };
-        let columns = ["source", "channel", "message_id", "reason", "raw"].map(text).to_vec();
-        engine.system_datastore(REJECTED, Some(REJECTED_RETENTION_DAYS), columns)?;
+        engine.system_log(REJECTED, REJECTED_RETENTION_DAYS, &REJECTED_COLUMNS)?;
         let routes = RwLock::new(routes::load(engine.data_dir())?);
         let (routes_changed, _) = tokio::sync::watch::channel(0);
         Ok(Ingest { engine, limits, metrics: Metrics::default(), routes, routes_changed })
@@ -238,27 +231,15 @@ impl Ingest {
             return Ok(());
         }
         let n = rows.len();
-        let text = |f: &dyn Fn(&(&Incoming<'_>, &str)) -> String| -> Column {
-            let v: Vec<String> = rows.iter().map(f).collect();
-            Column::new(Values::Text(v.iter().map(String::as_str).collect::<StrVec>()))
-        };
-        let batch = Batch::try_new(
-            ["time", "source", "channel", "message_id", "reason", "raw"]
-                .iter()
-                .enumerate()
-                .map(|(i, name)| Field::new(name, if i == 0 { DataType::Timestamp } else { DataType::Text }))
-                .collect(),
-            vec![
-                Column::new(Values::Timestamp(vec![now_micros(); n])),
-                text(&|_| source.name().to_string()),
-                text(&|_| channel.to_string()),
-                text(&|(m, _)| m.id.to_string()),
-                text(&|(_, reason)| reason.to_string()),
-                text(&|(m, _)| check::printable(&m.payload, REJECTED_RAW_BYTES)),
-            ],
-        )
-        .expect("rejected_messages batch columns are distinct and of equal length");
-        self.engine.append_rows(REJECTED, batch, None)?;
+        let column = |f: &dyn Fn(&(&Incoming<'_>, &str)) -> String| rows.iter().map(f).collect::<Vec<String>>();
+        let values = vec![
+            column(&|_| source.name().to_string()),
+            column(&|_| channel.to_string()),
+            column(&|(m, _)| m.id.to_string()),
+            column(&|(_, reason)| reason.to_string()),
+            column(&|(m, _)| check::printable(&m.payload, REJECTED_RAW_BYTES)),
+        ];
+        self.engine.append_log(REJECTED, &REJECTED_COLUMNS, values)?;
         self.metrics.rejected(source, channel, n as u64);
         Ok(())
     }

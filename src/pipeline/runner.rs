@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use super::exec::{Failure, run_pipeline};
 use super::{PipelineDef, PipelineSpec};
-use crate::batch::{Batch, Column, DataType, Field, StrVec, Values};
+use crate::batch::Batch;
 use crate::channel::Messages;
-use crate::engine::{ColumnSpec, Engine};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::util::sync::{lock, read, write};
 use crate::util::time::now_micros;
@@ -77,15 +77,7 @@ impl Pipelines {
     /// Loads the pipelines of `engine`'s data directory and starts the runner thread. Use
     /// through [`Engine::service`], so an engine has one runner.
     pub fn new(engine: &Arc<Engine>) -> Result<Pipelines> {
-        let text = |name: &str| ColumnSpec {
-            name: name.into(),
-            data_type: DataType::Text,
-            type_tag: 25,
-            not_null: false,
-            default: None,
-        };
-        let columns = ["pipeline", "activity", "reason", "message_id", "message"].map(text).to_vec();
-        engine.system_datastore(ERRORS, Some(ERRORS_RETENTION_DAYS), columns)?;
+        engine.system_log(ERRORS, ERRORS_RETENTION_DAYS, &ERROR_COLUMNS)?;
         let defs = super::load(engine.data_dir())?;
         let running = defs
             .into_iter()
@@ -301,32 +293,18 @@ impl Pipelines {
     }
 }
 
+/// Columns of `fleetdb.pipeline_errors` after `time`.
+const ERROR_COLUMNS: [&str; 5] = ["pipeline", "activity", "reason", "message_id", "message"];
+
 /// Appends failures to `fleetdb.pipeline_errors`.
 fn record_failures(engine: &Engine, pipeline: &str, msgs: &Messages, failures: &[Failure]) -> Result<()> {
-    if failures.is_empty() {
-        return Ok(());
-    }
-    let n = failures.len();
-    let text = |f: &dyn Fn(&Failure) -> String| -> Column {
-        let v: Vec<String> = failures.iter().map(f).collect();
-        Column::new(Values::Text(v.iter().map(String::as_str).collect::<StrVec>()))
-    };
-    let batch = Batch::try_new(
-        ["time", "pipeline", "activity", "reason", "message_id", "message"]
-            .iter()
-            .enumerate()
-            .map(|(i, name)| Field::new(name, if i == 0 { DataType::Timestamp } else { DataType::Text }))
-            .collect(),
-        vec![
-            Column::new(Values::Timestamp(vec![now_micros(); n])),
-            text(&|_| pipeline.to_string()),
-            text(&|f| f.activity.clone()),
-            text(&|f| f.reason.clone()),
-            text(&|f| msgs.ids.get(f.message).to_string()),
-            text(&|f| crate::ingest::check::printable(msgs.payloads.get(f.message), ERROR_MESSAGE_BYTES)),
-        ],
-    )
-    .expect("pipeline_errors batch columns are distinct and of equal length");
-    engine.append_rows(ERRORS, batch, None)?;
-    Ok(())
+    let column = |f: &dyn Fn(&Failure) -> String| failures.iter().map(f).collect::<Vec<String>>();
+    let values = vec![
+        column(&|_| pipeline.to_string()),
+        column(&|f| f.activity.clone()),
+        column(&|f| f.reason.clone()),
+        column(&|f| msgs.ids.get(f.message).to_string()),
+        column(&|f| crate::ingest::check::printable(msgs.payloads.get(f.message), ERROR_MESSAGE_BYTES)),
+    ];
+    engine.append_log(ERRORS, &ERROR_COLUMNS, values)
 }

@@ -258,3 +258,21 @@ pub fn rumqttc_send(port: u16, messages: &[(&str, &str)]) {
     }
     let _ = client.disconnect();
 }
+
+/// The rows `sql` answers, one `a|b|c` line each (psql's unaligned format), header left out.
+pub fn lines(db: &Fleetdb, sql: &str) -> Vec<String> {
+    ok(db.psql(sql), sql).lines().skip(1).map(str::to_string).collect()
+}
+
+/// Waits until `sql` answers `want`, for what arrives in the background (messages, pipelines).
+pub fn eventually(db: &Fleetdb, sql: &str, want: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = lines(db, sql);
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{sql}: still {got:?}, expected {want:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
