@@ -20,6 +20,9 @@ Usage:
                 [--password PASSWORD] [--query-memory SIZE] [--mqtt-username U] [--mqtt-password P]
                 [--mqtt-ca FILE] [--mqtt-cert FILE] [--mqtt-key FILE] [--mqtt-client-id ID]
   fleetdb inspect FILE... [--no-verify]      dump and verify data files (WAL, channel, datastore)
+  fleetdb import-aws FILE.json [--enrich-table TABLE]
+                                             an AWS IoT Analytics pipeline (CreatePipeline request or
+                                             describe-pipeline answer) as a CREATE PIPELINE statement
   fleetdb generate [--machines N] [--hours H] [--interval SECS] [--seed S] [--start UNIX_SECS]
                    [--format csv|ndjson]     simulated factory readings on stdout
   fleetdb bench-storage [--machines N] [--hours H] [--interval SECS] [--durability fsync|none]
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         }
         "serve" => args::parse("serve", rest, &cli::config::SERVE_OPTIONS, &[]),
         "demo" => args::parse("demo", rest, &cli::demo::OPTIONS, &[]),
+        "import-aws" => args::parse("import-aws", rest, &["enrich-table"], &[]),
         "inspect" => args::parse("inspect", rest, &[], &["no-verify"]),
         "generate" => args::parse("generate", rest, &cli::generate::OPTIONS, &[]),
         "bench-storage" => args::parse("bench-storage", rest, &cli::bench::OPTIONS, &["keep"]),
@@ -70,13 +74,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if a.command != "inspect" && !a.positionals.is_empty() {
+    if !matches!(a.command.as_str(), "inspect" | "import-aws") && !a.positionals.is_empty() {
         eprintln!("fleetdb: unexpected argument '{}' for 'fleetdb {}'", a.positionals[0], a.command);
         return ExitCode::from(2);
     }
     let result = match a.command.as_str() {
         "serve" => serve(&a),
         "demo" => cli::demo::run(&a),
+        "import-aws" => import_aws(&a),
         "inspect" => inspect(&a),
         "generate" => cli::generate::run(&a),
         "bench-storage" => cli::bench::run(&a),
@@ -235,6 +240,24 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
     }
+}
+
+/// Prints the CREATE PIPELINE equivalent of an AWS pipeline; what could not be carried over
+/// is said on stderr, and then the exit status is 1.
+fn import_aws(a: &Args) -> Result<(), String> {
+    let [file] = a.positionals.as_slice() else {
+        return Err("'fleetdb import-aws' takes one FILE.json".into());
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let t = fleetdb::pipeline::aws::translate(&text, a.get("enrich-table")).map_err(|e| format!("{file}: {e}"))?;
+    println!("{}", t.sql);
+    if t.left_out.is_empty() {
+        return Ok(());
+    }
+    for l in &t.left_out {
+        eprintln!("fleetdb: {l}");
+    }
+    Err(format!("{} part(s) of {file} were not carried over (see above)", t.left_out.len()))
 }
 
 fn inspect(a: &Args) -> Result<(), String> {

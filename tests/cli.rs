@@ -115,3 +115,25 @@ fn demo_streams_a_simulated_fleet_through_the_pipeline_and_stops_by_itself() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("rows stored") && text.contains("pipeline lag"), "{text}");
 }
+
+#[test]
+fn import_aws_prints_create_pipeline_and_says_what_it_left_out() {
+    let create = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws/create-pipeline.json");
+    let out = fleetdb(&["import-aws", create, "--enrich-table", "machines"]);
+    assert!(out.status.success());
+    let sql = String::from_utf8_lossy(&out.stdout);
+    assert!(sql.starts_with("CREATE PIPELINE factory_pipeline FROM CHANNEL factory_sensor_channel"), "{sql}");
+    assert!(sql.contains("ENRICH FROM machines ON machine_id"), "{sql}");
+    // Without the registry's table, and with activities fleetdb lacks: the statement, the
+    // reasons on stderr, exit status 1.
+    let out = fleetdb(&["import-aws", create]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--enrich-table"));
+    let describe = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws/describe-pipeline.json");
+    let out = fleetdb(&["import-aws", describe]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("deviceShadowEnrich"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("INTO DATASTORE line_datastore;"));
+    let out = fleetdb(&["import-aws", "/nonexistent.json"]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -11,6 +11,7 @@
 //! Definitions are kept in the data directory's `pipelines` file (storage-format.md
 //! § "Pipelines"), rewritten whole and atomically on each change.
 
+pub mod aws;
 pub mod decode;
 pub mod exec;
 pub mod lambda;
