@@ -177,7 +177,8 @@ fn sigkill_while_a_pipeline_works_stores_each_message_output_exactly_once() {
         ),
         "setup",
     );
-    const ROUND: u64 = 100_000;
+    // Big enough that the stream is still running when the kill comes on a fast machine.
+    const ROUND: u64 = 250_000;
     let mut rng = fleetdb::sim::Rng::new(11);
     let (mut sent, mut kills_mid_stream) = (0u64, 0);
     let count = |db: &Fleetdb, sql: &str| -> u64 { lines(db, sql)[0].parse().unwrap() };
