@@ -6,25 +6,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{Fleetdb, lines, ok};
-
-/// POSTs `body` with curl; returns (status, headers + body as text).
-fn curl(port: u16, path: &str, body: &[u8]) -> (u16, String) {
-    use std::io::Write;
-    let mut child = Command::new("curl")
-        .args(["-s", "-i", "-X", "POST", "--data-binary", "@-", "-H", "Content-Type: application/json"])
-        .arg(format!("http://127.0.0.1:{port}{path}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("running curl");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "curl failed");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, text)
-}
+use common::{Fleetdb, http_post, lines, ok};
 
 fn get(port: u16, path: &str) -> String {
     let out = Command::new("curl").args(["-s", "-f"]).arg(format!("http://127.0.0.1:{port}{path}")).output().unwrap();
@@ -39,7 +21,7 @@ fn batch_put_message_keeps_good_messages_and_reports_the_rest() {
     ok(db.psql("CREATE CHANNEL factory_sensor_channel"), "create");
     // The AWS example body as users bring it: base64 payloads.
     let example = std::fs::read("tests/http/batch-put-message.json").unwrap();
-    let (status, text) = curl(db.http_port, "/messages/batch", &example);
+    let (status, text) = http_post(db.http_port, "/messages/batch", &example);
     assert_eq!(status, 200, "{text}");
     assert!(text.ends_with(r#"{"batchPutMessageErrorEntries":[]}"#), "{text}");
     // Inline JSON and base64 mixed with every kind of bad message.
@@ -55,7 +37,7 @@ fn batch_put_message_keeps_good_messages_and_reports_the_rest() {
             {{"messageId": "3", "payload": {{"machine_id": "again"}}}}
         ]}}"#
     );
-    let (status, text) = curl(db.http_port, "/messages/batch", body.as_bytes());
+    let (status, text) = http_post(db.http_port, "/messages/batch", body.as_bytes());
     assert_eq!(status, 200, "{text}");
     let entries: Vec<&str> = text.split("{\"messageId\":").skip(1).collect();
     let ids: Vec<&str> = entries.iter().map(|e| e.split('"').nth(1).unwrap()).collect();
@@ -64,10 +46,10 @@ fn batch_put_message_keeps_good_messages_and_reports_the_rest() {
     assert!(text.contains("payload is not valid base64") && text.contains("invalid attribute name"));
     assert!(text.contains("the limit is 131072") && text.contains("duplicate messageId"), "{text}");
     // The whole request is refused for a bad shape, an unknown channel or too many messages.
-    let (status, text) = curl(db.http_port, "/messages/batch", b"{not json");
+    let (status, text) = http_post(db.http_port, "/messages/batch", b"{not json");
     assert_eq!(status, 400);
     assert!(text.to_ascii_lowercase().contains("x-amzn-errortype: invalidrequestexception"), "{text}");
-    let (status, text) = curl(
+    let (status, text) = http_post(
         db.http_port,
         "/messages/batch",
         br#"{"channelName": "nope", "messages": [{"messageId": "1", "payload": {"a": 1}}]}"#,
@@ -76,7 +58,7 @@ fn batch_put_message_keeps_good_messages_and_reports_the_rest() {
     assert!(text.to_ascii_lowercase().contains("x-amzn-errortype: resourcenotfoundexception"), "{text}");
     let many: Vec<String> = (0..101).map(|i| format!(r#"{{"messageId": "{i}", "payload": {{}}}}"#)).collect();
     let body = format!(r#"{{"channelName": "factory_sensor_channel", "messages": [{}]}}"#, many.join(","));
-    assert_eq!(curl(db.http_port, "/messages/batch", body.as_bytes()).0, 400);
+    assert_eq!(http_post(db.http_port, "/messages/batch", body.as_bytes()).0, 400);
 
     assert_eq!(
         lines(&db, "SELECT __message_id, payload->>'machine_id' FROM factory_sensor_channel ORDER BY __offset"),
@@ -123,13 +105,13 @@ fn ndjson_copy_and_insert_reach_the_channel_and_survive_sigkill() {
         }
     }
     body.push_str(r#"{"machine_id": "last", "seq": 5000}"#);
-    let (status, text) = curl(db.http_port, "/channels/c/messages", body.as_bytes());
+    let (status, text) = http_post(db.http_port, "/channels/c/messages", body.as_bytes());
     assert_eq!(status, 200, "{text}");
     assert!(
         text.contains(r#"{"accepted":5001,"rejected":1,"errors":[{"line":13,"error":"payload is not valid JSON"#),
         "{text}"
     );
-    assert_eq!(curl(db.http_port, "/channels/nope/messages", b"{}\n").0, 404);
+    assert_eq!(http_post(db.http_port, "/channels/nope/messages", b"{}\n").0, 404);
     // COPY (NDJSON lines) and INSERT over SQL.
     let mut copy = Command::new("psql")
         .args([
@@ -214,11 +196,11 @@ fn configured_limits_apply_and_a_full_budget_answers_503_with_retry_after() {
     let batch = |msgs: &[String]| format!(r#"{{"channelName": "c", "messages": [{}]}}"#, msgs.join(","));
     // Four messages are over the configured three.
     let (status, body) =
-        curl(db.http_port, "/messages/batch", batch(&(0..4).map(|i| msg(i, 10)).collect::<Vec<_>>()).as_bytes());
+        http_post(db.http_port, "/messages/batch", batch(&(0..4).map(|i| msg(i, 10)).collect::<Vec<_>>()).as_bytes());
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("1 to 3 entries"), "{body}");
     // A message over the configured 1 KiB is refused on its own; the others are stored.
-    let (status, body) = curl(db.http_port, "/messages/batch", batch(&[msg(1, 10), msg(2, 2000)]).as_bytes());
+    let (status, body) = http_post(db.http_port, "/messages/batch", batch(&[msg(1, 10), msg(2, 2000)]).as_bytes());
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""messageId":"2""#) && body.contains("InvalidRequestException"), "{body}");
     assert_eq!(lines(&db, "SELECT count(*) FROM c"), ["1"]);
@@ -248,7 +230,7 @@ fn configured_limits_apply_and_a_full_budget_answers_503_with_retry_after() {
         assert!(refused >= 1, "{count} requests of {declared} bytes all fit in the 1 MiB budget");
         slow.extend(opened);
     }
-    let full = curl(db.http_port, "/messages/batch", batch(&[msg(3, 900), msg(4, 900)]).as_bytes());
+    let full = http_post(db.http_port, "/messages/batch", batch(&[msg(3, 900), msg(4, 900)]).as_bytes());
     assert_eq!(full.0, 503, "{}", full.1);
     let head = full.1.to_ascii_lowercase();
     assert!(head.contains("\nretry-after: 1\r\n"), "{}", full.1);
@@ -259,7 +241,7 @@ fn configured_limits_apply_and_a_full_budget_answers_503_with_retry_after() {
     drop(slow);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let (status, body) = curl(db.http_port, "/messages/batch", batch(&[msg(3, 900), msg(4, 900)]).as_bytes());
+        let (status, body) = http_post(db.http_port, "/messages/batch", batch(&[msg(3, 900), msg(4, 900)]).as_bytes());
         if status == 200 {
             break;
         }

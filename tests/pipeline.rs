@@ -9,19 +9,13 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fleetdb, eventually, lines, ok, rumqttc_send, rumqttd};
+use common::{Fleetdb, eventually, http_post, lines, ok, rumqttc_send, rumqttd};
 
+/// POSTs `body`; the answer's body, which must be a success.
 fn post(port: u16, path: &str, body: &[u8]) -> String {
-    let mut child = Command::new("curl")
-        .args(["-s", "-f", "-X", "POST", "--data-binary", "@-", &format!("http://127.0.0.1:{port}{path}")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("running curl");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "POST {path} failed");
-    String::from_utf8_lossy(&out.stdout).to_string()
+    let (status, text) = http_post(port, path, body);
+    assert_eq!(status, 200, "POST {path}: {text}");
+    text.split_once("\r\n\r\n").map_or(text.clone(), |(_, b)| b.to_string())
 }
 
 const SEED: &str = "

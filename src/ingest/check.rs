@@ -151,11 +151,17 @@ impl<'a> Scanner<'a> {
             }
         }
     }
-    fn array(&mut self, depth: usize) -> bool {
+    /// Past an opening bracket: skips it and white space; true (past it too) if `close`
+    /// follows at once.
+    fn empty(&mut self, close: u8) -> bool {
         self.i += 1;
         self.ws();
-        if self.peek() == Some(b']') {
-            self.i += 1;
+        let empty = self.peek() == Some(close);
+        self.i += usize::from(empty);
+        empty
+    }
+    fn array(&mut self, depth: usize) -> bool {
+        if self.empty(b']') {
             return true;
         }
         loop {
@@ -182,10 +188,7 @@ impl<'a> Scanner<'a> {
         Some(c == close)
     }
     fn object(&mut self, depth: usize) -> bool {
-        self.i += 1;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
+        if self.empty(b'}') {
             return true;
         }
         let mut keys: Vec<&'a [u8]> = Vec::new();

@@ -47,8 +47,18 @@ type Reply = Response<Full<Bytes>>;
 struct Server {
     ingest: Arc<Ingest>,
     budget: Semaphore,
+}
+
+impl Server {
     /// The budget's size: no one request holds more than all of it.
-    budget_total: usize,
+    fn budget_total(&self) -> usize {
+        budget_size(&self.ingest.limits)
+    }
+}
+
+/// Bytes of request bodies in flight (a semaphore counts permits in `u32`).
+fn budget_size(limits: &super::Limits) -> usize {
+    limits.inflight_bytes.min(u32::MAX as usize)
 }
 
 /// Serves the HTTP API on `listener` until `shutdown` completes.
@@ -57,8 +67,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let budget = ingest.limits.inflight_bytes.min(u32::MAX as usize);
-    let server = Arc::new(Server { ingest, budget: Semaphore::new(budget), budget_total: budget });
+    let budget = Semaphore::new(budget_size(&ingest.limits));
+    let server = Arc::new(Server { ingest, budget });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -165,7 +175,7 @@ impl Server {
             .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
             .unwrap_or(max_body)
             .min(max_body);
-        let Ok(_permit) = self.budget.try_acquire_many(declared.clamp(1, self.budget_total) as u32) else {
+        let Ok(_permit) = self.budget.try_acquire_many(declared.clamp(1, self.budget_total()) as u32) else {
             self.ingest.metrics.throttled();
             return aws_error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -293,7 +303,7 @@ impl Server {
                 pending = rest;
             }
             if chunk.len() >= NDJSON_CHUNK_LINES || chunk_bytes >= NDJSON_CHUNK_BYTES || (done && !chunk.is_empty()) {
-                let permits = chunk_bytes.clamp(1, self.budget_total) as u32;
+                let permits = chunk_bytes.clamp(1, self.budget_total()) as u32;
                 let Ok(_permit) = self.budget.acquire_many(permits).await else { break };
                 let msgs = std::mem::take(&mut chunk);
                 let lines = std::mem::take(&mut chunk_lines);

@@ -61,11 +61,14 @@ fn query(engine: &Arc<Engine>, sql: &str, input: Arc<Batch>) -> SqlResult<Batch>
     Ok(Batch { fields, columns: out.columns })
 }
 
-/// The batch's column named `name`: exactly, else ignoring case.
-fn find(b: &Batch, name: &str) -> Option<String> {
-    b.column_index(name)
-        .or_else(|| b.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name)))
-        .map(|i| b.fields[i].name.clone())
+/// The index of the batch's column named `name`: exactly, else ignoring case.
+fn find(b: &Batch, name: &str) -> Option<usize> {
+    b.column_index(name).or_else(|| b.fields.iter().position(|f| f.name.eq_ignore_ascii_case(name)))
+}
+
+/// The name of the batch's column `name` as [`find`] finds it.
+fn find_name(b: &Batch, name: &str) -> Option<String> {
+    find(b, name).map(|i| b.fields[i].name.clone())
 }
 
 /// Whether column `c` is `name` or nested under it.
@@ -83,7 +86,7 @@ fn activity_sql(engine: &Arc<Engine>, a: &Activity, b: &Batch) -> SqlResult<Opti
     Ok(Some(match a {
         Activity::Filter(e) => format!("SELECT * FROM __in WHERE {e}"),
         Activity::Math { name, expr } => {
-            let target = find(b, name).unwrap_or_else(|| name.clone());
+            let target = find_name(b, name).unwrap_or_else(|| name.clone());
             let rest = select_list(names().filter(|c| *c != target));
             format!("SELECT {rest}, ({expr}) AS {} FROM __in", quote(&target))
         }
@@ -94,7 +97,7 @@ fn activity_sql(engine: &Arc<Engine>, a: &Activity, b: &Batch) -> SqlResult<Opti
             unreachable!("attribute activities and LAMBDA run without a query")
         }
         Activity::Enrich { table, attr, column, columns } => {
-            let Some(key) = find(b, attr) else { return Ok(None) };
+            let Some(key) = find_name(b, attr) else { return Ok(None) };
             let t =
                 engine.table(table).map_err(|_| SqlError::new("42P01", format!("table \"{table}\" does not exist")))?;
             let schema = t.schema();
@@ -125,9 +128,7 @@ fn move_attributes(a: &Activity, mut b: Batch) -> Batch {
     match a {
         Activity::AddAttributes(pairs) => {
             for (path, new) in pairs {
-                let src = b
-                    .column_index(&format!("{PATH_PREFIX}{path}"))
-                    .or_else(|| find(&b, path).and_then(|n| b.column_index(&n)));
+                let src = b.column_index(&format!("{PATH_PREFIX}{path}")).or_else(|| find(&b, path));
                 let Some(i) = src else { continue };
                 let (field, col) = (Field::new(new, b.fields[i].data_type), b.columns[i].clone());
                 match b.column_index(new) {
@@ -150,17 +151,14 @@ fn move_attributes(a: &Activity, mut b: Batch) -> Batch {
     }
 }
 
-/// Runs `a` over `b`. Attributes an expression names but no message has are NULL: numbers,
-/// or text where the expression needs text.
-fn run_activity(engine: &Arc<Engine>, a: &Activity, b: Batch) -> SqlResult<Batch> {
-    if matches!(a, Activity::AddAttributes(_) | Activity::RemoveAttributes(_) | Activity::SelectAttributes(_)) {
-        return Ok(move_attributes(a, b));
-    }
-    let mut b = Arc::new(b);
+/// Runs FILTER, MATH or ENRICH over `b`; `None` when it leaves the batch as it is. Attributes
+/// an expression names but no message has are NULL: numbers, or text where the expression
+/// needs text.
+fn run_activity(engine: &Arc<Engine>, a: &Activity, mut b: Arc<Batch>) -> SqlResult<Option<Batch>> {
     let mut added: Vec<String> = Vec::new();
     let mut as_text = false;
     for _ in 0..32 {
-        let Some(sql) = activity_sql(engine, a, &b)? else { return Ok(Arc::unwrap_or_clone(b)) };
+        let Some(sql) = activity_sql(engine, a, &b)? else { return Ok(None) };
         let missing_ok = matches!(a, Activity::Filter(_) | Activity::Math { .. });
         match query(engine, &sql, b.clone()) {
             Err(e) if e.sqlstate == "42703" && missing_ok => {
@@ -185,7 +183,7 @@ fn run_activity(engine: &Arc<Engine>, a: &Activity, b: Batch) -> SqlResult<Batch
                     m.columns[i] = Column::nulls(DataType::Text, n);
                 }
             }
-            other => return other.map(|out| drop_columns(out, &added)),
+            other => return other.map(|out| Some(drop_columns(out, &added))),
         }
     }
     Err(SqlError::new("42703", "too many missing attributes"))
@@ -248,28 +246,27 @@ pub fn run_activities(
             on_step(k, &b, failures.len() - failed_before);
             continue;
         }
-        b = match run_activity(engine, a, b.clone()) {
-            Ok(out) => out,
-            Err(_) if b.num_rows() > 1 => {
+        if matches!(a, Activity::AddAttributes(_) | Activity::RemoveAttributes(_) | Activity::SelectAttributes(_)) {
+            b = move_attributes(a, b);
+            on_step(k, &b, 0);
+            continue;
+        }
+        let shared = Arc::new(b);
+        b = match run_activity(engine, a, shared.clone()) {
+            Ok(Some(out)) => out,
+            Ok(None) => Arc::unwrap_or_clone(shared),
+            Err(_) => {
                 // Find the messages at fault: one at a time.
+                let b = Arc::unwrap_or_clone(shared);
                 let mut outs = Vec::new();
                 for i in 0..b.num_rows() {
-                    let one = b.take(&[i as u32]);
-                    match one_message(engine, a, one) {
+                    match one_message(engine, a, b.take(&[i as u32])) {
                         Ok(o) => outs.push(o),
                         Err(e) => failures.push(failure(&b, i, k, a, &e)),
                     }
                 }
-                union(&outs)
+                if outs.is_empty() { b.take(&[]) } else { union(&outs) }
             }
-            Err(_) if b.num_rows() == 1 => match one_message(engine, a, b.clone()) {
-                Ok(o) => o,
-                Err(e) => {
-                    failures.push(failure(&b, 0, k, a, &e));
-                    b.take(&[])
-                }
-            },
-            Err(_) => b,
         };
         on_step(k, &b, failures.len() - failed_before);
     }
@@ -277,10 +274,12 @@ pub fn run_activities(
 }
 
 fn one_message(engine: &Arc<Engine>, a: &Activity, one: Batch) -> SqlResult<Batch> {
+    let one = Arc::new(one);
+    let unchanged = |r: Option<Batch>, input: &Arc<Batch>| r.unwrap_or_else(|| input.as_ref().clone());
     match run_activity(engine, a, one.clone()) {
-        Ok(o) => Ok(o),
-        Err(e) => match coerce_numeric_strings(&one) {
-            Some(c) => run_activity(engine, a, c).map_err(|_| e),
+        Ok(o) => Ok(unchanged(o, &one)),
+        Err(e) => match coerce_numeric_strings(&one).map(Arc::new) {
+            Some(c) => run_activity(engine, a, c.clone()).map(|o| unchanged(o, &c)).map_err(|_| e),
             None => Err(e),
         },
     }
@@ -420,7 +419,7 @@ fn finish(def: &PipelineDef, msgs: &Messages, mut b: Batch, mut failures: Vec<Fa
     let n = b.num_rows();
     let sources: Vec<usize> = (0..n).map(|i| row_of(&b, i)).collect();
     let mut time: Vec<i64> = sources.iter().map(|&m| msgs.received_at[m]).collect();
-    let ts_col = def.timestamp.as_ref().and_then(|t| find(&b, t));
+    let ts_col = def.timestamp.as_ref().and_then(|t| find_name(&b, t));
     if let Some(name) = &ts_col {
         let c = b.column(name).expect("found above").clone();
         for (i, t) in time.iter_mut().enumerate() {

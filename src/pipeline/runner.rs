@@ -63,19 +63,12 @@ pub struct Pipelines {
     running: RwLock<Vec<Arc<Running>>>,
     /// Serialises definition changes and the pipelines file.
     ddl: Mutex<()>,
-    stop: Arc<AtomicBool>,
     started: AtomicBool,
 }
 
-impl Drop for Pipelines {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 impl Pipelines {
-    /// Loads the pipelines of `engine`'s data directory and starts the runner thread. Use
-    /// through [`Engine::service`], so an engine has one runner.
+    /// Loads the pipelines of `engine`'s data directory. Use through [`Engine::service`], so
+    /// an engine has one runner, then [`Pipelines::start`].
     pub fn new(engine: &Arc<Engine>) -> Result<Pipelines> {
         engine.system_log(ERRORS, ERRORS_RETENTION_DAYS, &ERROR_COLUMNS)?;
         let defs = super::load(engine.data_dir())?;
@@ -83,30 +76,25 @@ impl Pipelines {
             .into_iter()
             .map(|def| Arc::new(Running { def: RwLock::new(def), counters: Mutex::default() }))
             .collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let p = Pipelines {
+        Ok(Pipelines {
             engine: Arc::downgrade(engine),
             running: RwLock::new(running),
             ddl: Mutex::new(()),
-            stop,
             started: AtomicBool::new(false),
-        };
-        Ok(p)
+        })
     }
 
     /// Starts the runner thread (once; later calls do nothing). It ends when the runner is
-    /// dropped.
+    /// dropped (with its engine).
     pub fn start(self: &Arc<Self>) {
         if self.started.swap(true, Ordering::Relaxed) {
             return;
         }
         let me = Arc::downgrade(self);
-        let stop = self.stop.clone();
         std::thread::Builder::new()
             .name("fleetdb-pipelines".into())
             .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let Some(p) = me.upgrade() else { return };
+                while let Some(p) = me.upgrade() {
                     let worked = p.run_once();
                     drop(p);
                     if !worked {

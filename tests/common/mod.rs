@@ -276,3 +276,21 @@ pub fn eventually(db: &Fleetdb, sql: &str, want: &[&str]) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// POSTs `body` with curl; returns (status, headers + body as text).
+pub fn http_post(port: u16, path: &str, body: &[u8]) -> (u16, String) {
+    use std::io::Write;
+    let mut child = Command::new("curl")
+        .args(["-s", "-i", "-X", "POST", "--data-binary", "@-", "-H", "Content-Type: application/json"])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("running curl");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "curl failed");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
