@@ -1,6 +1,6 @@
 //! Criterion benchmarks of the pipeline stage alone: decoding factory messages into a column
-//! batch, and the seed pipeline (filter, math, enrich, remove attributes) over it, without
-//! storage. End to end figures (HTTP NDJSON through channel and pipeline to the datastore,
+//! batch, the seed pipeline (filter, math, enrich, remove attributes) over it, and that
+//! pipeline with deduplication and outlier removal added (six activities), without storage. End to end figures (HTTP NDJSON through channel and pipeline to the datastore,
 //! durable) come from `tools/bench-pipeline.sh`.
 
 use std::hint::black_box;
@@ -10,6 +10,7 @@ use fleetdb::channel::Messages;
 use fleetdb::engine::{Engine, EngineConfig};
 use fleetdb::pipeline::decode::decode;
 use fleetdb::pipeline::exec::run_pipeline;
+use fleetdb::pipeline::state::PipelineState;
 use fleetdb::sim::{Fleet, FleetConfig};
 use fleetdb::sql::parse::{Statement, parse};
 use fleetdb::sql::session::Session;
@@ -49,10 +50,24 @@ fn pipeline(c: &mut Criterion) {
                WITH (timestamp = 'timestamp')";
     let Some(Statement::CreatePipeline { spec, .. }) = parse(sql).unwrap().pop() else { panic!() };
     let def = spec.into_def(1, 0).unwrap();
+    // The issue's six: filter, math, enrich, remove attributes, dedup, outliers.
+    let sql6 = "CREATE PIPELINE p FROM CHANNEL c FILTER vibration > 0 MATH temperature_f = (temperature * 9 / 5) + 32 \
+               ENRICH FROM machines ON machine_id REMOVE ATTRIBUTES (debug_flags) \
+               DEDUPLICATE ON (machine_id, timestamp) WITHIN '10 minutes' \
+               REMOVE OUTLIERS ON vibration BY machine_id ZSCORE 4 OVER 100 INTO DATASTORE d \
+               WITH (timestamp = 'timestamp')";
+    let Some(Statement::CreatePipeline { spec, .. }) = parse(sql6).unwrap().pop() else { panic!() };
+    let def6 = spec.into_def(1, 0).unwrap();
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(msgs.len() as u64));
     g.bench_function("decode", |b| b.iter(|| decode(black_box(&msgs), &[])));
-    g.bench_function("seed-4-activities", |b| b.iter(|| run_pipeline(&engine, &def, black_box(&msgs))));
+    g.bench_function("seed-4-activities", |b| {
+        b.iter(|| run_pipeline(&engine, &def, &mut PipelineState::new(&def.activities), black_box(&msgs)))
+    });
+    // Fresh state each time, so DEDUPLICATE sees the same messages as new ones.
+    g.bench_function("6-activities", |b| {
+        b.iter(|| run_pipeline(&engine, &def6, &mut PipelineState::new(&def6.activities), black_box(&msgs)))
+    });
     g.finish();
 }
 

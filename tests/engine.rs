@@ -226,3 +226,28 @@ fn pipeline_positions_are_kept_with_the_rows() {
     assert_eq!(report.records, 0);
     assert_eq!(e.datastore("d").unwrap().source_offset("c"), Some(25), "position read from file footers");
 }
+
+#[test]
+fn pipeline_positions_survive_appends_without_rows_and_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _) = Engine::open(dir.path(), config()).unwrap();
+    let ds = e.create_datastore("d", None, None).unwrap();
+    e.append_rows("d", readings(&["M-1"], T0, None), Some(("c".into(), 10))).unwrap();
+    // A batch whose messages all were filtered out: no rows, but the position moves.
+    e.append_rows("d", readings(&[], T0, None), Some(("c".into(), 40))).unwrap();
+    assert_eq!(ds.source_offset("c"), Some(40));
+    drop(ds);
+    drop(e);
+    let (e, _) = Engine::open(dir.path(), config()).unwrap();
+    assert_eq!(e.datastore("d").unwrap().source_offset("c"), Some(40), "position without rows replayed from the WAL");
+    e.checkpoint().unwrap();
+    // Retention drops the only partition with rows; the position stays.
+    let dropped = e.datastore("d").unwrap().drop_partitions_before(i32::MAX).unwrap();
+    assert_eq!(dropped.len(), 1);
+    drop(e);
+    let (e, report) = Engine::open(dir.path(), config()).unwrap();
+    assert_eq!(report.records, 0);
+    let d = e.datastore("d").unwrap();
+    assert_eq!(d.source_offset("c"), Some(40), "position read from the sources file");
+    assert_eq!(d.snapshot().num_rows(), 0);
+}

@@ -167,7 +167,10 @@ fn sigkill_while_a_pipeline_works_stores_each_message_output_exactly_once() {
     ok(
         db.psql(
             "CREATE CHANNEL raw; CREATE DATASTORE clean; \
-             CREATE PIPELINE p FROM CHANNEL raw FILTER keep MATH twice = seq * 2 INTO DATASTORE clean",
+             CREATE PIPELINE p FROM CHANNEL raw FILTER keep MATH twice = seq * 2 INTO DATASTORE clean; \
+             CREATE DATASTORE dedup; \
+             CREATE PIPELINE d FROM CHANNEL raw DEDUPLICATE ON (seq) WITHIN '1 hour' \
+               LATEST (site) BY machine_id INTO DATASTORE dedup",
         ),
         "setup",
     );
@@ -178,12 +181,21 @@ fn sigkill_while_a_pipeline_works_stores_each_message_output_exactly_once() {
     let count = |db: &Fleetdb, sql: &str| -> u64 { lines(db, sql)[0].parse().unwrap() };
     for _ in 0..5 {
         let mut body = String::new();
-        for seq in sent..sent + ROUND {
-            body.push_str(&format!(
-                "{{\"seq\": {seq}, \"keep\": {}, \"machine_id\": \"M-{}\"}}\n",
-                seq % 3 != 0,
+        // Every 7th message also repeats an earlier one (maybe from before the last kill);
+        // only the first 50 messages carry the machine's site.
+        let line = |seq: u64| {
+            let site = if seq < 50 { format!(", \"site\": \"S-{seq}\"") } else { String::new() };
+            format!(
+                "{{\"seq\": {seq}, \"keep\": {}, \"machine_id\": \"M-{}\"{site}}}\n",
+                !seq.is_multiple_of(3),
                 seq % 50
-            ));
+            )
+        };
+        for seq in sent..sent + ROUND {
+            body.push_str(&line(seq));
+            if seq % 7 == 6 && seq >= 500 {
+                body.push_str(&line(seq - 500));
+            }
         }
         sent += ROUND;
         // The stream goes on while the server is killed: what was acknowledged is in the
@@ -223,12 +235,34 @@ fn sigkill_while_a_pipeline_works_stores_each_message_output_exactly_once() {
     let passing = count(&db, "SELECT count(*) FROM raw WHERE (payload->>'keep')::boolean");
     assert!(passing > 0);
     eventually(&db, "SELECT count(*) FROM clean", &[passing.to_string().as_str()]);
+    assert_eq!(lines(&db, "SELECT count(*) FILTER (WHERE twice <> seq * 2 OR NOT keep) FROM clean"), ["0"]);
+    // Each seq as many times as the channel has it (the stream repeats some).
     assert_eq!(
-        lines(&db, "SELECT count(DISTINCT seq), count(*) FILTER (WHERE twice <> seq * 2 OR NOT keep) FROM clean"),
-        [format!("{passing}|0")]
+        lines(
+            &db,
+            "SELECT count(*) FROM (SELECT seq, count(*) AS n FROM clean GROUP BY seq) a \
+             FULL JOIN (SELECT (payload->>'seq')::float8 AS seq, count(*) AS n FROM raw \
+                        WHERE (payload->>'keep')::boolean GROUP BY 1) b ON a.seq = b.seq \
+             WHERE a.n IS DISTINCT FROM b.n"
+        ),
+        ["0"]
     );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(lines(&db, "SELECT count(*) FROM clean"), [passing.to_string()]);
+    // DEDUPLICATE and LATEST kept their state through the kills: each seq once, every row
+    // with its machine's site.
+    let distinct = count(&db, "SELECT count(DISTINCT payload->>'seq') FROM raw");
+    let total = count(&db, "SELECT count(*) FROM raw");
+    assert!(total > distinct, "the stream repeats messages");
+    eventually(&db, "SELECT count(*) FROM dedup", &[distinct.to_string().as_str()]);
+    assert_eq!(
+        lines(
+            &db,
+            "SELECT count(DISTINCT seq), count(*) FILTER (WHERE site IS DISTINCT FROM 'S-' || substr(machine_id, 3)) \
+             FROM dedup"
+        ),
+        [format!("{distinct}|0")]
+    );
 }
 
 #[test]

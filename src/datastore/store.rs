@@ -29,6 +29,63 @@ pub const FILE_EXT: &str = "fds";
 pub const FLOOR_FILE: &str = "retention_floor";
 const FLOOR_MAGIC: [u8; 8] = *b"FLEETFLR";
 const FLOOR_VERSION: u32 = 1;
+/// `{ magic: "FLEETSRC" | version: u32 | count: u32 | (key: bytes16, offset: u64)* | crc32: u32 }`:
+/// how far the datastore has consumed each source, as of the last flush. Kept apart from the
+/// partitions so a position survives retention and batches that produced no rows.
+pub const SOURCES_FILE: &str = "sources";
+const SOURCES_MAGIC: [u8; 8] = *b"FLEETSRC";
+const SOURCES_VERSION: u32 = 1;
+
+fn read_sources(dir: &Path) -> Result<BTreeMap<String, u64>> {
+    let path = dir.join(SOURCES_FILE);
+    let b = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let bad = || Error::corrupt(&path, "sources file");
+    if b.len() < 20 || b[..8] != SOURCES_MAGIC {
+        return Err(bad());
+    }
+    let (body, crc) = b.split_at(b.len() - 4);
+    if crate::util::bytes::u32_at(crc, 0) != Some(crate::util::bytes::crc32(body)) {
+        return Err(bad());
+    }
+    let mut r = crate::util::bytes::ByteReader::new(&body[8..]);
+    let version = r.u32().ok_or_else(bad)?;
+    if version != SOURCES_VERSION {
+        return Err(Error::UnsupportedVersion {
+            path,
+            kind: "sources file",
+            found: version,
+            supported: SOURCES_VERSION,
+        });
+    }
+    let mut out = BTreeMap::new();
+    for _ in 0..r.u32().ok_or_else(bad)? {
+        let key = r.str16().ok_or_else(bad)?.to_string();
+        out.insert(key, r.u64().ok_or_else(bad)?);
+    }
+    if !r.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+fn write_sources(dir: &Path, sources: &BTreeMap<String, u64>) -> Result<()> {
+    use crate::util::bytes::PutBytes;
+    let mut b = SOURCES_MAGIC.to_vec();
+    b.put_u32(SOURCES_VERSION);
+    b.put_u32(sources.len() as u32);
+    for (k, o) in sources {
+        b.put_str16(k);
+        b.put_u64(*o);
+    }
+    let crc = crate::util::bytes::crc32(&b);
+    b.put_u32(crc);
+    let path = dir.join(SOURCES_FILE);
+    write_atomic(&path, &b).at(&path)
+}
 
 fn read_floor(dir: &Path) -> Result<i32> {
     let path = dir.join(FLOOR_FILE);
@@ -123,6 +180,10 @@ struct State {
     floor_day: i32,
     schema: Vec<Field>,
     mem_rows: usize,
+    /// Source positions in files or the sources file.
+    sources: BTreeMap<String, u64>,
+    /// Source positions appended since the last flush: offset and the append's LSN.
+    mem_sources: BTreeMap<String, (u64, u64)>,
 }
 
 pub struct Datastore {
@@ -169,6 +230,7 @@ impl Datastore {
     pub fn open(name: &str, dir: &Path, opts: DatastoreOptions) -> Result<Datastore> {
         create_dir_durable(dir).at(dir)?;
         let floor_day = read_floor(dir)?;
+        let mut sources = read_sources(dir)?;
         let mut parts: BTreeMap<i32, Partition> = BTreeMap::new();
         let mut max_seq = 0;
         let mut schema = Vec::new();
@@ -220,13 +282,17 @@ impl Datastore {
                 columns: f.fields().iter().map(|fl| crate::batch::Column::nulls(fl.data_type, 0)).collect(),
             };
             reconcile(&mut schema, empty);
+            for (k, o) in &f.meta.spec.sources {
+                let e = sources.entry(k.clone()).or_insert(*o);
+                *e = (*e).max(*o);
+            }
         }
         Ok(Datastore {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             retention: crate::util::sync::Retention::new(opts.retention_days),
             opts,
-            state: RwLock::new(State { parts, floor_day, schema, mem_rows: 0 }),
+            state: RwLock::new(State { parts, floor_day, schema, mem_rows: 0, sources, mem_sources: BTreeMap::new() }),
             maint: Mutex::new(()),
             next_seq: AtomicU64::new(max_seq + 1),
         })
@@ -297,6 +363,12 @@ impl Datastore {
         };
         let mut st = write(&self.state);
         let lsn = log(&batch)?;
+        if let Some((k, o)) = &source
+            && st.sources.get(k).is_none_or(|d| d < o)
+            && st.mem_sources.get(k).is_none_or(|m| m.0 < *o)
+        {
+            st.mem_sources.insert(k.clone(), (*o, lsn));
+        }
         if days.is_empty() {
             return Ok(lsn);
         }
@@ -357,12 +429,10 @@ impl Datastore {
     }
 
     /// How far this datastore has consumed `source` (e.g. a channel): the highest offset
-    /// recorded by any file or memtable batch.
+    /// appended with it, whether the append had rows or not.
     pub fn source_offset(&self, source: &str) -> Option<u64> {
         let st = read(&self.state);
-        let files = st.parts.values().flat_map(|p| &p.files).flat_map(|f| &f.meta.spec.sources);
-        let mem = st.parts.values().flat_map(|p| &p.mem).filter_map(|m| m.source.as_ref());
-        files.chain(mem).filter(|(s, _)| s == source).map(|(_, o)| *o).max()
+        st.sources.get(source).copied().max(st.mem_sources.get(source).map(|m| m.0))
     }
 
     /// Partitions (day numbers) present.
@@ -420,13 +490,15 @@ impl Datastore {
     /// call are in files.
     pub fn flush(&self) -> Result<()> {
         let _g = self.maint.lock().unwrap_or_else(|e| e.into_inner());
-        let plan: Vec<(i32, Vec<MemBatch>, u64)> = {
+        let (plan, mem_sources): (Vec<(i32, Vec<MemBatch>, u64)>, _) = {
             let st = read(&self.state);
-            st.parts
+            let plan = st
+                .parts
                 .iter()
                 .filter(|(_, p)| !p.mem.is_empty())
                 .map(|(d, p)| (*d, p.mem.clone(), p.file_max_lsn()))
-                .collect()
+                .collect();
+            (plan, st.mem_sources.clone())
         };
         for (day, mem, file_lsn) in plan {
             let refs: Vec<&Batch> = mem.iter().map(|m| m.batch.as_ref()).collect();
@@ -445,6 +517,26 @@ impl Datastore {
             p.files.push(f);
             p.mem.drain(..mem.len());
             st.mem_rows -= batch.num_rows();
+        }
+        // The positions of the rows just written (and of appends without rows), after their
+        // files: a crash in between leaves them in the files and the WAL.
+        if !mem_sources.is_empty() {
+            let mut all = read(&self.state).sources.clone();
+            for (k, (o, _)) in &mem_sources {
+                let e = all.entry(k.clone()).or_insert(*o);
+                *e = (*e).max(*o);
+            }
+            write_sources(&self.dir, &all)?;
+            let mut st = write(&self.state);
+            for (k, o) in all {
+                let e = st.sources.entry(k).or_insert(o);
+                *e = (*e).max(o);
+            }
+            for (k, v) in &mem_sources {
+                if st.mem_sources.get(k) == Some(v) {
+                    st.mem_sources.remove(k);
+                }
+            }
         }
         Ok(())
     }

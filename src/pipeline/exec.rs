@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::decode::{self, PATH_PREFIX, ROW, format_number};
+use super::state::{self, ActivityState, PipelineState};
 use super::{Activity, PipelineDef, TimeFormat};
 use crate::batch::{Batch, Column, DataType, Field, StrVec, Values};
 use crate::channel::Messages;
@@ -93,8 +94,11 @@ fn activity_sql(engine: &Arc<Engine>, a: &Activity, b: &Batch) -> SqlResult<Opti
         Activity::AddAttributes(_)
         | Activity::RemoveAttributes(_)
         | Activity::SelectAttributes(_)
-        | Activity::Lambda { .. } => {
-            unreachable!("attribute activities and LAMBDA run without a query")
+        | Activity::Lambda { .. }
+        | Activity::Latest { .. }
+        | Activity::Deduplicate { .. }
+        | Activity::RemoveOutliers { .. } => {
+            unreachable!("attribute, stateful and LAMBDA activities run without a query")
         }
         Activity::Enrich { table, attr, column, columns } => {
             let Some(key) = find_name(b, attr) else { return Ok(None) };
@@ -228,15 +232,30 @@ fn coerce_numeric_strings(b: &Batch) -> Option<Batch> {
 
 /// Runs the activities over `b`. `on_step(k, batch, failed)` sees the output of activity k
 /// and how many messages failed in it. Messages an activity fails on are added to `failures`.
+///
+/// `state` holds the stateful activities' state (one slot per activity, as
+/// [`PipelineState::new`] makes it), `arrival[m]` message m's arrival time.
 pub fn run_activities(
     engine: &Arc<Engine>,
     activities: &[Activity],
     mut b: Batch,
+    state: &mut PipelineState,
+    arrival: &[i64],
     failures: &mut Vec<Failure>,
     on_step: &mut dyn FnMut(usize, &Batch, usize),
 ) -> Batch {
     for (k, a) in activities.iter().enumerate() {
         let failed_before = failures.len();
+        if a.is_stateful() {
+            let slot = state.slots.get_mut(k).map(|s| &mut s.1);
+            let (out, failed) = run_stateful(a, slot, b, arrival);
+            for (message, reason) in failed {
+                failures.push(Failure { message, activity: format!("{} {}", k + 1, a.kind()), reason });
+            }
+            b = out;
+            on_step(k, &b, failures.len() - failed_before);
+            continue;
+        }
         if let Activity::Lambda { command, batch_size, timeout_secs } = a {
             let (out, failed) = super::lambda::run(command, *batch_size, Duration::from_secs(*timeout_secs), &b);
             for (i, reason) in failed {
@@ -271,6 +290,32 @@ pub fn run_activities(
         on_step(k, &b, failures.len() - failed_before);
     }
     b
+}
+
+/// LATEST, DEDUPLICATE or REMOVE OUTLIERS over `b` with the activity's state: the batch
+/// after it, and the messages that failed.
+fn run_stateful(
+    a: &Activity,
+    slot: Option<&mut ActivityState>,
+    b: Batch,
+    arrival: &[i64],
+) -> (Batch, Vec<(usize, String)>) {
+    match (a, slot) {
+        (Activity::Latest { attrs, key }, Some(ActivityState::Latest(m))) => (state::latest(attrs, key, m, b), vec![]),
+        (Activity::Deduplicate { attrs, within_micros, .. }, Some(ActivityState::Dedup { kept, swept })) => {
+            (state::deduplicate(attrs, *within_micros, kept, swept, b, arrival), vec![])
+        }
+        (Activity::RemoveOutliers { attr, key, rule }, slot) => {
+            let windows = match slot {
+                Some(ActivityState::ZScore(w)) => Some(w),
+                _ => None,
+            };
+            let rows = state::rows_of(&b);
+            let (out, failed) = state::remove_outliers(attr, key.as_deref(), *rule, windows, b);
+            (out, failed.into_iter().map(|(i, why)| (rows[i], why)).collect())
+        }
+        _ => (b, vec![]),
+    }
 }
 
 fn one_message(engine: &Arc<Engine>, a: &Activity, one: Batch) -> SqlResult<Batch> {
@@ -360,7 +405,7 @@ fn convert(c: &Column, to: DataType) -> Column {
 }
 
 /// Reads an event time: microseconds since the epoch.
-pub fn parse_time(c: &Column, i: usize, format: TimeFormat) -> Option<i64> {
+pub fn parse_time(c: &Column, i: usize, format: &TimeFormat) -> Option<i64> {
     if !c.is_valid(i) {
         return None;
     }
@@ -372,6 +417,8 @@ pub fn parse_time(c: &Column, i: usize, format: TimeFormat) -> Option<i64> {
         (Values::Float64(x), TimeFormat::EpochSeconds) => from_number(x[i], false),
         (Values::Float64(x), TimeFormat::EpochMillis) => from_number(x[i], true),
         (Values::Float64(x), TimeFormat::Auto) => from_number(x[i], x[i].abs() >= 1e11),
+        (Values::Text(s), TimeFormat::Pattern(p)) => crate::util::time::parse_strftime(s.get(i).trim(), p),
+        (Values::Float64(x), TimeFormat::Pattern(p)) => crate::util::time::parse_strftime(&format_number(x[i]), p),
         (Values::Int64(x), f) => parse_time(&Column::new(Values::Float64(vec![x[i] as f64])), 0, f),
         (Values::Text(s), TimeFormat::Iso8601) => crate::sql::scalar::parse_timestamp(s.get(i)),
         (Values::Text(s), TimeFormat::Auto) => match s.get(i).trim().parse::<f64>() {
@@ -387,8 +434,8 @@ pub fn parse_time(c: &Column, i: usize, format: TimeFormat) -> Option<i64> {
     }
 }
 
-/// Runs pipeline `def` over `msgs`: decode, activities, event time.
-pub fn run_pipeline(engine: &Arc<Engine>, def: &PipelineDef, msgs: &Messages) -> Output {
+/// Runs pipeline `def` over `msgs`: decode, activities (with `state`), event time.
+pub fn run_pipeline(engine: &Arc<Engine>, def: &PipelineDef, state: &mut PipelineState, msgs: &Messages) -> Output {
     let paths: Vec<String> = def
         .activities
         .iter()
@@ -405,12 +452,17 @@ pub fn run_pipeline(engine: &Arc<Engine>, def: &PipelineDef, msgs: &Messages) ->
         .collect();
     let mut filtered = 0usize;
     let mut rows = decoded.batch.num_rows();
-    let b = run_activities(engine, &def.activities, decoded.batch, &mut failures, &mut |k, b, failed| {
-        if matches!(def.activities[k], Activity::Filter(_)) {
-            filtered += rows.saturating_sub(b.num_rows() + failed);
-        }
-        rows = b.num_rows();
-    });
+    let arrival = &msgs.received_at;
+    let b =
+        run_activities(engine, &def.activities, decoded.batch, state, arrival, &mut failures, &mut |k, b, failed| {
+            if matches!(
+                def.activities[k],
+                Activity::Filter(_) | Activity::Deduplicate { .. } | Activity::RemoveOutliers { .. }
+            ) {
+                filtered += rows.saturating_sub(b.num_rows() + failed);
+            }
+            rows = b.num_rows();
+        });
     finish(def, msgs, b, failures, filtered)
 }
 
@@ -423,7 +475,7 @@ fn finish(def: &PipelineDef, msgs: &Messages, mut b: Batch, mut failures: Vec<Fa
     if let Some(name) = &ts_col {
         let c = b.column(name).expect("found above").clone();
         for (i, t) in time.iter_mut().enumerate() {
-            match parse_time(&c, i, def.timestamp_format) {
+            match parse_time(&c, i, &def.timestamp_format) {
                 Some(v) => *t = v,
                 None => failures.push(Failure {
                     message: sources[i],
@@ -555,6 +607,107 @@ mod tests {
                 &[r#"{"mid": "M-1", "location": "hall A"}"#],
                 &[],
             ),
+            // LATEST: a missing or null attribute takes its key's last value; other keys and
+            // messages without the key are left alone.
+            (
+                "LATEST (temp, status) BY id",
+                &[
+                    r#"{"id": "a", "temp": 1, "status": "ok"}"#,
+                    r#"{"id": "a"}"#,
+                    r#"{"id": "b", "temp": null}"#,
+                    r#"{"id": "a", "temp": 2, "status": null}"#,
+                    r#"{"temp": 9}"#,
+                ],
+                &[
+                    r#"{"id": "a", "temp": 1, "status": "ok"}"#,
+                    r#"{"id": "a", "temp": 1, "status": "ok"}"#,
+                    r#"{"id": "b"}"#,
+                    r#"{"id": "a", "temp": 2, "status": "ok"}"#,
+                    r#"{"temp": 9}"#,
+                ],
+                &[],
+            ),
+            // DEDUPLICATE (messages arrive a second apart): equal values within the interval
+            // are dropped; missing attributes equal each other, numeric strings their numbers.
+            (
+                "DEDUPLICATE ON (id, ts) WITHIN '10 seconds'",
+                &[
+                    r#"{"id": "a", "ts": 1}"#,
+                    r#"{"id": "a", "ts": 1, "extra": true}"#,
+                    r#"{"id": "b", "ts": 1}"#,
+                    r#"{"id": "a", "ts": 2}"#,
+                    r#"{"ts": 1}"#,
+                    r#"{"ts": 1.0}"#,
+                    r#"{"id": "a", "ts": "1"}"#,
+                ],
+                // (One string makes the column text; numeric strings equal their numbers.)
+                &[
+                    r#"{"id": "a", "ts": "1"}"#,
+                    r#"{"id": "b", "ts": "1"}"#,
+                    r#"{"id": "a", "ts": "2"}"#,
+                    r#"{"ts": "1"}"#,
+                ],
+                &[],
+            ),
+            // The window starts at the kept message: with 2 s, one in two of a value repeated
+            // every second is kept.
+            (
+                "DEDUPLICATE ON (id) WITHIN '2 s'",
+                &[r#"{"id": "a"}"#, r#"{"id": "a"}"#, r#"{"id": "a"}"#, r#"{"id": "a"}"#],
+                &[r#"{"id": "a"}"#, r#"{"id": "a"}"#],
+                &[],
+            ),
+            // RANGE: outside values go; missing and null stay; numeric strings are numbers;
+            // other strings fail.
+            (
+                "REMOVE OUTLIERS ON v RANGE 0 TO 10",
+                &[
+                    r#"{"v": 5}"#,
+                    r#"{"v": -1}"#,
+                    r#"{"v": 11}"#,
+                    r#"{"v": null}"#,
+                    r#"{"x": 1}"#,
+                    r#"{"v": "7"}"#,
+                    r#"{"v": "hot"}"#,
+                ],
+                &[r#"{"v": "5"}"#, r#"{}"#, r#"{"x": 1}"#, r#"{"v": "7"}"#],
+                &[(6, "1 removeOutliers")],
+            ),
+            // ZSCORE per key: after 10 values around 10 (sd 0.77), 50 is dropped and 10.5
+            // kept; key b has no history, so its 50 stays.
+            (
+                "REMOVE OUTLIERS ON v BY id ZSCORE 3 OVER 20",
+                &[
+                    r#"{"id": "a", "v": 10}"#,
+                    r#"{"id": "a", "v": 11}"#,
+                    r#"{"id": "a", "v": 9}"#,
+                    r#"{"id": "a", "v": 10}"#,
+                    r#"{"id": "a", "v": 11}"#,
+                    r#"{"id": "a", "v": 9}"#,
+                    r#"{"id": "a", "v": 10}"#,
+                    r#"{"id": "a", "v": 11}"#,
+                    r#"{"id": "a", "v": 9}"#,
+                    r#"{"id": "a", "v": 10}"#,
+                    r#"{"id": "a", "v": 50}"#,
+                    r#"{"id": "a", "v": 10.5}"#,
+                    r#"{"id": "b", "v": 50}"#,
+                ],
+                &[
+                    r#"{"id": "a", "v": 10}"#,
+                    r#"{"id": "a", "v": 11}"#,
+                    r#"{"id": "a", "v": 9}"#,
+                    r#"{"id": "a", "v": 10}"#,
+                    r#"{"id": "a", "v": 11}"#,
+                    r#"{"id": "a", "v": 9}"#,
+                    r#"{"id": "a", "v": 10}"#,
+                    r#"{"id": "a", "v": 11}"#,
+                    r#"{"id": "a", "v": 9}"#,
+                    r#"{"id": "a", "v": 10}"#,
+                    r#"{"id": "a", "v": 10.5}"#,
+                    r#"{"id": "b", "v": 50}"#,
+                ],
+                &[],
+            ),
             // Messages that are not JSON objects fail at decoding.
             (
                 "FILTER true",
@@ -565,7 +718,7 @@ mod tests {
         ];
         for (activities, input, want_rows, want_failures) in cases {
             let d = def(activities, "");
-            let out = run_pipeline(&engine, &d, &messages(input));
+            let out = run_pipeline(&engine, &d, &mut PipelineState::new(&d.activities), &messages(input));
             let mut got: Vec<String> = (0..out.rows.num_rows())
                 .map(|i| {
                     let mut b = out.rows.clone();
@@ -594,7 +747,7 @@ mod tests {
             r#"{"ts": "soon"}"#,
             r#"{"other": 1, "time": 5}"#,
         ]);
-        let out = run_pipeline(&engine, &def("", "WITH (timestamp = 'ts')"), &msgs);
+        let out = run_pipeline(&engine, &def("", "WITH (timestamp = 'ts')"), &mut PipelineState::default(), &msgs);
         let Values::Timestamp(t) = &out.rows.columns[0].values else { panic!("time is a timestamp") };
         assert_eq!(t[0], crate::sql::scalar::parse_timestamp("2026-11-26 10:00:00+00").unwrap());
         assert_eq!(t[1], 1_795_000_000_000_000);
@@ -602,8 +755,17 @@ mod tests {
         assert_eq!((t[3], t[4]), (4_000_000, 5_000_000), "unparsable or missing: arrival time");
         assert_eq!(out.failures.iter().map(|f| f.message).collect::<Vec<_>>(), [3, 4]);
         assert!(out.rows.column("payload_time").is_some(), "an attribute named time is kept under another name");
-        let ms = run_pipeline(&engine, &def("", "WITH (timestamp = 'ts', timestamp_format = 'epoch_ms')"), &msgs);
+        let d = def("", "WITH (timestamp = 'ts', timestamp_format = 'epoch_ms')");
+        let ms = run_pipeline(&engine, &d, &mut PipelineState::default(), &msgs);
         let Values::Timestamp(t) = &ms.rows.columns[0].values else { panic!() };
         assert_eq!(t[1], 1_795_000_000_000);
+        // A strftime pattern; a value it does not describe takes the arrival time.
+        let msgs = messages(&[r#"{"ts": "27/11/2026 08:30"}"#, r#"{"ts": "2026-11-27 08:30"}"#]);
+        let d = def("", "WITH (timestamp = 'ts', timestamp_format = '%d/%m/%Y %H:%M')");
+        let out = run_pipeline(&engine, &d, &mut PipelineState::default(), &msgs);
+        let Values::Timestamp(t) = &out.rows.columns[0].values else { panic!() };
+        assert_eq!(t[0], crate::sql::scalar::parse_timestamp("2026-11-27 08:30:00+00").unwrap());
+        assert_eq!(t[1], 2_000_000);
+        assert_eq!(out.failures.iter().map(|f| f.message).collect::<Vec<_>>(), [1]);
     }
 }

@@ -16,6 +16,7 @@ pub mod decode;
 pub mod exec;
 pub mod lambda;
 pub mod runner;
+pub mod state;
 
 use std::fmt;
 use std::path::Path;
@@ -52,6 +53,32 @@ pub enum Activity {
     /// Runs `command` (through `sh -c`) on up to `batch_size` messages at a time: a JSON array
     /// of messages on its stdin, a JSON array of messages expected on its stdout.
     Lambda { command: String, batch_size: usize, timeout_secs: u64 },
+    /// Fills each of `attrs` a message lacks (or has as null) with the last value seen for
+    /// the message's `key`, like a device shadow.
+    Latest { attrs: Vec<String>, key: String },
+    /// Drops a message when an earlier kept message with the same values of `attrs` arrived
+    /// less than `within_micros` before it.
+    Deduplicate { attrs: Vec<String>, within_micros: i64, within_text: String },
+    /// Drops messages whose `attr` is an outlier among the recent values of its `key`.
+    RemoveOutliers { attr: String, key: Option<String>, rule: OutlierRule },
+}
+
+/// How REMOVE OUTLIERS judges a value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OutlierRule {
+    /// More than `k` standard deviations from the mean of the key's last `n` values.
+    ZScore { k: f64, n: usize },
+    /// Outside `lo..=hi`.
+    Range { lo: f64, hi: f64 },
+}
+
+impl fmt::Display for OutlierRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutlierRule::ZScore { k, n } => write!(f, "ZSCORE {k} OVER {n}"),
+            OutlierRule::Range { lo, hi } => write!(f, "RANGE {lo} TO {hi}"),
+        }
+    }
 }
 
 /// LAMBDA's defaults: AWS's batch size, and a timeout.
@@ -85,6 +112,17 @@ impl fmt::Display for Activity {
                 "LAMBDA '{}' WITH (batch_size = {batch_size}, timeout = '{timeout_secs}s')",
                 command.replace('\'', "''")
             ),
+            Activity::Latest { attrs, key } => write!(f, "LATEST ({}) BY {}", paths(attrs), path_text(key)),
+            Activity::Deduplicate { attrs, within_text, .. } => {
+                write!(f, "DEDUPLICATE ON ({}) WITHIN '{}'", paths(attrs), within_text.replace('\'', "''"))
+            }
+            Activity::RemoveOutliers { attr, key, rule } => {
+                write!(f, "REMOVE OUTLIERS ON {}", path_text(attr))?;
+                if let Some(k) = key {
+                    write!(f, " BY {}", path_text(k))?;
+                }
+                write!(f, " {rule}")
+            }
             Activity::Enrich { table, attr, column, columns } => {
                 write!(f, "ENRICH FROM {} ON {}", quoted(table), quoted(attr))?;
                 if column != attr {
@@ -97,6 +135,10 @@ impl fmt::Display for Activity {
             }
         }
     }
+}
+
+fn paths(names: &[String]) -> String {
+    names.iter().map(|n| path_text(n)).collect::<Vec<_>>().join(", ")
 }
 
 /// A path as written back in SQL: each dotted part quoted as needed, indexes kept.
@@ -121,18 +163,28 @@ impl Activity {
             Activity::SelectAttributes(_) => "selectAttributes",
             Activity::Enrich { .. } => "enrich",
             Activity::Lambda { .. } => "lambda",
+            Activity::Latest { .. } => "latest",
+            Activity::Deduplicate { .. } => "deduplicate",
+            Activity::RemoveOutliers { .. } => "removeOutliers",
         }
+    }
+
+    /// Whether the activity keeps state from batch to batch.
+    pub fn is_stateful(&self) -> bool {
+        matches!(self, Activity::Latest { .. } | Activity::Deduplicate { .. } | Activity::RemoveOutliers { .. })
     }
 }
 
 /// How the event time is read from the `timestamp` attribute.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TimeFormat {
     /// Numbers are epoch seconds below 10^11 and epoch milliseconds above; strings are ISO 8601.
     Auto,
     EpochSeconds,
     EpochMillis,
     Iso8601,
+    /// A strftime pattern (`%Y-%m-%d %H:%M:%S`), UTC unless it has `%z`.
+    Pattern(String),
 }
 
 impl TimeFormat {
@@ -142,18 +194,30 @@ impl TimeFormat {
             "epoch_s" => Ok(TimeFormat::EpochSeconds),
             "epoch_ms" => Ok(TimeFormat::EpochMillis),
             "iso8601" => Ok(TimeFormat::Iso8601),
-            other if other.contains('%') => Err(format!(
-                "timestamp_format '{s}': strftime patterns are not supported yet; use epoch_s, epoch_ms or iso8601"
-            )),
-            _ => Err(format!("timestamp_format '{s}' is not one of epoch_s, epoch_ms, iso8601")),
+            _ if s.contains('%') => {
+                // Every directive must be one the parser knows.
+                let mut it = s.chars();
+                while let Some(c) = it.next() {
+                    if c == '%' {
+                        match it.next() {
+                            Some(d) if "YymdejHIpMSfzbhBaAsTFD%".contains(d) => {}
+                            Some(d) => return Err(format!("timestamp_format '{s}': %{d} is not supported")),
+                            None => return Err(format!("timestamp_format '{s}' ends with a lone %")),
+                        }
+                    }
+                }
+                Ok(TimeFormat::Pattern(s.to_string()))
+            }
+            _ => Err(format!("timestamp_format '{s}' is not one of epoch_s, epoch_ms, iso8601 or a strftime pattern")),
         }
     }
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             TimeFormat::Auto => "auto",
             TimeFormat::EpochSeconds => "epoch_s",
             TimeFormat::EpochMillis => "epoch_ms",
             TimeFormat::Iso8601 => "iso8601",
+            TimeFormat::Pattern(p) => p,
         }
     }
 }
@@ -198,7 +262,7 @@ impl PipelineDef {
             s.push_str(&format!(
                 " WITH (timestamp = '{}', timestamp_format = '{}')",
                 t.replace('\'', "''"),
-                self.timestamp_format.name()
+                self.timestamp_format.name().replace('\'', "''")
             ));
         }
         s

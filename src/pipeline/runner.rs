@@ -7,11 +7,13 @@
 //! restart such messages are run again and again yield no rows, so nothing is duplicated
 //! (their `pipeline_errors` entries may be, since errors are recorded before the rows).
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::exec::{Failure, run_pipeline};
+use super::state::PipelineState;
 use super::{PipelineDef, PipelineSpec};
 use crate::batch::Batch;
 use crate::channel::Messages;
@@ -27,6 +29,12 @@ pub const ERRORS_RETENTION_DAYS: u32 = 30;
 const BATCH_MESSAGES: usize = 16_384;
 /// How often an idle runner looks for new messages.
 const IDLE_POLL: Duration = Duration::from_millis(5);
+/// How often a pipeline's activity state is checkpointed while it changes.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// Directory (in the data directory) of the activity state checkpoints, one file per pipeline.
+pub const STATE_DIR: &str = "pipeline-state";
+const STATE_MAGIC: [u8; 8] = *b"FLEETPST";
+const STATE_VERSION: u32 = 1;
 /// Bytes of a failed message kept in `pipeline_errors`.
 const ERROR_MESSAGE_BYTES: usize = 1024;
 
@@ -47,6 +55,24 @@ pub struct Counters {
 struct Running {
     def: RwLock<PipelineDef>,
     counters: Mutex<Counters>,
+    /// The stateful activities' state; held while a batch runs.
+    state: Mutex<StateSlot>,
+}
+
+impl Running {
+    fn new(def: PipelineDef) -> Arc<Running> {
+        Arc::new(Running { def: RwLock::new(def), counters: Mutex::default(), state: Mutex::default() })
+    }
+}
+
+/// A pipeline's activity state and its last checkpoint.
+#[derive(Default)]
+struct StateSlot {
+    /// `None` until loaded (from the checkpoint, then replay) by the first batch.
+    state: Option<PipelineState>,
+    saved_at: Option<Instant>,
+    /// The position `state` belongs to, if it changed since it was saved.
+    unsaved: Option<u64>,
 }
 
 /// What SHOW PIPELINES shows of one pipeline.
@@ -72,10 +98,7 @@ impl Pipelines {
     pub fn new(engine: &Arc<Engine>) -> Result<Pipelines> {
         engine.system_log(ERRORS, ERRORS_RETENTION_DAYS, &ERROR_COLUMNS)?;
         let defs = super::load(engine.data_dir())?;
-        let running = defs
-            .into_iter()
-            .map(|def| Arc::new(Running { def: RwLock::new(def), counters: Mutex::default() }))
-            .collect();
+        let running = defs.into_iter().map(Running::new).collect();
         Ok(Pipelines {
             engine: Arc::downgrade(engine),
             running: RwLock::new(running),
@@ -150,7 +173,7 @@ impl Pipelines {
         let id = self.defs().iter().map(|d| d.id + 1).max().unwrap_or(0).max(now_micros() as u64);
         let def = spec.into_def(id, start).map_err(Error::Invalid)?;
         self.check(&def)?;
-        write(&self.running).push(Arc::new(Running { def: RwLock::new(def), counters: Mutex::default() }));
+        write(&self.running).push(Running::new(def));
         self.save()?;
         Ok(true)
     }
@@ -169,18 +192,33 @@ impl Pipelines {
         }
         super::apply_spec(&mut def, spec.activities, &spec.options).map_err(Error::Invalid)?;
         self.check(&def)?;
+        // Between batches: unchanged activities keep their state, saved with the new definition.
+        let mut slot = lock(&r.state);
+        if let Some(st) = slot.state.take() {
+            let st = PipelineState::carry(&def.activities, st);
+            let pos = lock(&r.counters).position;
+            if let Some(pos) = pos {
+                save_state(self.engine()?.data_dir(), def.id, pos, &st)?;
+                slot.unsaved = None;
+            }
+            slot.state = Some(st);
+        }
         *write(&r.def) = def;
+        drop(slot);
         self.save()
     }
 
     pub fn drop_pipeline(&self, name: &str) -> Result<()> {
         let _g = lock(&self.ddl);
-        let before = read(&self.running).len();
-        write(&self.running).retain(|r| read(&r.def).name != name);
-        if read(&self.running).len() == before {
-            return Err(Error::NotFound(format!("pipeline \"{name}\"")));
+        let r = self.find(name).ok_or_else(|| Error::NotFound(format!("pipeline \"{name}\"")))?;
+        let _busy = lock(&r.state);
+        write(&self.running).retain(|x| !Arc::ptr_eq(x, &r));
+        self.save()?;
+        let path = state_path(self.engine()?.data_dir(), read(&r.def).id);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+            _ => Ok(()),
         }
-        self.save()
     }
 
     pub fn definition(&self, name: &str) -> Option<PipelineDef> {
@@ -238,23 +276,39 @@ impl Pipelines {
 
     fn step(&self, r: &Running) -> Result<bool> {
         let engine = self.engine()?;
+        let mut slot = lock(&r.state);
         let def = read(&r.def).clone();
         let ch = engine.channel(&def.channel)?;
         let pos = self.position(&engine, &def, &lock(&r.counters))?;
-        if ch.next_offset() <= pos {
-            return Ok(false);
+        let msgs = if ch.next_offset() > pos { ch.read_from(pos, BATCH_MESSAGES)? } else { Messages::default() };
+        if slot.state.is_none() {
+            slot.state = Some(self.load_state(&engine, &def, pos)?);
         }
-        let msgs = ch.read_from(pos, BATCH_MESSAGES)?;
         if msgs.is_empty() {
+            if let Some(at) = slot.unsaved
+                && slot.saved_at.is_none_or(|t| t.elapsed() >= CHECKPOINT_EVERY)
+            {
+                save_state(engine.data_dir(), def.id, at, slot.state.as_ref().expect("loaded above"))?;
+                (slot.saved_at, slot.unsaved) = (Some(Instant::now()), None);
+            }
             return Ok(false);
         }
         let end = msgs.end_offset();
-        let out = run_pipeline(&engine, &def, &msgs);
+        let state = slot.state.as_mut().expect("loaded above");
+        let out = run_pipeline(&engine, &def, state, &msgs);
         record_failures(&engine, &def.name, &msgs, &out.failures)?;
         let rows = out.rows.num_rows();
-        if rows > 0 {
-            engine.append_rows(&def.datastore, out.rows, Some((def.position_key(), end)))?;
+        // The position goes with the rows, or alone when there are none, so it is durable
+        // either way and the state's checkpoints never run ahead of it.
+        engine.append_rows(&def.datastore, out.rows, Some((def.position_key(), end)))?;
+        if !state.is_empty() {
+            slot.unsaved = Some(end);
+            if slot.saved_at.is_none_or(|t| t.elapsed() >= CHECKPOINT_EVERY) {
+                save_state(engine.data_dir(), def.id, end, slot.state.as_ref().expect("loaded above"))?;
+                (slot.saved_at, slot.unsaved) = (Some(Instant::now()), None);
+            }
         }
+        drop(slot);
         let mut c = lock(&r.counters);
         c.position = Some(end);
         c.messages_in += msgs.len() as u64;
@@ -262,6 +316,31 @@ impl Pipelines {
         c.filtered += out.filtered as u64;
         c.errors += out.failures.iter().filter(|f| f.activity != "timestamp").count() as u64;
         Ok(true)
+    }
+
+    /// The state of `def`'s activities at channel position `pos`: the last checkpoint, then
+    /// the messages from there to `pos` run again through the activities up to the last
+    /// stateful one, storing nothing.
+    fn load_state(&self, engine: &Arc<Engine>, def: &PipelineDef, pos: u64) -> Result<PipelineState> {
+        let Some(last) = def.activities.iter().rposition(|a| a.is_stateful()) else {
+            return Ok(PipelineState::new(&def.activities));
+        };
+        let (mut at, st) = load_saved_state(engine.data_dir(), def.id)?
+            .unwrap_or_else(|| (def.start_offset, PipelineState::default()));
+        let mut st = PipelineState::carry(&def.activities, st);
+        let prefix = PipelineDef { activities: def.activities[..=last].to_vec(), timestamp: None, ..def.clone() };
+        let ch = engine.channel(&def.channel)?;
+        while at < pos {
+            let msgs = ch.read_from(at, BATCH_MESSAGES.min((pos - at) as usize))?;
+            if msgs.is_empty() {
+                break;
+            }
+            let n = msgs.len().min((pos - msgs.first_offset) as usize);
+            let msgs = if n < msgs.len() { msgs.slice(0, n) } else { msgs };
+            run_pipeline(engine, &prefix, &mut st, &msgs);
+            at = msgs.end_offset();
+        }
+        Ok(st)
     }
 
     /// Runs `def`'s activities over `msgs` without storing anything (TEST PIPELINE): the
@@ -274,9 +353,16 @@ impl Pipelines {
             .map(|(message, reason)| Failure { message, activity: "decode".into(), reason })
             .collect();
         let mut steps = vec![decoded.batch.clone()];
-        super::exec::run_activities(engine, &def.activities, decoded.batch, &mut failures, &mut |_, b, _| {
-            steps.push(b.clone())
-        });
+        let mut state = PipelineState::new(&def.activities);
+        super::exec::run_activities(
+            engine,
+            &def.activities,
+            decoded.batch,
+            &mut state,
+            &msgs.received_at,
+            &mut failures,
+            &mut |_, b, _| steps.push(b.clone()),
+        );
         (steps, failures)
     }
 }
@@ -295,4 +381,90 @@ fn record_failures(engine: &Engine, pipeline: &str, msgs: &Messages, failures: &
         column(&|f| crate::ingest::check::printable(msgs.payloads.get(f.message), ERROR_MESSAGE_BYTES)),
     ];
     engine.append_log(ERRORS, &ERROR_COLUMNS, values)
+}
+
+fn state_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(STATE_DIR).join(format!("{id}.state"))
+}
+
+/// Writes the checkpoint of pipeline `id`'s activity state at channel position `pos`
+/// (storage-format.md § "Pipelines").
+fn save_state(dir: &Path, id: u64, pos: u64, st: &PipelineState) -> Result<()> {
+    use crate::util::bytes::PutBytes;
+    let sdir = dir.join(STATE_DIR);
+    crate::util::fsutil::create_dir_durable(&sdir).map_err(|e| Error::io(&sdir, e))?;
+    let mut b = STATE_MAGIC.to_vec();
+    b.put_u32(STATE_VERSION);
+    b.put_u64(pos);
+    st.encode(&mut b);
+    let crc = crate::util::bytes::crc32(&b);
+    b.put_u32(crc);
+    let path = state_path(dir, id);
+    crate::util::fsutil::write_atomic(&path, &b).map_err(|e| Error::io(&path, e))
+}
+
+/// The checkpoint of pipeline `id`: its position and state, if there is one.
+fn load_saved_state(dir: &Path, id: u64) -> Result<Option<(u64, PipelineState)>> {
+    let path = state_path(dir, id);
+    let b = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let corrupt = || Error::corrupt(&path, "pipeline state checkpoint");
+    if b.len() < 24 || b[..8] != STATE_MAGIC {
+        return Err(corrupt());
+    }
+    let (body, crc) = b.split_at(b.len() - 4);
+    if crate::util::bytes::u32_at(crc, 0) != Some(crate::util::bytes::crc32(body)) {
+        return Err(corrupt());
+    }
+    let mut r = crate::util::bytes::ByteReader::new(&body[8..]);
+    let version = r.u32().ok_or_else(corrupt)?;
+    if version != STATE_VERSION {
+        return Err(Error::UnsupportedVersion {
+            path,
+            kind: "pipeline state",
+            found: version,
+            supported: STATE_VERSION,
+        });
+    }
+    let pos = r.u64().ok_or_else(corrupt)?;
+    let st = PipelineState::decode(&mut r).filter(|_| r.is_empty()).ok_or_else(corrupt)?;
+    Ok(Some((pos, st)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::Messages;
+    use crate::sql::parse::{Statement, parse};
+
+    /// State of every kind survives its checkpoint file; damage is refused.
+    #[test]
+    fn activity_state_checkpoints_round_trip() {
+        let sql = "CREATE PIPELINE p FROM CHANNEL c LATEST (site, ok) BY id DEDUPLICATE ON (id, seq) WITHIN '1 hour' \
+                   REMOVE OUTLIERS ON v BY id ZSCORE 3 OVER 50 REMOVE OUTLIERS ON v RANGE -1 TO 1e6 INTO DATASTORE d";
+        let Some(Statement::CreatePipeline { spec, .. }) = parse(sql).unwrap().pop() else { panic!() };
+        let def = spec.into_def(9, 0).unwrap();
+        let mut msgs = Messages::default();
+        for i in 0..40 {
+            let p = format!(r#"{{"id": "m{}", "seq": {i}, "v": {}, "site": "s", "ok": {}}}"#, i % 3, i % 5, i % 2 == 0);
+            msgs.push(i, "", "", p.as_bytes());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _) = Engine::open(dir.path(), crate::engine::EngineConfig::default()).unwrap();
+        let mut st = PipelineState::new(&def.activities);
+        super::super::exec::run_pipeline(&engine, &def, &mut st, &msgs);
+        assert!(!st.is_empty());
+        assert_eq!(load_saved_state(dir.path(), 9).unwrap(), None);
+        save_state(dir.path(), 9, 123, &st).unwrap();
+        assert_eq!(load_saved_state(dir.path(), 9).unwrap(), Some((123, st.clone())));
+        let path = state_path(dir.path(), 9);
+        let mut b = std::fs::read(&path).unwrap();
+        let mid = b.len() / 2;
+        b[mid] ^= 0x40;
+        std::fs::write(&path, b).unwrap();
+        assert!(load_saved_state(dir.path(), 9).is_err());
+    }
 }

@@ -362,7 +362,45 @@ fn pipeline_spec(sql: &str, p: &mut Parser, name: String) -> SqlResult<crate::pi
             "REMOVE" | "SELECT" => {
                 p.next_token();
                 if w == "REMOVE" && word(&p.peek_token().token).as_deref() == Some("OUTLIERS") {
-                    return Err(SqlError::unsupported("REMOVE OUTLIERS (not supported yet)").at(at));
+                    p.next_token();
+                    p.expect_keyword(Keyword::ON).map_err(pe)?;
+                    let attr = attribute_path(sql, p)?;
+                    let key = if p.parse_keyword(Keyword::BY) { Some(attribute_path(sql, p)?) } else { None };
+                    let paren = p.consume_token(&Token::LParen);
+                    let rule = match word(&p.next_token().token).as_deref() {
+                        Some("ZSCORE") => {
+                            let k = number(sql, p)?;
+                            expect_word(p, "OVER")?;
+                            let n = number(sql, p)?;
+                            if !(k > 0.0 && k.is_finite() && (2.0..=100_000.0).contains(&n) && n.fract() == 0.0) {
+                                return Err(SqlError::new(
+                                    "22023",
+                                    "ZSCORE k OVER n needs k > 0 and a whole n from 2 to 100000",
+                                )
+                                .at(at));
+                            }
+                            crate::pipeline::OutlierRule::ZScore { k, n: n as usize }
+                        }
+                        Some("RANGE") => {
+                            let lo = number(sql, p)?;
+                            p.expect_keyword(Keyword::TO).map_err(pe)?;
+                            let hi = number(sql, p)?;
+                            if lo > hi {
+                                return Err(SqlError::new("22023", format!("RANGE {lo} TO {hi} is empty")).at(at));
+                            }
+                            crate::pipeline::OutlierRule::Range { lo, hi }
+                        }
+                        _ => {
+                            return Err(
+                                SqlError::syntax("REMOVE OUTLIERS takes ZSCORE k OVER n or RANGE lo TO hi").at(at)
+                            );
+                        }
+                    };
+                    if paren {
+                        p.expect_token(&Token::RParen).map_err(pe)?;
+                    }
+                    activities.push(Activity::RemoveOutliers { attr, key, rule });
+                    continue;
                 }
                 expect_word(p, "ATTRIBUTES")?;
                 let names = paren_names(sql, p)?;
@@ -418,8 +456,30 @@ fn pipeline_spec(sql: &str, p: &mut Parser, name: String) -> SqlResult<crate::pi
                 }
                 activities.push(Activity::Lambda { command, batch_size, timeout_secs });
             }
-            "LATEST" | "DEDUPLICATE" => {
-                return Err(SqlError::unsupported(format!("the {w} activity (not supported yet)")).at(at));
+            "LATEST" => {
+                p.next_token();
+                let attrs = paren_names(sql, p)?;
+                p.expect_keyword(Keyword::BY).map_err(pe)?;
+                activities.push(Activity::Latest { attrs, key: attribute_path(sql, p)? });
+            }
+            "DEDUPLICATE" => {
+                p.next_token();
+                p.expect_keyword(Keyword::ON).map_err(pe)?;
+                let attrs = paren_names(sql, p)?;
+                expect_word(p, "WITHIN")?;
+                let text = p.parse_literal_string().map_err(pe)?;
+                let within = crate::sql::scalar::parse_interval(&text)
+                    .filter(|i| i.months == 0 && i.micros >= 0 && i.days >= 0)
+                    .map(|i| i.days as i64 * 86_400_000_000 + i.micros)
+                    .filter(|&us| us > 0)
+                    .ok_or_else(|| {
+                        SqlError::new(
+                            "22007",
+                            format!("DEDUPLICATE … WITHIN '{text}': a positive interval of days or less was expected"),
+                        )
+                        .at(at)
+                    })?;
+                activities.push(Activity::Deduplicate { attrs, within_micros: within, within_text: text });
             }
             "INTO" => {
                 p.next_token();
@@ -432,6 +492,20 @@ fn pipeline_spec(sql: &str, p: &mut Parser, name: String) -> SqlResult<crate::pi
     }
     let options = with_options(sql, p)?;
     Ok(crate::pipeline::PipelineSpec { name, channel, activities, datastore, options })
+}
+
+/// A number, maybe negative.
+fn number(sql: &str, p: &mut Parser) -> SqlResult<f64> {
+    let neg = p.consume_token(&Token::Minus);
+    let t = p.next_token();
+    match &t.token {
+        Token::Number(n, _) => n
+            .parse::<f64>()
+            .map(|x| if neg { -x } else { x })
+            .map_err(|_| SqlError::syntax(format!("{n} is not a number"))),
+        other => Err(SqlError::syntax(format!("syntax error at or near \"{other}\": a number was expected"))
+            .at(position_of(sql, t.span.start.line, t.span.start.column))),
+    }
 }
 
 /// `( name, … )`.

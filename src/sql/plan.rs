@@ -211,7 +211,9 @@ fn contains_agg(e: &ast::Expr) -> bool {
                     _ => false,
                 }
         }
-        E::BinaryOp { left, right, .. } => contains_agg(left) || contains_agg(right),
+        E::BinaryOp { left, right, .. } | E::IsDistinctFrom(left, right) | E::IsNotDistinctFrom(left, right) => {
+            contains_agg(left) || contains_agg(right)
+        }
         E::UnaryOp { expr, .. } | E::Nested(expr) | E::Cast { expr, .. } | E::IsNull(expr) | E::IsNotNull(expr) => {
             contains_agg(expr)
         }
@@ -1337,6 +1339,19 @@ impl<'a> Binder<'a> {
                     ast::UnaryOperator::Plus => x,
                     other => return Err(SqlError::unsupported(format!("operator {other}"))),
                 }
+            }
+            E::IsDistinctFrom(a, b) | E::IsNotDistinctFrom(a, b) => {
+                // Null-safe comparison: as CASE over IS NULL and <>.
+                let (yes, no) = if matches!(e, E::IsDistinctFrom(..)) { ("true", "false") } else { ("false", "true") };
+                let text = format!(
+                    "CASE WHEN ({a}) IS NULL AND ({b}) IS NULL THEN {no} WHEN ({a}) IS NULL OR ({b}) IS NULL THEN {yes} \
+                     WHEN ({a}) <> ({b}) THEN {yes} ELSE {no} END"
+                );
+                let rewritten = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+                    .try_with_sql(&text)
+                    .and_then(|mut p| p.parse_expr())
+                    .map_err(|err| SqlError::syntax(err.to_string()))?;
+                self.bind_expr(&rewritten, scope, agg)?
             }
             E::IsNull(x) => Expr::IsNull { e: Box::new(self.bind_expr(x, scope, agg)?), negated: false },
             E::IsNotNull(x) => Expr::IsNull { e: Box::new(self.bind_expr(x, scope, agg)?), negated: true },

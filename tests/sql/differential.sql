@@ -18,6 +18,8 @@ SELECT count(*) FROM readings WHERE machine_id LIKE 'M-000%'
 SELECT count(*) FROM readings WHERE machine_id LIKE '%1_'
 SELECT count(*) FROM readings WHERE status ILIKE 'RUN%'
 SELECT count(*) FROM readings WHERE NOT (temperature > 60)
+SELECT count(*) FROM readings WHERE temperature IS DISTINCT FROM vibration * 10
+SELECT count(*), count(*) FILTER (WHERE status IS NOT DISTINCT FROM NULL) FROM readings WHERE rpm IS NOT DISTINCT FROM 1500 OR status IS DISTINCT FROM 'running'
 SELECT count(*) FROM readings WHERE temperature > 60 OR vibration > 3
 SELECT count(*) FROM readings WHERE temperature > 60 AND vibration > 3
 SELECT count(*) FROM readings WHERE rpm = 0
