@@ -297,3 +297,106 @@ fn lambda_runs_a_program_and_records_failures_and_timeouts() {
     assert!(show.iter().all(|l| l.split('|').nth(8) == Some("0")), "{show:?}");
     assert!(show.iter().any(|l| l.starts_with("hanging|") && l.split('|').nth(7) == Some("3")), "{show:?}");
 }
+
+/// Waits for reprocessing `id` to end; its SHOW REPROCESSING line.
+fn reprocessing_ends(db: &Fleetdb, id: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // id|pipeline|status|progress_pct|messages_done|messages_total|rows_deleted|rows_written|…
+        let row: Vec<String> = lines(db, "SHOW REPROCESSING")
+            .iter()
+            .map(|l| l.split('|').map(String::from).collect::<Vec<_>>())
+            .find(|r| r[0] == id)
+            .unwrap_or_default();
+        if row.len() > 7 && row[2] != "RUNNING" {
+            let mut out = vec![row[2].clone()];
+            out.extend_from_slice(&row[4..8]);
+            return out;
+        }
+        let got = &row;
+        assert!(Instant::now() < deadline, "reprocessing {id} still runs: {got:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn reprocess_replaces_the_rows_of_a_range_and_never_duplicates_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    ok(
+        db.psql(
+            "CREATE CHANNEL c; CREATE DATASTORE d; CREATE PIPELINE p FROM CHANNEL c MATH f = v * 2 INTO DATASTORE d",
+        ),
+        "setup",
+    );
+    // Three waves of 500 messages (v from 1), with the times between them noted.
+    let wave = |from: u64| -> String { (from..from + 500).map(|v| format!("{{\"v\": {v}}}\n")).collect() };
+    let now = || lines(&db, "SELECT now()")[0].clone();
+    post(db.http_port, "/channels/c/messages", wave(1).as_bytes());
+    eventually(&db, "SELECT count(*) FROM d", &["500"]);
+    std::thread::sleep(Duration::from_millis(20));
+    let t1 = now();
+    post(db.http_port, "/channels/c/messages", wave(501).as_bytes());
+    eventually(&db, "SELECT count(*) FROM d", &["1000"]);
+    std::thread::sleep(Duration::from_millis(20));
+    let t2 = now();
+    post(db.http_port, "/channels/c/messages", wave(1001).as_bytes());
+    eventually(&db, "SELECT count(*) FROM d", &["1500"]);
+    // Lineage columns are there by name, not in SELECT *.
+    assert_eq!(
+        lines(&db, "SELECT * FROM d WHERE v = 7"),
+        [lines(&db, "SELECT time, v, f, __dt FROM d WHERE v = 7")[0].clone()]
+    );
+    assert_eq!(lines(&db, "SELECT count(DISTINCT __offset), min(__offset), max(__offset) FROM d"), ["1500|0|1499"]);
+
+    // A new definition, then the middle wave again.
+    ok(db.psql("ALTER PIPELINE p MATH f = v * 3"), "alter");
+    let id = lines(&db, &format!("REPROCESS PIPELINE p FROM '{t1}' TO '{t2}'"))[0].clone();
+    assert_eq!(reprocessing_ends(&db, &id), ["SUCCEEDED", "500", "500", "500", "500"]);
+    assert_eq!(
+        lines(&db, "SELECT count(*), count(DISTINCT v), count(*) FILTER (WHERE f = v * 3) FROM d"),
+        ["1500|1500|500"]
+    );
+    assert_eq!(lines(&db, "SELECT min(v), max(v) FROM d WHERE f = v * 3"), ["501|1000"]);
+    // The whole channel, twice: still every message once.
+    for _ in 0..2 {
+        let id = lines(&db, "REPROCESS PIPELINE p")[0].clone();
+        assert_eq!(reprocessing_ends(&db, &id), ["SUCCEEDED", "1500", "1500", "1500", "1500"]);
+    }
+    assert_eq!(
+        lines(&db, "SELECT count(*), count(DISTINCT v), count(*) FILTER (WHERE f = v * 3) FROM d"),
+        ["1500|1500|1500"]
+    );
+    // Bad requests.
+    let err = |sql: &str| String::from_utf8_lossy(&db.psql(sql).stderr).to_string();
+    assert!(err("REPROCESS PIPELINE nope").contains("42704"));
+    assert!(err("REPROCESS PIPELINE p FROM 'yesterday-ish'").contains("22007"));
+    assert!(err(&format!("CANCEL REPROCESSING {id}")).contains("has ended"));
+    assert!(err("CANCEL REPROCESSING 999").contains("42704"));
+}
+
+#[test]
+fn cancel_reprocessing_stops_between_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    // A slow program: each call of 10,000 messages takes 0.15 s more.
+    ok(
+        db.psql(
+            "CREATE CHANNEL c; CREATE DATASTORE d; \
+             CREATE PIPELINE slow FROM CHANNEL c LAMBDA 'sleep 0.15; cat' WITH (batch_size = 10000) INTO DATASTORE d",
+        ),
+        "setup",
+    );
+    let body: String = (0..300_000).map(|v| format!("{{\"v\": {v}}}\n")).collect();
+    post(db.http_port, "/channels/c/messages", body.as_bytes());
+    eventually(&db, "SELECT count(*) FROM d", &["300000"]);
+    let id = lines(&db, "REPROCESS PIPELINE slow")[0].clone();
+    assert!(db.psql("REPROCESS PIPELINE slow").stderr.windows(5).any(|w| w == b"55006"), "one at a time");
+    ok(db.psql(&format!("CANCEL REPROCESSING {id}")), "cancel");
+    let end = reprocessing_ends(&db, &id);
+    assert_eq!(end[0], "CANCELLED");
+    let done: u64 = end[1].parse().unwrap();
+    assert!(done < 300_000, "stopped early: {end:?}");
+    // The batches done were replaced, the rest kept: still every message once.
+    assert_eq!(lines(&db, "SELECT count(*), count(DISTINCT v) FROM d"), ["300000|300000"]);
+}

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -587,6 +588,73 @@ impl Datastore {
             sync_dir(&pdir).at(&pdir)?;
         }
         Ok(plan.len())
+    }
+
+    /// Deletes the rows whose Int64 column `id_col` equals `id` and whose `offset_col` is in
+    /// `offsets`, e.g. the rows a pipeline made from some channel messages; returns
+    /// how many. The memtable is flushed first, then each file that may hold such rows (by
+    /// its block statistics) is rewritten without them and replaces the old one as compaction
+    /// does, keeping its LSN so replay never brings them back. Rows appended meanwhile are
+    /// untouched.
+    pub fn delete_lineage(&self, id_col: &str, id: i64, offset_col: &str, offsets: Range<i64>) -> Result<u64> {
+        if offsets.is_empty() {
+            return Ok(0);
+        }
+        let (lo, hi) = (offsets.start, offsets.end - 1);
+        self.flush()?;
+        let _g = self.maint.lock().unwrap_or_else(|e| e.into_inner());
+        let (files, schema): (Vec<(i32, Arc<DsFile>)>, Vec<Field>) = {
+            let st = read(&self.state);
+            let files = st.parts.iter().flat_map(|(d, p)| p.files.iter().map(|f| (*d, f.clone()))).collect();
+            (files, st.schema.clone())
+        };
+        let may_hold =
+            |f: &DsFile, col: &str, lo: i64, hi: i64| {
+                f.meta.columns.iter().find(|c| c.name == col).is_some_and(|c| {
+                    c.data_type == DataType::Int64 && c.blocks.iter().any(|b| b.min <= hi && b.max >= lo)
+                })
+            };
+        let mut deleted = 0u64;
+        for (day, f) in files {
+            if !may_hold(&f, id_col, id, id) || !may_hold(&f, offset_col, lo, hi) {
+                continue;
+            }
+            let batch = conform(&schema, &f.read_all()?);
+            let (Some(Values::Int64(ids)), Some(Values::Int64(offs))) =
+                (batch.column(id_col).map(|c| &c.values), batch.column(offset_col).map(|c| &c.values))
+            else {
+                continue;
+            };
+            let (idc, offc) = (batch.column(id_col).expect("matched"), batch.column(offset_col).expect("matched"));
+            let keep: Vec<u32> = (0..batch.num_rows())
+                .filter(|&i| !(idc.is_valid(i) && offc.is_valid(i) && ids[i] == id && offsets.contains(&offs[i])))
+                .map(|i| i as u32)
+                .collect();
+            if keep.len() == batch.num_rows() {
+                continue;
+            }
+            deleted += (batch.num_rows() - keep.len()) as u64;
+            let spec = FileSpec {
+                day,
+                seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
+                max_lsn: f.meta.spec.max_lsn,
+                sort_key: f.meta.spec.sort_key.clone(),
+                replaces: vec![f.meta.spec.seq],
+                sources: f.meta.spec.sources.clone(),
+            };
+            let new = self.write_file(spec, &batch.take(&keep))?;
+            {
+                let mut st = write(&self.state);
+                let p = st.parts.entry(day).or_default();
+                p.files.retain(|x| x.meta.spec.seq != f.meta.spec.seq);
+                p.files.push(new);
+                p.files.sort_by_key(|x| x.meta.spec.seq);
+            }
+            fs::remove_file(&f.path).at(&f.path)?;
+            let pdir = self.dir.join(day_name(day));
+            sync_dir(&pdir).at(&pdir)?;
+        }
+        Ok(deleted)
     }
 
     /// Drops whole partitions older than the retention period at time `now` (microseconds).

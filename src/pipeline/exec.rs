@@ -498,8 +498,13 @@ fn finish(def: &PipelineDef, msgs: &Messages, mut b: Batch, mut failures: Vec<Fa
     }
     let mut fields = vec![Field::new("time", DataType::Timestamp)];
     let mut columns = vec![Column::new(Values::Timestamp(time))];
+    fields.push(Field::new(super::LINEAGE_PIPELINE, DataType::Int64));
+    columns.push(Column::new(Values::Int64(vec![def.id as i64; n])));
+    fields.push(Field::new(super::LINEAGE_OFFSET, DataType::Int64));
+    columns.push(Column::new(Values::Int64(sources.iter().map(|&m| (msgs.first_offset + m as u64) as i64).collect())));
     for (f, c) in b.fields.drain(..).zip(b.columns.drain(..)) {
-        if f.name == ROW || f.name.starts_with(PATH_PREFIX) || ts_col.as_deref() == Some("time") && f.name == "time" {
+        // `__` names are fleetdb's own (ROW, paths, lineage); an activity cannot make them.
+        if f.name.starts_with("__") || ts_col.as_deref() == Some("time") && f.name == "time" {
             continue;
         }
         // An attribute named `time` that is not the event time keeps its value under another name.
@@ -721,9 +726,10 @@ mod tests {
             let out = run_pipeline(&engine, &d, &mut PipelineState::new(&d.activities), &messages(input));
             let mut got: Vec<String> = (0..out.rows.num_rows())
                 .map(|i| {
+                    // Without time and the lineage columns.
                     let mut b = out.rows.clone();
-                    b.fields.remove(0);
-                    b.columns.remove(0);
+                    b.fields.drain(..3);
+                    b.columns.drain(..3);
                     decode::row_json(&b, i)
                 })
                 .collect();

@@ -15,6 +15,7 @@ pub mod aws;
 pub mod decode;
 pub mod exec;
 pub mod lambda;
+pub mod reprocess;
 pub mod runner;
 pub mod state;
 
@@ -32,6 +33,17 @@ pub use runner::Pipelines;
 pub const FILE_NAME: &str = "pipelines";
 const MAGIC: [u8; 8] = *b"FLEETPIP";
 const VERSION: u32 = 1;
+/// Columns every row a pipeline writes carries: the pipeline's id and the channel offset of
+/// the message the row came from. REPROCESS finds the rows to replace by them. Queries see
+/// them only by name: `SELECT *` and the catalogs leave them out.
+pub const LINEAGE_PIPELINE: &str = "__pipeline_id";
+pub const LINEAGE_OFFSET: &str = "__offset";
+
+/// Whether a datastore column is a lineage column.
+pub fn is_lineage(name: &str) -> bool {
+    name == LINEAGE_PIPELINE || name == LINEAGE_OFFSET
+}
+
 /// Activities in one pipeline, as AWS allows.
 pub const MAX_ACTIVITIES: usize = 25;
 

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::exec::{Failure, run_pipeline};
+use super::reprocess::Job;
 use super::state::PipelineState;
 use super::{PipelineDef, PipelineSpec};
 use crate::batch::Batch;
@@ -90,6 +91,8 @@ pub struct Pipelines {
     /// Serialises definition changes and the pipelines file.
     ddl: Mutex<()>,
     started: AtomicBool,
+    /// Reprocessings since the server started, oldest first.
+    jobs: Mutex<Vec<Arc<Job>>>,
 }
 
 impl Pipelines {
@@ -104,6 +107,7 @@ impl Pipelines {
             running: RwLock::new(running),
             ddl: Mutex::new(()),
             started: AtomicBool::new(false),
+            jobs: Mutex::default(),
         })
     }
 
@@ -318,6 +322,48 @@ impl Pipelines {
         Ok(true)
     }
 
+    /// REPROCESS PIPELINE: starts reprocessing the messages that arrived from `from` to
+    /// `to` (module [`super::reprocess`]) in the background. Returns its id.
+    pub fn reprocess(&self, name: &str, from: Option<i64>, to: Option<i64>) -> Result<u64> {
+        let engine = self.engine()?;
+        let r = self.find(name).ok_or_else(|| Error::NotFound(format!("pipeline \"{name}\"")))?;
+        let def = read(&r.def).clone();
+        let until = self.position(&engine, &def, &lock(&r.counters))?;
+        let mut jobs = lock(&self.jobs);
+        if let Some(j) = jobs.iter().find(|j| j.pipeline == name && j.is_running()) {
+            return Err(Error::Constraint {
+                sqlstate: "55006",
+                message: format!("pipeline \"{name}\" is being reprocessed already (reprocessing {})", j.id),
+            });
+        }
+        let id = jobs.last().map_or(1, |j| j.id + 1);
+        let job = Arc::new(Job::new(id, name, from, to));
+        jobs.push(job.clone());
+        std::thread::Builder::new()
+            .name(format!("fleetdb-reprocess-{id}"))
+            .spawn(move || job.run(&engine, &def, until))
+            .map_err(|e| Error::Invalid(format!("starting the reprocessing: {e}")))?;
+        Ok(id)
+    }
+
+    /// The reprocessings since the server started, oldest first.
+    pub fn reprocessings(&self) -> Vec<Arc<Job>> {
+        lock(&self.jobs).clone()
+    }
+
+    /// CANCEL REPROCESSING: the job stops after its current batch.
+    pub fn cancel_reprocessing(&self, id: u64) -> Result<()> {
+        let job = lock(&self.jobs).iter().find(|j| j.id == id).cloned();
+        match job {
+            Some(j) if j.is_running() => {
+                j.cancel();
+                Ok(())
+            }
+            Some(j) => Err(Error::Invalid(format!("reprocessing {id} has ended ({})", j.progress().state.name()))),
+            None => Err(Error::NotFound(format!("reprocessing {id}"))),
+        }
+    }
+
     /// The state of `def`'s activities at channel position `pos`: the last checkpoint, then
     /// the messages from there to `pos` run again through the activities up to the last
     /// stateful one, storing nothing.
@@ -371,7 +417,7 @@ impl Pipelines {
 const ERROR_COLUMNS: [&str; 5] = ["pipeline", "activity", "reason", "message_id", "message"];
 
 /// Appends failures to `fleetdb.pipeline_errors`.
-fn record_failures(engine: &Engine, pipeline: &str, msgs: &Messages, failures: &[Failure]) -> Result<()> {
+pub(crate) fn record_failures(engine: &Engine, pipeline: &str, msgs: &Messages, failures: &[Failure]) -> Result<()> {
     let column = |f: &dyn Fn(&Failure) -> String| failures.iter().map(f).collect::<Vec<String>>();
     let values = vec![
         column(&|_| pipeline.to_string()),

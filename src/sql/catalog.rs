@@ -95,6 +95,7 @@ pub fn relations(engine: &Engine) -> Vec<Rel> {
             let mut columns: Vec<(String, SqlType, bool)> = d
                 .schema()
                 .iter()
+                .filter(|f| !crate::pipeline::is_lineage(&f.name))
                 .map(|f| (f.name.clone(), SqlType::of_storage(f.data_type), f.name == "time"))
                 .collect();
             columns.push(("__dt".into(), SqlType::Date, true));

@@ -104,6 +104,16 @@ pub enum Statement {
         name: String,
         messages: String,
     },
+    /// `REPROCESS PIPELINE p [FROM 'ts'] [TO 'ts']` (AWS StartPipelineReprocessing).
+    ReprocessPipeline {
+        name: String,
+        from: Option<String>,
+        to: Option<String>,
+    },
+    /// `SHOW REPROCESSING`.
+    ShowReprocessing,
+    /// `CANCEL REPROCESSING id`.
+    CancelReprocessing(u64),
     /// A fleetdb statement this build does not implement yet (its first words).
     NotYet(String),
 }
@@ -296,6 +306,38 @@ fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
                 to = Some(p.parse_literal_string().map_err(pe)?);
             }
             Ok(Statement::Sample { name, limit, from, to })
+        }
+        ("REPROCESS", Some(ObjectKind::Pipeline)) => {
+            use sqlparser::keywords::Keyword;
+            p.next_token();
+            p.next_token();
+            let name = ident(sql, p)?;
+            let from = if p.parse_keyword(Keyword::FROM) { Some(p.parse_literal_string().map_err(pe)?) } else { None };
+            let to = if p.parse_keyword(Keyword::TO) { Some(p.parse_literal_string().map_err(pe)?) } else { None };
+            Ok(Statement::ReprocessPipeline { name, from, to })
+        }
+        ("SHOW", _) if w1 == "REPROCESSING" || w1 == "REPROCESSINGS" => {
+            p.next_token();
+            p.next_token();
+            Ok(Statement::ShowReprocessing)
+        }
+        ("CANCEL", _) if w1 == "REPROCESSING" => {
+            p.next_token();
+            p.next_token();
+            let t = p.next_token();
+            let id = match &t.token {
+                Token::Number(n, _) => n.parse().ok(),
+                Token::SingleQuotedString(s) => s.parse().ok(),
+                _ => None,
+            };
+            let id = id.ok_or_else(|| {
+                SqlError::syntax("CANCEL REPROCESSING takes the id REPROCESS PIPELINE returned").at(position_of(
+                    sql,
+                    t.span.start.line,
+                    t.span.start.column,
+                ))
+            })?;
+            Ok(Statement::CancelReprocessing(id))
         }
         ("REFRESH" | "REPROCESS" | "SAMPLE" | "TEST" | "CANCEL", _) => {
             let what = format!("{w0} {w1}");

@@ -29,6 +29,8 @@ struct ScopeCol {
     ty: SqlType,
     /// The right copy of a `JOIN … USING` column: reachable only qualified, not in `*`.
     merged: bool,
+    /// Reachable by name only, never in `*` (a datastore's lineage columns).
+    hidden: bool,
 }
 
 struct Scope {
@@ -436,7 +438,13 @@ impl<'a> Binder<'a> {
             let mut scope = Scope {
                 cols: schema
                     .iter()
-                    .map(|c| ScopeCol { qualifier: Some(qual.clone()), name: c.name.clone(), ty: c.ty, merged: false })
+                    .map(|c| ScopeCol {
+                        qualifier: Some(qual.clone()),
+                        name: c.name.clone(),
+                        ty: c.ty,
+                        merged: false,
+                        hidden: false,
+                    })
                     .collect(),
                 used: RefCell::new(vec![true; schema.len()]),
                 time_col: None,
@@ -459,7 +467,13 @@ impl<'a> Binder<'a> {
         if let Some((plan, schema)) = cte {
             let cols = schema
                 .iter()
-                .map(|c| ScopeCol { qualifier: Some(qual.clone()), name: c.name.clone(), ty: c.ty, merged: false })
+                .map(|c| ScopeCol {
+                    qualifier: Some(qual.clone()),
+                    name: c.name.clone(),
+                    ty: c.ty,
+                    merged: false,
+                    hidden: false,
+                })
                 .collect::<Vec<_>>();
             let n = cols.len();
             return Ok((plan, Scope { cols, used: RefCell::new(vec![true; n]), time_col: None }));
@@ -487,10 +501,17 @@ impl<'a> Binder<'a> {
             return Err(SqlError::undefined_relation(&parts.join(".")));
         };
         let schema: Vec<OutCol> = cols.iter().map(|(n, t)| OutCol { name: n.clone(), ty: *t }).collect();
+        let is_datastore = matches!(source, Source::Datastore(_));
         let scope = Scope {
             cols: cols
                 .into_iter()
-                .map(|(name, ty)| ScopeCol { qualifier: Some(qual.clone()), name, ty, merged: false })
+                .map(|(name, ty)| ScopeCol {
+                    hidden: is_datastore && crate::pipeline::is_lineage(&name),
+                    qualifier: Some(qual.clone()),
+                    name,
+                    ty,
+                    merged: false,
+                })
                 .collect(),
             used: RefCell::new(vec![false; schema.len()]),
             time_col,
@@ -696,6 +717,7 @@ impl<'a> Binder<'a> {
                 name: names.get(i).cloned().unwrap_or_else(|| c.name.clone()),
                 ty: c.ty,
                 merged: false,
+                hidden: false,
             })
             .collect::<Vec<_>>();
         let n = cols.len();
@@ -856,7 +878,7 @@ impl<'a> Binder<'a> {
             let mut cols: Vec<ScopeCol> = scope.cols.clone();
             let elem_ty = if int_elems { SqlType::Int4 } else { SqlType::Text };
             for (name, ty) in [("\u{1}elem", elem_ty), ("\u{1}ord", SqlType::Int4), ("\u{1}rec", SqlType::Text)] {
-                cols.push(ScopeCol { qualifier: None, name: name.into(), ty, merged: false });
+                cols.push(ScopeCol { qualifier: None, name: name.into(), ty, merged: false, hidden: false });
             }
             let mut used = scope.used.borrow().clone();
             used.extend([true; 3]);
@@ -897,6 +919,7 @@ impl<'a> Binder<'a> {
                     for (i, c) in scope.cols.iter().enumerate() {
                         if only.as_ref().is_some_and(|q| c.qualifier.as_ref() != Some(q))
                             || (only.is_none() && c.merged)
+                            || c.hidden
                         {
                             continue;
                         }

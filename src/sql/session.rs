@@ -285,7 +285,10 @@ impl Session {
                 }])),
                 _ => Ok(None),
             },
-            Statement::Show(_) | Statement::Describe { .. } | Statement::TestPipeline { .. } => {
+            Statement::Show(_)
+            | Statement::Describe { .. }
+            | Statement::TestPipeline { .. }
+            | Statement::ShowReprocessing => {
                 // Run it: these are cheap and read-only.
                 let mut probe = Session {
                     engine: self.engine.clone(),
@@ -298,6 +301,9 @@ impl Session {
                     Outcome::Rows { schema, .. } => Ok(Some(schema)),
                     _ => Ok(None),
                 }
+            }
+            Statement::ReprocessPipeline { .. } => {
+                Ok(Some(vec![OutCol { name: "reprocessing_id".into(), ty: SqlType::Text }]))
             }
             _ => Ok(None),
         }
@@ -464,6 +470,31 @@ impl Session {
             }
             Statement::AlterPipeline(spec) => pipeline_result(self.pipelines()?.alter(spec.clone()), "ALTER PIPELINE"),
             Statement::TestPipeline { name, messages } => self.test_pipeline(name, messages),
+            Statement::ReprocessPipeline { name, from, to } => {
+                let at = |s: &Option<String>| -> SqlResult<Option<i64>> {
+                    s.as_deref()
+                        .map(|t| {
+                            crate::sql::scalar::parse_timestamp(t).ok_or_else(|| {
+                                SqlError::new("22007", format!("invalid input syntax for type timestamp: \"{t}\""))
+                            })
+                        })
+                        .transpose()
+                };
+                let (from, to) = (at(from)?, at(to)?);
+                let id = match self.pipelines()?.reprocess(name, from, to) {
+                    Ok(id) => id,
+                    Err(crate::Error::NotFound(what)) => {
+                        return Err(SqlError::new("42704", format!("{what} does not exist")));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let (schema, batches) = text_batch(&["reprocessing_id"], vec![vec![Some(id.to_string())]]);
+                Ok(Outcome::Rows { schema, batches })
+            }
+            Statement::ShowReprocessing => self.show_reprocessing(),
+            Statement::CancelReprocessing(id) => {
+                pipeline_result(self.pipelines()?.cancel_reprocessing(*id), "CANCEL REPROCESSING")
+            }
             Statement::NotYet(what) => Err(SqlError::unsupported(what.clone())),
             Statement::Sql(s) => {
                 // A write computed from a table's content fails with 40001 if another session
@@ -523,6 +554,57 @@ impl Session {
             rows.push(vec![None, Some(f.activity), Some(message), Some(f.reason)]);
         }
         let (schema, batches) = text_batch(&["step", "activity", "message", "error"], rows);
+        Ok(Outcome::Rows { schema, batches })
+    }
+
+    /// SHOW REPROCESSING: every reprocessing since the server started, with its progress.
+    fn show_reprocessing(&self) -> SqlResult<Outcome> {
+        let rows = self
+            .pipelines()?
+            .reprocessings()
+            .iter()
+            .map(|j| {
+                let p = j.progress();
+                let pct = if p.messages_total == 0 {
+                    if p.state == crate::pipeline::reprocess::JobState::Running { 0.0 } else { 100.0 }
+                } else {
+                    100.0 * p.messages_done as f64 / p.messages_total as f64
+                };
+                vec![
+                    Some(j.id.to_string()),
+                    Some(j.pipeline.clone()),
+                    Some(p.state.name().to_string()),
+                    Some(format!("{pct:.1}")),
+                    Some(p.messages_done.to_string()),
+                    Some(p.messages_total.to_string()),
+                    Some(p.rows_deleted.to_string()),
+                    Some(p.rows_written.to_string()),
+                    j.from.map(format_timestamp),
+                    j.to.map(format_timestamp),
+                    Some(format_timestamp(j.started)),
+                    p.ended.map(format_timestamp),
+                    p.reason.clone(),
+                ]
+            })
+            .collect();
+        let (schema, batches) = text_batch(
+            &[
+                "id",
+                "pipeline",
+                "status",
+                "progress_pct",
+                "messages_done",
+                "messages_total",
+                "rows_deleted",
+                "rows_written",
+                "from",
+                "to",
+                "started",
+                "ended",
+                "reason",
+            ],
+            rows,
+        );
         Ok(Outcome::Rows { schema, batches })
     }
 
@@ -639,6 +721,7 @@ impl Session {
             let mut rows: Vec<Vec<Option<String>>> = d
                 .schema()
                 .iter()
+                .filter(|f| !crate::pipeline::is_lineage(&f.name))
                 .map(|f| vec![Some(f.name.clone()), Some(SqlType::of_storage(f.data_type).pg_name().to_string())])
                 .collect();
             rows.push(vec![Some("__dt".into()), Some("date".into())]);

@@ -281,7 +281,18 @@ pub fn eventually(db: &Fleetdb, sql: &str, want: &[&str]) {
 pub fn http_post(port: u16, path: &str, body: &[u8]) -> (u16, String) {
     use std::io::Write;
     let mut child = Command::new("curl")
-        .args(["-s", "-i", "-X", "POST", "--data-binary", "@-", "-H", "Content-Type: application/json"])
+        .args([
+            "-s",
+            "-i",
+            "-X",
+            "POST",
+            "--data-binary",
+            "@-",
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            "Expect:",
+        ])
         .arg(format!("http://127.0.0.1:{port}{path}"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
