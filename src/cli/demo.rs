@@ -27,7 +27,10 @@ CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TE
 CREATE DATASTORE factory_processed_datastore WITH (retention = '365 days');
 CREATE PIPELINE factory_pipeline
   FROM CHANNEL factory_sensor_channel
-  FILTER vibration > 0 AND temperature BETWEEN -40 AND 150
+  FILTER vibration > 0
+  DEDUPLICATE ON (machine_id, timestamp) WITHIN '10 minutes'
+  REMOVE OUTLIERS ON temperature RANGE -40 TO 150
+  REMOVE OUTLIERS ON vibration BY machine_id ZSCORE 4 OVER 120
   MATH temperature_f = (temperature * 9 / 5) + 32
   ENRICH FROM machines ON machine_id
   INTO DATASTORE factory_processed_datastore
