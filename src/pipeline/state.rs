@@ -24,7 +24,9 @@
 //! - In both outlier rules a missing or null value is kept; a value that is not a number (nor
 //!   a numeric string) fails the message into `fleetdb.pipeline_errors`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::util::hash::FastMap;
 
 use super::decode::{ROW, format_number};
 use super::{Activity, OutlierRule};
@@ -65,14 +67,14 @@ impl Window {
 pub enum ActivityState {
     None,
     /// Per key, each attribute's last value.
-    Latest(HashMap<String, Vec<Option<Scalar>>>),
+    Latest(FastMap<String, Vec<Option<Scalar>>>),
     /// Encoded attribute values → arrival time of the kept message; `swept` is when expired
     /// entries were last removed.
     Dedup {
-        kept: HashMap<Vec<u8>, i64>,
+        kept: FastMap<Vec<u8>, i64>,
         swept: i64,
     },
-    ZScore(HashMap<Option<String>, Window>),
+    ZScore(FastMap<Option<String>, Window>),
 }
 
 /// The states of a pipeline's activities, each with the text of the activity it belongs to.
@@ -83,9 +85,9 @@ pub struct PipelineState {
 
 fn fresh(a: &Activity) -> ActivityState {
     match a {
-        Activity::Latest { .. } => ActivityState::Latest(HashMap::new()),
-        Activity::Deduplicate { .. } => ActivityState::Dedup { kept: HashMap::new(), swept: i64::MIN },
-        Activity::RemoveOutliers { rule: OutlierRule::ZScore { .. }, .. } => ActivityState::ZScore(HashMap::new()),
+        Activity::Latest { .. } => ActivityState::Latest(FastMap::default()),
+        Activity::Deduplicate { .. } => ActivityState::Dedup { kept: FastMap::default(), swept: i64::MIN },
+        Activity::RemoveOutliers { rule: OutlierRule::ZScore { .. }, .. } => ActivityState::ZScore(FastMap::default()),
         _ => ActivityState::None,
     }
 }
@@ -190,7 +192,7 @@ impl PipelineState {
             let st = match r.u8()? {
                 0 => ActivityState::None,
                 1 => {
-                    let mut m = HashMap::new();
+                    let mut m = FastMap::default();
                     for _ in 0..r.u32()? {
                         let k = text(r)?;
                         let mut vals = Vec::new();
@@ -209,7 +211,7 @@ impl PipelineState {
                 }
                 2 => {
                     let swept = r.i64()?;
-                    let mut kept = HashMap::new();
+                    let mut kept = FastMap::default();
                     for _ in 0..r.u32()? {
                         let k = r.bytes32()?.to_vec();
                         kept.insert(k, r.i64()?);
@@ -217,7 +219,7 @@ impl PipelineState {
                     ActivityState::Dedup { kept, swept }
                 }
                 3 => {
-                    let mut m = HashMap::new();
+                    let mut m = FastMap::default();
                     for _ in 0..r.u32()? {
                         let k = match r.u8()? {
                             0 => None,
@@ -306,7 +308,7 @@ fn column_of(values: &[Option<Scalar>]) -> (DataType, Column) {
 }
 
 /// LATEST (attrs) BY key over `b`, in row order.
-pub fn latest(attrs: &[String], key: &str, st: &mut HashMap<String, Vec<Option<Scalar>>>, mut b: Batch) -> Batch {
+pub fn latest(attrs: &[String], key: &str, st: &mut FastMap<String, Vec<Option<Scalar>>>, mut b: Batch) -> Batch {
     let Some(kc) = find(&b, key) else { return b };
     let n = b.num_rows();
     let keys: Vec<Option<String>> = (0..n).map(|i| key_of(&b.columns[kc], i)).collect();
@@ -395,7 +397,7 @@ pub fn rows_of(b: &Batch) -> Vec<usize> {
 pub fn deduplicate(
     attrs: &[String],
     within: i64,
-    kept: &mut HashMap<Vec<u8>, i64>,
+    kept: &mut FastMap<Vec<u8>, i64>,
     swept: &mut i64,
     b: Batch,
     arrival: &[i64],
@@ -455,15 +457,37 @@ pub fn remove_outliers(
     attr: &str,
     key: Option<&str>,
     rule: OutlierRule,
-    windows: Option<&mut HashMap<Option<String>, Window>>,
+    mut windows: Option<&mut FastMap<Option<String>, Window>>,
     b: Batch,
 ) -> (Batch, Vec<(usize, String)>) {
     let Some(vc) = find(&b, attr) else { return (b, Vec::new()) };
     let kc = key.and_then(|k| find(&b, k));
-    let mut keep: Vec<u32> = Vec::with_capacity(b.num_rows());
+    let n_rows = b.num_rows();
+    // Each row's window: the batch's distinct keys are looked up once, their windows taken
+    // out of the state for the batch and put back after.
+    let mut taken: Vec<(Option<String>, Window)> = Vec::new();
+    let mut row_window: Vec<u32> = Vec::new();
+    if let (OutlierRule::ZScore { .. }, Some(ws)) = (rule, windows.as_deref_mut()) {
+        let mut slot: FastMap<Option<std::borrow::Cow<'_, str>>, u32> = FastMap::default();
+        row_window.reserve(n_rows);
+        for i in 0..n_rows {
+            let k = kc.and_then(|c| match &b.columns[c].values {
+                Values::Text(v) if b.columns[c].is_valid(i) => Some(std::borrow::Cow::Borrowed(v.get(i))),
+                _ => key_of(&b.columns[c], i).map(std::borrow::Cow::Owned),
+            });
+            let next = taken.len() as u32;
+            let w = *slot.entry(k.clone()).or_insert_with(|| {
+                let owned = k.map(|c| c.into_owned());
+                let w = ws.remove(&owned).unwrap_or_default();
+                taken.push((owned, w));
+                next
+            });
+            row_window.push(w);
+        }
+    }
+    let mut keep: Vec<u32> = Vec::with_capacity(n_rows);
     let mut failed = Vec::new();
-    let mut windows = windows;
-    for i in 0..b.num_rows() {
+    for i in 0..n_rows {
         let x = match number_of(&b.columns[vc], i) {
             Ok(Some(x)) => x,
             Ok(None) => {
@@ -475,19 +499,23 @@ pub fn remove_outliers(
                 continue;
             }
         };
-        let ok = match (rule, windows.as_deref_mut()) {
-            (OutlierRule::Range { lo, hi }, _) => (lo..=hi).contains(&x),
-            (OutlierRule::ZScore { k, n }, Some(ws)) => {
-                let w = ws.entry(kc.and_then(|c| key_of(&b.columns[c], i))).or_default();
-                zscore_keeps(w, x, k, n)
-            }
-            (OutlierRule::ZScore { .. }, None) => true,
+        let ok = match rule {
+            OutlierRule::Range { lo, hi } => (lo..=hi).contains(&x),
+            OutlierRule::ZScore { k, n } => match row_window.get(i) {
+                Some(&w) => zscore_keeps(&mut taken[w as usize].1, x, k, n),
+                None => true,
+            },
         };
         if ok {
             keep.push(i as u32);
         }
     }
-    let out = if keep.len() == b.num_rows() { b } else { b.take(&keep) };
+    if let Some(ws) = windows {
+        for (k, w) in taken {
+            ws.insert(k, w);
+        }
+    }
+    let out = if keep.len() == n_rows { b } else { b.take(&keep) };
     (out, failed)
 }
 

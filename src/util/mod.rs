@@ -1,10 +1,12 @@
 //! Small shared helpers: bounds-checked byte encoding ([`bytes`]), time arithmetic
 //! ([`time`]), crash-safe file replacement ([`fsutil`]), the file framing shared by data files
-//! ([`container`]) and read-only memory maps ([`mmap`], the crate's only `unsafe`).
+//! ([`container`]) and read-only memory maps ([`mmap`], one of the crate's two `unsafe` places; the other is
+//! `StrVec::get`).
 
 pub mod bytes;
 pub mod container;
 pub mod fsutil;
+pub mod hash;
 pub mod json;
 pub mod mmap;
 pub mod sync;
