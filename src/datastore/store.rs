@@ -21,6 +21,7 @@ use super::schema::{conform, reconcile};
 use crate::batch::{Batch, DataType, Field, Values, dictionary};
 use crate::error::{Error, IoContext, Result};
 use crate::util::fsutil::{create_dir_durable, remove_tmp_files, sync_dir, write_atomic};
+use crate::util::recfile;
 use crate::util::sync::{read, write};
 use crate::util::time::{day_name, day_of, parse_day_name};
 
@@ -37,31 +38,25 @@ pub const SOURCES_FILE: &str = "sources";
 const SOURCES_MAGIC: [u8; 8] = *b"FLEETSRC";
 const SOURCES_VERSION: u32 = 1;
 
+fn read_floor(dir: &Path) -> Result<i32> {
+    let Some(b) = recfile::read(&dir.join(FLOOR_FILE), &FLOOR_MAGIC, FLOOR_VERSION, "retention floor")? else {
+        return Ok(i32::MIN);
+    };
+    let day: [u8; 4] = b.try_into().map_err(|_| Error::corrupt(dir.join(FLOOR_FILE), "retention floor"))?;
+    Ok(i32::from_le_bytes(day))
+}
+
+fn write_floor(dir: &Path, day: i32) -> Result<()> {
+    recfile::write(&dir.join(FLOOR_FILE), &FLOOR_MAGIC, FLOOR_VERSION, &day.to_le_bytes())
+}
+
 fn read_sources(dir: &Path) -> Result<BTreeMap<String, u64>> {
     let path = dir.join(SOURCES_FILE);
-    let b = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(Error::io(&path, e)),
+    let Some(body) = recfile::read(&path, &SOURCES_MAGIC, SOURCES_VERSION, "sources file")? else {
+        return Ok(BTreeMap::new());
     };
     let bad = || Error::corrupt(&path, "sources file");
-    if b.len() < 20 || b[..8] != SOURCES_MAGIC {
-        return Err(bad());
-    }
-    let (body, crc) = b.split_at(b.len() - 4);
-    if crate::util::bytes::u32_at(crc, 0) != Some(crate::util::bytes::crc32(body)) {
-        return Err(bad());
-    }
-    let mut r = crate::util::bytes::ByteReader::new(&body[8..]);
-    let version = r.u32().ok_or_else(bad)?;
-    if version != SOURCES_VERSION {
-        return Err(Error::UnsupportedVersion {
-            path,
-            kind: "sources file",
-            found: version,
-            supported: SOURCES_VERSION,
-        });
-    }
+    let mut r = crate::util::bytes::ByteReader::new(&body);
     let mut out = BTreeMap::new();
     for _ in 0..r.u32().ok_or_else(bad)? {
         let key = r.str16().ok_or_else(bad)?.to_string();
@@ -75,53 +70,13 @@ fn read_sources(dir: &Path) -> Result<BTreeMap<String, u64>> {
 
 fn write_sources(dir: &Path, sources: &BTreeMap<String, u64>) -> Result<()> {
     use crate::util::bytes::PutBytes;
-    let mut b = SOURCES_MAGIC.to_vec();
-    b.put_u32(SOURCES_VERSION);
+    let mut b = Vec::new();
     b.put_u32(sources.len() as u32);
     for (k, o) in sources {
         b.put_str16(k);
         b.put_u64(*o);
     }
-    let crc = crate::util::bytes::crc32(&b);
-    b.put_u32(crc);
-    let path = dir.join(SOURCES_FILE);
-    write_atomic(&path, &b).at(&path)
-}
-
-fn read_floor(dir: &Path) -> Result<i32> {
-    let path = dir.join(FLOOR_FILE);
-    if !path.exists() {
-        return Ok(i32::MIN);
-    }
-    let b = fs::read(&path).at(&path)?;
-    let bad = || Error::corrupt(&path, "retention floor file");
-    if b.len() != 20
-        || b[..8] != FLOOR_MAGIC
-        || crate::util::bytes::crc32(&b[..16]) != crate::util::bytes::u32_at(&b, 16).ok_or_else(bad)?
-    {
-        return Err(bad());
-    }
-    let version = crate::util::bytes::u32_at(&b, 8).ok_or_else(bad)?;
-    if version != FLOOR_VERSION {
-        return Err(Error::UnsupportedVersion {
-            path,
-            kind: "retention floor",
-            found: version,
-            supported: FLOOR_VERSION,
-        });
-    }
-    Ok(crate::util::bytes::u32_at(&b, 12).ok_or_else(bad)? as i32)
-}
-
-fn write_floor(dir: &Path, day: i32) -> Result<()> {
-    use crate::util::bytes::PutBytes;
-    let mut b = FLOOR_MAGIC.to_vec();
-    b.put_u32(FLOOR_VERSION);
-    b.put_i32(day);
-    let crc = crate::util::bytes::crc32(&b);
-    b.put_u32(crc);
-    let path = dir.join(FLOOR_FILE);
-    write_atomic(&path, &b).at(&path)
+    recfile::write(&dir.join(SOURCES_FILE), &SOURCES_MAGIC, SOURCES_VERSION, &b)
 }
 
 /// Datastore settings. Defaults are in [`DatastoreOptions::default`].

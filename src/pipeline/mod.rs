@@ -24,9 +24,8 @@ use std::path::Path;
 
 use sqlparser::ast;
 
-use crate::error::{Error, IoContext, Result};
-use crate::util::bytes::{ByteReader, PutBytes, crc32};
-use crate::util::fsutil::write_atomic;
+use crate::error::{Error, Result};
+use crate::util::bytes::{ByteReader, PutBytes};
 
 pub use runner::Pipelines;
 
@@ -282,46 +281,24 @@ impl PipelineDef {
 }
 
 pub fn save(dir: &Path, defs: &[PipelineDef]) -> Result<()> {
-    let mut b = MAGIC.to_vec();
-    b.put_u32(VERSION);
+    let mut b = Vec::new();
     b.put_u32(defs.len() as u32);
     for d in defs {
         b.put_u64(d.id);
         b.put_u64(d.start_offset);
         b.put_bytes32(d.to_sql().as_bytes());
     }
-    let crc = crc32(&b);
-    b.put_u32(crc);
-    let path = dir.join(FILE_NAME);
-    write_atomic(&path, &b).at(&path)
+    crate::util::recfile::write(&dir.join(FILE_NAME), &MAGIC, VERSION, &b)
 }
 
 /// The pipelines in `dir` (none if the file does not exist).
 pub fn load(dir: &Path) -> Result<Vec<PipelineDef>> {
     let path = dir.join(FILE_NAME);
-    let b = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&path, e)),
+    let Some(body) = crate::util::recfile::read(&path, &MAGIC, VERSION, "pipelines file")? else {
+        return Ok(Vec::new());
     };
     let corrupt = |why: &str| Error::corrupt(&path, format!("pipelines file: {why}"));
-    if b.len() < 20 || b[..8] != MAGIC {
-        return Err(corrupt("bad header"));
-    }
-    let (body, crc) = b.split_at(b.len() - 4);
-    if ByteReader::new(crc).u32() != Some(crc32(body)) {
-        return Err(corrupt("checksum mismatch"));
-    }
-    let mut r = ByteReader::new(&body[8..]);
-    let version = r.u32().ok_or_else(|| corrupt("short"))?;
-    if version != VERSION {
-        return Err(Error::UnsupportedVersion {
-            path: path.clone(),
-            kind: "pipelines file",
-            found: version,
-            supported: VERSION,
-        });
-    }
+    let mut r = ByteReader::new(&body);
     let n = r.u32().ok_or_else(|| corrupt("short"))?;
     let mut out = Vec::new();
     for _ in 0..n {

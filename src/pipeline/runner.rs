@@ -439,42 +439,20 @@ fn save_state(dir: &Path, id: u64, pos: u64, st: &PipelineState) -> Result<()> {
     use crate::util::bytes::PutBytes;
     let sdir = dir.join(STATE_DIR);
     crate::util::fsutil::create_dir_durable(&sdir).map_err(|e| Error::io(&sdir, e))?;
-    let mut b = STATE_MAGIC.to_vec();
-    b.put_u32(STATE_VERSION);
+    let mut b = Vec::new();
     b.put_u64(pos);
     st.encode(&mut b);
-    let crc = crate::util::bytes::crc32(&b);
-    b.put_u32(crc);
-    let path = state_path(dir, id);
-    crate::util::fsutil::write_atomic(&path, &b).map_err(|e| Error::io(&path, e))
+    crate::util::recfile::write(&state_path(dir, id), &STATE_MAGIC, STATE_VERSION, &b)
 }
 
 /// The checkpoint of pipeline `id`: its position and state, if there is one.
 fn load_saved_state(dir: &Path, id: u64) -> Result<Option<(u64, PipelineState)>> {
     let path = state_path(dir, id);
-    let b = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path, e)),
+    let Some(body) = crate::util::recfile::read(&path, &STATE_MAGIC, STATE_VERSION, "pipeline state")? else {
+        return Ok(None);
     };
     let corrupt = || Error::corrupt(&path, "pipeline state checkpoint");
-    if b.len() < 24 || b[..8] != STATE_MAGIC {
-        return Err(corrupt());
-    }
-    let (body, crc) = b.split_at(b.len() - 4);
-    if crate::util::bytes::u32_at(crc, 0) != Some(crate::util::bytes::crc32(body)) {
-        return Err(corrupt());
-    }
-    let mut r = crate::util::bytes::ByteReader::new(&body[8..]);
-    let version = r.u32().ok_or_else(corrupt)?;
-    if version != STATE_VERSION {
-        return Err(Error::UnsupportedVersion {
-            path,
-            kind: "pipeline state",
-            found: version,
-            supported: STATE_VERSION,
-        });
-    }
+    let mut r = crate::util::bytes::ByteReader::new(&body);
     let pos = r.u64().ok_or_else(corrupt)?;
     let st = PipelineState::decode(&mut r).filter(|_| r.is_empty()).ok_or_else(corrupt)?;
     Ok(Some((pos, st)))

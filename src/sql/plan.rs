@@ -33,6 +33,13 @@ struct ScopeCol {
     hidden: bool,
 }
 
+impl ScopeCol {
+    /// An ordinary column: in `*`, reachable qualified or not.
+    fn new(qualifier: Option<String>, name: String, ty: SqlType) -> ScopeCol {
+        ScopeCol { qualifier, name, ty, merged: false, hidden: false }
+    }
+}
+
 struct Scope {
     cols: Vec<ScopeCol>,
     /// Which columns expressions used (drives which columns the scan decodes).
@@ -436,16 +443,7 @@ impl<'a> Binder<'a> {
             let (schema, batch) = catalog::relation(self.engine, schema_name, &rel)?
                 .ok_or_else(|| SqlError::undefined_relation(&parts.join(".")))?;
             let mut scope = Scope {
-                cols: schema
-                    .iter()
-                    .map(|c| ScopeCol {
-                        qualifier: Some(qual.clone()),
-                        name: c.name.clone(),
-                        ty: c.ty,
-                        merged: false,
-                        hidden: false,
-                    })
-                    .collect(),
+                cols: schema.iter().map(|c| ScopeCol::new(Some(qual.clone()), c.name.clone(), c.ty)).collect(),
                 used: RefCell::new(vec![true; schema.len()]),
                 time_col: None,
             };
@@ -465,16 +463,8 @@ impl<'a> Binder<'a> {
         }
         let cte = if parts.len() == 1 { self.ctes.borrow().get(&rel).cloned() } else { None };
         if let Some((plan, schema)) = cte {
-            let cols = schema
-                .iter()
-                .map(|c| ScopeCol {
-                    qualifier: Some(qual.clone()),
-                    name: c.name.clone(),
-                    ty: c.ty,
-                    merged: false,
-                    hidden: false,
-                })
-                .collect::<Vec<_>>();
+            let cols =
+                schema.iter().map(|c| ScopeCol::new(Some(qual.clone()), c.name.clone(), c.ty)).collect::<Vec<_>>();
             let n = cols.len();
             return Ok((plan, Scope { cols, used: RefCell::new(vec![true; n]), time_col: None }));
         }
@@ -712,13 +702,7 @@ impl<'a> Binder<'a> {
         let cols = schema
             .iter()
             .enumerate()
-            .map(|(i, c)| ScopeCol {
-                qualifier: qual.clone(),
-                name: names.get(i).cloned().unwrap_or_else(|| c.name.clone()),
-                ty: c.ty,
-                merged: false,
-                hidden: false,
-            })
+            .map(|(i, c)| ScopeCol::new(qual.clone(), names.get(i).cloned().unwrap_or_else(|| c.name.clone()), c.ty))
             .collect::<Vec<_>>();
         let n = cols.len();
         Ok((plan, Scope { cols, used: RefCell::new(vec![true; n]), time_col: None }))
@@ -878,7 +862,7 @@ impl<'a> Binder<'a> {
             let mut cols: Vec<ScopeCol> = scope.cols.clone();
             let elem_ty = if int_elems { SqlType::Int4 } else { SqlType::Text };
             for (name, ty) in [("\u{1}elem", elem_ty), ("\u{1}ord", SqlType::Int4), ("\u{1}rec", SqlType::Text)] {
-                cols.push(ScopeCol { qualifier: None, name: name.into(), ty, merged: false, hidden: false });
+                cols.push(ScopeCol::new(None, name.into(), ty));
             }
             let mut used = scope.used.borrow().clone();
             used.extend([true; 3]);

@@ -9,5 +9,6 @@ pub mod fsutil;
 pub mod hash;
 pub mod json;
 pub mod mmap;
+pub mod recfile;
 pub mod sync;
 pub mod time;
