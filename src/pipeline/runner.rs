@@ -300,11 +300,17 @@ impl Pipelines {
         let end = msgs.end_offset();
         let state = slot.state.as_mut().expect("loaded above");
         let out = run_pipeline(&engine, &def, state, &msgs);
-        record_failures(&engine, &def.name, &msgs, &out.failures)?;
         let rows = out.rows.num_rows();
         // The position goes with the rows, or alone when there are none, so it is durable
         // either way and the state's checkpoints never run ahead of it.
-        engine.append_rows(&def.datastore, out.rows, Some((def.position_key(), end)))?;
+        let stored = record_failures(&engine, &def.name, &msgs, &out.failures)
+            .and_then(|()| engine.append_rows(&def.datastore, out.rows, Some((def.position_key(), end))));
+        if let Err(e) = stored {
+            // The state has seen messages that are not stored: rebuild it at the next batch.
+            (slot.state, slot.unsaved) = (None, None);
+            return Err(e);
+        }
+        let state = slot.state.as_ref().expect("loaded above");
         if !state.is_empty() {
             slot.unsaved = Some(end);
             if slot.saved_at.is_none_or(|t| t.elapsed() >= CHECKPOINT_EVERY) {
