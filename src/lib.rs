@@ -10,6 +10,7 @@
 
 pub mod batch;
 pub mod channel;
+pub mod dataset;
 pub mod datastore;
 pub mod engine;
 pub mod error;

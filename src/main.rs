@@ -141,8 +141,9 @@ pub(crate) fn serve_engine(
     let ingest = std::sync::Arc::new(
         fleetdb::ingest::Ingest::new(engine.clone(), cfg.limits.clone()).map_err(|e| e.to_string())?,
     );
-    // Pipelines run from the start, whether or not a session touches them.
+    // Pipelines and dataset schedules run from the start, whether or not a session touches them.
     engine.service(fleetdb::pipeline::Pipelines::new).map_err(|e| e.to_string())?.start();
+    engine.service(fleetdb::dataset::Datasets::new).map_err(|e| e.to_string())?.start();
     let options = fleetdb::server::pg::ServerOptions {
         password: cfg.password.clone(),
         query_memory: cfg.query_memory,

@@ -104,6 +104,17 @@ pub enum Statement {
         name: String,
         messages: String,
     },
+    /// `CREATE DATASET d AS <query> [WITH (…)]`: the query's text as written.
+    CreateDataset {
+        name: String,
+        if_not_exists: bool,
+        query: String,
+        options: Options,
+    },
+    /// `REFRESH DATASET d` (AWS CreateDatasetContent).
+    RefreshDataset(String),
+    /// `SHOW DATASET CONTENTS d` (AWS ListDatasetContents).
+    ShowDatasetContents(String),
     /// `REPROCESS PIPELINE p [FROM 'ts'] [TO 'ts']` (AWS StartPipelineReprocessing).
     ReprocessPipeline {
         name: String,
@@ -244,9 +255,73 @@ fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
             let messages = p.parse_literal_string().map_err(pe)?;
             Ok(Statement::TestPipeline { name, messages })
         }
-        ("CREATE", Some(k @ ObjectKind::Dataset)) => {
-            skip_statement(p);
-            Ok(Statement::NotYet(format!("CREATE {}", k.name().to_ascii_uppercase())))
+        ("CREATE", Some(ObjectKind::Dataset)) => {
+            p.next_token();
+            p.next_token();
+            let if_not_exists = if_not_exists(p);
+            let name = ident(sql, p)?;
+            p.expect_keyword(sqlparser::keywords::Keyword::AS).map_err(pe)?;
+            // The query runs to the statement's end, or to a last top-level `WITH (…)`.
+            let byte_at = |t: &sqlparser::tokenizer::TokenWithSpan| -> usize {
+                if t.token == Token::EOF {
+                    return sql.len();
+                }
+                let c = position_of(sql, t.span.start.line, t.span.start.column).unwrap_or(1).saturating_sub(1);
+                sql.char_indices().nth(c).map_or(sql.len(), |(b, _)| b)
+            };
+            let start = byte_at(&p.peek_token());
+            let (mut depth, mut with_at, mut end) = (0i32, None, sql.len());
+            loop {
+                let t = p.peek_token();
+                match &t.token {
+                    Token::EOF => break,
+                    Token::SemiColon if depth == 0 => {
+                        end = byte_at(&t);
+                        break;
+                    }
+                    Token::LParen => depth += 1,
+                    Token::RParen => depth -= 1,
+                    Token::Word(w)
+                        if depth == 0
+                            && w.quote_style.is_none()
+                            && w.value.eq_ignore_ascii_case("WITH")
+                            && p.peek_nth_token(1).token == Token::LParen =>
+                    {
+                        with_at = Some(byte_at(&t));
+                    }
+                    _ => {}
+                }
+                p.next_token();
+            }
+            // A WITH that opens the query is its common table expressions, not options.
+            let with_at = with_at.filter(|&w| sql[start..w].trim() != "");
+            let query = sql[start..with_at.unwrap_or(end)].trim().to_string();
+            let options = match with_at {
+                Some(w) => {
+                    let text = &sql[w..end];
+                    let mut op =
+                        Parser::new(&PostgreSqlDialect {}).try_with_sql(text).map_err(|e| from_parser(text, e))?;
+                    let o = with_options(text, &mut op)?;
+                    if op.peek_token().token != Token::EOF {
+                        return Err(SqlError::syntax(format!("unexpected text after the dataset's options: {text}")));
+                    }
+                    o
+                }
+                None => Vec::new(),
+            };
+            parse_query(&query)?;
+            Ok(Statement::CreateDataset { name, if_not_exists, query, options })
+        }
+        ("REFRESH", Some(ObjectKind::Dataset)) => {
+            p.next_token();
+            p.next_token();
+            Ok(Statement::RefreshDataset(ident(sql, p)?))
+        }
+        ("SHOW", Some(ObjectKind::Dataset)) if word(&p.peek_nth_token(2).token).as_deref() == Some("CONTENTS") => {
+            p.next_token();
+            p.next_token();
+            p.next_token();
+            Ok(Statement::ShowDatasetContents(ident(sql, p)?))
         }
         ("DROP", Some(k)) if k != ObjectKind::Table => {
             p.next_token();
@@ -255,9 +330,6 @@ fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
             let mut names = vec![ident(sql, p)?];
             while p.consume_token(&Token::Comma) {
                 names.push(ident(sql, p)?);
-            }
-            if k == ObjectKind::Dataset {
-                return Ok(Statement::NotYet(format!("DROP {}", k.name().to_ascii_uppercase())));
             }
             Ok(Statement::Drop { kind: k, names, if_exists })
         }

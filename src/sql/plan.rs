@@ -487,6 +487,8 @@ impl<'a> Binder<'a> {
                 ("__offset".to_string(), SqlType::Int8),
             ];
             (Source::Channel(c), cols, Some(0))
+        } else if parts.len() == 1 && self.datasets()?.exists(&rel) {
+            return self.dataset_scan(&rel, "$LATEST_SUCCEEDED", qual);
         } else {
             return Err(SqlError::undefined_relation(&parts.join(".")));
         };
@@ -518,9 +520,59 @@ impl<'a> Binder<'a> {
         Ok((plan, scope))
     }
 
+    fn datasets(&self) -> SqlResult<Arc<crate::dataset::Datasets>> {
+        Ok(self.engine.service(crate::dataset::Datasets::new)?)
+    }
+
+    /// A dataset's content version `which` as a relation named `qual`.
+    fn dataset_scan(&self, name: &str, which: &str, qual: String) -> SqlResult<(Plan, Scope)> {
+        let (schema, batch) = self.datasets()?.content(name, which).map_err(|e| match e {
+            crate::Error::NotFound(what) => {
+                SqlError::new("55000", format!("{what} does not exist (REFRESH DATASET makes one)"))
+            }
+            crate::Error::Invalid(why) => SqlError::new("55000", why),
+            other => other.into(),
+        })?;
+        let cols = schema.iter().map(|c| ScopeCol::new(Some(qual.clone()), c.name.clone(), c.ty)).collect::<Vec<_>>();
+        let n = cols.len();
+        Ok((rows_scan(schema, Arc::new(batch)), Scope { cols, used: RefCell::new(vec![true; n]), time_col: None }))
+    }
+
     fn factor(&self, f: &ast::TableFactor) -> SqlResult<(Plan, Scope)> {
         match f {
             ast::TableFactor::Table { name, alias, args: None, .. } => self.relation(name, alias.as_ref()),
+            ast::TableFactor::Table { name, alias, args: Some(args), .. }
+                if object_name(name).last().is_some_and(|n| n == "dataset_content") =>
+            {
+                // dataset_content('name', 'version id' | '$LATEST' | '$LATEST_SUCCEEDED')
+                let text: Vec<Option<String>> = args
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Value(v))) => match &v.value {
+                            ast::Value::SingleQuotedString(s) => Some(s.clone()),
+                            ast::Value::Number(n, _) => Some(n.clone()),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .collect();
+                let (ds, which) = match &text[..] {
+                    [Some(d)] => (d.clone(), "$LATEST_SUCCEEDED".to_string()),
+                    [Some(d), Some(w)] => (d.clone(), w.clone()),
+                    _ => {
+                        return Err(SqlError::new(
+                            "42883",
+                            "dataset_content takes a dataset name and a version ('<id>', '$LATEST' or '$LATEST_SUCCEEDED'), as literals",
+                        ));
+                    }
+                };
+                if !self.datasets()?.exists(&ds) {
+                    return Err(SqlError::undefined_relation(&ds));
+                }
+                let qual = alias.as_ref().map_or_else(|| "dataset_content".to_string(), |a| ident_name(&a.name));
+                self.dataset_scan(&ds, &which, qual)
+            }
             ast::TableFactor::Derived { lateral: false, subquery, alias, sample: None } => {
                 self.derived(subquery, alias.as_ref())
             }

@@ -288,7 +288,8 @@ impl Session {
             Statement::Show(_)
             | Statement::Describe { .. }
             | Statement::TestPipeline { .. }
-            | Statement::ShowReprocessing => {
+            | Statement::ShowReprocessing
+            | Statement::ShowDatasetContents(_) => {
                 // Run it: these are cheap and read-only.
                 let mut probe = Session {
                     engine: self.engine.clone(),
@@ -305,6 +306,12 @@ impl Session {
             Statement::ReprocessPipeline { .. } => {
                 Ok(Some(vec![OutCol { name: "reprocessing_id".into(), ty: SqlType::Text }]))
             }
+            Statement::RefreshDataset(_) => Ok(Some(
+                ["version_id", "status", "rows", "reason"]
+                    .iter()
+                    .map(|n| OutCol { name: n.to_string(), ty: SqlType::Text })
+                    .collect(),
+            )),
             _ => Ok(None),
         }
     }
@@ -431,6 +438,7 @@ impl Session {
                         ObjectKind::Channel => e.drop_channel(n),
                         ObjectKind::Datastore => e.drop_datastore(n),
                         ObjectKind::Pipeline => self.pipelines()?.drop_pipeline(n),
+                        ObjectKind::Dataset => self.datasets()?.drop_dataset(n),
                         _ => return Err(SqlError::unsupported(format!("DROP {}", kind.name()))),
                     };
                     match r {
@@ -492,6 +500,56 @@ impl Session {
                 Ok(Outcome::Rows { schema, batches })
             }
             Statement::ShowReprocessing => self.show_reprocessing(),
+            Statement::CreateDataset { name, if_not_exists, query, options } => {
+                // Planned here first so a bad query keeps its SQLSTATE.
+                let q = crate::sql::parse::parse_query(query)?;
+                Binder::new(&self.engine, EvalCtx { now: now_micros() }, &[]).bind_query(&q)?;
+                match self.datasets()?.create(name, query, options, *if_not_exists) {
+                    Err(crate::Error::AlreadyExists(what)) => {
+                        Err(SqlError::new("42P07", format!("{what} already exists")))
+                    }
+                    Err(crate::Error::Invalid(why)) => Err(SqlError::new("22023", why)),
+                    r => r.map(|_| Outcome::Done("CREATE DATASET".into())).map_err(Into::into),
+                }
+            }
+            Statement::RefreshDataset(name) => {
+                let v = self.datasets()?.refresh(name).map_err(not_found)?;
+                let (schema, batches) = text_batch(
+                    &["version_id", "status", "rows", "reason"],
+                    vec![vec![
+                        Some(v.id.to_string()),
+                        Some(v.state.name().into()),
+                        Some(v.rows.to_string()),
+                        (!v.reason.is_empty()).then(|| v.reason.clone()),
+                    ]],
+                );
+                Ok(Outcome::Rows { schema, batches })
+            }
+            Statement::ShowDatasetContents(name) => {
+                let rows = self
+                    .datasets()?
+                    .versions(name)
+                    .map_err(not_found)?
+                    .iter()
+                    .rev()
+                    .map(|v| {
+                        vec![
+                            Some(v.id.to_string()),
+                            Some(v.state.name().into()),
+                            Some(format_timestamp(v.schedule_time)),
+                            Some(format_timestamp(v.created)),
+                            v.completed.map(format_timestamp),
+                            Some(v.rows.to_string()),
+                            (!v.reason.is_empty()).then(|| v.reason.clone()),
+                        ]
+                    })
+                    .collect();
+                let (schema, batches) = text_batch(
+                    &["version_id", "status", "schedule_time", "created", "completed", "rows", "reason"],
+                    rows,
+                );
+                Ok(Outcome::Rows { schema, batches })
+            }
             Statement::CancelReprocessing(id) => {
                 pipeline_result(self.pipelines()?.cancel_reprocessing(*id), "CANCEL REPROCESSING")
             }
@@ -512,6 +570,12 @@ impl Session {
     }
 
     /// The engine's pipeline runner, started on first use.
+    fn datasets(&self) -> SqlResult<Arc<crate::dataset::Datasets>> {
+        let d = self.engine.service(crate::dataset::Datasets::new)?;
+        d.start();
+        Ok(d)
+    }
+
     fn pipelines(&self) -> SqlResult<Arc<Pipelines>> {
         let p = self.engine.service(Pipelines::new)?;
         p.start();
@@ -610,6 +674,40 @@ impl Session {
 
     fn show(&self, kind: ObjectKind) -> SqlResult<Outcome> {
         let e = &self.engine;
+        if kind == ObjectKind::Dataset {
+            let rows = self
+                .datasets()?
+                .statuses()
+                .into_iter()
+                .map(|s| {
+                    let last = s.last.as_ref();
+                    vec![
+                        Some(s.def.name.clone()),
+                        s.def.schedule.as_ref().map(|(t, _)| t.clone()),
+                        Some(s.def.versions.map_or("unlimited".into(), |n| n.to_string())),
+                        s.next_run.map(format_timestamp),
+                        last.map(|v| v.id.to_string()),
+                        last.map(|v| v.state.name().to_string()),
+                        last.and_then(|v| v.completed.map(|c| format!("{:.3}", (c - v.created) as f64 / 1000.0))),
+                        last.and_then(|v| (!v.reason.is_empty()).then(|| v.reason.clone())),
+                    ]
+                })
+                .collect();
+            let (schema, batches) = text_batch(
+                &[
+                    "name",
+                    "schedule",
+                    "versions",
+                    "next_run",
+                    "last_version",
+                    "last_status",
+                    "last_duration_ms",
+                    "last_reason",
+                ],
+                rows,
+            );
+            return Ok(Outcome::Rows { schema, batches });
+        }
         if kind == ObjectKind::Pipeline {
             let rows = self
                 .pipelines()?
@@ -1841,6 +1939,14 @@ fn ident_name(i: &ast::Ident) -> String {
 }
 
 /// Pipeline errors as SQL errors: unknown objects are 42704 (undefined_object).
+/// A not-found error as 42704 with its object's name.
+fn not_found(e: crate::Error) -> SqlError {
+    match e {
+        crate::Error::NotFound(what) => SqlError::new("42704", format!("{what} does not exist")),
+        other => other.into(),
+    }
+}
+
 fn pipeline_result(r: crate::Result<()>, tag: &str) -> SqlResult<Outcome> {
     match r {
         Ok(()) => Ok(Outcome::Done(tag.into())),

@@ -1,0 +1,625 @@
+//! Datasets: named queries materialized as versions, on a schedule or on demand (AWS IoT
+//! Analytics SQL datasets).
+//!
+//! `CREATE DATASET d AS <query> [WITH (schedule = 'rate(…)' | 'cron(…)', versions = N |
+//! 'unlimited', retention = 'N days')]`. Each run (a schedule's firing, or REFRESH DATASET) makes
+//! a version: CREATING while the query runs with `now()` at the version's schedule time, then
+//! SUCCEEDED with its rows or FAILED with the reason. `SELECT * FROM d` reads the latest
+//! SUCCEEDED version; `dataset_content('d', 'id' | '$LATEST' | '$LATEST_SUCCEEDED')` any.
+//!
+//! Storage (storage-format.md § "Datasets"): `dataset_definitions` holds the definitions (their
+//! CREATE DATASET text); `datasets/<name>/versions` the versions' metadata; each version's rows
+//! are a datastore-format file `datasets/<name>/<id>.fds`, written before its metadata says
+//! SUCCEEDED. A version still CREATING when the server stopped is FAILED after the restart.
+//!
+//! Which versions are kept: the `versions` newest (default 1) and, with `retention`, those
+//! younger than it; the newest version and the newest SUCCEEDED one are always kept, as in AWS.
+//! `schedule.rs` parses and evaluates the schedule expressions.
+
+pub mod schedule;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use schedule::Schedule;
+
+use crate::batch::{Batch, Field};
+use crate::datastore::file::{FileSpec, encode_file};
+use crate::datastore::reader::DsFile;
+use crate::engine::Engine;
+use crate::error::{Error, IoContext, Result};
+use crate::sql::exec::{OutCol, concat, run};
+use crate::sql::expr::EvalCtx;
+use crate::sql::parse::{Options, Statement, parse, parse_query};
+use crate::sql::plan::Binder;
+use crate::sql::types::SqlType;
+use crate::util::bytes::{ByteReader, PutBytes};
+use crate::util::fsutil::create_dir_durable;
+use crate::util::recfile;
+use crate::util::sync::{lock, read, write};
+use crate::util::time::now_micros;
+
+const DEFS_FILE: &str = "dataset_definitions";
+const DEFS_MAGIC: [u8; 8] = *b"FLEETDST";
+const VERSIONS_MAGIC: [u8; 8] = *b"FLEETDSV";
+const VERSION: u32 = 1;
+/// How often the scheduler looks for datasets due.
+const TICK: Duration = Duration::from_millis(200);
+const DAY: i64 = 86_400_000_000;
+
+/// A dataset as defined.
+#[derive(Clone, Debug)]
+pub struct DatasetDef {
+    pub name: String,
+    /// The query as written.
+    pub query: String,
+    pub schedule: Option<(String, Schedule)>,
+    /// Versions kept; `None` is unlimited.
+    pub versions: Option<u32>,
+    pub retention_days: Option<u32>,
+    /// When it was created: rates count from here.
+    pub created: i64,
+}
+
+impl DatasetDef {
+    /// The definition from CREATE DATASET's parts.
+    pub fn new(name: &str, query: &str, options: &Options, created: i64) -> std::result::Result<DatasetDef, String> {
+        let mut def = DatasetDef {
+            name: name.to_string(),
+            query: query.to_string(),
+            schedule: None,
+            versions: Some(1),
+            retention_days: None,
+            created,
+        };
+        for (k, v) in options {
+            match k.as_str() {
+                "schedule" => def.schedule = Some((v.clone(), Schedule::parse(v)?)),
+                "versions" => {
+                    def.versions = if v.eq_ignore_ascii_case("unlimited") {
+                        None
+                    } else {
+                        Some(
+                            v.parse()
+                                .ok()
+                                .filter(|&n| (1..=1000).contains(&n))
+                                .ok_or_else(|| format!("versions = '{v}': a number from 1 to 1000, or 'unlimited'"))?,
+                        )
+                    }
+                }
+                "retention" => {
+                    let days = v.trim().strip_suffix("days").or_else(|| v.trim().strip_suffix("day")).unwrap_or(v);
+                    def.retention_days = if v.eq_ignore_ascii_case("unlimited") {
+                        None
+                    } else {
+                        Some(days.trim().parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                            format!("retention = '{v}': a number of days, as in '30 days', or 'unlimited'")
+                        })?)
+                    }
+                }
+                other => return Err(format!("unknown dataset option \"{other}\" (schedule, versions, retention)")),
+            }
+        }
+        Ok(def)
+    }
+
+    /// The CREATE DATASET statement that defines this dataset.
+    pub fn to_sql(&self) -> String {
+        let mut opts = Vec::new();
+        if let Some((s, _)) = &self.schedule {
+            opts.push(format!("schedule = '{}'", s.replace('\'', "''")));
+        }
+        opts.push(match self.versions {
+            Some(n) => format!("versions = {n}"),
+            None => "versions = 'unlimited'".into(),
+        });
+        if let Some(d) = self.retention_days {
+            opts.push(format!("retention = '{d} days'"));
+        }
+        format!("CREATE DATASET \"{}\" AS {} WITH ({})", self.name.replace('"', "\"\""), self.query, opts.join(", "))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionState {
+    Creating,
+    Succeeded,
+    Failed,
+}
+
+impl VersionState {
+    pub fn name(self) -> &'static str {
+        match self {
+            VersionState::Creating => "CREATING",
+            VersionState::Succeeded => "SUCCEEDED",
+            VersionState::Failed => "FAILED",
+        }
+    }
+}
+
+/// One version of a dataset's content.
+#[derive(Clone, Debug)]
+pub struct Version {
+    pub id: u64,
+    pub schedule_time: i64,
+    pub created: i64,
+    pub completed: Option<i64>,
+    pub state: VersionState,
+    pub reason: String,
+    pub rows: u64,
+    /// The content's columns and their SQL types.
+    pub columns: Vec<OutCol>,
+}
+
+struct Ds {
+    def: DatasetDef,
+    dir: PathBuf,
+    versions: Mutex<Vec<Version>>,
+    /// Serialises runs of this dataset.
+    running: Mutex<()>,
+}
+
+/// The datasets of an engine, and their scheduler. Use through [`Engine::service`].
+pub struct Datasets {
+    engine: Weak<Engine>,
+    sets: RwLock<Vec<Arc<Ds>>>,
+    ddl: Mutex<()>,
+    started: AtomicBool,
+}
+
+fn dataset_dir(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join("datasets").join(name)
+}
+
+fn save_versions(dir: &Path, versions: &[Version]) -> Result<()> {
+    let mut b = Vec::new();
+    b.put_u32(versions.len() as u32);
+    for v in versions {
+        b.put_u64(v.id);
+        b.put_i64(v.schedule_time);
+        b.put_i64(v.created);
+        b.put_i64(v.completed.unwrap_or(i64::MIN));
+        b.put_u8(v.state as u8);
+        b.put_u64(v.rows);
+        b.put_bytes32(v.reason.as_bytes());
+        b.put_u32(v.columns.len() as u32);
+        for c in &v.columns {
+            b.put_str16(&c.name);
+            b.put_str16(c.ty.pg_name());
+        }
+    }
+    recfile::write(&dir.join("versions"), &VERSIONS_MAGIC, VERSION, &b)
+}
+
+fn load_versions(dir: &Path) -> Result<Vec<Version>> {
+    let path = dir.join("versions");
+    let Some(body) = recfile::read(&path, &VERSIONS_MAGIC, VERSION, "dataset versions")? else {
+        return Ok(Vec::new());
+    };
+    let bad = || Error::corrupt(&path, "dataset versions");
+    let mut r = ByteReader::new(&body);
+    let text = |r: &mut ByteReader<'_>| r.bytes32().and_then(|b| String::from_utf8(b.to_vec()).ok());
+    let mut out = Vec::new();
+    for _ in 0..r.u32().ok_or_else(bad)? {
+        let (id, schedule_time, created, completed) =
+            (r.u64().ok_or_else(bad)?, r.i64().ok_or_else(bad)?, r.i64().ok_or_else(bad)?, r.i64().ok_or_else(bad)?);
+        let state = match r.u8().ok_or_else(bad)? {
+            0 => VersionState::Creating,
+            1 => VersionState::Succeeded,
+            2 => VersionState::Failed,
+            _ => return Err(bad()),
+        };
+        let rows = r.u64().ok_or_else(bad)?;
+        let reason = text(&mut r).ok_or_else(bad)?;
+        let mut columns = Vec::new();
+        for _ in 0..r.u32().ok_or_else(bad)? {
+            let name = r.str16().ok_or_else(bad)?.to_string();
+            let ty = SqlType::from_name(r.str16().ok_or_else(bad)?).ok_or_else(bad)?;
+            columns.push(OutCol { name, ty });
+        }
+        let completed = (completed != i64::MIN).then_some(completed);
+        out.push(Version { id, schedule_time, created, completed, state, reason, rows, columns });
+    }
+    Ok(out)
+}
+
+/// What SHOW DATASETS shows of one dataset.
+pub struct Status {
+    pub def: DatasetDef,
+    pub next_run: Option<i64>,
+    pub last: Option<Version>,
+}
+
+impl Datasets {
+    pub fn new(engine: &Arc<Engine>) -> Result<Datasets> {
+        let dir = engine.data_dir().to_path_buf();
+        let mut sets = Vec::new();
+        if let Some(body) = recfile::read(&dir.join(DEFS_FILE), &DEFS_MAGIC, VERSION, "datasets file")? {
+            let path = dir.join(DEFS_FILE);
+            let bad = |why: String| Error::corrupt(&path, format!("datasets file: {why}"));
+            let mut r = ByteReader::new(&body);
+            for _ in 0..r.u32().ok_or_else(|| bad("short".into()))? {
+                let created = r.i64().ok_or_else(|| bad("short".into()))?;
+                let sql = r.bytes32().and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| bad("short".into()))?;
+                let Some(Statement::CreateDataset { name, query, options, .. }) =
+                    parse(sql).ok().and_then(|mut v| v.pop())
+                else {
+                    return Err(bad(format!("unreadable definition {sql:?}")));
+                };
+                let def = DatasetDef::new(&name, &query, &options, created).map_err(bad)?;
+                let ddir = dataset_dir(&dir, &name);
+                let mut versions = load_versions(&ddir)?;
+                // A run the server did not live to finish.
+                let mut interrupted = false;
+                for v in versions.iter_mut().filter(|v| v.state == VersionState::Creating) {
+                    (v.state, v.reason, v.completed) = (
+                        VersionState::Failed,
+                        "interrupted: the server stopped during the run".into(),
+                        Some(now_micros()),
+                    );
+                    interrupted = true;
+                }
+                if interrupted {
+                    save_versions(&ddir, &versions)?;
+                }
+                sets.push(Arc::new(Ds { def, dir: ddir, versions: Mutex::new(versions), running: Mutex::new(()) }));
+            }
+        }
+        Ok(Datasets {
+            engine: Arc::downgrade(engine),
+            sets: RwLock::new(sets),
+            ddl: Mutex::new(()),
+            started: AtomicBool::new(false),
+        })
+    }
+
+    /// Starts the scheduler thread (once). It runs datasets as their schedules come due and
+    /// ends with the engine.
+    pub fn start(self: &Arc<Self>) {
+        if self.started.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let me = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("fleetdb-datasets".into())
+            .spawn(move || {
+                while let Some(d) = me.upgrade() {
+                    d.run_due(now_micros());
+                    drop(d);
+                    std::thread::sleep(TICK);
+                }
+            })
+            .expect("spawning the dataset scheduler");
+    }
+
+    fn engine(&self) -> Result<Arc<Engine>> {
+        self.engine.upgrade().ok_or_else(|| Error::Invalid("the engine is shut down".into()))
+    }
+
+    fn find(&self, name: &str) -> Option<Arc<Ds>> {
+        read(&self.sets).iter().find(|d| d.def.name == name).cloned()
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.find(name).is_some()
+    }
+
+    /// Writes `sets` as the definitions file; the caller then makes them current.
+    fn save_defs(&self, sets: &[Arc<Ds>]) -> Result<()> {
+        let engine = self.engine()?;
+        let mut b = Vec::new();
+        b.put_u32(sets.len() as u32);
+        for d in sets.iter() {
+            b.put_i64(d.def.created);
+            b.put_bytes32(d.def.to_sql().as_bytes());
+        }
+        recfile::write(&engine.data_dir().join(DEFS_FILE), &DEFS_MAGIC, VERSION, &b)
+    }
+
+    /// CREATE DATASET. The query must plan now (its relations exist).
+    pub fn create(&self, name: &str, query: &str, options: &Options, if_not_exists: bool) -> Result<bool> {
+        let _g = lock(&self.ddl);
+        if self.find(name).is_some() {
+            return if if_not_exists { Ok(false) } else { Err(Error::AlreadyExists(format!("dataset \"{name}\""))) };
+        }
+        let engine = self.engine()?;
+        if engine.table(name).is_ok() || engine.datastore(name).is_ok() || engine.channel(name).is_ok() {
+            return Err(Error::AlreadyExists(format!("a relation named \"{name}\"")));
+        }
+        let def = DatasetDef::new(name, query, options, now_micros()).map_err(Error::Invalid)?;
+        plan_query(&engine, query, now_micros()).map_err(|e| Error::Invalid(e.message))?;
+        let dir = dataset_dir(engine.data_dir(), name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).at(&dir)?;
+        }
+        create_dir_durable(&dir).at(&dir)?;
+        let mut sets = read(&self.sets).clone();
+        sets.push(Arc::new(Ds { def, dir, versions: Mutex::default(), running: Mutex::new(()) }));
+        self.save_defs(&sets)?;
+        *write(&self.sets) = sets;
+        Ok(true)
+    }
+
+    pub fn drop_dataset(&self, name: &str) -> Result<()> {
+        let _g = lock(&self.ddl);
+        let d = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        let _busy = lock(&d.running);
+        let mut sets = read(&self.sets).clone();
+        sets.retain(|x| !Arc::ptr_eq(x, &d));
+        self.save_defs(&sets)?;
+        *write(&self.sets) = sets;
+        std::fs::remove_dir_all(&d.dir).at(&d.dir)
+    }
+
+    /// REFRESH DATASET: runs it now. Returns the new version (SUCCEEDED or FAILED).
+    pub fn refresh(&self, name: &str) -> Result<Version> {
+        let d = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        self.run(&d, now_micros())
+    }
+
+    /// Runs every scheduled dataset whose next firing is at or before `now` (once, for the
+    /// latest firing missed). The scheduler calls it with the clock; tests call it with any time.
+    pub fn run_due(&self, now: i64) {
+        let sets: Vec<Arc<Ds>> = read(&self.sets).clone();
+        for d in sets {
+            let Some(next) = next_run(&d) else { continue };
+            if next > now {
+                continue;
+            }
+            // The latest firing at or before now: missed ones are not run one by one.
+            let mut at = next;
+            while let Some(n) = d.def.schedule.as_ref().and_then(|(_, s)| s.next_after(d.def.created, at)) {
+                if n > now {
+                    break;
+                }
+                at = n;
+            }
+            let _ = self.run(&d, at);
+        }
+    }
+
+    fn run(&self, d: &Ds, schedule_time: i64) -> Result<Version> {
+        let engine = self.engine()?;
+        let _one = lock(&d.running);
+        let mut v = {
+            let mut versions = lock(&d.versions);
+            let id = versions.last().map_or(1, |v| v.id + 1);
+            let v = Version {
+                id,
+                schedule_time,
+                created: now_micros(),
+                completed: None,
+                state: VersionState::Creating,
+                reason: String::new(),
+                rows: 0,
+                columns: Vec::new(),
+            };
+            versions.push(v.clone());
+            save_versions(&d.dir, &versions)?;
+            v
+        };
+        let outcome = compute(&engine, &d.def.query, schedule_time).and_then(|(schema, batch)| {
+            let spec =
+                FileSpec { day: 0, seq: v.id, max_lsn: 0, sort_key: String::new(), replaces: vec![], sources: vec![] };
+            let path = d.dir.join(format!("{}.fds", v.id));
+            crate::util::fsutil::write_atomic(&path, &encode_file(&spec, &batch, 8192))
+                .at(&path)
+                .map_err(|e| e.to_string())?;
+            Ok((schema, batch.num_rows() as u64))
+        });
+        match outcome {
+            Ok((schema, rows)) => (v.state, v.rows, v.columns) = (VersionState::Succeeded, rows, schema),
+            Err(reason) => (v.state, v.reason) = (VersionState::Failed, reason),
+        }
+        v.completed = Some(now_micros());
+        let mut versions = lock(&d.versions);
+        if let Some(slot) = versions.iter_mut().find(|x| x.id == v.id) {
+            *slot = v.clone();
+        }
+        let dropped = expire(&d.def, &mut versions, now_micros());
+        save_versions(&d.dir, &versions)?;
+        for id in dropped {
+            let path = d.dir.join(format!("{id}.fds"));
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(v)
+    }
+
+    pub fn statuses(&self) -> Vec<Status> {
+        let mut out: Vec<Status> = read(&self.sets)
+            .iter()
+            .map(|d| Status { def: d.def.clone(), next_run: next_run(d), last: lock(&d.versions).last().cloned() })
+            .collect();
+        out.sort_by(|a, b| a.def.name.cmp(&b.def.name));
+        out
+    }
+
+    pub fn versions(&self, name: &str) -> Result<Vec<Version>> {
+        let d = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        Ok(lock(&d.versions).clone())
+    }
+
+    /// The content of version `which` (`$LATEST_SUCCEEDED`, `$LATEST` or an id): its columns
+    /// and rows. A version without content (CREATING or FAILED) is an error.
+    pub fn content(&self, name: &str, which: &str) -> Result<(Vec<OutCol>, Batch)> {
+        let d = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        let versions = lock(&d.versions).clone();
+        let v = match which {
+            "$LATEST_SUCCEEDED" => versions.iter().rev().find(|v| v.state == VersionState::Succeeded),
+            "$LATEST" => versions.last(),
+            id => versions.iter().find(|v| id.parse::<u64>().is_ok_and(|n| n == v.id)),
+        };
+        let Some(v) = v else {
+            return Err(Error::NotFound(format!("content {which} of dataset \"{name}\"")));
+        };
+        if v.state != VersionState::Succeeded {
+            return Err(Error::Invalid(format!(
+                "version {} of dataset \"{name}\" is {}{}",
+                v.id,
+                v.state.name(),
+                if v.reason.is_empty() { String::new() } else { format!(": {}", v.reason) }
+            )));
+        }
+        let f = DsFile::open(&d.dir.join(format!("{}.fds", v.id)))?;
+        Ok((v.columns.clone(), f.read_all()?))
+    }
+}
+
+/// When `d` runs next: its schedule's next firing after its last scheduled run (or creation).
+fn next_run(d: &Ds) -> Option<i64> {
+    let (_, s) = d.def.schedule.as_ref()?;
+    let last = lock(&d.versions).iter().map(|v| v.schedule_time).max().unwrap_or(d.def.created).max(d.def.created);
+    s.next_after(d.def.created, last)
+}
+
+/// Removes the versions `def` no longer keeps; returns their ids.
+fn expire(def: &DatasetDef, versions: &mut Vec<Version>, now: i64) -> Vec<u64> {
+    let newest = versions.last().map(|v| v.id);
+    let newest_ok = versions.iter().rev().find(|v| v.state == VersionState::Succeeded).map(|v| v.id);
+    let n = versions.len();
+    let keep = |i: usize, v: &Version| {
+        Some(v.id) == newest
+            || Some(v.id) == newest_ok
+            || v.state == VersionState::Creating
+            || (def.versions.is_none_or(|k| i + k as usize >= n)
+                && def.retention_days.is_none_or(|d| now - v.created < d as i64 * DAY))
+    };
+    let mut dropped = Vec::new();
+    let mut i = 0;
+    versions.retain(|v| {
+        let k = keep(i, v);
+        i += 1;
+        if !k {
+            dropped.push(v.id);
+        }
+        k
+    });
+    dropped
+}
+
+/// Plans `query` with `now()` at `now`.
+fn plan_query(
+    engine: &Arc<Engine>,
+    query: &str,
+    now: i64,
+) -> crate::sql::error::SqlResult<(crate::sql::exec::Plan, Vec<OutCol>)> {
+    let q = parse_query(query)?;
+    let binder = Binder::new(engine, EvalCtx { now }, &[]);
+    binder.bind_query(&q)
+}
+
+/// Runs `query` with `now()` at `now`: the output's columns and rows.
+fn compute(engine: &Arc<Engine>, query: &str, now: i64) -> std::result::Result<(Vec<OutCol>, Batch), String> {
+    let (plan, schema) = plan_query(engine, query, now).map_err(|e| e.message)?;
+    let out = concat(run(&plan).map_err(|e| e.message)?, &schema);
+    let fields = schema.iter().zip(&out.columns).map(|(s, c)| Field::new(&s.name, c.data_type())).collect();
+    Ok((schema, Batch { fields, columns: out.columns }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::sql::session::{Outcome, Session};
+
+    fn sql(s: &mut Session, text: &str) -> Vec<Vec<Option<String>>> {
+        let mut rows = Vec::new();
+        for stmt in parse(text).unwrap() {
+            if let Outcome::Rows { schema, batches } = s.run(&stmt, &[]).unwrap_or_else(|e| panic!("{text}: {e:?}")) {
+                for b in batches {
+                    let texts: Vec<_> =
+                        b.columns.iter().zip(&schema).map(|(c, o)| crate::sql::expr::text_of(c, o.ty)).collect();
+                    for i in 0..b.num_rows() {
+                        rows.push(
+                            (0..texts.len())
+                                .map(|j| b.columns[j].is_valid(i).then(|| texts[j].get(i).to_string()))
+                                .collect(),
+                        );
+                    }
+                }
+            }
+        }
+        rows
+    }
+
+    const T0: i64 = 1_795_000_000_000_000;
+    const MIN: i64 = 60_000_000;
+
+    /// Schedules run on the clock the test hands them: due runs, `now()` at the schedule time,
+    /// one run for missed firings, versions kept, failures recorded, content readable.
+    #[test]
+    fn scheduled_runs_follow_the_clock_they_are_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _) = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+        // The test is the clock: the scheduler thread never starts.
+        let ds = engine.service(Datasets::new).unwrap();
+        ds.started.store(true, Ordering::Relaxed);
+        let mut s = Session::new(engine.clone());
+        sql(
+            &mut s,
+            "CREATE DATASTORE d; INSERT INTO d (time, v) VALUES ('2026-11-20 00:00:00+00', 1), ('2026-11-20 00:00:00+00', 3)",
+        );
+        sql(
+            &mut s,
+            "CREATE DATASET a AS SELECT now() AS at, sum(v) AS total FROM d WITH (schedule = 'rate(15 minutes)', versions = 2)",
+        );
+        sql(&mut s, "CREATE DATASET c AS SELECT 10 / (count(*) - 2) AS x FROM d WITH (schedule = 'cron(0 * * * ? *)')");
+        // Creation times are the real clock: pin them so the test's times are exact.
+        for d in write(&ds.sets).iter_mut() {
+            let mut def = d.def.clone();
+            def.created = T0;
+            *d = Arc::new(Ds { def, dir: d.dir.clone(), versions: Mutex::default(), running: Mutex::new(()) });
+        }
+        ds.run_due(T0 + 14 * MIN);
+        assert!(ds.versions("a").unwrap().is_empty(), "not due yet");
+        ds.run_due(T0 + 15 * MIN);
+        let v = ds.versions("a").unwrap();
+        assert_eq!((v.len(), v[0].schedule_time, v[0].state), (1, T0 + 15 * MIN, VersionState::Succeeded));
+        // now() in the query is the schedule time.
+        let at = crate::util::time::format_timestamp(T0 + 15 * MIN);
+        let rows = sql(&mut s, &format!("SELECT at = '{at}'::timestamptz, total FROM a"));
+        assert_eq!(rows, [[Some("t".into()), Some("4".into())]]);
+        // An hour and a bit later: one run, at the latest firing missed.
+        ds.run_due(T0 + 77 * MIN);
+        let v = ds.versions("a").unwrap();
+        assert_eq!(v.iter().map(|v| v.schedule_time).collect::<Vec<_>>(), [T0 + 15 * MIN, T0 + 75 * MIN]);
+        // versions = 2: a third run drops the oldest.
+        ds.run_due(T0 + 90 * MIN);
+        assert_eq!(ds.versions("a").unwrap().iter().map(|v| v.id).collect::<Vec<_>>(), [2, 3]);
+        assert!(!dir.path().join("datasets/a/1.fds").exists());
+        // The cron dataset ran on the hour (T0 is not on one) and failed: division by zero.
+        let c = ds.versions("c").unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].schedule_time % (60 * MIN), 0);
+        assert_eq!(c[0].state, VersionState::Failed);
+        assert!(c[0].reason.contains("division by zero"), "{}", c[0].reason);
+        assert!(ds.content("c", "$LATEST").is_err());
+        assert!(ds.content("a", "2").is_ok());
+        // A run the server did not finish is FAILED after a restart; content survives.
+        {
+            let d = ds.find("a").unwrap();
+            let mut versions = lock(&d.versions).clone();
+            versions.push(Version {
+                id: 4,
+                schedule_time: T0,
+                created: T0,
+                completed: None,
+                state: VersionState::Creating,
+                reason: String::new(),
+                rows: 0,
+                columns: vec![],
+            });
+            save_versions(&d.dir, &versions).unwrap();
+        }
+        drop((s, ds));
+        drop(engine);
+        let (engine, _) = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+        let ds = engine.service(Datasets::new).unwrap();
+        let v = ds.versions("a").unwrap();
+        assert_eq!((v[2].state, v[2].reason.contains("interrupted")), (VersionState::Failed, true));
+        let (cols, rows) = ds.content("a", "$LATEST_SUCCEEDED").unwrap();
+        assert_eq!((cols.len(), rows.num_rows()), (2, 1));
+    }
+}
