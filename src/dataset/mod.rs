@@ -59,6 +59,8 @@ pub struct DatasetDef {
     /// Versions kept; `None` is unlimited.
     pub versions: Option<u32>,
     pub retention_days: Option<u32>,
+    /// Runs whenever this other dataset's content succeeds.
+    pub trigger: Option<String>,
     /// When it was created: rates count from here.
     pub created: i64,
 }
@@ -72,6 +74,7 @@ impl DatasetDef {
             schedule: None,
             versions: Some(1),
             retention_days: None,
+            trigger: None,
             created,
         };
         for (k, v) in options {
@@ -99,8 +102,14 @@ impl DatasetDef {
                         })?)
                     }
                 }
-                other => return Err(format!("unknown dataset option \"{other}\" (schedule, versions, retention)")),
+                "trigger" => def.trigger = Some(v.clone()),
+                other => {
+                    return Err(format!("unknown dataset option \"{other}\" (schedule, trigger, versions, retention)"));
+                }
             }
+        }
+        if def.schedule.is_some() && def.trigger.is_some() {
+            return Err("a dataset runs on a schedule or on a trigger, not both".into());
         }
         Ok(def)
     }
@@ -117,6 +126,9 @@ impl DatasetDef {
         });
         if let Some(d) = self.retention_days {
             opts.push(format!("retention = '{d} days'"));
+        }
+        if let Some(t) = &self.trigger {
+            opts.push(format!("trigger = '{}'", t.replace('\'', "''")));
         }
         format!("CREATE DATASET \"{}\" AS {} WITH ({})", self.name.replace('"', "\"\""), self.query, opts.join(", "))
     }
@@ -329,6 +341,23 @@ impl Datasets {
             return Err(Error::AlreadyExists(format!("a relation named \"{name}\"")));
         }
         let def = DatasetDef::new(name, query, options, now_micros()).map_err(Error::Invalid)?;
+        if let Some(t) = &def.trigger
+            && (t == name || self.find(t).is_none())
+        {
+            return Err(Error::Invalid(format!("trigger = '{t}': no other dataset has that name")));
+        }
+        // A dataset dropped and created again could close a loop of triggers: refuse it.
+        let mut at = def.trigger.clone();
+        for _ in 0..=read(&self.sets).len() {
+            let Some(t) = at else { break };
+            if t == name {
+                return Err(Error::Invalid(format!(
+                    "trigger = '{}' would make datasets trigger each other",
+                    def.trigger.as_deref().unwrap_or("")
+                )));
+            }
+            at = self.find(&t).and_then(|d| d.def.trigger.clone());
+        }
         plan_query(&engine, query, now_micros()).map_err(|e| Error::Invalid(e.message))?;
         let dir = dataset_dir(engine.data_dir(), name);
         if dir.exists() {
@@ -424,6 +453,17 @@ impl Datasets {
             let path = d.dir.join(format!("{id}.fds"));
             let _ = std::fs::remove_file(path);
         }
+        drop(versions);
+        drop(_one);
+        if v.state == VersionState::Succeeded {
+            // Datasets triggered by this one run now, at the same schedule time (CREATE refuses
+            // triggers that would loop).
+            let triggered: Vec<Arc<Ds>> =
+                read(&self.sets).iter().filter(|t| t.def.trigger.as_deref() == Some(&d.def.name)).cloned().collect();
+            for t in triggered {
+                let _ = self.run(&t, schedule_time);
+            }
+        }
         Ok(v)
     }
 
@@ -434,6 +474,13 @@ impl Datasets {
             .collect();
         out.sort_by(|a, b| a.def.name.cmp(&b.def.name));
         out
+    }
+
+    /// The query of dataset `name` if it has no SUCCEEDED version yet.
+    pub fn without_content(&self, name: &str) -> Option<String> {
+        let d = self.find(name)?;
+        let none = !lock(&d.versions).iter().any(|v| v.state == VersionState::Succeeded);
+        none.then(|| d.def.query.clone())
     }
 
     pub fn versions(&self, name: &str) -> Result<Vec<Version>> {

@@ -36,6 +36,24 @@ pub enum AggFunc {
     PercentileDisc {
         desc: bool,
     },
+    /// regr_slope, regr_intercept, regr_r2, corr, covar_pop, covar_samp, regr_count (Y, X):
+    /// over the rows where both are non-NULL.
+    Regr(RegrOut),
+    /// rul_linear(time, value, threshold): the interval from the group's last time until the
+    /// least-squares line of value over time reaches the threshold; NULL without an upward
+    /// trend, zero once the line is past it.
+    RulLinear,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegrOut {
+    Slope,
+    Intercept,
+    R2,
+    Corr,
+    CovarPop,
+    CovarSamp,
+    Count,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -70,6 +88,23 @@ pub fn resolve(name: &str, args: &[SqlType], star: bool) -> Option<(AggFunc, Sql
         "last" if args.len() == 2 => (AggFunc::Last, a),
         "percentile_cont" if args.len() == 2 && a.is_numeric() => (AggFunc::PercentileCont { desc: false }, T::Float8),
         "percentile_disc" if args.len() == 2 => (AggFunc::PercentileDisc { desc: false }, a),
+        "regr_slope" | "regr_intercept" | "regr_r2" | "corr" | "covar_pop" | "covar_samp" | "regr_count"
+            if args.len() == 2 && args.iter().all(|t| t.is_numeric() || *t == T::Unknown) =>
+        {
+            let out = match name {
+                "regr_slope" => RegrOut::Slope,
+                "regr_intercept" => RegrOut::Intercept,
+                "regr_r2" => RegrOut::R2,
+                "corr" => RegrOut::Corr,
+                "covar_pop" => RegrOut::CovarPop,
+                "covar_samp" => RegrOut::CovarSamp,
+                _ => RegrOut::Count,
+            };
+            (AggFunc::Regr(out), if out == RegrOut::Count { T::Int8 } else { T::Float8 })
+        }
+        "rul_linear" if args.len() == 3 && a.is_timestamp() && (args[1].is_numeric() || args[1] == T::Unknown) => {
+            (AggFunc::RulLinear, T::Interval)
+        }
         _ => return None,
     })
 }
@@ -96,6 +131,14 @@ pub fn is_aggregate(name: &str) -> bool {
             | "last"
             | "percentile_cont"
             | "percentile_disc"
+            | "regr_slope"
+            | "regr_intercept"
+            | "regr_r2"
+            | "corr"
+            | "covar_pop"
+            | "covar_samp"
+            | "regr_count"
+            | "rul_linear"
     )
 }
 
@@ -120,6 +163,18 @@ pub(crate) enum Acc {
     Distinct(Vec<Scalar>, std::collections::HashSet<Vec<u8>>),
     /// Every non-NULL value, and the fraction asked for (percentiles).
     Values(Vec<Scalar>, Scalar),
+    /// Running means and co-moments of (x, y) pairs (Welford), the largest x, and the third
+    /// argument (rul_linear's threshold).
+    Pairs {
+        n: i64,
+        mx: f64,
+        my: f64,
+        sxx: f64,
+        syy: f64,
+        sxy: f64,
+        max_x: f64,
+        extra: Option<f64>,
+    },
 }
 
 pub(crate) fn new_acc(call: &AggCall) -> Acc {
@@ -137,6 +192,9 @@ pub(crate) fn new_acc(call: &AggCall) -> Acc {
         AggFunc::StringAgg => Acc::Strings(Vec::new(), String::new()),
         AggFunc::First | AggFunc::Last => Acc::ByTime(None),
         AggFunc::PercentileCont { .. } | AggFunc::PercentileDisc { .. } => Acc::Values(Vec::new(), Scalar::Null),
+        AggFunc::Regr(_) | AggFunc::RulLinear => {
+            Acc::Pairs { n: 0, mx: 0.0, my: 0.0, sxx: 0.0, syy: 0.0, sxy: 0.0, max_x: f64::NEG_INFINITY, extra: None }
+        }
     }
 }
 
@@ -218,6 +276,32 @@ pub(crate) fn feed(acc: &mut Acc, call: &AggCall, v: &[Scalar]) {
                 vals.push(v[0].clone());
             }
         }
+        Acc::Pairs { n, mx, my, sxx, syy, sxy, max_x, extra } => {
+            let num = |s: &Scalar| match s {
+                Scalar::Int(i) => Some(*i as f64),
+                Scalar::Float(f) => Some(*f),
+                // rul_linear's time, in seconds.
+                Scalar::Time(t) => Some(*t as f64 / 1e6),
+                _ => None,
+            };
+            // regr_*(Y, X); rul_linear(time, value, …) has X first.
+            let (y, x) =
+                if call.func == AggFunc::RulLinear { (num(&v[1]), num(&v[0])) } else { (num(&v[0]), num(&v[1])) };
+            if extra.is_none() {
+                *extra = v.get(2).and_then(num);
+            }
+            let (Some(x), Some(y)) = (x, y) else { return };
+            *n += 1;
+            let nf = *n as f64;
+            let dx = x - *mx;
+            let dy = y - *my;
+            *mx += dx / nf;
+            *my += dy / nf;
+            *sxx += dx * (x - *mx);
+            *syy += dy * (y - *my);
+            *sxy += dx * (y - *my);
+            *max_x = max_x.max(x);
+        }
         Acc::Distinct(vals, seen) => {
             if v[0].is_null() {
                 return;
@@ -266,6 +350,38 @@ pub(crate) fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
         }
         Acc::ByTime(b) => b.as_ref().map(|(_, v)| v.clone()).unwrap_or(Scalar::Null),
         Acc::Values(vals, fraction) => percentile(vals, fraction, call)?,
+        Acc::Pairs { n, mx, my, sxx, syy, sxy, max_x, extra } => {
+            let (n, f) = (*n, |x: f64| if x.is_finite() { Scalar::Float(x) } else { Scalar::Null });
+            match call.func {
+                AggFunc::Regr(RegrOut::Count) => Scalar::Int(n),
+                _ if n == 0 => Scalar::Null,
+                AggFunc::Regr(RegrOut::CovarPop) => f(sxy / n as f64),
+                AggFunc::Regr(RegrOut::CovarSamp) if n > 1 => f(sxy / (n - 1) as f64),
+                AggFunc::Regr(RegrOut::CovarSamp) => Scalar::Null,
+                _ if *sxx == 0.0 => Scalar::Null,
+                AggFunc::Regr(RegrOut::Slope) => f(sxy / sxx),
+                AggFunc::Regr(RegrOut::Intercept) => f(my - sxy / sxx * mx),
+                AggFunc::Regr(RegrOut::R2) if *syy == 0.0 => Scalar::Float(1.0),
+                AggFunc::Regr(RegrOut::R2) => f(sxy * sxy / (sxx * syy)),
+                AggFunc::Regr(RegrOut::Corr) if *syy == 0.0 => Scalar::Null,
+                AggFunc::Regr(RegrOut::Corr) => f(sxy / (sxx * syy).sqrt()),
+                AggFunc::RulLinear => {
+                    let slope = sxy / sxx;
+                    let Some(threshold) = extra else { return Ok(Scalar::Null) };
+                    if slope.is_nan() || slope <= 0.0 {
+                        return Ok(Scalar::Null);
+                    }
+                    // value = my + slope * (t - mx) reaches the threshold at:
+                    let cross = mx + (threshold - my) / slope;
+                    let left = ((cross - max_x) * 1e6).max(0.0);
+                    if !left.is_finite() || left > 9.2e18 {
+                        return Ok(Scalar::Null);
+                    }
+                    Scalar::Interval(crate::sql::types::Interval { months: 0, days: 0, micros: left.round() as i64 })
+                }
+                _ => Scalar::Null,
+            }
+        }
         Acc::Distinct(vals, _) => {
             let plain = AggCall { distinct: false, ..call.clone() };
             let mut a = new_acc(&plain);

@@ -526,7 +526,30 @@ impl<'a> Binder<'a> {
 
     /// A dataset's content version `which` as a relation named `qual`.
     fn dataset_scan(&self, name: &str, which: &str, qual: String) -> SqlResult<(Plan, Scope)> {
-        let (schema, batch) = self.datasets()?.content(name, which).map_err(|e| match e {
+        let datasets = self.datasets()?;
+        if which == "$LATEST_SUCCEEDED"
+            && let Some(query) = datasets.without_content(name)
+        {
+            // No content yet: no rows, with the columns its query has.
+            let (_, schema) = self.bind_query(&*crate::sql::parse::parse_query(&query)?)?;
+            let columns = schema
+                .iter()
+                .map(|c| crate::batch::Column::nulls(c.ty.physical().unwrap_or(crate::batch::DataType::Text), 0))
+                .collect();
+            let fields = schema
+                .iter()
+                .map(|c| crate::batch::Field::new(&c.name, c.ty.physical().unwrap_or(crate::batch::DataType::Text)))
+                .collect();
+            let cols =
+                schema.iter().map(|c| ScopeCol::new(Some(qual.clone()), c.name.clone(), c.ty)).collect::<Vec<_>>();
+            let n = cols.len();
+            let batch = crate::batch::Batch { fields, columns };
+            return Ok((
+                rows_scan(schema, Arc::new(batch)),
+                Scope { cols, used: RefCell::new(vec![true; n]), time_col: None },
+            ));
+        }
+        let (schema, batch) = datasets.content(name, which).map_err(|e| match e {
             crate::Error::NotFound(what) => {
                 SqlError::new("55000", format!("{what} does not exist (REFRESH DATASET makes one)"))
             }

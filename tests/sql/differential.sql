@@ -39,6 +39,10 @@ SELECT count(*) FILTER (WHERE vibration > 1), count(*) FROM readings
 SELECT machine_id, avg(temperature) FILTER (WHERE status = 'ok'), max(rpm) FILTER (WHERE rpm > 1000), count(DISTINCT status) FILTER (WHERE vibration IS NOT NULL) FROM readings GROUP BY 1 ORDER BY 1
 SELECT sum(rpm) FILTER (WHERE status <> 'ok'), min(time) FILTER (WHERE temperature > 80) FROM readings
 SELECT max(temperature) FROM readings WHERE false
+SELECT machine_id, regr_slope(vibration, temperature), regr_intercept(vibration, temperature), regr_r2(vibration, temperature), corr(vibration, temperature), regr_count(vibration, temperature) FROM readings GROUP BY 1 ORDER BY 1
+SELECT covar_pop(rpm, temperature), covar_samp(rpm, temperature), corr(rpm, rpm), regr_slope(rpm, vibration) FROM readings
+SELECT regr_slope(temperature, 1), corr(temperature, 5), regr_r2(1, temperature), regr_count(temperature, 1) FROM readings WHERE machine_id = 'M-0001'
+SELECT regr_slope(vibration, temperature), corr(vibration, temperature) FROM readings WHERE false
 -- GROUP BY
 SELECT machine_id, count(*) FROM readings GROUP BY machine_id ORDER BY machine_id
 SELECT machine_id, avg(vibration) AS avg_vibration FROM readings GROUP BY machine_id ORDER BY avg_vibration DESC, machine_id
