@@ -87,7 +87,7 @@ impl Schedule {
                 if after < start {
                     return Some(start);
                 }
-                let n = (after - start) / every + 1;
+                let n = after.checked_sub(start)? / every + 1;
                 start.checked_add(n.checked_mul(*every)?)
             }
             Schedule::Cron(c) => c.next_after(after),
@@ -247,7 +247,7 @@ impl Cron {
 
     fn next_after(&self, after: i64) -> Option<i64> {
         // The next whole minute after `after`.
-        let t = after.div_euclid(MINUTE) * MINUTE + MINUTE;
+        let t = after.div_euclid(MINUTE).checked_add(1)?.checked_mul(MINUTE)?;
         let first_day = t.div_euclid(DAY);
         let last_day = days_from_civil(2200, 1, 1) as i64;
         for day in first_day..last_day {
