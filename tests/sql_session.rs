@@ -166,7 +166,8 @@ fn expressions_follow_postgres() {
     assert_eq!(err(&mut s, "SELECT nosuch FROM nowhere").sqlstate, "42P01");
     assert_eq!(err(&mut s, "SELEC 1").sqlstate, "42601");
     assert_eq!(err(&mut s, "CREATE PIPELINE p FROM CHANNEL c INTO DATASTORE d").sqlstate, "42704");
-    assert_eq!(err(&mut s, "CREATE DATASET ds AS SELECT 1").sqlstate, "0A000");
+    assert_eq!(err(&mut s, "REFRESH DATASET nosuch").sqlstate, "42704");
+    assert_eq!(err(&mut s, "CREATE DATASET ds AS SELECT 1 WITH (schedule = 'hourly')").sqlstate, "22023");
 }
 
 #[test]
