@@ -19,7 +19,7 @@
 pub mod schedule;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -290,20 +290,10 @@ impl Datasets {
     /// Starts the scheduler thread (once). It runs datasets as their schedules come due and
     /// ends with the engine.
     pub fn start(self: &Arc<Self>) {
-        if self.started.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        let me = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("fleetdb-datasets".into())
-            .spawn(move || {
-                while let Some(d) = me.upgrade() {
-                    d.run_due(now_micros());
-                    drop(d);
-                    std::thread::sleep(TICK);
-                }
-            })
-            .expect("spawning the dataset scheduler");
+        crate::util::sync::spawn_service_loop(self, &self.started, "fleetdb-datasets", |d| {
+            d.run_due(now_micros());
+            Some(TICK)
+        });
     }
 
     fn engine(&self) -> Result<Arc<Engine>> {
@@ -602,7 +592,7 @@ mod tests {
         let (engine, _) = Engine::open(dir.path(), EngineConfig::default()).unwrap();
         // The test is the clock: the scheduler thread never starts.
         let ds = engine.service(Datasets::new).unwrap();
-        ds.started.store(true, Ordering::Relaxed);
+        ds.started.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut s = Session::new(engine.clone());
         sql(
             &mut s,

@@ -8,7 +8,7 @@
 //! (their `pipeline_errors` entries may be, since errors are recorded before the rows).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -114,22 +114,9 @@ impl Pipelines {
     /// Starts the runner thread (once; later calls do nothing). It ends when the runner is
     /// dropped (with its engine).
     pub fn start(self: &Arc<Self>) {
-        if self.started.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        let me = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("fleetdb-pipelines".into())
-            .spawn(move || {
-                while let Some(p) = me.upgrade() {
-                    let worked = p.run_once();
-                    drop(p);
-                    if !worked {
-                        std::thread::sleep(IDLE_POLL);
-                    }
-                }
-            })
-            .expect("spawning the pipeline thread");
+        crate::util::sync::spawn_service_loop(self, &self.started, "fleetdb-pipelines", |p| {
+            (!p.run_once()).then_some(IDLE_POLL)
+        });
     }
 
     fn engine(&self) -> Result<Arc<Engine>> {

@@ -35,3 +35,30 @@ impl Retention {
         self.0.store(days.unwrap_or(0), Ordering::Relaxed);
     }
 }
+
+/// Starts thread `name` (once per `started` flag) that calls `step` on `owner` for as long as
+/// the owner lives, sleeping for what `step` returns between calls. The thread holds the owner
+/// only during a call, so dropping the owner (with its engine) ends it.
+pub fn spawn_service_loop<T: Send + Sync + 'static>(
+    owner: &std::sync::Arc<T>,
+    started: &std::sync::atomic::AtomicBool,
+    name: &str,
+    step: fn(&T) -> Option<std::time::Duration>,
+) {
+    if started.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let me = std::sync::Arc::downgrade(owner);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while let Some(o) = me.upgrade() {
+                let pause = step(&o);
+                drop(o);
+                if let Some(d) = pause {
+                    std::thread::sleep(d);
+                }
+            }
+        })
+        .expect("spawning a background thread");
+}
