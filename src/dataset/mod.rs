@@ -79,6 +79,7 @@ impl DatasetDef {
         };
         for (k, v) in options {
             match k.as_str() {
+                "schedule" if v.is_empty() => def.schedule = None,
                 "schedule" => def.schedule = Some((v.clone(), Schedule::parse(v)?)),
                 "versions" => {
                     def.versions = if v.eq_ignore_ascii_case("unlimited") {
@@ -102,7 +103,7 @@ impl DatasetDef {
                         })?)
                     }
                 }
-                "trigger" => def.trigger = Some(v.clone()),
+                "trigger" => def.trigger = (!v.is_empty()).then(|| v.clone()),
                 other => {
                     return Err(format!("unknown dataset option \"{other}\" (schedule, trigger, versions, retention)"));
                 }
@@ -112,6 +113,22 @@ impl DatasetDef {
             return Err("a dataset runs on a schedule or on a trigger, not both".into());
         }
         Ok(def)
+    }
+
+    /// The options as CREATE DATASET's WITH would give them.
+    pub fn options(&self) -> Options {
+        let mut o = Vec::new();
+        if let Some((s, _)) = &self.schedule {
+            o.push(("schedule".to_string(), s.clone()));
+        }
+        o.push(("versions".into(), self.versions.map_or("unlimited".into(), |n| n.to_string())));
+        if let Some(d) = self.retention_days {
+            o.push(("retention".into(), format!("{d} days")));
+        }
+        if let Some(t) = &self.trigger {
+            o.push(("trigger".into(), t.clone()));
+        }
+        o
     }
 
     /// The CREATE DATASET statement that defines this dataset.
@@ -331,23 +348,7 @@ impl Datasets {
             return Err(Error::AlreadyExists(format!("a relation named \"{name}\"")));
         }
         let def = DatasetDef::new(name, query, options, now_micros()).map_err(Error::Invalid)?;
-        if let Some(t) = &def.trigger
-            && (t == name || self.find(t).is_none())
-        {
-            return Err(Error::Invalid(format!("trigger = '{t}': no other dataset has that name")));
-        }
-        // A dataset dropped and created again could close a loop of triggers: refuse it.
-        let mut at = def.trigger.clone();
-        for _ in 0..=read(&self.sets).len() {
-            let Some(t) = at else { break };
-            if t == name {
-                return Err(Error::Invalid(format!(
-                    "trigger = '{}' would make datasets trigger each other",
-                    def.trigger.as_deref().unwrap_or("")
-                )));
-            }
-            at = self.find(&t).and_then(|d| d.def.trigger.clone());
-        }
+        self.check_trigger(&def)?;
         plan_query(&engine, query, now_micros()).map_err(|e| Error::Invalid(e.message))?;
         let dir = dataset_dir(engine.data_dir(), name);
         if dir.exists() {
@@ -359,6 +360,46 @@ impl Datasets {
         self.save_defs(&sets)?;
         *write(&self.sets) = sets;
         Ok(true)
+    }
+
+    /// Refuses a trigger that names no other dataset or would close a loop of triggers (a
+    /// dataset dropped and created again, or altered).
+    fn check_trigger(&self, def: &DatasetDef) -> Result<()> {
+        let Some(first) = &def.trigger else { return Ok(()) };
+        if *first == def.name || self.find(first).is_none() {
+            return Err(Error::Invalid(format!("trigger = '{first}': no other dataset has that name")));
+        }
+        let mut at = Some(first.clone());
+        for _ in 0..=read(&self.sets).len() {
+            let Some(t) = at else { break };
+            if t == def.name {
+                return Err(Error::Invalid(format!("trigger = '{first}' would make datasets trigger each other")));
+            }
+            at = self.find(&t).and_then(|d| d.def.trigger.clone());
+        }
+        Ok(())
+    }
+
+    /// ALTER DATASET: a new query and options (`query` given), or options changed. Versions
+    /// are kept; the next runs use the new definition. A rate still counts from creation.
+    pub fn alter(&self, name: &str, query: Option<&str>, options: &Options) -> Result<()> {
+        let _g = lock(&self.ddl);
+        let old = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        let _busy = lock(&old.running);
+        let merged: Options = match query {
+            Some(_) => options.clone(),
+            None => old.def.options().into_iter().chain(options.iter().cloned()).collect(),
+        };
+        let def =
+            DatasetDef::new(name, query.unwrap_or(&old.def.query), &merged, old.def.created).map_err(Error::Invalid)?;
+        self.check_trigger(&def)?;
+        let versions = lock(&old.versions).clone();
+        let new = Arc::new(Ds { def, dir: old.dir.clone(), versions: Mutex::new(versions), running: Mutex::new(()) });
+        let sets: Vec<Arc<Ds>> =
+            read(&self.sets).iter().map(|d| if Arc::ptr_eq(d, &old) { new.clone() } else { d.clone() }).collect();
+        self.save_defs(&sets)?;
+        *write(&self.sets) = sets;
+        Ok(())
     }
 
     pub fn drop_dataset(&self, name: &str) -> Result<()> {
@@ -402,6 +443,14 @@ impl Datasets {
     fn run(&self, d: &Ds, schedule_time: i64) -> Result<Version> {
         let engine = self.engine()?;
         let _one = lock(&d.running);
+        // ALTER and DROP replace or remove the dataset under this lock: a run that waited
+        // for them must not use the old definition.
+        if !self.find(&d.def.name).is_some_and(|cur| std::ptr::eq(Arc::as_ptr(&cur), d)) {
+            return Err(Error::Invalid(format!(
+                "dataset \"{}\" changed; its next run uses the new definition",
+                d.def.name
+            )));
+        }
         let mut v = {
             let mut versions = lock(&d.versions);
             let id = versions.last().map_or(1, |v| v.id + 1);

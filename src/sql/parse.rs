@@ -111,6 +111,13 @@ pub enum Statement {
         query: String,
         options: Options,
     },
+    /// `ALTER DATASET d SET (…)` (options changed, the rest kept) or `ALTER DATASET d AS
+    /// <query> [WITH (…)]` (the whole definition replaced); AWS UpdateDataset.
+    AlterDataset {
+        name: String,
+        query: Option<String>,
+        options: Options,
+    },
     /// `REFRESH DATASET d` (AWS CreateDatasetContent).
     RefreshDataset(String),
     /// `SHOW DATASET CONTENTS d` (AWS ListDatasetContents).
@@ -261,56 +268,21 @@ fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
             let if_not_exists = if_not_exists(p);
             let name = ident(sql, p)?;
             p.expect_keyword(sqlparser::keywords::Keyword::AS).map_err(pe)?;
-            // The query runs to the statement's end, or to a last top-level `WITH (…)`.
-            let byte_at = |t: &sqlparser::tokenizer::TokenWithSpan| -> usize {
-                if t.token == Token::EOF {
-                    return sql.len();
-                }
-                let c = position_of(sql, t.span.start.line, t.span.start.column).unwrap_or(1).saturating_sub(1);
-                sql.char_indices().nth(c).map_or(sql.len(), |(b, _)| b)
-            };
-            let start = byte_at(&p.peek_token());
-            let (mut depth, mut with_at, mut end) = (0i32, None, sql.len());
-            loop {
-                let t = p.peek_token();
-                match &t.token {
-                    Token::EOF => break,
-                    Token::SemiColon if depth == 0 => {
-                        end = byte_at(&t);
-                        break;
-                    }
-                    Token::LParen => depth += 1,
-                    Token::RParen => depth -= 1,
-                    Token::Word(w)
-                        if depth == 0
-                            && w.quote_style.is_none()
-                            && w.value.eq_ignore_ascii_case("WITH")
-                            && p.peek_nth_token(1).token == Token::LParen =>
-                    {
-                        with_at = Some(byte_at(&t));
-                    }
-                    _ => {}
-                }
-                p.next_token();
-            }
-            // A WITH that opens the query is its common table expressions, not options.
-            let with_at = with_at.filter(|&w| sql[start..w].trim() != "");
-            let query = sql[start..with_at.unwrap_or(end)].trim().to_string();
-            let options = match with_at {
-                Some(w) => {
-                    let text = &sql[w..end];
-                    let mut op =
-                        Parser::new(&PostgreSqlDialect {}).try_with_sql(text).map_err(|e| from_parser(text, e))?;
-                    let o = with_options(text, &mut op)?;
-                    if op.peek_token().token != Token::EOF {
-                        return Err(SqlError::syntax(format!("unexpected text after the dataset's options: {text}")));
-                    }
-                    o
-                }
-                None => Vec::new(),
-            };
-            parse_query(&query)?;
+            let (query, options) = dataset_body(sql, p)?;
             Ok(Statement::CreateDataset { name, if_not_exists, query, options })
+        }
+        ("ALTER", Some(ObjectKind::Dataset)) => {
+            use sqlparser::keywords::Keyword;
+            p.next_token();
+            p.next_token();
+            let name = ident(sql, p)?;
+            if p.parse_keyword(Keyword::SET) {
+                let options = option_list(sql, p)?;
+                return Ok(Statement::AlterDataset { name, query: None, options });
+            }
+            p.expect_keyword(Keyword::AS).map_err(pe)?;
+            let (query, options) = dataset_body(sql, p)?;
+            Ok(Statement::AlterDataset { name, query: Some(query), options })
         }
         ("REFRESH", Some(ObjectKind::Dataset)) => {
             p.next_token();
@@ -606,6 +578,59 @@ fn pipeline_spec(sql: &str, p: &mut Parser, name: String) -> SqlResult<crate::pi
     }
     let options = with_options(sql, p)?;
     Ok(crate::pipeline::PipelineSpec { name, channel, activities, datastore, options })
+}
+
+/// A dataset's `<query> [WITH (…)]`: the query runs to the statement's end, or to a last
+/// top-level `WITH (…)`, which holds the options.
+fn dataset_body(sql: &str, p: &mut Parser) -> SqlResult<(String, Options)> {
+    let byte_at = |t: &sqlparser::tokenizer::TokenWithSpan| -> usize {
+        if t.token == Token::EOF {
+            return sql.len();
+        }
+        let c = position_of(sql, t.span.start.line, t.span.start.column).unwrap_or(1).saturating_sub(1);
+        sql.char_indices().nth(c).map_or(sql.len(), |(b, _)| b)
+    };
+    let start = byte_at(&p.peek_token());
+    let (mut depth, mut with_at, mut end) = (0i32, None, sql.len());
+    loop {
+        let t = p.peek_token();
+        match &t.token {
+            Token::EOF => break,
+            Token::SemiColon if depth == 0 => {
+                end = byte_at(&t);
+                break;
+            }
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Word(w)
+                if depth == 0
+                    && w.quote_style.is_none()
+                    && w.value.eq_ignore_ascii_case("WITH")
+                    && p.peek_nth_token(1).token == Token::LParen =>
+            {
+                with_at = Some(byte_at(&t));
+            }
+            _ => {}
+        }
+        p.next_token();
+    }
+    // A WITH that opens the query is its common table expressions, not options.
+    let with_at = with_at.filter(|&w| sql[start..w].trim() != "");
+    let query = sql[start..with_at.unwrap_or(end)].trim().to_string();
+    let options = match with_at {
+        Some(w) => {
+            let text = &sql[w..end];
+            let mut op = Parser::new(&PostgreSqlDialect {}).try_with_sql(text).map_err(|e| from_parser(text, e))?;
+            let o = with_options(text, &mut op)?;
+            if op.peek_token().token != Token::EOF {
+                return Err(SqlError::syntax(format!("unexpected text after the dataset's options: {text}")));
+            }
+            o
+        }
+        None => Vec::new(),
+    };
+    parse_query(&query)?;
+    Ok((query, options))
 }
 
 /// A number, maybe negative.

@@ -512,6 +512,16 @@ impl Session {
                     r => r.map(|_| Outcome::Done("CREATE DATASET".into())).map_err(Into::into),
                 }
             }
+            Statement::AlterDataset { name, query, options } => {
+                if let Some(q) = query {
+                    let q = crate::sql::parse::parse_query(q)?;
+                    Binder::new(&self.engine, EvalCtx { now: now_micros() }, &[]).bind_query(&q)?;
+                }
+                match self.datasets()?.alter(name, query.as_deref(), options) {
+                    Err(crate::Error::Invalid(why)) => Err(SqlError::new("22023", why)),
+                    r => r.map(|()| Outcome::Done("ALTER DATASET".into())).map_err(not_found),
+                }
+            }
             Statement::RefreshDataset(name) => {
                 let v = self.datasets()?.refresh(name).map_err(not_found)?;
                 let (schema, batches) = text_batch(
@@ -797,6 +807,16 @@ impl Session {
     fn describe_object(&self, kind: Option<ObjectKind>, name: &str) -> SqlResult<Outcome> {
         let e = &self.engine;
         let want = |k: ObjectKind| kind.is_none_or(|x| x == k);
+        if want(ObjectKind::Dataset)
+            && let Some(s) = self.datasets()?.statuses().into_iter().find(|s| s.def.name == name)
+        {
+            let rows = vec![
+                vec![Some("kind".into()), Some("dataset".into())],
+                vec![Some("definition".into()), Some(s.def.to_sql())],
+            ];
+            let (schema, batches) = text_batch(&["property", "value"], rows);
+            return Ok(Outcome::Rows { schema, batches });
+        }
         let (schema, batches) = if want(ObjectKind::Channel) && e.channel(name).is_ok() {
             let c = e.channel(name)?;
             let st = c.stats();
