@@ -44,14 +44,10 @@ fn generate_is_deterministic_csv_and_ndjson() {
     assert!(first.starts_with("{\"machine_id\":\"M-000") && first.ends_with('}'), "{first}");
 }
 
-#[test]
-fn inspect_dumps_and_verifies_every_file_kind() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("data");
-    let out = fleetdb(&["stress", "--data-dir", d.to_str().unwrap(), "--batches", "60"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+/// Every file under `dir`, as paths.
+fn all_files(dir: &std::path::Path) -> Vec<String> {
     let mut files = Vec::new();
-    let mut stack = vec![d.clone()];
+    let mut stack = vec![dir.to_path_buf()];
     while let Some(p) = stack.pop() {
         for e in std::fs::read_dir(&p).unwrap() {
             let p = e.unwrap().path();
@@ -62,6 +58,16 @@ fn inspect_dumps_and_verifies_every_file_kind() {
             }
         }
     }
+    files
+}
+
+#[test]
+fn inspect_dumps_and_verifies_every_file_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let out = fleetdb(&["stress", "--data-dir", d.to_str().unwrap(), "--batches", "60"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let files = all_files(&d);
     let kinds = ["WAL segment", "channel segment", "datastore file", "options file", "data directory marker"];
     let args: Vec<&str> = std::iter::once("inspect").chain(files.iter().map(String::as_str)).collect();
     let out = fleetdb(&args);
@@ -114,6 +120,15 @@ fn demo_streams_a_simulated_fleet_through_the_pipeline_and_stops_by_itself() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("rows stored") && text.contains("pipeline lag"), "{text}");
+    // What the demo left on disk: inspect knows every file, the pipeline's small files too.
+    let files = all_files(&data);
+    let args: Vec<&str> = std::iter::once("inspect").chain(files.iter().map(String::as_str)).collect();
+    let out = fleetdb(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for k in ["routes file", "pipelines file", "pipeline state checkpoint", "datastore sources file"] {
+        assert!(text.contains(k), "no {k} in: {text}");
+    }
 }
 
 #[test]
