@@ -527,35 +527,23 @@ impl<'a> Binder<'a> {
     /// A dataset's content version `which` as a relation named `qual`.
     fn dataset_scan(&self, name: &str, which: &str, qual: String) -> SqlResult<(Plan, Scope)> {
         let datasets = self.datasets()?;
-        if which == "$LATEST_SUCCEEDED"
-            && let Some(query) = datasets.without_content(name)
-        {
+        let (schema, batch) = match datasets.without_content(name).filter(|_| which == "$LATEST_SUCCEEDED") {
             // No content yet: no rows, with the columns its query has.
-            let (_, schema) = self.bind_query(&*crate::sql::parse::parse_query(&query)?)?;
-            let columns = schema
-                .iter()
-                .map(|c| crate::batch::Column::nulls(c.ty.physical().unwrap_or(crate::batch::DataType::Text), 0))
-                .collect();
-            let fields = schema
-                .iter()
-                .map(|c| crate::batch::Field::new(&c.name, c.ty.physical().unwrap_or(crate::batch::DataType::Text)))
-                .collect();
-            let cols =
-                schema.iter().map(|c| ScopeCol::new(Some(qual.clone()), c.name.clone(), c.ty)).collect::<Vec<_>>();
-            let n = cols.len();
-            let batch = crate::batch::Batch { fields, columns };
-            return Ok((
-                rows_scan(schema, Arc::new(batch)),
-                Scope { cols, used: RefCell::new(vec![true; n]), time_col: None },
-            ));
-        }
-        let (schema, batch) = datasets.content(name, which).map_err(|e| match e {
-            crate::Error::NotFound(what) => {
-                SqlError::new("55000", format!("{what} does not exist (REFRESH DATASET makes one)"))
+            Some(query) => {
+                let (_, schema) = self.bind_query(&*crate::sql::parse::parse_query(&query)?)?;
+                let physical = |c: &OutCol| c.ty.physical().unwrap_or(crate::batch::DataType::Text);
+                let columns = schema.iter().map(|c| crate::batch::Column::nulls(physical(c), 0)).collect();
+                let fields = schema.iter().map(|c| crate::batch::Field::new(&c.name, physical(c))).collect();
+                (schema, crate::batch::Batch { fields, columns })
             }
-            crate::Error::Invalid(why) => SqlError::new("55000", why),
-            other => other.into(),
-        })?;
+            None => datasets.content(name, which).map_err(|e| match e {
+                crate::Error::NotFound(what) => {
+                    SqlError::new("55000", format!("{what} does not exist (REFRESH DATASET makes one)"))
+                }
+                crate::Error::Invalid(why) => SqlError::new("55000", why),
+                other => other.into(),
+            })?,
+        };
         let cols = schema.iter().map(|c| ScopeCol::new(Some(qual.clone()), c.name.clone(), c.ty)).collect::<Vec<_>>();
         let n = cols.len();
         Ok((rows_scan(schema, Arc::new(batch)), Scope { cols, used: RefCell::new(vec![true; n]), time_col: None }))
