@@ -115,12 +115,8 @@ pub fn inspect(path: &Path, verify: bool) -> Result<String> {
         let day = crate::util::bytes::u32_at(&bytes, 12).unwrap_or(0) as i32;
         let _ = writeln!(out, "retention floor {}: partitions before {} were dropped", path.display(), day_name(day));
     } else if let Some(kind) = record_file_kind(magic) {
-        // Small files written whole (util::recfile): magic, version, body, CRC of the rest.
-        let (head, crc) = bytes.split_at(bytes.len().saturating_sub(4));
-        if bytes.len() < 16 || crate::util::bytes::u32_at(crc, 0) != Some(crate::util::bytes::crc32(head)) {
-            return Err(Error::corrupt(path, kind));
-        }
-        let v = crate::util::bytes::u32_at(&bytes, 8).unwrap_or(0);
+        // Small files written whole (util::recfile).
+        let v = crate::util::recfile::verify(&bytes).ok_or_else(|| Error::corrupt(path, kind))?;
         let _ = writeln!(out, "{kind} {} (format version {v}, {} bytes, checksum sound)", path.display(), bytes.len());
     } else if magic == objects::MAGIC {
         let dir = path.parent().unwrap_or(Path::new("."));

@@ -133,20 +133,14 @@ impl DatasetDef {
 
     /// The CREATE DATASET statement that defines this dataset.
     pub fn to_sql(&self) -> String {
-        let mut opts = Vec::new();
-        if let Some((s, _)) = &self.schedule {
-            opts.push(format!("schedule = '{}'", s.replace('\'', "''")));
-        }
-        opts.push(match self.versions {
-            Some(n) => format!("versions = {n}"),
-            None => "versions = 'unlimited'".into(),
-        });
-        if let Some(d) = self.retention_days {
-            opts.push(format!("retention = '{d} days'"));
-        }
-        if let Some(t) = &self.trigger {
-            opts.push(format!("trigger = '{}'", t.replace('\'', "''")));
-        }
+        let opts: Vec<String> = self
+            .options()
+            .iter()
+            .map(|(k, v)| match v.parse::<u32>() {
+                Ok(n) => format!("{k} = {n}"),
+                Err(_) => format!("{k} = '{}'", v.replace('\'', "''")),
+            })
+            .collect();
         format!("CREATE DATASET \"{}\" AS {} WITH ({})", self.name.replace('"', "\"\""), self.query, opts.join(", "))
     }
 }

@@ -4,9 +4,8 @@
 
 use std::path::Path;
 
-use crate::error::{Error, IoContext, Result};
-use crate::util::bytes::{ByteReader, PutBytes, crc32};
-use crate::util::fsutil::write_atomic;
+use crate::error::{Error, Result};
+use crate::util::bytes::{ByteReader, PutBytes};
 
 pub const FILE_NAME: &str = "routes";
 const MAGIC: [u8; 8] = *b"FLEETRTE";
@@ -76,8 +75,7 @@ pub fn matches(filter: &str, topic: &str) -> bool {
 }
 
 pub fn save(dir: &Path, routes: &[Route]) -> Result<()> {
-    let mut b = MAGIC.to_vec();
-    b.put_u32(VERSION);
+    let mut b = Vec::new();
     b.put_u32(routes.len() as u32);
     for r in routes {
         b.put_str16(&r.name);
@@ -87,49 +85,30 @@ pub fn save(dir: &Path, routes: &[Route]) -> Result<()> {
         b.put_u8(r.batch_mode as u8);
         b.put_str16(r.shared_group.as_deref().unwrap_or(""));
     }
-    let crc = crc32(&b);
-    b.put_u32(crc);
-    let path = dir.join(FILE_NAME);
-    write_atomic(&path, &b).at(&path)
+    crate::util::recfile::write(&dir.join(FILE_NAME), &MAGIC, VERSION, &b)
 }
 
 /// The routes in `dir` (none if the file does not exist).
 pub fn load(dir: &Path) -> Result<Vec<Route>> {
     let path = dir.join(FILE_NAME);
-    let b = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&path, e)),
+    let Some(body) = crate::util::recfile::read(&path, &MAGIC, VERSION, "routes file")? else {
+        return Ok(Vec::new());
     };
-    decode(&b).map_err(|what| match what {
-        Some(found) => Error::UnsupportedVersion { path: path.clone(), kind: "routes file", found, supported: VERSION },
-        None => Error::corrupt(&path, "routes file"),
-    })
+    decode(&body).ok_or_else(|| Error::corrupt(&path, "routes file"))
 }
 
-/// Decodes a routes file; the error is the unsupported version found, or `None` if corrupt.
-fn decode(b: &[u8]) -> std::result::Result<Vec<Route>, Option<u32>> {
-    if b.len() < 20 || b[..8] != MAGIC {
-        return Err(None);
-    }
-    let (body, crc) = b.split_at(b.len() - 4);
-    if ByteReader::new(crc).u32() != Some(crc32(body)) {
-        return Err(None);
-    }
-    let mut r = ByteReader::new(&body[8..]);
-    let version = r.u32().ok_or(None)?;
-    if version != VERSION {
-        return Err(Some(version));
-    }
-    let n = r.u32().ok_or(None)?;
+/// Decodes a routes file's body.
+fn decode(body: &[u8]) -> Option<Vec<Route>> {
+    let mut r = ByteReader::new(body);
+    let n = r.u32()?;
     let mut out = Vec::new();
     for _ in 0..n {
-        let name = r.str16().ok_or(None)?.to_string();
-        let filter = r.str16().ok_or(None)?.to_string();
-        let channel = r.str16().ok_or(None)?.to_string();
-        let qos = r.u8().ok_or(None)?;
-        let batch_mode = r.u8().ok_or(None)? != 0;
-        let group = r.str16().ok_or(None)?;
+        let name = r.str16()?.to_string();
+        let filter = r.str16()?.to_string();
+        let channel = r.str16()?.to_string();
+        let qos = r.u8()?;
+        let batch_mode = r.u8()? != 0;
+        let group = r.str16()?;
         out.push(Route {
             name,
             filter,
@@ -139,10 +118,7 @@ fn decode(b: &[u8]) -> std::result::Result<Vec<Route>, Option<u32>> {
             shared_group: (!group.is_empty()).then(|| group.to_string()),
         });
     }
-    if !r.is_empty() {
-        return Err(None);
-    }
-    Ok(out)
+    r.is_empty().then_some(out)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 //! - In both outlier rules a missing or null value is kept; a value that is not a number (nor
 //!   a numeric string) fails the message into `fleetdb.pipeline_errors`.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use crate::util::hash::FastMap;
@@ -263,6 +264,14 @@ fn key_of(c: &Column, i: usize) -> Option<String> {
     })
 }
 
+/// [`key_of`] without copying text keys.
+fn key_cow(c: &Column, i: usize) -> Option<Cow<'_, str>> {
+    match &c.values {
+        Values::Text(v) if c.is_valid(i) => Some(Cow::Borrowed(v.get(i))),
+        _ => key_of(c, i).map(Cow::Owned),
+    }
+}
+
 fn scalar_of(c: &Column, i: usize) -> Option<Scalar> {
     if !c.is_valid(i) {
         return None;
@@ -311,34 +320,39 @@ fn column_of(values: &[Option<Scalar>]) -> (DataType, Column) {
 pub fn latest(attrs: &[String], key: &str, st: &mut FastMap<String, Vec<Option<Scalar>>>, mut b: Batch) -> Batch {
     let Some(kc) = find(&b, key) else { return b };
     let n = b.num_rows();
-    let keys: Vec<Option<String>> = (0..n).map(|i| key_of(&b.columns[kc], i)).collect();
+    let keys: Vec<Option<Cow<'_, str>>> = (0..n).map(|i| key_cow(&b.columns[kc], i)).collect();
+    // Each attribute's fills: (row, the key's last value), found in row order.
+    let mut fills: Vec<Vec<(usize, Scalar)>> = vec![Vec::new(); attrs.len()];
     for (a, attr) in attrs.iter().enumerate() {
         let col = find(&b, attr);
-        let mut filled = false;
-        let mut out: Vec<Option<Scalar>> = Vec::with_capacity(n);
         for (i, k) in keys.iter().enumerate() {
-            let have = col.and_then(|c| scalar_of(&b.columns[c], i));
-            let Some(k) = k else {
-                out.push(have);
-                continue;
-            };
-            let slot = st.entry(k.clone()).or_insert_with(|| vec![None; attrs.len()]);
+            let Some(k) = k.as_deref() else { continue };
+            if !st.contains_key(k) {
+                st.insert(k.to_string(), vec![None; attrs.len()]);
+            }
+            let slot = st.get_mut(k).expect("inserted above");
             if slot.len() < attrs.len() {
                 slot.resize(attrs.len(), None);
             }
-            match have {
-                Some(v) => {
-                    slot[a] = Some(v.clone());
-                    out.push(Some(v));
-                }
+            match col.and_then(|c| scalar_of(&b.columns[c], i)) {
+                Some(v) => slot[a] = Some(v),
                 None => {
-                    filled |= slot[a].is_some();
-                    out.push(slot[a].clone());
+                    if let Some(v) = &slot[a] {
+                        fills[a].push((i, v.clone()));
+                    }
                 }
             }
         }
-        if !filled {
+    }
+    drop(keys);
+    for (attr, fills) in attrs.iter().zip(fills) {
+        if fills.is_empty() {
             continue;
+        }
+        let col = find(&b, attr);
+        let mut out: Vec<Option<Scalar>> = (0..n).map(|i| col.and_then(|c| scalar_of(&b.columns[c], i))).collect();
+        for (i, v) in fills {
+            out[i] = Some(v);
         }
         let (t, c) = column_of(&out);
         match col {
@@ -468,13 +482,10 @@ pub fn remove_outliers(
     let mut taken: Vec<(Option<String>, Window)> = Vec::new();
     let mut row_window: Vec<u32> = Vec::new();
     if let (OutlierRule::ZScore { .. }, Some(ws)) = (rule, windows.as_deref_mut()) {
-        let mut slot: FastMap<Option<std::borrow::Cow<'_, str>>, u32> = FastMap::default();
+        let mut slot: FastMap<Option<Cow<'_, str>>, u32> = FastMap::default();
         row_window.reserve(n_rows);
         for i in 0..n_rows {
-            let k = kc.and_then(|c| match &b.columns[c].values {
-                Values::Text(v) if b.columns[c].is_valid(i) => Some(std::borrow::Cow::Borrowed(v.get(i))),
-                _ => key_of(&b.columns[c], i).map(std::borrow::Cow::Owned),
-            });
+            let k = kc.and_then(|c| key_cow(&b.columns[c], i));
             let next = taken.len() as u32;
             let w = *slot.entry(k.clone()).or_insert_with(|| {
                 let owned = k.map(|c| c.into_owned());

@@ -29,13 +29,20 @@ pub fn read(path: &Path, magic: &[u8; 8], version: u32, kind: &'static str) -> R
     if b.len() < 16 || b[..8] != *magic {
         return Err(Error::corrupt(path, format!("{kind}: bad header")));
     }
-    let (head, crc) = b.split_at(b.len() - 4);
-    if u32_at(crc, 0) != Some(crc32(head)) {
+    let Some(found) = verify(&b) else {
         return Err(Error::corrupt(path, format!("{kind}: checksum mismatch")));
-    }
-    let found = u32_at(head, 8).unwrap_or(0);
+    };
     if found != version {
         return Err(Error::UnsupportedVersion { path: path.to_path_buf(), kind, found, supported: version });
     }
-    Ok(Some(head[12..].to_vec()))
+    Ok(Some(b[12..b.len() - 4].to_vec()))
+}
+
+/// The version of a whole file in this framing whose checksum is sound, whatever its magic.
+pub fn verify(b: &[u8]) -> Option<u32> {
+    if b.len() < 16 {
+        return None;
+    }
+    let (head, crc) = b.split_at(b.len() - 4);
+    (u32_at(crc, 0) == Some(crc32(head))).then(|| u32_at(head, 8)).flatten()
 }
