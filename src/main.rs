@@ -143,7 +143,11 @@ pub(crate) fn serve_engine(
     );
     // Pipelines and dataset schedules run from the start, whether or not a session touches them.
     engine.service(fleetdb::pipeline::Pipelines::new).map_err(|e| e.to_string())?.start();
-    engine.service(fleetdb::dataset::Datasets::new).map_err(|e| e.to_string())?.start();
+    let datasets = engine.service(fleetdb::dataset::Datasets::new).map_err(|e| e.to_string())?;
+    if let Some(o) = &mqtt {
+        datasets.set_mqtt(o.clone());
+    }
+    datasets.start();
     let options = fleetdb::server::pg::ServerOptions {
         password: cfg.password.clone(),
         query_memory: cfg.query_memory,

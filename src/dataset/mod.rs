@@ -16,6 +16,8 @@
 //! younger than it; the newest version and the newest SUCCEEDED one are always kept, as in AWS.
 //! `schedule.rs` parses and evaluates the schedule expressions.
 
+pub mod deliver;
+pub mod program;
 pub mod schedule;
 
 use std::path::{Path, PathBuf};
@@ -25,7 +27,7 @@ use std::time::Duration;
 
 use schedule::Schedule;
 
-use crate::batch::{Batch, Field};
+use crate::batch::{Batch, Field, Values};
 use crate::datastore::file::{FileSpec, encode_file};
 use crate::datastore::reader::DsFile;
 use crate::engine::Engine;
@@ -33,7 +35,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::sql::exec::{OutCol, concat, run};
 use crate::sql::expr::EvalCtx;
 use crate::sql::parse::{Options, Statement, parse, parse_query};
-use crate::sql::plan::Binder;
+use crate::sql::plan::{Binder, DeltaWindow};
 use crate::sql::types::SqlType;
 use crate::util::bytes::{ByteReader, PutBytes};
 use crate::util::fsutil::create_dir_durable;
@@ -45,6 +47,14 @@ const DEFS_FILE: &str = "dataset_definitions";
 const DEFS_MAGIC: [u8; 8] = *b"FLEETDST";
 const VERSIONS_MAGIC: [u8; 8] = *b"FLEETDSV";
 const VERSION: u32 = 1;
+/// Version 2 of the versions file adds each version's delta window and row counts.
+const VERSIONS_VERSION: u32 = 2;
+/// The system log behind `fleetdb.dataset_events`.
+pub const EVENTS: &str = "__dataset_events";
+const EVENT_COLUMNS: [&str; 4] = ["dataset", "version_id", "event", "detail"];
+const EVENTS_RETENTION_DAYS: u32 = 30;
+/// How often materialized delta windows are counted again for late data.
+const LATE_CHECK: i64 = 1_000_000;
 /// How often the scheduler looks for datasets due.
 const TICK: Duration = Duration::from_millis(200);
 const DAY: i64 = 86_400_000_000;
@@ -53,16 +63,73 @@ const DAY: i64 = 86_400_000_000;
 #[derive(Clone, Debug)]
 pub struct DatasetDef {
     pub name: String,
-    /// The query as written.
+    /// The query as written, or a program dataset's `PROGRAM '…' INPUT …`.
     pub query: String,
+    /// Set for a program dataset.
+    pub program: Option<Program>,
     pub schedule: Option<(String, Schedule)>,
     /// Versions kept; `None` is unlimited.
     pub versions: Option<u32>,
     pub retention_days: Option<u32>,
     /// Runs whenever this other dataset's content succeeds.
     pub trigger: Option<String>,
+    /// Each run reads only the rows of its delta window.
+    pub delta: Option<Delta>,
+    /// Rows arriving late into materialized windows are reported once none has arrived for
+    /// this long (microseconds).
+    pub late_data_timeout: Option<i64>,
+    /// Where each SUCCEEDED version goes.
+    pub deliveries: Vec<deliver::Target>,
     /// When it was created: rates count from here.
     pub created: i64,
+}
+
+/// A program dataset (AWS container dataset): `command` turns its input dataset's content
+/// into this dataset's.
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub command: String,
+    pub input: String,
+    /// A JSON object, handed to the program in its params file.
+    pub variables: String,
+    pub timeout: Duration,
+    pub memory_limit: Option<u64>,
+}
+
+/// A delta window: rows whose `expr` falls after the previous window and before this run's
+/// schedule time plus `offset`.
+#[derive(Clone, Debug)]
+pub struct Delta {
+    pub expr: String,
+    pub offset: i64,
+}
+
+/// An interval of days or less, in microseconds (negative allowed where `signed`).
+fn interval_micros(key: &str, v: &str, signed: bool) -> std::result::Result<i64, String> {
+    crate::sql::scalar::parse_interval(v)
+        .filter(|i| i.months == 0)
+        .map(|i| i.days as i64 * DAY + i.micros)
+        .filter(|&us| if signed { true } else { us > 0 })
+        .ok_or_else(|| format!("{key} = '{v}': an interval such as '10 minutes' was expected"))
+}
+
+/// A size such as `512 MB`, `1 GB` or a number of bytes.
+fn size_bytes(v: &str) -> Option<u64> {
+    let t = v.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let n: f64 = t[..split].parse().ok()?;
+    let unit = match t[split..].trim() {
+        "" | "b" => 1u64,
+        "kb" | "k" | "kib" => 1 << 10,
+        "mb" | "m" | "mib" => 1 << 20,
+        "gb" | "g" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    Some((n * unit as f64) as u64).filter(|&b| b >= 1 << 20)
+}
+
+fn program_mut<'d>(def: &'d mut DatasetDef, k: &str) -> std::result::Result<&'d mut Program, String> {
+    def.program.as_mut().ok_or_else(|| format!("option \"{k}\" is for program datasets (AS PROGRAM …)"))
 }
 
 impl DatasetDef {
@@ -71,12 +138,23 @@ impl DatasetDef {
         let mut def = DatasetDef {
             name: name.to_string(),
             query: query.to_string(),
+            program: crate::sql::parse::program_body(query).map(|(command, input)| Program {
+                command,
+                input,
+                variables: "{}".into(),
+                timeout: Duration::from_secs(300),
+                memory_limit: None,
+            }),
             schedule: None,
             versions: Some(1),
             retention_days: None,
             trigger: None,
+            delta: None,
+            late_data_timeout: None,
+            deliveries: Vec::new(),
             created,
         };
+        let mut delta_offset = None;
         for (k, v) in options {
             match k.as_str() {
                 "schedule" if v.is_empty() => def.schedule = None,
@@ -104,9 +182,54 @@ impl DatasetDef {
                     }
                 }
                 "trigger" => def.trigger = (!v.is_empty()).then(|| v.clone()),
-                other => {
-                    return Err(format!("unknown dataset option \"{other}\" (schedule, trigger, versions, retention)"));
+                "delta_time" if v.is_empty() => def.delta = None,
+                "delta_time" => {
+                    crate::sql::parse::parse_query(&format!("SELECT {v}"))
+                        .map_err(|e| format!("delta_time = '{v}': {}", e.message))?;
+                    def.delta = Some(Delta { expr: v.clone(), offset: 0 });
                 }
+                "delta_offset" => delta_offset = Some(interval_micros(k, v, true)?),
+                "late_data_timeout" if v.is_empty() => def.late_data_timeout = None,
+                "late_data_timeout" => def.late_data_timeout = Some(interval_micros(k, v, false)?),
+                "variables" => {
+                    let ok = matches!(crate::util::json::parse(v).map(|n| n.value), Ok(crate::util::json::Json::Object(_)));
+                    if !ok {
+                        return Err(format!("variables = {v}: (name = value, …) or a JSON object was expected"));
+                    }
+                    program_mut(&mut def, k)?.variables = v.clone();
+                }
+                "timeout" => {
+                    let us = interval_micros(k, v, false)?;
+                    program_mut(&mut def, k)?.timeout = Duration::from_micros(us as u64);
+                }
+                "memory_limit" => {
+                    let bytes = size_bytes(v)
+                        .ok_or_else(|| format!("memory_limit = '{v}': a size of at least 1 MB, as in '512 MB'"))?;
+                    program_mut(&mut def, k)?.memory_limit = Some(bytes);
+                }
+                "deliver_file" | "deliver_mqtt" | "deliver_webhook" => def.deliveries.push(deliver::Target::new(k, v)?),
+                other => {
+                    return Err(format!(
+                        "unknown dataset option \"{other}\" (schedule, trigger, versions, retention, delta_time, delta_offset, late_data_timeout; for programs variables, timeout, memory_limit)"
+                    ));
+                }
+            }
+        }
+        match (&mut def.delta, delta_offset) {
+            (Some(d), Some(o)) => d.offset = o,
+            (None, Some(_)) => return Err("delta_offset needs delta_time".into()),
+            _ => {}
+        }
+        if def.late_data_timeout.is_some() && def.delta.is_none() {
+            return Err("late_data_timeout needs delta_time: late data is data arriving into a delta window".into());
+        }
+        if let Some(p) = &def.program {
+            if def.delta.is_some() {
+                return Err("a program dataset reads its input dataset's content; delta_time is for SQL datasets".into());
+            }
+            if def.schedule.is_none() && def.trigger.is_none() {
+                // As in AWS, a container dataset runs when its input's content succeeds.
+                def.trigger = Some(p.input.clone());
             }
         }
         if def.schedule.is_some() && def.trigger.is_some() {
@@ -115,7 +238,7 @@ impl DatasetDef {
         Ok(def)
     }
 
-    /// The options as CREATE DATASET's WITH would give them.
+    /// The options as CREATE DATASET's WITH and DELIVER clauses would give them.
     pub fn options(&self) -> Options {
         let mut o = Vec::new();
         if let Some((s, _)) = &self.schedule {
@@ -128,20 +251,48 @@ impl DatasetDef {
         if let Some(t) = &self.trigger {
             o.push(("trigger".into(), t.clone()));
         }
+        if let Some(d) = &self.delta {
+            o.push(("delta_time".into(), d.expr.clone()));
+            if d.offset != 0 {
+                o.push(("delta_offset".into(), format!("{} seconds", d.offset as f64 / 1e6)));
+            }
+        }
+        if let Some(t) = self.late_data_timeout {
+            o.push(("late_data_timeout".into(), format!("{} seconds", t as f64 / 1e6)));
+        }
+        if let Some(p) = &self.program {
+            o.push(("variables".into(), p.variables.clone()));
+            o.push(("timeout".into(), format!("{} seconds", p.timeout.as_secs_f64())));
+            if let Some(m) = p.memory_limit {
+                o.push(("memory_limit".into(), m.to_string()));
+            }
+        }
+        for t in &self.deliveries {
+            o.push((t.option_key().into(), t.target.clone()));
+        }
         o
     }
 
     /// The CREATE DATASET statement that defines this dataset.
     pub fn to_sql(&self) -> String {
-        let opts: Vec<String> = self
-            .options()
-            .iter()
-            .map(|(k, v)| match v.parse::<u32>() {
-                Ok(n) => format!("{k} = {n}"),
-                Err(_) => format!("{k} = '{}'", v.replace('\'', "''")),
-            })
-            .collect();
-        format!("CREATE DATASET \"{}\" AS {} WITH ({})", self.name.replace('"', "\"\""), self.query, opts.join(", "))
+        let quote = |v: &str| format!("'{}'", v.replace('\'', "''"));
+        let mut with = Vec::new();
+        let mut deliver = String::new();
+        for (k, v) in self.options() {
+            match k.strip_prefix("deliver_") {
+                Some(kind) => deliver += &format!(" DELIVER TO {} {}", kind.to_ascii_uppercase(), quote(&v)),
+                None => with.push(match v.parse::<u32>() {
+                    Ok(n) => format!("{k} = {n}"),
+                    Err(_) => format!("{k} = {}", quote(&v)),
+                }),
+            }
+        }
+        format!(
+            "CREATE DATASET \"{}\" AS {} WITH ({}){deliver}",
+            self.name.replace('"', "\"\""),
+            self.query,
+            with.join(", ")
+        )
     }
 }
 
@@ -174,6 +325,30 @@ pub struct Version {
     pub rows: u64,
     /// The content's columns and their SQL types.
     pub columns: Vec<OutCol>,
+    /// The delta window `[from, to)` the run read (`from` is `i64::MIN` for the first).
+    pub window: Option<(i64, i64)>,
+    /// Rows in the window when it was materialized, plus late rows already reported.
+    pub input_rows: u64,
+    /// Rows that arrived into the window after it was materialized (reported as late_data).
+    pub late_rows: u64,
+}
+
+impl Version {
+    fn new(id: u64, schedule_time: i64) -> Version {
+        Version {
+            id,
+            schedule_time,
+            created: now_micros(),
+            completed: None,
+            state: VersionState::Creating,
+            reason: String::new(),
+            rows: 0,
+            columns: Vec::new(),
+            window: None,
+            input_rows: 0,
+            late_rows: 0,
+        }
+    }
 }
 
 struct Ds {
@@ -182,6 +357,23 @@ struct Ds {
     versions: Mutex<Vec<Version>>,
     /// Serialises runs of this dataset.
     running: Mutex<()>,
+    late: Mutex<Late>,
+}
+
+impl Ds {
+    fn new(def: DatasetDef, dir: PathBuf, versions: Vec<Version>) -> Arc<Ds> {
+        Arc::new(Ds { def, dir, versions: Mutex::new(versions), running: Mutex::new(()), late: Mutex::default() })
+    }
+}
+
+/// Late rows seen in materialized delta windows and not reported yet.
+#[derive(Default)]
+struct Late {
+    last_check: i64,
+    /// Version id → rows in its window when last counted.
+    pending: std::collections::BTreeMap<u64, u64>,
+    /// When the pending counts last grew.
+    last_growth: i64,
 }
 
 /// The datasets of an engine, and their scheduler. Use through [`Engine::service`].
@@ -190,6 +382,11 @@ pub struct Datasets {
     sets: RwLock<Vec<Arc<Ds>>>,
     ddl: Mutex<()>,
     started: AtomicBool,
+    /// The broker MQTT deliveries publish through.
+    mqtt: Mutex<Option<rumqttc::MqttOptions>>,
+    /// Deliveries waiting for their (next) attempt.
+    jobs: Mutex<Vec<deliver::Job>>,
+    delivering: AtomicBool,
 }
 
 fn dataset_dir(data_dir: &Path, name: &str) -> PathBuf {
@@ -212,14 +409,26 @@ fn save_versions(dir: &Path, versions: &[Version]) -> Result<()> {
             b.put_str16(&c.name);
             b.put_str16(c.ty.pg_name());
         }
+        let (from, to) = v.window.unwrap_or((i64::MIN, i64::MIN));
+        b.put_u8(v.window.is_some() as u8);
+        b.put_i64(from);
+        b.put_i64(to);
+        b.put_u64(v.input_rows);
+        b.put_u64(v.late_rows);
     }
-    recfile::write(&dir.join("versions"), &VERSIONS_MAGIC, VERSION, &b)
+    recfile::write(&dir.join("versions"), &VERSIONS_MAGIC, VERSIONS_VERSION, &b)
 }
 
 fn load_versions(dir: &Path) -> Result<Vec<Version>> {
     let path = dir.join("versions");
-    let Some(body) = recfile::read(&path, &VERSIONS_MAGIC, VERSION, "dataset versions")? else {
-        return Ok(Vec::new());
+    // Version 1 files (no windows) are read as they are; the next write makes them version 2.
+    let (format, body) = match recfile::read(&path, &VERSIONS_MAGIC, VERSIONS_VERSION, "dataset versions") {
+        Ok(None) => return Ok(Vec::new()),
+        Ok(Some(body)) => (VERSIONS_VERSION, body),
+        Err(Error::UnsupportedVersion { found: 1, .. }) => {
+            (1, recfile::read(&path, &VERSIONS_MAGIC, 1, "dataset versions")?.unwrap_or_default())
+        }
+        Err(e) => return Err(e),
     };
     let bad = || Error::corrupt(&path, "dataset versions");
     let mut r = ByteReader::new(&body);
@@ -243,7 +452,14 @@ fn load_versions(dir: &Path) -> Result<Vec<Version>> {
             columns.push(OutCol { name, ty });
         }
         let completed = (completed != i64::MIN).then_some(completed);
-        out.push(Version { id, schedule_time, created, completed, state, reason, rows, columns });
+        let mut v = Version { id, schedule_time, created, completed, state, reason, rows, columns, ..Version::new(0, 0) };
+        if format >= 2 {
+            let has_window = r.u8().ok_or_else(bad)? == 1;
+            let (from, to) = (r.i64().ok_or_else(bad)?, r.i64().ok_or_else(bad)?);
+            v.window = has_window.then_some((from, to));
+            (v.input_rows, v.late_rows) = (r.u64().ok_or_else(bad)?, r.u64().ok_or_else(bad)?);
+        }
+        out.push(v);
     }
     Ok(out)
 }
@@ -258,6 +474,7 @@ pub struct Status {
 impl Datasets {
     pub fn new(engine: &Arc<Engine>) -> Result<Datasets> {
         let dir = engine.data_dir().to_path_buf();
+        engine.system_log(EVENTS, EVENTS_RETENTION_DAYS, &EVENT_COLUMNS)?;
         let mut sets = Vec::new();
         if let Some(body) = recfile::read(&dir.join(DEFS_FILE), &DEFS_MAGIC, VERSION, "datasets file")? {
             let path = dir.join(DEFS_FILE);
@@ -287,7 +504,7 @@ impl Datasets {
                 if interrupted {
                     save_versions(&ddir, &versions)?;
                 }
-                sets.push(Arc::new(Ds { def, dir: ddir, versions: Mutex::new(versions), running: Mutex::new(()) }));
+                sets.push(Ds::new(def, ddir, versions));
             }
         }
         Ok(Datasets {
@@ -295,16 +512,28 @@ impl Datasets {
             sets: RwLock::new(sets),
             ddl: Mutex::new(()),
             started: AtomicBool::new(false),
+            mqtt: Mutex::new(None),
+            jobs: Mutex::default(),
+            delivering: AtomicBool::new(false),
         })
     }
 
-    /// Starts the scheduler thread (once). It runs datasets as their schedules come due and
-    /// ends with the engine.
+    /// Starts the scheduler thread and the delivery thread (once). The scheduler runs
+    /// datasets as their schedules come due and looks for late data; both end with the engine.
     pub fn start(self: &Arc<Self>) {
         crate::util::sync::spawn_service_loop(self, &self.started, "fleetdb-datasets", |d| {
             d.run_due(now_micros());
             Some(TICK)
         });
+        crate::util::sync::spawn_service_loop(self, &self.delivering, "fleetdb-deliver", |d| {
+            d.deliver_due(now_micros());
+            Some(TICK / 2)
+        });
+    }
+
+    /// The broker `DELIVER TO MQTT` publishes through (the server's `--mqtt`).
+    pub fn set_mqtt(&self, options: rumqttc::MqttOptions) {
+        *lock(&self.mqtt) = Some(options);
     }
 
     fn engine(&self) -> Result<Arc<Engine>> {
@@ -331,7 +560,23 @@ impl Datasets {
         recfile::write(&engine.data_dir().join(DEFS_FILE), &DEFS_MAGIC, VERSION, &b)
     }
 
-    /// CREATE DATASET. The query must plan now (its relations exist).
+    /// Checks what a definition refers to: a query must plan now (its relations exist, its
+    /// delta expression binds), a program's input dataset must exist.
+    fn check_def(&self, engine: &Arc<Engine>, def: &DatasetDef) -> Result<()> {
+        self.check_trigger(def)?;
+        match &def.program {
+            Some(p) if p.input == def.name || self.find(&p.input).is_none() => {
+                Err(Error::Invalid(format!("INPUT {}: no other dataset has that name", p.input)))
+            }
+            Some(_) => Ok(()),
+            None => {
+                let window = def.delta.as_ref().map(|d| DeltaWindow { expr: d.expr.clone(), from: 0, to: 1 });
+                plan_query(engine, &def.query, now_micros(), window).map(drop).map_err(|e| Error::Invalid(e.message))
+            }
+        }
+    }
+
+    /// CREATE DATASET.
     pub fn create(&self, name: &str, query: &str, options: &Options, if_not_exists: bool) -> Result<bool> {
         let _g = lock(&self.ddl);
         if self.find(name).is_some() {
@@ -342,15 +587,14 @@ impl Datasets {
             return Err(Error::AlreadyExists(format!("a relation named \"{name}\"")));
         }
         let def = DatasetDef::new(name, query, options, now_micros()).map_err(Error::Invalid)?;
-        self.check_trigger(&def)?;
-        plan_query(&engine, query, now_micros()).map_err(|e| Error::Invalid(e.message))?;
+        self.check_def(&engine, &def)?;
         let dir = dataset_dir(engine.data_dir(), name);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).at(&dir)?;
         }
         create_dir_durable(&dir).at(&dir)?;
         let mut sets = read(&self.sets).clone();
-        sets.push(Arc::new(Ds { def, dir, versions: Mutex::default(), running: Mutex::new(()) }));
+        sets.push(Ds::new(def, dir, Vec::new()));
         self.save_defs(&sets)?;
         *write(&self.sets) = sets;
         Ok(true)
@@ -382,13 +626,19 @@ impl Datasets {
         let _busy = lock(&old.running);
         let merged: Options = match query {
             Some(_) => options.clone(),
-            None => old.def.options().into_iter().chain(options.iter().cloned()).collect(),
+            None => {
+                // Setting a schedule replaces a trigger and the other way round.
+                let given = |k: &str| options.iter().any(|(o, v)| o == k && !v.is_empty());
+                let replaced = |k: &str| (k == "trigger" && given("schedule")) || (k == "schedule" && given("trigger"));
+                old.def.options().into_iter().filter(|(k, _)| !replaced(k)).chain(options.iter().cloned()).collect()
+            }
         };
         let def =
             DatasetDef::new(name, query.unwrap_or(&old.def.query), &merged, old.def.created).map_err(Error::Invalid)?;
-        self.check_trigger(&def)?;
+        let engine = self.engine()?;
+        self.check_def(&engine, &def)?;
         let versions = lock(&old.versions).clone();
-        let new = Arc::new(Ds { def, dir: old.dir.clone(), versions: Mutex::new(versions), running: Mutex::new(()) });
+        let new = Ds::new(def, old.dir.clone(), versions);
         let sets: Vec<Arc<Ds>> =
             read(&self.sets).iter().map(|d| if Arc::ptr_eq(d, &old) { new.clone() } else { d.clone() }).collect();
         self.save_defs(&sets)?;
@@ -399,11 +649,19 @@ impl Datasets {
     pub fn drop_dataset(&self, name: &str) -> Result<()> {
         let _g = lock(&self.ddl);
         let d = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        if let Some(user) = read(&self.sets).iter().find(|u| u.def.program.as_ref().is_some_and(|p| p.input == name)) {
+            return Err(Error::Invalid(format!(
+                "dataset \"{}\" is the input of program dataset \"{}\"; drop that first",
+                name, user.def.name
+            )));
+        }
         let _busy = lock(&d.running);
         let mut sets = read(&self.sets).clone();
         sets.retain(|x| !Arc::ptr_eq(x, &d));
+        // Datasets it triggered no longer run (their definitions keep the name).
         self.save_defs(&sets)?;
         *write(&self.sets) = sets;
+        lock(&self.jobs).retain(|j| j.dataset != name);
         std::fs::remove_dir_all(&d.dir).at(&d.dir)
     }
 
@@ -414,11 +672,12 @@ impl Datasets {
     }
 
     /// Runs every scheduled dataset whose next firing is at or before `now` (once, for the
-    /// latest firing missed). The scheduler calls it with the clock; tests call it with any time.
+    /// latest firing missed), then looks for late data. The scheduler calls it with the
+    /// clock; tests call it with any time.
     pub fn run_due(&self, now: i64) {
         let sets: Vec<Arc<Ds>> = read(&self.sets).clone();
-        for d in sets {
-            let Some(next) = next_run(&d) else { continue };
+        for d in &sets {
+            let Some(next) = next_run(d) else { continue };
             if next > now {
                 continue;
             }
@@ -430,7 +689,12 @@ impl Datasets {
                 }
                 at = n;
             }
-            let _ = self.run(&d, at);
+            let _ = self.run(d, at);
+        }
+        for d in &sets {
+            if d.def.late_data_timeout.is_some() {
+                let _ = self.check_late(d, now);
+            }
         }
     }
 
@@ -447,32 +711,43 @@ impl Datasets {
         }
         let mut v = {
             let mut versions = lock(&d.versions);
-            let id = versions.last().map_or(1, |v| v.id + 1);
-            let v = Version {
-                id,
-                schedule_time,
-                created: now_micros(),
-                completed: None,
-                state: VersionState::Creating,
-                reason: String::new(),
-                rows: 0,
-                columns: Vec::new(),
-            };
+            let mut v = Version::new(versions.last().map_or(1, |v| v.id + 1), schedule_time);
+            if let Some(delta) = &d.def.delta {
+                // Windows follow each other: this one starts where the last materialized ended.
+                let from = versions.iter().rev().find_map(|v| v.window.filter(|_| v.state == VersionState::Succeeded));
+                let from = from.map_or(i64::MIN, |(_, to)| to);
+                v.window = Some((from, (schedule_time.saturating_add(delta.offset)).max(from)));
+            }
             versions.push(v.clone());
             save_versions(&d.dir, &versions)?;
             v
         };
-        let outcome = compute(&engine, &d.def.query, schedule_time).and_then(|(schema, batch)| {
+        let outcome = match &d.def.program {
+            Some(p) => self.content(&p.input, "$LATEST_SUCCEEDED").map_err(|e| format!("input: {e}")).and_then(|input| {
+                program::run(p, &d.def.name, &d.dir, v.id, schedule_time, input).map(|(s, b)| (s, b, 0))
+            }),
+            None => {
+                let window = d.def.delta.as_ref().zip(v.window).map(|(delta, (from, to))| DeltaWindow {
+                    expr: delta.expr.clone(),
+                    from,
+                    to,
+                });
+                compute(&engine, &d.def.query, schedule_time, window)
+            }
+        }
+        .and_then(|(schema, batch, input_rows)| {
             let spec =
                 FileSpec { day: 0, seq: v.id, max_lsn: 0, sort_key: String::new(), replaces: vec![], sources: vec![] };
             let path = d.dir.join(format!("{}.fds", v.id));
             crate::util::fsutil::write_atomic(&path, &encode_file(&spec, &batch, 8192))
                 .at(&path)
                 .map_err(|e| e.to_string())?;
-            Ok((schema, batch.num_rows() as u64))
+            Ok((schema, batch.num_rows() as u64, input_rows))
         });
         match outcome {
-            Ok((schema, rows)) => (v.state, v.rows, v.columns) = (VersionState::Succeeded, rows, schema),
+            Ok((schema, rows, input_rows)) => {
+                (v.state, v.rows, v.columns, v.input_rows) = (VersionState::Succeeded, rows, schema, input_rows)
+            }
             Err(reason) => (v.state, v.reason) = (VersionState::Failed, reason),
         }
         v.completed = Some(now_micros());
@@ -483,12 +758,21 @@ impl Datasets {
         let dropped = expire(&d.def, &mut versions, now_micros());
         save_versions(&d.dir, &versions)?;
         for id in dropped {
-            let path = d.dir.join(format!("{id}.fds"));
-            let _ = std::fs::remove_file(path);
+            for file in [format!("{id}.fds"), format!("{id}.stdout"), format!("{id}.stderr")] {
+                let _ = std::fs::remove_file(d.dir.join(file));
+            }
         }
         drop(versions);
         drop(_one);
         if v.state == VersionState::Succeeded {
+            lock(&self.jobs).extend(d.def.deliveries.iter().map(|t| deliver::Job {
+                dataset: d.def.name.clone(),
+                version: v.id,
+                schedule_time,
+                target: t.clone(),
+                attempts: 0,
+                not_before: i64::MIN,
+            }));
             // Datasets triggered by this one run now, at the same schedule time (CREATE refuses
             // triggers that would loop).
             let triggered: Vec<Arc<Ds>> =
@@ -500,6 +784,116 @@ impl Datasets {
         Ok(v)
     }
 
+    /// Counts the rows of `d`'s materialized delta windows again. Windows that gained rows
+    /// are pending; once none has grown for `late_data_timeout`, each gets one `late_data`
+    /// event and its version is marked (AWS batched late-data notifications the same way).
+    fn check_late(&self, d: &Ds, now: i64) -> Result<()> {
+        let (Some(delta), Some(timeout)) = (&d.def.delta, d.def.late_data_timeout) else { return Ok(()) };
+        let mut late = lock(&d.late);
+        if now - late.last_check < LATE_CHECK && late.last_check != 0 {
+            return Ok(());
+        }
+        late.last_check = now;
+        let engine = self.engine()?;
+        let windows: Vec<(u64, (i64, i64), u64)> = lock(&d.versions)
+            .iter()
+            .filter(|v| v.state == VersionState::Succeeded)
+            .filter_map(|v| Some((v.id, v.window?, v.input_rows)))
+            .collect();
+        let mut grew = false;
+        for (id, (from, to), input_rows) in windows {
+            let window = DeltaWindow { expr: delta.expr.clone(), from, to };
+            let n = count_window(&engine, &d.def.query, &window).map_err(Error::Invalid)?;
+            if n > input_rows && late.pending.get(&id) != Some(&n) {
+                late.pending.insert(id, n);
+                grew = true;
+            }
+        }
+        if grew {
+            late.last_growth = now;
+        }
+        if late.pending.is_empty() || now - late.last_growth < timeout {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut late.pending);
+        let mut versions = lock(&d.versions);
+        let mut events = Vec::new();
+        for (id, n) in pending {
+            let Some(v) = versions.iter_mut().find(|v| v.id == id) else { continue };
+            let extra = n.saturating_sub(v.input_rows);
+            let (from, to) = v.window.unwrap_or_default();
+            let from = if from == i64::MIN { "the beginning".to_string() } else { crate::util::time::format_timestamp(from) };
+            events.push((
+                id,
+                format!("{extra} rows arrived late into the window from {from} to {}", crate::util::time::format_timestamp(to)),
+            ));
+            (v.late_rows, v.input_rows) = (v.late_rows + extra, n);
+        }
+        save_versions(&d.dir, &versions)?;
+        drop(versions);
+        for (id, detail) in events {
+            self.event(&d.def.name, Some(id), "late_data", &detail);
+        }
+        Ok(())
+    }
+
+    /// Records an event in `fleetdb.dataset_events`.
+    fn event(&self, dataset: &str, version: Option<u64>, event: &str, detail: &str) {
+        if let Ok(engine) = self.engine() {
+            let values = vec![
+                vec![dataset.to_string()],
+                vec![version.map_or(String::new(), |v| v.to_string())],
+                vec![event.to_string()],
+                vec![detail.to_string()],
+            ];
+            let _ = engine.append_log(EVENTS, &EVENT_COLUMNS, values);
+        }
+    }
+
+    /// Makes the deliveries due at `now`; failures wait and are tried again.
+    pub fn deliver_due(&self, now: i64) {
+        let due: Vec<deliver::Job> = {
+            let mut jobs = lock(&self.jobs);
+            let (due, later) = std::mem::take(&mut *jobs).into_iter().partition(|j| j.not_before <= now);
+            *jobs = later;
+            due
+        };
+        if due.is_empty() {
+            return;
+        }
+        let Ok(engine) = self.engine() else { return };
+        let mqtt = lock(&self.mqtt).clone();
+        let cx = deliver::Context { data_dir: engine.data_dir(), mqtt: mqtt.as_ref() };
+        for mut job in due {
+            let outcome = self
+                .content(&job.dataset, &job.version.to_string())
+                .map_err(|e| e.to_string())
+                .and_then(|(cols, b)| deliver::deliver(&job, &cols, &b, &cx));
+            job.attempts += 1;
+            let what = job.target.describe();
+            match outcome {
+                Ok(summary) => self.event(&job.dataset, Some(job.version), "delivered", &format!("{what}: {summary}")),
+                Err(why) if job.attempts < deliver::ATTEMPTS => {
+                    let pause = deliver::Job::backoff(job.attempts);
+                    self.event(
+                        &job.dataset,
+                        Some(job.version),
+                        "delivery_failed",
+                        &format!("{what}: attempt {}: {why}; next in {} s", job.attempts, pause.as_secs()),
+                    );
+                    job.not_before = now_micros() + pause.as_micros() as i64;
+                    lock(&self.jobs).push(job);
+                }
+                Err(why) => self.event(
+                    &job.dataset,
+                    Some(job.version),
+                    "delivery_abandoned",
+                    &format!("{what}: attempt {}: {why}; given up", job.attempts),
+                ),
+            }
+        }
+    }
+
     pub fn statuses(&self) -> Vec<Status> {
         let mut out: Vec<Status> = read(&self.sets)
             .iter()
@@ -509,16 +903,31 @@ impl Datasets {
         out
     }
 
-    /// The query of dataset `name` if it has no SUCCEEDED version yet.
-    pub fn without_content(&self, name: &str) -> Option<String> {
+    /// What dataset `name`'s content looks like before it has any: its query (`None` once a
+    /// version SUCCEEDED, or for a program dataset, whose columns only its output tells).
+    pub fn without_content(&self, name: &str) -> Option<Option<String>> {
         let d = self.find(name)?;
         let none = !lock(&d.versions).iter().any(|v| v.state == VersionState::Succeeded);
-        none.then(|| d.def.query.clone())
+        none.then(|| d.def.program.is_none().then(|| d.def.query.clone()))
     }
 
     pub fn versions(&self, name: &str) -> Result<Vec<Version>> {
         let d = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
         Ok(lock(&d.versions).clone())
+    }
+
+    /// What a program dataset's run `id` wrote to stdout and stderr (empty for others).
+    pub fn logs(&self, name: &str, id: u64) -> Result<(String, String)> {
+        let d = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        if !lock(&d.versions).iter().any(|v| v.id == id) {
+            return Err(Error::NotFound(format!("version {id} of dataset \"{name}\"")));
+        }
+        let read = |s: &str| {
+            std::fs::read(program::log_path(&d.dir, id, s))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        };
+        Ok((read("stdout"), read("stderr")))
     }
 
     /// The content of version `which` (`$LATEST_SUCCEEDED`, `$LATEST` or an id): its columns
@@ -579,23 +988,56 @@ fn expire(def: &DatasetDef, versions: &mut Vec<Version>, now: i64) -> Vec<u64> {
     dropped
 }
 
-/// Plans `query` with `now()` at `now`.
+/// Plans `query` with `now()` at `now`, through a delta window if given; also returns the
+/// datastores read through the window.
 fn plan_query(
     engine: &Arc<Engine>,
     query: &str,
     now: i64,
-) -> crate::sql::error::SqlResult<(crate::sql::exec::Plan, Vec<OutCol>)> {
+    window: Option<DeltaWindow>,
+) -> crate::sql::error::SqlResult<(crate::sql::exec::Plan, Vec<OutCol>, Vec<String>)> {
     let q = parse_query(query)?;
-    let binder = Binder::new(engine, EvalCtx { now }, &[]);
-    binder.bind_query(&q)
+    let mut binder = Binder::new(engine, EvalCtx { now }, &[]);
+    if let Some(w) = window {
+        binder = binder.with_delta(w);
+    }
+    let (plan, schema) = binder.bind_query(&q)?;
+    Ok((plan, schema, binder.delta_reads()))
 }
 
-/// Runs `query` with `now()` at `now`: the output's columns and rows.
-fn compute(engine: &Arc<Engine>, query: &str, now: i64) -> std::result::Result<(Vec<OutCol>, Batch), String> {
-    let (plan, schema) = plan_query(engine, query, now).map_err(|e| e.message)?;
+/// Rows of the datastores `query` reads that fall in `window`.
+fn count_window(engine: &Arc<Engine>, query: &str, window: &DeltaWindow) -> std::result::Result<u64, String> {
+    let (_, _, reads) = plan_query(engine, query, window.to, Some(window.clone())).map_err(|e| e.message)?;
+    let mut n = 0;
+    for ds in reads {
+        let count = format!("SELECT count(*) FROM ({}) AS w", window.query(&ds));
+        let (plan, schema, _) = plan_query(engine, &count, window.to, None).map_err(|e| e.message)?;
+        let out = concat(run(&plan).map_err(|e| e.message)?, &schema);
+        if let Some(Values::Int64(v)) = out.columns.first().map(|c| &c.values) {
+            n += v.first().copied().unwrap_or(0) as u64;
+        }
+    }
+    Ok(n)
+}
+
+/// Runs `query` with `now()` at `now` (through a delta window if given): the output's
+/// columns and rows, and how many rows of its window there were.
+fn compute(
+    engine: &Arc<Engine>,
+    query: &str,
+    now: i64,
+    window: Option<DeltaWindow>,
+) -> std::result::Result<(Vec<OutCol>, Batch, u64), String> {
+    // Counted before the query runs: a row arriving in between is reported late rather
+    // than missed.
+    let input_rows = match &window {
+        Some(w) => count_window(engine, query, w)?,
+        None => 0,
+    };
+    let (plan, schema, _) = plan_query(engine, query, now, window).map_err(|e| e.message)?;
     let out = concat(run(&plan).map_err(|e| e.message)?, &schema);
     let fields = schema.iter().zip(&out.columns).map(|(s, c)| Field::new(&s.name, c.data_type())).collect();
-    Ok((schema, Batch { fields, columns: out.columns }))
+    Ok((schema, Batch { fields, columns: out.columns }, input_rows))
 }
 
 #[cfg(test)]
@@ -650,7 +1092,7 @@ mod tests {
         for d in write(&ds.sets).iter_mut() {
             let mut def = d.def.clone();
             def.created = T0;
-            *d = Arc::new(Ds { def, dir: d.dir.clone(), versions: Mutex::default(), running: Mutex::new(()) });
+            *d = Ds::new(def, d.dir.clone(), Vec::new());
         }
         ds.run_due(T0 + 14 * MIN);
         assert!(ds.versions("a").unwrap().is_empty(), "not due yet");
@@ -681,16 +1123,7 @@ mod tests {
         {
             let d = ds.find("a").unwrap();
             let mut versions = lock(&d.versions).clone();
-            versions.push(Version {
-                id: 4,
-                schedule_time: T0,
-                created: T0,
-                completed: None,
-                state: VersionState::Creating,
-                reason: String::new(),
-                rows: 0,
-                columns: vec![],
-            });
+            versions.push(Version::new(4, T0));
             save_versions(&d.dir, &versions).unwrap();
         }
         drop((s, ds));

@@ -398,15 +398,7 @@ fn pipeline_spec(sql: &str, p: &mut Parser, name: String) -> SqlResult<crate::pi
     use crate::pipeline::Activity;
     use sqlparser::keywords::Keyword;
     let pe = |e| from_parser(sql, e);
-    let expect_word = |p: &mut Parser, want: &str| -> SqlResult<()> {
-        let t = p.next_token();
-        if word(&t.token).as_deref() == Some(want) {
-            Ok(())
-        } else {
-            Err(SqlError::syntax(format!("syntax error at or near \"{}\": {want} was expected", t.token))
-                .at(position_of(sql, t.span.start.line, t.span.start.column)))
-        }
-    };
+    let expect_word = |p: &mut Parser, want: &str| expect_word(sql, p, want);
     let mut channel = None;
     if p.parse_keyword(Keyword::FROM) {
         expect_word(p, "CHANNEL")?;
@@ -580,9 +572,20 @@ fn pipeline_spec(sql: &str, p: &mut Parser, name: String) -> SqlResult<crate::pi
     Ok(crate::pipeline::PipelineSpec { name, channel, activities, datastore, options })
 }
 
-/// A dataset's `<query> [WITH (…)]`: the query runs to the statement's end, or to a last
-/// top-level `WITH (…)`, which holds the options.
+/// A dataset's body: `<query>` or `PROGRAM '<command>' INPUT <dataset>`, then `[WITH (…)]` and
+/// any number of `DELIVER TO FILE | MQTT | WEBHOOK '<target>'`. A query runs to the
+/// statement's end, or to its last top-level `WITH (` or first top-level `DELIVER TO`. The
+/// deliveries join the options as `deliver_file`, `deliver_mqtt` and `deliver_webhook`.
 fn dataset_body(sql: &str, p: &mut Parser) -> SqlResult<(String, Options)> {
+    if word(&p.peek_token().token).as_deref() == Some("PROGRAM") {
+        p.next_token();
+        let command = p.parse_literal_string().map_err(|e| from_parser(sql, e))?;
+        expect_word(sql, p, "INPUT")?;
+        let input = ident(sql, p)?;
+        let mut options = with_options(sql, p)?;
+        deliveries(sql, p, &mut options)?;
+        return Ok((program_text(&command, &input), options));
+    }
     let byte_at = |t: &sqlparser::tokenizer::TokenWithSpan| -> usize {
         if t.token == Token::EOF {
             return sql.len();
@@ -591,7 +594,7 @@ fn dataset_body(sql: &str, p: &mut Parser) -> SqlResult<(String, Options)> {
         sql.char_indices().nth(c).map_or(sql.len(), |(b, _)| b)
     };
     let start = byte_at(&p.peek_token());
-    let (mut depth, mut with_at, mut end) = (0i32, None, sql.len());
+    let (mut depth, mut with_at, mut deliver_at, mut end) = (0i32, None, None, sql.len());
     loop {
         let t = p.peek_token();
         match &t.token {
@@ -602,13 +605,13 @@ fn dataset_body(sql: &str, p: &mut Parser) -> SqlResult<(String, Options)> {
             }
             Token::LParen => depth += 1,
             Token::RParen => depth -= 1,
-            Token::Word(w)
-                if depth == 0
-                    && w.quote_style.is_none()
-                    && w.value.eq_ignore_ascii_case("WITH")
-                    && p.peek_nth_token(1).token == Token::LParen =>
-            {
-                with_at = Some(byte_at(&t));
+            Token::Word(w) if depth == 0 && w.quote_style.is_none() && deliver_at.is_none() => {
+                let next = &p.peek_nth_token(1).token;
+                if w.value.eq_ignore_ascii_case("WITH") && *next == Token::LParen {
+                    with_at = Some(byte_at(&t));
+                } else if w.value.eq_ignore_ascii_case("DELIVER") && word(next).as_deref() == Some("TO") {
+                    deliver_at = Some(byte_at(&t));
+                }
             }
             _ => {}
         }
@@ -616,21 +619,58 @@ fn dataset_body(sql: &str, p: &mut Parser) -> SqlResult<(String, Options)> {
     }
     // A WITH that opens the query is its common table expressions, not options.
     let with_at = with_at.filter(|&w| sql[start..w].trim() != "");
-    let query = sql[start..with_at.unwrap_or(end)].trim().to_string();
-    let options = match with_at {
-        Some(w) => {
-            let text = &sql[w..end];
-            let mut op = Parser::new(&PostgreSqlDialect {}).try_with_sql(text).map_err(|e| from_parser(text, e))?;
-            let o = with_options(text, &mut op)?;
-            if op.peek_token().token != Token::EOF {
-                return Err(SqlError::syntax(format!("unexpected text after the dataset's options: {text}")));
-            }
-            o
-        }
-        None => Vec::new(),
-    };
+    let query_end = with_at.or(deliver_at).unwrap_or(end);
+    let query = sql[start..query_end].trim().to_string();
+    let text = &sql[query_end..end];
+    let mut op = Parser::new(&PostgreSqlDialect {}).try_with_sql(text).map_err(|e| from_parser(text, e))?;
+    let mut options = with_options(text, &mut op)?;
+    deliveries(text, &mut op, &mut options)?;
+    if op.peek_token().token != Token::EOF {
+        return Err(SqlError::syntax(format!("unexpected text after the dataset's options: {}", text.trim())));
+    }
     parse_query(&query)?;
     Ok((query, options))
+}
+
+/// `DELIVER TO FILE | MQTT | WEBHOOK '<target>'`, any number of them.
+fn deliveries(sql: &str, p: &mut Parser, options: &mut Options) -> SqlResult<()> {
+    while word(&p.peek_token().token).as_deref() == Some("DELIVER") {
+        p.next_token();
+        expect_word(sql, p, "TO")?;
+        let t = p.next_token();
+        let key = match word(&t.token).as_deref() {
+            Some("FILE") => "deliver_file",
+            Some("MQTT") => "deliver_mqtt",
+            Some("WEBHOOK") => "deliver_webhook",
+            _ => {
+                return Err(SqlError::syntax(format!(
+                    "syntax error at or near \"{}\": DELIVER TO FILE, MQTT or WEBHOOK was expected",
+                    t.token
+                ))
+                .at(position_of(sql, t.span.start.line, t.span.start.column)));
+            }
+        };
+        let target = p.parse_literal_string().map_err(|e| from_parser(sql, e))?;
+        options.push((key.to_string(), target));
+    }
+    Ok(())
+}
+
+/// The canonical text of a program dataset's body.
+pub fn program_text(command: &str, input: &str) -> String {
+    format!("PROGRAM '{}' INPUT \"{}\"", command.replace('\'', "''"), input.replace('"', "\"\""))
+}
+
+/// A program dataset's command and input dataset, if `body` is `PROGRAM '…' INPUT …`.
+pub fn program_body(body: &str) -> Option<(String, String)> {
+    let mut p = Parser::new(&PostgreSqlDialect {}).try_with_sql(body).ok()?;
+    if word(&p.next_token().token).as_deref() != Some("PROGRAM") {
+        return None;
+    }
+    let command = p.parse_literal_string().ok()?;
+    expect_word(body, &mut p, "INPUT").ok()?;
+    let input = ident(body, &mut p).ok()?;
+    (p.peek_token().token == Token::EOF).then_some((command, input))
 }
 
 /// A number, maybe negative.
@@ -644,6 +684,17 @@ fn number(sql: &str, p: &mut Parser) -> SqlResult<f64> {
             .map_err(|_| SqlError::syntax(format!("{n} is not a number"))),
         other => Err(SqlError::syntax(format!("syntax error at or near \"{other}\": a number was expected"))
             .at(position_of(sql, t.span.start.line, t.span.start.column))),
+    }
+}
+
+/// The word `want` (unquoted, any case), or a syntax error.
+fn expect_word(sql: &str, p: &mut Parser, want: &str) -> SqlResult<()> {
+    let t = p.next_token();
+    if word(&t.token).as_deref() == Some(want) {
+        Ok(())
+    } else {
+        Err(SqlError::syntax(format!("syntax error at or near \"{}\": {want} was expected", t.token))
+            .at(position_of(sql, t.span.start.line, t.span.start.column)))
     }
 }
 
@@ -705,16 +756,54 @@ fn with_options(sql: &str, p: &mut Parser) -> SqlResult<Options> {
 }
 
 fn option_list(sql: &str, p: &mut Parser) -> SqlResult<Options> {
+    option_list_at(sql, p, false)
+}
+
+/// An option list; `nested` lists (an option's value) keep their values as JSON.
+fn option_list_at(sql: &str, p: &mut Parser, nested: bool) -> SqlResult<Options> {
     let pe = |e| from_parser(sql, e);
     p.expect_token(&Token::LParen).map_err(pe)?;
     let mut out = Vec::new();
     loop {
         let key = ident(sql, p)?;
         p.expect_token(&Token::Eq).map_err(pe)?;
+        if p.peek_token().token == Token::LParen {
+            // `name = (k = v, …)`: kept as a JSON object of the values.
+            let inner = option_list_at(sql, p, true)?;
+            let mut json = String::from("{");
+            for (i, (k, v)) in inner.iter().enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                crate::util::json::write_string(&mut json, k);
+                json.push(':');
+                json.push_str(v);
+            }
+            json.push('}');
+            out.push((key, json));
+            if !p.consume_token(&Token::Comma) {
+                break;
+            }
+            continue;
+        }
         let t = p.next_token();
         let value = match t.token {
+            Token::SingleQuotedString(s) if nested => {
+                let mut q = String::new();
+                crate::util::json::write_string(&mut q, &s);
+                q
+            }
             Token::SingleQuotedString(s) => s,
             Token::Number(n, _) => n,
+            Token::Minus if matches!(p.peek_token().token, Token::Number(..)) => format!("-{}", p.next_token().token),
+            Token::Word(w) if nested && matches!(w.value.to_ascii_lowercase().as_str(), "true" | "false" | "null") => {
+                w.value.to_ascii_lowercase()
+            }
+            Token::Word(w) if nested => {
+                let mut q = String::new();
+                crate::util::json::write_string(&mut q, &w.value);
+                q
+            }
             Token::Word(w) => w.value,
             other => {
                 return Err(SqlError::syntax(format!(

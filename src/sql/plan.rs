@@ -18,7 +18,7 @@ use super::func;
 use super::scalar::{Param, Scalar, parse_interval, parse_text};
 use super::types::SqlType;
 use super::window::{self, Bound, Frame, WinFunc, WindowCall};
-use crate::batch::{Batch, Column, Field, Values};
+use crate::batch::{Batch, Column, Field, StrVec, Values};
 use crate::engine::Engine;
 
 /// A column visible to expressions.
@@ -79,6 +79,32 @@ pub struct Binder<'a> {
     param_types: RefCell<std::collections::BTreeMap<usize, SqlType>>,
     /// Named windows (`WINDOW w AS (…)`) of the SELECT being bound.
     named_windows: RefCell<Vec<ast::NamedWindowDefinition>>,
+    /// A dataset's delta window: every datastore the query reads is limited to it.
+    delta: RefCell<Option<DeltaWindow>>,
+    /// The datastores read through the delta window.
+    delta_reads: RefCell<Vec<String>>,
+}
+
+/// Rows whose `expr` (SQL over a datastore's columns) is in `[from, to)`, in microseconds
+/// (`from` is `i64::MIN` for no lower bound).
+#[derive(Clone, Debug)]
+pub struct DeltaWindow {
+    pub expr: String,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl DeltaWindow {
+    /// `SELECT * FROM "datastore"` limited to the window.
+    pub fn query(&self, datastore: &str) -> String {
+        let ts = |t: i64| format!("'{}'::timestamptz", crate::util::time::format_timestamp(t));
+        let mut q =
+            format!("SELECT * FROM \"{}\" WHERE ({}) < {}", datastore.replace('"', "\"\""), self.expr, ts(self.to));
+        if self.from != i64::MIN {
+            q += &format!(" AND ({}) >= {}", self.expr, ts(self.from));
+        }
+        q
+    }
 }
 
 /// A column of an enclosing query: qualifier, name, type.
@@ -147,6 +173,21 @@ fn object_name(n: &ast::ObjectName) -> Vec<String> {
         .map(|p| match p {
             ast::ObjectNamePart::Identifier(i) => ident_name(i),
             other => other.to_string(),
+        })
+        .collect()
+}
+
+/// A table function's arguments as text, where they are string or number literals.
+fn literal_args(args: &ast::TableFunctionArgs) -> Vec<Option<String>> {
+    args.args
+        .iter()
+        .map(|a| match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Value(v))) => match &v.value {
+                ast::Value::SingleQuotedString(s) => Some(s.clone()),
+                ast::Value::Number(n, _) => Some(n.clone()),
+                _ => None,
+            },
+            _ => None,
         })
         .collect()
 }
@@ -251,7 +292,24 @@ impl<'a> Binder<'a> {
             applies: Default::default(),
             param_types: Default::default(),
             named_windows: Default::default(),
+            delta: Default::default(),
+            delta_reads: Default::default(),
         }
+    }
+
+    /// Limits every datastore the query reads to `window`.
+    pub fn with_delta(self, window: DeltaWindow) -> Binder<'a> {
+        *self.delta.borrow_mut() = Some(window);
+        self
+    }
+
+    fn take_delta(&self) -> Option<DeltaWindow> {
+        self.delta.borrow_mut().take()
+    }
+
+    /// The datastores the bound query read through its delta window.
+    pub fn delta_reads(&self) -> Vec<String> {
+        self.delta_reads.borrow().clone()
     }
 
     /// Records that parameter `e` (if it is `$n`) is used as type `ty`, for Describe.
@@ -434,7 +492,7 @@ impl<'a> Binder<'a> {
         let schema_name = if parts.len() > 1 { Some(parts[parts.len() - 2].as_str()) } else { None };
         let qual = alias.map(|a| ident_name(&a.name)).unwrap_or_else(|| rel.clone());
         // fleetdb's system tables live in schema `fleetdb`, stored as `__<name>` objects.
-        if schema_name == Some("fleetdb") && matches!(rel.as_str(), "rejected_messages" | "pipeline_errors") {
+        if schema_name == Some("fleetdb") && matches!(rel.as_str(), "rejected_messages" | "pipeline_errors" | "dataset_events") {
             rel = format!("__{rel}");
         }
         if matches!(schema_name, Some("pg_catalog" | "information_schema"))
@@ -472,6 +530,19 @@ impl<'a> Binder<'a> {
             let cols =
                 t.schema().columns.iter().map(|c| (c.name.clone(), type_of_oid(c.type_tag, c.data_type))).collect();
             (Source::Table(t), cols, None)
+        } else if let Ok(d) = self.engine.datastore(&rel)
+            && let Some(window) = self.take_delta()
+        {
+            // The datastore through the dataset's delta window: bound with the window out of
+            // the way, so the inner scan is the datastore itself.
+            let bound = crate::sql::parse::parse_query(&window.query(&rel)).and_then(|q| self.derived(&q, None));
+            *self.delta.borrow_mut() = Some(window);
+            self.delta_reads.borrow_mut().push(d.name().to_string());
+            let (plan, mut scope) = bound?;
+            for c in &mut scope.cols {
+                c.qualifier = Some(qual.clone());
+            }
+            return Ok((plan, scope));
         } else if let Ok(d) = self.engine.datastore(&rel) {
             let mut cols: Vec<(String, SqlType)> =
                 d.schema().iter().map(|f| (f.name.clone(), SqlType::of_storage(f.data_type))).collect();
@@ -530,7 +601,11 @@ impl<'a> Binder<'a> {
         let (schema, batch) = match datasets.without_content(name).filter(|_| which == "$LATEST_SUCCEEDED") {
             // No content yet: no rows, with the columns its query has.
             Some(query) => {
-                let (_, schema) = self.bind_query(&*crate::sql::parse::parse_query(&query)?)?;
+                let schema = match query {
+                    Some(q) => self.bind_query(&*crate::sql::parse::parse_query(&q)?)?.1,
+                    // A program dataset's columns are what its program writes.
+                    None => Vec::new(),
+                };
                 let physical = |c: &OutCol| c.ty.physical().unwrap_or(crate::batch::DataType::Text);
                 let columns = schema.iter().map(|c| crate::batch::Column::nulls(physical(c), 0)).collect();
                 let fields = schema.iter().map(|c| crate::batch::Field::new(&c.name, physical(c))).collect();
@@ -556,19 +631,7 @@ impl<'a> Binder<'a> {
                 if object_name(name).last().is_some_and(|n| n == "dataset_content") =>
             {
                 // dataset_content('name', 'version id' | '$LATEST' | '$LATEST_SUCCEEDED')
-                let text: Vec<Option<String>> = args
-                    .args
-                    .iter()
-                    .map(|a| match a {
-                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Value(v))) => match &v.value {
-                            ast::Value::SingleQuotedString(s) => Some(s.clone()),
-                            ast::Value::Number(n, _) => Some(n.clone()),
-                            _ => None,
-                        },
-                        _ => None,
-                    })
-                    .collect();
-                let (ds, which) = match &text[..] {
+                let (ds, which) = match &literal_args(args)[..] {
                     [Some(d)] => (d.clone(), "$LATEST_SUCCEEDED".to_string()),
                     [Some(d), Some(w)] => (d.clone(), w.clone()),
                     _ => {
@@ -583,6 +646,52 @@ impl<'a> Binder<'a> {
                 }
                 let qual = alias.as_ref().map_or_else(|| "dataset_content".to_string(), |a| ident_name(&a.name));
                 self.dataset_scan(&ds, &which, qual)
+            }
+            ast::TableFactor::Table { name, alias, args: Some(args), .. }
+                if object_name(name).last().is_some_and(|n| n == "dataset_logs") =>
+            {
+                // dataset_logs('name', version id): a program run's output, a row per line.
+                let (ds, id) = match &literal_args(args)[..] {
+                    [Some(d), Some(v)] if v.parse::<u64>().is_ok() => (d.clone(), v.parse::<u64>().unwrap_or(0)),
+                    _ => {
+                        return Err(SqlError::new(
+                            "42883",
+                            "dataset_logs takes a dataset name and a version id, as literals",
+                        ));
+                    }
+                };
+                let (stdout, stderr) = self.datasets()?.logs(&ds, id).map_err(|e| match e {
+                    crate::Error::NotFound(what) => SqlError::new("42704", format!("{what} does not exist")),
+                    other => other.into(),
+                })?;
+                let (mut streams, mut lines, mut texts) = (StrVec::default(), Vec::new(), StrVec::default());
+                for (stream, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+                    for (i, l) in text.lines().enumerate() {
+                        streams.push(stream);
+                        lines.push(i as i64 + 1);
+                        texts.push(l);
+                    }
+                }
+                let schema = vec![
+                    OutCol { name: "stream".into(), ty: SqlType::Text },
+                    OutCol { name: "line".into(), ty: SqlType::Int8 },
+                    OutCol { name: "text".into(), ty: SqlType::Text },
+                ];
+                let batch = Batch {
+                    fields: vec![
+                        Field::new("stream", crate::batch::DataType::Text),
+                        Field::new("line", crate::batch::DataType::Int64),
+                        Field::new("text", crate::batch::DataType::Text),
+                    ],
+                    columns: vec![
+                        Column::new(Values::Text(streams)),
+                        Column::new(Values::Int64(lines)),
+                        Column::new(Values::Text(texts)),
+                    ],
+                };
+                let qual = alias.as_ref().map_or_else(|| "dataset_logs".to_string(), |a| ident_name(&a.name));
+                let cols = schema.iter().map(|c| ScopeCol::new(Some(qual.clone()), c.name.clone(), c.ty)).collect();
+                Ok((rows_scan(schema, Arc::new(batch)), Scope { cols, used: RefCell::new(vec![true; 3]), time_col: None }))
             }
             ast::TableFactor::Derived { lateral: false, subquery, alias, sample: None } => {
                 self.derived(subquery, alias.as_ref())

@@ -501,9 +501,7 @@ impl Session {
             }
             Statement::ShowReprocessing => self.show_reprocessing(),
             Statement::CreateDataset { name, if_not_exists, query, options } => {
-                // Planned here first so a bad query keeps its SQLSTATE.
-                let q = crate::sql::parse::parse_query(query)?;
-                Binder::new(&self.engine, EvalCtx { now: now_micros() }, &[]).bind_query(&q)?;
+                self.check_dataset_query(query)?;
                 match self.datasets()?.create(name, query, options, *if_not_exists) {
                     Err(crate::Error::AlreadyExists(what)) => {
                         Err(SqlError::new("42P07", format!("{what} already exists")))
@@ -514,8 +512,7 @@ impl Session {
             }
             Statement::AlterDataset { name, query, options } => {
                 if let Some(q) = query {
-                    let q = crate::sql::parse::parse_query(q)?;
-                    Binder::new(&self.engine, EvalCtx { now: now_micros() }, &[]).bind_query(&q)?;
+                    self.check_dataset_query(q)?;
                 }
                 match self.datasets()?.alter(name, query.as_deref(), options) {
                     Err(crate::Error::Invalid(why)) => Err(SqlError::new("22023", why)),
@@ -551,11 +548,25 @@ impl Session {
                             v.completed.map(format_timestamp),
                             Some(v.rows.to_string()),
                             (!v.reason.is_empty()).then(|| v.reason.clone()),
+                            v.window.filter(|w| w.0 != i64::MIN).map(|w| format_timestamp(w.0)),
+                            v.window.map(|w| format_timestamp(w.1)),
+                            Some(v.late_rows.to_string()),
                         ]
                     })
                     .collect();
                 let (schema, batches) = text_batch(
-                    &["version_id", "status", "schedule_time", "created", "completed", "rows", "reason"],
+                    &[
+                        "version_id",
+                        "status",
+                        "schedule_time",
+                        "created",
+                        "completed",
+                        "rows",
+                        "reason",
+                        "window_start",
+                        "window_end",
+                        "late_rows",
+                    ],
                     rows,
                 );
                 Ok(Outcome::Rows { schema, batches })
@@ -580,6 +591,16 @@ impl Session {
     }
 
     /// The engine's pipeline runner, started on first use.
+    /// Plans a SQL dataset's query before the dataset is defined, so a bad query keeps its
+    /// SQLSTATE (program datasets have no query).
+    fn check_dataset_query(&self, query: &str) -> SqlResult<()> {
+        if crate::sql::parse::program_body(query).is_none() {
+            let q = crate::sql::parse::parse_query(query)?;
+            Binder::new(&self.engine, EvalCtx { now: now_micros() }, &[]).bind_query(&q)?;
+        }
+        Ok(())
+    }
+
     fn datasets(&self) -> SqlResult<Arc<crate::dataset::Datasets>> {
         let d = self.engine.service(crate::dataset::Datasets::new)?;
         d.start();
@@ -1981,7 +2002,7 @@ fn schema_of_table(t: &TableSchema) -> Vec<OutCol> {
 
 /// The narrowest type every present value of a text column parses as: bigint, double
 /// precision, boolean, else text.
-fn infer_type(c: &Column) -> SqlType {
+pub(crate) fn infer_type(c: &Column) -> SqlType {
     let Values::Text(v) = &c.values else { return SqlType::Text };
     let present: Vec<&str> = (0..c.len()).filter(|&i| c.is_valid(i)).map(|i| v.get(i).trim()).collect();
     if present.is_empty() {

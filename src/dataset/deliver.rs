@@ -1,0 +1,328 @@
+//! Delivery of each SUCCEEDED version (AWS content delivery rules), in the background:
+//!
+//! - `DELIVER TO FILE 'dir/!{iotanalytics:scheduleTime}.csv'`: the content as CSV with a
+//!   header, written whole (temporary name, fsync, rename). `!{iotanalytics:scheduleTime}`
+//!   (RFC 3339, UTC) and `!{iotanalytics:versionId}` are replaced; a relative path is under the
+//!   data directory.
+//! - `DELIVER TO MQTT 'topic'`: one JSON object per row, QoS 1, through the broker the server
+//!   was started with (`--mqtt`). A delivery succeeds once the broker acknowledged every row.
+//! - `DELIVER TO WEBHOOK 'http://host:port/path'`: one POST of
+//!   `{"datasetName", "versionId", "scheduleTime", "rows": [...]}`; any 2xx answer succeeds.
+//!
+//! A failed delivery is tried again after 1, 2, 4 and 8 seconds; every failure and the
+//! outcome are rows of `fleetdb.dataset_events`. Pending deliveries live in memory: those not
+//! done when the server stops are not resumed (the content stays readable in its version).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::batch::{Batch, Values};
+use crate::sql::copy::{CopyFormat, format_row};
+use crate::sql::exec::OutCol;
+use crate::sql::expr::text_of;
+use crate::util::time::format_timestamp;
+
+/// Attempts before a delivery is given up.
+pub const ATTEMPTS: u32 = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Mqtt,
+    Webhook,
+}
+
+/// One delivery rule of a dataset.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub kind: Kind,
+    pub target: String,
+}
+
+const VARIABLES: [&str; 2] = ["!{iotanalytics:scheduleTime}", "!{iotanalytics:versionId}"];
+
+impl Target {
+    /// A rule from its option (`deliver_file`, `deliver_mqtt`, `deliver_webhook`).
+    pub fn new(key: &str, target: &str) -> Result<Target, String> {
+        let kind = match key {
+            "deliver_file" => Kind::File,
+            "deliver_mqtt" => Kind::Mqtt,
+            _ => Kind::Webhook,
+        };
+        match kind {
+            Kind::File => {
+                let mut rest = target.to_string();
+                for v in VARIABLES {
+                    rest = rest.replace(v, "");
+                }
+                if let Some(at) = rest.find("!{") {
+                    return Err(format!(
+                        "DELIVER TO FILE '{target}': unknown variable {}… (known: {})",
+                        &rest[at..(at + 24).min(rest.len())],
+                        VARIABLES.join(", ")
+                    ));
+                }
+                if target.ends_with('/') || target.is_empty() {
+                    return Err(format!("DELIVER TO FILE '{target}': a file name was expected"));
+                }
+            }
+            Kind::Mqtt => {
+                if target.is_empty() || target.contains(['#', '+']) || target.len() > 1024 {
+                    return Err(format!("DELIVER TO MQTT '{target}': a topic without wildcards was expected"));
+                }
+            }
+            Kind::Webhook => {
+                parse_url(target)?;
+            }
+        }
+        Ok(Target { kind, target: target.to_string() })
+    }
+
+    pub fn option_key(&self) -> &'static str {
+        match self.kind {
+            Kind::File => "deliver_file",
+            Kind::Mqtt => "deliver_mqtt",
+            Kind::Webhook => "deliver_webhook",
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{} '{}'", &self.option_key()["deliver_".len()..], self.target)
+    }
+}
+
+/// A version to deliver to one target.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub dataset: String,
+    pub version: u64,
+    pub schedule_time: i64,
+    pub target: Target,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Not tried again before this time (microseconds).
+    pub not_before: i64,
+}
+
+impl Job {
+    /// Pause before the next attempt after `attempts` failures.
+    pub fn backoff(attempts: u32) -> Duration {
+        Duration::from_secs(1 << attempts.saturating_sub(1).min(10))
+    }
+}
+
+/// What a delivery needs beyond the content.
+pub struct Context<'a> {
+    pub data_dir: &'a Path,
+    pub mqtt: Option<&'a rumqttc::MqttOptions>,
+}
+
+/// Delivers one version's content; a summary of what was done, or why it failed.
+pub fn deliver(job: &Job, cols: &[OutCol], b: &Batch, cx: &Context<'_>) -> Result<String, String> {
+    match job.target.kind {
+        Kind::File => {
+            let key = job
+                .target
+                .target
+                .replace(VARIABLES[0], &schedule_stamp(job.schedule_time))
+                .replace(VARIABLES[1], &job.version.to_string());
+            let path = cx.data_dir.join(&key);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            }
+            crate::util::fsutil::write_atomic(&path, to_csv(cols, b).as_bytes())
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            Ok(format!("{} rows to {}", b.num_rows(), path.display()))
+        }
+        Kind::Mqtt => {
+            let o = cx.mqtt.ok_or("the server has no MQTT broker (serve --mqtt URL)")?;
+            publish(o, &job.target.target, &(0..b.num_rows()).map(|i| row_json(cols, b, i)).collect::<Vec<_>>())?;
+            Ok(format!("{} messages to {}", b.num_rows(), job.target.target))
+        }
+        Kind::Webhook => {
+            let rows: Vec<String> = (0..b.num_rows()).map(|i| row_json(cols, b, i)).collect();
+            let mut body = String::from("{\"datasetName\": ");
+            crate::util::json::write_string(&mut body, &job.dataset);
+            body += &format!(
+                ", \"versionId\": \"{}\", \"scheduleTime\": \"{}\", \"rows\": [{}]}}",
+                job.version,
+                format_timestamp(job.schedule_time),
+                rows.join(", ")
+            );
+            let status = post(&job.target.target, &body)?;
+            Ok(format!("{} rows to {} (HTTP {status})", rows.len(), job.target.target))
+        }
+    }
+}
+
+/// `!{iotanalytics:scheduleTime}`: the schedule time to the second, RFC 3339 UTC.
+fn schedule_stamp(t: i64) -> String {
+    let s = format_timestamp(t);
+    format!("{}Z", &s[..19])
+}
+
+/// The content as CSV with a header line; NULL is an empty field.
+pub fn to_csv(cols: &[OutCol], b: &Batch) -> String {
+    let fmt = CopyFormat::Csv { delimiter: ',', null: String::new(), header: true, quote: '"' };
+    let mut out = String::new();
+    format_row(&fmt, &cols.iter().map(|c| Some(c.name.clone())).collect::<Vec<_>>(), &mut out);
+    let texts: Vec<_> = b.columns.iter().zip(cols).map(|(c, o)| text_of(c, o.ty)).collect();
+    for i in 0..b.num_rows() {
+        let row: Vec<Option<String>> = (0..cols.len())
+            .map(|j| b.columns[j].is_valid(i).then(|| texts[j].get(i).to_string()))
+            .collect();
+        format_row(&fmt, &row, &mut out);
+    }
+    out
+}
+
+/// Row `i` as a JSON object: numbers and booleans as such, NULL as null, others as text.
+pub fn row_json(cols: &[OutCol], b: &Batch, i: usize) -> String {
+    let mut out = String::from("{");
+    for (j, (o, c)) in cols.iter().zip(&b.columns).enumerate() {
+        if j > 0 {
+            out.push_str(", ");
+        }
+        crate::util::json::write_string(&mut out, &o.name);
+        out.push_str(": ");
+        if !c.is_valid(i) {
+            out.push_str("null");
+            continue;
+        }
+        match (&c.values, o.ty) {
+            (Values::Bool(v), _) => out.push_str(if v[i] { "true" } else { "false" }),
+            (Values::Int64(v), t) if t.is_numeric() => out.push_str(&v[i].to_string()),
+            (Values::Float64(v), _) if v[i].is_finite() => out.push_str(&v[i].to_string()),
+            _ => {
+                let t = text_of(c, o.ty);
+                crate::util::json::write_string(&mut out, t.get(i))
+            }
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// Publishes each payload at QoS 1 and waits until the broker acknowledged them all.
+fn publish(o: &rumqttc::MqttOptions, topic: &str, payloads: &[String]) -> Result<(), String> {
+    use rumqttc::{Client, Event, Packet, QoS};
+    if payloads.is_empty() {
+        return Ok(());
+    }
+    let mut o = o.clone();
+    o.set_client_id(format!("{}-deliver", o.client_id()));
+    o.set_clean_session(true).set_manual_acks(false);
+    let (client, mut conn) = Client::new(o, 64);
+    let sender = {
+        let client = client.clone();
+        let topic = topic.to_string();
+        let payloads = payloads.to_vec();
+        std::thread::spawn(move || {
+            for p in payloads {
+                if client.publish(topic.as_str(), QoS::AtLeastOnce, false, p.into_bytes()).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut acked = 0;
+    let outcome = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break Err(format!("the broker acknowledged {acked} of {} messages in 30 s", payloads.len()));
+        }
+        match conn.recv_timeout(left) {
+            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => {
+                acked += 1;
+                if acked == payloads.len() {
+                    break Ok(());
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => break Err(format!("MQTT: {e}")),
+            Err(_) => {}
+        }
+    };
+    let _ = client.disconnect();
+    // Let the disconnect go out; the connection ends on its own otherwise.
+    let _ = conn.recv_timeout(Duration::from_millis(50));
+    drop(conn);
+    let _ = sender.join();
+    outcome
+}
+
+/// `http://host[:port]/path` → (host, port, path).
+fn parse_url(url: &str) -> Result<(String, u16, String), String> {
+    let bad = || format!("DELIVER TO WEBHOOK '{url}': an http://host[:port]/path URL was expected");
+    let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().map_err(|_| bad())?),
+        None => (authority, 80),
+    };
+    if host.is_empty() || path.contains([' ', '\r', '\n']) {
+        return Err(bad());
+    }
+    Ok((host.to_string(), port, path.to_string()))
+}
+
+/// POSTs a JSON body; the status of a 2xx answer, else why it failed.
+fn post(url: &str, body: &str) -> Result<u16, String> {
+    let (host, port, path) = parse_url(url)?;
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+        .map_err(|e| format!("{host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host}: no address"))?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| format!("{url}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: fleetdb/{}\r\n\r\n",
+        body.len(),
+        env!("CARGO_PKG_VERSION")
+    );
+    s.write_all(head.as_bytes()).and_then(|()| s.write_all(body.as_bytes())).map_err(|e| format!("{url}: {e}"))?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The status line is enough; stop reading at the end of the headers.
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.len() < 65_536 {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(format!("{url}: {e}")),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    let status: u16 = text
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("{url}: no HTTP answer"))?;
+    if (200..300).contains(&status) { Ok(status) } else { Err(format!("{url} answered HTTP {status}")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_checked_when_defined() {
+        assert!(Target::new("deliver_file", "out/!{iotanalytics:scheduleTime}-!{iotanalytics:versionId}.csv").is_ok());
+        let e = Target::new("deliver_file", "out/!{iotanalytics:datasetName}.csv").unwrap_err();
+        assert!(e.contains("unknown variable"), "{e}");
+        assert!(Target::new("deliver_mqtt", "alerts/#").is_err());
+        assert!(Target::new("deliver_webhook", "https://example.com/x").is_err());
+        assert_eq!(parse_url("http://127.0.0.1:8080/hook").unwrap(), ("127.0.0.1".into(), 8080, "/hook".into()));
+        assert_eq!(parse_url("http://h").unwrap(), ("h".into(), 80, "/".into()));
+        assert_eq!(schedule_stamp(1_795_000_000_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(Job::backoff(1), Duration::from_secs(1));
+        assert_eq!(Job::backoff(4), Duration::from_secs(8));
+    }
+}
