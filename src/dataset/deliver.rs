@@ -170,9 +170,8 @@ pub fn to_csv(cols: &[OutCol], b: &Batch) -> String {
     format_row(&fmt, &cols.iter().map(|c| Some(c.name.clone())).collect::<Vec<_>>(), &mut out);
     let texts: Vec<_> = b.columns.iter().zip(cols).map(|(c, o)| text_of(c, o.ty)).collect();
     for i in 0..b.num_rows() {
-        let row: Vec<Option<String>> = (0..cols.len())
-            .map(|j| b.columns[j].is_valid(i).then(|| texts[j].get(i).to_string()))
-            .collect();
+        let row: Vec<Option<String>> =
+            (0..cols.len()).map(|j| b.columns[j].is_valid(i).then(|| texts[j].get(i).to_string())).collect();
         format_row(&fmt, &row, &mut out);
     }
     out

@@ -57,7 +57,8 @@ fn run_in(
 ) -> Result<(Vec<OutCol>, Batch), String> {
     let abs = std::fs::canonicalize(work).map_err(|e| format!("{}: {e}", work.display()))?;
     let (input, output, params) = (abs.join("input.csv"), abs.join("output.csv"), abs.join("params.json"));
-    let write = |path: &Path, text: &str| std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()));
+    let write =
+        |path: &Path, text: &str| std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()));
     write(&input, &to_csv(&cols, &batch))?;
     let json_str = |s: &str| {
         let mut o = String::new();
@@ -136,7 +137,9 @@ pub fn parse_output(text: &[u8]) -> Result<(Vec<OutCol>, Batch), String> {
         let values = match ty {
             SqlType::Int8 => Values::Int64((0..v.len()).map(|i| v.get(i).trim().parse().unwrap_or(0)).collect()),
             SqlType::Float8 => Values::Float64((0..v.len()).map(|i| v.get(i).trim().parse().unwrap_or(0.0)).collect()),
-            SqlType::Bool => Values::Bool((0..v.len()).map(|i| v.get(i).trim().to_ascii_lowercase().starts_with('t')).collect()),
+            SqlType::Bool => {
+                Values::Bool((0..v.len()).map(|i| v.get(i).trim().to_ascii_lowercase().starts_with('t')).collect())
+            }
             _ => text.values.clone(),
         };
         let col = Column::with_validity(values, text.validity.clone());

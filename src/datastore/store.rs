@@ -189,11 +189,10 @@ impl Datastore {
         let mut sources = read_sources(dir)?;
         let mut parts: BTreeMap<i32, Partition> = BTreeMap::new();
         let mut max_seq = 0;
-        let mut schema = Vec::new();
-        if !opts.declared.is_empty() {
-            schema.push(Field::new("time", crate::batch::DataType::Timestamp));
-            schema.extend(opts.declared.iter().filter(|f| f.name != "time").cloned());
-        }
+        // Every datastore has `time`, from its creation on; other columns are declared or
+        // come with the first rows that carry them.
+        let mut schema = vec![Field::new("time", crate::batch::DataType::Timestamp)];
+        schema.extend(opts.declared.iter().filter(|f| f.name != "time").cloned());
         for entry in fs::read_dir(dir).at(dir)? {
             let entry = entry.at(dir)?;
             let Some(day) = entry.file_name().to_str().and_then(parse_day_name) else { continue };
@@ -277,9 +276,6 @@ impl Datastore {
         let mut st = write(&self.state);
         if st.schema.iter().any(|f| f.name == field.name) {
             return false;
-        }
-        if st.schema.is_empty() {
-            st.schema.push(Field::new("time", crate::batch::DataType::Timestamp));
         }
         st.schema.push(field);
         true

@@ -693,8 +693,11 @@ fn expect_word(sql: &str, p: &mut Parser, want: &str) -> SqlResult<()> {
     if word(&t.token).as_deref() == Some(want) {
         Ok(())
     } else {
-        Err(SqlError::syntax(format!("syntax error at or near \"{}\": {want} was expected", t.token))
-            .at(position_of(sql, t.span.start.line, t.span.start.column)))
+        Err(SqlError::syntax(format!("syntax error at or near \"{}\": {want} was expected", t.token)).at(position_of(
+            sql,
+            t.span.start.line,
+            t.span.start.column,
+        )))
     }
 }
 

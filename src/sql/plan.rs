@@ -492,7 +492,9 @@ impl<'a> Binder<'a> {
         let schema_name = if parts.len() > 1 { Some(parts[parts.len() - 2].as_str()) } else { None };
         let qual = alias.map(|a| ident_name(&a.name)).unwrap_or_else(|| rel.clone());
         // fleetdb's system tables live in schema `fleetdb`, stored as `__<name>` objects.
-        if schema_name == Some("fleetdb") && matches!(rel.as_str(), "rejected_messages" | "pipeline_errors" | "dataset_events") {
+        if schema_name == Some("fleetdb")
+            && matches!(rel.as_str(), "rejected_messages" | "pipeline_errors" | "dataset_events")
+        {
             rel = format!("__{rel}");
         }
         if matches!(schema_name, Some("pg_catalog" | "information_schema"))
@@ -602,7 +604,11 @@ impl<'a> Binder<'a> {
             // No content yet: no rows, with the columns its query has.
             Some(query) => {
                 let schema = match query {
-                    Some(q) => self.bind_query(&*crate::sql::parse::parse_query(&q)?)?.1,
+                    // Before the columns it reads exist, it has none either.
+                    Some(q) => match self.bind_query(&*crate::sql::parse::parse_query(&q)?) {
+                        Err(e) if e.sqlstate == crate::dataset::COLUMN_NOT_YET => Vec::new(),
+                        r => r?.1,
+                    },
                     // A program dataset's columns are what its program writes.
                     None => Vec::new(),
                 };
@@ -691,7 +697,10 @@ impl<'a> Binder<'a> {
                 };
                 let qual = alias.as_ref().map_or_else(|| "dataset_logs".to_string(), |a| ident_name(&a.name));
                 let cols = schema.iter().map(|c| ScopeCol::new(Some(qual.clone()), c.name.clone(), c.ty)).collect();
-                Ok((rows_scan(schema, Arc::new(batch)), Scope { cols, used: RefCell::new(vec![true; 3]), time_col: None }))
+                Ok((
+                    rows_scan(schema, Arc::new(batch)),
+                    Scope { cols, used: RefCell::new(vec![true; 3]), time_col: None },
+                ))
             }
             ast::TableFactor::Derived { lateral: false, subquery, alias, sample: None } => {
                 self.derived(subquery, alias.as_ref())

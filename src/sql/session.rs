@@ -592,11 +592,15 @@ impl Session {
 
     /// The engine's pipeline runner, started on first use.
     /// Plans a SQL dataset's query before the dataset is defined, so a bad query keeps its
-    /// SQLSTATE (program datasets have no query).
+    /// SQLSTATE (program datasets have no query). Columns that do not exist yet are allowed:
+    /// a datastore's columns come with its first rows, often after the dataset is defined.
     fn check_dataset_query(&self, query: &str) -> SqlResult<()> {
         if crate::sql::parse::program_body(query).is_none() {
             let q = crate::sql::parse::parse_query(query)?;
-            Binder::new(&self.engine, EvalCtx { now: now_micros() }, &[]).bind_query(&q)?;
+            match Binder::new(&self.engine, EvalCtx { now: now_micros() }, &[]).bind_query(&q) {
+                Err(e) if e.sqlstate != crate::dataset::COLUMN_NOT_YET => return Err(e),
+                _ => {}
+            }
         }
         Ok(())
     }

@@ -47,12 +47,7 @@ pub fn run(spec: &Spec<'_>) -> Result<Output, String> {
         None => spec.command.to_string(),
     };
     let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    cmd.arg("-c").arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     if let Some(dir) = spec.cwd {
         cmd.current_dir(dir);
     }

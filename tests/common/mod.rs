@@ -305,3 +305,99 @@ pub fn http_post(port: u16, path: &str, body: &[u8]) -> (u16, String) {
     let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, text)
 }
+
+/// A Mosquitto broker on a free loopback port, with persistence in its own directory.
+pub struct Broker {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Broker {
+    /// A Mosquitto broker, or None (with a note) where Mosquitto is not installed and not required.
+    pub fn start_if_installed() -> Option<Broker> {
+        let installed = Command::new(mosquitto_bin()).arg("-h").output().is_ok();
+        if !installed && std::env::var_os("FLEETDB_REQUIRE_MOSQUITTO").is_none() {
+            eprintln!("mosquitto is not installed: skipped (the rumqttd tests cover MQTT ingestion)");
+            return None;
+        }
+        Some(Broker::start())
+    }
+
+    pub fn start() -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, free_port())
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, port: u16) -> Broker {
+        // `user root`: run as root (as CI does), mosquitto would otherwise switch to its own
+        // user, which cannot write the persistence file in this directory.
+        let conf = format!(
+            "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
+             max_queued_messages 1000000\nmax_inflight_messages 200\n",
+            dir.path().display()
+        );
+        Broker::spawn(dir, port, &conf)
+    }
+
+    /// A broker that takes only TLS connections with a client certificate signed by the test
+    /// CA in `dir`, and a username and password (`fleet`, `secret`).
+    pub fn start_tls(dir: tempfile::TempDir) -> Broker {
+        let port = free_port();
+        let d = dir.path();
+        let passwd = Command::new("mosquitto_passwd")
+            .arg("-b")
+            .arg("-c")
+            .arg(d.join("passwd"))
+            .args(["fleet", "secret"])
+            .status();
+        assert!(passwd.expect("running mosquitto_passwd").success());
+        let conf = format!(
+            "user root\nlistener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n\
+             require_certificate true\nallow_anonymous false\npassword_file {d}/passwd\n",
+            d = d.display()
+        );
+        Broker::spawn(dir, port, &conf)
+    }
+
+    pub fn spawn(dir: tempfile::TempDir, port: u16, conf_text: &str) -> Broker {
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf, conf_text).unwrap();
+        let child = Command::new(mosquitto_bin())
+            .args(["-c", conf.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting mosquitto (tools/test.sh installs the Debian package)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Broker { child, port, dir }
+    }
+
+    /// Stops the broker cleanly (it saves its queues) and starts it again on the same port.
+    pub fn restart(mut self) -> Broker {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+        let (port, dir) = (self.port, std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()));
+        std::mem::forget(self);
+        Broker::start_in(dir, port)
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn mosquitto_bin() -> &'static str {
+    if Path::new("/usr/sbin/mosquitto").exists() { "/usr/sbin/mosquitto" } else { "mosquitto" }
+}
