@@ -122,6 +122,11 @@ pub fn inspect(path: &Path, verify: bool) -> Result<String> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let o = objects::read(dir)?;
         let _ = writeln!(out, "options file {}: {o:?}", path.display());
+    } else if path.extension().is_some_and(|e| e == "stdout" || e == "stderr")
+        && path.parent().and_then(|d| d.parent()).is_some_and(|d| d.ends_with("datasets"))
+    {
+        // What a program dataset's run printed (plain text, kept with its version).
+        let _ = writeln!(out, "program output {} ({} bytes of text)", path.display(), bytes.len());
     } else {
         return Err(Error::Invalid(format!("{}: not a fleetdb data file (unknown magic)", path.display())));
     }

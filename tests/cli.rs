@@ -95,7 +95,7 @@ fn demo_streams_a_simulated_fleet_through_the_pipeline_and_stops_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let child = Command::new(env!("CARGO_BIN_EXE_fleetdb"))
-        .args(["demo", "--machines", "20", "--duration", "8", "--data-dir", data.to_str().unwrap()])
+        .args(["demo", "--machines", "20", "--duration", "12s", "--data-dir", data.to_str().unwrap()])
         .args(["--pg-listen", &format!("127.0.0.1:{pg}"), "--http-listen", &format!("127.0.0.1:{http}")])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -116,17 +116,42 @@ fn demo_streams_a_simulated_fleet_through_the_pipeline_and_stops_by_itself() {
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
     assert_eq!(rows, "t|0|t");
+    // The datasets: RUL from history, the Python planner's alerts for machines failing soon.
+    let out = Command::new("psql")
+        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &pg.to_string(), "-U", "fleetdb", "fleetdb", "-c"])
+        .arg("SELECT (SELECT count(*) FROM machine_rul) || '|' || (SELECT count(*) > 0 FROM maintenance_plan WHERE priority IN ('urgent', 'soon'))")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "20|true");
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("rows stored") && text.contains("pipeline lag"), "{text}");
-    // What the demo left on disk: inspect knows every file, the pipeline's small files too.
-    let files = all_files(&data);
+    assert!(!text.contains("| 0 alerts on factory/alerts"), "no alert arrived over MQTT: {text}");
+    // It ends with the RUL's error against the simulator's truth, within 10%.
+    let last = text.lines().last().unwrap_or_default();
+    let pct: f64 = last
+        .strip_prefix("RUL mean absolute error: ")
+        .and_then(|r| r.split('%').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no RUL error at the end: {text}"));
+    assert!(pct <= 10.0, "{last}");
+    // What the demo left on disk: inspect knows every file, the pipeline's small files too
+    // (the planner program the demo wrote is the user's, not fleetdb's).
+    let files: Vec<String> = all_files(&data).into_iter().filter(|f| !f.contains("/programs/")).collect();
     let args: Vec<&str> = std::iter::once("inspect").chain(files.iter().map(String::as_str)).collect();
     let out = fleetdb(&args);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for k in ["routes file", "pipelines file", "pipeline state checkpoint", "datastore sources file"] {
+    for k in [
+        "routes file",
+        "pipelines file",
+        "pipeline state checkpoint",
+        "datastore sources file",
+        "dataset definitions",
+        "dataset versions",
+        "program output",
+    ] {
         assert!(text.contains(k), "no {k} in: {text}");
     }
 }

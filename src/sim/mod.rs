@@ -135,7 +135,13 @@ impl Fleet {
         self.machines[i].failure
     }
 
-    /// The reference table: machine_id, model_type, location.
+    /// When machine `i` was installed (microseconds): its wear counts from here.
+    pub fn install_time(&self, i: usize) -> i64 {
+        self.machines[i].install
+    }
+
+    /// The reference table: machine_id, model_type, location, baseline_vibration (the
+    /// machine's vibration when new, as commissioning measured it).
     pub fn machines(&self) -> Batch {
         let ids: StrVec = self.machines.iter().map(|m| m.id.as_str()).collect();
         let models: StrVec = self.machines.iter().map(|m| MODELS[m.model]).collect();
@@ -145,10 +151,28 @@ impl Fleet {
                 Field::new("machine_id", DataType::Text),
                 Field::new("model_type", DataType::Text),
                 Field::new("location", DataType::Text),
+                Field::new("baseline_vibration", DataType::Float64),
             ],
-            vec![Column::new(Values::Text(ids)), Column::new(Values::Text(models)), Column::new(Values::Text(sites))],
+            vec![
+                Column::new(Values::Text(ids)),
+                Column::new(Values::Text(models)),
+                Column::new(Values::Text(sites)),
+                Column::new(Values::Float64(self.machines.iter().map(|m| round_to(m.base_vib, 3)).collect())),
+            ],
         )
         .expect("columns of equal length")
+    }
+
+    /// One clean reading per machine at `nominal` (no duplicates or held-back readings):
+    /// history for a fleet that was running before the simulation started.
+    pub fn readings_at(&mut self, nominal: i64) -> Vec<Reading> {
+        (0..self.machines.len()).map(|i| self.reading(i, nominal)).collect()
+    }
+
+    /// Ticks continue from `start` (the machines, their wear and failure times stay).
+    pub fn resume_at(&mut self, start: i64) {
+        self.cfg.start = start;
+        self.tick = 0;
     }
 
     fn reading(&mut self, i: usize, nominal: i64) -> Reading {

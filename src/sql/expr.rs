@@ -692,6 +692,8 @@ pub fn cast_scalar(s: Scalar, from: SqlType, to: SqlType) -> SqlResult<Scalar> {
     }
     Ok(match (s, to) {
         (Scalar::Text(t), _) => super::scalar::parse_text(&t, to)?,
+        // A boolean written as text is spelled out (its output form is t or f).
+        (Scalar::Bool(b), t) if t.is_text() || t.is_json() => Scalar::Text((if b { "true" } else { "false" }).into()),
         (v, t) if t.is_text() || t.is_json() => Scalar::Text(v.to_text(from).unwrap_or_default()),
         (Scalar::Int(i), t) if t.is_integer() => {
             let (lo, hi) = t.int_range();

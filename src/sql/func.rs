@@ -641,7 +641,10 @@ fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr])
         }
         Func::DatePart => {
             let unit = txt(0).to_ascii_lowercase();
-            S::Float(date_part(&unit, time_of(&a[1], tys[1]), tys[1])?)
+            match &a[1] {
+                S::Interval(iv) => S::Float(interval_part(&unit, iv)?),
+                _ => S::Float(date_part(&unit, time_of(&a[1], tys[1]), tys[1])?),
+            }
         }
         Func::ToTimestamp => {
             let secs = flt(0)?;
@@ -763,6 +766,25 @@ fn date_trunc(unit: &str, t: i64) -> SqlResult<i64> {
                 format!("unit \"{unit}\" not recognized for type timestamp with time zone"),
             ));
         }
+    })
+}
+
+/// `extract(unit FROM interval)`, as PostgreSQL: `epoch` counts a month as 30 days and a
+/// year as 365.25 days; the other fields are the interval's own parts.
+fn interval_part(unit: &str, iv: &super::types::Interval) -> SqlResult<f64> {
+    let secs = iv.micros as f64 / 1e6;
+    Ok(match unit {
+        "epoch" => {
+            let (years, months) = (iv.months / 12, iv.months % 12);
+            years as f64 * 365.25 * 86_400.0 + months as f64 * 30.0 * 86_400.0 + iv.days as f64 * 86_400.0 + secs
+        }
+        "year" | "years" => (iv.months / 12) as f64,
+        "month" | "months" => (iv.months % 12) as f64,
+        "day" | "days" => iv.days as f64,
+        "hour" | "hours" => (iv.micros / (3600 * MICROS_PER_SECOND)) as f64,
+        "minute" | "minutes" => (iv.micros / (60 * MICROS_PER_SECOND) % 60) as f64,
+        "second" | "seconds" => (iv.micros % (60 * MICROS_PER_SECOND)) as f64 / 1e6,
+        _ => return Err(SqlError::new("22023", format!("unit \"{unit}\" not supported for type interval"))),
     })
 }
 

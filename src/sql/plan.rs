@@ -273,6 +273,7 @@ fn contains_agg(e: &ast::Expr) -> bool {
                 || else_result.as_deref().is_some_and(contains_agg)
         }
         E::Between { expr, low, high, .. } => contains_agg(expr) || contains_agg(low) || contains_agg(high),
+        E::Extract { expr, .. } => contains_agg(expr),
         _ => false,
     }
 }
