@@ -29,6 +29,9 @@ Usage:
                    [--writers N] [--dir DIR] [--keep]  storage engine benchmark
   fleetdb bench-ingest [--http ADDR] [--pg-port P] [--broker HOST:PORT] [--messages N]
                    [--connections N]         ingest benchmark against a running server
+  fleetdb bench-datasets [--machines N] [--hours H] [--interval SECS] [--runs N] [--dir DIR]
+                                             dataset refresh benchmark (full, delta, x10 history,
+                                             freshness on a 1-second schedule)
   fleetdb stress --data-dir DIR [--seed S] [--batches N] [--messages N] [--rows N]
                                              acknowledged-write load for crash testing
   fleetdb --help | --version
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         "generate" => args::parse("generate", rest, &cli::generate::OPTIONS, &[]),
         "bench-storage" => args::parse("bench-storage", rest, &cli::bench::OPTIONS, &["keep"]),
         "bench-ingest" => args::parse("bench-ingest", rest, &cli::bench_ingest::OPTIONS, &[]),
+        "bench-datasets" => args::parse("bench-datasets", rest, &cli::bench_datasets::OPTIONS, &[]),
         "stress" => args::parse("stress", rest, &cli::stress::OPTIONS, &[]),
         other => Err(format!("unknown command '{other}' (see 'fleetdb --help')")),
     };
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         "generate" => cli::generate::run(&a),
         "bench-storage" => cli::bench::run(&a),
         "bench-ingest" => cli::bench_ingest::run(&a),
+        "bench-datasets" => cli::bench_datasets::run(&a),
         "stress" => cli::stress::run(&a),
         _ => unreachable!("commands are matched above"),
     };

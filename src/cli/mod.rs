@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod bench_datasets;
 pub mod bench_ingest;
 pub mod config;
 pub mod demo;

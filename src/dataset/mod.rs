@@ -744,7 +744,7 @@ impl Datasets {
                     from,
                     to,
                 });
-                compute(&engine, &d.def.query, schedule_time, window)
+                compute(&engine, &d.def.query, schedule_time, window, d.def.late_data_timeout.is_some())
             }
         }
         .and_then(|(schema, batch, input_rows)| {
@@ -1026,7 +1026,7 @@ fn count_window(engine: &Arc<Engine>, query: &str, window: &DeltaWindow) -> std:
     let (_, _, reads) = plan_query(engine, query, window.to, Some(window.clone())).map_err(|e| e.message)?;
     let mut n = 0;
     for ds in reads {
-        let count = format!("SELECT count(*) FROM ({}) AS w", window.query(&ds));
+        let count = format!("SELECT count(*) FROM \"{}\" WHERE {}", ds.replace('"', "\"\""), window.condition());
         let (plan, schema, _) = plan_query(engine, &count, window.to, None).map_err(|e| e.message)?;
         let out = concat(run(&plan).map_err(|e| e.message)?, &schema);
         if let Some(Values::Int64(v)) = out.columns.first().map(|c| &c.values) {
@@ -1037,18 +1037,19 @@ fn count_window(engine: &Arc<Engine>, query: &str, window: &DeltaWindow) -> std:
 }
 
 /// Runs `query` with `now()` at `now` (through a delta window if given): the output's
-/// columns and rows, and how many rows of its window there were.
+/// columns and rows, and how many rows of its window there were (if `count_input`).
 fn compute(
     engine: &Arc<Engine>,
     query: &str,
     now: i64,
     window: Option<DeltaWindow>,
+    count_input: bool,
 ) -> std::result::Result<(Vec<OutCol>, Batch, u64), String> {
-    // Counted before the query runs: a row arriving in between is reported late rather
-    // than missed.
+    // The window's rows are counted (for late data) before the query runs: a row arriving
+    // in between is reported late rather than missed.
     let input_rows = match &window {
-        Some(w) => count_window(engine, query, w)?,
-        None => 0,
+        Some(w) if count_input => count_window(engine, query, w)?,
+        _ => 0,
     };
     let (plan, schema, _) = plan_query(engine, query, now, window).map_err(|e| e.message)?;
     let out = concat(run(&plan).map_err(|e| e.message)?, &schema);

@@ -2,7 +2,8 @@
 //! dataset's `schedule` carries over from AWS IoT Analytics unchanged:
 //!
 //! - `rate(value unit)`: every `value` minutes, hours or days. The unit is singular for 1
-//!   (`rate(1 hour)`) and plural otherwise (`rate(15 minutes)`), as AWS requires.
+//!   (`rate(1 hour)`) and plural otherwise (`rate(15 minutes)`), as AWS requires. fleetdb
+//!   also takes seconds (`rate(1 second)`), which AWS did not: its refreshes took minutes.
 //! - `cron(minutes hours day-of-month month day-of-week year)`, in UTC. Fields take `*`, a
 //!   value, `a-b`, `a,b,…`, `a/n` and `*/n`; months `1-12` or `JAN-DEC`; weekdays `1-7` or
 //!   `SUN-SAT` (1 is Sunday); years 1970-2199. One of day-of-month and day-of-week must be
@@ -63,10 +64,11 @@ impl Schedule {
                 .filter(|&v| v > 0)
                 .ok_or_else(|| format!("'{s}': the value must be a positive whole number"))?;
             let (one, many, us) = match unit {
+                "second" | "seconds" => ("second", "seconds", MINUTE / 60),
                 "minute" | "minutes" => ("minute", "minutes", MINUTE),
                 "hour" | "hours" => ("hour", "hours", 60 * MINUTE),
                 "day" | "days" => ("day", "days", DAY),
-                _ => return Err(format!("'{s}': the unit is minute(s), hour(s) or day(s)")),
+                _ => return Err(format!("'{s}': the unit is second(s), minute(s), hour(s) or day(s)")),
             };
             if (v == 1) != (unit == one) {
                 return Err(format!("'{s}': write rate(1 {one}) for one, rate({v} {many}) for more"));

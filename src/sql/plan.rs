@@ -95,15 +95,14 @@ pub struct DeltaWindow {
 }
 
 impl DeltaWindow {
-    /// `SELECT * FROM "datastore"` limited to the window.
-    pub fn query(&self, datastore: &str) -> String {
+    /// The window as a SQL condition over a datastore's columns.
+    pub fn condition(&self) -> String {
         let ts = |t: i64| format!("'{}'::timestamptz", crate::util::time::format_timestamp(t));
-        let mut q =
-            format!("SELECT * FROM \"{}\" WHERE ({}) < {}", datastore.replace('"', "\"\""), self.expr, ts(self.to));
+        let mut c = format!("({}) < {}", self.expr, ts(self.to));
         if self.from != i64::MIN {
-            q += &format!(" AND ({}) >= {}", self.expr, ts(self.from));
+            c += &format!(" AND ({}) >= {}", self.expr, ts(self.from));
         }
-        q
+        c
     }
 }
 
@@ -533,19 +532,6 @@ impl<'a> Binder<'a> {
             let cols =
                 t.schema().columns.iter().map(|c| (c.name.clone(), type_of_oid(c.type_tag, c.data_type))).collect();
             (Source::Table(t), cols, None)
-        } else if let Ok(d) = self.engine.datastore(&rel)
-            && let Some(window) = self.take_delta()
-        {
-            // The datastore through the dataset's delta window: bound with the window out of
-            // the way, so the inner scan is the datastore itself.
-            let bound = crate::sql::parse::parse_query(&window.query(&rel)).and_then(|q| self.derived(&q, None));
-            *self.delta.borrow_mut() = Some(window);
-            self.delta_reads.borrow_mut().push(d.name().to_string());
-            let (plan, mut scope) = bound?;
-            for c in &mut scope.cols {
-                c.qualifier = Some(qual.clone());
-            }
-            return Ok((plan, scope));
         } else if let Ok(d) = self.engine.datastore(&rel) {
             let mut cols: Vec<(String, SqlType)> =
                 d.schema().iter().map(|f| (f.name.clone(), SqlType::of_storage(f.data_type))).collect();
@@ -582,7 +568,11 @@ impl<'a> Binder<'a> {
             used: RefCell::new(vec![false; schema.len()]),
             time_col,
         };
-        let plan = Plan::Scan {
+        let datastore = match &source {
+            Source::Datastore(d) => Some(d.name().to_string()),
+            _ => None,
+        };
+        let mut plan = Plan::Scan {
             source,
             used: Vec::new(),
             schema,
@@ -591,6 +581,25 @@ impl<'a> Binder<'a> {
             ranges: Vec::new(),
             stats: Arc::new(ScanStats::default()),
         };
+        if let (Some(name), Some(window)) = (datastore, self.take_delta()) {
+            // A dataset's delta window: the datastore's rows in it, filtered at the scan (its
+            // time range prunes partitions and blocks when the window is over `time`).
+            let bound = crate::sql::parse::parse_query(&format!("SELECT {}", window.condition()))
+                .and_then(|q| match &*q.body {
+                    ast::SetExpr::Select(sel) => match sel.projection.first() {
+                        Some(ast::SelectItem::UnnamedExpr(e)) => self.bind_expr(e, &scope, &mut None),
+                        _ => Err(SqlError::syntax("delta_time")),
+                    },
+                    _ => Err(SqlError::syntax("delta_time")),
+                });
+            *self.delta.borrow_mut() = Some(window);
+            let pred = bound?;
+            if let (Plan::Scan { time_range, .. }, Some(tc)) = (&mut plan, scope.time_col) {
+                *time_range = time_range_of(&pred, tc);
+            }
+            self.delta_reads.borrow_mut().push(name);
+            plan = Plan::Filter { input: Box::new(plan), pred };
+        }
         Ok((plan, scope))
     }
 
@@ -914,10 +923,16 @@ impl<'a> Binder<'a> {
                     pred.ty().pg_name()
                 )));
             }
-            if let (Plan::Scan { time_range, .. }, Some(tc)) = (&mut plan, scope.time_col) {
-                *time_range = time_range_of(&pred, tc);
+            // The scan, or the scan under a dataset's delta window filter.
+            let scan = match &mut plan {
+                Plan::Filter { input, .. } => &mut **input,
+                p => p,
+            };
+            if let (Plan::Scan { time_range, .. }, Some(tc)) = (&mut *scan, scope.time_col) {
+                let (lo, hi) = time_range_of(&pred, tc);
+                *time_range = (time_range.0.max(lo), time_range.1.min(hi));
             }
-            if let Plan::Scan { source: Source::Datastore(_), tags, ranges, .. } = &mut plan {
+            if let Plan::Scan { source: Source::Datastore(_), tags, ranges, .. } = scan {
                 *tags = tags_of(&pred);
                 *ranges = ranges_of(&pred);
             }
