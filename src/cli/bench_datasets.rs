@@ -8,7 +8,9 @@
 //!    new hour appended before it (still in the memtable, as the last hour is in a running
 //!    server). Measured over the history and over a tenth of it: the ratio
 //!    says whether a delta refresh costs in proportion to new data rather than to history.
-//! 3. Freshness: a dataset on a 1-second schedule with the real scheduler; the time from a
+//! 3. An hourly-bucket dataset (average vibration per machine and hour, the whole history):
+//!    its first refresh computes everything, later ones only the day partitions that changed.
+//! 4. Freshness: a dataset on a 1-second schedule with the real scheduler; the time from a
 //!    reading's durable append until the latest SUCCEEDED version reflects it.
 
 use std::path::{Path, PathBuf};
@@ -49,6 +51,9 @@ struct Case {
     first: f64,
     delta: Vec<f64>,
     delta_rows: usize,
+    /// The hourly dataset: its first (full) refresh, then incremental ones.
+    hourly_full: f64,
+    hourly: Vec<f64>,
 }
 
 pub fn run(a: &Args) -> Result<(), String> {
@@ -76,6 +81,13 @@ pub fn run(a: &Args) -> Result<(), String> {
         "x10 history: a delta refresh takes {:.2}x as long (target <= 1.2x)",
         median(big.delta.clone()) / median(small.delta.clone())
     );
+    for (name, c) in [("history", &big), ("history / 10", &small)] {
+        println!(
+            "{name}: hourly buckets per machine: full refresh {:.1} ms, incremental after a new hour {:.1} ms",
+            c.hourly_full,
+            median(c.hourly.clone())
+        );
+    }
     let lat = freshness(&dir.join("fresh"), machines, interval, 30)?;
     println!(
         "1-second schedule, reading durable -> in the latest version: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} samples)",
@@ -127,6 +139,15 @@ fn case(dir: &Path, machines: usize, hours: f64, interval: u32, runs: usize) -> 
         "CREATE DATASET seed_delta AS SELECT machine_id, AVG(vibration) AS avg_vibration, count(*) AS readings FROM d \
          GROUP BY machine_id WITH (schedule = 'rate(1 hour)', delta_time = 'time', delta_offset = '-1 hour', versions = 2)",
     )?;
+    sql(
+        &engine,
+        "CREATE DATASET hourly AS SELECT machine_id, date_trunc('hour', time) AS hour, AVG(vibration) AS avg_vibration \
+         FROM d GROUP BY machine_id, hour",
+    )?;
+    let t = Instant::now();
+    datasets.refresh("hourly").map_err(e)?;
+    let hourly_full = ms(t);
+    let mut hourly = Vec::new();
     let created = now_micros();
     // The clock is the benchmark's: the first firing, an hour after creation, reads everything
     // before creation; each later one reads the hour appended before it.
@@ -146,10 +167,16 @@ fn case(dir: &Path, machines: usize, hours: f64, interval: u32, runs: usize) -> 
         if last.state != fleetdb::dataset::VersionState::Succeeded || last.rows != machines as u64 {
             return Err(format!("delta run {r}: {:?} with {} rows: {}", last.state, last.rows, last.reason));
         }
+        let t = Instant::now();
+        let v = datasets.refresh("hourly").map_err(e)?;
+        hourly.push(ms(t));
+        if v.refresh != fleetdb::dataset::Refresh::Incremental {
+            return Err(format!("hourly run {r} was {:?}: {}", v.refresh, v.reason));
+        }
     }
     drop(datasets);
     engine.shutdown().map_err(e)?;
-    Ok(Case { rows, full, first, delta, delta_rows })
+    Ok(Case { rows, full, first, delta, delta_rows, hourly_full, hourly })
 }
 
 /// Milliseconds from each reading's durable append until a 1-second dataset shows it.

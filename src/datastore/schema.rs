@@ -43,20 +43,21 @@ pub fn reconcile(schema: &mut Vec<Field>, batch: Batch) -> Batch {
 /// Casts `batch` to `schema`'s types (int to float) and orders its columns as `schema`,
 /// adding null columns for those it lacks.
 pub fn conform(schema: &[Field], batch: &Batch) -> Batch {
-    let n = batch.num_rows();
     let mut out = Batch::default();
     for f in schema {
-        let col = match batch.column(&f.name) {
-            Some(c) if c.data_type() == f.data_type => c.clone(),
-            Some(c) if f.data_type == DataType::Float64 && c.data_type() == DataType::Int64 => {
-                c.clone().widen_to_float()
-            }
-            _ => crate::batch::Column::nulls(f.data_type, n),
-        };
         out.fields.push(f.clone());
-        out.columns.push(col);
+        out.columns.push(conform_column(f, batch));
     }
     out
+}
+
+/// Column `f` of `batch` as the schema has it (see [`conform`]).
+pub fn conform_column(f: &Field, batch: &Batch) -> crate::batch::Column {
+    match batch.column(&f.name) {
+        Some(c) if c.data_type() == f.data_type => c.clone(),
+        Some(c) if f.data_type == DataType::Float64 && c.data_type() == DataType::Int64 => c.clone().widen_to_float(),
+        _ => crate::batch::Column::nulls(f.data_type, batch.num_rows()),
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::util::fsutil::{create_dir_durable, remove_tmp_files, sync_dir, write_atomic};
 use crate::util::recfile;
 use crate::util::sync::{read, write};
-use crate::util::time::{day_name, day_of, parse_day_name};
+use crate::util::time::{MICROS_PER_DAY, day_name, day_of, parse_day_name};
 
 pub const FILE_EXT: &str = "fds";
 /// `{ magic: "FLEETFLR" | version: u32 | day: i32 | crc32: u32 }`: partitions before `day` were
@@ -118,10 +118,46 @@ struct MemBatch {
     source: Option<(String, u64)>,
 }
 
-#[derive(Default)]
 struct Partition {
     files: Vec<Arc<DsFile>>,
     mem: Vec<MemBatch>,
+    /// Changes whenever the partition's rows change (appends, deletes; not flushes or
+    /// compactions): what incremental dataset refreshes compare.
+    generation: u64,
+    /// The time range of each recent change, by the generation it made (at most
+    /// [`CHANGES_KEPT`], oldest first): which part of the day changed since a generation.
+    changes: std::collections::VecDeque<(u64, i64, i64)>,
+}
+
+/// Changes remembered per partition; older ones count as the whole day.
+const CHANGES_KEPT: usize = 256;
+
+impl Default for Partition {
+    fn default() -> Self {
+        Partition {
+            files: Vec::new(),
+            mem: Vec::new(),
+            generation: next_generation(),
+            changes: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+impl Partition {
+    /// Records a change of rows between times `lo` and `hi` (inclusive).
+    fn changed(&mut self, lo: i64, hi: i64) {
+        self.generation = next_generation();
+        if self.changes.len() == CHANGES_KEPT {
+            self.changes.pop_front();
+        }
+        self.changes.push_back((self.generation, lo, hi));
+    }
+}
+
+/// Partition generations, unique within the process (they are never stored).
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Partition {
@@ -226,7 +262,7 @@ impl Datastore {
             for f in &kept {
                 max_seq = max_seq.max(f.meta.spec.seq);
             }
-            parts.insert(day, Partition { files: kept, mem: Vec::new() });
+            parts.insert(day, Partition { files: kept, ..Default::default() });
         }
         // Schema: the union of the files' columns, oldest file first.
         let mut all: Vec<&Arc<DsFile>> = parts.values().flat_map(|p| &p.files).collect();
@@ -266,6 +302,33 @@ impl Datastore {
     pub fn set_retention_days(&self, days: Option<u32>) {
         self.retention.set(days)
     }
+    /// Each partition's day and generation: a day whose generation differs from an earlier
+    /// call's (or that appeared or went) had rows added or removed in between.
+    pub fn day_generations(&self) -> Vec<(i32, u64)> {
+        read(&self.state).parts.iter().map(|(d, p)| (*d, p.generation)).collect()
+    }
+
+    /// The time ranges (inclusive) where rows were added or removed since `before` (a
+    /// [`Datastore::day_generations`] answer): the recorded ranges of each changed
+    /// partition, or its whole day when its changes since are no longer all remembered or
+    /// it appeared or went.
+    pub fn changed_ranges(&self, before: &[(i32, u64)]) -> Vec<(i64, i64)> {
+        let st = read(&self.state);
+        let whole = |d: i32| (d as i64 * MICROS_PER_DAY, (d as i64 + 1) * MICROS_PER_DAY - 1);
+        let mut out = Vec::new();
+        for (day, p) in &st.parts {
+            match before.iter().find(|(d, _)| d == day) {
+                Some((_, g)) if *g == p.generation => {}
+                Some((_, g)) if p.changes.front().is_some_and(|(first, _, _)| first <= g) => {
+                    out.extend(p.changes.iter().filter(|(c, _, _)| c > g).map(|(_, lo, hi)| (*lo, *hi)));
+                }
+                _ => out.push(whole(*day)),
+            }
+        }
+        out.extend(before.iter().filter(|(d, _)| !st.parts.contains_key(d)).map(|(d, _)| whole(*d)));
+        out
+    }
+
     pub fn schema(&self) -> Vec<Field> {
         read(&self.state).schema.clone()
     }
@@ -348,6 +411,10 @@ impl Datastore {
                 continue;
             }
             let n = b.num_rows();
+            if let Some(Values::Timestamp(t)) = b.column("time").map(|c| &c.values) {
+                let (lo, hi) = t.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+                p.changed(lo, hi);
+            }
             p.mem.push(MemBatch { batch: Arc::new(b), lsn, source: source.clone() });
             st.mem_rows += n;
         }
@@ -600,6 +667,7 @@ impl Datastore {
                 p.files.retain(|x| x.meta.spec.seq != f.meta.spec.seq);
                 p.files.push(new);
                 p.files.sort_by_key(|x| x.meta.spec.seq);
+                p.changed(day as i64 * MICROS_PER_DAY, (day as i64 + 1) * MICROS_PER_DAY - 1);
             }
             fs::remove_file(&f.path).at(&f.path)?;
             let pdir = self.dir.join(day_name(day));

@@ -1057,16 +1057,25 @@ fn scan(
             let need_time = used.get(dt_idx).copied().unwrap_or(false);
             for b in &snap.mem {
                 guard::check()?;
-                let b = crate::datastore::schema_conform(&snap.schema, b);
+                // Memtable batches wholly outside the time range are skipped, as files are.
+                if range != (i64::MIN, i64::MAX)
+                    && let Some(Values::Timestamp(t)) = b.column("time").map(|c| &c.values)
+                {
+                    let (lo, hi) = t.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+                    if hi < range.0 || lo >= range.1 {
+                        continue;
+                    }
+                }
                 let n = b.num_rows();
                 stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
-                let mut columns: Vec<Column> = b
-                    .columns
-                    .into_iter()
+                // Only the columns the query reads are copied.
+                let mut columns: Vec<Column> = snap
+                    .schema
+                    .iter()
                     .enumerate()
-                    .map(|(i, c)| {
+                    .map(|(i, f)| {
                         let want = used.get(i).copied().unwrap_or(true) || (need_time && Some(i) == time_idx);
-                        if want { c } else { unread(n) }
+                        if want { crate::datastore::conform_column(f, b) } else { unread(n) }
                     })
                     .collect();
                 columns.push(dt_column(&columns, time_idx));

@@ -551,6 +551,7 @@ impl Session {
                             v.window.filter(|w| w.0 != i64::MIN).map(|w| format_timestamp(w.0)),
                             v.window.map(|w| format_timestamp(w.1)),
                             Some(v.late_rows.to_string()),
+                            Some(v.refresh.name().into()),
                         ]
                     })
                     .collect();
@@ -566,6 +567,7 @@ impl Session {
                         "window_start",
                         "window_end",
                         "late_rows",
+                        "refresh",
                     ],
                     rows,
                 );
