@@ -21,8 +21,9 @@ Usage:
                 [--mqtt-ca FILE] [--mqtt-cert FILE] [--mqtt-key FILE] [--mqtt-client-id ID]
   fleetdb inspect FILE... [--no-verify]      dump and verify data files (WAL, channel, datastore)
   fleetdb import-aws FILE.json [--enrich-table TABLE]
-                                             an AWS IoT Analytics pipeline (CreatePipeline request or
-                                             describe-pipeline answer) as a CREATE PIPELINE statement
+                                             an AWS IoT Analytics pipeline or dataset (CreatePipeline /
+                                             CreateDataset request or describe answer) as a CREATE
+                                             PIPELINE or CREATE DATASET statement
   fleetdb generate [--machines N] [--hours H] [--interval SECS] [--seed S] [--start UNIX_SECS]
                    [--format csv|ndjson]     simulated factory readings on stdout
   fleetdb bench-storage [--machines N] [--hours H] [--interval SECS] [--durability fsync|none]
@@ -259,7 +260,12 @@ fn import_aws(a: &Args) -> Result<(), String> {
         return Err("'fleetdb import-aws' takes one FILE.json".into());
     };
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
-    let t = fleetdb::pipeline::aws::translate(&text, a.get("enrich-table")).map_err(|e| format!("{file}: {e}"))?;
+    let t = if fleetdb::dataset::aws::is_dataset(&text) {
+        fleetdb::dataset::aws::translate(&text)
+    } else {
+        fleetdb::pipeline::aws::translate(&text, a.get("enrich-table"))
+    }
+    .map_err(|e| format!("{file}: {e}"))?;
     println!("{}", t.sql);
     if t.left_out.is_empty() {
         return Ok(());

@@ -176,4 +176,16 @@ fn import_aws_prints_create_pipeline_and_says_what_it_left_out() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("INTO DATASTORE line_datastore;"));
     let out = fleetdb(&["import-aws", "/nonexistent.json"]);
     assert_eq!(out.status.code(), Some(1));
+    // Datasets too: the query dataset whole; the container dataset says its image is left out.
+    let dataset = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws/create-dataset.json");
+    let out = fleetdb(&["import-aws", dataset]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sql = String::from_utf8_lossy(&out.stdout);
+    assert!(sql.starts_with("CREATE DATASET factory_health_dataset AS SELECT machine_id"), "{sql}");
+    assert!(sql.contains("delta_time = 'from_unixtime(ts / 1000)'"), "{sql}");
+    let container = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws/create-container-dataset.json");
+    let out = fleetdb(&["import-aws", container]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rul-model:latest"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("INPUT factory_health_dataset"));
 }

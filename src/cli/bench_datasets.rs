@@ -183,7 +183,8 @@ fn case(dir: &Path, machines: usize, hours: f64, interval: u32, runs: usize) -> 
 fn freshness(dir: &Path, machines: usize, interval: u32, samples: usize) -> Result<Vec<f64>, String> {
     let e = |e: fleetdb::Error| e.to_string();
     let engine = fresh_engine(dir)?;
-    let mut fleet = Fleet::new(FleetConfig { machines, start: now_micros() - HOUR, interval_secs: interval, ..Default::default() });
+    let mut fleet =
+        Fleet::new(FleetConfig { machines, start: now_micros() - HOUR, interval_secs: interval, ..Default::default() });
     sql(&engine, "CREATE DATASTORE d")?;
     engine.append_rows("d", fleet.next_rows((3600 / interval.max(1)) as usize), None).map_err(e)?;
     sql(

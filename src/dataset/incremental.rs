@@ -28,7 +28,7 @@ fn ident(i: &ast::Ident) -> String {
 /// The width of `date_trunc('<unit of a day or less>', time)`'s buckets.
 fn day_bucket(e: &ast::Expr) -> Option<i64> {
     let ast::Expr::Function(f) = e else { return None };
-    if f.name.to_string().to_ascii_lowercase() != "date_trunc" || f.over.is_some() {
+    if !f.name.to_string().eq_ignore_ascii_case("date_trunc") || f.over.is_some() {
         return None;
     }
     let ast::FunctionArguments::List(l) = &f.args else { return None };
@@ -130,13 +130,22 @@ mod tests {
     #[test]
     fn queries_grouped_by_day_buckets_are_incremental() {
         let b = |q: &str| buckets(q).map(|b| (b.datastore, b.column));
-        assert_eq!(buckets("SELECT date_trunc('minute', time) AS t, 1 AS one FROM d GROUP BY 1").unwrap().width, 60_000_000);
+        assert_eq!(
+            buckets("SELECT date_trunc('minute', time) AS t, 1 AS one FROM d GROUP BY 1").unwrap().width,
+            60_000_000
+        );
         assert_eq!(
             b("SELECT machine_id, date_trunc('hour', time) AS hour, avg(v) FROM d GROUP BY machine_id, hour"),
             Some(("d".into(), 1))
         );
-        assert_eq!(b("SELECT date_trunc('minute', time), count(*) AS n FROM d WHERE v > 0 GROUP BY 1"), Some(("d".into(), 0)));
-        assert_eq!(b("SELECT date_trunc('day', d.time) AS day, max(v) AS m FROM d GROUP BY date_trunc('day', d.time)"), Some(("d".into(), 0)));
+        assert_eq!(
+            b("SELECT date_trunc('minute', time), count(*) AS n FROM d WHERE v > 0 GROUP BY 1"),
+            Some(("d".into(), 0))
+        );
+        assert_eq!(
+            b("SELECT date_trunc('day', d.time) AS day, max(v) AS m FROM d GROUP BY date_trunc('day', d.time)"),
+            Some(("d".into(), 0))
+        );
         for no in [
             "SELECT date_trunc('month', time) AS m, count(*) AS n FROM d GROUP BY 1",
             "SELECT date_trunc('hour', time) AS h, count(*) AS n FROM d WHERE time > now() - interval '1 day' GROUP BY 1",

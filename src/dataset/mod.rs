@@ -16,6 +16,7 @@
 //! younger than it; the newest version and the newest SUCCEEDED one are always kept, as in AWS.
 //! `schedule.rs` parses and evaluates the schedule expressions.
 
+pub mod aws;
 pub mod deliver;
 pub mod incremental;
 pub mod program;
@@ -396,13 +397,32 @@ struct Ds {
     late: Mutex<Late>,
     /// For incremental refreshes: the version computed last and its datastore's partition
     /// generations when it was.
-    base: Mutex<Option<(u64, Vec<(i32, u64)>)>>,
+    base: Mutex<Option<(u64, Generations)>>,
 }
 
 impl Ds {
     fn new(def: DatasetDef, dir: PathBuf, versions: Vec<Version>) -> Arc<Ds> {
-        Arc::new(Ds { def, dir, versions: Mutex::new(versions), running: Mutex::new(()), late: Mutex::default(), base: Mutex::default() })
+        Arc::new(Ds {
+            def,
+            dir,
+            versions: Mutex::new(versions),
+            running: Mutex::new(()),
+            late: Mutex::default(),
+            base: Mutex::default(),
+        })
     }
+}
+
+/// A datastore's partitions and their generations ([`crate::datastore::Datastore::day_generations`]).
+type Generations = Vec<(i32, u64)>;
+
+/// A bucketed query's result: its columns and rows, the partition generations it reflects and
+/// how it was computed.
+struct Bucketed {
+    cols: Vec<OutCol>,
+    rows: Batch,
+    marks: Generations,
+    refresh: Refresh,
 }
 
 /// Late rows seen in materialized delta windows and not reported yet.
@@ -779,9 +799,9 @@ impl Datasets {
                     program::run(p, &d.def.name, &d.dir, v.id, schedule_time, input).map(|(s, b)| (s, b, 0))
                 })
             }
-            (None, Some(buckets)) => self.compute_buckets(&engine, d, buckets, schedule_time).map(|(s, b, m, r)| {
-                (marks, v.refresh) = (Some(m), r);
-                (s, b, 0)
+            (None, Some(buckets)) => self.compute_buckets(&engine, d, buckets, schedule_time).map(|b| {
+                (marks, v.refresh) = (Some(b.marks), b.refresh);
+                (b.cols, b.rows, 0)
             }),
             (None, None) => {
                 let window = d.def.delta.as_ref().zip(v.window).map(|(delta, (from, to))| DeltaWindow {
@@ -849,18 +869,17 @@ impl Datasets {
 
     /// Runs a bucketed query: only the buckets where rows changed since the base version,
     /// merged with the base's other buckets, or the whole query when there is no usable base.
-    /// Returns the content, the partition generations it reflects, and how it was computed.
     fn compute_buckets(
         &self,
         engine: &Arc<Engine>,
         d: &Ds,
         buckets: &incremental::Buckets,
         now: i64,
-    ) -> std::result::Result<(Vec<OutCol>, Batch, Vec<(i32, u64)>, Refresh), String> {
+    ) -> std::result::Result<Bucketed, String> {
         let Ok(store) = engine.datastore(&buckets.datastore) else {
             // Not a datastore (a table, a channel): no partitions to compare.
-            let (s, b, _) = compute(engine, &d.def.query, now, None, false)?;
-            return Ok((s, b, Vec::new(), Refresh::Full));
+            let (cols, rows, _) = compute(engine, &d.def.query, now, None, false)?;
+            return Ok(Bucketed { cols, rows, marks: Vec::new(), refresh: Refresh::Full });
         };
         // Taken before the query runs: rows appended meanwhile count as changes next time.
         let marks = store.day_generations();
@@ -870,20 +889,22 @@ impl Datasets {
             && let Ok((cols, old)) = self.content(&d.def.name, &id.to_string())
         {
             let Some((lo, hi)) = incremental::span(&store.changed_ranges(&before), buckets.width) else {
-                return Ok((cols, old, marks, Refresh::Incremental));
+                return Ok(Bucketed { cols, rows: old, marks, refresh: Refresh::Incremental });
             };
             let window = DeltaWindow { expr: "time".into(), from: lo, to: hi };
             let (schema, fresh, _) = compute(engine, &d.def.query, now, Some(window), false)?;
             let bucket = old.columns.get(buckets.column);
             if let (true, Some(Values::Timestamp(t)), Some(c)) = (schema == cols, bucket.map(|c| &c.values), bucket) {
-                let keep: Vec<u32> =
-                    (0..old.num_rows()).filter(|&i| !c.is_valid(i) || t[i] < lo || t[i] >= hi).map(|i| i as u32).collect();
-                let merged = Batch::concat(&[&old.take(&keep), &fresh]);
-                return Ok((schema, merged, marks, Refresh::Incremental));
+                let keep: Vec<u32> = (0..old.num_rows())
+                    .filter(|&i| !c.is_valid(i) || t[i] < lo || t[i] >= hi)
+                    .map(|i| i as u32)
+                    .collect();
+                let rows = Batch::concat(&[&old.take(&keep), &fresh]);
+                return Ok(Bucketed { cols: schema, rows, marks, refresh: Refresh::Incremental });
             }
         }
-        let (schema, batch, _) = compute(engine, &d.def.query, now, None, false)?;
-        Ok((schema, batch, marks, Refresh::Full))
+        let (cols, rows, _) = compute(engine, &d.def.query, now, None, false)?;
+        Ok(Bucketed { cols, rows, marks, refresh: Refresh::Full })
     }
 
     /// Counts the rows of `d`'s materialized delta windows again. Windows that gained rows
@@ -1323,7 +1344,8 @@ mod tests {
         };
         sql(&mut s, "CREATE DATASTORE d");
         insert(&mut s, &[(0, 1, "a", 1), (0, 1, "b", 2), (1, 5, "a", 4), (2, 7, "a", 8)]);
-        let query = "SELECT m, date_trunc('hour', time) AS hour, sum(v) AS total, count(*) AS n FROM d GROUP BY m, hour";
+        let query =
+            "SELECT m, date_trunc('hour', time) AS hour, sum(v) AS total, count(*) AS n FROM d GROUP BY m, hour";
         sql(&mut s, &format!("CREATE DATASET h AS {query}"));
         let content = |s: &mut Session| sql(s, "SELECT * FROM h ORDER BY hour, m");
         let whole = |s: &mut Session| sql(s, &format!("SELECT * FROM ({query}) q ORDER BY hour, m"));
@@ -1338,7 +1360,10 @@ mod tests {
         assert_eq!(refresh(&ds), Refresh::Incremental);
         assert_eq!(content(&mut s), whole(&mut s));
         // Machine a's 05:00 bucket of day 1 holds the old row and the late one.
-        let a5: Vec<_> = content(&mut s).into_iter().filter(|r| r[0].as_deref() == Some("a") && r[3].as_deref() == Some("2")).collect();
+        let a5: Vec<_> = content(&mut s)
+            .into_iter()
+            .filter(|r| r[0].as_deref() == Some("a") && r[3].as_deref() == Some("2"))
+            .collect();
         assert_eq!(a5.len(), 1);
         assert_eq!(a5[0][2].as_deref(), Some("20"));
         // A reprocessed or deleted day's buckets go as well: a restart forgets the base, so

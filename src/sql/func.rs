@@ -83,7 +83,8 @@ pub fn resolve(name: &str, args: &[SqlType]) -> SqlResult<(Func, SqlType)> {
         "least" if !args.is_empty() => (Func::Least, common()?),
         "date_trunc" if arity(2, 2) => (Func::DateTrunc, if args[1] == T::Date { T::TimestampTz } else { args[1] }),
         "date_part" if arity(2, 2) => (Func::DatePart, T::Float8),
-        "to_timestamp" if arity(1, 1) => (Func::ToTimestamp, T::TimestampTz),
+        // from_unixtime is Presto's name, as AWS IoT Analytics queries wrote it.
+        "to_timestamp" | "from_unixtime" if arity(1, 1) => (Func::ToTimestamp, T::TimestampTz),
         "date_bin" if arity(2, 3) => (Func::DateBin, args[1]),
         "time_bucket" if arity(2, 3) => (Func::DateBin, args[1]),
         "array_to_string" if arity(2, 3) => (Func::ArrayToString, T::Text),

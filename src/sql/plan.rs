@@ -584,13 +584,15 @@ impl<'a> Binder<'a> {
         if let (Some(name), Some(window)) = (datastore, self.take_delta()) {
             // A dataset's delta window: the datastore's rows in it, filtered at the scan (its
             // time range prunes partitions and blocks when the window is over `time`).
-            let bound = crate::sql::parse::parse_query(&format!("SELECT {}", window.condition()))
-                .and_then(|q| match &*q.body {
-                    ast::SetExpr::Select(sel) => match sel.projection.first() {
-                        Some(ast::SelectItem::UnnamedExpr(e)) => self.bind_expr(e, &scope, &mut None),
+            let bound =
+                crate::sql::parse::parse_query(&format!("SELECT {}", window.condition())).and_then(|q| {
+                    match &*q.body {
+                        ast::SetExpr::Select(sel) => match sel.projection.first() {
+                            Some(ast::SelectItem::UnnamedExpr(e)) => self.bind_expr(e, &scope, &mut None),
+                            _ => Err(SqlError::syntax("delta_time")),
+                        },
                         _ => Err(SqlError::syntax("delta_time")),
-                    },
-                    _ => Err(SqlError::syntax("delta_time")),
+                    }
                 });
             *self.delta.borrow_mut() = Some(window);
             let pred = bound?;

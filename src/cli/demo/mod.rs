@@ -301,13 +301,17 @@ fn count_alerts(port: u16, stop: &AtomicBool, alerts: &AtomicU64) {
     let _ = client.disconnect();
 }
 
-/// The machine_rul content against the truth: rows (machine, predicted failure, true
-/// failure) of the machines predicted to fail soonest, and the mean absolute error of the
-/// remaining life, relative to the true one, over machines past half their life.
-fn rul_against_truth(
-    engine: &Arc<Engine>,
-    truth: &Truth,
-) -> Result<(Vec<(String, i64, i64)>, Option<(f64, usize)>), String> {
+/// The machine_rul content against the truth.
+struct RulCheck {
+    /// (machine, predicted failure, true failure) of the machines predicted to fail soonest.
+    at_risk: Vec<(String, i64, i64)>,
+    /// The mean absolute error of the remaining life, relative to the true one, over the
+    /// machines past half their life, and how many those are.
+    error: Option<(f64, usize)>,
+}
+
+/// Compares the latest machine_rul content with the truth.
+fn rul_against_truth(engine: &Arc<Engine>, truth: &Truth) -> Result<RulCheck, String> {
     let rows = sql(
         engine,
         "SELECT machine_id, rul_hours, extract(epoch FROM last_reading) FROM machine_rul \
@@ -329,8 +333,8 @@ fn rul_against_truth(
             errors.push(((predicted - last) - left).abs() as f64 / left as f64);
         }
     }
-    let mae = (!errors.is_empty()).then(|| (errors.iter().sum::<f64>() / errors.len() as f64, errors.len()));
-    Ok((at_risk, mae))
+    let error = (!errors.is_empty()).then(|| (errors.iter().sum::<f64>() / errors.len() as f64, errors.len()));
+    Ok(RulCheck { at_risk, error })
 }
 
 /// Prints a status line every 5 seconds and the machines at risk every 10, until `stop`;
@@ -370,7 +374,7 @@ fn report(
         );
         screens += 1;
         match rul_against_truth(engine, truth) {
-            Ok((at_risk, mae)) => {
+            Ok(RulCheck { at_risk, error: mae }) => {
                 let summary = match mae {
                     Some((e, n)) => format!(
                         "RUL mean absolute error: {:.1}% of the true remaining life, over {n} machines past half their life",
@@ -378,7 +382,7 @@ fn report(
                     ),
                     None => "RUL mean absolute error: no machine past half its life yet".into(),
                 };
-                if screens % 2 == 0 {
+                if screens.is_multiple_of(2) {
                     println!("  machines at risk (machine_rul)   predicted failure      true failure (simulator)");
                     for (id, p, t) in &at_risk {
                         println!("    {id:<28} {}   {}", short_time(*p), short_time(*t));
