@@ -8,39 +8,14 @@
 //! retention settings and the late-data rule carry over; S3 delivery becomes delivery to a
 //! file under the data directory (`s3/<bucket>/<key>`, same key template).
 
-use crate::pipeline::aws::Translation;
+use crate::pipeline::aws::{Translation, ident, member, quote, text};
 use crate::util::json::{self, Json, Node};
-
-fn member<'a>(n: &'a Node<'a>, key: &str) -> Option<&'a Node<'a>> {
-    match &n.value {
-        Json::Object(m) => m.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
-        _ => None,
-    }
-}
-
-fn text<'a>(n: &'a Node<'a>, key: &str) -> Option<&'a str> {
-    match &member(n, key)?.value {
-        Json::String(s) => Some(s),
-        _ => None,
-    }
-}
 
 fn items<'a>(n: &'a Node<'a>, key: &str) -> &'a [Node<'a>] {
     match member(n, key).map(|v| &v.value) {
         Some(Json::Array(a)) => a,
         _ => &[],
     }
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-fn ident(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !s.starts_with(|c: char| c.is_ascii_digit());
-    if plain { s.to_string() } else { format!("\"{}\"", s.replace('"', "\"\"")) }
 }
 
 /// Whether `doc` describes a dataset (rather than a pipeline).

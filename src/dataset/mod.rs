@@ -1172,26 +1172,28 @@ fn compute(
 mod tests {
     use super::*;
     use crate::engine::EngineConfig;
-    use crate::sql::session::{Outcome, Session};
+    use crate::sql::session::Session;
 
     fn sql(s: &mut Session, text: &str) -> Vec<Vec<Option<String>>> {
-        let mut rows = Vec::new();
-        for stmt in parse(text).unwrap() {
-            if let Outcome::Rows { schema, batches } = s.run(&stmt, &[]).unwrap_or_else(|e| panic!("{text}: {e:?}")) {
-                for b in batches {
-                    let texts: Vec<_> =
-                        b.columns.iter().zip(&schema).map(|(c, o)| crate::sql::expr::text_of(c, o.ty)).collect();
-                    for i in 0..b.num_rows() {
-                        rows.push(
-                            (0..texts.len())
-                                .map(|j| b.columns[j].is_valid(i).then(|| texts[j].get(i).to_string()))
-                                .collect(),
-                        );
-                    }
-                }
-            }
+        s.text_rows(text).unwrap_or_else(|e| panic!("{text}: {e:?}"))
+    }
+
+    /// An engine in `dir` whose datasets run only when the test says (no scheduler thread).
+    fn open(dir: &Path) -> (Arc<Engine>, Arc<Datasets>, Session) {
+        let (engine, _) = Engine::open(dir, EngineConfig::default()).unwrap();
+        let ds = engine.service(Datasets::new).unwrap();
+        ds.started.store(true, std::sync::atomic::Ordering::Relaxed);
+        let s = Session::new(engine.clone());
+        (engine, ds, s)
+    }
+
+    /// Pins every dataset's creation time to T0, so schedule times are exact.
+    fn created_at_t0(ds: &Datasets) {
+        for d in write(&ds.sets).iter_mut() {
+            let mut def = d.def.clone();
+            def.created = T0;
+            *d = Ds::new(def, d.dir.clone(), Vec::new());
         }
-        rows
     }
 
     const T0: i64 = 1_795_000_000_000_000;
@@ -1202,11 +1204,8 @@ mod tests {
     #[test]
     fn scheduled_runs_follow_the_clock_they_are_given() {
         let dir = tempfile::tempdir().unwrap();
-        let (engine, _) = Engine::open(dir.path(), EngineConfig::default()).unwrap();
         // The test is the clock: the scheduler thread never starts.
-        let ds = engine.service(Datasets::new).unwrap();
-        ds.started.store(true, std::sync::atomic::Ordering::Relaxed);
-        let mut s = Session::new(engine.clone());
+        let (engine, ds, mut s) = open(dir.path());
         sql(
             &mut s,
             "CREATE DATASTORE d; INSERT INTO d (time, v) VALUES ('2026-11-20 00:00:00+00', 1), ('2026-11-20 00:00:00+00', 3)",
@@ -1216,12 +1215,7 @@ mod tests {
             "CREATE DATASET a AS SELECT now() AS at, sum(v) AS total FROM d WITH (schedule = 'rate(15 minutes)', versions = 2)",
         );
         sql(&mut s, "CREATE DATASET c AS SELECT 10 / (count(*) - 2) AS x FROM d WITH (schedule = 'cron(0 * * * ? *)')");
-        // Creation times are the real clock: pin them so the test's times are exact.
-        for d in write(&ds.sets).iter_mut() {
-            let mut def = d.def.clone();
-            def.created = T0;
-            *d = Ds::new(def, d.dir.clone(), Vec::new());
-        }
+        created_at_t0(&ds);
         ds.run_due(T0 + 14 * MIN);
         assert!(ds.versions("a").unwrap().is_empty(), "not due yet");
         ds.run_due(T0 + 15 * MIN);
@@ -1269,10 +1263,7 @@ mod tests {
     #[test]
     fn delta_windows_are_contiguous_and_late_rows_are_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let (engine, _) = Engine::open(dir.path(), EngineConfig::default()).unwrap();
-        let ds = engine.service(Datasets::new).unwrap();
-        ds.started.store(true, std::sync::atomic::Ordering::Relaxed);
-        let mut s = Session::new(engine.clone());
+        let (engine, ds, mut s) = open(dir.path());
         let at = |m: i64| crate::util::time::format_timestamp(T0 + m * MIN);
         let insert = |s: &mut Session, rows: &[(i64, i64)]| {
             let values: Vec<String> = rows.iter().map(|(m, v)| format!("('{}', {v})", at(*m))).collect();
@@ -1286,11 +1277,7 @@ mod tests {
             "CREATE DATASET w AS SELECT count(*) AS n, sum(v) AS bits FROM d WITH (schedule = 'rate(1 hour)', \
              delta_time = 'time', delta_offset = '-5 minutes', late_data_timeout = '10 minutes', versions = 10)",
         );
-        for d in write(&ds.sets).iter_mut() {
-            let mut def = d.def.clone();
-            def.created = T0;
-            *d = Ds::new(def, d.dir.clone(), Vec::new());
-        }
+        created_at_t0(&ds);
         let bits = |s: &mut Session, v: u64| sql(s, &format!("SELECT n, bits FROM dataset_content('w', '{v}')"));
         ds.run_due(T0 + 60 * MIN);
         ds.run_due(T0 + 120 * MIN);
@@ -1332,10 +1319,7 @@ mod tests {
     #[test]
     fn bucketed_datasets_refresh_only_changed_buckets() {
         let dir = tempfile::tempdir().unwrap();
-        let (engine, _) = Engine::open(dir.path(), EngineConfig::default()).unwrap();
-        let ds = engine.service(Datasets::new).unwrap();
-        ds.started.store(true, std::sync::atomic::Ordering::Relaxed);
-        let mut s = Session::new(engine.clone());
+        let (engine, ds, mut s) = open(dir.path());
         let at = |day: i64, h: i64| crate::util::time::format_timestamp(T0 / DAY * DAY + day * DAY + h * 3_600_000_000);
         let insert = |s: &mut Session, rows: &[(i64, i64, &str, i64)]| {
             let values: Vec<String> =
@@ -1370,10 +1354,7 @@ mod tests {
         // the first refresh after it is a full one.
         drop((s, ds));
         drop(engine);
-        let (engine, _) = Engine::open(dir.path(), EngineConfig::default()).unwrap();
-        let ds = engine.service(Datasets::new).unwrap();
-        ds.started.store(true, std::sync::atomic::Ordering::Relaxed);
-        let mut s = Session::new(engine.clone());
+        let (_engine, ds, mut s) = open(dir.path());
         assert_eq!(refresh(&ds), Refresh::Full);
         assert_eq!(content(&mut s), whole(&mut s));
         assert_eq!(content(&mut s).len(), 6);

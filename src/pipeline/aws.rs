@@ -12,25 +12,25 @@ pub struct Translation {
     pub left_out: Vec<String>,
 }
 
-fn member<'a>(n: &'a Node<'a>, key: &str) -> Option<&'a Node<'a>> {
+pub(crate) fn member<'a>(n: &'a Node<'a>, key: &str) -> Option<&'a Node<'a>> {
     match &n.value {
         Json::Object(m) => m.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
         _ => None,
     }
 }
 
-fn text<'a>(n: &'a Node<'a>, key: &str) -> Option<&'a str> {
+pub(crate) fn text<'a>(n: &'a Node<'a>, key: &str) -> Option<&'a str> {
     match &member(n, key)?.value {
         Json::String(s) => Some(s),
         _ => None,
     }
 }
 
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn ident(s: &str) -> String {
+pub(crate) fn ident(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !s.starts_with(|c: char| c.is_ascii_digit());

@@ -161,6 +161,29 @@ impl Session {
     }
 
     /// Parses and runs every statement of `sql`; stops at the first error.
+    /// Runs the statements of `sql`, stopping at the first error; the rows of the last, as
+    /// text (`None` for NULL), as a client would print them.
+    pub fn text_rows(&mut self, sql: &str) -> SqlResult<Vec<Vec<Option<String>>>> {
+        let mut rows = Vec::new();
+        for r in self.execute(sql) {
+            rows.clear();
+            if let Outcome::Rows { schema, batches } = r? {
+                for b in batches {
+                    let texts: Vec<_> =
+                        b.columns.iter().zip(&schema).map(|(c, o)| super::expr::text_of(c, o.ty)).collect();
+                    for i in 0..b.num_rows() {
+                        rows.push(
+                            (0..texts.len())
+                                .map(|j| b.columns[j].is_valid(i).then(|| texts[j].get(i).to_string()))
+                                .collect(),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(rows)
+    }
+
     pub fn execute(&mut self, sql: &str) -> Vec<SqlResult<Outcome>> {
         let stmts = match parse(sql) {
             Ok(s) => s,

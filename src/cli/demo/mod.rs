@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use fleetdb::engine::{Engine, EngineConfig};
 use fleetdb::sim::{Fleet, FleetConfig};
-use fleetdb::sql::parse::parse;
 use fleetdb::sql::session::Session;
 use fleetdb::util::time::MICROS_PER_SECOND;
 
@@ -166,27 +165,7 @@ fn now_secs() -> u64 {
 
 /// Runs SQL statements in a session of `engine`; the rows of the last, as text.
 fn sql(engine: &Arc<Engine>, text: &str) -> Result<Vec<Vec<Option<String>>>, String> {
-    let mut session = Session::new(engine.clone());
-    let mut rows = Vec::new();
-    for stmt in parse(text).map_err(|e| e.message)? {
-        rows.clear();
-        if let fleetdb::sql::session::Outcome::Rows { schema, batches } =
-            session.run(&stmt, &[]).map_err(|e| e.message)?
-        {
-            for b in batches {
-                let texts: Vec<_> =
-                    b.columns.iter().zip(&schema).map(|(c, o)| fleetdb::sql::expr::text_of(c, o.ty)).collect();
-                for i in 0..b.num_rows() {
-                    rows.push(
-                        (0..texts.len())
-                            .map(|j| b.columns[j].is_valid(i).then(|| texts[j].get(i).to_string()))
-                            .collect(),
-                    );
-                }
-            }
-        }
-    }
-    Ok(rows)
+    Session::new(engine.clone()).text_rows(text).map_err(|e| e.message)
 }
 
 /// Creates the demo's objects, fills the machines table and writes the planner program.
