@@ -201,6 +201,7 @@ fn record_file_kind(magic: &[u8]) -> Option<&'static str> {
         b"FLEETPST" => "pipeline state checkpoint",
         b"FLEETDST" => "dataset definitions file",
         b"FLEETDSV" => "dataset versions file",
+        b"FLEETDSD" => "dataset deliveries file",
         _ => return None,
     })
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Broker, Fleetdb, eventually, lines, ok};
 
@@ -189,43 +189,10 @@ fn program_datasets_run_python_fail_and_time_out() {
 /// failure and the success in fleetdb.dataset_events, the file written whole.
 #[test]
 fn deliveries_are_retried_and_recorded() {
-    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let hook_port = hook.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let mut bodies = Vec::new();
-        for (i, conn) in hook.incoming().take(3).enumerate() {
-            let mut c = conn.unwrap();
-            let mut req = Vec::new();
-            let mut buf = [0u8; 4096];
-            // Read the headers, then the body by its length.
-            loop {
-                let n = c.read(&mut buf).unwrap();
-                req.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&req).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let len: usize = text
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
-                        })
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    if req.len() >= end + 4 + len {
-                        bodies.push(text[end + 4..].to_string());
-                        break;
-                    }
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-            let answer = if i < 2 { "HTTP/1.1 503 Busy\r\n" } else { "HTTP/1.1 204 No Content\r\n" };
-            let _ = c.write_all(format!("{answer}Content-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
-        }
-        bodies
-    });
+    let server = webhook(hook, &["503 Busy", "503 Busy", "204 No Content"]);
     let db = Fleetdb::start(dir.path());
     ok(
         db.psql(&format!(
@@ -255,4 +222,83 @@ fn deliveries_are_retried_and_recorded() {
     assert!(failed[1].contains("attempt 2") && failed[1].contains("next in 2 s"), "{failed:?}");
     let csv = std::fs::read_to_string(dir.path().join("exports/1.csv")).unwrap();
     assert_eq!(csv, "machine_id,v\nM-1,1.5\n\"M-2, \"\"east\"\"\",\n");
+}
+
+/// A webhook receiver on `listener`: answers each request with the next status of `answers`,
+/// then returns the bodies it received.
+fn webhook(listener: std::net::TcpListener, answers: &[&str]) -> std::thread::JoinHandle<Vec<String>> {
+    use std::io::{Read, Write};
+    let answers: Vec<String> = answers.iter().map(|a| a.to_string()).collect();
+    std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        listener.set_nonblocking(true).unwrap();
+        for answer in answers {
+            let mut c = loop {
+                match listener.accept() {
+                    Ok((c, _)) => break c,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        assert!(Instant::now() < deadline, "no delivery arrived in 60 s");
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(e) => panic!("webhook: {e}"),
+                }
+            };
+            c.set_nonblocking(false).unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The headers, then the body by its length.
+            loop {
+                let n = c.read(&mut buf).unwrap();
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    if req.len() >= end + 4 + len {
+                        bodies.push(text[end + 4..].to_string());
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let _ =
+                c.write_all(format!("HTTP/1.1 {answer}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+        }
+        bodies
+    })
+}
+
+/// A delivery still pending when the server is SIGKILLed is made after the restart.
+#[test]
+fn pending_deliveries_resume_after_a_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook_port = common::free_port();
+    let db = Fleetdb::start(dir.path());
+    ok(
+        db.psql(&format!(
+            "CREATE DATASTORE d; INSERT INTO d (time, v) VALUES (now(), 1), (now(), 2); \
+             CREATE DATASET total AS SELECT sum(v) AS s FROM d DELIVER TO WEBHOOK 'http://127.0.0.1:{hook_port}/hook';"
+        )),
+        "setup",
+    );
+    assert_eq!(lines(&db, "REFRESH DATASET total"), ["1|SUCCEEDED|1|NULL"]);
+    // Nobody listens yet: the first attempt fails.
+    eventually(&db, "SELECT count(*) FROM fleetdb.dataset_events WHERE event = 'delivery_failed'", &["1"]);
+    db.kill();
+    let server = webhook(std::net::TcpListener::bind(("127.0.0.1", hook_port)).unwrap(), &["200 OK"]);
+    let db = Fleetdb::start(dir.path());
+    let bodies = server.join().unwrap();
+    assert!(bodies[0].starts_with(r#"{"datasetName": "total", "versionId": "1""#), "{bodies:?}");
+    assert!(bodies[0].ends_with(r#""rows": [{"s": 3}]}"#), "{bodies:?}");
+    eventually(&db, "SELECT event FROM fleetdb.dataset_events ORDER BY time", &["delivery_failed", "delivered"]);
+    // Done: nothing is pending any more.
+    assert!(!dir.path().join("datasets/total/deliveries").exists());
 }

@@ -10,8 +10,10 @@
 //!   `{"datasetName", "versionId", "scheduleTime", "rows": [...]}`; any 2xx answer succeeds.
 //!
 //! A failed delivery is tried again after 1, 2, 4 and 8 seconds; every failure and the
-//! outcome are rows of `fleetdb.dataset_events`. Pending deliveries live in memory: those not
-//! done when the server stops are not resumed (the content stays readable in its version).
+//! outcome are rows of `fleetdb.dataset_events`. Pending deliveries are kept in the dataset's
+//! `deliveries` file, written before the version is recorded SUCCEEDED and after each
+//! attempt, so a restart resumes them: delivery is at least once (an attempt that succeeded
+//! just before a crash is made again).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -107,10 +109,64 @@ pub struct Job {
 }
 
 impl Job {
+    /// Whether `other` delivers the same version to the same target.
+    pub fn same(&self, other: &Job) -> bool {
+        self.dataset == other.dataset
+            && self.version == other.version
+            && self.target.kind == other.target.kind
+            && self.target.target == other.target.target
+    }
+
     /// Pause before the next attempt after `attempts` failures.
     pub fn backoff(attempts: u32) -> Duration {
         Duration::from_secs(1 << attempts.saturating_sub(1).min(10))
     }
+}
+
+/// The pending deliveries of one dataset as the body of its `deliveries` file
+/// (storage-format.md § Datasets).
+pub fn encode(jobs: &[&Job]) -> Vec<u8> {
+    use crate::util::bytes::PutBytes;
+    let mut b = Vec::new();
+    b.put_u32(jobs.len() as u32);
+    for j in jobs {
+        b.put_u64(j.version);
+        b.put_i64(j.schedule_time);
+        b.put_u8(match j.target.kind {
+            Kind::File => 0,
+            Kind::Mqtt => 1,
+            Kind::Webhook => 2,
+        });
+        b.put_bytes32(j.target.target.as_bytes());
+        b.put_u32(j.attempts);
+    }
+    b
+}
+
+/// The jobs of dataset `dataset` from a `deliveries` file's body; `None` if it is damaged.
+pub fn decode(dataset: &str, body: &[u8]) -> Option<Vec<Job>> {
+    let mut r = crate::util::bytes::ByteReader::new(body);
+    let mut out = Vec::new();
+    for _ in 0..r.u32()? {
+        let (version, schedule_time) = (r.u64()?, r.i64()?);
+        let kind = match r.u8()? {
+            0 => Kind::File,
+            1 => Kind::Mqtt,
+            2 => Kind::Webhook,
+            _ => return None,
+        };
+        let target = String::from_utf8(r.bytes32()?.to_vec()).ok()?;
+        let attempts = r.u32()?;
+        out.push(Job {
+            dataset: dataset.to_string(),
+            version,
+            schedule_time,
+            target: Target { kind, target },
+            attempts,
+            not_before: i64::MIN,
+        });
+    }
+    Some(out)
 }
 
 /// What a delivery needs beyond the content.
@@ -323,5 +379,16 @@ mod tests {
         assert_eq!(schedule_stamp(1_795_000_000_000_000), "2026-11-18T11:06:40Z");
         assert_eq!(Job::backoff(1), Duration::from_secs(1));
         assert_eq!(Job::backoff(4), Duration::from_secs(8));
+        let job = Job {
+            dataset: "d".into(),
+            version: 7,
+            schedule_time: -5,
+            target: Target::new("deliver_mqtt", "alerts/x").unwrap(),
+            attempts: 2,
+            not_before: 99,
+        };
+        let back = decode("d", &encode(&[&job])).unwrap();
+        assert!(back.len() == 1 && back[0].same(&job) && back[0].attempts == 2 && back[0].schedule_time == -5);
+        assert!(decode("d", &encode(&[&job])[..10]).is_none());
     }
 }

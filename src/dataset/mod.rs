@@ -48,6 +48,7 @@ use crate::util::time::now_micros;
 const DEFS_FILE: &str = "dataset_definitions";
 const DEFS_MAGIC: [u8; 8] = *b"FLEETDST";
 const VERSIONS_MAGIC: [u8; 8] = *b"FLEETDSV";
+const DELIVERIES_MAGIC: [u8; 8] = *b"FLEETDSD";
 const VERSION: u32 = 1;
 /// Version 2 of the versions file adds each version's delta window and row counts.
 const VERSIONS_VERSION: u32 = 2;
@@ -543,6 +544,7 @@ impl Datasets {
         let dir = engine.data_dir().to_path_buf();
         engine.system_log(EVENTS, EVENTS_RETENTION_DAYS, &EVENT_COLUMNS)?;
         let mut sets = Vec::new();
+        let mut jobs = Vec::new();
         if let Some(body) = recfile::read(&dir.join(DEFS_FILE), &DEFS_MAGIC, VERSION, "datasets file")? {
             let path = dir.join(DEFS_FILE);
             let bad = |why: String| Error::corrupt(&path, format!("datasets file: {why}"));
@@ -571,6 +573,14 @@ impl Datasets {
                 if interrupted {
                     save_versions(&ddir, &versions)?;
                 }
+                // Deliveries not done when the server stopped, of versions that made it.
+                let path = ddir.join("deliveries");
+                if let Some(body) = recfile::read(&path, &DELIVERIES_MAGIC, VERSION, "dataset deliveries")? {
+                    let pending =
+                        deliver::decode(&name, &body).ok_or_else(|| Error::corrupt(&path, "dataset deliveries"))?;
+                    let ok = |id: u64| versions.iter().any(|v| v.id == id && v.state == VersionState::Succeeded);
+                    jobs.extend(pending.into_iter().filter(|j| ok(j.version)));
+                }
                 sets.push(Ds::new(def, ddir, versions));
             }
         }
@@ -580,7 +590,7 @@ impl Datasets {
             ddl: Mutex::new(()),
             started: AtomicBool::new(false),
             mqtt: Mutex::new(None),
-            jobs: Mutex::default(),
+            jobs: Mutex::new(jobs),
             delivering: AtomicBool::new(false),
         })
     }
@@ -839,6 +849,19 @@ impl Datasets {
             *slot = v.clone();
         }
         let dropped = expire(&d.def, &mut versions, now_micros());
+        if v.state == VersionState::Succeeded && !d.def.deliveries.is_empty() {
+            // Recorded before the version is SUCCEEDED on disk: a crash in between leaves
+            // deliveries of a version that failed, which the restart drops.
+            lock(&self.jobs).extend(d.def.deliveries.iter().map(|t| deliver::Job {
+                dataset: d.def.name.clone(),
+                version: v.id,
+                schedule_time,
+                target: t.clone(),
+                attempts: 0,
+                not_before: i64::MIN,
+            }));
+            self.save_jobs(&d.def.name, &d.dir)?;
+        }
         save_versions(&d.dir, &versions)?;
         for id in dropped {
             for file in [format!("{id}.fds"), format!("{id}.stdout"), format!("{id}.stderr")] {
@@ -848,14 +871,6 @@ impl Datasets {
         drop(versions);
         drop(_one);
         if v.state == VersionState::Succeeded {
-            lock(&self.jobs).extend(d.def.deliveries.iter().map(|t| deliver::Job {
-                dataset: d.def.name.clone(),
-                version: v.id,
-                schedule_time,
-                target: t.clone(),
-                attempts: 0,
-                not_before: i64::MIN,
-            }));
             // Datasets triggered by this one run now, at the same schedule time (CREATE refuses
             // triggers that would loop).
             let triggered: Vec<Arc<Ds>> =
@@ -977,47 +992,62 @@ impl Datasets {
         }
     }
 
-    /// Makes the deliveries due at `now`; failures wait and are tried again.
+    /// Writes dataset `name`'s pending deliveries to its `deliveries` file (removed when
+    /// none are pending).
+    fn save_jobs(&self, name: &str, dir: &Path) -> Result<()> {
+        let jobs = lock(&self.jobs);
+        let mine: Vec<&deliver::Job> = jobs.iter().filter(|j| j.dataset == name).collect();
+        let path = dir.join("deliveries");
+        if mine.is_empty() {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+                _ => Ok(()),
+            };
+        }
+        recfile::write(&path, &DELIVERIES_MAGIC, VERSION, &deliver::encode(&mine))
+    }
+
+    /// Makes the deliveries due at `now`; failures wait and are tried again. A job stays
+    /// pending (in memory and in its dataset's file) until it succeeds or is given up.
     pub fn deliver_due(&self, now: i64) {
-        let due: Vec<deliver::Job> = {
-            let mut jobs = lock(&self.jobs);
-            let (due, later) = std::mem::take(&mut *jobs).into_iter().partition(|j| j.not_before <= now);
-            *jobs = later;
-            due
-        };
+        let due: Vec<deliver::Job> = lock(&self.jobs).iter().filter(|j| j.not_before <= now).cloned().collect();
         if due.is_empty() {
             return;
         }
         let Ok(engine) = self.engine() else { return };
         let mqtt = lock(&self.mqtt).clone();
         let cx = deliver::Context { data_dir: engine.data_dir(), mqtt: mqtt.as_ref() };
-        for mut job in due {
+        for job in due {
             let outcome = self
                 .content(&job.dataset, &job.version.to_string())
                 .map_err(|e| e.to_string())
                 .and_then(|(cols, b)| deliver::deliver(&job, &cols, &b, &cx));
-            job.attempts += 1;
+            let attempts = job.attempts + 1;
             let what = job.target.describe();
-            match outcome {
-                Ok(summary) => self.event(&job.dataset, Some(job.version), "delivered", &format!("{what}: {summary}")),
-                Err(why) if job.attempts < deliver::ATTEMPTS => {
-                    let pause = deliver::Job::backoff(job.attempts);
-                    self.event(
-                        &job.dataset,
-                        Some(job.version),
-                        "delivery_failed",
-                        &format!("{what}: attempt {}: {why}; next in {} s", job.attempts, pause.as_secs()),
-                    );
-                    job.not_before = now_micros() + pause.as_micros() as i64;
-                    lock(&self.jobs).push(job);
+            let (event, detail, retry) = match outcome {
+                Ok(summary) => ("delivered", format!("{what}: {summary}"), None),
+                Err(why) if attempts < deliver::ATTEMPTS => {
+                    let pause = deliver::Job::backoff(attempts);
+                    let detail = format!("{what}: attempt {attempts}: {why}; next in {} s", pause.as_secs());
+                    ("delivery_failed", detail, Some(now_micros() + pause.as_micros() as i64))
                 }
-                Err(why) => self.event(
-                    &job.dataset,
-                    Some(job.version),
-                    "delivery_abandoned",
-                    &format!("{what}: attempt {}: {why}; given up", job.attempts),
-                ),
+                Err(why) => ("delivery_abandoned", format!("{what}: attempt {attempts}: {why}; given up"), None),
+            };
+            {
+                let mut jobs = lock(&self.jobs);
+                // A dataset dropped meanwhile took its jobs with it.
+                let Some(i) = jobs.iter().position(|j| j.same(&job)) else { continue };
+                match retry {
+                    Some(at) => (jobs[i].attempts, jobs[i].not_before) = (attempts, at),
+                    None => {
+                        jobs.remove(i);
+                    }
+                }
             }
+            if let Some(d) = self.find(&job.dataset) {
+                let _ = self.save_jobs(&d.def.name, &d.dir);
+            }
+            self.event(&job.dataset, Some(job.version), event, &detail);
         }
     }
 
