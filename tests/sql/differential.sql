@@ -392,3 +392,8 @@ SELECT column_name, column_default IS NOT NULL AS has_default, is_nullable, data
 -- more string functions
 SELECT s, left(s, 2), right(s, 2), left(s, -1), right(s, -10), repeat(s, 2), reverse(s) FROM nums ORDER BY id
 SELECT left('abc', 0), right('', 3), repeat('x', -1)
+SELECT extract(epoch FROM interval '1 day 2 hours 3.5 seconds'), extract(hour FROM interval '26 hours 5 minutes'), extract(minute FROM interval '26 hours 5 minutes'), extract(day FROM interval '3 days 4 hours')
+SELECT extract(epoch FROM interval '1 month'), extract(epoch FROM interval '2 years 3 months'), extract(month FROM interval '14 months'), extract(year FROM interval '14 months')
+SELECT true::text, false::text, (1 < 2) || 'x', 'is ' || (2 < 1)
+SELECT machine_id, extract(epoch FROM max(time) - min(time)) AS span FROM readings GROUP BY machine_id ORDER BY machine_id LIMIT 3
+SELECT to_timestamp(1767225600)
