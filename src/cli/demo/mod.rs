@@ -363,8 +363,10 @@ fn report(
                 };
                 if screens.is_multiple_of(2) {
                     println!("  machines at risk (machine_rul)   predicted failure      true failure (simulator)");
+                    let now = fleetdb::util::time::now_micros();
                     for (id, p, t) in &at_risk {
-                        println!("    {id:<28} {}   {}", short_time(*p), short_time(*t));
+                        let failed = if *t <= now { "  (failed: status fault)" } else { "" };
+                        println!("    {id:<28} {}   {}{failed}", short_time(*p), short_time(*t));
                     }
                     println!("  {summary}");
                 }
