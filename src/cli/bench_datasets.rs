@@ -38,11 +38,7 @@ fn ms(t: Instant) -> f64 {
 }
 
 fn sql(engine: &Arc<Engine>, text: &str) -> Result<(), String> {
-    let mut s = fleetdb::sql::session::Session::new(engine.clone());
-    for stmt in fleetdb::sql::parse::parse(text).map_err(|e| e.message)? {
-        s.run(&stmt, &[]).map_err(|e| e.message)?;
-    }
-    Ok(())
+    fleetdb::sql::session::Session::new(engine.clone()).text_rows(text).map(drop).map_err(|e| e.message)
 }
 
 struct Case {

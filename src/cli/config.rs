@@ -92,20 +92,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 
 /// Reads a size as [`parse_size`] does, at least `min` bytes.
 pub fn parse_size_at_least(s: &str, min: usize) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: usize = num.parse().map_err(|_| format!("'{s}' is not a size (e.g. 1GiB, 512MiB)"))?;
-    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("'{s}' is not a size (e.g. 1GiB, 512MiB)")),
-    };
-    n.checked_mul(mult)
-        .filter(|&b| b >= min)
-        .ok_or_else(|| format!("size '{s}' is out of range (at least {min} bytes)"))
+    fleetdb::util::bytes::parse_size(s, min)
 }
 
 /// Reads the flat `key = "value"` subset of TOML that the config file uses.

@@ -224,10 +224,7 @@ pub fn to_csv(cols: &[OutCol], b: &Batch) -> String {
     let fmt = CopyFormat::Csv { delimiter: ',', null: String::new(), header: true, quote: '"' };
     let mut out = String::new();
     format_row(&fmt, &cols.iter().map(|c| Some(c.name.clone())).collect::<Vec<_>>(), &mut out);
-    let texts: Vec<_> = b.columns.iter().zip(cols).map(|(c, o)| text_of(c, o.ty)).collect();
-    for i in 0..b.num_rows() {
-        let row: Vec<Option<String>> =
-            (0..cols.len()).map(|j| b.columns[j].is_valid(i).then(|| texts[j].get(i).to_string())).collect();
+    for row in crate::sql::expr::rows_as_text(cols, b) {
         format_row(&fmt, &row, &mut out);
     }
     out

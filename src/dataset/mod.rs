@@ -114,26 +114,9 @@ pub struct Delta {
 
 /// An interval of days or less, in microseconds (negative allowed where `signed`).
 fn interval_micros(key: &str, v: &str, signed: bool) -> std::result::Result<i64, String> {
-    crate::sql::scalar::parse_interval(v)
-        .filter(|i| i.months == 0)
-        .map(|i| i.days as i64 * DAY + i.micros)
-        .filter(|&us| if signed { true } else { us > 0 })
+    crate::sql::scalar::parse_fixed_interval(v)
+        .filter(|&us| signed || us > 0)
         .ok_or_else(|| format!("{key} = '{v}': an interval such as '10 minutes' was expected"))
-}
-
-/// A size such as `512 MB`, `1 GB` or a number of bytes.
-fn size_bytes(v: &str) -> Option<u64> {
-    let t = v.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
-    let n: f64 = t[..split].parse().ok()?;
-    let unit = match t[split..].trim() {
-        "" | "b" => 1u64,
-        "kb" | "k" | "kib" => 1 << 10,
-        "mb" | "m" | "mib" => 1 << 20,
-        "gb" | "g" | "gib" => 1 << 30,
-        _ => return None,
-    };
-    Some((n * unit as f64) as u64).filter(|&b| b >= 1 << 20)
 }
 
 fn program_mut<'d>(def: &'d mut DatasetDef, k: &str) -> std::result::Result<&'d mut Program, String> {
@@ -193,8 +176,7 @@ impl DatasetDef {
                 "trigger" => def.trigger = (!v.is_empty()).then(|| v.clone()),
                 "delta_time" if v.is_empty() => def.delta = None,
                 "delta_time" => {
-                    crate::sql::parse::parse_query(&format!("SELECT {v}"))
-                        .map_err(|e| format!("delta_time = '{v}': {}", e.message))?;
+                    crate::sql::parse::parse_expression(v).map_err(|e| format!("delta_time = '{v}': {}", e.message))?;
                     def.delta = Some(Delta { expr: v.clone(), offset: 0 });
                 }
                 "delta_offset" => delta_offset = Some(interval_micros(k, v, true)?),
@@ -213,9 +195,9 @@ impl DatasetDef {
                     program_mut(&mut def, k)?.timeout = Duration::from_micros(us as u64);
                 }
                 "memory_limit" => {
-                    let bytes = size_bytes(v)
-                        .ok_or_else(|| format!("memory_limit = '{v}': a size of at least 1 MB, as in '512 MB'"))?;
-                    program_mut(&mut def, k)?.memory_limit = Some(bytes);
+                    let bytes = crate::util::bytes::parse_size(v, 1 << 20)
+                        .map_err(|_| format!("memory_limit = '{v}': a size of at least 1 MB, as in '512 MB'"))?;
+                    program_mut(&mut def, k)?.memory_limit = Some(bytes as u64);
                 }
                 "deliver_file" | "deliver_mqtt" | "deliver_webhook" => def.deliveries.push(deliver::Target::new(k, v)?),
                 other => {
@@ -621,6 +603,11 @@ impl Datasets {
         read(&self.sets).iter().find(|d| d.def.name == name).cloned()
     }
 
+    /// Dataset `name`, or NotFound.
+    fn get(&self, name: &str) -> Result<Arc<Ds>> {
+        self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))
+    }
+
     pub fn exists(&self, name: &str) -> bool {
         self.find(name).is_some()
     }
@@ -702,7 +689,7 @@ impl Datasets {
     /// are kept; the next runs use the new definition. A rate still counts from creation.
     pub fn alter(&self, name: &str, query: Option<&str>, options: &Options) -> Result<()> {
         let _g = lock(&self.ddl);
-        let old = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        let old = self.get(name)?;
         let _busy = lock(&old.running);
         let merged: Options = match query {
             Some(_) => options.clone(),
@@ -728,7 +715,7 @@ impl Datasets {
 
     pub fn drop_dataset(&self, name: &str) -> Result<()> {
         let _g = lock(&self.ddl);
-        let d = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        let d = self.get(name)?;
         if let Some(user) = read(&self.sets).iter().find(|u| u.def.program.as_ref().is_some_and(|p| p.input == name)) {
             return Err(Error::Invalid(format!(
                 "dataset \"{}\" is the input of program dataset \"{}\"; drop that first",
@@ -747,7 +734,7 @@ impl Datasets {
 
     /// REFRESH DATASET: runs it now. Returns the new version (SUCCEEDED or FAILED).
     pub fn refresh(&self, name: &str) -> Result<Version> {
-        let d = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        let d = self.get(name)?;
         self.run(&d, now_micros())
     }
 
@@ -938,10 +925,13 @@ impl Datasets {
             .filter(|v| v.state == VersionState::Succeeded)
             .filter_map(|v| Some((v.id, v.window?, v.input_rows)))
             .collect();
+        // The datastores the query reads are the same for every window.
+        let any = DeltaWindow { expr: delta.expr.clone(), from: 0, to: 1 };
+        let reads = plan_query(&engine, &d.def.query, now, Some(any)).map_err(|e| Error::Invalid(e.message))?.2;
         let mut grew = false;
         for (id, (from, to), input_rows) in windows {
             let window = DeltaWindow { expr: delta.expr.clone(), from, to };
-            let n = count_window(&engine, &d.def.query, &window).map_err(Error::Invalid)?;
+            let n = count_window(&engine, &reads, &window).map_err(Error::Invalid)?;
             if n > input_rows && late.pending.get(&id) != Some(&n) {
                 late.pending.insert(id, n);
                 grew = true;
@@ -1069,13 +1059,13 @@ impl Datasets {
     }
 
     pub fn versions(&self, name: &str) -> Result<Vec<Version>> {
-        let d = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        let d = self.get(name)?;
         Ok(lock(&d.versions).clone())
     }
 
     /// What a program dataset's run `id` wrote to stdout and stderr (empty for others).
     pub fn logs(&self, name: &str, id: u64) -> Result<(String, String)> {
-        let d = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        let d = self.get(name)?;
         if !lock(&d.versions).iter().any(|v| v.id == id) {
             return Err(Error::NotFound(format!("version {id} of dataset \"{name}\"")));
         }
@@ -1090,7 +1080,7 @@ impl Datasets {
     /// The content of version `which` (`$LATEST_SUCCEEDED`, `$LATEST` or an id): its columns
     /// and rows. A version without content (CREATING or FAILED) is an error.
     pub fn content(&self, name: &str, which: &str) -> Result<(Vec<OutCol>, Batch)> {
-        let d = self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))?;
+        let d = self.get(name)?;
         let versions = lock(&d.versions).clone();
         let v = match which {
             "$LATEST_SUCCEEDED" => versions.iter().rev().find(|v| v.state == VersionState::Succeeded),
@@ -1162,11 +1152,10 @@ fn plan_query(
     Ok((plan, schema, binder.delta_reads()))
 }
 
-/// Rows of the datastores `query` reads that fall in `window`.
-fn count_window(engine: &Arc<Engine>, query: &str, window: &DeltaWindow) -> std::result::Result<u64, String> {
-    let (_, _, reads) = plan_query(engine, query, window.to, Some(window.clone())).map_err(|e| e.message)?;
+/// Rows of `datastores` that fall in `window`.
+fn count_window(engine: &Arc<Engine>, datastores: &[String], window: &DeltaWindow) -> std::result::Result<u64, String> {
     let mut n = 0;
-    for ds in reads {
+    for ds in datastores {
         let count = format!("SELECT count(*) FROM \"{}\" WHERE {}", ds.replace('"', "\"\""), window.condition());
         let (plan, schema, _) = plan_query(engine, &count, window.to, None).map_err(|e| e.message)?;
         let out = concat(run(&plan).map_err(|e| e.message)?, &schema);
@@ -1186,13 +1175,13 @@ fn compute(
     window: Option<DeltaWindow>,
     count_input: bool,
 ) -> std::result::Result<(Vec<OutCol>, Batch, u64), String> {
+    let (plan, schema, reads) = plan_query(engine, query, now, window.clone()).map_err(|e| e.message)?;
     // The window's rows are counted (for late data) before the query runs: a row arriving
     // in between is reported late rather than missed.
     let input_rows = match &window {
-        Some(w) if count_input => count_window(engine, query, w)?,
+        Some(w) if count_input => count_window(engine, &reads, w)?,
         _ => 0,
     };
-    let (plan, schema, _) = plan_query(engine, query, now, window).map_err(|e| e.message)?;
     let out = concat(run(&plan).map_err(|e| e.message)?, &schema);
     let fields = schema.iter().zip(&out.columns).map(|(s, c)| Field::new(&s.name, c.data_type())).collect();
     Ok((schema, Batch { fields, columns: out.columns }, input_rows))

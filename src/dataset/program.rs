@@ -133,16 +133,8 @@ pub fn parse_output(text: &[u8]) -> Result<(Vec<OutCol>, Batch), String> {
     for (name, (vals, valid)) in header.into_iter().zip(texts) {
         let text = Column::with_validity(Values::Text(vals), Some(valid));
         let ty = crate::sql::session::infer_type(&text);
-        let Values::Text(v) = &text.values else { unreachable!("built as text") };
-        let values = match ty {
-            SqlType::Int8 => Values::Int64((0..v.len()).map(|i| v.get(i).trim().parse().unwrap_or(0)).collect()),
-            SqlType::Float8 => Values::Float64((0..v.len()).map(|i| v.get(i).trim().parse().unwrap_or(0.0)).collect()),
-            SqlType::Bool => {
-                Values::Bool((0..v.len()).map(|i| v.get(i).trim().to_ascii_lowercase().starts_with('t')).collect())
-            }
-            _ => text.values.clone(),
-        };
-        let col = Column::with_validity(values, text.validity.clone());
+        let col = crate::sql::expr::cast(&text, SqlType::Text, ty)
+            .map_err(|e| format!("output.csv column {name}: {}", e.message))?;
         fields.push(Field::new(&name, col.data_type()));
         columns.push(col);
         cols.push(OutCol { name, ty });

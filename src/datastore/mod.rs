@@ -9,5 +9,5 @@ mod schema;
 mod store;
 
 pub use reader::DsFile;
-pub use schema::{conform as schema_conform, conform_column, reconcile};
+pub use schema::{conform_column, reconcile};
 pub use store::{Datastore, DatastoreOptions, Snapshot};

@@ -114,6 +114,8 @@ impl Default for DatastoreOptions {
 #[derive(Clone)]
 struct MemBatch {
     batch: Arc<Batch>,
+    /// Its earliest and latest `time`.
+    times: (i64, i64),
     lsn: u64,
     source: Option<(String, u64)>,
 }
@@ -196,6 +198,8 @@ pub struct Snapshot {
     pub schema: Vec<Field>,
     pub files: Vec<Arc<DsFile>>,
     pub mem: Vec<Arc<Batch>>,
+    /// The earliest and latest `time` of each memtable batch, in the order of `mem`.
+    pub mem_times: Vec<(i64, i64)>,
 }
 
 impl Snapshot {
@@ -411,11 +415,14 @@ impl Datastore {
                 continue;
             }
             let n = b.num_rows();
-            if let Some(Values::Timestamp(t)) = b.column("time").map(|c| &c.values) {
-                let (lo, hi) = t.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-                p.changed(lo, hi);
-            }
-            p.mem.push(MemBatch { batch: Arc::new(b), lsn, source: source.clone() });
+            let times = match b.column("time").map(|c| &c.values) {
+                Some(Values::Timestamp(t)) => {
+                    t.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+                }
+                _ => (i64::MIN, i64::MAX),
+            };
+            p.changed(times.0, times.1);
+            p.mem.push(MemBatch { batch: Arc::new(b), times, lsn, source: source.clone() });
             st.mem_rows += n;
         }
         Ok(lsn)
@@ -434,6 +441,7 @@ impl Datastore {
             schema: st.schema.clone(),
             files: st.parts.values().flat_map(|p| p.files.iter().cloned()).collect(),
             mem: st.parts.values().flat_map(|p| p.mem.iter().map(|m| m.batch.clone())).collect(),
+            mem_times: st.parts.values().flat_map(|p| p.mem.iter().map(|m| m.times)).collect(),
         }
     }
 

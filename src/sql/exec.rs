@@ -1055,16 +1055,11 @@ fn scan(
                 held = out.len();
             }
             let need_time = used.get(dt_idx).copied().unwrap_or(false);
-            for b in &snap.mem {
+            for (b, &(lo, hi)) in snap.mem.iter().zip(&snap.mem_times) {
                 guard::check()?;
                 // Memtable batches wholly outside the time range are skipped, as files are.
-                if range != (i64::MIN, i64::MAX)
-                    && let Some(Values::Timestamp(t)) = b.column("time").map(|c| &c.values)
-                {
-                    let (lo, hi) = t.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-                    if hi < range.0 || lo >= range.1 {
-                        continue;
-                    }
+                if hi < range.0 || lo >= range.1 {
+                    continue;
                 }
                 let n = b.num_rows();
                 stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);

@@ -143,6 +143,16 @@ fn word(t: &Token) -> Option<String> {
     }
 }
 
+/// One SQL expression (text fleetdb builds, or an option's value such as `delta_time`).
+pub fn parse_expression(sql: &str) -> SqlResult<ast::Expr> {
+    let mut p = Parser::new(&PostgreSqlDialect {}).try_with_sql(sql).map_err(|e| from_parser(sql, e))?;
+    let e = p.parse_expr().map_err(|e| from_parser(sql, e))?;
+    if p.peek_token().token != Token::EOF {
+        return Err(SqlError::syntax(format!("unexpected text after the expression: {sql}")));
+    }
+    Ok(e)
+}
+
 /// The one SELECT (or other query) that `sql`, text fleetdb builds itself, holds.
 pub fn parse_query(sql: &str) -> SqlResult<Box<ast::Query>> {
     match parse(sql)?.into_iter().next() {
@@ -546,17 +556,13 @@ fn pipeline_spec(sql: &str, p: &mut Parser, name: String) -> SqlResult<crate::pi
                 let attrs = paren_names(sql, p)?;
                 expect_word(p, "WITHIN")?;
                 let text = p.parse_literal_string().map_err(pe)?;
-                let within = crate::sql::scalar::parse_interval(&text)
-                    .filter(|i| i.months == 0 && i.micros >= 0 && i.days >= 0)
-                    .map(|i| i.days as i64 * 86_400_000_000 + i.micros)
-                    .filter(|&us| us > 0)
-                    .ok_or_else(|| {
-                        SqlError::new(
-                            "22007",
-                            format!("DEDUPLICATE … WITHIN '{text}': a positive interval of days or less was expected"),
-                        )
-                        .at(at)
-                    })?;
+                let within = crate::sql::scalar::parse_fixed_interval(&text).filter(|&us| us > 0).ok_or_else(|| {
+                    SqlError::new(
+                        "22007",
+                        format!("DEDUPLICATE … WITHIN '{text}': a positive interval of days or less was expected"),
+                    )
+                    .at(at)
+                })?;
                 activities.push(Activity::Deduplicate { attrs, within_micros: within, within_text: text });
             }
             "INTO" => {

@@ -584,16 +584,8 @@ impl<'a> Binder<'a> {
         if let (Some(name), Some(window)) = (datastore, self.take_delta()) {
             // A dataset's delta window: the datastore's rows in it, filtered at the scan (its
             // time range prunes partitions and blocks when the window is over `time`).
-            let bound =
-                crate::sql::parse::parse_query(&format!("SELECT {}", window.condition())).and_then(|q| {
-                    match &*q.body {
-                        ast::SetExpr::Select(sel) => match sel.projection.first() {
-                            Some(ast::SelectItem::UnnamedExpr(e)) => self.bind_expr(e, &scope, &mut None),
-                            _ => Err(SqlError::syntax("delta_time")),
-                        },
-                        _ => Err(SqlError::syntax("delta_time")),
-                    }
-                });
+            let bound = crate::sql::parse::parse_expression(&window.condition())
+                .and_then(|e| self.bind_expr(&e, &scope, &mut None));
             *self.delta.borrow_mut() = Some(window);
             let pred = bound?;
             if let (Plan::Scan { time_range, .. }, Some(tc)) = (&mut plan, scope.time_col) {
@@ -1553,10 +1545,7 @@ impl<'a> Binder<'a> {
                     "CASE WHEN ({a}) IS NULL AND ({b}) IS NULL THEN {no} WHEN ({a}) IS NULL OR ({b}) IS NULL THEN {yes} \
                      WHEN ({a}) <> ({b}) THEN {yes} ELSE {no} END"
                 );
-                let rewritten = sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
-                    .try_with_sql(&text)
-                    .and_then(|mut p| p.parse_expr())
-                    .map_err(|err| SqlError::syntax(err.to_string()))?;
+                let rewritten = crate::sql::parse::parse_expression(&text)?;
                 self.bind_expr(&rewritten, scope, agg)?
             }
             E::IsNull(x) => Expr::IsNull { e: Box::new(self.bind_expr(x, scope, agg)?), negated: false },

@@ -245,6 +245,14 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 }
 
 /// `1 day`, `2 hours 30 minutes`, `10 minutes`, `-3 minutes`, `1 mon`, `01:30:00`, `1 day 02:00:00`.
+/// An interval of days or less (no months or years) in microseconds, a day being 24 hours:
+/// what time windows and timeouts written as intervals (`'10 minutes'`) mean.
+pub fn parse_fixed_interval(s: &str) -> Option<i64> {
+    parse_interval(s)
+        .filter(|i| i.months == 0)
+        .and_then(|i| (i.days as i64).checked_mul(86_400_000_000)?.checked_add(i.micros))
+}
+
 pub fn parse_interval(s: &str) -> Option<Interval> {
     let mut iv = Interval::default();
     let toks: Vec<&str> = s.split_whitespace().collect();

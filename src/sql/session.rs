@@ -168,16 +168,8 @@ impl Session {
         for r in self.execute(sql) {
             rows.clear();
             if let Outcome::Rows { schema, batches } = r? {
-                for b in batches {
-                    let texts: Vec<_> =
-                        b.columns.iter().zip(&schema).map(|(c, o)| super::expr::text_of(c, o.ty)).collect();
-                    for i in 0..b.num_rows() {
-                        rows.push(
-                            (0..texts.len())
-                                .map(|j| b.columns[j].is_valid(i).then(|| texts[j].get(i).to_string()))
-                                .collect(),
-                        );
-                    }
+                for b in &batches {
+                    rows.extend(super::expr::rows_as_text(&schema, b));
                 }
             }
         }

@@ -124,3 +124,22 @@ pub fn u32_at(buf: &[u8], at: usize) -> Option<u32> {
 pub fn u64_at(buf: &[u8], at: usize) -> Option<u64> {
     ByteReader::new(buf.get(at..)?).u64()
 }
+
+/// Reads a size such as `1GiB`, `512 MB`, `64k` or a number of bytes (units are powers of
+/// 1024), at least `min` bytes.
+pub fn parse_size(s: &str, min: usize) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().map_err(|_| format!("'{s}' is not a size (e.g. 1GiB, 512MiB)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("'{s}' is not a size (e.g. 1GiB, 512MiB)")),
+    };
+    n.checked_mul(mult)
+        .filter(|&b| b >= min)
+        .ok_or_else(|| format!("size '{s}' is out of range (at least {min} bytes)"))
+}
