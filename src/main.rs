@@ -142,6 +142,9 @@ pub(crate) fn serve_engine(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("fleetdb-net")
+        // Statements run on these threads (`block_in_place`).
+        .thread_stack_size(fleetdb::util::sync::STATEMENT_STACK)
+        .on_thread_start(|| fleetdb::util::sync::note_stack_size(fleetdb::util::sync::STATEMENT_STACK))
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
     let ingest = std::sync::Arc::new(

@@ -37,3 +37,31 @@ fn jdbc_driver_queries_and_reads_metadata() {
     );
     assert!(stdout.contains("product PostgreSQL "), "{stdout}");
 }
+
+/// Runs tests/jdbc/JdbcPrepared.java against `port` and returns its lines.
+fn prepared_runs(port: u16, flavour: &str, user: &str) -> Vec<String> {
+    let out = Command::new("java")
+        .args(["-cp", "/usr/share/java/postgresql.jar", "tests/jdbc/JdbcPrepared.java", &port.to_string(), flavour, user])
+        .output()
+        .expect("running java");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{flavour}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout.lines().map(str::to_string).collect()
+}
+
+/// Each prepared query runs 12 times (past pgjdbc's prepareThreshold, where it switches to a
+/// named statement and binary results); every run's values must be PostgreSQL's.
+#[test]
+fn jdbc_prepared_statements_give_postgresql_values_on_every_run() {
+    let pg = common::Postgres::start();
+    let want = prepared_runs(pg.port, "postgres", "postgres");
+    assert_eq!(want.len(), 4 * 12, "{want:?}");
+    assert!(want[11].starts_with("q1 run 12 1000 "), "{want:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    let got = prepared_runs(db.port, "fleetdb", "fleetdb");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, w);
+    }
+    assert_eq!(got.len(), want.len(), "{got:?}");
+}

@@ -334,7 +334,11 @@ impl Pipelines {
         jobs.push(job.clone());
         std::thread::Builder::new()
             .name(format!("fleetdb-reprocess-{id}"))
-            .spawn(move || job.run(&engine, &def, until))
+            .stack_size(crate::util::sync::STATEMENT_STACK)
+            .spawn(move || {
+                crate::util::sync::note_stack_size(crate::util::sync::STATEMENT_STACK);
+                job.run(&engine, &def, until)
+            })
             .map_err(|e| Error::Invalid(format!("starting the reprocessing: {e}")))?;
         Ok(id)
     }

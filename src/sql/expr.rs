@@ -257,6 +257,7 @@ pub struct EvalCtx {
 
 /// Evaluates `e` for every row of `b`.
 pub fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
+    super::guard::check_depth()?;
     let n = b.num_rows();
     match e {
         Expr::Col { idx, .. } => Ok(b.columns[*idx].clone()),
@@ -264,9 +265,24 @@ pub fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
             let ty = if *ty == SqlType::Unknown { SqlType::Text } else { *ty };
             value.to_column(ty, n)
         }
-        Expr::Bin { op, l, r, ty } => {
-            let (lc, rc) = (eval(l, b)?, eval(r, b)?);
-            binary(*op, &lc, l.ty(), &rc, r.ty(), *ty)
+        Expr::Bin { .. } => {
+            // Left-deep chains are evaluated from the innermost operand outwards, without
+            // recursion (a chain may be thousands of operators long).
+            let mut spine = Vec::new();
+            let mut leaf = e;
+            while let Expr::Bin { l, .. } = leaf {
+                spine.push(leaf);
+                leaf = l;
+            }
+            let mut acc = eval(leaf, b)?;
+            let mut acc_ty = leaf.ty();
+            for node in spine.into_iter().rev() {
+                let Expr::Bin { op, r, ty, .. } = node else { unreachable!("the spine holds only Bin nodes") };
+                let rc = eval(r, b)?;
+                acc = binary(*op, &acc, acc_ty, &rc, r.ty(), *ty)?;
+                acc_ty = *ty;
+            }
+            Ok(acc)
         }
         Expr::Not(x) => {
             let c = eval(x, b)?;

@@ -4,7 +4,7 @@
 //! [`charge`] for what it materializes. Past the memory limit the query fails with SQLSTATE
 //! 53200; a cancelled query fails with 57014. Outside [`run_guarded`] both are no-ops.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -43,6 +43,73 @@ pub fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
     let r = f();
     CURRENT.with(|c| c.replace(outer));
     r
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stack depth, as PostgreSQL's check_stack_depth: the outermost statement entry notes where its
+// stack starts; recursive binding, planning and evaluation ask how much is used and fail with
+// 54001 past this thread's allowance, long before the stack ends.
+
+/// Allowance of a thread nobody sized for statements (Rust's smallest default is 2 MiB).
+const DEFAULT_STACK_ALLOWANCE: usize = 1 << 20;
+/// What is left unused of a statement thread's stack: room for the deepest frames between
+/// two checks and for dropping what was built.
+const STACK_MARGIN: usize = 16 << 20;
+
+
+thread_local! {
+    static STACK_BASE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How much of this thread's stack a statement may use: all of a statement thread's stack
+/// (`util::sync::STATEMENT_STACK`) but a margin, or a small allowance on other threads.
+fn stack_allowance() -> usize {
+    crate::util::sync::stack_size().map_or(DEFAULT_STACK_ALLOWANCE, |s| {
+        s.saturating_sub(STACK_MARGIN).max(DEFAULT_STACK_ALLOWANCE)
+    })
+}
+
+/// Marks the start of a statement's stack for [`check_depth`] while the returned value lives;
+/// inner calls keep the outermost mark.
+pub fn stack_base() -> StackBase {
+    let here = approximate_sp();
+    let outer = STACK_BASE.with(|b| b.get());
+    if outer == 0 {
+        STACK_BASE.with(|b| b.set(here));
+    }
+    StackBase { set: outer == 0 }
+}
+
+pub struct StackBase {
+    set: bool,
+}
+
+impl Drop for StackBase {
+    fn drop(&mut self) {
+        if self.set {
+            STACK_BASE.with(|b| b.set(0));
+        }
+    }
+}
+
+#[inline(never)]
+fn approximate_sp() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// Fails with 54001 when the statement has used this thread's stack allowance (nesting too
+/// deep); also checks for cancellation.
+pub fn check_depth() -> SqlResult<()> {
+    let base = STACK_BASE.with(|b| b.get());
+    if base != 0 {
+        let used = base.abs_diff(approximate_sp());
+        if used > stack_allowance() {
+            return Err(SqlError::new("54001", "stack depth limit exceeded: the statement is nested too deeply")
+                .with_hint("Simplify the statement: fewer nested subqueries, set operations or common table expressions."));
+        }
+    }
+    check()
 }
 
 /// Fails if the query was cancelled.
@@ -107,6 +174,27 @@ pub fn size_of(batches: &[Batch]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nest(n: usize) -> SqlResult<usize> {
+        check_depth()?;
+        let pad = std::hint::black_box([0u8; 512]);
+        if n == 0 { Ok(pad[0] as usize) } else { nest(n - 1).map(|d| d + 1 + pad[1] as usize) }
+    }
+
+    #[test]
+    fn deep_recursion_fails_with_54001_before_the_stack_ends() {
+        let r = std::thread::Builder::new()
+            .stack_size(4 << 20)
+            .spawn(|| {
+                crate::util::sync::note_stack_size(4 << 20);
+                let _base = stack_base();
+                (nest(100).is_ok(), nest(1_000_000).unwrap_err().sqlstate)
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(r, (true, "54001"));
+    }
 
     #[test]
     fn limits_apply_only_inside_run_guarded() {

@@ -145,6 +145,7 @@ fn word(t: &Token) -> Option<String> {
 
 /// One SQL expression (text fleetdb builds, or an option's value such as `delta_time`).
 pub fn parse_expression(sql: &str) -> SqlResult<ast::Expr> {
+    check_size(sql)?;
     let mut p = Parser::new(&PostgreSqlDialect {}).try_with_sql(sql).map_err(|e| from_parser(sql, e))?;
     let e = p.parse_expr().map_err(|e| from_parser(sql, e))?;
     if p.peek_token().token != Token::EOF {
@@ -164,8 +165,94 @@ pub fn parse_query(sql: &str) -> SqlResult<Box<ast::Query>> {
     }
 }
 
+/// What parsing a statement may take at most: the tokens, then the syntax tree. Past it the
+/// statement is refused (54000) before anything is allocated for it.
+pub const MAX_PARSE_MEMORY: usize = 1 << 30;
+
+/// Most operators one statement may chain (`a = 1 OR a = 2 OR …` has two per term): such a
+/// chain is a syntax tree as deep as it is long, and walking it (to free it, to print it)
+/// recurses once per operator.
+pub const MAX_OPERATORS: usize = 100_000;
+
+/// Checks, in one pass over the text and before the tokenizer runs, that `sql` can be parsed
+/// within [`MAX_PARSE_MEMORY`] and [`MAX_OPERATORS`]: the tokenizer keeps every whitespace
+/// character as a token of its own, so a statement's text size alone says little.
+pub fn check_size(sql: &str) -> SqlResult<()> {
+    let b = sql.as_bytes();
+    let (mut blanks, mut tokens, mut operators) = (0usize, 0usize, 0usize);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        i += 1;
+        if c.is_ascii_whitespace() {
+            blanks += 1;
+            continue;
+        }
+        tokens += 1;
+        match c {
+            b'\'' | b'"' => {
+                while i < b.len() && b[i] != c {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if b.get(i) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            _ if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 || c == b'$' => {
+                let start = i - 1;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80 || b[i] == b'.') {
+                    i += 1;
+                }
+                let w = &b[start..i];
+                if w.eq_ignore_ascii_case(b"or")
+                    || w.eq_ignore_ascii_case(b"and")
+                    || w.eq_ignore_ascii_case(b"union")
+                    || w.eq_ignore_ascii_case(b"intersect")
+                    || w.eq_ignore_ascii_case(b"except")
+                    || w.eq_ignore_ascii_case(b"is")
+                {
+                    operators += 1;
+                }
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'=' | b'<' | b'>' | b'|' | b':' | b'[' | b'~' | b'!' | b'^'
+            | b'&' | b'#' | b'@' => operators += 1,
+            _ => {}
+        }
+    }
+    // A token is 88 bytes, a vector of them grows to twice what it holds, and each token that
+    // is not a blank becomes a few syntax tree nodes.
+    let token = 2 * std::mem::size_of::<sqlparser::tokenizer::TokenWithSpan>();
+    let need = blanks.saturating_mul(token).saturating_add(tokens.saturating_mul(token + 256));
+    if need > MAX_PARSE_MEMORY {
+        return Err(SqlError::new(
+            "54000",
+            format!(
+                "statement too large: parsing its {} bytes ({} tokens, {} blanks) would take about {} MiB, more than {} MiB",
+                sql.len(),
+                tokens,
+                blanks,
+                need >> 20,
+                MAX_PARSE_MEMORY >> 20
+            ),
+        )
+        .with_hint("Send large data with COPY, or in several statements."));
+    }
+    if operators > MAX_OPERATORS {
+        return Err(SqlError::new(
+            "54001",
+            format!("statement too complex: {operators} operators, more than {MAX_OPERATORS}"),
+        )
+        .with_hint("Use IN (…) or = ANY(…) for long lists of alternatives, or split the statement."));
+    }
+    Ok(())
+}
+
 /// Parses every statement of `sql` (separated by semicolons).
 pub fn parse(sql: &str) -> SqlResult<Vec<Statement>> {
+    check_size(sql)?;
     let dialect = PostgreSqlDialect {};
     let mut p = Parser::new(&dialect).try_with_sql(sql).map_err(|e| from_parser(sql, e))?;
     let mut out = Vec::new();

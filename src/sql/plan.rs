@@ -15,6 +15,7 @@ use super::error::{SqlError, SqlResult};
 use super::exec::{JoinKind, OutCol, Plan, ScanStats, SetOp, SortKey, Source, concat, run};
 use super::expr::{BinOp, EvalCtx, Expr, Func, cast_scalar, eval};
 use super::func;
+use super::guard;
 use super::scalar::{Param, Scalar, parse_interval, parse_text};
 use super::types::SqlType;
 use super::window::{self, Bound, Frame, WinFunc, WindowCall};
@@ -56,6 +57,14 @@ struct AggCtx {
     aggs: Vec<AggCall>,
 }
 
+/// Left-deep operator chains at least this long are bound iteratively. (Shorter ones are
+/// bound recursively, which also lets every inner operand match a GROUP BY key.)
+const LONG_CHAIN: usize = 64;
+
+/// Bound on the query bodies a statement's WITH queries expand to (see `Binder::cte_weight`):
+/// a chain of 1,000 WITH queries each reading the previous expands to 500,500.
+const MAX_CTE_EXPANSION: usize = 1_000_000;
+
 pub struct Binder<'a> {
     pub engine: &'a Arc<Engine>,
     pub ctx: EvalCtx,
@@ -63,6 +72,11 @@ pub struct Binder<'a> {
     pub params: &'a [Param],
     /// Common table expressions in scope (WITH).
     ctes: RefCell<std::collections::HashMap<String, (Plan, Vec<OutCol>)>>,
+    /// How many CTE bodies each CTE expands to (its own and those it references), and how
+    /// many the statement has expanded so far: each reference copies a plan, so a chain of
+    /// CTEs each reading the previous grows as its square. Bounded by [`MAX_CTE_EXPANSION`].
+    cte_weight: RefCell<std::collections::HashMap<String, usize>>,
+    cte_expanded: std::cell::Cell<usize>,
     /// Window calls of the SELECT being bound; `None` where window functions are not allowed.
     windows: RefCell<Option<Vec<WindowCall>>>,
     /// The set-returning function of the select list being bound: its argument (as SQL text)
@@ -284,6 +298,8 @@ impl<'a> Binder<'a> {
             ctx,
             params,
             ctes: Default::default(),
+            cte_weight: Default::default(),
+            cte_expanded: Default::default(),
             windows: Default::default(),
             srf: Default::default(),
             outer: Default::default(),
@@ -342,12 +358,16 @@ impl<'a> Binder<'a> {
 
     /// Plans a query (SELECT, VALUES, set operations, WITH).
     pub fn bind_query(&self, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
+        guard::check_depth()?;
         if let Some(with) = &q.with {
             if with.recursive {
                 return Err(SqlError::unsupported("WITH RECURSIVE"));
             }
             for cte in &with.cte_tables {
+                let before = self.cte_expanded.get();
                 let (plan, mut schema) = self.bind_query(&cte.query)?;
+                let weight = 1 + self.cte_expanded.get() - before;
+                self.cte_weight.borrow_mut().insert(ident_name(&cte.alias.name), weight);
                 for c in schema.iter_mut() {
                     c.ty = out_ty(c.ty);
                 }
@@ -378,6 +398,7 @@ impl<'a> Binder<'a> {
 
     /// One branch of a set operation, or the operation itself.
     fn bind_set(&self, body: &ast::SetExpr) -> SqlResult<(Plan, Vec<OutCol>)> {
+        guard::check_depth()?;
         match body {
             ast::SetExpr::Select(s) => self.bind_select(s, None, None),
             ast::SetExpr::Query(q) => self.bind_query(q),
@@ -523,6 +544,16 @@ impl<'a> Binder<'a> {
         }
         let cte = if parts.len() == 1 { self.ctes.borrow().get(&rel).cloned() } else { None };
         if let Some((plan, schema)) = cte {
+            let weight = self.cte_weight.borrow().get(&rel).copied().unwrap_or(1);
+            let expanded = self.cte_expanded.get().saturating_add(weight);
+            if expanded > MAX_CTE_EXPANSION {
+                return Err(SqlError::new(
+                    "54001",
+                    format!("statement too complex: its common table expressions expand to more than {MAX_CTE_EXPANSION} query bodies"),
+                )
+                .with_hint("Each reference to a WITH query copies it, with the WITH queries it reads."));
+            }
+            self.cte_expanded.set(expanded);
             let cols =
                 schema.iter().map(|c| ScopeCol::new(Some(qual.clone()), c.name.clone(), c.ty)).collect::<Vec<_>>();
             let n = cols.len();
@@ -1434,6 +1465,7 @@ impl<'a> Binder<'a> {
     /// aggregate calls become references to the aggregate's output.
     fn bind_expr(&self, e: &ast::Expr, scope: &Scope, agg: &mut Option<AggCtx>) -> SqlResult<Expr> {
         use ast::Expr as E;
+        guard::check_depth()?;
         if let Some(a) = agg.as_mut() {
             let key = e.to_string();
             if let Some(i) = a.group_keys.iter().position(|k| *k == key) {
@@ -1502,18 +1534,30 @@ impl<'a> Binder<'a> {
                 )
             }
             E::BinaryOp { left, op, right } => {
-                let l = self.bind_expr(left, scope, agg)?;
-                let r = self.bind_expr(right, scope, agg)?;
-                // `x op $1`: the parameter takes x's type (as PostgreSQL infers it).
-                let arith = !matches!(
-                    op,
-                    ast::BinaryOperator::StringConcat | ast::BinaryOperator::Arrow | ast::BinaryOperator::LongArrow
-                );
-                if arith {
-                    self.note_param(left, r.ty());
-                    self.note_param(right, l.ty());
+                // A long left-deep chain (`a = 1 OR a = 2 OR …`, `x || y || …`, as ORMs write
+                // them) is bound from its innermost operand outwards, without recursion.
+                let mut spine = vec![(op, left.as_ref(), right.as_ref())];
+                let mut leaf = left.as_ref();
+                while let E::BinaryOp { left, op, right } = leaf {
+                    spine.push((op, left.as_ref(), right.as_ref()));
+                    leaf = left.as_ref();
                 }
-                self.binary(op, l, r)?
+                if spine.len() < LONG_CHAIN {
+                    let l = self.bind_expr(left, scope, agg)?;
+                    let r = self.bind_expr(right, scope, agg)?;
+                    self.bind_binary(op, left, right, l, r)?
+                } else {
+                    let mut acc = self.bind_expr(leaf, scope, agg)?;
+                    for (op, left, right) in spine.into_iter().rev() {
+                        let r = self.bind_expr(right, scope, agg)?;
+                        let both_constant = acc.as_lit().is_some() && r.as_lit().is_some();
+                        acc = self.bind_binary(op, left, right, acc, r)?;
+                        if both_constant {
+                            acc = fold(acc)?;
+                        }
+                    }
+                    return Ok(acc);
+                }
             }
             E::UnaryOp { op, expr } => {
                 let x = self.bind_expr(expr, scope, agg)?;
@@ -2330,6 +2374,27 @@ impl<'a> Binder<'a> {
             f => f,
         };
         Ok(AggCall { func, args, distinct, ty })
+    }
+
+    /// `l op r` where `l` and `r` are `left` and `right` bound.
+    fn bind_binary(
+        &self,
+        op: &ast::BinaryOperator,
+        left: &ast::Expr,
+        right: &ast::Expr,
+        l: Expr,
+        r: Expr,
+    ) -> SqlResult<Expr> {
+        // `x op $1`: the parameter takes x's type (as PostgreSQL infers it).
+        let arith = !matches!(
+            op,
+            ast::BinaryOperator::StringConcat | ast::BinaryOperator::Arrow | ast::BinaryOperator::LongArrow
+        );
+        if arith {
+            self.note_param(left, r.ty());
+            self.note_param(right, l.ty());
+        }
+        self.binary(op, l, r)
     }
 
     fn binary(&self, op: &ast::BinaryOperator, l: Expr, r: Expr) -> SqlResult<Expr> {

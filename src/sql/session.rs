@@ -177,6 +177,7 @@ impl Session {
     }
 
     pub fn execute(&mut self, sql: &str) -> Vec<SqlResult<Outcome>> {
+        let _stack = super::guard::stack_base();
         let stmts = match parse(sql) {
             Ok(s) => s,
             Err(e) => return vec![Err(e)],
@@ -197,6 +198,7 @@ impl Session {
     /// Describe: `col = $1` gives col's type, `$1::int8` int8, `INSERT INTO t VALUES ($1, …)`
     /// the target columns' types. `$n` absent from the map are left to the client (text).
     pub fn param_types(&self, stmt: &Statement) -> std::collections::BTreeMap<usize, SqlType> {
+        let _stack = super::guard::stack_base();
         let Statement::Sql(s) = stmt else { return Default::default() };
         let b = self.binder(&[]);
         match s.as_ref() {
@@ -285,6 +287,7 @@ impl Session {
 
     /// The result columns a statement would return, without running it (Describe).
     pub fn describe(&self, stmt: &Statement) -> SqlResult<Option<Vec<OutCol>>> {
+        let _stack = super::guard::stack_base();
         match stmt {
             Statement::Sql(s) => match s.as_ref() {
                 ast::Statement::Query(q) => {
@@ -333,6 +336,7 @@ impl Session {
 
     /// Runs one statement with text parameter values, under the session's query limits.
     pub fn run(&mut self, stmt: &Statement, params: &[Param]) -> SqlResult<Outcome> {
+        let _stack = super::guard::stack_base();
         let limits = self.limits.clone();
         super::guard::run_guarded(&limits, || self.run_statement(stmt, params))
     }

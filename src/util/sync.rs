@@ -36,6 +36,26 @@ impl Retention {
     }
 }
 
+/// Stack of every thread that parses, binds or evaluates SQL (sessions, pipelines, datasets).
+/// Nesting is bounded where statements are bound (SQLSTATE 54001 past it), and this is sized
+/// so the bound is reached long before the stack ends. It is address space: only the pages a
+/// deep statement touches are ever resident.
+pub const STATEMENT_STACK: usize = 256 << 20;
+
+thread_local! {
+    static STACK_SIZE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Notes, first thing on a thread started with a stack of `bytes`, how large its stack is.
+pub fn note_stack_size(bytes: usize) {
+    STACK_SIZE.with(|s| s.set(bytes));
+}
+
+/// This thread's stack size, if it was noted.
+pub fn stack_size() -> Option<usize> {
+    Some(STACK_SIZE.with(|s| s.get())).filter(|&s| s > 0)
+}
+
 /// Starts thread `name` (once per `started` flag) that calls `step` on `owner` for as long as
 /// the owner lives, sleeping for what `step` returns between calls. The thread holds the owner
 /// only during a call, so dropping the owner (with its engine) ends it.
@@ -51,7 +71,9 @@ pub fn spawn_service_loop<T: Send + Sync + 'static>(
     let me = std::sync::Arc::downgrade(owner);
     std::thread::Builder::new()
         .name(name.into())
+        .stack_size(STATEMENT_STACK)
         .spawn(move || {
+            note_stack_size(STATEMENT_STACK);
             while let Some(o) = me.upgrade() {
                 let pause = step(&o);
                 drop(o);
