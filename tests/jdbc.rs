@@ -41,7 +41,14 @@ fn jdbc_driver_queries_and_reads_metadata() {
 /// Runs tests/jdbc/JdbcPrepared.java against `port` and returns its lines.
 fn prepared_runs(port: u16, flavour: &str, user: &str) -> Vec<String> {
     let out = Command::new("java")
-        .args(["-cp", "/usr/share/java/postgresql.jar", "tests/jdbc/JdbcPrepared.java", &port.to_string(), flavour, user])
+        .args([
+            "-cp",
+            "/usr/share/java/postgresql.jar",
+            "tests/jdbc/JdbcPrepared.java",
+            &port.to_string(),
+            flavour,
+            user,
+        ])
         .output()
         .expect("running java");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

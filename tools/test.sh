@@ -37,7 +37,11 @@ python3 -c 'import paho.mqtt' 2>/dev/null || python3 -m pip install --quiet 'pah
 # so an older release goes into its own folder (tests put it first on PYTHONPATH).
 PYTHONPATH=target/py-boto3 python3 -c 'import botocore.session as s; s.get_session().get_service_model("iotanalytics")' 2>/dev/null \
   || python3 -m pip install --quiet --upgrade --target target/py-boto3 'boto3<1.42' 'botocore<1.42'
+# node-postgres for the prepared-statement tests, in its own folder (tests set NODE_PATH).
+command -v node >/dev/null 2>&1 || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm; }
+[ -d target/node/node_modules/pg ] || (mkdir -p target/node && cd target/node && npm install --silent --no-audit --no-fund pg@8)
 psql --version
+node --version
 java -version 2>&1 | head -1
 python3 -c 'import psycopg; print("psycopg", psycopg.__version__)'
 

@@ -126,6 +126,7 @@ fn response(conn: &Connection, outcome: Outcome, format: &Format) -> PgWireResul
             }))
         }
         Outcome::Rows { schema, batches } => {
+            check_result_formats(format, schema.len())?;
             let info = Arc::new(fields(&schema, format));
             let mut enc = DataRowEncoder::new(info.clone());
             let mut rows = Vec::new();
@@ -211,6 +212,37 @@ impl SimpleQueryHandler for Connection {
     }
 }
 
+fn protocol_violation(message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".to_string(), "08P01".to_string(), message)))
+}
+
+/// A Bind's result format codes: none (all text), one for every column, or one per column;
+/// each 0 (text) or 1 (binary). Anything else is refused as PostgreSQL refuses it, rather than
+/// read past or taken as text.
+fn check_result_formats(format: &Format, columns: usize) -> PgWireResult<()> {
+    if let Format::Individual(codes) = format {
+        if codes.len() != columns {
+            return Err(protocol_violation(format!(
+                "bind message has {} result formats but query has {columns} columns",
+                codes.len()
+            )));
+        }
+        check_format_codes(codes)?;
+    }
+    Ok(())
+}
+
+fn check_format_codes(codes: &[i16]) -> PgWireResult<()> {
+    match codes.iter().find(|&&c| c != 0 && c != 1) {
+        Some(c) => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".to_string(),
+            "22023".to_string(),
+            format!("unsupported format code: {c}"),
+        )))),
+        None => Ok(()),
+    }
+}
+
 fn single_statement(sql: &str) -> PgWireResult<Option<Statement>> {
     let mut stmts = parse(sql).map_err(to_pg_error)?;
     match stmts.len() {
@@ -250,6 +282,51 @@ impl ExtendedQueryHandler for Connection {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         self.parser.clone()
+    }
+
+    /// Bind, after the checks PostgreSQL makes: as many parameters as the statement has, and
+    /// parameter and result format codes that are 0 or 1, given for none, all or each.
+    async fn on_bind<C>(&self, client: &mut C, message: pgwire::messages::extendedquery::Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        use pgwire::api::store::Entry;
+        let statement_name = message.statement_name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
+        let statement = match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(s)) => Some(s),
+            Some(Entry::Empty) => None,
+            None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
+        };
+        let wanted = statement.as_ref().map_or(0, |s| param_count(&s.statement).max(s.parameter_types.len()));
+        let given = message.parameters.len();
+        if given != wanted {
+            return Err(protocol_violation(format!(
+                "bind message supplies {given} parameters, but prepared statement \"{}\" requires {wanted}",
+                if statement_name == pgwire::api::DEFAULT_NAME { "" } else { statement_name }
+            )));
+        }
+        let formats = message.parameter_format_codes.len();
+        if formats > 1 && formats != given {
+            return Err(protocol_violation(format!(
+                "bind message has {formats} parameter formats but {given} parameters"
+            )));
+        }
+        check_format_codes(&message.parameter_format_codes)?;
+        check_format_codes(&message.result_column_format_codes)?;
+        match statement {
+            Some(s) => {
+                let portal = Portal::try_new(&message, s)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            None => client
+                .portal_store()
+                .put_empty_portal(message.portal_name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME)),
+        }
+        client.send(PgWireBackendMessage::BindComplete(pgwire::messages::extendedquery::BindComplete::new())).await?;
+        Ok(())
     }
 
     async fn do_query<C>(
@@ -321,7 +398,9 @@ impl ExtendedQueryHandler for Connection {
                     .unwrap_or_else(|| inferred.get(&(i + 1)).map(|t| pg_type(*t)).unwrap_or(Type::TEXT))
             })
             .collect();
-        Ok(DescribeStatementResponse::new(param_types, self.result_fields(&target.statement, &Format::UnifiedBinary)?))
+        // Result formats are chosen at Bind: a described statement's fields all say text (0),
+        // as PostgreSQL's do; a client reads the formats it asked for from Describe Portal.
+        Ok(DescribeStatementResponse::new(param_types, self.result_fields(&target.statement, &Format::UnifiedText)?))
     }
 
     async fn do_describe_portal<C>(
@@ -335,7 +414,22 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        Ok(DescribePortalResponse::new(self.result_fields(&portal.statement.statement, &portal.result_column_format)?))
+        let fields = self.result_fields(&portal.statement.statement, &Format::UnifiedText)?;
+        check_result_formats(&portal.result_column_format, fields.len())?;
+        let fields = fields
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                FieldInfo::new(
+                    f.name().to_string(),
+                    None,
+                    None,
+                    f.datatype().clone(),
+                    portal.result_column_format.format_for(i),
+                )
+            })
+            .collect();
+        Ok(DescribePortalResponse::new(fields))
     }
 }
 

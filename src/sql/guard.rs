@@ -56,7 +56,6 @@ const DEFAULT_STACK_ALLOWANCE: usize = 1 << 20;
 /// two checks and for dropping what was built.
 const STACK_MARGIN: usize = 16 << 20;
 
-
 thread_local! {
     static STACK_BASE: Cell<usize> = const { Cell::new(0) };
 }
@@ -64,9 +63,8 @@ thread_local! {
 /// How much of this thread's stack a statement may use: all of a statement thread's stack
 /// (`util::sync::STATEMENT_STACK`) but a margin, or a small allowance on other threads.
 fn stack_allowance() -> usize {
-    crate::util::sync::stack_size().map_or(DEFAULT_STACK_ALLOWANCE, |s| {
-        s.saturating_sub(STACK_MARGIN).max(DEFAULT_STACK_ALLOWANCE)
-    })
+    crate::util::sync::stack_size()
+        .map_or(DEFAULT_STACK_ALLOWANCE, |s| s.saturating_sub(STACK_MARGIN).max(DEFAULT_STACK_ALLOWANCE))
 }
 
 /// Marks the start of a statement's stack for [`check_depth`] while the returned value lives;
@@ -106,7 +104,9 @@ pub fn check_depth() -> SqlResult<()> {
         let used = base.abs_diff(approximate_sp());
         if used > stack_allowance() {
             return Err(SqlError::new("54001", "stack depth limit exceeded: the statement is nested too deeply")
-                .with_hint("Simplify the statement: fewer nested subqueries, set operations or common table expressions."));
+                .with_hint(
+                    "Simplify the statement: fewer nested subqueries, set operations or common table expressions.",
+                ));
         }
     }
     check()

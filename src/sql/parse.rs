@@ -217,8 +217,8 @@ pub fn check_size(sql: &str) -> SqlResult<()> {
                     operators += 1;
                 }
             }
-            b'+' | b'-' | b'*' | b'/' | b'%' | b'=' | b'<' | b'>' | b'|' | b':' | b'[' | b'~' | b'!' | b'^'
-            | b'&' | b'#' | b'@' => operators += 1,
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'=' | b'<' | b'>' | b'|' | b':' | b'[' | b'~' | b'!' | b'^' | b'&'
+            | b'#' | b'@' => operators += 1,
             _ => {}
         }
     }

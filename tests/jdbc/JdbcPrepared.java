@@ -15,9 +15,9 @@ public class JdbcPrepared {
         try (Connection c = DriverManager.getConnection(url, args[2], "")) {
             try (Statement s = c.createStatement()) {
                 if (args[1].equals("fleetdb")) {
-                    s.execute("CREATE DATASTORE readings (machine_id TEXT, temperature DOUBLE PRECISION, status INT, ok BOOLEAN)");
+                    s.execute("CREATE DATASTORE readings (machine_id TEXT, temperature DOUBLE PRECISION, status BIGINT, ok BOOLEAN)");
                 } else {
-                    s.execute("CREATE TABLE readings (time TIMESTAMPTZ, machine_id TEXT, temperature DOUBLE PRECISION, status INT, ok BOOLEAN)");
+                    s.execute("CREATE TABLE readings (time TIMESTAMPTZ, machine_id TEXT, temperature DOUBLE PRECISION, status BIGINT, ok BOOLEAN)");
                 }
             }
             Instant t0 = Instant.parse("2026-01-01T00:00:00Z");
