@@ -645,6 +645,8 @@ impl Datasets {
 
     /// CREATE DATASET.
     pub fn create(&self, name: &str, query: &str, options: &Options, if_not_exists: bool) -> Result<bool> {
+        // The name becomes a directory under datasets/: the one name rule keeps it there.
+        crate::engine::validate_name(name)?;
         let _g = lock(&self.ddl);
         if self.find(name).is_some() {
             return if if_not_exists { Ok(false) } else { Err(Error::AlreadyExists(format!("dataset \"{name}\""))) };

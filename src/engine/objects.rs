@@ -41,8 +41,10 @@ pub struct ColumnSpec {
     pub default: Option<String>,
 }
 
-/// Checks a channel or datastore name against the AWS IoT Analytics rule:
-/// `[A-Za-z0-9_]{1,128}`, not starting with `__` (reserved for system objects).
+/// Checks the name of any object (channel, datastore, table, pipeline, dataset, route) against
+/// the AWS IoT Analytics rule: `[A-Za-z0-9_]{1,128}`, not starting with `__` (reserved for
+/// system objects). So no name holds `/`, `..`, NUL or a control character, and an object's
+/// files stay inside the data directory.
 pub fn validate_name(name: &str) -> Result<()> {
     let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if name.is_empty() || name.len() > 128 || !ok_chars {

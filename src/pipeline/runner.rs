@@ -150,6 +150,7 @@ impl Pipelines {
 
     /// CREATE PIPELINE: the pipeline starts at the channel's current end.
     pub fn create(&self, spec: PipelineSpec, if_not_exists: bool) -> Result<bool> {
+        crate::engine::validate_name(&spec.name)?;
         let _g = lock(&self.ddl);
         if self.find(&spec.name).is_some() {
             return if if_not_exists {

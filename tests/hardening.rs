@@ -1,0 +1,148 @@
+//! What hostile or clumsy clients send, tried from outside over the real protocols: each case
+//! gets its value or a clear SQLSTATE, and the server still answers `SELECT 1` afterwards.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{Fleetdb, ok};
+
+/// Runs `sql` from a file with psql (statements too long for a command line).
+fn psql_file(db: &Fleetdb, sql: &str) -> Output {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), sql).unwrap();
+    Command::new("psql")
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose"])
+        .args(["-h", "127.0.0.1", "-p", &db.port.to_string(), "-U", "fleetdb", "fleetdb", "-f"])
+        .arg(f.path())
+        .output()
+        .unwrap()
+}
+
+fn value(db: &Fleetdb, sql: &str) -> String {
+    let out = psql_file(db, sql);
+    assert!(out.status.success(), "{}: {}", &sql[..sql.len().min(200)], String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The SQLSTATE psql reports for `sql` (which must fail).
+fn sqlstate(db: &Fleetdb, sql: &str) -> String {
+    let out = psql_file(db, sql);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{} succeeded", &sql[..sql.len().min(200)]);
+    err.split("ERROR:  ").nth(1).map(|s| s[..5].to_string()).unwrap_or_else(|| panic!("no SQLSTATE in {err}"))
+}
+
+fn still_answers(db: &Fleetdb) {
+    assert_eq!(value(db, "SELECT 1"), "1", "the server must still answer");
+}
+
+fn or_chain(n: usize) -> String {
+    let terms: Vec<String> = (0..n).map(|i| format!("status = {i}")).collect();
+    format!("SELECT count(*) FROM readings WHERE {}", terms.join(" OR "))
+}
+
+fn cte_chain(n: usize) -> String {
+    let defs: Vec<String> = (1..n).map(|i| format!("a{i} AS (SELECT x + 1 AS x FROM a{})", i - 1)).collect();
+    format!("WITH a0 AS (SELECT 1 AS x), {} SELECT x FROM a{}", defs.join(", "), n - 1)
+}
+
+fn union_chain(n: usize) -> String {
+    let parts: Vec<String> = (0..n).map(|i| format!("SELECT {i} AS k")).collect();
+    format!("SELECT count(*), sum(k) FROM ({}) u", parts.join(" UNION ALL "))
+}
+
+/// Long chains of OR / AND / + / || work (they are what ORMs send); nesting past the bounds is
+/// refused with 54001 and statements past the parse budget with 54000, over the simple and
+/// the extended protocol; the process never aborts.
+#[test]
+fn long_chains_work_and_too_deep_or_large_statements_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    ok(db.psql("CREATE DATASTORE readings (status BIGINT)"), "create");
+    ok(db.psql("INSERT INTO readings (time, status) SELECT now(), 1 UNION ALL SELECT now(), 7 UNION ALL SELECT now(), 9000 UNION ALL SELECT now(), 60000"), "insert");
+
+    assert_eq!(value(&db, &or_chain(500)), "2");
+    assert_eq!(value(&db, &or_chain(5_000)), "2");
+    assert_eq!(value(&db, &or_chain(45_000)), "3");
+    let ands: Vec<String> = (0..5_000).map(|i| format!("status <> {}", i * 2 + 1)).collect();
+    assert_eq!(value(&db, &format!("SELECT count(*) FROM readings WHERE {}", ands.join(" AND "))), "2");
+    let plus: Vec<String> = (0..20_000).map(|i| (i % 10).to_string()).collect();
+    assert_eq!(value(&db, &format!("SELECT {}", plus.join(" + "))), "90000");
+    let plus_cols: Vec<&str> = vec!["status"; 5_000];
+    assert_eq!(value(&db, &format!("SELECT max({}) FROM readings", plus_cols.join(" + "))), "300000000");
+    let cat: Vec<&str> = vec!["'ab'"; 5_000];
+    assert_eq!(value(&db, &format!("SELECT length({})", cat.join(" || "))), "10000");
+    assert_eq!(value(&db, &union_chain(1_000)), "1000|499500");
+    assert_eq!(value(&db, &cte_chain(1_000)), "1000");
+    still_answers(&db);
+
+    // Past the bounds: a clear error, then the server goes on.
+    assert_eq!(sqlstate(&db, &format!("SELECT {}1{}", "(".repeat(1_000), ")".repeat(1_000))), "54001");
+    assert_eq!(sqlstate(&db, &cte_chain(5_000)), "54001");
+    let many: Vec<&str> = vec!["1"; 120_000];
+    assert_eq!(sqlstate(&db, &format!("SELECT {}", many.join("+"))), "54001");
+    assert_eq!(sqlstate(&db, &format!("SELECT 1{};", " ".repeat(50 << 20))), "54000");
+    still_answers(&db);
+
+    // The extended protocol parses at Parse, Describe and Execute: the same bounds hold.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let conninfo = format!("host=127.0.0.1 port={} user=fleetdb dbname=fleetdb", db.port);
+        let (client, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        let q = format!("{} AND status > $1", or_chain(5_000));
+        let n: i64 = client.query_one(&q, &[&0i64]).await.unwrap().get(0);
+        assert_eq!(n, 2);
+        let q = format!("SELECT x + $1 FROM ({}) c", cte_chain(1_000));
+        let x: i32 = client.query_one(&q, &[&1i32]).await.unwrap().get(0);
+        assert_eq!(x, 1001);
+        let q = format!("{} WHERE k >= $1", union_chain(1_000));
+        let row = client.query_one(&q, &[&500i32]).await.unwrap();
+        assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (500, 374750));
+        let e = client.prepare(&cte_chain(5_000)).await.unwrap_err();
+        assert_eq!(e.code().map(|c| c.code()), Some("54001"));
+        let deep = format!("SELECT {}$1::int{}", "(".repeat(1_000), ")".repeat(1_000));
+        let e = client.prepare(&deep).await.unwrap_err();
+        assert_eq!(e.code().map(|c| c.code()), Some("54001"));
+        let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+        assert_eq!(one, 1);
+    });
+}
+
+/// Every object kind takes names by one rule: nothing with `/`, `..`, NUL or a control
+/// character, so no object touches a path outside the data directory.
+#[test]
+fn names_that_are_paths_are_refused_for_every_object_kind() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let victim = root.path().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("keep.txt"), "precious").unwrap();
+    let db = Fleetdb::start(&data);
+    ok(db.psql("CREATE CHANNEL c"), "channel");
+    ok(db.psql("CREATE DATASTORE d"), "datastore");
+    ok(db.psql("CREATE TABLE t (k TEXT PRIMARY KEY)"), "table");
+    let victim_abs = victim.display().to_string();
+    for bad in ["../../victim", "../victim", "..", "a/b", &victim_abs, "new\nline", "tab\there", "dot.dot"] {
+        let q = bad.replace('"', "\"\"");
+        for sql in [
+            format!("CREATE CHANNEL \"{q}\""),
+            format!("CREATE DATASTORE \"{q}\""),
+            format!("CREATE TABLE \"{q}\" (k TEXT PRIMARY KEY)"),
+            format!("CREATE PIPELINE \"{q}\" FROM CHANNEL c INTO DATASTORE d"),
+            format!("CREATE DATASET \"{q}\" AS SELECT 1 AS one"),
+            format!("CREATE ROUTE \"{q}\" FROM MQTT 'a/#' INTO CHANNEL c"),
+            format!("ALTER TABLE t RENAME TO \"{q}\""),
+        ] {
+            assert_eq!(sqlstate(&db, &sql), "22023", "{sql}");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(victim.join("keep.txt")).unwrap(), "precious");
+    assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 1);
+    // Nothing was created anywhere beside the data directory.
+    let beside: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(beside.len(), 2, "{beside:?}");
+    assert_eq!(value(&db, "SELECT count(*) FROM pg_class WHERE relname LIKE '%victim%'"), "0");
+    still_answers(&db);
+}
