@@ -175,6 +175,18 @@ impl Column {
     /// Appends `other` (same type).
     pub fn extend(&mut self, other: &Column) {
         let before = self.len();
+        // A column of NULLs (or of none) takes the other's type: it holds no value to convert.
+        if self.data_type() != other.data_type() {
+            if other.null_count() == other.len() {
+                return self.extend_nulls(other.len());
+            }
+            if self.null_count() == before {
+                let mut typed = Column::nulls(other.data_type(), before);
+                typed.extend(other);
+                *self = typed;
+                return;
+            }
+        }
         if self.validity.is_some() || other.validity.is_some() {
             let mut v = self.validity.take().unwrap_or_else(|| Bitmap::new_set(before));
             for i in 0..other.len() {
@@ -296,6 +308,17 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_column_of_nulls_takes_the_type_it_is_extended_with() {
+        let mut c = Column::nulls(DataType::Bool, 2);
+        c.extend(&Column::new(Values::Int64(vec![7])));
+        assert_eq!(c.data_type(), DataType::Int64);
+        assert_eq!((c.len(), c.null_count(), c.is_valid(2)), (3, 2, true));
+        let mut c = Column::new(Values::Float64(vec![1.5]));
+        c.extend(&Column::nulls(DataType::Bool, 2));
+        assert_eq!((c.data_type(), c.len(), c.null_count()), (DataType::Float64, 3, 2));
+    }
 
     #[test]
     fn concat_fills_missing_columns_with_nulls() {

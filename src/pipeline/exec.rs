@@ -49,8 +49,23 @@ fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Checks that the activities' expressions parse as [`run_activities`] will parse them, within
+/// the same bounds on size and nesting (for CREATE and ALTER PIPELINE).
+pub fn check_activities(activities: &[Activity]) -> SqlResult<()> {
+    let _stack = crate::sql::guard::stack_base();
+    for a in activities {
+        match a {
+            Activity::Filter(e) => drop(parse_query(&format!("SELECT * FROM __in WHERE {e}"))?),
+            Activity::Math { expr, .. } => drop(parse_query(&format!("SELECT ({expr}) AS x FROM __in"))?),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Runs `sql` over `input` as relation `__in`.
 fn query(engine: &Arc<Engine>, sql: &str, input: Arc<Batch>) -> SqlResult<Batch> {
+    let _stack = crate::sql::guard::stack_base();
     let q = parse_query(sql)?;
     let binder = Binder::new(engine, EvalCtx { now: now_micros() }, &[]);
     let schema: Vec<OutCol> =

@@ -51,6 +51,9 @@ pub struct Counters {
     /// The last failure of the pipeline as a whole (a missing datastore, a full disk), if
     /// it has not succeeded since.
     pub stalled: Option<String>,
+    /// Why the pipeline stopped taking batches: one failed in a way that may not be retried
+    /// (an internal error). It stays paused until ALTER PIPELINE or a restart.
+    pub paused: Option<String>,
 }
 
 struct Running {
@@ -135,11 +138,14 @@ impl Pipelines {
         read(&self.running).iter().find(|r| read(&r.def).name == name).cloned()
     }
 
-    /// Checks that a definition's channel, datastore and enrichment tables exist.
+    /// Checks that a definition's channel, datastore and enrichment tables exist, and that
+    /// its expressions parse as the runner will parse them (within the same bounds).
     fn check(&self, def: &PipelineDef) -> Result<()> {
         let engine = self.engine()?;
         engine.channel(&def.channel)?;
         engine.datastore(&def.datastore)?;
+        super::exec::check_activities(&def.activities)
+            .map_err(|e| Error::Constraint { sqlstate: e.sqlstate, message: e.message })?;
         for a in &def.activities {
             if let super::Activity::Enrich { table, .. } = a {
                 engine.table(table)?;
@@ -197,6 +203,7 @@ impl Pipelines {
         }
         *write(&r.def) = def;
         drop(slot);
+        lock(&r.counters).paused = None;
         self.save()
     }
 
@@ -255,12 +262,34 @@ impl Pipelines {
         let running: Vec<Arc<Running>> = read(&self.running).clone();
         let mut worked = false;
         for r in running {
-            match self.step(&r) {
-                Ok(w) => {
+            if lock(&r.counters).paused.is_some() {
+                continue;
+            }
+            // A defect in one pipeline's batch pauses that pipeline; the others and the
+            // process go on.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step(&r))) {
+                Ok(Ok(w)) => {
                     worked |= w;
                     lock(&r.counters).stalled = None;
                 }
-                Err(e) => lock(&r.counters).stalled = Some(e.to_string()),
+                Ok(Err(e)) => lock(&r.counters).stalled = Some(e.to_string()),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("unknown");
+                    let reason = format!("internal error in a batch: {what}");
+                    // The batch's messages stay in the channel; the state may be half-applied.
+                    let mut slot = lock(&r.state);
+                    (slot.state, slot.unsaved) = (None, None);
+                    drop(slot);
+                    if let Ok(engine) = self.engine() {
+                        let name = read(&r.def).name.clone();
+                        let _ = record_pause(&engine, &name, &reason);
+                    }
+                    lock(&r.counters).paused = Some(reason);
+                }
             }
         }
         worked
@@ -413,6 +442,13 @@ impl Pipelines {
 
 /// Columns of `fleetdb.pipeline_errors` after `time`.
 const ERROR_COLUMNS: [&str; 5] = ["pipeline", "activity", "reason", "message_id", "message"];
+
+/// Notes in `fleetdb.pipeline_errors` that `pipeline` was paused, and why.
+fn record_pause(engine: &Engine, pipeline: &str, reason: &str) -> Result<()> {
+    let one = |s: &str| vec![s.to_string()];
+    let values = vec![one(pipeline), one("paused"), one(reason), one(""), one("")];
+    engine.append_log(ERRORS, &ERROR_COLUMNS, values)
+}
 
 /// Appends failures to `fleetdb.pipeline_errors`.
 pub(crate) fn record_failures(engine: &Engine, pipeline: &str, msgs: &Messages, failures: &[Failure]) -> Result<()> {

@@ -1073,7 +1073,9 @@ fn scan(
                         if want { crate::datastore::conform_column(f, b) } else { unread(n) }
                     })
                     .collect();
-                columns.push(dt_column(&columns, time_idx));
+                // As from files: `__dt` only when read, else the placeholder of unread columns,
+                // so that batches from files and from the memtable have the same types.
+                columns.push(if need_time { dt_column(&columns, time_idx) } else { unread(n) });
                 out.push(make_batch(schema, columns));
             }
             guard::hold(start, 0)?;

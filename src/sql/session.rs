@@ -782,7 +782,11 @@ impl Session {
                         Some(c.errors.to_string()),
                         Some(s.lag_messages.to_string()),
                         Some(format!("{:.3}", s.lag_seconds)),
-                        Some(c.stalled.clone().map_or("running".into(), |e| format!("stalled: {e}"))),
+                        Some(match (&c.paused, &c.stalled) {
+                            (Some(why), _) => format!("paused: {why}"),
+                            (None, Some(e)) => format!("stalled: {e}"),
+                            (None, None) => "running".into(),
+                        }),
                     ]
                 })
                 .collect();
