@@ -17,7 +17,8 @@ Usage:
                                              a simulated factory fleet streaming over an in-process
                                              MQTT broker through a pipeline; query it with psql
   fleetdb serve [--data-dir DIR] [--pg-listen ADDR] [--http-listen ADDR] [--mqtt URL] [--config FILE]
-                [--password PASSWORD] [--query-memory SIZE] [--mqtt-username U] [--mqtt-password P]
+                [--password PASSWORD] [--query-memory SIZE] [--max-connections N] [--max-message-size SIZE]
+                [--authentication-timeout DURATION] [--idle-session-timeout DURATION] [--mqtt-username U] [--mqtt-password P]
                 [--mqtt-ca FILE] [--mqtt-cert FILE] [--mqtt-key FILE] [--mqtt-client-id ID]
   fleetdb inspect FILE... [--no-verify]      dump and verify data files (WAL, channel, datastore)
   fleetdb import-aws FILE.json [--enrich-table TABLE]
@@ -161,6 +162,8 @@ pub(crate) fn serve_engine(
         password: cfg.password.clone(),
         query_memory: cfg.query_memory,
         ingest: Some(ingest.clone()),
+        conn: cfg.conn,
+        log: std::sync::Arc::new(|m: String| eprintln!("fleetdb: {m}")),
     };
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&cfg.pg_listen)

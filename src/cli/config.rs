@@ -19,6 +19,10 @@
 //! | `--batch-messages` | `FLEETDB_BATCH_MESSAGES` | `batch_messages` | `100`: messages in one BatchPutMessage |
 //! | `--message-bytes` | `FLEETDB_MESSAGE_BYTES` | `message_bytes` | `128KiB`: one message, over every source |
 //! | `--ingest-memory` | `FLEETDB_INGEST_MEMORY` | `ingest_memory` | `256MiB`: HTTP request bodies in flight |
+//! | `--max-connections` | `FLEETDB_MAX_CONNECTIONS` | `max_connections` | `100`: SQL sessions at once (53300 past it) |
+//! | `--max-message-size` | `FLEETDB_MAX_MESSAGE_SIZE` | `max_message_size` | `64MiB`: one SQL protocol message (a query: 54000 past it) |
+//! | `--authentication-timeout` | `FLEETDB_AUTHENTICATION_TIMEOUT` | `authentication_timeout` | `60s`: from connecting to authenticated |
+//! | `--idle-session-timeout` | `FLEETDB_IDLE_SESSION_TIMEOUT` | `idle_session_timeout` | `0` (never): an idle SQL session is closed |
 //!
 //! With a password, SQL clients authenticate with SCRAM-SHA-256 (any user name). Prefer the
 //! variable or the file to the flag: other users of the machine can see a process's flags.
@@ -28,7 +32,7 @@ use std::path::PathBuf;
 
 use super::args::Args;
 
-pub const SERVE_OPTIONS: [&str; 16] = [
+pub const SERVE_OPTIONS: [&str; 20] = [
     "data-dir",
     "pg-listen",
     "http-listen",
@@ -45,9 +49,13 @@ pub const SERVE_OPTIONS: [&str; 16] = [
     "batch-messages",
     "message-bytes",
     "ingest-memory",
+    "max-connections",
+    "max-message-size",
+    "authentication-timeout",
+    "idle-session-timeout",
 ];
 
-const FILE_KEYS: [&str; 15] = [
+const FILE_KEYS: [&str; 19] = [
     "data_dir",
     "pg_listen",
     "http_listen",
@@ -63,6 +71,10 @@ const FILE_KEYS: [&str; 15] = [
     "batch_messages",
     "message_bytes",
     "ingest_memory",
+    "max_connections",
+    "max_message_size",
+    "authentication_timeout",
+    "idle_session_timeout",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +95,20 @@ pub struct ServeConfig {
     pub query_memory: usize,
     /// Ingest limits: batch size, message size, HTTP bytes in flight.
     pub limits: fleetdb::ingest::Limits,
+    /// SQL connection and message limits.
+    pub conn: fleetdb::server::pg::ConnLimits,
+}
+
+/// A duration with its unit (`500ms`, `30s`, `5min`, `1h`); `0` alone turns a timeout off.
+pub fn parse_duration(name: &str, s: &str) -> Result<Option<std::time::Duration>, String> {
+    if s.trim() == "0" {
+        return Ok(None);
+    }
+    let unit = s.trim().trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    match fleetdb::sql::session::parse_duration_setting(s) {
+        Some(d) if !unit.is_empty() && !d.is_zero() => Ok(Some(d)),
+        _ => Err(format!("{name} '{s}' is not a duration (such as 500ms, 30s, 5min, or 0 for none)")),
+    }
 }
 
 /// Reads a size such as `1GiB`, `512MiB`, `256MB` or a number of bytes, at least 1 MiB.
@@ -177,6 +203,41 @@ pub fn resolve(args: &Args, env: impl Fn(&str) -> Option<String>) -> Result<Serv
                     1 << 20,
                     d.inflight_bytes,
                 )?,
+            }
+        },
+        conn: {
+            let d = fleetdb::server::pg::ConnLimits::default();
+            fleetdb::server::pg::ConnLimits {
+                max_connections: match pick("max-connections", "FLEETDB_MAX_CONNECTIONS", "max_connections") {
+                    Some(s) => {
+                        s.trim().parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                            format!("max-connections '{s}' is not a count of connections (at least 1)")
+                        })?
+                    }
+                    None => d.max_connections,
+                },
+                max_message: match pick("max-message-size", "FLEETDB_MAX_MESSAGE_SIZE", "max_message_size") {
+                    Some(s) => parse_size_at_least(&s, 64 << 10)?,
+                    None => d.max_message,
+                },
+                authentication_timeout: match pick(
+                    "authentication-timeout",
+                    "FLEETDB_AUTHENTICATION_TIMEOUT",
+                    "authentication_timeout",
+                ) {
+                    Some(s) => parse_duration("authentication-timeout", &s)?
+                        .ok_or_else(|| "authentication-timeout cannot be 0".to_string())?,
+                    None => d.authentication_timeout,
+                },
+                idle_session_timeout: match pick(
+                    "idle-session-timeout",
+                    "FLEETDB_IDLE_SESSION_TIMEOUT",
+                    "idle_session_timeout",
+                ) {
+                    Some(s) => parse_duration("idle-session-timeout", &s)?,
+                    None => d.idle_session_timeout,
+                },
+                ..d
             }
         },
     })

@@ -49,11 +49,21 @@ pub struct ServerOptions {
     /// Where COPY and INSERT into channels go (shared with the HTTP API for its metrics);
     /// `None`: each session makes its own.
     pub ingest: Option<Arc<crate::ingest::Ingest>>,
+    /// Connection and message limits.
+    pub conn: ConnLimits,
+    /// Where the server reports what an operator should know (the binary prints it).
+    pub log: Arc<dyn Fn(String) + Send + Sync>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { password: None, query_memory: crate::sql::guard::DEFAULT_QUERY_MEMORY, ingest: None }
+        ServerOptions {
+            password: None,
+            query_memory: crate::sql::guard::DEFAULT_QUERY_MEMORY,
+            ingest: None,
+            conn: ConnLimits::default(),
+            log: Arc::new(|_| {}),
+        }
     }
 }
 
@@ -67,6 +77,8 @@ pub struct Connection {
     copy: Mutex<PendingCopy>,
     /// Parameter types inferred per statement text (at Describe), reused at each execution.
     inferred: Mutex<HashMap<String, Arc<InferredParams>>>,
+    /// The largest message accepted (for the error a larger query gets).
+    max_message: usize,
 }
 
 /// COPY data is loaded in pieces of about this many bytes as it arrives (memory stays bounded).
@@ -126,6 +138,9 @@ fn response(conn: &Connection, outcome: Outcome, format: &Format) -> PgWireResul
             }))
         }
         Outcome::Rows { schema, batches } => {
+            if schema.len() > crate::sql::plan::MAX_COLUMNS {
+                return Err(to_pg_error(crate::sql::plan::too_many_columns()));
+            }
             check_result_formats(format, schema.len())?;
             let info = Arc::new(fields(&schema, format));
             let mut enc = DataRowEncoder::new(info.clone());
@@ -171,12 +186,19 @@ impl Connection {
             }
             None => None,
         };
-        let r = tokio::task::block_in_place(|| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut lock(&self.session))))
-        });
+        let r = self.on_session(f);
         if let Some(w) = watcher {
             w.abort();
         }
+        r
+    }
+
+    /// Runs `f` on the session, on this thread. A panic while running (a defect) becomes an
+    /// XX000 error for this statement; the connection and the server go on.
+    fn on_session<R>(&self, f: impl FnOnce(&mut Session) -> R) -> Result<R, SqlError> {
+        let r = tokio::task::block_in_place(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut lock(&self.session))))
+        });
         r.map_err(|p| {
             let what = p
                 .downcast_ref::<String>()
@@ -197,6 +219,18 @@ impl SimpleQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if let Some(size) = query.strip_prefix(super::framing::TOO_LARGE_MARKER) {
+            let size = size.trim_end_matches(" bytes*/");
+            let e = SqlError::new(
+                "54000",
+                format!(
+                    "statement too large: the query message is {size} bytes, more than the limit of {} bytes",
+                    self.max_message
+                ),
+            )
+            .with_hint("Send large data with COPY, or raise --max-message-size.");
+            return Ok(vec![Response::Error(Box::new(error_info(e)))]);
+        }
         let results = self.with_session(client, |s| s.execute(query)).await.unwrap_or_else(|e| vec![Err(e)]);
         let mut out = Vec::with_capacity(results.len());
         for r in results {
@@ -442,7 +476,7 @@ impl Connection {
         if let Some(t) = self.inferred.lock().unwrap_or_else(|e| e.into_inner()).get(sql) {
             return t.clone();
         }
-        let t = Arc::new(tokio::task::block_in_place(|| lock(&self.session).param_types(stmt)));
+        let t = Arc::new(self.on_session(|s| s.param_types(stmt)).unwrap_or_default());
         let mut cache = self.inferred.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= 256 {
             cache.clear();
@@ -451,10 +485,23 @@ impl Connection {
         t
     }
 
+    /// The idle-session timeout in force: the session's `idle_session_timeout` (PostgreSQL's
+    /// units; 0 turns it off), which starts as the server's. Not while a transaction is open.
+    fn idle_session_timeout(&self) -> Option<std::time::Duration> {
+        let s = lock(&self.session);
+        if s.in_transaction() {
+            return None;
+        }
+        s.setting("idle_session_timeout").and_then(crate::sql::session::parse_duration_setting).filter(|d| !d.is_zero())
+    }
+
     /// The columns `sql` returns, as row-description fields (none for commands).
     fn result_fields(&self, sql: &str, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
         let Some(stmt) = single_statement(sql)? else { return Ok(Vec::new()) };
-        let schema = tokio::task::block_in_place(|| lock(&self.session).describe(&stmt)).map_err(to_pg_error)?;
+        let schema = self.on_session(|s| s.describe(&stmt)).and_then(|r| r).map_err(to_pg_error)?;
+        if schema.as_ref().is_some_and(|s| s.len() > crate::sql::plan::MAX_COLUMNS) {
+            return Err(to_pg_error(crate::sql::plan::too_many_columns()));
+        }
         Ok(schema.map(|s| fields(&s, format)).unwrap_or_default())
     }
 }
@@ -518,7 +565,7 @@ impl CopyHandler for Connection {
             let n = crate::sql::copy::complete_prefix(&spec.format, buf);
             if n > 0 {
                 let rows: Vec<u8> = buf.drain(..n).collect();
-                match tokio::task::block_in_place(|| lock(&self.session).copy_in(spec, &rows)) {
+                match self.on_session(|s| s.copy_in(spec, &rows)).and_then(|r| r) {
                     Ok(k) => *loaded += k,
                     Err(e) => {
                         *pending = None;
@@ -544,8 +591,7 @@ impl CopyHandler for Connection {
         let Some((spec, data, loaded)) = pending else {
             return Err(to_pg_error(SqlError::new("08P01", "CopyDone without a COPY in progress")));
         };
-        let n =
-            loaded + tokio::task::block_in_place(|| lock(&self.session).copy_in(&spec, &data)).map_err(to_pg_error)?;
+        let n = loaded + self.on_session(|s| s.copy_in(&spec, &data)).and_then(|r| r).map_err(to_pg_error)?;
         client.send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(n).into())).await?;
         Ok(())
     }
@@ -586,7 +632,41 @@ impl PgWireServerHandlers for ConnectionFactory {
     }
 }
 
-/// Accepts PostgreSQL clients on `listener` until `shutdown` completes.
+/// Limits on connections and the messages they send (see module [`super::framing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Sessions at once; one more is answered 53300 (cancel requests still get through).
+    pub max_connections: usize,
+    /// Largest message after authentication (a query, a Bind, COPY data).
+    pub max_message: usize,
+    /// Largest message before authentication: the startup packet, passwords.
+    pub max_startup_message: usize,
+    /// From connecting to being authenticated.
+    pub authentication_timeout: std::time::Duration,
+    /// A session idle outside a transaction for this long is closed (57P05); `None`: never.
+    /// Each session starts with it as its `idle_session_timeout`, which it may change.
+    pub idle_session_timeout: Option<std::time::Duration>,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits {
+            max_connections: 100,
+            max_message: 64 << 20,
+            max_startup_message: 10_000,
+            authentication_timeout: std::time::Duration::from_secs(60),
+            idle_session_timeout: None,
+        }
+    }
+}
+
+fn fatal(sqlstate: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".to_string(), sqlstate.to_string(), message)))
+}
+
+/// Accepts PostgreSQL clients on `listener` until `shutdown` completes. The listener never
+/// closes on an accept error: running out of file descriptors backs off and is reported to
+/// `log` (once per episode), and accepting resumes when descriptors free up.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
@@ -595,21 +675,47 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let manager = Arc::new(ConnectionManager::new());
     let cancel = Arc::new(DefaultCancelHandler::new(manager.clone()));
+    let slots = Arc::new(tokio::sync::Semaphore::new(options.conn.max_connections));
+    let mut backoff = std::time::Duration::ZERO;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (socket, _) = accepted?;
+                let socket = match accepted {
+                    Ok((socket, _)) => socket,
+                    Err(e) => {
+                        if backoff.is_zero() {
+                            (options.log)(format!("accepting a SQL connection failed: {e}; retrying"));
+                        }
+                        backoff = (backoff * 2).clamp(std::time::Duration::from_millis(10), std::time::Duration::from_secs(1));
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => continue,
+                            _ = &mut shutdown => return Ok(()),
+                        }
+                    }
+                };
+                if !backoff.is_zero() {
+                    (options.log)("accepting SQL connections again".to_string());
+                    backoff = std::time::Duration::ZERO;
+                }
                 let _ = socket.set_nodelay(true);
+                let permit = slots.clone().try_acquire_owned().ok();
+                let refusal = permit.is_none().then(|| {
+                    fatal("53300", "sorry, too many clients already".to_string())
+                });
                 let mut session = Session::new(engine.clone());
                 session.limits.memory = options.query_memory;
                 session.ingest = options.ingest.clone();
+                if let Some(d) = options.conn.idle_session_timeout {
+                    session.set_setting("idle_session_timeout", &format!("{}ms", d.as_millis()));
+                }
                 let conn = Arc::new(Connection {
                     session: Mutex::new(session),
                     manager: manager.clone(),
                     parser: Arc::new(NoopQueryParser::new()),
                     copy: Mutex::new(None),
                     inferred: Mutex::new(HashMap::new()),
+                    max_message: options.conn.max_message,
                 });
                 let startup = Arc::new(match &options.password {
                     None => Startup::Trust(conn.clone()),
@@ -623,15 +729,145 @@ pub async fn serve(
                         )
                     }
                 });
-                let factory = Arc::new(ConnectionFactory { conn, startup, cancel: cancel.clone() });
+                let factory = ConnectionFactory { conn, startup, cancel: cancel.clone() };
+                let limits = options.conn;
                 tokio::spawn(async move {
                     // A client that disconnects mid-message is its own business.
-                    let _ = pgwire::tokio::process_socket(socket, None, factory).await;
+                    let _ = serve_connection(socket, factory, limits, refusal).await;
+                    drop(permit);
                 });
             }
             _ = &mut shutdown => return Ok(()),
         }
     }
+}
+
+/// One connection, from the first byte to the last: TLS is refused (`N`), the startup and
+/// authentication must finish within `limits.authentication_timeout`, every message is held
+/// to its size limit before it is buffered, and an idle session may time out. `refusal`
+/// answers the startup message instead of authenticating (too many connections).
+async fn serve_connection(
+    socket: tokio::net::TcpStream,
+    factory: ConnectionFactory,
+    limits: ConnLimits,
+    refusal: Option<PgWireError>,
+) -> Result<(), PgWireError> {
+    use futures::StreamExt;
+    use pgwire::api::PgWireConnectionState as St;
+    use pgwire::messages::SslNegotiationMetaMessage as Ssl;
+    use pgwire::messages::response::{GssEncResponse, SslResponse};
+    use pgwire::tokio::server::{PgWireMessageServerCodec, process_error, process_message};
+
+    let addr = socket.peer_addr()?;
+    let authenticated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let frame_limits = super::framing::FrameLimits {
+        max_startup_message: limits.max_startup_message,
+        max_message: limits.max_message,
+    };
+    let stream = super::framing::GuardedStream::new(socket, frame_limits, authenticated.clone());
+    let client = pgwire::api::DefaultClient::new(addr, false);
+    let mut socket = tokio_util::codec::Framed::new(stream, PgWireMessageServerCodec::<String>::new(client));
+    let conn = factory.conn.clone();
+    let (startup, simple, extended, copy, cancel) =
+        (factory.startup.clone(), conn.clone(), conn.clone(), conn.clone(), factory.cancel.clone());
+    let deadline = tokio::time::Instant::now()
+        + if refusal.is_some() {
+            limits.authentication_timeout.min(std::time::Duration::from_secs(5))
+        } else {
+            limits.authentication_timeout
+        };
+    let mut refusal = refusal;
+    loop {
+        let state = socket.state();
+        let before_auth = matches!(state, St::AwaitingSslRequest | St::AwaitingStartup | St::AuthenticationInProgress);
+        authenticated.store(!before_auth, std::sync::atomic::Ordering::Relaxed);
+        let idle = if matches!(state, St::ReadyForQuery) { conn.idle_session_timeout() } else { None };
+        let next = if before_auth {
+            match tokio::time::timeout_at(deadline, socket.next()).await {
+                Ok(m) => m,
+                Err(_) => {
+                    let e = fatal("08006", "canceling authentication due to timeout".to_string());
+                    let _ = process_error(&mut socket, e, false).await;
+                    break;
+                }
+            }
+        } else if let Some(idle) = idle {
+            match tokio::time::timeout(idle, socket.next()).await {
+                Ok(m) => m,
+                Err(_) => {
+                    let e = fatal("57P05", "terminating connection due to idle-session timeout".to_string());
+                    let _ = process_error(&mut socket, e, false).await;
+                    break;
+                }
+            }
+        } else {
+            socket.next().await
+        };
+        let msg = match next {
+            None => break,
+            Some(Ok(m)) => m,
+            Some(Err(PgWireError::IoError(io))) => {
+                if let Some(t) = super::framing::as_too_large(&io) {
+                    let (code, what) =
+                        if t.length < 4 { ("08P01", "invalid message") } else { ("54000", "message too large") };
+                    let e = fatal(code, format!("{what}: {t}"));
+                    let _ = process_error(&mut socket, e, false).await;
+                }
+                break;
+            }
+            Some(Err(e)) => {
+                let _ = process_error(&mut socket, e, false).await;
+                break;
+            }
+        };
+        match msg {
+            PgWireFrontendMessage::Terminate(_) => break,
+            PgWireFrontendMessage::SslNegotiation(Ssl::PostgresSsl(_)) => {
+                socket.send(PgWireBackendMessage::SslResponse(SslResponse::Refuse)).await?;
+                continue;
+            }
+            PgWireFrontendMessage::SslNegotiation(Ssl::PostgresGss(_)) => {
+                socket.send(PgWireBackendMessage::GssEncResponse(GssEncResponse::Refuse)).await?;
+                continue;
+            }
+            PgWireFrontendMessage::SslNegotiation(_) => {
+                socket.set_state(St::AwaitingStartup);
+                continue;
+            }
+            PgWireFrontendMessage::Startup(_) if refusal.is_some() => {
+                let e = refusal.take().expect("checked above");
+                let _ = process_error(&mut socket, e, false).await;
+                break;
+            }
+            _ => {}
+        }
+        let is_extended_query = match socket.state() {
+            St::CopyInProgress(extended) => extended,
+            _ => msg.is_extended_query(),
+        };
+        let is_cancel_request = matches!(msg, PgWireFrontendMessage::CancelRequest(_));
+        if let Err(e) = process_message(
+            msg,
+            &mut socket,
+            startup.clone(),
+            simple.clone(),
+            extended.clone(),
+            copy.clone(),
+            cancel.clone(),
+        )
+        .await
+        {
+            let is_fatal = e.is_fatal();
+            process_error(&mut socket, e, is_extended_query).await?;
+            if is_fatal {
+                break;
+            }
+        }
+        if is_cancel_request {
+            break;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -121,6 +121,8 @@ pub enum Func {
     ArrayToString,
     /// `(record).field`: field k (a literal argument) of a record's text form `(a,b)`.
     RecordField,
+    /// pg_sleep(seconds): waits, answering cancel requests and statement_timeout as it does.
+    PgSleep,
 }
 
 #[derive(Clone, Debug, PartialEq)]

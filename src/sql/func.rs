@@ -88,6 +88,7 @@ pub fn resolve(name: &str, args: &[SqlType]) -> SqlResult<(Func, SqlType)> {
         "date_bin" if arity(2, 3) => (Func::DateBin, args[1]),
         "time_bucket" if arity(2, 3) => (Func::DateBin, args[1]),
         "array_to_string" if arity(2, 3) => (Func::ArrayToString, T::Text),
+        "pg_sleep" if arity(1, 1) && (first.is_numeric() || first == T::Unknown) => (Func::PgSleep, T::Text),
         "json_typeof" | "jsonb_typeof" if arity(1, 1) && (first.is_json() || first == T::Unknown) => {
             (Func::JsonTypeof, T::Text)
         }
@@ -156,6 +157,21 @@ pub fn call(f: Func, cols: &[Column], tys: &[SqlType], out: SqlType, n: usize, a
     }
     if let Some(c) = time_fast_path(f, cols, tys, args)? {
         return Ok(c);
+    }
+    if f == Func::PgSleep {
+        for i in 0..n {
+            let secs = f64_of(&Scalar::from_column(&cols[0], tys[0], i)).unwrap_or(0.0);
+            let until = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs.clamp(0.0, 1e9));
+            while std::time::Instant::now() < until {
+                super::guard::check()?;
+                std::thread::sleep(
+                    until
+                        .saturating_duration_since(std::time::Instant::now())
+                        .min(std::time::Duration::from_millis(10)),
+                );
+            }
+        }
+        return Ok(Column::new(Values::Text((0..n).map(|_| "").collect::<StrVec>())));
     }
     // Fast path: unary float math over a float column.
     if let (Some(op), [c]) = (unary_math(f), cols)

@@ -20,11 +20,13 @@ pub struct QueryLimits {
     pub cancel: Arc<AtomicBool>,
     /// Bytes of intermediate results the query may hold at once.
     pub memory: usize,
+    /// When the statement times out (`statement_timeout`).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        QueryLimits { cancel: Arc::new(AtomicBool::new(false)), memory: DEFAULT_QUERY_MEMORY }
+        QueryLimits { cancel: Arc::new(AtomicBool::new(false)), memory: DEFAULT_QUERY_MEMORY, deadline: None }
     }
 }
 
@@ -117,6 +119,9 @@ pub fn check() -> SqlResult<()> {
     CURRENT.with(|c| match &*c.borrow() {
         Some(cur) if cur.limits.cancel.load(Ordering::Relaxed) => {
             Err(SqlError::new("57014", "canceling statement due to user request"))
+        }
+        Some(cur) if cur.limits.deadline.is_some_and(|d| std::time::Instant::now() >= d) => {
+            Err(SqlError::new("57014", "canceling statement due to statement timeout"))
         }
         _ => Ok(()),
     })

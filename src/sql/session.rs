@@ -131,7 +131,28 @@ pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("intervalstyle", "postgres"),
     ("extra_float_digits", "1"),
     ("application_name", ""),
+    ("statement_timeout", "0"),
+    ("idle_session_timeout", "0"),
 ];
+
+/// A duration setting in PostgreSQL's form: a number of milliseconds, or a number and one of
+/// `us`, `ms`, `s`, `min`, `h`, `d`.
+pub fn parse_duration_setting(v: &str) -> Option<std::time::Duration> {
+    let v = v.trim();
+    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok().filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "us" => n / 1000.0,
+        "s" => n * 1000.0,
+        "min" => n * 60_000.0,
+        "h" => n * 3_600_000.0,
+        "d" => n * 86_400_000.0,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_micros((ms * 1000.0).min(u64::MAX as f64 / 2.0) as u64))
+}
 
 impl Session {
     pub fn new(engine: Arc<Engine>) -> Session {
@@ -174,6 +195,15 @@ impl Session {
             }
         }
         Ok(rows)
+    }
+
+    /// A setting's value (SET/SHOW).
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(name).map(String::as_str)
+    }
+
+    pub fn set_setting(&mut self, name: &str, value: &str) {
+        self.settings.insert(name.to_string(), value.to_string());
     }
 
     pub fn execute(&mut self, sql: &str) -> Vec<SqlResult<Outcome>> {
@@ -337,7 +367,12 @@ impl Session {
     /// Runs one statement with text parameter values, under the session's query limits.
     pub fn run(&mut self, stmt: &Statement, params: &[Param]) -> SqlResult<Outcome> {
         let _stack = super::guard::stack_base();
-        let limits = self.limits.clone();
+        let mut limits = self.limits.clone();
+        limits.deadline = self
+            .setting("statement_timeout")
+            .and_then(parse_duration_setting)
+            .filter(|d| !d.is_zero())
+            .map(|d| std::time::Instant::now() + d);
         super::guard::run_guarded(&limits, || self.run_statement(stmt, params))
     }
 

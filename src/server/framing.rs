@@ -1,0 +1,310 @@
+//! [`GuardedStream`]: the byte stream of one PostgreSQL connection, read through the protocol's own
+//! framing so that a message's declared length is judged before any of its body is buffered.
+//!
+//! ```text
+//! before the startup message:  { length: u32 (includes itself) | code: u32 | rest }
+//! after it:                    { type: u8 | length: u32 (includes itself) | body }
+//! ```
+//!
+//! Before authentication every message may be at most `max_startup_message` bytes (as
+//! PostgreSQL's 10,000), after it `max_message`. A larger simple query (`Q`) is replaced by a
+//! short one naming its size ([`too_large_query`]), its body read and dropped as it arrives,
+//! so the session answers 54000 and goes on; any other oversized message ends the connection
+//! with [`TooLarge`] before its body is read.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// SSLRequest and GSSENCRequest: another startup-style message follows them.
+const SSL_REQUEST_CODE: u32 = 80877103;
+const GSSENC_REQUEST_CODE: u32 = 80877104;
+
+/// The text that replaces a simple query larger than the limit (its size follows).
+pub const TOO_LARGE_MARKER: &str = "/*fleetdb: message too large: ";
+
+/// The replacement for a `Q` message of `len` bytes.
+fn too_large_query(len: usize) -> Vec<u8> {
+    let text = format!("{TOO_LARGE_MARKER}{len} bytes*/");
+    let mut m = Vec::with_capacity(text.len() + 6);
+    m.push(b'Q');
+    m.extend_from_slice(&((text.len() + 5) as u32).to_be_bytes());
+    m.extend_from_slice(text.as_bytes());
+    m.push(0);
+    m
+}
+
+/// A message whose declared length is over its limit (or under the protocol's minimum).
+#[derive(Debug)]
+pub struct TooLarge {
+    pub kind: u8,
+    pub length: usize,
+    pub limit: usize,
+}
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.length < 4 {
+            write!(f, "invalid message length {}", self.length)
+        } else {
+            write!(f, "message of {} bytes is larger than the limit of {} bytes", self.length, self.limit)
+        }
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+#[derive(Clone, Copy, Debug)]
+pub struct FrameLimits {
+    pub max_startup_message: usize,
+    pub max_message: usize,
+}
+
+enum State {
+    /// Reading the 8-byte head of a startup-style message.
+    Untyped { head: [u8; 8], have: usize },
+    /// Reading the 5-byte head of a typed message.
+    Typed { head: [u8; 5], have: usize },
+    /// Passing `remaining` body bytes through.
+    Body { remaining: usize, then_untyped: bool },
+    /// Dropping `remaining` body bytes of a replaced message.
+    Discard { remaining: usize },
+}
+
+pub struct GuardedStream<S> {
+    inner: S,
+    state: State,
+    limits: FrameLimits,
+    /// Set once the client has authenticated (by the connection loop).
+    authenticated: Arc<AtomicBool>,
+    /// Bytes ready for the reader (from the inner stream, or a replacement message).
+    ready: Vec<u8>,
+    taken: usize,
+}
+
+impl<S> GuardedStream<S> {
+    pub fn new(inner: S, limits: FrameLimits, authenticated: Arc<AtomicBool>) -> GuardedStream<S> {
+        GuardedStream {
+            inner,
+            state: State::Untyped { head: [0; 8], have: 0 },
+            limits,
+            authenticated,
+            ready: Vec::new(),
+            taken: 0,
+        }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Runs `input` through the framing into `self.ready`.
+    fn feed(&mut self, mut input: &[u8]) -> io::Result<()> {
+        while !input.is_empty() {
+            match &mut self.state {
+                State::Untyped { head, have } => {
+                    let n = (8 - *have).min(input.len());
+                    head[*have..*have + n].copy_from_slice(&input[..n]);
+                    *have += n;
+                    input = &input[n..];
+                    if *have == 8 {
+                        let length = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+                        let code = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+                        if !(8..=self.limits.max_startup_message).contains(&length) {
+                            return Err(too_large(0, length, self.limits.max_startup_message));
+                        }
+                        self.ready.extend_from_slice(&head[..]);
+                        let then_untyped = code == SSL_REQUEST_CODE || code == GSSENC_REQUEST_CODE;
+                        self.state = State::Body { remaining: length - 8, then_untyped };
+                    }
+                }
+                State::Typed { head, have } => {
+                    let n = (5 - *have).min(input.len());
+                    head[*have..*have + n].copy_from_slice(&input[..n]);
+                    *have += n;
+                    input = &input[n..];
+                    if *have == 5 {
+                        let kind = head[0];
+                        let length = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+                        let limit = if self.authenticated.load(Ordering::Relaxed) && kind != b'p' {
+                            self.limits.max_message
+                        } else {
+                            self.limits.max_startup_message
+                        };
+                        if length < 4 {
+                            return Err(too_large(kind, length, limit));
+                        }
+                        if length > limit {
+                            if kind != b'Q' || !self.authenticated.load(Ordering::Relaxed) {
+                                return Err(too_large(kind, length, limit));
+                            }
+                            self.ready.extend_from_slice(&too_large_query(length + 1));
+                            self.state = State::Discard { remaining: length - 4 };
+                        } else {
+                            self.ready.extend_from_slice(&head[..]);
+                            self.state = State::Body { remaining: length - 4, then_untyped: false };
+                        }
+                    }
+                }
+                State::Body { remaining, .. } => {
+                    let n = (*remaining).min(input.len());
+                    self.ready.extend_from_slice(&input[..n]);
+                    input = &input[n..];
+                    *remaining -= n;
+                }
+                State::Discard { remaining } => {
+                    let n = (*remaining).min(input.len());
+                    input = &input[n..];
+                    *remaining -= n;
+                }
+            }
+            // A message ends: the next head.
+            match self.state {
+                State::Body { remaining: 0, then_untyped: true } => {
+                    self.state = State::Untyped { head: [0; 8], have: 0 };
+                }
+                State::Body { remaining: 0, then_untyped: false } | State::Discard { remaining: 0 } => {
+                    self.state = State::Typed { head: [0; 5], have: 0 };
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn too_large(kind: u8, length: usize, limit: usize) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, TooLarge { kind, length, limit })
+}
+
+/// The [`TooLarge`] inside an I/O error, if that is what it is.
+pub fn as_too_large(e: &io::Error) -> Option<&TooLarge> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<TooLarge>())
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for GuardedStream<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let me = &mut *self;
+        loop {
+            if me.taken < me.ready.len() {
+                let n = (me.ready.len() - me.taken).min(buf.remaining());
+                buf.put_slice(&me.ready[me.taken..me.taken + n]);
+                me.taken += n;
+                if me.taken == me.ready.len() {
+                    me.ready.clear();
+                    me.taken = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = [0u8; 8192];
+            let mut rb = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut me.inner).poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {
+                    let got = rb.filled();
+                    if got.is_empty() {
+                        return Poll::Ready(Ok(())); // end of stream
+                    }
+                    let got = got.to_vec();
+                    me.feed(&got)?;
+                    // Everything read may have been held back or dropped: read on.
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for GuardedStream<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(auth: bool) -> GuardedStream<()> {
+        let limits = FrameLimits { max_startup_message: 100, max_message: 1000 };
+        let mut f = GuardedStream::new((), limits, Arc::new(AtomicBool::new(auth)));
+        f.state = State::Typed { head: [0; 5], have: 0 };
+        f
+    }
+
+    fn typed(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![kind];
+        m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    #[test]
+    fn messages_within_the_limit_pass_byte_for_byte_whatever_the_pieces() {
+        let mut all = Vec::new();
+        all.extend(typed(b'Q', b"SELECT 1\0"));
+        all.extend(typed(b'S', b""));
+        all.extend(typed(b'P', &[b'x'; 900]));
+        for piece in [1, 3, 5, 7, 64, 10_000] {
+            let mut f = framed(true);
+            for c in all.chunks(piece) {
+                f.feed(c).unwrap();
+            }
+            assert_eq!(f.ready, all, "pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_query_is_replaced_and_its_body_dropped() {
+        let mut f = framed(true);
+        let mut input = typed(b'Q', &[b' '; 5000]);
+        input.extend(typed(b'Q', b"SELECT 2\0"));
+        for c in input.chunks(333) {
+            f.feed(c).unwrap();
+        }
+        let mut want = too_large_query(5005);
+        want.extend(typed(b'Q', b"SELECT 2\0"));
+        assert_eq!(f.ready, want);
+    }
+
+    #[test]
+    fn oversized_messages_before_authentication_and_bad_lengths_are_refused_at_their_head() {
+        let mut f = framed(false);
+        let e = f.feed(&[b'Q', 0x40, 0, 0, 0]).unwrap_err();
+        assert_eq!(as_too_large(&e).map(|t| (t.kind, t.length, t.limit)), Some((b'Q', 1 << 30, 100)));
+        assert!(f.ready.is_empty());
+        let mut f = framed(true);
+        assert!(f.feed(&[b'P', 0, 0, 0x10, 0]).is_err());
+        let mut f = framed(true);
+        assert!(as_too_large(&f.feed(&[b'S', 0, 0, 0, 2]).unwrap_err()).is_some());
+        // A password message keeps the small limit after authentication too.
+        let mut f = framed(true);
+        assert!(f.feed(&[b'p', 0, 0, 1, 0]).is_err());
+    }
+
+    #[test]
+    fn startup_messages_are_bounded_and_an_ssl_request_is_followed_by_another() {
+        let limits = FrameLimits { max_startup_message: 100, max_message: 1000 };
+        let mut f = GuardedStream::new((), limits, Arc::new(AtomicBool::new(false)));
+        let mut input = Vec::new();
+        input.extend_from_slice(&8u32.to_be_bytes());
+        input.extend_from_slice(&SSL_REQUEST_CODE.to_be_bytes());
+        let startup = [&20u32.to_be_bytes()[..], &196608u32.to_be_bytes(), b"user\0me\0\0\0\0\0"].concat();
+        input.extend_from_slice(&startup[..20]);
+        input.extend(typed(b'p', b"secret\0"));
+        f.feed(&input).unwrap();
+        assert_eq!(f.ready, input);
+        let mut f = GuardedStream::new((), limits, Arc::new(AtomicBool::new(false)));
+        assert!(f.feed(&[0, 0x10, 0, 0, 0, 3, 0, 0]).is_err());
+    }
+}
