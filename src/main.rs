@@ -105,6 +105,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit (clients, files and the WAL all take
+/// descriptors); says so when it stays low.
+fn raise_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current != lim.maximum {
+        lim.current = lim.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
+            eprintln!("fleetdb: warning: cannot raise the open-file limit: {e}");
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    if now.is_some_and(|n| n < 4096) {
+        eprintln!(
+            "fleetdb: warning: at most {} open files (ulimit -n); connections past that wait until some close",
+            now.unwrap_or(0)
+        );
+    }
+}
+
 fn serve(a: &Args) -> Result<(), String> {
     let cfg = cli::config::resolve(a, |k| std::env::var(k).ok())?;
     let (engine, report) = Engine::open(&cfg.data_dir, EngineConfig::default()).map_err(|e| e.to_string())?;
@@ -140,6 +160,7 @@ pub(crate) fn serve_engine(
         }
         None => None,
     };
+    raise_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("fleetdb-net")
@@ -158,12 +179,13 @@ pub(crate) fn serve_engine(
         datasets.set_mqtt(o.clone());
     }
     datasets.start();
+    let log: std::sync::Arc<dyn Fn(String) + Send + Sync> = std::sync::Arc::new(|m: String| eprintln!("fleetdb: {m}"));
     let options = fleetdb::server::pg::ServerOptions {
         password: cfg.password.clone(),
         query_memory: cfg.query_memory,
         ingest: Some(ingest.clone()),
         conn: cfg.conn,
-        log: std::sync::Arc::new(|m: String| eprintln!("fleetdb: {m}")),
+        log: log.clone(),
     };
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&cfg.pg_listen)
@@ -220,7 +242,7 @@ pub(crate) fn serve_engine(
         });
         let (sql, web) = tokio::join!(
             fleetdb::server::pg::serve(engine.clone(), listener, options, stopped(stop_rx.clone())),
-            fleetdb::ingest::http::serve(ingest, http, stopped(stop_rx)),
+            fleetdb::ingest::http::serve(ingest, http, stopped(stop_rx), log),
         );
         if let Some(t) = mqtt_task {
             let _ = t.await;

@@ -19,6 +19,9 @@
 //! | `--batch-messages` | `FLEETDB_BATCH_MESSAGES` | `batch_messages` | `100`: messages in one BatchPutMessage |
 //! | `--message-bytes` | `FLEETDB_MESSAGE_BYTES` | `message_bytes` | `128KiB`: one message, over every source |
 //! | `--ingest-memory` | `FLEETDB_INGEST_MEMORY` | `ingest_memory` | `256MiB`: HTTP request bodies in flight |
+//! | `--http-max-connections` | `FLEETDB_HTTP_MAX_CONNECTIONS` | `http_max_connections` | `1024`: HTTP connections at once (503 past it) |
+//! | `--http-header-timeout` | `FLEETDB_HTTP_HEADER_TIMEOUT` | `http_header_timeout` | `10s`: a request's headers must arrive within it |
+//! | `--http-body-timeout` | `FLEETDB_HTTP_BODY_TIMEOUT` | `http_body_timeout` | `30s`: a batch body must arrive within it; NDJSON must bring 1 KiB in each such window |
 //! | `--max-connections` | `FLEETDB_MAX_CONNECTIONS` | `max_connections` | `100`: SQL sessions at once (53300 past it) |
 //! | `--max-message-size` | `FLEETDB_MAX_MESSAGE_SIZE` | `max_message_size` | `64MiB`: one SQL protocol message (a query: 54000 past it) |
 //! | `--authentication-timeout` | `FLEETDB_AUTHENTICATION_TIMEOUT` | `authentication_timeout` | `60s`: from connecting to authenticated |
@@ -32,7 +35,7 @@ use std::path::PathBuf;
 
 use super::args::Args;
 
-pub const SERVE_OPTIONS: [&str; 20] = [
+pub const SERVE_OPTIONS: [&str; 23] = [
     "data-dir",
     "pg-listen",
     "http-listen",
@@ -53,9 +56,12 @@ pub const SERVE_OPTIONS: [&str; 20] = [
     "max-message-size",
     "authentication-timeout",
     "idle-session-timeout",
+    "http-max-connections",
+    "http-header-timeout",
+    "http-body-timeout",
 ];
 
-const FILE_KEYS: [&str; 19] = [
+const FILE_KEYS: [&str; 22] = [
     "data_dir",
     "pg_listen",
     "http_listen",
@@ -75,6 +81,9 @@ const FILE_KEYS: [&str; 19] = [
     "max_message_size",
     "authentication_timeout",
     "idle_session_timeout",
+    "http_max_connections",
+    "http_header_timeout",
+    "http_body_timeout",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,6 +212,30 @@ pub fn resolve(args: &Args, env: impl Fn(&str) -> Option<String>) -> Result<Serv
                     1 << 20,
                     d.inflight_bytes,
                 )?,
+                http_connections: match pick(
+                    "http-max-connections",
+                    "FLEETDB_HTTP_MAX_CONNECTIONS",
+                    "http_max_connections",
+                ) {
+                    Some(s) => s.trim().parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                        format!("http-max-connections '{s}' is not a count of connections (at least 1)")
+                    })?,
+                    None => d.http_connections,
+                },
+                http_header_timeout: match pick(
+                    "http-header-timeout",
+                    "FLEETDB_HTTP_HEADER_TIMEOUT",
+                    "http_header_timeout",
+                ) {
+                    Some(s) => parse_duration("http-header-timeout", &s)?
+                        .ok_or_else(|| "http-header-timeout cannot be 0".to_string())?,
+                    None => d.http_header_timeout,
+                },
+                http_body_timeout: match pick("http-body-timeout", "FLEETDB_HTTP_BODY_TIMEOUT", "http_body_timeout") {
+                    Some(s) => parse_duration("http-body-timeout", &s)?
+                        .ok_or_else(|| "http-body-timeout cannot be 0".to_string())?,
+                    None => d.http_body_timeout,
+                },
             }
         },
         conn: {

@@ -20,7 +20,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming as Body;
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::server::conn::http1;
@@ -61,20 +61,96 @@ fn budget_size(limits: &super::Limits) -> usize {
     limits.inflight_bytes.min(u32::MAX as usize)
 }
 
-/// Serves the HTTP API on `listener` until `shutdown` completes.
+/// Bytes of the ingest budget one request holds; given back when dropped.
+struct Held<'a> {
+    budget: &'a Semaphore,
+    permits: u32,
+}
+
+impl<'a> Held<'a> {
+    fn new(budget: &'a Semaphore) -> Held<'a> {
+        Held { budget, permits: 0 }
+    }
+    /// Takes `bytes` more if the budget has them now.
+    fn try_take(&mut self, bytes: usize) -> bool {
+        let n = bytes.min(u32::MAX as usize) as u32;
+        match self.budget.try_acquire_many(n) {
+            Ok(p) => {
+                p.forget();
+                self.permits += n;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+    /// Takes `bytes` more, waiting for room.
+    async fn take(&mut self, bytes: usize) -> bool {
+        let n = bytes.min(u32::MAX as usize) as u32;
+        match self.budget.acquire_many(n).await {
+            Ok(p) => {
+                p.forget();
+                self.permits += n;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+    fn release(&mut self) {
+        self.budget.add_permits(std::mem::take(&mut self.permits) as usize);
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Serves the HTTP API on `listener` until `shutdown` completes. Accept errors (such as
+/// running out of file descriptors) back off and are reported to `log`; the listener never
+/// closes before shutdown.
 pub async fn serve(
     ingest: Arc<Ingest>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
+    log: Arc<dyn Fn(String) + Send + Sync>,
 ) -> std::io::Result<()> {
     let budget = Semaphore::new(budget_size(&ingest.limits));
+    let connections = Arc::new(Semaphore::new(ingest.limits.http_connections));
+    let header_timeout = ingest.limits.http_header_timeout;
     let server = Arc::new(Server { ingest, budget });
+    let mut backoff = std::time::Duration::ZERO;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (socket, _) = accepted?;
+                let mut socket = match accepted {
+                    Ok((socket, _)) => socket,
+                    Err(e) => {
+                        if backoff.is_zero() {
+                            log(format!("accepting an HTTP connection failed: {e}; retrying"));
+                        }
+                        backoff = (backoff * 2).clamp(std::time::Duration::from_millis(10), std::time::Duration::from_secs(1));
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => continue,
+                            _ = &mut shutdown => return Ok(()),
+                        }
+                    }
+                };
+                if !backoff.is_zero() {
+                    log("accepting HTTP connections again".to_string());
+                    backoff = std::time::Duration::ZERO;
+                }
                 let _ = socket.set_nodelay(true);
+                let Ok(permit) = connections.clone().try_acquire_owned() else {
+                    server.ingest.metrics.throttled();
+                    tokio::spawn(async move {
+                        use tokio::io::AsyncWriteExt;
+                        let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nx-amzn-ErrorType: ServiceUnavailableException\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.write_all(busy)).await;
+                    });
+                    continue;
+                };
                 let server = server.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
@@ -82,7 +158,12 @@ pub async fn serve(
                         async move { Ok::<_, Infallible>(server.handle(req).await) }
                     });
                     // A client that goes away mid-request is its own business.
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(socket), service).await;
+                    let _ = http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(header_timeout)
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await;
+                    drop(permit);
                 });
             }
             _ = &mut shutdown => return Ok(()),
@@ -169,30 +250,64 @@ impl Server {
         let limits = &self.ingest.limits;
         // Base64 grows payloads by a third; allow for the JSON around them.
         let max_body = limits.batch_messages * (limits.message_bytes * 4 / 3 + 1024) + 64 * 1024;
-        let declared = req
-            .headers()
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-            .unwrap_or(max_body)
-            .min(max_body);
-        let Ok(_permit) = self.budget.try_acquire_many(declared.clamp(1, self.budget_total()) as u32) else {
-            self.ingest.metrics.throttled();
+        let declared =
+            req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > max_body) {
             return aws_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailableException",
-                "ingest is saturated; retry shortly",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "InvalidRequestException",
+                &format!("request body over {max_body} bytes"),
             );
-        };
-        let body = match Limited::new(req.into_body(), max_body).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) => {
+        }
+        // The budget is taken as the bytes arrive, within the body timeout: a client that
+        // declares much and sends little holds only what it sent, and not for long.
+        let deadline = tokio::time::Instant::now() + self.ingest.limits.http_body_timeout;
+        let mut held = Held::new(&self.budget);
+        let mut body = req.into_body();
+        let mut data: Vec<u8> = Vec::new();
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(f) => f,
+                Err(_) => {
+                    return aws_error(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "InvalidRequestException",
+                        &format!("the request body did not arrive within {:?}", self.ingest.limits.http_body_timeout),
+                    );
+                }
+            };
+            let chunk = match frame {
+                None => break,
+                Some(Ok(f)) => match f.into_data() {
+                    Ok(d) => d,
+                    Err(_) => continue,
+                },
+                Some(Err(e)) => {
+                    return aws_error(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidRequestException",
+                        &format!("request body unreadable: {e}"),
+                    );
+                }
+            };
+            if data.len() + chunk.len() > max_body {
                 return aws_error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "InvalidRequestException",
-                    &format!("request body unreadable or over {max_body} bytes: {e}"),
+                    &format!("request body over {max_body} bytes"),
                 );
             }
-        };
+            if !held.try_take(chunk.len()) {
+                self.ingest.metrics.throttled();
+                return aws_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailableException",
+                    "ingest is saturated; retry shortly",
+                );
+            }
+            data.extend_from_slice(&chunk);
+        }
+        let body = Bytes::from(data);
         let request = match parse_batch(&body, limits.batch_messages) {
             Ok(r) => r,
             Err(message) => return aws_error(StatusCode::BAD_REQUEST, "InvalidRequestException", &message),
@@ -260,10 +375,41 @@ impl Server {
         // The line number of each message in `chunk`.
         let mut chunk_lines: Vec<u64> = Vec::new();
         let mut done = false;
+        // Bytes held in the budget: what `pending` and `chunk` hold, taken as they arrive.
+        let mut held = Held::new(&self.budget);
+        let window = self.ingest.limits.http_body_timeout;
+        let (mut window_end, mut window_bytes) = (tokio::time::Instant::now() + window, 0usize);
         while !done {
-            match body.frame().await {
+            let frame = loop {
+                match tokio::time::timeout_at(window_end, body.frame()).await {
+                    Ok(f) => break f,
+                    Err(_) if window_bytes >= super::NDJSON_MIN_BYTES_PER_WINDOW => {
+                        (window_end, window_bytes) = (tokio::time::Instant::now() + window, 0);
+                    }
+                    Err(_) => {
+                        return aws_error(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "InvalidRequestException",
+                            &format!(
+                                "the body brought {window_bytes} bytes in {window:?} (at least {} are needed); {accepted} messages were stored",
+                                super::NDJSON_MIN_BYTES_PER_WINDOW
+                            ),
+                        );
+                    }
+                }
+            };
+            if tokio::time::Instant::now() >= window_end {
+                (window_end, window_bytes) = (tokio::time::Instant::now() + window, 0);
+            }
+            match frame {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
+                        // (A frame larger than a quarter of the budget is charged as a quarter,
+                        // so one stream can never wait for room it holds itself.)
+                        if !held.take(data.len().min(self.budget_total() / 4)).await {
+                            break;
+                        }
+                        window_bytes += data.len();
                         pending.extend_from_slice(&data);
                     }
                 }
@@ -302,9 +448,8 @@ impl Server {
                 line_no -= 1;
                 pending = rest;
             }
-            if chunk.len() >= NDJSON_CHUNK_LINES || chunk_bytes >= NDJSON_CHUNK_BYTES || (done && !chunk.is_empty()) {
-                let permits = chunk_bytes.clamp(1, self.budget_total()) as u32;
-                let Ok(_permit) = self.budget.acquire_many(permits).await else { break };
+            let chunk_full = chunk_bytes >= NDJSON_CHUNK_BYTES.min(self.budget_total() / 4);
+            if chunk.len() >= NDJSON_CHUNK_LINES || chunk_full || (done && !chunk.is_empty()) {
                 let msgs = std::mem::take(&mut chunk);
                 let lines = std::mem::take(&mut chunk_lines);
                 chunk_bytes = 0;
@@ -319,6 +464,11 @@ impl Server {
                         }
                     }
                     Err(e) => return internal(&e),
+                }
+                // Stored: the budget goes back, but for what is still pending.
+                held.release();
+                if !held.take(pending.len().min(self.budget_total() / 4)).await {
+                    break;
                 }
             }
             if pending.len() > self.ingest.limits.message_bytes + 1 {

@@ -11,6 +11,24 @@ use std::time::Duration;
 
 use super::Source;
 
+/// The `channel` label of messages refused for a channel that does not exist (a name no
+/// channel can have, so the label set stays as small as the set of channels).
+pub const UNKNOWN_CHANNEL: &str = "(unknown channel)";
+
+/// A label value as the Prometheus text format writes it: `\`, `"` and newlines escaped.
+fn label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0];
 
@@ -65,7 +83,6 @@ impl Metrics {
     pub fn render(&self) -> String {
         let c = self.lock();
         let mut out = String::new();
-        let label = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         let _ = writeln!(out, "# HELP fleetdb_messages_received_total Messages stored in a channel, by source.");
         let _ = writeln!(out, "# TYPE fleetdb_messages_received_total counter");
         for ((ch, src), (n, _)) in &c.stored {
@@ -128,5 +145,6 @@ mod tests {
         assert!(text.contains("fleetdb_ingest_latency_seconds_bucket{source=\"http_batch\",le=\"0.05\"} 2"));
         assert!(text.contains("fleetdb_ingest_latency_seconds_count{source=\"http_batch\"} 2"));
         assert_eq!(m.stored_in("c"), 5);
+        assert_eq!(label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
     }
 }

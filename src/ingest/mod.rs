@@ -70,14 +70,32 @@ pub struct Limits {
     pub batch_messages: usize,
     /// Bytes of one message's payload.
     pub message_bytes: usize,
-    /// Bytes of HTTP request bodies held in memory at once, over all requests. A batch that
-    /// does not fit is answered 503; an NDJSON stream waits for room.
+    /// Bytes of HTTP request bodies held in memory at once, over all requests, taken as the
+    /// bytes arrive (not as declared). A batch that does not fit is answered 503; an NDJSON
+    /// stream waits for room.
     pub inflight_bytes: usize,
+    /// HTTP connections at once; one more is answered 503 and closed.
+    pub http_connections: usize,
+    /// A request's headers must arrive within this (slow or idle clients are closed).
+    pub http_header_timeout: std::time::Duration,
+    /// A batch body must arrive within this; an NDJSON body must bring at least
+    /// [`NDJSON_MIN_BYTES_PER_WINDOW`] in each such window.
+    pub http_body_timeout: std::time::Duration,
 }
+
+/// What an NDJSON stream must send in each `http_body_timeout` window: slower is a slowloris.
+pub const NDJSON_MIN_BYTES_PER_WINDOW: usize = 1024;
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { batch_messages: 100, message_bytes: 128 * 1024, inflight_bytes: 256 << 20 }
+        Limits {
+            batch_messages: 100,
+            message_bytes: 128 * 1024,
+            inflight_bytes: 256 << 20,
+            http_connections: 1024,
+            http_header_timeout: std::time::Duration::from_secs(10),
+            http_body_timeout: std::time::Duration::from_secs(30),
+        }
     }
 }
 
@@ -240,7 +258,9 @@ impl Ingest {
             column(&|(m, _)| check::printable(&m.payload, REJECTED_RAW_BYTES)),
         ];
         self.engine.append_log(REJECTED, &REJECTED_COLUMNS, values)?;
-        self.metrics.rejected(source, channel, n as u64);
+        // Metrics label only channels that exist: names clients make up are counted together.
+        let label = if self.engine.channel(channel).is_ok() { channel } else { metrics::UNKNOWN_CHANNEL };
+        self.metrics.rejected(source, label, n as u64);
         Ok(())
     }
 }

@@ -43,8 +43,21 @@ impl Fleetdb {
 
     /// Starts with extra `serve` flags and environment variables.
     pub fn start_with(dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Fleetdb {
+        Self::start_through(&[], dir, flags, env)
+    }
+
+    /// Starts through a program that then runs fleetdb (such as `prlimit --nofile=64:64`).
+    pub fn start_through(prefix: &[&str], dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Fleetdb {
         use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetdb"))
+        let mut cmd = match prefix {
+            [] => Command::new(env!("CARGO_BIN_EXE_fleetdb")),
+            [program, rest @ ..] => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(env!("CARGO_BIN_EXE_fleetdb"));
+                c
+            }
+        };
+        let mut child = cmd
             .args(["serve", "--data-dir", dir.to_str().unwrap(), "--pg-listen", "127.0.0.1:0"])
             .args(["--http-listen", "127.0.0.1:0"])
             .args(flags)
