@@ -161,6 +161,22 @@ pub(crate) fn serve_engine(
         None => None,
     };
     raise_file_limit();
+    // The memory limit is shared: ingest buffers take theirs, memtables a quarter, queries the rest.
+    let memtables = cfg.memory_limit / 4;
+    let for_queries = cfg.memory_limit.saturating_sub(cfg.limits.inflight_bytes).saturating_sub(memtables);
+    if for_queries < (64 << 20) {
+        return Err(format!(
+            "--memory-limit {} MiB leaves {} MiB for queries after ingest buffers ({} MiB) and memtables ({} MiB); raise it",
+            cfg.memory_limit >> 20,
+            for_queries >> 20,
+            cfg.limits.inflight_bytes >> 20,
+            memtables >> 20
+        ));
+    }
+    engine
+        .service(|_| Ok(fleetdb::util::memory::MemoryPool::unlimited()))
+        .map_err(|e| e.to_string())?
+        .set_limit(for_queries);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("fleetdb-net")
@@ -182,7 +198,7 @@ pub(crate) fn serve_engine(
     let log: std::sync::Arc<dyn Fn(String) + Send + Sync> = std::sync::Arc::new(|m: String| eprintln!("fleetdb: {m}"));
     let options = fleetdb::server::pg::ServerOptions {
         password: cfg.password.clone(),
-        query_memory: cfg.query_memory,
+        query_memory: cfg.query_memory.min(for_queries),
         ingest: Some(ingest.clone()),
         conn: cfg.conn,
         log: log.clone(),

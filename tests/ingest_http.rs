@@ -204,16 +204,17 @@ fn configured_limits_apply_and_a_full_budget_answers_503_with_retry_after() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""messageId":"2""#) && body.contains("InvalidRequestException"), "{body}");
     assert_eq!(lines(&db, "SELECT count(*) FROM c"), ["1"]);
-    // Slow senders hold the 1 MiB budget: each declares a body and sends one byte of it. The
-    // server takes a request's share when it reads the head, and answers 503 at once when the
-    // share is not there. Big shares first, then small ones, until the budget has less room
-    // left than the batch that follows needs.
+    // Slow senders hold the 1 MiB budget: each declares a body and sends all of it but its
+    // last byte. The server takes the budget as the bytes arrive (not as declared) and answers
+    // 503 at once when they do not fit. Big bodies first, then small ones, until the budget
+    // has less room left than the batch that follows needs.
     let mut slow = Vec::new();
     for (declared, count) in [(70_000, 16), (1_000, 80)] {
         let opened: Vec<std::net::TcpStream> = (0..count)
             .map(|_| {
                 let mut s = std::net::TcpStream::connect(("127.0.0.1", db.http_port)).unwrap();
                 write!(s, "POST /messages/batch HTTP/1.1\r\nHost: x\r\nContent-Length: {declared}\r\n\r\n{{").unwrap();
+                let _ = s.write_all(&vec![b' '; declared - 2]);
                 s
             })
             .collect();

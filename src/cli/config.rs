@@ -16,6 +16,7 @@
 //! | `--mqtt-client-id` | `FLEETDB_MQTT_CLIENT_ID` | `mqtt_client_id` | `fleetdb-` and a hash of the data directory |
 //! | `--password` | `FLEETDB_PASSWORD` | `password` | none: trust, loopback only |
 //! | `--query-memory` | `FLEETDB_QUERY_MEMORY` | `query_memory` | `1GiB` |
+//! | `--memory-limit` | `FLEETDB_MEMORY_LIMIT` | `memory_limit` | half the machine's memory: queries, ingest buffers and memtables together |
 //! | `--batch-messages` | `FLEETDB_BATCH_MESSAGES` | `batch_messages` | `100`: messages in one BatchPutMessage |
 //! | `--message-bytes` | `FLEETDB_MESSAGE_BYTES` | `message_bytes` | `128KiB`: one message, over every source |
 //! | `--ingest-memory` | `FLEETDB_INGEST_MEMORY` | `ingest_memory` | `256MiB`: HTTP request bodies in flight |
@@ -35,7 +36,7 @@ use std::path::PathBuf;
 
 use super::args::Args;
 
-pub const SERVE_OPTIONS: [&str; 23] = [
+pub const SERVE_OPTIONS: [&str; 24] = [
     "data-dir",
     "pg-listen",
     "http-listen",
@@ -59,9 +60,10 @@ pub const SERVE_OPTIONS: [&str; 23] = [
     "http-max-connections",
     "http-header-timeout",
     "http-body-timeout",
+    "memory-limit",
 ];
 
-const FILE_KEYS: [&str; 22] = [
+const FILE_KEYS: [&str; 23] = [
     "data_dir",
     "pg_listen",
     "http_listen",
@@ -84,6 +86,7 @@ const FILE_KEYS: [&str; 22] = [
     "http_max_connections",
     "http_header_timeout",
     "http_body_timeout",
+    "memory_limit",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,10 +105,30 @@ pub struct ServeConfig {
     pub password: Option<String>,
     /// Working memory of one query, in bytes.
     pub query_memory: usize,
+    /// All queries, ingest buffers and memtables together, in bytes.
+    pub memory_limit: usize,
     /// Ingest limits: batch size, message size, HTTP bytes in flight.
     pub limits: fleetdb::ingest::Limits,
     /// SQL connection and message limits.
     pub conn: fleetdb::server::pg::ConnLimits,
+}
+
+/// Half the machine's memory (`MemTotal`), or 4 GiB where it cannot be read.
+fn default_memory_limit() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let kb: usize = m
+                .lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()?;
+            Some(kb * 1024 / 2)
+        })
+        .unwrap_or(4 << 30)
 }
 
 /// A duration with its unit (`500ms`, `30s`, `5min`, `1h`); `0` alone turns a timeout off.
@@ -185,6 +208,10 @@ pub fn resolve(args: &Args, env: impl Fn(&str) -> Option<String>) -> Result<Serv
         query_memory: match pick("query-memory", "FLEETDB_QUERY_MEMORY", "query_memory") {
             Some(s) => parse_size(&s)?,
             None => 1 << 30,
+        },
+        memory_limit: match pick("memory-limit", "FLEETDB_MEMORY_LIMIT", "memory_limit") {
+            Some(s) => parse_size_at_least(&s, 64 << 20)?,
+            None => default_memory_limit(),
         },
         limits: {
             let d = fleetdb::ingest::Limits::default();

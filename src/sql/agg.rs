@@ -453,7 +453,12 @@ impl ScalarMath for Scalar {
 
 /// Groups `input` by `group` and computes `aggs`. Output columns: groups, then aggregates.
 /// With no GROUP BY, exactly one row (even over no input).
-pub fn aggregate(input: &[Batch], group: &[Expr], aggs: &[AggCall]) -> SqlResult<Batch> {
+/// Groups and aggregates the batches `next` yields, one at a time (none is kept).
+pub fn aggregate(
+    next: &mut dyn FnMut() -> SqlResult<Option<Batch>>,
+    group: &[Expr],
+    aggs: &[AggCall],
+) -> SqlResult<Batch> {
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut keys: Vec<Vec<Scalar>> = Vec::new();
     let mut accs: Vec<Vec<Acc>> = Vec::new();
@@ -462,7 +467,22 @@ pub fn aggregate(input: &[Batch], group: &[Expr], aggs: &[AggCall]) -> SqlResult
         accs.push(aggs.iter().map(new_acc).collect());
     }
     let mut row = Vec::new();
-    for b in input {
+    // What each group costs: its hash table entry (twice, for the table's growth), key vector
+    // and accumulators, plus its key's bytes twice (hashed, and as values). Charged every
+    // CHARGE_GROUPS new groups, before the table grows much further.
+    const CHARGE_GROUPS: usize = 1024;
+    let base = super::guard::live();
+    let per_group = 2 * (std::mem::size_of::<Vec<u8>>() + 16)
+        + std::mem::size_of::<Vec<Scalar>>()
+        + group.len() * std::mem::size_of::<Scalar>()
+        + std::mem::size_of::<Vec<Acc>>()
+        + aggs.len() * std::mem::size_of::<Acc>();
+    let mut key_bytes = 0usize;
+    let charge = |groups: usize, key_bytes: usize| -> SqlResult<()> {
+        super::guard::hold(base, groups.saturating_mul(per_group).saturating_add(2 * key_bytes))
+    };
+    while let Some(b) = next()? {
+        let b = &b;
         super::guard::check()?;
         let n = b.num_rows();
         if n == 0 {
@@ -500,8 +520,17 @@ pub fn aggregate(input: &[Batch], group: &[Expr], aggs: &[AggCall]) -> SqlResult
                     }
                     let k = store_key_bytes(&gbatch, &positions, r);
                     let next = keys.len();
+                    let len = k.len();
                     let id = *index.entry(k).or_insert(next);
-                    let id = if id == next { new_group(&mut keys, &mut accs, r) } else { id };
+                    let id = if id == next {
+                        key_bytes += len;
+                        if next % CHARGE_GROUPS == 0 {
+                            charge(next + CHARGE_GROUPS, key_bytes)?;
+                        }
+                        new_group(&mut keys, &mut accs, r)
+                    } else {
+                        id
+                    };
                     gids.push(id);
                     last = Some((r, id));
                 }
@@ -510,8 +539,17 @@ pub fn aggregate(input: &[Batch], group: &[Expr], aggs: &[AggCall]) -> SqlResult
                 for r in 0..n {
                     let k = store_key_bytes(&gbatch, &positions, r);
                     let next = keys.len();
+                    let len = k.len();
                     let id = *index.entry(k).or_insert(next);
-                    let id = if id == next { new_group(&mut keys, &mut accs, r) } else { id };
+                    let id = if id == next {
+                        key_bytes += len;
+                        if next % CHARGE_GROUPS == 0 {
+                            charge(next + CHARGE_GROUPS, key_bytes)?;
+                        }
+                        new_group(&mut keys, &mut accs, r)
+                    } else {
+                        id
+                    };
                     gids.push(id);
                 }
             }

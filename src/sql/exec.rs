@@ -340,6 +340,138 @@ pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
     Ok(out)
 }
 
+/// Batches of `plan` one at a time, without materializing them, where the plan is a channel
+/// scan under filters and projections; `None` for other plans.
+type Pull<'a> = Box<dyn FnMut() -> SqlResult<Option<Batch>> + 'a>;
+
+fn pull(plan: &Plan) -> SqlResult<Option<Pull<'_>>> {
+    Ok(match plan {
+        Plan::Scan { source: Source::Channel(ch), schema, used, time_range, stats, .. } => {
+            let mut reader = ChannelReader::new(ch, *time_range);
+            Some(Box::new(move || {
+                guard::check()?;
+                let Some(m) = reader.next()? else { return Ok(None) };
+                stats.rows_scanned.fetch_add(m.len() as u64, Ordering::Relaxed);
+                Ok(Some(channel_batch(&m, schema, used)))
+            }))
+        }
+        Plan::Filter { input, pred } => pull(input)?.map(|mut next| -> Pull<'_> {
+            Box::new(move || {
+                while let Some(b) = next()? {
+                    let b = filter_batch(b, pred)?;
+                    if b.num_rows() > 0 {
+                        return Ok(Some(b));
+                    }
+                }
+                Ok(None)
+            })
+        }),
+        Plan::Project { input, exprs, schema } => pull(input)?.map(|mut next| -> Pull<'_> {
+            Box::new(move || {
+                let Some(b) = next()? else { return Ok(None) };
+                let columns = exprs.iter().map(|e| eval(e, &b)).collect::<SqlResult<Vec<_>>>()?;
+                Ok(Some(make_batch(schema, columns)))
+            })
+        }),
+        _ => None,
+    })
+}
+
+/// Rows of `b` where `pred` is true.
+fn filter_batch(b: Batch, pred: &Expr) -> SqlResult<Batch> {
+    let c = eval(pred, &b)?;
+    let Values::Bool(v) = &c.values else {
+        return Err(SqlError::mismatch("argument of WHERE must be type boolean"));
+    };
+    let idx: Vec<u32> = (0..b.num_rows()).filter(|&i| v[i] && c.is_valid(i)).map(|i| i as u32).collect();
+    Ok(if idx.len() == b.num_rows() { b } else { take_batch(&b, &idx) })
+}
+
+/// Messages of a channel received in a time range, a chunk at a time.
+struct ChannelReader<'a> {
+    ch: &'a crate::channel::Channel,
+    next: u64,
+    /// The channel's end when the scan started: later messages are not seen.
+    end: u64,
+    range: (i64, i64),
+}
+
+/// Messages a channel scan reads at once.
+const CHANNEL_CHUNK: usize = 16_384;
+
+impl<'a> ChannelReader<'a> {
+    fn new(ch: &'a crate::channel::Channel, range: (i64, i64)) -> ChannelReader<'a> {
+        let end = ch.next_offset();
+        // Arrival times never decrease along offsets: find the first message of the range.
+        let (mut lo, mut hi) = (0u64, end);
+        if range.0 != i64::MIN {
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                match ch.read_from(mid, 1).ok().and_then(|m| Some((m.first_offset, *m.received_at.first()?))) {
+                    Some((at, t)) if t < range.0 => lo = at.max(mid) + 1,
+                    Some(_) => hi = mid,
+                    None => break,
+                }
+            }
+        }
+        ChannelReader { ch, next: lo, end, range }
+    }
+
+    fn next(&mut self) -> SqlResult<Option<crate::channel::Messages>> {
+        while self.next < self.end {
+            let m = self.ch.read_from(self.next, CHANNEL_CHUNK.min((self.end - self.next) as usize))?;
+            if m.is_empty() {
+                return Ok(None);
+            }
+            self.next = m.first_offset + m.len() as u64;
+            let a = m.received_at.partition_point(|&t| t < self.range.0);
+            let b = m.received_at.partition_point(|&t| t < self.range.1);
+            if b < m.len() {
+                self.end = self.next; // past the range: this is the last chunk
+            }
+            if a == 0 && b == m.len() {
+                return Ok(Some(m));
+            }
+            if a < b {
+                let mut part =
+                    crate::channel::Messages { first_offset: m.first_offset + a as u64, ..Default::default() };
+                part.extend_range(&m, a, b);
+                return Ok(Some(part));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A channel scan's batch of `m`: only the columns the query reads are filled.
+fn channel_batch(m: &crate::channel::Messages, schema: &[OutCol], used: &[bool]) -> Batch {
+    let n = m.len();
+    let want = |i: usize| used.get(i).copied().unwrap_or(true);
+    let columns = vec![
+        if want(0) { Column::new(Values::Timestamp(m.received_at.clone())) } else { unread(n) },
+        if want(1) { Column::new(Values::Text(m.ids.clone())) } else { unread(n) },
+        if want(2) { Column::new(Values::Text(m.topics.clone())) } else { unread(n) },
+        if want(3) {
+            let payload: StrVec = m.payloads.iter().map(|p| std::str::from_utf8(p).unwrap_or("")).collect();
+            let mut valid = crate::batch::Bitmap::new_set(n);
+            for (i, p) in m.payloads.iter().enumerate() {
+                if std::str::from_utf8(p).is_err() {
+                    valid.set(i, false);
+                }
+            }
+            Column::with_validity(Values::Text(payload), Some(valid))
+        } else {
+            unread(n)
+        },
+        if want(4) {
+            Column::new(Values::Int64((0..n as i64).map(|i| m.first_offset as i64 + i).collect()))
+        } else {
+            unread(n)
+        },
+    ];
+    make_batch(schema, columns)
+}
+
 fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
     match plan {
         Plan::Scan { source, schema, used, time_range, tags, ranges, stats } => {
@@ -371,16 +503,24 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
             Ok(out)
         }
         Plan::Aggregate { input, group, aggs, schema } => {
-            let inputs = run(input)?;
-            let b = aggregate(&inputs, group, aggs)?;
+            // Over a channel the batches stream from the scan: nothing is held per row.
+            let b = match pull(input)? {
+                Some(mut next) => aggregate(&mut *next, group, aggs)?,
+                None => {
+                    let mut inputs = run(input)?.into_iter();
+                    aggregate(&mut || Ok(inputs.next()), group, aggs)?
+                }
+            };
             Ok(vec![make_batch(schema, b.columns)])
         }
         Plan::Sort { input, keys } => {
-            let all = concat(run(input)?, &input.schema());
+            let all = concat_charged(run(input)?, &input.schema())?;
             let cols = keys.iter().map(|k| eval(&k.expr, &all)).collect::<SqlResult<Vec<_>>>()?;
             let order: Vec<ColOrder> =
                 keys.iter().map(|k| ColOrder { ty: k.expr.ty(), desc: k.desc, nulls_first: k.nulls_first }).collect();
-            let idx = sort_rows(&cols, &order, all.num_rows());
+            // The sort keys, the order and the sorted copy.
+            guard::charge(guard::size_of(std::slice::from_ref(&all)) + 4 * all.num_rows())?;
+            let idx = sort_rows(&cols, &order, all.num_rows())?;
             Ok(vec![take_batch(&all, &idx)])
         }
         Plan::Expand { input, arg, int_elems, schema } => {
@@ -453,7 +593,9 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
             Ok(out)
         }
         Plan::Window { input, calls, schema } => {
-            let all = concat(run(input)?, &input.schema());
+            let all = concat_charged(run(input)?, &input.schema())?;
+            // Partitions, orders and the new columns: about a copy of the input.
+            guard::charge(guard::size_of(std::slice::from_ref(&all)) + 16 * all.num_rows())?;
             let mut columns = all.columns.clone();
             columns.extend(super::window::compute(&all, calls)?);
             Ok(vec![make_batch(schema, columns)])
@@ -485,12 +627,15 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
         Plan::SetOp { left, right, op, all, schema } => set_op(left, right, *op, *all, schema),
         Plan::TopPerGroup { input, keys, by, desc, nulls_first } => {
             let schema = input.schema();
-            let all = concat(run(input)?, &schema);
+            let all = concat_charged(run(input)?, &schema)?;
+            guard::charge(guard::size_of(std::slice::from_ref(&all)))?;
             let idx = top_per_group(&all, keys, *by, schema[*by].ty, *desc, *nulls_first);
             Ok(vec![take_batch(&all, &idx)])
         }
         Plan::DistinctOn { input, keys } => {
-            let all = concat(run(input)?, &input.schema());
+            let all = concat_charged(run(input)?, &input.schema())?;
+            // The set of keys seen and the copy kept: about two copies of the input.
+            guard::charge(2 * guard::size_of(std::slice::from_ref(&all)) + 48 * all.num_rows())?;
             let mut seen = std::collections::HashSet::new();
             let idx: Vec<u32> = (0..all.num_rows())
                 .filter(|&r| seen.insert(store_key_bytes(&all, keys, r)))
@@ -499,7 +644,8 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
             Ok(vec![take_batch(&all, &idx)])
         }
         Plan::Distinct { input } => {
-            let all = concat(run(input)?, &input.schema());
+            let all = concat_charged(run(input)?, &input.schema())?;
+            guard::charge(2 * guard::size_of(std::slice::from_ref(&all)) + 48 * all.num_rows())?;
             let positions: Vec<usize> = (0..all.columns.len()).collect();
             let mut seen = std::collections::HashSet::new();
             let idx: Vec<u32> = (0..all.num_rows())
@@ -561,21 +707,37 @@ pub fn cmp_rows(c: &Column, o: &ColOrder, a: usize, b: usize) -> std::cmp::Order
 }
 
 /// The row order of `n` rows sorted by `cols` under `order` (stable: ties keep input order).
-pub fn sort_rows(cols: &[Column], order: &[ColOrder], n: usize) -> Vec<u32> {
+/// Row numbers in sort order. A cancel or timeout stops it within a few milliseconds: the
+/// comparisons then all answer "equal", which ends the sort in one pass, and it fails.
+pub fn sort_rows(cols: &[Column], order: &[ColOrder], n: usize) -> SqlResult<Vec<u32>> {
     let mut idx: Vec<u32> = (0..n as u32).collect();
+    let compared = std::cell::Cell::new(0u32);
+    let stopped = std::cell::Cell::new(false);
+    let go_on = || {
+        let k = compared.get().wrapping_add(1);
+        compared.set(k);
+        if k % 65_536 == 0 && guard::check().is_err() {
+            stopped.set(true);
+        }
+        !stopped.get()
+    };
     // One integer or timestamp key without NULLs: sort the values themselves.
     if let ([c], [o]) = (cols, order)
         && c.validity.is_none()
         && let Values::Int64(v) | Values::Timestamp(v) = &c.values
     {
         if o.desc {
-            idx.sort_by(|&a, &b| v[b as usize].cmp(&v[a as usize]));
+            idx.sort_by(|&a, &b| if go_on() { v[b as usize].cmp(&v[a as usize]) } else { std::cmp::Ordering::Equal });
         } else {
-            idx.sort_by_key(|&a| v[a as usize]);
+            idx.sort_by(|&a, &b| if go_on() { v[a as usize].cmp(&v[b as usize]) } else { std::cmp::Ordering::Equal });
         }
-        return idx;
+        guard::check()?;
+        return Ok(idx);
     }
     idx.sort_by(|&a, &b| {
+        if !go_on() {
+            return std::cmp::Ordering::Equal;
+        }
         for (c, o) in cols.iter().zip(order) {
             let x = cmp_rows(c, o, a as usize, b as usize);
             if x != std::cmp::Ordering::Equal {
@@ -584,7 +746,8 @@ pub fn sort_rows(cols: &[Column], order: &[ColOrder], n: usize) -> Vec<u32> {
         }
         std::cmp::Ordering::Equal
     });
-    idx
+    guard::check()?;
+    Ok(idx)
 }
 
 /// A correlated subquery's rows for one outer row, as the values of its first column (one
@@ -816,10 +979,14 @@ fn hash_join(
     let mut right_matched = vec![false; r.num_rows()];
     let mut out = Vec::with_capacity(lbatches.len());
     let mut held = 0usize;
+    // A pair of row numbers, and the output row it becomes: charged before the pairs grow.
+    let pair_bytes = 2 * std::mem::size_of::<Option<u32>>() + row_bytes;
     // One output batch per left batch: the left side is never copied whole.
     for l in &lbatches {
         let lk = key_batch(left_keys.iter().map(|e| eval(e, l)).collect::<SqlResult<_>>()?);
         let (mut li, mut ri): (Vec<Option<u32>>, Vec<Option<u32>>) = (Vec::new(), Vec::new());
+        // Pairs charged so far for this batch; room is reserved (and charged) in steps.
+        let mut reserved = 0usize;
         let mut last: Option<(usize, Option<&Vec<u32>>)> = None;
         for i in 0..l.num_rows() {
             if has_null(&lk, i) {
@@ -840,13 +1007,20 @@ fn hash_join(
             };
             last = Some((i, hits));
             if let Some(js) = hits {
+                let need = li.len() + js.len();
+                if need > reserved {
+                    let step = need.max(reserved + reserved / 2).max(4096);
+                    guard::hold(base, held + step.saturating_mul(pair_bytes))?;
+                    li.reserve_exact(step - li.len());
+                    ri.reserve_exact(step - ri.len());
+                    reserved = step;
+                }
                 for &j in js {
                     li.push(Some(i as u32));
                     ri.push(Some(j));
                 }
-            }
-            if i % 4096 == 4095 {
-                guard::hold(base, held + li.len().saturating_mul(row_bytes))?;
+            } else if i % 4096 == 4095 {
+                guard::check()?;
             }
         }
         let build = |li: &[Option<u32>], ri: &[Option<u32>]| -> Batch {
@@ -920,6 +1094,14 @@ fn make_batch(schema: &[OutCol], columns: Vec<Column>) -> Batch {
     Batch { fields, columns }
 }
 
+/// [`concat`], with the copy charged to the query before it is made.
+fn concat_charged(batches: Vec<Batch>, schema: &[OutCol]) -> SqlResult<Batch> {
+    if batches.len() > 1 {
+        guard::charge(guard::size_of(&batches))?;
+    }
+    Ok(concat(batches, schema))
+}
+
 /// All batches as one (an empty batch of the schema's types when there are none).
 pub fn concat(batches: Vec<Batch>, schema: &[OutCol]) -> Batch {
     if batches.len() == 1 {
@@ -966,28 +1148,16 @@ fn scan(
             Ok(vec![make_batch(schema, columns)])
         }
         Source::Channel(ch) => {
-            let m = if range == (i64::MIN, i64::MAX) {
-                ch.read_from(0, usize::MAX)?
-            } else {
-                ch.read_time_range(range.0, range.1)?
-            };
-            stats.rows_scanned.fetch_add(m.len() as u64, Ordering::Relaxed);
-            let n = m.len();
-            let payload: StrVec = m.payloads.iter().map(|p| std::str::from_utf8(p).unwrap_or("")).collect();
-            let mut valid = crate::batch::Bitmap::new_set(n);
-            for (i, p) in m.payloads.iter().enumerate() {
-                if std::str::from_utf8(p).is_err() {
-                    valid.set(i, false);
-                }
+            // A chunk at a time, only the columns read, each chunk charged as it is built.
+            let mut reader = ChannelReader::new(ch, range);
+            let mut out = Vec::new();
+            while let Some(m) = reader.next()? {
+                stats.rows_scanned.fetch_add(m.len() as u64, Ordering::Relaxed);
+                let b = channel_batch(&m, schema, used);
+                guard::charge(guard::size_of(std::slice::from_ref(&b)))?;
+                out.push(b);
             }
-            let columns = vec![
-                Column::new(Values::Timestamp(m.received_at.clone())),
-                Column::new(Values::Text(m.ids.clone())),
-                Column::new(Values::Text(m.topics.clone())),
-                Column::with_validity(Values::Text(payload), Some(valid)),
-                Column::new(Values::Int64((0..n as i64).map(|i| m.first_offset as i64 + i).collect())),
-            ];
-            Ok(vec![make_batch(schema, columns)])
+            Ok(out)
         }
         Source::Datastore(ds) => {
             let snap = ds.snapshot();

@@ -250,6 +250,57 @@ fn bool_col(v: Vec<bool>, validity: Option<Bitmap>) -> Column {
     Column::with_validity(Values::Bool(v), validity)
 }
 
+/// `c IN (literals…)` by a hash set of the literals, for integer and text columns (the lists
+/// ORMs and BI tools send run to thousands of items): one lookup per row instead of one
+/// comparison per item. `None` when the list is not all literals of such a type.
+fn in_set(c: &Column, ty: SqlType, list: &[Expr], negated: bool) -> SqlResult<Option<Column>> {
+    use std::collections::HashSet;
+    let n = c.len();
+    let has_null = list.iter().any(|x| matches!(x.as_lit(), Some(Scalar::Null)));
+    let items = list.iter().filter(|x| !matches!(x.as_lit(), Some(Scalar::Null)));
+    // hit: whether row i's value is in the set (rows whose value is NULL are decided below).
+    let hits: Vec<bool> = match &c.values {
+        Values::Int64(v) if ty.is_integer() => {
+            let mut set = HashSet::with_capacity(list.len());
+            for (k, x) in items.enumerate() {
+                match (x.as_lit(), x.ty()) {
+                    (Some(Scalar::Int(i)), t) if t.is_integer() => set.insert(*i),
+                    _ => return Ok(None),
+                };
+                if k % 4096 == 4095 {
+                    super::guard::check()?;
+                }
+            }
+            v.iter().map(|x| set.contains(x)).collect()
+        }
+        Values::Text(v) if matches!(ty, SqlType::Text | SqlType::Unknown) => {
+            let mut set: HashSet<&str> = HashSet::with_capacity(list.len());
+            for (k, x) in items.enumerate() {
+                match (x.as_lit(), x.ty()) {
+                    (Some(Scalar::Text(s)), SqlType::Text | SqlType::Unknown) => set.insert(s.as_str()),
+                    _ => return Ok(None),
+                };
+                if k % 4096 == 4095 {
+                    super::guard::check()?;
+                }
+            }
+            (0..n).map(|i| set.contains(v.get(i))).collect()
+        }
+        _ => return Ok(None),
+    };
+    let mut valid = Bitmap::new_set(n);
+    let vals = (0..n)
+        .map(|i| {
+            // SQL: NULL IN (…) is NULL; x IN (…, NULL) is NULL when x is not found.
+            if !c.is_valid(i) || (!hits[i] && has_null) {
+                valid.set(i, false);
+            }
+            hits[i] != negated
+        })
+        .collect();
+    Ok(Some(bool_col(vals, Some(valid))))
+}
+
 /// Evaluation context: values fixed for a whole statement.
 #[derive(Clone, Copy, Debug)]
 pub struct EvalCtx {
@@ -354,9 +405,15 @@ pub fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
         }
         Expr::InList { e, list, negated } => {
             let c = eval(e, b)?;
+            if let Some(col) = in_set(&c, e.ty(), list, *negated)? {
+                return Ok(col);
+            }
             let mut any = vec![false; n];
             let mut saw_null = vec![false; n];
-            for item in list {
+            for (k, item) in list.iter().enumerate() {
+                if k % 256 == 255 {
+                    super::guard::check()?;
+                }
                 let ic = eval(item, b)?;
                 let eq = binary(BinOp::Eq, &c, e.ty(), &ic, item.ty(), SqlType::Bool)?;
                 let ev = bools(&eq);

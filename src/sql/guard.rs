@@ -14,6 +14,8 @@ use crate::batch::{Batch, Values};
 /// Default working memory of one query: 1 GiB.
 pub const DEFAULT_QUERY_MEMORY: usize = 1 << 30;
 
+pub use crate::util::memory::MemoryPool;
+
 #[derive(Clone, Debug)]
 pub struct QueryLimits {
     /// Set from another thread to stop the query.
@@ -22,11 +24,18 @@ pub struct QueryLimits {
     pub memory: usize,
     /// When the statement times out (`statement_timeout`).
     pub deadline: Option<std::time::Instant>,
+    /// The server's memory shared by all queries, if there is one.
+    pub pool: Option<Arc<MemoryPool>>,
 }
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        QueryLimits { cancel: Arc::new(AtomicBool::new(false)), memory: DEFAULT_QUERY_MEMORY, deadline: None }
+        QueryLimits {
+            cancel: Arc::new(AtomicBool::new(false)),
+            memory: DEFAULT_QUERY_MEMORY,
+            deadline: None,
+            pool: None,
+        }
     }
 }
 
@@ -39,12 +48,22 @@ thread_local! {
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` under `limits` on this thread.
+/// Runs `f` under `limits` on this thread. What it still holds at the end (or when it
+/// panics) goes back to the pool.
 pub fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
-    let outer = CURRENT.with(|c| c.replace(Some(Current { limits: limits.clone(), live: 0 })));
-    let r = f();
-    CURRENT.with(|c| c.replace(outer));
-    r
+    struct Restore(Option<Current>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let inner = CURRENT.with(|c| c.replace(self.0.take()));
+            if let Some(cur) = inner
+                && let Some(pool) = &cur.limits.pool
+            {
+                pool.give(cur.live);
+            }
+        }
+    }
+    let _restore = Restore(CURRENT.with(|c| c.replace(Some(Current { limits: limits.clone(), live: 0 }))));
+    f()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,8 +157,29 @@ pub fn hold(bytes: usize, more: usize) -> SqlResult<()> {
     check()?;
     CURRENT.with(|c| {
         if let Some(cur) = c.borrow_mut().as_mut() {
-            cur.live = bytes.saturating_add(more);
-            if cur.live > cur.limits.memory {
+            let want = bytes.saturating_add(more);
+            if let Some(pool) = &cur.limits.pool {
+                if want > cur.live {
+                    if want <= cur.limits.memory && !pool.take(want - cur.live) {
+                        return Err(SqlError::new(
+                            "53200",
+                            format!(
+                                "out of memory: queries together hold {} MiB of the server's {} MiB for queries",
+                                pool.used() >> 20,
+                                pool.limit() >> 20
+                            ),
+                        )
+                        .with_hint("Retry when other queries have finished, or raise --memory-limit."));
+                    }
+                } else {
+                    pool.give(cur.live - want);
+                }
+            }
+            if want > cur.limits.memory {
+                if let Some(pool) = &cur.limits.pool {
+                    pool.give(cur.live);
+                }
+                cur.live = 0;
                 return Err(SqlError::new(
                     "53200",
                     format!(
@@ -149,6 +189,7 @@ pub fn hold(bytes: usize, more: usize) -> SqlResult<()> {
                 )
                 .with_hint("Filter by time or machine, aggregate, or raise --query-memory."));
             }
+            cur.live = want;
         }
         Ok(())
     })

@@ -157,7 +157,10 @@ pub fn parse_duration_setting(v: &str) -> Option<std::time::Duration> {
 impl Session {
     pub fn new(engine: Arc<Engine>) -> Session {
         let settings = DEFAULT_SETTINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Session { engine, settings, in_transaction: false, limits: Default::default(), ingest: None }
+        // Every session of an engine draws on the engine's one memory pool.
+        let pool = engine.service(|_| Ok(super::guard::MemoryPool::unlimited())).ok();
+        let limits = super::guard::QueryLimits { pool, ..Default::default() };
+        Session { engine, settings, in_transaction: false, limits, ingest: None }
     }
 
     fn ingest(&mut self) -> SqlResult<Arc<Ingest>> {

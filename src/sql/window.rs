@@ -128,7 +128,7 @@ fn compute_one(all: &Batch, call: &WindowCall) -> SqlResult<Column> {
         .map(|(e, desc, nulls_first)| ColOrder { ty: e.ty(), desc: *desc, nulls_first: *nulls_first })
         .collect();
     order.extend(oorder.iter().copied());
-    let idx = sort_rows(&keys, &order, n);
+    let idx = sort_rows(&keys, &order, n)?;
     let args = call.args.iter().map(|e| eval(e, all)).collect::<SqlResult<Vec<_>>>()?;
     let arg_tys: Vec<SqlType> = call.args.iter().map(|e| e.ty()).collect();
     let mut out = vec![Scalar::Null; n];

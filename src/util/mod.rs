@@ -8,6 +8,7 @@ pub mod container;
 pub mod fsutil;
 pub mod hash;
 pub mod json;
+pub mod memory;
 pub mod mmap;
 pub mod process;
 pub mod recfile;

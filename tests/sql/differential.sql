@@ -14,6 +14,12 @@ SELECT count(*) FROM readings WHERE temperature BETWEEN 60 AND 70
 SELECT count(*) FROM readings WHERE temperature NOT BETWEEN 60 AND 70
 SELECT count(*) FROM readings WHERE machine_id IN ('M-0001', 'M-0003', 'M-0005')
 SELECT count(*) FROM readings WHERE machine_id NOT IN ('M-0001', 'M-0003')
+SELECT count(*) FROM readings WHERE machine_id IN ('M-0001', NULL, 'M-0003')
+SELECT count(*) FROM readings WHERE machine_id NOT IN ('M-0001', NULL)
+SELECT count(*), count(*) FILTER (WHERE status NOT IN ('idle', 'running')) FROM readings WHERE status IN ('idle', 'warning', 'running', NULL) IS NULL
+SELECT count(*) FROM readings WHERE rpm IN (0, 1500, 1600, 1700)
+SELECT count(*) FROM readings WHERE rpm NOT IN (0, 1500, NULL)
+SELECT count(*) FROM readings WHERE (rpm IN (0, 1500)) IS NULL
 SELECT count(*) FROM readings WHERE machine_id LIKE 'M-000%'
 SELECT count(*) FROM readings WHERE machine_id LIKE '%1_'
 SELECT count(*) FROM readings WHERE status ILIKE 'RUN%'
