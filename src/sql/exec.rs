@@ -946,11 +946,16 @@ fn hash_join(
         Int(HashMap<i64, Vec<u32>>),
         Bytes(HashMap<Vec<u8>, Vec<u32>>),
     }
+    // The index: an entry, a key and a list of row numbers per right row at most.
+    guard::charge(r.num_rows().saturating_mul(64) + guard::size_of(std::slice::from_ref(&rk)))?;
     let index = match rk.columns.as_slice() {
         [rc] if matches!(rc.values, Values::Text(_)) => {
             let Values::Text(rv) = &rc.values else { unreachable!("matched above") };
             let mut m: HashMap<&str, Vec<u32>> = HashMap::new();
             for j in (0..rv.len()).filter(|&j| rc.is_valid(j)) {
+                if j % 8192 == 0 {
+                    guard::check()?;
+                }
                 m.entry(rv.get(j)).or_default().push(j as u32);
             }
             Index::Text(m)
@@ -959,6 +964,9 @@ fn hash_join(
             let (Values::Int64(rv) | Values::Timestamp(rv)) = &rc.values else { unreachable!("matched above") };
             let mut m: HashMap<i64, Vec<u32>> = HashMap::new();
             for j in (0..rv.len()).filter(|&j| rc.is_valid(j)) {
+                if j % 8192 == 0 {
+                    guard::check()?;
+                }
                 m.entry(rv[j]).or_default().push(j as u32);
             }
             Index::Int(m)
@@ -966,6 +974,9 @@ fn hash_join(
         _ => {
             let mut m: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
             for j in (0..r.num_rows()).filter(|&j| !has_null(&rk, j)) {
+                if j % 8192 == 0 {
+                    guard::check()?;
+                }
                 m.entry(store_key_bytes(&rk, &all, j)).or_default().push(j as u32);
             }
             Index::Bytes(m)
@@ -1019,7 +1030,8 @@ fn hash_join(
                     li.push(Some(i as u32));
                     ri.push(Some(j));
                 }
-            } else if i % 4096 == 4095 {
+            }
+            if i % 4096 == 4095 {
                 guard::check()?;
             }
         }

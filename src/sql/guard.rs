@@ -42,7 +42,16 @@ impl Default for QueryLimits {
 struct Current {
     limits: QueryLimits,
     live: usize,
+    /// The most it held at once.
+    peak: usize,
+    ticket: Option<crate::util::memory::Ticket>,
 }
+
+/// A statement that held this much gives freed memory back to the system when it ends.
+const RELEASE_AFTER: usize = 32 << 20;
+
+/// How long the oldest query waits for memory others hold before it fails.
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 thread_local! {
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
@@ -55,14 +64,19 @@ pub fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
     impl Drop for Restore {
         fn drop(&mut self) {
             let inner = CURRENT.with(|c| c.replace(self.0.take()));
-            if let Some(cur) = inner
-                && let Some(pool) = &cur.limits.pool
-            {
-                pool.give(cur.live);
+            if let Some(cur) = inner {
+                if let Some(pool) = &cur.limits.pool {
+                    pool.give(cur.live);
+                }
+                if cur.peak >= RELEASE_AFTER {
+                    crate::util::mmap::release_free_memory();
+                }
             }
         }
     }
-    let _restore = Restore(CURRENT.with(|c| c.replace(Some(Current { limits: limits.clone(), live: 0 }))));
+    let ticket = limits.pool.as_ref().map(|p| p.ticket());
+    let _restore =
+        Restore(CURRENT.with(|c| c.replace(Some(Current { limits: limits.clone(), live: 0, peak: 0, ticket }))));
     f()
 }
 
@@ -160,7 +174,20 @@ pub fn hold(bytes: usize, more: usize) -> SqlResult<()> {
             let want = bytes.saturating_add(more);
             if let Some(pool) = &cur.limits.pool {
                 if want > cur.live {
-                    if want <= cur.limits.memory && !pool.take(want - cur.live) {
+                    // When the pool is full the oldest query waits for others to finish or
+                    // give up; the others give up at once.
+                    let mut got = want > cur.limits.memory || pool.take(want - cur.live);
+                    let waited = std::time::Instant::now();
+                    while !got
+                        && cur.ticket.as_ref().is_some_and(|t| t.is_oldest())
+                        && waited.elapsed() < POOL_WAIT
+                        && !cur.limits.cancel.load(Ordering::Relaxed)
+                        && cur.limits.deadline.is_none_or(|d| std::time::Instant::now() < d)
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        got = pool.take(want - cur.live);
+                    }
+                    if !got {
                         return Err(SqlError::new(
                             "53200",
                             format!(
@@ -190,6 +217,7 @@ pub fn hold(bytes: usize, more: usize) -> SqlResult<()> {
                 .with_hint("Filter by time or machine, aggregate, or raise --query-memory."));
             }
             cur.live = want;
+            cur.peak = cur.peak.max(want);
         }
         Ok(())
     })

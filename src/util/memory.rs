@@ -3,18 +3,59 @@
 //! charged and gives them back as they are released, so all queries together stay under it.
 //! One pool per engine, as an [`crate::engine::Engine::service`].
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 #[derive(Debug)]
 pub struct MemoryPool {
     limit: AtomicUsize,
     used: AtomicUsize,
+    /// Tickets of the queries running now, in the order they started. When the pool is
+    /// full, the oldest waits for memory and the others give theirs up, so that concurrent
+    /// heavy queries finish one after another instead of all failing together.
+    running: Mutex<BTreeSet<u64>>,
+    next_ticket: AtomicU64,
+}
+
+/// A running query's place in line; it leaves the line when dropped.
+#[derive(Debug)]
+pub struct Ticket {
+    pool: std::sync::Arc<MemoryPool>,
+    id: u64,
+}
+
+impl Ticket {
+    /// Whether this query started before every other running one.
+    pub fn is_oldest(&self) -> bool {
+        self.pool.lock().first() == Some(&self.id)
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.pool.lock().remove(&self.id);
+    }
 }
 
 impl MemoryPool {
     /// A pool without a limit (until [`MemoryPool::set_limit`]).
     pub fn unlimited() -> MemoryPool {
-        MemoryPool { limit: AtomicUsize::new(usize::MAX), used: AtomicUsize::new(0) }
+        MemoryPool {
+            limit: AtomicUsize::new(usize::MAX),
+            used: AtomicUsize::new(0),
+            running: Mutex::new(BTreeSet::new()),
+            next_ticket: AtomicU64::new(0),
+        }
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Enters a query in line.
+    pub fn ticket(self: &std::sync::Arc<Self>) -> Ticket {
+        let id = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(id);
+        Ticket { pool: self.clone(), id }
     }
     pub fn set_limit(&self, bytes: usize) {
         self.limit.store(bytes, Ordering::Relaxed);
@@ -47,7 +88,7 @@ mod tests {
 
     #[test]
     fn takes_up_to_the_limit_and_gives_back() {
-        let p = MemoryPool::unlimited();
+        let p = std::sync::Arc::new(MemoryPool::unlimited());
         p.set_limit(100);
         assert!(p.take(60));
         assert!(!p.take(41));
@@ -55,5 +96,9 @@ mod tests {
         assert!(p.take(40));
         p.give(100);
         assert_eq!(p.used(), 0);
+        let (a, b) = (p.ticket(), p.ticket());
+        assert!(a.is_oldest() && !b.is_oldest());
+        drop(a);
+        assert!(b.is_oldest());
     }
 }

@@ -1,4 +1,5 @@
-//! Read-only memory maps of immutable files. This is the one module allowed `unsafe`.
+//! Read-only memory maps of immutable files, and [`release_free_memory`]. This is the one
+//! module allowed `unsafe`.
 
 #![allow(unsafe_code)]
 
@@ -31,5 +32,24 @@ impl Backing {
             Backing::Mapped(m) => m,
             Backing::Owned(v) => v,
         }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+unsafe extern "C" {
+    /// glibc: gives the free memory at the top of the heap, and free whole pages inside every
+    /// arena, back to the system; returns 1 if any memory was released.
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+/// Gives memory that was freed back to the operating system. glibc keeps freed small blocks in
+/// per-thread arenas, so after a large query (or one that failed for want of memory) the
+/// process would otherwise stay as large as its peak. Called after statements that held much.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes a plain size and touches only the allocator's own state,
+    // under the allocator's locks; it is safe to call from any thread at any time.
+    unsafe {
+        malloc_trim(0);
     }
 }
