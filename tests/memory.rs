@@ -1,0 +1,177 @@
+//! Memory is a budget: per query (`--query-memory`) and for all queries together
+//! (`--memory-limit`), measured from outside as the server's peak resident size (VmHWM); and
+//! cancel requests and `statement_timeout` stop every kind of operator promptly.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Fleetdb, ok};
+
+fn status_kb(pid: u32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines().find_map(|l| l.strip_prefix(field)).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap()
+}
+
+fn psql(db: &Fleetdb, sqls: &[&str]) -> (bool, String) {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), sqls.iter().map(|s| format!("{s};\n")).collect::<String>()).unwrap();
+    let out = Command::new("psql")
+        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &db.port.to_string()])
+        .args(["-U", "fleetdb", "fleetdb", "-f"])
+        .arg(f.path())
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// COPYs `rows` lines made by `line` into `table (time, col)`.
+fn copy(db: &Fleetdb, target: &str, rows: usize, line: impl Fn(usize) -> String) {
+    let mut child = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &db.port.to_string(),
+            "-U",
+            "fleetdb",
+            "fleetdb",
+        ])
+        .args(["-c", &format!("COPY {target} FROM STDIN WITH (FORMAT csv)")])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut w = std::io::BufWriter::new(child.stdin.take().unwrap());
+    for i in 0..rows {
+        writeln!(w, "2026-01-01 00:00:00+00,{}", line(i)).unwrap();
+    }
+    drop(w);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_query_stops_at_its_budget_before_it_allocates_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start_with(dir.path(), &["--query-memory", "64MiB"], &[]);
+    ok(db.psql("CREATE DATASTORE a (x BIGINT)"), "a");
+    ok(db.psql("CREATE DATASTORE g (k TEXT)"), "g");
+    copy(&db, "a (time, x)", 150_000, |i| i.to_string());
+    copy(&db, "g (time, k)", 1_000_000, |i| format!("key-{i}"));
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = db.child.id();
+    let before = status_kb(pid, "VmHWM:");
+    // 150k × 150k rows; 1M groups.
+    for q in
+        ["SELECT count(*) FROM a a1 CROSS JOIN a a2", "SELECT count(*) FROM (SELECT k, count(*) FROM g GROUP BY k) t"]
+    {
+        let (done, out) = psql(&db, &[q]);
+        assert!(
+            !done && out.contains("out of memory: the query needs more than its working memory of 64 MiB"),
+            "{q}: {out}"
+        );
+    }
+    let grew_mb = (status_kb(pid, "VmHWM:") - before) / 1024;
+    assert!(grew_mb < 96, "peak grew {grew_mb} MB for a 64 MiB budget");
+    assert_eq!(psql(&db, &["SELECT count(*) FROM (SELECT k FROM g WHERE k LIKE 'key-1%') t"]).1.trim(), "111111");
+}
+
+#[test]
+fn concurrent_heavy_queries_share_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1 GiB: 256 MiB of ingest buffers, 256 MiB for memtables, 512 MiB for queries.
+    let db = Fleetdb::start_with(dir.path(), &["--memory-limit", "1GiB"], &[]);
+    ok(db.psql("CREATE DATASTORE g (k TEXT)"), "g");
+    copy(&db, "g (time, k)", 1_000_000, |i| format!("key-{i}"));
+    std::thread::sleep(Duration::from_secs(2));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let port = db.port;
+            std::thread::spawn(move || {
+                let out = Command::new("psql")
+                    .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "fleetdb", "fleetdb"])
+                    .args(["-c", "SELECT count(*) FROM (SELECT k, count(*) FROM g GROUP BY k) t"])
+                    .output()
+                    .unwrap();
+                format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+            })
+        })
+        .collect();
+    let outs: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let done = outs.iter().filter(|o| o.trim() == "1000000").count();
+    let refused = outs.iter().filter(|o| o.contains("out of memory: queries together hold")).count();
+    assert!(done >= 1 && done + refused == 8, "{outs:#?}");
+    let peak_mb = status_kb(db.child.id(), "VmHWM:") / 1024;
+    assert!(peak_mb < 1024, "peak {peak_mb} MB over a 1 GiB limit");
+    // Freed memory went back to the system, and the server goes on.
+    assert!(status_kb(db.child.id(), "VmRSS:") / 1024 < 512);
+    assert_eq!(psql(&db, &["SELECT 1"]).1.trim(), "1");
+}
+
+#[test]
+fn counting_a_channel_holds_nothing_per_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start_with(dir.path(), &["--query-memory", "8MiB"], &[]);
+    ok(db.psql("CREATE CHANNEL ch"), "channel");
+    let mut body = Vec::new();
+    for i in 0..2_000_000 {
+        writeln!(body, r#"{{"machine": "M-{}", "v": {i}}}"#, i % 1000).unwrap();
+    }
+    let (status, text) = common::http_post(db.http_port, "/channels/ch/messages", &body);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains(r#""accepted":2000000"#), "{text}");
+    // 2M messages would be 12 MB even as one byte per message and column: over 8 MiB.
+    assert_eq!(psql(&db, &["SELECT count(*) FROM ch"]).1.trim(), "2000000");
+    assert_eq!(psql(&db, &["SELECT count(*) FROM ch WHERE payload->>'machine' = 'M-7'"]).1.trim(), "2000");
+    let (done, out) = psql(&db, &["SELECT count(*) FROM ch WHERE __received_at > now() - interval '1 hour'"]);
+    assert!(done && out.trim() == "2000000", "{out}");
+    let (done, out) = psql(&db, &["SELECT payload FROM ch ORDER BY payload"]);
+    assert!(!done && out.contains("53200") || out.contains("out of memory"), "materializing it is refused: {out}");
+}
+
+#[test]
+fn statement_timeout_and_cancel_stop_every_operator_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    ok(db.psql("CREATE DATASTORE g (k TEXT, v BIGINT)"), "g");
+    copy(&db, "g (time, k, v)", 1_000_000, |i| format!("key-{i},{}", i % 1000));
+    std::thread::sleep(Duration::from_secs(2));
+    let ins: Vec<String> = (0..100_000).map(|i| format!("'key-{}'", i * 7)).collect();
+    let in_list = format!("SELECT count(*) FROM g WHERE k IN ({})", ins.join(", "));
+    // A long IN list is a hash set: quick, and right.
+    assert_eq!(psql(&db, &[&in_list]).1.trim(), "100000");
+    for q in [
+        "SELECT count(*) FROM g a JOIN g b ON a.k = b.k",
+        "SELECT count(*) FROM (SELECT k, count(*) FROM g GROUP BY k) t",
+        "SELECT count(DISTINCT k) FROM g",
+        "SELECT count(*) FROM g a JOIN g b ON a.v = b.v",
+        "SELECT pg_sleep(10)",
+    ] {
+        let t = Instant::now();
+        let (done, out) = psql(&db, &["SET statement_timeout = '50ms'", q]);
+        let took = t.elapsed();
+        assert!(!done && out.contains("canceling statement due to statement timeout"), "{q}: {out}");
+        assert!(took < Duration::from_millis(1500), "{q}: {took:?}");
+    }
+    // A cancel request (psql sends one on SIGINT) stops a running join.
+    let mut child = Command::new("psql")
+        .args(["-X", "-h", "127.0.0.1", "-p", &db.port.to_string(), "-U", "fleetdb", "fleetdb"])
+        .args(["-c", "SELECT count(*) FROM g a JOIN g b ON a.v = b.v"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("canceling statement due to user request"), "{err}");
+    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert_eq!(psql(&db, &["SELECT 1"]).1.trim(), "1");
+}
