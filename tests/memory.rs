@@ -159,7 +159,7 @@ fn statement_timeout_and_cancel_stop_every_operator_promptly() {
         assert!(took < Duration::from_millis(1500), "{q}: {took:?}");
     }
     // A cancel request (psql sends one on SIGINT) stops a running join.
-    let mut child = Command::new("psql")
+    let child = Command::new("psql")
         .args(["-X", "-h", "127.0.0.1", "-p", &db.port.to_string(), "-U", "fleetdb", "fleetdb"])
         .args(["-c", "SELECT count(*) FROM g a JOIN g b ON a.v = b.v"])
         .stdout(Stdio::piped())

@@ -524,7 +524,7 @@ pub fn aggregate(
                     let id = *index.entry(k).or_insert(next);
                     let id = if id == next {
                         key_bytes += len;
-                        if next % CHARGE_GROUPS == 0 {
+                        if next.is_multiple_of(CHARGE_GROUPS) {
                             charge(next + CHARGE_GROUPS, key_bytes)?;
                         }
                         new_group(&mut keys, &mut accs, r)
@@ -543,7 +543,7 @@ pub fn aggregate(
                     let id = *index.entry(k).or_insert(next);
                     let id = if id == next {
                         key_bytes += len;
-                        if next % CHARGE_GROUPS == 0 {
+                        if next.is_multiple_of(CHARGE_GROUPS) {
                             charge(next + CHARGE_GROUPS, key_bytes)?;
                         }
                         new_group(&mut keys, &mut accs, r)

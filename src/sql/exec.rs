@@ -716,7 +716,7 @@ pub fn sort_rows(cols: &[Column], order: &[ColOrder], n: usize) -> SqlResult<Vec
     let go_on = || {
         let k = compared.get().wrapping_add(1);
         compared.set(k);
-        if k % 65_536 == 0 && guard::check().is_err() {
+        if k.is_multiple_of(65_536) && guard::check().is_err() {
             stopped.set(true);
         }
         !stopped.get()
