@@ -44,15 +44,28 @@ impl Error {
     pub fn corrupt(path: impl AsRef<Path>, what: impl Into<String>) -> Self {
         Error::Corrupt { path: path.as_ref().to_path_buf(), what: what.into() }
     }
+    /// Whether the device is full (or a quota reached): the write may be tried again once
+    /// there is room, so clients get 53100 / HTTP 503 rather than an internal error.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => {
+                matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+            }
+            Error::WalPoisoned(why) => why.contains("No space left") || why.contains("quota exceeded"),
+            _ => false,
+        }
+    }
+
     /// The SQLSTATE a client sees for this error.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            Error::Io { .. } => "58030",                 // io_error
-            Error::Corrupt { .. } => "XX001",            // data_corrupted
-            Error::UnsupportedVersion { .. } => "XX000", // internal_error
-            Error::NotFound(_) => "42P01",               // undefined_table
-            Error::AlreadyExists(_) => "42P07",          // duplicate_table
-            Error::Invalid(_) => "22023",                // invalid_parameter_value
+            Error::Io { .. } if self.is_disk_full() => "53100", // disk_full
+            Error::Io { .. } => "58030",                        // io_error
+            Error::Corrupt { .. } => "XX001",                   // data_corrupted
+            Error::UnsupportedVersion { .. } => "XX000",        // internal_error
+            Error::NotFound(_) => "42P01",                      // undefined_table
+            Error::AlreadyExists(_) => "42P07",                 // duplicate_table
+            Error::Invalid(_) => "22023",                       // invalid_parameter_value
             Error::Constraint { sqlstate, .. } => sqlstate,
             Error::WalPoisoned(_) => "58030",
             Error::Conflict(_) => "40001", // serialization_failure

@@ -47,6 +47,31 @@ type Reply = Response<Full<Bytes>>;
 struct Server {
     ingest: Arc<Ingest>,
     budget: Semaphore,
+    /// Request ids seen (`x-request-id`), for retries without duplicates.
+    requests: super::requests::Requests,
+}
+
+/// The `x-request-id` of a request: `Ok(None)` without one, `Err` (an answer) if malformed.
+fn request_id(req: &Request<Body>) -> Result<Option<String>, Reply> {
+    match req.headers().get("x-request-id") {
+        None => Ok(None),
+        Some(v) => match v.to_str().ok().filter(|s| super::requests::valid_id(s)) {
+            Some(s) => Ok(Some(s.to_string())),
+            None => Err(aws_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestException",
+                "x-request-id must be 1 to 128 letters, digits or ._:-",
+            )),
+        },
+    }
+}
+
+fn in_progress(id: &str) -> Reply {
+    aws_error(
+        StatusCode::CONFLICT,
+        "InvalidRequestException",
+        &format!("request {id} is being served; retry once it is answered"),
+    )
 }
 
 impl Server {
@@ -118,7 +143,8 @@ pub async fn serve(
     let budget = Semaphore::new(budget_size(&ingest.limits));
     let connections = Arc::new(Semaphore::new(ingest.limits.http_connections));
     let header_timeout = ingest.limits.http_header_timeout;
-    let server = Arc::new(Server { ingest, budget });
+    let requests = super::requests::Requests::open(ingest.engine().data_dir()).map_err(std::io::Error::other)?;
+    let server = Arc::new(Server { ingest, budget, requests });
     let mut backoff = std::time::Duration::ZERO;
     tokio::pin!(shutdown);
     loop {
@@ -171,6 +197,12 @@ pub async fn serve(
     }
 }
 
+fn json_string(s: &str) -> String {
+    let mut out = String::new();
+    json::write_string(&mut out, s);
+    out
+}
+
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Reply {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
@@ -196,6 +228,12 @@ fn internal(e: &Error) -> Reply {
         Error::NotFound(what) => {
             aws_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &format!("{what} does not exist"))
         }
+        // Nothing of the failed call was acknowledged; it may be sent again once there is room.
+        e if e.is_disk_full() => aws_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+            &format!("the disk is full; retry when there is room: {e}"),
+        ),
         other => aws_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailureException", &other.to_string()),
     }
 }
@@ -248,6 +286,10 @@ impl Server {
 
     async fn batch(&self, req: Request<Body>) -> Reply {
         let limits = &self.ingest.limits;
+        let rid = match request_id(&req) {
+            Ok(r) => r,
+            Err(answer) => return answer,
+        };
         // Base64 grows payloads by a third; allow for the JSON around them.
         let max_body = limits.batch_messages * (limits.message_bytes * 4 / 3 + 1024) + 64 * 1024;
         let declared =
@@ -313,13 +355,34 @@ impl Server {
             Err(message) => return aws_error(StatusCode::BAD_REQUEST, "InvalidRequestException", &message),
         };
         let BatchRequest { channel, messages } = request;
+        // With a request id: what an earlier attempt stored is not stored again, and what this
+        // one stores carries the id (see module `requests`).
+        let mut already = std::collections::HashSet::new();
+        let mut _serving = None;
+        let topic: Cow<'static, str> = match &rid {
+            Some(id) => {
+                if let Ok(ch) = self.ingest.engine().channel(&channel) {
+                    match self.requests.begin(id, &ch) {
+                        Ok(Some((serving, stored))) => {
+                            already = stored.ids;
+                            _serving = Some(serving);
+                        }
+                        Ok(None) => return in_progress(id),
+                        Err(e) => return internal(&e),
+                    }
+                }
+                Cow::Owned(super::requests::topic(id))
+            }
+            None => Cow::Borrowed(""),
+        };
+        let messages: Vec<BatchMessage> = messages.into_iter().filter(|m| !already.contains(m.id.as_ref())).collect();
         // Messages refused while decoding, then the rest through the channel's checks.
         let (mut good, mut early) = (Vec::new(), Vec::new());
         let mut ids = Vec::with_capacity(messages.len());
         for m in messages {
             ids.push(m.id.to_string());
             match m.payload {
-                Ok(payload) => good.push((ids.len() - 1, Incoming { id: m.id, topic: Cow::Borrowed(""), payload })),
+                Ok(payload) => good.push((ids.len() - 1, Incoming { id: m.id, topic: topic.clone(), payload })),
                 Err(reason) => early.push((
                     ids.len() - 1,
                     Incoming { id: m.id, topic: Cow::Borrowed(""), payload: Cow::Owned(m.raw) },
@@ -366,6 +429,30 @@ impl Server {
 
     async fn ndjson(&self, channel: &str, req: Request<Body>) -> Reply {
         let started = now_micros();
+        let rid = match request_id(&req) {
+            Ok(r) => r,
+            Err(answer) => return answer,
+        };
+        // With a request id, line n is message `<id>-<n>` under the id's topic, and the lines
+        // an earlier attempt stored are skipped (see module `requests`).
+        let mut already = std::collections::HashSet::new();
+        let mut _serving = None;
+        if let Some(id) = &rid
+            && let Ok(ch) = self.ingest.engine().channel(channel)
+        {
+            match self.requests.begin(id, &ch) {
+                Ok(Some((serving, stored))) => {
+                    already = stored.ids;
+                    _serving = Some(serving);
+                }
+                Ok(None) => return in_progress(id),
+                Err(e) => return internal(&e),
+            }
+        }
+        let prefix = rid.clone().unwrap_or_else(|| format!("{started:x}"));
+        let topic: Cow<'static, str> =
+            rid.as_deref().map_or(Cow::Borrowed(""), |id| Cow::Owned(super::requests::topic(id)));
+        let mut skipped = 0usize;
         let mut body = req.into_body();
         let mut pending: Vec<u8> = Vec::new();
         let mut chunk: Vec<Incoming<'static>> = Vec::new();
@@ -436,11 +523,16 @@ impl Server {
                     if line.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
+                    let id = format!("{prefix}-{line_no}");
+                    if already.contains(&id) {
+                        skipped += 1;
+                        continue;
+                    }
                     chunk_lines.push(line_no);
                     chunk_bytes += line.len();
                     chunk.push(Incoming {
-                        id: Cow::Owned(format!("{started:x}-{line_no}")),
-                        topic: Cow::Borrowed(""),
+                        id: Cow::Owned(id),
+                        topic: topic.clone(),
                         payload: Cow::Owned(line.to_vec()),
                     });
                 }
@@ -463,7 +555,17 @@ impl Server {
                             }
                         }
                     }
-                    Err(e) => return internal(&e),
+                    Err(e) => {
+                        // What was stored before stays stored; with a request id, sending the
+                        // same call again stores just the rest.
+                        let mut r = internal(&e);
+                        let note = format!(
+                            "{{\"message\":{},\"accepted\":{accepted},\"rejected\":{rejected},\"alreadyStored\":{skipped}}}",
+                            json_string(&format!("{e}; {accepted} messages were stored before it"))
+                        );
+                        *r.body_mut() = Full::new(Bytes::from(note));
+                        return r;
+                    }
                 }
                 // Stored: the budget goes back, but for what is still pending.
                 held.release();
@@ -508,7 +610,11 @@ impl Server {
                 }
             }
         }
-        let mut out = format!("{{\"accepted\":{accepted},\"rejected\":{rejected},\"errors\":[");
+        let mut out = format!("{{\"accepted\":{accepted},\"rejected\":{rejected},");
+        if rid.is_some() {
+            out.push_str(&format!("\"alreadyStored\":{skipped},"));
+        }
+        out.push_str("\"errors\":[");
         for (k, (line, message)) in errors.iter().enumerate() {
             if k > 0 {
                 out.push(',');

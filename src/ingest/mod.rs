@@ -17,6 +17,7 @@ pub mod check;
 pub mod http;
 pub mod metrics;
 pub mod mqtt;
+pub mod requests;
 pub mod routes;
 
 use std::borrow::Cow;

@@ -1,0 +1,206 @@
+//! [`Requests`]: idempotent retries of HTTP ingest calls. A client that sends a request id
+//! (header `x-request-id`) and gets no answer (a timeout, a dropped connection, a crash of the
+//! server) sends the same call again with the same id; what the first attempt stored is not
+//! stored twice.
+//!
+//! How: before the first message of a request is appended, its id, channel and the channel's
+//! end offset are written and synced to `http_requests` in the data directory (one line per
+//! request). Every message the request stores carries the topic `x-request-id:<id>`. A
+//! request whose id is in the file is a retry: the channel is read from the recorded offset,
+//! and the messages with that topic say what was stored (NDJSON lines by number, batch
+//! messages by `messageId`), which the retry skips. Entries older than [`KEEP`] are dropped
+//! when the file is rewritten.
+//!
+//! ```text
+//! http_requests: one line per request: { id \t channel \t start_offset \t unix_seconds \n }
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::channel::Channel;
+use crate::error::{IoContext, Result};
+
+pub const FILE_NAME: &str = "http_requests";
+
+/// How long a request id is remembered.
+pub const KEEP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The topic of the messages request `id` stores.
+pub fn topic(id: &str) -> String {
+    format!("x-request-id:{id}")
+}
+
+/// A request id: 1 to 128 characters of letters, digits and `._:-`.
+pub fn valid_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+}
+
+struct Entry {
+    channel: String,
+    start: u64,
+    at: u64,
+}
+
+pub struct Requests {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    known: HashMap<String, Entry>,
+    /// Requests being served now: a second call with the same id waits its turn (409).
+    busy: HashSet<String>,
+    /// Lines in the file (rewritten when it has twice as many as are kept).
+    lines: usize,
+}
+
+/// What an earlier attempt of a request stored.
+#[derive(Debug, Default)]
+pub struct Stored {
+    /// The message ids stored under the request's topic.
+    pub ids: HashSet<String>,
+}
+
+/// A request being served; releases its id when dropped.
+pub struct Serving<'a> {
+    requests: &'a Requests,
+    id: String,
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        self.requests.lock().busy.remove(&self.id);
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Requests {
+    /// Reads the file of `dir` (a torn last line is ignored).
+    pub fn open(dir: &Path) -> Result<Requests> {
+        let path = dir.join(FILE_NAME);
+        let mut state = State::default();
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).at(&path)?;
+            let horizon = now_secs().saturating_sub(KEEP.as_secs());
+            for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+                let f: Vec<&str> = line.trim_end().split('\t').collect();
+                if let [id, channel, start, at] = f.as_slice()
+                    && let (Ok(start), Ok(at)) = (start.parse(), at.parse())
+                    && at >= horizon
+                {
+                    state.known.insert(id.to_string(), Entry { channel: channel.to_string(), start, at });
+                }
+                state.lines += 1;
+            }
+        }
+        Ok(Requests { path, state: Mutex::new(state) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts serving request `id` for `channel`: records it durably if it is new, or reads
+    /// what its earlier attempts stored. `None` if the same id is being served right now.
+    pub fn begin(&self, id: &str, channel: &Channel) -> Result<Option<(Serving<'_>, Stored)>> {
+        let earlier = {
+            let mut st = self.lock();
+            if !st.busy.insert(id.to_string()) {
+                return Ok(None);
+            }
+            st.known.get(id).filter(|e| e.channel == channel.name()).map(|e| e.start)
+        };
+        let serving = Serving { requests: self, id: id.to_string() };
+        let stored = match earlier {
+            Some(start) => Stored { ids: stored_ids(channel, start, &topic(id))? },
+            None => {
+                self.record(id, channel.name(), channel.next_offset())?;
+                Stored::default()
+            }
+        };
+        Ok(Some((serving, stored)))
+    }
+
+    /// Appends and syncs one line; rewrites the file without expired entries when it has
+    /// grown to twice what it keeps.
+    fn record(&self, id: &str, channel: &str, start: u64) -> Result<()> {
+        let mut st = self.lock();
+        let at = now_secs();
+        let horizon = at.saturating_sub(KEEP.as_secs());
+        st.known.retain(|_, e| e.at >= horizon);
+        st.known.insert(id.to_string(), Entry { channel: channel.to_string(), start, at });
+        if st.lines >= 1024 && st.lines >= 2 * st.known.len() {
+            let mut text = String::new();
+            for (k, e) in &st.known {
+                text.push_str(&format!("{k}\t{}\t{}\t{}\n", e.channel, e.start, e.at));
+            }
+            crate::util::fsutil::write_atomic(&self.path, text.as_bytes()).at(&self.path)?;
+            st.lines = st.known.len();
+            return Ok(());
+        }
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).at(&self.path)?;
+        f.write_all(format!("{id}\t{channel}\t{start}\t{at}\n").as_bytes()).at(&self.path)?;
+        f.sync_data().at(&self.path)?;
+        if st.lines == 0 {
+            crate::util::fsutil::sync_dir(self.path.parent().unwrap_or(Path::new("."))).at(&self.path)?;
+        }
+        st.lines += 1;
+        Ok(())
+    }
+}
+
+/// Ids of the messages with `topic` from offset `start` on.
+fn stored_ids(channel: &Channel, start: u64, topic: &str) -> Result<HashSet<String>> {
+    let end = channel.next_offset();
+    let mut at = start;
+    let mut ids = HashSet::new();
+    while at < end {
+        let m = channel.read_from(at, 16_384)?;
+        if m.is_empty() {
+            break;
+        }
+        for i in 0..m.len() {
+            if m.topics.get(i) == topic {
+                ids.insert(m.ids.get(i).to_string());
+            }
+        }
+        at = m.first_offset + m.len() as u64;
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_short_and_plain() {
+        assert!(valid_id("job-2026-12-06T10:00:00.001_a"));
+        assert!(!valid_id(""));
+        assert!(!valid_id(&"x".repeat(129)));
+        assert!(!valid_id("a b"));
+        assert!(!valid_id("a\tb"));
+        assert!(!valid_id("a/b"));
+    }
+
+    #[test]
+    fn the_file_survives_a_reopen_and_a_torn_last_line_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Requests::open(dir.path()).unwrap();
+        r.record("r1", "c", 7).unwrap();
+        drop(r);
+        let mut f = std::fs::OpenOptions::new().append(true).open(dir.path().join(FILE_NAME)).unwrap();
+        f.write_all(b"r2\tc\t9").unwrap();
+        let r = Requests::open(dir.path()).unwrap();
+        let st = r.lock();
+        assert_eq!(st.known.get("r1").map(|e| (e.channel.as_str(), e.start)), Some(("c", 7)));
+        assert!(!st.known.contains_key("r2"));
+    }
+}
