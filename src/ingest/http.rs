@@ -52,16 +52,16 @@ struct Server {
 }
 
 /// The `x-request-id` of a request: `Ok(None)` without one, `Err` (an answer) if malformed.
-fn request_id(req: &Request<Body>) -> Result<Option<String>, Reply> {
+fn request_id(req: &Request<Body>) -> Result<Option<String>, Box<Reply>> {
     match req.headers().get("x-request-id") {
         None => Ok(None),
         Some(v) => match v.to_str().ok().filter(|s| super::requests::valid_id(s)) {
             Some(s) => Ok(Some(s.to_string())),
-            None => Err(aws_error(
+            None => Err(Box::new(aws_error(
                 StatusCode::BAD_REQUEST,
                 "InvalidRequestException",
                 "x-request-id must be 1 to 128 letters, digits or ._:-",
-            )),
+            ))),
         },
     }
 }
@@ -288,7 +288,7 @@ impl Server {
         let limits = &self.ingest.limits;
         let rid = match request_id(&req) {
             Ok(r) => r,
-            Err(answer) => return answer,
+            Err(answer) => return *answer,
         };
         // Base64 grows payloads by a third; allow for the JSON around them.
         let max_body = limits.batch_messages * (limits.message_bytes * 4 / 3 + 1024) + 64 * 1024;
@@ -431,7 +431,7 @@ impl Server {
         let started = now_micros();
         let rid = match request_id(&req) {
             Ok(r) => r,
-            Err(answer) => return answer,
+            Err(answer) => return *answer,
         };
         // With a request id, line n is message `<id>-<n>` under the id's topic, and the lines
         // an earlier attempt stored are skipped (see module `requests`).
