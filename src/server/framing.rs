@@ -177,6 +177,42 @@ impl<S> GuardedStream<S> {
     }
 }
 
+/// Runs `input` through the framing in pieces of `piece` bytes (for the fuzz target and
+/// tests): what the server's decoder would be given, or the error that ends the connection.
+pub fn frame_in_pieces(input: &[u8], piece: usize, limits: FrameLimits, authenticated: bool) -> io::Result<Vec<u8>> {
+    let mut g = GuardedStream::new((), limits, Arc::new(AtomicBool::new(authenticated)));
+    if authenticated {
+        g.state = State::Typed { head: [0; 5], have: 0 };
+    }
+    for c in input.chunks(piece.max(1)) {
+        g.feed(c)?;
+    }
+    Ok(g.ready)
+}
+
+/// Decodes `bytes` as the server does (startup-style messages first, then typed ones),
+/// returning how many messages came out before the end or the first error. Never panics:
+/// checked by the fuzz target.
+pub fn decode_all(bytes: &[u8]) -> usize {
+    use pgwire::messages::{DecodeContext, PgWireFrontendMessage, ProtocolVersion};
+    let mut buf = bytes::BytesMut::from(bytes);
+    let mut ctx = DecodeContext::new(ProtocolVersion::PROTOCOL3_0);
+    let mut n = 0;
+    while let Ok(Some(m)) = PgWireFrontendMessage::decode(&mut buf, &ctx) {
+        n += 1;
+        if matches!(m, PgWireFrontendMessage::SslNegotiation(_)) && ctx.awaiting_frontend_ssl {
+            ctx.awaiting_frontend_ssl = false;
+            continue;
+        }
+        ctx.awaiting_frontend_ssl = false;
+        ctx.awaiting_frontend_startup = false;
+        if n > 1_000_000 {
+            break;
+        }
+    }
+    n
+}
+
 fn too_large(kind: u8, length: usize, limit: usize) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, TooLarge { kind, length, limit })
 }
@@ -290,6 +326,24 @@ mod tests {
         // A password message keeps the small limit after authentication too.
         let mut f = framed(true);
         assert!(f.feed(&[b'p', 0, 0, 1, 0]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn framing_does_not_depend_on_how_the_bytes_arrive(
+            input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            piece in 1usize..64,
+            auth in proptest::prelude::any::<bool>(),
+        ) {
+            let limits = FrameLimits { max_startup_message: 300, max_message: 2000 };
+            let whole = frame_in_pieces(&input, input.len(), limits, auth).map_err(|e| e.to_string());
+            let pieces = frame_in_pieces(&input, piece, limits, auth).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(&whole, &pieces);
+            if let Ok(out) = whole {
+                decode_all(&out);
+            }
+            decode_all(&input);
+        }
     }
 
     #[test]
