@@ -93,6 +93,9 @@ pub struct DatastoreOptions {
     pub memtable_rows: usize,
     /// Files in a partition from which compaction merges them. Default 4.
     pub compact_min_files: usize,
+    /// Most rows one compaction merges (it holds them all in memory): the smallest files of
+    /// a partition are merged up to this; larger files stay as they are. Default 2,000,000.
+    pub compact_max_rows: u64,
     /// Columns declared at creation (`CREATE DATASTORE d (x DOUBLE PRECISION, …)`): part of
     /// the schema, after `time`, before any row is written. Default none.
     pub declared: Vec<Field>,
@@ -106,6 +109,7 @@ impl Default for DatastoreOptions {
             block_rows: 8192,
             memtable_rows: 1_000_000,
             compact_min_files: 4,
+            compact_max_rows: 2_000_000,
             declared: Vec::new(),
         }
     }
@@ -568,18 +572,34 @@ impl Datastore {
         Ok(())
     }
 
-    /// Merges the files of every partition that has at least `compact_min_files` of them into
-    /// one. Returns the number of partitions compacted.
+    /// Merges the smallest files of every partition into one, as many as hold at most
+    /// `compact_max_rows` rows together, when there are at least `compact_min_files` of them
+    /// (so compaction's memory is bounded whatever a partition holds). A subset keeps the
+    /// partition's largest LSN in its files, which is what replay compares. Returns the
+    /// number of partitions compacted.
     pub fn compact(&self) -> Result<usize> {
         let _g = self.maint.lock().unwrap_or_else(|e| e.into_inner());
         type Plan = Vec<(i32, Vec<Arc<DsFile>>)>;
         let (plan, schema): (Plan, Vec<Field>) = {
             let st = read(&self.state);
+            let min_files = self.opts.compact_min_files.max(2);
             let plan = st
                 .parts
                 .iter()
-                .filter(|(_, p)| p.files.len() >= self.opts.compact_min_files.max(2))
-                .map(|(d, p)| (*d, p.files.clone()))
+                .filter(|(_, p)| p.files.len() >= min_files)
+                .filter_map(|(d, p)| {
+                    let mut by_size = p.files.clone();
+                    by_size.sort_by_key(|f| f.meta.rows);
+                    let mut total = 0u64;
+                    let chosen: Vec<Arc<DsFile>> = by_size
+                        .into_iter()
+                        .take_while(|f| {
+                            total += f.meta.rows;
+                            total <= self.opts.compact_max_rows
+                        })
+                        .collect();
+                    (chosen.len() >= min_files).then_some((*d, chosen))
+                })
                 .collect();
             (plan, st.schema.clone())
         };
