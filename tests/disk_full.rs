@@ -41,28 +41,7 @@ fn ndjson_call(port: u16, call: usize) -> (u16, String) {
     for i in 0..20_000 {
         writeln!(body, r#"{{"call": {call}, "i": {i}, "pad": "{}"}}"#, "x".repeat(200)).unwrap();
     }
-    let mut child = Command::new("curl")
-        .args([
-            "-s",
-            "-w",
-            "\n%{http_code}",
-            "-X",
-            "POST",
-            "--data-binary",
-            "@-",
-            "-H",
-            &format!("x-request-id: call-{call}"),
-        ])
-        .arg(format!("http://127.0.0.1:{port}/channels/c/messages"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.parse().unwrap_or(0), body.to_string())
+    common::http_post_with_id(port, "/channels/c/messages", &format!("call-{call}"), &body)
 }
 
 #[test]

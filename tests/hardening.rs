@@ -147,31 +147,10 @@ fn names_that_are_paths_are_refused_for_every_object_kind() {
     still_answers(&db);
 }
 
-/// Loads `rows` readings with COPY through psql's stdin.
+/// Loads `rows` readings with COPY.
 fn copy_readings(db: &Fleetdb, rows: usize) {
-    use std::io::Write;
-    let mut child = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &db.port.to_string(),
-            "-U",
-            "fleetdb",
-            "fleetdb",
-        ])
-        .args(["-c", "COPY readings (time, machine_id, v, status) FROM STDIN WITH (FORMAT csv)"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut w = std::io::BufWriter::new(child.stdin.take().unwrap());
-    for i in 0..rows {
-        writeln!(
-            w,
+    common::copy_csv(db, "readings (time, machine_id, v, status)", rows, |i| {
+        format!(
             "2026-01-01 00:{:02}:{:02}+00,M-{},{},{}",
             (i / 60) % 60,
             i % 60,
@@ -179,10 +158,7 @@ fn copy_readings(db: &Fleetdb, rows: usize) {
             (i % 97) as f64 * 0.5,
             i % 3
         )
-        .unwrap();
-    }
-    drop(w);
-    assert!(child.wait().unwrap().success());
+    });
 }
 
 /// Found from outside: a window function or a subquery over a datastore whose rows are partly

@@ -20,30 +20,7 @@ fn lines(from: usize, to: usize) -> Vec<u8> {
 
 /// POSTs NDJSON `body` with the request id; returns status and body.
 fn post_ndjson(port: u16, rid: &str, body: &[u8]) -> (u16, String) {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "-w",
-            "\n%{http_code}",
-            "-X",
-            "POST",
-            "--data-binary",
-            "@-",
-            "-H",
-            &format!("x-request-id: {rid}"),
-        ])
-        .arg(format!("http://127.0.0.1:{port}/channels/c/messages"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().unwrap().write_all(body)?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.parse().unwrap(), body.to_string())
+    common::http_post_with_id(port, "/channels/c/messages", rid, body)
 }
 
 fn count(db: &Fleetdb) -> (u64, u64) {
@@ -104,22 +81,8 @@ fn a_batch_sent_twice_with_one_request_id_is_stored_once() {
     ok(db.psql("CREATE CHANNEL c"), "channel");
     let body = r#"{"channelName": "c", "messages": [{"messageId": "a", "payload": {"v": 1}}, {"messageId": "b", "payload": {"v": 2}}]}"#;
     let send = |port: u16, rid: &str| {
-        let out = std::process::Command::new("curl")
-            .args([
-                "-s",
-                "-w",
-                "\n%{http_code}",
-                "-X",
-                "POST",
-                "-H",
-                &format!("x-request-id: {rid}"),
-                "--data-binary",
-                body,
-            ])
-            .arg(format!("http://127.0.0.1:{port}/messages/batch"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).to_string()
+        let (status, text) = common::http_post_with_id(port, "/messages/batch", rid, body.as_bytes());
+        format!("{text}\n{status}")
     };
     assert!(send(db.http_port, "batch-1").ends_with("\n200"));
     // The server restarts in between: the id is remembered on disk.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,30 +29,7 @@ fn psql(db: &Fleetdb, sqls: &[&str]) -> (bool, String) {
 
 /// COPYs `rows` lines made by `line` into `table (time, col)`.
 fn copy(db: &Fleetdb, target: &str, rows: usize, line: impl Fn(usize) -> String) {
-    let mut child = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &db.port.to_string(),
-            "-U",
-            "fleetdb",
-            "fleetdb",
-        ])
-        .args(["-c", &format!("COPY {target} FROM STDIN WITH (FORMAT csv)")])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut w = std::io::BufWriter::new(child.stdin.take().unwrap());
-    for i in 0..rows {
-        writeln!(w, "2026-01-01 00:00:00+00,{}", line(i)).unwrap();
-    }
-    drop(w);
-    assert!(child.wait().unwrap().success());
+    common::copy_csv(db, target, rows, |i| format!("2026-01-01 00:00:00+00,{}", line(i)));
 }
 
 #[test]

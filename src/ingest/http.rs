@@ -258,6 +258,24 @@ impl Server {
         }
     }
 
+    /// With a request id and an existing channel: what earlier attempts of the request stored
+    /// (message ids), and the hold on the id while this attempt runs.
+    #[allow(clippy::type_complexity)]
+    fn begin_request(
+        &self,
+        rid: Option<&str>,
+        channel: &str,
+    ) -> Result<(std::collections::HashSet<String>, Option<super::requests::Serving<'_>>), Box<Reply>> {
+        let (Some(id), Ok(ch)) = (rid, self.ingest.engine().channel(channel)) else {
+            return Ok(Default::default());
+        };
+        match self.requests.begin(id, &ch) {
+            Ok(Some((serving, stored))) => Ok((stored.ids, Some(serving))),
+            Ok(None) => Err(Box::new(in_progress(id))),
+            Err(e) => Err(Box::new(internal(&e))),
+        }
+    }
+
     /// Runs [`Ingest::put`] on the blocking pool (it waits for the WAL sync).
     async fn put(&self, source: Source, channel: String, msgs: Vec<Incoming<'static>>) -> Result<PutResult, Error> {
         let ingest = self.ingest.clone();
@@ -357,24 +375,12 @@ impl Server {
         let BatchRequest { channel, messages } = request;
         // With a request id: what an earlier attempt stored is not stored again, and what this
         // one stores carries the id (see module `requests`).
-        let mut already = std::collections::HashSet::new();
-        let mut _serving = None;
-        let topic: Cow<'static, str> = match &rid {
-            Some(id) => {
-                if let Ok(ch) = self.ingest.engine().channel(&channel) {
-                    match self.requests.begin(id, &ch) {
-                        Ok(Some((serving, stored))) => {
-                            already = stored.ids;
-                            _serving = Some(serving);
-                        }
-                        Ok(None) => return in_progress(id),
-                        Err(e) => return internal(&e),
-                    }
-                }
-                Cow::Owned(super::requests::topic(id))
-            }
-            None => Cow::Borrowed(""),
+        let (already, _serving) = match self.begin_request(rid.as_deref(), &channel) {
+            Ok(r) => r,
+            Err(answer) => return *answer,
         };
+        let topic: Cow<'static, str> =
+            rid.as_deref().map_or(Cow::Borrowed(""), |id| Cow::Owned(super::requests::topic(id)));
         let messages: Vec<BatchMessage> = messages.into_iter().filter(|m| !already.contains(m.id.as_ref())).collect();
         // Messages refused while decoding, then the rest through the channel's checks.
         let (mut good, mut early) = (Vec::new(), Vec::new());
@@ -435,20 +441,10 @@ impl Server {
         };
         // With a request id, line n is message `<id>-<n>` under the id's topic, and the lines
         // an earlier attempt stored are skipped (see module `requests`).
-        let mut already = std::collections::HashSet::new();
-        let mut _serving = None;
-        if let Some(id) = &rid
-            && let Ok(ch) = self.ingest.engine().channel(channel)
-        {
-            match self.requests.begin(id, &ch) {
-                Ok(Some((serving, stored))) => {
-                    already = stored.ids;
-                    _serving = Some(serving);
-                }
-                Ok(None) => return in_progress(id),
-                Err(e) => return internal(&e),
-            }
-        }
+        let (already, _serving) = match self.begin_request(rid.as_deref(), channel) {
+            Ok(r) => r,
+            Err(answer) => return *answer,
+        };
         let prefix = rid.clone().unwrap_or_else(|| format!("{started:x}"));
         let topic: Cow<'static, str> =
             rid.as_deref().map_or(Cow::Borrowed(""), |id| Cow::Owned(super::requests::topic(id)));

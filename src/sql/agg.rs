@@ -504,6 +504,26 @@ pub fn aggregate(
             accs.push(aggs.iter().map(new_acc).collect());
             keys.len() - 1
         };
+        // Row r's group, made (and charged, every CHARGE_GROUPS groups) if it is new.
+        let group_id = |r: usize,
+                        index: &mut HashMap<Vec<u8>, usize>,
+                        keys: &mut Vec<Vec<Scalar>>,
+                        accs: &mut Vec<Vec<Acc>>,
+                        key_bytes: &mut usize|
+         -> SqlResult<usize> {
+            let k = store_key_bytes(&gbatch, &positions, r);
+            let next = keys.len();
+            let len = k.len();
+            let id = *index.entry(k).or_insert(next);
+            if id != next {
+                return Ok(id);
+            }
+            *key_bytes += len;
+            if next.is_multiple_of(CHARGE_GROUPS) {
+                charge(next + CHARGE_GROUPS, *key_bytes)?;
+            }
+            Ok(new_group(keys, accs, r))
+        };
         match gbatch.columns.as_slice() {
             [] => gids.resize(n, 0),
             // One text or integer key: hash the value itself, no per-row allocation, and reuse
@@ -518,39 +538,14 @@ pub fn aggregate(
                         last = Some((r, lg));
                         continue;
                     }
-                    let k = store_key_bytes(&gbatch, &positions, r);
-                    let next = keys.len();
-                    let len = k.len();
-                    let id = *index.entry(k).or_insert(next);
-                    let id = if id == next {
-                        key_bytes += len;
-                        if next.is_multiple_of(CHARGE_GROUPS) {
-                            charge(next + CHARGE_GROUPS, key_bytes)?;
-                        }
-                        new_group(&mut keys, &mut accs, r)
-                    } else {
-                        id
-                    };
+                    let id = group_id(r, &mut index, &mut keys, &mut accs, &mut key_bytes)?;
                     gids.push(id);
                     last = Some((r, id));
                 }
             }
             _ => {
                 for r in 0..n {
-                    let k = store_key_bytes(&gbatch, &positions, r);
-                    let next = keys.len();
-                    let len = k.len();
-                    let id = *index.entry(k).or_insert(next);
-                    let id = if id == next {
-                        key_bytes += len;
-                        if next.is_multiple_of(CHARGE_GROUPS) {
-                            charge(next + CHARGE_GROUPS, key_bytes)?;
-                        }
-                        new_group(&mut keys, &mut accs, r)
-                    } else {
-                        id
-                    };
-                    gids.push(id);
+                    gids.push(group_id(r, &mut index, &mut keys, &mut accs, &mut key_bytes)?);
                 }
             }
         }

@@ -414,3 +414,60 @@ impl Drop for Broker {
 pub fn mosquitto_bin() -> &'static str {
     if Path::new("/usr/sbin/mosquitto").exists() { "/usr/sbin/mosquitto" } else { "mosquitto" }
 }
+
+/// Loads `rows` CSV lines made by `line` into `target` (`table (columns)`) with COPY
+/// through psql's stdin.
+pub fn copy_csv(db: &Fleetdb, target: &str, rows: usize, line: impl Fn(usize) -> String) {
+    use std::io::Write;
+    let mut child = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &db.port.to_string(),
+            "-U",
+            "fleetdb",
+            "fleetdb",
+        ])
+        .args(["-c", &format!("COPY {target} FROM STDIN WITH (FORMAT csv)")])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("running psql");
+    let mut w = std::io::BufWriter::new(child.stdin.take().unwrap());
+    for i in 0..rows {
+        writeln!(w, "{}", line(i)).unwrap();
+    }
+    drop(w);
+    assert!(child.wait().unwrap().success(), "COPY {target}");
+}
+
+/// POSTs `body` to `path` with the header `x-request-id: rid`; returns (status, body).
+pub fn http_post_with_id(port: u16, path: &str, rid: &str, body: &[u8]) -> (u16, String) {
+    use std::io::Write;
+    let mut child = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+            "--data-binary",
+            "@-",
+            "-H",
+            &format!("x-request-id: {rid}"),
+        ])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("running curl");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.parse().unwrap_or(0), body.to_string())
+}
