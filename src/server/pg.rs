@@ -376,29 +376,16 @@ impl ExtendedQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let Some(stmt) = single_statement(&portal.statement.statement)? else { return Ok(Response::EmptyQuery) };
-        // Parameters the client left untyped have the types Describe inferred (and sent).
-        let declared = &portal.statement.parameter_types;
-        let inferred = if (0..portal.parameters.len()).any(|i| declared.get(i).is_none_or(|t| t.is_none())) {
-            self.inferred_params(&portal.statement.statement, &stmt)
-        } else {
-            Default::default()
-        };
+        let typed = self.param_types(&portal.statement, &stmt, portal.parameters.len());
         let mut params = Vec::with_capacity(portal.parameters.len());
-        for (i, p) in portal.parameters.iter().enumerate() {
+        for (i, (p, (ty, sql_ty))) in portal.parameters.iter().zip(typed).enumerate() {
             let binary = portal.parameter_format.format_for(i) == FieldFormat::Binary;
-            let inferred_ty = inferred.get(&(i + 1)).map(|t| pg_type(*t));
-            let ty = declared.get(i).and_then(|t| t.as_ref()).or(inferred_ty.as_ref());
             let text = match p {
                 None => None,
-                Some(bytes) => {
-                    Some(decode_param(bytes, binary, ty).map_err(|e| to_pg_error(SqlError::new("22P03", e)))?)
-                }
+                Some(bytes) => Some(
+                    decode_param(bytes, binary, ty.as_ref()).map_err(|e| to_pg_error(SqlError::new("22P03", e)))?,
+                ),
             };
-            let sql_ty = ty
-                .map(|t| crate::sql::plan::type_of_oid(t.oid(), crate::batch::DataType::Text))
-                .unwrap_or(SqlType::Unknown);
-            // A declared text type still lets context decide, as PostgreSQL's unknown does.
-            let sql_ty = if sql_ty == SqlType::Text && ty != Some(&Type::TEXT) { SqlType::Unknown } else { sql_ty };
             params.push(Param { text, ty: sql_ty });
         }
         let outcome =
@@ -434,7 +421,7 @@ impl ExtendedQueryHandler for Connection {
             .collect();
         // Result formats are chosen at Bind: a described statement's fields all say text (0),
         // as PostgreSQL's do; a client reads the formats it asked for from Describe Portal.
-        Ok(DescribeStatementResponse::new(param_types, self.result_fields(&target.statement, &Format::UnifiedText)?))
+        Ok(DescribeStatementResponse::new(param_types, self.result_fields(target, &Format::UnifiedText)?))
     }
 
     async fn do_describe_portal<C>(
@@ -448,7 +435,7 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let fields = self.result_fields(&portal.statement.statement, &Format::UnifiedText)?;
+        let fields = self.result_fields(&portal.statement, &Format::UnifiedText)?;
         check_result_formats(&portal.result_column_format, fields.len())?;
         let fields = fields
             .into_iter()
@@ -470,6 +457,30 @@ impl ExtendedQueryHandler for Connection {
 type InferredParams = std::collections::BTreeMap<usize, SqlType>;
 
 impl Connection {
+    /// The type of each of the `n` parameters of `stmt` (parsed from `target`): the one the
+    /// client declared at Parse, else the one its use implies (what Describe sent). Execution
+    /// and the result description both bind with these, so what is described is what is sent.
+    fn param_types(&self, target: &StoredStatement<String>, stmt: &Statement, n: usize) -> Vec<(Option<Type>, SqlType)> {
+        let declared = &target.parameter_types;
+        let inferred = if (0..n).any(|i| declared.get(i).is_none_or(|t| t.is_none())) {
+            self.inferred_params(&target.statement, stmt)
+        } else {
+            Default::default()
+        };
+        (0..n)
+            .map(|i| {
+                let ty = declared.get(i).cloned().flatten().or_else(|| inferred.get(&(i + 1)).map(|t| pg_type(*t)));
+                let sql_ty = ty
+                    .as_ref()
+                    .map(|t| crate::sql::plan::type_of_oid(t.oid(), crate::batch::DataType::Text))
+                    .unwrap_or(SqlType::Unknown);
+                // A declared text type still lets context decide, as PostgreSQL's unknown does.
+                let sql_ty = if sql_ty == SqlType::Text && ty.as_ref() != Some(&Type::TEXT) { SqlType::Unknown } else { sql_ty };
+                (ty, sql_ty)
+            })
+            .collect()
+    }
+
     /// The parameter types of statement `sql` (parsed as `stmt`) as their use implies; worked
     /// out once per statement text.
     fn inferred_params(&self, sql: &str, stmt: &Statement) -> Arc<InferredParams> {
@@ -496,9 +507,12 @@ impl Connection {
     }
 
     /// The columns `sql` returns, as row-description fields (none for commands).
-    fn result_fields(&self, sql: &str, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
-        let Some(stmt) = single_statement(sql)? else { return Ok(Vec::new()) };
-        let schema = self.on_session(|s| s.describe(&stmt)).and_then(|r| r).map_err(to_pg_error)?;
+    fn result_fields(&self, target: &StoredStatement<String>, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+        let Some(stmt) = single_statement(&target.statement)? else { return Ok(Vec::new()) };
+        let n = param_count(&target.statement).max(target.parameter_types.len());
+        let params: Vec<Param> =
+            self.param_types(target, &stmt, n).into_iter().map(|(_, ty)| Param { text: None, ty }).collect();
+        let schema = self.on_session(|s| s.describe_with(&stmt, &params)).and_then(|r| r).map_err(to_pg_error)?;
         if schema.as_ref().is_some_and(|s| s.len() > crate::sql::plan::MAX_COLUMNS) {
             return Err(to_pg_error(crate::sql::plan::too_many_columns()));
         }

@@ -320,12 +320,28 @@ impl Session {
 
     /// The result columns a statement would return, without running it (Describe).
     pub fn describe(&self, stmt: &Statement) -> SqlResult<Option<Vec<OutCol>>> {
+        self.describe_with(stmt, &[])
+    }
+
+    /// The columns `stmt` returns when its parameters have the types of `params` (their
+    /// values absent), as execution will bind it: a client that sends `$1` as int8 reads
+    /// `coalesce($1, 7)` as int8, and the rows must be encoded as what was described.
+    pub fn describe_with(&self, stmt: &Statement, params: &[Param]) -> SqlResult<Option<Vec<OutCol>>> {
         let _stack = super::guard::stack_base();
         match stmt {
             Statement::Sql(s) => match s.as_ref() {
                 ast::Statement::Query(q) => {
-                    let b = Binder::new(&self.engine, EvalCtx { now: now_micros() }, &[]);
-                    Ok(Some(client_schema(b.bind_query(q)?.1)))
+                    let b = Binder::new(&self.engine, EvalCtx { now: now_micros() }, params);
+                    match b.bind_query(q) {
+                        Ok((_, schema)) => Ok(Some(client_schema(schema))),
+                        // A parameter's absent value may not bind everywhere (LIMIT $1):
+                        // then the types alone decide, as before.
+                        Err(_) if !params.is_empty() => {
+                            let b = Binder::new(&self.engine, EvalCtx { now: now_micros() }, &[]);
+                            Ok(Some(client_schema(b.bind_query(q)?.1)))
+                        }
+                        Err(e) => Err(e),
+                    }
                 }
                 ast::Statement::Explain { .. } => {
                     Ok(Some(vec![OutCol { name: "QUERY PLAN".into(), ty: SqlType::Text }]))

@@ -43,6 +43,11 @@ with psycopg.connect(host="127.0.0.1", port=port, user=user, dbname=user, autoco
                             [run % 3, t0 + datetime.timedelta(minutes=10 * run)], prepare=True)
                 print(tag, "q3", run, [show(r) for r in cur.fetchall()])
             for run in range(1, 13):
+                # Parameters typed by the client (int8, float8, timestamptz) decide result types.
+                cur.execute("SELECT coalesce(%s, 7), %s, coalesce(%s, 0.5), %s + interval '1 hour'",
+                            [2 ** 40 + run, run, run * 1.5, t0], prepare=True)
+                print(tag, "q5", run, show(cur.fetchone()))
+            for run in range(1, 13):
                 cur.execute("SELECT machine_id, count(*) AS n, round((avg(temperature) + %s)::numeric, 6)::float8 AS shifted"
                             " FROM readings WHERE status <> %s GROUP BY machine_id ORDER BY machine_id",
                             [run * 0.5, run % 3], prepare=True)

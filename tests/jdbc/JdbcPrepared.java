@@ -80,6 +80,19 @@ public class JdbcPrepared {
                     }
                 }
             }
+            // The parameter's declared type (int8 from setLong) decides the result's type.
+            for (String q : new String[] {"SELECT coalesce(?, 7) AS v", "SELECT coalesce(?, 7) + 0 AS v", "SELECT ? AS v"}) {
+                try (PreparedStatement p = c.prepareStatement(q)) {
+                    for (int run = 1; run <= RUNS; run++) {
+                        p.setLong(1, 5000000000L + run);
+                        try (ResultSet r = p.executeQuery()) {
+                            r.next();
+                            System.out.println("q5 " + q + " run " + run + " " + r.getLong(1) + " "
+                                + r.getMetaData().getColumnTypeName(1));
+                        }
+                    }
+                }
+            }
             // A parameter only in the select list, and a group by with a parameter.
             try (PreparedStatement p = c.prepareStatement(
                     "SELECT machine_id, count(*) AS n, avg(temperature) + ? AS shifted FROM readings"
