@@ -67,6 +67,7 @@ impl Error {
             Error::AlreadyExists(_) => "42P07",                 // duplicate_table
             Error::Invalid(_) => "22023",                       // invalid_parameter_value
             Error::Constraint { sqlstate, .. } => sqlstate,
+            Error::WalPoisoned(_) if self.is_disk_full() => "53100",
             Error::WalPoisoned(_) => "58030",
             Error::Conflict(_) => "40001", // serialization_failure
         }

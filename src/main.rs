@@ -161,6 +161,10 @@ pub(crate) fn serve_engine(
         None => None,
     };
     raise_file_limit();
+    // A defect's panic is caught where it happens (a statement, a pipeline batch, a message
+    // pgwire cannot decode) and answered there; the log gets one line, not a backtrace a
+    // client could make the server write again and again.
+    std::panic::set_hook(Box::new(|info| eprintln!("fleetdb: internal error (caught): {info}")));
     // The memory limit is shared: ingest buffers take theirs, memtables a quarter, queries the rest.
     let memtables = cfg.memory_limit / 4;
     let for_queries = cfg.memory_limit.saturating_sub(cfg.limits.inflight_bytes).saturating_sub(memtables);

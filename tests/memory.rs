@@ -128,6 +128,7 @@ fn statement_timeout_and_cancel_stop_every_operator_promptly() {
         "SELECT count(DISTINCT k) FROM g",
         "SELECT count(*) FROM g a JOIN g b ON a.v = b.v",
         "SELECT pg_sleep(10)",
+        "SELECT count(*) FROM (SELECT sum(v) OVER (ORDER BY k ROWS BETWEEN 1000 PRECEDING AND CURRENT ROW) FROM g) t",
     ] {
         let t = Instant::now();
         let (done, out) = psql(&db, &["SET statement_timeout = '50ms'", q]);

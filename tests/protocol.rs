@@ -268,8 +268,20 @@ fn connections_past_the_maximum_get_53300_and_cancels_still_get_through() {
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!(data_rows(&a.query("SELECT 1")), 1);
     drop(a);
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(data_rows(&Raw::session(db.port).query("SELECT 1")), 1, "a slot freed up");
+    // The slot frees once the server has read the end of a's connection.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut r = Raw::connect(db.port);
+        r.s.write_all(&Raw::startup_bytes("fleetdb")).unwrap();
+        let msgs = r.until_ready();
+        if error_of(&msgs).is_none() {
+            assert_eq!(data_rows(&r.query("SELECT 1")), 1);
+            break;
+        }
+        assert_eq!(error_of(&msgs).map(|e| e.1), Some("53300".into()));
+        assert!(Instant::now() < deadline, "the slot was never given back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -337,6 +349,15 @@ fn bind_format_codes_that_do_not_fit_are_refused_and_the_session_goes_on() {
     let row = &msgs.iter().find(|(k, _)| *k == b'D').unwrap().1;
     assert_eq!(&row[2..10], &[0, 0, 0, 4, 0, 0, 0, 1], "a binary int4 1");
     assert_eq!(data_rows(&r.query("SELECT 1")), 1);
+    // A Parse whose body ends before the parameter types it announces: 08P01, and only
+    // this connection ends.
+    let mut bad = cstr("s");
+    bad.extend(cstr("SELECT $1::int"));
+    bad.extend([0, 3, 0, 0]);
+    r.send(b'P', &bad);
+    r.send(b'S', &[]);
+    assert_eq!(closed_with(&mut r).map(|e| e.1), Some("08P01".into()));
+    assert_eq!(data_rows(&Raw::session(db.port).query("SELECT 1")), 1);
 }
 
 #[test]

@@ -222,8 +222,12 @@ impl Channel {
             self.apply(&mut st, msgs, lsn);
             (first, lsn, !st.sealing.is_empty())
         };
+        // The messages are logged and applied: the append has happened, whatever the segment
+        // write does. A segment that cannot be written now (a full disk) stays queued, in memory
+        // and in the WAL, and the next append or flush writes it; failing this append would
+        // make its caller report as refused messages that the WAL will store.
         if full {
-            self.write_sealed()?;
+            let _ = self.write_sealed();
         }
         Ok((first, lsn))
     }

@@ -482,6 +482,22 @@ impl Server {
                 }
             };
             if tokio::time::Instant::now() >= window_end {
+                // A window ends with this frame: it must have brought enough, this frame included.
+                let this = match &frame {
+                    Some(Ok(f)) => f.data_ref().map_or(0, |d| d.len()),
+                    _ => 0,
+                };
+                if window_bytes + this < super::NDJSON_MIN_BYTES_PER_WINDOW && frame.is_some() {
+                    return aws_error(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "InvalidRequestException",
+                        &format!(
+                            "the body brought {} bytes in {window:?} (at least {} are needed); {accepted} messages were stored",
+                            window_bytes + this,
+                            super::NDJSON_MIN_BYTES_PER_WINDOW
+                        ),
+                    );
+                }
                 (window_end, window_bytes) = (tokio::time::Instant::now() + window, 0);
             }
             match frame {

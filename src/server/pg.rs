@@ -382,9 +382,9 @@ impl ExtendedQueryHandler for Connection {
             let binary = portal.parameter_format.format_for(i) == FieldFormat::Binary;
             let text = match p {
                 None => None,
-                Some(bytes) => Some(
-                    decode_param(bytes, binary, ty.as_ref()).map_err(|e| to_pg_error(SqlError::new("22P03", e)))?,
-                ),
+                Some(bytes) => {
+                    Some(decode_param(bytes, binary, ty.as_ref()).map_err(|e| to_pg_error(SqlError::new("22P03", e)))?)
+                }
             };
             params.push(Param { text, ty: sql_ty });
         }
@@ -460,7 +460,12 @@ impl Connection {
     /// The type of each of the `n` parameters of `stmt` (parsed from `target`): the one the
     /// client declared at Parse, else the one its use implies (what Describe sent). Execution
     /// and the result description both bind with these, so what is described is what is sent.
-    fn param_types(&self, target: &StoredStatement<String>, stmt: &Statement, n: usize) -> Vec<(Option<Type>, SqlType)> {
+    fn param_types(
+        &self,
+        target: &StoredStatement<String>,
+        stmt: &Statement,
+        n: usize,
+    ) -> Vec<(Option<Type>, SqlType)> {
         let declared = &target.parameter_types;
         let inferred = if (0..n).any(|i| declared.get(i).is_none_or(|t| t.is_none())) {
             self.inferred_params(&target.statement, stmt)
@@ -475,7 +480,8 @@ impl Connection {
                     .map(|t| crate::sql::plan::type_of_oid(t.oid(), crate::batch::DataType::Text))
                     .unwrap_or(SqlType::Unknown);
                 // A declared text type still lets context decide, as PostgreSQL's unknown does.
-                let sql_ty = if sql_ty == SqlType::Text && ty.as_ref() != Some(&Type::TEXT) { SqlType::Unknown } else { sql_ty };
+                let sql_ty =
+                    if sql_ty == SqlType::Text && ty.as_ref() != Some(&Type::TEXT) { SqlType::Unknown } else { sql_ty };
                 (ty, sql_ty)
             })
             .collect()
@@ -766,7 +772,7 @@ async fn serve_connection(
     limits: ConnLimits,
     refusal: Option<PgWireError>,
 ) -> Result<(), PgWireError> {
-    use futures::StreamExt;
+    use futures::{FutureExt, StreamExt};
     use pgwire::api::PgWireConnectionState as St;
     use pgwire::messages::SslNegotiationMetaMessage as Ssl;
     use pgwire::messages::response::{GssEncResponse, SslResponse};
@@ -796,8 +802,21 @@ async fn serve_connection(
         let before_auth = matches!(state, St::AwaitingSslRequest | St::AwaitingStartup | St::AuthenticationInProgress);
         authenticated.store(!before_auth, std::sync::atomic::Ordering::Relaxed);
         let idle = if matches!(state, St::ReadyForQuery) { conn.idle_session_timeout() } else { None };
+        // A message pgwire cannot decode may make its decoder panic: that ends this
+        // connection (08P01), not the task with a backtrace.
+        let read = std::panic::AssertUnwindSafe(socket.next()).catch_unwind();
+        let read = async {
+            match read.await {
+                Ok(m) => m,
+                Err(_) => Some(Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "FATAL".to_string(),
+                    "08P01".to_string(),
+                    "invalid message format".to_string(),
+                ))))),
+            }
+        };
         let next = if before_auth {
-            match tokio::time::timeout_at(deadline, socket.next()).await {
+            match tokio::time::timeout_at(deadline, read).await {
                 Ok(m) => m,
                 Err(_) => {
                     let e = fatal("08006", "canceling authentication due to timeout".to_string());
@@ -806,7 +825,7 @@ async fn serve_connection(
                 }
             }
         } else if let Some(idle) = idle {
-            match tokio::time::timeout(idle, socket.next()).await {
+            match tokio::time::timeout(idle, read).await {
                 Ok(m) => m,
                 Err(_) => {
                     let e = fatal("57P05", "terminating connection due to idle-session timeout".to_string());
@@ -815,7 +834,7 @@ async fn serve_connection(
                 }
             }
         } else {
-            socket.next().await
+            read.await
         };
         let msg = match next {
             None => break,

@@ -138,6 +138,7 @@ fn compute_one(all: &Batch, call: &WindowCall) -> SqlResult<Column> {
     let pord = &order[..pcols.len()];
     let mut start = 0;
     while start < n {
+        super::guard::check()?;
         let mut end = start + 1;
         while end < n && same(&pcols, pord, idx[start], idx[end]) {
             end += 1;
@@ -282,6 +283,10 @@ fn partition(
             let mut acc = new_acc(a);
             let mut fed = 0usize; // with a fixed frame start, rows[..fed] are in `acc`
             for (i, &r) in rows.iter().enumerate() {
+                // A frame of k rows costs k per row: answer cancel and timeouts as it goes.
+                if i % 1024 == 1023 {
+                    super::guard::check()?;
+                }
                 let (s, e) = frame_of(&call.frame, i, m, peer_start, peer_end, key.as_deref(), call);
                 if call.frame.start != Bound::UnboundedPreceding || e < fed {
                     acc = new_acc(a);
