@@ -298,20 +298,29 @@ impl Pipelines {
     fn step(&self, r: &Running) -> Result<bool> {
         let engine = self.engine()?;
         let mut slot = lock(&r.state);
+        // Polled every few milliseconds: an idle pipeline copies nothing (a definition may
+        // hold thousands of terms).
+        let (msgs, pos) = {
+            let def = read(&r.def);
+            let ch = engine.channel(&def.channel)?;
+            let pos = self.position(&engine, &def, &lock(&r.counters))?;
+            if ch.next_offset() <= pos && slot.state.is_some() {
+                if let Some(at) = slot.unsaved
+                    && slot.saved_at.is_none_or(|t| t.elapsed() >= CHECKPOINT_EVERY)
+                {
+                    save_state(engine.data_dir(), def.id, at, slot.state.as_ref().expect("checked above"))?;
+                    (slot.saved_at, slot.unsaved) = (Some(Instant::now()), None);
+                }
+                return Ok(false);
+            }
+            let msgs = if ch.next_offset() > pos { ch.read_from(pos, BATCH_MESSAGES)? } else { Messages::default() };
+            (msgs, pos)
+        };
         let def = read(&r.def).clone();
-        let ch = engine.channel(&def.channel)?;
-        let pos = self.position(&engine, &def, &lock(&r.counters))?;
-        let msgs = if ch.next_offset() > pos { ch.read_from(pos, BATCH_MESSAGES)? } else { Messages::default() };
         if slot.state.is_none() {
             slot.state = Some(self.load_state(&engine, &def, pos)?);
         }
         if msgs.is_empty() {
-            if let Some(at) = slot.unsaved
-                && slot.saved_at.is_none_or(|t| t.elapsed() >= CHECKPOINT_EVERY)
-            {
-                save_state(engine.data_dir(), def.id, at, slot.state.as_ref().expect("loaded above"))?;
-                (slot.saved_at, slot.unsaved) = (Some(Instant::now()), None);
-            }
             return Ok(false);
         }
         let end = msgs.end_offset();
