@@ -4,15 +4,16 @@
 //! stored twice.
 //!
 //! How: before the first message of a request is appended, its id, channel and the channel's
-//! end offset are written and synced to `http_requests` in the data directory (one line per
-//! request). Every message the request stores carries the topic `x-request-id:<id>`. A
+//! end offset are written and synced to `http_requests` in the data directory (one entry per
+//! request; its bytes are in storage-format.md). Every message the request stores carries the topic `x-request-id:<id>`. A
 //! request whose id is in the file is a retry: the channel is read from the recorded offset,
 //! and the messages with that topic say what was stored (NDJSON lines by number, batch
 //! messages by `messageId`), which the retry skips. Entries older than [`KEEP`] are dropped
 //! when the file is rewritten.
 //!
 //! ```text
-//! http_requests: one line per request: { id \t channel \t start_offset \t unix_seconds \n }
+//! http_requests: magic "FLEETREQ" | version u32 = 1 | entry*
+//! entry: { len u32 | crc32 u32 (of body) | body: id str16 | channel str16 | start u64 | at u64 }
 //! ```
 
 use std::collections::{HashMap, HashSet};
@@ -21,9 +22,31 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::channel::Channel;
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
+use crate::util::bytes::{ByteReader, PutBytes, crc32};
 
 pub const FILE_NAME: &str = "http_requests";
+const MAGIC: [u8; 8] = *b"FLEETREQ";
+const VERSION: u32 = 1;
+
+fn header() -> Vec<u8> {
+    let mut b = MAGIC.to_vec();
+    b.put_u32(VERSION);
+    b
+}
+
+fn entry(id: &str, e: &Entry) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.put_str16(id);
+    body.put_str16(&e.channel);
+    body.put_u64(e.start);
+    body.put_u64(e.at);
+    let mut b = Vec::with_capacity(body.len() + 8);
+    b.put_u32(body.len() as u32);
+    b.put_u32(crc32(&body));
+    b.extend_from_slice(&body);
+    b
+}
 
 /// How long a request id is remembered.
 pub const KEEP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -82,22 +105,57 @@ fn now_secs() -> u64 {
 }
 
 impl Requests {
-    /// Reads the file of `dir` (a torn last line is ignored).
+    /// Reads the file of `dir`. A torn or damaged last entry (a crash while appending it) is
+    /// cut off; damage before it, or an unknown version, is refused.
     pub fn open(dir: &Path) -> Result<Requests> {
         let path = dir.join(FILE_NAME);
         let mut state = State::default();
         if path.exists() {
-            let text = std::fs::read_to_string(&path).at(&path)?;
+            let bytes = std::fs::read(&path).at(&path)?;
+            let mut r = ByteReader::new(&bytes);
+            if r.take(8) != Some(&MAGIC[..]) {
+                return Err(Error::corrupt(&path, "request id file"));
+            }
+            let version = r.u32().unwrap_or(0);
+            if version != VERSION {
+                return Err(Error::UnsupportedVersion {
+                    path,
+                    kind: "request id file",
+                    found: version,
+                    supported: VERSION,
+                });
+            }
             let horizon = now_secs().saturating_sub(KEEP.as_secs());
-            for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
-                let f: Vec<&str> = line.trim_end().split('\t').collect();
-                if let [id, channel, start, at] = f.as_slice()
-                    && let (Ok(start), Ok(at)) = (start.parse(), at.parse())
-                    && at >= horizon
-                {
-                    state.known.insert(id.to_string(), Entry { channel: channel.to_string(), start, at });
+            let mut good = r.pos();
+            while !r.is_empty() {
+                let parsed = (|| {
+                    let len = r.u32()? as usize;
+                    let crc = r.u32()?;
+                    let body = r.take(len)?;
+                    (crc32(body) == crc).then_some(())?;
+                    let mut b = ByteReader::new(body);
+                    let (id, channel, start, at) = (b.str16()?, b.str16()?, b.u64()?, b.u64()?);
+                    Some((id.to_string(), Entry { channel: channel.to_string(), start, at }))
+                })();
+                match parsed {
+                    Some((id, e)) => {
+                        if e.at >= horizon {
+                            state.known.insert(id, e);
+                        }
+                        state.lines += 1;
+                        good = r.pos();
+                    }
+                    None if good + 8 + (u16::MAX as usize) * 2 + 16 >= bytes.len() => {
+                        // The tail a crash cut: drop it so later entries follow a whole one.
+                        std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(&path)
+                            .and_then(|f| f.set_len(good as u64).and_then(|()| f.sync_all()))
+                            .at(&path)?;
+                        break;
+                    }
+                    None => return Err(Error::corrupt(&path, "request id entry")),
                 }
-                state.lines += 1;
             }
         }
         Ok(Requests { path, state: Mutex::new(state) })
@@ -136,21 +194,19 @@ impl Requests {
         let horizon = at.saturating_sub(KEEP.as_secs());
         st.known.retain(|_, e| e.at >= horizon);
         st.known.insert(id.to_string(), Entry { channel: channel.to_string(), start, at });
-        if st.lines >= 1024 && st.lines >= 2 * st.known.len() {
-            let mut text = String::new();
+        if !self.path.exists() || (st.lines >= 1024 && st.lines >= 2 * st.known.len()) {
+            // New, or grown to twice what it keeps: written whole (temporary name, rename).
+            let mut b = header();
             for (k, e) in &st.known {
-                text.push_str(&format!("{k}\t{}\t{}\t{}\n", e.channel, e.start, e.at));
+                b.extend(entry(k, e));
             }
-            crate::util::fsutil::write_atomic(&self.path, text.as_bytes()).at(&self.path)?;
+            crate::util::fsutil::write_atomic(&self.path, &b).at(&self.path)?;
             st.lines = st.known.len();
             return Ok(());
         }
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).at(&self.path)?;
-        f.write_all(format!("{id}\t{channel}\t{start}\t{at}\n").as_bytes()).at(&self.path)?;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&self.path).at(&self.path)?;
+        f.write_all(&entry(id, &Entry { channel: channel.to_string(), start, at })).at(&self.path)?;
         f.sync_data().at(&self.path)?;
-        if st.lines == 0 {
-            crate::util::fsutil::sync_dir(self.path.parent().unwrap_or(Path::new("."))).at(&self.path)?;
-        }
         st.lines += 1;
         Ok(())
     }
@@ -191,16 +247,30 @@ mod tests {
     }
 
     #[test]
-    fn the_file_survives_a_reopen_and_a_torn_last_line_is_ignored() {
+    fn the_file_survives_a_reopen_a_torn_last_entry_is_cut_and_other_versions_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let r = Requests::open(dir.path()).unwrap();
         r.record("r1", "c", 7).unwrap();
+        r.record("r2", "c", 9).unwrap();
         drop(r);
-        let mut f = std::fs::OpenOptions::new().append(true).open(dir.path().join(FILE_NAME)).unwrap();
-        f.write_all(b"r2\tc\t9").unwrap();
+        // A crash in the middle of appending r2: its entry is cut short.
+        let path = dir.path().join(FILE_NAME);
+        let len = std::fs::metadata(&path).unwrap().len();
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 5).unwrap();
         let r = Requests::open(dir.path()).unwrap();
-        let st = r.lock();
-        assert_eq!(st.known.get("r1").map(|e| (e.channel.as_str(), e.start)), Some(("c", 7)));
-        assert!(!st.known.contains_key("r2"));
+        {
+            let st = r.lock();
+            assert_eq!(st.known.get("r1").map(|e| (e.channel.as_str(), e.start)), Some(("c", 7)));
+            assert!(!st.known.contains_key("r2"));
+        }
+        r.record("r3", "c", 11).unwrap();
+        drop(r);
+        let r = Requests::open(dir.path()).unwrap();
+        assert!(r.lock().known.contains_key("r3"), "appended after the cut, it reads back");
+        // Another version is refused.
+        let mut b = std::fs::read(&path).unwrap();
+        b[8] = 9;
+        std::fs::write(&path, b).unwrap();
+        assert!(matches!(Requests::open(dir.path()), Err(Error::UnsupportedVersion { found: 9, .. })));
     }
 }

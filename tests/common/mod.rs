@@ -290,22 +290,12 @@ pub fn eventually(db: &Fleetdb, sql: &str, want: &[&str]) {
     }
 }
 
-/// POSTs `body` with curl; returns (status, headers + body as text).
-pub fn http_post(port: u16, path: &str, body: &[u8]) -> (u16, String) {
+/// Runs curl POSTing `body` (from stdin) with `args` before the URL; returns its output.
+fn curl_post(port: u16, path: &str, args: &[&str], body: &[u8]) -> String {
     use std::io::Write;
     let mut child = Command::new("curl")
-        .args([
-            "-s",
-            "-i",
-            "-X",
-            "POST",
-            "--data-binary",
-            "@-",
-            "-H",
-            "Content-Type: application/json",
-            "-H",
-            "Expect:",
-        ])
+        .args(["-s", "-X", "POST", "--data-binary", "@-", "-H", "Expect:"])
+        .args(args)
         .arg(format!("http://127.0.0.1:{port}{path}"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -314,7 +304,12 @@ pub fn http_post(port: u16, path: &str, body: &[u8]) -> (u16, String) {
     child.stdin.take().unwrap().write_all(body).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "curl failed");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// POSTs `body` with curl; returns (status, headers + body as text).
+pub fn http_post(port: u16, path: &str, body: &[u8]) -> (u16, String) {
+    let text = curl_post(port, path, &["-i", "-H", "Content-Type: application/json"], body);
     let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, text)
 }
@@ -447,27 +442,8 @@ pub fn copy_csv(db: &Fleetdb, target: &str, rows: usize, line: impl Fn(usize) ->
 
 /// POSTs `body` to `path` with the header `x-request-id: rid`; returns (status, body).
 pub fn http_post_with_id(port: u16, path: &str, rid: &str, body: &[u8]) -> (u16, String) {
-    use std::io::Write;
-    let mut child = Command::new("curl")
-        .args([
-            "-s",
-            "-w",
-            "\n%{http_code}",
-            "-X",
-            "POST",
-            "--data-binary",
-            "@-",
-            "-H",
-            &format!("x-request-id: {rid}"),
-        ])
-        .arg(format!("http://127.0.0.1:{port}{path}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("running curl");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let header = format!("x-request-id: {rid}");
+    let text = curl_post(port, path, &["-w", "\n%{http_code}", "-H", &header], body);
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.parse().unwrap_or(0), body.to_string())
 }
