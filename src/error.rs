@@ -33,8 +33,12 @@ pub enum Error {
     /// A write computed from content that changed before it could be applied.
     #[error("{0}")]
     Conflict(String),
-    #[error("the write-ahead log failed earlier ({0}); restart fleetdb to recover from the log")]
+    #[error("the write-ahead log failed earlier ({0}); writes are refused until fleetdb restarts and replays it")]
     WalPoisoned(String),
+    /// Writes refused for a while after a restart that replayed a failed log: until the disk
+    /// has room, or while an I/O error that repeated backs off.
+    #[error("{why}")]
+    WritesHeld { why: String, disk_full: bool },
 }
 
 impl Error {
@@ -52,6 +56,7 @@ impl Error {
                 matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
             }
             Error::WalPoisoned(why) => why.contains("No space left") || why.contains("quota exceeded"),
+            Error::WritesHeld { disk_full, .. } => *disk_full,
             _ => false,
         }
     }
@@ -69,6 +74,8 @@ impl Error {
             Error::Constraint { sqlstate, .. } => sqlstate,
             Error::WalPoisoned(_) if self.is_disk_full() => "53100",
             Error::WalPoisoned(_) => "58030",
+            Error::WritesHeld { disk_full: true, .. } => "53100",
+            Error::WritesHeld { .. } => "58030",
             Error::Conflict(_) => "40001", // serialization_failure
         }
     }

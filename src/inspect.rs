@@ -1,5 +1,5 @@
 //! Dumps and verifies any fleetdb data file, recognised by its magic: WAL segments, channel
-//! segments, datastore files and options files. Used by `fleetdb inspect`.
+//! segments, datastore files, options files, request id files (and the empty lock file). Used by `fleetdb inspect`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -118,6 +118,10 @@ pub fn inspect(path: &Path, verify: bool) -> Result<String> {
         // Small files written whole (util::recfile).
         let v = crate::util::recfile::verify(&bytes).ok_or_else(|| Error::corrupt(path, kind))?;
         let _ = writeln!(out, "{kind} {} (format version {v}, {} bytes, checksum sound)", path.display(), bytes.len());
+    } else if magic == b"FLEETREQ" {
+        out.push_str(&crate::ingest::requests::describe(path, &bytes)?);
+    } else if bytes.is_empty() && path.file_name().is_some_and(|n| n == "LOCK") {
+        let _ = writeln!(out, "data directory lock {} (empty; a running server holds it with flock)", path.display());
     } else if magic == objects::MAGIC {
         let dir = path.parent().unwrap_or(Path::new("."));
         let o = objects::read(dir)?;

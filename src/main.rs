@@ -127,9 +127,43 @@ fn raise_file_limit() {
 
 fn serve(a: &Args) -> Result<(), String> {
     let cfg = cli::config::resolve(a, |k| std::env::var(k).ok())?;
-    let (engine, report) = Engine::open(&cfg.data_dir, EngineConfig::default()).map_err(|e| e.to_string())?;
+    if let Some(faults) = fleetdb::util::faults::Faulty::from_env() {
+        faults.check().map_err(|e| format!("FLEETDB_FAULTS {}: {e}", faults.control().display()))?;
+        fleetdb::util::fsutil::install(faults);
+        eprintln!(
+            "fleetdb: warning: FLEETDB_FAULTS is set: file-system faults are injected as {} says (for tests)",
+            faults.control().display()
+        );
+    }
+    // After a restart for a failed log (see `watch_the_log`), an open that fails for the disk
+    // is tried again until it works, rather than leaving the server down.
+    let (engine, report) = loop {
+        match Engine::open(&cfg.data_dir, EngineConfig::default()) {
+            Ok(opened) => break opened,
+            Err(e @ (fleetdb::Error::Io { .. } | fleetdb::Error::WalPoisoned(_))) if restarted().is_some() => {
+                eprintln!("fleetdb: cannot open the data directory yet ({e}); trying again in 5 s");
+                std::thread::sleep(std::time::Duration::from_secs(5));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
     for w in &report.warnings {
         eprintln!("fleetdb: warning: {w}");
+    }
+    // Held before anything can write (pipelines start with the server); `watch_the_log` lets go.
+    match restarted() {
+        Some((true, _)) if !room_for_the_log(&cfg.data_dir) => engine.wal().hold_writes(
+            "the disk is full: writes are refused until it has room (fleetdb checks every second); reads go on".into(),
+            true,
+        ),
+        Some((_, n)) if !io_backoff(n).is_zero() => engine.wal().hold_writes(
+            format!(
+                "the write-ahead log failed {n} times in a row: writes are refused for {} s, then tried again; reads go on",
+                io_backoff(n).as_secs()
+            ),
+            false,
+        ),
+        _ => {}
     }
     serve_engine(&cfg, engine, report.records, None)
 }
@@ -260,6 +294,9 @@ pub(crate) fn serve_engine(
             let log: fleetdb::ingest::mqtt::Log = std::sync::Arc::new(|m: String| eprintln!("fleetdb: {m}"));
             tokio::spawn(fleetdb::ingest::mqtt::run(ingest.clone(), o, stop_rx.clone(), log))
         });
+        // The restart listens where this process does (a port of 0 was given a real one).
+        let listen = [bound.to_string(), http_bound.to_string()];
+        tokio::spawn(watch_the_log(engine.clone(), cfg.data_dir.clone(), listen));
         let (sql, web) = tokio::join!(
             fleetdb::server::pg::serve(engine.clone(), listener, options, stopped(stop_rx.clone())),
             fleetdb::ingest::http::serve(ingest, http, stopped(stop_rx), log),
@@ -275,6 +312,100 @@ pub(crate) fn serve_engine(
     // Connections still open are dropped with the runtime.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     Ok(())
+}
+
+/// Why this process was started by [`watch_the_log`]'s restart, and how many restarts in a row.
+fn restarted() -> Option<(bool, u32)> {
+    let full = match std::env::var("FLEETDB_RESTART_REASON").ok()?.as_str() {
+        "disk-full" => true,
+        _ => false,
+    };
+    Some((full, std::env::var("FLEETDB_RESTARTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1)))
+}
+
+/// Room for the log: the file system says so, and a 1 MiB write to the log's directory succeeds.
+fn room_for_the_log(data_dir: &Path) -> bool {
+    let free = rustix::fs::statvfs(data_dir).ok().is_some_and(|s| {
+        let (free, size) = (s.f_bavail * s.f_frsize, s.f_blocks * s.f_frsize);
+        free >= (144u64 << 20).min(size / 10)
+    });
+    let probe = data_dir.join("wal").join("room.probe");
+    let fs = fleetdb::util::fsutil::fs();
+    let wrote = free
+        && std::fs::File::create(&probe)
+            .and_then(|mut f| fs.write_all(&mut f, &probe, &vec![0u8; 1 << 20]).and_then(|()| fs.sync(&f, &probe, true)))
+            .is_ok();
+    let _ = std::fs::remove_file(&probe);
+    wrote
+}
+
+/// How long writes wait after the `n`-th restart in a row for an I/O error: none after the
+/// first, then 5 s doubling up to 5 minutes.
+fn io_backoff(n: u32) -> std::time::Duration {
+    match n {
+        0 | 1 => std::time::Duration::ZERO,
+        n => std::time::Duration::from_secs((5u64 << (n - 2).min(6)).min(300)),
+    }
+}
+
+/// Watches the write-ahead log. When a write or fsync fails, the log is poisoned: its records
+/// were already applied in memory, and after a failed fsync the page cache may have dropped
+/// them, so only a replay from disk is trusted. The process then restarts in place (`exec`,
+/// as PostgreSQL reinitializes after a failed WAL flush): readers see nothing unacknowledged
+/// for more than a moment, and clients reconnect. The restarted process serves reads at once
+/// and holds writes (53100 / 58030, HTTP 503) until the disk has room, after a full disk, or
+/// while I/O errors repeat ([`io_backoff`]). Background upkeep failures are logged when they
+/// start, change or end, and once a minute while they last.
+async fn watch_the_log(engine: std::sync::Arc<Engine>, data_dir: std::path::PathBuf, listen: [String; 2]) {
+    let started = std::time::Instant::now();
+    let tick = std::time::Duration::from_millis(50);
+    let previous = restarted();
+    if let Some((full, n)) = previous
+        && engine.wal().held()
+    {
+        if full {
+            while !room_for_the_log(&data_dir) {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            eprintln!("fleetdb: the disk has room again: writes resume");
+        } else {
+            tokio::time::sleep(io_backoff(n)).await;
+            eprintln!("fleetdb: writes resume after the log's I/O errors");
+        }
+        engine.wal().release_writes();
+    }
+    let mut upkeep: Option<(String, std::time::Instant)> = None;
+    let (why, full) = loop {
+        tokio::time::sleep(tick).await;
+        if let Some(f) = engine.wal().failure() {
+            break f;
+        }
+        match (engine.upkeep_failure(), &upkeep) {
+            (None, Some(_)) => {
+                eprintln!("fleetdb: background upkeep (flush, checkpoint, compaction) works again");
+                upkeep = None;
+            }
+            (Some(e), last) if last.as_ref().is_none_or(|(t, at)| *t != e || at.elapsed().as_secs() >= 60) => {
+                eprintln!("fleetdb: background upkeep failed, retried every round (the data stays in memory and the WAL): {e}");
+                upkeep = Some((e, std::time::Instant::now()));
+            }
+            _ => {}
+        }
+    };
+    // Restarts in a row count up; a process that ran ten minutes starts the count again.
+    let n = match previous {
+        Some((_, n)) if started.elapsed() < std::time::Duration::from_secs(600) => n + 1,
+        _ => 1,
+    };
+    eprintln!("fleetdb: the write-ahead log failed ({why}); restarting to replay it");
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new("/proc/self/exe")
+        .args(std::env::args_os().skip(1))
+        .args(["--pg-listen", &listen[0], "--http-listen", &listen[1]])
+        .env("FLEETDB_RESTARTS", n.to_string())
+        .env("FLEETDB_RESTART_REASON", if full { "disk-full" } else { "io-error" })
+        .exec();
+    eprintln!("fleetdb: cannot restart ({err}); writes stay refused until fleetdb is restarted");
 }
 
 fn host_of(addr: &str) -> &str {

@@ -167,10 +167,11 @@ fn wal_damage_is_cut_at_the_tail_and_refused_elsewhere() {
     }
     // Through the engine: damage in the last record (the final 10 rows) cuts it off with a
     // warning; everything before it, the 10 messages of the record before included, survives.
+    // Where the last record starts (the segment may be preallocated: zeros follow it).
     let second = {
+        use fleetdb::wal::format::{HEADER_LEN, RECORD_HEADER_LEN};
         let SegmentScan::Records { records, .. } = scan_segment(&bytes) else { unreachable!() };
-        let last = records.last().unwrap();
-        bytes.len() - fleetdb::wal::format::RECORD_HEADER_LEN - last.payload.len()
+        HEADER_LEN + records[..records.len() - 1].iter().map(|r| RECORD_HEADER_LEN + r.payload.len()).sum::<usize>()
     };
     let mut bad = bytes.clone();
     bad[second + 20] ^= 0xFF;

@@ -40,6 +40,32 @@ use crate::wal::{ReplayReport, Wal, WalOptions};
 const DIR_MAGIC: [u8; 8] = *b"FLEETDIR";
 const DIR_VERSION: u32 = 1;
 const MARKER: &str = "FLEETDB";
+/// Held locked (`flock`) while an engine has the directory open; one process at a time.
+const LOCK: &str = "LOCK";
+
+/// Takes the directory's lock, waiting a moment for an engine of this process that is
+/// still closing; refuses when another process holds it.
+fn lock_dir(dir: &Path) -> Result<fs::File> {
+    use rustix::fs::{FlockOperation, flock};
+    let path = dir.join(LOCK);
+    let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).at(&path)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match flock(&f, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(f),
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+                return Err(Error::Invalid(format!(
+                    "data directory {} is in use by another fleetdb process",
+                    dir.display()
+                )));
+            }
+            Err(e) => return Err(Error::io(&path, e.into())),
+        }
+    }
+}
 
 /// Engine settings.
 #[derive(Clone, Debug)]
@@ -103,6 +129,10 @@ pub struct Engine {
     stop: Arc<(Mutex<bool>, Condvar)>,
     /// One instance per engine of the services built over it (see [`Engine::service`]).
     services: Mutex<std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>>,
+    /// Why the last round of background upkeep failed, if it did.
+    upkeep_failure: Mutex<Option<String>>,
+    /// The directory's lock, released when the engine is dropped (or the process ends).
+    _lock: fs::File,
 }
 
 fn check_marker(dir: &Path) -> Result<()> {
@@ -150,6 +180,7 @@ impl Engine {
     /// segment and file, then replays the WAL. The report lists what replay found.
     pub fn open(dir: &Path, cfg: EngineConfig) -> Result<(Arc<Engine>, ReplayReport)> {
         create_dir_durable(dir).at(dir)?;
+        let lock = lock_dir(dir)?;
         check_marker(dir)?;
         let ch_defaults = cfg.channel.clone();
         let channels = load(&dir.join("channels"), KIND_CHANNEL, |name, path, o| {
@@ -222,6 +253,8 @@ impl Engine {
             admin: Mutex::new(()),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             services: Mutex::new(Default::default()),
+            upkeep_failure: Mutex::new(None),
+            _lock: lock,
         });
         if let Some(every) = engine.cfg.maintenance_interval {
             spawn_maintenance(Arc::downgrade(&engine), engine.stop.clone(), every);
@@ -232,6 +265,12 @@ impl Engine {
     pub fn data_dir(&self) -> &Path {
         &self.dir
     }
+    /// Why the last round of background upkeep (flush, checkpoint, compaction, retention)
+    /// failed, if it did; it is retried every round, the data staying in memory and the WAL.
+    pub fn upkeep_failure(&self) -> Option<String> {
+        self.upkeep_failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn wal(&self) -> &Wal {
         &self.wal
     }
@@ -738,8 +777,9 @@ fn spawn_maintenance(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, ev
                     }
                 }
                 let Some(e) = engine.upgrade() else { return };
-                // Errors surface again on the next write or query; upkeep retries next round.
-                let _ = e.maintain(now_micros());
+                // Upkeep retries next round; the failure is kept for the server to report.
+                let res = e.maintain(now_micros());
+                *e.upkeep_failure.lock().unwrap_or_else(|p| p.into_inner()) = res.err().map(|err| err.to_string());
             }
         })
         .expect("spawning the maintenance thread");

@@ -17,7 +17,6 @@
 //! ```
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -104,6 +103,61 @@ fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The entries of a request id file, and the length of its sound part: a torn or damaged
+/// last entry (a crash while appending it) ends it; damage before it, or an unknown
+/// version, is refused.
+fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<(String, Entry)>, usize)> {
+    let mut r = ByteReader::new(bytes);
+    if r.take(8) != Some(&MAGIC[..]) {
+        return Err(Error::corrupt(path, "request id file"));
+    }
+    let version = r.u32().unwrap_or(0);
+    if version != VERSION {
+        return Err(Error::UnsupportedVersion {
+            path: path.to_path_buf(),
+            kind: "request id file",
+            found: version,
+            supported: VERSION,
+        });
+    }
+    let mut out = Vec::new();
+    let mut good = r.pos();
+    while !r.is_empty() {
+        let parsed = (|| {
+            let len = r.u32()? as usize;
+            let crc = r.u32()?;
+            let body = r.take(len)?;
+            (crc32(body) == crc).then_some(())?;
+            let mut b = ByteReader::new(body);
+            let (id, channel, start, at) = (b.str16()?, b.str16()?, b.u64()?, b.u64()?);
+            Some((id.to_string(), Entry { channel: channel.to_string(), start, at }))
+        })();
+        match parsed {
+            Some(e) => {
+                out.push(e);
+                good = r.pos();
+            }
+            None if good + 8 + (u16::MAX as usize) * 2 + 16 >= bytes.len() => break,
+            None => return Err(Error::corrupt(path, "request id entry")),
+        }
+    }
+    Ok((out, good))
+}
+
+/// What `fleetdb inspect` prints for a request id file (`bytes` start with its magic).
+pub fn describe(path: &Path, bytes: &[u8]) -> Result<String> {
+    use std::fmt::Write as _;
+    let (entries, good) = parse(path, bytes)?;
+    let mut out = format!("request id file {} (format version {VERSION}): {} entries\n", path.display(), entries.len());
+    for (id, e) in &entries {
+        let _ = writeln!(out, "  {id}: channel {} from offset {} (at {} s)", e.channel, e.start, e.at);
+    }
+    if good < bytes.len() {
+        let _ = writeln!(out, "a torn last entry of {} bytes (cut off when the server opens it)", bytes.len() - good);
+    }
+    Ok(out)
+}
+
 impl Requests {
     /// Reads the file of `dir`. A torn or damaged last entry (a crash while appending it) is
     /// cut off; damage before it, or an unknown version, is refused.
@@ -112,51 +166,18 @@ impl Requests {
         let mut state = State::default();
         if path.exists() {
             let bytes = std::fs::read(&path).at(&path)?;
-            let mut r = ByteReader::new(&bytes);
-            if r.take(8) != Some(&MAGIC[..]) {
-                return Err(Error::corrupt(&path, "request id file"));
-            }
-            let version = r.u32().unwrap_or(0);
-            if version != VERSION {
-                return Err(Error::UnsupportedVersion {
-                    path,
-                    kind: "request id file",
-                    found: version,
-                    supported: VERSION,
-                });
+            let (entries, good) = parse(&path, &bytes)?;
+            if good < bytes.len() {
+                // The tail a crash cut: drop it so later entries follow a whole one.
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_len(good as u64).and_then(|()| f.sync_all()))
+                    .at(&path)?;
             }
             let horizon = now_secs().saturating_sub(KEEP.as_secs());
-            let mut good = r.pos();
-            while !r.is_empty() {
-                let parsed = (|| {
-                    let len = r.u32()? as usize;
-                    let crc = r.u32()?;
-                    let body = r.take(len)?;
-                    (crc32(body) == crc).then_some(())?;
-                    let mut b = ByteReader::new(body);
-                    let (id, channel, start, at) = (b.str16()?, b.str16()?, b.u64()?, b.u64()?);
-                    Some((id.to_string(), Entry { channel: channel.to_string(), start, at }))
-                })();
-                match parsed {
-                    Some((id, e)) => {
-                        if e.at >= horizon {
-                            state.known.insert(id, e);
-                        }
-                        state.lines += 1;
-                        good = r.pos();
-                    }
-                    None if good + 8 + (u16::MAX as usize) * 2 + 16 >= bytes.len() => {
-                        // The tail a crash cut: drop it so later entries follow a whole one.
-                        std::fs::OpenOptions::new()
-                            .write(true)
-                            .open(&path)
-                            .and_then(|f| f.set_len(good as u64).and_then(|()| f.sync_all()))
-                            .at(&path)?;
-                        break;
-                    }
-                    None => return Err(Error::corrupt(&path, "request id entry")),
-                }
-            }
+            state.lines = entries.len();
+            state.known.extend(entries.into_iter().filter(|(_, e)| e.at >= horizon));
         }
         Ok(Requests { path, state: Mutex::new(state) })
     }
@@ -200,13 +221,24 @@ impl Requests {
             for (k, e) in &st.known {
                 b.extend(entry(k, e));
             }
-            crate::util::fsutil::write_atomic(&self.path, &b).at(&self.path)?;
+            if let Err(e) = crate::util::fsutil::write_atomic(&self.path, &b) {
+                st.known.remove(id); // not recorded: a retry is a first try
+                return Err(Error::io(&self.path, e));
+            }
             st.lines = st.known.len();
             return Ok(());
         }
         let mut f = std::fs::OpenOptions::new().append(true).open(&self.path).at(&self.path)?;
-        f.write_all(&entry(id, &Entry { channel: channel.to_string(), start, at })).at(&self.path)?;
-        f.sync_data().at(&self.path)?;
+        let line = entry(id, &Entry { channel: channel.to_string(), start, at });
+        let fs = crate::util::fsutil::fs();
+        let len = f.metadata().at(&self.path)?.len();
+        if let Err(e) = fs.write_all(&mut f, &self.path, &line).and_then(|()| fs.sync(&f, &self.path, true)) {
+            // A part of an entry followed by later ones would be damage in the middle of the
+            // file, which the next start refuses: cut it off again.
+            let _ = f.set_len(len).and_then(|()| fs.sync(&f, &self.path, true));
+            st.known.remove(id);
+            return Err(Error::io(&self.path, e));
+        }
         st.lines += 1;
         Ok(())
     }

@@ -120,6 +120,9 @@ pub enum Statement {
     },
     /// `REFRESH DATASET d` (AWS CreateDatasetContent).
     RefreshDataset(String),
+    /// `CHECKPOINT`: as PostgreSQL's, everything logged so far written to data files (channel
+    /// tails sealed, memtables flushed) and the WAL they covered removed.
+    Checkpoint,
     /// `SHOW DATASET CONTENTS d` (AWS ListDatasetContents).
     ShowDatasetContents(String),
     /// `REPROCESS PIPELINE p [FROM 'ts'] [TO 'ts']` (AWS StartPipelineReprocessing).
@@ -281,6 +284,10 @@ fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {
     let w1 = w[1].as_deref().unwrap_or("");
     let kind1 = ObjectKind::from_word(w1);
     match (w0, kind1) {
+        ("CHECKPOINT", _) if matches!(p.peek_nth_token(1).token, Token::EOF | Token::SemiColon) => {
+            p.next_token();
+            Ok(Statement::Checkpoint)
+        }
         ("CREATE", Some(ObjectKind::Channel)) => {
             p.next_token();
             p.next_token();

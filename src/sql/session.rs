@@ -592,6 +592,10 @@ impl Session {
                     r => r.map(|()| Outcome::Done("ALTER DATASET".into())).map_err(not_found),
                 }
             }
+            Statement::Checkpoint => {
+                self.engine.checkpoint().map_err(SqlError::from)?;
+                Ok(Outcome::Done("CHECKPOINT".into()))
+            }
             Statement::RefreshDataset(name) => {
                 let v = self.datasets()?.refresh(name).map_err(not_found)?;
                 let (schema, batches) = text_batch(

@@ -5,6 +5,7 @@
 
 pub mod bytes;
 pub mod container;
+pub mod faults;
 pub mod fsutil;
 pub mod hash;
 pub mod json;

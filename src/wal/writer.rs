@@ -4,11 +4,13 @@
 //! [`Wal::wait_durable`] blocks until it is on disk. The first waiter finding no write in
 //! progress becomes the leader: it takes the whole buffer, writes it and fsyncs once, then
 //! wakes everyone whose record it covered. Records that arrive meanwhile form the next group.
-//! An fsync failure poisons the log: the page cache may have dropped the data, so nothing
-//! later can be acknowledged until a restart replays from disk.
+//! A failed write or fsync poisons the log: the records were already applied in memory, and
+//! after a failed fsync the page cache may have dropped the data, so nothing later can be
+//! acknowledged until the log is reopened and replayed (the server restarts itself for that,
+//! see `main.rs`). The failed group is cut off the segment first, so records whose writers
+//! heard of the failure do not come back at replay (unless the cut itself fails).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::format::{self, FILE_EXT, HEADER_LEN, Record, SegmentScan};
 use crate::error::{Error, IoContext, Result};
-use crate::util::fsutil::{create_dir_durable, sync_dir};
+use crate::util::fsutil::{create_dir_durable, fs as disk, sync_dir};
 use crate::util::sync::lock;
 
 /// When an append counts as durable.
@@ -98,6 +100,8 @@ struct Shared {
     durable_lsn: u64,
     flushing: bool,
     poisoned: Option<String>,
+    /// Writes refused for now ([`Wal::hold_writes`]): why, and whether for a full disk.
+    held: Option<(String, bool)>,
 }
 
 struct Active {
@@ -111,7 +115,11 @@ pub struct Wal {
     opts: WalOptions,
     shared: Mutex<Shared>,
     cond: Condvar,
-    active: Mutex<Active>,
+    /// The segment appends go to; none until the first write after open, so that opening
+    /// (and replaying) writes nothing to the log: it works on a full disk.
+    active: Mutex<Option<Active>>,
+    /// The LSN the first segment created after open follows (the last one replayed).
+    open_prev: u64,
     /// (first_lsn, path) of every segment, oldest first; the last is the active one.
     segments: Mutex<Vec<(u64, PathBuf)>>,
     groups: AtomicU64,
@@ -127,15 +135,21 @@ fn segment_path(dir: &Path, first_lsn: u64) -> PathBuf {
 fn zero_fill_spare(dir: &Path, size: u64) -> std::io::Result<PathBuf> {
     let tmp = dir.join(SPARE_TMP);
     let done = dir.join(SPARE_NAME);
-    let mut f = OpenOptions::new().create(true).write(true).truncate(true).open(&tmp)?;
-    let zeros = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(zeros.len() as u64) as usize;
-        f.write_all(&zeros[..n])?;
-        left -= n as u64;
+    let filled = (|| {
+        let mut f = OpenOptions::new().create(true).write(true).truncate(true).open(&tmp)?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            disk().write_all(&mut f, &tmp, &zeros[..n])?;
+            left -= n as u64;
+        }
+        disk().sync(&f, &tmp, false)
+    })();
+    if let Err(e) = filled {
+        let _ = fs::remove_file(&tmp); // its space back
+        return Err(e);
     }
-    f.sync_all()?;
     fs::rename(&tmp, &done)?;
     Ok(done)
 }
@@ -150,8 +164,8 @@ fn create_segment(dir: &Path, first_lsn: u64, prev_lsn: u64, spare: Option<PathB
         }
         None => OpenOptions::new().create(true).write(true).truncate(true).open(&path).at(&path)?,
     };
-    file.write_all(&format::encode_header(first_lsn, prev_lsn)).at(&path)?;
-    file.sync_all().at(&path)?;
+    disk().write_all(&mut file, &path, &format::encode_header(first_lsn, prev_lsn)).at(&path)?;
+    disk().sync(&file, &path, false).at(&path)?;
     sync_dir(dir).at(dir)?;
     Ok(Active { file, path, len: HEADER_LEN as u64 })
 }
@@ -251,10 +265,21 @@ impl Wal {
             fs::remove_file(&path).at(&path)?;
             segments.pop();
         }
-        // The first segment is zero-filled here, once, at startup; later ones in the background.
-        let first = if opts.preallocate { Some(zero_fill_spare(dir, opts.segment_bytes).at(dir)?) } else { None };
-        let active = create_segment(dir, next_lsn, last_lsn, first)?;
-        segments.push((next_lsn, active.path.clone()));
+        // The first segment is zero-filled here, once, at startup (later ones in the background)
+        // and created at the first write. Without the room for it (a disk nearly full) the log
+        // starts on a plain file.
+        let spare: std::sync::Arc<Mutex<Spare>> = Default::default();
+        if opts.preallocate {
+            // Preallocation only makes fsyncs cheaper; a failing disk shows at the first write.
+            match zero_fill_spare(dir, opts.segment_bytes) {
+                Ok(p) => lock(&spare).ready = Some(p),
+                Err(e) => report.warnings.push(format!(
+                    "{}: cannot preallocate a {} MiB log segment ({e}); appends are slower until it can",
+                    dir.display(),
+                    opts.segment_bytes >> 20
+                )),
+            }
+        }
         let wal = Wal {
             dir: dir.to_path_buf(),
             opts,
@@ -267,13 +292,15 @@ impl Wal {
                 durable_lsn: next_lsn - 1,
                 flushing: false,
                 poisoned: None,
+                held: None,
             }),
             cond: Condvar::new(),
-            active: Mutex::new(active),
+            active: Mutex::new(None),
+            open_prev: last_lsn,
             segments: Mutex::new(segments),
             groups: AtomicU64::new(0),
             grouped_records: AtomicU64::new(0),
-            spare: Default::default(),
+            spare,
         };
         wal.prepare_spare();
         Ok((wal, report))
@@ -292,6 +319,9 @@ impl Wal {
         let mut s = lock(&self.shared);
         if let Some(p) = &s.poisoned {
             return Err(Error::WalPoisoned(p.clone()));
+        }
+        if let Some((why, full)) = &s.held {
+            return Err(Error::WritesHeld { why: why.clone(), disk_full: *full });
         }
         if payload.len() > format::MAX_PAYLOAD {
             return Err(Error::Invalid(format!("record of {} bytes exceeds the WAL limit", payload.len())));
@@ -357,19 +387,67 @@ impl Wal {
         if buf.is_empty() {
             return Ok(());
         }
-        let mut a = lock(&self.active);
-        if a.len > HEADER_LEN as u64 && a.len + buf.len() as u64 > self.opts.segment_bytes {
-            let next = create_segment(&self.dir, first_lsn, first_lsn - 1, self.take_spare())?;
-            lock(&self.segments).push((first_lsn, next.path.clone()));
-            *a = next;
-            self.prepare_spare();
+        let mut active = lock(&self.active);
+        let full = active
+            .as_ref()
+            .is_none_or(|a| a.len > HEADER_LEN as u64 && a.len + buf.len() as u64 > self.opts.segment_bytes);
+        if full {
+            let prev = if active.is_none() { self.open_prev } else { first_lsn - 1 };
+            // A failure here also poisons: the group's records are applied in memory already.
+            self.start_segment(&mut active, first_lsn, prev)?;
         }
+        let a = active.as_mut().expect("a segment was just started");
         let path = a.path.clone();
-        a.file.write_all(buf).at(&path)?;
-        a.len += buf.len() as u64;
-        if self.opts.durability == Durability::Fsync {
-            a.file.sync_data().at(&path)?;
+        let written = disk().write_all(&mut a.file, &path, buf).and_then(|()| match self.opts.durability {
+            Durability::Fsync => disk().sync(&a.file, &path, true),
+            Durability::None => Ok(()),
+        });
+        if let Err(e) = written {
+            // Unacknowledged and never to be trusted: cut the group off (its writers are told
+            // it failed), so a replay cannot bring it back. Best effort on a failing disk.
+            let cut = match a.file.set_len(a.len) {
+                Err(c) => Some(format!("cutting the failed write off also failed ({c})")),
+                Ok(()) => disk().sync(&a.file, &path, false).err().map(|c| format!("the cut could not be synced ({c})")),
+            };
+            return Err(Error::io(&path, match cut {
+                Some(more) => std::io::Error::new(e.kind(), format!("{e}; {more}")),
+                None => e,
+            }));
         }
+        a.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Refuses new records with [`Error::WritesHeld`] until [`Wal::release_writes`].
+    pub fn hold_writes(&self, why: String, disk_full: bool) {
+        lock(&self.shared).held = Some((why, disk_full));
+    }
+
+    /// Whether writes are held ([`Wal::hold_writes`]).
+    pub fn held(&self) -> bool {
+        lock(&self.shared).held.is_some()
+    }
+
+    /// Takes records again after [`Wal::hold_writes`].
+    pub fn release_writes(&self) {
+        lock(&self.shared).held = None;
+    }
+
+    /// Why the log stopped taking records, if it did (see the module docs): the error, and
+    /// whether it was a full disk (room again is then enough for a restart to succeed).
+    pub fn failure(&self) -> Option<(String, bool)> {
+        lock(&self.shared).poisoned.clone().map(|p| {
+            let full = Error::WalPoisoned(p.clone()).is_disk_full();
+            (p, full)
+        })
+    }
+
+    /// Makes a new segment starting at `first_lsn` (following `prev_lsn`) the active one.
+    fn start_segment(&self, active: &mut Option<Active>, first_lsn: u64, prev_lsn: u64) -> Result<()> {
+        let next = create_segment(&self.dir, first_lsn, prev_lsn, self.take_spare())?;
+        lock(&self.segments).push((first_lsn, next.path.clone()));
+        *active = Some(next);
+        self.prepare_spare();
         Ok(())
     }
 
@@ -430,12 +508,11 @@ impl Wal {
             }
             // No write is in progress, so the active segment is free; holding `shared` keeps
             // new records out until the new segment is in place.
-            let mut a = lock(&self.active);
-            if a.len > HEADER_LEN as u64 {
-                let next = create_segment(&self.dir, s.next_lsn, s.next_lsn - 1, self.take_spare())?;
-                lock(&self.segments).push((s.next_lsn, next.path.clone()));
-                *a = next;
-                self.prepare_spare();
+            let mut active = lock(&self.active);
+            match active.as_ref() {
+                None => self.start_segment(&mut active, s.next_lsn, self.open_prev)?,
+                Some(a) if a.len > HEADER_LEN as u64 => self.start_segment(&mut active, s.next_lsn, s.next_lsn - 1)?,
+                Some(_) => {}
             }
             return Ok(s.next_lsn - 1);
         }
@@ -481,6 +558,49 @@ impl Drop for Wal {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    fn wal_files(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == FILE_EXT))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn opening_writes_no_segment_and_the_first_after_a_floor_still_chains() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = WalOptions { preallocate: false, ..Default::default() };
+        let (w, _) = Wal::open(dir.path(), opts.clone(), 0, |_| Ok(())).unwrap();
+        assert!(wal_files(dir.path()).is_empty(), "open created a segment");
+        w.append(1, b"a").unwrap();
+        w.append(1, b"b").unwrap();
+        drop(w);
+        // Replayed twice without appends: still one segment, nothing written.
+        for _ in 0..2 {
+            let (_, got, _) = replay(dir.path());
+            assert_eq!(got.len(), 2);
+            assert_eq!(wal_files(dir.path()).len(), 1);
+        }
+        // Data files already hold LSN 10: the next segment starts above it and follows the
+        // last record replayed (2), so the chain check at the next open passes.
+        let (w, _) = Wal::open(dir.path(), opts.clone(), 10, |_| Ok(())).unwrap();
+        assert_eq!(w.append(1, b"c").unwrap(), 11);
+        drop(w);
+        let (_, got, rep) = replay(dir.path());
+        assert_eq!(got.iter().map(|r| r.lsn).collect::<Vec<_>>(), [1, 2, 11]);
+        assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
+        // A checkpoint right after open still retires everything before it.
+        let (w, _) = Wal::open(dir.path(), opts, 0, |_| Ok(())).unwrap();
+        let upto = w.rotate().unwrap();
+        assert_eq!(upto, 11);
+        assert_eq!(w.retire_through(upto).unwrap(), 2);
+        drop(w);
+        let (_, got, _) = replay(dir.path());
+        assert!(got.is_empty());
+    }
 
     fn replay(dir: &Path) -> (Wal, Vec<Record>, ReplayReport) {
         let mut got = Vec::new();
@@ -557,7 +677,7 @@ mod tests {
         for _ in 0..3 {
             w.append(1, &[8; 100]).unwrap();
         }
-        let active = lock(&w.active).path.clone();
+        let active = lock(&w.active).as_ref().unwrap().path.clone();
         drop(w);
         assert_eq!(fs::metadata(&active).unwrap().len(), 64 << 10, "the active segment was preallocated");
         // A copy opens cleanly: the zero tail is unused space, not damage.
