@@ -26,6 +26,7 @@ import urllib.request
 BIN = os.path.join(os.path.dirname(__file__), "..", "target", "release", "fleetdb")
 MINUTES = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
 KILLS = int(os.environ.get("SOAK_KILLS", "5"))
+SAMPLE = float(os.environ.get("SOAK_SAMPLE_SECS", "10"))
 
 
 def free_port():
@@ -177,7 +178,7 @@ def main():
         t.start()
     samples, began = [], time.time()
     while time.time() - began < MINUTES * 60:
-        time.sleep(10)
+        time.sleep(SAMPLE)
         rss, anon, hwm = s.rss_mb()
         samples.append((time.time() - began, anon))
         print(f"  {samples[-1][0]:6.0f} s  RSS {rss:7.1f} MB, anonymous {anon:7.1f} MB  (peak RSS {hwm:.1f} MB)  "

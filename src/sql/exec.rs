@@ -341,10 +341,39 @@ pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
 }
 
 /// Batches of `plan` one at a time, without materializing them, where the plan is a channel
-/// scan under filters and projections; `None` for other plans.
+/// or datastore scan under filters and projections; `None` for other plans.
 type Pull<'a> = Box<dyn FnMut() -> SqlResult<Option<Batch>> + 'a>;
 
 fn pull(plan: &Plan) -> SqlResult<Option<Pull<'_>>> {
+    Ok(pull_node(plan)?.map(|next| profiled(plan, next)))
+}
+
+/// `next`, its time (its inputs' included) and rows added to `plan`'s profile when one is kept
+/// (EXPLAIN ANALYZE), as [`run`] does for materialized nodes.
+fn profiled<'a>(plan: &'a Plan, mut next: Pull<'a>) -> Pull<'a> {
+    if PROFILE.with(|p| p.borrow().is_none()) {
+        return next;
+    }
+    let key = plan as *const Plan as usize;
+    Box::new(move || {
+        let t = std::time::Instant::now();
+        let r = next();
+        let rows = match &r {
+            Ok(Some(b)) => b.num_rows(),
+            _ => 0,
+        };
+        PROFILE.with(|p| {
+            if let Some(prof) = p.borrow_mut().as_mut() {
+                let e = prof.entry(key).or_default();
+                e.0 += t.elapsed();
+                e.1 += rows;
+            }
+        });
+        r
+    })
+}
+
+fn pull_node(plan: &Plan) -> SqlResult<Option<Pull<'_>>> {
     Ok(match plan {
         Plan::Scan { source: Source::Channel(ch), schema, used, time_range, stats, .. } => {
             let mut reader = ChannelReader::new(ch, *time_range);
@@ -354,6 +383,10 @@ fn pull(plan: &Plan) -> SqlResult<Option<Pull<'_>>> {
                 stats.rows_scanned.fetch_add(m.len() as u64, Ordering::Relaxed);
                 Ok(Some(channel_batch(&m, schema, used)))
             }))
+        }
+        Plan::Scan { source: Source::Datastore(ds), schema, used, time_range, tags, ranges, stats } => {
+            let mut reader = DatastoreReader::new(ds, schema, used, *time_range, tags, ranges, stats);
+            Some(Box::new(move || reader.next()))
         }
         Plan::Filter { input, pred } => pull(input)?.map(|mut next| -> Pull<'_> {
             Box::new(move || {
@@ -503,7 +536,7 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
             Ok(out)
         }
         Plan::Aggregate { input, group, aggs, schema } => {
-            // Over a channel the batches stream from the scan: nothing is held per row.
+            // Over a channel or datastore scan the batches stream: only one file's are held.
             let b = match pull(input)? {
                 Some(mut next) => aggregate(&mut *next, group, aggs)?,
                 None => {
@@ -1172,97 +1205,173 @@ fn scan(
             Ok(out)
         }
         Source::Datastore(ds) => {
-            let snap = ds.snapshot();
-            let mut out = Vec::new();
-            // Schema positions: storage columns in order, then __dt.
-            let storage: Vec<&Field> = snap.schema.iter().collect();
-            let dt_idx = schema.len() - 1;
-            let time_idx = storage.iter().position(|f| f.name == "time");
-            stats.files_total.fetch_add(snap.files.len() as u64, Ordering::Relaxed);
             let start = guard::live();
-            let mut held = 0;
-            for f in &snap.files {
-                if f.meta.max_time < range.0 || f.meta.min_time >= range.1 {
-                    stats.files_pruned.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                // Blocks holding rows with every tag value, from the file's tag index.
-                let mut allowed: Option<std::collections::BTreeSet<usize>> = None;
-                for (c, v) in tags {
-                    let Some(fc) = f.meta.column_index(&schema[*c].name) else { continue };
-                    if let Some(rows) = f.tag_rows(fc, v)? {
-                        let blocks: std::collections::BTreeSet<usize> =
-                            rows.iter().map(|r| r as usize / f.meta.block_rows as usize).collect();
-                        allowed = Some(match allowed {
-                            None => blocks,
-                            Some(a) => a.intersection(&blocks).copied().collect(),
-                        });
-                    }
-                }
-                if allowed.as_ref().is_some_and(|a| a.is_empty()) {
-                    stats.files_pruned.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                // Large files are decoded by both cores, each taking half the blocks; the
-                // batches keep the file's order.
-                let nblocks = f.meta.num_blocks();
-                let workers = if nblocks >= 16 { (*PARALLELISM).min(nblocks) } else { 1 };
-                let per = nblocks.div_ceil(workers);
-                let parts: Vec<SqlResult<Vec<Batch>>> = std::thread::scope(|sc| {
-                    let handles: Vec<_> = (0..workers)
-                        .map(|w| {
-                            let blocks = (w * per).min(nblocks)..((w + 1) * per).min(nblocks);
-                            let (storage, allowed) = (&storage, allowed.as_ref());
-                            sc.spawn(move || {
-                                let mut part = Vec::new();
-                                scan_file(
-                                    f, schema, storage, used, time_idx, dt_idx, range, ranges, allowed, stats, blocks,
-                                    &mut part,
-                                )
-                                .map(|_| part)
-                            })
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or_else(|_| Err(SqlError::new("XX000", "a scan worker failed"))))
-                        .collect()
-                });
-                for p in parts {
-                    out.extend(p?);
-                }
-                guard::check()?;
-                // What the scan decoded so far counts against the query's memory.
-                guard::charge(guard::size_of(&out[held..]))?;
-                held = out.len();
-            }
-            let need_time = used.get(dt_idx).copied().unwrap_or(false);
-            for (b, &(lo, hi)) in snap.mem.iter().zip(&snap.mem_times) {
-                guard::check()?;
-                // Memtable batches wholly outside the time range are skipped, as files are.
-                if hi < range.0 || lo >= range.1 {
-                    continue;
-                }
-                let n = b.num_rows();
-                stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
-                // Only the columns the query reads are copied.
-                let mut columns: Vec<Column> = snap
-                    .schema
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| {
-                        let want = used.get(i).copied().unwrap_or(true) || (need_time && Some(i) == time_idx);
-                        if want { crate::datastore::conform_column(f, b) } else { unread(n) }
-                    })
-                    .collect();
-                // As from files: `__dt` only when read, else the placeholder of unread columns,
-                // so that batches from files and from the memtable have the same types.
-                columns.push(if need_time { dt_column(&columns, time_idx) } else { unread(n) });
-                out.push(make_batch(schema, columns));
+            let mut reader = DatastoreReader::new(ds, schema, used, range, tags, ranges, stats);
+            let mut out = Vec::new();
+            // What the scan decoded so far counts against the query's memory, a file at a time.
+            while let Some(part) = reader.next_part()? {
+                guard::charge(guard::size_of(&part))?;
+                out.extend(part);
             }
             guard::hold(start, 0)?;
             Ok(out)
         }
+    }
+}
+
+/// A datastore scan, a file (decoded by both cores) or a memtable batch at a time: files
+/// outside the time range or without the tag values are skipped, and so are blocks by their
+/// time and min/max; only the columns the query reads are decoded.
+struct DatastoreReader<'a> {
+    snap: crate::datastore::Snapshot,
+    schema: &'a [OutCol],
+    used: &'a [bool],
+    range: (i64, i64),
+    tags: &'a [(usize, String)],
+    ranges: &'a [(usize, f64, f64)],
+    stats: &'a ScanStats,
+    time_idx: Option<usize>,
+    next_file: usize,
+    next_mem: usize,
+    /// Batches of the part being handed out one at a time by [`DatastoreReader::next`].
+    pending: std::collections::VecDeque<Batch>,
+}
+
+impl<'a> DatastoreReader<'a> {
+    fn new(
+        ds: &crate::datastore::Datastore,
+        schema: &'a [OutCol],
+        used: &'a [bool],
+        range: (i64, i64),
+        tags: &'a [(usize, String)],
+        ranges: &'a [(usize, f64, f64)],
+        stats: &'a ScanStats,
+    ) -> DatastoreReader<'a> {
+        let snap = ds.snapshot();
+        stats.files_total.fetch_add(snap.files.len() as u64, Ordering::Relaxed);
+        let time_idx = snap.schema.iter().position(|f| f.name == "time");
+        DatastoreReader {
+            snap,
+            schema,
+            used,
+            range,
+            tags,
+            ranges,
+            stats,
+            time_idx,
+            next_file: 0,
+            next_mem: 0,
+            pending: Default::default(),
+        }
+    }
+
+    /// The next batch, or None at the end.
+    fn next(&mut self) -> SqlResult<Option<Batch>> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                return Ok(Some(b));
+            }
+            match self.next_part()? {
+                Some(part) => self.pending.extend(part),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The batches of the next file that has rows in range, or of the next memtable batch.
+    fn next_part(&mut self) -> SqlResult<Option<Vec<Batch>>> {
+        // Schema positions: storage columns in order, then __dt.
+        let (schema, used, range, tags) = (self.schema, self.used, self.range, self.tags);
+        let dt_idx = schema.len() - 1;
+        let time_idx = self.time_idx;
+        let need_time = used.get(dt_idx).copied().unwrap_or(false);
+        while self.next_file < self.snap.files.len() {
+            guard::check()?;
+            let f = &self.snap.files[self.next_file];
+            self.next_file += 1;
+            if f.meta.max_time < range.0 || f.meta.min_time >= range.1 {
+                self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            // Blocks holding rows with every tag value, from the file's tag index.
+            let mut allowed: Option<std::collections::BTreeSet<usize>> = None;
+            for (c, v) in tags {
+                let Some(fc) = f.meta.column_index(&schema[*c].name) else { continue };
+                if let Some(rows) = f.tag_rows(fc, v)? {
+                    let blocks: std::collections::BTreeSet<usize> =
+                        rows.iter().map(|r| r as usize / f.meta.block_rows as usize).collect();
+                    allowed = Some(match allowed {
+                        None => blocks,
+                        Some(a) => a.intersection(&blocks).copied().collect(),
+                    });
+                }
+            }
+            if allowed.as_ref().is_some_and(|a| a.is_empty()) {
+                self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            // Large files are decoded by both cores, each taking half the blocks; the
+            // batches keep the file's order.
+            let nblocks = f.meta.num_blocks();
+            let workers = if nblocks >= 16 { (*PARALLELISM).min(nblocks) } else { 1 };
+            let per = nblocks.div_ceil(workers);
+            let storage: Vec<&Field> = self.snap.schema.iter().collect();
+            let (ranges, stats) = (self.ranges, self.stats);
+            let parts: Vec<SqlResult<Vec<Batch>>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|w| {
+                        let blocks = (w * per).min(nblocks)..((w + 1) * per).min(nblocks);
+                        let (storage, allowed) = (&storage, allowed.as_ref());
+                        sc.spawn(move || {
+                            let mut part = Vec::new();
+                            scan_file(
+                                f, schema, storage, used, time_idx, dt_idx, range, ranges, allowed, stats, blocks,
+                                &mut part,
+                            )
+                            .map(|_| part)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(SqlError::new("XX000", "a scan worker failed"))))
+                    .collect()
+            });
+            let mut out = Vec::new();
+            for p in parts {
+                out.extend(p?);
+            }
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+        while self.next_mem < self.snap.mem.len() {
+            guard::check()?;
+            let (b, (lo, hi)) = (&self.snap.mem[self.next_mem], self.snap.mem_times[self.next_mem]);
+            self.next_mem += 1;
+            // Memtable batches wholly outside the time range are skipped, as files are.
+            if hi < range.0 || lo >= range.1 {
+                continue;
+            }
+            let n = b.num_rows();
+            self.stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
+            // Only the columns the query reads are copied.
+            let mut columns: Vec<Column> = self
+                .snap
+                .schema
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let want = used.get(i).copied().unwrap_or(true) || (need_time && Some(i) == time_idx);
+                    if want { crate::datastore::conform_column(f, b) } else { unread(n) }
+                })
+                .collect();
+            // As from files: `__dt` only when read, else the placeholder of unread columns,
+            // so that batches from files and from the memtable have the same types.
+            columns.push(if need_time { dt_column(&columns, time_idx) } else { unread(n) });
+            return Ok(Some(vec![make_batch(schema, columns)]));
+        }
+        Ok(None)
     }
 }
 
