@@ -779,6 +779,11 @@ fn spawn_maintenance(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, ev
                 let Some(e) = engine.upgrade() else { return };
                 // Upkeep retries next round; the failure is kept for the server to report.
                 let res = e.maintain(now_micros());
+                // A flush or compaction frees what it held (a memtable, the merged files'
+                // rows) in the allocator's arenas; give it back so the process stays its size.
+                if res.as_ref().is_ok_and(|r| r.flushed > 0 || r.compacted > 0 || r.checkpointed) {
+                    crate::util::mmap::release_free_memory();
+                }
                 *e.upkeep_failure.lock().unwrap_or_else(|p| p.into_inner()) = res.err().map(|err| err.to_string());
             }
         })

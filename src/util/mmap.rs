@@ -44,7 +44,8 @@ unsafe extern "C" {
 
 /// Gives memory that was freed back to the operating system. glibc keeps freed small blocks in
 /// per-thread arenas, so after a large query (or one that failed for want of memory) the
-/// process would otherwise stay as large as its peak. Called after statements that held much.
+/// process would otherwise stay as large as its peak. Called after statements that held much,
+/// and after background flushes and compactions.
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes a plain size and touches only the allocator's own state,
