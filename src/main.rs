@@ -211,6 +211,7 @@ pub(crate) fn serve_engine(
             memtables >> 20
         ));
     }
+    engine.set_memtable_budget(memtables);
     engine
         .service(|_| Ok(fleetdb::util::memory::MemoryPool::unlimited()))
         .map_err(|e| e.to_string())?

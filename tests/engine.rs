@@ -251,3 +251,34 @@ fn pipeline_positions_survive_appends_without_rows_and_retention() {
     assert_eq!(d.source_offset("c"), Some(40), "position read from the sources file");
     assert_eq!(d.snapshot().num_rows(), 0);
 }
+
+#[test]
+fn memtables_and_channel_tails_are_held_to_the_memtable_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EngineConfig {
+        channel: ChannelOptions { seal_messages: 1_000_000, seal_bytes: 1 << 30, ..Default::default() },
+        ..config()
+    };
+    let (e, _) = Engine::open(dir.path(), cfg).unwrap();
+    let budget = 64 << 10;
+    e.set_memtable_budget(budget);
+    let ds = e.create_datastore("d", None, None).unwrap();
+    let ms: Vec<&str> = (0..256).map(|i| ["M-1", "M-2", "M-3", "M-4"][i % 4]).collect();
+    for k in 0..40 {
+        e.append_rows("d", readings(&ms, T0 + k * 1_000_000, None), None).unwrap();
+        // An append that takes the memtable past the budget flushes it.
+        assert!(ds.mem_bytes() <= budget, "after append {k}: {} bytes held", ds.mem_bytes());
+    }
+    assert_eq!(ds.snapshot().num_rows(), 40 * 256, "nothing lost to the flushes");
+    assert!(!ds.snapshot().files.is_empty());
+    // Channel tails count too: upkeep flushes the largest holders down to half the budget.
+    e.create_channel("c", None).unwrap();
+    let names = ids(2_000, "m");
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    e.append_messages("c", msgs(&refs, T0)).unwrap();
+    assert!(e.memtable_bytes() > budget, "{}", e.memtable_bytes());
+    let rep = e.maintain(T0).unwrap();
+    assert!(rep.flushed >= 1);
+    assert!(e.memtable_bytes() <= budget / 2, "{}", e.memtable_bytes());
+    assert_eq!(e.channel("c").unwrap().stats().messages, 2_000);
+}

@@ -77,8 +77,15 @@ fn long_chains_work_and_too_deep_or_large_statements_are_refused() {
     assert_eq!(value(&db, &cte_chain(1_000)), "1000");
     still_answers(&db);
 
+    // Nesting as deep as hand-written or generated SQL goes works (PostgreSQL takes about as
+    // much under its default stack depth).
+    assert_eq!(value(&db, &format!("SELECT {}1{}", "(".repeat(900), ")".repeat(900))), "1");
+    assert_eq!(value(&db, &format!("SELECT {}1{}", "(SELECT ".repeat(300), ")".repeat(300))), "1");
+    let cases = format!("SELECT {}1{}", "CASE WHEN true THEN ".repeat(900), " END".repeat(900));
+    assert_eq!(value(&db, &cases), "1");
     // Past the bounds: a clear error, then the server goes on.
-    assert_eq!(sqlstate(&db, &format!("SELECT {}1{}", "(".repeat(1_000), ")".repeat(1_000))), "54001");
+    assert_eq!(sqlstate(&db, &format!("SELECT {}1{}", "(".repeat(5_000), ")".repeat(5_000))), "54001");
+    assert_eq!(sqlstate(&db, &format!("SELECT {}1{}", "(SELECT ".repeat(2_000), ")".repeat(2_000))), "54001");
     assert_eq!(sqlstate(&db, &cte_chain(5_000)), "54001");
     let many: Vec<&str> = vec!["1"; 120_000];
     assert_eq!(sqlstate(&db, &format!("SELECT {}", many.join("+"))), "54001");
@@ -102,7 +109,7 @@ fn long_chains_work_and_too_deep_or_large_statements_are_refused() {
         assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (500, 374750));
         let e = client.prepare(&cte_chain(5_000)).await.unwrap_err();
         assert_eq!(e.code().map(|c| c.code()), Some("54001"));
-        let deep = format!("SELECT {}$1::int{}", "(".repeat(1_000), ")".repeat(1_000));
+        let deep = format!("SELECT {}$1::int{}", "(".repeat(5_000), ")".repeat(5_000));
         let e = client.prepare(&deep).await.unwrap_err();
         assert_eq!(e.code().map(|c| c.code()), Some("54001"));
         let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
@@ -195,8 +202,8 @@ fn pipelines_with_long_or_deep_expressions_never_take_the_process_down() {
     value(&db, &format!("CREATE PIPELINE p FROM CHANNEL c FILTER {} INTO DATASTORE d", terms.join(" OR ")));
     let deep = format!(
         "CREATE PIPELINE q FROM CHANNEL c FILTER {}machine = 'x'{} INTO DATASTORE d",
-        "(".repeat(1_000),
-        ")".repeat(1_000)
+        "(".repeat(5_000),
+        ")".repeat(5_000)
     );
     assert_eq!(sqlstate(&db, &deep), "54001");
     let body = r#"{"channelName": "c", "messages": [{"messageId": "1", "payload": {"machine": "M-4"}}, {"messageId": "2", "payload": {"machine": "M-5"}}, {"messageId": "3", "payload": {"machine": "M-998"}}]}"#;
@@ -209,5 +216,50 @@ fn pipelines_with_long_or_deep_expressions_never_take_the_process_down() {
     assert_eq!(common::http_post(db.http_port, "/messages/batch", body.as_bytes()).0, 200);
     common::eventually(&db, "SELECT machine FROM d ORDER BY machine", &["M-4", "M-6", "M-998"]);
     assert_eq!(value(&db, "SELECT count(*) FROM fleetdb.pipeline_errors"), "0");
+    still_answers(&db);
+}
+
+/// Messages whose keys would make more than 1,600 columns (PostgreSQL's limit on a table) are
+/// refused one by one with the reason, the others are stored; a decoded batch never holds more
+/// columns than that, whatever the messages; SQL writes past the limit get 54011.
+#[test]
+fn payload_keys_cannot_add_columns_past_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    value(&db, "CREATE CHANNEL c; CREATE DATASTORE d; CREATE PIPELINE p FROM CHANNEL c INTO DATASTORE d");
+    let wide = |m: usize, keys: usize| {
+        let attrs: Vec<String> = (0..keys).map(|i| format!("\"k{m}_{i}\": {i}")).collect();
+        format!(r#"{{"messageId": "w{m}", "payload": {{{}}}}}"#, attrs.join(", "))
+    };
+    // Four messages of 500 new keys each and a plain one, in one batch: the fourth would take
+    // the batch to 2,000 attributes.
+    let msgs: Vec<String> = (0..4)
+        .map(|m| wide(m, 500))
+        .chain([r#"{"messageId": "plain-1", "payload": {"machine": "M-1"}}"#.to_string()])
+        .collect();
+    let body = format!(r#"{{"channelName": "c", "messages": [{}]}}"#, msgs.join(", "));
+    let (status, text) = common::http_post(db.http_port, "/messages/batch", body.as_bytes());
+    assert_eq!(status, 200, "{text}");
+    common::eventually(&db, "SELECT count(*) FROM d", &["4"]);
+    common::eventually(&db, "SELECT count(*) FROM fleetdb.pipeline_errors", &["1"]);
+    assert!(
+        value(&db, "SELECT reason FROM fleetdb.pipeline_errors").contains("at most 1600 columns"),
+        "{}",
+        value(&db, "SELECT reason FROM fleetdb.pipeline_errors")
+    );
+    // The datastore now has time + 1,500 + machine columns: 98 more fit. A message with 200
+    // new keys is refused, the plain one beside it stored.
+    let msgs = [wide(9, 200), r#"{"messageId": "plain-2", "payload": {"machine": "M-2"}}"#.to_string()];
+    let body = format!(r#"{{"channelName": "c", "messages": [{}]}}"#, msgs.join(", "));
+    assert_eq!(common::http_post(db.http_port, "/messages/batch", body.as_bytes()).0, 200);
+    common::eventually(&db, "SELECT count(*) FROM d", &["5"]);
+    common::eventually(&db, "SELECT count(*) FROM fleetdb.pipeline_errors", &["2"]);
+    assert_eq!(value(&db, "SELECT count(*) FROM fleetdb.pipeline_errors WHERE reason LIKE '%past the datastore''s limit of 1600%'"), "1");
+    assert_eq!(value(&db, "SELECT machine FROM d WHERE machine IS NOT NULL ORDER BY 1"), "M-1\nM-2");
+    // SQL: an INSERT bringing columns past the limit is refused.
+    let cols: Vec<String> = (0..200).map(|i| format!("x{i}")).collect();
+    let vals: Vec<String> = (0..200).map(|i| i.to_string()).collect();
+    let insert = format!("INSERT INTO d (time, {}) VALUES (now(), {})", cols.join(", "), vals.join(", "));
+    assert_eq!(sqlstate(&db, &insert), "54011");
     still_answers(&db);
 }

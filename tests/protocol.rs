@@ -137,13 +137,19 @@ fn vm_hwm_kb(pid: u32) -> u64 {
     s.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap()
 }
 
-/// Reads everything until the server closes, with the error it sent on the way.
+/// Reads everything until the server closes, with the error it sent on the way. As with
+/// PostgreSQL, a FATAL error is the last message (no ReadyForQuery after it).
 fn closed_with(r: &mut Raw) -> Option<(String, String)> {
     let mut msgs = Vec::new();
     while let Some(m) = r.read() {
         msgs.push(m);
     }
-    error_of(&msgs)
+    let err = error_of(&msgs);
+    if err.as_ref().is_some_and(|(sev, _)| sev == "FATAL") {
+        let kinds: Vec<char> = msgs.iter().map(|(k, _)| *k as char).collect();
+        assert_eq!(kinds.last(), Some(&'E'), "messages after the FATAL error: {kinds:?}");
+    }
+    err
 }
 
 #[test]

@@ -261,6 +261,21 @@ impl Batch {
     pub fn num_rows(&self) -> usize {
         self.columns.first().map_or(0, |c| c.len())
     }
+    /// Approximate bytes of the values in memory (validity bitmaps included).
+    pub fn approx_bytes(&self) -> usize {
+        self.columns
+            .iter()
+            .map(|c| {
+                let v = match &c.values {
+                    Values::Bool(v) => v.len(),
+                    Values::Int64(v) | Values::Timestamp(v) => v.len() * 8,
+                    Values::Float64(v) => v.len() * 8,
+                    Values::Text(v) => v.data_len() + 4 * v.len(),
+                };
+                v + c.len() / 8
+            })
+            .sum()
+    }
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)
     }

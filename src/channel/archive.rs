@@ -405,6 +405,11 @@ impl Channel {
         Ok(out)
     }
 
+    /// Approximate bytes of the messages not yet in segment files (payloads, ids, topics).
+    pub fn unsealed_bytes(&self) -> usize {
+        read(&self.state).unsealed().map(|p| p.payload_bytes + 48 * p.len).sum()
+    }
+
     pub fn stats(&self) -> ChannelStats {
         let st = read(&self.state);
         let kept: Vec<_> = st.segments.iter().filter(|s| s.meta.count > 0).collect();

@@ -10,4 +10,4 @@ mod store;
 
 pub use reader::DsFile;
 pub use schema::{conform_column, reconcile};
-pub use store::{Datastore, DatastoreOptions, Snapshot};
+pub use store::{Datastore, DatastoreOptions, MAX_COLUMNS, Snapshot};

@@ -178,6 +178,8 @@ struct State {
     floor_day: i32,
     schema: Vec<Field>,
     mem_rows: usize,
+    /// Approximate bytes of the memtable's rows (`Batch::approx_bytes`).
+    mem_bytes: usize,
     /// Source positions in files or the sources file.
     sources: BTreeMap<String, u64>,
     /// Source positions appended since the last flush: offset and the append's LSN.
@@ -197,6 +199,10 @@ pub struct Datastore {
 }
 
 /// A consistent view: the files and memtable batches at one instant, and the schema.
+/// Most columns a datastore may have (PostgreSQL's limit on a table's): an append that would
+/// add columns past it is refused (54011), before anything is logged.
+pub const MAX_COLUMNS: usize = 1_600;
+
 #[derive(Clone)]
 pub struct Snapshot {
     pub schema: Vec<Field>,
@@ -291,7 +297,7 @@ impl Datastore {
             dir: dir.to_path_buf(),
             retention: crate::util::sync::Retention::new(opts.retention_days),
             opts,
-            state: RwLock::new(State { parts, floor_day, schema, mem_rows: 0, sources, mem_sources: BTreeMap::new() }),
+            state: RwLock::new(State { parts, floor_day, schema, mem_rows: 0, mem_bytes: 0, sources, mem_sources: BTreeMap::new() }),
             maint: Mutex::new(()),
             next_seq: AtomicU64::new(max_seq + 1),
         })
@@ -385,6 +391,17 @@ impl Datastore {
             None => return Err(Error::Invalid(format!("datastore {}: rows need a \"time\" column", self.name))),
         };
         let mut st = write(&self.state);
+        let new = batch.fields.iter().filter(|f| !st.schema.iter().any(|g| g.name == f.name)).count();
+        if new > 0 && st.schema.len() + new > MAX_COLUMNS {
+            return Err(Error::Constraint {
+                sqlstate: "54011",
+                message: format!(
+                    "datastore {} has {} columns; {new} more would pass the limit of {MAX_COLUMNS}",
+                    self.name,
+                    st.schema.len()
+                ),
+            });
+        }
         let lsn = log(&batch)?;
         if let Some((k, o)) = &source
             && st.sources.get(k).is_none_or(|d| d < o)
@@ -426,8 +443,10 @@ impl Datastore {
                 _ => (i64::MIN, i64::MAX),
             };
             p.changed(times.0, times.1);
+            let bytes = b.approx_bytes();
             p.mem.push(MemBatch { batch: Arc::new(b), times, lsn, source: source.clone() });
             st.mem_rows += n;
+            st.mem_bytes += bytes;
         }
         Ok(lsn)
     }
@@ -437,6 +456,10 @@ impl Datastore {
     }
     pub fn mem_rows(&self) -> usize {
         read(&self.state).mem_rows
+    }
+    /// Approximate bytes the memtable holds (see the engine's memtable budget).
+    pub fn mem_bytes(&self) -> usize {
+        read(&self.state).mem_bytes
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -548,6 +571,7 @@ impl Datastore {
             p.files.push(f);
             p.mem.drain(..mem.len());
             st.mem_rows -= batch.num_rows();
+            st.mem_bytes -= mem.iter().map(|m| m.batch.approx_bytes()).sum::<usize>();
         }
         // The positions of the rows just written (and of appends without rows), after their
         // files: a crash in between leaves them in the files and the WAL.
@@ -727,6 +751,7 @@ impl Datastore {
             for d in &old {
                 if let Some(p) = st.parts.remove(d) {
                     st.mem_rows -= p.mem.iter().map(|m| m.batch.num_rows()).sum::<usize>();
+                    st.mem_bytes -= p.mem.iter().map(|m| m.batch.approx_bytes()).sum::<usize>();
                 }
             }
             old

@@ -131,6 +131,9 @@ pub struct Engine {
     services: Mutex<std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>>,
     /// Why the last round of background upkeep failed, if it did.
     upkeep_failure: Mutex<Option<String>>,
+    /// Bytes memtables and unsealed channel tails may hold together (0: no limit); see
+    /// [`Engine::set_memtable_budget`].
+    memtable_budget: std::sync::atomic::AtomicUsize,
     /// The directory's lock, released when the engine is dropped (or the process ends).
     _lock: fs::File,
 }
@@ -254,6 +257,7 @@ impl Engine {
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             services: Mutex::new(Default::default()),
             upkeep_failure: Mutex::new(None),
+            memtable_budget: Default::default(),
             _lock: lock,
         });
         if let Some(every) = engine.cfg.maintenance_interval {
@@ -265,6 +269,55 @@ impl Engine {
     pub fn data_dir(&self) -> &Path {
         &self.dir
     }
+    /// Bounds what datastore memtables and unsealed channel tails hold together: past it,
+    /// upkeep flushes the largest first (down to half of it), and a datastore whose memtable
+    /// alone exceeds it is flushed by the append that takes it there (the writer waits: that
+    /// is the backpressure). 0 means no bound.
+    pub fn set_memtable_budget(&self, bytes: usize) {
+        self.memtable_budget.store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Approximate bytes held by memtables and unsealed channel tails.
+    pub fn memtable_bytes(&self) -> usize {
+        self.all_datastores().iter().map(|d| d.mem_bytes()).sum::<usize>()
+            + self.all_channels().iter().map(|c| c.unsealed_bytes()).sum::<usize>()
+    }
+
+    /// Flushes the largest memtables and channel tails while they hold more than the budget,
+    /// down to half of it. Returns how many were flushed.
+    fn flush_over_budget(&self) -> Result<usize> {
+        let budget = self.memtable_budget.load(std::sync::atomic::Ordering::Relaxed);
+        if budget == 0 || self.memtable_bytes() <= budget {
+            return Ok(0);
+        }
+        enum Held {
+            Ds(Arc<Datastore>),
+            Ch(Arc<Channel>),
+        }
+        let mut held: Vec<(usize, Held)> = self
+            .all_datastores()
+            .into_iter()
+            .map(|d| (d.mem_bytes(), Held::Ds(d)))
+            .chain(self.all_channels().into_iter().map(|c| (c.unsealed_bytes(), Held::Ch(c))))
+            .filter(|(b, _)| *b > 0)
+            .collect();
+        held.sort_by_key(|(b, _)| std::cmp::Reverse(*b));
+        let mut total: usize = held.iter().map(|(b, _)| b).sum();
+        let mut n = 0;
+        for (bytes, h) in held {
+            if total <= budget / 2 {
+                break;
+            }
+            match h {
+                Held::Ds(d) => d.flush()?,
+                Held::Ch(c) => c.flush()?,
+            }
+            total -= bytes;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Why the last round of background upkeep (flush, checkpoint, compaction, retention)
     /// failed, if it did; it is retried every round, the data staying in memory and the WAL.
     pub fn upkeep_failure(&self) -> Option<String> {
@@ -660,6 +713,12 @@ impl Engine {
             self.wal.enqueue(records::DATASTORE_APPEND, &records::encode_datastore_append(datastore, src.as_ref(), b))
         })?;
         self.wal.wait_durable(lsn)?;
+        let budget = self.memtable_budget.load(std::sync::atomic::Ordering::Relaxed);
+        if budget > 0 && ds.mem_bytes() > budget {
+            // Faster than upkeep flushes: this writer flushes (the rows are durable already;
+            // a failed flush leaves them in memory and the WAL, and is tried again later).
+            let _ = ds.flush();
+        }
         Ok(lsn)
     }
 
@@ -698,6 +757,7 @@ impl Engine {
                 rep.flushed += 1;
             }
         }
+        rep.flushed += self.flush_over_budget()?;
         if self.wal.segment_count() > self.cfg.checkpoint_segments {
             self.checkpoint()?;
             rep.checkpointed = true;

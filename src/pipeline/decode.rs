@@ -12,6 +12,10 @@ use crate::util::json::{self, Json, Node};
 /// Name of the column holding each row's message index in the decoded [`Messages`]: rows keep
 /// it through every activity, so errors and arrival times map back to their message.
 pub const ROW: &str = "__row";
+/// Most attributes one decoded batch may hold (PostgreSQL's limit on a table's columns): a
+/// message with more, or one that would take the batch past it, is refused with the reason,
+/// so that messages with many distinct keys cannot make a batch of rows × keys values.
+pub const MAX_ATTRIBUTES: usize = 1_600;
 /// Prefix of the columns holding attributes extracted by path (`__path:a.b[0]`) for ADD
 /// ATTRIBUTES; they are not stored.
 pub const PATH_PREFIX: &str = "__path:";
@@ -184,6 +188,14 @@ pub fn decode(msgs: &Messages, paths: &[String]) -> Decoded {
             errors.push((i, "payload is not a JSON object".into()));
             continue;
         }
+        // Near the bound (a message can hold at most a leaf per 4 bytes), count first what
+        // this message would add.
+        if cols.builders.len() + msgs.payloads.get(i).len() / 4 > MAX_ATTRIBUTES
+            && let Some(why) = cols.too_many(&node, &mut name)
+        {
+            errors.push((i, why));
+            continue;
+        }
         let row = rows.len() as u32;
         rows.push(i as i64);
         cols.leaf = 0;
@@ -230,6 +242,31 @@ struct Columns {
 }
 
 impl Columns {
+    /// Why message `node` cannot be added (it has more than [`MAX_ATTRIBUTES`] attributes, or
+    /// would take the batch past them), if so.
+    fn too_many(&self, node: &Node<'_>, name: &mut String) -> Option<String> {
+        let (mut leaves, mut new) = (0usize, std::collections::HashSet::new());
+        name.clear();
+        flatten(name, node, &mut |n, _| {
+            if !n.starts_with("__") {
+                leaves += 1;
+                if !self.by_name.contains_key(n) {
+                    new.insert(n.to_string());
+                }
+            }
+        });
+        if leaves > MAX_ATTRIBUTES {
+            return Some(format!("payload has {leaves} attributes; at most {MAX_ATTRIBUTES} are stored"));
+        }
+        (self.builders.len() + new.len() > MAX_ATTRIBUTES).then(|| {
+            format!(
+                "payload would add {} attributes to a batch already holding {}: at most {MAX_ATTRIBUTES} columns",
+                new.len(),
+                self.builders.len()
+            )
+        })
+    }
+
     fn add(&mut self, row: u32, name: &str, leaf: Leaf<'_>) {
         let k = self.leaf;
         self.leaf += 1;

@@ -45,6 +45,46 @@ pub struct Output {
     pub failures: Vec<Failure>,
 }
 
+impl Output {
+    /// Keeps the rows within the datastore's column limit: when the rows bring more new
+    /// columns than `existing` (the datastore's schema) leaves room for, the first new ones
+    /// are kept and the rows holding a value in any other become failures (the messages are
+    /// refused, not the batch).
+    pub fn fit_columns(&mut self, existing: &[crate::batch::Field]) {
+        use crate::datastore::MAX_COLUMNS;
+        let new: Vec<usize> = (0..self.rows.fields.len())
+            .filter(|&i| !existing.iter().any(|g| g.name == self.rows.fields[i].name))
+            .collect();
+        let room = MAX_COLUMNS.saturating_sub(existing.len());
+        if new.len() <= room {
+            return;
+        }
+        let excess = &new[room..];
+        let n = self.rows.num_rows();
+        let mut keep = Vec::with_capacity(n);
+        for r in 0..n {
+            match excess.iter().find(|&&c| self.rows.columns[c].is_valid(r)) {
+                Some(&c) => self.failures.push(Failure {
+                    message: self.sources[r],
+                    activity: "datastore".into(),
+                    reason: format!(
+                        "attribute \"{}\" would be a column past the datastore's limit of {MAX_COLUMNS}",
+                        self.rows.fields[c].name
+                    ),
+                }),
+                None => keep.push(r as u32),
+            }
+        }
+        let kept = self.rows.take(&keep);
+        let cols: Vec<usize> = (0..kept.fields.len()).filter(|i| !excess.contains(i)).collect();
+        self.rows = crate::batch::Batch {
+            fields: cols.iter().map(|&i| kept.fields[i].clone()).collect(),
+            columns: cols.iter().map(|&i| kept.columns[i].clone()).collect(),
+        };
+        self.sources = keep.iter().map(|&r| self.sources[r as usize]).collect();
+    }
+}
+
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -325,7 +325,8 @@ impl Pipelines {
         }
         let end = msgs.end_offset();
         let state = slot.state.as_mut().expect("loaded above");
-        let out = run_pipeline(&engine, &def, state, &msgs);
+        let mut out = run_pipeline(&engine, &def, state, &msgs);
+        out.fit_columns(&engine.datastore(&def.datastore)?.schema());
         let rows = out.rows.num_rows();
         // The position goes with the rows, or alone when there are none, so it is durable
         // either way and the state's checkpoints never run ahead of it.

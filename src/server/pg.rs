@@ -383,7 +383,10 @@ impl ExtendedQueryHandler for Connection {
             let text = match p {
                 None => None,
                 Some(bytes) => {
-                    Some(decode_param(bytes, binary, ty.as_ref()).map_err(|e| to_pg_error(SqlError::new("22P03", e)))?)
+                    // As PostgreSQL: bytes that are not UTF-8 are 22021, a malformed binary value 22P03.
+                    Some(decode_param(bytes, binary, ty.as_ref()).map_err(|e| {
+                        to_pg_error(SqlError::new(if e.contains("UTF-8") { "22021" } else { "22P03" }, e))
+                    })?)
                 }
             };
             params.push(Param { text, ty: sql_ty });
@@ -662,6 +665,16 @@ impl Default for ConnLimits {
     }
 }
 
+/// Sends a FATAL error and nothing after it: as PostgreSQL, the connection then closes, with
+/// no ReadyForQuery (pgwire's `process_error` sends one).
+async fn send_fatal<S>(socket: &mut S, e: PgWireError)
+where
+    S: Sink<PgWireBackendMessage, Error = std::io::Error> + Unpin,
+{
+    let info: ErrorInfo = e.into();
+    let _ = socket.send(PgWireBackendMessage::ErrorResponse(info.into())).await;
+}
+
 fn fatal(sqlstate: &str, message: String) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".to_string(), sqlstate.to_string(), message)))
 }
@@ -802,7 +815,7 @@ async fn serve_connection(
                 Ok(m) => m,
                 Err(_) => {
                     let e = fatal("08006", "canceling authentication due to timeout".to_string());
-                    let _ = process_error(&mut socket, e, false).await;
+                    send_fatal(&mut socket, e).await;
                     break;
                 }
             }
@@ -811,7 +824,7 @@ async fn serve_connection(
                 Ok(m) => m,
                 Err(_) => {
                     let e = fatal("57P05", "terminating connection due to idle-session timeout".to_string());
-                    let _ = process_error(&mut socket, e, false).await;
+                    send_fatal(&mut socket, e).await;
                     break;
                 }
             }
@@ -826,12 +839,12 @@ async fn serve_connection(
                     let (code, what) =
                         if t.length < 4 { ("08P01", "invalid message") } else { ("54000", "message too large") };
                     let e = fatal(code, format!("{what}: {t}"));
-                    let _ = process_error(&mut socket, e, false).await;
+                    send_fatal(&mut socket, e).await;
                 }
                 break;
             }
             Some(Err(e)) => {
-                let _ = process_error(&mut socket, e, false).await;
+                send_fatal(&mut socket, e).await;
                 break;
             }
         };
@@ -851,7 +864,7 @@ async fn serve_connection(
             }
             PgWireFrontendMessage::Startup(_) if refusal.is_some() => {
                 let e = refusal.take().expect("checked above");
-                let _ = process_error(&mut socket, e, false).await;
+                send_fatal(&mut socket, e).await;
                 break;
             }
             _ => {}
@@ -872,11 +885,11 @@ async fn serve_connection(
         )
         .await
         {
-            let is_fatal = e.is_fatal();
-            process_error(&mut socket, e, is_extended_query).await?;
-            if is_fatal {
+            if e.is_fatal() {
+                send_fatal(&mut socket, e).await;
                 break;
             }
+            process_error(&mut socket, e, is_extended_query).await?;
         }
         if is_cancel_request {
             break;

@@ -109,7 +109,10 @@ pub fn from_parser(sql: &str, e: sqlparser::parser::ParserError) -> SqlError {
         .and_then(|(l, c)| position_of(sql, l, c));
     if matches!(e, sqlparser::parser::ParserError::RecursionLimitExceeded) {
         return SqlError::new("54001", "statement too complex: parentheses, subqueries or types nested too deeply")
-            .with_hint("Nesting deeper than 50 levels is refused.");
+            .with_hint(format!(
+                "The parser nests at most {} levels (a parenthesis or an operator's operand is one, a subquery about three).",
+                super::parse::PARSE_DEPTH
+            ));
     }
     let clean = msg.trim_start_matches("sql parser error: ");
     let clean = clean.split(" at Line: ").next().unwrap_or(clean);

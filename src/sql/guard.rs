@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::{SqlError, SqlResult};
-use crate::batch::{Batch, Values};
+use crate::batch::Batch;
 
 /// Default working memory of one query: 1 GiB.
 pub const DEFAULT_QUERY_MEMORY: usize = 1 << 30;
@@ -230,19 +230,7 @@ pub fn charge(bytes: usize) -> SqlResult<()> {
 
 /// Approximate bytes of `batches` in memory.
 pub fn size_of(batches: &[Batch]) -> usize {
-    batches
-        .iter()
-        .flat_map(|b| &b.columns)
-        .map(|c| {
-            let v = match &c.values {
-                Values::Bool(v) => v.len(),
-                Values::Int64(v) | Values::Timestamp(v) => v.len() * 8,
-                Values::Float64(v) => v.len() * 8,
-                Values::Text(v) => v.data_len() + 4 * v.len(),
-            };
-            v + c.len() / 8
-        })
-        .sum()
+    batches.iter().map(Batch::approx_bytes).sum()
 }
 
 #[cfg(test)]
