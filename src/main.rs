@@ -317,10 +317,7 @@ pub(crate) fn serve_engine(
 
 /// Why this process was started by [`watch_the_log`]'s restart, and how many restarts in a row.
 fn restarted() -> Option<(bool, u32)> {
-    let full = match std::env::var("FLEETDB_RESTART_REASON").ok()?.as_str() {
-        "disk-full" => true,
-        _ => false,
-    };
+    let full = std::env::var("FLEETDB_RESTART_REASON").ok()? == "disk-full";
     Some((full, std::env::var("FLEETDB_RESTARTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1)))
 }
 
@@ -334,7 +331,9 @@ fn room_for_the_log(data_dir: &Path) -> bool {
     let fs = fleetdb::util::fsutil::fs();
     let wrote = free
         && std::fs::File::create(&probe)
-            .and_then(|mut f| fs.write_all(&mut f, &probe, &vec![0u8; 1 << 20]).and_then(|()| fs.sync(&f, &probe, true)))
+            .and_then(|mut f| {
+                fs.write_all(&mut f, &probe, &vec![0u8; 1 << 20]).and_then(|()| fs.sync(&f, &probe, true))
+            })
             .is_ok();
     let _ = std::fs::remove_file(&probe);
     wrote
@@ -387,7 +386,9 @@ async fn watch_the_log(engine: std::sync::Arc<Engine>, data_dir: std::path::Path
                 upkeep = None;
             }
             (Some(e), last) if last.as_ref().is_none_or(|(t, at)| *t != e || at.elapsed().as_secs() >= 60) => {
-                eprintln!("fleetdb: background upkeep failed, retried every round (the data stays in memory and the WAL): {e}");
+                eprintln!(
+                    "fleetdb: background upkeep failed, retried every round (the data stays in memory and the WAL): {e}"
+                );
                 upkeep = Some((e, std::time::Instant::now()));
             }
             _ => {}

@@ -254,7 +254,13 @@ fn payload_keys_cannot_add_columns_past_the_limit() {
     assert_eq!(common::http_post(db.http_port, "/messages/batch", body.as_bytes()).0, 200);
     common::eventually(&db, "SELECT count(*) FROM d", &["5"]);
     common::eventually(&db, "SELECT count(*) FROM fleetdb.pipeline_errors", &["2"]);
-    assert_eq!(value(&db, "SELECT count(*) FROM fleetdb.pipeline_errors WHERE reason LIKE '%past the datastore''s limit of 1600%'"), "1");
+    assert_eq!(
+        value(
+            &db,
+            "SELECT count(*) FROM fleetdb.pipeline_errors WHERE reason LIKE '%past the datastore''s limit of 1600%'"
+        ),
+        "1"
+    );
     assert_eq!(value(&db, "SELECT machine FROM d WHERE machine IS NOT NULL ORDER BY 1"), "M-1\nM-2");
     // SQL: an INSERT bringing columns past the limit is refused.
     let cols: Vec<String> = (0..200).map(|i| format!("x{i}")).collect();

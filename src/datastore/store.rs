@@ -297,7 +297,15 @@ impl Datastore {
             dir: dir.to_path_buf(),
             retention: crate::util::sync::Retention::new(opts.retention_days),
             opts,
-            state: RwLock::new(State { parts, floor_day, schema, mem_rows: 0, mem_bytes: 0, sources, mem_sources: BTreeMap::new() }),
+            state: RwLock::new(State {
+                parts,
+                floor_day,
+                schema,
+                mem_rows: 0,
+                mem_bytes: 0,
+                sources,
+                mem_sources: BTreeMap::new(),
+            }),
             maint: Mutex::new(()),
             next_seq: AtomicU64::new(max_seq + 1),
         })

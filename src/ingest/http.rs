@@ -235,11 +235,9 @@ fn internal(e: &Error) -> Reply {
             &format!("the disk is full; retry when there is room: {e}"),
         ),
         // Refused until the log is replayed, which the server does by itself (see `main.rs`).
-        Error::WalPoisoned(_) | Error::WritesHeld { .. } => aws_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailableException",
-            &format!("{e}; retry shortly"),
-        ),
+        Error::WalPoisoned(_) | Error::WritesHeld { .. } => {
+            aws_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException", &format!("{e}; retry shortly"))
+        }
         other => aws_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailureException", &other.to_string()),
     }
 }

@@ -154,7 +154,10 @@ pub const PARSE_DEPTH: usize = 1_000;
 /// One SQL expression (text fleetdb builds, or an option's value such as `delta_time`).
 pub fn parse_expression(sql: &str) -> SqlResult<ast::Expr> {
     check_size(sql)?;
-    let mut p = Parser::new(&PostgreSqlDialect {}).with_recursion_limit(PARSE_DEPTH).try_with_sql(sql).map_err(|e| from_parser(sql, e))?;
+    let mut p = Parser::new(&PostgreSqlDialect {})
+        .with_recursion_limit(PARSE_DEPTH)
+        .try_with_sql(sql)
+        .map_err(|e| from_parser(sql, e))?;
     let e = p.parse_expr().map_err(|e| from_parser(sql, e))?;
     if p.peek_token().token != Token::EOF {
         return Err(SqlError::syntax(format!("unexpected text after the expression: {sql}")));
@@ -262,7 +265,8 @@ pub fn check_size(sql: &str) -> SqlResult<()> {
 pub fn parse(sql: &str) -> SqlResult<Vec<Statement>> {
     check_size(sql)?;
     let dialect = PostgreSqlDialect {};
-    let mut p = Parser::new(&dialect).with_recursion_limit(PARSE_DEPTH).try_with_sql(sql).map_err(|e| from_parser(sql, e))?;
+    let mut p =
+        Parser::new(&dialect).with_recursion_limit(PARSE_DEPTH).try_with_sql(sql).map_err(|e| from_parser(sql, e))?;
     let mut out = Vec::new();
     loop {
         while p.consume_token(&Token::SemiColon) {}
@@ -727,7 +731,10 @@ fn dataset_body(sql: &str, p: &mut Parser) -> SqlResult<(String, Options)> {
     let query_end = with_at.or(deliver_at).unwrap_or(end);
     let query = sql[start..query_end].trim().to_string();
     let text = &sql[query_end..end];
-    let mut op = Parser::new(&PostgreSqlDialect {}).with_recursion_limit(PARSE_DEPTH).try_with_sql(text).map_err(|e| from_parser(text, e))?;
+    let mut op = Parser::new(&PostgreSqlDialect {})
+        .with_recursion_limit(PARSE_DEPTH)
+        .try_with_sql(text)
+        .map_err(|e| from_parser(text, e))?;
     let mut options = with_options(text, &mut op)?;
     deliveries(text, &mut op, &mut options)?;
     if op.peek_token().token != Token::EOF {

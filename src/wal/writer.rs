@@ -407,12 +407,17 @@ impl Wal {
             // it failed), so a replay cannot bring it back. Best effort on a failing disk.
             let cut = match a.file.set_len(a.len) {
                 Err(c) => Some(format!("cutting the failed write off also failed ({c})")),
-                Ok(()) => disk().sync(&a.file, &path, false).err().map(|c| format!("the cut could not be synced ({c})")),
+                Ok(()) => {
+                    disk().sync(&a.file, &path, false).err().map(|c| format!("the cut could not be synced ({c})"))
+                }
             };
-            return Err(Error::io(&path, match cut {
-                Some(more) => std::io::Error::new(e.kind(), format!("{e}; {more}")),
-                None => e,
-            }));
+            return Err(Error::io(
+                &path,
+                match cut {
+                    Some(more) => std::io::Error::new(e.kind(), format!("{e}; {more}")),
+                    None => e,
+                },
+            ));
         }
         a.len += buf.len() as u64;
         Ok(())
