@@ -357,7 +357,6 @@ fn io_backoff(n: u32) -> std::time::Duration {
 /// while I/O errors repeat ([`io_backoff`]). Background upkeep failures are logged when they
 /// start, change or end, and once a minute while they last.
 async fn watch_the_log(engine: std::sync::Arc<Engine>, data_dir: std::path::PathBuf, listen: [String; 2]) {
-    let started = std::time::Instant::now();
     let tick = std::time::Duration::from_millis(50);
     let previous = restarted();
     if let Some((full, n)) = previous
@@ -394,9 +393,9 @@ async fn watch_the_log(engine: std::sync::Arc<Engine>, data_dir: std::path::Path
             _ => {}
         }
     };
-    // Restarts in a row count up; a process that ran ten minutes starts the count again.
+    // Restarts in a row count up; a write that succeeded since this process started ends the row.
     let n = match previous {
-        Some((_, n)) if started.elapsed() < std::time::Duration::from_secs(600) => n + 1,
+        Some((_, n)) if !engine.wal().wrote_since_open() => n + 1,
         _ => 1,
     };
     eprintln!("fleetdb: the write-ahead log failed ({why}); restarting to replay it");

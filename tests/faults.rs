@@ -249,3 +249,23 @@ fn a_dataset_content_that_cannot_be_written_fails_clearly_and_the_next_refresh_s
     assert!(got[0].contains("|SUCCEEDED|2|"), "{got:?}");
     assert_eq!(lines(&f.db, "SELECT machine_id, v FROM dataset_content('health') ORDER BY 1"), ["M-1|1", "M-2|2"]);
 }
+
+#[test]
+fn a_log_segment_that_could_not_be_started_never_blocks_a_restart() {
+    let f = Faulty::start();
+    ok(f.db.psql("CREATE CHANNEL c"), "channel");
+    assert_eq!(ndjson(f.db.http_port, 0, 100).0, 200);
+    // The checkpoint's new segment cannot be written: refused, and no half-written segment
+    // stays behind for a later one to follow.
+    f.inject("write /wal/ ENOSPC\n");
+    assert_eq!(sqlstate(&f.db, "CHECKPOINT").as_deref(), Some("53100"));
+    f.inject("");
+    ok(f.db.psql("INSERT INTO c (payload) VALUES ('{\"after\": 1}')"), "insert after");
+    ok(f.db.psql("CHECKPOINT"), "checkpoint");
+    ok(f.db.psql("INSERT INTO c (payload) VALUES ('{\"after\": 2}')"), "insert after the checkpoint");
+    let data = f.db.dir.clone();
+    let Faulty { db, _dir, .. } = f;
+    db.kill();
+    let db = Fleetdb::start(&data);
+    assert_eq!(count(&db, "c"), 102);
+}

@@ -86,6 +86,9 @@ fn long_chains_work_and_too_deep_or_large_statements_are_refused() {
     // Past the bounds: a clear error, then the server goes on.
     assert_eq!(sqlstate(&db, &format!("SELECT {}1{}", "(".repeat(5_000), ")".repeat(5_000))), "54001");
     assert_eq!(sqlstate(&db, &format!("SELECT {}1{}", "(SELECT ".repeat(2_000), ")".repeat(2_000))), "54001");
+    assert_eq!(sqlstate(&db, &format!("SELECT {}true", "NOT ".repeat(1_500))), "54001");
+    let cases = format!("SELECT {}1{}", "CASE WHEN true THEN ".repeat(1_500), " END".repeat(1_500));
+    assert_eq!(sqlstate(&db, &cases), "54001");
     assert_eq!(sqlstate(&db, &cte_chain(5_000)), "54001");
     let many: Vec<&str> = vec!["1"; 120_000];
     assert_eq!(sqlstate(&db, &format!("SELECT {}", many.join("+"))), "54001");
@@ -267,5 +270,25 @@ fn payload_keys_cannot_add_columns_past_the_limit() {
     let vals: Vec<String> = (0..200).map(|i| i.to_string()).collect();
     let insert = format!("INSERT INTO d (time, {}) VALUES (now(), {})", cols.join(", "), vals.join(", "));
     assert_eq!(sqlstate(&db, &insert), "54011");
+    still_answers(&db);
+}
+
+/// A dataset delivers files only inside the data directory.
+#[test]
+fn dataset_files_are_delivered_only_inside_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(&dir.path().join("data"));
+    for target in ["../../outside.csv", "/tmp/outside.csv", "exports/../../outside.csv"] {
+        let sql = format!("CREATE DATASET d1 AS SELECT 1 AS a DELIVER TO FILE '{target}'");
+        assert_eq!(sqlstate(&db, &sql), "22023", "{target}");
+    }
+    value(&db, "CREATE DATASET d1 AS SELECT 1 AS a DELIVER TO FILE 'exports/d1-!{iotanalytics:versionId}.csv'");
+    value(&db, "REFRESH DATASET d1");
+    common::eventually(&db, "SELECT count(*) FROM dataset_content('d1')", &["1"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !dir.path().join("data/exports/d1-1.csv").exists() {
+        assert!(std::time::Instant::now() < deadline, "no delivery");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     still_answers(&db);
 }

@@ -43,14 +43,22 @@ fn a_query_stops_at_its_budget_before_it_allocates_past_it() {
     std::thread::sleep(Duration::from_secs(2));
     let pid = db.child.id();
     let before = status_kb(pid, "VmHWM:");
-    // 150k × 150k rows; 1M groups.
-    for q in
-        ["SELECT count(*) FROM a a1 CROSS JOIN a a2", "SELECT count(*) FROM (SELECT k, count(*) FROM g GROUP BY k) t"]
-    {
+    // 150k × 150k rows; 1M groups; text built whole (a 1 GB repeat) and aggregated
+    // (string_agg of 1M keys, 1 KB each); a FROM list of 3,000 items.
+    let from: Vec<String> = (0..3_000).map(|i| format!("(SELECT {i} AS c{i}) t{i}")).collect();
+    let wide = format!("SELECT count(*) FROM {}", from.join(", "));
+    for q in [
+        "SELECT count(*) FROM a a1 CROSS JOIN a a2",
+        "SELECT count(*) FROM (SELECT k, count(*) FROM g GROUP BY k) t",
+        "SELECT length(repeat(repeat('x', 1000), 1000000))",
+        "SELECT length(string_agg(repeat(k, 100), ',')) FROM g",
+        wide.as_str(),
+    ] {
         let (done, out) = psql(&db, &[q]);
         assert!(
             !done && out.contains("out of memory: the query needs more than its working memory of 64 MiB"),
-            "{q}: {out}"
+            "{}: {out}",
+            &q[..q.len().min(120)]
         );
     }
     let grew_mb = (status_kb(pid, "VmHWM:") - before) / 1024;

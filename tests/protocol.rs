@@ -326,6 +326,9 @@ fn bind_format_codes_that_do_not_fit_are_refused_and_the_session_goes_on() {
         r.send(b'S', &[]);
         let msgs = r.until_ready();
         assert_eq!(error_of(&msgs).map(|e| e.1), Some(want.to_string()), "{msgs:?}");
+        // Refused at Bind, as PostgreSQL does: ParseComplete, then the error, no BindComplete.
+        let kinds: Vec<char> = msgs.iter().map(|(k, _)| *k as char).collect();
+        assert_eq!(kinds, ['1', 'E', 'Z'], "{want}");
     }
     // The described statement says text for every column; the portal what Bind asked for.
     r.send(b'P', &parse);

@@ -46,6 +46,26 @@ pub struct Target {
 const VARIABLES: [&str; 2] = ["!{iotanalytics:scheduleTime}", "!{iotanalytics:versionId}"];
 
 impl Target {
+    /// A file target must stay inside the data directory: a relative path without `..`,
+    /// control characters or NUL. Checked at CREATE and ALTER DATASET, and again before each
+    /// delivery (definitions stored by older versions were not checked).
+    pub fn check_contained(&self) -> Result<(), String> {
+        if self.kind != Kind::File {
+            return Ok(());
+        }
+        let p = Path::new(&self.target);
+        let escapes = p.is_absolute()
+            || p.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+            || self.target.chars().any(char::is_control);
+        if escapes {
+            return Err(format!(
+                "DELIVER TO FILE '{}': the file must be inside the data directory (a relative path without \"..\")",
+                self.target
+            ));
+        }
+        Ok(())
+    }
+
     /// A rule from its option (`deliver_file`, `deliver_mqtt`, `deliver_webhook`).
     pub fn new(key: &str, target: &str) -> Result<Target, String> {
         let kind = match key {
@@ -179,6 +199,7 @@ pub struct Context<'a> {
 pub fn deliver(job: &Job, cols: &[OutCol], b: &Batch, cx: &Context<'_>) -> Result<String, String> {
     match job.target.kind {
         Kind::File => {
+            job.target.check_contained()?;
             let key = job
                 .target
                 .target

@@ -628,6 +628,9 @@ impl Datasets {
     /// delta expression binds), a program's input dataset must exist.
     fn check_def(&self, engine: &Arc<Engine>, def: &DatasetDef) -> Result<()> {
         self.check_trigger(def)?;
+        for t in &def.deliveries {
+            t.check_contained().map_err(Error::Invalid)?;
+        }
         match &def.program {
             Some(p) if p.input == def.name || self.find(&p.input).is_none() => {
                 Err(Error::Invalid(format!("INPUT {}: no other dataset has that name", p.input)))

@@ -270,9 +270,9 @@ impl Engine {
         &self.dir
     }
     /// Bounds what datastore memtables and unsealed channel tails hold together: past it,
-    /// upkeep flushes the largest first (down to half of it), and a datastore whose memtable
-    /// alone exceeds it is flushed by the append that takes it there (the writer waits: that
-    /// is the backpressure). 0 means no bound.
+    /// upkeep flushes the largest first (down to half of it), and a datastore or channel that
+    /// alone holds more is flushed by its next append before it appends (the writer waits:
+    /// that is the backpressure); when that flush fails, the append is refused. 0: no bound.
     pub fn set_memtable_budget(&self, bytes: usize) {
         self.memtable_budget.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
@@ -697,6 +697,11 @@ impl Engine {
         if accepted == 0 {
             return Ok(AppendReceipt { first_offset: ch.next_offset(), accepted, rejected });
         }
+        let budget = self.memtable_budget.load(std::sync::atomic::Ordering::Relaxed);
+        if budget > 0 && ch.unsealed_bytes() > budget {
+            // Tails that cannot be sealed (a failing disk) stop new appends, as memtables do.
+            ch.flush()?;
+        }
         let (first_offset, lsn) = ch.append(batch, |m| {
             self.wal.enqueue(records::CHANNEL_APPEND, &records::encode_channel_append(channel, m))
         })?;
@@ -709,16 +714,17 @@ impl Engine {
     pub fn append_rows(&self, datastore: &str, batch: Batch, source: Option<(String, u64)>) -> Result<u64> {
         let ds = self.datastore(datastore)?;
         let src = source.clone();
+        let budget = self.memtable_budget.load(std::sync::atomic::Ordering::Relaxed);
+        if budget > 0 && ds.mem_bytes() > budget {
+            // Faster than upkeep flushes: this writer flushes first (the backpressure). When
+            // the memtable cannot be written (a failing disk), the append is refused with why:
+            // memory is not where writes wait for a disk.
+            ds.flush()?;
+        }
         let lsn = ds.append_logged(batch, source, |b| {
             self.wal.enqueue(records::DATASTORE_APPEND, &records::encode_datastore_append(datastore, src.as_ref(), b))
         })?;
         self.wal.wait_durable(lsn)?;
-        let budget = self.memtable_budget.load(std::sync::atomic::Ordering::Relaxed);
-        if budget > 0 && ds.mem_bytes() > budget {
-            // Faster than upkeep flushes: this writer flushes (the rows are durable already;
-            // a failed flush leaves them in memory and the WAL, and is tried again later).
-            let _ = ds.flush();
-        }
         Ok(lsn)
     }
 

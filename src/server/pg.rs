@@ -350,6 +350,19 @@ impl ExtendedQueryHandler for Connection {
         }
         check_format_codes(&message.parameter_format_codes)?;
         check_format_codes(&message.result_column_format_codes)?;
+        // One result format per column must match the columns, checked here as PostgreSQL
+        // does (not at Describe or Execute, after BindComplete).
+        if let Some(s) = &statement
+            && message.result_column_format_codes.len() > 1
+        {
+            let columns = self.result_fields(s, &Format::UnifiedText)?.len();
+            let n = message.result_column_format_codes.len();
+            if n != columns {
+                return Err(protocol_violation(format!(
+                    "bind message has {n} result formats but query has {columns} columns"
+                )));
+            }
+        }
         match statement {
             Some(s) => {
                 let portal = Portal::try_new(&message, s)?;

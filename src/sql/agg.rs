@@ -563,6 +563,19 @@ pub fn aggregate(
                 }
                 feed(&mut accs[gids[r]][ai], call, &row);
             }
+            // Aggregates that keep their inputs (string_agg, percentiles, DISTINCT) hold what
+            // they were fed: charged with the groups, before the next batch grows them.
+            if call.distinct || matches!(accs[gids[0]][ai], Acc::Strings(..) | Acc::Values(..)) {
+                let text: usize = cols
+                    .iter()
+                    .map(|c| match &c.values {
+                        Values::Text(v) => v.data_len(),
+                        _ => 0,
+                    })
+                    .sum();
+                key_bytes += text + 48 * n;
+                charge(keys.len(), key_bytes)?;
+            }
         }
     }
     let ngroups = keys.len();

@@ -95,6 +95,11 @@ pub fn position_of(sql: &str, line: u64, column: u64) -> Option<usize> {
     None
 }
 
+/// How deeply the parser may nest (parentheses, subqueries, operators' operands); past it,
+/// 54001. Statements are parsed on threads whose stack holds this much
+/// (`util::sync::STATEMENT_STACK`); binding and evaluation check the stack themselves.
+pub const PARSE_DEPTH: usize = 1_000;
+
 /// Maps a sqlparser error to 42601 with the position it names.
 pub fn from_parser(sql: &str, e: sqlparser::parser::ParserError) -> SqlError {
     let msg = e.to_string();
@@ -111,7 +116,7 @@ pub fn from_parser(sql: &str, e: sqlparser::parser::ParserError) -> SqlError {
         return SqlError::new("54001", "statement too complex: parentheses, subqueries or types nested too deeply")
             .with_hint(format!(
                 "The parser nests at most {} levels (a parenthesis or an operator's operand is one, a subquery about three).",
-                super::parse::PARSE_DEPTH
+                PARSE_DEPTH
             ));
     }
     let clean = msg.trim_start_matches("sql parser error: ");

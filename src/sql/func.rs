@@ -185,12 +185,26 @@ pub fn call(f: Func, cols: &[Column], tys: &[SqlType], out: SqlType, n: usize, a
     }
     let mut vals = Vec::with_capacity(n);
     let mut row: Vec<Scalar> = Vec::with_capacity(cols.len());
+    // Text built row by row must fit the query's memory (twice: as values, then the column),
+    // checked as it grows; and a long column answers cancel.
+    let (mut text, mut checked) = (0usize, 0usize);
     for i in 0..n {
         row.clear();
         for (c, t) in cols.iter().zip(tys) {
             row.push(Scalar::from_column(c, *t, i));
         }
-        vals.push(call_row(f, &row, tys, out, args)?);
+        let v = call_row(f, &row, tys, out, args)?;
+        if let Scalar::Text(s) = &v {
+            text += s.len() + 24;
+            if text - checked >= 1 << 20 {
+                super::guard::room(2 * text)?;
+                checked = text;
+            }
+        }
+        if i % 4096 == 4095 {
+            super::guard::check()?;
+        }
+        vals.push(v);
     }
     scalars_to_column(&vals, out)
 }
@@ -559,6 +573,7 @@ fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr])
             if s.len().saturating_mul(n) > 1 << 30 {
                 return Err(SqlError::new("54000", "requested length too large"));
             }
+            super::guard::room(s.len() * n)?;
             S::Text(s.repeat(n))
         }
         Func::Reverse => S::Text(txt(0).chars().rev().collect()),

@@ -223,6 +223,14 @@ pub fn hold(bytes: usize, more: usize) -> SqlResult<()> {
     })
 }
 
+/// Fails (53200) unless `bytes` more would fit the query's memory now; holds nothing. For a
+/// value about to be built whole (`repeat`, a padded string) or a result growing row by row.
+pub fn room(bytes: usize) -> SqlResult<()> {
+    let l = live();
+    hold(l, bytes)?;
+    hold(l, 0)
+}
+
 /// Adds `bytes` to what the query holds.
 pub fn charge(bytes: usize) -> SqlResult<()> {
     hold(live(), bytes)

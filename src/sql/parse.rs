@@ -8,7 +8,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
-use super::error::{SqlError, SqlResult, from_parser, position_of};
+use super::error::{PARSE_DEPTH, SqlError, SqlResult, from_parser, position_of};
 use super::types::SqlType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,11 +146,6 @@ fn word(t: &Token) -> Option<String> {
     }
 }
 
-/// How deeply the parser may nest (parentheses, subqueries, operators' operands); past it,
-/// 54001. Statements are parsed on threads whose stack holds this much
-/// (`util::sync::STATEMENT_STACK`); binding and evaluation check the stack themselves.
-pub const PARSE_DEPTH: usize = 1_000;
-
 /// One SQL expression (text fleetdb builds, or an option's value such as `delta_time`).
 pub fn parse_expression(sql: &str) -> SqlResult<ast::Expr> {
     check_size(sql)?;
@@ -191,6 +186,9 @@ pub const MAX_OPERATORS: usize = 100_000;
 pub fn check_size(sql: &str) -> SqlResult<()> {
     let b = sql.as_bytes();
     let (mut blanks, mut tokens, mut operators) = (0usize, 0usize, 0usize);
+    // CASE nesting and runs of NOT: past the parser's depth, sqlparser reports a syntax error
+    // (it tries other readings), so they are judged here and answered 54001 as other nesting.
+    let (mut case_depth, mut deepest_case, mut nots, mut longest_nots) = (0usize, 0usize, 0usize, 0usize);
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -218,6 +216,18 @@ pub fn check_size(sql: &str) -> SqlResult<()> {
                     i += 1;
                 }
                 let w = &b[start..i];
+                if w.eq_ignore_ascii_case(b"not") {
+                    nots += 1;
+                    longest_nots = longest_nots.max(nots);
+                    continue;
+                }
+                nots = 0;
+                if w.eq_ignore_ascii_case(b"case") {
+                    case_depth += 1;
+                    deepest_case = deepest_case.max(case_depth);
+                } else if w.eq_ignore_ascii_case(b"end") {
+                    case_depth = case_depth.saturating_sub(1);
+                }
                 if w.eq_ignore_ascii_case(b"or")
                     || w.eq_ignore_ascii_case(b"and")
                     || w.eq_ignore_ascii_case(b"union")
@@ -232,6 +242,9 @@ pub fn check_size(sql: &str) -> SqlResult<()> {
             | b'#' | b'@' => operators += 1,
             _ => {}
         }
+    }
+    if deepest_case >= PARSE_DEPTH || longest_nots >= PARSE_DEPTH {
+        return Err(from_parser(sql, sqlparser::parser::ParserError::RecursionLimitExceeded));
     }
     // A token is 88 bytes, a vector of them grows to twice what it holds, and each token that
     // is not a blank becomes a few syntax tree nodes.

@@ -77,6 +77,9 @@ const MAX_CTE_EXPANSION: usize = 1_000_000;
 /// (measured: a chain of 1,000 WITH queries, 500,500 bodies, took 170 MB; chains that join
 /// each step with itself took about twice as much per body).
 const PLAN_BODY_BYTES: usize = 800;
+/// What the binder charges for each column a join copies into its scope and plan (names,
+/// types and the plan's schema), an overestimate.
+const PLAN_COLUMN_BYTES: usize = 256;
 
 pub struct Binder<'a> {
     pub engine: &'a Arc<Engine>,
@@ -810,6 +813,9 @@ impl<'a> Binder<'a> {
         c: Option<&ast::JoinConstraint>,
     ) -> SqlResult<(Plan, Scope)> {
         let nl = ls.cols.len();
+        // A join copies both sides' columns into its scope and schema: a FROM list of
+        // thousands of items makes that quadratic, so each copy is charged before it is made.
+        guard::charge((ls.cols.len() + rs.cols.len()).saturating_mul(PLAN_COLUMN_BYTES))?;
         let mut cols = ls.cols.clone();
         cols.extend(rs.cols.iter().cloned());
         // Columns start unread (as the sides' scopes say); the join's own conditions and the

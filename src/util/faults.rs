@@ -14,7 +14,9 @@
 //!
 //! A rule matches an operation (`write`, `fsync` of a file, `dirsync` of a directory) on a
 //! path containing the text; the first matching rule with times left fails it. A failed
-//! write first writes half of the buffer, as a real short write on a full disk does. An
+//! write first writes half of the buffer, as a real short write on a full disk does. Counts
+//! are per process: a server that restarts itself (after a failed log) reads the file afresh,
+//! so `fsync /wal/ EIO 1` fails once in each process. An
 //! empty file injects nothing, and so does a file with a line that does not parse
 //! ([`Faulty::check`] says why).
 

@@ -120,6 +120,8 @@ pub struct Wal {
     active: Mutex<Option<Active>>,
     /// The LSN the first segment created after open follows (the last one replayed).
     open_prev: u64,
+    /// The last LSN issued before open: records above it were written by this `Wal`.
+    open_lsn: u64,
     /// (first_lsn, path) of every segment, oldest first; the last is the active one.
     segments: Mutex<Vec<(u64, PathBuf)>>,
     groups: AtomicU64,
@@ -164,9 +166,18 @@ fn create_segment(dir: &Path, first_lsn: u64, prev_lsn: u64, spare: Option<PathB
         }
         None => OpenOptions::new().create(true).write(true).truncate(true).open(&path).at(&path)?,
     };
-    disk().write_all(&mut file, &path, &format::encode_header(first_lsn, prev_lsn)).at(&path)?;
-    disk().sync(&file, &path, false).at(&path)?;
-    sync_dir(dir).at(dir)?;
+    let started = disk()
+        .write_all(&mut file, &path, &format::encode_header(first_lsn, prev_lsn))
+        .and_then(|()| disk().sync(&file, &path, false))
+        .and_then(|()| sync_dir(dir));
+    if let Err(e) = started {
+        // A segment without a whole header must not stay behind: a later segment would make
+        // it a damaged one in the middle of the log, which replay refuses.
+        drop(file);
+        let _ = fs::remove_file(&path);
+        let _ = sync_dir(dir);
+        return Err(Error::io(&path, e));
+    }
     Ok(Active { file, path, len: HEADER_LEN as u64 })
 }
 
@@ -205,6 +216,14 @@ impl Wal {
             match format::scan_segment(&buf) {
                 SegmentScan::BadHeader(why) if is_last && opts.recovery == RecoveryMode::TolerateTailCorruption => {
                     report.warnings.push(format!("{}: {why}; removed the unfinished segment", path.display()));
+                    fs::remove_file(&path).at(&path)?;
+                    sync_dir(dir).at(dir)?;
+                }
+                // No whole header: a segment whose creation failed (it never held a record).
+                SegmentScan::BadHeader(why) if buf[HEADER_LEN.min(buf.len())..].iter().all(|&b| b == 0) => {
+                    report
+                        .warnings
+                        .push(format!("{}: {why}; removed a segment that was never started", path.display()));
                     fs::remove_file(&path).at(&path)?;
                     sync_dir(dir).at(dir)?;
                 }
@@ -297,6 +316,7 @@ impl Wal {
             cond: Condvar::new(),
             active: Mutex::new(None),
             open_prev: last_lsn,
+            open_lsn: next_lsn - 1,
             segments: Mutex::new(segments),
             groups: AtomicU64::new(0),
             grouped_records: AtomicU64::new(0),
@@ -426,6 +446,11 @@ impl Wal {
     /// Refuses new records with [`Error::WritesHeld`] until [`Wal::release_writes`].
     pub fn hold_writes(&self, why: String, disk_full: bool) {
         lock(&self.shared).held = Some((why, disk_full));
+    }
+
+    /// Whether a record appended since open was made durable.
+    pub fn wrote_since_open(&self) -> bool {
+        lock(&self.shared).durable_lsn > self.open_lsn
     }
 
     /// Whether writes are held ([`Wal::hold_writes`]).
