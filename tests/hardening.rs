@@ -292,3 +292,26 @@ fn dataset_files_are_delivered_only_inside_the_data_directory() {
     }
     still_answers(&db);
 }
+
+/// fleetdb's numeric is a double: a numeric it cannot hold exactly as written is refused
+/// (22003), never silently rounded; what it holds reads back as written.
+#[test]
+fn numerics_are_never_silently_rounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    for sql in [
+        "SELECT 9007199254740993::numeric",
+        "SELECT '12345678901234567890.123'::numeric + 1",
+        "SELECT 12345678901234567890",
+        "SELECT 3.14159265358979323846",
+    ] {
+        assert_eq!(sqlstate(&db, sql), "22003", "{sql}");
+    }
+    assert_eq!(
+        value(&db, "SELECT 0.1::numeric, 9007199254740992::numeric, -9223372036854775808"),
+        "0.1|9007199254740992|-9223372036854775808"
+    );
+    // -2147483648 is an integer, as in PostgreSQL (one literal, not a negated bigint).
+    assert_eq!(sqlstate(&db, "SELECT -2147483648 - 1"), "22003");
+    still_answers(&db);
+}

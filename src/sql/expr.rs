@@ -785,6 +785,12 @@ pub fn cast_scalar(s: Scalar, from: SqlType, to: SqlType) -> SqlResult<Scalar> {
             }
             Scalar::Int(i)
         }
+        // An integer a double cannot hold exactly is refused as numeric (see `parse_numeric`);
+        // double precision rounds it, as PostgreSQL's does.
+        (Scalar::Int(i), T::Numeric) if i.unsigned_abs() > 1 << 53 => {
+            super::scalar::parse_numeric(&i.to_string())?;
+            Scalar::Float(i as f64)
+        }
         (Scalar::Int(i), t) if t.is_numeric() => Scalar::Float(i as f64),
         (Scalar::Float(f), t) if t.is_integer() => {
             // float → int rounds half to even; numeric → int rounds half away from zero.

@@ -1583,6 +1583,14 @@ impl<'a> Binder<'a> {
                     return Ok(acc);
                 }
             }
+            // A negated number is one literal, as PostgreSQL folds it: -9223372036854775808
+            // is a bigint, not the negation of a numeric.
+            E::UnaryOp { op: ast::UnaryOperator::Minus, expr: inner } if matches!(&**inner, E::Value(v) if matches!(v.value, ast::Value::Number(..))) =>
+            {
+                let E::Value(v) = &**inner else { unreachable!("matched above") };
+                let ast::Value::Number(n, long) = &v.value else { unreachable!("matched above") };
+                self.literal(&ast::Value::Number(format!("-{n}"), *long))?
+            }
             E::UnaryOp { op, expr } => {
                 let x = self.bind_expr(expr, scope, agg)?;
                 match op {
@@ -1851,10 +1859,7 @@ impl<'a> Binder<'a> {
                         Expr::lit(Scalar::Int(i), SqlType::Int8)
                     }
                 } else {
-                    Expr::lit(
-                        Scalar::Float(n.parse().map_err(|_| SqlError::invalid_input("numeric", n))?),
-                        SqlType::Numeric,
-                    )
+                    Expr::lit(Scalar::Float(super::scalar::parse_numeric(n)?), SqlType::Numeric)
                 }
             }
             ast::Value::SingleQuotedString(s) | ast::Value::EscapedStringLiteral(s) => {

@@ -123,6 +123,52 @@ pub fn format_numeric(f: f64) -> String {
 }
 
 /// Parses text as a value of `ty` (literals, COPY, text-format parameters).
+/// Significant decimal digits of a number written in decimal (`-12.50e3`) and its exponent
+/// (value = 0.d1d2… × 10^exp), with leading and trailing zeros dropped; None if not decimal.
+fn decimal_digits(s: &str) -> Option<(Vec<u8>, i64)> {
+    let s = s.trim().trim_start_matches(['+', '-']);
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(at) => (&s[..at], s[at + 1..].parse::<i64>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if !(int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())) || int.len() + frac.len() == 0 {
+        return None;
+    }
+    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    let mut exp = exp.checked_add(int.len() as i64)?;
+    let lead = digits.iter().take_while(|&&d| d == b'0').count();
+    digits.drain(..lead);
+    exp -= lead as i64;
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    if digits.is_empty() {
+        exp = 0;
+    }
+    Some((digits, exp))
+}
+
+/// A `numeric` from its decimal text. fleetdb's numeric is a double: a value it cannot hold
+/// exactly as written (more than about 15 significant digits) is refused (22003) rather than
+/// silently rounded, as PostgreSQL's exact numeric would never round it.
+pub fn parse_numeric(t: &str) -> SqlResult<f64> {
+    let f: f64 = t.trim().parse().map_err(|_| SqlError::invalid_input("numeric", t))?;
+    // Exact enough when the double, written with as many significant digits as the text,
+    // is the text (0.1 stays 0.1; 2^63 is held exactly; 2^53 + 1 is not).
+    if f.is_finite()
+        && let Some(want) = decimal_digits(t)
+        && decimal_digits(&format!("{:.*e}", want.0.len().max(1) - 1, f)) != Some(want)
+    {
+        return Err(SqlError::new(
+            "22003",
+            format!("numeric value {} cannot be held exactly: fleetdb's numeric is a double precision number (about 15 significant digits)", t.trim()),
+        )
+        .with_hint("Round it, or cast it to double precision to accept the rounding."));
+    }
+    Ok(f)
+}
+
 pub fn parse_text(s: &str, ty: SqlType) -> SqlResult<Scalar> {
     let t = s.trim();
     let bad = || SqlError::invalid_input(ty.pg_name(), s);
@@ -150,6 +196,10 @@ pub fn parse_text(s: &str, ty: SqlType) -> SqlResult<Scalar> {
             "nan" => Scalar::Float(f64::NAN),
             "infinity" | "inf" | "+infinity" => Scalar::Float(f64::INFINITY),
             "-infinity" | "-inf" => Scalar::Float(f64::NEG_INFINITY),
+            _ if ty == SqlType::Numeric => {
+                t.parse::<f64>().map_err(|_| bad())?;
+                Scalar::Float(parse_numeric(t)?)
+            }
             _ => Scalar::Float(t.parse::<f64>().map_err(|_| bad())?),
         },
         SqlType::Text | SqlType::Varchar | SqlType::Unknown => Scalar::Text(s.to_string()),
@@ -328,5 +378,32 @@ mod tests {
         assert!(parse_interval("soon").is_none());
         assert_eq!(format_numeric(2.5), "2.5");
         assert_eq!(format_numeric(1.0 / 3.0), "0.333333333333333");
+    }
+}
+
+#[cfg(test)]
+mod numeric_tests {
+    use super::*;
+
+    #[test]
+    fn numerics_a_double_cannot_hold_exactly_are_refused() {
+        for ok in [
+            "0.1",
+            "1.50",
+            "-12.5e3",
+            "9007199254740992",
+            "123456789012345",
+            "0.000001234",
+            "1e300",
+            "0",
+            "9223372036854775808",
+        ] {
+            assert!(parse_numeric(ok).is_ok(), "{ok}");
+        }
+        for bad in ["9007199254740993", "12345678901234567890.123", "3.14159265358979323846"] {
+            assert_eq!(parse_numeric(bad).unwrap_err().sqlstate, "22003", "{bad}");
+        }
+        assert_eq!(decimal_digits("00120.0500"), Some((b"12005".to_vec(), 3)));
+        assert_eq!(decimal_digits("1.2e-3"), Some((b"12".to_vec(), -2)));
     }
 }
