@@ -531,6 +531,9 @@ pub fn aggregate(
             [c] if matches!(c.values, Values::Text(_) | Values::Int64(_) | Values::Timestamp(_)) => {
                 let mut last: Option<(usize, usize)> = None; // (row, group)
                 for r in 0..n {
+                    if r % 16_384 == 16_383 {
+                        super::guard::check()?;
+                    }
                     if let Some((lr, lg)) = last
                         && same_value(c, lr, r)
                     {
@@ -545,6 +548,9 @@ pub fn aggregate(
             }
             _ => {
                 for r in 0..n {
+                    if r % 16_384 == 16_383 {
+                        super::guard::check()?;
+                    }
                     gids.push(group_id(r, &mut index, &mut keys, &mut accs, &mut key_bytes)?);
                 }
             }
@@ -557,6 +563,9 @@ pub fn aggregate(
                 continue;
             }
             for r in 0..n {
+                if r % 16_384 == 16_383 {
+                    super::guard::check()?;
+                }
                 row.clear();
                 for (c, t) in cols.iter().zip(&tys) {
                     row.push(Scalar::from_column(c, *t, r));
