@@ -315,3 +315,18 @@ fn numerics_are_never_silently_rounded() {
     assert_eq!(sqlstate(&db, "SELECT -2147483648 - 1"), "22003");
     still_answers(&db);
 }
+
+/// A constant repeated over many rows is charged before the column is built (a 30 KB text
+/// over 300k rows aborted the process), and numeric(p, s) rounds to its scale.
+#[test]
+fn constants_over_many_rows_are_charged_and_numeric_scales_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start_with(dir.path(), &["--query-memory", "256MiB"], &[]);
+    value(&db, "CREATE DATASTORE big");
+    common::copy_csv(&db, "big (time, k)", 300_000, |i| format!("2026-01-01 00:00:00+00,k{i}"));
+    assert_eq!(sqlstate(&db, "SELECT count(*) FROM big WHERE repeat('xxxxxxxxxx', 3000) <> k"), "53200");
+    assert_eq!(sqlstate(&db, "SELECT length(string_agg(repeat('xxxxxxxxxx', 300), ',')) FROM big"), "53200");
+    assert_eq!(value(&db, "SELECT 123.456::numeric(10,2), 2.5::numeric(5), (-2.345)::numeric(6,2)"), "123.46|3|-2.35");
+    assert_eq!(sqlstate(&db, "SELECT 1e400::numeric"), "22003");
+    still_answers(&db);
+}

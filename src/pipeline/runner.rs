@@ -54,6 +54,11 @@ pub struct Counters {
     /// Why the pipeline stopped taking batches: one failed in a way that may not be retried
     /// (an internal error). It stays paused until ALTER PIPELINE or a restart.
     pub paused: Option<String>,
+    /// While stalled: failures in a row, and when the next batch is tried (50 ms doubling up
+    /// to 5 s), so a failing disk is not retried in a busy loop that re-reads and re-runs the
+    /// same messages.
+    pub retries: u32,
+    pub retry_at: Option<std::time::Instant>,
 }
 
 struct Running {
@@ -262,17 +267,27 @@ impl Pipelines {
         let running: Vec<Arc<Running>> = read(&self.running).clone();
         let mut worked = false;
         for r in running {
-            if lock(&r.counters).paused.is_some() {
-                continue;
+            {
+                let c = lock(&r.counters);
+                if c.paused.is_some() || c.retry_at.is_some_and(|t| Instant::now() < t) {
+                    continue;
+                }
             }
             // A defect in one pipeline's batch pauses that pipeline; the others and the
             // process go on.
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step(&r))) {
                 Ok(Ok(w)) => {
                     worked |= w;
-                    lock(&r.counters).stalled = None;
+                    let mut c = lock(&r.counters);
+                    (c.stalled, c.retries, c.retry_at) = (None, 0, None);
                 }
-                Ok(Err(e)) => lock(&r.counters).stalled = Some(e.to_string()),
+                Ok(Err(e)) => {
+                    let mut c = lock(&r.counters);
+                    c.stalled = Some(e.to_string());
+                    c.retries = c.retries.saturating_add(1);
+                    let wait = Duration::from_millis(50u64 << c.retries.min(7)).min(Duration::from_secs(5));
+                    c.retry_at = Some(Instant::now() + wait);
+                }
                 Err(panic) => {
                     let what = panic
                         .downcast_ref::<String>()

@@ -1654,6 +1654,15 @@ impl<'a> Binder<'a> {
                         ),
                         _ => return Err(SqlError::unsupported("casting a column to interval")),
                     }
+                } else if let Some(scale) = numeric_scale(&data_type.to_string()).filter(|_| to == SqlType::Numeric) {
+                    // numeric(p, s) rounds to s decimals, as PostgreSQL's does (the precision
+                    // is not checked).
+                    let cast = Expr::Cast { e: Box::new(x), to };
+                    Expr::Func {
+                        f: Func::Round,
+                        args: vec![cast, Expr::lit(Scalar::Int(scale), SqlType::Int4)],
+                        ty: to,
+                    }
                 } else {
                     Expr::Cast { e: Box::new(x), to }
                 }
@@ -2901,4 +2910,17 @@ pub fn version_string() -> String {
         "PostgreSQL {SERVER_VERSION} (fleetdb {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit",
         env!("CARGO_PKG_VERSION")
     )
+}
+
+/// The scale of `numeric(p, s)` / `decimal(p, s)` (0 for `numeric(p)`), if the type has one.
+fn numeric_scale(type_text: &str) -> Option<i64> {
+    let t = type_text.trim().to_ascii_lowercase();
+    let args = t.strip_prefix("numeric").or_else(|| t.strip_prefix("decimal"))?.trim();
+    let inner = args.strip_prefix('(')?.strip_suffix(')')?;
+    let mut parts = inner.split(',').map(str::trim);
+    let _precision: i64 = parts.next()?.parse().ok()?;
+    match parts.next() {
+        Some(s) => s.parse().ok(),
+        None => Some(0),
+    }
 }

@@ -47,11 +47,13 @@ impl Scalar {
             (DataType::Timestamp, Scalar::Time(t)) => Values::Timestamp(vec![*t; n]),
             (DataType::Text, Scalar::Interval(iv)) => {
                 let t = format_interval(iv);
+                text_room(t.len(), n)?;
                 let mut v = StrVec::with_capacity(n, t.len() * n);
                 (0..n).for_each(|_| v.push(&t));
                 Values::Text(v)
             }
             (DataType::Text, Scalar::Text(s)) => {
+                text_room(s.len(), n)?;
                 let mut v = StrVec::with_capacity(n, s.len() * n);
                 (0..n).for_each(|_| v.push(s));
                 Values::Text(v)
@@ -123,6 +125,16 @@ pub fn format_numeric(f: f64) -> String {
 }
 
 /// Parses text as a value of `ty` (literals, COPY, text-format parameters).
+/// A constant text of `len` bytes repeated over `n` rows must fit a column (4 GiB) and the
+/// query's memory before it is built.
+fn text_room(len: usize, n: usize) -> SqlResult<()> {
+    let bytes = len.saturating_mul(n).saturating_add(4 * n);
+    if bytes > u32::MAX as usize {
+        return Err(SqlError::new("54000", format!("a column of {n} rows of {len} bytes would hold more than 4 GiB")));
+    }
+    super::guard::room(bytes)
+}
+
 /// Significant decimal digits of a number written in decimal (`-12.50e3`) and its exponent
 /// (value = 0.d1d2… × 10^exp), with leading and trailing zeros dropped; None if not decimal.
 fn decimal_digits(s: &str) -> Option<(Vec<u8>, i64)> {
@@ -154,6 +166,15 @@ fn decimal_digits(s: &str) -> Option<(Vec<u8>, i64)> {
 /// silently rounded, as PostgreSQL's exact numeric would never round it.
 pub fn parse_numeric(t: &str) -> SqlResult<f64> {
     let f: f64 = t.trim().parse().map_err(|_| SqlError::invalid_input("numeric", t))?;
+    if f.is_infinite() && decimal_digits(t).is_some() {
+        return Err(SqlError::new(
+            "22003",
+            format!(
+                "numeric value {} is out of range for fleetdb's numeric (a double precision number, up to about 1.8e308)",
+                t.trim()
+            ),
+        ));
+    }
     // Exact enough when the double, written with as many significant digits as the text,
     // is the text (0.1 stays 0.1; 2^63 is held exactly; 2^53 + 1 is not).
     if f.is_finite()
