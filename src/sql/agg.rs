@@ -589,12 +589,22 @@ pub fn aggregate(
     }
     let ngroups = keys.len();
     let mut columns = Vec::with_capacity(group.len() + aggs.len());
+    // Building the output of a million groups takes a while: it answers cancel too.
+    let tick = |g: usize| if g % 16_384 == 16_383 { super::guard::check() } else { Ok(()) };
     for (gi, g) in group.iter().enumerate() {
-        let vals: Vec<Scalar> = keys.iter().map(|k| k[gi].clone()).collect();
+        let mut vals: Vec<Scalar> = Vec::with_capacity(ngroups);
+        for (i, k) in keys.iter().enumerate() {
+            tick(i)?;
+            vals.push(k[gi].clone());
+        }
         columns.push(scalars_to_column(&vals, g.ty())?);
     }
     for (ai, call) in aggs.iter().enumerate() {
-        let vals = (0..ngroups).map(|g| finish(&accs[g][ai], call)).collect::<SqlResult<Vec<_>>>()?;
+        let mut vals = Vec::with_capacity(ngroups);
+        for (g, acc) in accs.iter().enumerate() {
+            tick(g)?;
+            vals.push(finish(&acc[ai], call)?);
+        }
         columns.push(scalars_to_column(&vals, call.ty)?);
     }
     let fields =

@@ -1096,10 +1096,16 @@ fn hash_join(
                 }
             }
         }
-        let b = build(&li, &ri);
-        held += guard::size_of(std::slice::from_ref(&b));
-        guard::hold(base, held)?;
-        out.push(b);
+        // In chunks, so a large output answers cancel between them.
+        const CHUNK: usize = 65_536;
+        for at in (0..li.len().max(1)).step_by(CHUNK) {
+            guard::check()?;
+            let end = (at + CHUNK).min(li.len());
+            let b = build(&li[at..end], &ri[at..end]);
+            held += guard::size_of(std::slice::from_ref(&b));
+            guard::hold(base, held)?;
+            out.push(b);
+        }
     }
     if matches!(kind, JoinKind::Right | JoinKind::Full) {
         let ri: Vec<Option<u32>> =

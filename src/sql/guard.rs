@@ -69,7 +69,15 @@ pub fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
                     pool.give(cur.live);
                 }
                 if cur.peak >= RELEASE_AFTER {
-                    crate::util::mmap::release_free_memory();
+                    // Off the statement's thread: trimming a large heap takes a while, and the
+                    // client's answer (a cancel's above all) must not wait for it.
+                    if std::thread::Builder::new()
+                        .name("fleetdb-trim".into())
+                        .spawn(crate::util::mmap::release_free_memory)
+                        .is_err()
+                    {
+                        crate::util::mmap::release_free_memory();
+                    }
                 }
             }
         }
