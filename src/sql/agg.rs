@@ -481,111 +481,123 @@ pub fn aggregate(
     let charge = |groups: usize, key_bytes: usize| -> SqlResult<()> {
         super::guard::hold(base, groups.saturating_mul(per_group).saturating_add(2 * key_bytes))
     };
-    while let Some(b) = next()? {
-        let b = &b;
-        super::guard::check()?;
-        let n = b.num_rows();
-        if n == 0 {
-            continue;
-        }
-        let gcols = group.iter().map(|g| eval(g, b)).collect::<SqlResult<Vec<_>>>()?;
-        let gbatch = Batch {
-            fields: gcols
-                .iter()
-                .enumerate()
-                .map(|(i, c)| crate::batch::Field::new(&format!("g{i}"), c.data_type()))
-                .collect(),
-            columns: gcols,
-        };
-        let positions: Vec<usize> = (0..group.len()).collect();
-        let mut gids = Vec::with_capacity(n);
-        let new_group = |keys: &mut Vec<Vec<Scalar>>, accs: &mut Vec<Vec<Acc>>, r: usize| {
-            keys.push(gbatch.columns.iter().zip(group).map(|(c, g)| Scalar::from_column(c, g.ty(), r)).collect());
-            accs.push(aggs.iter().map(new_acc).collect());
-            keys.len() - 1
-        };
-        // Row r's group, made (and charged, every CHARGE_GROUPS groups) if it is new.
-        let group_id = |r: usize,
-                        index: &mut HashMap<Vec<u8>, usize>,
-                        keys: &mut Vec<Vec<Scalar>>,
-                        accs: &mut Vec<Vec<Acc>>,
-                        key_bytes: &mut usize|
-         -> SqlResult<usize> {
-            let k = store_key_bytes(&gbatch, &positions, r);
-            let next = keys.len();
-            let len = k.len();
-            let id = *index.entry(k).or_insert(next);
-            if id != next {
-                return Ok(id);
-            }
-            *key_bytes += len;
-            if next.is_multiple_of(CHARGE_GROUPS) {
-                charge(next + CHARGE_GROUPS, *key_bytes)?;
-            }
-            Ok(new_group(keys, accs, r))
-        };
-        match gbatch.columns.as_slice() {
-            [] => gids.resize(n, 0),
-            // One text or integer key: hash the value itself, no per-row allocation, and reuse
-            // the previous group for runs of equal keys (files are grouped by series).
-            [c] if matches!(c.values, Values::Text(_) | Values::Int64(_) | Values::Timestamp(_)) => {
-                let mut last: Option<(usize, usize)> = None; // (row, group)
-                for r in 0..n {
-                    if r % 16_384 == 16_383 {
-                        super::guard::check()?;
-                    }
-                    if let Some((lr, lg)) = last
-                        && same_value(c, lr, r)
-                    {
-                        gids.push(lg);
-                        last = Some((r, lg));
-                        continue;
-                    }
-                    let id = group_id(r, &mut index, &mut keys, &mut accs, &mut key_bytes)?;
-                    gids.push(id);
-                    last = Some((r, id));
-                }
-            }
-            _ => {
-                for r in 0..n {
-                    if r % 16_384 == 16_383 {
-                        super::guard::check()?;
-                    }
-                    gids.push(group_id(r, &mut index, &mut keys, &mut accs, &mut key_bytes)?);
-                }
-            }
-        }
-        for (ai, call) in aggs.iter().enumerate() {
-            let cols = call.args.iter().map(|a| eval(a, b)).collect::<SqlResult<Vec<_>>>()?;
-            let tys: Vec<SqlType> = call.args.iter().map(|a| a.ty()).collect();
-            // Fast paths for the common numeric aggregates over plain columns.
-            if !call.distinct && fast_feed(&mut accs, ai, call, &cols, &gids) {
+    // A failed or cancelled aggregate frees its groups on another thread: a million of them
+    // take a while to free, and the client's answer must not wait for that.
+    let fed = (|| -> SqlResult<()> {
+        while let Some(b) = next()? {
+            let b = &b;
+            super::guard::check()?;
+            let n = b.num_rows();
+            if n == 0 {
                 continue;
             }
-            for r in 0..n {
-                if r % 16_384 == 16_383 {
-                    super::guard::check()?;
-                }
-                row.clear();
-                for (c, t) in cols.iter().zip(&tys) {
-                    row.push(Scalar::from_column(c, *t, r));
-                }
-                feed(&mut accs[gids[r]][ai], call, &row);
-            }
-            // Aggregates that keep their inputs (string_agg, percentiles, DISTINCT) hold what
-            // they were fed: charged with the groups, before the next batch grows them.
-            if call.distinct || matches!(accs[gids[0]][ai], Acc::Strings(..) | Acc::Values(..)) {
-                let text: usize = cols
+            let gcols = group.iter().map(|g| eval(g, b)).collect::<SqlResult<Vec<_>>>()?;
+            let gbatch = Batch {
+                fields: gcols
                     .iter()
-                    .map(|c| match &c.values {
-                        Values::Text(v) => v.data_len(),
-                        _ => 0,
-                    })
-                    .sum();
-                key_bytes += text + 48 * n;
-                charge(keys.len(), key_bytes)?;
+                    .enumerate()
+                    .map(|(i, c)| crate::batch::Field::new(&format!("g{i}"), c.data_type()))
+                    .collect(),
+                columns: gcols,
+            };
+            let positions: Vec<usize> = (0..group.len()).collect();
+            let mut gids = Vec::with_capacity(n);
+            let new_group = |keys: &mut Vec<Vec<Scalar>>, accs: &mut Vec<Vec<Acc>>, r: usize| {
+                keys.push(gbatch.columns.iter().zip(group).map(|(c, g)| Scalar::from_column(c, g.ty(), r)).collect());
+                accs.push(aggs.iter().map(new_acc).collect());
+                keys.len() - 1
+            };
+            // Row r's group, made (and charged, every CHARGE_GROUPS groups) if it is new.
+            let group_id = |r: usize,
+                            index: &mut HashMap<Vec<u8>, usize>,
+                            keys: &mut Vec<Vec<Scalar>>,
+                            accs: &mut Vec<Vec<Acc>>,
+                            key_bytes: &mut usize|
+             -> SqlResult<usize> {
+                let k = store_key_bytes(&gbatch, &positions, r);
+                let next = keys.len();
+                let len = k.len();
+                let id = *index.entry(k).or_insert(next);
+                if id != next {
+                    return Ok(id);
+                }
+                *key_bytes += len;
+                if next.is_multiple_of(CHARGE_GROUPS) {
+                    charge(next + CHARGE_GROUPS, *key_bytes)?;
+                }
+                Ok(new_group(keys, accs, r))
+            };
+            match gbatch.columns.as_slice() {
+                [] => gids.resize(n, 0),
+                // One text or integer key: hash the value itself, no per-row allocation, and reuse
+                // the previous group for runs of equal keys (files are grouped by series).
+                [c] if matches!(c.values, Values::Text(_) | Values::Int64(_) | Values::Timestamp(_)) => {
+                    let mut last: Option<(usize, usize)> = None; // (row, group)
+                    for r in 0..n {
+                        if r % 16_384 == 16_383 {
+                            super::guard::check()?;
+                        }
+                        if let Some((lr, lg)) = last
+                            && same_value(c, lr, r)
+                        {
+                            gids.push(lg);
+                            last = Some((r, lg));
+                            continue;
+                        }
+                        let id = group_id(r, &mut index, &mut keys, &mut accs, &mut key_bytes)?;
+                        gids.push(id);
+                        last = Some((r, id));
+                    }
+                }
+                _ => {
+                    for r in 0..n {
+                        if r % 16_384 == 16_383 {
+                            super::guard::check()?;
+                        }
+                        gids.push(group_id(r, &mut index, &mut keys, &mut accs, &mut key_bytes)?);
+                    }
+                }
+            }
+            for (ai, call) in aggs.iter().enumerate() {
+                let cols = call.args.iter().map(|a| eval(a, b)).collect::<SqlResult<Vec<_>>>()?;
+                let tys: Vec<SqlType> = call.args.iter().map(|a| a.ty()).collect();
+                // Fast paths for the common numeric aggregates over plain columns.
+                if !call.distinct && fast_feed(&mut accs, ai, call, &cols, &gids) {
+                    continue;
+                }
+                for r in 0..n {
+                    if r % 16_384 == 16_383 {
+                        super::guard::check()?;
+                    }
+                    row.clear();
+                    for (c, t) in cols.iter().zip(&tys) {
+                        row.push(Scalar::from_column(c, *t, r));
+                    }
+                    feed(&mut accs[gids[r]][ai], call, &row);
+                }
+                // Aggregates that keep their inputs (string_agg, percentiles, DISTINCT) hold what
+                // they were fed: charged with the groups, before the next batch grows them.
+                if call.distinct || matches!(accs[gids[0]][ai], Acc::Strings(..) | Acc::Values(..)) {
+                    let text: usize = cols
+                        .iter()
+                        .map(|c| match &c.values {
+                            Values::Text(v) => v.data_len(),
+                            _ => 0,
+                        })
+                        .sum();
+                    key_bytes += text + 48 * n;
+                    charge(keys.len(), key_bytes)?;
+                }
             }
         }
+        Ok(())
+    })();
+    if let Err(e) = fed {
+        let held = (index, keys, accs);
+        if let Err(back) = std::thread::Builder::new().name("fleetdb-free".into()).spawn(move || drop(held)) {
+            drop(back);
+        }
+        return Err(e);
     }
     let ngroups = keys.len();
     let mut columns = Vec::with_capacity(group.len() + aggs.len());
