@@ -593,10 +593,7 @@ pub fn aggregate(
         Ok(())
     })();
     if let Err(e) = fed {
-        let held = (index, keys, accs);
-        if let Err(back) = std::thread::Builder::new().name("fleetdb-free".into()).spawn(move || drop(held)) {
-            drop(back);
-        }
+        super::guard::free_elsewhere((index, keys, accs));
         return Err(e);
     }
     let ngroups = keys.len();

@@ -17,7 +17,7 @@ use super::types::SqlType;
 use crate::batch::{Batch, Column, Field, StrVec, Values};
 use crate::channel::Channel;
 use crate::datastore::{Datastore, DsFile};
-use crate::table::{Table, store_key_bytes};
+use crate::table::{Table, append_key_bytes, store_key_bytes};
 use crate::util::time::MICROS_PER_DAY;
 
 /// Threads that decode one large file's blocks (the machine's cores, at most 8).
@@ -547,14 +547,28 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
             Ok(vec![make_batch(schema, b.columns)])
         }
         Plan::Sort { input, keys } => {
-            let all = concat_charged(run(input)?, &input.schema())?;
-            let cols = keys.iter().map(|k| eval(&k.expr, &all)).collect::<SqlResult<Vec<_>>>()?;
-            let order: Vec<ColOrder> =
-                keys.iter().map(|k| ColOrder { ty: k.expr.ty(), desc: k.desc, nulls_first: k.nulls_first }).collect();
-            // The sort keys, the order and the sorted copy.
-            guard::charge(guard::size_of(std::slice::from_ref(&all)) + 4 * all.num_rows())?;
-            let idx = sort_rows(&cols, &order, all.num_rows())?;
-            Ok(vec![take_batch(&all, &idx)])
+            let all = concat_checked(run(input)?, &input.schema())?;
+            let sorted = (|| {
+                let cols = keys
+                    .iter()
+                    .map(|k| {
+                        guard::check()?;
+                        eval(&k.expr, &all)
+                    })
+                    .collect::<SqlResult<Vec<_>>>()?;
+                let order: Vec<ColOrder> = keys
+                    .iter()
+                    .map(|k| ColOrder { ty: k.expr.ty(), desc: k.desc, nulls_first: k.nulls_first })
+                    .collect();
+                // The sort keys, the order and the sorted copy.
+                guard::charge(guard::size_of(std::slice::from_ref(&all)) + 4 * all.num_rows())?;
+                let idx = sort_rows(&cols, &order, all.num_rows())?;
+                drop_large(cols, all.num_rows());
+                take_chunked(&all, &idx)
+            })();
+            let rows = all.num_rows();
+            drop_large(all, rows);
+            sorted
         }
         Plan::Expand { input, arg, int_elems, schema } => {
             let mut out = Vec::new();
@@ -890,8 +904,8 @@ fn top_per_group(all: &Batch, keys: &[usize], by: usize, ty: SqlType, desc: bool
 
 fn set_op(left: &Plan, right: &Plan, op: SetOp, all: bool, schema: &[OutCol]) -> SqlResult<Vec<Batch>> {
     use std::collections::{HashMap, HashSet};
-    let l = concat(run(left)?, schema);
-    let r = concat(run(right)?, schema);
+    let l = concat_checked(run(left)?, schema)?;
+    let r = concat_checked(run(right)?, schema)?;
     let cols: Vec<usize> = (0..schema.len()).collect();
     let key = |b: &Batch, i: usize| store_key_bytes(b, &cols, i);
     let mut counts: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -902,10 +916,10 @@ fn set_op(left: &Plan, right: &Plan, op: SetOp, all: bool, schema: &[OutCol]) ->
     }
     let keep: Vec<u32> = match op {
         SetOp::Union => {
-            let both = concat(vec![l, r], schema);
             if all {
-                return Ok(vec![both]);
+                return Ok(vec![l, r]);
             }
+            let both = concat_checked(vec![l, r], schema)?;
             let mut seen = HashSet::new();
             let idx: Vec<u32> =
                 (0..both.num_rows()).filter(|&i| seen.insert(key(&both, i))).map(|i| i as u32).collect();
@@ -965,130 +979,261 @@ fn hash_join(
     residual: Option<&Expr>,
     schema: &[OutCol],
 ) -> SqlResult<Vec<Batch>> {
-    use std::collections::HashMap;
-    let rs = right.schema();
     let lbatches = run(left)?;
-    let r = concat(run(right)?, &rs);
-    let rk = key_batch(right_keys.iter().map(|e| eval(e, &r)).collect::<SqlResult<_>>()?);
+    // The right side and its keys, a batch at a time, then each as one batch.
+    let mut rbatches = run(right)?;
+    let rs = right.schema();
+    if rbatches.is_empty() {
+        rbatches.push(concat(Vec::new(), &rs));
+    }
+    let mut rkeys = Vec::with_capacity(rbatches.len());
+    for b in &rbatches {
+        guard::check()?;
+        rkeys.push(key_batch(right_keys.iter().map(|e| eval(e, b)).collect::<SqlResult<_>>()?));
+    }
+    let rk = concat_checked(rkeys, &[])?;
+    let r = concat_checked(rbatches, &rs)?;
+    let joined = probe_join(&lbatches, &r, &rk, left, kind, left_keys, residual, schema);
+    if joined.is_err() {
+        // A cancelled join answers at once; its inputs are freed on another thread.
+        let rows = r.num_rows();
+        drop_large((lbatches, r, rk), rows);
+    }
+    joined
+}
+
+/// A join's matching row pairs (a left row, and a right row or none), with the room charged
+/// for them.
+#[derive(Default)]
+struct Pairs {
+    li: Vec<Option<u32>>,
+    ri: Vec<Option<u32>>,
+    /// Pairs charged so far; room is reserved (and charged) in steps.
+    reserved: usize,
+}
+
+impl Pairs {
+    /// Makes room for `more` pairs, charging the new total with `charge` first.
+    fn grow(&mut self, more: usize, charge: impl Fn(usize) -> SqlResult<()>) -> SqlResult<()> {
+        let need = self.li.len() + more;
+        if need > self.reserved {
+            let step = need.max(self.reserved + self.reserved / 2).max(4096);
+            charge(step)?;
+            self.li.reserve_exact(step - self.li.len());
+            self.ri.reserve_exact(step - self.ri.len());
+            self.reserved = step;
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, l: Option<u32>, r: Option<u32>) {
+        self.li.push(l);
+        self.ri.push(r);
+    }
+}
+
+/// The join of `lbatches` with the right side `r`, whose join keys are `rk`.
+#[allow(clippy::too_many_arguments)]
+fn probe_join(
+    lbatches: &[Batch],
+    r: &Batch,
+    rk: &Batch,
+    left: &Plan,
+    kind: JoinKind,
+    left_keys: &[Expr],
+    residual: Option<&Expr>,
+    schema: &[OutCol],
+) -> SqlResult<Vec<Batch>> {
+    use std::collections::HashMap;
     let all: Vec<usize> = (0..left_keys.len()).collect();
     let has_null = |b: &Batch, row: usize| b.columns.iter().any(|c| !c.is_valid(row));
-    // The right side's rows by key: by the key's own values when there is one text or integer
-    // key (no per-row allocation), else by the rows' key bytes.
-    enum Index<'a> {
-        Text(HashMap<&'a str, Vec<u32>>),
-        Int(HashMap<i64, Vec<u32>>),
-        Bytes(HashMap<Vec<u8>, Vec<u32>>),
+    // The right side's rows by key, chained: `heads` maps a key to its first row and `next[j]` is
+    // the next row with row j's key (NONE ends the chain). A handful of allocations whatever the
+    // number of keys: building allocates nothing per row, and dropping is immediate, so a
+    // cancelled or failed join answers without first freeing a million lists. Keys are the
+    // column's own values when there is one text or integer key, else the rows' key bytes, all
+    // in one buffer.
+    const NONE: u32 = u32::MAX;
+    enum Heads<'a> {
+        Text(HashMap<&'a str, u32>),
+        Int(HashMap<i64, u32>),
+        Bytes(HashMap<&'a [u8], u32>),
     }
-    // The index: an entry, a key and a list of row numbers per right row at most.
-    guard::charge(r.num_rows().saturating_mul(64) + guard::size_of(std::slice::from_ref(&rk)))?;
-    let index = match rk.columns.as_slice() {
+    let n = r.num_rows();
+    if n >= NONE as usize {
+        return Err(SqlError::new("54000", "the inner side of a join has too many rows"));
+    }
+    // The map (sized for up to a million keys at once: growing one that large takes a while
+    // without answering cancel) and the chain, and the key bytes.
+    guard::charge(n.saturating_mul(40) + guard::size_of(std::slice::from_ref(rk)))?;
+    let mut next = vec![NONE; n];
+    // Filled backwards, so every chain lists its rows in ascending order.
+    fn link<K: std::hash::Hash + Eq>(m: &mut HashMap<K, u32>, next: &mut [u32], k: K, j: usize) {
+        let head = m.entry(k).or_insert(NONE);
+        next[j] = *head;
+        *head = j as u32;
+    }
+    let (mut arena, mut ends) = (Vec::new(), Vec::new());
+    let heads = match rk.columns.as_slice() {
         [rc] if matches!(rc.values, Values::Text(_)) => {
             let Values::Text(rv) = &rc.values else { unreachable!("matched above") };
-            let mut m: HashMap<&str, Vec<u32>> = HashMap::new();
-            for j in (0..rv.len()).filter(|&j| rc.is_valid(j)) {
+            let mut m: HashMap<&str, u32> = HashMap::with_capacity(n.min(1 << 20));
+            for j in (0..n).rev() {
                 if j % 8192 == 0 {
                     guard::check()?;
                 }
-                m.entry(rv.get(j)).or_default().push(j as u32);
+                if rc.is_valid(j) {
+                    link(&mut m, &mut next, rv.get(j), j);
+                }
             }
-            Index::Text(m)
+            Heads::Text(m)
         }
         [rc] if matches!(rc.values, Values::Int64(_) | Values::Timestamp(_)) => {
             let (Values::Int64(rv) | Values::Timestamp(rv)) = &rc.values else { unreachable!("matched above") };
-            let mut m: HashMap<i64, Vec<u32>> = HashMap::new();
-            for j in (0..rv.len()).filter(|&j| rc.is_valid(j)) {
+            let mut m: HashMap<i64, u32> = HashMap::with_capacity(n.min(1 << 20));
+            for j in (0..n).rev() {
                 if j % 8192 == 0 {
                     guard::check()?;
                 }
-                m.entry(rv[j]).or_default().push(j as u32);
+                if rc.is_valid(j) {
+                    link(&mut m, &mut next, rv[j], j);
+                }
             }
-            Index::Int(m)
+            Heads::Int(m)
         }
         _ => {
-            let mut m: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
-            for j in (0..r.num_rows()).filter(|&j| !has_null(&rk, j)) {
+            // Every row's key bytes in one buffer (a row with a NULL key has none), then the map
+            // over slices of it.
+            ends.reserve_exact(n);
+            for j in 0..n {
                 if j % 8192 == 0 {
                     guard::check()?;
                 }
-                m.entry(store_key_bytes(&rk, &all, j)).or_default().push(j as u32);
+                if !has_null(rk, j) {
+                    append_key_bytes(rk, &all, j, &mut arena);
+                }
+                ends.push(arena.len());
             }
-            Index::Bytes(m)
+            guard::charge(arena.len())?;
+            let mut m: HashMap<&[u8], u32> = HashMap::with_capacity(n.min(1 << 20));
+            for j in (0..n).rev() {
+                if j % 8192 == 0 {
+                    guard::check()?;
+                }
+                let begin = if j == 0 { 0 } else { ends[j - 1] };
+                if !has_null(rk, j) {
+                    link(&mut m, &mut next, &arena[begin..ends[j]], j);
+                }
+            }
+            Heads::Bytes(m)
         }
     };
     let base = guard::live();
-    let row_bytes = guard::size_of(&lbatches) / lbatches.iter().map(|b| b.num_rows()).sum::<usize>().max(1)
-        + guard::size_of(std::slice::from_ref(&r)) / r.num_rows().max(1)
+    let row_bytes = guard::size_of(lbatches) / lbatches.iter().map(|b| b.num_rows()).sum::<usize>().max(1)
+        + guard::size_of(std::slice::from_ref(r)) / n.max(1)
         + 8;
     // Right rows matched so far (RIGHT and FULL joins).
-    let mut right_matched = vec![false; r.num_rows()];
+    let mut right_matched = vec![false; n];
     let mut out = Vec::with_capacity(lbatches.len());
     let mut held = 0usize;
     // A pair of row numbers, and the output row it becomes: charged before the pairs grow.
     let pair_bytes = 2 * std::mem::size_of::<Option<u32>>() + row_bytes;
+    // Candidate pairs go through the residual condition this many at a time, so its work and
+    // memory are bounded and a cancel is seen between runs.
+    const CHUNK: usize = 65_536;
+    let mut key_buf = Vec::new();
     // One output batch per left batch: the left side is never copied whole.
-    for l in &lbatches {
+    for l in lbatches {
+        guard::check()?;
         let lk = key_batch(left_keys.iter().map(|e| eval(e, l)).collect::<SqlResult<_>>()?);
-        let (mut li, mut ri): (Vec<Option<u32>>, Vec<Option<u32>>) = (Vec::new(), Vec::new());
-        // Pairs charged so far for this batch; room is reserved (and charged) in steps.
-        let mut reserved = 0usize;
-        let mut last: Option<(usize, Option<&Vec<u32>>)> = None;
-        for i in 0..l.num_rows() {
-            if has_null(&lk, i) {
-                continue;
-            }
-            let hits = match (&index, lk.columns.first().map(|c| &c.values)) {
-                // Runs of equal keys (files are grouped by series) reuse the previous lookup.
-                (Index::Text(m), Some(Values::Text(lv))) => match last {
-                    Some((p, h)) if lv.get(p) == lv.get(i) => h,
-                    _ => m.get(lv.get(i)),
-                },
-                (Index::Int(m), Some(Values::Int64(lv) | Values::Timestamp(lv))) => match last {
-                    Some((p, h)) if lv[p] == lv[i] => h,
-                    _ => m.get(&lv[i]),
-                },
-                (Index::Bytes(m), _) => m.get(&store_key_bytes(&lk, &all, i)),
-                _ => None,
-            };
-            last = Some((i, hits));
-            if let Some(js) = hits {
-                let need = li.len() + js.len();
-                if need > reserved {
-                    let step = need.max(reserved + reserved / 2).max(4096);
-                    guard::hold(base, held + step.saturating_mul(pair_bytes))?;
-                    li.reserve_exact(step - li.len());
-                    ri.reserve_exact(step - ri.len());
-                    reserved = step;
-                }
-                for &j in js {
-                    li.push(Some(i as u32));
-                    ri.push(Some(j));
-                }
-            }
-            if i % 4096 == 4095 {
-                guard::check()?;
-            }
-        }
         let build = |li: &[Option<u32>], ri: &[Option<u32>]| -> Batch {
             let mut columns: Vec<Column> = l.columns.iter().map(|c| take_opt(c, li)).collect();
             columns.extend(r.columns.iter().map(|c| take_opt(c, ri)));
             make_batch(schema, columns)
         };
-        if let Some(pred) = residual {
-            let cand = build(&li, &ri);
+        // Pairs that passed, and candidates waiting for the residual (cl, cr).
+        let mut pairs = Pairs::default();
+        let (mut cl, mut cr): (Vec<Option<u32>>, Vec<Option<u32>>) = (Vec::new(), Vec::new());
+        let charge = |pairs: usize| guard::hold(base, held + pairs.saturating_mul(pair_bytes));
+        // Runs the candidates through the residual condition, keeping those it holds for.
+        let sift = |cl: &mut Vec<Option<u32>>, cr: &mut Vec<Option<u32>>, pairs: &mut Pairs| -> SqlResult<()> {
+            let Some(pred) = residual else { return Ok(()) };
+            guard::check()?;
+            let cand = build(cl, cr);
             let c = eval(pred, &cand)?;
             let Values::Bool(v) = &c.values else {
                 return Err(SqlError::mismatch("argument of JOIN/ON must be type boolean"));
             };
-            let keep: Vec<usize> = (0..cand.num_rows()).filter(|&k| c.is_valid(k) && v[k]).collect();
-            li = keep.iter().map(|&k| li[k]).collect();
-            ri = keep.iter().map(|&k| ri[k]).collect();
+            let keep = (0..cand.num_rows()).filter(|&k| c.is_valid(k) && v[k]).count();
+            pairs.grow(keep, charge)?;
+            for k in (0..cand.num_rows()).filter(|&k| c.is_valid(k) && v[k]) {
+                pairs.push(cl[k], cr[k]);
+            }
+            cl.clear();
+            cr.clear();
+            Ok(())
+        };
+        let mut last: Option<(usize, u32)> = None;
+        let mut pushed = 0usize;
+        for i in 0..l.num_rows() {
+            if i % 4096 == 4095 {
+                guard::check()?;
+            }
+            if has_null(&lk, i) {
+                continue;
+            }
+            let first = match (&heads, lk.columns.first().map(|c| &c.values)) {
+                // Runs of equal keys (files are grouped by series) reuse the previous lookup.
+                (Heads::Text(m), Some(Values::Text(lv))) => match last {
+                    Some((p, h)) if lv.get(p) == lv.get(i) => h,
+                    _ => m.get(lv.get(i)).copied().unwrap_or(NONE),
+                },
+                (Heads::Int(m), Some(Values::Int64(lv) | Values::Timestamp(lv))) => match last {
+                    Some((p, h)) if lv[p] == lv[i] => h,
+                    _ => m.get(&lv[i]).copied().unwrap_or(NONE),
+                },
+                (Heads::Bytes(m), _) => {
+                    key_buf.clear();
+                    append_key_bytes(&lk, &all, i, &mut key_buf);
+                    m.get(key_buf.as_slice()).copied().unwrap_or(NONE)
+                }
+                _ => NONE,
+            };
+            last = Some((i, first));
+            let mut j = first;
+            while j != NONE {
+                if residual.is_some() {
+                    cl.push(Some(i as u32));
+                    cr.push(Some(j));
+                    if cl.len() >= CHUNK {
+                        sift(&mut cl, &mut cr, &mut pairs)?;
+                    }
+                } else {
+                    pairs.grow(1, charge)?;
+                    pairs.push(Some(i as u32), Some(j));
+                    pushed += 1;
+                    if pushed.is_multiple_of(CHUNK) {
+                        guard::check()?;
+                    }
+                }
+                j = next[j as usize];
+            }
         }
+        if !cl.is_empty() {
+            sift(&mut cl, &mut cr, &mut pairs)?;
+        }
+        drop((cl, cr));
+        let Pairs { mut li, mut ri, reserved } = pairs;
         if matches!(kind, JoinKind::Right | JoinKind::Full) {
             ri.iter().flatten().for_each(|&j| right_matched[j as usize] = true);
         }
         if matches!(kind, JoinKind::Left | JoinKind::Full) {
             let mut matched = vec![false; l.num_rows()];
             li.iter().flatten().for_each(|&i| matched[i as usize] = true);
+            let unmatched = matched.iter().filter(|m| !**m).count();
+            if li.len() + unmatched > reserved {
+                charge(li.len() + unmatched)?;
+            }
             for (i, m) in matched.iter().enumerate() {
                 if !m {
                     li.push(Some(i as u32));
@@ -1097,7 +1242,6 @@ fn hash_join(
             }
         }
         // In chunks, so a large output answers cancel between them.
-        const CHUNK: usize = 65_536;
         for at in (0..li.len().max(1)).step_by(CHUNK) {
             guard::check()?;
             let end = (at + CHUNK).min(li.len());
@@ -1143,6 +1287,43 @@ fn make_batch(schema: &[OutCol], columns: Vec<Column>) -> Batch {
     let fields =
         schema.iter().zip(&columns).map(|(s, c)| Field { name: s.name.clone(), data_type: c.data_type() }).collect();
     Batch { fields, columns }
+}
+
+/// [`concat`], charged before the copy is made and answering cancel between batches.
+fn concat_checked(batches: Vec<Batch>, schema: &[OutCol]) -> SqlResult<Batch> {
+    if batches.len() <= 1 {
+        return Ok(concat(batches, schema));
+    }
+    guard::charge(guard::size_of(&batches))?;
+    let mut it = batches.into_iter();
+    let Some(Batch { fields, mut columns }) = it.next() else { unreachable!("two batches or more") };
+    for b in it {
+        guard::check()?;
+        for (c, o) in columns.iter_mut().zip(&b.columns) {
+            c.extend(o);
+        }
+    }
+    // Named as the schema says (the key batches of a join have no schema: their own names).
+    if schema.is_empty() { Ok(Batch { fields, columns }) } else { Ok(make_batch(schema, columns)) }
+}
+
+/// Drops `x` (of `rows` rows) on another thread when it is large, so that the statement answers (a cancel, an
+/// error, its result) without waiting for the memory to be returned.
+fn drop_large<T: Send + 'static>(x: T, rows: usize) {
+    if rows >= 65_536 {
+        guard::free_elsewhere(x);
+    }
+}
+
+/// The rows of `all` at `idx`, in batches of up to 64k rows, answering cancel between them.
+fn take_chunked(all: &Batch, idx: &[u32]) -> SqlResult<Vec<Batch>> {
+    const CHUNK: usize = 65_536;
+    let mut out = Vec::with_capacity(idx.len().div_ceil(CHUNK).max(1));
+    for at in (0..idx.len().max(1)).step_by(CHUNK) {
+        guard::check()?;
+        out.push(take_batch(all, &idx[at..(at + CHUNK).min(idx.len())]));
+    }
+    Ok(out)
 }
 
 /// [`concat`], with the copy charged to the query before it is made.
@@ -1194,9 +1375,27 @@ fn scan(
                     format!("table \"{}\" was altered while the query ran; run it again", t.name()),
                 ));
             }
-            let columns = rows.columns.clone();
-            stats.rows_scanned.fetch_add(rows.num_rows() as u64, Ordering::Relaxed);
-            Ok(vec![make_batch(schema, columns)])
+            // A chunk at a time, only the columns read, each chunk charged as it is copied: a
+            // large table answers cancel between chunks.
+            const CHUNK: usize = 65_536;
+            let n = rows.num_rows();
+            stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
+            let mut out = Vec::with_capacity(n.div_ceil(CHUNK).max(1));
+            for at in (0..n.max(1)).step_by(CHUNK) {
+                guard::check()?;
+                let end = (at + CHUNK).min(n);
+                let idx: Vec<u32> = (at as u32..end as u32).collect();
+                let columns: Vec<Column> = rows
+                    .columns
+                    .iter()
+                    .zip(used.iter().chain(std::iter::repeat(&true)))
+                    .map(|(c, &u)| if u { c.take(&idx) } else { unread(end - at) })
+                    .collect();
+                let b = make_batch(schema, columns);
+                guard::charge(guard::size_of(std::slice::from_ref(&b)))?;
+                out.push(b);
+            }
+            Ok(out)
         }
         Source::Channel(ch) => {
             // A chunk at a time, only the columns read, each chunk charged as it is built.

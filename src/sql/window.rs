@@ -116,10 +116,17 @@ pub fn compute(all: &Batch, calls: &[WindowCall]) -> SqlResult<Vec<Column>> {
 
 fn compute_one(all: &Batch, call: &WindowCall) -> SqlResult<Column> {
     let n = all.num_rows();
-    let pcols = call.partition.iter().map(|e| eval(e, all)).collect::<SqlResult<Vec<_>>>()?;
-    let ocols = call.order.iter().map(|(e, _, _)| eval(e, all)).collect::<SqlResult<Vec<_>>>()?;
+    // Each step over all rows answers cancel before it starts.
+    let step = |e: &Expr| {
+        super::guard::check()?;
+        eval(e, all)
+    };
+    let pcols = call.partition.iter().map(step).collect::<SqlResult<Vec<_>>>()?;
+    let ocols = call.order.iter().map(|(e, _, _)| step(e)).collect::<SqlResult<Vec<_>>>()?;
+    super::guard::check()?;
     let mut keys: Vec<Column> = pcols.clone();
     keys.extend(ocols.iter().cloned());
+    super::guard::check()?;
     let mut order: Vec<ColOrder> =
         call.partition.iter().map(|e| ColOrder { ty: e.ty(), desc: false, nulls_first: false }).collect();
     let oorder: Vec<ColOrder> = call
@@ -129,7 +136,9 @@ fn compute_one(all: &Batch, call: &WindowCall) -> SqlResult<Column> {
         .collect();
     order.extend(oorder.iter().copied());
     let idx = sort_rows(&keys, &order, n)?;
-    let args = call.args.iter().map(|e| eval(e, all)).collect::<SqlResult<Vec<_>>>()?;
+    drop(keys);
+    let args = call.args.iter().map(step).collect::<SqlResult<Vec<_>>>()?;
+    super::guard::check()?;
     let arg_tys: Vec<SqlType> = call.args.iter().map(|e| e.ty()).collect();
     let mut out = vec![Scalar::Null; n];
     let same = |cols: &[Column], ords: &[ColOrder], a: u32, b: u32| {

@@ -5,4 +5,4 @@
 
 mod store;
 
-pub use store::{Table, TableSchema, TableWrite, store_key_bytes};
+pub use store::{Table, TableSchema, TableWrite, append_key_bytes, store_key_bytes};

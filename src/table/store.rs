@@ -97,6 +97,12 @@ pub fn key_bytes(batch: &Batch, key: &[usize], r: usize) -> Vec<u8> {
 /// See [`key_bytes`]; also used to group rows in queries.
 pub fn store_key_bytes(batch: &Batch, key: &[usize], r: usize) -> Vec<u8> {
     let mut k = Vec::with_capacity(16 * key.len());
+    append_key_bytes(batch, key, r, &mut k);
+    k
+}
+
+/// [`store_key_bytes`], appended to `k` (one buffer for many keys).
+pub fn append_key_bytes(batch: &Batch, key: &[usize], r: usize, k: &mut Vec<u8>) {
     for &c in key {
         let col = &batch.columns[c];
         if !col.is_valid(r) {
@@ -120,7 +126,6 @@ pub fn store_key_bytes(batch: &Batch, key: &[usize], r: usize) -> Vec<u8> {
             }
         }
     }
-    k
 }
 
 /// The LSN a snapshot or schema file is named by (`<lsn:020>.<ext>`).
