@@ -7,13 +7,13 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fleetdb::channel::Messages;
+use fleetdb::command::parse::{Statement, parse};
+use fleetdb::command::session::Session;
 use fleetdb::engine::{Engine, EngineConfig};
 use fleetdb::pipeline::decode::decode;
 use fleetdb::pipeline::exec::run_pipeline;
 use fleetdb::pipeline::state::PipelineState;
 use fleetdb::sim::{Fleet, FleetConfig};
-use fleetdb::sql::parse::{Statement, parse};
-use fleetdb::sql::session::Session;
 
 const MESSAGES: usize = 16_384;
 

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use crate::channel::{ChSegment, segment};
 use crate::datastore::{DsFile, file};
-use crate::engine::{objects, records};
+use crate::engine::records;
 use crate::error::{Error, IoContext, Result};
+use crate::objects;
 use crate::util::time::{day_name, format_timestamp};
 use crate::wal::{self, SegmentScan};
 

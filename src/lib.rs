@@ -1,25 +1,40 @@
 //! fleetdb: a self-hosted time-series database for device fleets.
 //!
-//! The modules follow the data's path: [`wal`] makes writes durable, [`channel`] archives raw
-//! messages, [`datastore`] stores processed rows in columnar files, and [`engine`] ties them
-//! together with crash recovery. [`batch`] is the columnar unit everything speaks, [`sim`]
-//! generates a realistic factory fleet, and [`inspect`] dumps and verifies data files.
+//! The modules, from the bottom layer up (the README's Architecture section has the order that
+//! `tests/architecture.rs` enforces):
+//! - [`error`]: the storage layers' error type; [`util`]: bytes, time, files and the
+//!   `FileSystem` seam, memory maps, JSON, locks, memory pools, external programs.
+//! - [`batch`]: the column batches every stage speaks.
+//! - [`wal`]: the write-ahead log; [`objects`]: each object's options file and the naming rule.
+//! - [`datastore`]: processed rows in columnar files; [`channel`]: the raw message archive;
+//!   [`table`]: reference tables.
+//! - [`engine`]: the storage engine (recovery, appends, checkpoints, maintenance).
+//! - [`ingest`]: what devices send, checked into channels (HTTP, MQTT, routes, metrics).
+//! - [`query`]: the query engine (parse, bind, plan, execute, catalogs).
+//! - [`pipeline`]: channels to datastores through activities; [`dataset`]: scheduled
+//!   materialized queries and programs, and their delivery.
+//! - [`command`]: the statement layer (the session that runs every statement).
+//! - [`server`]: the PostgreSQL wire protocol; [`inspect`]: dumps and verifies data files;
+//!   [`sim`]: the factory fleet simulator.
+//!
 //! The library never prints; the `fleetdb` binary does.
 
 #![deny(unsafe_code)]
 
 pub mod batch;
 pub mod channel;
+pub mod command;
 pub mod dataset;
 pub mod datastore;
 pub mod engine;
 pub mod error;
 pub mod ingest;
 pub mod inspect;
+pub mod objects;
 pub mod pipeline;
+pub mod query;
 pub mod server;
 pub mod sim;
-pub mod sql;
 pub mod table;
 pub mod util;
 pub mod wal;

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use fleetdb::batch::{Batch, Column, DataType, Field, StrVec, Values};
 use fleetdb::channel::{ChSegment, ChannelOptions, Messages};
 use fleetdb::datastore::{DatastoreOptions, DsFile};
-use fleetdb::engine::{Engine, EngineConfig, objects};
+use fleetdb::engine::{Engine, EngineConfig};
 use fleetdb::error::Error;
+use fleetdb::objects;
 use fleetdb::wal::{SegmentScan, scan_segment};
 
 const DAY: i64 = 86_400_000_000;

@@ -17,9 +17,9 @@
 //! Values print in PostgreSQL's text format, separated by single spaces; NULL is `NULL`.
 //! `query` compares rows in order; `query rowsort` sorts both sides first.
 
+use fleetdb::command::session::{Outcome, Session};
 use fleetdb::engine::{Engine, EngineConfig};
-use fleetdb::sql::scalar::Scalar;
-use fleetdb::sql::session::{Outcome, Session};
+use fleetdb::query::scalar::Scalar;
 
 fn run_file(name: &str, text: &str) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();

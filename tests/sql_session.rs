@@ -1,10 +1,10 @@
 //! SQL through a session, in process: DDL, DML, queries, errors. (The wire protocol is tested
 //! with real clients in tests/pg_clients.rs and against PostgreSQL in tests/differential.rs.)
 
+use fleetdb::command::session::{Outcome, Session};
 use fleetdb::engine::{Engine, EngineConfig};
-use fleetdb::sql::error::SqlError;
-use fleetdb::sql::scalar::Scalar;
-use fleetdb::sql::session::{Outcome, Session};
+use fleetdb::query::error::SqlError;
+use fleetdb::query::scalar::Scalar;
 
 fn session() -> (tempfile::TempDir, Session) {
     let dir = tempfile::tempdir().unwrap();

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = fleetdb::sql::parse::program_body(text);
+        let _ = fleetdb::dataset::grammar::program_body(text);
         let _ = fleetdb::dataset::incremental::buckets(text);
         let (key, value) = text.split_once('=').unwrap_or(("deliver_file", text));
         let options = vec![(key.trim().to_string(), value.to_string())];

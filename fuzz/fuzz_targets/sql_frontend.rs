@@ -5,7 +5,7 @@
 use std::sync::{Mutex, OnceLock};
 
 use fleetdb::engine::{Engine, EngineConfig};
-use fleetdb::sql::session::Session;
+use fleetdb::command::session::Session;
 use libfuzzer_sys::fuzz_target;
 
 fn session() -> &'static Mutex<Session> {

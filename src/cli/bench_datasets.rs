@@ -38,7 +38,7 @@ fn ms(t: Instant) -> f64 {
 }
 
 fn sql(engine: &Arc<Engine>, text: &str) -> Result<(), String> {
-    fleetdb::sql::session::Session::new(engine.clone()).text_rows(text).map(drop).map_err(|e| e.message)
+    fleetdb::command::session::Session::new(engine.clone()).text_rows(text).map(drop).map_err(|e| e.message)
 }
 
 struct Case {

@@ -137,7 +137,7 @@ pub fn parse_duration(name: &str, s: &str) -> Result<Option<std::time::Duration>
         return Ok(None);
     }
     let unit = s.trim().trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
-    match fleetdb::sql::session::parse_duration_setting(s) {
+    match fleetdb::query::settings::parse_duration_setting(s) {
         Some(d) if !unit.is_empty() && !d.is_zero() => Ok(Some(d)),
         _ => Err(format!("{name} '{s}' is not a duration (such as 500ms, 30s, 5min, or 0 for none)")),
     }

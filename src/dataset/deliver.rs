@@ -21,10 +21,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::batch::{Batch, Values};
-use crate::sql::copy::{CopyFormat, format_row};
-use crate::sql::exec::OutCol;
-use crate::sql::expr::text_of;
+use crate::query::copy::{CopyFormat, format_row};
+use crate::query::expr::text_of;
+use crate::query::plan::OutCol;
 use crate::util::time::format_timestamp;
+
+/// The broker MQTT deliveries publish through.
+pub type MqttOptions = rumqttc::MqttOptions;
 
 /// Attempts before a delivery is given up.
 pub const ATTEMPTS: u32 = 5;
@@ -192,7 +195,7 @@ pub fn decode(dataset: &str, body: &[u8]) -> Option<Vec<Job>> {
 /// What a delivery needs beyond the content.
 pub struct Context<'a> {
     pub data_dir: &'a Path,
-    pub mqtt: Option<&'a rumqttc::MqttOptions>,
+    pub mqtt: Option<&'a MqttOptions>,
 }
 
 /// Delivers one version's content; a summary of what was done, or why it failed.
@@ -245,7 +248,7 @@ pub fn to_csv(cols: &[OutCol], b: &Batch) -> String {
     let fmt = CopyFormat::Csv { delimiter: ',', null: String::new(), header: true, quote: '"' };
     let mut out = String::new();
     format_row(&fmt, &cols.iter().map(|c| Some(c.name.clone())).collect::<Vec<_>>(), &mut out);
-    for row in crate::sql::expr::rows_as_text(cols, b) {
+    for row in crate::query::expr::rows_as_text(cols, b) {
         format_row(&fmt, &row, &mut out);
     }
     out
@@ -279,7 +282,7 @@ pub fn row_json(cols: &[OutCol], b: &Batch, i: usize) -> String {
 }
 
 /// Publishes each payload at QoS 1 and waits until the broker acknowledged them all.
-fn publish(o: &rumqttc::MqttOptions, topic: &str, payloads: &[String]) -> Result<(), String> {
+fn publish(o: &MqttOptions, topic: &str, payloads: &[String]) -> Result<(), String> {
     use rumqttc::{Client, Event, Packet, QoS};
     if payloads.is_empty() {
         return Ok(());

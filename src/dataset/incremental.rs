@@ -9,7 +9,7 @@
 //! window) and keeps the previous content's rows of every other bucket. The generations are
 //! held in memory only: the first refresh after a restart is a full one.
 
-use sqlparser::ast;
+use crate::query::ast;
 
 /// What makes a query incremental: the datastore it reads and the output column that holds
 /// the time bucket.
@@ -68,7 +68,7 @@ pub fn buckets(query: &str) -> Option<Buckets> {
     if ["now(", "current_", "random(", " over ", " over(", "localtime"].iter().any(|w| lower.contains(w)) {
         return None;
     }
-    let q = crate::sql::parse::parse_query(query).ok()?;
+    let q = crate::query::parse::parse_query(query).ok()?;
     if q.with.is_some() || q.order_by.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
         return None;
     }

@@ -18,6 +18,7 @@
 
 pub mod aws;
 pub mod deliver;
+pub mod grammar;
 pub mod incremental;
 pub mod program;
 pub mod schedule;
@@ -34,11 +35,13 @@ use crate::datastore::file::{FileSpec, encode_file};
 use crate::datastore::reader::DsFile;
 use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
-use crate::sql::exec::{OutCol, concat, run};
-use crate::sql::expr::EvalCtx;
-use crate::sql::parse::{Options, Statement, parse, parse_query};
-use crate::sql::plan::{Binder, DeltaWindow};
-use crate::sql::types::SqlType;
+use crate::query::bind::{Binder, DatasetSource, DeltaWindow};
+use crate::query::exec::{concat, run};
+use crate::query::expr::EvalCtx;
+use crate::query::grammar::Options;
+use crate::query::parse::parse_query;
+use crate::query::plan::OutCol;
+use crate::query::types::SqlType;
 use crate::util::bytes::{ByteReader, PutBytes};
 use crate::util::fsutil::create_dir_durable;
 use crate::util::recfile;
@@ -56,9 +59,6 @@ const VERSIONS_VERSION: u32 = 2;
 pub const EVENTS: &str = "__dataset_events";
 const EVENT_COLUMNS: [&str; 4] = ["dataset", "version_id", "event", "detail"];
 const EVENTS_RETENTION_DAYS: u32 = 30;
-/// The SQLSTATE (undefined_column) a dataset's query may raise when it is defined: the
-/// datastore's columns come with its first rows.
-pub const COLUMN_NOT_YET: &str = "42703";
 /// How often materialized delta windows are counted again for late data.
 const LATE_CHECK: i64 = 1_000_000;
 /// How often the scheduler looks for datasets due.
@@ -114,7 +114,7 @@ pub struct Delta {
 
 /// An interval of days or less, in microseconds (negative allowed where `signed`).
 fn interval_micros(key: &str, v: &str, signed: bool) -> std::result::Result<i64, String> {
-    crate::sql::scalar::parse_fixed_interval(v)
+    crate::query::scalar::parse_fixed_interval(v)
         .filter(|&us| signed || us > 0)
         .ok_or_else(|| format!("{key} = '{v}': an interval such as '10 minutes' was expected"))
 }
@@ -129,7 +129,7 @@ impl DatasetDef {
         let mut def = DatasetDef {
             name: name.to_string(),
             query: query.to_string(),
-            program: crate::sql::parse::program_body(query).map(|(command, input)| Program {
+            program: grammar::program_body(query).map(|(command, input)| Program {
                 command,
                 input,
                 variables: "{}".into(),
@@ -176,7 +176,8 @@ impl DatasetDef {
                 "trigger" => def.trigger = (!v.is_empty()).then(|| v.clone()),
                 "delta_time" if v.is_empty() => def.delta = None,
                 "delta_time" => {
-                    crate::sql::parse::parse_expression(v).map_err(|e| format!("delta_time = '{v}': {}", e.message))?;
+                    crate::query::parse::parse_expression(v)
+                        .map_err(|e| format!("delta_time = '{v}': {}", e.message))?;
                     def.delta = Some(Delta { expr: v.clone(), offset: 0 });
                 }
                 "delta_offset" => delta_offset = Some(interval_micros(k, v, true)?),
@@ -425,7 +426,7 @@ pub struct Datasets {
     ddl: Mutex<()>,
     started: AtomicBool,
     /// The broker MQTT deliveries publish through.
-    mqtt: Mutex<Option<rumqttc::MqttOptions>>,
+    mqtt: Mutex<Option<deliver::MqttOptions>>,
     /// Deliveries waiting for their (next) attempt.
     jobs: Mutex<Vec<deliver::Job>>,
     delivering: AtomicBool,
@@ -534,11 +535,8 @@ impl Datasets {
             for _ in 0..r.u32().ok_or_else(|| bad("short".into()))? {
                 let created = r.i64().ok_or_else(|| bad("short".into()))?;
                 let sql = r.bytes32().and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| bad("short".into()))?;
-                let Some(Statement::CreateDataset { name, query, options, .. }) =
-                    parse(sql).ok().and_then(|mut v| v.pop())
-                else {
-                    return Err(bad(format!("unreadable definition {sql:?}")));
-                };
+                let (name, query, options) = grammar::definition(sql)
+                    .map_err(|e| bad(format!("unreadable definition {sql:?}: {}", e.message)))?;
                 let def = DatasetDef::new(&name, &query, &options, created).map_err(bad)?;
                 let ddir = dataset_dir(&dir, &name);
                 let mut versions = load_versions(&ddir)?;
@@ -591,7 +589,7 @@ impl Datasets {
     }
 
     /// The broker `DELIVER TO MQTT` publishes through (the server's `--mqtt`).
-    pub fn set_mqtt(&self, options: rumqttc::MqttOptions) {
+    pub fn set_mqtt(&self, options: deliver::MqttOptions) {
         *lock(&self.mqtt) = Some(options);
     }
 
@@ -639,7 +637,7 @@ impl Datasets {
             None => {
                 let window = def.delta.as_ref().map(|d| DeltaWindow { expr: d.expr.clone(), from: 0, to: 1 });
                 match plan_query(engine, &def.query, now_micros(), window) {
-                    Err(e) if e.sqlstate != COLUMN_NOT_YET => Err(Error::Invalid(e.message)),
+                    Err(e) if !e.is_undefined_column() => Err(Error::Invalid(e.message)),
                     _ => Ok(()),
                 }
             }
@@ -1147,9 +1145,10 @@ fn plan_query(
     query: &str,
     now: i64,
     window: Option<DeltaWindow>,
-) -> crate::sql::error::SqlResult<(crate::sql::exec::Plan, Vec<OutCol>, Vec<String>)> {
+) -> crate::query::error::SqlResult<(crate::query::plan::Plan, Vec<OutCol>, Vec<String>)> {
     let q = parse_query(query)?;
-    let mut binder = Binder::new(engine, EvalCtx { now }, &[]);
+    let datasets = engine.service(Datasets::new).ok().map(|d| d as Arc<dyn DatasetSource>);
+    let mut binder = Binder::new(engine, EvalCtx { now }, &[]).with_datasets(datasets);
     if let Some(w) = window {
         binder = binder.with_delta(w);
     }
@@ -1192,11 +1191,26 @@ fn compute(
     Ok((schema, Batch { fields, columns: out.columns }, input_rows))
 }
 
+impl DatasetSource for Datasets {
+    fn exists(&self, name: &str) -> bool {
+        Datasets::exists(self, name)
+    }
+    fn without_content(&self, name: &str) -> Option<Option<String>> {
+        Datasets::without_content(self, name)
+    }
+    fn content(&self, name: &str, which: &str) -> Result<(Vec<OutCol>, Batch)> {
+        Datasets::content(self, name, which)
+    }
+    fn logs(&self, name: &str, version: u64) -> Result<(String, String)> {
+        Datasets::logs(self, name, version)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::session::Session;
     use crate::engine::EngineConfig;
-    use crate::sql::session::Session;
 
     fn sql(s: &mut Session, text: &str) -> Vec<Vec<Option<String>>> {
         s.text_rows(text).unwrap_or_else(|e| panic!("{text}: {e:?}"))

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use super::Program;
 use super::deliver::to_csv;
 use crate::batch::{Batch, Bitmap, Column, Field, StrVec, Values};
-use crate::sql::copy::CopyFormat;
-use crate::sql::exec::OutCol;
-use crate::sql::types::SqlType;
+use crate::query::copy::CopyFormat;
+use crate::query::plan::OutCol;
+use crate::query::types::SqlType;
 use crate::util::process;
 use crate::util::time::format_timestamp;
 
@@ -105,7 +105,7 @@ fn run_in(
 /// An output CSV as typed columns.
 pub fn parse_output(text: &[u8]) -> Result<(Vec<OutCol>, Batch), String> {
     let fmt = CopyFormat::Csv { delimiter: ',', null: String::new(), header: false, quote: '"' };
-    let mut rows = crate::sql::copy::parse(&fmt, text).map_err(|e| format!("output.csv: {}", e.message))?.into_iter();
+    let mut rows = crate::query::copy::parse(&fmt, text).map_err(|e| format!("output.csv: {}", e.message))?.into_iter();
     let header: Vec<String> = rows
         .next()
         .ok_or("output.csv is empty: a header line was expected")?
@@ -132,8 +132,8 @@ pub fn parse_output(text: &[u8]) -> Result<(Vec<OutCol>, Batch), String> {
     let mut columns = Vec::new();
     for (name, (vals, valid)) in header.into_iter().zip(texts) {
         let text = Column::with_validity(Values::Text(vals), Some(valid));
-        let ty = crate::sql::session::infer_type(&text);
-        let col = crate::sql::expr::cast(&text, SqlType::Text, ty)
+        let ty = crate::query::types::infer_type(&text);
+        let col = crate::query::expr::cast(&text, SqlType::Text, ty)
             .map_err(|e| format!("output.csv column {name}: {}", e.message))?;
         fields.push(Field::new(&name, col.data_type()));
         columns.push(col);

@@ -270,7 +270,7 @@ impl Cron {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::scalar::parse_timestamp;
+    use crate::query::scalar::parse_timestamp;
 
     fn at(s: &str) -> i64 {
         parse_timestamp(s).unwrap()

@@ -9,5 +9,5 @@ mod schema;
 mod store;
 
 pub use reader::DsFile;
-pub use schema::{conform_column, reconcile};
+pub use schema::{LINEAGE_OFFSET, LINEAGE_PIPELINE, conform_column, is_lineage, reconcile};
 pub use store::{Datastore, DatastoreOptions, MAX_COLUMNS, Snapshot};

@@ -60,6 +60,17 @@ pub fn conform_column(f: &Field, batch: &Batch) -> crate::batch::Column {
     }
 }
 
+/// Columns every row a pipeline writes carries: the pipeline's id and the channel offset of
+/// the message the row came from. REPROCESS finds the rows to replace by them. Queries see
+/// them only by name: `SELECT *` and the catalogs leave them out.
+pub const LINEAGE_PIPELINE: &str = "__pipeline_id";
+pub const LINEAGE_OFFSET: &str = "__offset";
+
+/// Whether a datastore column is a lineage column.
+pub fn is_lineage(name: &str) -> bool {
+    name == LINEAGE_PIPELINE || name == LINEAGE_OFFSET
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

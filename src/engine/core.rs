@@ -24,12 +24,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use super::objects::{self, ColumnSpec, KIND_CHANNEL, KIND_DATASTORE, KIND_TABLE, ObjectOptions};
 use super::records::{self, Payload};
 use crate::batch::{Batch, Field};
 use crate::channel::{Channel, ChannelOptions, Messages};
 use crate::datastore::{Datastore, DatastoreOptions};
 use crate::error::{Error, IoContext, Result};
+use crate::objects::{self, ColumnSpec, KIND_CHANNEL, KIND_DATASTORE, KIND_TABLE, ObjectOptions};
 use crate::table::{Table, TableSchema, TableWrite};
 use crate::util::bytes::{ByteReader, PutBytes};
 use crate::util::fsutil::{create_dir_durable, sync_dir, write_atomic};

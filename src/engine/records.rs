@@ -26,7 +26,7 @@ pub enum Payload {
 }
 
 pub fn encode_table_alter(table: &str, schema: &TableSchema, b: &Batch) -> Vec<u8> {
-    let s = super::objects::encode(&schema.to_options(0));
+    let s = crate::objects::encode(&schema.to_options(0));
     let mut out = Vec::with_capacity(b.num_rows() * b.columns.len() * 9 + s.len() + 64);
     out.put_str16(table);
     out.put_bytes32(&s);
@@ -88,8 +88,8 @@ pub fn decode(kind: u8, payload: &[u8]) -> Option<Payload> {
         }
         TABLE_ALTER => {
             let table = r.str16()?.to_string();
-            let o = super::objects::decode(r.bytes32()?, std::path::Path::new("WAL record")).ok()?;
-            if o.kind != super::objects::KIND_TABLE {
+            let o = crate::objects::decode(r.bytes32()?, std::path::Path::new("WAL record")).ok()?;
+            if o.kind != crate::objects::KIND_TABLE {
                 return None;
             }
             Payload::TableAlter { table, schema: TableSchema::from_options(&o), batch: Batch::decode(&mut r)? }

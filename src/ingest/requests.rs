@@ -172,7 +172,9 @@ impl Requests {
                 std::fs::OpenOptions::new()
                     .write(true)
                     .open(&path)
-                    .and_then(|f| f.set_len(good as u64).and_then(|()| f.sync_all()))
+                    .and_then(|f| {
+                        f.set_len(good as u64).and_then(|()| crate::util::fsutil::fs().sync(&f, &path, false))
+                    })
                     .at(&path)?;
             }
             let horizon = now_secs().saturating_sub(KEEP.as_secs());

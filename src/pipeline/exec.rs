@@ -17,12 +17,13 @@ use super::{Activity, PipelineDef, TimeFormat};
 use crate::batch::{Batch, Column, DataType, Field, StrVec, Values};
 use crate::channel::Messages;
 use crate::engine::Engine;
-use crate::sql::error::{SqlError, SqlResult};
-use crate::sql::exec::{OutCol, concat, run};
-use crate::sql::expr::EvalCtx;
-use crate::sql::parse::parse_query;
-use crate::sql::plan::Binder;
-use crate::sql::types::SqlType;
+use crate::query::bind::Binder;
+use crate::query::error::{SqlError, SqlResult};
+use crate::query::exec::{concat, run};
+use crate::query::expr::EvalCtx;
+use crate::query::parse::parse_query;
+use crate::query::plan::OutCol;
+use crate::query::types::SqlType;
 use crate::util::time::now_micros;
 
 /// A message that did not make it through: its index in the input, the activity (or stage)
@@ -92,7 +93,7 @@ fn quote(name: &str) -> String {
 /// Checks that the activities' expressions parse as [`run_activities`] will parse them, within
 /// the same bounds on size and nesting (for CREATE and ALTER PIPELINE).
 pub fn check_activities(activities: &[Activity]) -> SqlResult<()> {
-    let _stack = crate::sql::guard::stack_base();
+    let _stack = crate::query::guard::stack_base();
     for a in activities {
         match a {
             Activity::Filter(e) => drop(parse_query(&format!("SELECT * FROM __in WHERE {e}"))?),
@@ -105,7 +106,7 @@ pub fn check_activities(activities: &[Activity]) -> SqlResult<()> {
 
 /// Runs `sql` over `input` as relation `__in`.
 fn query(engine: &Arc<Engine>, sql: &str, input: Arc<Batch>) -> SqlResult<Batch> {
-    let _stack = crate::sql::guard::stack_base();
+    let _stack = crate::query::guard::stack_base();
     let q = parse_query(sql)?;
     let binder = Binder::new(engine, EvalCtx { now: now_micros() }, &[]);
     let schema: Vec<OutCol> =
@@ -475,10 +476,10 @@ pub fn parse_time(c: &Column, i: usize, format: &TimeFormat) -> Option<i64> {
         (Values::Text(s), TimeFormat::Pattern(p)) => crate::util::time::parse_strftime(s.get(i).trim(), p),
         (Values::Float64(x), TimeFormat::Pattern(p)) => crate::util::time::parse_strftime(&format_number(x[i]), p),
         (Values::Int64(x), f) => parse_time(&Column::new(Values::Float64(vec![x[i] as f64])), 0, f),
-        (Values::Text(s), TimeFormat::Iso8601) => crate::sql::scalar::parse_timestamp(s.get(i)),
+        (Values::Text(s), TimeFormat::Iso8601) => crate::query::scalar::parse_timestamp(s.get(i)),
         (Values::Text(s), TimeFormat::Auto) => match s.get(i).trim().parse::<f64>() {
             Ok(x) => from_number(x, x.abs() >= 1e11),
-            Err(_) => crate::sql::scalar::parse_timestamp(s.get(i)),
+            Err(_) => crate::query::scalar::parse_timestamp(s.get(i)),
         },
         (Values::Text(s), f) => {
             let x: f64 = s.get(i).trim().parse().ok()?;
@@ -574,14 +575,13 @@ fn finish(def: &PipelineDef, msgs: &Messages, mut b: Batch, mut failures: Vec<Fa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::parse::parse;
+    use crate::command::session::Session;
     use crate::engine::EngineConfig;
-    use crate::sql::parse::{Statement, parse};
-    use crate::sql::session::Session;
 
     fn def(activities: &str, with: &str) -> PipelineDef {
         let sql = format!("CREATE PIPELINE p FROM CHANNEL c {activities} INTO DATASTORE d {with}");
-        let Some(Statement::CreatePipeline { spec, .. }) = parse(&sql).unwrap().pop() else { panic!("{sql}") };
-        spec.into_def(1, 0).unwrap()
+        crate::pipeline::grammar::definition(&sql).unwrap().into_def(1, 0).unwrap()
     }
 
     fn messages(payloads: &[&str]) -> Messages {
@@ -810,7 +810,7 @@ mod tests {
         ]);
         let out = run_pipeline(&engine, &def("", "WITH (timestamp = 'ts')"), &mut PipelineState::default(), &msgs);
         let Values::Timestamp(t) = &out.rows.columns[0].values else { panic!("time is a timestamp") };
-        assert_eq!(t[0], crate::sql::scalar::parse_timestamp("2026-11-26 10:00:00+00").unwrap());
+        assert_eq!(t[0], crate::query::scalar::parse_timestamp("2026-11-26 10:00:00+00").unwrap());
         assert_eq!(t[1], 1_795_000_000_000_000);
         assert_eq!(t[2], 1_795_000_000_123_000);
         assert_eq!((t[3], t[4]), (4_000_000, 5_000_000), "unparsable or missing: arrival time");
@@ -825,7 +825,7 @@ mod tests {
         let d = def("", "WITH (timestamp = 'ts', timestamp_format = '%d/%m/%Y %H:%M')");
         let out = run_pipeline(&engine, &d, &mut PipelineState::default(), &msgs);
         let Values::Timestamp(t) = &out.rows.columns[0].values else { panic!() };
-        assert_eq!(t[0], crate::sql::scalar::parse_timestamp("2026-11-27 08:30:00+00").unwrap());
+        assert_eq!(t[0], crate::query::scalar::parse_timestamp("2026-11-27 08:30:00+00").unwrap());
         assert_eq!(t[1], 2_000_000);
         assert_eq!(out.failures.iter().map(|f| f.message).collect::<Vec<_>>(), [1]);
     }

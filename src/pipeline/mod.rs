@@ -14,6 +14,7 @@
 pub mod aws;
 pub mod decode;
 pub mod exec;
+pub mod grammar;
 pub mod lambda;
 pub mod reprocess;
 pub mod runner;
@@ -22,7 +23,7 @@ pub mod state;
 use std::fmt;
 use std::path::Path;
 
-use sqlparser::ast;
+use crate::query::ast;
 
 use crate::error::{Error, Result};
 use crate::util::bytes::{ByteReader, PutBytes};
@@ -32,16 +33,7 @@ pub use runner::Pipelines;
 pub const FILE_NAME: &str = "pipelines";
 const MAGIC: [u8; 8] = *b"FLEETPIP";
 const VERSION: u32 = 1;
-/// Columns every row a pipeline writes carries: the pipeline's id and the channel offset of
-/// the message the row came from. REPROCESS finds the rows to replace by them. Queries see
-/// them only by name: `SELECT *` and the catalogs leave them out.
-pub const LINEAGE_PIPELINE: &str = "__pipeline_id";
-pub const LINEAGE_OFFSET: &str = "__offset";
-
-/// Whether a datastore column is a lineage column.
-pub fn is_lineage(name: &str) -> bool {
-    name == LINEAGE_PIPELINE || name == LINEAGE_OFFSET
-}
+pub use crate::datastore::{LINEAGE_OFFSET, LINEAGE_PIPELINE, is_lineage};
 
 /// Activities in one pipeline, as AWS allows.
 pub const MAX_ACTIVITIES: usize = 25;
@@ -305,10 +297,8 @@ pub fn load(dir: &Path) -> Result<Vec<PipelineDef>> {
         let id = r.u64().ok_or_else(|| corrupt("short"))?;
         let start_offset = r.u64().ok_or_else(|| corrupt("short"))?;
         let sql = r.bytes32().and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| corrupt("short"))?;
-        let spec = match crate::sql::parse::parse(sql).ok().and_then(|mut v| v.pop()) {
-            Some(crate::sql::parse::Statement::CreatePipeline { spec, .. }) => spec,
-            _ => return Err(corrupt(&format!("unreadable definition {sql:?}"))),
-        };
+        let spec =
+            grammar::definition(sql).map_err(|e| corrupt(&format!("unreadable definition {sql:?}: {}", e.message)))?;
         let def = spec.into_def(id, start_offset).map_err(|e| corrupt(&e))?;
         out.push(def);
     }
@@ -380,11 +370,7 @@ mod tests {
                    ADD ATTRIBUTES (device.\"Coord\"[0] AS x) REMOVE ATTRIBUTES (debug_flags, \"Raw\") \
                    SELECT ATTRIBUTES (a, b) ENRICH FROM machines ON machine_id = id COLUMNS (model_type) \
                    INTO DATASTORE d WITH (timestamp = 'ts', timestamp_format = 'epoch_ms')";
-        let Some(crate::sql::parse::Statement::CreatePipeline { spec, .. }) =
-            crate::sql::parse::parse(sql).unwrap().pop()
-        else {
-            panic!("not a CREATE PIPELINE")
-        };
+        let spec = grammar::definition(sql).unwrap();
         let def = spec.into_def(7, 42).unwrap();
         assert_eq!(def.activities.len(), 6);
         assert_eq!(def.timestamp_format, TimeFormat::EpochMillis);

@@ -521,15 +521,13 @@ fn load_saved_state(dir: &Path, id: u64) -> Result<Option<(u64, PipelineState)>>
 mod tests {
     use super::*;
     use crate::channel::Messages;
-    use crate::sql::parse::{Statement, parse};
 
     /// State of every kind survives its checkpoint file; damage is refused.
     #[test]
     fn activity_state_checkpoints_round_trip() {
         let sql = "CREATE PIPELINE p FROM CHANNEL c LATEST (site, ok) BY id DEDUPLICATE ON (id, seq) WITHIN '1 hour' \
                    REMOVE OUTLIERS ON v BY id ZSCORE 3 OVER 50 REMOVE OUTLIERS ON v RANGE -1 TO 1e6 INTO DATASTORE d";
-        let Some(Statement::CreatePipeline { spec, .. }) = parse(sql).unwrap().pop() else { panic!() };
-        let def = spec.into_def(9, 0).unwrap();
+        let def = crate::pipeline::grammar::definition(sql).unwrap().into_def(9, 0).unwrap();
         let mut msgs = Messages::default();
         for i in 0..40 {
             let p = format!(r#"{{"id": "m{}", "seq": {i}, "v": {}, "site": "s", "ok": {}}}"#, i % 3, i % 5, i % 2 == 0);

@@ -30,13 +30,13 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::net::TcpListener;
 
 use super::wire::{Cell, decode_param, pg_type};
+use crate::command::parse::{Statement, parse};
+use crate::command::session::{CopyIn, Outcome, Session};
 use crate::engine::Engine;
-use crate::sql::error::SqlError;
-use crate::sql::exec::OutCol;
-use crate::sql::parse::{Statement, parse};
-use crate::sql::scalar::{Param, Scalar};
-use crate::sql::session::{CopyIn, Outcome, Session};
-use crate::sql::types::SqlType;
+use crate::query::error::SqlError;
+use crate::query::plan::OutCol;
+use crate::query::scalar::{Param, Scalar};
+use crate::query::types::SqlType;
 
 /// What `fleetdb serve` configures for its SQL clients.
 #[derive(Clone)]
@@ -59,7 +59,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             password: None,
-            query_memory: crate::sql::guard::DEFAULT_QUERY_MEMORY,
+            query_memory: crate::query::guard::DEFAULT_QUERY_MEMORY,
             ingest: None,
             conn: ConnLimits::default(),
             log: Arc::new(|_| {}),
@@ -138,8 +138,8 @@ fn response(conn: &Connection, outcome: Outcome, format: &Format) -> PgWireResul
             }))
         }
         Outcome::Rows { schema, batches } => {
-            if schema.len() > crate::sql::plan::MAX_COLUMNS {
-                return Err(to_pg_error(crate::sql::plan::too_many_columns()));
+            if schema.len() > crate::query::bind::MAX_COLUMNS {
+                return Err(to_pg_error(crate::query::bind::too_many_columns()));
             }
             check_result_formats(format, schema.len())?;
             let info = Arc::new(fields(&schema, format));
@@ -493,7 +493,7 @@ impl Connection {
                 let ty = declared.get(i).cloned().flatten().or_else(|| inferred.get(&(i + 1)).map(|t| pg_type(*t)));
                 let sql_ty = ty
                     .as_ref()
-                    .map(|t| crate::sql::plan::type_of_oid(t.oid(), crate::batch::DataType::Text))
+                    .map(|t| crate::query::bind::type_of_oid(t.oid(), crate::batch::DataType::Text))
                     .unwrap_or(SqlType::Unknown);
                 // A declared text type still lets context decide, as PostgreSQL's unknown does.
                 let sql_ty =
@@ -525,7 +525,9 @@ impl Connection {
         if s.in_transaction() {
             return None;
         }
-        s.setting("idle_session_timeout").and_then(crate::sql::session::parse_duration_setting).filter(|d| !d.is_zero())
+        s.setting("idle_session_timeout")
+            .and_then(crate::query::settings::parse_duration_setting)
+            .filter(|d| !d.is_zero())
     }
 
     /// The columns `sql` returns, as row-description fields (none for commands).
@@ -535,8 +537,8 @@ impl Connection {
         let params: Vec<Param> =
             self.param_types(target, &stmt, n).into_iter().map(|(_, ty)| Param { text: None, ty }).collect();
         let schema = self.on_session(|s| s.describe_with(&stmt, &params)).and_then(|r| r).map_err(to_pg_error)?;
-        if schema.as_ref().is_some_and(|s| s.len() > crate::sql::plan::MAX_COLUMNS) {
-            return Err(to_pg_error(crate::sql::plan::too_many_columns()));
+        if schema.as_ref().is_some_and(|s| s.len() > crate::query::bind::MAX_COLUMNS) {
+            return Err(to_pg_error(crate::query::bind::too_many_columns()));
         }
         Ok(schema.map(|s| fields(&s, format)).unwrap_or_default())
     }
@@ -598,7 +600,7 @@ impl CopyHandler for Connection {
         let Some((spec, buf, loaded)) = pending.as_mut() else { return Ok(()) };
         buf.extend_from_slice(&copy_data.data);
         if buf.len() >= COPY_CHUNK {
-            let n = crate::sql::copy::complete_prefix(&spec.format, buf);
+            let n = crate::query::copy::complete_prefix(&spec.format, buf);
             if n > 0 {
                 let rows: Vec<u8> = buf.drain(..n).collect();
                 match self.on_session(|s| s.copy_in(spec, &rows)).and_then(|r| r) {
@@ -609,7 +611,7 @@ impl CopyHandler for Connection {
                     }
                 }
                 // A header line is only in the first piece.
-                if let crate::sql::copy::CopyFormat::Csv { header, .. } = &mut spec.format {
+                if let crate::query::copy::CopyFormat::Csv { header, .. } = &mut spec.format {
                     *header = false;
                 }
             }

@@ -9,8 +9,8 @@ use pgwire::types::ToSqlText;
 use pgwire::types::format::FormatOptions;
 use postgres_types::{IsNull, ToSql, to_sql_checked};
 
-use crate::sql::scalar::{Scalar, format_numeric};
-use crate::sql::types::{SqlType, format_date, format_timestamp};
+use crate::query::scalar::{Scalar, format_numeric};
+use crate::query::types::{SqlType, format_date, format_timestamp};
 
 /// Microseconds and days between the Unix epoch and PostgreSQL's (2000-01-01).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
@@ -69,7 +69,7 @@ impl ToSql for Cell<'_> {
                 out.put_i32(iv.days);
                 out.put_i32(iv.months);
             }
-            (T::Bytea, Scalar::Text(t)) => out.put_slice(&crate::sql::types::bytea_bytes(t)),
+            (T::Bytea, Scalar::Text(t)) => out.put_slice(&crate::query::types::bytea_bytes(t)),
             (T::Jsonb, _) => {
                 out.put_u8(1);
                 out.put_slice(v.to_text(self.ty).unwrap_or_default().as_bytes());
@@ -161,7 +161,7 @@ pub fn decode_param(bytes: &[u8], binary: bool, ty: Option<&Type>) -> Result<Str
             let d = i32::from_be_bytes(be(4)?.try_into().map_err(|_| "date")?) as i64;
             format_date(d + PG_EPOCH_DAYS)
         }
-        Type::BYTEA => crate::sql::types::bytea_text(bytes),
+        Type::BYTEA => crate::query::types::bytea_text(bytes),
         Type::JSONB if bytes.first() == Some(&1) => String::from_utf8(bytes[1..].to_vec()).map_err(|_| "jsonb")?,
         _ => String::from_utf8(bytes.to_vec()).map_err(|_| "parameter is not valid UTF-8".to_string())?,
     })

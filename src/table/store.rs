@@ -18,8 +18,8 @@ use std::sync::{Arc, RwLock};
 use crate::batch::{Batch, Column, Field, Values};
 use crate::datastore::DsFile;
 use crate::datastore::file::{FileSpec, encode_file};
-use crate::engine::objects::{self, ColumnSpec, KIND_TABLE, ObjectOptions};
 use crate::error::{Error, IoContext, Result};
+use crate::objects::{self, ColumnSpec, KIND_TABLE, ObjectOptions};
 use crate::util::fsutil::{create_dir_durable, remove_tmp_files, sync_dir, write_atomic};
 use crate::util::sync::{read, write};
 

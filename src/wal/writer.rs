@@ -260,7 +260,7 @@ impl Wal {
                         ));
                         let f = OpenOptions::new().write(true).open(&path).at(&path)?;
                         f.set_len(at as u64).at(&path)?;
-                        f.sync_all().at(&path)?;
+                        crate::util::fsutil::fs().sync(&f, &path, false).at(&path)?;
                     }
                     let mut end = prev_lsn;
                     for rec in records {

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use fleetdb::command::session::Session;
 use fleetdb::engine::{Engine, EngineConfig};
 use fleetdb::sim::{Fleet, FleetConfig};
-use fleetdb::sql::session::Session;
 use fleetdb::util::time::MICROS_PER_SECOND;
 
 use super::args::Args;

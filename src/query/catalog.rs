@@ -7,10 +7,10 @@
 //! identifiers are derived from names (stable across restarts, ≥ 16384 like PostgreSQL's user
 //! objects); a table's key index is the table's oid + 1.
 
+use super::bind::type_of_oid;
 use super::error::SqlResult;
-use super::exec::OutCol;
 use super::expr::scalars_to_column;
-use super::plan::type_of_oid;
+use super::plan::OutCol;
 use super::scalar::Scalar;
 use super::types::SqlType;
 use crate::batch::{Batch, Field};
@@ -95,7 +95,7 @@ pub fn relations(engine: &Engine) -> Vec<Rel> {
             let mut columns: Vec<(String, SqlType, bool)> = d
                 .schema()
                 .iter()
-                .filter(|f| !crate::pipeline::is_lineage(&f.name))
+                .filter(|f| !crate::datastore::is_lineage(&f.name))
                 .map(|f| (f.name.clone(), SqlType::of_storage(f.data_type), f.name == "time"))
                 .collect();
             columns.push(("__dt".into(), SqlType::Date, true));
@@ -557,7 +557,7 @@ pub fn relation(engine: &Engine, schema: Option<&str>, name: &str) -> SqlResult<
             }
             "pg_settings" => {
                 let mut bl = Builder::new(&[("name", T), ("setting", T), ("unit", T), ("category", T)]);
-                for (k, v) in super::session::DEFAULT_SETTINGS {
+                for (k, v) in super::settings::DEFAULT_SETTINGS {
                     bl.row(vec![t(k), t(v), N, t("fleetdb")]);
                 }
                 bl

@@ -676,7 +676,7 @@ pub fn binary(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType, out: 
 
 /// A column as text (its PostgreSQL text form for non-text types).
 /// The rows of `b` (columns typed by `schema`) as text, `None` for NULL, as clients print them.
-pub fn rows_as_text(schema: &[super::exec::OutCol], b: &crate::batch::Batch) -> Vec<Vec<Option<String>>> {
+pub fn rows_as_text(schema: &[super::plan::OutCol], b: &crate::batch::Batch) -> Vec<Vec<Option<String>>> {
     let texts: Vec<_> = b.columns.iter().zip(schema).map(|(c, o)| text_of(c, o.ty)).collect();
     (0..b.num_rows())
         .map(|i| (0..texts.len()).map(|j| b.columns[j].is_valid(i).then(|| texts[j].get(i).to_string())).collect())

@@ -14,6 +14,12 @@ pub struct SqlError {
 pub type SqlResult<T> = std::result::Result<T, SqlError>;
 
 impl SqlError {
+    /// 42703: a column the statement names does not exist (yet: a datastore's columns come
+    /// with its first rows, so a dataset may be defined before them).
+    pub fn is_undefined_column(&self) -> bool {
+        self.sqlstate == "42703"
+    }
+
     pub fn new(sqlstate: &'static str, message: impl Into<String>) -> Self {
         SqlError { sqlstate, message: message.into(), position: None, hint: None }
     }

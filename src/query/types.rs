@@ -330,6 +330,25 @@ pub fn format_interval(iv: &Interval) -> String {
     parts.join(" ")
 }
 
+/// The narrowest type every present value of a text column parses as: bigint, double
+/// precision, boolean, else text.
+pub fn infer_type(c: &crate::batch::Column) -> SqlType {
+    let crate::batch::Values::Text(v) = &c.values else { return SqlType::Text };
+    let present: Vec<&str> = (0..c.len()).filter(|&i| c.is_valid(i)).map(|i| v.get(i).trim()).collect();
+    if present.is_empty() {
+        return SqlType::Text;
+    }
+    if present.iter().all(|s| s.parse::<i64>().is_ok()) {
+        SqlType::Int8
+    } else if present.iter().all(|s| s.parse::<f64>().is_ok()) {
+        SqlType::Float8
+    } else if present.iter().all(|s| matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "t" | "f")) {
+        SqlType::Bool
+    } else {
+        SqlType::Text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

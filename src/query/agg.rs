@@ -377,7 +377,7 @@ pub(crate) fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
                     if !left.is_finite() || left > 9.2e18 {
                         return Ok(Scalar::Null);
                     }
-                    Scalar::Interval(crate::sql::types::Interval { months: 0, days: 0, micros: left.round() as i64 })
+                    Scalar::Interval(crate::query::types::Interval { months: 0, days: 0, micros: left.round() as i64 })
                 }
                 _ => Scalar::Null,
             }

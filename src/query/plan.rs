@@ -1,0 +1,297 @@
+//! Physical plans: the tree of operators the binder builds ([`Plan`]) and the executor runs,
+//! what each scan reads ([`Source`]) and counts ([`ScanStats`]), and its EXPLAIN text.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::agg::AggCall;
+use super::expr::Expr;
+use super::types::SqlType;
+use crate::batch::Batch;
+use crate::channel::Channel;
+use crate::datastore::Datastore;
+use crate::table::Table;
+
+/// Where a scan reads from.
+#[derive(Clone)]
+pub enum Source {
+    Datastore(Arc<Datastore>),
+    Table(Arc<Table>),
+    Channel(Arc<Channel>),
+    /// Rows computed at plan time (system views, VALUES).
+    Rows(Arc<Batch>),
+}
+
+/// What a correlated subquery needs to be planned again for each outer row.
+#[derive(Clone)]
+pub struct ApplyEnv {
+    pub engine: Arc<crate::engine::Engine>,
+    pub datasets: Option<Arc<dyn super::bind::DatasetSource>>,
+    pub ctx: super::expr::EvalCtx,
+    pub params: Vec<super::scalar::Param>,
+}
+
+/// A named, typed output column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutCol {
+    pub name: String,
+    pub ty: SqlType,
+}
+
+#[derive(Default, Debug)]
+pub struct ScanStats {
+    pub files_total: AtomicU64,
+    pub files_pruned: AtomicU64,
+    pub blocks_total: AtomicU64,
+    pub blocks_pruned: AtomicU64,
+    pub rows_scanned: AtomicU64,
+}
+
+#[derive(Clone)]
+pub enum Plan {
+    Scan {
+        source: Source,
+        schema: Vec<OutCol>,
+        /// Which columns are decoded; the others are produced as NULL.
+        used: Vec<bool>,
+        /// Rows with time in `[lo, hi)` (datastores and channels); other rows may be skipped.
+        time_range: (i64, i64),
+        /// `column = 'value'` conditions the rows must meet (datastores): files and blocks
+        /// without matching rows in the tag index are skipped. The filter above still applies.
+        tags: Vec<(usize, String)>,
+        /// `column` within `[lo, hi]` (numeric columns of datastores): blocks whose min/max
+        /// rule out every row are skipped. The filter above still applies.
+        ranges: Vec<(usize, f64, f64)>,
+        stats: Arc<ScanStats>,
+    },
+    Filter {
+        input: Box<Plan>,
+        pred: Expr,
+    },
+    Project {
+        input: Box<Plan>,
+        exprs: Vec<Expr>,
+        schema: Vec<OutCol>,
+    },
+    Aggregate {
+        input: Box<Plan>,
+        group: Vec<Expr>,
+        aggs: Vec<AggCall>,
+        schema: Vec<OutCol>,
+    },
+    Sort {
+        input: Box<Plan>,
+        keys: Vec<SortKey>,
+    },
+    Limit {
+        input: Box<Plan>,
+        limit: Option<u64>,
+        offset: u64,
+    },
+    Distinct {
+        input: Box<Plan>,
+    },
+    /// UNION / INTERSECT / EXCEPT [ALL] of two inputs with the same column types.
+    SetOp {
+        left: Box<Plan>,
+        right: Box<Plan>,
+        op: SetOp,
+        all: bool,
+        schema: Vec<OutCol>,
+    },
+    /// The first row of each group of equal values of columns `keys` (DISTINCT ON).
+    DistinctOn {
+        input: Box<Plan>,
+        keys: Vec<usize>,
+    },
+    /// For each group of equal `keys`, the row that sorts first by column `by` (DISTINCT ON
+    /// whose ORDER BY is its keys then one column): one pass, no sort of the whole input.
+    TopPerGroup {
+        input: Box<Plan>,
+        keys: Vec<usize>,
+        by: usize,
+        desc: bool,
+        nulls_first: bool,
+    },
+    /// Set-returning functions in a select list (`unnest(a)`, `_pg_expandarray(a)`): each input
+    /// row repeats once per element of array `arg`, with columns element, ordinality and the
+    /// record `(element,ordinality)` appended.
+    Expand {
+        input: Box<Plan>,
+        arg: Expr,
+        /// Elements are integers (int2vector / oidvector), else text.
+        int_elems: bool,
+        schema: Vec<OutCol>,
+    },
+    /// Correlated subqueries: the input's columns, then one column per call, each computed by
+    /// running the call's subquery once per distinct value of the outer columns it reads.
+    Apply {
+        input: Box<Plan>,
+        calls: Vec<super::bind::ApplyCall>,
+        env: ApplyEnv,
+        schema: Vec<OutCol>,
+    },
+    /// Window functions: the input's columns, then one column per call.
+    Window {
+        input: Box<Plan>,
+        calls: Vec<super::window::WindowCall>,
+        schema: Vec<OutCol>,
+    },
+    /// Hash join: rows of `left` and `right` whose keys are equal and for which `residual`
+    /// (over the combined row) holds. Output: left columns, then right columns.
+    Join {
+        left: Box<Plan>,
+        right: Box<Plan>,
+        kind: JoinKind,
+        left_keys: Vec<Expr>,
+        right_keys: Vec<Expr>,
+        residual: Option<Expr>,
+        schema: Vec<OutCol>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetOp {
+    Union,
+    Intersect,
+    Except,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    Left,
+    Right,
+    Full,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SortKey {
+    pub expr: Expr,
+    pub desc: bool,
+    pub nulls_first: bool,
+}
+
+impl Plan {
+    pub fn schema(&self) -> Vec<OutCol> {
+        match self {
+            Plan::Scan { schema, .. }
+            | Plan::Project { schema, .. }
+            | Plan::Aggregate { schema, .. }
+            | Plan::Join { schema, .. }
+            | Plan::Window { schema, .. }
+            | Plan::Expand { schema, .. }
+            | Plan::Apply { schema, .. }
+            | Plan::SetOp { schema, .. } => schema.clone(),
+            Plan::Filter { input, .. }
+            | Plan::Sort { input, .. }
+            | Plan::Limit { input, .. }
+            | Plan::Distinct { input }
+            | Plan::DistinctOn { input, .. }
+            | Plan::TopPerGroup { input, .. } => input.schema(),
+        }
+    }
+
+    /// Indented plan text for EXPLAIN; with a profile (EXPLAIN ANALYZE), each operator's time
+    /// and rows, and what the scans pruned and read.
+    pub fn explain(&self, depth: usize, profile: Option<&Profile>, out: &mut Vec<String>) {
+        let analyze = profile.is_some();
+        let pad = "  ".repeat(depth);
+        let line = match self {
+            Plan::Scan { source, schema, used, time_range, tags, ranges, stats } => {
+                let what = match source {
+                    Source::Datastore(d) => format!("Datastore Scan on {}", d.name()),
+                    Source::Table(t) => format!("Table Scan on {}", t.name()),
+                    Source::Channel(c) => format!("Channel Scan on {}", c.name()),
+                    Source::Rows(_) => "Values Scan".to_string(),
+                };
+                let cols: Vec<&str> =
+                    schema.iter().zip(used).filter(|(_, u)| **u).map(|(c, _)| c.name.as_str()).collect();
+                let mut s = format!("{what} (columns: {})", cols.join(", "));
+                if *time_range != (i64::MIN, i64::MAX) {
+                    s += &format!(
+                        " time range [{}, {})",
+                        super::types::format_timestamp(time_range.0.max(-210_866_803_200_000_000), true),
+                        if time_range.1 == i64::MAX {
+                            "∞".into()
+                        } else {
+                            super::types::format_timestamp(time_range.1, true)
+                        }
+                    );
+                }
+                for (c, v) in tags {
+                    s += &format!(" tag {} = '{v}'", schema[*c].name);
+                }
+                for (c, lo, hi) in ranges {
+                    s += &format!(" {} in [{lo}, {hi}]", schema[*c].name);
+                }
+                if analyze {
+                    let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                    s += &format!(
+                        "\n{pad}  files: {} of {} pruned; blocks: {} of {} pruned; rows scanned: {}",
+                        l(&stats.files_pruned),
+                        l(&stats.files_total),
+                        l(&stats.blocks_pruned),
+                        l(&stats.blocks_total),
+                        l(&stats.rows_scanned)
+                    );
+                }
+                s
+            }
+            Plan::Filter { .. } => "Filter".into(),
+            Plan::Project { schema, .. } => {
+                format!("Project ({})", schema.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "))
+            }
+            Plan::Aggregate { group, aggs, .. } => {
+                format!("HashAggregate ({} keys, {} aggregates)", group.len(), aggs.len())
+            }
+            Plan::Sort { keys, .. } => format!("Sort ({} keys)", keys.len()),
+            Plan::Window { calls, .. } => format!("WindowAgg ({} functions)", calls.len()),
+            Plan::Expand { .. } => "ProjectSet".into(),
+            Plan::Apply { calls, .. } => format!("Correlated Subqueries ({})", calls.len()),
+            Plan::Limit { limit, offset, .. } => {
+                format!("Limit ({} offset {offset})", limit.map_or("all".into(), |l| l.to_string()))
+            }
+            Plan::Distinct { .. } => "Distinct".into(),
+            Plan::SetOp { op, all, .. } => format!("{op:?}{}", if *all { " All" } else { "" }),
+            Plan::DistinctOn { keys, .. } => format!("Distinct On ({} keys)", keys.len()),
+            Plan::TopPerGroup { keys, desc, .. } => {
+                format!("Top Row Per Group ({} keys, by {})", keys.len(), if *desc { "largest" } else { "smallest" })
+            }
+            Plan::Join { kind, left_keys, residual, .. } => format!(
+                "Hash {kind:?} Join ({} keys{})",
+                left_keys.len(),
+                if residual.is_some() { ", residual filter" } else { "" }
+            ),
+        };
+        let actual = profile
+            .and_then(|p| p.get(&(self as *const Plan as usize)))
+            .map_or(String::new(), |(t, rows)| format!(" (actual time={:.3} ms rows={rows})", t.as_secs_f64() * 1e3));
+        // The first line of an operator carries its actual figures (scan details follow it).
+        match line.split_once('\n') {
+            Some((first, rest)) => out.push(format!("{pad}{first}{actual}\n{rest}")),
+            None => out.push(format!("{pad}{line}{actual}")),
+        }
+        match self {
+            Plan::Scan { .. } => {}
+            Plan::Filter { input, .. }
+            | Plan::Project { input, .. }
+            | Plan::Aggregate { input, .. }
+            | Plan::Sort { input, .. }
+            | Plan::Limit { input, .. }
+            | Plan::Window { input, .. }
+            | Plan::Expand { input, .. }
+            | Plan::Apply { input, .. }
+            | Plan::Distinct { input } => input.explain(depth + 1, profile, out),
+            Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
+                left.explain(depth + 1, profile, out);
+                right.explain(depth + 1, profile, out);
+            }
+            Plan::DistinctOn { input, .. } | Plan::TopPerGroup { input, .. } => input.explain(depth + 1, profile, out),
+        }
+    }
+}
+
+/// Time (including the operators below) and rows out of each operator of a profiled run,
+/// by the operator's address in the plan.
+pub type Profile = std::collections::HashMap<usize, (std::time::Duration, usize)>;
