@@ -41,7 +41,7 @@ fn pipeline(c: &mut Criterion) {
          INSERT INTO machines VALUES {}",
         rows.join(", ")
     );
-    let mut session = Session::new(engine.clone());
+    let mut session = Session::new(fleetdb::command::Services::of(&engine).unwrap());
     for s in parse(&setup).unwrap() {
         session.run(&s, &[]).unwrap();
     }

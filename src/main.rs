@@ -212,10 +212,10 @@ pub(crate) fn serve_engine(
         ));
     }
     engine.set_memtable_budget(memtables);
-    engine
-        .service(|_| Ok(fleetdb::util::memory::MemoryPool::unlimited()))
-        .map_err(|e| e.to_string())?
-        .set_limit(for_queries);
+    // The engine's services: ingest (shared by SQL, HTTP and MQTT), pipelines, datasets and
+    // the queries' memory pool.
+    let services = fleetdb::command::Services::open(&engine, cfg.limits.clone()).map_err(|e| e.to_string())?;
+    services.pool.set_limit(for_queries);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("fleetdb-net")
@@ -224,21 +224,16 @@ pub(crate) fn serve_engine(
         .on_thread_start(|| fleetdb::util::sync::note_stack_size(fleetdb::util::sync::STATEMENT_STACK))
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
-    let ingest = std::sync::Arc::new(
-        fleetdb::ingest::Ingest::new(engine.clone(), cfg.limits.clone()).map_err(|e| e.to_string())?,
-    );
-    // Pipelines and dataset schedules run from the start, whether or not a session touches them.
-    engine.service(fleetdb::pipeline::Pipelines::new).map_err(|e| e.to_string())?.start();
-    let datasets = engine.service(fleetdb::dataset::Datasets::new).map_err(|e| e.to_string())?;
+    let ingest = services.ingest.clone();
     if let Some(o) = &mqtt {
-        datasets.set_mqtt(o.clone());
+        services.datasets.set_mqtt(o.clone());
     }
-    datasets.start();
+    // Pipelines and dataset schedules run from the start, whether or not a session touches them.
+    services.start();
     let log: std::sync::Arc<dyn Fn(String) + Send + Sync> = std::sync::Arc::new(|m: String| eprintln!("fleetdb: {m}"));
     let options = fleetdb::server::pg::ServerOptions {
         password: cfg.password.clone(),
         query_memory: cfg.query_memory.min(for_queries),
-        ingest: Some(ingest.clone()),
         conn: cfg.conn,
         log: log.clone(),
     };
@@ -299,7 +294,7 @@ pub(crate) fn serve_engine(
         let listen = [bound.to_string(), http_bound.to_string()];
         tokio::spawn(watch_the_log(engine.clone(), cfg.data_dir.clone(), listen));
         let (sql, web) = tokio::join!(
-            fleetdb::server::pg::serve(engine.clone(), listener, options, stopped(stop_rx.clone())),
+            fleetdb::server::pg::serve(services.clone(), listener, options, stopped(stop_rx.clone())),
             fleetdb::ingest::http::serve(ingest, http, stopped(stop_rx), log),
         );
         if let Some(t) = mqtt_task {

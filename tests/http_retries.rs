@@ -50,6 +50,9 @@ fn an_ndjson_call_cut_by_a_crash_is_retried_without_duplicates() {
         assert!(Instant::now() < deadline, "no chunk was stored");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A chunk is visible to queries once appended and durable a group commit later; the kill
+    // waits for that, so that some of the call is stored and the retry has something to skip.
+    std::thread::sleep(Duration::from_millis(300));
     db.kill();
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);

@@ -17,6 +17,7 @@
 //! Values print in PostgreSQL's text format, separated by single spaces; NULL is `NULL`.
 //! `query` compares rows in order; `query rowsort` sorts both sides first.
 
+use fleetdb::command::Services;
 use fleetdb::command::session::{Outcome, Session};
 use fleetdb::engine::{Engine, EngineConfig};
 use fleetdb::query::scalar::Scalar;
@@ -29,7 +30,7 @@ fn run_file(name: &str, text: &str) -> Vec<String> {
         ..Default::default()
     };
     let (engine, _) = Engine::open(dir.path(), cfg).unwrap();
-    let mut s = Session::new(engine);
+    let mut s = Session::new(Services::of(&engine).unwrap());
     let mut failures = Vec::new();
     for (n, record) in text.split("\n\n").enumerate() {
         let lines: Vec<&str> = record.lines().filter(|l| !l.starts_with('#')).collect();

@@ -1,6 +1,7 @@
 //! SQL through a session, in process: DDL, DML, queries, errors. (The wire protocol is tested
 //! with real clients in tests/pg_clients.rs and against PostgreSQL in tests/differential.rs.)
 
+use fleetdb::command::Services;
 use fleetdb::command::session::{Outcome, Session};
 use fleetdb::engine::{Engine, EngineConfig};
 use fleetdb::query::error::SqlError;
@@ -14,7 +15,7 @@ fn session() -> (tempfile::TempDir, Session) {
         ..Default::default()
     };
     let (e, _) = Engine::open(dir.path(), cfg).unwrap();
-    (dir, Session::new(e))
+    (dir, Session::new(Services::of(&e).unwrap()))
 }
 
 /// Runs `sql` and returns the last statement's rows as text (NULL as "NULL").
@@ -218,7 +219,7 @@ fn open_session(dir: &std::path::Path) -> Session {
         wal: fleetdb::wal::WalOptions { segment_bytes: 1 << 20, ..Default::default() },
         ..Default::default()
     };
-    Session::new(Engine::open(dir, cfg).unwrap().0)
+    Session::new(Services::of(&Engine::open(dir, cfg).unwrap().0).unwrap())
 }
 
 #[test]
@@ -291,7 +292,7 @@ fn concurrent_read_modify_writes_are_not_lost() {
         .map(|w| {
             let e = engine.clone();
             std::thread::spawn(move || {
-                let mut s = Session::new(e);
+                let mut s = Session::new(Services::of(&e).unwrap());
                 for i in 0..100 {
                     let sql = match i % 3 {
                         0 => "UPDATE counters SET n = n + 1 WHERE id = 1".to_string(),

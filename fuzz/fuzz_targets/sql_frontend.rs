@@ -15,7 +15,7 @@ fn session() -> &'static Mutex<Session> {
         let _ = std::fs::remove_dir_all(&dir);
         let cfg = EngineConfig { maintenance_interval: None, ..Default::default() };
         let (engine, _) = Engine::open(&dir, cfg).expect("open engine");
-        let mut s = Session::new(engine);
+        let mut s = Session::new(fleetdb::command::Services::of(&engine).unwrap());
         for sql in [
             "CREATE DATASTORE d",
             "INSERT INTO d (time, machine_id, v, n) VALUES ('2026-01-01', 'M-1', 1.5, 1), ('2026-01-02', 'M-2', NULL, 2)",

@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleetdb::dataset::Datasets;
 use fleetdb::engine::{Engine, EngineConfig};
 use fleetdb::sim::{Fleet, FleetConfig};
 use fleetdb::util::time::{MICROS_PER_SECOND, now_micros};
@@ -38,7 +37,10 @@ fn ms(t: Instant) -> f64 {
 }
 
 fn sql(engine: &Arc<Engine>, text: &str) -> Result<(), String> {
-    fleetdb::command::session::Session::new(engine.clone()).text_rows(text).map(drop).map_err(|e| e.message)
+    fleetdb::command::Session::new(fleetdb::command::Services::of(engine).map_err(|e| e.to_string())?)
+        .text_rows(text)
+        .map(drop)
+        .map_err(|e| e.message)
 }
 
 struct Case {
@@ -118,7 +120,8 @@ fn case(dir: &Path, machines: usize, hours: f64, interval: u32, runs: usize) -> 
         engine.append_rows("d", b, None).map_err(e)?;
     }
     engine.checkpoint().map_err(e)?;
-    let datasets = engine.service(Datasets::new).map_err(e)?;
+    let services = fleetdb::command::Services::of(&engine).map_err(e)?;
+    let datasets = services.datasets.clone();
     sql(
         &engine,
         "CREATE DATASET seed AS SELECT machine_id, AVG(vibration) AS avg_vibration_24hr FROM d \
@@ -188,7 +191,8 @@ fn freshness(dir: &Path, machines: usize, interval: u32, samples: usize) -> Resu
         "CREATE DATASET latest AS SELECT max(probe) AS probe, count(*) AS readings FROM d \
          WHERE time > NOW() - INTERVAL '1' HOUR WITH (schedule = 'rate(1 second)')",
     )?;
-    let datasets = engine.service(Datasets::new).map_err(e)?;
+    let services = fleetdb::command::Services::of(&engine).map_err(e)?;
+    let datasets = services.datasets.clone();
     datasets.start();
     let mut out = Vec::new();
     for k in 1..=samples as i64 {

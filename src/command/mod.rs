@@ -3,4 +3,8 @@
 //! INSERT/UPDATE/DELETE, pipelines, datasets, queries through the query engine).
 
 pub mod parse;
+pub mod services;
 pub mod session;
+
+pub use services::Services;
+pub use session::Session;

@@ -64,29 +64,28 @@ pub struct CopyIn {
 }
 
 pub struct Session {
+    services: Arc<super::Services>,
     engine: Arc<Engine>,
     settings: BTreeMap<String, String>,
     in_transaction: bool,
     /// Cancellation flag and working memory of this session's queries.
     pub limits: crate::query::guard::QueryLimits,
-    /// Where COPY and INSERT into channels go; made on first use when not given.
-    pub ingest: Option<Arc<Ingest>>,
 }
 
 impl Session {
-    pub fn new(engine: Arc<Engine>) -> Session {
+    pub fn new(services: Arc<super::Services>) -> Session {
         let settings = DEFAULT_SETTINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         // Every session of an engine draws on the engine's one memory pool.
-        let pool = engine.service(|_| Ok(crate::query::guard::MemoryPool::unlimited())).ok();
-        let limits = crate::query::guard::QueryLimits { pool, ..Default::default() };
-        Session { engine, settings, in_transaction: false, limits, ingest: None }
+        let limits = crate::query::guard::QueryLimits { pool: Some(services.pool.clone()), ..Default::default() };
+        Session { engine: services.engine.clone(), services, settings, in_transaction: false, limits }
     }
 
     fn ingest(&mut self) -> SqlResult<Arc<Ingest>> {
-        if self.ingest.is_none() {
-            self.ingest = Some(Arc::new(Ingest::new(self.engine.clone(), Default::default())?));
-        }
-        Ok(self.ingest.clone().expect("set above"))
+        Ok(self.services.ingest.clone())
+    }
+
+    pub fn services(&self) -> &Arc<super::Services> {
+        &self.services
     }
 
     /// Stores messages in `channel` through the ingest checks: refused ones go to
@@ -280,11 +279,11 @@ impl Session {
             | Statement::ShowDatasetContents(_) => {
                 // Run it: these are cheap and read-only.
                 let mut probe = Session {
+                    services: self.services.clone(),
                     engine: self.engine.clone(),
                     settings: self.settings.clone(),
                     in_transaction: false,
                     limits: self.limits.clone(),
-                    ingest: self.ingest.clone(),
                 };
                 match probe.run(stmt, &[])? {
                     Outcome::Rows { schema, .. } => Ok(Some(schema)),
@@ -591,18 +590,18 @@ impl Session {
     }
 
     fn datasets(&self) -> SqlResult<Arc<crate::dataset::Datasets>> {
-        let d = self.engine.service(crate::dataset::Datasets::new)?;
+        let d = self.services.datasets.clone();
         d.start();
         Ok(d)
     }
 
     /// The datasets as the binder reads them (without starting their scheduler).
     fn dataset_source(&self) -> Option<Arc<dyn crate::query::bind::DatasetSource>> {
-        self.engine.service(crate::dataset::Datasets::new).ok().map(|d| d as Arc<dyn crate::query::bind::DatasetSource>)
+        self.services.dataset_source()
     }
 
     fn pipelines(&self) -> SqlResult<Arc<Pipelines>> {
-        let p = self.engine.service(Pipelines::new)?;
+        let p = self.services.pipelines.clone();
         p.start();
         Ok(p)
     }
@@ -735,4 +734,70 @@ fn schema_of_table(t: &TableSchema) -> Vec<OutCol> {
 /// What clients see: unknown-typed results (bare string literals) are text.
 pub fn client_schema(schema: Vec<OutCol>) -> Vec<OutCol> {
     schema.into_iter().map(|c| if c.ty == SqlType::Unknown { OutCol { ty: SqlType::Text, ..c } } else { c }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineConfig;
+
+    fn session(dir: &std::path::Path) -> Session {
+        let (engine, _) = Engine::open(dir, EngineConfig::default()).unwrap();
+        Session::new(super::super::Services::of(&engine).unwrap())
+    }
+
+    fn tag(s: &mut Session, sql: &str) -> String {
+        match s.execute(sql).pop().unwrap() {
+            Ok(Outcome::Done(t)) => t,
+            Ok(Outcome::Rows { .. }) => "rows".into(),
+            Ok(_) => "other".into(),
+            Err(e) => format!("{} {}", e.sqlstate, e.message),
+        }
+    }
+
+    /// Each statement kind reaches its handler and answers with PostgreSQL's command tag.
+    #[test]
+    fn every_statement_kind_reaches_its_handler() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path());
+        for (sql, want) in [
+            ("CREATE CHANNEL c", "CREATE CHANNEL"),
+            ("CREATE DATASTORE d (machine_id TEXT, v DOUBLE PRECISION)", "CREATE DATASTORE"),
+            ("CREATE TABLE m (id TEXT PRIMARY KEY, model TEXT)", "CREATE TABLE"),
+            ("INSERT INTO m VALUES ('M-1', 'press'), ('M-2', 'lathe')", "INSERT 0 2"),
+            ("UPDATE m SET model = 'mill' WHERE id = 'M-2'", "UPDATE 1"),
+            ("DELETE FROM m WHERE id = 'M-1'", "DELETE 1"),
+            ("CREATE PIPELINE p FROM CHANNEL c FILTER v > 0 INTO DATASTORE d", "CREATE PIPELINE"),
+            ("CREATE DATASET ds AS SELECT count(*) FROM d", "CREATE DATASET"),
+            ("SHOW CHANNELS", "rows"),
+            ("SHOW PIPELINES", "rows"),
+            ("DESCRIBE d", "rows"),
+            ("SET statement_timeout = '5s'", "SET"),
+            ("BEGIN", "BEGIN"),
+            ("COMMIT", "COMMIT"),
+            ("CHECKPOINT", "CHECKPOINT"),
+            ("DROP PIPELINE p", "DROP PIPELINE"),
+        ] {
+            assert_eq!(tag(&mut s, sql), want, "{sql}");
+        }
+        assert_eq!(s.setting("statement_timeout"), Some("5s"));
+        assert_eq!(
+            s.text_rows("SELECT id, model FROM m").unwrap(),
+            [[Some("M-2".to_string()), Some("mill".to_string())]]
+        );
+        // Not implemented yet: said so, not mistaken for something else.
+        assert!(tag(&mut s, "SAMPLE PIPELINE p").starts_with("0A000"), "{}", tag(&mut s, "SAMPLE PIPELINE p"));
+    }
+
+    /// A list of statements stops at the first error; what ran before it stays done.
+    #[test]
+    fn a_statement_list_stops_at_the_first_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path());
+        let out = s.execute("CREATE CHANNEL a; CREATE CHANNEL a; CREATE CHANNEL b");
+        assert_eq!(out.len(), 2);
+        assert!(matches!(&out[0], Ok(Outcome::Done(t)) if t == "CREATE CHANNEL"));
+        assert_eq!(out[1].as_ref().err().map(|e| e.sqlstate), Some("42P07"));
+        assert_eq!(s.text_rows("SHOW CHANNELS").unwrap().len(), 1);
+    }
 }

@@ -127,8 +127,6 @@ pub struct Engine {
     /// Serialises checkpoints, DDL and retention.
     admin: Mutex<()>,
     stop: Arc<(Mutex<bool>, Condvar)>,
-    /// One instance per engine of the services built over it (see [`Engine::service`]).
-    services: Mutex<std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>>,
     /// Why the last round of background upkeep failed, if it did.
     upkeep_failure: Mutex<Option<String>>,
     /// Bytes memtables and unsealed channel tails may hold together (0: no limit); see
@@ -255,7 +253,6 @@ impl Engine {
             tables: RwLock::new(tables),
             admin: Mutex::new(()),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
-            services: Mutex::new(Default::default()),
             upkeep_failure: Mutex::new(None),
             memtable_budget: Default::default(),
             _lock: lock,
@@ -622,22 +619,6 @@ impl Engine {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         write(&self.datastores).remove(name).ok_or_else(|| Error::NotFound(format!("datastore {name}")))?;
         self.remove_object("datastores", name)
-    }
-
-    /// The engine's one instance of service `T` (the pipeline runner, say), made by `init` on
-    /// first use. A service that keeps the engine should hold it weakly.
-    pub fn service<T: std::any::Any + Send + Sync>(
-        self: &Arc<Self>,
-        init: impl FnOnce(&Arc<Engine>) -> Result<T>,
-    ) -> Result<Arc<T>> {
-        let mut services = self.services.lock().unwrap_or_else(|e| e.into_inner());
-        let id = std::any::TypeId::of::<T>();
-        if let Some(s) = services.get(&id) {
-            return Ok(s.clone().downcast::<T>().expect("services are keyed by their type"));
-        }
-        let s = Arc::new(init(self)?);
-        services.insert(id, s.clone());
-        Ok(s)
     }
 
     pub fn channel(&self, name: &str) -> Result<Arc<Channel>> {

@@ -598,7 +598,7 @@ mod tests {
     fn activities_follow_aws_semantics_with_nulls_missing_attributes_and_mismatches() {
         let dir = tempfile::tempdir().unwrap();
         let (engine, _) = crate::engine::Engine::open(dir.path(), EngineConfig::default()).unwrap();
-        let mut session = Session::new(engine.clone());
+        let mut session = Session::new(crate::command::Services::of(&engine).unwrap());
         for stmt in parse(
             "CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT); \
              INSERT INTO machines VALUES ('M-1', 'press', 'hall A'), ('M-2', 'lathe', NULL)",

@@ -104,7 +104,7 @@ pub struct Pipelines {
 }
 
 impl Pipelines {
-    /// Loads the pipelines of `engine`'s data directory. Use through [`Engine::service`], so
+    /// Loads the pipelines of `engine`'s data directory. One per engine (the statement layer's `Services` holds it), so
     /// an engine has one runner, then [`Pipelines::start`].
     pub fn new(engine: &Arc<Engine>) -> Result<Pipelines> {
         engine.system_log(ERRORS, ERRORS_RETENTION_DAYS, &ERROR_COLUMNS)?;

@@ -322,3 +322,128 @@ pub fn version_string() -> String {
         env!("CARGO_PKG_VERSION")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::objects::ColumnSpec;
+
+    /// An engine with a datastore `d (time, machine_id text, vibration double)`.
+    fn engine(dir: &std::path::Path) -> Arc<Engine> {
+        let (engine, _) = Engine::open(dir, EngineConfig::default()).unwrap();
+        let col = |name: &str, data_type, ty: SqlType| ColumnSpec {
+            name: name.into(),
+            data_type,
+            type_tag: ty.oid(),
+            not_null: false,
+            default: None,
+        };
+        let cols = vec![
+            col("machine_id", crate::batch::DataType::Text, SqlType::Text),
+            col("vibration", crate::batch::DataType::Float64, SqlType::Float8),
+        ];
+        engine.create_datastore_with("d", None, None, cols).unwrap();
+        engine
+    }
+
+    fn bind(engine: &Arc<Engine>, sql: &str) -> SqlResult<(Plan, Vec<OutCol>)> {
+        let q = crate::query::parse::parse_query(sql)?;
+        Binder::new(engine, EvalCtx { now: 0 }, &[]).bind_query(&q)
+    }
+
+    fn error_of(engine: &Arc<Engine>, sql: &str) -> SqlError {
+        match bind(engine, sql) {
+            Ok(_) => panic!("{sql}: bound without an error"),
+            Err(e) => e,
+        }
+    }
+
+    /// The scan under filters and projections.
+    fn scan_of(p: &Plan) -> &Plan {
+        match p {
+            Plan::Scan { .. } => p,
+            Plan::Project { input, .. } | Plan::Filter { input, .. } => scan_of(input),
+            other => panic!("no scan under {}", other.schema().len()),
+        }
+    }
+
+    #[test]
+    fn types_follow_postgresql() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let (_, cols) =
+            bind(&e, "SELECT 1 AS i, 2.5 AS n, 1 + 2.5 AS s, 'a' || 'b' AS t, 7 / 2 AS q, now() AS w").unwrap();
+        let got: Vec<(&str, SqlType)> = cols.iter().map(|c| (c.name.as_str(), c.ty)).collect();
+        assert_eq!(
+            got,
+            [
+                ("i", SqlType::Int4),
+                ("n", SqlType::Numeric),
+                ("s", SqlType::Numeric),
+                ("t", SqlType::Text),
+                ("q", SqlType::Int4),
+                ("w", SqlType::TimestampTz)
+            ]
+        );
+    }
+
+    #[test]
+    fn time_comparisons_become_the_scans_range_and_only_read_columns_are_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let (plan, cols) = bind(
+            &e,
+            "SELECT avg(vibration) FROM d WHERE time >= '2026-01-01 00:00:00+00' AND time < '2026-01-02 00:00:00+00'",
+        )
+        .unwrap();
+        assert_eq!(cols.len(), 1);
+        let mut scan = None;
+        let mut stack = vec![&plan];
+        while let Some(p) = stack.pop() {
+            match p {
+                Plan::Scan { .. } => scan = Some(p),
+                Plan::Project { input, .. }
+                | Plan::Filter { input, .. }
+                | Plan::Aggregate { input, .. }
+                | Plan::Sort { input, .. } => stack.push(input),
+                _ => {}
+            }
+        }
+        let Some(Plan::Scan { schema, used, time_range, .. }) = scan else { panic!("no scan") };
+        let day = 86_400_000_000i64;
+        let from = crate::query::scalar::parse_timestamp("2026-01-01 00:00:00+00").unwrap();
+        assert_eq!(*time_range, (from, from + day), "a half-open range, as the condition");
+        let read: Vec<&str> = schema.iter().zip(used).filter(|(_, u)| **u).map(|(c, _)| c.name.as_str()).collect();
+        assert_eq!(read, ["time", "vibration"], "machine_id is not decoded");
+        // Without a time condition the range is everything.
+        let (plan, _) = bind(&e, "SELECT machine_id FROM d WHERE vibration > 1").unwrap();
+        let Plan::Scan { time_range, .. } = scan_of(&plan) else { unreachable!() };
+        assert_eq!(*time_range, (i64::MIN, i64::MAX));
+    }
+
+    #[test]
+    fn unknown_names_have_postgresql_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let err = error_of(&e, "SELECT nope FROM d");
+        assert!(err.is_undefined_column(), "{err:?}");
+        assert_eq!(error_of(&e, "SELECT * FROM nowhere").sqlstate, "42P01");
+        assert_eq!(error_of(&e, "SELECT no_such_function(1)").sqlstate, "42883");
+        // Without a dataset source, no dataset is visible (the statement layer gives one).
+        assert_eq!(error_of(&e, "SELECT * FROM dataset_content('x')").sqlstate, "42P01");
+    }
+
+    #[test]
+    fn parameter_types_are_inferred_from_their_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let q = crate::query::parse::parse_query("SELECT machine_id FROM d WHERE vibration > $1 AND machine_id = $2")
+            .unwrap();
+        let b = Binder::new(&e, EvalCtx { now: 0 }, &[]);
+        b.bind_query(&q).unwrap();
+        let types = b.param_types();
+        assert_eq!(types.get(&1), Some(&SqlType::Float8));
+        assert_eq!(types.get(&2), Some(&SqlType::Text));
+    }
+}

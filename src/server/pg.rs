@@ -32,7 +32,6 @@ use tokio::net::TcpListener;
 use super::wire::{Cell, decode_param, pg_type};
 use crate::command::parse::{Statement, parse};
 use crate::command::session::{CopyIn, Outcome, Session};
-use crate::engine::Engine;
 use crate::query::error::SqlError;
 use crate::query::plan::OutCol;
 use crate::query::scalar::{Param, Scalar};
@@ -46,9 +45,6 @@ pub struct ServerOptions {
     pub password: Option<String>,
     /// Working memory of one query, in bytes.
     pub query_memory: usize,
-    /// Where COPY and INSERT into channels go (shared with the HTTP API for its metrics);
-    /// `None`: each session makes its own.
-    pub ingest: Option<Arc<crate::ingest::Ingest>>,
     /// Connection and message limits.
     pub conn: ConnLimits,
     /// Where the server reports what an operator should know (the binary prints it).
@@ -60,7 +56,6 @@ impl Default for ServerOptions {
         ServerOptions {
             password: None,
             query_memory: crate::query::guard::DEFAULT_QUERY_MEMORY,
-            ingest: None,
             conn: ConnLimits::default(),
             log: Arc::new(|_| {}),
         }
@@ -698,7 +693,7 @@ fn fatal(sqlstate: &str, message: String) -> PgWireError {
 /// closes on an accept error: running out of file descriptors backs off and is reported to
 /// `log` (once per episode), and accepting resumes when descriptors free up.
 pub async fn serve(
-    engine: Arc<Engine>,
+    services: Arc<crate::command::Services>,
     listener: TcpListener,
     options: ServerOptions,
     shutdown: impl std::future::Future<Output = ()>,
@@ -733,9 +728,8 @@ pub async fn serve(
                 let refusal = permit.is_none().then(|| {
                     fatal("53300", "sorry, too many clients already".to_string())
                 });
-                let mut session = Session::new(engine.clone());
+                let mut session = Session::new(services.clone());
                 session.limits.memory = options.query_memory;
-                session.ingest = options.ingest.clone();
                 if let Some(d) = options.conn.idle_session_timeout {
                     session.set_setting("idle_session_timeout", &format!("{}ms", d.as_millis()));
                 }

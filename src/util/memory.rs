@@ -1,7 +1,7 @@
 //! [`MemoryPool`]: the memory that every query of an engine shares (`--memory-limit`, less
 //! what ingest buffers and memtables may hold). Each query takes its bytes from it as they are
 //! charged and gives them back as they are released, so all queries together stay under it.
-//! One pool per engine, as an [`crate::engine::Engine::service`].
+//! One pool per engine (the statement layer's `Services` holds it).
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;

@@ -1,0 +1,407 @@
+//! Scans: tables, channels and datastores read a chunk at a time, pruned by time, tags and value ranges, only the columns read decoded, large files split between the cores.
+
+use super::*;
+use crate::batch::{Batch, Column, Field, StrVec, Values};
+use crate::datastore::DsFile;
+use crate::query::error::{SqlError, SqlResult};
+use crate::query::guard;
+use crate::query::plan::{OutCol, ScanStats, Source};
+use crate::util::time::MICROS_PER_DAY;
+use std::sync::atomic::Ordering;
+
+/// Threads that decode one large file's blocks (the machine's cores, at most 8).
+pub(super) static PARALLELISM: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(8));
+
+/// Messages of a channel received in a time range, a chunk at a time.
+pub(super) struct ChannelReader<'a> {
+    ch: &'a crate::channel::Channel,
+    next: u64,
+    /// The channel's end when the scan started: later messages are not seen.
+    end: u64,
+    range: (i64, i64),
+}
+
+/// Messages a channel scan reads at once.
+pub(super) const CHANNEL_CHUNK: usize = 16_384;
+
+impl<'a> ChannelReader<'a> {
+    pub(super) fn new(ch: &'a crate::channel::Channel, range: (i64, i64)) -> ChannelReader<'a> {
+        let end = ch.next_offset();
+        // Arrival times never decrease along offsets: find the first message of the range.
+        let (mut lo, mut hi) = (0u64, end);
+        if range.0 != i64::MIN {
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                match ch.read_from(mid, 1).ok().and_then(|m| Some((m.first_offset, *m.received_at.first()?))) {
+                    Some((at, t)) if t < range.0 => lo = at.max(mid) + 1,
+                    Some(_) => hi = mid,
+                    None => break,
+                }
+            }
+        }
+        ChannelReader { ch, next: lo, end, range }
+    }
+
+    pub(super) fn next(&mut self) -> SqlResult<Option<crate::channel::Messages>> {
+        while self.next < self.end {
+            let m = self.ch.read_from(self.next, CHANNEL_CHUNK.min((self.end - self.next) as usize))?;
+            if m.is_empty() {
+                return Ok(None);
+            }
+            self.next = m.first_offset + m.len() as u64;
+            let a = m.received_at.partition_point(|&t| t < self.range.0);
+            let b = m.received_at.partition_point(|&t| t < self.range.1);
+            if b < m.len() {
+                self.end = self.next; // past the range: this is the last chunk
+            }
+            if a == 0 && b == m.len() {
+                return Ok(Some(m));
+            }
+            if a < b {
+                let mut part =
+                    crate::channel::Messages { first_offset: m.first_offset + a as u64, ..Default::default() };
+                part.extend_range(&m, a, b);
+                return Ok(Some(part));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A channel scan's batch of `m`: only the columns the query reads are filled.
+pub(super) fn channel_batch(m: &crate::channel::Messages, schema: &[OutCol], used: &[bool]) -> Batch {
+    let n = m.len();
+    let want = |i: usize| used.get(i).copied().unwrap_or(true);
+    let columns = vec![
+        if want(0) { Column::new(Values::Timestamp(m.received_at.clone())) } else { unread(n) },
+        if want(1) { Column::new(Values::Text(m.ids.clone())) } else { unread(n) },
+        if want(2) { Column::new(Values::Text(m.topics.clone())) } else { unread(n) },
+        if want(3) {
+            let payload: StrVec = m.payloads.iter().map(|p| std::str::from_utf8(p).unwrap_or("")).collect();
+            let mut valid = crate::batch::Bitmap::new_set(n);
+            for (i, p) in m.payloads.iter().enumerate() {
+                if std::str::from_utf8(p).is_err() {
+                    valid.set(i, false);
+                }
+            }
+            Column::with_validity(Values::Text(payload), Some(valid))
+        } else {
+            unread(n)
+        },
+        if want(4) {
+            Column::new(Values::Int64((0..n as i64).map(|i| m.first_offset as i64 + i).collect()))
+        } else {
+            unread(n)
+        },
+    ];
+    make_batch(schema, columns)
+}
+
+pub(super) fn scan(
+    source: &Source,
+    schema: &[OutCol],
+    used: &[bool],
+    range: (i64, i64),
+    tags: &[(usize, String)],
+    ranges: &[(usize, f64, f64)],
+    stats: &ScanStats,
+) -> SqlResult<Vec<Batch>> {
+    match source {
+        Source::Rows(b) => Ok(vec![b.as_ref().clone()]),
+        Source::Table(t) => {
+            let rows = t.rows();
+            if rows.fields.len() != schema.len()
+                || rows.fields.iter().zip(schema).any(|(f, c)| f.name != c.name || c.ty.physical() != Some(f.data_type))
+            {
+                return Err(SqlError::new(
+                    "40001",
+                    format!("table \"{}\" was altered while the query ran; run it again", t.name()),
+                ));
+            }
+            // A chunk at a time, only the columns read, each chunk charged as it is copied: a
+            // large table answers cancel between chunks.
+            const CHUNK: usize = 65_536;
+            let n = rows.num_rows();
+            stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
+            let mut out = Vec::with_capacity(n.div_ceil(CHUNK).max(1));
+            for at in (0..n.max(1)).step_by(CHUNK) {
+                guard::check()?;
+                let end = (at + CHUNK).min(n);
+                let idx: Vec<u32> = (at as u32..end as u32).collect();
+                let columns: Vec<Column> = rows
+                    .columns
+                    .iter()
+                    .zip(used.iter().chain(std::iter::repeat(&true)))
+                    .map(|(c, &u)| if u { c.take(&idx) } else { unread(end - at) })
+                    .collect();
+                let b = make_batch(schema, columns);
+                guard::charge(guard::size_of(std::slice::from_ref(&b)))?;
+                out.push(b);
+            }
+            Ok(out)
+        }
+        Source::Channel(ch) => {
+            // A chunk at a time, only the columns read, each chunk charged as it is built.
+            let mut reader = ChannelReader::new(ch, range);
+            let mut out = Vec::new();
+            while let Some(m) = reader.next()? {
+                stats.rows_scanned.fetch_add(m.len() as u64, Ordering::Relaxed);
+                let b = channel_batch(&m, schema, used);
+                guard::charge(guard::size_of(std::slice::from_ref(&b)))?;
+                out.push(b);
+            }
+            Ok(out)
+        }
+        Source::Datastore(ds) => {
+            let start = guard::live();
+            let mut reader = DatastoreReader::new(ds, schema, used, range, tags, ranges, stats);
+            let mut out = Vec::new();
+            // What the scan decoded so far counts against the query's memory, a file at a time.
+            while let Some(part) = reader.next_part()? {
+                guard::charge(guard::size_of(&part))?;
+                out.extend(part);
+            }
+            guard::hold(start, 0)?;
+            Ok(out)
+        }
+    }
+}
+
+/// A datastore scan, a file (decoded by both cores) or a memtable batch at a time: files
+/// outside the time range or without the tag values are skipped, and so are blocks by their
+/// time and min/max; only the columns the query reads are decoded.
+pub(super) struct DatastoreReader<'a> {
+    snap: crate::datastore::Snapshot,
+    schema: &'a [OutCol],
+    used: &'a [bool],
+    range: (i64, i64),
+    tags: &'a [(usize, String)],
+    ranges: &'a [(usize, f64, f64)],
+    stats: &'a ScanStats,
+    time_idx: Option<usize>,
+    next_file: usize,
+    next_mem: usize,
+    /// Batches of the part being handed out one at a time by [`DatastoreReader::next`].
+    pending: std::collections::VecDeque<Batch>,
+}
+
+impl<'a> DatastoreReader<'a> {
+    pub(super) fn new(
+        ds: &crate::datastore::Datastore,
+        schema: &'a [OutCol],
+        used: &'a [bool],
+        range: (i64, i64),
+        tags: &'a [(usize, String)],
+        ranges: &'a [(usize, f64, f64)],
+        stats: &'a ScanStats,
+    ) -> DatastoreReader<'a> {
+        let snap = ds.snapshot();
+        stats.files_total.fetch_add(snap.files.len() as u64, Ordering::Relaxed);
+        let time_idx = snap.schema.iter().position(|f| f.name == "time");
+        DatastoreReader {
+            snap,
+            schema,
+            used,
+            range,
+            tags,
+            ranges,
+            stats,
+            time_idx,
+            next_file: 0,
+            next_mem: 0,
+            pending: Default::default(),
+        }
+    }
+
+    /// The next batch, or None at the end.
+    pub(super) fn next(&mut self) -> SqlResult<Option<Batch>> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                return Ok(Some(b));
+            }
+            match self.next_part()? {
+                Some(part) => self.pending.extend(part),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The batches of the next file that has rows in range, or of the next memtable batch.
+    pub(super) fn next_part(&mut self) -> SqlResult<Option<Vec<Batch>>> {
+        // Schema positions: storage columns in order, then __dt.
+        let (schema, used, range, tags) = (self.schema, self.used, self.range, self.tags);
+        let dt_idx = schema.len() - 1;
+        let time_idx = self.time_idx;
+        let need_time = used.get(dt_idx).copied().unwrap_or(false);
+        while self.next_file < self.snap.files.len() {
+            guard::check()?;
+            let f = &self.snap.files[self.next_file];
+            self.next_file += 1;
+            if f.meta.max_time < range.0 || f.meta.min_time >= range.1 {
+                self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            // Blocks holding rows with every tag value, from the file's tag index.
+            let mut allowed: Option<std::collections::BTreeSet<usize>> = None;
+            for (c, v) in tags {
+                let Some(fc) = f.meta.column_index(&schema[*c].name) else { continue };
+                if let Some(rows) = f.tag_rows(fc, v)? {
+                    let blocks: std::collections::BTreeSet<usize> =
+                        rows.iter().map(|r| r as usize / f.meta.block_rows as usize).collect();
+                    allowed = Some(match allowed {
+                        None => blocks,
+                        Some(a) => a.intersection(&blocks).copied().collect(),
+                    });
+                }
+            }
+            if allowed.as_ref().is_some_and(|a| a.is_empty()) {
+                self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            // Large files are decoded by both cores, each taking half the blocks; the
+            // batches keep the file's order.
+            let nblocks = f.meta.num_blocks();
+            let workers = if nblocks >= 16 { (*PARALLELISM).min(nblocks) } else { 1 };
+            let per = nblocks.div_ceil(workers);
+            let storage: Vec<&Field> = self.snap.schema.iter().collect();
+            let (ranges, stats) = (self.ranges, self.stats);
+            let parts: Vec<SqlResult<Vec<Batch>>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|w| {
+                        let blocks = (w * per).min(nblocks)..((w + 1) * per).min(nblocks);
+                        let (storage, allowed) = (&storage, allowed.as_ref());
+                        sc.spawn(move || {
+                            let mut part = Vec::new();
+                            scan_file(
+                                f, schema, storage, used, time_idx, dt_idx, range, ranges, allowed, stats, blocks,
+                                &mut part,
+                            )
+                            .map(|_| part)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(SqlError::new("XX000", "a scan worker failed"))))
+                    .collect()
+            });
+            let mut out = Vec::new();
+            for p in parts {
+                out.extend(p?);
+            }
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+        while self.next_mem < self.snap.mem.len() {
+            guard::check()?;
+            let (b, (lo, hi)) = (&self.snap.mem[self.next_mem], self.snap.mem_times[self.next_mem]);
+            self.next_mem += 1;
+            // Memtable batches wholly outside the time range are skipped, as files are.
+            if hi < range.0 || lo >= range.1 {
+                continue;
+            }
+            let n = b.num_rows();
+            self.stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
+            // Only the columns the query reads are copied.
+            let mut columns: Vec<Column> = self
+                .snap
+                .schema
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let want = used.get(i).copied().unwrap_or(true) || (need_time && Some(i) == time_idx);
+                    if want { crate::datastore::conform_column(f, b) } else { unread(n) }
+                })
+                .collect();
+            // As from files: `__dt` only when read, else the placeholder of unread columns,
+            // so that batches from files and from the memtable have the same types.
+            columns.push(if need_time { dt_column(&columns, time_idx) } else { unread(n) });
+            return Ok(Some(vec![make_batch(schema, columns)]));
+        }
+        Ok(None)
+    }
+}
+
+pub(super) fn dt_column(columns: &[Column], time_idx: Option<usize>) -> Column {
+    match time_idx.map(|i| &columns[i].values) {
+        Some(Values::Timestamp(t)) => {
+            Column::new(Values::Int64(t.iter().map(|x| x.div_euclid(MICROS_PER_DAY)).collect()))
+        }
+        _ => Column::nulls(crate::batch::DataType::Int64, columns.first().map_or(0, |c| c.len())),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn scan_file(
+    f: &DsFile,
+    schema: &[OutCol],
+    storage: &[&Field],
+    used: &[bool],
+    time_idx: Option<usize>,
+    dt_idx: usize,
+    range: (i64, i64),
+    ranges: &[(usize, f64, f64)],
+    allowed: Option<&std::collections::BTreeSet<usize>>,
+    stats: &ScanStats,
+    blocks: std::ops::Range<usize>,
+    out: &mut Vec<Batch>,
+) -> SqlResult<()> {
+    let file_cols: Vec<Option<usize>> = storage.iter().map(|fl| f.meta.column_index(&fl.name)).collect();
+    let time_file_col = f.meta.column_index("time");
+    stats.blocks_total.fetch_add(blocks.len() as u64, Ordering::Relaxed);
+    for b in blocks {
+        if allowed.is_some_and(|a| !a.contains(&b)) {
+            stats.blocks_pruned.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        if let Some(tc) = time_file_col {
+            let bm = &f.meta.columns[tc].blocks[b];
+            if bm.max < range.0 || bm.min >= range.1 {
+                stats.blocks_pruned.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        }
+        // Numeric conditions against the block's min/max (a block without present values
+        // has min > max and matches no condition).
+        let outside = ranges.iter().any(|&(c, lo, hi)| {
+            let Some(fc) = file_cols.get(c).copied().flatten() else { return false };
+            let cm = &f.meta.columns[fc];
+            let bm = &cm.blocks[b];
+            let (min, max) = match cm.data_type {
+                crate::batch::DataType::Float64 => (f64::from_bits(bm.min as u64), f64::from_bits(bm.max as u64)),
+                crate::batch::DataType::Int64 => (bm.min as f64, bm.max as f64),
+                _ => return false,
+            };
+            if min.is_nan() || max.is_nan() {
+                return false;
+            }
+            min > max || max < lo || min > hi
+        });
+        if outside {
+            stats.blocks_pruned.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let n = f.meta.block_len(b);
+        stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
+        let need_time = used.get(dt_idx).copied().unwrap_or(false);
+        let mut columns = Vec::with_capacity(schema.len());
+        for (i, fl) in storage.iter().enumerate() {
+            let want = used.get(i).copied().unwrap_or(true) || (need_time && Some(i) == time_idx);
+            let col = match (want, file_cols[i]) {
+                (true, Some(fc)) => {
+                    let c = f.block(fc, b)?;
+                    if c.data_type() != fl.data_type { c.widen_to_float() } else { c }
+                }
+                // A column this (older) file lacks: NULLs of the column's type.
+                (true, None) => Column::nulls(fl.data_type, n),
+                (false, _) => unread(n),
+            };
+            columns.push(col);
+        }
+        columns.push(if need_time { dt_column(&columns, time_idx) } else { unread(n) });
+        out.push(make_batch(schema, columns));
+    }
+    Ok(())
+}
