@@ -62,11 +62,11 @@ fn pipeline(c: &mut Criterion) {
     g.throughput(Throughput::Elements(msgs.len() as u64));
     g.bench_function("decode", |b| b.iter(|| decode(black_box(&msgs), &[])));
     g.bench_function("seed-4-activities", |b| {
-        b.iter(|| run_pipeline(&engine, &def, &mut PipelineState::new(&def.activities), black_box(&msgs)))
+        b.iter(|| run_pipeline(&engine, &def, &mut PipelineState::new(&def.activities), black_box(&msgs)));
     });
     // Fresh state each time, so DEDUPLICATE sees the same messages as new ones.
     g.bench_function("6-activities", |b| {
-        b.iter(|| run_pipeline(&engine, &def6, &mut PipelineState::new(&def6.activities), black_box(&msgs)))
+        b.iter(|| run_pipeline(&engine, &def6, &mut PipelineState::new(&def6.activities), black_box(&msgs)));
     });
     g.finish();
 }

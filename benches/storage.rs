@@ -33,10 +33,10 @@ fn codecs(c: &mut Criterion) {
             b.iter(|| {
                 let mut out = Vec::with_capacity(buf.len());
                 codec::encode(black_box(&v), None, &mut out)
-            })
+            });
         });
         g.bench_function(format!("decode/{name}"), |b| {
-            b.iter(|| codec::decode(enc, black_box(&buf), 8192, None).unwrap())
+            b.iter(|| codec::decode(enc, black_box(&buf), 8192, None).unwrap());
         });
     }
     g.finish();
@@ -72,7 +72,7 @@ fn append(c: &mut Criterion) {
         let (e, _) = Engine::open(dir.path(), cfg).unwrap();
         e.create_datastore("d", None, Some("machine_id")).unwrap();
         g.bench_function(format!("10k_rows/{name}"), |b| {
-            b.iter_batched(|| batch.clone(), |bt| e.append_rows("d", bt, None).unwrap(), BatchSize::LargeInput)
+            b.iter_batched(|| batch.clone(), |bt| e.append_rows("d", bt, None).unwrap(), BatchSize::LargeInput);
         });
     }
     g.finish();

@@ -394,6 +394,9 @@ async fn watch_the_log(engine: std::sync::Arc<Engine>, data_dir: std::path::Path
         _ => 1,
     };
     eprintln!("fleetdb: the write-ahead log failed ({why}); restarting to replay it");
+    // The writes the failure refused are being answered (503, 53100): let those answers reach
+    // their clients before the process is replaced. New writes are refused meanwhile.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     use std::os::unix::process::CommandExt;
     let err = std::process::Command::new("/proc/self/exe")
         .args(std::env::args_os().skip(1))

@@ -228,7 +228,7 @@ fn deliveries_are_retried_and_recorded() {
 /// then returns the bodies it received.
 fn webhook(listener: std::net::TcpListener, answers: &[&str]) -> std::thread::JoinHandle<Vec<String>> {
     use std::io::{Read, Write};
-    let answers: Vec<String> = answers.iter().map(|a| a.to_string()).collect();
+    let answers: Vec<String> = answers.iter().map(std::string::ToString::to_string).collect();
     std::thread::spawn(move || {
         let mut bodies = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);

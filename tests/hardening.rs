@@ -30,7 +30,7 @@ fn sqlstate(db: &Fleetdb, sql: &str) -> String {
     let out = psql_file(db, sql);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success(), "{} succeeded", &sql[..sql.len().min(200)]);
-    err.split("ERROR:  ").nth(1).map(|s| s[..5].to_string()).unwrap_or_else(|| panic!("no SQLSTATE in {err}"))
+    err.split("ERROR:  ").nth(1).map_or_else(|| panic!("no SQLSTATE in {err}"), |s| s[..5].to_string())
 }
 
 fn still_answers(db: &Fleetdb) {
@@ -111,10 +111,10 @@ fn long_chains_work_and_too_deep_or_large_statements_are_refused() {
         let row = client.query_one(&q, &[&500i32]).await.unwrap();
         assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (500, 374750));
         let e = client.prepare(&cte_chain(5_000)).await.unwrap_err();
-        assert_eq!(e.code().map(|c| c.code()), Some("54001"));
+        assert_eq!(e.code().map(tokio_postgres::error::SqlState::code), Some("54001"));
         let deep = format!("SELECT {}$1::int{}", "(".repeat(5_000), ")".repeat(5_000));
         let e = client.prepare(&deep).await.unwrap_err();
-        assert_eq!(e.code().map(|c| c.code()), Some("54001"));
+        assert_eq!(e.code().map(tokio_postgres::error::SqlState::code), Some("54001"));
         let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
         assert_eq!(one, 1);
     });

@@ -151,7 +151,7 @@ fn routes_take_messages_from_every_kind_of_publisher() {
 fn sigkill_during_a_qos1_stream_stores_every_message_exactly_once() {
     let Some(broker) = Broker::start_if_installed() else { return };
     sigkill_during_a_qos1_stream(broker.port, 100_000, Redelivery::MarkedDup, || {
-        mosquitto_pub(&broker, "load/probe", r#"{"seq": -1}"#)
+        mosquitto_pub(&broker, "load/probe", r#"{"seq": -1}"#);
     });
 }
 

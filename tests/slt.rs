@@ -86,7 +86,7 @@ fn run_file(name: &str, text: &str) -> Vec<String> {
                         continue;
                     }
                 };
-                let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+                let mut want: Vec<String> = expected.iter().map(std::string::ToString::to_string).collect();
                 if rowsort {
                     got.sort();
                     want.sort();

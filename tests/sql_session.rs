@@ -47,7 +47,7 @@ fn rows(s: &mut Session, sql: &str) -> Vec<Vec<String>> {
 }
 
 fn err(s: &mut Session, sql: &str) -> SqlError {
-    s.execute(sql).into_iter().find_map(|r| r.err()).unwrap_or_else(|| panic!("{sql} should fail"))
+    s.execute(sql).into_iter().find_map(std::result::Result::err).unwrap_or_else(|| panic!("{sql} should fail"))
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn expressions_follow_postgres() {
         ),
         ("SELECT greatest(1, 5, 3), least(2.5, 1), nullif(1, 1)", vec!["5", "1", "NULL"]),
     ] {
-        assert_eq!(rows(&mut s, q), vec![want.iter().map(|x| x.to_string()).collect::<Vec<_>>()], "{q}");
+        assert_eq!(rows(&mut s, q), vec![want.iter().map(std::string::ToString::to_string).collect::<Vec<_>>()], "{q}");
     }
     assert_eq!(err(&mut s, "SELECT 1 / 0").sqlstate, "22012");
     assert_eq!(err(&mut s, "SELECT 2147483647 + 1").sqlstate, "22003");

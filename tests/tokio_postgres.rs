@@ -78,9 +78,9 @@ fn tokio_postgres_client_round_trips() {
         assert_eq!(blob, vec![0u8, 1, 255]);
         // Errors carry their SQLSTATE.
         let e = client.query("SELECT 1 / 0", &[]).await.unwrap_err();
-        assert_eq!(e.code().map(|c| c.code()), Some("22012"));
+        assert_eq!(e.code().map(tokio_postgres::error::SqlState::code), Some("22012"));
         let e = client.query("SELECT * FROM nowhere", &[]).await.unwrap_err();
-        assert_eq!(e.code().map(|c| c.code()), Some("42P01"));
+        assert_eq!(e.code().map(tokio_postgres::error::SqlState::code), Some("42P01"));
         let v: String = client.query_one("SELECT version()", &[]).await.unwrap().get(0);
         assert!(v.starts_with("PostgreSQL ") && v.contains("fleetdb"), "{v}");
     });

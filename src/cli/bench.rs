@@ -30,7 +30,7 @@ fn dir_bytes(p: &Path) -> u64 {
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
@@ -54,7 +54,7 @@ pub fn run(a: &Args) -> Result<(), String> {
     eprintln!("generating {machines} machines x {ticks} readings ...");
     let mut fleet = Fleet::new(FleetConfig { machines, interval_secs: interval, ..Default::default() });
     let batches: Vec<_> = (0..ticks.div_ceil(10)).map(|_| fleet.next_rows(10)).collect();
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let rows: usize = batches.iter().map(fleetdb::batch::Batch::num_rows).sum();
     let values = rows as u64 * 7;
 
     let cfg = EngineConfig {

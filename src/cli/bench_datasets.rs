@@ -60,7 +60,7 @@ pub fn run(a: &Args) -> Result<(), String> {
     let interval: u32 = a.num("interval", 10)?;
     let runs: usize = a.num("runs", 5)?;
     let dir = PathBuf::from(a.get("dir").unwrap_or("target/bench-datasets"));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!("machine: {cores} cores; {machines} machines, a reading every {interval} s; medians of {runs} runs");
     let big = case(&dir.join("big"), machines, hours, interval, runs)?;
     let small = case(&dir.join("small"), machines, hours / 10.0, interval, runs)?;

@@ -138,7 +138,7 @@ async fn send_batches(
     for t in tasks {
         all.extend(t.await.map_err(|e| e.to_string())??);
     }
-    all.sort_by(|a, b| a.total_cmp(b));
+    all.sort_by(f64::total_cmp);
     Ok((start.elapsed(), all))
 }
 
@@ -218,7 +218,7 @@ pub fn run(a: &Args) -> Result<(), String> {
         let bodies = Arc::new(batch_bodies(&msgs, "bench_batch", "a"));
         let (d, _) = send_batches(&http, bodies, conns, None).await?;
         let full = rate(n, d);
-        println!("http batch      {:>10.0} messages/s  ({conns} connections, 100 per request)", full);
+        println!("http batch      {full:>10.0} messages/s  ({conns} connections, 100 per request)");
         let half_n = n.min((full / 2.0 * 5.0) as usize).max(100 * conns);
         let bodies = Arc::new(batch_bodies(&msgs[..half_n], "bench_batch", "b"));
         let per_conn = Duration::from_secs_f64(100.0 * conns as f64 / (full / 2.0));
@@ -300,7 +300,7 @@ pub fn run(a: &Args) -> Result<(), String> {
             publish_all((host, *port), "bench/discard/x", msgs.clone(), "bench-pub-1").await?;
             counter.await.map_err(|e| e.to_string())??;
             let baseline = rate(n, start.elapsed());
-            println!("mqtt baseline   {:>10.0} messages/s  (Mosquitto to a subscriber that discards, QoS 1)", baseline);
+            println!("mqtt baseline   {baseline:>10.0} messages/s  (Mosquitto to a subscriber that discards, QoS 1)");
             let before = stored(&http, "bench_mqtt", "mqtt").await?;
             let start = Instant::now();
             publish_all((host, *port), "bench/fleet/x", msgs.clone(), "bench-pub-2").await?;

@@ -330,15 +330,12 @@ impl Server {
         let mut body = req.into_body();
         let mut data: Vec<u8> = Vec::new();
         loop {
-            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
-                Ok(f) => f,
-                Err(_) => {
-                    return aws_error(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "InvalidRequestException",
-                        &format!("the request body did not arrive within {:?}", self.ingest.limits.http_body_timeout),
-                    );
-                }
+            let Ok(frame) = tokio::time::timeout_at(deadline, body.frame()).await else {
+                return aws_error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "InvalidRequestException",
+                    &format!("the request body did not arrive within {:?}", self.ingest.limits.http_body_timeout),
+                );
             };
             let chunk = match frame {
                 None => break,

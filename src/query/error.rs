@@ -121,8 +121,7 @@ pub fn from_parser(sql: &str, e: sqlparser::parser::ParserError) -> SqlError {
     if matches!(e, sqlparser::parser::ParserError::RecursionLimitExceeded) {
         return SqlError::new("54001", "statement too complex: parentheses, subqueries or types nested too deeply")
             .with_hint(format!(
-                "The parser nests at most {} levels (a parenthesis or an operator's operand is one, a subquery about three).",
-                PARSE_DEPTH
+                "The parser nests at most {PARSE_DEPTH} levels (a parenthesis or an operator's operand is one, a subquery about three)."
             ));
     }
     let clean = msg.trim_start_matches("sql parser error: ");

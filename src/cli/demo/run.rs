@@ -88,7 +88,7 @@ pub fn run(a: &Args) -> Result<(), String> {
     let history_start = now - HISTORY_DAYS * 86_400 * MICROS_PER_SECOND;
     let mut fleet = Fleet::new(FleetConfig { machines, start: history_start, interval_secs: 1, ..Default::default() });
     let truth = Truth {
-        ids: fleet.machine_ids().iter().map(|s| s.to_string()).collect(),
+        ids: fleet.machine_ids().iter().map(std::string::ToString::to_string).collect(),
         install: (0..machines).map(|i| fleet.install_time(i)).collect(),
         failure: (0..machines).map(|i| fleet.failure_time(i)).collect(),
     };
@@ -194,7 +194,7 @@ pub(super) fn setup(engine: &Arc<Engine>, fleet: &Fleet, data_dir: &std::path::P
 pub(super) fn load_history(engine: &Arc<Engine>, fleet: &mut Fleet, from: i64, to: i64) -> Result<u64, String> {
     let pipelines = fleetdb::command::Services::of(engine).map_err(|e| e.to_string())?.pipelines.clone();
     pipelines.start();
-    let ids: Vec<String> = fleet.machine_ids().iter().map(|s| s.to_string()).collect();
+    let ids: Vec<String> = fleet.machine_ids().iter().map(std::string::ToString::to_string).collect();
     let mut t = from;
     let mut n = 0u64;
     while t < to {
@@ -234,7 +234,7 @@ pub(super) fn publish(port: u16, mut fleet: Fleet, stop: &AtomicBool, published:
             }
         }
     });
-    let ids: Vec<String> = fleet.machine_ids().iter().map(|s| s.to_string()).collect();
+    let ids: Vec<String> = fleet.machine_ids().iter().map(std::string::ToString::to_string).collect();
     let begin = Instant::now();
     let mut tick = 0u64;
     while !stop.load(Ordering::Relaxed) {
