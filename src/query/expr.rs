@@ -127,18 +127,63 @@ pub enum Func {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
-    Col { idx: usize, ty: SqlType },
-    Lit { value: Scalar, ty: SqlType },
-    Bin { op: BinOp, l: Box<Expr>, r: Box<Expr>, ty: SqlType },
+    Col {
+        idx: usize,
+        ty: SqlType,
+    },
+    Lit {
+        value: Scalar,
+        ty: SqlType,
+    },
+    Bin {
+        op: BinOp,
+        l: Box<Expr>,
+        r: Box<Expr>,
+        ty: SqlType,
+    },
     Not(Box<Expr>),
     Neg(Box<Expr>),
-    IsNull { e: Box<Expr>, negated: bool },
-    IsBool { e: Box<Expr>, value: bool, negated: bool },
-    Cast { e: Box<Expr>, to: SqlType },
-    Func { f: Func, args: Vec<Expr>, ty: SqlType },
-    Case { whens: Vec<(Expr, Expr)>, else_: Option<Box<Expr>>, ty: SqlType },
-    InList { e: Box<Expr>, list: Vec<Expr>, negated: bool },
-    Like { e: Box<Expr>, pattern: Box<Expr>, negated: bool, case_insensitive: bool },
+    IsNull {
+        e: Box<Expr>,
+        negated: bool,
+    },
+    IsBool {
+        e: Box<Expr>,
+        value: bool,
+        negated: bool,
+    },
+    /// `l IS [NOT] DISTINCT FROM r`: `<>` where NULL is a value (two NULLs are not distinct);
+    /// each side evaluated once.
+    Distinct {
+        l: Box<Expr>,
+        r: Box<Expr>,
+        negated: bool,
+    },
+    Cast {
+        e: Box<Expr>,
+        to: SqlType,
+    },
+    Func {
+        f: Func,
+        args: Vec<Expr>,
+        ty: SqlType,
+    },
+    Case {
+        whens: Vec<(Expr, Expr)>,
+        else_: Option<Box<Expr>>,
+        ty: SqlType,
+    },
+    InList {
+        e: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    Like {
+        e: Box<Expr>,
+        pattern: Box<Expr>,
+        negated: bool,
+        case_insensitive: bool,
+    },
 }
 
 impl Expr {
@@ -149,9 +194,12 @@ impl Expr {
             | Expr::Bin { ty, .. }
             | Expr::Func { ty, .. }
             | Expr::Case { ty, .. } => *ty,
-            Expr::Not(_) | Expr::IsNull { .. } | Expr::IsBool { .. } | Expr::InList { .. } | Expr::Like { .. } => {
-                SqlType::Bool
-            }
+            Expr::Not(_)
+            | Expr::IsNull { .. }
+            | Expr::IsBool { .. }
+            | Expr::Distinct { .. }
+            | Expr::InList { .. }
+            | Expr::Like { .. } => SqlType::Bool,
             Expr::Neg(e) => e.ty(),
             Expr::Cast { to, .. } => *to,
         }
@@ -179,7 +227,7 @@ impl Expr {
         match self {
             Expr::Col { idx, .. } => f(idx),
             Expr::Lit { .. } => {}
-            Expr::Bin { l, r, .. } | Expr::Like { e: l, pattern: r, .. } => {
+            Expr::Bin { l, r, .. } | Expr::Like { e: l, pattern: r, .. } | Expr::Distinct { l, r, .. } => {
                 l.visit_cols_mut(f);
                 r.visit_cols_mut(f);
             }
@@ -364,6 +412,17 @@ pub fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
         Expr::IsNull { e, negated } => {
             let c = eval(e, b)?;
             Ok(bool_col((0..n).map(|i| c.is_valid(i) == *negated).collect(), None))
+        }
+        Expr::Distinct { l, r, negated } => {
+            let (lc, rc) = (eval(l, b)?, eval(r, b)?);
+            let ne = binary(BinOp::NotEq, &lc, l.ty(), &rc, r.ty(), SqlType::Bool)?;
+            let v = bools(&ne);
+            let distinct = |i: usize| match (lc.is_valid(i), rc.is_valid(i)) {
+                (true, true) => v[i],
+                (false, false) => false,
+                _ => true,
+            };
+            Ok(bool_col((0..n).map(|i| distinct(i) != *negated).collect(), None))
         }
         Expr::IsBool { e, value, negated } => {
             let c = eval(e, b)?;

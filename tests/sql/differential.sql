@@ -26,6 +26,8 @@ SELECT count(*) FROM readings WHERE status ILIKE 'RUN%'
 SELECT count(*) FROM readings WHERE NOT (temperature > 60)
 SELECT count(*) FROM readings WHERE temperature IS DISTINCT FROM vibration * 10
 SELECT count(*), count(*) FILTER (WHERE status IS NOT DISTINCT FROM NULL) FROM readings WHERE rpm IS NOT DISTINCT FROM 1500 OR status IS DISTINCT FROM 'running'
+SELECT machine_id, time, temperature IS DISTINCT FROM vibration, rpm IS NOT DISTINCT FROM 1500, status IS DISTINCT FROM NULL FROM readings ORDER BY machine_id, time LIMIT 40
+SELECT NULL::int IS DISTINCT FROM NULL, NULL::int IS NOT DISTINCT FROM NULL, 1 IS DISTINCT FROM 1.0, 'a' IS DISTINCT FROM 'b', 2 IS NOT DISTINCT FROM NULL
 SELECT count(*) FROM readings WHERE temperature > 60 OR vibration > 3
 SELECT count(*) FROM readings WHERE temperature > 60 AND vibration > 3
 SELECT count(*) FROM readings WHERE rpm = 0

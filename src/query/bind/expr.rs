@@ -259,14 +259,9 @@ impl Binder<'_> {
                 }
             }
             E::IsDistinctFrom(a, b) | E::IsNotDistinctFrom(a, b) => {
-                // Null-safe comparison: as CASE over IS NULL and <>.
-                let (yes, no) = if matches!(e, E::IsDistinctFrom(..)) { ("true", "false") } else { ("false", "true") };
-                let text = format!(
-                    "CASE WHEN ({a}) IS NULL AND ({b}) IS NULL THEN {no} WHEN ({a}) IS NULL OR ({b}) IS NULL THEN {yes} \
-                     WHEN ({a}) <> ({b}) THEN {yes} ELSE {no} END"
-                );
-                let rewritten = crate::query::parse::parse_expression(&text)?;
-                self.bind_expr(&rewritten, scope, agg)?
+                // Null-safe comparison: the operands typed as for `<>`.
+                let (l, r) = unify(self.bind_expr(a, scope, agg)?, self.bind_expr(b, scope, agg)?)?;
+                Expr::Distinct { l: Box::new(l), r: Box::new(r), negated: matches!(e, E::IsNotDistinctFrom(..)) }
             }
             E::IsNull(x) => Expr::IsNull { e: Box::new(self.bind_expr(x, scope, agg)?), negated: false },
             E::IsNotNull(x) => Expr::IsNull { e: Box::new(self.bind_expr(x, scope, agg)?), negated: true },
