@@ -20,6 +20,8 @@ Usage:
                 [--password PASSWORD] [--query-memory SIZE] [--max-connections N] [--max-message-size SIZE]
                 [--authentication-timeout DURATION] [--idle-session-timeout DURATION] [--mqtt-username U] [--mqtt-password P]
                 [--mqtt-ca FILE] [--mqtt-cert FILE] [--mqtt-key FILE] [--mqtt-client-id ID]
+                [--memory-limit SIZE] [--batch-messages N] [--message-bytes SIZE] [--ingest-memory SIZE]
+                [--http-max-connections N] [--http-header-timeout DURATION] [--http-body-timeout DURATION]
   fleetdb inspect FILE... [--no-verify]      dump and verify data files (WAL, channel, datastore)
   fleetdb import-aws FILE.json [--enrich-table TABLE]
                                              an AWS IoT Analytics pipeline or dataset (CreatePipeline /
@@ -53,6 +55,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let rest = &argv[1..];
+    // `fleetdb <command> --help`: the same help (every command and its options).
+    if rest.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let parsed = match cmd.as_str() {
         "--help" | "-h" | "help" => {
             println!("{USAGE}");
@@ -469,4 +476,15 @@ fn inspect(a: &Args) -> Result<(), String> {
         }
     }
     if failed > 0 { Err(format!("{failed} file(s) failed verification")) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every option `fleetdb serve` takes is in the help.
+    #[test]
+    fn the_help_lists_every_serve_option() {
+        for o in super::cli::config::SERVE_OPTIONS {
+            assert!(super::USAGE.contains(&format!("--{o} ")), "--{o} is missing from the help");
+        }
+    }
 }

@@ -17,6 +17,12 @@ fn help_and_version() {
     for cmd in ["fleetdb serve", "fleetdb inspect", "fleetdb generate", "FLEETDB_DATA_DIR"] {
         assert!(help.contains(cmd), "help lacks {cmd}");
     }
+    // Each command's --help is the help too (not an unknown option).
+    for cmd in ["serve", "demo", "generate", "inspect"] {
+        let out = fleetdb(&[cmd, "--help"]);
+        assert!(out.status.success(), "{cmd} --help: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("--memory-limit SIZE"), "{cmd} --help");
+    }
 }
 
 #[test]
