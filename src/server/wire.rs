@@ -133,6 +133,56 @@ fn encode_numeric(text: &str, out: &mut BytesMut) {
     }
 }
 
+/// A binary `numeric` (base-10000 digits, weight, sign, display scale) as its exact text.
+fn decode_numeric(b: &[u8]) -> Result<String, String> {
+    let bad = || "malformed binary numeric parameter".to_string();
+    let word = |i: usize| b.get(i..i + 2).map(|w| u16::from_be_bytes([w[0], w[1]])).ok_or_else(bad);
+    let (ndigits, weight, sign, dscale) = (word(0)? as i16, word(2)? as i16, word(4)?, word(6)? as i16);
+    if ndigits < 0 || dscale < 0 || b.len() != 8 + 2 * ndigits as usize {
+        return Err(bad());
+    }
+    match sign {
+        0xC000 => return Ok("NaN".into()),
+        0xD000 => return Ok("Infinity".into()),
+        0xF000 => return Ok("-Infinity".into()),
+        0x0000 | 0x4000 => {}
+        _ => return Err(bad()),
+    }
+    let digits = (0..ndigits as usize).map(|i| word(8 + 2 * i)).collect::<Result<Vec<u16>, String>>()?;
+    if digits.iter().any(|&d| d >= 10_000) {
+        return Err(bad());
+    }
+    // The group at power 10000^e is digits[weight - e] (zero outside the digits).
+    let group = |e: i32| -> u16 {
+        let i = weight as i32 - e;
+        if (0..ndigits as i32).contains(&i) { digits[i as usize] } else { 0 }
+    };
+    let mut out = String::new();
+    if sign == 0x4000 && digits.iter().any(|&d| d != 0) {
+        out.push('-');
+    }
+    if weight < 0 {
+        out.push('0');
+    } else {
+        out += &group(weight as i32).to_string();
+        for e in (0..weight as i32).rev() {
+            out += &format!("{:04}", group(e));
+        }
+    }
+    if dscale > 0 {
+        let mut frac = String::new();
+        let mut e = -1;
+        while frac.len() < dscale as usize {
+            frac += &format!("{:04}", group(e));
+            e -= 1;
+        }
+        frac.truncate(dscale as usize);
+        out.push('.');
+        out += &frac;
+    }
+    Ok(out)
+}
+
 /// A bound parameter as text, whatever format and type it was sent in.
 pub fn decode_param(bytes: &[u8], binary: bool, ty: Option<&Type>) -> Result<String, String> {
     if !binary {
@@ -161,6 +211,7 @@ pub fn decode_param(bytes: &[u8], binary: bool, ty: Option<&Type>) -> Result<Str
             let d = i32::from_be_bytes(be(4)?.try_into().map_err(|_| "date")?) as i64;
             format_date(d + PG_EPOCH_DAYS)
         }
+        Type::NUMERIC => decode_numeric(bytes)?,
         Type::BYTEA => crate::query::types::bytea_text(bytes),
         Type::JSONB if bytes.first() == Some(&1) => String::from_utf8(bytes[1..].to_vec()).map_err(|_| "jsonb")?,
         _ => String::from_utf8(bytes.to_vec()).map_err(|_| "parameter is not valid UTF-8".to_string())?,
@@ -183,5 +234,18 @@ mod tests {
         assert_eq!(numeric("12345.678"), vec![0, 3, 0, 1, 0, 0, 0, 3, 0, 1, 9, 41, 26, 124]);
         assert_eq!(numeric("-0.5"), vec![0, 1, 255, 255, 64, 0, 0, 1, 19, 136]);
         assert_eq!(numeric("0"), vec![0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn binary_numeric_parameters_decode_exactly() {
+        for t in ["12345.678", "-0.5", "0", "1.0", "0.0001", "-100000000", "3.14159265358979", "10000.5"] {
+            assert_eq!(decode_param(&numeric(t), true, Some(&Type::NUMERIC)).unwrap(), t, "{t}");
+        }
+        // pgjdbc's BigDecimal 1.0: ndigits 1, weight 0, positive, scale 1, digits [1].
+        assert_eq!(decode_numeric(&[0, 1, 0, 0, 0, 0, 0, 1, 0, 1]).unwrap(), "1.0");
+        // NaN, and malformed: a digit past 9999, a short body.
+        assert_eq!(decode_numeric(&[0, 0, 0, 0, 0xC0, 0, 0, 0]).unwrap(), "NaN");
+        assert!(decode_numeric(&[0, 1, 0, 0, 0, 0, 0, 0, 0x27, 0x10]).is_err());
+        assert!(decode_numeric(&[0, 1, 0, 0]).is_err());
     }
 }

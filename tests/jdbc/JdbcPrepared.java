@@ -80,6 +80,16 @@ public class JdbcPrepared {
                     }
                 }
             }
+            // A BigDecimal parameter (pgjdbc sends it as binary numeric).
+            try (PreparedStatement p = c.prepareStatement("SELECT count(*) FROM readings WHERE temperature > ?")) {
+                for (int run = 1; run <= RUNS; run++) {
+                    p.setBigDecimal(1, new java.math.BigDecimal("20.25").add(java.math.BigDecimal.valueOf(run, 1)));
+                    try (ResultSet r = p.executeQuery()) {
+                        r.next();
+                        System.out.println("q6 run " + run + " " + r.getLong(1));
+                    }
+                }
+            }
             // The parameter's declared type (int8 from setLong) decides the result's type.
             for (String q : new String[] {"SELECT coalesce(?, 7) AS v", "SELECT coalesce(?, 7) + 0 AS v", "SELECT ? AS v"}) {
                 try (PreparedStatement p = c.prepareStatement(q)) {

@@ -40,6 +40,14 @@ pub fn coerce(e: Expr, to: SqlType) -> SqlResult<Expr> {
     if !ok {
         return Err(SqlError::mismatch(format!("expected {}, got {}", to.pg_name(), from.pg_name())));
     }
+    // An integer literal widened to a larger integer type is that literal (so an IN list of
+    // them stays a list of literals, which runs as a hash set).
+    if let Expr::Lit { value: v @ Scalar::Int(_), .. } = &e
+        && from.is_integer()
+        && to == SqlType::Int8
+    {
+        return Ok(Expr::lit(v.clone(), to));
+    }
     Ok(Expr::Cast { e: Box::new(e), to })
 }
 
