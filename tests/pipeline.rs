@@ -400,3 +400,43 @@ fn cancel_reprocessing_stops_between_batches() {
     // The batches done were replaced, the rest kept: still every message once.
     assert_eq!(lines(&db, "SELECT count(*), count(DISTINCT v) FROM d"), ["300000|300000"]);
 }
+
+/// A pipeline whose every message fails, batch after batch, pauses with its reason (in SHOW
+/// PIPELINES and `fleetdb.pipeline_errors`) instead of reading the whole channel and dropping
+/// it; the messages after the pause wait in the channel, and ALTER PIPELINE resumes it with them.
+#[test]
+fn a_pipeline_whose_every_message_fails_pauses_and_resumes_after_alter() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    ok(
+        db.psql(
+            "CREATE CHANNEL c; CREATE DATASTORE d (m float8, y float8); \
+             CREATE PIPELINE p FROM CHANNEL c MATH y = 1 / (m - m) INTO DATASTORE d",
+        ),
+        "setup",
+    );
+    // Batches of 400 messages, one call at a time so that each is a batch of its own; a few
+    // bad messages in a row do not pause the pipeline, a thousand over three batches do.
+    let batch = |from: usize| -> String { (from..from + 400).map(|i| format!("{{\"m\": {i}}}\n")).collect() };
+    let errors = |db: &Fleetdb| lines(db, "SELECT count(*) FROM fleetdb.pipeline_errors WHERE activity <> 'paused'");
+    for (k, from) in [0, 400, 800].into_iter().enumerate() {
+        post(db.http_port, "/channels/c/messages", batch(from).as_bytes());
+        if k < 2 {
+            eventually(&db, "SELECT count(*) FROM fleetdb.pipeline_errors", &[&((k + 1) * 400).to_string()]);
+        }
+    }
+    eventually(&db, "SELECT count(*) FROM fleetdb.pipeline_errors WHERE activity = 'paused'", &["1"]);
+    let show = lines(&db, "SHOW PIPELINES");
+    assert!(
+        show.iter().any(|l| l.contains("paused: every message of the last") && l.contains("division by zero")),
+        "{show:?}"
+    );
+    // The third batch was not consumed: its errors are not recorded, its messages wait.
+    assert_eq!(errors(&db), ["800"]);
+    post(db.http_port, "/channels/c/messages", batch(1200).as_bytes());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(errors(&db), ["800"], "a paused pipeline reads nothing");
+    ok(db.psql("ALTER PIPELINE p MATH y = m * 2"), "alter");
+    eventually(&db, "SELECT count(*), min(m), max(y) FROM d", &["800|800|3198"]);
+    assert_eq!(lines(&db, "SELECT 1"), ["1"]);
+}

@@ -32,6 +32,12 @@ const BATCH_MESSAGES: usize = 16_384;
 const IDLE_POLL: Duration = Duration::from_millis(5);
 /// How often a pipeline's activity state is checkpointed while it changes.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// A pipeline pauses when every message of this many batches in a row failed, and they were at
+/// least [`PAUSE_AFTER_FAILED_MESSAGES`]: something is broken (a LAMBDA that always fails, an
+/// expression that cannot work), and the rest of the channel waits for ALTER PIPELINE rather
+/// than being read and dropped. A few bad messages in a row do not pause it.
+const PAUSE_AFTER_FAILED_BATCHES: u32 = 3;
+const PAUSE_AFTER_FAILED_MESSAGES: u64 = 1_000;
 /// Directory (in the data directory) of the activity state checkpoints, one file per pipeline.
 pub const STATE_DIR: &str = "pipeline-state";
 const STATE_MAGIC: [u8; 8] = *b"FLEETPST";
@@ -54,6 +60,9 @@ pub struct Counters {
     /// Why the pipeline stopped taking batches: one failed in a way that may not be retried
     /// (an internal error). It stays paused until ALTER PIPELINE or a restart.
     pub paused: Option<String>,
+    /// Batches, and their messages, in a row in which every message failed.
+    pub failed_batches: u32,
+    pub failed_messages: u64,
     /// While stalled: failures in a row, and when the next batch is tried (50 ms doubling up
     /// to 5 s), so a failing disk is not retried in a busy loop that re-reads and re-runs the
     /// same messages.
@@ -208,7 +217,9 @@ impl Pipelines {
         }
         *write(&r.def) = def;
         drop(slot);
-        lock(&r.counters).paused = None;
+        let mut c = lock(&r.counters);
+        (c.paused, c.failed_batches, c.failed_messages) = (None, 0, 0);
+        drop(c);
         self.save()
     }
 
@@ -343,6 +354,31 @@ impl Pipelines {
         let mut out = run_pipeline(&engine, &def, state, &msgs);
         out.fit_columns(&engine.datastore(&def.datastore)?.schema());
         let rows = out.rows.num_rows();
+        let failed: std::collections::HashSet<usize> =
+            out.failures.iter().filter(|f| f.activity != "timestamp").map(|f| f.message).collect();
+        if failed.len() == msgs.len() {
+            let mut c = lock(&r.counters);
+            c.failed_batches += 1;
+            c.failed_messages += msgs.len() as u64;
+            if c.failed_batches >= PAUSE_AFTER_FAILED_BATCHES && c.failed_messages >= PAUSE_AFTER_FAILED_MESSAGES {
+                let first = out.failures.iter().find(|f| f.activity != "timestamp").expect("every message failed");
+                let reason = format!(
+                    "every message of the last {} batches ({} messages) failed, the last at {}: {}; the messages from \
+                     offset {pos} wait in the channel until ALTER PIPELINE",
+                    c.failed_batches, c.failed_messages, first.activity, first.reason
+                );
+                (c.failed_batches, c.failed_messages) = (0, 0);
+                c.paused = Some(reason.clone());
+                drop(c);
+                // The state saw messages that are not stored: rebuild it when the pipeline resumes.
+                (slot.state, slot.unsaved) = (None, None);
+                let _ = record_pause(&engine, &def.name, &reason);
+                return Ok(false);
+            }
+        } else {
+            let mut c = lock(&r.counters);
+            (c.failed_batches, c.failed_messages) = (0, 0);
+        }
         // The position goes with the rows, or alone when there are none, so it is durable
         // either way and the state's checkpoints never run ahead of it.
         let stored = record_failures(&engine, &def.name, &msgs, &out.failures)

@@ -321,6 +321,29 @@ fn in_set(c: &Column, ty: SqlType, list: &[Expr], negated: bool) -> SqlResult<Op
             }
             v.iter().map(|x| set.contains(x)).collect()
         }
+        Values::Float64(v) if ty == SqlType::Float8 => {
+            // By value as PostgreSQL compares doubles: -0 equals 0, NaN equals NaN.
+            let key = |x: f64| {
+                if x == 0.0 {
+                    0
+                } else if x.is_nan() {
+                    u64::MAX
+                } else {
+                    x.to_bits()
+                }
+            };
+            let mut set = HashSet::with_capacity(list.len());
+            for (k, x) in items.enumerate() {
+                match (x.as_lit(), x.ty()) {
+                    (Some(Scalar::Float(f)), SqlType::Float8) => set.insert(key(*f)),
+                    _ => return Ok(None),
+                };
+                if k % 4096 == 4095 {
+                    super::guard::check()?;
+                }
+            }
+            v.iter().map(|&x| set.contains(&key(x))).collect()
+        }
         Values::Text(v) if matches!(ty, SqlType::Text | SqlType::Unknown) => {
             let mut set: HashSet<&str> = HashSet::with_capacity(list.len());
             for (k, x) in items.enumerate() {

@@ -90,6 +90,10 @@ SELECT count(*) FROM machines WHERE location LIKE 'plant-a%'
 SELECT * FROM nums ORDER BY id
 SELECT id, a + 1, b - 1, x * 2 FROM nums WHERE id IN (1, 2, 4, 5) ORDER BY id
 SELECT a / 3, a % 3, -a FROM nums WHERE id IN (1, 2, 4) ORDER BY id
+SELECT id FROM nums WHERE x IN (1.5, -0.0, 1e10, 2) ORDER BY id
+SELECT id FROM nums WHERE x NOT IN (1.5, 0, NULL) ORDER BY id
+SELECT id, x IN (3.75, -0.25, 7), x NOT IN (3.75, -1e-5) FROM nums ORDER BY id
+SELECT id FROM nums WHERE b IN (100, 2147483648, -9223372036854775808) ORDER BY id
 SELECT 7 / 2, -7 / 2, 7 % -3, -7 % 3
 SELECT 7.0 / 2, 1 / 3.0, 2 ^ 10
 SELECT a + 1 FROM nums WHERE id = 6

@@ -48,6 +48,17 @@ pub fn coerce(e: Expr, to: SqlType) -> SqlResult<Expr> {
     {
         return Ok(Expr::lit(v.clone(), to));
     }
+    // Likewise a number literal as a double (numerics are doubles here, so nothing is lost).
+    if let Expr::Lit { value, .. } = &e
+        && from.is_numeric()
+        && to == SqlType::Float8
+    {
+        match value {
+            Scalar::Int(i) => return Ok(Expr::lit(Scalar::Float(*i as f64), to)),
+            Scalar::Float(f) => return Ok(Expr::lit(Scalar::Float(*f), to)),
+            _ => {}
+        }
+    }
     Ok(Expr::Cast { e: Box::new(e), to })
 }
 

@@ -449,6 +449,12 @@ impl Binder<'_> {
         }
         let b = concat(run(&plan)?, &schema);
         let ty = schema[0].ty;
+        // A value per row, its text copied: charged before they are made.
+        let text = match &b.columns[0].values {
+            crate::batch::Values::Text(v) => v.data_len(),
+            _ => 0,
+        };
+        crate::query::guard::charge(b.num_rows() * std::mem::size_of::<Scalar>() + text)?;
         Ok((ty, (0..b.num_rows()).map(|i| Scalar::from_column(&b.columns[0], ty, i)).collect()))
     }
 
