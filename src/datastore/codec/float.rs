@@ -42,8 +42,9 @@ fn decimal_scale(v: &[f64]) -> Option<u32> {
         let p = POW10[s as usize];
         for &x in v {
             let r = (x * p).round();
-            // NaN fails `is_finite`, so the comparison below only sees numbers.
-            if !r.is_finite() || r.abs() >= MAX_EXACT || (r / p).to_bits() != x.to_bits() {
+            // NaN fails `is_finite`, so the comparison below only sees numbers. The value must
+            // come back bit for bit from the integer it is stored as: -0.0 would come back 0.0.
+            if !r.is_finite() || r.abs() >= MAX_EXACT || ((r as i64) as f64 / p).to_bits() != x.to_bits() {
                 continue 'scale;
             }
         }
@@ -215,5 +216,19 @@ mod tests {
         let v = [0.1 + 0.2, 1.0 / 3.0];
         let mut buf = Vec::new();
         assert_eq!(encode(&v, &mut buf), Encoding::FloatGorilla);
+    }
+
+    /// -0.0 is kept bit for bit (as a scaled integer it would come back as 0.0).
+    #[test]
+    fn negative_zero_survives() {
+        let v = [1.5, -0.0, 2.25];
+        let mut buf = Vec::new();
+        let enc = encode(&v, &mut buf);
+        assert_eq!(enc, Encoding::FloatGorilla);
+        let got = decode(enc, &mut ByteReader::new(&buf), v.len()).unwrap();
+        assert_eq!(
+            got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
     }
 }
