@@ -2,13 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
-use super::datasets::*;
 use crate::error::{Error, Result};
 use crate::query::plan::OutCol;
 use crate::query::types::SqlType;
 use crate::util::bytes::{ByteReader, PutBytes};
 use crate::util::recfile;
 use crate::util::time::now_micros;
+
+const VERSIONS_MAGIC: [u8; 8] = *b"FLEETDSV";
+/// Version 2 of the versions file adds each version's delta window and row counts.
+const VERSIONS_VERSION: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VersionState {

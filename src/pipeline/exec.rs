@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::decode::{self, PATH_PREFIX, ROW, format_number};
 use super::state::{self, ActivityState, PipelineState};
 use super::{Activity, PipelineDef, TimeFormat};
-use crate::batch::{Batch, Column, DataType, Field, StrVec, Values};
+use crate::batch::{Batch, Column, DataType, Field, Values};
 use crate::channel::Messages;
 use crate::engine::Engine;
 use crate::query::bind::Binder;
@@ -340,7 +340,7 @@ pub fn run_activities(
                         Err(e) => failures.push(failure(&b, i, k, a, &e)),
                     }
                 }
-                if outs.is_empty() { b.take(&[]) } else { union(&outs) }
+                if outs.is_empty() { b.take(&[]) } else { super::decode::union(&outs) }
             }
         };
         on_step(k, &b, failures.len() - failed_before);
@@ -395,69 +395,6 @@ fn row_of(b: &Batch, i: usize) -> usize {
 
 fn failure(b: &Batch, i: usize, k: usize, a: &Activity, e: &SqlError) -> Failure {
     Failure { message: row_of(b, i), activity: format!("{} {}", k + 1, a.kind()), reason: e.message.clone() }
-}
-
-/// Batches with possibly different columns as one: missing columns are NULL, and a column
-/// whose types differ becomes double precision (numbers) or text.
-pub fn union(batches: &[Batch]) -> Batch {
-    let mut fields: Vec<Field> = Vec::new();
-    for b in batches {
-        for f in &b.fields {
-            match fields.iter_mut().find(|g| g.name == f.name) {
-                None => fields.push(f.clone()),
-                Some(g) if g.data_type == f.data_type => {}
-                Some(g) => {
-                    let numeric = |t: DataType| matches!(t, DataType::Int64 | DataType::Float64);
-                    g.data_type =
-                        if numeric(g.data_type) && numeric(f.data_type) { DataType::Float64 } else { DataType::Text };
-                }
-            }
-        }
-    }
-    let columns = fields
-        .iter()
-        .map(|f| {
-            let mut out: Option<Column> = None;
-            for b in batches {
-                let part = match b.column(&f.name) {
-                    Some(c) => convert(c, f.data_type),
-                    None => Column::nulls(f.data_type, b.num_rows()),
-                };
-                match &mut out {
-                    None => out = Some(part),
-                    Some(o) => o.extend(&part),
-                }
-            }
-            out.unwrap_or_else(|| Column::nulls(f.data_type, 0))
-        })
-        .collect();
-    Batch { fields, columns }
-}
-
-/// `c` as type `to`: ints widen to doubles; anything to text as PostgreSQL prints it.
-fn convert(c: &Column, to: DataType) -> Column {
-    if c.data_type() == to {
-        return c.clone();
-    }
-    match (&c.values, to) {
-        (Values::Int64(_), DataType::Float64) => c.clone().widen_to_float(),
-        (v, DataType::Text) => {
-            let text: StrVec = (0..c.len())
-                .map(|i| match v {
-                    Values::Bool(x) => x[i].to_string(),
-                    Values::Int64(x) => x[i].to_string(),
-                    Values::Float64(x) => format_number(x[i]),
-                    Values::Text(x) => x.get(i).to_string(),
-                    Values::Timestamp(x) => crate::util::time::format_timestamp(x[i]),
-                })
-                .collect::<Vec<_>>()
-                .iter()
-                .map(String::as_str)
-                .collect();
-            Column::with_validity(Values::Text(text), c.validity.clone())
-        }
-        _ => Column::nulls(to, c.len()),
-    }
 }
 
 /// Reads an event time: microseconds since the epoch.

@@ -47,7 +47,7 @@ pub fn run(command: &str, batch_size: usize, timeout: Duration, b: &Batch) -> (B
         }
         start = end;
     }
-    let out = if outs.is_empty() { b.take(&[]) } else { super::exec::union(&outs) };
+    let out = if outs.is_empty() { b.take(&[]) } else { super::decode::union(&outs) };
     (out, failed)
 }
 
