@@ -6,102 +6,34 @@ mod cli;
 use std::path::Path;
 use std::process::ExitCode;
 
-use cli::args::{self, Args};
+use cli::args::{Command, Parsed};
 use fleetdb::engine::{Engine, EngineConfig};
 
-const USAGE: &str = "\
-fleetdb — a time-series database for device fleets
-
-Usage:
-  fleetdb demo [--machines N] [--duration SECS] [--data-dir DIR] [--pg-listen ADDR] [--http-listen ADDR]
-                                             a simulated factory fleet streaming over an in-process
-                                             MQTT broker through a pipeline; query it with psql
-  fleetdb serve [--data-dir DIR] [--pg-listen ADDR] [--http-listen ADDR] [--mqtt URL] [--config FILE]
-                [--password PASSWORD] [--query-memory SIZE] [--max-connections N] [--max-message-size SIZE]
-                [--authentication-timeout DURATION] [--idle-session-timeout DURATION] [--mqtt-username U] [--mqtt-password P]
-                [--mqtt-ca FILE] [--mqtt-cert FILE] [--mqtt-key FILE] [--mqtt-client-id ID]
-                [--memory-limit SIZE] [--batch-messages N] [--message-bytes SIZE] [--ingest-memory SIZE]
-                [--http-max-connections N] [--http-header-timeout DURATION] [--http-body-timeout DURATION]
-  fleetdb inspect FILE... [--no-verify]      dump and verify data files (WAL, channel, datastore)
-  fleetdb import-aws FILE.json [--enrich-table TABLE]
-                                             an AWS IoT Analytics pipeline or dataset (CreatePipeline /
-                                             CreateDataset request or describe answer) as a CREATE
-                                             PIPELINE or CREATE DATASET statement
-  fleetdb generate [--machines N] [--hours H] [--interval SECS] [--seed S] [--start UNIX_SECS]
-                   [--format csv|ndjson]     simulated factory readings on stdout
-  fleetdb bench-storage [--machines N] [--hours H] [--interval SECS] [--durability fsync|none]
-                   [--writers N] [--dir DIR] [--keep]  storage engine benchmark
-  fleetdb bench-ingest [--http ADDR] [--pg-port P] [--broker HOST:PORT] [--messages N]
-                   [--connections N]         ingest benchmark against a running server
-  fleetdb bench-datasets [--machines N] [--hours H] [--interval SECS] [--runs N] [--dir DIR]
-                                             dataset refresh benchmark (full, delta, x10 history,
-                                             freshness on a 1-second schedule)
-  fleetdb stress --data-dir DIR [--seed S] [--batches N] [--messages N] [--rows N]
-                                             acknowledged-write load for crash testing
-  fleetdb --help | --version
-
-serve settings also come from FLEETDB_DATA_DIR, FLEETDB_PG_LISTEN, FLEETDB_HTTP_LISTEN,
-FLEETDB_MQTT (and FLEETDB_MQTT_USERNAME, _PASSWORD, _CA, _CERT, _KEY, _CLIENT_ID),
-FLEETDB_PASSWORD, FLEETDB_QUERY_MEMORY, FLEETDB_CONFIG, or the same keys in lower case without
-the prefix (data_dir, mqtt_ca, …) in the config file.
-Defaults: ./fleetdb-data, 127.0.0.1:5433, 127.0.0.1:8080, no broker, no password (clients are
-trusted, so only a loopback address is allowed), 1GiB of working memory per query.
-With a password, SQL clients authenticate with SCRAM-SHA-256.";
-
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let Some(cmd) = argv.first().cloned() else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    };
-    let rest = &argv[1..];
-    // `fleetdb <command> --help`: the same help (every command and its options).
-    if rest.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let parsed = match cmd.as_str() {
-        "--help" | "-h" | "help" => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        "--version" | "-V" => {
-            println!("fleetdb {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        "serve" => args::parse("serve", rest, &cli::config::SERVE_OPTIONS, &[]),
-        "demo" => args::parse("demo", rest, &cli::demo::OPTIONS, &[]),
-        "import-aws" => args::parse("import-aws", rest, &["enrich-table"], &[]),
-        "inspect" => args::parse("inspect", rest, &[], &["no-verify"]),
-        "generate" => args::parse("generate", rest, &cli::generate::OPTIONS, &[]),
-        "bench-storage" => args::parse("bench-storage", rest, &cli::bench::OPTIONS, &["keep"]),
-        "bench-ingest" => args::parse("bench-ingest", rest, &cli::bench_ingest::OPTIONS, &[]),
-        "bench-datasets" => args::parse("bench-datasets", rest, &cli::bench_datasets::OPTIONS, &[]),
-        "stress" => args::parse("stress", rest, &cli::stress::OPTIONS, &[]),
-        other => Err(format!("unknown command '{other}' (see 'fleetdb --help')")),
-    };
-    let a = match parsed {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("fleetdb: {e}");
-            return ExitCode::from(2);
+    let cli = match cli::args::parse(std::env::args_os()) {
+        Parsed::Run(cli) => cli,
+        Parsed::Print { text, to_stderr, code } => {
+            if to_stderr {
+                eprintln!("{text}");
+            } else {
+                println!("{text}");
+            }
+            return ExitCode::from(code);
         }
     };
-    if !matches!(a.command.as_str(), "inspect" | "import-aws") && !a.positionals.is_empty() {
-        eprintln!("fleetdb: unexpected argument '{}' for 'fleetdb {}'", a.positionals[0], a.command);
-        return ExitCode::from(2);
-    }
-    let result = match a.command.as_str() {
-        "serve" => serve(&a),
-        "demo" => cli::demo::run(&a),
-        "import-aws" => import_aws(&a),
-        "inspect" => inspect(&a),
-        "generate" => cli::generate::run(&a),
-        "bench-storage" => cli::bench::run(&a),
-        "bench-ingest" => cli::bench_ingest::run(&a),
-        "bench-datasets" => cli::bench_datasets::run(&a),
-        "stress" => cli::stress::run(&a),
-        _ => unreachable!("commands are matched above"),
+    let result = match cli.command {
+        Command::Serve(a) => serve(&a),
+        Command::Demo(a) => {
+            init_logging(cli::config::LogFormat::Text, tracing::Level::INFO);
+            cli::demo::run(&a)
+        }
+        Command::ImportAws(a) => import_aws(&a),
+        Command::Inspect(a) => inspect(&a),
+        Command::Generate(a) => cli::generate::run(&a),
+        Command::BenchStorage(a) => cli::bench::run(&a),
+        Command::BenchIngest(a) => cli::bench_ingest::run(&a),
+        Command::BenchDatasets(a) => cli::bench_datasets::run(&a),
+        Command::Stress(a) => cli::stress::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,6 +44,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Log events go to stderr as text or JSON lines: fleetdb's from `level` up, other crates'
+/// warnings and errors (the in-process MQTT broker of the demo and tests, whose "errors" are
+/// clients disconnecting, not at all).
+fn init_logging(format: cli::config::LogFormat, level: tracing::Level) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    let targets = Targets::new()
+        .with_target("fleetdb", level)
+        .with_target("rumqttd", LevelFilter::OFF)
+        .with_default(LevelFilter::WARN.min(LevelFilter::from_level(level)));
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_ansi(false);
+    let _ = match format {
+        cli::config::LogFormat::Text => {
+            tracing::subscriber::set_global_default(builder.with_target(false).finish().with(targets))
+        }
+        cli::config::LogFormat::Json => {
+            tracing::subscriber::set_global_default(builder.json().flatten_event(true).finish().with(targets))
+        }
+    };
+}
+
 /// Raises the soft limit on open files to the hard limit (clients, files and the WAL all take
 /// descriptors); says so when it stays low.
 fn raise_file_limit() {
@@ -120,25 +73,26 @@ fn raise_file_limit() {
     if lim.current != lim.maximum {
         lim.current = lim.maximum;
         if let Err(e) = setrlimit(Resource::Nofile, lim) {
-            eprintln!("fleetdb: warning: cannot raise the open-file limit: {e}");
+            tracing::warn!("cannot raise the open-file limit: {e}");
         }
     }
     let now = getrlimit(Resource::Nofile).current;
     if now.is_some_and(|n| n < 4096) {
-        eprintln!(
-            "fleetdb: warning: at most {} open files (ulimit -n); connections past that wait until some close",
+        tracing::warn!(
+            "at most {} open files (ulimit -n); connections past that wait until some close",
             now.unwrap_or(0)
         );
     }
 }
 
-fn serve(a: &Args) -> Result<(), String> {
+fn serve(a: &cli::config::ServeArgs) -> Result<(), String> {
     let cfg = cli::config::resolve(a, |k| std::env::var(k).ok())?;
+    init_logging(cfg.log_format, cfg.log_level);
     if let Some(faults) = fleetdb::util::faults::Faulty::from_env() {
         faults.check().map_err(|e| format!("FLEETDB_FAULTS {}: {e}", faults.control().display()))?;
         fleetdb::util::fsutil::install(faults);
-        eprintln!(
-            "fleetdb: warning: FLEETDB_FAULTS is set: file-system faults are injected as {} says (for tests)",
+        tracing::warn!(
+            "FLEETDB_FAULTS is set: file-system faults are injected as {} says (for tests)",
             faults.control().display()
         );
     }
@@ -148,14 +102,14 @@ fn serve(a: &Args) -> Result<(), String> {
         match Engine::open(&cfg.data_dir, EngineConfig::default()) {
             Ok(opened) => break opened,
             Err(e @ (fleetdb::Error::Io { .. } | fleetdb::Error::WalPoisoned(_))) if restarted().is_some() => {
-                eprintln!("fleetdb: cannot open the data directory yet ({e}); trying again in 5 s");
+                tracing::warn!("cannot open the data directory yet ({e}); trying again in 5 s");
                 std::thread::sleep(std::time::Duration::from_secs(5));
             }
             Err(e) => return Err(e.to_string()),
         }
     };
     for w in &report.warnings {
-        eprintln!("fleetdb: warning: {w}");
+        tracing::warn!("{w}");
     }
     // Held before anything can write (pipelines start with the server); `watch_the_log` lets go.
     match restarted() {
@@ -205,7 +159,7 @@ pub(crate) fn serve_engine(
     // A defect's panic is caught where it happens (a statement, a pipeline batch, a message
     // pgwire cannot decode) and answered there; the log gets one line, not a backtrace a
     // client could make the server write again and again.
-    std::panic::set_hook(Box::new(|info| eprintln!("fleetdb: internal error (caught): {info}")));
+    std::panic::set_hook(Box::new(|info| tracing::error!("internal error (caught): {info}")));
     // The memory limit is shared: ingest buffers take theirs, memtables a quarter, queries the rest.
     let memtables = cfg.memory_limit / 4;
     let for_queries = cfg.memory_limit.saturating_sub(cfg.limits.inflight_bytes).saturating_sub(memtables);
@@ -237,12 +191,10 @@ pub(crate) fn serve_engine(
     }
     // Pipelines and dataset schedules run from the start, whether or not a session touches them.
     services.start();
-    let log: std::sync::Arc<dyn Fn(String) + Send + Sync> = std::sync::Arc::new(|m: String| eprintln!("fleetdb: {m}"));
     let options = fleetdb::server::pg::ServerOptions {
         password: cfg.password.clone(),
         query_memory: cfg.query_memory.min(for_queries),
         conn: cfg.conn,
-        log: log.clone(),
     };
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&cfg.pg_listen)
@@ -269,8 +221,8 @@ pub(crate) fn serve_engine(
             .map_err(|e| format!("cannot listen for HTTP on {}: {e}", cfg.http_listen))?;
         let http_bound = http.local_addr().map_err(|e| format!("HTTP listener: {e}"))?;
         if !http_bound.ip().is_loopback() {
-            eprintln!(
-                "fleetdb: warning: the HTTP API on {http_bound} does not authenticate requests (SigV4 signatures are not checked); expose it only to trusted networks"
+            tracing::warn!(
+                "the HTTP API on {http_bound} does not authenticate requests (SigV4 signatures are not checked); expose it only to trusted networks"
             );
         }
         let addr = bound.to_string();
@@ -294,15 +246,14 @@ pub(crate) fn serve_engine(
         let mqtt_task = mqtt.map(|o| {
             let (host, port) = o.broker_address();
             println!("fleetdb: MQTT client of {host}:{port} (routes: SHOW ROUTES)");
-            let log: fleetdb::ingest::mqtt::Log = std::sync::Arc::new(|m: String| eprintln!("fleetdb: {m}"));
-            tokio::spawn(fleetdb::ingest::mqtt::run(ingest.clone(), o, stop_rx.clone(), log))
+            tokio::spawn(fleetdb::ingest::mqtt::run(ingest.clone(), o, stop_rx.clone()))
         });
         // The restart listens where this process does (a port of 0 was given a real one).
         let listen = [bound.to_string(), http_bound.to_string()];
         tokio::spawn(watch_the_log(engine.clone(), cfg.data_dir.clone(), listen));
         let (sql, web) = tokio::join!(
             fleetdb::server::pg::serve(services.clone(), listener, options, stopped(stop_rx.clone())),
-            fleetdb::ingest::http::serve(ingest, http, stopped(stop_rx), log),
+            fleetdb::ingest::http::serve(ingest, http, stopped(stop_rx)),
         );
         if let Some(t) = mqtt_task {
             let _ = t.await;
@@ -368,10 +319,10 @@ async fn watch_the_log(engine: std::sync::Arc<Engine>, data_dir: std::path::Path
             while !room_for_the_log(&data_dir) {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
-            eprintln!("fleetdb: the disk has room again: writes resume");
+            tracing::info!("the disk has room again: writes resume");
         } else {
             tokio::time::sleep(io_backoff(n)).await;
-            eprintln!("fleetdb: writes resume after the log's I/O errors");
+            tracing::info!("writes resume after the log's I/O errors");
         }
         engine.wal().release_writes();
     }
@@ -383,12 +334,12 @@ async fn watch_the_log(engine: std::sync::Arc<Engine>, data_dir: std::path::Path
         }
         match (engine.upkeep_failure(), &upkeep) {
             (None, Some(_)) => {
-                eprintln!("fleetdb: background upkeep (flush, checkpoint, compaction) works again");
+                tracing::info!("background upkeep (flush, checkpoint, compaction) works again");
                 upkeep = None;
             }
             (Some(e), last) if last.as_ref().is_none_or(|(t, at)| *t != e || at.elapsed().as_secs() >= 60) => {
-                eprintln!(
-                    "fleetdb: background upkeep failed, retried every round (the data stays in memory and the WAL): {e}"
+                tracing::error!(
+                    "background upkeep failed, retried every round (the data stays in memory and the WAL): {e}"
                 );
                 upkeep = Some((e, std::time::Instant::now()));
             }
@@ -400,7 +351,7 @@ async fn watch_the_log(engine: std::sync::Arc<Engine>, data_dir: std::path::Path
         Some((_, n)) if !engine.wal().wrote_since_open() => n + 1,
         _ => 1,
     };
-    eprintln!("fleetdb: the write-ahead log failed ({why}); restarting to replay it");
+    tracing::error!("the write-ahead log failed ({why}); restarting to replay it");
     // The writes the failure refused are being answered (503, 53100): let those answers reach
     // their clients before the process is replaced. New writes are refused meanwhile.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -411,7 +362,7 @@ async fn watch_the_log(engine: std::sync::Arc<Engine>, data_dir: std::path::Path
         .env("FLEETDB_RESTARTS", n.to_string())
         .env("FLEETDB_RESTART_REASON", if full { "disk-full" } else { "io-error" })
         .exec();
-    eprintln!("fleetdb: cannot restart ({err}); writes stay refused until fleetdb is restarted");
+    tracing::error!("cannot restart ({err}); writes stay refused until fleetdb is restarted");
 }
 
 fn host_of(addr: &str) -> &str {
@@ -440,15 +391,13 @@ async fn shutdown_signal() {
 
 /// Prints the CREATE PIPELINE equivalent of an AWS pipeline; what could not be carried over
 /// is said on stderr, and then the exit status is 1.
-fn import_aws(a: &Args) -> Result<(), String> {
-    let [file] = a.positionals.as_slice() else {
-        return Err("'fleetdb import-aws' takes one FILE.json".into());
-    };
+fn import_aws(a: &cli::args::ImportAwsArgs) -> Result<(), String> {
+    let file = &a.file;
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
     let t = if fleetdb::dataset::aws::is_dataset(&text) {
         fleetdb::dataset::aws::translate(&text)
     } else {
-        fleetdb::pipeline::aws::translate(&text, a.get("enrich-table"))
+        fleetdb::pipeline::aws::translate(&text, a.enrich_table.as_deref())
     }
     .map_err(|e| format!("{file}: {e}"))?;
     println!("{}", t.sql);
@@ -461,13 +410,10 @@ fn import_aws(a: &Args) -> Result<(), String> {
     Err(format!("{} part(s) of {file} were not carried over (see above)", t.left_out.len()))
 }
 
-fn inspect(a: &Args) -> Result<(), String> {
-    if a.positionals.is_empty() {
-        return Err("'fleetdb inspect' needs at least one FILE".into());
-    }
+fn inspect(a: &cli::args::InspectArgs) -> Result<(), String> {
     let mut failed = 0;
-    for f in &a.positionals {
-        match fleetdb::inspect::inspect(Path::new(f), !a.flag("no-verify")) {
+    for f in &a.files {
+        match fleetdb::inspect::inspect(Path::new(f), !a.no_verify) {
             Ok(text) => print!("{text}"),
             Err(e) => {
                 eprintln!("fleetdb: {e}");
@@ -476,15 +422,4 @@ fn inspect(a: &Args) -> Result<(), String> {
         }
     }
     if failed > 0 { Err(format!("{failed} file(s) failed verification")) } else { Ok(()) }
-}
-
-#[cfg(test)]
-mod tests {
-    /// Every option `fleetdb serve` takes is in the help.
-    #[test]
-    fn the_help_lists_every_serve_option() {
-        for o in super::cli::config::SERVE_OPTIONS {
-            assert!(super::USAGE.contains(&format!("--{o} ")), "--{o} is missing from the help");
-        }
-    }
 }

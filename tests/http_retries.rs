@@ -97,3 +97,45 @@ fn a_batch_sent_twice_with_one_request_id_is_stored_once() {
     assert!(send(db.http_port, "batch-2").ends_with("\n200"));
     assert_eq!(count(&db), (4, 2), "another id is another call (AWS message ids need not be unique across calls)");
 }
+
+/// A request id reused for other data is not answered as stored: a message whose payload
+/// differs from what the first attempt stored under its id is refused (with its reason, and a
+/// row in fleetdb.rejected_messages); the messages that match are skipped, the new ones stored.
+#[test]
+fn a_request_id_reused_with_other_data_refuses_what_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    ok(db.psql("CREATE CHANNEL c"), "channel");
+    let first = r#"{"channelName": "c", "messages": [{"messageId": "a", "payload": {"v": 1}}, {"messageId": "b", "payload": {"v": 2}}]}"#;
+    let (status, _) = common::http_post_with_id(db.http_port, "/messages/batch", "reuse-1", first.as_bytes());
+    assert_eq!(status, 200);
+    let other = r#"{"channelName": "c", "messages": [{"messageId": "a", "payload": {"v": 1}}, {"messageId": "b", "payload": {"v": 99}}, {"messageId": "c", "payload": {"v": 3}}]}"#;
+    let (status, body) = common::http_post_with_id(db.http_port, "/messages/batch", "reuse-1", other.as_bytes());
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""messageId":"b""#)
+            && body.contains("different payload")
+            && !body.contains(r#""messageId":"a""#),
+        "{body}"
+    );
+    assert_eq!(count(&db), (3, 3), "a skipped, b refused, c stored");
+    let v = ok(db.psql("SELECT payload->>'v' FROM c WHERE __message_id = 'b'"), "b");
+    assert_eq!(v.lines().nth(1), Some("2"), "the first attempt's b stays: {v}");
+    // NDJSON: line 2 changed, line 3 is new.
+    let (status, _) = post_ndjson(db.http_port, "reuse-2", &lines(0, 2));
+    assert_eq!(status, 200);
+    let mut changed = lines(0, 1);
+    changed.extend_from_slice(b"{\"n\": 1000}\n{\"n\": 2}\n");
+    let (status, body) = post_ndjson(db.http_port, "reuse-2", &changed);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""accepted":1,"rejected":1,"alreadyStored":1"#)
+            && body.contains(r#""line":2"#)
+            && body.contains("different payload"),
+        "{body}"
+    );
+    let refused =
+        ok(db.psql("SELECT count(*) FROM fleetdb.rejected_messages WHERE reason LIKE '%different payload%'"), "r");
+    assert_eq!(refused.lines().nth(1), Some("2"), "{refused}");
+    assert_eq!(ok(db.psql("SELECT 1"), "alive").lines().nth(1), Some("1"));
+}

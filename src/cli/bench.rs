@@ -14,9 +14,7 @@ use fleetdb::engine::{Engine, EngineConfig};
 use fleetdb::sim::{Fleet, FleetConfig};
 use fleetdb::wal::{Durability, Wal, WalOptions};
 
-use super::args::Args;
-
-pub const OPTIONS: [&str; 6] = ["dir", "machines", "hours", "interval", "durability", "writers"];
+use super::args::BenchStorageArgs;
 
 fn dir_bytes(p: &Path) -> u64 {
     let mut total = 0;
@@ -34,17 +32,13 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-pub fn run(a: &Args) -> Result<(), String> {
-    let machines: usize = a.num("machines", 1000)?;
-    let hours: f64 = a.num("hours", 24.0)?;
-    let interval: u32 = a.num("interval", 10)?;
-    let writers: usize = a.num("writers", 64)?;
-    let durability = match a.get("durability").unwrap_or("fsync") {
-        "fsync" => Durability::Fsync,
-        "none" => Durability::None,
-        other => return Err(format!("option '--durability' wants fsync or none, not '{other}'")),
+pub fn run(a: &BenchStorageArgs) -> Result<(), String> {
+    let (machines, hours, interval, writers) = (a.machines, a.hours, a.interval, a.writers);
+    let durability = match a.durability {
+        super::args::Durability::Fsync => Durability::Fsync,
+        super::args::Durability::None => Durability::None,
     };
-    let dir = PathBuf::from(a.get("dir").unwrap_or("target/bench-storage"));
+    let dir = PathBuf::from(&a.dir);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| format!("clearing {}: {e}", dir.display()))?;
     }
@@ -139,7 +133,7 @@ pub fn run(a: &Args) -> Result<(), String> {
         wal_rate,
         grouped as f64 / groups.max(1) as f64
     );
-    if !a.flag("keep") {
+    if !a.keep {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())

@@ -21,9 +21,7 @@ use fleetdb::engine::{Engine, EngineConfig};
 use fleetdb::sim::{Fleet, FleetConfig};
 use fleetdb::util::time::{MICROS_PER_SECOND, now_micros};
 
-use super::args::Args;
-
-pub const OPTIONS: [&str; 5] = ["machines", "hours", "interval", "runs", "dir"];
+use super::args::BenchDatasetsArgs;
 
 const HOUR: i64 = 3600 * MICROS_PER_SECOND;
 
@@ -54,12 +52,9 @@ struct Case {
     hourly: Vec<f64>,
 }
 
-pub fn run(a: &Args) -> Result<(), String> {
-    let machines: usize = a.num("machines", 1000)?;
-    let hours: f64 = a.num("hours", 28.0)?;
-    let interval: u32 = a.num("interval", 10)?;
-    let runs: usize = a.num("runs", 5)?;
-    let dir = PathBuf::from(a.get("dir").unwrap_or("target/bench-datasets"));
+pub fn run(a: &BenchDatasetsArgs) -> Result<(), String> {
+    let (machines, hours, interval, runs) = (a.machines, a.hours, a.interval, a.runs);
+    let dir = PathBuf::from(&a.dir);
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!("machine: {cores} cores; {machines} machines, a reading every {interval} s; medians of {runs} runs");
     let big = case(&dir.join("big"), machines, hours, interval, runs)?;

@@ -23,9 +23,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::args::Args;
-
-pub const OPTIONS: [&str; 5] = ["http", "pg-port", "broker", "messages", "connections"];
+use super::args::BenchIngestArgs;
 
 /// A minimal HTTP/1.1 keep-alive client: POST a body, read the status and body.
 struct HttpConn {
@@ -183,12 +181,10 @@ async fn publish_all(broker: (&str, u16), topic: &str, msgs: Arc<Vec<String>>, i
     Ok(())
 }
 
-pub fn run(a: &Args) -> Result<(), String> {
-    let http = a.get("http").unwrap_or("127.0.0.1:8080").to_string();
-    let pg_port: u16 = a.num("pg-port", 5433)?;
-    let n: usize = a.num("messages", 200_000)?;
-    let conns: usize = a.num("connections", 8)?;
-    let broker = a.get("broker").map(|b| {
+pub fn run(a: &BenchIngestArgs) -> Result<(), String> {
+    let http = a.http.clone();
+    let (pg_port, n, conns) = (a.pg_port, a.messages, a.connections);
+    let broker = a.broker.as_deref().map(|b| {
         let (h, p) = b.rsplit_once(':').unwrap_or((b, "1883"));
         (h.to_string(), p.parse::<u16>().unwrap_or(1883))
     });

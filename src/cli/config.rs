@@ -27,67 +27,113 @@
 //! | `--max-message-size` | `FLEETDB_MAX_MESSAGE_SIZE` | `max_message_size` | `64MiB`: one SQL protocol message (a query: 54000 past it) |
 //! | `--authentication-timeout` | `FLEETDB_AUTHENTICATION_TIMEOUT` | `authentication_timeout` | `60s`: from connecting to authenticated |
 //! | `--idle-session-timeout` | `FLEETDB_IDLE_SESSION_TIMEOUT` | `idle_session_timeout` | `0` (never): an idle SQL session is closed |
+//! | `--log-format` | `FLEETDB_LOG_FORMAT` | `log_format` | `text` (or `json`: one object a line) |
+//! | `--log-level` | `FLEETDB_LOG_LEVEL` | `log_level` | `info` |
 //!
 //! With a password, SQL clients authenticate with SCRAM-SHA-256 (any user name). Prefer the
 //! variable or the file to the flag: other users of the machine can see a process's flags.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::args::Args;
+use serde::Deserialize;
 
-pub const SERVE_OPTIONS: [&str; 24] = [
-    "data-dir",
-    "pg-listen",
-    "http-listen",
-    "mqtt",
-    "config",
-    "password",
-    "query-memory",
-    "mqtt-username",
-    "mqtt-password",
-    "mqtt-ca",
-    "mqtt-cert",
-    "mqtt-key",
-    "mqtt-client-id",
-    "batch-messages",
-    "message-bytes",
-    "ingest-memory",
-    "max-connections",
-    "max-message-size",
-    "authentication-timeout",
-    "idle-session-timeout",
-    "http-max-connections",
-    "http-header-timeout",
-    "http-body-timeout",
-    "memory-limit",
-];
+/// Declares every setting of `fleetdb serve` once: its flag (clap, in [`ServeArgs`]), its
+/// variable and its config-file key (serde, in [`FileConfig`]), and their precedence ([`pick`]).
+macro_rules! serve_settings {
+    ($( $field:ident, $var:literal, $value:literal, $help:literal; )*) => {
+        /// `fleetdb serve`'s flags (each also a variable and a config-file key).
+        #[derive(clap::Args, Debug, Default, Clone)]
+        pub struct ServeArgs {
+            /// A TOML file of settings: the keys are the flags' names with `_` for `-`
+            /// (data_dir, pg_listen, …); flags and variables win over it [env: FLEETDB_CONFIG]
+            #[arg(long, value_name = "FILE")]
+            pub config: Option<String>,
+            $(
+                #[arg(long, value_name = $value, help = concat!($help, " [env: ", $var, "]"))]
+                pub $field: Option<String>,
+            )*
+        }
 
-const FILE_KEYS: [&str; 23] = [
-    "data_dir",
-    "pg_listen",
-    "http_listen",
-    "mqtt",
-    "password",
-    "query_memory",
-    "mqtt_username",
-    "mqtt_password",
-    "mqtt_ca",
-    "mqtt_cert",
-    "mqtt_key",
-    "mqtt_client_id",
-    "batch_messages",
-    "message_bytes",
-    "ingest_memory",
-    "max_connections",
-    "max_message_size",
-    "authentication_timeout",
-    "idle_session_timeout",
-    "http_max_connections",
-    "http_header_timeout",
-    "http_body_timeout",
-    "memory_limit",
-];
+        /// The config file: the same settings, any other key refused.
+        #[derive(Deserialize, Debug, Default)]
+        #[serde(deny_unknown_fields)]
+        struct FileConfig {
+            $( $field: Option<FileValue>, )*
+        }
+
+        /// Each setting as text, from the flag, else the variable, else the file.
+        #[derive(Debug, Default)]
+        struct Picked {
+            $( $field: Option<String>, )*
+        }
+
+        fn pick(args: &ServeArgs, env: &dyn Fn(&str) -> Option<String>, file: FileConfig) -> Picked {
+            Picked {
+                $( $field: args.$field.clone().or_else(|| env($var)).or_else(|| file.$field.map(FileValue::into_text)), )*
+            }
+        }
+
+        /// The variables, for tests and the help.
+        #[cfg(test)]
+        const VARIABLES: &[&str] = &[$($var),*];
+    };
+}
+
+serve_settings! {
+    data_dir, "FLEETDB_DATA_DIR", "DIR", "The data directory (default ./fleetdb-data)";
+    pg_listen, "FLEETDB_PG_LISTEN", "ADDR", "The SQL (PostgreSQL protocol) listener (default 127.0.0.1:5433)";
+    http_listen, "FLEETDB_HTTP_LISTEN", "ADDR", "The HTTP listener (default 127.0.0.1:8080)";
+    mqtt, "FLEETDB_MQTT", "URL", "An MQTT broker to read routes from: mqtt://host:1883 or mqtts://host:8883";
+    mqtt_username, "FLEETDB_MQTT_USERNAME", "USER", "The broker's user name";
+    mqtt_password, "FLEETDB_MQTT_PASSWORD", "PASSWORD", "The broker's password";
+    mqtt_ca, "FLEETDB_MQTT_CA", "FILE", "The broker's CA certificate (PEM), for mqtts";
+    mqtt_cert, "FLEETDB_MQTT_CERT", "FILE", "A client certificate (PEM), with --mqtt-key";
+    mqtt_key, "FLEETDB_MQTT_KEY", "FILE", "The client certificate's private key (PEM)";
+    mqtt_client_id, "FLEETDB_MQTT_CLIENT_ID", "ID", "The MQTT client id (default fleetdb- and a hash of the data directory)";
+    password, "FLEETDB_PASSWORD", "PASSWORD", "SQL clients authenticate with it (SCRAM-SHA-256); without it clients are trusted and only loopback is allowed. Prefer the variable or the file: other users can see a process's flags";
+    query_memory, "FLEETDB_QUERY_MEMORY", "SIZE", "Working memory of one query (default 1GiB)";
+    memory_limit, "FLEETDB_MEMORY_LIMIT", "SIZE", "Queries, ingest buffers and memtables together (default half the machine's memory)";
+    batch_messages, "FLEETDB_BATCH_MESSAGES", "N", "Messages in one BatchPutMessage (default 100)";
+    message_bytes, "FLEETDB_MESSAGE_BYTES", "SIZE", "One message, over every source (default 128KiB)";
+    ingest_memory, "FLEETDB_INGEST_MEMORY", "SIZE", "HTTP request bodies in flight (default 256MiB)";
+    http_max_connections, "FLEETDB_HTTP_MAX_CONNECTIONS", "N", "HTTP connections at once, 503 past it (default 1024)";
+    http_header_timeout, "FLEETDB_HTTP_HEADER_TIMEOUT", "DURATION", "A request's headers must arrive within it (default 10s)";
+    http_body_timeout, "FLEETDB_HTTP_BODY_TIMEOUT", "DURATION", "A batch body must arrive within it; NDJSON must bring 1 KiB in each such window (default 30s)";
+    max_connections, "FLEETDB_MAX_CONNECTIONS", "N", "SQL sessions at once, 53300 past it (default 100)";
+    max_message_size, "FLEETDB_MAX_MESSAGE_SIZE", "SIZE", "One SQL protocol message; a longer query gets 54000 (default 64MiB)";
+    authentication_timeout, "FLEETDB_AUTHENTICATION_TIMEOUT", "DURATION", "From connecting to authenticated (default 60s)";
+    idle_session_timeout, "FLEETDB_IDLE_SESSION_TIMEOUT", "DURATION", "An idle SQL session is closed after it (default 0: never)";
+    log_format, "FLEETDB_LOG_FORMAT", "text|json", "Log lines on stderr as text or as JSON objects (default text)";
+    log_level, "FLEETDB_LOG_LEVEL", "LEVEL", "error, warn, info, debug or trace (default info)";
+}
+
+/// A config-file value: a string, or a number or boolean written bare.
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+enum FileValue {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl FileValue {
+    fn into_text(self) -> String {
+        match self {
+            FileValue::Text(s) => s,
+            FileValue::Int(n) => n.to_string(),
+            FileValue::Float(x) => x.to_string(),
+            FileValue::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServeConfig {
@@ -111,6 +157,8 @@ pub struct ServeConfig {
     pub limits: fleetdb::ingest::Limits,
     /// SQL connection and message limits.
     pub conn: fleetdb::server::pg::ConnLimits,
+    pub log_format: LogFormat,
+    pub log_level: tracing::Level,
 }
 
 /// Half the machine's memory (`MemTotal`), or 4 GiB where it cannot be read.
@@ -143,193 +191,178 @@ pub fn parse_duration(name: &str, s: &str) -> Result<Option<std::time::Duration>
     }
 }
 
-/// Reads a size such as `1GiB`, `512MiB`, `256MB` or a number of bytes, at least 1 MiB.
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    parse_size_at_least(s, 1 << 20)
-}
-
-/// Reads a size as [`parse_size`] does, at least `min` bytes.
+/// Reads a size such as `1GiB`, `512MiB`, `256MB` or a number of bytes, at least `min` bytes.
 pub fn parse_size_at_least(s: &str, min: usize) -> Result<usize, String> {
     fleetdb::util::bytes::parse_size(s, min)
 }
 
-/// Reads the flat `key = "value"` subset of TOML that the config file uses.
-pub fn parse_toml(text: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split_once(" #").map_or(line, |(a, _)| a).trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+/// Reads the config file: TOML, only the keys of [`serve_settings!`]. An error is one line.
+fn read_file(path: &str) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {path}: {e}"))?;
+    toml::from_str(&text).map_err(|e: toml::de::Error| {
+        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let what = e.message().replace('\n', " ");
+        match line {
+            Some(n) => format!("config file {path}, line {n}: {what}"),
+            None => format!("config file {path}: {what}"),
         }
-        let (k, v) = line.split_once('=').ok_or_else(|| format!("line {}: expected key = value", n + 1))?;
-        let v = v.trim();
-        let v = if let Some(s) = v.strip_prefix('"') {
-            s.strip_suffix('"').ok_or_else(|| format!("line {}: unterminated string", n + 1))?.to_string()
-        } else {
-            v.to_string()
-        };
-        out.insert(k.trim().to_string(), v);
-    }
-    Ok(out)
+    })
 }
 
-pub fn resolve(args: &Args, env: impl Fn(&str) -> Option<String>) -> Result<ServeConfig, String> {
-    let file = match args.get("config").map(str::to_string).or_else(|| env("FLEETDB_CONFIG")) {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read config file {path}: {e}"))?;
-            let kv = parse_toml(&text).map_err(|e| format!("config file {path}: {e}"))?;
-            for k in kv.keys() {
-                if !FILE_KEYS.contains(&k.as_str()) {
-                    return Err(format!("config file {path}: unknown key '{k}'"));
-                }
-            }
-            kv
-        }
-        None => BTreeMap::new(),
+fn count(name: &str, s: &str, what: &str) -> Result<usize, String> {
+    s.trim()
+        .parse()
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| format!("{name} '{s}' is not a count of {what} (at least 1)"))
+}
+
+fn timeout(name: &str, s: &str) -> Result<std::time::Duration, String> {
+    parse_duration(name, s)?.ok_or_else(|| format!("{name} cannot be 0"))
+}
+
+/// The settings of `fleetdb serve`: each from its flag, else its variable (`env`), else the
+/// config file, else the default.
+pub fn resolve(args: &ServeArgs, env: impl Fn(&str) -> Option<String>) -> Result<ServeConfig, String> {
+    let file = match args.config.clone().or_else(|| env("FLEETDB_CONFIG")) {
+        Some(path) => read_file(&path)?,
+        None => FileConfig::default(),
     };
-    let pick = |flag: &str, var: &str, key: &str| -> Option<String> {
-        args.get(flag).map(str::to_string).or_else(|| env(var)).or_else(|| file.get(key).cloned())
+    let p = pick(args, &env, file);
+    let size = |v: &Option<String>, min: usize, default: usize| match v {
+        Some(s) => parse_size_at_least(s, min),
+        None => Ok(default),
+    };
+    let d = fleetdb::ingest::Limits::default();
+    let limits = fleetdb::ingest::Limits {
+        batch_messages: p
+            .batch_messages
+            .as_deref()
+            .map_or(Ok(d.batch_messages), |s| count("batch-messages", s, "messages"))?,
+        message_bytes: size(&p.message_bytes, 1, d.message_bytes)?,
+        inflight_bytes: size(&p.ingest_memory, 1 << 20, d.inflight_bytes)?,
+        http_connections: p
+            .http_max_connections
+            .as_deref()
+            .map_or(Ok(d.http_connections), |s| count("http-max-connections", s, "connections"))?,
+        http_header_timeout: p
+            .http_header_timeout
+            .as_deref()
+            .map_or(Ok(d.http_header_timeout), |s| timeout("http-header-timeout", s))?,
+        http_body_timeout: p
+            .http_body_timeout
+            .as_deref()
+            .map_or(Ok(d.http_body_timeout), |s| timeout("http-body-timeout", s))?,
+    };
+    let c = fleetdb::server::pg::ConnLimits::default();
+    let conn = fleetdb::server::pg::ConnLimits {
+        max_connections: p
+            .max_connections
+            .as_deref()
+            .map_or(Ok(c.max_connections), |s| count("max-connections", s, "connections"))?,
+        max_message: size(&p.max_message_size, 64 << 10, c.max_message)?,
+        authentication_timeout: p
+            .authentication_timeout
+            .as_deref()
+            .map_or(Ok(c.authentication_timeout), |s| timeout("authentication-timeout", s))?,
+        idle_session_timeout: match &p.idle_session_timeout {
+            Some(s) => parse_duration("idle-session-timeout", s)?,
+            None => c.idle_session_timeout,
+        },
+        ..c
+    };
+    let log_format = match p.log_format.as_deref().map(str::trim) {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => return Err(format!("log-format '{other}' is not text or json")),
+    };
+    let log_level = match &p.log_level {
+        None => tracing::Level::INFO,
+        Some(s) => s.trim().parse().map_err(|_| format!("log-level '{s}' is not error, warn, info, debug or trace"))?,
     };
     Ok(ServeConfig {
-        data_dir: PathBuf::from(
-            pick("data-dir", "FLEETDB_DATA_DIR", "data_dir").unwrap_or_else(|| "./fleetdb-data".into()),
-        ),
-        pg_listen: pick("pg-listen", "FLEETDB_PG_LISTEN", "pg_listen").unwrap_or_else(|| "127.0.0.1:5433".into()),
-        http_listen: pick("http-listen", "FLEETDB_HTTP_LISTEN", "http_listen")
-            .unwrap_or_else(|| "127.0.0.1:8080".into()),
-        mqtt: pick("mqtt", "FLEETDB_MQTT", "mqtt"),
-        mqtt_username: pick("mqtt-username", "FLEETDB_MQTT_USERNAME", "mqtt_username"),
-        mqtt_password: pick("mqtt-password", "FLEETDB_MQTT_PASSWORD", "mqtt_password"),
-        mqtt_ca: pick("mqtt-ca", "FLEETDB_MQTT_CA", "mqtt_ca").map(PathBuf::from),
-        mqtt_cert: pick("mqtt-cert", "FLEETDB_MQTT_CERT", "mqtt_cert").map(PathBuf::from),
-        mqtt_key: pick("mqtt-key", "FLEETDB_MQTT_KEY", "mqtt_key").map(PathBuf::from),
-        mqtt_client_id: pick("mqtt-client-id", "FLEETDB_MQTT_CLIENT_ID", "mqtt_client_id"),
-        password: pick("password", "FLEETDB_PASSWORD", "password").filter(|p| !p.is_empty()),
-        query_memory: match pick("query-memory", "FLEETDB_QUERY_MEMORY", "query_memory") {
-            Some(s) => parse_size(&s)?,
-            None => 1 << 30,
-        },
-        memory_limit: match pick("memory-limit", "FLEETDB_MEMORY_LIMIT", "memory_limit") {
-            Some(s) => parse_size_at_least(&s, 64 << 20)?,
+        data_dir: PathBuf::from(p.data_dir.unwrap_or_else(|| "./fleetdb-data".into())),
+        pg_listen: p.pg_listen.unwrap_or_else(|| "127.0.0.1:5433".into()),
+        http_listen: p.http_listen.unwrap_or_else(|| "127.0.0.1:8080".into()),
+        mqtt: p.mqtt,
+        mqtt_username: p.mqtt_username,
+        mqtt_password: p.mqtt_password,
+        mqtt_ca: p.mqtt_ca.map(PathBuf::from),
+        mqtt_cert: p.mqtt_cert.map(PathBuf::from),
+        mqtt_key: p.mqtt_key.map(PathBuf::from),
+        mqtt_client_id: p.mqtt_client_id,
+        password: p.password.filter(|p| !p.is_empty()),
+        query_memory: size(&p.query_memory, 1 << 20, 1 << 30)?,
+        memory_limit: match &p.memory_limit {
+            Some(s) => parse_size_at_least(s, 64 << 20)?,
             None => default_memory_limit(),
         },
-        limits: {
-            let d = fleetdb::ingest::Limits::default();
-            let size = |v: Option<String>, min: usize, default: usize| match v {
-                Some(s) => parse_size_at_least(&s, min),
-                None => Ok(default),
-            };
-            fleetdb::ingest::Limits {
-                batch_messages: match pick("batch-messages", "FLEETDB_BATCH_MESSAGES", "batch_messages") {
-                    Some(s) => s
-                        .trim()
-                        .parse()
-                        .ok()
-                        .filter(|&n| n >= 1)
-                        .ok_or_else(|| format!("batch-messages '{s}' is not a count of messages (at least 1)"))?,
-                    None => d.batch_messages,
-                },
-                message_bytes: size(
-                    pick("message-bytes", "FLEETDB_MESSAGE_BYTES", "message_bytes"),
-                    1,
-                    d.message_bytes,
-                )?,
-                inflight_bytes: size(
-                    pick("ingest-memory", "FLEETDB_INGEST_MEMORY", "ingest_memory"),
-                    1 << 20,
-                    d.inflight_bytes,
-                )?,
-                http_connections: match pick(
-                    "http-max-connections",
-                    "FLEETDB_HTTP_MAX_CONNECTIONS",
-                    "http_max_connections",
-                ) {
-                    Some(s) => s.trim().parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
-                        format!("http-max-connections '{s}' is not a count of connections (at least 1)")
-                    })?,
-                    None => d.http_connections,
-                },
-                http_header_timeout: match pick(
-                    "http-header-timeout",
-                    "FLEETDB_HTTP_HEADER_TIMEOUT",
-                    "http_header_timeout",
-                ) {
-                    Some(s) => parse_duration("http-header-timeout", &s)?
-                        .ok_or_else(|| "http-header-timeout cannot be 0".to_string())?,
-                    None => d.http_header_timeout,
-                },
-                http_body_timeout: match pick("http-body-timeout", "FLEETDB_HTTP_BODY_TIMEOUT", "http_body_timeout") {
-                    Some(s) => parse_duration("http-body-timeout", &s)?
-                        .ok_or_else(|| "http-body-timeout cannot be 0".to_string())?,
-                    None => d.http_body_timeout,
-                },
-            }
-        },
-        conn: {
-            let d = fleetdb::server::pg::ConnLimits::default();
-            fleetdb::server::pg::ConnLimits {
-                max_connections: match pick("max-connections", "FLEETDB_MAX_CONNECTIONS", "max_connections") {
-                    Some(s) => {
-                        s.trim().parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
-                            format!("max-connections '{s}' is not a count of connections (at least 1)")
-                        })?
-                    }
-                    None => d.max_connections,
-                },
-                max_message: match pick("max-message-size", "FLEETDB_MAX_MESSAGE_SIZE", "max_message_size") {
-                    Some(s) => parse_size_at_least(&s, 64 << 10)?,
-                    None => d.max_message,
-                },
-                authentication_timeout: match pick(
-                    "authentication-timeout",
-                    "FLEETDB_AUTHENTICATION_TIMEOUT",
-                    "authentication_timeout",
-                ) {
-                    Some(s) => parse_duration("authentication-timeout", &s)?
-                        .ok_or_else(|| "authentication-timeout cannot be 0".to_string())?,
-                    None => d.authentication_timeout,
-                },
-                idle_session_timeout: match pick(
-                    "idle-session-timeout",
-                    "FLEETDB_IDLE_SESSION_TIMEOUT",
-                    "idle_session_timeout",
-                ) {
-                    Some(s) => parse_duration("idle-session-timeout", &s)?,
-                    None => d.idle_session_timeout,
-                },
-                ..d
-            }
-        },
+        limits,
+        conn,
+        log_format,
+        log_level,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::args::parse;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn args(argv: &[&str]) -> ServeArgs {
+        Cmd::try_parse_from(std::iter::once("serve").chain(argv.iter().copied())).unwrap().serve
+    }
 
     #[test]
     fn precedence_is_flag_env_file_default() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("f.toml");
-        std::fs::write(&cfg, "# fleetdb\ndata_dir = \"/from/file\"\npg_listen = \"127.0.0.1:6000\"\n").unwrap();
-        let argv: Vec<String> = vec!["--config".into(), cfg.display().to_string(), "--http-listen=127.0.0.1:9".into()];
-        let a = parse("serve", &argv, &SERVE_OPTIONS, &[]).unwrap();
+        std::fs::write(
+            &cfg,
+            "# fleetdb\ndata_dir = \"/from/file\"\npg_listen = \"127.0.0.1:6000\"\nbatch_messages = 7\n",
+        )
+        .unwrap();
+        let path = cfg.display().to_string();
+        let a = args(&["--config", &path, "--http-listen=127.0.0.1:9"]);
         let env = |k: &str| (k == "FLEETDB_PG_LISTEN").then(|| "127.0.0.1:7000".to_string());
         let c = resolve(&a, env).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/from/file"));
         assert_eq!(c.pg_listen, "127.0.0.1:7000");
         assert_eq!(c.http_listen, "127.0.0.1:9");
         assert_eq!(c.mqtt, None);
-        assert_eq!(c.limits, fleetdb::ingest::Limits::default());
+        assert_eq!(c.limits.batch_messages, 7, "a bare number in the file");
+        assert_eq!((c.log_format, c.log_level), (LogFormat::Text, tracing::Level::INFO));
         let env = |k: &str| (k == "FLEETDB_MESSAGE_BYTES").then(|| "1KiB".to_string());
-        let limits = resolve(&parse("serve", &["--ingest-memory=2MiB".into()], &SERVE_OPTIONS, &[]).unwrap(), env)
-            .unwrap()
-            .limits;
+        let limits = resolve(&args(&["--ingest-memory=2MiB"]), env).unwrap().limits;
         assert_eq!((limits.message_bytes, limits.inflight_bytes, limits.batch_messages), (1024, 2 << 20, 100));
-        let zero = parse("serve", &["--batch-messages=0".into()], &SERVE_OPTIONS, &[]).unwrap();
-        assert!(resolve(&zero, |_| None).unwrap_err().contains("batch-messages '0'"));
-        std::fs::write(&cfg, "colour = \"blue\"\n").unwrap();
-        assert!(resolve(&a, |_| None).unwrap_err().contains("unknown key 'colour'"));
+        assert!(resolve(&args(&["--batch-messages=0"]), |_| None).unwrap_err().contains("batch-messages '0'"));
+        let json = resolve(&args(&["--log-format", "json", "--log-level", "warn"]), |_| None).unwrap();
+        assert_eq!((json.log_format, json.log_level), (LogFormat::Json, tracing::Level::WARN));
+        assert!(resolve(&args(&["--log-format", "xml"]), |_| None).is_err());
+        std::fs::write(&cfg, "data_dir = \"/x\"\ncolour = \"blue\"\n").unwrap();
+        let e = resolve(&a, |_| None).unwrap_err();
+        assert!(e.contains("line 2") && e.contains("colour") && !e.contains('\n'), "{e}");
+        std::fs::write(&cfg, "data_dir = [1\n").unwrap();
+        assert!(!resolve(&a, |_| None).unwrap_err().contains('\n'));
+    }
+
+    #[test]
+    fn every_setting_has_a_flag_a_variable_and_a_key() {
+        use clap::CommandFactory;
+        let help = Cmd::command().render_long_help().to_string();
+        for var in VARIABLES {
+            assert!(help.contains(var), "{var} is not in the help");
+            let key = var.strip_prefix("FLEETDB_").unwrap().to_ascii_lowercase();
+            assert!(help.contains(&format!("--{} ", key.replace('_', "-"))), "--{key} is not in the help");
+            // The key is known to the file.
+            let text = format!("{key} = \"1\"");
+            assert!(toml::from_str::<FileConfig>(&text).is_ok(), "{key} is not a file key");
+        }
     }
 }

@@ -22,9 +22,8 @@ use fleetdb::table::TableWrite;
 use fleetdb::util::time::now_micros;
 use fleetdb::wal::WalOptions;
 
-use super::args::Args;
+use super::args::StressArgs;
 
-pub const OPTIONS: [&str; 5] = ["data-dir", "seed", "batches", "messages", "rows"];
 pub const CHANNEL: &str = "stress_channel";
 pub const DATASTORE: &str = "stress_ds";
 pub const TABLES: [&str; 2] = ["stress_table", "stress_table_renamed"];
@@ -45,12 +44,9 @@ pub fn stress_config() -> EngineConfig {
     }
 }
 
-pub fn run(a: &Args) -> Result<(), String> {
-    let dir = a.get("data-dir").ok_or("'fleetdb stress' needs --data-dir")?;
-    let seed: u64 = a.num("seed", 1)?;
-    let batches: u64 = a.num("batches", 1000)?;
-    let per_msgs: usize = a.num("messages", 20)?;
-    let per_rows: usize = a.num("rows", 50)?;
+pub fn run(a: &StressArgs) -> Result<(), String> {
+    let dir = a.data_dir.as_str();
+    let (seed, batches, per_msgs, per_rows) = (a.seed, a.batches, a.messages, a.rows);
     let (engine, _) = Engine::open(Path::new(dir), stress_config()).map_err(|e| e.to_string())?;
     for (r, f) in [
         (engine.create_channel(CHANNEL, None).map(|_| ()), "channel"),

@@ -427,7 +427,10 @@ impl Datasets {
                     *lock(&d.base) = Some((v.id, m));
                 }
             }
-            Err(reason) => (v.state, v.reason) = (VersionState::Failed, reason),
+            Err(reason) => {
+                tracing::warn!(dataset = %d.def.name, version = v.id, "dataset {} version {} failed: {reason}", d.def.name, v.id);
+                (v.state, v.reason) = (VersionState::Failed, reason);
+            }
         }
         v.completed = Some(now_micros());
         let mut versions = lock(&d.versions);
@@ -635,6 +638,15 @@ impl Datasets {
             }
             if let Some(d) = self.find(&job.dataset) {
                 let _ = self.save_jobs(&d.def.name, &d.dir);
+            }
+            match event {
+                "delivery_failed" => {
+                    tracing::warn!(dataset = %job.dataset, "dataset {} version {}: delivery failed: {detail}", job.dataset, job.version)
+                }
+                "delivery_abandoned" => {
+                    tracing::error!(dataset = %job.dataset, "dataset {} version {}: delivery abandoned: {detail}", job.dataset, job.version)
+                }
+                _ => {}
             }
             self.event(&job.dataset, Some(job.version), event, &detail);
         }

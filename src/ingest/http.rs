@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::check::base64_decode;
+use super::requests::Retry;
 use super::{Incoming, Ingest, PutResult, Refusal, Source};
 use crate::error::Error;
 use crate::util::json::{self, Json};
@@ -132,13 +133,12 @@ impl Drop for Held<'_> {
 }
 
 /// Serves the HTTP API on `listener` until `shutdown` completes. Accept errors (such as
-/// running out of file descriptors) back off and are reported to `log`; the listener never
-/// closes before shutdown.
+/// running out of file descriptors) back off and are logged; the listener never closes before
+/// shutdown.
 pub async fn serve(
     ingest: Arc<Ingest>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
-    log: Arc<dyn Fn(String) + Send + Sync>,
 ) -> std::io::Result<()> {
     let budget = Semaphore::new(budget_size(&ingest.limits));
     let connections = Arc::new(Semaphore::new(ingest.limits.http_connections));
@@ -154,7 +154,7 @@ pub async fn serve(
                     Ok((socket, _)) => socket,
                     Err(e) => {
                         if backoff.is_zero() {
-                            log(format!("accepting an HTTP connection failed: {e}; retrying"));
+                            tracing::warn!("accepting an HTTP connection failed: {e}; retrying");
                         }
                         backoff = (backoff * 2).clamp(std::time::Duration::from_millis(10), std::time::Duration::from_secs(1));
                         tokio::select! {
@@ -164,7 +164,7 @@ pub async fn serve(
                     }
                 };
                 if !backoff.is_zero() {
-                    log("accepting HTTP connections again".to_string());
+                    tracing::info!("accepting HTTP connections again");
                     backoff = std::time::Duration::ZERO;
                 }
                 let _ = socket.set_nodelay(true);
@@ -269,12 +269,12 @@ impl Server {
         &self,
         rid: Option<&str>,
         channel: &str,
-    ) -> Result<(std::collections::HashSet<String>, Option<super::requests::Serving<'_>>), Box<Reply>> {
+    ) -> Result<(super::requests::Stored, Option<super::requests::Serving<'_>>), Box<Reply>> {
         let (Some(id), Ok(ch)) = (rid, self.ingest.engine().channel(channel)) else {
             return Ok(Default::default());
         };
         match self.requests.begin(id, &ch) {
-            Ok(Some((serving, stored))) => Ok((stored.ids, Some(serving))),
+            Ok(Some((serving, stored))) => Ok((stored, Some(serving))),
             Ok(None) => Err(Box::new(in_progress(id))),
             Err(e) => Err(Box::new(internal(&e))),
         }
@@ -382,17 +382,30 @@ impl Server {
         };
         let topic: Cow<'static, str> =
             rid.as_deref().map_or(Cow::Borrowed(""), |id| Cow::Owned(super::requests::topic(id)));
-        let messages: Vec<BatchMessage> = messages.into_iter().filter(|m| !already.contains(m.id.as_ref())).collect();
+        // Messages an earlier attempt stored are skipped; one stored with another payload is
+        // refused (its id was reused for different data: storing or skipping it would be wrong).
+        let messages: Vec<BatchMessage> = messages
+            .into_iter()
+            .filter(|m| already.check(&m.id, m.payload.as_deref().unwrap_or(&m.raw)) != Retry::Stored)
+            .collect();
         // Messages refused while decoding, then the rest through the channel's checks.
         let (mut good, mut early) = (Vec::new(), Vec::new());
         let mut ids = Vec::with_capacity(messages.len());
         for m in messages {
             ids.push(m.id.to_string());
-            match m.payload {
+            let payload = match m.payload {
+                Ok(p) if already.check(&m.id, &p) == Retry::Different => {
+                    let why = super::requests::different_payload(rid.as_deref().unwrap_or(""), &m.id);
+                    Err((p.into_owned(), why))
+                }
+                Ok(p) => Ok(p),
+                Err(reason) => Err((m.raw, reason)),
+            };
+            match payload {
                 Ok(payload) => good.push((ids.len() - 1, Incoming { id: m.id, topic: topic.clone(), payload })),
-                Err(reason) => early.push((
+                Err((raw, reason)) => early.push((
                     ids.len() - 1,
-                    Incoming { id: m.id, topic: Cow::Borrowed(""), payload: Cow::Owned(m.raw) },
+                    Incoming { id: m.id, topic: Cow::Borrowed(""), payload: Cow::Owned(raw) },
                     reason,
                 )),
             }
@@ -530,6 +543,7 @@ impl Server {
             // Whole lines become messages; a partial last line waits for more bytes.
             if let Some(last_nl) = pending.iter().rposition(|&b| b == b'\n') {
                 let rest = pending.split_off(last_nl + 1);
+                let mut refused_lines: Vec<(Incoming<'static>, String)> = Vec::new();
                 for line in pending.split(|&b| b == b'\n') {
                     let line = line.strip_suffix(b"\r").unwrap_or(line);
                     line_no += 1;
@@ -537,9 +551,29 @@ impl Server {
                         continue;
                     }
                     let id = format!("{prefix}-{line_no}");
-                    if already.contains(&id) {
-                        skipped += 1;
-                        continue;
+                    match already.check(&id, line) {
+                        Retry::New => {}
+                        Retry::Stored => {
+                            skipped += 1;
+                            continue;
+                        }
+                        Retry::Different => {
+                            // The request id was reused for other data: refuse the line.
+                            let why = super::requests::different_payload(&prefix, &id);
+                            rejected += 1;
+                            if errors.len() < NDJSON_ERRORS_LISTED {
+                                errors.push((line_no, why.clone()));
+                            }
+                            refused_lines.push((
+                                Incoming {
+                                    id: Cow::Owned(id),
+                                    topic: Cow::Borrowed(""),
+                                    payload: Cow::Owned(line.to_vec()),
+                                },
+                                why,
+                            ));
+                            continue;
+                        }
                     }
                     chunk_lines.push(line_no);
                     chunk_bytes += line.len();
@@ -552,6 +586,11 @@ impl Server {
                 // `split` yields an empty piece after the last newline: not a line.
                 line_no -= 1;
                 pending = rest;
+                if !refused_lines.is_empty()
+                    && let Err(e) = self.record(Source::Ndjson, channel.to_string(), refused_lines).await
+                {
+                    return internal(&e);
+                }
             }
             let chunk_full = chunk_bytes >= NDJSON_CHUNK_BYTES.min(self.budget_total() / 4);
             if chunk.len() >= NDJSON_CHUNK_LINES || chunk_full || (done && !chunk.is_empty()) {

@@ -123,13 +123,8 @@ impl Recent {
     }
 }
 
-/// Where the client reports connections and errors (the binary prints them; the library
-/// never does).
-pub type Log = Arc<dyn Fn(String) + Send + Sync>;
-
-/// Runs the client until `stop` turns true. Connection errors are reported to `log` and
-/// retried.
-pub async fn run(ingest: Arc<Ingest>, opts: MqttOptions, stop: watch::Receiver<bool>, log: Log) {
+/// Runs the client until `stop` turns true. Connection errors are logged and retried.
+pub async fn run(ingest: Arc<Ingest>, opts: MqttOptions, stop: watch::Receiver<bool>) {
     // The event loop sends one request (an acknowledgement) per poll, and only once it has
     // handed out every message it read, so acknowledgements can pile up in its request queue
     // beyond what the store holds. If that queue could fill, the store would wait on it while
@@ -138,7 +133,7 @@ pub async fn run(ingest: Arc<Ingest>, opts: MqttOptions, stop: watch::Receiver<b
     // bounds how many messages, and so acknowledgements, can be outstanding.
     let (client, mut eventloop) = AsyncClient::new(opts, ACK_QUEUE);
     let (tx, rx) = mpsc::channel::<Publish>(QUEUE);
-    let store = tokio::spawn(store_loop(ingest.clone(), client.clone(), rx, log.clone()));
+    let store = tokio::spawn(store_loop(ingest.clone(), client.clone(), rx));
     let mut routes_rx = ingest.watch_routes();
     let mut subscribed: HashSet<(String, u8)> = HashSet::new();
     let mut backoff = Duration::from_millis(100);
@@ -148,15 +143,15 @@ pub async fn run(ingest: Arc<Ingest>, opts: MqttOptions, stop: watch::Receiver<b
         tokio::select! {
             _ = &mut stop_all => break,
             _ = routes_rx.changed() => {
-                resubscribe(&client, &ingest.routes(), &mut subscribed, &log).await;
+                resubscribe(&client, &ingest.routes(), &mut subscribed).await;
             }
             ev = eventloop.poll() => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     backoff = Duration::from_millis(100);
-                    log("MQTT connected".into());
+                    tracing::info!("MQTT connected");
                     // A persistent session may keep subscriptions, but routes may have changed.
                     subscribed.clear();
-                    resubscribe(&client, &ingest.routes(), &mut subscribed, &log).await;
+                    resubscribe(&client, &ingest.routes(), &mut subscribed).await;
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     if tx.send(p).await.is_err() {
@@ -165,7 +160,7 @@ pub async fn run(ingest: Arc<Ingest>, opts: MqttOptions, stop: watch::Receiver<b
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    log(format!("MQTT connection: {e}; retrying in {backoff:?}"));
+                    tracing::warn!("MQTT connection: {e}; retrying in {backoff:?}");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = stopped(stop.clone()) => break,
@@ -199,7 +194,7 @@ async fn drain(eventloop: &mut EventLoop) {
 }
 
 /// Subscribes to every route's filter not yet subscribed; unsubscribes dropped ones.
-async fn resubscribe(client: &AsyncClient, routes: &[Route], subscribed: &mut HashSet<(String, u8)>, log: &Log) {
+async fn resubscribe(client: &AsyncClient, routes: &[Route], subscribed: &mut HashSet<(String, u8)>) {
     let want: HashSet<(String, u8)> = routes.iter().map(|r| (r.subscription(), r.qos)).collect();
     for (topic, _) in subscribed.difference(&want) {
         let _ = client.unsubscribe(topic.clone()).await;
@@ -207,14 +202,14 @@ async fn resubscribe(client: &AsyncClient, routes: &[Route], subscribed: &mut Ha
     for (topic, qos) in want.difference(subscribed) {
         let q = if *qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
         if let Err(e) = client.subscribe(topic.clone(), q).await {
-            log(format!("MQTT subscribe {topic}: {e}"));
+            tracing::warn!("MQTT subscribe {topic}: {e}");
         }
     }
     *subscribed = want;
 }
 
 /// Stores queued messages in batches, then acknowledges them.
-async fn store_loop(ingest: Arc<Ingest>, client: AsyncClient, mut rx: mpsc::Receiver<Publish>, log: Log) {
+async fn store_loop(ingest: Arc<Ingest>, client: AsyncClient, mut rx: mpsc::Receiver<Publish>) {
     let session = now_micros();
     let mut seq: u64 = 0;
     let recent = Arc::new(std::sync::Mutex::new(recent_from_channels(&ingest)));
@@ -285,8 +280,8 @@ async fn store_loop(ingest: Arc<Ingest>, client: AsyncClient, mut rx: mpsc::Rece
                 }
             }
             // Not durable: no acknowledgement, so the broker keeps the messages.
-            Ok(Err(e)) => log(format!("storing MQTT messages failed, not acknowledged: {e}")),
-            Err(e) => log(format!("MQTT store task failed: {e}")),
+            Ok(Err(e)) => tracing::error!("storing MQTT messages failed, not acknowledged: {e}"),
+            Err(e) => tracing::error!("MQTT store task failed: {e}"),
         }
     }
 }

@@ -238,6 +238,16 @@ impl Ingest {
             column(&|(m, _)| super::check::printable(&m.payload, REJECTED_RAW_BYTES)),
         ];
         self.engine.append_log(REJECTED, &REJECTED_COLUMNS, values)?;
+        static REFUSED: crate::util::lograte::Summary =
+            crate::util::lograte::Summary::new(crate::util::lograte::PERIOD);
+        if let Some(count) = REFUSED.add(channel, n as u64) {
+            tracing::warn!(
+                channel,
+                count,
+                "messages refused for channel {channel:?} ({count} since the last such line; the last: {}); see fleetdb.rejected_messages",
+                rows[n - 1].1
+            );
+        }
         // Metrics label only channels that exist: names clients make up are counted together.
         let label = if self.engine.channel(channel).is_ok() { channel } else { super::metrics::UNKNOWN_CHANNEL };
         self.metrics.rejected(source, label, n as u64);

@@ -80,11 +80,40 @@ struct State {
     lines: usize,
 }
 
-/// What an earlier attempt of a request stored.
+/// What earlier attempts of a request stored: the ids of the messages under its topic, each with
+/// the CRC-32 of its payload.
 #[derive(Debug, Default)]
 pub struct Stored {
-    /// The message ids stored under the request's topic.
-    pub ids: HashSet<String>,
+    ids: HashMap<String, u32>,
+}
+
+/// A message of a retried request, against what earlier attempts stored.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Not stored before: store it.
+    New,
+    /// Stored before with the same payload: skip it.
+    Stored,
+    /// Stored before with another payload: the id was reused for different data, refuse it.
+    Different,
+}
+
+impl Stored {
+    pub fn check(&self, id: &str, payload: &[u8]) -> Retry {
+        match self.ids.get(id) {
+            None => Retry::New,
+            Some(&crc) if crc == crc32(payload) => Retry::Stored,
+            Some(_) => Retry::Different,
+        }
+    }
+}
+
+/// Why a message of a retry is refused when its payload differs from the stored one.
+pub fn different_payload(request_id: &str, message_id: &str) -> String {
+    format!(
+        "message {message_id} was stored by an earlier attempt of request {request_id} with a different payload; \
+         a retry must send the same messages (new data goes under a new x-request-id)"
+    )
 }
 
 /// A request being served; releases its id when dropped.
@@ -247,10 +276,10 @@ impl Requests {
 }
 
 /// Ids of the messages with `topic` from offset `start` on.
-fn stored_ids(channel: &Channel, start: u64, topic: &str) -> Result<HashSet<String>> {
+fn stored_ids(channel: &Channel, start: u64, topic: &str) -> Result<HashMap<String, u32>> {
     let end = channel.next_offset();
     let mut at = start;
-    let mut ids = HashSet::new();
+    let mut ids = HashMap::new();
     while at < end {
         let m = channel.read_from(at, 16_384)?;
         if m.is_empty() {
@@ -258,7 +287,7 @@ fn stored_ids(channel: &Channel, start: u64, topic: &str) -> Result<HashSet<Stri
         }
         for i in 0..m.len() {
             if m.topics.get(i) == topic {
-                ids.insert(m.ids.get(i).to_string());
+                ids.insert(m.ids.get(i).to_string(), crc32(m.payloads.get(i)));
             }
         }
         at = m.first_offset + m.len() as u64;

@@ -294,6 +294,11 @@ impl Pipelines {
                 }
                 Ok(Err(e)) => {
                     let mut c = lock(&r.counters);
+                    // Logged when it starts or changes, not at every retry.
+                    if c.stalled.as_deref() != Some(e.to_string().as_str()) {
+                        let name = read(&r.def).name.clone();
+                        tracing::error!(pipeline = %name, "pipeline {name}: a batch failed and is retried: {e}");
+                    }
                     c.stalled = Some(e.to_string());
                     c.retries = c.retries.saturating_add(1);
                     let wait = Duration::from_millis(50u64 << c.retries.min(7)).min(Duration::from_secs(5));
@@ -506,6 +511,7 @@ const ERROR_COLUMNS: [&str; 5] = ["pipeline", "activity", "reason", "message_id"
 
 /// Notes in `fleetdb.pipeline_errors` that `pipeline` was paused, and why.
 fn record_pause(engine: &Engine, pipeline: &str, reason: &str) -> Result<()> {
+    tracing::error!(pipeline, "pipeline {pipeline} paused: {reason}");
     let one = |s: &str| vec![s.to_string()];
     let values = vec![one(pipeline), one("paused"), one(reason), one(""), one("")];
     engine.append_log(ERRORS, &ERROR_COLUMNS, values)
@@ -513,6 +519,18 @@ fn record_pause(engine: &Engine, pipeline: &str, reason: &str) -> Result<()> {
 
 /// Appends failures to `fleetdb.pipeline_errors`.
 pub(crate) fn record_failures(engine: &Engine, pipeline: &str, msgs: &Messages, failures: &[Failure]) -> Result<()> {
+    static FAILING: crate::util::lograte::Summary = crate::util::lograte::Summary::new(crate::util::lograte::PERIOD);
+    if let Some(last) = failures.last()
+        && let Some(count) = FAILING.add(pipeline, failures.len() as u64)
+    {
+        tracing::warn!(
+            pipeline,
+            count,
+            "pipeline {pipeline}: messages failed ({count} since the last such line; the last at {}: {}); see fleetdb.pipeline_errors",
+            last.activity,
+            last.reason
+        );
+    }
     let column = |f: &dyn Fn(&Failure) -> String| failures.iter().map(f).collect::<Vec<String>>();
     let values = vec![
         column(&|_| pipeline.to_string()),

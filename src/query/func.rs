@@ -615,17 +615,16 @@ fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr])
         Func::Round => {
             let x = flt(0)?;
             let d = if a.len() > 1 { int(1)? } else { 0 };
-            let p = 10f64.powi(d as i32);
             // numeric rounds half away from zero; float8 rounds half to even (rint).
-            let r = if out == SqlType::Float8 && a.len() == 1 { x.round_ties_even() } else { (x * p).round() / p };
+            let r =
+                if out == SqlType::Float8 && a.len() == 1 { x.round_ties_even() } else { to_places(x, d, f64::round) };
             S::Float(r)
         }
         Func::Ceil => S::Float(flt(0)?.ceil()),
         Func::Floor => S::Float(flt(0)?.floor()),
         Func::Trunc => {
             let d = if a.len() > 1 { int(1)? } else { 0 };
-            let p = 10f64.powi(d as i32);
-            S::Float((flt(0)? * p).trunc() / p)
+            S::Float(to_places(flt(0)?, d, f64::trunc))
         }
         Func::Power => {
             let (x, y) = (flt(0)?, flt(1)?);
@@ -687,7 +686,7 @@ fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr])
         }
         Func::AddInterval => {
             let S::Interval(iv) = &a[1] else { return Err(SqlError::mismatch("an interval was expected")) };
-            S::Time(add_interval(time_of(&a[0], tys[0]), iv, 1))
+            S::Time(add_interval(time_of(&a[0], tys[0]), iv, 1).ok_or_else(timestamp_out_of_range)?)
         }
         Func::DateBin => {
             let stride = match &a[0] {
@@ -745,6 +744,24 @@ pub fn scalar_cmp(a: &Scalar, b: &Scalar) -> Option<std::cmp::Ordering> {
     }
 }
 
+/// `x` rounded (or truncated) to `places` decimal places, negative places left of the point.
+/// Past what a double holds the value is already exact (or rounds to zero): never NaN, and a
+/// places count beyond `i32` is not wrapped.
+fn to_places(x: f64, places: i64, op: fn(f64) -> f64) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    if places >= 0 {
+        let p = 10f64.powi(places.min(400) as i32);
+        let scaled = x * p;
+        // A double has at most 17 significant digits: once scaled past 2^53 nothing is left to round.
+        if !scaled.is_finite() || scaled.abs() >= 9_007_199_254_740_992.0 { x } else { op(scaled) / p }
+    } else {
+        let p = 10f64.powi(places.unsigned_abs().min(400) as i32);
+        if !p.is_finite() { 0.0 } else { op(x / p) * p }
+    }
+}
+
 fn time_of(s: &Scalar, t: SqlType) -> i64 {
     match s {
         Scalar::Time(v) if t == SqlType::Date => v.saturating_mul(MICROS_PER_DAY),
@@ -754,22 +771,38 @@ fn time_of(s: &Scalar, t: SqlType) -> i64 {
     }
 }
 
+fn timestamp_out_of_range() -> SqlError {
+    SqlError::new("22008", "timestamp out of range")
+}
+
+/// PostgreSQL's timestamp range, in microseconds since 1970: 4714-11-24 BC to the end of 294276 AD.
+fn timestamp_range() -> std::ops::RangeInclusive<i128> {
+    let first = days_from_civil(-4713, 11, 24) as i128 * MICROS_PER_DAY as i128;
+    let end = days_from_civil(294_277, 1, 1) as i128 * MICROS_PER_DAY as i128;
+    first..=end - 1
+}
+
 /// `ts + sign * interval`, months by the calendar (clamping the day), days as 24 hours (UTC).
-/// Results outside ±290,000 years saturate (fleetdb's timestamps are 64-bit microseconds).
-pub fn add_interval(ts: i64, iv: &Interval, sign: i64) -> i64 {
-    let mut t = ts;
+/// `None` when the result falls outside PostgreSQL's timestamp range (22008 for the caller).
+pub fn add_interval(ts: i64, iv: &Interval, sign: i64) -> Option<i64> {
+    let range = timestamp_range();
+    let mut t = ts as i128;
     if iv.months != 0 {
-        let days = t.div_euclid(MICROS_PER_DAY);
-        let tod = t.rem_euclid(MICROS_PER_DAY);
-        let (y, m, d) = civil_from_days(days as i32);
+        let days = ts.div_euclid(MICROS_PER_DAY);
+        let tod = ts.rem_euclid(MICROS_PER_DAY);
+        let (y, m, d) = civil_from_days(i32::try_from(days).ok()?);
         let total = y as i64 * 12 + (m as i64 - 1) + sign * iv.months as i64;
-        let (ny, nm) = (total.div_euclid(12).clamp(-200_000, 200_000) as i32, (total.rem_euclid(12) + 1) as u32);
+        // Years past the range cannot come back inside it with the days and microseconds that
+        // an interval holds (at most 2^31 days, about 5.9 million years: checked below).
+        let ny = i32::try_from(total.div_euclid(12)).ok().filter(|y| (-4_800_000..=4_800_000).contains(y))?;
+        let nm = (total.rem_euclid(12) + 1) as u32;
         let last =
             (28..=31).rev().find(|&dd| civil_from_days(days_from_civil(ny, nm, dd)) == (ny, nm, dd)).unwrap_or(28);
-        t = day_start(days_from_civil(ny, nm, d.min(last)) as i64).saturating_add(tod);
+        t = days_from_civil(ny, nm, d.min(last)) as i128 * MICROS_PER_DAY as i128 + tod as i128;
     }
     let delta = (iv.days as i128 * MICROS_PER_DAY as i128 + iv.micros as i128) * sign as i128;
-    (t as i128 + delta).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    let out = t + delta;
+    if range.contains(&out) { Some(out as i64) } else { None }
 }
 
 /// Start of day `days`, saturating at the ends of the representable range.
@@ -857,7 +890,12 @@ mod tests {
     fn calendar_arithmetic() {
         let jan31 = day_start(days_from_civil(2026, 1, 31) as i64);
         let feb28 = day_start(days_from_civil(2026, 2, 28) as i64);
-        assert_eq!(add_interval(jan31, &Interval { months: 1, days: 0, micros: 0 }, 1), feb28);
+        assert_eq!(add_interval(jan31, &Interval { months: 1, days: 0, micros: 0 }, 1), Some(feb28));
+        // 300,000 years (in months, and in days) leave PostgreSQL's range: an error, not a clamp.
+        assert_eq!(add_interval(jan31, &Interval { months: 3_600_000, days: 0, micros: 0 }, 1), None);
+        assert_eq!(add_interval(jan31, &Interval { months: 0, days: 109_500_000, micros: 0 }, 1), None);
+        assert_eq!(add_interval(jan31, &Interval { months: -12 * 7000, days: 0, micros: 0 }, 1), None);
+        assert!(add_interval(jan31, &Interval { months: 12 * 290_000, days: 0, micros: 0 }, 1).is_some());
         let t = day_start(days_from_civil(2026, 3, 18) as i64) + 3_723_000_000;
         assert_eq!(date_trunc("hour", t).unwrap(), t - 123_000_000);
         assert_eq!(date_trunc("month", t).unwrap(), day_start(days_from_civil(2026, 3, 1) as i64));
@@ -865,5 +903,16 @@ mod tests {
         assert_eq!(date_part("dow", t, SqlType::TimestampTz).unwrap(), 3.0); // a Wednesday
         assert_eq!(date_part("minute", t, SqlType::TimestampTz).unwrap(), 2.0);
         assert!(date_trunc("fortnight", t).is_err());
+    }
+
+    #[test]
+    fn rounding_to_places_never_gives_nan() {
+        assert_eq!(to_places(1.5, 1_000_000, f64::round), 1.5);
+        assert_eq!(to_places(1.25, 1, f64::round), 1.3);
+        assert_eq!(to_places(1234.5, -2, f64::round), 1200.0);
+        assert_eq!(to_places(1234.5, -1_000_000, f64::round), 0.0);
+        assert_eq!(to_places(1.5, 4_294_967_297, f64::round), 1.5); // not wrapped to 1 place
+        assert_eq!(to_places(-2.77, 1, f64::trunc), -2.7);
+        assert_eq!(to_places(0.0, 400, f64::round), 0.0);
     }
 }

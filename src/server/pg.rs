@@ -47,8 +47,6 @@ pub struct ServerOptions {
     pub query_memory: usize,
     /// Connection and message limits.
     pub conn: ConnLimits,
-    /// Where the server reports what an operator should know (the binary prints it).
-    pub log: Arc<dyn Fn(String) + Send + Sync>,
 }
 
 impl Default for ServerOptions {
@@ -57,7 +55,6 @@ impl Default for ServerOptions {
             password: None,
             query_memory: crate::query::guard::DEFAULT_QUERY_MEMORY,
             conn: ConnLimits::default(),
-            log: Arc::new(|_| {}),
         }
     }
 }
@@ -104,8 +101,19 @@ fn fields(schema: &[OutCol], format: &Format) -> Vec<FieldInfo> {
     schema
         .iter()
         .enumerate()
-        .map(|(i, c)| FieldInfo::new(c.name.clone(), None, None, pg_type(c.ty), format.format_for(i)))
+        .map(|(i, c)| FieldInfo::new(column_label(&c.name), None, None, pg_type(c.ty), format.format_for(i)))
         .collect()
+}
+
+/// A result column's name as the client sees it: at most 63 bytes (PostgreSQL's NAMEDATALEN - 1),
+/// cut at a character boundary, as PostgreSQL truncates identifiers.
+fn column_label(name: &str) -> String {
+    const MAX: usize = 63;
+    if name.len() <= MAX {
+        return name.to_string();
+    }
+    let cut = (0..=MAX).rev().find(|&i| name.is_char_boundary(i)).unwrap_or(0);
+    name[..cut].to_string()
 }
 
 /// Encodes a statement's outcome as a pgwire response; a COPY FROM STDIN is remembered so
@@ -710,7 +718,7 @@ pub async fn serve(
                     Ok((socket, _)) => socket,
                     Err(e) => {
                         if backoff.is_zero() {
-                            (options.log)(format!("accepting a SQL connection failed: {e}; retrying"));
+                            tracing::warn!("accepting a SQL connection failed: {e}; retrying");
                         }
                         backoff = (backoff * 2).clamp(std::time::Duration::from_millis(10), std::time::Duration::from_secs(1));
                         tokio::select! {
@@ -720,7 +728,7 @@ pub async fn serve(
                     }
                 };
                 if !backoff.is_zero() {
-                    (options.log)("accepting SQL connections again".to_string());
+                    tracing::info!("accepting SQL connections again");
                     backoff = std::time::Duration::ZERO;
                 }
                 let _ = socket.set_nodelay(true);
@@ -916,5 +924,13 @@ mod tests {
         assert_eq!(param_count("SELECT $1, $2::int WHERE x = '$9'"), 2);
         assert_eq!(param_count("SELECT 1"), 0);
         assert_eq!(param_count("SELECT $10"), 10);
+    }
+
+    #[test]
+    fn column_labels_are_cut_to_63_bytes_at_a_character() {
+        assert_eq!(column_label("n"), "n");
+        assert_eq!(column_label(&"a".repeat(1 << 20)), "a".repeat(63));
+        // 31 two-byte characters are 62 bytes; the 32nd would end at 64.
+        assert_eq!(column_label(&"é".repeat(40)), "é".repeat(31));
     }
 }

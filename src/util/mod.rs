@@ -1,6 +1,6 @@
 //! Small shared helpers: bounds-checked byte encoding ([`bytes`]), time arithmetic
 //! ([`time`]), crash-safe file replacement ([`fsutil`]), the file framing shared by data files
-//! ([`container`]), external programs under a deadline ([`process`]) and read-only memory maps ([`mmap`], one of the crate's two `unsafe` places; the other is
+//! ([`container`]), log lines summarised per key ([`lograte`]), external programs under a deadline ([`process`]) and read-only memory maps ([`mmap`], one of the crate's two `unsafe` places; the other is
 //! `StrVec::get`).
 
 pub mod bytes;
@@ -9,6 +9,7 @@ pub mod faults;
 pub mod fsutil;
 pub mod hash;
 pub mod json;
+pub mod lograte;
 pub mod memory;
 pub mod mmap;
 pub mod process;

@@ -409,3 +409,9 @@ SELECT extract(epoch FROM interval '1 month'), extract(epoch FROM interval '2 ye
 SELECT true::text, false::text, (1 < 2) || 'x', 'is ' || (2 < 1)
 SELECT machine_id, extract(epoch FROM max(time) - min(time)) AS span FROM readings GROUP BY machine_id ORDER BY machine_id LIMIT 3
 SELECT to_timestamp(1767225600)
+-- timestamps past PostgreSQL's range are 22008, not clamped; rounding to many places
+SELECT timestamptz '2026-01-01 00:00:00+00' + interval '300000 years'
+SELECT timestamptz '2026-01-01 00:00:00+00' - interval '7000 years'
+SELECT timestamptz '2026-01-01 00:00:00+00' + interval '200000 years'
+SELECT timestamptz '2026-01-01 00:00:00+00' + interval '100000000 days'
+SELECT round(2.5, 0), round(-2.5), round(1234.5678, -2), trunc(-2.77, 1), round(1234.5, -9), trunc(98.7, -1)

@@ -9,9 +9,7 @@ use fleetdb::engine::{Engine, EngineConfig};
 use fleetdb::sim::{Fleet, FleetConfig};
 use fleetdb::util::time::MICROS_PER_SECOND;
 
-use crate::cli::args::Args;
-
-pub const OPTIONS: [&str; 5] = ["machines", "duration", "data-dir", "pg-listen", "http-listen"];
+use crate::cli::args::DemoArgs;
 
 pub(super) const CHANNEL: &str = "factory_sensor_channel";
 pub(super) const DATASTORE: &str = "factory_processed_datastore";
@@ -58,18 +56,10 @@ CREATE DATASET machine_rul AS
   GROUP BY machine_id
   WITH (schedule = 'rate(1 minute)', versions = 10);";
 
-pub fn run(a: &Args) -> Result<(), String> {
-    let machines: usize = match a.get("machines") {
-        Some(s) => s.parse().ok().filter(|&n| (1..=100_000).contains(&n)).ok_or("--machines takes 1 to 100000")?,
-        None => 200,
-    };
-    let duration = match a.get("duration") {
-        Some(s) => Some(Duration::from_secs(
-            s.trim_end_matches('s').parse().map_err(|_| "--duration takes a number of seconds, as in 120s")?,
-        )),
-        None => None,
-    };
-    let data_dir = match a.get("data-dir") {
+pub fn run(a: &DemoArgs) -> Result<(), String> {
+    let machines = a.machines as usize;
+    let duration = a.duration.map(Duration::from_secs);
+    let data_dir = match &a.data_dir {
         Some(d) => std::path::PathBuf::from(d),
         None => std::env::temp_dir().join(format!("fleetdb-demo-{}-{}", std::process::id(), now_secs())),
     };
@@ -99,14 +89,13 @@ pub fn run(a: &Args) -> Result<(), String> {
     );
     let loaded = load_history(&engine, &mut fleet, history_start, now)?;
     fleet.resume_at(now);
-    let mut serve_args = vec!["--data-dir".to_string(), data_dir.display().to_string()];
-    for k in ["pg-listen", "http-listen"] {
-        if let Some(v) = a.get(k) {
-            serve_args.extend([format!("--{k}"), v.to_string()]);
-        }
-    }
-    serve_args.extend(["--mqtt".to_string(), format!("mqtt://{broker}")]);
-    let serve_args = crate::cli::args::parse("serve", &serve_args, &crate::cli::config::SERVE_OPTIONS, &[])?;
+    let serve_args = crate::cli::config::ServeArgs {
+        data_dir: Some(data_dir.display().to_string()),
+        pg_listen: a.pg_listen.clone(),
+        http_listen: a.http_listen.clone(),
+        mqtt: Some(format!("mqtt://{broker}")),
+        ..Default::default()
+    };
     let cfg = crate::cli::config::resolve(&serve_args, |_| None)?;
     println!(
         "fleetdb demo: {loaded} historical readings stored; now {machines} simulated machines publish one reading a second\n\
@@ -141,7 +130,7 @@ pub fn run(a: &Args) -> Result<(), String> {
     if let Some(e) = error.lock().map_or(None, |e| e.clone()) {
         println!("{e}");
     }
-    if a.get("data-dir").is_none() {
+    if a.data_dir.is_none() {
         let _ = std::fs::remove_dir_all(&data_dir);
     }
     served
