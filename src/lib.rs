@@ -2,7 +2,8 @@
 //!
 //! The modules, from the bottom layer up (the README's Architecture section has the order that
 //! `tests/architecture.rs` enforces):
-//! - [`error`]: the storage layers' error type; [`util`]: bytes, time, files and the
+//! - [`error`]: the error type below the query engine, with its one mapping to SQLSTATEs, AWS
+//!   error codes and HTTP statuses; [`util`]: bytes, time, files and the
 //!   `FileSystem` seam, memory maps, JSON, locks, memory pools, external programs.
 //! - [`batch`]: the column batches every stage speaks.
 //! - [`wal`]: the write-ahead log; [`objects`]: each object's options file and the naming rule.

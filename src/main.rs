@@ -151,7 +151,7 @@ pub(crate) fn serve_engine(
             // The same data directory is the same MQTT session across restarts.
             let dir = std::fs::canonicalize(&cfg.data_dir).unwrap_or_else(|_| cfg.data_dir.clone());
             let default_id = format!("fleetdb-{:08x}", crc32fast::hash(dir.to_string_lossy().as_bytes()));
-            Some(fleetdb::ingest::mqtt::options(&mc, &default_id)?)
+            Some(fleetdb::ingest::mqtt::options(&mc, &default_id).map_err(|e| e.to_string())?)
         }
         None => None,
     };

@@ -193,7 +193,7 @@ pub fn parse_duration(name: &str, s: &str) -> Result<Option<std::time::Duration>
 
 /// Reads a size such as `1GiB`, `512MiB`, `256MB` or a number of bytes, at least `min` bytes.
 pub fn parse_size_at_least(s: &str, min: usize) -> Result<usize, String> {
-    fleetdb::util::bytes::parse_size(s, min)
+    fleetdb::util::bytes::parse_size(s, min).map_err(|e| e.to_string())
 }
 
 /// Reads the config file: TOML, only the keys of [`serve_settings!`]. An error is one line.

@@ -53,7 +53,7 @@ pub fn run(a: &StressArgs) -> Result<(), String> {
         (engine.create_datastore(DATASTORE, None, Some("machine_id")).map(|_| ()), "datastore"),
     ] {
         match r {
-            Ok(()) | Err(Error::AlreadyExists(_)) => {}
+            Ok(()) | Err(Error::AlreadyExists { .. }) => {}
             Err(e) => return Err(format!("creating the stress {f}: {e}")),
         }
     }

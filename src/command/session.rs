@@ -381,13 +381,7 @@ impl Session {
                     shared_group,
                 };
                 match self.ingest()?.create_route(route) {
-                    Err(crate::Error::AlreadyExists(_)) if *if_not_exists => {}
-                    Err(crate::Error::AlreadyExists(_)) => {
-                        return Err(SqlError::new("42710", format!("route \"{name}\" already exists")));
-                    }
-                    Err(crate::Error::NotFound(_)) => {
-                        return Err(SqlError::new("42704", format!("channel \"{channel}\" does not exist")));
-                    }
+                    Err(crate::Error::AlreadyExists { .. }) if *if_not_exists => {}
                     r => r?,
                 }
                 Ok(Outcome::Done("CREATE ROUTE".into()))
@@ -416,10 +410,7 @@ impl Session {
                 let ingest = self.ingest()?;
                 for n in names {
                     match ingest.drop_route(n) {
-                        Err(crate::Error::NotFound(_)) if *if_exists => {}
-                        Err(crate::Error::NotFound(_)) => {
-                            return Err(SqlError::new("42704", format!("route \"{n}\" does not exist")));
-                        }
+                        Err(crate::Error::NotFound { .. }) if *if_exists => {}
                         r => r?,
                     }
                 }
@@ -435,10 +426,7 @@ impl Session {
                         _ => return Err(SqlError::unsupported(format!("DROP {}", kind.name()))),
                     };
                     match r {
-                        Err(crate::Error::NotFound(_)) if *if_exists => {}
-                        Err(crate::Error::NotFound(_)) => {
-                            return Err(SqlError::new("42704", format!("{} \"{n}\" does not exist", kind.name())));
-                        }
+                        Err(crate::Error::NotFound { .. }) if *if_exists => {}
                         r => r?,
                     }
                 }
@@ -452,22 +440,12 @@ impl Session {
                     return Err(SqlError::syntax("ALTER … SET needs at least one option"));
                 }
                 let days = parse_retention(options)?;
-                self.engine.set_retention(*kind == ObjectKind::Datastore, name, days).map_err(|e| match e {
-                    crate::Error::NotFound(_) => {
-                        SqlError::new("42704", format!("{} \"{name}\" does not exist", kind.name()))
-                    }
-                    other => other.into(),
-                })?;
+                self.engine.set_retention(*kind == ObjectKind::Datastore, name, days)?;
                 Ok(Outcome::Done(format!("ALTER {}", kind.name().to_ascii_uppercase())))
             }
             Statement::Sample { name, limit, from, to } => self.sample_channel(name, *limit, from, to),
             Statement::CreatePipeline { spec, if_not_exists } => {
-                match self.pipelines()?.create(spec.clone(), *if_not_exists) {
-                    Err(crate::Error::AlreadyExists(what)) => {
-                        Err(SqlError::new("42710", format!("{what} already exists")))
-                    }
-                    r => pipeline_result(r.map(drop), "CREATE PIPELINE"),
-                }
+                pipeline_result(self.pipelines()?.create(spec.clone(), *if_not_exists).map(drop), "CREATE PIPELINE")
             }
             Statement::AlterPipeline(spec) => pipeline_result(self.pipelines()?.alter(spec.clone()), "ALTER PIPELINE"),
             Statement::TestPipeline { name, messages } => self.test_pipeline(name, messages),
@@ -482,13 +460,7 @@ impl Session {
                         .transpose()
                 };
                 let (from, to) = (at(from)?, at(to)?);
-                let id = match self.pipelines()?.reprocess(name, from, to) {
-                    Ok(id) => id,
-                    Err(crate::Error::NotFound(what)) => {
-                        return Err(SqlError::new("42704", format!("{what} does not exist")));
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+                let id = self.pipelines()?.reprocess(name, from, to)?;
                 let (schema, batches) = text_batch(&["reprocessing_id"], vec![vec![Some(id.to_string())]]);
                 Ok(Outcome::Rows { schema, batches })
             }
@@ -496,9 +468,6 @@ impl Session {
             Statement::CreateDataset { name, if_not_exists, query, options } => {
                 self.check_dataset_query(query)?;
                 match self.datasets()?.create(name, query, options, *if_not_exists) {
-                    Err(crate::Error::AlreadyExists(what)) => {
-                        Err(SqlError::new("42P07", format!("{what} already exists")))
-                    }
                     Err(crate::Error::Invalid(why)) => Err(SqlError::new("22023", why)),
                     r => r.map(|_| Outcome::Done("CREATE DATASET".into())).map_err(Into::into),
                 }
@@ -509,7 +478,7 @@ impl Session {
                 }
                 match self.datasets()?.alter(name, query.as_deref(), options) {
                     Err(crate::Error::Invalid(why)) => Err(SqlError::new("22023", why)),
-                    r => r.map(|()| Outcome::Done("ALTER DATASET".into())).map_err(not_found),
+                    r => r.map(|()| Outcome::Done("ALTER DATASET".into())).map_err(SqlError::from),
                 }
             }
             Statement::Checkpoint => {
@@ -517,7 +486,7 @@ impl Session {
                 Ok(Outcome::Done("CHECKPOINT".into()))
             }
             Statement::RefreshDataset(name) => {
-                let v = self.datasets()?.refresh(name).map_err(not_found)?;
+                let v = self.datasets()?.refresh(name).map_err(SqlError::from)?;
                 let (schema, batches) = text_batch(
                     &["version_id", "status", "rows", "reason"],
                     vec![vec![
@@ -533,7 +502,7 @@ impl Session {
                 let rows = self
                     .datasets()?
                     .versions(name)
-                    .map_err(not_found)?
+                    .map_err(SqlError::from)?
                     .iter()
                     .rev()
                     .map(|v| {
@@ -644,10 +613,7 @@ impl Session {
                 for n in names {
                     let name = n.to_string().to_ascii_lowercase();
                     match self.engine.drop_table(&name) {
-                        Err(crate::Error::NotFound(_)) if *if_exists => {}
-                        Err(crate::Error::NotFound(_)) => {
-                            return Err(SqlError::new("42P01", format!("table \"{name}\" does not exist")));
-                        }
+                        Err(crate::Error::NotFound { .. }) if *if_exists => {}
                         r => r?,
                     }
                 }
@@ -710,21 +676,8 @@ fn ident_name(i: &ast::Ident) -> String {
     if i.quote_style.is_some() { i.value.clone() } else { i.value.to_ascii_lowercase() }
 }
 
-/// Pipeline errors as SQL errors: unknown objects are 42704 (undefined_object).
-/// A not-found error as 42704 with its object's name.
-fn not_found(e: crate::Error) -> SqlError {
-    match e {
-        crate::Error::NotFound(what) => SqlError::new("42704", format!("{what} does not exist")),
-        other => other.into(),
-    }
-}
-
 fn pipeline_result(r: crate::Result<()>, tag: &str) -> SqlResult<Outcome> {
-    match r {
-        Ok(()) => Ok(Outcome::Done(tag.into())),
-        Err(crate::Error::NotFound(what)) => Err(SqlError::new("42704", format!("{what} does not exist"))),
-        Err(e) => Err(e.into()),
-    }
+    r.map(|()| Outcome::Done(tag.into())).map_err(SqlError::from)
 }
 
 fn schema_of_table(t: &TableSchema) -> Vec<OutCol> {

@@ -24,7 +24,12 @@ pub fn is_dataset(doc: &str) -> bool {
 }
 
 /// Translates a dataset document.
-pub fn translate(doc: &str) -> Result<Translation, String> {
+pub fn translate(doc: &str) -> crate::Result<Translation> {
+    translate_text(doc).map_err(crate::Error::Invalid)
+}
+
+/// [`translate`], its error a reason as text.
+fn translate_text(doc: &str) -> std::result::Result<Translation, String> {
     let parsed = json::parse(doc).map_err(|e| format!("not JSON: {e}"))?;
     let root = member(&parsed, "dataset").unwrap_or(&parsed);
     let name = text(root, "datasetName").or_else(|| text(root, "name")).ok_or("no datasetName (or dataset.name)")?;

@@ -13,7 +13,7 @@ use crate::batch::{Batch, Field, Values};
 use crate::datastore::file::{FileSpec, encode_file};
 use crate::datastore::reader::DsFile;
 use crate::engine::Engine;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Object, Result};
 use crate::query::bind::{Binder, DatasetSource, DeltaWindow};
 use crate::query::exec::{concat, run};
 use crate::query::expr::EvalCtx;
@@ -125,7 +125,7 @@ impl Datasets {
                 let sql = r.bytes32().and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| bad("short".into()))?;
                 let (name, query, options) = grammar::definition(sql)
                     .map_err(|e| bad(format!("unreadable definition {sql:?}: {}", e.message)))?;
-                let def = DatasetDef::new(&name, &query, &options, created).map_err(bad)?;
+                let def = DatasetDef::new(&name, &query, &options, created).map_err(|e| bad(e.to_string()))?;
                 let ddir = dataset_dir(&dir, &name);
                 let mut versions = load_versions(&ddir)?;
                 // A run the server did not live to finish.
@@ -199,7 +199,7 @@ impl Datasets {
 
     /// Dataset `name`, or NotFound.
     fn get(&self, name: &str) -> Result<Arc<Ds>> {
-        self.find(name).ok_or_else(|| Error::NotFound(format!("dataset \"{name}\"")))
+        self.find(name).ok_or_else(|| Error::not_found(Object::Dataset, name))
     }
 
     pub fn exists(&self, name: &str) -> bool {
@@ -223,7 +223,7 @@ impl Datasets {
     fn check_def(&self, engine: &Arc<Engine>, def: &DatasetDef) -> Result<()> {
         self.check_trigger(def)?;
         for t in &def.deliveries {
-            t.check_contained().map_err(Error::Invalid)?;
+            t.check_contained()?;
         }
         match &def.program {
             Some(p) if p.input == def.name || self.find(&p.input).is_none() => {
@@ -246,13 +246,13 @@ impl Datasets {
         crate::engine::validate_name(name)?;
         let _g = lock(&self.ddl);
         if self.find(name).is_some() {
-            return if if_not_exists { Ok(false) } else { Err(Error::AlreadyExists(format!("dataset \"{name}\""))) };
+            return if if_not_exists { Ok(false) } else { Err(Error::already_exists(Object::Dataset, name)) };
         }
         let engine = self.engine()?;
         if engine.table(name).is_ok() || engine.datastore(name).is_ok() || engine.channel(name).is_ok() {
-            return Err(Error::AlreadyExists(format!("a relation named \"{name}\"")));
+            return Err(Error::already_exists(Object::Relation, name));
         }
-        let def = DatasetDef::new(name, query, options, now_micros()).map_err(Error::Invalid)?;
+        let def = DatasetDef::new(name, query, options, now_micros())?;
         self.check_def(&engine, &def)?;
         let dir = dataset_dir(engine.data_dir(), name);
         if dir.exists() {
@@ -300,7 +300,7 @@ impl Datasets {
             }
         };
         let def =
-            DatasetDef::new(name, query.unwrap_or(&old.def.query), &merged, old.def.created).map_err(Error::Invalid)?;
+            DatasetDef::new(name, query.unwrap_or(&old.def.query), &merged, old.def.created)?;
         let engine = self.engine()?;
         self.check_def(&engine, &def)?;
         let versions = lock(&old.versions).clone();
@@ -613,7 +613,7 @@ impl Datasets {
             let outcome = self
                 .content(&job.dataset, &job.version.to_string())
                 .map_err(|e| e.to_string())
-                .and_then(|(cols, b)| deliver::deliver(&job, &cols, &b, &cx));
+                .and_then(|(cols, b)| deliver::deliver(&job, &cols, &b, &cx).map_err(|e| e.to_string()));
             let attempts = job.attempts + 1;
             let what = job.target.describe();
             let (event, detail, retry) = match outcome {
@@ -678,7 +678,7 @@ impl Datasets {
     pub fn logs(&self, name: &str, id: u64) -> Result<(String, String)> {
         let d = self.get(name)?;
         if !lock(&d.versions).iter().any(|v| v.id == id) {
-            return Err(Error::NotFound(format!("version {id} of dataset \"{name}\"")));
+            return Err(Error::not_found(Object::DatasetVersion, format!("version {id} of dataset \"{name}\"")));
         }
         let read = |s: &str| {
             std::fs::read(program::log_path(&d.dir, id, s))
@@ -699,7 +699,7 @@ impl Datasets {
             id => versions.iter().find(|v| id.parse::<u64>().is_ok_and(|n| n == v.id)),
         };
         let Some(v) = v else {
-            return Err(Error::NotFound(format!("content {which} of dataset \"{name}\"")));
+            return Err(Error::not_found(Object::DatasetVersion, format!("content {which} of dataset \"{name}\"")));
         };
         if v.state != VersionState::Succeeded {
             return Err(Error::Invalid(format!(

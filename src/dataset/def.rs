@@ -68,7 +68,12 @@ pub(super) fn program_mut<'d>(def: &'d mut DatasetDef, k: &str) -> std::result::
 
 impl DatasetDef {
     /// The definition from CREATE DATASET's parts.
-    pub fn new(name: &str, query: &str, options: &Options, created: i64) -> std::result::Result<DatasetDef, String> {
+    pub fn new(name: &str, query: &str, options: &Options, created: i64) -> crate::Result<DatasetDef> {
+        Self::new_text(name, query, options, created).map_err(crate::Error::Invalid)
+    }
+
+    /// [`Self::new`], its error a reason as text.
+    fn new_text(name: &str, query: &str, options: &Options, created: i64) -> std::result::Result<DatasetDef, String> {
         let mut def = DatasetDef {
             name: name.to_string(),
             query: query.to_string(),
@@ -93,7 +98,7 @@ impl DatasetDef {
         for (k, v) in options {
             match k.as_str() {
                 "schedule" if v.is_empty() => def.schedule = None,
-                "schedule" => def.schedule = Some((v.clone(), Schedule::parse(v)?)),
+                "schedule" => def.schedule = Some((v.clone(), Schedule::parse(v).map_err(|e| e.to_string())?)),
                 "versions" => {
                     def.versions = if v.eq_ignore_ascii_case("unlimited") {
                         None
@@ -143,7 +148,7 @@ impl DatasetDef {
                         .map_err(|_| format!("memory_limit = '{v}': a size of at least 1 MB, as in '512 MB'"))?;
                     program_mut(&mut def, k)?.memory_limit = Some(bytes as u64);
                 }
-                "deliver_file" | "deliver_mqtt" | "deliver_webhook" => def.deliveries.push(deliver::Target::new(k, v)?),
+                "deliver_file" | "deliver_mqtt" | "deliver_webhook" => def.deliveries.push(deliver::Target::new(k, v).map_err(|e| e.to_string())?),
                 other => {
                     return Err(format!(
                         "unknown dataset option \"{other}\" (schedule, trigger, versions, retention, delta_time, delta_offset, late_data_timeout; for programs variables, timeout, memory_limit)"

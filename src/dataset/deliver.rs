@@ -52,7 +52,12 @@ impl Target {
     /// A file target must stay inside the data directory: a relative path without `..`,
     /// control characters or NUL. Checked at CREATE and ALTER DATASET, and again before each
     /// delivery (definitions stored by older versions were not checked).
-    pub fn check_contained(&self) -> Result<(), String> {
+    pub fn check_contained(&self) -> crate::Result<()> {
+        self.check_contained_text().map_err(crate::Error::Invalid)
+    }
+
+    /// [`Self::check_contained`], its error a reason as text.
+    fn check_contained_text(&self) -> std::result::Result<(), String> {
         if self.kind != Kind::File {
             return Ok(());
         }
@@ -70,7 +75,12 @@ impl Target {
     }
 
     /// A rule from its option (`deliver_file`, `deliver_mqtt`, `deliver_webhook`).
-    pub fn new(key: &str, target: &str) -> Result<Target, String> {
+    pub fn new(key: &str, target: &str) -> crate::Result<Target> {
+        Self::new_text(key, target).map_err(crate::Error::Invalid)
+    }
+
+    /// [`Self::new`], its error a reason as text.
+    fn new_text(key: &str, target: &str) -> std::result::Result<Target, String> {
         let kind = match key {
             "deliver_file" => Kind::File,
             "deliver_mqtt" => Kind::Mqtt,
@@ -199,10 +209,15 @@ pub struct Context<'a> {
 }
 
 /// Delivers one version's content; a summary of what was done, or why it failed.
-pub fn deliver(job: &Job, cols: &[OutCol], b: &Batch, cx: &Context<'_>) -> Result<String, String> {
+pub fn deliver(job: &Job, cols: &[OutCol], b: &Batch, cx: &Context<'_>) -> crate::Result<String> {
+    deliver_text(job, cols, b, cx).map_err(crate::Error::External)
+}
+
+/// [`deliver`], its error a reason as text.
+fn deliver_text(job: &Job, cols: &[OutCol], b: &Batch, cx: &Context<'_>) -> std::result::Result<String, String> {
     match job.target.kind {
         Kind::File => {
-            job.target.check_contained()?;
+            job.target.check_contained_text()?;
             let key = job
                 .target
                 .target
@@ -392,7 +407,7 @@ mod tests {
     fn targets_are_checked_when_defined() {
         assert!(Target::new("deliver_file", "out/!{iotanalytics:scheduleTime}-!{iotanalytics:versionId}.csv").is_ok());
         let e = Target::new("deliver_file", "out/!{iotanalytics:datasetName}.csv").unwrap_err();
-        assert!(e.contains("unknown variable"), "{e}");
+        assert!(e.to_string().contains("unknown variable"), "{e}");
         assert!(Target::new("deliver_mqtt", "alerts/#").is_err());
         assert!(Target::new("deliver_webhook", "https://example.com/x").is_err());
         assert_eq!(parse_url("http://127.0.0.1:8080/hook").unwrap(), ("127.0.0.1".into(), 8080, "/hook".into()));

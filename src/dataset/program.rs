@@ -29,8 +29,9 @@ pub fn log_path(dir: &Path, version: u64, stream: &str) -> PathBuf {
     dir.join(format!("{version}.{stream}"))
 }
 
-/// Runs `p` for version `version` of dataset `name` (its files in `dir`) over `input`.
-pub fn run(
+/// Runs `p` for version `version` of dataset `name` (its files in `dir`) over `input`; the
+/// error is the version's reason, as text.
+pub(crate) fn run(
     p: &Program,
     name: &str,
     dir: &Path,
@@ -89,21 +90,25 @@ fn run_in(
         cwd: Some(&abs),
         env: &env,
     };
-    let out = process::run(&spec)?;
+    let out = process::run(&spec).map_err(|e| e.to_string())?;
     for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
         let kept = &bytes[bytes.len().saturating_sub(LOG_BYTES)..];
         let _ = std::fs::write(log_path(dir, version, stream), kept);
     }
     out.check(p.timeout).map_err(|e| match (out.status, p.memory_limit) {
         (Some(s), Some(m)) if !s.success() => format!("{e} (memory_limit is {} MB)", m >> 20),
-        _ => e,
+        _ => e.to_string(),
     })?;
     let text = std::fs::read(&output).map_err(|_| "the program wrote no output.csv (FLEETDB_OUTPUT)".to_string())?;
-    parse_output(&text)
+    parse_output_text(&text)
 }
 
 /// An output CSV as typed columns.
-pub fn parse_output(text: &[u8]) -> Result<(Vec<OutCol>, Batch), String> {
+pub fn parse_output(text: &[u8]) -> crate::Result<(Vec<OutCol>, Batch)> {
+    parse_output_text(text).map_err(crate::Error::Invalid)
+}
+
+fn parse_output_text(text: &[u8]) -> Result<(Vec<OutCol>, Batch), String> {
     let fmt = CopyFormat::Csv { delimiter: ',', null: String::new(), header: false, quote: '"' };
     let mut rows = crate::query::copy::parse(&fmt, text).map_err(|e| format!("output.csv: {}", e.message))?.into_iter();
     let header: Vec<String> = rows
@@ -153,9 +158,9 @@ mod tests {
         assert_eq!(types, ["text", "double precision", "boolean", "text"]);
         assert_eq!(b.num_rows(), 2);
         assert!(!b.columns[1].is_valid(1) && !b.columns[3].is_valid(1));
-        assert!(parse_output(b"").unwrap_err().contains("empty"));
-        assert!(parse_output(b"a,a\n1,2\n").unwrap_err().contains("repeated"));
-        assert!(parse_output(b"a,b\n1\n").unwrap_err().contains("line 2"));
+        assert!(parse_output(b"").unwrap_err().to_string().contains("empty"));
+        assert!(parse_output(b"a,a\n1,2\n").unwrap_err().to_string().contains("repeated"));
+        assert!(parse_output(b"a,b\n1\n").unwrap_err().to_string().contains("line 2"));
         let (cols, b) = parse_output(b"x\n").unwrap();
         assert_eq!((cols.len(), b.num_rows()), (1, 0));
     }

@@ -48,7 +48,12 @@ const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AU
 const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 impl Schedule {
-    pub fn parse(s: &str) -> Result<Schedule, String> {
+    pub fn parse(s: &str) -> crate::Result<Schedule> {
+        Self::parse_text(s).map_err(crate::Error::Invalid)
+    }
+
+    /// [`Self::parse`], its error a reason as text.
+    fn parse_text(s: &str) -> std::result::Result<Schedule, String> {
         let t = s.trim();
         let inner = |prefix: &str| {
             t.strip_prefix(prefix).and_then(|r| r.trim_start().strip_prefix('(')).and_then(|r| r.strip_suffix(')'))

@@ -28,7 +28,7 @@ use super::records::{self, Payload};
 use crate::batch::{Batch, Field};
 use crate::channel::{Channel, ChannelOptions, Messages};
 use crate::datastore::{Datastore, DatastoreOptions};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Object, Result};
 use crate::objects::{self, ColumnSpec, KIND_CHANNEL, KIND_DATASTORE, KIND_TABLE, ObjectOptions};
 use crate::table::{Table, TableSchema, TableWrite};
 use crate::util::bytes::{ByteReader, PutBytes};
@@ -337,7 +337,15 @@ impl Engine {
         if path.exists() {
             // A directory without an options file is debris from a crashed CREATE.
             if path.join(objects::FILE_NAME).exists() {
-                return Err(Error::AlreadyExists(name.to_string()));
+                return Err(Error::already_exists(
+                    match root {
+                        "channels" => Object::Channel,
+                        "datastores" => Object::Datastore,
+                        "tables" => Object::Table,
+                        _ => Object::Relation,
+                    },
+                    name,
+                ));
             }
             fs::remove_dir_all(&path).at(&path)?;
         }
@@ -351,7 +359,7 @@ impl Engine {
     pub fn create_channel(&self, name: &str, retention_days: Option<u32>) -> Result<Arc<Channel>> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         if read(&self.channels).contains_key(name) {
-            return Err(Error::AlreadyExists(format!("channel {name}")));
+            return Err(Error::already_exists(Object::Channel, name));
         }
         let o = ObjectOptions { retention_days, ..ObjectOptions::new(KIND_CHANNEL) };
         let path = self.create_object("channels", name, o, false)?;
@@ -390,7 +398,7 @@ impl Engine {
         declared: Vec<ColumnSpec>,
     ) -> Result<Arc<Datastore>> {
         match self.new_datastore(name, retention_days, None, declared, true) {
-            Err(Error::AlreadyExists(_)) => self.datastore(name),
+            Err(Error::AlreadyExists { .. }) => self.datastore(name),
             r => r,
         }
     }
@@ -440,7 +448,7 @@ impl Engine {
     ) -> Result<Arc<Datastore>> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         if read(&self.datastores).contains_key(name) {
-            return Err(Error::AlreadyExists(format!("datastore {name}")));
+            return Err(Error::already_exists(Object::Datastore, name));
         }
         let series_key = series_key.map(str::to_string);
         let fields = declared.iter().map(|c| Field::new(&c.name, c.data_type)).collect();
@@ -462,7 +470,7 @@ impl Engine {
     pub fn create_table(&self, name: &str, columns: Vec<ColumnSpec>, key: Vec<usize>) -> Result<Arc<Table>> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         if read(&self.tables).contains_key(name) {
-            return Err(Error::AlreadyExists(format!("table {name}")));
+            return Err(Error::already_exists(Object::Table, name));
         }
         if columns.is_empty() || columns.len() > u16::MAX as usize {
             return Err(Error::Invalid(format!("table {name} needs between 1 and 65535 columns")));
@@ -482,12 +490,12 @@ impl Engine {
     /// Removes a reference table and its rows.
     pub fn drop_table(&self, name: &str) -> Result<()> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        write(&self.tables).remove(name).ok_or_else(|| Error::NotFound(format!("table {name}")))?;
+        write(&self.tables).remove(name).ok_or_else(|| Error::not_found(Object::Table, name))?;
         self.remove_object("tables", name)
     }
 
     pub fn table(&self, name: &str) -> Result<Arc<Table>> {
-        read(&self.tables).get(name).map(|o| o.handle.clone()).ok_or_else(|| Error::NotFound(format!("table {name}")))
+        read(&self.tables).get(name).map(|o| o.handle.clone()).ok_or_else(|| Error::not_found(Object::Table, name))
     }
     pub fn table_names(&self) -> Vec<String> {
         read(&self.tables).keys().cloned().collect()
@@ -523,7 +531,7 @@ impl Engine {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         let ds = self.datastore(name)?;
         if ds.schema().iter().any(|f| f.name == column.name) {
-            return Err(Error::AlreadyExists(format!("column \"{}\" of relation \"{name}\"", column.name)));
+            return Err(Error::already_exists(Object::Column, format!("column \"{}\" of relation \"{name}\"", column.name)));
         }
         let dir = self.dir.join("datastores").join(name);
         let mut o = objects::read(&dir)?;
@@ -546,7 +554,7 @@ impl Engine {
             || read(&self.channels).contains_key(new_name);
         let to = self.dir.join("tables").join(new_name);
         if taken || to.join(objects::FILE_NAME).exists() {
-            return Err(Error::AlreadyExists(format!("relation \"{new_name}\"")));
+            return Err(Error::already_exists(Object::Relation, new_name));
         }
         let (schema, _) = t.close_for_rename()?;
         let from = self.dir.join("tables").join(name);
@@ -578,11 +586,11 @@ impl Engine {
     /// Changes how many days a channel (`datastore` false) or datastore keeps; persisted.
     pub fn set_retention(&self, datastore: bool, name: &str, days: Option<u32>) -> Result<()> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        let (root, what) = if datastore { ("datastores", "datastore") } else { ("channels", "channel") };
+        let (root, what) = if datastore { ("datastores", Object::Datastore) } else { ("channels", Object::Channel) };
         let exists =
             if datastore { read(&self.datastores).contains_key(name) } else { read(&self.channels).contains_key(name) };
         if !exists {
-            return Err(Error::NotFound(format!("{what} {name}")));
+            return Err(Error::not_found(what, name));
         }
         let dir = self.dir.join(root).join(name);
         let mut o = objects::read(&dir)?;
@@ -599,7 +607,7 @@ impl Engine {
     /// Removes a channel and all its messages.
     pub fn drop_channel(&self, name: &str) -> Result<()> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        write(&self.channels).remove(name).ok_or_else(|| Error::NotFound(format!("channel {name}")))?;
+        write(&self.channels).remove(name).ok_or_else(|| Error::not_found(Object::Channel, name))?;
         self.remove_object("channels", name)
     }
 
@@ -617,7 +625,7 @@ impl Engine {
     /// Removes a datastore and all its rows.
     pub fn drop_datastore(&self, name: &str) -> Result<()> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        write(&self.datastores).remove(name).ok_or_else(|| Error::NotFound(format!("datastore {name}")))?;
+        write(&self.datastores).remove(name).ok_or_else(|| Error::not_found(Object::Datastore, name))?;
         self.remove_object("datastores", name)
     }
 
@@ -625,13 +633,13 @@ impl Engine {
         read(&self.channels)
             .get(name)
             .map(|o| o.handle.clone())
-            .ok_or_else(|| Error::NotFound(format!("channel {name}")))
+            .ok_or_else(|| Error::not_found(Object::Channel, name))
     }
     pub fn datastore(&self, name: &str) -> Result<Arc<Datastore>> {
         read(&self.datastores)
             .get(name)
             .map(|o| o.handle.clone())
-            .ok_or_else(|| Error::NotFound(format!("datastore {name}")))
+            .ok_or_else(|| Error::not_found(Object::Datastore, name))
     }
     pub fn channel_names(&self) -> Vec<String> {
         read(&self.channels).keys().cloned().collect()

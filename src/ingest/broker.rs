@@ -8,7 +8,12 @@ use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
 
 /// Starts a broker listening on `127.0.0.1:port` in a thread of its own, which lives as long
 /// as the process, and returns once it accepts connections.
-pub fn start_local(port: u16) -> Result<SocketAddr, String> {
+pub fn start_local(port: u16) -> crate::Result<SocketAddr> {
+    start_local_text(port).map_err(crate::Error::External)
+}
+
+/// [`start_local`], its error a reason as text.
+fn start_local_text(port: u16) -> std::result::Result<SocketAddr, String> {
     let listen: SocketAddr = ([127, 0, 0, 1], port).into();
     let server = ServerSettings {
         name: "v4".into(),

@@ -14,7 +14,12 @@ use crate::util::json::{self, Json, Node};
 pub const MAX_ATTRIBUTE_NAME: usize = 255;
 
 /// Checks one message; the error is the reason it is refused.
-pub fn message(m: &Incoming<'_>, max_bytes: usize) -> Result<(), String> {
+pub fn message(m: &Incoming<'_>, max_bytes: usize) -> crate::Result<()> {
+    message_text(m, max_bytes).map_err(crate::Error::Invalid)
+}
+
+/// [`message`], its error a reason as text.
+fn message_text(m: &Incoming<'_>, max_bytes: usize) -> std::result::Result<(), String> {
     if m.id.is_empty() || m.id.len() > 128 {
         return Err("messageId must be 1 to 128 characters".into());
     }

@@ -223,23 +223,19 @@ fn aws_error(status: StatusCode, code: &'static str, message: &str) -> Reply {
     r
 }
 
+/// The AWS-style answer for a library error: code and status as [`Error`] maps them.
 fn internal(e: &Error) -> Reply {
-    match e {
-        Error::NotFound(what) => {
-            aws_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &format!("{what} does not exist"))
-        }
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let message = if e.is_disk_full() {
         // Nothing of the failed call was acknowledged; it may be sent again once there is room.
-        e if e.is_disk_full() => aws_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailableException",
-            &format!("the disk is full; retry when there is room: {e}"),
-        ),
+        format!("the disk is full; retry when there is room: {e}")
+    } else if e.retry_later() {
         // Refused until the log is replayed, which the server does by itself (see `main.rs`).
-        Error::WalPoisoned(_) | Error::WritesHeld { .. } => {
-            aws_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException", &format!("{e}; retry shortly"))
-        }
-        other => aws_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailureException", &other.to_string()),
-    }
+        format!("{e}; retry shortly")
+    } else {
+        e.to_string()
+    };
+    aws_error(status, e.aws_code(), &message)
 }
 
 impl Server {
@@ -696,7 +692,12 @@ pub struct BatchRequest {
 
 /// Reads a BatchPutMessage body. Errors of its shape refuse the whole request; errors of one
 /// message's payload refuse that message.
-pub fn parse_batch(body: &[u8], max_messages: usize) -> Result<BatchRequest, String> {
+pub fn parse_batch(body: &[u8], max_messages: usize) -> crate::Result<BatchRequest> {
+    parse_batch_text(body, max_messages).map_err(crate::Error::Invalid)
+}
+
+/// [`parse_batch`], its error a reason as text.
+fn parse_batch_text(body: &[u8], max_messages: usize) -> std::result::Result<BatchRequest, String> {
     let text = std::str::from_utf8(body).map_err(|_| "request body is not UTF-8 JSON".to_string())?;
     let doc = json::parse(text).map_err(|e| format!("request body is not valid JSON: {e}"))?;
     let Json::Object(_) = &doc.value else { return Err("request body must be a JSON object".into()) };
@@ -762,7 +763,7 @@ mod tests {
             (br#"{"channelName": "c", "messages": [{"payload": "e30="}]}"#, "messageId"),
         ] {
             let e = parse_batch(body, 2).err().unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(body)));
-            assert!(e.contains(why), "{e}");
+            assert!(e.to_string().contains(why), "{e}");
         }
     }
 }

@@ -52,7 +52,12 @@ pub struct MqttConfig {
 }
 
 /// Builds the client options from the configuration (errors name what is wrong).
-pub fn options(cfg: &MqttConfig, default_id: &str) -> Result<MqttOptions, String> {
+pub fn options(cfg: &MqttConfig, default_id: &str) -> crate::Result<MqttOptions> {
+    options_text(cfg, default_id).map_err(crate::Error::Invalid)
+}
+
+/// [`options`], its error a reason as text.
+fn options_text(cfg: &MqttConfig, default_id: &str) -> std::result::Result<MqttOptions, String> {
     let (tls, rest) = if let Some(r) = cfg.url.strip_prefix("mqtts://") {
         (true, r)
     } else if let Some(r) = cfg.url.strip_prefix("mqtt://") {
@@ -259,7 +264,7 @@ async fn store_loop(ingest: Arc<Ingest>, client: AsyncClient, mut rx: mpsc::Rece
                 let (incoming, prints): (Vec<_>, Vec<_>) = msgs.into_iter().unzip();
                 match ing.put(Source::Mqtt, &channel, &incoming) {
                     // A route to a dropped channel: the messages are in rejected_messages.
-                    Ok(_) | Err(crate::error::Error::NotFound(_)) => {}
+                    Ok(_) | Err(crate::error::Error::NotFound { .. }) => {}
                     Err(e) => return Err(e),
                 }
                 let now = now_micros();

@@ -8,7 +8,7 @@ use super::metrics::Metrics;
 use super::routes::Route;
 use crate::channel::Messages;
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::{Error, Object, Result};
 use crate::util::time::now_micros;
 
 /// The system datastore that `fleetdb.rejected_messages` reads.
@@ -135,7 +135,7 @@ impl Ingest {
     /// channel does not (`NotFound`), or the filter or options are invalid.
     pub fn create_route(&self, route: Route) -> Result<()> {
         crate::engine::validate_name(&route.name)?;
-        super::routes::validate_filter(&route.filter).map_err(Error::Invalid)?;
+        super::routes::validate_filter(&route.filter)?;
         if route.qos > 1 {
             return Err(Error::Invalid("qos must be 0 or 1".into()));
         }
@@ -147,7 +147,7 @@ impl Ingest {
         self.engine.channel(&route.channel)?;
         let mut all = crate::util::sync::write(&self.routes);
         if all.iter().any(|r| r.name == route.name) {
-            return Err(Error::AlreadyExists(format!("route {}", route.name)));
+            return Err(Error::already_exists(Object::Route, &route.name));
         }
         let mut next = all.clone();
         next.push(route);
@@ -161,7 +161,7 @@ impl Ingest {
         let mut all = crate::util::sync::write(&self.routes);
         let next: Vec<Route> = all.iter().filter(|r| r.name != name).cloned().collect();
         if next.len() == all.len() {
-            return Err(Error::NotFound(format!("route {name}")));
+            return Err(Error::not_found(Object::Route, name));
         }
         super::routes::save(self.engine.data_dir(), &next)?;
         *all = next;
@@ -187,7 +187,7 @@ impl Ingest {
                 })
                 .collect();
             self.reject(source, channel, msgs, &refused)?;
-            return Err(Error::NotFound(format!("channel {channel}")));
+            return Err(Error::not_found(Object::Channel, channel));
         }
         let now = now_micros();
         let mut batch = Messages::default();
@@ -199,7 +199,7 @@ impl Ingest {
                     batch.push(now, &m.id, &m.topic, &m.payload);
                     positions.push(index);
                 }
-                Err(message) => refused.push(Refusal { index, code: "InvalidRequestException", message }),
+                Err(e) => refused.push(Refusal { index, code: e.aws_code(), message: e.to_string() }),
             }
         }
         let bytes = batch.payload_bytes();
@@ -238,18 +238,19 @@ impl Ingest {
             column(&|(m, _)| super::check::printable(&m.payload, REJECTED_RAW_BYTES)),
         ];
         self.engine.append_log(REJECTED, &REJECTED_COLUMNS, values)?;
+        // Metrics and log lines label only channels that exist: names clients make up are
+        // counted together (a client cannot grow either with names of its own).
+        let label = if self.engine.channel(channel).is_ok() { channel } else { super::metrics::UNKNOWN_CHANNEL };
         static REFUSED: crate::util::lograte::Summary =
             crate::util::lograte::Summary::new(crate::util::lograte::PERIOD);
-        if let Some(count) = REFUSED.add(channel, n as u64) {
+        if let Some(count) = REFUSED.add(label, n as u64) {
             tracing::warn!(
-                channel,
+                channel = label,
                 count,
-                "messages refused for channel {channel:?} ({count} since the last such line; the last: {}); see fleetdb.rejected_messages",
+                "messages refused for channel {label:?} ({count} since the last such line; the last: {}); see fleetdb.rejected_messages",
                 rows[n - 1].1
             );
         }
-        // Metrics label only channels that exist: names clients make up are counted together.
-        let label = if self.engine.channel(channel).is_ok() { channel } else { super::metrics::UNKNOWN_CHANNEL };
         self.metrics.rejected(source, label, n as u64);
         Ok(())
     }

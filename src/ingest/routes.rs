@@ -36,7 +36,12 @@ impl Route {
 }
 
 /// Checks a topic filter: non-empty, `+` and `#` only as whole levels, `#` only last.
-pub fn validate_filter(filter: &str) -> std::result::Result<(), String> {
+pub fn validate_filter(filter: &str) -> crate::Result<()> {
+    validate_filter_text(filter).map_err(crate::Error::Invalid)
+}
+
+/// [`validate_filter`], its error a reason as text.
+fn validate_filter_text(filter: &str) -> std::result::Result<(), String> {
     if filter.is_empty() || filter.len() > 65535 || filter.contains('\0') {
         return Err("a topic filter is 1 to 65535 bytes without NUL".into());
     }

@@ -56,7 +56,12 @@ fn names(n: &Node<'_>, key: &str) -> Result<Vec<String>, String> {
 }
 
 /// Translates `doc`. `enrich_table` is the table deviceRegistryEnrich reads from.
-pub fn translate(doc: &str, enrich_table: Option<&str>) -> Result<Translation, String> {
+pub fn translate(doc: &str, enrich_table: Option<&str>) -> crate::Result<Translation> {
+    translate_text(doc, enrich_table).map_err(crate::Error::Invalid)
+}
+
+/// [`translate`], its error a reason as text.
+fn translate_text(doc: &str, enrich_table: Option<&str>) -> std::result::Result<Translation, String> {
     let root = json::parse(doc).map_err(|e| format!("not JSON: {e}"))?;
     let (name, activities) = match member(&root, "pipeline") {
         Some(p) => (text(p, "name"), member(p, "activities")),

@@ -168,7 +168,7 @@ pub enum TimeFormat {
 }
 
 impl TimeFormat {
-    pub fn parse(s: &str) -> std::result::Result<TimeFormat, String> {
+    pub fn parse(s: &str) -> Result<TimeFormat> {
         match s.to_ascii_lowercase().as_str() {
             "auto" => Ok(TimeFormat::Auto),
             "epoch_s" => Ok(TimeFormat::EpochSeconds),
@@ -181,14 +181,14 @@ impl TimeFormat {
                     if c == '%' {
                         match it.next() {
                             Some(d) if "YymdejHIpMSfzbhBaAsTFD%".contains(d) => {}
-                            Some(d) => return Err(format!("timestamp_format '{s}': %{d} is not supported")),
-                            None => return Err(format!("timestamp_format '{s}' ends with a lone %")),
+                            Some(d) => return Err(Error::invalid(format!("timestamp_format '{s}': %{d} is not supported"))),
+                            None => return Err(Error::invalid(format!("timestamp_format '{s}' ends with a lone %"))),
                         }
                     }
                 }
                 Ok(TimeFormat::Pattern(s.to_string()))
             }
-            _ => Err(format!("timestamp_format '{s}' is not one of epoch_s, epoch_ms, iso8601 or a strftime pattern")),
+            _ => Err(Error::invalid(format!("timestamp_format '{s}' is not one of epoch_s, epoch_ms, iso8601 or a strftime pattern"))),
         }
     }
     pub fn name(&self) -> &str {
@@ -276,7 +276,7 @@ pub fn load(dir: &Path) -> Result<Vec<PipelineDef>> {
         let sql = r.bytes32().and_then(|b| std::str::from_utf8(b).ok()).ok_or_else(|| corrupt("short"))?;
         let spec = crate::pipeline::grammar::definition(sql)
             .map_err(|e| corrupt(&format!("unreadable definition {sql:?}: {}", e.message)))?;
-        let def = spec.into_def(id, start_offset).map_err(|e| corrupt(&e))?;
+        let def = spec.into_def(id, start_offset).map_err(|e| corrupt(&e.to_string()))?;
         out.push(def);
     }
     if !r.is_empty() {
@@ -297,9 +297,9 @@ pub struct PipelineSpec {
 
 impl PipelineSpec {
     /// A full definition; CREATE needs the channel and the datastore.
-    pub fn into_def(self, id: u64, start_offset: u64) -> std::result::Result<PipelineDef, String> {
-        let channel = self.channel.ok_or("a pipeline reads FROM CHANNEL c")?;
-        let datastore = self.datastore.ok_or("a pipeline writes INTO DATASTORE d")?;
+    pub fn into_def(self, id: u64, start_offset: u64) -> Result<PipelineDef> {
+        let channel = self.channel.ok_or_else(|| Error::invalid("a pipeline reads FROM CHANNEL c"))?;
+        let datastore = self.datastore.ok_or_else(|| Error::invalid("a pipeline writes INTO DATASTORE d"))?;
         let mut def = PipelineDef {
             name: self.name,
             channel,
@@ -320,16 +320,21 @@ pub fn apply_spec(
     def: &mut PipelineDef,
     activities: Vec<Activity>,
     options: &[(String, String)],
-) -> std::result::Result<(), String> {
+) -> Result<()> {
     if activities.len() > MAX_ACTIVITIES {
-        return Err(format!("a pipeline has at most {MAX_ACTIVITIES} activities; this one has {}", activities.len()));
+        return Err(Error::invalid(format!(
+            "a pipeline has at most {MAX_ACTIVITIES} activities; this one has {}",
+            activities.len()
+        )));
     }
     def.activities = activities;
     for (k, v) in options {
         match k.as_str() {
             "timestamp" => def.timestamp = (!v.is_empty()).then(|| v.clone()),
             "timestamp_format" => def.timestamp_format = TimeFormat::parse(v)?,
-            other => return Err(format!("unknown pipeline option \"{other}\" (timestamp, timestamp_format)")),
+            other => {
+                return Err(Error::invalid(format!("unknown pipeline option \"{other}\" (timestamp, timestamp_format)")));
+            }
         }
     }
     Ok(())

@@ -104,10 +104,36 @@ pub fn check_activities(activities: &[Activity]) -> SqlResult<()> {
     Ok(())
 }
 
+/// The activity queries parsed so far, by text. An activity's text depends only on its
+/// definition and the batch's column names, so a pipeline parses it once per input schema;
+/// binding (with the batch's rows and the moment's `now()`) happens per batch.
+static PARSED: std::sync::Mutex<Option<std::collections::HashMap<String, Arc<crate::query::ast::Query>>>> =
+    std::sync::Mutex::new(None);
+
+/// Texts kept in [`PARSED`]; past it the cache starts over (schemas churn only when messages
+/// bring new attributes).
+const PARSED_KEPT: usize = 512;
+
+/// `sql` parsed, from [`PARSED`] when it was parsed before.
+fn parsed(sql: &str) -> SqlResult<Arc<crate::query::ast::Query>> {
+    let lock = || PARSED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(q) = lock().as_ref().and_then(|m| m.get(sql)) {
+        return Ok(q.clone());
+    }
+    let q: Arc<crate::query::ast::Query> = Arc::from(parse_query(sql)?);
+    let mut cache = lock();
+    let map = cache.get_or_insert_with(Default::default);
+    if map.len() >= PARSED_KEPT {
+        map.clear();
+    }
+    map.insert(sql.to_string(), q.clone());
+    Ok(q)
+}
+
 /// Runs `sql` over `input` as relation `__in`.
 fn query(engine: &Arc<Engine>, sql: &str, input: Arc<Batch>) -> SqlResult<Batch> {
     let _stack = crate::query::guard::stack_base();
-    let q = parse_query(sql)?;
+    let q = parsed(sql)?;
     let binder = Binder::new(engine, EvalCtx { now: now_micros() }, &[]);
     let schema: Vec<OutCol> =
         input.fields.iter().map(|f| OutCol { name: f.name.clone(), ty: SqlType::of_storage(f.data_type) }).collect();

@@ -65,7 +65,7 @@ fn messages_of(out: &str) -> Result<Messages, String> {
 /// Runs `command` with `input` on stdin; its stdout, or why it failed.
 fn run_program(command: &str, input: &str, timeout: Duration) -> Result<String, String> {
     let spec = process::Spec { command, stdin: input.as_bytes(), timeout, memory_limit: None, cwd: None, env: &[] };
-    let out = process::run(&spec)?;
-    out.check(timeout)?;
+    let out = process::run(&spec).map_err(|e| e.to_string())?;
+    out.check(timeout).map_err(|e| e.to_string())?;
     String::from_utf8(out.stdout).map_err(|_| "program output is not UTF-8".into())
 }

@@ -19,7 +19,7 @@ use super::{PipelineDef, PipelineSpec};
 use crate::batch::Batch;
 use crate::channel::Messages;
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::{Error, Object, Result};
 use crate::util::sync::{lock, read, write};
 use crate::util::time::now_micros;
 
@@ -176,14 +176,14 @@ impl Pipelines {
             return if if_not_exists {
                 Ok(false)
             } else {
-                Err(Error::AlreadyExists(format!("pipeline \"{}\"", spec.name)))
+                Err(Error::already_exists(Object::Pipeline, &spec.name))
             };
         }
         let engine = self.engine()?;
         let channel = spec.channel.clone().unwrap_or_default();
         let start = engine.channel(&channel)?.next_offset();
         let id = self.defs().iter().map(|d| d.id + 1).max().unwrap_or(0).max(now_micros() as u64);
-        let def = spec.into_def(id, start).map_err(Error::Invalid)?;
+        let def = spec.into_def(id, start)?;
         self.check(&def)?;
         write(&self.running).push(Running::new(def));
         self.save()?;
@@ -193,7 +193,7 @@ impl Pipelines {
     /// ALTER PIPELINE: new activities (and options) for the messages not yet processed.
     pub fn alter(&self, spec: PipelineSpec) -> Result<()> {
         let _g = lock(&self.ddl);
-        let r = self.find(&spec.name).ok_or_else(|| Error::NotFound(format!("pipeline \"{}\"", spec.name)))?;
+        let r = self.find(&spec.name).ok_or_else(|| Error::not_found(Object::Pipeline, &spec.name))?;
         let mut def = read(&r.def).clone();
         if spec.channel.as_ref().is_some_and(|c| *c != def.channel)
             || spec.datastore.as_ref().is_some_and(|d| *d != def.datastore)
@@ -202,7 +202,7 @@ impl Pipelines {
                 "ALTER PIPELINE keeps the channel and the datastore; create a new pipeline".into(),
             ));
         }
-        super::apply_spec(&mut def, spec.activities, &spec.options).map_err(Error::Invalid)?;
+        super::apply_spec(&mut def, spec.activities, &spec.options)?;
         self.check(&def)?;
         // Between batches: unchanged activities keep their state, saved with the new definition.
         let mut slot = lock(&r.state);
@@ -225,7 +225,7 @@ impl Pipelines {
 
     pub fn drop_pipeline(&self, name: &str) -> Result<()> {
         let _g = lock(&self.ddl);
-        let r = self.find(name).ok_or_else(|| Error::NotFound(format!("pipeline \"{name}\"")))?;
+        let r = self.find(name).ok_or_else(|| Error::not_found(Object::Pipeline, name))?;
         let _busy = lock(&r.state);
         write(&self.running).retain(|x| !Arc::ptr_eq(x, &r));
         self.save()?;
@@ -415,7 +415,7 @@ impl Pipelines {
     /// `to` (module [`super::reprocess`]) in the background. Returns its id.
     pub fn reprocess(&self, name: &str, from: Option<i64>, to: Option<i64>) -> Result<u64> {
         let engine = self.engine()?;
-        let r = self.find(name).ok_or_else(|| Error::NotFound(format!("pipeline \"{name}\"")))?;
+        let r = self.find(name).ok_or_else(|| Error::not_found(Object::Pipeline, name))?;
         let def = read(&r.def).clone();
         let until = self.position(&engine, &def, &lock(&r.counters))?;
         let mut jobs = lock(&self.jobs);
@@ -453,7 +453,7 @@ impl Pipelines {
                 Ok(())
             }
             Some(j) => Err(Error::Invalid(format!("reprocessing {id} has ended ({})", j.progress().state.name()))),
-            None => Err(Error::NotFound(format!("reprocessing {id}"))),
+            None => Err(Error::not_found(Object::Reprocessing, id.to_string())),
         }
     }
 

@@ -78,11 +78,7 @@ impl std::fmt::Display for SqlError {
 
 impl From<Error> for SqlError {
     fn from(e: Error) -> Self {
-        let message = match &e {
-            Error::NotFound(what) => format!("{what} does not exist"),
-            other => other.to_string(),
-        };
-        SqlError::new(e.sqlstate(), message)
+        SqlError::new(e.sqlstate(), e.to_string())
     }
 }
 

@@ -1,6 +1,8 @@
 //! Network servers. [`pg`] speaks the PostgreSQL wire protocol (the only module that depends on
-//! pgwire); [`wire`] turns values into PostgreSQL's text and binary formats.
+//! pgwire, with [`prepared`], the extended protocol's statements parsed once and [`framing`]);
+//! [`wire`] turns values into PostgreSQL's text and binary formats.
 
 pub mod framing;
 pub mod pg;
+pub mod prepared;
 pub mod wire;

@@ -21,7 +21,7 @@ use pgwire::api::results::{
     CopyResponse, DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo,
     QueryResponse, Response, Tag,
 };
-use pgwire::api::stmt::{NoopQueryParser, StoredStatement};
+use pgwire::api::stmt::StoredStatement;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle, ConnectionManager, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
@@ -29,8 +29,8 @@ use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::net::TcpListener;
 
+use super::prepared::{Parser, Prepared};
 use super::wire::{Cell, decode_param, pg_type};
-use crate::command::parse::{Statement, parse};
 use crate::command::session::{CopyIn, Outcome, Session};
 use crate::query::error::SqlError;
 use crate::query::plan::OutCol;
@@ -64,7 +64,7 @@ pub struct Connection {
     session: Mutex<Session>,
     /// Where cancel requests find this connection's running query.
     manager: Arc<ConnectionManager>,
-    parser: Arc<NoopQueryParser>,
+    parser: Arc<Parser>,
     /// A COPY FROM STDIN in progress: what it loads, data not yet loaded, rows loaded so far.
     copy: Mutex<PendingCopy>,
     /// Parameter types inferred per statement text (at Describe), reused at each execution.
@@ -86,7 +86,7 @@ fn lock(s: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn to_pg_error(e: SqlError) -> PgWireError {
+pub(super) fn to_pg_error(e: SqlError) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(e)))
 }
 
@@ -280,42 +280,15 @@ fn check_format_codes(codes: &[i16]) -> PgWireResult<()> {
     }
 }
 
-fn single_statement(sql: &str) -> PgWireResult<Option<Statement>> {
-    let mut stmts = parse(sql).map_err(to_pg_error)?;
-    match stmts.len() {
-        0 => Ok(None),
-        1 => Ok(stmts.pop()),
-        _ => Err(to_pg_error(SqlError::syntax("cannot insert multiple commands into a prepared statement"))),
-    }
-}
-
-/// Parameter count of a statement: the highest `$n` in it.
-fn param_count(sql: &str) -> usize {
-    let b = sql.as_bytes();
-    let mut max = 0;
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\'' {
-            i += 1;
-            while i < b.len() && b[i] != b'\'' {
-                i += 1;
-            }
-        } else if b[i] == b'$' {
-            let j = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-            if let Ok(n) = sql[i + 1..i + 1 + j].parse::<usize>() {
-                max = max.max(n);
-            }
-            i += j;
-        }
-        i += 1;
-    }
-    max
+/// Two result descriptions a client decodes alike: as many columns, of the same wire types.
+fn same_shape(a: &[OutCol], b: &[OutCol]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| pg_type(x.ty) == pg_type(y.ty))
 }
 
 #[async_trait]
 impl ExtendedQueryHandler for Connection {
-    type Statement = String;
-    type QueryParser = NoopQueryParser;
+    type Statement = Prepared;
+    type QueryParser = Parser;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         self.parser.clone()
@@ -337,7 +310,7 @@ impl ExtendedQueryHandler for Connection {
             Some(Entry::Empty) => None,
             None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
         };
-        let wanted = statement.as_ref().map_or(0, |s| param_count(&s.statement).max(s.parameter_types.len()));
+        let wanted = statement.as_ref().map_or(0, |s| s.statement.dollar_params().max(s.parameter_types.len()));
         let given = message.parameters.len();
         if given != wanted {
             return Err(protocol_violation(format!(
@@ -391,8 +364,8 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let Some(stmt) = single_statement(&portal.statement.statement)? else { return Ok(Response::EmptyQuery) };
-        let typed = self.param_types(&portal.statement, &stmt, portal.parameters.len());
+        let prepared = &portal.statement.statement;
+        let typed = self.param_types(&portal.statement, portal.parameters.len());
         let mut params = Vec::with_capacity(portal.parameters.len());
         for (i, (p, (ty, sql_ty))) in portal.parameters.iter().zip(typed).enumerate() {
             let binary = portal.parameter_format.format_for(i) == FieldFormat::Binary;
@@ -401,14 +374,26 @@ impl ExtendedQueryHandler for Connection {
                 Some(bytes) => {
                     // As PostgreSQL: bytes that are not UTF-8 are 22021, a malformed binary value 22P03.
                     Some(decode_param(bytes, binary, ty.as_ref()).map_err(|e| {
+                        let e = e.to_string();
                         to_pg_error(SqlError::new(if e.contains("UTF-8") { "22021" } else { "22P03" }, e))
                     })?)
                 }
             };
             params.push(Param { text, ty: sql_ty });
         }
-        let outcome =
-            self.with_session(client, |s| s.run(&stmt, &params)).await.and_then(|r| r).map_err(to_pg_error)?;
+        let outcome = self
+            .with_session(client, |s| s.run(prepared.statement(), &params))
+            .await
+            .and_then(|r| r)
+            .map_err(to_pg_error)?;
+        // Rows unlike what Describe said (the tables changed in between): refused as PostgreSQL
+        // refuses them, never sent under the old description.
+        if let Outcome::Rows { schema, .. } = &outcome
+            && let Ok(Some(described)) = prepared.described(|_| Ok(Some(schema.clone())))
+            && !same_shape(&described, schema)
+        {
+            return Err(to_pg_error(SqlError::new("0A000", "cached plan must not change result type")));
+        }
         response(self, outcome, &portal.result_column_format)
     }
 
@@ -423,11 +408,8 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let n = param_count(&target.statement);
-        let inferred = match single_statement(&target.statement)? {
-            Some(stmt) => self.inferred_params(&target.statement, &stmt),
-            None => Default::default(),
-        };
+        let n = target.statement.dollar_params();
+        let inferred = self.inferred_params(&target.statement);
         let param_types: Vec<Type> = (0..n)
             .map(|i| {
                 target
@@ -479,15 +461,10 @@ impl Connection {
     /// The type of each of the `n` parameters of `stmt` (parsed from `target`): the one the
     /// client declared at Parse, else the one its use implies (what Describe sent). Execution
     /// and the result description both bind with these, so what is described is what is sent.
-    fn param_types(
-        &self,
-        target: &StoredStatement<String>,
-        stmt: &Statement,
-        n: usize,
-    ) -> Vec<(Option<Type>, SqlType)> {
+    fn param_types(&self, target: &StoredStatement<Prepared>, n: usize) -> Vec<(Option<Type>, SqlType)> {
         let declared = &target.parameter_types;
         let inferred = if (0..n).any(|i| declared.get(i).is_none_or(|t| t.is_none())) {
-            self.inferred_params(&target.statement, stmt)
+            self.inferred_params(&target.statement)
         } else {
             Default::default()
         };
@@ -506,13 +483,14 @@ impl Connection {
             .collect()
     }
 
-    /// The parameter types of statement `sql` (parsed as `stmt`) as their use implies; worked
-    /// out once per statement text.
-    fn inferred_params(&self, sql: &str, stmt: &Statement) -> Arc<InferredParams> {
+    /// The parameter types of a statement as their use implies; worked out once per statement
+    /// text (clients parse the same text again and again as an unnamed statement).
+    fn inferred_params(&self, prepared: &Prepared) -> Arc<InferredParams> {
+        let sql = prepared.sql();
         if let Some(t) = self.inferred.lock().unwrap_or_else(|e| e.into_inner()).get(sql) {
             return t.clone();
         }
-        let t = Arc::new(self.on_session(|s| s.param_types(stmt)).unwrap_or_default());
+        let t = Arc::new(self.on_session(|s| s.param_types(prepared.statement())).unwrap_or_default());
         let mut cache = self.inferred.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= 256 {
             cache.clear();
@@ -533,13 +511,18 @@ impl Connection {
             .filter(|d| !d.is_zero())
     }
 
-    /// The columns `sql` returns, as row-description fields (none for commands).
-    fn result_fields(&self, target: &StoredStatement<String>, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
-        let Some(stmt) = single_statement(&target.statement)? else { return Ok(Vec::new()) };
-        let n = param_count(&target.statement).max(target.parameter_types.len());
-        let params: Vec<Param> =
-            self.param_types(target, &stmt, n).into_iter().map(|(_, ty)| Param { text: None, ty }).collect();
-        let schema = self.on_session(|s| s.describe_with(&stmt, &params)).and_then(|r| r).map_err(to_pg_error)?;
+    /// The columns a statement returns, as row-description fields (none for commands); bound
+    /// at the first Describe or Bind and kept with the statement.
+    fn result_fields(&self, target: &StoredStatement<Prepared>, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+        let prepared = &target.statement;
+        let n = prepared.dollar_params().max(target.parameter_types.len());
+        let schema = prepared
+            .described(|stmt| {
+                let params: Vec<Param> =
+                    self.param_types(target, n).into_iter().map(|(_, ty)| Param { text: None, ty }).collect();
+                self.on_session(|s| s.describe_with(stmt, &params)).and_then(|r| r)
+            })
+            .map_err(to_pg_error)?;
         if schema.as_ref().is_some_and(|s| s.len() > crate::query::bind::MAX_COLUMNS) {
             return Err(to_pg_error(crate::query::bind::too_many_columns()));
         }
@@ -744,7 +727,7 @@ pub async fn serve(
                 let conn = Arc::new(Connection {
                     session: Mutex::new(session),
                     manager: manager.clone(),
-                    parser: Arc::new(NoopQueryParser::new()),
+                    parser: Arc::new(Parser),
                     copy: Mutex::new(None),
                     inferred: Mutex::new(HashMap::new()),
                     max_message: options.conn.max_message,
@@ -918,13 +901,6 @@ async fn serve_connection(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_parameters_outside_strings() {
-        assert_eq!(param_count("SELECT $1, $2::int WHERE x = '$9'"), 2);
-        assert_eq!(param_count("SELECT 1"), 0);
-        assert_eq!(param_count("SELECT $10"), 10);
-    }
 
     #[test]
     fn column_labels_are_cut_to_63_bytes_at_a_character() {

@@ -184,7 +184,12 @@ fn decode_numeric(b: &[u8]) -> Result<String, String> {
 }
 
 /// A bound parameter as text, whatever format and type it was sent in.
-pub fn decode_param(bytes: &[u8], binary: bool, ty: Option<&Type>) -> Result<String, String> {
+pub fn decode_param(bytes: &[u8], binary: bool, ty: Option<&Type>) -> crate::Result<String> {
+    decode_param_text(bytes, binary, ty).map_err(crate::Error::Invalid)
+}
+
+/// [`decode_param`], its error a reason as text.
+fn decode_param_text(bytes: &[u8], binary: bool, ty: Option<&Type>) -> std::result::Result<String, String> {
     if !binary {
         return String::from_utf8(bytes.to_vec()).map_err(|_| "parameter is not valid UTF-8".to_string());
     }

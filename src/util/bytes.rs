@@ -127,7 +127,11 @@ pub fn u64_at(buf: &[u8], at: usize) -> Option<u64> {
 
 /// Reads a size such as `1GiB`, `512 MB`, `64k` or a number of bytes (units are powers of
 /// 1024), at least `min` bytes.
-pub fn parse_size(s: &str, min: usize) -> Result<usize, String> {
+pub fn parse_size(s: &str, min: usize) -> crate::Result<usize> {
+    parse_size_text(s, min).map_err(crate::Error::Invalid)
+}
+
+fn parse_size_text(s: &str, min: usize) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);

@@ -109,8 +109,8 @@ impl Faulty {
     }
 
     /// Whether the control file's rules parse (a missing file is no rules).
-    pub fn check(&self) -> Result<(), String> {
-        parse(&std::fs::read_to_string(&self.control).unwrap_or_default()).map(|_| ())
+    pub fn check(&self) -> crate::Result<()> {
+        parse(&std::fs::read_to_string(&self.control).unwrap_or_default()).map(|_| ()).map_err(crate::Error::Invalid)
     }
 
     /// The error `op` on `path` is to fail with, if a rule says so.

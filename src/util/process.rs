@@ -28,19 +28,19 @@ pub struct Output {
 
 impl Output {
     /// `Ok` for a successful exit, else why not, with the last line of stderr.
-    pub fn check(&self, timeout: Duration) -> Result<(), String> {
+    pub fn check(&self, timeout: Duration) -> crate::Result<()> {
         let err = String::from_utf8_lossy(&self.stderr);
         let tail = err.trim().lines().last().unwrap_or("").chars().take(300).collect::<String>();
         match self.status {
-            None => Err(format!("the program timed out after {} s", timeout.as_secs_f64())),
-            Some(s) if !s.success() => Err(format!("the program failed ({s}): {tail}")),
+            None => Err(crate::Error::external(format!("the program timed out after {} s", timeout.as_secs_f64()))),
+            Some(s) if !s.success() => Err(crate::Error::external(format!("the program failed ({s}): {tail}"))),
             Some(_) => Ok(()),
         }
     }
 }
 
 /// Runs a program; `Err` only when it cannot be started.
-pub fn run(spec: &Spec<'_>) -> Result<Output, String> {
+pub fn run(spec: &Spec<'_>) -> crate::Result<Output> {
     let script = match spec.memory_limit {
         // The shell limits itself, then runs the command: the limit holds for all it starts.
         Some(bytes) => format!("ulimit -v {} || exit 125\n{}", bytes.div_ceil(1024), spec.command),
@@ -54,7 +54,7 @@ pub fn run(spec: &Spec<'_>) -> Result<Output, String> {
     for (k, v) in spec.env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start the program: {e}"))?;
+    let mut child = cmd.spawn().map_err(|e| crate::Error::external(format!("cannot start the program: {e}")))?;
     let mut stdin = child.stdin.take().expect("piped");
     let input = spec.stdin.to_vec();
     let writer = std::thread::spawn(move || {

@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
@@ -32,9 +33,16 @@ pub struct Fleetdb {
     /// The HTTP API's port.
     pub http_port: u16,
     pub dir: PathBuf,
+    /// What the server wrote to stderr so far (its log).
+    log: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Fleetdb {
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+
     /// Starts `fleetdb serve` on a port the OS picks, read back from its startup line (so
     /// tests running in parallel never race for a port).
     pub fn start(dir: &Path) -> Fleetdb {
@@ -86,10 +94,27 @@ impl Fleetdb {
             let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
             panic!("fleetdb did not start: {err}");
         };
-        // Keep reading its output so that later lines never hit a closed pipe.
+        // Keep reading its output so that later lines never hit a closed pipe, and its log so
+        // that a server logging much never blocks on a full pipe (tests read it with `log`).
         std::thread::spawn(move || lines.for_each(drop));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut err) = child.stderr.take() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = std::io::Read::read(&mut err, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+                    if l.len() < 64 << 20 {
+                        l.extend_from_slice(&buf[..n]);
+                    }
+                }
+            });
+        }
         wait_for_port(port, "fleetdb", &mut child);
-        Fleetdb { child, port, http_port, dir: dir.to_path_buf() }
+        Fleetdb { child, port, http_port, dir: dir.to_path_buf(), log }
     }
 
     /// Stops with SIGTERM (clean shutdown) and waits.

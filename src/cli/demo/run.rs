@@ -70,7 +70,7 @@ pub fn run(a: &DemoArgs) -> Result<(), String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("finding a port for the broker: {e}"))?
         .port();
-    let broker = fleetdb::ingest::broker::start_local(broker_port)?;
+    let broker = fleetdb::ingest::broker::start_local(broker_port).map_err(|e| e.to_string())?;
     let (engine, _) = Engine::open(&data_dir, EngineConfig::default()).map_err(|e| e.to_string())?;
     // Held for the whole run: every session of the demo shares these services.
     let _services = fleetdb::command::Services::of(&engine).map_err(|e| e.to_string())?;

@@ -79,9 +79,6 @@ impl Session {
             let (ast::RenameTableNameKind::To(n) | ast::RenameTableNameKind::As(n)) = table_name;
             let new = n.to_string().to_ascii_lowercase();
             return match self.engine.rename_table(&name, &new) {
-                Err(crate::Error::AlreadyExists(_)) => {
-                    Err(SqlError::new("42P07", format!("relation \"{new}\" already exists")))
-                }
                 r => r.map_err(SqlError::from).and_then(|_| done()),
             };
         }
@@ -300,13 +297,7 @@ impl Session {
             }
             let cname = spec.name.clone();
             match self.engine.add_datastore_column(name, spec) {
-                Err(crate::Error::AlreadyExists(_)) if *if_not_exists => {}
-                Err(crate::Error::AlreadyExists(_)) => {
-                    return Err(SqlError::new(
-                        "42701",
-                        format!("column \"{cname}\" of relation \"{name}\" already exists"),
-                    ));
-                }
+                Err(crate::Error::AlreadyExists { .. }) if *if_not_exists => {}
                 r => r?,
             }
         }
@@ -400,10 +391,7 @@ pub(super) fn created(
     tag: &str,
 ) -> SqlResult<Outcome> {
     match r {
-        Err(crate::Error::AlreadyExists(_)) if if_not_exists => {}
-        Err(crate::Error::AlreadyExists(_)) => {
-            return Err(SqlError::new("42P07", format!("{kind} \"{name}\" already exists")));
-        }
+        Err(crate::Error::AlreadyExists { .. }) if if_not_exists => {}
         r => r?,
     }
     Ok(Outcome::Done(tag.into()))

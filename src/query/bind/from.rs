@@ -168,8 +168,8 @@ impl Binder<'_> {
                 (schema, crate::batch::Batch { fields, columns })
             }
             None => datasets.content(name, which).map_err(|e| match e {
-                crate::Error::NotFound(what) => {
-                    SqlError::new("55000", format!("{what} does not exist (REFRESH DATASET makes one)"))
+                e @ crate::Error::NotFound { .. } => {
+                    SqlError::new("55000", format!("{e} (REFRESH DATASET makes one)"))
                 }
                 crate::Error::Invalid(why) => SqlError::new("55000", why),
                 other => other.into(),
@@ -217,7 +217,6 @@ impl Binder<'_> {
                     }
                 };
                 let (stdout, stderr) = self.datasets()?.logs(&ds, id).map_err(|e| match e {
-                    crate::Error::NotFound(what) => SqlError::new("42704", format!("{what} does not exist")),
                     other => other.into(),
                 })?;
                 let (mut streams, mut lines, mut texts) = (StrVec::default(), Vec::new(), StrVec::default());
