@@ -137,8 +137,8 @@ impl Error {
             Error::Corrupt { .. } => "XX001",                   // data_corrupted
             Error::UnsupportedVersion { .. } => "XX000",        // internal_error
             Error::NotFound { kind: Object::Table | Object::Relation, .. } => "42P01", // undefined_table
-            Error::NotFound { kind: Object::Column, .. } => "42703",                   // undefined_column
-            Error::NotFound { .. } => "42704",                                         // undefined_object
+            Error::NotFound { kind: Object::Column, .. } => "42703", // undefined_column
+            Error::NotFound { .. } => "42704",                  // undefined_object
             // What can be queried is a relation, as PostgreSQL's tables are.
             Error::AlreadyExists {
                 kind: Object::Table | Object::Channel | Object::Datastore | Object::Dataset | Object::Relation,
@@ -146,7 +146,7 @@ impl Error {
             } => "42P07", // duplicate_table
             Error::AlreadyExists { kind: Object::Column, .. } => "42701", // duplicate_column
             Error::AlreadyExists { .. } => "42710",                       // duplicate_object
-            Error::Invalid(_) => "22023",                       // invalid_parameter_value
+            Error::Invalid(_) => "22023",                                 // invalid_parameter_value
             Error::Constraint { sqlstate, .. } => sqlstate,
             Error::WalPoisoned(_) if self.is_disk_full() => "53100",
             Error::WalPoisoned(_) => "58030",

@@ -43,7 +43,10 @@ fn duplicate_message_ids_in_a_batch_are_refused_and_the_rest_kept() {
     assert!(r.rejected[0].1.contains("duplicate messageId \"a\""));
     let got = e.channel("c").unwrap().read_from(0, 100).unwrap();
     assert_eq!(got.ids.iter().collect::<Vec<_>>(), ["a", "b", "c"]);
-    assert!(matches!(e.append_messages("nope", msgs(&["x"], T0)), Err(Error::NotFound(_))));
+    assert!(matches!(
+        e.append_messages("nope", msgs(&["x"], T0)),
+        Err(Error::NotFound { kind: fleetdb::error::Object::Channel, .. })
+    ));
 }
 
 #[test]
@@ -126,14 +129,17 @@ fn a_recreated_channel_does_not_inherit_the_old_ones_messages() {
     e.create_channel("c", None).unwrap();
     e.append_messages("c", msgs(&["old1", "old2"], T0)).unwrap();
     e.drop_channel("c").unwrap();
-    assert!(matches!(e.channel("c"), Err(Error::NotFound(_))));
+    assert!(matches!(e.channel("c"), Err(Error::NotFound { kind: fleetdb::error::Object::Channel, .. })));
     e.create_channel("c", None).unwrap();
     e.append_messages("c", msgs(&["new"], T0)).unwrap();
     drop(e);
     let (e, _) = Engine::open(dir.path(), config()).unwrap();
     let got = e.channel("c").unwrap().read_from(0, 10).unwrap();
     assert_eq!(got.ids.iter().collect::<Vec<_>>(), ["new"]);
-    assert!(matches!(e.create_channel("c", None), Err(Error::AlreadyExists(_))));
+    assert!(matches!(
+        e.create_channel("c", None),
+        Err(Error::AlreadyExists { kind: fleetdb::error::Object::Channel, .. })
+    ));
     assert!(matches!(e.create_channel("__sys", None), Err(Error::Invalid(_))));
 }
 

@@ -321,7 +321,7 @@ impl Session {
             Statement::CreateChannel { name, if_not_exists, options } => {
                 check_options(options, &["retention", "retention_period"], "channel")?;
                 let retention = parse_retention(options)?;
-                created(e.create_channel(name, retention).map(drop), *if_not_exists, "channel", name, "CREATE CHANNEL")
+                created(e.create_channel(name, retention).map(drop), *if_not_exists, "CREATE CHANNEL")
             }
             Statement::CreateDatastore { name, if_not_exists, columns, options } => {
                 check_options(options, &["retention", "retention_period", "series_key"], "datastore")?;
@@ -351,8 +351,6 @@ impl Session {
                 created(
                     e.create_datastore_with(name, retention, key, declared).map(drop),
                     *if_not_exists,
-                    "datastore",
-                    name,
                     "CREATE DATASTORE",
                 )
             }

@@ -299,8 +299,7 @@ impl Datasets {
                 old.def.options().into_iter().filter(|(k, _)| !replaced(k)).chain(options.iter().cloned()).collect()
             }
         };
-        let def =
-            DatasetDef::new(name, query.unwrap_or(&old.def.query), &merged, old.def.created)?;
+        let def = DatasetDef::new(name, query.unwrap_or(&old.def.query), &merged, old.def.created)?;
         let engine = self.engine()?;
         self.check_def(&engine, &def)?;
         let versions = lock(&old.versions).clone();

@@ -148,7 +148,9 @@ impl DatasetDef {
                         .map_err(|_| format!("memory_limit = '{v}': a size of at least 1 MB, as in '512 MB'"))?;
                     program_mut(&mut def, k)?.memory_limit = Some(bytes as u64);
                 }
-                "deliver_file" | "deliver_mqtt" | "deliver_webhook" => def.deliveries.push(deliver::Target::new(k, v).map_err(|e| e.to_string())?),
+                "deliver_file" | "deliver_mqtt" | "deliver_webhook" => {
+                    def.deliveries.push(deliver::Target::new(k, v).map_err(|e| e.to_string())?)
+                }
                 other => {
                     return Err(format!(
                         "unknown dataset option \"{other}\" (schedule, trigger, versions, retention, delta_time, delta_offset, late_data_timeout; for programs variables, timeout, memory_limit)"

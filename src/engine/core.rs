@@ -341,7 +341,7 @@ impl Engine {
                     match root {
                         "channels" => Object::Channel,
                         "datastores" => Object::Datastore,
-                        "tables" => Object::Table,
+                        "tables" => Object::Relation,
                         _ => Object::Relation,
                     },
                     name,
@@ -470,7 +470,7 @@ impl Engine {
     pub fn create_table(&self, name: &str, columns: Vec<ColumnSpec>, key: Vec<usize>) -> Result<Arc<Table>> {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         if read(&self.tables).contains_key(name) {
-            return Err(Error::already_exists(Object::Table, name));
+            return Err(Error::already_exists(Object::Relation, name));
         }
         if columns.is_empty() || columns.len() > u16::MAX as usize {
             return Err(Error::Invalid(format!("table {name} needs between 1 and 65535 columns")));
@@ -531,7 +531,10 @@ impl Engine {
         let _g = self.admin.lock().unwrap_or_else(|e| e.into_inner());
         let ds = self.datastore(name)?;
         if ds.schema().iter().any(|f| f.name == column.name) {
-            return Err(Error::already_exists(Object::Column, format!("column \"{}\" of relation \"{name}\"", column.name)));
+            return Err(Error::already_exists(
+                Object::Column,
+                format!("column \"{}\" of relation \"{name}\"", column.name),
+            ));
         }
         let dir = self.dir.join("datastores").join(name);
         let mut o = objects::read(&dir)?;
@@ -630,10 +633,7 @@ impl Engine {
     }
 
     pub fn channel(&self, name: &str) -> Result<Arc<Channel>> {
-        read(&self.channels)
-            .get(name)
-            .map(|o| o.handle.clone())
-            .ok_or_else(|| Error::not_found(Object::Channel, name))
+        read(&self.channels).get(name).map(|o| o.handle.clone()).ok_or_else(|| Error::not_found(Object::Channel, name))
     }
     pub fn datastore(&self, name: &str) -> Result<Arc<Datastore>> {
         read(&self.datastores)

@@ -367,7 +367,7 @@ impl Server {
         let body = Bytes::from(data);
         let request = match parse_batch(&body, limits.batch_messages) {
             Ok(r) => r,
-            Err(message) => return aws_error(StatusCode::BAD_REQUEST, "InvalidRequestException", &message),
+            Err(message) => return aws_error(StatusCode::BAD_REQUEST, "InvalidRequestException", &message.to_string()),
         };
         let BatchRequest { channel, messages } = request;
         // With a request id: what an earlier attempt stored is not stored again, and what this

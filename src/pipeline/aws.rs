@@ -180,6 +180,6 @@ mod tests {
         assert_eq!(t.left_out.len(), 2, "{:?}", t.left_out);
         assert!(t.left_out[0].contains("deviceShadowEnrich"));
         assert!(crate::pipeline::grammar::definition(&t.sql).is_ok());
-        assert!(translate("{\"pipelineName\": \"p\"}", None).unwrap_err().contains("no activities"));
+        assert!(translate("{\"pipelineName\": \"p\"}", None).unwrap_err().to_string().contains("no activities"));
     }
 }

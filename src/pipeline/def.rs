@@ -181,14 +181,18 @@ impl TimeFormat {
                     if c == '%' {
                         match it.next() {
                             Some(d) if "YymdejHIpMSfzbhBaAsTFD%".contains(d) => {}
-                            Some(d) => return Err(Error::invalid(format!("timestamp_format '{s}': %{d} is not supported"))),
+                            Some(d) => {
+                                return Err(Error::invalid(format!("timestamp_format '{s}': %{d} is not supported")));
+                            }
                             None => return Err(Error::invalid(format!("timestamp_format '{s}' ends with a lone %"))),
                         }
                     }
                 }
                 Ok(TimeFormat::Pattern(s.to_string()))
             }
-            _ => Err(Error::invalid(format!("timestamp_format '{s}' is not one of epoch_s, epoch_ms, iso8601 or a strftime pattern"))),
+            _ => Err(Error::invalid(format!(
+                "timestamp_format '{s}' is not one of epoch_s, epoch_ms, iso8601 or a strftime pattern"
+            ))),
         }
     }
     pub fn name(&self) -> &str {
@@ -316,11 +320,7 @@ impl PipelineSpec {
 }
 
 /// Sets a definition's activities and options, checking them.
-pub fn apply_spec(
-    def: &mut PipelineDef,
-    activities: Vec<Activity>,
-    options: &[(String, String)],
-) -> Result<()> {
+pub fn apply_spec(def: &mut PipelineDef, activities: Vec<Activity>, options: &[(String, String)]) -> Result<()> {
     if activities.len() > MAX_ACTIVITIES {
         return Err(Error::invalid(format!(
             "a pipeline has at most {MAX_ACTIVITIES} activities; this one has {}",
@@ -333,7 +333,9 @@ pub fn apply_spec(
             "timestamp" => def.timestamp = (!v.is_empty()).then(|| v.clone()),
             "timestamp_format" => def.timestamp_format = TimeFormat::parse(v)?,
             other => {
-                return Err(Error::invalid(format!("unknown pipeline option \"{other}\" (timestamp, timestamp_format)")));
+                return Err(Error::invalid(format!(
+                    "unknown pipeline option \"{other}\" (timestamp, timestamp_format)"
+                )));
             }
         }
     }

@@ -173,11 +173,7 @@ impl Pipelines {
         crate::engine::validate_name(&spec.name)?;
         let _g = lock(&self.ddl);
         if self.find(&spec.name).is_some() {
-            return if if_not_exists {
-                Ok(false)
-            } else {
-                Err(Error::already_exists(Object::Pipeline, &spec.name))
-            };
+            return if if_not_exists { Ok(false) } else { Err(Error::already_exists(Object::Pipeline, &spec.name)) };
         }
         let engine = self.engine()?;
         let channel = spec.channel.clone().unwrap_or_default();

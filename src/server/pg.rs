@@ -781,7 +781,7 @@ async fn serve_connection(
     };
     let stream = super::framing::GuardedStream::new(socket, frame_limits, authenticated.clone());
     let client = pgwire::api::DefaultClient::new(addr, false);
-    let mut socket = tokio_util::codec::Framed::new(stream, PgWireMessageServerCodec::<String>::new(client));
+    let mut socket = tokio_util::codec::Framed::new(stream, PgWireMessageServerCodec::<Prepared>::new(client));
     let conn = factory.conn.clone();
     let (startup, simple, extended, copy, cancel) =
         (factory.startup.clone(), conn.clone(), conn.clone(), conn.clone(), factory.cancel.clone());

@@ -44,13 +44,7 @@ impl Session {
                 return Err(SqlError::unsupported(format!("table constraint {con}")));
             }
         }
-        created(
-            self.engine.create_table(&name, cols, key).map(drop),
-            ct.if_not_exists,
-            "relation",
-            &name,
-            "CREATE TABLE",
-        )
+        created(self.engine.create_table(&name, cols, key).map(drop), ct.if_not_exists, "CREATE TABLE")
     }
 
     /// ALTER TABLE: on a table, ADD / DROP / RENAME COLUMN, ALTER COLUMN (SET / DROP NOT NULL,
@@ -78,9 +72,8 @@ impl Session {
         if let [Op::RenameTable { table_name }] = at.operations.as_slice() {
             let (ast::RenameTableNameKind::To(n) | ast::RenameTableNameKind::As(n)) = table_name;
             let new = n.to_string().to_ascii_lowercase();
-            return match self.engine.rename_table(&name, &new) {
-                r => r.map_err(SqlError::from).and_then(|_| done()),
-            };
+            self.engine.rename_table(&name, &new)?;
+            return done();
         }
         let (base_schema, base) = t.snapshot();
         let mut schema = (*base_schema).clone();
@@ -295,7 +288,6 @@ impl Session {
             if spec.name == "__dt" || spec.name.starts_with("__") {
                 return Err(SqlError::new("42P16", format!("column \"{}\" is fleetdb's own", spec.name)));
             }
-            let cname = spec.name.clone();
             match self.engine.add_datastore_column(name, spec) {
                 Err(crate::Error::AlreadyExists { .. }) if *if_not_exists => {}
                 r => r?,
@@ -383,13 +375,7 @@ pub(super) fn check_options(opts: &Options, allowed: &[&str], what: &str) -> Sql
 }
 
 /// The outcome of a CREATE: `tag`, or 42P07 when the object exists (unless IF NOT EXISTS).
-pub(super) fn created(
-    r: crate::Result<()>,
-    if_not_exists: bool,
-    kind: &str,
-    name: &str,
-    tag: &str,
-) -> SqlResult<Outcome> {
+pub(super) fn created(r: crate::Result<()>, if_not_exists: bool, tag: &str) -> SqlResult<Outcome> {
     match r {
         Err(crate::Error::AlreadyExists { .. }) if if_not_exists => {}
         r => r?,

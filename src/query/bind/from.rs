@@ -168,9 +168,7 @@ impl Binder<'_> {
                 (schema, crate::batch::Batch { fields, columns })
             }
             None => datasets.content(name, which).map_err(|e| match e {
-                e @ crate::Error::NotFound { .. } => {
-                    SqlError::new("55000", format!("{e} (REFRESH DATASET makes one)"))
-                }
+                e @ crate::Error::NotFound { .. } => SqlError::new("55000", format!("{e} (REFRESH DATASET makes one)")),
                 crate::Error::Invalid(why) => SqlError::new("55000", why),
                 other => other.into(),
             })?,
@@ -216,9 +214,7 @@ impl Binder<'_> {
                         ));
                     }
                 };
-                let (stdout, stderr) = self.datasets()?.logs(&ds, id).map_err(|e| match e {
-                    other => other.into(),
-                })?;
+                let (stdout, stderr) = self.datasets()?.logs(&ds, id).map_err(SqlError::from)?;
                 let (mut streams, mut lines, mut texts) = (StrVec::default(), Vec::new(), StrVec::default());
                 for (stream, text) in [("stdout", &stdout), ("stderr", &stderr)] {
                     for (i, l) in text.lines().enumerate() {
