@@ -22,6 +22,7 @@
 
 // The library never prints (the binary does): enforced here as well as by the architecture test.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+#![warn(unreachable_pub)]
 
 pub mod batch;
 pub mod channel;

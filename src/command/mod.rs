@@ -3,7 +3,7 @@
 //! INSERT/UPDATE/DELETE, pipelines, datasets, queries through the query engine).
 
 pub mod parse;
-pub mod services;
+pub(crate) mod services;
 pub mod session;
 
 pub use services::Services;

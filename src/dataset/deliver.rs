@@ -27,10 +27,10 @@ use crate::query::plan::OutCol;
 use crate::util::time::format_timestamp;
 
 /// The broker MQTT deliveries publish through.
-pub type MqttOptions = rumqttc::MqttOptions;
+pub(crate) type MqttOptions = rumqttc::MqttOptions;
 
 /// Attempts before a delivery is given up.
-pub const ATTEMPTS: u32 = 5;
+pub(crate) const ATTEMPTS: u32 = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -130,7 +130,7 @@ impl Target {
 
 /// A version to deliver to one target.
 #[derive(Clone, Debug)]
-pub struct Job {
+pub(crate) struct Job {
     pub dataset: String,
     pub version: u64,
     pub schedule_time: i64,
@@ -143,7 +143,7 @@ pub struct Job {
 
 impl Job {
     /// Whether `other` delivers the same version to the same target.
-    pub fn same(&self, other: &Job) -> bool {
+    pub(crate) fn same(&self, other: &Job) -> bool {
         self.dataset == other.dataset
             && self.version == other.version
             && self.target.kind == other.target.kind
@@ -151,14 +151,14 @@ impl Job {
     }
 
     /// Pause before the next attempt after `attempts` failures.
-    pub fn backoff(attempts: u32) -> Duration {
+    pub(crate) fn backoff(attempts: u32) -> Duration {
         Duration::from_secs(1 << attempts.saturating_sub(1).min(10))
     }
 }
 
 /// The pending deliveries of one dataset as the body of its `deliveries` file
 /// (storage-format.md § Datasets).
-pub fn encode(jobs: &[&Job]) -> Vec<u8> {
+pub(crate) fn encode(jobs: &[&Job]) -> Vec<u8> {
     use crate::util::bytes::PutBytes;
     let mut b = Vec::new();
     b.put_u32(jobs.len() as u32);
@@ -177,7 +177,7 @@ pub fn encode(jobs: &[&Job]) -> Vec<u8> {
 }
 
 /// The jobs of dataset `dataset` from a `deliveries` file's body; `None` if it is damaged.
-pub fn decode(dataset: &str, body: &[u8]) -> Option<Vec<Job>> {
+pub(crate) fn decode(dataset: &str, body: &[u8]) -> Option<Vec<Job>> {
     let mut r = crate::util::bytes::ByteReader::new(body);
     let mut out = Vec::new();
     for _ in 0..r.u32()? {
@@ -203,13 +203,13 @@ pub fn decode(dataset: &str, body: &[u8]) -> Option<Vec<Job>> {
 }
 
 /// What a delivery needs beyond the content.
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     pub data_dir: &'a Path,
     pub mqtt: Option<&'a MqttOptions>,
 }
 
 /// Delivers one version's content; a summary of what was done, or why it failed.
-pub fn deliver(job: &Job, cols: &[OutCol], b: &Batch, cx: &Context<'_>) -> crate::Result<String> {
+pub(crate) fn deliver(job: &Job, cols: &[OutCol], b: &Batch, cx: &Context<'_>) -> crate::Result<String> {
     deliver_text(job, cols, b, cx).map_err(crate::Error::External)
 }
 
@@ -259,7 +259,7 @@ fn schedule_stamp(t: i64) -> String {
 }
 
 /// The content as CSV with a header line; NULL is an empty field.
-pub fn to_csv(cols: &[OutCol], b: &Batch) -> String {
+pub(crate) fn to_csv(cols: &[OutCol], b: &Batch) -> String {
     let fmt = CopyFormat::Csv { delimiter: ',', null: String::new(), header: true, quote: '"' };
     let mut out = String::new();
     format_row(&fmt, &cols.iter().map(|c| Some(c.name.clone())).collect::<Vec<_>>(), &mut out);
@@ -270,7 +270,7 @@ pub fn to_csv(cols: &[OutCol], b: &Batch) -> String {
 }
 
 /// Row `i` as a JSON object: numbers and booleans as such, NULL as null, others as text.
-pub fn row_json(cols: &[OutCol], b: &Batch, i: usize) -> String {
+pub(crate) fn row_json(cols: &[OutCol], b: &Batch, i: usize) -> String {
     let mut out = String::from("{");
     for (j, (o, c)) in cols.iter().zip(&b.columns).enumerate() {
         if j > 0 {

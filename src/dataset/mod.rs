@@ -19,7 +19,7 @@
 pub mod aws;
 mod datasets;
 mod def;
-pub mod deliver;
+pub(crate) mod deliver;
 pub mod grammar;
 pub mod incremental;
 pub mod program;

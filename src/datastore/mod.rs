@@ -4,7 +4,7 @@
 
 pub mod codec;
 pub mod file;
-pub mod reader;
+pub(crate) mod reader;
 mod schema;
 mod store;
 

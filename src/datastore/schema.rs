@@ -42,7 +42,7 @@ pub fn reconcile(schema: &mut Vec<Field>, batch: Batch) -> Batch {
 
 /// Casts `batch` to `schema`'s types (int to float) and orders its columns as `schema`,
 /// adding null columns for those it lacks.
-pub fn conform(schema: &[Field], batch: &Batch) -> Batch {
+pub(super) fn conform(schema: &[Field], batch: &Batch) -> Batch {
     let mut out = Batch::default();
     for f in schema {
         out.fields.push(f.clone());

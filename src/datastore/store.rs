@@ -25,16 +25,16 @@ use crate::util::recfile;
 use crate::util::sync::{read, write};
 use crate::util::time::{MICROS_PER_DAY, day_name, day_of, parse_day_name};
 
-pub const FILE_EXT: &str = "fds";
+pub(super) const FILE_EXT: &str = "fds";
 /// `{ magic: "FLEETFLR" | version: u32 | day: i32 | crc32: u32 }`: partitions before `day` were
 /// dropped by retention; replay skips rows for them.
-pub const FLOOR_FILE: &str = "retention_floor";
+pub(super) const FLOOR_FILE: &str = "retention_floor";
 const FLOOR_MAGIC: [u8; 8] = *b"FLEETFLR";
 const FLOOR_VERSION: u32 = 1;
 /// `{ magic: "FLEETSRC" | version: u32 | count: u32 | (key: bytes16, offset: u64)* | crc32: u32 }`:
 /// how far the datastore has consumed each source, as of the last flush. Kept apart from the
 /// partitions so a position survives retention and batches that produced no rows.
-pub const SOURCES_FILE: &str = "sources";
+pub(super) const SOURCES_FILE: &str = "sources";
 const SOURCES_MAGIC: [u8; 8] = *b"FLEETSRC";
 const SOURCES_VERSION: u32 = 1;
 

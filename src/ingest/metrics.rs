@@ -13,7 +13,7 @@ use super::Source;
 
 /// The `channel` label of messages refused for a channel that does not exist (a name no
 /// channel can have, so the label set stays as small as the set of channels).
-pub const UNKNOWN_CHANNEL: &str = "(unknown channel)";
+pub(crate) const UNKNOWN_CHANNEL: &str = "(unknown channel)";
 
 /// A label value as the Prometheus text format writes it: `\`, `"` and newlines escaped.
 fn label(s: &str) -> String {

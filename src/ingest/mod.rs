@@ -15,11 +15,11 @@
 pub mod broker;
 pub mod check;
 pub mod http;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod mqtt;
 mod put;
-pub mod requests;
-pub mod routes;
+pub(crate) mod requests;
+pub(crate) mod routes;
 
 pub use metrics::Metrics;
 pub use put::*;

@@ -24,7 +24,7 @@ use crate::channel::Channel;
 use crate::error::{Error, IoContext, Result};
 use crate::util::bytes::{ByteReader, PutBytes, crc32};
 
-pub const FILE_NAME: &str = "http_requests";
+pub(crate) const FILE_NAME: &str = "http_requests";
 const MAGIC: [u8; 8] = *b"FLEETREQ";
 const VERSION: u32 = 1;
 
@@ -48,15 +48,15 @@ fn entry(id: &str, e: &Entry) -> Vec<u8> {
 }
 
 /// How long a request id is remembered.
-pub const KEEP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+pub(crate) const KEEP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The topic of the messages request `id` stores.
-pub fn topic(id: &str) -> String {
+pub(crate) fn topic(id: &str) -> String {
     format!("x-request-id:{id}")
 }
 
 /// A request id: 1 to 128 characters of letters, digits and `._:-`.
-pub fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
 }
 
@@ -66,7 +66,7 @@ struct Entry {
     at: u64,
 }
 
-pub struct Requests {
+pub(crate) struct Requests {
     path: PathBuf,
     state: Mutex<State>,
 }
@@ -83,13 +83,13 @@ struct State {
 /// What earlier attempts of a request stored: the ids of the messages under its topic, each with
 /// the CRC-32 of its payload.
 #[derive(Debug, Default)]
-pub struct Stored {
+pub(crate) struct Stored {
     ids: HashMap<String, u32>,
 }
 
 /// A message of a retried request, against what earlier attempts stored.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Retry {
+pub(crate) enum Retry {
     /// Not stored before: store it.
     New,
     /// Stored before with the same payload: skip it.
@@ -99,7 +99,7 @@ pub enum Retry {
 }
 
 impl Stored {
-    pub fn check(&self, id: &str, payload: &[u8]) -> Retry {
+    pub(crate) fn check(&self, id: &str, payload: &[u8]) -> Retry {
         match self.ids.get(id) {
             None => Retry::New,
             Some(&crc) if crc == crc32(payload) => Retry::Stored,
@@ -109,7 +109,7 @@ impl Stored {
 }
 
 /// Why a message of a retry is refused when its payload differs from the stored one.
-pub fn different_payload(request_id: &str, message_id: &str) -> String {
+pub(crate) fn different_payload(request_id: &str, message_id: &str) -> String {
     format!(
         "message {message_id} was stored by an earlier attempt of request {request_id} with a different payload; \
          a retry must send the same messages (new data goes under a new x-request-id)"
@@ -117,7 +117,7 @@ pub fn different_payload(request_id: &str, message_id: &str) -> String {
 }
 
 /// A request being served; releases its id when dropped.
-pub struct Serving<'a> {
+pub(crate) struct Serving<'a> {
     requests: &'a Requests,
     id: String,
 }
@@ -174,7 +174,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<(String, Entry)>, usize)> {
 }
 
 /// What `fleetdb inspect` prints for a request id file (`bytes` start with its magic).
-pub fn describe(path: &Path, bytes: &[u8]) -> Result<String> {
+pub(crate) fn describe(path: &Path, bytes: &[u8]) -> Result<String> {
     use std::fmt::Write as _;
     let (entries, good) = parse(path, bytes)?;
     let mut out = format!("request id file {} (format version {VERSION}): {} entries\n", path.display(), entries.len());
@@ -190,7 +190,7 @@ pub fn describe(path: &Path, bytes: &[u8]) -> Result<String> {
 impl Requests {
     /// Reads the file of `dir`. A torn or damaged last entry (a crash while appending it) is
     /// cut off; damage before it, or an unknown version, is refused.
-    pub fn open(dir: &Path) -> Result<Requests> {
+    pub(crate) fn open(dir: &Path) -> Result<Requests> {
         let path = dir.join(FILE_NAME);
         let mut state = State::default();
         if path.exists() {
@@ -219,7 +219,7 @@ impl Requests {
 
     /// Starts serving request `id` for `channel`: records it durably if it is new, or reads
     /// what its earlier attempts stored. `None` if the same id is being served right now.
-    pub fn begin(&self, id: &str, channel: &Channel) -> Result<Option<(Serving<'_>, Stored)>> {
+    pub(crate) fn begin(&self, id: &str, channel: &Channel) -> Result<Option<(Serving<'_>, Stored)>> {
         let earlier = {
             let mut st = self.lock();
             if !st.busy.insert(id.to_string()) {

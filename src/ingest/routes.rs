@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::util::bytes::{ByteReader, PutBytes};
 
-pub const FILE_NAME: &str = "routes";
+pub(crate) const FILE_NAME: &str = "routes";
 const MAGIC: [u8; 8] = *b"FLEETRTE";
 const VERSION: u32 = 1;
 
@@ -36,7 +36,7 @@ impl Route {
 }
 
 /// Checks a topic filter: non-empty, `+` and `#` only as whole levels, `#` only last.
-pub fn validate_filter(filter: &str) -> crate::Result<()> {
+pub(crate) fn validate_filter(filter: &str) -> crate::Result<()> {
     validate_filter_text(filter).map_err(crate::Error::Invalid)
 }
 
@@ -62,7 +62,7 @@ fn validate_filter_text(filter: &str) -> std::result::Result<(), String> {
 
 /// Whether `topic` matches `filter` (MQTT 3.1.1 § 4.7: wildcards do not match topics that
 /// start with `$` at their first level).
-pub fn matches(filter: &str, topic: &str) -> bool {
+pub(crate) fn matches(filter: &str, topic: &str) -> bool {
     if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
         return false;
     }
@@ -79,7 +79,7 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     }
 }
 
-pub fn save(dir: &Path, routes: &[Route]) -> Result<()> {
+pub(crate) fn save(dir: &Path, routes: &[Route]) -> Result<()> {
     let mut b = Vec::new();
     b.put_u32(routes.len() as u32);
     for r in routes {
@@ -94,7 +94,7 @@ pub fn save(dir: &Path, routes: &[Route]) -> Result<()> {
 }
 
 /// The routes in `dir` (none if the file does not exist).
-pub fn load(dir: &Path) -> Result<Vec<Route>> {
+pub(crate) fn load(dir: &Path) -> Result<Vec<Route>> {
     let path = dir.join(FILE_NAME);
     let Some(body) = crate::util::recfile::read(&path, &MAGIC, VERSION, "routes file")? else {
         return Ok(Vec::new());

@@ -8,7 +8,7 @@ use crate::query::grammar::{
 };
 
 /// A stored definition, `CREATE PIPELINE [IF NOT EXISTS] name …`: its spec.
-pub fn definition(sql: &str) -> SqlResult<PipelineSpec> {
+pub(crate) fn definition(sql: &str) -> SqlResult<PipelineSpec> {
     let mut specs = crate::query::parse::statements(sql, |sql, p| {
         expect_word(sql, p, "CREATE")?;
         expect_word(sql, p, "PIPELINE")?;
@@ -24,7 +24,7 @@ pub fn definition(sql: &str) -> SqlResult<PipelineSpec> {
 
 /// The rest of CREATE or ALTER PIPELINE after the name: `[FROM CHANNEL c] <activities>
 /// [INTO DATASTORE d] [WITH (…)]`.
-pub fn pipeline_spec(sql: &str, p: &mut Parser, name: String) -> SqlResult<super::PipelineSpec> {
+pub(crate) fn pipeline_spec(sql: &str, p: &mut Parser, name: String) -> SqlResult<super::PipelineSpec> {
     use super::Activity;
     use Keyword;
     let pe = |e| from_parser(sql, e);

@@ -16,7 +16,7 @@ use crate::util::process;
 /// Runs `command` over `b`'s rows in batches. Returns the rows it produced (each keeps the
 /// input message it came from: the same position when the program returns as many messages
 /// as it got, else the batch's first) and the rows that failed, with why.
-pub fn run(command: &str, batch_size: usize, timeout: Duration, b: &Batch) -> (Batch, Vec<(usize, String)>) {
+pub(crate) fn run(command: &str, batch_size: usize, timeout: Duration, b: &Batch) -> (Batch, Vec<(usize, String)>) {
     let sources: Vec<i64> = match b.column(ROW).map(|c| &c.values) {
         Some(Values::Int64(v)) => v.clone(),
         _ => (0..b.num_rows() as i64).collect(),

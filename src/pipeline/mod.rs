@@ -15,10 +15,10 @@ pub mod aws;
 pub mod decode;
 mod def;
 pub mod exec;
-pub mod grammar;
-pub mod lambda;
-pub mod reprocess;
-pub mod runner;
+pub(crate) mod grammar;
+pub(crate) mod lambda;
+pub(crate) mod reprocess;
+pub(crate) mod runner;
 pub mod state;
 
 pub use crate::datastore::{LINEAGE_OFFSET, LINEAGE_PIPELINE, is_lineage};

@@ -24,8 +24,8 @@ use crate::util::sync::{lock, read, write};
 use crate::util::time::now_micros;
 
 /// The system datastore behind `fleetdb.pipeline_errors`.
-pub const ERRORS: &str = "__pipeline_errors";
-pub const ERRORS_RETENTION_DAYS: u32 = 30;
+pub(crate) const ERRORS: &str = "__pipeline_errors";
+pub(crate) const ERRORS_RETENTION_DAYS: u32 = 30;
 /// Messages read from a channel per batch.
 const BATCH_MESSAGES: usize = 16_384;
 /// How often an idle runner looks for new messages.
@@ -39,7 +39,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 const PAUSE_AFTER_FAILED_BATCHES: u32 = 3;
 const PAUSE_AFTER_FAILED_MESSAGES: u64 = 1_000;
 /// Directory (in the data directory) of the activity state checkpoints, one file per pipeline.
-pub const STATE_DIR: &str = "pipeline-state";
+pub(crate) const STATE_DIR: &str = "pipeline-state";
 const STATE_MAGIC: [u8; 8] = *b"FLEETPST";
 const STATE_VERSION: u32 = 1;
 /// Bytes of a failed message kept in `pipeline_errors`.

@@ -11,7 +11,7 @@ use crate::batch::{Batch, Column, Values};
 use crate::table::store_key_bytes;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AggFunc {
+pub(crate) enum AggFunc {
     CountStar,
     Count,
     Sum,
@@ -46,7 +46,7 @@ pub enum AggFunc {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RegrOut {
+pub(crate) enum RegrOut {
     Slope,
     Intercept,
     R2,
@@ -57,7 +57,7 @@ pub enum RegrOut {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct AggCall {
+pub(crate) struct AggCall {
     pub func: AggFunc,
     pub args: Vec<Expr>,
     pub distinct: bool,
@@ -65,7 +65,7 @@ pub struct AggCall {
 }
 
 /// The aggregate for `name` over argument types, with its result type (PostgreSQL's rules).
-pub fn resolve(name: &str, args: &[SqlType], star: bool) -> Option<(AggFunc, SqlType)> {
+pub(crate) fn resolve(name: &str, args: &[SqlType], star: bool) -> Option<(AggFunc, SqlType)> {
     use SqlType as T;
     let a = args.first().copied().unwrap_or(T::Unknown);
     let float_or_numeric = if a.is_float() { T::Float8 } else { T::Numeric };
@@ -109,7 +109,7 @@ pub fn resolve(name: &str, args: &[SqlType], star: bool) -> Option<(AggFunc, Sql
     })
 }
 
-pub fn is_aggregate(name: &str) -> bool {
+pub(crate) fn is_aggregate(name: &str) -> bool {
     matches!(
         name,
         "count"
@@ -454,7 +454,7 @@ impl ScalarMath for Scalar {
 /// Groups `input` by `group` and computes `aggs`. Output columns: groups, then aggregates.
 /// With no GROUP BY, exactly one row (even over no input).
 /// Groups and aggregates the batches `next` yields, one at a time (none is kept).
-pub fn aggregate(
+pub(crate) fn aggregate(
     next: &mut dyn FnMut() -> SqlResult<Option<Batch>>,
     group: &[Expr],
     aggs: &[AggCall],

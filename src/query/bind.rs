@@ -28,7 +28,7 @@ mod prune;
 mod select;
 
 use coerce::*;
-pub use coerce::{coerce, fold, type_of_oid};
+pub(crate) use coerce::{coerce, fold, type_of_oid};
 use from::*;
 use prune::*;
 use select::*;
@@ -74,9 +74,9 @@ const LONG_CHAIN: usize = 64;
 
 /// Most columns a result may have, as PostgreSQL's (`MaxTupleAttributeNumber`): a row
 /// description of more is refused (54011), as is a select list of more, before it is bound.
-pub const MAX_COLUMNS: usize = 1664;
+pub(crate) const MAX_COLUMNS: usize = 1664;
 
-pub fn too_many_columns() -> SqlError {
+pub(crate) fn too_many_columns() -> SqlError {
     SqlError::new("54011", format!("target lists can have at most {MAX_COLUMNS} entries"))
 }
 
@@ -105,7 +105,7 @@ pub trait DatasetSource: Send + Sync {
     fn logs(&self, name: &str, version: u64) -> crate::Result<(String, String)>;
 }
 
-pub struct Binder<'a> {
+pub(crate) struct Binder<'a> {
     pub engine: &'a Arc<Engine>,
     /// Where `dataset_content(…)`, `dataset_logs(…)` and datasets named in FROM are read;
     /// without it no dataset is visible.
@@ -145,7 +145,7 @@ pub struct Binder<'a> {
 /// Rows whose `expr` (SQL over a datastore's columns) is in `[from, to)`, in microseconds
 /// (`from` is `i64::MIN` for no lower bound).
 #[derive(Clone, Debug)]
-pub struct DeltaWindow {
+pub(crate) struct DeltaWindow {
     pub expr: String,
     pub from: i64,
     pub to: i64,
@@ -153,7 +153,7 @@ pub struct DeltaWindow {
 
 impl DeltaWindow {
     /// The window as a SQL condition over a datastore's columns.
-    pub fn condition(&self) -> String {
+    pub(crate) fn condition(&self) -> String {
         let ts = |t: i64| format!("'{}'::timestamptz", crate::util::time::format_timestamp(t));
         let mut c = format!("({}) < {}", self.expr, ts(self.to));
         if self.from != i64::MIN {
@@ -169,7 +169,7 @@ type OuterCol = (Option<String>, String, SqlType);
 /// A subquery that refers to columns of the query around it: run once per distinct
 /// combination of those columns' values (see [`Plan::Apply`]).
 #[derive(Clone, Debug)]
-pub struct ApplyCall {
+pub(crate) struct ApplyCall {
     pub query: Box<ast::Query>,
     pub kind: ApplyKind,
     /// The outer columns it reads: (input column, qualifier, name, type).
@@ -178,7 +178,7 @@ pub struct ApplyCall {
 }
 
 #[derive(Clone, Debug)]
-pub enum ApplyKind {
+pub(crate) enum ApplyKind {
     /// `(SELECT …)`: its one value, NULL without rows.
     Scalar,
     /// `EXISTS (…)`
@@ -200,7 +200,7 @@ fn ident_name(i: &ast::Ident) -> String {
 }
 
 impl<'a> Binder<'a> {
-    pub fn new(engine: &'a Arc<Engine>, ctx: EvalCtx, params: &'a [Param]) -> Binder<'a> {
+    pub(crate) fn new(engine: &'a Arc<Engine>, ctx: EvalCtx, params: &'a [Param]) -> Binder<'a> {
         Binder {
             engine,
             datasets: None,
@@ -223,13 +223,13 @@ impl<'a> Binder<'a> {
     }
 
     /// Reads datasets from `datasets`.
-    pub fn with_datasets(mut self, datasets: Option<Arc<dyn DatasetSource>>) -> Binder<'a> {
+    pub(crate) fn with_datasets(mut self, datasets: Option<Arc<dyn DatasetSource>>) -> Binder<'a> {
         self.datasets = datasets;
         self
     }
 
     /// Limits every datastore the query reads to `window`.
-    pub fn with_delta(self, window: DeltaWindow) -> Binder<'a> {
+    pub(crate) fn with_delta(self, window: DeltaWindow) -> Binder<'a> {
         *self.delta.borrow_mut() = Some(window);
         self
     }
@@ -239,12 +239,12 @@ impl<'a> Binder<'a> {
     }
 
     /// The datastores the bound query read through its delta window.
-    pub fn delta_reads(&self) -> Vec<String> {
+    pub(crate) fn delta_reads(&self) -> Vec<String> {
         self.delta_reads.borrow().clone()
     }
 
     /// Records that parameter `e` (if it is `$n`) is used as type `ty`, for Describe.
-    pub fn note_param(&self, e: &ast::Expr, ty: SqlType) {
+    pub(crate) fn note_param(&self, e: &ast::Expr, ty: SqlType) {
         if let ast::Expr::Value(v) = e
             && let ast::Value::Placeholder(p) = &v.value
             && let Ok(k) = p.trim_start_matches('$').parse::<usize>()
@@ -255,24 +255,24 @@ impl<'a> Binder<'a> {
     }
 
     /// The parameter types inferred while binding (`$n` → type).
-    pub fn param_types(&self) -> std::collections::BTreeMap<usize, SqlType> {
+    pub(crate) fn param_types(&self) -> std::collections::BTreeMap<usize, SqlType> {
         self.param_types.borrow().clone()
     }
 
     /// Makes `rows` readable as relation `name` in the queries this binder plans (as a WITH
     /// query would).
-    pub fn add_relation(&self, name: &str, schema: Vec<OutCol>, rows: Batch) {
+    pub(crate) fn add_relation(&self, name: &str, schema: Vec<OutCol>, rows: Batch) {
         self.add_shared_relation(name, schema, Arc::new(rows));
     }
 
     /// [`Binder::add_relation`] for rows the caller keeps too.
-    pub fn add_shared_relation(&self, name: &str, schema: Vec<OutCol>, rows: Arc<Batch>) {
+    pub(crate) fn add_shared_relation(&self, name: &str, schema: Vec<OutCol>, rows: Arc<Batch>) {
         let plan = rows_scan(schema.clone(), rows);
         self.ctes.borrow_mut().insert(name.to_string(), (plan, schema));
     }
 
     /// Plans a query (SELECT, VALUES, set operations, WITH).
-    pub fn bind_query(&self, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
+    pub(crate) fn bind_query(&self, q: &ast::Query) -> SqlResult<(Plan, Vec<OutCol>)> {
         guard::check_depth()?;
         if let Some(with) = &q.with {
             if with.recursive {
@@ -314,9 +314,9 @@ impl<'a> Binder<'a> {
 
 /// The PostgreSQL version fleetdb reports (`server_version`), whose protocol and catalogs it
 /// follows.
-pub const SERVER_VERSION: &str = "16.0";
+pub(crate) const SERVER_VERSION: &str = "16.0";
 
-pub fn version_string() -> String {
+pub(crate) fn version_string() -> String {
     format!(
         "PostgreSQL {SERVER_VERSION} (fleetdb {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit",
         env!("CARGO_PKG_VERSION")

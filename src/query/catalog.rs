@@ -16,20 +16,18 @@ use super::types::SqlType;
 use crate::batch::{Batch, Field};
 use crate::engine::Engine;
 
-pub const NS_PG_CATALOG: i64 = 11;
-pub const NS_PUBLIC: i64 = 2200;
-pub const NS_INFORMATION_SCHEMA: i64 = 13_000;
+pub(crate) const NS_PG_CATALOG: i64 = 11;
+pub(crate) const NS_PUBLIC: i64 = 2200;
+pub(crate) const NS_INFORMATION_SCHEMA: i64 = 13_000;
 const ROLE_OID: i64 = 10;
 const AM_HEAP: i64 = 2;
 const AM_BTREE: i64 = 403;
 const COLL_DEFAULT: i64 = 100;
 
 /// One user relation as the catalogs describe it.
-pub struct Rel {
+pub(crate) struct Rel {
     pub oid: i64,
     pub name: String,
-    /// What it is in fleetdb: `table`, `datastore` or `channel`.
-    pub kind: &'static str,
     /// (name, type, not null)
     pub columns: Vec<(String, SqlType, bool)>,
     /// Primary key column numbers (1-based).
@@ -45,12 +43,12 @@ impl Rel {
 }
 
 /// The oid fleetdb gives the relation `name`.
-pub fn rel_oid(name: &str) -> i64 {
+pub(crate) fn rel_oid(name: &str) -> i64 {
     16_384 + 2 * (crc32fast::hash(name.as_bytes()) as i64 % 500_000_000)
 }
 
 /// The oid of system catalog `name` (PostgreSQL's, for the ones clients name in queries).
-pub fn system_rel_oid(name: &str) -> Option<i64> {
+pub(crate) fn system_rel_oid(name: &str) -> Option<i64> {
     Some(match name {
         "pg_type" => 1247,
         "pg_attribute" => 1249,
@@ -73,7 +71,7 @@ pub fn system_rel_oid(name: &str) -> Option<i64> {
 }
 
 /// Every user relation, ordered by name.
-pub fn relations(engine: &Engine) -> Vec<Rel> {
+pub(crate) fn relations(engine: &Engine) -> Vec<Rel> {
     let mut out = Vec::new();
     for n in engine.table_names() {
         if let Ok(t) = engine.table(&n) {
@@ -87,7 +85,7 @@ pub fn relations(engine: &Engine) -> Vec<Rel> {
                 .collect();
             let key = t.key.iter().map(|&k| k as i64 + 1).collect();
             let defaults = t.columns.iter().map(|c| c.default.clone()).collect();
-            out.push(Rel { oid: rel_oid(&n), name: n, kind: "table", columns, key, defaults });
+            out.push(Rel { oid: rel_oid(&n), name: n, columns, key, defaults });
         }
     }
     for n in engine.datastore_names() {
@@ -99,14 +97,7 @@ pub fn relations(engine: &Engine) -> Vec<Rel> {
                 .map(|f| (f.name.clone(), SqlType::of_storage(f.data_type), f.name == "time"))
                 .collect();
             columns.push(("__dt".into(), SqlType::Date, true));
-            out.push(Rel {
-                oid: rel_oid(&n),
-                name: n,
-                kind: "datastore",
-                columns,
-                key: Vec::new(),
-                defaults: Vec::new(),
-            });
+            out.push(Rel { oid: rel_oid(&n), name: n, columns, key: Vec::new(), defaults: Vec::new() });
         }
     }
     for n in engine.channel_names() {
@@ -117,14 +108,14 @@ pub fn relations(engine: &Engine) -> Vec<Rel> {
             ("payload".to_string(), SqlType::Json, false),
             ("__offset".to_string(), SqlType::Int8, true),
         ];
-        out.push(Rel { oid: rel_oid(&n), name: n, kind: "channel", columns, key: Vec::new(), defaults: Vec::new() });
+        out.push(Rel { oid: rel_oid(&n), name: n, columns, key: Vec::new(), defaults: Vec::new() });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 
 /// The types fleetdb has, as pg_type rows: (oid, name, length, category).
-pub const TYPES: &[(i64, &str, i64, &str)] = &[
+pub(crate) const TYPES: &[(i64, &str, i64, &str)] = &[
     (16, "bool", 1, "B"),
     (17, "bytea", -1, "U"),
     (18, "char", 1, "Z"),
@@ -147,7 +138,7 @@ pub const TYPES: &[(i64, &str, i64, &str)] = &[
 ];
 
 /// `format_type(oid, typmod)`: the SQL name of a type.
-pub fn format_type(oid: i64) -> Option<&'static str> {
+pub(crate) fn format_type(oid: i64) -> Option<&'static str> {
     Some(match oid {
         16 => "boolean",
         17 => "bytea",
@@ -210,7 +201,7 @@ const N: Scalar = Scalar::Null;
 
 /// The catalog relation `schema.name`, if there is one. `schema` is `None` for an unqualified
 /// name (pg_catalog is on the search path; information_schema is not).
-pub fn relation(engine: &Engine, schema: Option<&str>, name: &str) -> SqlResult<Option<(Vec<OutCol>, Batch)>> {
+pub(crate) fn relation(engine: &Engine, schema: Option<&str>, name: &str) -> SqlResult<Option<(Vec<OutCol>, Batch)>> {
     use SqlType::{Bool as B, Int2 as I2, Int4 as I4, Int8 as I8, Text as T};
     let is_info = match schema {
         Some("pg_catalog") | None => false,

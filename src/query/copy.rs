@@ -16,7 +16,7 @@ impl Default for CopyFormat {
 }
 
 /// Splits COPY input into rows of fields (`None` for NULL).
-pub fn parse(format: &CopyFormat, data: &[u8]) -> SqlResult<Vec<Vec<Option<String>>>> {
+pub(crate) fn parse(format: &CopyFormat, data: &[u8]) -> SqlResult<Vec<Vec<Option<String>>>> {
     let text = std::str::from_utf8(data).map_err(|_| SqlError::new("22021", "COPY data is not valid UTF-8"))?;
     match format {
         CopyFormat::Text { delimiter, null } => {
@@ -45,7 +45,7 @@ pub fn parse(format: &CopyFormat, data: &[u8]) -> SqlResult<Vec<Vec<Option<Strin
 
 /// Length of the longest prefix of `buf` made of whole rows (ending in a newline that is not
 /// inside a CSV quoted field), so COPY data can be loaded as it streams in.
-pub fn complete_prefix(format: &CopyFormat, buf: &[u8]) -> usize {
+pub(crate) fn complete_prefix(format: &CopyFormat, buf: &[u8]) -> usize {
     match format {
         CopyFormat::Text { .. } => buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1),
         CopyFormat::Csv { quote, .. } => {
@@ -145,7 +145,7 @@ fn csv_rows(text: &str, delim: char, quote: char, null: &str) -> SqlResult<Vec<V
 }
 
 /// Formats one row for COPY TO.
-pub fn format_row(format: &CopyFormat, fields: &[Option<String>], out: &mut String) {
+pub(crate) fn format_row(format: &CopyFormat, fields: &[Option<String>], out: &mut String) {
     let (delimiter, null) = match format {
         CopyFormat::Text { delimiter, null } | CopyFormat::Csv { delimiter, null, .. } => (*delimiter, null),
     };

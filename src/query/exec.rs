@@ -25,7 +25,7 @@ use join::*;
 use scan::*;
 use sort::*;
 
-pub use sort::{ColOrder, cmp_rows, cmp_values, sort_rows};
+pub(crate) use sort::{ColOrder, cmp_rows, sort_rows};
 
 fn take_batch(b: &Batch, idx: &[u32]) -> Batch {
     b.take(idx)
@@ -36,7 +36,7 @@ thread_local! {
 }
 
 /// Runs `plan` and records each operator's time and rows (EXPLAIN ANALYZE).
-pub fn run_profiled(plan: &Plan) -> SqlResult<(Vec<Batch>, Profile)> {
+pub(crate) fn run_profiled(plan: &Plan) -> SqlResult<(Vec<Batch>, Profile)> {
     let outer = PROFILE.with(|p| p.replace(Some(Profile::new())));
     let r = run(plan);
     let prof = PROFILE.with(|p| p.replace(outer)).unwrap_or_default();
@@ -45,7 +45,7 @@ pub fn run_profiled(plan: &Plan) -> SqlResult<(Vec<Batch>, Profile)> {
 
 /// Runs a plan to completion. Each operator's result counts against the query's working
 /// memory while it is held (its inputs are released once it is built); see [`guard`].
-pub fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
+pub(crate) fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
     guard::check_depth()?;
     let before = guard::live();
     let t = std::time::Instant::now();
@@ -525,7 +525,7 @@ fn concat_charged(batches: Vec<Batch>, schema: &[OutCol]) -> SqlResult<Batch> {
 }
 
 /// All batches as one (an empty batch of the schema's types when there are none).
-pub fn concat(batches: Vec<Batch>, schema: &[OutCol]) -> Batch {
+pub(crate) fn concat(batches: Vec<Batch>, schema: &[OutCol]) -> Batch {
     if batches.len() == 1 {
         return batches.into_iter().next().expect("one batch");
     }

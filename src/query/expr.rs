@@ -11,7 +11,7 @@ use super::types::SqlType;
 use crate::batch::{Batch, Bitmap, Column, StrVec, Values};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BinOp {
+pub(crate) enum BinOp {
     Add,
     Sub,
     Mul,
@@ -29,10 +29,10 @@ pub enum BinOp {
 }
 
 impl BinOp {
-    pub fn is_comparison(self) -> bool {
+    pub(crate) fn is_comparison(self) -> bool {
         matches!(self, BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq)
     }
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             BinOp::Add => "+",
             BinOp::Sub => "-",
@@ -54,7 +54,7 @@ impl BinOp {
 
 /// Scalar functions, resolved at bind time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Func {
+pub(crate) enum Func {
     Lower,
     Upper,
     Length,
@@ -126,7 +126,7 @@ pub enum Func {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Expr {
+pub(crate) enum Expr {
     Col {
         idx: usize,
         ty: SqlType,
@@ -187,7 +187,7 @@ pub enum Expr {
 }
 
 impl Expr {
-    pub fn ty(&self) -> SqlType {
+    pub(crate) fn ty(&self) -> SqlType {
         match self {
             Expr::Col { ty, .. }
             | Expr::Lit { ty, .. }
@@ -204,22 +204,22 @@ impl Expr {
             Expr::Cast { to, .. } => *to,
         }
     }
-    pub fn lit(value: Scalar, ty: SqlType) -> Expr {
+    pub(crate) fn lit(value: Scalar, ty: SqlType) -> Expr {
         Expr::Lit { value, ty }
     }
     /// The literal value, if this is one.
-    pub fn as_lit(&self) -> Option<&Scalar> {
+    pub(crate) fn as_lit(&self) -> Option<&Scalar> {
         match self {
             Expr::Lit { value, .. } => Some(value),
             _ => None,
         }
     }
     /// Calls `f` on every column index this expression reads (plan time only: it walks a copy).
-    pub fn columns(&self, f: &mut impl FnMut(usize)) {
+    pub(crate) fn columns(&self, f: &mut impl FnMut(usize)) {
         self.clone().visit_cols_mut(&mut |i| f(*i));
     }
     /// Rewrites column indexes through `map` (after projection pushdown or a join split).
-    pub fn remap(&mut self, map: &dyn Fn(usize) -> usize) {
+    pub(crate) fn remap(&mut self, map: &dyn Fn(usize) -> usize) {
         self.visit_cols_mut(&mut |i| *i = map(*i));
     }
     /// The one traversal of the tree: `f` sees every column reference.
@@ -374,13 +374,13 @@ fn in_set(c: &Column, ty: SqlType, list: &[Expr], negated: bool) -> SqlResult<Op
 
 /// Evaluation context: values fixed for a whole statement.
 #[derive(Clone, Copy, Debug)]
-pub struct EvalCtx {
+pub(crate) struct EvalCtx {
     /// `now()`: the statement's start time, microseconds.
     pub now: i64,
 }
 
 /// Evaluates `e` for every row of `b`.
-pub fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
+pub(crate) fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
     super::guard::check_depth()?;
     let n = b.num_rows();
     match e {
@@ -547,7 +547,7 @@ pub fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
 }
 
 /// SQL LIKE with `%`, `_` and backslash escapes.
-pub fn like_match(s: &[char], p: &[char]) -> bool {
+pub(crate) fn like_match(s: &[char], p: &[char]) -> bool {
     let (mut si, mut pi) = (0, 0);
     let (mut star_p, mut star_s) = (usize::MAX, 0);
     while si < s.len() {
@@ -590,7 +590,7 @@ fn int_name(t: SqlType) -> &'static str {
 }
 
 /// Builds a column of type `ty` from scalars.
-pub fn scalars_to_column(vals: &[Scalar], ty: SqlType) -> SqlResult<Column> {
+pub(crate) fn scalars_to_column(vals: &[Scalar], ty: SqlType) -> SqlResult<Column> {
     let ty = if ty == SqlType::Unknown { SqlType::Text } else { ty };
     let n = vals.len();
     let mut valid = Bitmap::new_set(n);
@@ -641,7 +641,7 @@ pub fn scalars_to_column(vals: &[Scalar], ty: SqlType) -> SqlResult<Column> {
 }
 
 /// Applies `op` to two columns. `out` is the result type decided at bind time.
-pub fn binary(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType, out: SqlType) -> SqlResult<Column> {
+pub(crate) fn binary(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType, out: SqlType) -> SqlResult<Column> {
     let n = l.len();
     match op {
         BinOp::And | BinOp::Or => {
@@ -758,14 +758,14 @@ pub fn binary(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType, out: 
 
 /// A column as text (its PostgreSQL text form for non-text types).
 /// The rows of `b` (columns typed by `schema`) as text, `None` for NULL, as clients print them.
-pub fn rows_as_text(schema: &[super::plan::OutCol], b: &crate::batch::Batch) -> Vec<Vec<Option<String>>> {
+pub(crate) fn rows_as_text(schema: &[super::plan::OutCol], b: &crate::batch::Batch) -> Vec<Vec<Option<String>>> {
     let texts: Vec<_> = b.columns.iter().zip(schema).map(|(c, o)| text_of(c, o.ty)).collect();
     (0..b.num_rows())
         .map(|i| (0..texts.len()).map(|j| b.columns[j].is_valid(i).then(|| texts[j].get(i).to_string())).collect())
         .collect()
 }
 
-pub fn text_of(c: &Column, t: SqlType) -> Cow<'_, StrVec> {
+pub(crate) fn text_of(c: &Column, t: SqlType) -> Cow<'_, StrVec> {
     match &c.values {
         Values::Text(v) => Cow::Borrowed(v),
         _ => {
@@ -836,7 +836,7 @@ fn compare(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType) -> SqlRe
 }
 
 /// Casts a column from `from` to `to`, as PostgreSQL's `::` does.
-pub fn cast(c: &Column, from: SqlType, to: SqlType) -> SqlResult<Column> {
+pub(crate) fn cast(c: &Column, from: SqlType, to: SqlType) -> SqlResult<Column> {
     if from == to || (from.is_text() && to.is_text()) {
         return Ok(c.clone());
     }
@@ -850,7 +850,7 @@ pub fn cast(c: &Column, from: SqlType, to: SqlType) -> SqlResult<Column> {
 }
 
 /// Casts one value.
-pub fn cast_scalar(s: Scalar, from: SqlType, to: SqlType) -> SqlResult<Scalar> {
+pub(crate) fn cast_scalar(s: Scalar, from: SqlType, to: SqlType) -> SqlResult<Scalar> {
     use SqlType as T;
     if s.is_null() || from == to {
         return Ok(s);

@@ -10,7 +10,7 @@ use crate::batch::{Bitmap, Column, StrVec, Values};
 use crate::util::time::{MICROS_PER_DAY, MICROS_PER_SECOND, civil_from_days, days_from_civil};
 
 /// Resolves a function name and argument types to a [`Func`] and its result type.
-pub fn resolve(name: &str, args: &[SqlType]) -> SqlResult<(Func, SqlType)> {
+pub(crate) fn resolve(name: &str, args: &[SqlType]) -> SqlResult<(Func, SqlType)> {
     use SqlType as T;
     let num = |t: &T| t.is_numeric() || *t == T::Unknown;
     let float_or = |t: T| {
@@ -102,7 +102,7 @@ pub fn resolve(name: &str, args: &[SqlType]) -> SqlResult<(Func, SqlType)> {
 }
 
 /// The type every argument can be converted to (numeric widening, text with unknown), or `None`.
-pub fn common_type(tys: &[SqlType]) -> Option<SqlType> {
+pub(crate) fn common_type(tys: &[SqlType]) -> Option<SqlType> {
     use SqlType as T;
     let mut out = T::Unknown;
     for &t in tys {
@@ -148,7 +148,14 @@ fn text_of(s: &Scalar, t: SqlType) -> Option<String> {
 }
 
 /// Calls `f` on argument columns; `out` is the result type from [`resolve`].
-pub fn call(f: Func, cols: &[Column], tys: &[SqlType], out: SqlType, n: usize, args: &[Expr]) -> SqlResult<Column> {
+pub(crate) fn call(
+    f: Func,
+    cols: &[Column],
+    tys: &[SqlType],
+    out: SqlType,
+    n: usize,
+    args: &[Expr],
+) -> SqlResult<Column> {
     if matches!(f, Func::JsonGet | Func::JsonGetText | Func::JsonPath | Func::JsonPathText | Func::JsonTypeof) {
         return json_call(f, cols, tys, n);
     }
@@ -294,7 +301,7 @@ fn regex_call(f: Func, cols: &[Column], tys: &[SqlType], n: usize) -> SqlResult<
 }
 
 /// A one-dimensional text array literal such as `{a,b,"c d"}`.
-pub fn parse_text_array(s: &str) -> SqlResult<Vec<String>> {
+pub(crate) fn parse_text_array(s: &str) -> SqlResult<Vec<String>> {
     let bad = || SqlError::new("22P02", format!("malformed array literal: \"{s}\""));
     let inner = s.trim().strip_prefix('{').and_then(|x| x.strip_suffix('}')).ok_or_else(bad)?;
     let mut out = Vec::new();
@@ -730,7 +737,7 @@ fn widen(v: Scalar, to: SqlType) -> Scalar {
 }
 
 /// Compares two scalars of compatible types.
-pub fn scalar_cmp(a: &Scalar, b: &Scalar) -> Option<std::cmp::Ordering> {
+pub(crate) fn scalar_cmp(a: &Scalar, b: &Scalar) -> Option<std::cmp::Ordering> {
     use Scalar as S;
     match (a, b) {
         (S::Int(x), S::Int(y)) | (S::Time(x), S::Time(y)) => Some(x.cmp(y)),
@@ -784,7 +791,7 @@ fn timestamp_range() -> std::ops::RangeInclusive<i128> {
 
 /// `ts + sign * interval`, months by the calendar (clamping the day), days as 24 hours (UTC).
 /// `None` when the result falls outside PostgreSQL's timestamp range (22008 for the caller).
-pub fn add_interval(ts: i64, iv: &Interval, sign: i64) -> Option<i64> {
+pub(crate) fn add_interval(ts: i64, iv: &Interval, sign: i64) -> Option<i64> {
     let range = timestamp_range();
     let mut t = ts as i128;
     if iv.months != 0 {

@@ -2,24 +2,24 @@
 //! pipeline's and the dataset's): names, numbers, words, option lists. Built on sqlparser's
 //! tokens, so literals and names follow PostgreSQL's rules.
 
-pub use sqlparser::keywords::Keyword;
-pub use sqlparser::parser::Parser;
-pub use sqlparser::tokenizer::{Token, TokenWithSpan};
+pub(crate) use sqlparser::keywords::Keyword;
+pub(crate) use sqlparser::parser::Parser;
+pub(crate) use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::error::{SqlError, SqlResult, from_parser, position_of};
 
 /// `name = value` options of `WITH (...)` and `SET (...)`; values as their text.
-pub type Options = Vec<(String, String)>;
+pub(crate) type Options = Vec<(String, String)>;
 
 /// An unquoted word, upper-cased.
-pub fn word(t: &Token) -> Option<String> {
+pub(crate) fn word(t: &Token) -> Option<String> {
     match t {
         Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
         _ => None,
     }
 }
 /// A number, maybe negative.
-pub fn number(sql: &str, p: &mut Parser) -> SqlResult<f64> {
+pub(crate) fn number(sql: &str, p: &mut Parser) -> SqlResult<f64> {
     let neg = p.consume_token(&Token::Minus);
     let t = p.next_token();
     match &t.token {
@@ -33,7 +33,7 @@ pub fn number(sql: &str, p: &mut Parser) -> SqlResult<f64> {
 }
 
 /// The word `want` (unquoted, any case), or a syntax error.
-pub fn expect_word(sql: &str, p: &mut Parser, want: &str) -> SqlResult<()> {
+pub(crate) fn expect_word(sql: &str, p: &mut Parser, want: &str) -> SqlResult<()> {
     let t = p.next_token();
     if word(&t.token).as_deref() == Some(want) {
         Ok(())
@@ -47,7 +47,7 @@ pub fn expect_word(sql: &str, p: &mut Parser, want: &str) -> SqlResult<()> {
 }
 
 /// `( name, … )`.
-pub fn paren_names(sql: &str, p: &mut Parser) -> SqlResult<Vec<String>> {
+pub(crate) fn paren_names(sql: &str, p: &mut Parser) -> SqlResult<Vec<String>> {
     p.expect_token(&Token::LParen).map_err(|e| from_parser(sql, e))?;
     let mut names = vec![attribute_path(sql, p)?];
     while p.consume_token(&Token::Comma) {
@@ -58,7 +58,7 @@ pub fn paren_names(sql: &str, p: &mut Parser) -> SqlResult<Vec<String>> {
 }
 
 /// An attribute path: names joined by dots, each maybe followed by `[index]`.
-pub fn attribute_path(sql: &str, p: &mut Parser) -> SqlResult<String> {
+pub(crate) fn attribute_path(sql: &str, p: &mut Parser) -> SqlResult<String> {
     let mut path = ident(sql, p)?;
     loop {
         if p.consume_token(&Token::Period) {
@@ -81,12 +81,12 @@ pub fn attribute_path(sql: &str, p: &mut Parser) -> SqlResult<String> {
     }
 }
 
-pub fn if_not_exists(p: &mut Parser) -> bool {
+pub(crate) fn if_not_exists(p: &mut Parser) -> bool {
     use sqlparser::keywords::Keyword;
     p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS])
 }
 
-pub fn ident(sql: &str, p: &mut Parser) -> SqlResult<String> {
+pub(crate) fn ident(sql: &str, p: &mut Parser) -> SqlResult<String> {
     let t = p.peek_token();
     match t.token {
         Token::Word(w) => {
@@ -99,11 +99,11 @@ pub fn ident(sql: &str, p: &mut Parser) -> SqlResult<String> {
 }
 
 /// `WITH ( name = value, … )`, or nothing.
-pub fn with_options(sql: &str, p: &mut Parser) -> SqlResult<Options> {
+pub(crate) fn with_options(sql: &str, p: &mut Parser) -> SqlResult<Options> {
     if p.parse_keyword(sqlparser::keywords::Keyword::WITH) { option_list(sql, p) } else { Ok(Vec::new()) }
 }
 
-pub fn option_list(sql: &str, p: &mut Parser) -> SqlResult<Options> {
+pub(crate) fn option_list(sql: &str, p: &mut Parser) -> SqlResult<Options> {
     option_list_at(sql, p, false)
 }
 
@@ -170,7 +170,7 @@ fn option_list_at(sql: &str, p: &mut Parser, nested: bool) -> SqlResult<Options>
 }
 
 /// Skips to the end of the current statement (used for statements not implemented yet).
-pub fn skip_statement(p: &mut Parser) {
+pub(crate) fn skip_statement(p: &mut Parser) {
     let mut depth = 0i32;
     loop {
         match p.peek_token().token {

@@ -12,9 +12,9 @@ use super::error::{SqlError, SqlResult};
 use crate::batch::Batch;
 
 /// Default working memory of one query: 1 GiB.
-pub const DEFAULT_QUERY_MEMORY: usize = 1 << 30;
+pub(crate) const DEFAULT_QUERY_MEMORY: usize = 1 << 30;
 
-pub use crate::util::memory::MemoryPool;
+pub(crate) use crate::util::memory::MemoryPool;
 
 #[derive(Clone, Debug)]
 pub struct QueryLimits {
@@ -59,7 +59,7 @@ thread_local! {
 
 /// Runs `f` under `limits` on this thread. What it still holds at the end (or when it
 /// panics) goes back to the pool.
-pub fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
+pub(crate) fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<Current>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -112,7 +112,7 @@ fn stack_allowance() -> usize {
 
 /// Marks the start of a statement's stack for [`check_depth`] while the returned value lives;
 /// inner calls keep the outermost mark.
-pub fn stack_base() -> StackBase {
+pub(crate) fn stack_base() -> StackBase {
     let here = approximate_sp();
     let outer = STACK_BASE.with(|b| b.get());
     if outer == 0 {
@@ -121,7 +121,7 @@ pub fn stack_base() -> StackBase {
     StackBase { set: outer == 0 }
 }
 
-pub struct StackBase {
+pub(crate) struct StackBase {
     set: bool,
 }
 
@@ -141,7 +141,7 @@ fn approximate_sp() -> usize {
 
 /// Fails with 54001 when the statement has used this thread's stack allowance (nesting too
 /// deep); also checks for cancellation.
-pub fn check_depth() -> SqlResult<()> {
+pub(crate) fn check_depth() -> SqlResult<()> {
     let base = STACK_BASE.with(|b| b.get());
     if base != 0 {
         let used = base.abs_diff(approximate_sp());
@@ -157,14 +157,14 @@ pub fn check_depth() -> SqlResult<()> {
 
 /// Drops `x` on another thread: a failed or cancelled statement answers without waiting for
 /// its intermediate results to be freed (a million allocations take 100 ms or more).
-pub fn free_elsewhere<T: Send + 'static>(x: T) {
+pub(crate) fn free_elsewhere<T: Send + 'static>(x: T) {
     if let Err(back) = std::thread::Builder::new().name("fleetdb-free".into()).spawn(move || drop(x)) {
         drop(back);
     }
 }
 
 /// Fails if the query was cancelled.
-pub fn check() -> SqlResult<()> {
+pub(crate) fn check() -> SqlResult<()> {
     CURRENT.with(|c| match &*c.borrow() {
         Some(cur) if cur.limits.cancel.load(Ordering::Relaxed) => {
             Err(SqlError::new("57014", "canceling statement due to user request"))
@@ -177,13 +177,13 @@ pub fn check() -> SqlResult<()> {
 }
 
 /// Bytes held now (for an operator to restore after its inputs are dropped).
-pub fn live() -> usize {
+pub(crate) fn live() -> usize {
     CURRENT.with(|c| c.borrow().as_ref().map_or(0, |cur| cur.live))
 }
 
 /// Sets the bytes held to `bytes` plus `more`, failing past the limit; also checks for
 /// cancellation.
-pub fn hold(bytes: usize, more: usize) -> SqlResult<()> {
+pub(crate) fn hold(bytes: usize, more: usize) -> SqlResult<()> {
     check()?;
     CURRENT.with(|c| {
         if let Some(cur) = c.borrow_mut().as_mut() {
@@ -241,19 +241,19 @@ pub fn hold(bytes: usize, more: usize) -> SqlResult<()> {
 
 /// Fails (53200) unless `bytes` more would fit the query's memory now; holds nothing. For a
 /// value about to be built whole (`repeat`, a padded string) or a result growing row by row.
-pub fn room(bytes: usize) -> SqlResult<()> {
+pub(crate) fn room(bytes: usize) -> SqlResult<()> {
     let l = live();
     hold(l, bytes)?;
     hold(l, 0)
 }
 
 /// Adds `bytes` to what the query holds.
-pub fn charge(bytes: usize) -> SqlResult<()> {
+pub(crate) fn charge(bytes: usize) -> SqlResult<()> {
     hold(live(), bytes)
 }
 
 /// Approximate bytes of `batches` in memory.
-pub fn size_of(batches: &[Batch]) -> usize {
+pub(crate) fn size_of(batches: &[Batch]) -> usize {
     batches.iter().map(Batch::approx_bytes).sum()
 }
 

@@ -10,20 +10,20 @@
 /// for the layers above.
 pub use sqlparser::ast;
 
-pub mod agg;
-pub mod bind;
-pub mod catalog;
-pub mod copy;
+pub(crate) mod agg;
+pub(crate) mod bind;
+pub(crate) mod catalog;
+pub(crate) mod copy;
 pub mod error;
-pub mod exec;
-pub mod expr;
-pub mod func;
-pub mod grammar;
-pub mod guard;
-pub mod parse;
-pub mod plan;
-pub mod regex;
+pub(crate) mod exec;
+pub(crate) mod expr;
+pub(crate) mod func;
+pub(crate) mod grammar;
+pub(crate) mod guard;
+pub(crate) mod parse;
+pub(crate) mod plan;
+pub(crate) mod regex;
 pub mod scalar;
 pub mod settings;
 pub mod types;
-pub mod window;
+pub(crate) mod window;

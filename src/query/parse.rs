@@ -12,7 +12,7 @@ use sqlparser::tokenizer::Token;
 use super::error::{PARSE_DEPTH, SqlError, SqlResult, from_parser, position_of};
 
 /// One SQL expression (text fleetdb builds, or an option's value such as `delta_time`).
-pub fn parse_expression(sql: &str) -> SqlResult<ast::Expr> {
+pub(crate) fn parse_expression(sql: &str) -> SqlResult<ast::Expr> {
     check_size(sql)?;
     let mut p = parser(sql)?;
     let e = p.parse_expr().map_err(|e| from_parser(sql, e))?;
@@ -23,7 +23,7 @@ pub fn parse_expression(sql: &str) -> SqlResult<ast::Expr> {
 }
 
 /// The one SELECT (or other query) that `sql`, text fleetdb builds itself, holds.
-pub fn parse_query(sql: &str) -> SqlResult<Box<ast::Query>> {
+pub(crate) fn parse_query(sql: &str) -> SqlResult<Box<ast::Query>> {
     let statements = statements(sql, |sql, p| p.parse_statement().map_err(|e| from_parser(sql, e)))?;
     match statements.into_iter().next() {
         Some(ast::Statement::Query(q)) => Ok(q),
@@ -33,17 +33,17 @@ pub fn parse_query(sql: &str) -> SqlResult<Box<ast::Query>> {
 
 /// What parsing a statement may take at most: the tokens, then the syntax tree. Past it the
 /// statement is refused (54000) before anything is allocated for it.
-pub const MAX_PARSE_MEMORY: usize = 1 << 30;
+pub(crate) const MAX_PARSE_MEMORY: usize = 1 << 30;
 
 /// Most operators one statement may chain (`a = 1 OR a = 2 OR …` has two per term): such a
 /// chain is a syntax tree as deep as it is long, and walking it (to free it, to print it)
 /// recurses once per operator.
-pub const MAX_OPERATORS: usize = 100_000;
+pub(crate) const MAX_OPERATORS: usize = 100_000;
 
 /// Checks, in one pass over the text and before the tokenizer runs, that `sql` can be parsed
 /// within [`MAX_PARSE_MEMORY`] and [`MAX_OPERATORS`]: the tokenizer keeps every whitespace
 /// character as a token of its own, so a statement's text size alone says little.
-pub fn check_size(sql: &str) -> SqlResult<()> {
+pub(crate) fn check_size(sql: &str) -> SqlResult<()> {
     let b = sql.as_bytes();
     let (mut blanks, mut tokens, mut operators) = (0usize, 0usize, 0usize);
     // CASE nesting and runs of NOT: past the parser's depth, sqlparser reports a syntax error
@@ -136,7 +136,7 @@ pub fn check_size(sql: &str) -> SqlResult<()> {
 
 /// Parses every statement of `sql` (separated by semicolons), each with `one`, which reads one
 /// statement's tokens. The text's size is checked first ([`check_size`]).
-pub fn statements<T>(sql: &str, mut one: impl FnMut(&str, &mut Parser) -> SqlResult<T>) -> SqlResult<Vec<T>> {
+pub(crate) fn statements<T>(sql: &str, mut one: impl FnMut(&str, &mut Parser) -> SqlResult<T>) -> SqlResult<Vec<T>> {
     check_size(sql)?;
     let mut p = parser(sql)?;
     let mut out = Vec::new();
@@ -159,7 +159,7 @@ pub fn statements<T>(sql: &str, mut one: impl FnMut(&str, &mut Parser) -> SqlRes
 }
 
 /// A parser over `sql` in PostgreSQL's dialect, nesting bounded by [`PARSE_DEPTH`].
-pub fn parser(sql: &str) -> SqlResult<Parser<'static>> {
+pub(crate) fn parser(sql: &str) -> SqlResult<Parser<'static>> {
     Parser::new(&PostgreSqlDialect {})
         .with_recursion_limit(PARSE_DEPTH)
         .try_with_sql(sql)

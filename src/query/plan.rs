@@ -14,7 +14,7 @@ use crate::table::Table;
 
 /// Where a scan reads from.
 #[derive(Clone)]
-pub enum Source {
+pub(crate) enum Source {
     Datastore(Arc<Datastore>),
     Table(Arc<Table>),
     Channel(Arc<Channel>),
@@ -24,7 +24,7 @@ pub enum Source {
 
 /// What a correlated subquery needs to be planned again for each outer row.
 #[derive(Clone)]
-pub struct ApplyEnv {
+pub(crate) struct ApplyEnv {
     pub engine: Arc<crate::engine::Engine>,
     pub datasets: Option<Arc<dyn super::bind::DatasetSource>>,
     pub ctx: super::expr::EvalCtx,
@@ -39,7 +39,7 @@ pub struct OutCol {
 }
 
 #[derive(Default, Debug)]
-pub struct ScanStats {
+pub(crate) struct ScanStats {
     pub files_total: AtomicU64,
     pub files_pruned: AtomicU64,
     pub blocks_total: AtomicU64,
@@ -48,7 +48,7 @@ pub struct ScanStats {
 }
 
 #[derive(Clone)]
-pub enum Plan {
+pub(crate) enum Plan {
     Scan {
         source: Source,
         schema: Vec<OutCol>,
@@ -151,14 +151,14 @@ pub enum Plan {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SetOp {
+pub(crate) enum SetOp {
     Union,
     Intersect,
     Except,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JoinKind {
+pub(crate) enum JoinKind {
     Inner,
     Left,
     Right,
@@ -166,14 +166,14 @@ pub enum JoinKind {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct SortKey {
+pub(crate) struct SortKey {
     pub expr: Expr,
     pub desc: bool,
     pub nulls_first: bool,
 }
 
 impl Plan {
-    pub fn schema(&self) -> Vec<OutCol> {
+    pub(crate) fn schema(&self) -> Vec<OutCol> {
         match self {
             Plan::Scan { schema, .. }
             | Plan::Project { schema, .. }
@@ -194,7 +194,7 @@ impl Plan {
 
     /// Indented plan text for EXPLAIN; with a profile (EXPLAIN ANALYZE), each operator's time
     /// and rows, and what the scans pruned and read.
-    pub fn explain(&self, depth: usize, profile: Option<&Profile>, out: &mut Vec<String>) {
+    pub(crate) fn explain(&self, depth: usize, profile: Option<&Profile>, out: &mut Vec<String>) {
         let analyze = profile.is_some();
         let pad = "  ".repeat(depth);
         let line = match self {
@@ -294,4 +294,4 @@ impl Plan {
 
 /// Time (including the operators below) and rows out of each operator of a profiled run,
 /// by the operator's address in the plan.
-pub type Profile = std::collections::HashMap<usize, (std::time::Duration, usize)>;
+pub(crate) type Profile = std::collections::HashMap<usize, (std::time::Duration, usize)>;

@@ -27,7 +27,7 @@ enum ClassItem {
 }
 
 #[derive(Clone, Debug)]
-pub struct Regex {
+pub(crate) struct Regex {
     seq: Vec<Node>,
     case_insensitive: bool,
 }
@@ -39,7 +39,7 @@ fn bad(msg: &str) -> SqlError {
 }
 
 impl Regex {
-    pub fn new(pattern: &str, case_insensitive: bool) -> SqlResult<Regex> {
+    pub(crate) fn new(pattern: &str, case_insensitive: bool) -> SqlResult<Regex> {
         let chars: Vec<char> = pattern.chars().collect();
         let mut p = Parser { c: &chars, i: 0, ci: case_insensitive };
         let alts = p.alternation()?;
@@ -50,7 +50,7 @@ impl Regex {
     }
 
     /// Whether the pattern matches anywhere in `s`.
-    pub fn is_match(&self, s: &str) -> SqlResult<bool> {
+    pub(crate) fn is_match(&self, s: &str) -> SqlResult<bool> {
         let text: Vec<char> =
             if self.case_insensitive { s.chars().flat_map(char::to_lowercase).collect() } else { s.chars().collect() };
         let m = Matcher { text: &text, steps: std::cell::Cell::new(0) };

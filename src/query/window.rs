@@ -21,7 +21,7 @@ use super::types::SqlType;
 use crate::batch::{Batch, Column, Values};
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum WinFunc {
+pub(crate) enum WinFunc {
     RowNumber,
     Rank,
     DenseRank,
@@ -43,7 +43,7 @@ pub enum WinFunc {
 /// One end of a frame. Offsets are rows for ROWS, values of the ORDER BY key for RANGE
 /// (a number, or microseconds for a timestamp key).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Bound {
+pub(crate) enum Bound {
     UnboundedPreceding,
     Preceding(f64),
     CurrentRow,
@@ -52,18 +52,18 @@ pub enum Bound {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Frame {
+pub(crate) struct Frame {
     pub rows: bool,
     pub start: Bound,
     pub end: Bound,
 }
 
 impl Frame {
-    pub const DEFAULT: Frame = Frame { rows: false, start: Bound::UnboundedPreceding, end: Bound::CurrentRow };
+    pub(crate) const DEFAULT: Frame = Frame { rows: false, start: Bound::UnboundedPreceding, end: Bound::CurrentRow };
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct WindowCall {
+pub(crate) struct WindowCall {
     pub func: WinFunc,
     pub args: Vec<Expr>,
     pub partition: Vec<Expr>,
@@ -74,7 +74,7 @@ pub struct WindowCall {
 
 /// The window function named `name`, with its result type, if it is one (aggregates are
 /// resolved by the caller).
-pub fn resolve(name: &str, args: &[SqlType]) -> Option<(WinFunc, SqlType)> {
+pub(crate) fn resolve(name: &str, args: &[SqlType]) -> Option<(WinFunc, SqlType)> {
     let a = args.first().copied().unwrap_or(SqlType::Unknown);
     Some(match (name, args.len()) {
         ("row_number", 0) => (WinFunc::RowNumber, SqlType::Int8),
@@ -92,7 +92,7 @@ pub fn resolve(name: &str, args: &[SqlType]) -> Option<(WinFunc, SqlType)> {
     })
 }
 
-pub fn is_window_only(name: &str) -> bool {
+pub(crate) fn is_window_only(name: &str) -> bool {
     matches!(
         name,
         "row_number"
@@ -110,7 +110,7 @@ pub fn is_window_only(name: &str) -> bool {
 }
 
 /// Computes each call over `all`; one output column per call, in input row order.
-pub fn compute(all: &Batch, calls: &[WindowCall]) -> SqlResult<Vec<Column>> {
+pub(crate) fn compute(all: &Batch, calls: &[WindowCall]) -> SqlResult<Vec<Column>> {
     calls.iter().map(|c| compute_one(all, c)).collect()
 }
 

@@ -4,5 +4,5 @@
 
 pub mod framing;
 pub mod pg;
-pub mod prepared;
-pub mod wire;
+pub(crate) mod prepared;
+pub(crate) mod wire;

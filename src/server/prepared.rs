@@ -61,7 +61,7 @@ impl Prepared {
 pub struct Parser;
 
 /// Parses `sql` as one statement: `None` when it holds none (only comments).
-pub fn parse_one(sql: &str) -> Result<Option<Prepared>, SqlError> {
+pub(crate) fn parse_one(sql: &str) -> Result<Option<Prepared>, SqlError> {
     let mut stmts = parse(sql)?;
     match stmts.len() {
         0 => Ok(None),
@@ -104,7 +104,7 @@ impl QueryParser for Parser {
 }
 
 /// Parameter count of a statement: the highest `$n` in it (outside string literals).
-pub fn param_count(sql: &str) -> usize {
+pub(crate) fn param_count(sql: &str) -> usize {
     let b = sql.as_bytes();
     let mut max = 0;
     let mut i = 0;

@@ -16,13 +16,13 @@ use crate::query::types::{SqlType, format_date, format_timestamp};
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 const PG_EPOCH_DAYS: i64 = 10_957;
 
-pub fn pg_type(t: SqlType) -> Type {
+pub(crate) fn pg_type(t: SqlType) -> Type {
     Type::from_oid(t.oid()).unwrap_or(Type::TEXT)
 }
 
 /// One value to encode.
 #[derive(Debug)]
-pub struct Cell<'a> {
+pub(crate) struct Cell<'a> {
     pub value: &'a Scalar,
     pub ty: SqlType,
 }
@@ -184,7 +184,7 @@ fn decode_numeric(b: &[u8]) -> Result<String, String> {
 }
 
 /// A bound parameter as text, whatever format and type it was sent in.
-pub fn decode_param(bytes: &[u8], binary: bool, ty: Option<&Type>) -> crate::Result<String> {
+pub(crate) fn decode_param(bytes: &[u8], binary: bool, ty: Option<&Type>) -> crate::Result<String> {
     decode_param_text(bytes, binary, ty).map_err(crate::Error::Invalid)
 }
 

@@ -90,7 +90,7 @@ pub struct Table {
 }
 
 /// The bytes identifying row `r`'s key (type-tagged, so `1` and `'1'` differ).
-pub fn key_bytes(batch: &Batch, key: &[usize], r: usize) -> Vec<u8> {
+pub(super) fn key_bytes(batch: &Batch, key: &[usize], r: usize) -> Vec<u8> {
     store_key_bytes(batch, key, r)
 }
 

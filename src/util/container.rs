@@ -8,8 +8,8 @@
 
 use super::bytes::{PutBytes, crc32, u32_at};
 
-pub const HEADER_LEN: usize = 8 + 4 + 4;
-pub const TRAILER_LEN: usize = 4 + 4 + 8;
+pub(crate) const HEADER_LEN: usize = 8 + 4 + 4;
+pub(crate) const TRAILER_LEN: usize = 4 + 4 + 8;
 const VERSION_OFFSET: usize = 8;
 
 /// Why a file's bytes are unusable. The caller adds the path.
@@ -19,18 +19,18 @@ pub enum FormatError {
     Version(u32),
 }
 
-pub fn corrupt(what: &str) -> FormatError {
+pub(crate) fn corrupt(what: &str) -> FormatError {
     FormatError::Corrupt(what.to_string())
 }
 
-pub fn begin(magic: &[u8; 8], version: u32, out: &mut Vec<u8>) {
+pub(crate) fn begin(magic: &[u8; 8], version: u32, out: &mut Vec<u8>) {
     out.extend_from_slice(magic);
     out.put_u32(version);
     out.put_u32(0);
 }
 
 /// Ends the file: everything from `footer_start` on is the footer.
-pub fn finish(magic: &[u8; 8], footer_start: usize, out: &mut Vec<u8>) {
+pub(crate) fn finish(magic: &[u8; 8], footer_start: usize, out: &mut Vec<u8>) {
     let footer_len = (out.len() - footer_start) as u32;
     let crc = crc32(&out[footer_start..]);
     out.put_u32(footer_len);
@@ -39,7 +39,7 @@ pub fn finish(magic: &[u8; 8], footer_start: usize, out: &mut Vec<u8>) {
 }
 
 /// Checks both magics, the version and the footer CRC; returns the footer and where data ends.
-pub fn open<'a>(buf: &'a [u8], magic: &[u8; 8], version: u32) -> Result<(&'a [u8], u64), FormatError> {
+pub(crate) fn open<'a>(buf: &'a [u8], magic: &[u8; 8], version: u32) -> Result<(&'a [u8], u64), FormatError> {
     if buf.len() < HEADER_LEN + TRAILER_LEN || buf[..8] != magic[..] {
         return Err(corrupt("header (bad magic or file too short)"));
     }
@@ -67,7 +67,7 @@ pub fn open<'a>(buf: &'a [u8], magic: &[u8; 8], version: u32) -> Result<(&'a [u8
 }
 
 /// The stored bytes of a block at `offset..offset+len`, after checking its CRC.
-pub fn block<'a>(buf: &'a [u8], offset: u64, len: u32, crc: u32, what: &str) -> Result<&'a [u8], FormatError> {
+pub(crate) fn block<'a>(buf: &'a [u8], offset: u64, len: u32, crc: u32, what: &str) -> Result<&'a [u8], FormatError> {
     let b = buf
         .get(offset as usize..(offset as usize).saturating_add(len as usize))
         .ok_or_else(|| corrupt(&format!("{what} range")))?;
@@ -79,7 +79,7 @@ pub fn block<'a>(buf: &'a [u8], offset: u64, len: u32, crc: u32, what: &str) -> 
 
 /// lz4-compresses `raw` into `out` when that saves at least 1/8; returns the raw length to
 /// record (0 = stored uncompressed).
-pub fn put_maybe_compressed(raw: &[u8], out: &mut Vec<u8>) -> u32 {
+pub(crate) fn put_maybe_compressed(raw: &[u8], out: &mut Vec<u8>) -> u32 {
     let compressed = lz4_flex::block::compress(raw);
     if compressed.len() * 8 <= raw.len() * 7 {
         out.extend_from_slice(&compressed);
@@ -91,7 +91,7 @@ pub fn put_maybe_compressed(raw: &[u8], out: &mut Vec<u8>) -> u32 {
 }
 
 /// Inverse of [`put_maybe_compressed`].
-pub fn decompress(stored: &[u8], raw_len: u32) -> Result<std::borrow::Cow<'_, [u8]>, FormatError> {
+pub(crate) fn decompress(stored: &[u8], raw_len: u32) -> Result<std::borrow::Cow<'_, [u8]>, FormatError> {
     if raw_len == 0 {
         return Ok(std::borrow::Cow::Borrowed(stored));
     }

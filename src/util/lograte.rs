@@ -7,10 +7,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How often a summarised line may be written for one key.
-pub const PERIOD: Duration = Duration::from_secs(5);
+pub(crate) const PERIOD: Duration = Duration::from_secs(5);
 
 /// Counts per key; [`Summary::add`] says when a line is due and with what count.
-pub struct Summary {
+pub(crate) struct Summary {
     period: Duration,
     keys: Mutex<Option<HashMap<String, (Instant, u64)>>>,
 }
@@ -19,13 +19,13 @@ pub struct Summary {
 const MAX_KEYS: usize = 4096;
 
 impl Summary {
-    pub const fn new(period: Duration) -> Summary {
+    pub(crate) const fn new(period: Duration) -> Summary {
         Summary { period, keys: Mutex::new(None) }
     }
 
     /// Counts `n` events for `key`. Returns the count to write when a line is due (the first
     /// event of a key, then at most once a period), `None` while it is not.
-    pub fn add(&self, key: &str, n: u64) -> Option<u64> {
+    pub(crate) fn add(&self, key: &str, n: u64) -> Option<u64> {
         self.add_at(key, n, Instant::now())
     }
 

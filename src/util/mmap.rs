@@ -9,13 +9,13 @@ use std::path::Path;
 use memmap2::Mmap;
 
 /// The bytes of a data file: mapped from disk, or owned (tests, fuzzing, tiny files).
-pub enum Backing {
+pub(crate) enum Backing {
     Mapped(Mmap),
     Owned(Vec<u8>),
 }
 
 impl Backing {
-    pub fn map(path: &Path) -> std::io::Result<Backing> {
+    pub(crate) fn map(path: &Path) -> std::io::Result<Backing> {
         let file = File::open(path)?;
         if file.metadata()?.len() == 0 {
             return Ok(Backing::Owned(Vec::new()));
@@ -27,7 +27,7 @@ impl Backing {
         let map = unsafe { Mmap::map(&file)? };
         Ok(Backing::Mapped(map))
     }
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Backing::Mapped(m) => m,
             Backing::Owned(v) => v,
@@ -46,7 +46,7 @@ unsafe extern "C" {
 /// per-thread arenas, so after a large query (or one that failed for want of memory) the
 /// process would otherwise stay as large as its peak. Called after statements that held much,
 /// and after background flushes and compactions.
-pub fn release_free_memory() {
+pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes a plain size and touches only the allocator's own state,
     // under the allocator's locks; it is safe to call from any thread at any time.

@@ -4,15 +4,15 @@
 //! `StrVec::get`).
 
 pub mod bytes;
-pub mod container;
+pub(crate) mod container;
 pub mod faults;
 pub mod fsutil;
-pub mod hash;
+pub(crate) mod hash;
 pub mod json;
-pub mod lograte;
-pub mod memory;
-pub mod mmap;
-pub mod process;
-pub mod recfile;
+pub(crate) mod lograte;
+pub(crate) mod memory;
+pub(crate) mod mmap;
+pub(crate) mod process;
+pub(crate) mod recfile;
 pub mod sync;
 pub mod time;

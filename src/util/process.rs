@@ -9,7 +9,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// How to run one program.
-pub struct Spec<'a> {
+pub(crate) struct Spec<'a> {
     pub command: &'a str,
     pub stdin: &'a [u8],
     pub timeout: Duration,
@@ -20,7 +20,7 @@ pub struct Spec<'a> {
 }
 
 /// What a program did: its exit status (`None` when it timed out and was killed) and output.
-pub struct Output {
+pub(crate) struct Output {
     pub status: Option<ExitStatus>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
@@ -28,7 +28,7 @@ pub struct Output {
 
 impl Output {
     /// `Ok` for a successful exit, else why not, with the last line of stderr.
-    pub fn check(&self, timeout: Duration) -> crate::Result<()> {
+    pub(crate) fn check(&self, timeout: Duration) -> crate::Result<()> {
         let err = String::from_utf8_lossy(&self.stderr);
         let tail = err.trim().lines().last().unwrap_or("").chars().take(300).collect::<String>();
         match self.status {
@@ -40,7 +40,7 @@ impl Output {
 }
 
 /// Runs a program; `Err` only when it cannot be started.
-pub fn run(spec: &Spec<'_>) -> crate::Result<Output> {
+pub(crate) fn run(spec: &Spec<'_>) -> crate::Result<Output> {
     let script = match spec.memory_limit {
         // The shell limits itself, then runs the command: the limit holds for all it starts.
         Some(bytes) => format!("ulimit -v {} || exit 125\n{}", bytes.div_ceil(1024), spec.command),

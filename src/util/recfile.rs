@@ -9,7 +9,7 @@ use super::bytes::{PutBytes, crc32, u32_at};
 use super::fsutil::write_atomic;
 use crate::error::{Error, IoContext, Result};
 
-pub fn write(path: &Path, magic: &[u8; 8], version: u32, body: &[u8]) -> Result<()> {
+pub(crate) fn write(path: &Path, magic: &[u8; 8], version: u32, body: &[u8]) -> Result<()> {
     let mut b = Vec::with_capacity(body.len() + 16);
     b.extend_from_slice(magic);
     b.put_u32(version);
@@ -20,7 +20,7 @@ pub fn write(path: &Path, magic: &[u8; 8], version: u32, body: &[u8]) -> Result<
 }
 
 /// The body of the file at `path`, `None` if there is no file. `kind` names it in errors.
-pub fn read(path: &Path, magic: &[u8; 8], version: u32, kind: &'static str) -> Result<Option<Vec<u8>>> {
+pub(crate) fn read(path: &Path, magic: &[u8; 8], version: u32, kind: &'static str) -> Result<Option<Vec<u8>>> {
     let b = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -39,7 +39,7 @@ pub fn read(path: &Path, magic: &[u8; 8], version: u32, kind: &'static str) -> R
 }
 
 /// The version of a whole file in this framing whose checksum is sound, whatever its magic.
-pub fn verify(b: &[u8]) -> Option<u32> {
+pub(crate) fn verify(b: &[u8]) -> Option<u32> {
     if b.len() < 16 {
         return None;
     }

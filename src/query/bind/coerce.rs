@@ -13,7 +13,7 @@ pub(super) fn out_ty(t: SqlType) -> SqlType {
 }
 
 /// Gives an expression type `to`: unknown literals are parsed, numerics widened.
-pub fn coerce(e: Expr, to: SqlType) -> SqlResult<Expr> {
+pub(crate) fn coerce(e: Expr, to: SqlType) -> SqlResult<Expr> {
     let from = e.ty();
     if from == to || to == SqlType::Unknown {
         return Ok(e);
@@ -97,7 +97,7 @@ pub(super) fn unify(l: Expr, r: Expr) -> SqlResult<(Expr, Expr)> {
 }
 
 /// Evaluates an expression that reads no column (constant folding).
-pub fn fold(e: Expr) -> SqlResult<Expr> {
+pub(crate) fn fold(e: Expr) -> SqlResult<Expr> {
     if matches!(e, Expr::Lit { .. } | Expr::Func { f: Func::PgSleep, .. }) {
         return Ok(e);
     }
@@ -128,7 +128,7 @@ pub(super) fn numeric_scale(type_text: &str) -> Option<i64> {
 }
 
 /// The SQL type of a column declared with type tag (OID) `oid`.
-pub fn type_of_oid(oid: u32, storage: crate::batch::DataType) -> SqlType {
+pub(crate) fn type_of_oid(oid: u32, storage: crate::batch::DataType) -> SqlType {
     use SqlType as T;
     [
         T::Bool,

@@ -121,7 +121,7 @@ impl Binder<'_> {
     }
 
     /// Runs correlated subquery `call` with the outer columns set to `values`.
-    pub fn run_correlated(&self, call: &ApplyCall, values: Vec<Scalar>) -> SqlResult<(Vec<OutCol>, Batch)> {
+    pub(crate) fn run_correlated(&self, call: &ApplyCall, values: Vec<Scalar>) -> SqlResult<(Vec<OutCol>, Batch)> {
         *self.outer_values.borrow_mut() =
             call.outer.iter().zip(values).map(|((_, q, n, t), v)| ((q.clone(), n.clone(), *t), v)).collect();
         let (plan, schema) = self.bind_query(&call.query)?;

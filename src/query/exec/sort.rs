@@ -10,7 +10,7 @@ use crate::table::store_key_bytes;
 
 /// How one sort key orders its column.
 #[derive(Clone, Copy, Debug)]
-pub struct ColOrder {
+pub(crate) struct ColOrder {
     pub ty: SqlType,
     pub desc: bool,
     pub nulls_first: bool,
@@ -18,7 +18,7 @@ pub struct ColOrder {
 
 /// Compares two non-NULL values of one column, ascending (floats: NaN sorts last, as in
 /// PostgreSQL; text by bytes, the C collation; intervals by length).
-pub fn cmp_values(c: &Column, ty: SqlType, a: usize, b: usize) -> std::cmp::Ordering {
+pub(super) fn cmp_values(c: &Column, ty: SqlType, a: usize, b: usize) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     match &c.values {
         Values::Int64(v) | Values::Timestamp(v) => v[a].cmp(&v[b]),
@@ -32,7 +32,7 @@ pub fn cmp_values(c: &Column, ty: SqlType, a: usize, b: usize) -> std::cmp::Orde
 }
 
 /// Compares rows `a` and `b` of `c` under `o`, NULLs placed as `o` says.
-pub fn cmp_rows(c: &Column, o: &ColOrder, a: usize, b: usize) -> std::cmp::Ordering {
+pub(crate) fn cmp_rows(c: &Column, o: &ColOrder, a: usize, b: usize) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     match (c.is_valid(a), c.is_valid(b)) {
         (false, false) => Ordering::Equal,
@@ -60,7 +60,7 @@ pub fn cmp_rows(c: &Column, o: &ColOrder, a: usize, b: usize) -> std::cmp::Order
 /// The row order of `n` rows sorted by `cols` under `order` (stable: ties keep input order).
 /// Row numbers in sort order. A cancel or timeout stops it within a few milliseconds: the
 /// comparisons then all answer "equal", which ends the sort in one pass, and it fails.
-pub fn sort_rows(cols: &[Column], order: &[ColOrder], n: usize) -> SqlResult<Vec<u32>> {
+pub(crate) fn sort_rows(cols: &[Column], order: &[ColOrder], n: usize) -> SqlResult<Vec<u32>> {
     let mut idx: Vec<u32> = (0..n as u32).collect();
     let compared = std::cell::Cell::new(0u32);
     let stopped = std::cell::Cell::new(false);
