@@ -13,11 +13,13 @@ fn main() -> ExitCode {
     let cli = match cli::args::parse(std::env::args_os()) {
         Parsed::Run(cli) => cli,
         Parsed::Print { text, to_stderr, code } => {
-            if to_stderr {
-                eprintln!("{text}");
+            // Help piped into `head` meets a closed pipe: not an error worth a panic.
+            use std::io::Write as _;
+            let _ = if to_stderr {
+                writeln!(std::io::stderr(), "{text}")
             } else {
-                println!("{text}");
-            }
+                writeln!(std::io::stdout(), "{text}")
+            };
             return ExitCode::from(code);
         }
     };

@@ -24,7 +24,8 @@ import duckdb
 import psycopg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLEETDB = os.path.join(ROOT, "target", "release", "fleetdb")
+# FLEETDB_BIN runs another build (say, an older commit's) against the same data.
+FLEETDB = os.environ.get("FLEETDB_BIN") or os.path.join(ROOT, "target", "release", "fleetdb")
 START = "2026-01-01 00:00:00+00"
 
 # (name, SQL for fleetdb and PostgreSQL, SQL for DuckDB). {end} is the data's last timestamp.
