@@ -15,11 +15,8 @@ fn main() -> ExitCode {
         Parsed::Print { text, to_stderr, code } => {
             // Help piped into `head` meets a closed pipe: not an error worth a panic.
             use std::io::Write as _;
-            let _ = if to_stderr {
-                writeln!(std::io::stderr(), "{text}")
-            } else {
-                writeln!(std::io::stdout(), "{text}")
-            };
+            let _ =
+                if to_stderr { writeln!(std::io::stderr(), "{text}") } else { writeln!(std::io::stdout(), "{text}") };
             return ExitCode::from(code);
         }
     };
