@@ -1,6 +1,6 @@
 //! Network servers. [`pg`] speaks the PostgreSQL wire protocol (the only module that depends on
 //! pgwire, with [`prepared`], the extended protocol's statements parsed once and [`framing`]);
-//! [`wire`] turns values into PostgreSQL's text and binary formats.
+//! [`wire`] turns values and errors into what the protocol carries (text and binary formats).
 
 pub mod framing;
 pub mod pg;

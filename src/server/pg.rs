@@ -30,7 +30,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::net::TcpListener;
 
 use super::prepared::{Parser, Prepared};
-use super::wire::{Cell, decode_param, pg_type};
+use super::wire::{Cell, decode_param, error_info, pg_type, to_pg_error};
 use crate::command::session::{CopyIn, Outcome, Session};
 use crate::query::error::SqlError;
 use crate::query::plan::OutCol;
@@ -84,17 +84,6 @@ fn lock_copy(c: &Mutex<PendingCopy>) -> std::sync::MutexGuard<'_, PendingCopy> {
 
 fn lock(s: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
     s.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-pub(super) fn to_pg_error(e: SqlError) -> PgWireError {
-    PgWireError::UserError(Box::new(error_info(e)))
-}
-
-fn error_info(e: SqlError) -> ErrorInfo {
-    let mut info = ErrorInfo::new("ERROR".to_string(), e.sqlstate.to_string(), e.message);
-    info.position = e.position.map(|p| p.to_string());
-    info.hint = e.hint;
-    info
 }
 
 fn fields(schema: &[OutCol], format: &Format) -> Vec<FieldInfo> {

@@ -89,8 +89,10 @@ impl QueryParser for Parser {
         // turn, and a parser defect is this statement's error, not the connection's end.
         let parsed = tokio::task::block_in_place(|| std::panic::catch_unwind(|| parse_one(sql)));
         match parsed {
-            Ok(r) => r.map_err(super::pg::to_pg_error),
-            Err(_) => Err(super::pg::to_pg_error(SqlError::new("XX000", "internal error while parsing the statement"))),
+            Ok(r) => r.map_err(super::wire::to_pg_error),
+            Err(_) => {
+                Err(super::wire::to_pg_error(SqlError::new("XX000", "internal error while parsing the statement")))
+            }
         }
     }
 

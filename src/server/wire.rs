@@ -9,8 +9,22 @@ use pgwire::types::ToSqlText;
 use pgwire::types::format::FormatOptions;
 use postgres_types::{IsNull, ToSql, to_sql_checked};
 
+use crate::query::error::SqlError;
 use crate::query::scalar::{Scalar, format_numeric};
 use crate::query::types::{SqlType, format_date, format_timestamp};
+
+/// A statement's error as the protocol carries it: severity, SQLSTATE, message, position, hint.
+pub(crate) fn error_info(e: SqlError) -> pgwire::error::ErrorInfo {
+    let mut info = pgwire::error::ErrorInfo::new("ERROR".to_string(), e.sqlstate.to_string(), e.message);
+    info.position = e.position.map(|p| p.to_string());
+    info.hint = e.hint;
+    info
+}
+
+/// A statement's error as pgwire's error (sent as an ErrorResponse; the session goes on).
+pub(crate) fn to_pg_error(e: SqlError) -> pgwire::error::PgWireError {
+    pgwire::error::PgWireError::UserError(Box::new(error_info(e)))
+}
 
 /// Microseconds and days between the Unix epoch and PostgreSQL's (2000-01-01).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
