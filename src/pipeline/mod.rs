@@ -14,6 +14,7 @@
 pub mod aws;
 pub mod decode;
 mod def;
+mod errors;
 pub mod exec;
 pub(crate) mod grammar;
 pub(crate) mod lambda;

@@ -151,7 +151,7 @@ impl Job {
             let n = msgs.len().min((end - msgs.first_offset) as usize);
             let msgs = if n < msgs.len() { msgs.slice(0, n) } else { msgs };
             let out = run_pipeline(engine, def, &mut state, &msgs);
-            super::runner::record_failures(engine, &def.name, &msgs, &out.failures)?;
+            super::errors::record_failures(engine, &def.name, &msgs, &out.failures)?;
             let range = msgs.first_offset as i64..msgs.end_offset() as i64;
             let deleted = ds.delete_lineage(LINEAGE_PIPELINE, def.id as i64, LINEAGE_OFFSET, range)?;
             let written = out.rows.num_rows() as u64;

@@ -12,6 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use super::errors::{ERROR_COLUMNS, ERRORS, ERRORS_RETENTION_DAYS, record_failures, record_pause};
 use super::exec::{Failure, run_pipeline};
 use super::reprocess::Job;
 use super::state::PipelineState;
@@ -23,9 +24,6 @@ use crate::error::{Error, Object, Result};
 use crate::util::sync::{lock, read, write};
 use crate::util::time::now_micros;
 
-/// The system datastore behind `fleetdb.pipeline_errors`.
-pub(crate) const ERRORS: &str = "__pipeline_errors";
-pub(crate) const ERRORS_RETENTION_DAYS: u32 = 30;
 /// Messages read from a channel per batch.
 const BATCH_MESSAGES: usize = 16_384;
 /// How often an idle runner looks for new messages.
@@ -42,8 +40,6 @@ const PAUSE_AFTER_FAILED_MESSAGES: u64 = 1_000;
 pub(crate) const STATE_DIR: &str = "pipeline-state";
 const STATE_MAGIC: [u8; 8] = *b"FLEETPST";
 const STATE_VERSION: u32 = 1;
-/// Bytes of a failed message kept in `pipeline_errors`.
-const ERROR_MESSAGE_BYTES: usize = 1024;
 
 /// Counters of one pipeline since the server started.
 #[derive(Clone, Debug, Default)]
@@ -500,42 +496,6 @@ impl Pipelines {
         );
         (steps, failures)
     }
-}
-
-/// Columns of `fleetdb.pipeline_errors` after `time`.
-const ERROR_COLUMNS: [&str; 5] = ["pipeline", "activity", "reason", "message_id", "message"];
-
-/// Notes in `fleetdb.pipeline_errors` that `pipeline` was paused, and why.
-fn record_pause(engine: &Engine, pipeline: &str, reason: &str) -> Result<()> {
-    tracing::error!(pipeline, "pipeline {pipeline} paused: {reason}");
-    let one = |s: &str| vec![s.to_string()];
-    let values = vec![one(pipeline), one("paused"), one(reason), one(""), one("")];
-    engine.append_log(ERRORS, &ERROR_COLUMNS, values)
-}
-
-/// Appends failures to `fleetdb.pipeline_errors`.
-pub(crate) fn record_failures(engine: &Engine, pipeline: &str, msgs: &Messages, failures: &[Failure]) -> Result<()> {
-    static FAILING: crate::util::lograte::Summary = crate::util::lograte::Summary::new(crate::util::lograte::PERIOD);
-    if let Some(last) = failures.last()
-        && let Some(count) = FAILING.add(pipeline, failures.len() as u64)
-    {
-        tracing::warn!(
-            pipeline,
-            count,
-            "pipeline {pipeline}: messages failed ({count} since the last such line; the last at {}: {}); see fleetdb.pipeline_errors",
-            last.activity,
-            last.reason
-        );
-    }
-    let column = |f: &dyn Fn(&Failure) -> String| failures.iter().map(f).collect::<Vec<String>>();
-    let values = vec![
-        column(&|_| pipeline.to_string()),
-        column(&|f| f.activity.clone()),
-        column(&|f| f.reason.clone()),
-        column(&|f| msgs.ids.get(f.message).to_string()),
-        column(&|f| crate::ingest::check::printable(msgs.payloads.get(f.message), ERROR_MESSAGE_BYTES)),
-    ];
-    engine.append_log(ERRORS, &ERROR_COLUMNS, values)
 }
 
 fn state_path(dir: &Path, id: u64) -> PathBuf {
