@@ -3,6 +3,15 @@
 
 mod cli;
 
+/// A status line on stdout. A closed stdout (the server's output piped into `head`) is no
+/// reason to stop serving, nor to panic at shutdown.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -21,7 +30,15 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(a) => serve(&a),
+        Command::Serve(a) => match cli::config::resolve(&a, |k| std::env::var(k).ok()) {
+            // A setting that cannot be read is a mistake on the command line (or in the
+            // variables or the file): exit 2, as for a bad flag.
+            Err(e) => {
+                eprintln!("fleetdb: {e}");
+                return ExitCode::from(2);
+            }
+            Ok(cfg) => serve(&cfg),
+        },
         Command::Demo(a) => {
             init_logging(cli::config::LogFormat::Text, tracing::Level::INFO);
             cli::demo::run(&a)
@@ -84,8 +101,7 @@ fn raise_file_limit() {
     }
 }
 
-fn serve(a: &cli::config::ServeArgs) -> Result<(), String> {
-    let cfg = cli::config::resolve(a, |k| std::env::var(k).ok())?;
+fn serve(cfg: &cli::config::ServeConfig) -> Result<(), String> {
     init_logging(cfg.log_format, cfg.log_level);
     if let Some(faults) = fleetdb::util::faults::Faulty::from_env() {
         faults.check().map_err(|e| format!("FLEETDB_FAULTS {}: {e}", faults.control().display()))?;
@@ -125,7 +141,7 @@ fn serve(a: &cli::config::ServeArgs) -> Result<(), String> {
         ),
         _ => {}
     }
-    serve_engine(&cfg, engine, report.records, None)
+    serve_engine(cfg, engine, report.records, None)
 }
 
 /// Serves SQL, HTTP and (with a broker) MQTT over `engine` until SIGTERM, Ctrl-C or, if
@@ -199,7 +215,7 @@ pub(crate) fn serve_engine(
         let listener = tokio::net::TcpListener::bind(&cfg.pg_listen)
             .await
             .map_err(|e| format!("cannot listen for PostgreSQL clients on {}: {e}", cfg.pg_listen))?;
-        println!(
+        say!(
             "fleetdb {}: data directory {} ({} WAL records replayed); {} channels, {} datastores, {} tables",
             env!("CARGO_PKG_VERSION"),
             cfg.data_dir.display(),
@@ -225,8 +241,8 @@ pub(crate) fn serve_engine(
             );
         }
         let addr = bound.to_string();
-        println!("fleetdb: SQL on {addr}: psql -h {} -p {} -U fleetdb fleetdb", host_of(&addr), port_of(&addr));
-        println!("fleetdb: HTTP on {http_bound}: POST /messages/batch, POST /channels/NAME/messages, GET /metrics");
+        say!("fleetdb: SQL on {addr}: psql -h {} -p {} -U fleetdb fleetdb", host_of(&addr), port_of(&addr));
+        say!("fleetdb: HTTP on {http_bound}: POST /messages/batch, POST /channels/NAME/messages, GET /metrics");
         // One signal stops both servers.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -244,7 +260,7 @@ pub(crate) fn serve_engine(
         };
         let mqtt_task = mqtt.map(|o| {
             let (host, port) = o.broker_address();
-            println!("fleetdb: MQTT client of {host}:{port} (routes: SHOW ROUTES)");
+            say!("fleetdb: MQTT client of {host}:{port} (routes: SHOW ROUTES)");
             tokio::spawn(fleetdb::ingest::mqtt::run(ingest.clone(), o, stop_rx.clone()))
         });
         // The restart listens where this process does (a port of 0 was given a real one).
@@ -260,7 +276,7 @@ pub(crate) fn serve_engine(
         sql.map_err(|e| format!("SQL server: {e}"))?;
         web.map_err(|e| format!("HTTP server: {e}"))
     })?;
-    println!("fleetdb: shutting down (checkpoint)");
+    say!("fleetdb: shutting down (checkpoint)");
     engine.shutdown().map_err(|e| e.to_string())?;
     // Connections still open are dropped with the runtime.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));

@@ -62,7 +62,7 @@ fn prepared_runs(port: u16, flavour: &str, user: &str) -> Vec<String> {
 fn jdbc_prepared_statements_give_postgresql_values_on_every_run() {
     let pg = common::Postgres::start();
     let want = prepared_runs(pg.port, "postgres", "postgres");
-    assert_eq!(want.len(), 8 * 12, "{want:?}");
+    assert_eq!(want.len(), 10 * 12, "{want:?}");
     assert!(want[11].starts_with("q1 run 12 1000 "), "{want:?}");
     let dir = tempfile::tempdir().unwrap();
     let db = Fleetdb::start(dir.path());

@@ -38,7 +38,7 @@ fn psycopg_prepared_and_binary_cursors_give_postgresql_values_on_every_run() {
     assert!(want[0].starts_with("text q1 1 (1000, "), "{want:?}");
     let dir = tempfile::tempdir().unwrap();
     let db = Fleetdb::start(dir.path());
-    compare(&run(db.port, "fleetdb", "fleetdb"), &want, 2 * 5 * 12);
+    compare(&run(db.port, "fleetdb", "fleetdb"), &want, 2 * 5 * 12 + 2);
 }
 
 #[test]

@@ -229,9 +229,13 @@ where
 
 /// clap's error (`error: …`, a tip, the usage) as one line: its first, with where to look.
 fn one_line(rendered: &str, command: &str) -> String {
-    let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid command line");
-    let first = first.trim().strip_prefix("error: ").unwrap_or(first.trim());
-    format!("fleetdb: {first} (see 'fleetdb{command} --help')")
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // "the following required arguments were not provided:" names them on the next line.
+    let named =
+        if first.ends_with(':') { lines.next().map(|n| format!(" {n}")).unwrap_or_default() } else { String::new() };
+    format!("fleetdb: {first}{named} (see 'fleetdb{command} --help')")
 }
 
 #[cfg(test)]
@@ -256,6 +260,10 @@ mod tests {
                 }
                 _ => panic!("{argv:?} was accepted"),
             }
+        }
+        match parse(["fleetdb", "inspect"]) {
+            Parsed::Print { text, .. } => assert!(text.contains("<FILE>") && text.lines().count() == 1, "{text}"),
+            Parsed::Run(_) => panic!("inspect without files accepted"),
         }
         match parse(["fleetdb", "generate", "--format", "xml"]) {
             Parsed::Print { text, .. } => assert!(text.contains("xml"), "{text}"),

@@ -605,6 +605,21 @@ impl Session {
                 let (schema, batches) = text_batch(&["QUERY PLAN"], lines.into_iter().map(|l| vec![Some(l)]).collect());
                 Ok(Outcome::Rows { schema, batches })
             }
+            // Clients (psycopg after DDL, connection pools) free their prepared statements and
+            // reset their sessions; statements prepared over the protocol are the server's to keep.
+            S::Deallocate { name, .. } => Ok(Outcome::Done(
+                if name.value.eq_ignore_ascii_case("all") { "DEALLOCATE ALL" } else { "DEALLOCATE" }.into(),
+            )),
+            S::Discard { object_type } => {
+                if matches!(object_type, ast::DiscardObject::ALL) {
+                    let idle = self.settings.get("idle_session_timeout").cloned();
+                    self.settings = DEFAULT_SETTINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                    if let Some(v) = idle {
+                        self.settings.insert("idle_session_timeout".into(), v);
+                    }
+                }
+                Ok(Outcome::Done(format!("DISCARD {object_type}")))
+            }
             S::CreateTable(ct) => self.create_table(ct),
             S::AlterTable(at) => self.alter_table(at),
             S::Drop { object_type: ast::ObjectType::Table, if_exists, names, .. } => {

@@ -283,6 +283,37 @@ impl ExtendedQueryHandler for Connection {
         self.parser.clone()
     }
 
+    /// Describe of a statement that returns no rows (an INSERT with parameters, say) is its
+    /// parameters and NoData, as PostgreSQL answers it: pgwire would send an empty row
+    /// description when there are parameters, which pgjdbc reads as rows to come.
+    async fn on_describe<C>(
+        &self,
+        client: &mut C,
+        message: pgwire::messages::extendedquery::Describe,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        use pgwire::api::store::Entry;
+        use pgwire::messages::data::{NoData, ParameterDescription};
+        if message.target_type == pgwire::messages::extendedquery::TARGET_TYPE_BYTE_STATEMENT {
+            let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
+            if let Some(Entry::Value(stmt)) = client.portal_store().get_statement(name) {
+                let d = self.do_describe_statement(client, &stmt).await?;
+                if d.fields.is_empty() {
+                    let oids = d.parameters.iter().map(Type::oid).collect();
+                    client.send(PgWireBackendMessage::ParameterDescription(ParameterDescription::new(oids))).await?;
+                    client.send(PgWireBackendMessage::NoData(NoData::new())).await?;
+                    return Ok(());
+                }
+            }
+        }
+        self._on_describe(client, message).await
+    }
+
     /// Bind, after the checks PostgreSQL makes: as many parameters as the statement has, and
     /// parameter and result format codes that are 0 or 1, given for none, all or each.
     async fn on_bind<C>(&self, client: &mut C, message: pgwire::messages::extendedquery::Bind) -> PgWireResult<()>
@@ -381,7 +412,10 @@ impl ExtendedQueryHandler for Connection {
             && let Ok(Some(described)) = prepared.described(|_| Ok(Some(schema.clone())))
             && !same_shape(&described, schema)
         {
-            return Err(to_pg_error(SqlError::new("0A000", "cached plan must not change result type")));
+            // The routine PostgreSQL names: pgjdbc prepares the statement again when it sees it.
+            let mut info = error_info(SqlError::new("0A000", "cached plan must not change result type"));
+            info.routine = Some("RevalidateCachedQuery".into());
+            return Err(PgWireError::UserError(Box::new(info)));
         }
         response(self, outcome, &portal.result_column_format)
     }

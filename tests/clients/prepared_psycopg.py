@@ -52,3 +52,15 @@ with psycopg.connect(host="127.0.0.1", port=port, user=user, dbname=user, autoco
                             " FROM readings WHERE status <> %s GROUP BY machine_id ORDER BY machine_id",
                             [run * 0.5, run % 3], prepare=True)
                 print(tag, "q4", run, [show(r) for r in cur.fetchall()])
+    # After DDL psycopg frees its prepared statements with DEALLOCATE ALL: a DROP after a
+    # prepared query must not fail for it (it did, 0A000), and the next run prepares again.
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE scratch (a int)")
+        for run in range(1, 7):
+            cur.execute("SELECT count(*) FROM scratch WHERE a <> %s", [run], prepare=True)
+        cur.execute("DROP TABLE scratch")
+        cur.execute("SELECT count(*) FROM readings WHERE status = %s", [1], prepare=True)
+        print("ddl", "after DEALLOCATE ALL", show(cur.fetchone()))
+        cur.execute("DISCARD ALL")
+        print("ddl", "DISCARD ALL", cur.statusmessage)
+

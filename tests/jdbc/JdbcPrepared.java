@@ -80,6 +80,37 @@ public class JdbcPrepared {
                     }
                 }
             }
+            // executeUpdate of an INSERT with parameters, past prepareThreshold: Describe of a
+            // statement that returns no rows must say NoData (an empty row description made
+            // the fifth run fail with "A result was returned when none was expected").
+            try (Statement s = c.createStatement()) {
+                s.execute("CREATE TABLE notes (id INT, v DOUBLE PRECISION, note TEXT, at TIMESTAMPTZ)");
+            }
+            try (PreparedStatement p = c.prepareStatement("INSERT INTO notes (id, v, note, at) VALUES (?, ?, ?, ?)")) {
+                for (int run = 1; run <= RUNS; run++) {
+                    p.setInt(1, run);
+                    p.setDouble(2, run * 1.5);
+                    p.setString(3, "n" + run);
+                    p.setTimestamp(4, Timestamp.from(t0.plusSeconds(run)));
+                    System.out.println("q7 run " + run + " " + p.executeUpdate());
+                }
+            }
+            // A statement prepared on the server, then the table gains a column: the driver is
+            // told to prepare it again (routine RevalidateCachedQuery) and sees the new column.
+            try (PreparedStatement p = c.prepareStatement("SELECT * FROM notes WHERE id = ?")) {
+                for (int run = 1; run <= RUNS; run++) {
+                    if (run == 8) {
+                        try (Statement s = c.createStatement()) {
+                            s.execute("ALTER TABLE notes ADD COLUMN extra TEXT");
+                        }
+                    }
+                    p.setInt(1, run);
+                    try (ResultSet r = p.executeQuery()) {
+                        r.next();
+                        System.out.println("q8 run " + run + " columns " + r.getMetaData().getColumnCount() + " " + r.getString(3));
+                    }
+                }
+            }
             // A BigDecimal parameter (pgjdbc sends it as binary numeric).
             try (PreparedStatement p = c.prepareStatement("SELECT count(*) FROM readings WHERE temperature > ?")) {
                 for (int run = 1; run <= RUNS; run++) {

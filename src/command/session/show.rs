@@ -263,7 +263,19 @@ impl Session {
             ];
             text_batch(&["property", "value"], rows)
         } else {
-            return Err(SqlError::undefined_relation(name));
+            // DESCRIBE PIPELINE nosuch names the kind asked for, as DROP does; a bare DESCRIBE
+            // looked for any relation.
+            use crate::error::Object;
+            let missing = match kind {
+                None => return Err(SqlError::undefined_relation(name)),
+                Some(ObjectKind::Channel) => Object::Channel,
+                Some(ObjectKind::Datastore) => Object::Datastore,
+                Some(ObjectKind::Table) => Object::Table,
+                Some(ObjectKind::Pipeline) => Object::Pipeline,
+                Some(ObjectKind::Dataset) => Object::Dataset,
+                Some(ObjectKind::Route) => Object::Route,
+            };
+            return Err(crate::Error::not_found(missing, name).into());
         };
         Ok(Outcome::Rows { schema, batches })
     }

@@ -29,6 +29,10 @@ impl Session {
     }
 
     pub(super) fn insert(&mut self, ins: &ast::Insert, params: &[Param]) -> SqlResult<Outcome> {
+        if ins.returning.is_some() {
+            // Refused rather than ignored: a client waiting for the rows would get none.
+            return Err(SqlError::unsupported("INSERT … RETURNING"));
+        }
         let name = match &ins.table {
             ast::TableObject::TableName(n) => n.to_string().to_ascii_lowercase(),
             other => return Err(SqlError::unsupported(format!("INSERT INTO {other}"))),
@@ -400,6 +404,9 @@ impl Session {
     }
 
     pub(super) fn delete(&mut self, d: &ast::Delete, params: &[Param]) -> SqlResult<Outcome> {
+        if d.returning.is_some() {
+            return Err(SqlError::unsupported("DELETE … RETURNING"));
+        }
         let from = match &d.from {
             ast::FromTable::WithFromKeyword(v) | ast::FromTable::WithoutKeyword(v) => v,
         };
@@ -421,6 +428,9 @@ impl Session {
     }
 
     pub(super) fn update(&mut self, u: &ast::Update, params: &[Param]) -> SqlResult<Outcome> {
+        if u.returning.is_some() {
+            return Err(SqlError::unsupported("UPDATE … RETURNING"));
+        }
         let ast::TableFactor::Table { name, .. } = &u.table.relation else {
             return Err(SqlError::unsupported("UPDATE target"));
         };
