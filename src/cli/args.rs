@@ -15,7 +15,7 @@ named by --config (see 'fleetdb serve --help'). Defaults: ./fleetdb-data, 127.0.
 allowed), 1GiB of working memory per query.";
 
 #[derive(Parser, Debug)]
-#[command(name = "fleetdb", version, about = ABOUT, after_help = AFTER_HELP)]
+#[command(name = "fleetdb", bin_name = "fleetdb", version, about = ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -416,9 +416,10 @@ impl Session {
             }
             Statement::Drop { kind, names, if_exists } => {
                 for n in names {
+                    self.refuse_drop_in_use(*kind, n)?;
                     let r = match kind {
-                        ObjectKind::Channel => e.drop_channel(n),
-                        ObjectKind::Datastore => e.drop_datastore(n),
+                        ObjectKind::Channel => self.engine.drop_channel(n),
+                        ObjectKind::Datastore => self.engine.drop_datastore(n),
                         ObjectKind::Pipeline => self.pipelines()?.drop_pipeline(n),
                         ObjectKind::Dataset => self.datasets()?.drop_dataset(n),
                         _ => return Err(SqlError::unsupported(format!("DROP {}", kind.name()))),
@@ -687,6 +688,37 @@ impl Session {
 /// A column name as written: folded to lower case unless quoted.
 fn ident_name(i: &ast::Ident) -> String {
     if i.quote_style.is_some() { i.value.clone() } else { i.value.to_ascii_lowercase() }
+}
+
+impl Session {
+    /// A channel that pipelines or routes read, or a datastore that pipelines write, is not
+    /// dropped from under them (2BP01, as PostgreSQL refuses to drop what others depend on):
+    /// they would stall on a name that is gone, or come back to life if it is made again.
+    fn refuse_drop_in_use(&mut self, kind: ObjectKind, name: &str) -> SqlResult<()> {
+        let mut users: Vec<String> = match kind {
+            ObjectKind::Channel | ObjectKind::Datastore => self
+                .pipelines()?
+                .definitions()
+                .into_iter()
+                .filter(|d| if kind == ObjectKind::Channel { d.channel == name } else { d.datastore == name })
+                .map(|d| format!("pipeline {}", d.name))
+                .collect(),
+            _ => return Ok(()),
+        };
+        if kind == ObjectKind::Channel {
+            users.extend(
+                self.ingest()?.routes().into_iter().filter(|r| r.channel == name).map(|r| format!("route {}", r.name)),
+            );
+        }
+        if users.is_empty() {
+            return Ok(());
+        }
+        Err(SqlError::new(
+            "2BP01",
+            format!("cannot drop {} \"{name}\" because other objects depend on it: {}", kind.name(), users.join(", ")),
+        )
+        .with_hint("Drop those first (DROP PIPELINE …, DROP ROUTE …)."))
+    }
 }
 
 fn pipeline_result(r: crate::Result<()>, tag: &str) -> SqlResult<Outcome> {

@@ -228,6 +228,11 @@ impl Pipelines {
         }
     }
 
+    /// Every pipeline's definition.
+    pub fn definitions(&self) -> Vec<PipelineDef> {
+        read(&self.running).iter().map(|r| read(&r.def).clone()).collect()
+    }
+
     pub fn definition(&self, name: &str) -> Option<PipelineDef> {
         self.find(name).map(|r| read(&r.def).clone())
     }
