@@ -380,17 +380,17 @@ impl Server {
             rid.as_deref().map_or(Cow::Borrowed(""), |id| Cow::Owned(super::requests::topic(id)));
         // Messages an earlier attempt stored are skipped; one stored with another payload is
         // refused (its id was reused for different data: storing or skipping it would be wrong).
-        let messages: Vec<BatchMessage> = messages
-            .into_iter()
-            .filter(|m| already.check(&m.id, m.payload.as_deref().unwrap_or(&m.raw)) != Retry::Stored)
-            .collect();
-        // Messages refused while decoding, then the rest through the channel's checks.
+        // Then messages refused while decoding, and the rest through the channel's checks.
         let (mut good, mut early) = (Vec::new(), Vec::new());
         let mut ids = Vec::with_capacity(messages.len());
         for m in messages {
+            let retry = already.check(&m.id, m.payload.as_deref().unwrap_or(&m.raw));
+            if retry == Retry::Stored {
+                continue;
+            }
             ids.push(m.id.to_string());
             let payload = match m.payload {
-                Ok(p) if already.check(&m.id, &p) == Retry::Different => {
+                Ok(p) if retry == Retry::Different => {
                     let why = super::requests::different_payload(rid.as_deref().unwrap_or(""), &m.id);
                     Err((p.into_owned(), why))
                 }

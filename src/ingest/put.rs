@@ -241,16 +241,13 @@ impl Ingest {
         // Metrics and log lines label only channels that exist: names clients make up are
         // counted together (a client cannot grow either with names of its own).
         let label = if self.engine.channel(channel).is_ok() { channel } else { super::metrics::UNKNOWN_CHANNEL };
-        static REFUSED: crate::util::lograte::Summary = crate::util::lograte::Summary::new(
-            crate::util::lograte::PERIOD,
-            |channel, count, last| {
-                tracing::warn!(
-                    channel,
-                    count,
-                    "messages refused for channel {channel:?} ({count} since the last such line; the last: {last}); see fleetdb.rejected_messages"
-                );
-            },
-        );
+        static REFUSED: crate::util::lograte::Summary = crate::util::lograte::Summary::new(|channel, count, last| {
+            tracing::warn!(
+                channel,
+                count,
+                "messages refused for channel {channel:?} ({count} since the last such line; the last: {last}); see fleetdb.rejected_messages"
+            );
+        });
         REFUSED.add(label, n as u64, rows[n - 1].1);
         self.metrics.rejected(source, label, n as u64);
         Ok(())

@@ -25,16 +25,13 @@ pub(crate) fn record_pause(engine: &Engine, pipeline: &str, reason: &str) -> Res
 
 /// Appends failures to `fleetdb.pipeline_errors`.
 pub(crate) fn record_failures(engine: &Engine, pipeline: &str, msgs: &Messages, failures: &[Failure]) -> Result<()> {
-    static FAILING: crate::util::lograte::Summary = crate::util::lograte::Summary::new(
-        crate::util::lograte::PERIOD,
-        |pipeline, count, last| {
-            tracing::warn!(
-                pipeline,
-                count,
-                "pipeline {pipeline}: messages failed ({count} since the last such line; the last at {last}); see fleetdb.pipeline_errors"
-            );
-        },
-    );
+    static FAILING: crate::util::lograte::Summary = crate::util::lograte::Summary::new(|pipeline, count, last| {
+        tracing::warn!(
+            pipeline,
+            count,
+            "pipeline {pipeline}: messages failed ({count} since the last such line; the last at {last}); see fleetdb.pipeline_errors"
+        );
+    });
     if let Some(last) = failures.last() {
         FAILING.add(pipeline, failures.len() as u64, &format!("{}: {}", last.activity, last.reason));
     }

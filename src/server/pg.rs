@@ -283,9 +283,10 @@ impl ExtendedQueryHandler for Connection {
         self.parser.clone()
     }
 
-    /// Describe of a statement that returns no rows (an INSERT with parameters, say) is its
-    /// parameters and NoData, as PostgreSQL answers it: pgwire would send an empty row
-    /// description when there are parameters, which pgjdbc reads as rows to come.
+    /// Describe of a statement: its parameters, then its row description, or NoData when it
+    /// returns no rows (an INSERT with parameters, say), as PostgreSQL answers it. pgwire's own
+    /// answer sends an empty row description when there are parameters, which pgjdbc reads as
+    /// rows to come.
     async fn on_describe<C>(
         &self,
         client: &mut C,
@@ -298,17 +299,20 @@ impl ExtendedQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         use pgwire::api::store::Entry;
-        use pgwire::messages::data::{NoData, ParameterDescription};
+        use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
         if message.target_type == pgwire::messages::extendedquery::TARGET_TYPE_BYTE_STATEMENT {
             let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
             if let Some(Entry::Value(stmt)) = client.portal_store().get_statement(name) {
                 let d = self.do_describe_statement(client, &stmt).await?;
-                if d.fields.is_empty() {
-                    let oids = d.parameters.iter().map(Type::oid).collect();
-                    client.send(PgWireBackendMessage::ParameterDescription(ParameterDescription::new(oids))).await?;
-                    client.send(PgWireBackendMessage::NoData(NoData::new())).await?;
-                    return Ok(());
-                }
+                let oids = d.parameters.iter().map(Type::oid).collect();
+                client.send(PgWireBackendMessage::ParameterDescription(ParameterDescription::new(oids))).await?;
+                let last = if d.fields.is_empty() {
+                    PgWireBackendMessage::NoData(NoData::new())
+                } else {
+                    PgWireBackendMessage::RowDescription(RowDescription::new(d.fields.iter().map(Into::into).collect()))
+                };
+                client.send(last).await?;
+                return Ok(());
             }
         }
         self._on_describe(client, message).await
@@ -410,7 +414,7 @@ impl ExtendedQueryHandler for Connection {
         // refuses them, never sent under the old description.
         if let Outcome::Rows { schema, .. } = &outcome
             && let Ok(Some(described)) = prepared.described(|_| Ok(Some(schema.clone())))
-            && !same_shape(&described, schema)
+            && !same_shape(described, schema)
         {
             // The routine PostgreSQL names: pgjdbc prepares the statement again when it sees it.
             let mut info = error_info(SqlError::new("0A000", "cached plan must not change result type"));
@@ -549,7 +553,7 @@ impl Connection {
         if schema.as_ref().is_some_and(|s| s.len() > crate::query::bind::MAX_COLUMNS) {
             return Err(to_pg_error(crate::query::bind::too_many_columns()));
         }
-        Ok(schema.map(|s| fields(&s, format)).unwrap_or_default())
+        Ok(schema.map(|s| fields(s, format)).unwrap_or_default())
     }
 }
 

@@ -47,12 +47,12 @@ impl Prepared {
     pub fn described(
         &self,
         describe: impl FnOnce(&Statement) -> Result<Option<Vec<OutCol>>, SqlError>,
-    ) -> Result<Option<Vec<OutCol>>, SqlError> {
+    ) -> Result<Option<&[OutCol]>, SqlError> {
         if let Some(d) = self.0.described.get() {
-            return Ok(d.clone());
+            return Ok(d.as_deref());
         }
         let d = describe(&self.0.stmt)?;
-        Ok(self.0.described.get_or_init(|| d).clone())
+        Ok(self.0.described.get_or_init(|| d).as_deref())
     }
 }
 

@@ -37,8 +37,8 @@ const MAX_KEYS: usize = 4096;
 static SUMMARIES: Mutex<Vec<&'static Summary>> = Mutex::new(Vec::new());
 
 impl Summary {
-    pub(crate) const fn new(period: Duration, emit: Emit) -> Summary {
-        Summary { period, emit, keys: Mutex::new(None), registered: Once::new() }
+    pub(crate) const fn new(emit: Emit) -> Summary {
+        Summary { period: PERIOD, emit, keys: Mutex::new(None), registered: Once::new() }
     }
 
     /// Counts `n` events for `key`, the last with `detail`; writes the line when it is due
@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn one_line_a_period_and_left_over_counts_are_written_later() {
-        let s = Summary::new(Duration::from_secs(5), ignore);
+        let s = Summary::new(ignore);
         let t = Instant::now();
         assert_eq!(s.add_at("c", 3, "a", t), Some((3, "a".into())));
         assert_eq!(s.add_at("c", 2, "b", t + Duration::from_secs(1)), None);
