@@ -175,7 +175,8 @@ pub(crate) fn serve_engine(
     // pgwire cannot decode) and answered there; the log gets one line, not a backtrace a
     // client could make the server write again and again.
     std::panic::set_hook(Box::new(|info| tracing::error!("internal error (caught): {info}")));
-    // The memory limit is shared: ingest buffers take theirs, memtables a quarter, queries the rest.
+    // The memory limit is shared: ingest buffers take theirs, memtables a quarter, and queries,
+    // flushes, compactions and COPY data waiting to be loaded the rest (one pool).
     let memtables = cfg.memory_limit / 4;
     let for_queries = cfg.memory_limit.saturating_sub(cfg.limits.inflight_bytes).saturating_sub(memtables);
     if for_queries < (64 << 20) {

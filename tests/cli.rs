@@ -207,3 +207,23 @@ fn import_aws_prints_create_pipeline_and_says_what_it_left_out() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("rul-model:latest"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("INPUT factory_health_dataset"));
 }
+
+#[test]
+fn serve_takes_a_data_directory_named_relative_to_where_it_runs() {
+    // `--data-dir data` (a bare name: its parent is the current directory) was refused with
+    // "I/O error on data: No such file or directory" on a first start.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetdb"))
+        .current_dir(dir.path())
+        .args(["serve", "--data-dir", "data", "--pg-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(first.contains("data directory data"), "{first}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("data/wal").is_dir());
+}

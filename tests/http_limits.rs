@@ -112,16 +112,42 @@ fn slow_idle_and_greedy_http_clients_starve_no_one() {
 }
 
 #[test]
-fn http_connections_past_the_maximum_get_503() {
+fn past_the_maximum_idle_connections_make_room_and_busy_ones_get_503() {
     let dir = tempfile::tempdir().unwrap();
     let db = Fleetdb::start_with(dir.path(), &["--http-max-connections", "4"], &[]);
-    let held: Vec<TcpStream> = (0..4).map(|_| connect(db.http_port)).collect();
+    // Four connections that never send a byte hold every slot: a client with a request gets
+    // in all the same, and the connection idle longest is the one closed for it.
+    let mut held: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let s = connect(db.http_port);
+            std::thread::sleep(Duration::from_millis(50));
+            s
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(200));
+    for round in 0..3 {
+        let (status, _) = http_post(db.http_port, "/messages/batch", batch("nowhere", "1").as_bytes());
+        assert_eq!(status, 404, "round {round}: served although idle connections held every slot");
+    }
+    let (text, took) = until_closed(&mut held[0]);
+    assert!(text.is_empty() && took < Duration::from_secs(2), "the oldest idle connection was closed: {text:?}");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    // Four connections in the middle of a request (a body still arriving) are not closed for
+    // another: past them, 503.
+    let busy: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = connect(db.http_port);
+            s.write_all(b"POST /messages/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
     let mut extra = connect(db.http_port);
     let (text, took) = until_closed(&mut extra);
     assert!(text.starts_with("HTTP/1.1 503"), "{text}");
-    assert!(took < Duration::from_secs(2));
-    drop(held);
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    drop(busy);
     std::thread::sleep(Duration::from_millis(200));
     let (status, _) = http_post(db.http_port, "/messages/batch", batch("nowhere", "1").as_bytes());
     assert_eq!(status, 404, "served again once connections closed");

@@ -53,6 +53,9 @@ fn a_query_stops_at_its_budget_before_it_allocates_past_it() {
         "SELECT length(repeat(repeat('x', 1000), 1000000))",
         "SELECT length(string_agg(repeat(k, 100), ',')) FROM g",
         "SELECT count(*) FROM g WHERE k IN (SELECT k FROM g)",
+        // A result of 1M rows, 100 MB: held for sending, not only while it is made.
+        "SELECT k, repeat(k, 10) FROM g",
+        "COPY (SELECT k, repeat(k, 10) FROM g) TO STDOUT",
         wide.as_str(),
     ] {
         let (done, out) = psql(&db, &[q]);
@@ -62,25 +65,32 @@ fn a_query_stops_at_its_budget_before_it_allocates_past_it() {
             &q[..q.len().min(120)]
         );
     }
+    // 50,000 casts in a chain: binding them nests as deep, and the stack that takes is
+    // resident once touched; it counts against the working memory.
+    let casts = format!("SELECT 1{}", "::text::int".repeat(25_000));
+    let (done, out) = psql(&db, &[&casts]);
+    assert!(!done && out.contains("stack depth limit exceeded"), "{out}");
+    assert!(out.contains("working memory of 64 MiB"), "{out}");
     let grew_mb = (status_kb(pid, "VmHWM:") - before) / 1024;
     assert!(grew_mb < 96, "peak grew {grew_mb} MB for a 64 MiB budget");
+    // A million-row result that fits is sent (its rows encoded as they go, never all at once).
+    let (done, out) = psql(&db, &["SELECT k FROM g WHERE k LIKE 'key-%'"]);
+    assert!(done && out.lines().count() == 1_000_000, "{}", &out[..out.len().min(300)]);
     assert_eq!(psql(&db, &["SELECT count(*) FROM (SELECT k FROM g WHERE k LIKE 'key-1%') t"]).1.trim(), "111111");
 }
 
 #[test]
 fn concurrent_heavy_queries_share_the_memory_limit() {
     let dir = tempfile::tempdir().unwrap();
-    // 1 GiB: 256 MiB of ingest buffers, 256 MiB for memtables, 512 MiB for queries.
+    // 1 GiB: 256 MiB of ingest buffers, 256 MiB for memtables, 512 MiB for queries, flushes
+    // and COPY data.
     let db = Fleetdb::start_with(dir.path(), &["--memory-limit", "1GiB"], &[]);
     ok(db.psql("CREATE DATASTORE g (k TEXT)"), "g");
     copy(&db, "g (time, k)", 1_000_000, |i| format!("key-{i}"));
-    // The rows in files first: a memtable flush running beside the queries would add its own
-    // working memory (sorting and encoding a million rows) to what this test measures.
-    ok(db.psql("CHECKPOINT"), "checkpoint");
-    std::thread::sleep(Duration::from_secs(2));
-    // The peak is the queries': the load's and the flush's are reset (Linux: clear_refs 5).
-    std::fs::write(format!("/proc/{}/clear_refs", db.child.id()), "5").unwrap();
-    let handles: Vec<_> = (0..8)
+    // The memtable is written to a file while the queries run: the flush's working memory
+    // (sorting and encoding a million rows) is charged to the same limit, and the peak below
+    // is the whole life of the server (the COPY's included).
+    let mut handles: Vec<_> = (0..8)
         .map(|_| {
             let port = db.port;
             std::thread::spawn(move || {
@@ -93,9 +103,21 @@ fn concurrent_heavy_queries_share_the_memory_limit() {
             })
         })
         .collect();
+    let port = db.port;
+    handles.push(std::thread::spawn(move || {
+        let out = Command::new("psql")
+            .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "fleetdb", "fleetdb"])
+            .args(["-c", "CHECKPOINT"])
+            .output()
+            .unwrap();
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    }));
     let outs: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(outs[8].trim(), "CHECKPOINT", "{outs:#?}");
+    let outs = &outs[..8];
     let done = outs.iter().filter(|o| o.trim() == "1000000").count();
-    let refused = outs.iter().filter(|o| o.contains("out of memory: queries together hold")).count();
+    let refused =
+        outs.iter().filter(|o| o.contains("out of memory: queries, flushes and COPY data together hold")).count();
     assert!(done >= 1 && done + refused == 8, "{outs:#?}");
     let peak_mb = status_kb(db.child.id(), "VmHWM:") / 1024;
     assert!(peak_mb < 1024, "peak {peak_mb} MB over a 1 GiB limit");
@@ -180,4 +202,42 @@ fn statement_timeout_and_cancel_stop_every_operator_promptly() {
     assert!(err.contains("canceling statement due to user request"), "{err}");
     assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
     assert_eq!(psql(&db, &["SELECT 1"]).1.trim(), "1");
+}
+
+#[test]
+fn copy_data_is_charged_before_it_is_buffered() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start_with(dir.path(), &["--query-memory", "64MiB"], &[]);
+    ok(db.psql("CREATE DATASTORE g (k TEXT)"), "g");
+    let pid = db.child.id();
+    let before = status_kb(pid, "VmHWM:");
+    // A CSV row that never ends (an unclosed quote, 300 MB): refused once it outgrows a
+    // query's working memory, not buffered whole.
+    let mut child = Command::new("psql")
+        .args(["-X", "-q", "-h", "127.0.0.1", "-p", &db.port.to_string(), "-U", "fleetdb", "fleetdb"])
+        .args(["-c", "COPY g (time, k) FROM STDIN WITH (FORMAT csv)"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut w = child.stdin.take().unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    let _ = w.write_all(b"2026-01-01 00:00:00+00,\"");
+    for _ in 0..300 {
+        if w.write_all(&chunk).is_err() {
+            break; // the server ended the COPY
+        }
+    }
+    drop(w);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("COPY row is longer than a query's working memory (64 MiB)"),
+        "{err}"
+    );
+    let grew_mb = (status_kb(pid, "VmHWM:") - before) / 1024;
+    assert!(grew_mb < 160, "peak grew {grew_mb} MB for a 64 MiB working memory");
+    // Rows that end are loaded, pieces at a time, and the server goes on.
+    copy(&db, "g (time, k)", 200_000, |i| format!("key-{i}"));
+    assert_eq!(psql(&db, &["SELECT count(*) FROM g"]).1.trim(), "200000");
 }

@@ -389,3 +389,33 @@ fn results_wider_than_the_protocol_allows_are_refused() {
     let wide_ok = format!("SELECT {}", vec!["1"; 1_664].join(", "));
     assert_eq!(data_rows(&r.query(&wide_ok)), 1);
 }
+
+#[test]
+fn malformed_extended_protocol_messages_end_the_connection_with_08p01_before_they_are_decoded() {
+    // Each of these made pgwire's decoder read past the message's end (a panic, caught); the
+    // framing now refuses them from their fields, as PostgreSQL does: FATAL 08P01.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Fleetdb::start(dir.path());
+    let cases: [(u8, &[u8], &str); 6] = [
+        (b'B', b"", "B message ends before its last field"),
+        (b'B', b"\0\0\0\x05", "B message ends before its last field"),
+        (b'B', b"\0\0\0\0\0\x01\xff\xff\xff\xf0\0\0", "B message gives a parameter a negative length"),
+        (b'P', b"s\0SELECT 1\0\0\x09", "P message ends before its last field"),
+        (b'E', b"\0\0", "E message ends before its last field"),
+        (b'D', b"Q\0", "D message names neither a statement (S) nor a portal (P)"),
+    ];
+    for (kind, body, why) in cases {
+        let mut r = Raw::session(db.port);
+        r.send(kind, body);
+        r.send(b'S', b"");
+        let mut msgs = Vec::new();
+        while let Some(m) = r.read() {
+            msgs.push(m);
+        }
+        assert_eq!(error_of(&msgs), Some(("FATAL".into(), "08P01".into())), "{}", kind as char);
+        let text = String::from_utf8_lossy(&msgs.last().unwrap().1).to_string();
+        assert!(text.contains(why), "{text}");
+    }
+    assert_eq!(data_rows(&Raw::session(db.port).query("SELECT 1")), 1);
+    assert!(!db.log().contains("internal error (caught)"), "{}", db.log());
+}

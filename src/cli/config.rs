@@ -20,7 +20,7 @@
 //! | `--batch-messages` | `FLEETDB_BATCH_MESSAGES` | `batch_messages` | `100`: messages in one BatchPutMessage |
 //! | `--message-bytes` | `FLEETDB_MESSAGE_BYTES` | `message_bytes` | `128KiB`: one message, over every source |
 //! | `--ingest-memory` | `FLEETDB_INGEST_MEMORY` | `ingest_memory` | `256MiB`: HTTP request bodies in flight |
-//! | `--http-max-connections` | `FLEETDB_HTTP_MAX_CONNECTIONS` | `http_max_connections` | `1024`: HTTP connections at once (503 past it) |
+//! | `--http-max-connections` | `FLEETDB_HTTP_MAX_CONNECTIONS` | `http_max_connections` | `1024`: HTTP connections at once (past it the one idle longest is closed for a new one; 503 when all are mid-request) |
 //! | `--http-header-timeout` | `FLEETDB_HTTP_HEADER_TIMEOUT` | `http_header_timeout` | `10s`: a request's headers must arrive within it |
 //! | `--http-body-timeout` | `FLEETDB_HTTP_BODY_TIMEOUT` | `http_body_timeout` | `30s`: a batch body must arrive within it; NDJSON must bring 1 KiB in each such window |
 //! | `--max-connections` | `FLEETDB_MAX_CONNECTIONS` | `max_connections` | `100`: SQL sessions at once (53300 past it) |
@@ -96,7 +96,7 @@ serve_settings! {
     batch_messages, "FLEETDB_BATCH_MESSAGES", "N", "Messages in one BatchPutMessage (default 100)";
     message_bytes, "FLEETDB_MESSAGE_BYTES", "SIZE", "One message, over every source (default 128KiB)";
     ingest_memory, "FLEETDB_INGEST_MEMORY", "SIZE", "HTTP request bodies in flight (default 256MiB)";
-    http_max_connections, "FLEETDB_HTTP_MAX_CONNECTIONS", "N", "HTTP connections at once, 503 past it (default 1024)";
+    http_max_connections, "FLEETDB_HTTP_MAX_CONNECTIONS", "N", "HTTP connections at once; past it the one idle longest is closed, 503 when all are mid-request (default 1024)";
     http_header_timeout, "FLEETDB_HTTP_HEADER_TIMEOUT", "DURATION", "A request's headers must arrive within it (default 10s)";
     http_body_timeout, "FLEETDB_HTTP_BODY_TIMEOUT", "DURATION", "A batch body must arrive within it; NDJSON must bring 1 KiB in each such window (default 30s)";
     max_connections, "FLEETDB_MAX_CONNECTIONS", "N", "SQL sessions at once, 53300 past it (default 100)";

@@ -44,7 +44,7 @@ impl Services {
         let ingest = Arc::new(Ingest::new(engine.clone(), limits)?);
         let pipelines = Arc::new(Pipelines::new(engine)?);
         let datasets = Datasets::open(engine)?;
-        let pool = Arc::new(MemoryPool::unlimited());
+        let pool = engine.memory().clone();
         let s = Arc::new(Services { engine: engine.clone(), pool, ingest, pipelines, datasets });
         open.push((key, Arc::downgrade(&s)));
         Ok(s)

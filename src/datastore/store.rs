@@ -21,6 +21,7 @@ use super::schema::{conform, reconcile};
 use crate::batch::{Batch, DataType, Field, Values, dictionary};
 use crate::error::{Error, IoContext, Result};
 use crate::util::fsutil::{create_dir_durable, remove_tmp_files, sync_dir, write_atomic};
+use crate::util::memory::{MemoryPool, Reservation};
 use crate::util::recfile;
 use crate::util::sync::{read, write};
 use crate::util::time::{MICROS_PER_DAY, day_name, day_of, parse_day_name};
@@ -99,6 +100,10 @@ pub struct DatastoreOptions {
     /// Columns declared at creation (`CREATE DATASTORE d (x DOUBLE PRECISION, …)`): part of
     /// the schema, after `time`, before any row is written. Default none.
     pub declared: Vec<Field>,
+    /// The server's memory: a flush's working memory (sorting and encoding a memtable) and a
+    /// compaction's are charged to it. One pool for every datastore of an engine (and its
+    /// queries). Default a pool of its own without a limit.
+    pub memory: Arc<MemoryPool>,
 }
 
 impl Default for DatastoreOptions {
@@ -111,6 +116,7 @@ impl Default for DatastoreOptions {
             compact_min_files: 4,
             compact_max_rows: 2_000_000,
             declared: Vec::new(),
+            memory: Arc::new(MemoryPool::unlimited()),
         }
     }
 }
@@ -563,6 +569,10 @@ impl Datastore {
             (plan, st.mem_sources.clone())
         };
         for (day, mem, file_lsn) in plan {
+            // The rows concatenated and then sorted: twice the memtable's bytes at once. A
+            // flush frees memory, so it is never refused; queries find less room meanwhile.
+            let _working =
+                Reservation::anyway(&self.opts.memory, 2 * mem.iter().map(|m| m.batch.approx_bytes()).sum::<usize>());
             let refs: Vec<&Batch> = mem.iter().map(|m| m.batch.as_ref()).collect();
             let (batch, sort_key) = self.sorted(&Batch::concat(&refs));
             let spec = FileSpec {
@@ -635,7 +645,16 @@ impl Datastore {
                 .collect();
             (plan, st.schema.clone())
         };
+        let mut compacted = 0;
         for (day, files) in &plan {
+            // The files read, concatenated and sorted (three copies), estimated from their
+            // rows and columns. Compaction can wait: when the memory is not there now, this
+            // partition is merged at a later round.
+            let estimate: u64 = files.iter().map(|f| f.meta.rows * (f.meta.columns.len() as u64) * 16 * 3).sum();
+            let mut working = Reservation::new(&self.opts.memory);
+            if !working.resize(usize::try_from(estimate).unwrap_or(usize::MAX)) {
+                continue;
+            }
             let mut parts = Vec::with_capacity(files.len());
             for f in files {
                 parts.push(conform(&schema, &f.read_all()?));
@@ -664,8 +683,9 @@ impl Datastore {
             }
             let pdir = self.dir.join(day_name(*day));
             sync_dir(&pdir).at(&pdir)?;
+            compacted += 1;
         }
-        Ok(plan.len())
+        Ok(compacted)
     }
 
     /// Deletes the rows whose Int64 column `id_col` equals `id` and whose `offset_col` is in

@@ -263,6 +263,12 @@ impl Engine {
         Ok((engine, report))
     }
 
+    /// The memory every query and every flush and compaction of this engine draws on (the
+    /// server's `--memory-limit`, less ingest buffers and memtables).
+    pub fn memory(&self) -> &Arc<crate::util::memory::MemoryPool> {
+        &self.cfg.datastore.memory
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.dir
     }

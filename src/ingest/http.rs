@@ -145,12 +145,13 @@ pub async fn serve(
     let header_timeout = ingest.limits.http_header_timeout;
     let requests = super::requests::Requests::open(ingest.engine().data_dir()).map_err(std::io::Error::other)?;
     let server = Arc::new(Server { ingest, budget, requests });
+    let slots = Arc::new(Slots::default());
     let mut backoff = std::time::Duration::ZERO;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let mut socket = match accepted {
+                let socket = match accepted {
                     Ok((socket, _)) => socket,
                     Err(e) => {
                         if backoff.is_zero() {
@@ -168,32 +169,141 @@ pub async fn serve(
                     backoff = std::time::Duration::ZERO;
                 }
                 let _ = socket.set_nodelay(true);
-                let Ok(permit) = connections.clone().try_acquire_owned() else {
-                    server.ingest.metrics.throttled();
-                    tokio::spawn(async move {
-                        use tokio::io::AsyncWriteExt;
-                        let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nx-amzn-ErrorType: ServiceUnavailableException\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-                        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.write_all(busy)).await;
-                    });
-                    continue;
+                let permit = match connections.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    // Full: the connection idle longest (reading a request's head, or kept
+                    // alive between requests) is closed to make room, so clients that hold
+                    // connections without using them cannot keep others out.
+                    Err(_) if slots.evict_oldest_idle() => None,
+                    Err(_) => {
+                        server.ingest.metrics.throttled();
+                        tokio::spawn(busy(socket));
+                        continue;
+                    }
                 };
-                let server = server.clone();
+                let (server, connections, slots) = (server.clone(), connections.clone(), slots.clone());
                 tokio::spawn(async move {
+                    let permit = match permit {
+                        Some(p) => p,
+                        None => match tokio::time::timeout(std::time::Duration::from_secs(1), connections.acquire_owned()).await {
+                            Ok(Ok(p)) => p,
+                            _ => {
+                                server.ingest.metrics.throttled();
+                                return busy(socket).await;
+                            }
+                        },
+                    };
+                    let slot = slots.enter();
+                    let in_service = slot.clone();
                     let service = service_fn(move |req| {
                         let server = server.clone();
-                        async move { Ok::<_, Infallible>(server.handle(req).await) }
+                        let slot = in_service.clone();
+                        async move {
+                            // A connection chosen for closing serves no more requests.
+                            let Some(_busy) = slot.begin_request() else {
+                                return Ok::<_, Infallible>(aws_error(
+                                    StatusCode::SERVICE_UNAVAILABLE,
+                                    "ServiceUnavailableException",
+                                    "the server is at its connection limit; retry",
+                                ));
+                            };
+                            Ok::<_, Infallible>(server.handle(req).await)
+                        }
                     });
                     // A client that goes away mid-request is its own business.
-                    let _ = http1::Builder::new()
+                    let conn = http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(header_timeout)
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
+                        .serve_connection(TokioIo::new(socket), service);
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = slot.evicted() => {}
+                    }
+                    slots.leave(&slot);
                     drop(permit);
                 });
             }
             _ = &mut shutdown => return Ok(()),
         }
+    }
+}
+
+/// Answers 503 to a connection there is no room for, and closes it.
+async fn busy(mut socket: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nx-amzn-ErrorType: ServiceUnavailableException\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.write_all(busy)).await;
+}
+
+/// The open connections, for choosing one to close when all slots are taken.
+#[derive(Default)]
+struct Slots {
+    open: std::sync::Mutex<Vec<Arc<Slot>>>,
+}
+
+/// One connection: idle (no request being served) since when, and whether it was chosen to
+/// be closed.
+struct Slot {
+    /// [`IDLE`], [`SERVING`] or [`EVICTED`]; a request starts only from idle.
+    state: std::sync::atomic::AtomicU8,
+    idle_since: std::sync::Mutex<std::time::Instant>,
+    close: tokio::sync::Notify,
+}
+
+const IDLE: u8 = 0;
+const SERVING: u8 = 1;
+const EVICTED: u8 = 2;
+
+impl Slots {
+    fn enter(&self) -> Arc<Slot> {
+        let slot = Arc::new(Slot {
+            state: std::sync::atomic::AtomicU8::new(IDLE),
+            idle_since: std::sync::Mutex::new(std::time::Instant::now()),
+            close: tokio::sync::Notify::new(),
+        });
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).push(slot.clone());
+        slot
+    }
+    fn leave(&self, slot: &Arc<Slot>) {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).retain(|s| !Arc::ptr_eq(s, slot));
+    }
+    /// Closes the connection idle longest, if one is idle; says whether one was.
+    fn evict_oldest_idle(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle: Vec<&Arc<Slot>> = open.iter().filter(|s| s.state.load(Ordering::Relaxed) == IDLE).collect();
+        idle.sort_by_key(|s| *s.idle_since.lock().unwrap_or_else(|e| e.into_inner()));
+        for s in idle {
+            // It may have started a request since it was looked at: then the next.
+            if s.state.compare_exchange(IDLE, EVICTED, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                s.close.notify_one();
+                return true;
+            }
+        }
+        false
+    }
+}
+
+impl Slot {
+    /// Marks the connection as serving a request until the returned guard drops; `None` if
+    /// it was chosen to be closed.
+    fn begin_request(self: &Arc<Self>) -> Option<Serving> {
+        use std::sync::atomic::Ordering;
+        self.state.compare_exchange(IDLE, SERVING, Ordering::AcqRel, Ordering::Relaxed).ok()?;
+        Some(Serving(self.clone()))
+    }
+    async fn evicted(&self) {
+        self.close.notified().await
+    }
+}
+
+/// A request being served on a connection; the connection is idle again when it drops.
+struct Serving(Arc<Slot>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+        self.0.state.store(IDLE, std::sync::atomic::Ordering::Release);
     }
 }
 

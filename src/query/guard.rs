@@ -42,6 +42,9 @@ impl Default for QueryLimits {
 struct Current {
     limits: QueryLimits,
     live: usize,
+    /// Stack the statement has reached (in steps of [`STACK_STEP`]): resident once touched,
+    /// so it counts against the working memory and the pool as the bytes held do.
+    stack: usize,
     /// The most it held at once.
     peak: usize,
     ticket: Option<crate::util::memory::Ticket>,
@@ -66,7 +69,7 @@ pub(crate) fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
             let inner = CURRENT.with(|c| c.replace(self.0.take()));
             if let Some(cur) = inner {
                 if let Some(pool) = &cur.limits.pool {
-                    pool.give(cur.live);
+                    pool.give(cur.live + cur.stack);
                 }
                 if cur.peak >= RELEASE_AFTER {
                     // Off the statement's thread: trimming a large heap takes a while, and the
@@ -83,8 +86,9 @@ pub(crate) fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
         }
     }
     let ticket = limits.pool.as_ref().map(|p| p.ticket());
-    let _restore =
-        Restore(CURRENT.with(|c| c.replace(Some(Current { limits: limits.clone(), live: 0, peak: 0, ticket }))));
+    let _restore = Restore(
+        CURRENT.with(|c| c.replace(Some(Current { limits: limits.clone(), live: 0, stack: 0, peak: 0, ticket }))),
+    );
     f()
 }
 
@@ -146,13 +150,58 @@ pub(crate) fn check_depth() -> SqlResult<()> {
     if base != 0 {
         let used = base.abs_diff(approximate_sp());
         if used > stack_allowance() {
-            return Err(SqlError::new("54001", "stack depth limit exceeded: the statement is nested too deeply")
-                .with_hint(
-                    "Simplify the statement: fewer nested subqueries, set operations or common table expressions.",
-                ));
+            return Err(too_deep());
         }
+        charge_stack(used)?;
     }
     check()
+}
+
+fn too_deep() -> SqlError {
+    SqlError::new("54001", "stack depth limit exceeded: the statement is nested too deeply")
+        .with_hint("Simplify the statement: fewer nested subqueries, set operations or common table expressions.")
+}
+
+fn pool_full(pool: &MemoryPool) -> SqlError {
+    SqlError::new(
+        "53200",
+        format!(
+            "out of memory: queries, flushes and COPY data together hold {} MiB of the server's {} MiB for them",
+            pool.used() >> 20,
+            pool.limit() >> 20
+        ),
+    )
+    .with_hint("Retry when other queries have finished, or raise --memory-limit.")
+}
+
+/// The stack is charged in steps of this much.
+const STACK_STEP: usize = 1 << 20;
+
+/// Counts `used` bytes of stack against the query's working memory and the pool (a stack's
+/// pages stay resident once touched): past the working memory, 54001.
+fn charge_stack(used: usize) -> SqlResult<()> {
+    CURRENT.with(|c| {
+        let mut c = c.borrow_mut();
+        let Some(cur) = c.as_mut() else { return Ok(()) };
+        if used <= cur.stack {
+            return Ok(());
+        }
+        let stack = (used / STACK_STEP + 1) * STACK_STEP;
+        if cur.live + stack > cur.limits.memory {
+            return Err(too_deep().with_hint(format!(
+                "Its nesting needs more stack than the query's working memory of {} MiB: simplify it, or raise --query-memory.",
+                cur.limits.memory >> 20
+            )));
+        }
+        if let Some(pool) = &cur.limits.pool
+            && !pool.take(stack - cur.stack)
+        {
+            return Err(pool_full(pool));
+        }
+        cur.stack = stack;
+        cur.peak = cur.peak.max(cur.live + stack);
+        Ok(())
+    })
 }
 
 /// Drops `x` on another thread: a failed or cancelled statement answers without waiting for
@@ -188,11 +237,13 @@ pub(crate) fn hold(bytes: usize, more: usize) -> SqlResult<()> {
     CURRENT.with(|c| {
         if let Some(cur) = c.borrow_mut().as_mut() {
             let want = bytes.saturating_add(more);
+            // The stack the statement reached counts too.
+            let over = want.saturating_add(cur.stack) > cur.limits.memory;
             if let Some(pool) = &cur.limits.pool {
                 if want > cur.live {
                     // When the pool is full the oldest query waits for others to finish or
                     // give up; the others give up at once.
-                    let mut got = want > cur.limits.memory || pool.take(want - cur.live);
+                    let mut got = over || pool.take(want - cur.live);
                     let waited = std::time::Instant::now();
                     while !got
                         && cur.ticket.as_ref().is_some_and(|t| t.is_oldest())
@@ -204,21 +255,13 @@ pub(crate) fn hold(bytes: usize, more: usize) -> SqlResult<()> {
                         got = pool.take(want - cur.live);
                     }
                     if !got {
-                        return Err(SqlError::new(
-                            "53200",
-                            format!(
-                                "out of memory: queries together hold {} MiB of the server's {} MiB for queries",
-                                pool.used() >> 20,
-                                pool.limit() >> 20
-                            ),
-                        )
-                        .with_hint("Retry when other queries have finished, or raise --memory-limit."));
+                        return Err(pool_full(pool));
                     }
                 } else {
                     pool.give(cur.live - want);
                 }
             }
-            if want > cur.limits.memory {
+            if over {
                 if let Some(pool) = &cur.limits.pool {
                     pool.give(cur.live);
                 }
@@ -233,7 +276,7 @@ pub(crate) fn hold(bytes: usize, more: usize) -> SqlResult<()> {
                 .with_hint("Filter by time or machine, aggregate, or raise --query-memory."));
             }
             cur.live = want;
-            cur.peak = cur.peak.max(want);
+            cur.peak = cur.peak.max(want + cur.stack);
         }
         Ok(())
     })

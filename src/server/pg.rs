@@ -76,7 +76,29 @@ pub struct Connection {
 /// COPY data is loaded in pieces of about this many bytes as it arrives (memory stays bounded).
 const COPY_CHUNK: usize = 4 << 20;
 
-type PendingCopy = Option<(CopyIn, Vec<u8>, usize)>;
+type PendingCopy = Option<Copying>;
+
+/// A COPY FROM STDIN under way.
+struct Copying {
+    spec: CopyIn,
+    /// Data not loaded yet: less than a chunk, or the start of a row not whole yet.
+    buf: Vec<u8>,
+    /// Rows loaded so far.
+    loaded: usize,
+    /// `buf`'s bytes, held from the server's memory (set up at the first data).
+    held: Option<crate::util::memory::Reservation>,
+    /// The longest row taken: a query's working memory.
+    row_limit: usize,
+    /// `buf`'s length when it was last looked at for whole rows and had none (a long row
+    /// is looked at again only after another chunk, not at every message).
+    looked_at: usize,
+}
+
+impl Copying {
+    fn new(spec: CopyIn) -> Copying {
+        Copying { spec, buf: Vec::new(), loaded: 0, held: None, row_limit: usize::MAX, looked_at: 0 }
+    }
+}
 
 fn lock_copy(c: &Mutex<PendingCopy>) -> std::sync::MutexGuard<'_, PendingCopy> {
     c.lock().unwrap_or_else(|e| e.into_inner())
@@ -111,12 +133,19 @@ fn response(conn: &Connection, outcome: Outcome, format: &Format) -> PgWireResul
     match outcome {
         Outcome::CopyIn(spec) => {
             let width = spec.width;
-            *lock_copy(&conn.copy) = Some((spec, Vec::new(), 0));
+            *lock_copy(&conn.copy) = Some(Copying::new(spec));
             Ok(Response::CopyIn(CopyResponse::new(0, width, stream::empty())))
         }
         Outcome::CopyOut { columns, lines } => {
-            let data: Vec<PgWireResult<CopyData>> =
-                lines.into_iter().map(|l| Ok(CopyData::new(bytes::Bytes::from(l)))).collect();
+            // Charged to the server's memory until sent, as rows are (see `ResultRows`).
+            let held =
+                lock(&conn.session).limits.pool.as_ref().map(|p| {
+                    crate::util::memory::Reservation::anyway(p, lines.iter().map(|l| l.capacity() + 48).sum())
+                });
+            let data = lines.into_iter().map(move |l| {
+                let _kept_until_sent = &held;
+                Ok(CopyData::new(bytes::Bytes::from(l)))
+            });
             Ok(Response::CopyOut(CopyResponse::new(0, columns, stream::iter(data))))
         }
         Outcome::Done(tag) => {
@@ -135,20 +164,63 @@ fn response(conn: &Connection, outcome: Outcome, format: &Format) -> PgWireResul
             }
             check_result_formats(format, schema.len())?;
             let info = Arc::new(fields(&schema, format));
-            let mut enc = DataRowEncoder::new(info.clone());
-            let mut rows = Vec::new();
-            for b in &batches {
-                for r in 0..b.num_rows() {
-                    for (c, col) in schema.iter().zip(&b.columns) {
-                        let v = Scalar::from_column(col, c.ty, r);
-                        enc.encode_field(&Cell { value: &v, ty: c.ty })?;
-                    }
-                    rows.push(Ok(enc.take_row()));
-                }
-            }
+            // The result stays charged to the server's memory until it is sent (the query's
+            // own charge ended with it); rows are encoded as the client takes them.
+            let held = lock(&conn.session)
+                .limits
+                .pool
+                .as_ref()
+                .map(|p| crate::util::memory::Reservation::anyway(p, crate::query::guard::size_of(&batches)));
+            let rows = ResultRows {
+                enc: DataRowEncoder::new(info.clone()),
+                schema,
+                batches: batches.into_iter(),
+                current: None,
+                row: 0,
+                held,
+            };
             let mut q = QueryResponse::new(info, stream::iter(rows));
             q.set_command_tag("SELECT");
             Ok(Response::Query(q))
+        }
+    }
+}
+
+/// A result's rows, encoded one at a time as they are sent: the encoded result is never held
+/// whole, and each batch's bytes are given back once its rows are out.
+struct ResultRows {
+    schema: Vec<OutCol>,
+    batches: std::vec::IntoIter<crate::batch::Batch>,
+    current: Option<crate::batch::Batch>,
+    row: usize,
+    enc: DataRowEncoder,
+    held: Option<crate::util::memory::Reservation>,
+}
+
+impl Iterator for ResultRows {
+    type Item = PgWireResult<pgwire::messages::data::DataRow>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match &self.current {
+                Some(b) if self.row < b.num_rows() => {
+                    for (c, col) in self.schema.iter().zip(&b.columns) {
+                        let v = Scalar::from_column(col, c.ty, self.row);
+                        if let Err(e) = self.enc.encode_field(&Cell { value: &v, ty: c.ty }) {
+                            return Some(Err(e));
+                        }
+                    }
+                    self.row += 1;
+                    return Some(Ok(self.enc.take_row()));
+                }
+                _ => {
+                    if let (Some(done), Some(h)) = (self.current.take(), self.held.as_mut()) {
+                        h.resize(h.bytes().saturating_sub(done.approx_bytes()));
+                    }
+                    self.current = Some(self.batches.next()?);
+                    self.row = 0;
+                }
+            }
         }
     }
 }
@@ -610,21 +682,59 @@ impl CopyHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let mut pending = lock_copy(&self.copy);
-        let Some((spec, buf, loaded)) = pending.as_mut() else { return Ok(()) };
-        buf.extend_from_slice(&copy_data.data);
-        if buf.len() >= COPY_CHUNK {
-            let n = crate::query::copy::complete_prefix(&spec.format, buf);
+        let Some(c) = pending.as_mut() else { return Ok(()) };
+        if c.held.is_none() {
+            let (pool, row_limit) =
+                self.on_session(|s| (s.limits.pool.clone(), s.limits.memory)).map_err(to_pg_error)?;
+            c.held = pool.map(|p| crate::util::memory::Reservation::new(&p));
+            c.row_limit = row_limit;
+        }
+        // The data not loaded yet is charged to the server's memory before it grows, and a
+        // row (which is loaded only when whole) may not outgrow a query's working memory: a
+        // row that never ends is refused, not buffered.
+        let want = c.buf.len() + copy_data.data.len();
+        if want > c.row_limit.saturating_add(COPY_CHUNK) {
+            let mib = c.row_limit >> 20;
+            *pending = None;
+            return Err(to_pg_error(
+                SqlError::new("54000", format!("COPY row is longer than a query's working memory ({mib} MiB)"))
+                    .with_hint("End each row with a newline; for longer rows raise --query-memory."),
+            ));
+        }
+        if let Some(h) = c.held.as_mut()
+            && !h.resize(want.max(c.buf.capacity()))
+        {
+            let (used, limit) = (h.pool_used() >> 20, h.pool_limit() >> 20);
+            *pending = None;
+            return Err(to_pg_error(
+                SqlError::new(
+                    "53200",
+                    format!("out of memory: queries, flushes and COPY data together hold {used} MiB of the server's {limit} MiB for them"),
+                )
+                .with_hint("Retry when other queries have finished, or raise --memory-limit."),
+            ));
+        }
+        c.buf.extend_from_slice(&copy_data.data);
+        if c.buf.len() >= c.looked_at + COPY_CHUNK {
+            let n = crate::query::copy::complete_prefix(&c.spec.format, &c.buf);
+            c.looked_at = if n == 0 { c.buf.len() } else { 0 };
             if n > 0 {
-                let rows: Vec<u8> = buf.drain(..n).collect();
+                let rest = c.buf.split_off(n);
+                let rows = std::mem::replace(&mut c.buf, rest);
+                let spec = &c.spec;
                 match self.on_session(|s| s.copy_in(spec, &rows)).and_then(|r| r) {
-                    Ok(k) => *loaded += k,
+                    Ok(k) => c.loaded += k,
                     Err(e) => {
                         *pending = None;
                         return Err(to_pg_error(e));
                     }
                 }
+                drop(rows);
+                if let Some(h) = c.held.as_mut() {
+                    h.resize(c.buf.capacity());
+                }
                 // A header line is only in the first piece.
-                if let crate::query::copy::CopyFormat::Csv { header, .. } = &mut spec.format {
+                if let crate::query::copy::CopyFormat::Csv { header, .. } = &mut c.spec.format {
                     *header = false;
                 }
             }
@@ -639,10 +749,10 @@ impl CopyHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let pending = lock_copy(&self.copy).take();
-        let Some((spec, data, loaded)) = pending else {
+        let Some(c) = pending else {
             return Err(to_pg_error(SqlError::new("08P01", "CopyDone without a COPY in progress")));
         };
-        let n = loaded + self.on_session(|s| s.copy_in(&spec, &data)).and_then(|r| r).map_err(to_pg_error)?;
+        let n = c.loaded + self.on_session(|s| s.copy_in(&c.spec, &c.buf)).and_then(|r| r).map_err(to_pg_error)?;
         client.send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(n).into())).await?;
         Ok(())
     }
@@ -824,8 +934,9 @@ async fn serve_connection(
         let before_auth = matches!(state, St::AwaitingSslRequest | St::AwaitingStartup | St::AuthenticationInProgress);
         authenticated.store(!before_auth, std::sync::atomic::Ordering::Relaxed);
         let idle = if matches!(state, St::ReadyForQuery) { conn.idle_session_timeout() } else { None };
-        // A message pgwire cannot decode may make its decoder panic: that ends this
-        // connection (08P01), not the task with a backtrace.
+        // The framing checks the extended protocol's messages before pgwire decodes them
+        // (framing::BodyCheck); should its decoder still panic on something, that ends this
+        // connection (08P01), not the task.
         let read = std::panic::AssertUnwindSafe(socket.next()).catch_unwind();
         let read = async {
             match read.await {
@@ -867,6 +978,8 @@ async fn serve_connection(
                         if t.length < 4 { ("08P01", "invalid message") } else { ("54000", "message too large") };
                     let e = fatal(code, format!("{what}: {t}"));
                     send_fatal(&mut socket, e).await;
+                } else if let Some(m) = super::framing::as_malformed(&io) {
+                    send_fatal(&mut socket, fatal("08P01", m.to_string())).await;
                 }
                 break;
             }

@@ -88,10 +88,12 @@ pub fn create_dir_durable(dir: &Path) -> io::Result<()> {
         return Ok(());
     }
     fs::create_dir_all(dir)?;
-    if let Some(parent) = dir.parent() {
-        sync_dir(parent)?;
+    // A bare relative name's parent is "": the current directory.
+    match dir.parent() {
+        Some(p) if p.as_os_str().is_empty() => sync_dir(Path::new(".")),
+        Some(p) => sync_dir(p),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Removes leftover `*.tmp` files in `dir` (not recursive).

@@ -80,6 +80,60 @@ impl MemoryPool {
     pub fn give(&self, bytes: usize) {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
     }
+    /// Takes `bytes` even past the limit: for work that frees memory (writing a memtable to
+    /// a file) and must not be refused; queries then find less room until it gives them back.
+    pub fn take_anyway(&self, bytes: usize) {
+        self.used.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Bytes held from a pool by something other than a query (a COPY's pending data, a flush's
+/// working memory), given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    pool: std::sync::Arc<MemoryPool>,
+    bytes: usize,
+}
+
+impl Reservation {
+    /// Nothing held yet.
+    pub(crate) fn new(pool: &std::sync::Arc<MemoryPool>) -> Reservation {
+        Reservation { pool: pool.clone(), bytes: 0 }
+    }
+    /// Holds `bytes` whatever the limit (see [`MemoryPool::take_anyway`]).
+    pub(crate) fn anyway(pool: &std::sync::Arc<MemoryPool>, bytes: usize) -> Reservation {
+        pool.take_anyway(bytes);
+        Reservation { pool: pool.clone(), bytes }
+    }
+    /// Holds `bytes` instead of what it held; false (holding what it held) if more does not
+    /// fit under the pool's limit.
+    pub(crate) fn resize(&mut self, bytes: usize) -> bool {
+        if bytes > self.bytes {
+            if !self.pool.take(bytes - self.bytes) {
+                return false;
+            }
+        } else {
+            self.pool.give(self.bytes - bytes);
+        }
+        self.bytes = bytes;
+        true
+    }
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+    /// Bytes its pool holds now, for all.
+    pub(crate) fn pool_used(&self) -> usize {
+        self.pool.used()
+    }
+    pub(crate) fn pool_limit(&self) -> usize {
+        self.pool.limit()
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.pool.give(self.bytes);
+    }
 }
 
 #[cfg(test)]
@@ -100,5 +154,22 @@ mod tests {
         assert!(a.is_oldest() && !b.is_oldest());
         drop(a);
         assert!(b.is_oldest());
+    }
+
+    #[test]
+    fn reservations_hold_until_dropped() {
+        let p = std::sync::Arc::new(MemoryPool::unlimited());
+        p.set_limit(100);
+        let mut r = Reservation::new(&p);
+        assert!(r.resize(70));
+        assert!(!r.resize(101), "past the limit");
+        assert_eq!((r.bytes, p.used()), (70, 70));
+        assert!(r.resize(10));
+        assert_eq!(p.used(), 10);
+        let forced = Reservation::anyway(&p, 200);
+        assert_eq!(p.used(), 210);
+        assert!(!p.take(1), "nothing fits while the pool is over its limit");
+        drop((r, forced));
+        assert_eq!(p.used(), 0);
     }
 }

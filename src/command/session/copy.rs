@@ -115,8 +115,13 @@ impl Session {
                     crate::query::copy::format_row(&format, &names, &mut line);
                     lines.push(line);
                 }
+                // The lines are charged as they are made (in steps, not per line).
+                let mut uncharged = 0usize;
                 for bt in &batches {
                     for i in 0..bt.num_rows() {
+                        if uncharged >= 1 << 20 {
+                            crate::query::guard::charge(std::mem::take(&mut uncharged))?;
+                        }
                         let fields: Vec<Option<String>> = schema
                             .iter()
                             .zip(&bt.columns)
@@ -124,6 +129,7 @@ impl Session {
                             .collect();
                         let mut line = String::new();
                         crate::query::copy::format_row(&format, &fields, &mut line);
+                        uncharged += line.capacity() + 48;
                         lines.push(line);
                     }
                 }
@@ -135,6 +141,17 @@ impl Session {
 
     /// Loads the data of a COPY FROM STDIN; returns the number of rows.
     pub fn copy_in(&mut self, spec: &CopyIn, data: &[u8]) -> SqlResult<usize> {
+        let limits = self.limits.clone();
+        crate::query::guard::run_guarded(&limits, || {
+            // Parsed, a piece is a string per field and then a value per field: about three
+            // times its bytes and a few dozen bytes per field, charged before it is parsed.
+            let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
+            crate::query::guard::charge(data.len().saturating_mul(3).saturating_add(lines * spec.width.max(1) * 64))?;
+            self.copy_in_piece(spec, data)
+        })
+    }
+
+    fn copy_in_piece(&mut self, spec: &CopyIn, data: &[u8]) -> SqlResult<usize> {
         if spec.into_channel {
             let start = now_micros();
             let msgs: Vec<crate::ingest::Incoming<'_>> = data
