@@ -33,12 +33,17 @@ fn data_sql() -> Vec<String> {
         readings.extend(fleet.next_readings());
     }
     let num = |v: Option<f64>| v.map_or("NULL".to_string(), |x| x.to_string());
-    let rows: Vec<String> = readings
-        .iter()
-        .map(|r| {
+    // A quarter of the machines also have older readings, five days before: each series'
+    // latest row is then in a newer day than some of its rows (in files: loaded first).
+    let older: Vec<(i64, &fleetdb::sim::Reading)> =
+        readings.iter().filter(|r| r.machine % 4 == 0).take(30).map(|r| (-5, r)).collect();
+    let rows: Vec<String> = older
+        .into_iter()
+        .chain(readings.iter().map(|r| (0, r)))
+        .map(|(shift, r)| {
             format!(
                 "('{}', '{}', {}, {}, {}, {}, '{}')",
-                fleetdb::util::time::format_timestamp(r.time + 86_400_000_000 * (r.machine as i64 % 3)),
+                fleetdb::util::time::format_timestamp(r.time + 86_400_000_000 * (r.machine as i64 % 3 + shift)),
                 fleet.machine_ids()[r.machine],
                 num(r.temperature),
                 num(r.vibration),
@@ -143,9 +148,15 @@ fn fleetdb_answers_like_postgres() {
     for stmt in SETUP_FLEETDB.split(';').filter(|s| !s.trim().is_empty()) {
         common::ok(db.psql(stmt), stmt);
     }
-    for stmt in data_sql() {
-        common::ok(pg.psql(&stmt), "load into PostgreSQL");
-        common::ok(db.psql(&stmt), "load into fleetdb");
+    let data = data_sql();
+    let readings = data.iter().filter(|s| s.starts_with("INSERT INTO readings")).count();
+    for (i, stmt) in data.iter().enumerate() {
+        common::ok(pg.psql(stmt), "load into PostgreSQL");
+        common::ok(db.psql(stmt), "load into fleetdb");
+        // Half the readings in files, half in the memtable: queries read both.
+        if i + 1 == readings / 2 {
+            common::ok(db.psql("CHECKPOINT"), "checkpoint");
+        }
     }
     let queries = include_str!("sql/differential.sql");
     let mut failures = Vec::new();

@@ -318,3 +318,100 @@ fn concurrent_read_modify_writes_are_not_lost() {
     // 67 increments per worker (i % 3 in {0, 1}), every helper row deleted again.
     assert_eq!(rows(&mut s, "SELECT n, c19 FROM counters"), [["134", "19"]]);
 }
+
+#[test]
+fn the_latest_row_per_series_comes_from_file_order_and_the_memtable() {
+    // Blocks of four rows, so that what is decoded shows.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EngineConfig {
+        maintenance_interval: None,
+        datastore: fleetdb::datastore::DatastoreOptions { block_rows: 4, ..Default::default() },
+        ..Default::default()
+    };
+    let (e, _) = Engine::open(dir.path(), cfg).unwrap();
+    let mut s = Session::new(Services::of(&e).unwrap());
+    rows(&mut s, "CREATE DATASTORE r WITH (series_key = 'machine_id')");
+    // Four rows a machine: day 1 for M-1..M-3, flushed; day 2 for M-1 and M-2 only (M-3
+    // stopped reporting), flushed. M-3's latest row is at minute 2, not its last inserted.
+    let day = |d: u32, machines: &[&str]| {
+        let mut v = Vec::new();
+        for (k, m) in machines.iter().enumerate() {
+            for (i, minute) in [0, 1, 3, 2].iter().enumerate() {
+                v.push(format!("('2026-01-0{d} 00:0{minute}:00+00', '{m}', {})", d * 100 + k as u32 * 10 + i as u32));
+            }
+        }
+        format!("INSERT INTO r (time, machine_id, v) VALUES {}", v.join(", "))
+    };
+    rows(&mut s, &day(1, &["M-1", "M-2", "M-3"]));
+    s.engine().checkpoint().unwrap();
+    rows(&mut s, &day(2, &["M-1", "M-2"]));
+    s.engine().checkpoint().unwrap();
+    // In the memtable: a later M-2 row, and a late M-1 row older than what the files hold.
+    rows(
+        &mut s,
+        "INSERT INTO r (time, machine_id, v) VALUES ('2026-01-03 00:00:00+00', 'M-2', 9), ('2025-12-31 00:00:00+00', 'M-1', 10)",
+    );
+    let q = "SELECT DISTINCT ON (machine_id) machine_id, time, v FROM r ORDER BY machine_id, time DESC";
+    let want = vec![
+        vec!["M-1", "2026-01-02 00:03:00+00", "202"],
+        vec!["M-2", "2026-01-03 00:00:00+00", "9"],
+        vec!["M-3", "2026-01-01 00:03:00+00", "122"],
+    ];
+    assert_eq!(rows(&mut s, q), want);
+    // The same answer another way (no shortcut applies to a window function).
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT machine_id, time, v FROM (SELECT *, row_number() OVER (PARTITION BY machine_id ORDER BY time DESC) AS n FROM r) t WHERE n = 1 ORDER BY 1"
+        ),
+        want
+    );
+    // Only the blocks holding a series' last row are decoded, and only for series without a
+    // later row already: one of the newer day's two blocks (M-1; M-2 has a later memtable row),
+    // one of the older day's three (M-3, which no newer row has).
+    let plan: Vec<String> = rows(&mut s, &format!("EXPLAIN ANALYZE {q}")).into_iter().map(|r| r[0].clone()).collect();
+    assert!(plan.iter().any(|l| l.contains("blocks: 3 of 5 pruned; rows scanned: 10")), "{plan:#?}");
+    assert!(plan.iter().any(|l| l.contains("each series' last rows from file order")), "{plan:#?}");
+    // With a filter the shortcut does not apply (and EXPLAIN does not claim it).
+    let plan: Vec<String> = rows(
+        &mut s,
+        "EXPLAIN SELECT DISTINCT ON (machine_id) machine_id, time FROM r WHERE v > 0 ORDER BY machine_id, time DESC",
+    )
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect();
+    assert!(plan.iter().all(|l| !l.contains("file order")), "{plan:#?}");
+}
+
+#[test]
+fn conditions_on_one_side_of_a_join_are_applied_below_it() {
+    let (_d, mut s) = session();
+    rows(&mut s, "CREATE DATASTORE r");
+    rows(&mut s, "CREATE TABLE m (machine_id TEXT PRIMARY KEY, model TEXT)");
+    rows(&mut s, "INSERT INTO m VALUES ('M-1', 'A'), ('M-2', 'B')");
+    rows(
+        &mut s,
+        "INSERT INTO r (time, machine_id, v) VALUES ('2026-01-01 00:00:00+00', 'M-1', 1), ('2026-01-01 00:00:00+00', 'M-2', 2)",
+    );
+    s.engine().checkpoint().unwrap();
+    rows(
+        &mut s,
+        "INSERT INTO r (time, machine_id, v) VALUES ('2026-01-02 00:00:00+00', 'M-1', 3), ('2026-01-02 00:00:00+00', 'M-2', 4)",
+    );
+    s.engine().checkpoint().unwrap();
+    let q = "SELECT m.model, sum(r.v) FROM r JOIN m ON r.machine_id = m.machine_id WHERE r.time >= '2026-01-02' AND m.model <> 'B' GROUP BY 1";
+    assert_eq!(rows(&mut s, q), vec![vec!["A", "3"]]);
+    let plan: Vec<String> = rows(&mut s, &format!("EXPLAIN ANALYZE {q}")).into_iter().map(|r| r[0].clone()).collect();
+    // Each condition sits under the join, on its side; the time condition prunes a file.
+    let join = plan.iter().position(|l| l.contains("Join")).expect("a join");
+    let filters: Vec<usize> =
+        plan.iter().enumerate().filter(|(_, l)| l.trim_start().starts_with("Filter")).map(|(i, _)| i).collect();
+    assert!(filters.len() == 2 && filters.iter().all(|&i| i > join), "{plan:#?}");
+    assert!(plan.iter().any(|l| l.contains("files: 1 of 2 pruned")), "{plan:#?}");
+    // Not below the side a LEFT JOIN fills with NULLs: there it would keep rows WHERE drops.
+    let left = "SELECT m.model, count(r.v) FROM m LEFT JOIN r ON r.machine_id = m.machine_id WHERE r.v > 3 GROUP BY 1";
+    assert_eq!(rows(&mut s, left), vec![vec!["B", "1"]]);
+    let plan: Vec<String> = rows(&mut s, &format!("EXPLAIN {left}")).into_iter().map(|r| r[0].clone()).collect();
+    let join = plan.iter().position(|l| l.contains("Join")).expect("a join");
+    assert!(plan.iter().position(|l| l.trim_start().starts_with("Filter")).is_some_and(|f| f < join), "{plan:#?}");
+}

@@ -116,6 +116,24 @@ impl DsFile {
         file::read_tag_rows(self.bytes(), d.index[pos]).map(Some).map_err(|e| format_err(&self.path, e))
     }
 
+    /// For text column `c`, when it has a tag index: each value `wanted` accepts, with the last
+    /// row (file row number) that holds it. In a file sorted by `c` (its `sort_key`), then
+    /// time, that row has the value's latest time in the file. `None` without a tag index.
+    pub fn last_row_of_values(&self, c: usize, wanted: impl Fn(&str) -> bool) -> Result<Option<Vec<(String, u32)>>> {
+        let Some(Some(d)) = self.dicts.get(c) else { return Ok(None) };
+        let mut out = Vec::new();
+        for (i, v) in d.values.iter().enumerate() {
+            if !wanted(v) {
+                continue;
+            }
+            let rows = file::read_tag_rows(self.bytes(), d.index[i]).map_err(|e| format_err(&self.path, e))?;
+            if let Some(last) = rows.max() {
+                out.push((v.to_string(), last));
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// Sum and count of the present values of a float column, block by block.
     pub fn sum_f64(&self, c: usize) -> Result<(f64, u64)> {
         let (mut sum, mut n) = (0.0, 0u64);

@@ -130,6 +130,26 @@ fn pull_node(plan: &Plan) -> SqlResult<Option<Pull<'_>>> {
     })
 }
 
+/// The latest row per series straight from file order, when the plan asks for it: the first
+/// row per text column `k` of a datastore by `time` descending (`DISTINCT ON (k) … ORDER BY
+/// k, time DESC`), over the whole datastore. Returns the projected candidate rows (a superset
+/// of each series' latest row, see [`scan::last_per_series`]), or `None` when the plan is
+/// another shape.
+fn latest_per_series(input: &Plan, keys: &[usize], by: usize, desc: bool) -> Option<SqlResult<Vec<Batch>>> {
+    let (k, t) = input.latest_per_series_columns(keys, by, desc)?;
+    let Plan::Project { input: scan, exprs, schema: out } = input else { return None };
+    let Plan::Scan { source: Source::Datastore(ds), schema, used, stats, .. } = &**scan else { return None };
+    Some((|| {
+        let candidates = last_per_series(ds, schema, used, k, t, stats)?;
+        let mut projected = Vec::with_capacity(candidates.len());
+        for b in &candidates {
+            let columns = exprs.iter().map(|e| eval(e, b)).collect::<SqlResult<Vec<_>>>()?;
+            projected.push(make_batch(out, columns));
+        }
+        Ok(projected)
+    })())
+}
+
 /// Rows of `b` where `pred` is true.
 fn filter_batch(b: Batch, pred: &Expr) -> SqlResult<Batch> {
     let c = eval(pred, &b)?;
@@ -310,7 +330,11 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
         Plan::SetOp { left, right, op, all, schema } => set_op(left, right, *op, *all, schema),
         Plan::TopPerGroup { input, keys, by, desc, nulls_first } => {
             let schema = input.schema();
-            let all = concat_charged(run(input)?, &schema)?;
+            let inputs = match latest_per_series(input, keys, *by, *desc) {
+                Some(candidates) => candidates?,
+                None => run(input)?,
+            };
+            let all = concat_charged(inputs, &schema)?;
             guard::charge(guard::size_of(std::slice::from_ref(&all)))?;
             let idx = top_per_group(&all, keys, *by, schema[*by].ty, *desc, *nulls_first);
             Ok(vec![take_batch(&all, &idx)])

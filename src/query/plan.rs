@@ -173,6 +173,25 @@ pub(crate) struct SortKey {
 }
 
 impl Plan {
+    /// For a TopPerGroup over this plan (`keys`, `by`, `desc`): when it asks for the latest row
+    /// per series of a whole datastore (`DISTINCT ON (k) … ORDER BY k, time DESC`, this plan a
+    /// projection of an unfiltered datastore scan, `k` a text column), the scan's key and time
+    /// columns; the executor then reads each series' last rows from file order.
+    pub(crate) fn latest_per_series_columns(&self, keys: &[usize], by: usize, desc: bool) -> Option<(usize, usize)> {
+        let Plan::Project { input, exprs, .. } = self else { return None };
+        let Plan::Scan { source: Source::Datastore(_), schema, time_range, tags, ranges, .. } = &**input else {
+            return None;
+        };
+        let whole = *time_range == (i64::MIN, i64::MAX) && tags.is_empty() && ranges.is_empty();
+        let col = |i: usize| match exprs.get(i) {
+            Some(Expr::Col { idx, .. }) => Some(*idx),
+            _ => None,
+        };
+        let (k, t) = (col(*keys.first()?)?, col(by)?);
+        let fits = whole && desc && keys.len() == 1 && schema[k].ty == SqlType::Text && schema[t].name == "time";
+        fits.then_some((k, t))
+    }
+
     pub(crate) fn schema(&self) -> Vec<OutCol> {
         match self {
             Plan::Scan { schema, .. }
@@ -255,9 +274,16 @@ impl Plan {
             Plan::Distinct { .. } => "Distinct".into(),
             Plan::SetOp { op, all, .. } => format!("{op:?}{}", if *all { " All" } else { "" }),
             Plan::DistinctOn { keys, .. } => format!("Distinct On ({} keys)", keys.len()),
-            Plan::TopPerGroup { keys, desc, .. } => {
-                format!("Top Row Per Group ({} keys, by {})", keys.len(), if *desc { "largest" } else { "smallest" })
-            }
+            Plan::TopPerGroup { input, keys, by, desc, .. } => format!(
+                "Top Row Per Group ({} keys, by {}{})",
+                keys.len(),
+                if *desc { "largest" } else { "smallest" },
+                if input.latest_per_series_columns(keys, *by, *desc).is_some() {
+                    "; each series' last rows from file order"
+                } else {
+                    ""
+                }
+            ),
             Plan::Join { kind, left_keys, residual, .. } => format!(
                 "Hash {kind:?} Join ({} keys{})",
                 left_keys.len(),

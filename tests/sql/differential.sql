@@ -190,6 +190,21 @@ SELECT n1.id, n2.id FROM nums n1 JOIN nums n2 ON n1.a < n2.a AND n2.id = 1 ORDER
 SELECT count(*) FROM machines m1 JOIN machines m2 ON m1.capacity = m2.capacity
 SELECT n.id, m.machine_id FROM nums n LEFT JOIN machines m ON m.capacity = n.a ORDER BY 1, 2
 SELECT m.*, n.id FROM machines m JOIN nums n ON n.a = m.capacity ORDER BY 1, 5
+-- conditions on one side of a join applied below it (and where a join forbids it, not)
+SELECT r.machine_id, m.model_type, r.time, r.temperature FROM readings r JOIN machines m ON r.machine_id = m.machine_id WHERE r.temperature > 80 AND m.capacity >= 20 ORDER BY 1, 3
+SELECT m.model_type, count(*), round(avg(r.vibration)::numeric, 6) FROM readings r JOIN machines m ON r.machine_id = m.machine_id WHERE r.time > (SELECT max(time) FROM readings) - INTERVAL '1 day' GROUP BY 1 ORDER BY 1
+SELECT m.machine_id, count(r.time) FROM machines m LEFT JOIN readings r ON r.machine_id = m.machine_id WHERE r.status = 'idle' GROUP BY 1 ORDER BY 1
+SELECT m.machine_id, count(r.time) FROM machines m LEFT JOIN readings r ON r.machine_id = m.machine_id WHERE m.capacity IS NULL OR r.time IS NULL GROUP BY 1 ORDER BY 1
+SELECT m.machine_id, r.time FROM machines m LEFT JOIN readings r ON r.machine_id = m.machine_id AND r.temperature > 85 WHERE m.capacity IS NULL ORDER BY 1, 2
+SELECT count(*), count(r.time) FROM readings r RIGHT JOIN machines m ON r.machine_id = m.machine_id WHERE m.location IS NULL
+SELECT count(*), count(r.time) FROM readings r RIGHT JOIN machines m ON r.machine_id = m.machine_id WHERE r.temperature > 75
+SELECT count(*), count(r.time), count(m.machine_id) FROM readings r FULL JOIN machines m ON r.machine_id = m.machine_id WHERE r.temperature > 70 OR m.capacity IS NULL
+SELECT count(*), count(m.machine_id) FROM readings r FULL JOIN machines m ON r.machine_id = m.machine_id WHERE m.capacity > 10
+SELECT count(*) FROM readings r JOIN machines m ON r.machine_id = m.machine_id AND r.status = 'running' AND m.capacity > 10
+SELECT count(*), sum(n.id) FROM readings r JOIN machines m ON r.machine_id = m.machine_id JOIN nums n ON n.a = m.capacity WHERE n.id < 5 AND r.status = 'running' AND m.location IS NOT NULL
+SELECT count(*) FROM readings r, machines m WHERE r.machine_id = m.machine_id AND r.rpm > 1500 AND m.model_type LIKE '%A%'
+SELECT n1.id, n2.id FROM nums n1 JOIN nums n2 ON n1.a = n2.a WHERE n1.id <> n2.id AND n1.a IS NOT NULL ORDER BY 1, 2
+SELECT n1.id, n2.id FROM nums n1 LEFT JOIN nums n2 ON n1.a < n2.a AND n2.id > 3 WHERE n1.id < 4 ORDER BY 1, 2
 -- CTEs, set operations, subqueries, DISTINCT ON
 WITH hot AS (SELECT machine_id, max(temperature) AS t FROM readings GROUP BY machine_id) SELECT machine_id, t FROM hot WHERE t > 75 ORDER BY 1
 WITH a AS (SELECT 1 AS x), b (y) AS (SELECT x + 1 FROM a) SELECT x, y FROM a, b
@@ -209,6 +224,12 @@ SELECT (SELECT max(capacity) FROM machines), (SELECT count(*) FROM nums)
 SELECT EXISTS (SELECT 1 FROM machines WHERE capacity > 30), NOT EXISTS (SELECT 1 FROM nums WHERE id > 100)
 SELECT (SELECT machine_id FROM machines)
 SELECT DISTINCT ON (machine_id) machine_id, time, temperature FROM readings ORDER BY machine_id, time DESC
+SELECT DISTINCT ON (machine_id) machine_id, time, temperature, status, __dt FROM readings ORDER BY machine_id, time DESC
+SELECT DISTINCT ON (machine_id) time, machine_id FROM readings ORDER BY machine_id, time DESC LIMIT 5
+SELECT DISTINCT ON (machine_id) machine_id, time FROM readings WHERE time < (SELECT max(time) FROM readings) - INTERVAL '1 day' ORDER BY machine_id, time DESC
+SELECT DISTINCT ON (status) status, time FROM readings ORDER BY status, time DESC
+SELECT DISTINCT ON (machine_id) machine_id, time FROM readings ORDER BY machine_id, time
+SELECT count(*) FROM (SELECT DISTINCT ON (machine_id) machine_id, time FROM readings ORDER BY machine_id, time DESC) t
 SELECT DISTINCT ON (status) status, machine_id FROM readings ORDER BY status, machine_id
 SELECT DISTINCT ON (model_type) model_type, machine_id, capacity FROM machines ORDER BY model_type, capacity DESC NULLS LAST, machine_id
 -- more coverage of supported features

@@ -1,8 +1,9 @@
 //! Pruning: which columns each scan reads, and the time range, tag values and value ranges a filter lets a scan skip by.
 
 use crate::query::expr::{BinOp, Expr};
-use crate::query::plan::Plan;
+use crate::query::plan::{JoinKind, Plan, Source};
 use crate::query::scalar::Scalar;
+use crate::query::types::SqlType;
 
 pub(super) fn split_and(e: Expr, out: &mut Vec<Expr>) {
     match e {
@@ -170,4 +171,107 @@ pub(super) fn time_range_of(pred: &Expr, time_col: usize) -> (i64, i64) {
         }
     }
     (lo, hi)
+}
+
+/// The conjunction of `conj`, if there is any.
+pub(super) fn and_all(conj: Vec<Expr>) -> Option<Expr> {
+    conj.into_iter().reduce(|a, b| Expr::Bin { op: BinOp::And, l: Box::new(a), r: Box::new(b), ty: SqlType::Bool })
+}
+
+/// `plan` filtered by `pred`; a scan below (directly, or under a dataset's delta window
+/// filter) takes the time range (of column `time_col`), tag values and value ranges `pred`
+/// implies, to skip what cannot match.
+pub(super) fn filtered(mut plan: Plan, pred: Expr, time_col: Option<usize>) -> Plan {
+    let scan = match &mut plan {
+        Plan::Filter { input, .. } => &mut **input,
+        p => p,
+    };
+    if let (Plan::Scan { time_range, .. }, Some(tc)) = (&mut *scan, time_col) {
+        let (lo, hi) = time_range_of(&pred, tc);
+        *time_range = (time_range.0.max(lo), time_range.1.min(hi));
+    }
+    if let Plan::Scan { source: Source::Datastore(_), tags, ranges, .. } = scan {
+        tags.extend(tags_of(&pred));
+        ranges.extend(ranges_of(&pred));
+    }
+    Plan::Filter { input: Box::new(plan), pred }
+}
+
+/// The column of a scan's rows that is their time, for pruning: a datastore's `time`, a
+/// channel's arrival time. Seen through a dataset's delta window filter.
+fn scan_time_col(plan: &Plan) -> Option<usize> {
+    match plan {
+        Plan::Filter { input, .. } => scan_time_col(input),
+        Plan::Scan { source: Source::Datastore(_), schema, .. } => schema.iter().position(|c| c.name == "time"),
+        Plan::Scan { source: Source::Channel(_), .. } => Some(0),
+        _ => None,
+    }
+}
+
+/// Pushes the conjuncts `conj` (over `plan`'s output) as far down a tree of joins as they
+/// can go: a condition on one side's columns only is applied to that side's rows before the
+/// join, when the join lets it (either side of an inner join; the preserved side of a LEFT or
+/// RIGHT join, never the side a join fills with NULLs; nothing through a FULL join). An inner
+/// join's own conditions on one side go down the same way. Returns the conjuncts that stay
+/// above `plan`.
+pub(super) fn push_down(plan: Plan, conj: Vec<Expr>) -> (Plan, Vec<Expr>) {
+    let Plan::Join { left, right, kind, left_keys, right_keys, mut residual, schema } = plan else {
+        return (plan, conj);
+    };
+    let (nl, nr) = (left.schema().len(), right.schema().len());
+    let (to_left, to_right) = match kind {
+        JoinKind::Inner => (true, true),
+        JoinKind::Left => (true, false),
+        JoinKind::Right => (false, true),
+        JoinKind::Full => (false, false),
+    };
+    let mut conj = conj;
+    let mut own = Vec::new();
+    if kind == JoinKind::Inner
+        && let Some(r) = residual.take()
+    {
+        split_and(r, &mut own);
+    }
+    let (mut lc, mut rc, mut kept, mut kept_own) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (c, is_own) in conj.drain(..).map(|c| (c, false)).chain(own.into_iter().map(|c| (c, true))) {
+        let (mut l, mut r, mut beyond) = (false, false, false);
+        c.columns(&mut |i| {
+            if i < nl {
+                l = true
+            } else if i < nl + nr {
+                r = true
+            } else {
+                beyond = true
+            }
+        });
+        if l && !r && !beyond && (to_left || is_own) {
+            lc.push(c);
+        } else if r && !l && !beyond && (to_right || is_own) {
+            let mut c = c;
+            c.remap(&|i| i - nl);
+            rc.push(c);
+        } else if is_own {
+            kept_own.push(c);
+        } else {
+            kept.push(c);
+        }
+    }
+    if kind == JoinKind::Inner {
+        residual = and_all(kept_own);
+    }
+    let below = |side: Box<Plan>, preds: Vec<Expr>| -> Box<Plan> {
+        if preds.is_empty() && !matches!(*side, Plan::Join { .. }) {
+            return side;
+        }
+        let (side, rest) = push_down(*side, preds);
+        Box::new(match and_all(rest) {
+            Some(pred) => {
+                let tc = scan_time_col(&side);
+                filtered(side, pred, tc)
+            }
+            None => side,
+        })
+    };
+    let (left, right) = (below(left, lc), below(right, rc));
+    (Plan::Join { left, right, kind, left_keys, right_keys, residual, schema }, kept)
 }

@@ -6,7 +6,7 @@ use crate::query::error::{SqlError, SqlResult};
 use crate::query::expr::Expr;
 use crate::query::func;
 use crate::query::guard;
-use crate::query::plan::{OutCol, Plan, SetOp, SortKey, Source};
+use crate::query::plan::{OutCol, Plan, SetOp, SortKey};
 use crate::query::scalar::Scalar;
 use crate::query::types::SqlType;
 use sqlparser::ast;
@@ -97,20 +97,23 @@ impl Binder<'_> {
                     pred.ty().pg_name()
                 )));
             }
-            // The scan, or the scan under a dataset's delta window filter.
-            let scan = match &mut plan {
-                Plan::Filter { input, .. } => &mut **input,
-                p => p,
+            // Conditions on one side of a join are applied below it, on that side's rows
+            // (and prune its scan); what needs both sides stays above.
+            let kept = if matches!(plan, Plan::Join { .. }) {
+                let mut conj = Vec::new();
+                split_and(pred, &mut conj);
+                let (p, kept) = push_down(plan, conj);
+                plan = p;
+                and_all(kept)
+            } else {
+                Some(pred)
             };
-            if let (Plan::Scan { time_range, .. }, Some(tc)) = (&mut *scan, scope.time_col) {
-                let (lo, hi) = time_range_of(&pred, tc);
-                *time_range = (time_range.0.max(lo), time_range.1.min(hi));
+            if let Some(pred) = kept {
+                plan = filtered(plan, pred, scope.time_col);
             }
-            if let Plan::Scan { source: Source::Datastore(_), tags, ranges, .. } = scan {
-                *tags = tags_of(&pred);
-                *ranges = ranges_of(&pred);
-            }
-            plan = Plan::Filter { input: Box::new(plan), pred };
+        } else if matches!(plan, Plan::Join { .. }) {
+            // An inner join's own conditions on one side go below it all the same.
+            plan = push_down(plan, Vec::new()).0;
         }
         let group_asts: Vec<ast::Expr> = match &s.group_by {
             ast::GroupByExpr::Expressions(v, _) => v.clone(),

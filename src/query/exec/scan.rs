@@ -405,3 +405,125 @@ pub(super) fn scan_file(
     }
     Ok(())
 }
+
+/// The rows of a datastore that can be the latest of their series, where a series is a value
+/// of text column `key` and time is column `time` (positions in `schema`): every memtable row;
+/// then, files newest first (by their latest time), in a file sorted by that column (then
+/// time) the last row of each series that has no candidate yet at or after the file's latest
+/// time (files wholly older than every series' candidate are skipped); and every row of a
+/// file the shortcut does not fit (sorted otherwise, without a tag index, or with NULL keys).
+/// A superset of each series' latest row, for
+/// [`top_per_group`](super::sort::top_per_group) to choose from: the last rows come from the
+/// tag index, and only the blocks holding them are decoded (the columns the query reads).
+pub(super) fn last_per_series(
+    ds: &crate::datastore::Datastore,
+    schema: &[OutCol],
+    used: &[bool],
+    key: usize,
+    time: usize,
+    stats: &ScanStats,
+) -> SqlResult<Vec<Batch>> {
+    use std::collections::{BTreeMap, HashMap};
+    let snap = ds.snapshot();
+    stats.files_total.fetch_add(snap.files.len() as u64, Ordering::Relaxed);
+    let storage: Vec<&Field> = snap.schema.iter().collect();
+    let time_idx = snap.schema.iter().position(|f| f.name == "time");
+    let dt_idx = schema.len() - 1;
+    let need_time = used.get(dt_idx).copied().unwrap_or(false);
+    let key_name = &schema[key].name;
+    // The latest time seen so far per series.
+    let mut best: HashMap<String, i64> = HashMap::new();
+    let note = |best: &mut HashMap<String, i64>, b: &Batch| {
+        let (Values::Text(k), Values::Timestamp(t)) = (&b.columns[key].values, &b.columns[time].values) else {
+            return;
+        };
+        for i in (0..b.num_rows()).filter(|&i| b.columns[key].is_valid(i) && b.columns[time].is_valid(i)) {
+            match best.get_mut(k.get(i)) {
+                Some(x) => *x = (*x).max(t[i]),
+                None => {
+                    best.insert(k.get(i).to_string(), t[i]);
+                }
+            }
+        }
+    };
+    let mut out = Vec::new();
+    for b in &snap.mem {
+        guard::check()?;
+        let n = b.num_rows();
+        stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
+        let mut columns: Vec<Column> = storage
+            .iter()
+            .enumerate()
+            .map(|(c, f)| {
+                let want = used.get(c).copied().unwrap_or(true) || (need_time && Some(c) == time_idx);
+                if want { crate::datastore::conform_column(f, b) } else { unread(n) }
+            })
+            .collect();
+        columns.push(if need_time { dt_column(&columns, time_idx) } else { unread(n) });
+        let batch = make_batch(schema, columns);
+        guard::charge(batch.approx_bytes())?;
+        note(&mut best, &batch);
+        out.push(batch);
+    }
+    let mut files: Vec<&std::sync::Arc<DsFile>> = snap.files.iter().collect();
+    files.sort_by_key(|f| std::cmp::Reverse(f.meta.max_time));
+    let full = (i64::MIN, i64::MAX);
+    for f in files {
+        guard::check()?;
+        let nblocks = f.meta.num_blocks();
+        let fc = f.meta.column_index(key_name);
+        let sorted_by_key = fc.is_some_and(|c| f.meta.spec.sort_key == *key_name && f.meta.columns[c].null_count == 0);
+        let newer = f.meta.max_time;
+        let last = match fc {
+            Some(c) if sorted_by_key => f.last_row_of_values(c, |v| best.get(v).is_none_or(|&t| t < newer))?,
+            _ => None,
+        };
+        let mut part = Vec::new();
+        match last {
+            None => {
+                // Every row of this file.
+                scan_file(f, schema, &storage, used, time_idx, dt_idx, full, &[], None, stats, 0..nblocks, &mut part)?;
+            }
+            Some(last) => {
+                if last.is_empty() {
+                    stats.files_pruned.fetch_add(1, Ordering::Relaxed);
+                }
+                // The rows wanted, by block; each block holding one is decoded, the rest skipped.
+                let per_block = f.meta.block_rows as usize;
+                let mut by_block: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+                for (_, row) in last {
+                    by_block.entry(row as usize / per_block).or_default().push((row as usize % per_block) as u32);
+                }
+                // (scan_file counts the blocks it decodes.)
+                let skipped = (nblocks - by_block.len()) as u64;
+                stats.blocks_total.fetch_add(skipped, Ordering::Relaxed);
+                stats.blocks_pruned.fetch_add(skipped, Ordering::Relaxed);
+                for (b, mut rows) in by_block {
+                    let mut whole = Vec::with_capacity(1);
+                    scan_file(
+                        f,
+                        schema,
+                        &storage,
+                        used,
+                        time_idx,
+                        dt_idx,
+                        full,
+                        &[],
+                        None,
+                        stats,
+                        b..b + 1,
+                        &mut whole,
+                    )?;
+                    rows.sort_unstable();
+                    part.extend(whole.iter().map(|w| w.take(&rows)));
+                }
+            }
+        }
+        guard::charge(guard::size_of(&part))?;
+        for b in &part {
+            note(&mut best, b);
+        }
+        out.extend(part);
+    }
+    Ok(out)
+}
