@@ -436,3 +436,17 @@ SELECT timestamptz '2026-01-01 00:00:00+00' - interval '7000 years'
 SELECT timestamptz '2026-01-01 00:00:00+00' + interval '200000 years'
 SELECT timestamptz '2026-01-01 00:00:00+00' + interval '100000000 days'
 SELECT round(2.5, 0), round(-2.5), round(1234.5678, -2), trunc(-2.77, 1), round(1234.5, -9), trunc(98.7, -1)
+-- aggregates over typed kernels: NaN, infinities, overflow, NULL-only groups, times and integers
+SELECT sum(v), avg(v) FROM (VALUES (1e308::float8), (1e308::float8)) t(v)
+SELECT k, sum(v) FROM (VALUES (1, 1e308::float8), (1, 1e308::float8), (2, 1.0::float8)) t(k, v) GROUP BY k ORDER BY k
+SELECT sum(v), avg(v), min(v), max(v) FROM (VALUES ('NaN'::float8), (1.0::float8), ('Infinity'::float8)) t(v)
+SELECT min(v), max(v), count(v), count(*) FROM (VALUES ('NaN'::float8), (-1.0::float8), (NULL::float8)) t(v)
+SELECT sum(v), avg(v), min(v), max(v) FROM (VALUES ('Infinity'::float8), (1.0::float8)) t(v)
+SELECT k, min(v), max(v), sum(v), avg(v), count(v) FROM (VALUES (1, 'NaN'::float8), (1, 2.0), (2, '-Infinity'), (2, 3.0), (3, NULL)) t(k, v) GROUP BY k ORDER BY k
+SELECT min(time), max(time), min(rpm), max(rpm), round(avg(rpm)::numeric, 6), sum(rpm), count(rpm) FROM readings
+SELECT machine_id, min(time), max(rpm), round(avg(rpm)::numeric, 6), round(sum(temperature)::numeric, 6), min(vibration) FROM readings GROUP BY 1 ORDER BY 1
+SELECT count(*), count(x), sum(x), avg(x), min(b), max(b), avg(b), sum(a), sum(b) FROM nums
+SELECT min(d), max(d) FROM (VALUES (DATE '2026-01-02'), (DATE '2025-12-31')) t(d)
+SELECT avg(v), sum(v) FROM (VALUES (1), (2)) t(v)
+SELECT sum(x), avg(x), max(x), min(b) FROM nums WHERE id > 100
+SELECT status, count(*), min(time), max(temperature) FROM readings GROUP BY status ORDER BY status

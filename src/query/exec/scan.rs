@@ -451,15 +451,43 @@ pub(super) fn last_per_series(
         guard::check()?;
         let n = b.num_rows();
         stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
+        // Memtable rows come in arrival order: each series' latest row in this batch, found
+        // from the key and time columns alone, is all that is copied (rows with a NULL key
+        // or time are kept as they are: they group apart).
+        let column = |c: usize| match b.column(&storage[c].name) {
+            Some(col) if col.data_type() == storage[c].data_type => std::borrow::Cow::Borrowed(col),
+            _ => std::borrow::Cow::Owned(crate::datastore::conform_column(storage[c], b)),
+        };
+        let (keys, times) = (column(key), column(time));
+        let rows: Vec<u32> = match (&keys.values, &times.values) {
+            (Values::Text(k), Values::Timestamp(t)) => {
+                let mut latest: HashMap<&str, u32> = HashMap::new();
+                let mut odd = Vec::new();
+                for i in 0..n {
+                    if !keys.is_valid(i) || !times.is_valid(i) {
+                        odd.push(i as u32);
+                        continue;
+                    }
+                    let e = latest.entry(k.get(i)).or_insert(i as u32);
+                    if t[i] > t[*e as usize] {
+                        *e = i as u32;
+                    }
+                }
+                let mut rows: Vec<u32> = latest.into_values().chain(odd).collect();
+                rows.sort_unstable();
+                rows
+            }
+            _ => (0..n as u32).collect(),
+        };
         let mut columns: Vec<Column> = storage
             .iter()
             .enumerate()
             .map(|(c, f)| {
                 let want = used.get(c).copied().unwrap_or(true) || (need_time && Some(c) == time_idx);
-                if want { crate::datastore::conform_column(f, b) } else { unread(n) }
+                if want { crate::datastore::conform_column(f, b).take(&rows) } else { unread(rows.len()) }
             })
             .collect();
-        columns.push(if need_time { dt_column(&columns, time_idx) } else { unread(n) });
+        columns.push(if need_time { dt_column(&columns, time_idx) } else { unread(rows.len()) });
         let batch = make_batch(schema, columns);
         guard::charge(batch.approx_bytes())?;
         note(&mut best, &batch);
