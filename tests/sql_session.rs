@@ -372,6 +372,26 @@ fn the_latest_row_per_series_comes_from_file_order_and_the_memtable() {
     let plan: Vec<String> = rows(&mut s, &format!("EXPLAIN ANALYZE {q}")).into_iter().map(|r| r[0].clone()).collect();
     assert!(plan.iter().any(|l| l.contains("blocks: 3 of 5 pruned; rows scanned: 10")), "{plan:#?}");
     assert!(plan.iter().any(|l| l.contains("each series' last rows from file order")), "{plan:#?}");
+    // last(x, time) and max(time) per series are answered from the same rows.
+    let agg = "SELECT machine_id, max(time), last(v, time) FROM r GROUP BY machine_id ORDER BY 1";
+    assert_eq!(rows(&mut s, agg), want);
+    let plan: Vec<String> = rows(&mut s, &format!("EXPLAIN ANALYZE {agg}")).into_iter().map(|r| r[0].clone()).collect();
+    assert!(plan.iter().any(|l| l.contains("over each series' last rows from file order")), "{plan:#?}");
+    assert!(plan.iter().any(|l| l.contains("blocks: 3 of 5 pruned")), "{plan:#?}");
+    // Not min(time), not with another aggregate beside them.
+    let plan: Vec<String> = rows(&mut s, "EXPLAIN SELECT machine_id, max(time), count(*) FROM r GROUP BY 1")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert!(plan.iter().all(|l| !l.contains("file order")), "{plan:#?}");
+    assert_eq!(
+        rows(&mut s, "SELECT machine_id, max(time), count(*) FROM r GROUP BY 1 ORDER BY 1"),
+        vec![
+            vec!["M-1", "2026-01-02 00:03:00+00", "9"],
+            vec!["M-2", "2026-01-03 00:00:00+00", "9"],
+            vec!["M-3", "2026-01-01 00:03:00+00", "4"]
+        ]
+    );
     // With a filter the shortcut does not apply (and EXPLAIN does not claim it).
     let plan: Vec<String> = rows(
         &mut s,

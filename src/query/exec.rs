@@ -191,6 +191,14 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
             Ok(out)
         }
         Plan::Aggregate { input, group, aggs, schema } => {
+            // max(time) and last(x, time) per series: only each series' last rows count.
+            if let (Some((k, t)), Plan::Scan { source: Source::Datastore(ds), schema: ss, used, stats, .. }) =
+                (input.latest_per_series_aggregate(group, aggs), &**input)
+            {
+                let mut candidates = last_per_series(ds, ss, used, k, t, stats)?.into_iter();
+                let b = aggregate(&mut || Ok(candidates.next()), group, aggs)?;
+                return Ok(vec![make_batch(schema, b.columns)]);
+            }
             // Over a channel or datastore scan the batches stream: only one file's are held.
             let b = match pull(input)? {
                 Some(mut next) => aggregate(&mut *next, group, aggs)?,

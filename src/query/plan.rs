@@ -173,6 +173,33 @@ pub(crate) struct SortKey {
 }
 
 impl Plan {
+    /// For an Aggregate over this plan (`group`, `aggs`): when every aggregate is answered by
+    /// each group's latest row (`max(time)`, `last(x, time)`) and the group is one text column
+    /// of a whole datastore (this plan its unfiltered scan), the scan's key and time columns;
+    /// the executor then aggregates only each series' last rows (see
+    /// [`Plan::latest_per_series_columns`]).
+    pub(crate) fn latest_per_series_aggregate(&self, group: &[Expr], aggs: &[AggCall]) -> Option<(usize, usize)> {
+        let Plan::Scan { source: Source::Datastore(_), schema, time_range, tags, ranges, .. } = self else {
+            return None;
+        };
+        let whole = *time_range == (i64::MIN, i64::MAX) && tags.is_empty() && ranges.is_empty();
+        let t = schema.iter().position(|c| c.name == "time")?;
+        let is_time = |e: &Expr| matches!(e, Expr::Col { idx, .. } if *idx == t);
+        let k = match group {
+            [Expr::Col { idx, .. }] if schema[*idx].ty == SqlType::Text => *idx,
+            _ => return None,
+        };
+        let latest = |a: &AggCall| {
+            !a.distinct
+                && match a.func {
+                    super::agg::AggFunc::Max => a.args.len() == 1 && is_time(&a.args[0]),
+                    super::agg::AggFunc::Last => a.args.len() == 2 && is_time(&a.args[1]),
+                    _ => false,
+                }
+        };
+        (whole && !aggs.is_empty() && aggs.iter().all(latest)).then_some((k, t))
+    }
+
     /// For a TopPerGroup over this plan (`keys`, `by`, `desc`): when it asks for the latest row
     /// per series of a whole datastore (`DISTINCT ON (k) … ORDER BY k, time DESC`, this plan a
     /// projection of an unfiltered datastore scan, `k` a text column), the scan's key and time
@@ -261,9 +288,16 @@ impl Plan {
             Plan::Project { schema, .. } => {
                 format!("Project ({})", schema.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "))
             }
-            Plan::Aggregate { group, aggs, .. } => {
-                format!("HashAggregate ({} keys, {} aggregates)", group.len(), aggs.len())
-            }
+            Plan::Aggregate { input, group, aggs, .. } => format!(
+                "HashAggregate ({} keys, {} aggregates{})",
+                group.len(),
+                aggs.len(),
+                if input.latest_per_series_aggregate(group, aggs).is_some() {
+                    "; over each series' last rows from file order"
+                } else {
+                    ""
+                }
+            ),
             Plan::Sort { keys, .. } => format!("Sort ({} keys)", keys.len()),
             Plan::Window { calls, .. } => format!("WindowAgg ({} functions)", calls.len()),
             Plan::Expand { .. } => "ProjectSet".into(),

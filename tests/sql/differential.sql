@@ -450,3 +450,5 @@ SELECT min(d), max(d) FROM (VALUES (DATE '2026-01-02'), (DATE '2025-12-31')) t(d
 SELECT avg(v), sum(v) FROM (VALUES (1), (2)) t(v)
 SELECT sum(x), avg(x), max(x), min(b) FROM nums WHERE id > 100
 SELECT status, count(*), min(time), max(temperature) FROM readings GROUP BY status ORDER BY status
+SELECT machine_id, max(time) FROM readings GROUP BY machine_id ORDER BY 1
+SELECT max(time) FROM readings GROUP BY machine_id
