@@ -545,11 +545,23 @@ impl Session {
             Statement::Sql(s) => {
                 // A write computed from a table's content fails with 40001 if another session
                 // changed the table first; nothing was written, so the statement runs again on
-                // the new content (as PostgreSQL re-checks rows at READ COMMITTED).
-                let mut tries = 0;
+                // the new content (as PostgreSQL re-checks rows at READ COMMITTED). Writers that
+                // keep colliding back off a little longer each time (with jitter, so they fall
+                // out of step), for as long as the statement may run: a cancel or
+                // statement_timeout ends the waiting.
+                let mut tries: u32 = 0;
                 loop {
                     match self.run_sql(s, params) {
-                        Err(e) if e.sqlstate == "40001" && tries < 16 => tries += 1,
+                        Err(e) if e.sqlstate == "40001" && tries < 1_000 => {
+                            tries += 1;
+                            crate::query::guard::check()?;
+                            let cap = 1u64 << tries.min(6);
+                            let jitter = std::hash::BuildHasher::hash_one(
+                                &std::collections::hash_map::RandomState::new(),
+                                tries,
+                            );
+                            std::thread::sleep(std::time::Duration::from_micros(500 * (jitter % cap + 1)));
+                        }
                         r => return r,
                     }
                 }
