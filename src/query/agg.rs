@@ -621,14 +621,7 @@ pub(crate) fn aggregate(
                         }
                     }
                     if call.distinct || matches!(accs[ai], Acc::Strings(..) | Acc::Values(..)) {
-                        let text: usize = cols
-                            .iter()
-                            .map(|c| match &c.values {
-                                Values::Text(v) => v.data_len(),
-                                _ => 0,
-                            })
-                            .sum();
-                        key_bytes += text + 48 * n;
+                        key_bytes += kept_bytes(&cols, n);
                         charge(keys.len(), key_bytes)?;
                     }
                 }
@@ -685,14 +678,7 @@ pub(crate) fn aggregate(
                 // Aggregates that keep their inputs (string_agg, percentiles, DISTINCT) hold what
                 // they were fed: charged with the groups, before the next batch grows them.
                 if call.distinct || matches!(accs[gids[0] * naggs + ai], Acc::Strings(..) | Acc::Values(..)) {
-                    let text: usize = cols
-                        .iter()
-                        .map(|c| match &c.values {
-                            Values::Text(v) => v.data_len(),
-                            _ => 0,
-                        })
-                        .sum();
-                    key_bytes += text + 48 * n;
+                    key_bytes += kept_bytes(&cols, n);
                     charge(keys.len(), key_bytes)?;
                 }
             }
@@ -726,6 +712,19 @@ pub(crate) fn aggregate(
     let fields =
         columns.iter().enumerate().map(|(i, c)| crate::batch::Field::new(&format!("c{i}"), c.data_type())).collect();
     Ok(Batch { fields, columns })
+}
+
+/// What an aggregate that keeps its inputs (string_agg, percentiles, DISTINCT) holds after
+/// being fed `n` rows of `cols`: their text and a value slot per row.
+fn kept_bytes(cols: &[Column], n: usize) -> usize {
+    let text: usize = cols
+        .iter()
+        .map(|c| match &c.values {
+            Values::Text(v) => v.data_len(),
+            _ => 0,
+        })
+        .sum();
+    text + 48 * n
 }
 
 /// Whether rows `a` and `b` of `c` hold the same value (NULLs equal, as grouping wants).

@@ -30,11 +30,12 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::net::TcpListener;
 
 use super::prepared::{Parser, Prepared};
-use super::wire::{Cell, decode_param, error_info, pg_type, to_pg_error};
-use crate::command::session::{CopyIn, Outcome, Session};
+use super::rows::{Copying, ResultRows};
+use super::wire::{decode_param, error_info, pg_type, to_pg_error};
+use crate::command::session::{Outcome, Session};
 use crate::query::error::SqlError;
 use crate::query::plan::OutCol;
-use crate::query::scalar::{Param, Scalar};
+use crate::query::scalar::Param;
 use crate::query::types::SqlType;
 
 /// What `fleetdb serve` configures for its SQL clients.
@@ -77,28 +78,6 @@ pub struct Connection {
 const COPY_CHUNK: usize = 4 << 20;
 
 type PendingCopy = Option<Copying>;
-
-/// A COPY FROM STDIN under way.
-struct Copying {
-    spec: CopyIn,
-    /// Data not loaded yet: less than a chunk, or the start of a row not whole yet.
-    buf: Vec<u8>,
-    /// Rows loaded so far.
-    loaded: usize,
-    /// `buf`'s bytes, held from the server's memory (set up at the first data).
-    held: Option<crate::util::memory::Reservation>,
-    /// The longest row taken: a query's working memory.
-    row_limit: usize,
-    /// `buf`'s length when it was last looked at for whole rows and had none (a long row
-    /// is looked at again only after another chunk, not at every message).
-    looked_at: usize,
-}
-
-impl Copying {
-    fn new(spec: CopyIn) -> Copying {
-        Copying { spec, buf: Vec::new(), loaded: 0, held: None, row_limit: usize::MAX, looked_at: 0 }
-    }
-}
 
 fn lock_copy(c: &Mutex<PendingCopy>) -> std::sync::MutexGuard<'_, PendingCopy> {
     c.lock().unwrap_or_else(|e| e.into_inner())
@@ -182,45 +161,6 @@ fn response(conn: &Connection, outcome: Outcome, format: &Format) -> PgWireResul
             let mut q = QueryResponse::new(info, stream::iter(rows));
             q.set_command_tag("SELECT");
             Ok(Response::Query(q))
-        }
-    }
-}
-
-/// A result's rows, encoded one at a time as they are sent: the encoded result is never held
-/// whole, and each batch's bytes are given back once its rows are out.
-struct ResultRows {
-    schema: Vec<OutCol>,
-    batches: std::vec::IntoIter<crate::batch::Batch>,
-    current: Option<crate::batch::Batch>,
-    row: usize,
-    enc: DataRowEncoder,
-    held: Option<crate::util::memory::Reservation>,
-}
-
-impl Iterator for ResultRows {
-    type Item = PgWireResult<pgwire::messages::data::DataRow>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            match &self.current {
-                Some(b) if self.row < b.num_rows() => {
-                    for (c, col) in self.schema.iter().zip(&b.columns) {
-                        let v = Scalar::from_column(col, c.ty, self.row);
-                        if let Err(e) = self.enc.encode_field(&Cell { value: &v, ty: c.ty }) {
-                            return Some(Err(e));
-                        }
-                    }
-                    self.row += 1;
-                    return Some(Ok(self.enc.take_row()));
-                }
-                _ => {
-                    if let (Some(done), Some(h)) = (self.current.take(), self.held.as_mut()) {
-                        h.resize(h.bytes().saturating_sub(done.approx_bytes()));
-                    }
-                    self.current = Some(self.batches.next()?);
-                    self.row = 0;
-                }
-            }
         }
     }
 }
