@@ -101,11 +101,7 @@ impl Values {
             Values::Int64(v) => Values::Int64(idx.iter().map(|&i| v[i as usize]).collect()),
             Values::Timestamp(v) => Values::Timestamp(idx.iter().map(|&i| v[i as usize]).collect()),
             Values::Float64(v) => Values::Float64(idx.iter().map(|&i| v[i as usize]).collect()),
-            Values::Text(v) => {
-                let mut out = StrVec::with_capacity(idx.len(), v.data_len());
-                idx.iter().for_each(|&i| out.push(v.get(i as usize)));
-                Values::Text(out)
-            }
+            Values::Text(v) => Values::Text(v.take(idx)),
         }
     }
     /// Appends `other`, which must be of the same type (checked by the caller).
@@ -115,7 +111,7 @@ impl Values {
             (Values::Int64(a), Values::Int64(b)) => a.extend_from_slice(b),
             (Values::Timestamp(a), Values::Timestamp(b)) => a.extend_from_slice(b),
             (Values::Float64(a), Values::Float64(b)) => a.extend_from_slice(b),
-            (Values::Text(a), Values::Text(b)) => b.iter().for_each(|s| a.push(s)),
+            (Values::Text(a), Values::Text(b)) => a.extend(b),
             (a, b) => unreachable!("extend {:?} with {:?}", a.data_type(), b.data_type()),
         }
     }
@@ -270,7 +266,7 @@ impl Batch {
                     Values::Bool(v) => v.len(),
                     Values::Int64(v) | Values::Timestamp(v) => v.len() * 8,
                     Values::Float64(v) => v.len() * 8,
-                    Values::Text(v) => v.data_len() + 4 * v.len(),
+                    Values::Text(v) => v.heap_bytes(),
                 };
                 v + c.len() / 8
             })

@@ -1,6 +1,8 @@
 //! [`BinVec`] and [`StrVec`]: many byte strings in one buffer (`offsets` plus `data`), so a
 //! column of strings is two allocations rather than one per value.
 
+use std::sync::Arc;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BinVec {
     offsets: Vec<u32>,
@@ -64,48 +66,162 @@ impl BinVec {
     }
 }
 
-/// A [`BinVec`] whose every value is UTF-8.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct StrVec(BinVec);
+/// A column of UTF-8 strings, held one of two ways:
+/// - plain: the values' bytes one after another ([`BinVec`]);
+/// - coded: an index per value into a dictionary shared with other vectors (a datastore
+///   file's column dictionary), as the file stores them. Nothing is copied per value, and
+///   operators that understand codes (grouping, joins, comparisons with a constant) work on
+///   them; any other reader sees the same strings through [`StrVec::get`].
+///
+/// Every mutation keeps the two ways consistent: pushing onto a coded vector first turns it
+/// plain, so a code never outlives the value it stood for.
+#[derive(Clone, Debug)]
+pub struct StrVec(Repr);
+
+#[derive(Clone, Debug)]
+enum Repr {
+    Plain(BinVec),
+    /// Every code is below `dict.len()` (checked where the vector is made).
+    Coded {
+        dict: Arc<StrVec>,
+        codes: Vec<u32>,
+    },
+}
+
+impl Default for StrVec {
+    fn default() -> Self {
+        StrVec(Repr::Plain(BinVec::default()))
+    }
+}
+
+/// Equal when they hold the same strings, whichever way.
+impl PartialEq for StrVec {
+    fn eq(&self, other: &StrVec) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Plain(a), Repr::Plain(b)) => a == b,
+            _ => self.len() == other.len() && self.iter().eq(other.iter()),
+        }
+    }
+}
+impl Eq for StrVec {}
 
 impl StrVec {
     pub fn with_capacity(n: usize, bytes: usize) -> Self {
-        StrVec(BinVec::with_capacity(n, bytes))
+        StrVec(Repr::Plain(BinVec::with_capacity(n, bytes)))
+    }
+    /// A coded vector: value *i* is `dict[codes[i]]`. `None` if a code is out of range.
+    pub fn coded(dict: Arc<StrVec>, codes: Vec<u32>) -> Option<Self> {
+        let n = dict.len();
+        if codes.iter().any(|&c| c as usize >= n) {
+            return None;
+        }
+        Some(StrVec(Repr::Coded { dict, codes }))
+    }
+    /// The dictionary and codes, when the vector is coded.
+    pub fn codes(&self) -> Option<(&Arc<StrVec>, &[u32])> {
+        match &self.0 {
+            Repr::Coded { dict, codes } => Some((dict, codes)),
+            Repr::Plain(_) => None,
+        }
     }
     pub fn len(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Repr::Plain(b) => b.len(),
+            Repr::Coded { codes, .. } => codes.len(),
+        }
     }
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
+    }
+    /// The plain bytes to append to, decoding a coded vector first.
+    fn plain_mut(&mut self) -> &mut BinVec {
+        if let Repr::Coded { dict, codes } = &self.0 {
+            let mut b = BinVec::with_capacity(codes.len(), codes.len() * 8);
+            codes.iter().for_each(|&c| b.push(dict.get(c as usize).as_bytes()));
+            self.0 = Repr::Plain(b);
+        }
+        match &mut self.0 {
+            Repr::Plain(b) => b,
+            Repr::Coded { .. } => unreachable!("made plain above"),
+        }
     }
     pub fn push(&mut self, s: &str) {
-        self.0.push(s.as_bytes());
+        self.plain_mut().push(s.as_bytes());
     }
     #[inline]
     #[allow(unsafe_code)]
     pub fn get(&self, i: usize) -> &str {
-        let b = self.0.get(i);
-        debug_assert!(std::str::from_utf8(b).is_ok());
-        // SAFETY: a StrVec is made only by `push(&str)`, `FromIterator<&str>` and `from_bin`,
-        // which checks every value, and its BinVec is never handed out mutably; so each
-        // value's bytes are a whole &str. Checking again on every read cost 12% of a
-        // pipeline's time.
-        unsafe { std::str::from_utf8_unchecked(b) }
+        match &self.0 {
+            Repr::Plain(p) => {
+                let b = p.get(i);
+                debug_assert!(std::str::from_utf8(b).is_ok());
+                // SAFETY: a plain StrVec is made only by `push(&str)`, `FromIterator<&str>`
+                // and `from_bin`, which checks every value, and its BinVec is never handed out
+                // mutably; so each value's bytes are a whole &str. Checking again on every
+                // read cost 12% of a pipeline's time.
+                unsafe { std::str::from_utf8_unchecked(b) }
+            }
+            Repr::Coded { dict, codes } => dict.get(codes[i] as usize),
+        }
     }
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         (0..self.len()).map(|i| self.get(i))
     }
+    /// Bytes of all values together (as they would be stored plain).
     pub fn data_len(&self) -> usize {
-        self.0.data_len()
+        match &self.0 {
+            Repr::Plain(b) => b.data_len(),
+            Repr::Coded { dict, codes } => codes.iter().map(|&c| dict.get(c as usize).len()).sum(),
+        }
     }
-    pub fn offsets(&self) -> &[u32] {
-        self.0.offsets()
+    /// Bytes this vector holds of its own (a coded one shares its dictionary).
+    pub fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            Repr::Plain(b) => b.data_len() + 4 * (b.len() + 1),
+            Repr::Coded { codes, .. } => 4 * codes.len(),
+        }
     }
-    pub fn data(&self) -> &[u8] {
-        self.0.data()
+    /// The values as plain bytes (made for a coded vector).
+    pub fn as_bin(&self) -> std::borrow::Cow<'_, BinVec> {
+        match &self.0 {
+            Repr::Plain(b) => std::borrow::Cow::Borrowed(b),
+            Repr::Coded { .. } => {
+                let mut v = self.clone();
+                v.plain_mut();
+                match v.0 {
+                    Repr::Plain(b) => std::borrow::Cow::Owned(b),
+                    Repr::Coded { .. } => unreachable!("made plain above"),
+                }
+            }
+        }
     }
-    pub fn as_bin(&self) -> &BinVec {
-        &self.0
+    /// The values at `idx`, in that order (codes stay codes).
+    pub fn take(&self, idx: &[u32]) -> StrVec {
+        match &self.0 {
+            Repr::Plain(_) => {
+                let mut out = StrVec::with_capacity(idx.len(), self.data_len().min(idx.len() * 16));
+                idx.iter().for_each(|&i| out.push(self.get(i as usize)));
+                out
+            }
+            Repr::Coded { dict, codes } => {
+                StrVec(Repr::Coded { dict: dict.clone(), codes: idx.iter().map(|&i| codes[i as usize]).collect() })
+            }
+        }
+    }
+    /// Appends `other`'s values: codes of the same dictionary are appended as codes.
+    pub fn extend(&mut self, other: &StrVec) {
+        if let (Repr::Coded { dict: a, codes }, Repr::Coded { dict: b, codes: more }) = (&mut self.0, &other.0)
+            && Arc::ptr_eq(a, b)
+        {
+            codes.extend_from_slice(more);
+            return;
+        }
+        if self.is_empty() && other.codes().is_some() {
+            *self = other.clone();
+            return;
+        }
+        let b = self.plain_mut();
+        other.iter().for_each(|s| b.push(s.as_bytes()));
     }
     /// Builds from raw parts, checking offsets and that every value is UTF-8.
     pub fn from_parts(offsets: Vec<u32>, data: Vec<u8>) -> Option<Self> {
@@ -113,7 +229,7 @@ impl StrVec {
     }
     pub fn from_bin(b: BinVec) -> Option<Self> {
         let ok = b.iter().all(|v| std::str::from_utf8(v).is_ok());
-        ok.then_some(StrVec(b))
+        ok.then_some(StrVec(Repr::Plain(b)))
     }
 }
 
@@ -163,5 +279,53 @@ impl<'a> FromIterator<&'a str> for StrVec {
             v.push(s);
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dict() -> Arc<StrVec> {
+        Arc::new(["ALARM", "idle", "running"].into_iter().collect())
+    }
+
+    #[test]
+    fn coded_values_read_like_plain_ones() {
+        let v = StrVec::coded(dict(), vec![2, 2, 0, 1]).unwrap();
+        let plain: StrVec = ["running", "running", "ALARM", "idle"].into_iter().collect();
+        assert_eq!(v, plain);
+        assert_eq!(v.iter().collect::<Vec<_>>(), plain.iter().collect::<Vec<_>>());
+        assert_eq!(v.data_len(), plain.data_len());
+        assert_eq!(*v.as_bin(), *plain.as_bin());
+        assert!(StrVec::coded(dict(), vec![3]).is_none(), "a code past the dictionary is refused");
+    }
+
+    #[test]
+    fn a_push_makes_a_coded_vector_plain_and_keeps_its_values() {
+        let mut v = StrVec::coded(dict(), vec![1, 2]).unwrap();
+        v.push("new");
+        assert!(v.codes().is_none());
+        assert_eq!(v.iter().collect::<Vec<_>>(), ["idle", "running", "new"]);
+    }
+
+    #[test]
+    fn take_and_extend_keep_codes_of_one_dictionary_only() {
+        let d = dict();
+        let v = StrVec::coded(d.clone(), vec![0, 1, 2, 1]).unwrap();
+        let t = v.take(&[3, 0]);
+        assert_eq!(t.codes().map(|(_, c)| c.to_vec()), Some(vec![1, 0]));
+        assert_eq!(t.iter().collect::<Vec<_>>(), ["idle", "ALARM"]);
+        let mut same = StrVec::coded(d, vec![2]).unwrap();
+        same.extend(&t);
+        assert_eq!(same.codes().map(|(_, c)| c.to_vec()), Some(vec![2, 1, 0]));
+        // Another dictionary with the same strings: the values survive, the codes do not.
+        let mut other = StrVec::coded(dict(), vec![0]).unwrap();
+        other.extend(&t);
+        assert!(other.codes().is_none());
+        assert_eq!(other.iter().collect::<Vec<_>>(), ["ALARM", "idle", "ALARM"]);
+        let mut empty = StrVec::default();
+        empty.extend(&t);
+        assert_eq!(empty.codes().map(|(_, c)| c.len()), Some(2));
     }
 }

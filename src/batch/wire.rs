@@ -36,6 +36,7 @@ impl Batch {
                 Values::Int64(v) | Values::Timestamp(v) => v.iter().for_each(|&x| out.put_i64(x)),
                 Values::Float64(v) => v.iter().for_each(|&x| out.put_f64(x)),
                 Values::Text(v) => {
+                    let v = v.as_bin();
                     v.offsets().iter().for_each(|&o| out.put_u32(o));
                     out.put_bytes32(v.data());
                 }

@@ -63,7 +63,7 @@ impl Messages {
         out.put_u32(self.len() as u32);
         out.put_u64(self.first_offset);
         int::encode_dod(&self.received_at, out);
-        for b in [self.ids.as_bin(), self.topics.as_bin(), &self.payloads] {
+        for b in [&*self.ids.as_bin(), &*self.topics.as_bin(), &self.payloads] {
             for &o in b.offsets() {
                 out.put_u32(o);
             }

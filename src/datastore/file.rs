@@ -366,7 +366,7 @@ impl FileMeta {
 
 /// A column's dictionary and tag index, decoded from its section.
 pub struct DictSection {
-    pub values: Dictionary,
+    pub values: std::sync::Arc<Dictionary>,
     /// Byte ranges (within the file) of each value's roaring bitmap of rows.
     pub index: Vec<(usize, usize)>,
 }
@@ -394,7 +394,7 @@ pub fn read_dict(buf: &[u8], c: &ColumnMeta) -> Result<Option<DictSection>, Form
         r.take(len).ok_or_else(e)?;
         index.push((start, len));
     }
-    Ok(Some(DictSection { values, index }))
+    Ok(Some(DictSection { values: std::sync::Arc::new(values), index }))
 }
 
 /// Decodes the rows bitmap of one dictionary value.
@@ -409,7 +409,7 @@ pub fn read_block(
     meta: &FileMeta,
     c: usize,
     b: usize,
-    dict: Option<&Dictionary>,
+    dict: Option<&std::sync::Arc<Dictionary>>,
 ) -> Result<Column, FormatError> {
     let col = meta.columns.get(c).ok_or_else(|| corrupt("column index"))?;
     let bm = col.blocks.get(b).ok_or_else(|| corrupt("block index"))?;

@@ -4,11 +4,10 @@
 use std::collections::HashMap;
 
 use super::error::{SqlError, SqlResult};
-use super::expr::{Expr, eval, scalars_to_column};
+use super::expr::{Expr, eval, eval_ref, scalars_to_column};
 use super::scalar::Scalar;
 use super::types::SqlType;
 use crate::batch::{Batch, Column, DataType, Values};
-use crate::table::store_key_bytes;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AggFunc {
@@ -43,6 +42,11 @@ pub(crate) enum AggFunc {
     /// least-squares line of value over time reaches the threshold; NULL without an upward
     /// trend, zero once the line is past it.
     RulLinear,
+    /// The sum of partial counts (an aggregate split below a join): `count` of the whole.
+    CountMerge,
+    /// The mean from partial (sum, count) pairs of a double precision column: `avg` of the
+    /// whole.
+    AvgMerge,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,7 +197,8 @@ pub(crate) fn new_acc(call: &AggCall) -> Acc {
         return Acc::Distinct(Vec::new(), Default::default());
     }
     match call.func {
-        AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
+        AggFunc::CountStar | AggFunc::Count | AggFunc::CountMerge => Acc::Count(0),
+        AggFunc::AvgMerge => Acc::SumFloat { n: 0, sum: 0.0, inf: false },
         AggFunc::Sum | AggFunc::Avg if call.args[0].ty().is_integer() => Acc::SumInt(0, 0),
         AggFunc::Sum | AggFunc::Avg => Acc::SumFloat { n: 0, sum: 0.0, inf: false },
         AggFunc::StddevSamp | AggFunc::StddevPop | AggFunc::VarSamp | AggFunc::VarPop => {
@@ -216,6 +221,25 @@ pub(crate) fn new_acc(call: &AggCall) -> Acc {
 
 pub(crate) fn feed(acc: &mut Acc, call: &AggCall, v: &[Scalar]) {
     use std::cmp::Ordering;
+    match (call.func, &mut *acc) {
+        (AggFunc::CountMerge, Acc::Count(c)) => {
+            if let Scalar::Int(k) = v[0] {
+                *c += k;
+            }
+            return;
+        }
+        (AggFunc::AvgMerge, Acc::SumFloat { n, sum, inf }) => {
+            // A partial sum is infinite only from an infinite input (a finite overflow was
+            // refused where it was summed).
+            if let (Scalar::Float(s), Scalar::Int(k)) = (&v[0], &v[1]) {
+                *n += k;
+                *sum += s;
+                *inf |= s.is_infinite();
+            }
+            return;
+        }
+        _ => {}
+    }
     match acc {
         Acc::Count(c) => {
             if call.func == AggFunc::CountStar || !v[0].is_null() {
@@ -379,7 +403,9 @@ pub(crate) fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
         Acc::SumFloat { sum, inf: false, .. } if sum.is_infinite() => {
             return Err(SqlError::new("22003", "value out of range: overflow"));
         }
-        Acc::SumFloat { n, sum, .. } if call.func == AggFunc::Avg => Scalar::Float(sum / *n as f64),
+        Acc::SumFloat { n, sum, .. } if matches!(call.func, AggFunc::Avg | AggFunc::AvgMerge) => {
+            Scalar::Float(sum / *n as f64)
+        }
         Acc::SumFloat { sum, .. } => Scalar::Float(*sum),
         Acc::ExtremeFloat(b) => b.map(Scalar::Float).unwrap_or(Scalar::Null),
         Acc::ExtremeInt(b) => match b {
@@ -525,6 +551,9 @@ impl ScalarMath for Scalar {
     }
 }
 
+/// Group keys (as `append_key_bytes` writes them) to group numbers, hashed with a per-process seed.
+type KeyIndex = HashMap<Vec<u8>, usize, foldhash::fast::RandomState>;
+
 /// Groups `input` by `group` and computes `aggs`. Output columns: groups, then aggregates.
 /// With no GROUP BY, exactly one row (even over no input).
 /// Groups and aggregates the batches `next` yields, one at a time (none is kept).
@@ -533,7 +562,12 @@ pub(crate) fn aggregate(
     group: &[Expr],
     aggs: &[AggCall],
 ) -> SqlResult<Batch> {
-    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut index: KeyIndex = KeyIndex::default();
+    // Each key's bytes are made here, and copied only for a new group.
+    let mut kbuf: Vec<u8> = Vec::new();
+    // For each file dictionary met in a coded key column, its codes' groups (u32::MAX: none
+    // yet): a key read as codes is looked up once per distinct code, not once per row.
+    let mut by_code: Vec<(std::sync::Arc<crate::batch::StrVec>, Vec<u32>)> = Vec::new();
     let mut keys: Vec<Vec<Scalar>> = Vec::new();
     // Group g's accumulator of aggregate a is accs[g * aggs.len() + a].
     let mut accs: Vec<Acc> = Vec::new();
@@ -566,37 +600,50 @@ pub(crate) fn aggregate(
             if n == 0 {
                 continue;
             }
-            let gcols = group.iter().map(|g| eval(g, b)).collect::<SqlResult<Vec<_>>>()?;
-            let gbatch = Batch {
-                fields: gcols
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| crate::batch::Field::new(&format!("g{i}"), c.data_type()))
-                    .collect(),
-                columns: gcols,
+            // Keys that are columns are read where they are; computed keys are made first.
+            let computed;
+            let (gbatch, positions): (&Batch, Vec<usize>) = match group
+                .iter()
+                .map(|g| if let Expr::Col { idx, .. } = g { Some(*idx) } else { None })
+                .collect::<Option<Vec<usize>>>()
+            {
+                Some(at) => (b, at),
+                None => {
+                    let gcols = group.iter().map(|g| eval(g, b)).collect::<SqlResult<Vec<_>>>()?;
+                    computed = Batch {
+                        fields: gcols
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| crate::batch::Field::new(&format!("g{i}"), c.data_type()))
+                            .collect(),
+                        columns: gcols,
+                    };
+                    (&computed, (0..group.len()).collect())
+                }
             };
-            let positions: Vec<usize> = (0..group.len()).collect();
+            let kcols: Vec<&Column> = positions.iter().map(|&p| &gbatch.columns[p]).collect();
             let mut gids = Vec::with_capacity(n);
             let new_group = |keys: &mut Vec<Vec<Scalar>>, accs: &mut Vec<Acc>, r: usize| {
-                keys.push(gbatch.columns.iter().zip(group).map(|(c, g)| Scalar::from_column(c, g.ty(), r)).collect());
+                keys.push(kcols.iter().zip(group).map(|(c, g)| Scalar::from_column(c, g.ty(), r)).collect());
                 accs.extend(aggs.iter().map(new_acc));
                 keys.len() - 1
             };
             // Row r's group, made (and charged, every CHARGE_GROUPS groups) if it is new.
             let group_id = |r: usize,
-                            index: &mut HashMap<Vec<u8>, usize>,
+                            index: &mut KeyIndex,
+                            kbuf: &mut Vec<u8>,
                             keys: &mut Vec<Vec<Scalar>>,
                             accs: &mut Vec<Acc>,
                             key_bytes: &mut usize|
              -> SqlResult<usize> {
-                let k = store_key_bytes(&gbatch, &positions, r);
-                let next = keys.len();
-                let len = k.len();
-                let id = *index.entry(k).or_insert(next);
-                if id != next {
+                kbuf.clear();
+                crate::table::append_key_bytes(gbatch, &positions, r, kbuf);
+                if let Some(&id) = index.get(kbuf.as_slice()) {
                     return Ok(id);
                 }
-                *key_bytes += len;
+                let next = keys.len();
+                index.insert(kbuf.clone(), next);
+                *key_bytes += kbuf.len();
                 if next.is_multiple_of(CHARGE_GROUPS) {
                     charge(next + CHARGE_GROUPS, *key_bytes)?;
                 }
@@ -606,7 +653,8 @@ pub(crate) fn aggregate(
             // column, no per-row group).
             if group.is_empty() {
                 for (ai, call) in aggs.iter().enumerate() {
-                    let cols = call.args.iter().map(|a| eval(a, b)).collect::<SqlResult<Vec<_>>>()?;
+                    let owned = call.args.iter().map(|a| eval_ref(a, b)).collect::<SqlResult<Vec<_>>>()?;
+                    let cols: Vec<&Column> = owned.iter().map(|c| &**c).collect();
                     if call.distinct || !feed_whole(&mut accs[ai], call, &cols, n) {
                         let tys: Vec<SqlType> = call.args.iter().map(|a| a.ty()).collect();
                         for r in 0..n {
@@ -627,8 +675,40 @@ pub(crate) fn aggregate(
                 }
                 continue;
             }
-            match gbatch.columns.as_slice() {
+            match kcols.as_slice() {
                 [] => gids.resize(n, 0),
+                // One text key read as dictionary codes (from a file): each distinct code is
+                // looked up once, then its group is an array index.
+                [c] if let Values::Text(v) = &c.values
+                    && let Some((dict, codes)) = v.codes() =>
+                {
+                    let slot = match by_code.iter().position(|(d, _)| std::sync::Arc::ptr_eq(d, dict)) {
+                        Some(i) => i,
+                        None => {
+                            key_bytes += 4 * dict.len();
+                            charge(keys.len(), key_bytes)?;
+                            by_code.push((dict.clone(), vec![u32::MAX; dict.len()]));
+                            by_code.len() - 1
+                        }
+                    };
+                    for (r, &code) in codes.iter().enumerate() {
+                        if r % 16_384 == 16_383 {
+                            super::guard::check()?;
+                        }
+                        if !c.is_valid(r) {
+                            gids.push(group_id(r, &mut index, &mut kbuf, &mut keys, &mut accs, &mut key_bytes)?);
+                            continue;
+                        }
+                        let known = by_code[slot].1[code as usize];
+                        if known != u32::MAX {
+                            gids.push(known as usize);
+                            continue;
+                        }
+                        let id = group_id(r, &mut index, &mut kbuf, &mut keys, &mut accs, &mut key_bytes)?;
+                        by_code[slot].1[code as usize] = u32::try_from(id).unwrap_or(u32::MAX);
+                        gids.push(id);
+                    }
+                }
                 // One text or integer key: hash the value itself, no per-row allocation, and reuse
                 // the previous group for runs of equal keys (files are grouped by series).
                 [c] if matches!(c.values, Values::Text(_) | Values::Int64(_) | Values::Timestamp(_)) => {
@@ -644,7 +724,7 @@ pub(crate) fn aggregate(
                             last = Some((r, lg));
                             continue;
                         }
-                        let id = group_id(r, &mut index, &mut keys, &mut accs, &mut key_bytes)?;
+                        let id = group_id(r, &mut index, &mut kbuf, &mut keys, &mut accs, &mut key_bytes)?;
                         gids.push(id);
                         last = Some((r, id));
                     }
@@ -654,12 +734,13 @@ pub(crate) fn aggregate(
                         if r % 16_384 == 16_383 {
                             super::guard::check()?;
                         }
-                        gids.push(group_id(r, &mut index, &mut keys, &mut accs, &mut key_bytes)?);
+                        gids.push(group_id(r, &mut index, &mut kbuf, &mut keys, &mut accs, &mut key_bytes)?);
                     }
                 }
             }
             for (ai, call) in aggs.iter().enumerate() {
-                let cols = call.args.iter().map(|a| eval(a, b)).collect::<SqlResult<Vec<_>>>()?;
+                let owned = call.args.iter().map(|a| eval_ref(a, b)).collect::<SqlResult<Vec<_>>>()?;
+                let cols: Vec<&Column> = owned.iter().map(|c| &**c).collect();
                 let tys: Vec<SqlType> = call.args.iter().map(|a| a.ty()).collect();
                 // Fast paths for the common numeric aggregates over plain columns.
                 if !call.distinct && fast_feed(&mut accs, naggs, ai, call, &cols, &gids) {
@@ -686,7 +767,7 @@ pub(crate) fn aggregate(
         Ok(())
     })();
     if let Err(e) = fed {
-        super::guard::free_elsewhere((index, keys, accs));
+        super::guard::free_elsewhere((index, keys, accs, by_code));
         return Err(e);
     }
     let ngroups = keys.len();
@@ -716,7 +797,7 @@ pub(crate) fn aggregate(
 
 /// What an aggregate that keeps its inputs (string_agg, percentiles, DISTINCT) holds after
 /// being fed `n` rows of `cols`: their text and a value slot per row.
-fn kept_bytes(cols: &[Column], n: usize) -> usize {
+fn kept_bytes(cols: &[&Column], n: usize) -> usize {
     let text: usize = cols
         .iter()
         .map(|c| match &c.values {
@@ -771,7 +852,11 @@ fn sum_slice(v: &[f64], valid: Option<&crate::batch::Bitmap>) -> (f64, i64) {
 
 /// Feeds a whole batch's column to one accumulator (no GROUP BY) with a typed kernel; false
 /// when there is none for this aggregate and type (the caller feeds row by row).
-fn feed_whole(acc: &mut Acc, call: &AggCall, cols: &[Column], n: usize) -> bool {
+fn feed_whole(acc: &mut Acc, call: &AggCall, cols: &[&Column], n: usize) -> bool {
+    // Merges of partial results add up their inputs' values: the generic path does.
+    if matches!(call.func, AggFunc::CountMerge | AggFunc::AvgMerge) {
+        return false;
+    }
     let max = call.func == AggFunc::Max;
     match (acc, cols.first().map(|c| (&c.values, c.validity.as_ref()))) {
         (Acc::Count(c), _) if call.func == AggFunc::CountStar => *c += n as i64,
@@ -818,7 +903,10 @@ fn feed_whole(acc: &mut Acc, call: &AggCall, cols: &[Column], n: usize) -> bool 
 
 /// Typed accumulation for count/sum/avg/min/max over float, integer and time columns, group
 /// by group (`gids`: each row's group; accumulators laid out `naggs` per group).
-fn fast_feed(accs: &mut [Acc], naggs: usize, ai: usize, call: &AggCall, cols: &[Column], gids: &[usize]) -> bool {
+fn fast_feed(accs: &mut [Acc], naggs: usize, ai: usize, call: &AggCall, cols: &[&Column], gids: &[usize]) -> bool {
+    if matches!(call.func, AggFunc::CountMerge | AggFunc::AvgMerge) {
+        return false;
+    }
     let max = call.func == AggFunc::Max;
     let at = |g: usize| g * naggs + ai;
     // Every group's accumulator of this aggregate is of one kind; the loops below feed only
@@ -922,11 +1010,11 @@ mod tests {
     fn three_ways(func: AggFunc, ty: SqlType, col: &Column) -> [SqlResult<Scalar>; 3] {
         let call = AggCall { func, args: vec![Expr::Col { idx: 0, ty }], distinct: false, ty: resolve_ty(func, ty) };
         let mut whole = new_acc(&call);
-        let fed_whole = feed_whole(&mut whole, &call, std::slice::from_ref(col), col.len());
+        let fed_whole = feed_whole(&mut whole, &call, &[col], col.len());
         assert!(fed_whole, "{func:?} over {ty:?} has a kernel");
         let mut grouped = vec![new_acc(&call)];
         let gids = vec![0; col.len()];
-        assert!(fast_feed(&mut grouped, 1, 0, &call, std::slice::from_ref(col), &gids));
+        assert!(fast_feed(&mut grouped, 1, 0, &call, &[col], &gids));
         let mut generic = new_acc(&call);
         for r in 0..col.len() {
             feed(&mut generic, &call, &[Scalar::from_column(col, ty, r)]);

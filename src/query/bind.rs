@@ -25,6 +25,7 @@ mod coerce;
 mod expr;
 mod from;
 mod prune;
+mod pushagg;
 mod select;
 
 use coerce::*;

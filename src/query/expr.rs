@@ -380,11 +380,69 @@ pub(crate) struct EvalCtx {
 }
 
 /// Evaluates `e` for every row of `b`.
+/// [`eval`], borrowing a column reference from the batch instead of copying it.
+pub(crate) fn eval_ref<'b>(e: &Expr, b: &'b Batch) -> SqlResult<std::borrow::Cow<'b, Column>> {
+    match e {
+        Expr::Col { idx, .. } => Ok(std::borrow::Cow::Borrowed(&b.columns[*idx])),
+        _ => eval(e, b).map(std::borrow::Cow::Owned),
+    }
+}
+
+/// `column op constant` over the column's typed slice, the constant never repeated per row;
+/// a dictionary-coded text column is compared once per dictionary value. `None` when the
+/// types are not a pair handled here (the general path then runs).
+fn compare_const(op: BinOp, l: &Column, lt: SqlType, value: &Scalar, rt: SqlType) -> SqlResult<Option<Column>> {
+    use std::cmp::Ordering;
+    let same = lt == rt || (lt.is_integer() && rt.is_integer()) || (lt.is_text() && rt.is_text());
+    if value.is_null() || !same || lt == SqlType::Interval {
+        return Ok(None);
+    }
+    let one = value.to_column(rt, 1)?;
+    let keep = |o: Ordering| ordering_holds(op, o);
+    let out: Vec<bool> = match (&l.values, &one.values) {
+        (Values::Int64(a), Values::Int64(b)) | (Values::Timestamp(a), Values::Timestamp(b)) => {
+            let y = b[0];
+            match op {
+                BinOp::Gt => a.iter().map(|&x| x > y).collect(),
+                BinOp::GtEq => a.iter().map(|&x| x >= y).collect(),
+                BinOp::Lt => a.iter().map(|&x| x < y).collect(),
+                BinOp::LtEq => a.iter().map(|&x| x <= y).collect(),
+                _ => a.iter().map(|x| keep(x.cmp(&y))).collect(),
+            }
+        }
+        (Values::Float64(a), Values::Float64(b)) => {
+            let y = b[0];
+            // PostgreSQL orders NaN above every number and equal to itself.
+            a.iter().map(|x| keep(x.partial_cmp(&y).unwrap_or_else(|| x.is_nan().cmp(&y.is_nan())))).collect()
+        }
+        (Values::Text(a), Values::Text(b)) => {
+            let y = b.get(0).as_bytes();
+            match a.codes() {
+                Some((dict, codes)) => {
+                    let holds: Vec<bool> = dict.iter().map(|s| keep(s.as_bytes().cmp(y))).collect();
+                    codes.iter().map(|&c| holds[c as usize]).collect()
+                }
+                None => a.iter().map(|s| keep(s.as_bytes().cmp(y))).collect(),
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(bool_col(out, l.validity.clone())))
+}
+
 pub(crate) fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
     super::guard::check_depth()?;
     let n = b.num_rows();
     match e {
         Expr::Col { idx, .. } => Ok(b.columns[*idx].clone()),
+        Expr::Bin { op, l, r, .. }
+            if op.is_comparison()
+                && let Expr::Col { idx: li, .. } = &**l
+                && let Expr::Lit { value, ty: rt } = &**r
+                && let Some(c) = compare_const(*op, &b.columns[*li], l.ty(), value, *rt)? =>
+        {
+            Ok(c)
+        }
         Expr::Lit { value, ty } => {
             let ty = if *ty == SqlType::Unknown { SqlType::Text } else { *ty };
             value.to_column(ty, n)
@@ -398,15 +456,15 @@ pub(crate) fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
                 spine.push(leaf);
                 leaf = l;
             }
-            let mut acc = eval(leaf, b)?;
+            let mut acc = eval_ref(leaf, b)?;
             let mut acc_ty = leaf.ty();
             for node in spine.into_iter().rev() {
                 let Expr::Bin { op, r, ty, .. } = node else { unreachable!("the spine holds only Bin nodes") };
                 let rc = eval(r, b)?;
-                acc = binary(*op, &acc, acc_ty, &rc, r.ty(), *ty)?;
+                acc = std::borrow::Cow::Owned(binary(*op, &acc, acc_ty, &rc, r.ty(), *ty)?);
                 acc_ty = *ty;
             }
-            Ok(acc)
+            Ok(acc.into_owned())
         }
         Expr::Not(x) => {
             let c = eval(x, b)?;

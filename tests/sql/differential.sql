@@ -452,3 +452,17 @@ SELECT sum(x), avg(x), max(x), min(b) FROM nums WHERE id > 100
 SELECT status, count(*), min(time), max(temperature) FROM readings GROUP BY status ORDER BY status
 SELECT machine_id, max(time) FROM readings GROUP BY machine_id ORDER BY 1
 SELECT max(time) FROM readings GROUP BY machine_id
+-- aggregates pushed below a join (aggregated per key first, then joined and merged): either
+-- side, no GROUP BY, duplicate keys on the other side, NULL keys, empty results, NULL-only inputs
+SELECT m.model_type, count(*), count(r.rpm), min(r.temperature), max(r.time), round(sum(r.vibration)::numeric, 6), round(avg(r.power)::numeric, 6) FROM readings r JOIN machines m ON r.machine_id = m.machine_id GROUP BY m.model_type ORDER BY 1
+SELECT m.location, count(*), round(avg(r.vibration)::numeric, 6), max(r.status) FROM machines m JOIN readings r ON r.machine_id = m.machine_id GROUP BY m.location ORDER BY 1 NULLS FIRST
+SELECT count(*), round(avg(r.temperature)::numeric, 6), min(r.vibration) FROM readings r JOIN machines m ON r.machine_id = m.machine_id WHERE m.capacity > 10
+SELECT count(*), avg(r.temperature), min(r.vibration), sum(r.power) FROM readings r JOIN machines m ON r.machine_id = m.machine_id WHERE m.model_type = 'none'
+SELECT m1.capacity, count(*), round(avg(r.temperature)::numeric, 6) FROM readings r JOIN machines m1 ON r.machine_id = m1.machine_id JOIN machines m2 ON m1.capacity = m2.capacity GROUP BY 1 ORDER BY 1
+SELECT n.a, count(*), avg(m.x), sum(m.x), min(m.s) FROM nums n JOIN nums m ON n.a = m.a GROUP BY n.a ORDER BY 1
+SELECT n.flag, count(*), avg(m.x), max(m.b) FROM nums n JOIN nums m ON n.id = m.id GROUP BY n.flag ORDER BY 1 NULLS FIRST
+SELECT m.model_type, avg(v.x), count(v.x), sum(v.x) FROM (VALUES ('M-0001', NULL::float8), ('M-0001', NULL::float8), ('M-0002', 'Infinity'::float8), ('M-0002', 1.0)) v(id, x) JOIN machines m ON m.machine_id = v.id GROUP BY 1 ORDER BY 1
+-- text compared with a constant over dictionary-coded columns, files and memtable mixed
+SELECT status, count(*) FROM readings WHERE status > 'idle' GROUP BY status ORDER BY 1
+SELECT count(*) FROM readings WHERE machine_id <= 'M-0004' AND status <> 'running'
+SELECT machine_id, count(*) FROM readings WHERE machine_id = 'M-0003' OR machine_id >= 'M-0011' GROUP BY 1 ORDER BY 1

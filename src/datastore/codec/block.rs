@@ -71,6 +71,7 @@ pub fn encode(values: &Values, dict_codes: Option<&[u32]>, out: &mut Vec<u8>) ->
             }
             None => {
                 out.put_u32(v.len() as u32);
+                let v = v.as_bin();
                 for &o in v.offsets() {
                     out.put_u32(o);
                 }
@@ -88,7 +89,12 @@ pub fn encode(values: &Values, dict_codes: Option<&[u32]>, out: &mut Vec<u8>) ->
 }
 
 /// Decodes a block of exactly `n` values encoded as `enc`.
-pub fn decode(enc: Encoding, bytes: &[u8], n: usize, dict: Option<&Dictionary>) -> Result<Values, CodecError> {
+pub fn decode(
+    enc: Encoding,
+    bytes: &[u8],
+    n: usize,
+    dict: Option<&std::sync::Arc<Dictionary>>,
+) -> Result<Values, CodecError> {
     let mut r = ByteReader::new(bytes);
     let values = match enc {
         Encoding::IntDelta => Values::Int64(super::int::decode_delta(&mut r, n)?),
@@ -99,14 +105,9 @@ pub fn decode(enc: Encoding, bytes: &[u8], n: usize, dict: Option<&Dictionary>) 
             check_count(&mut r, n, "text-dict")?;
             let mut codes = Vec::with_capacity(n);
             super::pfor::decode(&mut r, n, &mut codes)?;
-            let mut out = StrVec::with_capacity(n, n * 8);
-            for c in codes {
-                if c >= dict.len() as u64 {
-                    return Err(CodecError("text-dict code"));
-                }
-                out.push(dict.get(c as usize));
-            }
-            Values::Text(out)
+            // The block's values stay codes into the file's dictionary (see StrVec).
+            let codes = codes.into_iter().map(|c| u32::try_from(c).unwrap_or(u32::MAX)).collect();
+            Values::Text(StrVec::coded(dict.clone(), codes).ok_or(CodecError("text-dict code"))?)
         }
         Encoding::TextPlain => {
             check_count(&mut r, n, "text-plain")?;
@@ -150,7 +151,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn round_trip(values: Values, dict: Option<(&Dictionary, Vec<u32>)>) {
+    fn round_trip(values: Values, dict: Option<(&std::sync::Arc<Dictionary>, Vec<u32>)>) {
         let mut buf = Vec::new();
         let enc = encode(&values, dict.as_ref().map(|d| d.1.as_slice()), &mut buf);
         let back = decode(enc, &buf, values.len(), dict.map(|d| d.0)).unwrap();
@@ -195,7 +196,7 @@ mod tests {
             dict.sort();
             dict.dedup();
             let codes = v.iter().map(|s| dict.binary_search(&s.as_str()).unwrap() as u32).collect();
-            let d: Dictionary = dict.into_iter().collect();
+            let d = std::sync::Arc::new(dict.into_iter().collect::<Dictionary>());
             round_trip(Values::Text(v.iter().map(|s| s.as_str()).collect()), Some((&d, codes)));
         }
         #[test]
@@ -204,7 +205,7 @@ mod tests {
         }
         #[test]
         fn garbage_never_panics(enc in 1u8..8, bytes in prop::collection::vec(any::<u8>(), 0..200), n in 0usize..300) {
-            let dict: Dictionary = ["a", "b"].into_iter().collect();
+            let dict = std::sync::Arc::new(["a", "b"].into_iter().collect::<Dictionary>());
             let _ = decode(Encoding::from_u8(enc).unwrap(), &bytes, n, Some(&dict));
         }
     }

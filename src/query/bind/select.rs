@@ -352,7 +352,7 @@ impl Binder<'_> {
                 .map(|(i, e)| OutCol { name: format!("group{i}"), ty: e.ty() })
                 .collect();
             schema.extend(ctx.aggs.iter().enumerate().map(|(i, a)| OutCol { name: format!("agg{i}"), ty: a.ty }));
-            plan = Plan::Aggregate { input: Box::new(plan), group: ctx.group_exprs, aggs: ctx.aggs, schema };
+            plan = pushagg::aggregate(plan, ctx.group_exprs, ctx.aggs, schema);
             if let Some(h) = having {
                 plan = Plan::Filter { input: Box::new(plan), pred: h };
             }
