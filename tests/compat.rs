@@ -1,16 +1,22 @@
-//! Compatibility: a data directory written by format version 1 (committed under
-//! tests/fixtures/v1) still opens and reads back exactly. When a format version changes, the
-//! new code must keep passing this test; add the new version's fixtures beside it.
+//! Compatibility: data directories written by earlier versions (committed under
+//! tests/fixtures/: `v1`, the first format; `v2`, datastore files with block statistics)
+//! still open and read back exactly, and answer queries alike. When a format version
+//! changes, the new code must keep passing this test; add the new version's fixtures beside
+//! the others.
 //!
-//! To regenerate after a deliberate, documented format change (never otherwise):
-//! `FLEETDB_WRITE_FIXTURES=1 cargo test --test compat`.
+//! To write the newest fixture after a deliberate, documented format change (never
+//! otherwise): `FLEETDB_WRITE_FIXTURES=1 cargo test --test compat` (it writes the last of
+//! [`FIXTURES`]; older ones are never rewritten).
 
 use std::path::{Path, PathBuf};
 
 use fleetdb::batch::{Batch, Bitmap, Column, DataType, Field, StrVec, Values};
 use fleetdb::channel::{ChannelOptions, Messages};
+use fleetdb::command::Services;
+use fleetdb::command::session::{Outcome, Session};
 use fleetdb::datastore::DatastoreOptions;
 use fleetdb::engine::{Engine, EngineConfig};
+use fleetdb::query::scalar::Scalar;
 
 const T0: i64 = 1_767_225_600_000_000;
 
@@ -61,8 +67,11 @@ fn rows() -> Batch {
     .unwrap()
 }
 
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
+/// Fixture directories, oldest first.
+const FIXTURES: [&str; 2] = ["v1", "v2"];
+
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 fn write_fixtures(dir: &Path) {
@@ -80,16 +89,22 @@ fn write_fixtures(dir: &Path) {
 }
 
 #[test]
-fn version_1_data_directory_reads_back() {
-    let fixtures = fixture_dir();
+fn earlier_data_directories_read_back() {
     if std::env::var_os("FLEETDB_WRITE_FIXTURES").is_some() {
-        write_fixtures(&fixtures);
+        write_fixtures(&fixture_dir(FIXTURES[FIXTURES.len() - 1]));
     }
+    for name in FIXTURES {
+        reads_back(name);
+    }
+}
+
+fn reads_back(name: &str) {
+    let fixtures = fixture_dir(name);
     // Work on a copy: opening a directory may write (a new WAL segment).
     let tmp = tempfile::tempdir().unwrap();
     copy_dir(&fixtures, tmp.path());
     let (e, report) = Engine::open(tmp.path(), config()).unwrap();
-    assert_eq!(report.records, 1, "the fixture's WAL holds one channel append");
+    assert_eq!(report.records, 1, "{name}: the fixture's WAL holds one channel append");
     let ch = e.channel("factory_sensor_channel").unwrap();
     let mut expected = messages();
     expected.push(T0 + 60_000_000, "msg-tail", "iot/factory/line1", b"{\"late\":true}");
@@ -113,6 +128,40 @@ fn version_1_data_directory_reads_back() {
             }
         }
     }
+    // Aggregates over the files: from block statistics where the files have them (v2 on),
+    // by decoding where they do not; the same answers.
+    let mut s = Session::new(Services::of(&e).unwrap());
+    let q = "SELECT count(*), count(temperature), sum(rpm), min(temperature), max(temperature), avg(rpm) FROM factory_processed_datastore";
+    assert_eq!(sql(&mut s, q), [["20", "19", "30190", "60", "64.75", "1509.5"]], "{name}");
+    let q = "SELECT machine_id, count(*) FROM factory_processed_datastore GROUP BY 1 ORDER BY 1";
+    assert_eq!(sql(&mut s, q), [["M-1", "10"], ["M-2", "10"]], "{name}");
+    let plan = sql(&mut s, "EXPLAIN ANALYZE SELECT count(*), sum(rpm) FROM factory_processed_datastore");
+    let from_stats = plan.iter().any(|r| r[0].contains("blocks answered from statistics"));
+    assert_eq!(from_stats, name != "v1", "{name}: {plan:?}");
+}
+
+/// The rows of the last statement of `q`, as text.
+fn sql(s: &mut Session, q: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for r in s.execute(q) {
+        if let Outcome::Rows { schema, batches } = r.unwrap_or_else(|e| panic!("{q}: {e}")) {
+            out.clear();
+            for b in batches {
+                for i in 0..b.num_rows() {
+                    out.push(
+                        schema
+                            .iter()
+                            .zip(&b.columns)
+                            .map(|(c, col)| {
+                                Scalar::from_column(col, c.ty, i).to_text(c.ty).unwrap_or_else(|| "NULL".into())
+                            })
+                            .collect(),
+                    );
+                }
+            }
+        }
+    }
+    out
 }
 
 fn value(c: &Column, i: usize) -> String {

@@ -115,8 +115,18 @@ fn datastore_insert_and_time_queries() {
     // Every operator reports its time and rows out.
     assert!(text[0].starts_with("Project") && text[0].contains("rows=1)"), "{text:#?}");
     assert!(text.iter().any(|l| l.contains("HashAggregate") && l.contains("actual time=")), "{text:#?}");
-    assert!(text.iter().any(|l| l.contains("Datastore Scan") && l.contains("rows=2)")), "{text:#?}");
+    // The second day's block lies wholly in the range: its statistics answer, no row is read.
+    assert!(
+        text.iter().any(|l| l.contains("Datastore Scan")
+            && l.contains("rows=0)")
+            && l.contains("blocks answered from statistics: 1")),
+        "{text:#?}"
+    );
     assert_eq!(rows(&mut s, "SELECT count(*) FROM readings WHERE time >= '2026-01-02'"), vec![vec!["2"]]);
+    let plan = rows(&mut s, "EXPLAIN ANALYZE SELECT count(*) FROM readings WHERE time >= '2026-01-02 00:00:01'");
+    let text: Vec<String> = plan.into_iter().map(|r| r[0].clone()).collect();
+    assert!(text.iter().any(|l| l.contains("Datastore Scan") && l.contains("rows=2)")), "{text:#?}");
+    assert_eq!(rows(&mut s, "SELECT count(*) FROM readings WHERE time >= '2026-01-02 00:00:01'"), vec![vec!["1"]]);
     // Block min/max prune numeric conditions: day 1 holds vibration 1.5..2.5, day 2 0..4.
     let plan = rows(&mut s, "EXPLAIN ANALYZE SELECT count(*) FROM readings WHERE vibration >= 3 AND vibration < 10");
     let text: Vec<String> = plan.into_iter().map(|r| r[0].clone()).collect();
@@ -401,6 +411,93 @@ fn the_latest_row_per_series_comes_from_file_order_and_the_memtable() {
     .map(|r| r[0].clone())
     .collect();
     assert!(plan.iter().all(|l| !l.contains("file order")), "{plan:#?}");
+}
+
+#[test]
+fn whole_blocks_are_answered_from_their_statistics() {
+    // Blocks of four rows: a time filter leaves some whole and cuts others.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EngineConfig {
+        maintenance_interval: None,
+        datastore: fleetdb::datastore::DatastoreOptions { block_rows: 4, ..Default::default() },
+        ..Default::default()
+    };
+    let (e, _) = Engine::open(dir.path(), cfg).unwrap();
+    let mut s = Session::new(Services::of(&e).unwrap());
+    rows(
+        &mut s,
+        "CREATE DATASTORE r (machine_id TEXT, v DOUBLE PRECISION, n BIGINT, status TEXT) WITH (series_key = 'machine_id')",
+    );
+    // Two machines, ten minutes each: NULLs, a NaN, an infinity, large integers, NULL statuses.
+    let mut vals = Vec::new();
+    for (k, m) in ["M-1", "M-2"].iter().enumerate() {
+        for i in 0..10i64 {
+            let v = match (k, i) {
+                (0, 3) => "NULL".to_string(),
+                (0, 7) => "'NaN'".to_string(),
+                (1, 5) => "'Infinity'".to_string(),
+                _ => format!("{}.25", i * 3 - 7 + k as i64),
+            };
+            let n = if i == 4 { "NULL".to_string() } else { (i64::MAX / 16 - i * 1_000_003).to_string() };
+            let status = ["'run'", "'idle'", "NULL", "'run'", "'fault'"][(i as usize + k) % 5];
+            vals.push(format!("('2026-01-01 00:{i:02}:00+00', '{m}', {v}, {n}, {status})"));
+        }
+    }
+    rows(&mut s, &format!("INSERT INTO r (time, machine_id, v, n, status) VALUES {}", vals.join(", ")));
+    s.engine().checkpoint().unwrap();
+    // And rows in the memtable (not in any block).
+    rows(
+        &mut s,
+        "INSERT INTO r (time, machine_id, v, n, status) VALUES ('2026-01-01 00:05:30+00', 'M-1', -100, 5, 'idle'), ('2026-01-01 00:09:30+00', 'M-3', NULL, NULL, NULL)",
+    );
+    let plan = |s: &mut Session, q: &str| -> Vec<String> {
+        rows(s, &format!("EXPLAIN ANALYZE {q}")).into_iter().map(|r| r[0].clone()).collect()
+    };
+    let aggs = "count(*), count(v), count(n), sum(v), avg(v), min(v), max(v), sum(n), avg(n), min(n), max(n), min(time), max(time)";
+    for cond in [
+        "",
+        " WHERE time >= '2026-01-01 00:04:00+00'",
+        " WHERE time > '2026-01-01 00:02:00+00' AND time < '2026-01-01 00:09:00+00'",
+    ] {
+        let q = format!("SELECT {aggs} FROM r{cond}");
+        // The same aggregates with every row decoded (LIMIT keeps the statistics out).
+        let plain = format!("SELECT {aggs} FROM (SELECT * FROM r{cond} LIMIT 1000) t");
+        assert_eq!(rows(&mut s, &q), rows(&mut s, &plain), "{q}");
+        let p = plan(&mut s, &q);
+        assert!(p.iter().any(|l| l.contains("blocks answered from statistics")), "{p:#?}");
+        let q = format!("SELECT status, count(*), count(status) FROM r{cond} GROUP BY status ORDER BY 1");
+        let plain = format!(
+            "SELECT status, count(*), count(status) FROM (SELECT * FROM r{cond} LIMIT 1000) t GROUP BY status ORDER BY 1"
+        );
+        assert_eq!(rows(&mut s, &q), rows(&mut s, &plain), "{q}");
+        let p = plan(&mut s, &q);
+        assert!(p.iter().any(|l| l.contains("blocks answered from statistics")), "{p:#?}");
+    }
+    // Known values, not only agreement: all history.
+    assert_eq!(rows(&mut s, "SELECT count(*), count(v), max(v), min(v) FROM r"), [["22", "20", "NaN", "-100"]]);
+    assert_eq!(rows(&mut s, "SELECT sum(v) FROM r WHERE machine_id = 'M-2'"), [["Infinity"]]);
+    assert_eq!(
+        rows(&mut s, "SELECT status, count(*) FROM r GROUP BY status ORDER BY 1"),
+        [["fault", "4"], ["idle", "5"], ["run", "8"], ["NULL", "5"]]
+    );
+    // Another condition or a DISTINCT: every block is decoded.
+    for q in [
+        "SELECT count(*) FROM r WHERE v > 0",
+        "SELECT count(DISTINCT n) FROM r",
+        "SELECT status, max(v) FROM r GROUP BY 1",
+    ] {
+        let p = plan(&mut s, q);
+        assert!(p.iter().all(|l| !l.contains("statistics")), "{q}: {p:#?}");
+    }
+    // A float sum that overflows from finite values is refused, from statistics too.
+    rows(&mut s, "CREATE DATASTORE big (v DOUBLE PRECISION)");
+    rows(
+        &mut s,
+        "INSERT INTO big (time, v) VALUES ('2026-01-01 00:00:00+00', 1e308), ('2026-01-01 00:01:00+00', 1e308), ('2026-01-01 00:02:00+00', 1e308), ('2026-01-01 00:03:00+00', 1e308)",
+    );
+    s.engine().checkpoint().unwrap();
+    assert_eq!(err(&mut s, "SELECT sum(v) FROM big").sqlstate, "22003");
+    assert!(plan(&mut s, "SELECT count(*) FROM big").iter().any(|l| l.contains("blocks answered from statistics: 1")));
 }
 
 #[test]

@@ -28,7 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLEETDB = os.environ.get("FLEETDB_BIN") or os.path.join(ROOT, "target", "release", "fleetdb")
 START = "2026-01-01 00:00:00+00"
 
-# (name, SQL for fleetdb and PostgreSQL, SQL for DuckDB). {end} is the data's last timestamp.
+# (name, SQL for fleetdb and PostgreSQL, SQL for DuckDB[, SQL for PostgreSQL]). {end} is the data's
+# last timestamp. None: the same SQL as fleetdb's.
 QUERIES = [
     ("last point per machine",
      "SELECT DISTINCT ON (machine_id) machine_id, time, temperature FROM readings ORDER BY machine_id, time DESC", None),
@@ -52,7 +53,37 @@ QUERIES = [
     ("join with machines by model",
      "SELECT m.model_type, count(*), avg(r.vibration) FROM readings r JOIN machines m ON r.machine_id = m.machine_id "
      "GROUP BY m.model_type ORDER BY 1", None),
+    ("last value per machine, last()",
+     "SELECT machine_id, last(vibration, time) FROM readings GROUP BY machine_id",
+     "SELECT machine_id, arg_max(vibration, time) FROM readings GROUP BY machine_id",
+     "SELECT DISTINCT ON (machine_id) machine_id, vibration FROM readings ORDER BY machine_id, time DESC"),
+    ("p95 vibration per machine, a day",
+     "SELECT machine_id, percentile_cont(0.95) WITHIN GROUP (ORDER BY vibration) FROM readings "
+     "WHERE time > TIMESTAMPTZ '{end}' - INTERVAL '1 day' GROUP BY machine_id", None),
+    ("top 10 machines by max vibration, a day",
+     "SELECT machine_id, max(vibration) AS m FROM readings WHERE time > TIMESTAMPTZ '{end}' - INTERVAL '1 day' "
+     "GROUP BY machine_id ORDER BY m DESC, machine_id LIMIT 10", None),
+    ("distinct machines, last hour",
+     "SELECT count(DISTINCT machine_id) FROM readings WHERE time > TIMESTAMPTZ '{end}' - INTERVAL '1 hour'", None),
 ]
+
+
+def vm_hwm_mb(pid):
+    """Peak resident memory (VmHWM) of a process, in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def vm_rss_mb(pid):
+    """Resident memory now (VmRSS) of a process, in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def free_port():
@@ -127,6 +158,7 @@ def main():
     t = time.perf_counter()
     load(fconn, cols, csv_path, machines_csv)
     fload = time.perf_counter() - t
+    f_hwm_load = vm_hwm_mb(fproc.pid)
     end = fconn.execute("SELECT max(time) FROM readings").fetchone()[0].strftime("%Y-%m-%d %H:%M:%S+00")
 
     # PostgreSQL
@@ -162,17 +194,22 @@ def main():
     dconn.execute(f"CREATE TABLE machines AS SELECT * FROM read_csv('{machines_csv}', header = true)")
     dload = time.perf_counter() - t
 
+    # What fleetdb holds once its load is flushed (the others loaded meanwhile, ~1 minute).
+    f_rss_idle = vm_rss_mb(fproc.pid)
     print(f"\n{rows} rows; load (s): fleetdb {fload:.1f}, DuckDB {dload:.1f}, PostgreSQL {pload:.1f} (incl. indexes)")
+    print(f"fleetdb RSS: peak during the load {f_hwm_load:.0f} MB (VmHWM), after it {f_rss_idle:.0f} MB (VmRSS)")
     print(f"median of {a.runs} runs, milliseconds; machine: {os.cpu_count()} cores\n")
     print(f"{'query':40} {'fleetdb':>9} {'DuckDB':>9} {'Postgres':>9} {'f/DuckDB':>9} {'f/PG':>7}")
-    for name, sql, duck_sql in QUERIES:
+    for name, sql, duck_sql, *pg_sql in QUERIES:
         q = sql.format(end=end)
         dq = (duck_sql or sql).format(end=end)
+        pq = (pg_sql[0] if pg_sql else sql).format(end=end)
         f_ms = timed(lambda: fconn.execute(q).fetchall(), a.runs)
         d_ms = timed(lambda: dconn.execute(dq).fetchall(), a.runs)
-        p_ms = timed(lambda: pconn.execute(q).fetchall(), a.runs)
+        p_ms = timed(lambda: pconn.execute(pq).fetchall(), a.runs)
         print(f"{name:40} {f_ms:9.1f} {d_ms:9.1f} {p_ms:9.1f} {f_ms / d_ms:9.2f} {f_ms / p_ms:7.3f}", flush=True)
 
+    print(f"fleetdb RSS peak over the whole run: {vm_hwm_mb(fproc.pid):.0f} MB (VmHWM)")
     fconn.close()
     fproc.terminate()
     fproc.wait()

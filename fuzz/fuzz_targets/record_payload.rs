@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = records::decode(data[0] % 4, &data[3..]);
     if let Some(enc) = Encoding::from_u8(data[1] % 8) {
-        let dict: Dictionary = ["a", "b", "c"].into_iter().collect();
+        let dict = std::sync::Arc::new(["a", "b", "c"].into_iter().collect::<Dictionary>());
         let _ = codec::decode(enc, &data[3..], data[2] as usize * 4, Some(&dict));
     }
 });

@@ -102,7 +102,7 @@ pub fn encode(msgs: &Messages, day: i32, max_lsn: u64, block_messages: usize) ->
 impl SegmentMeta {
     /// Validates the framing and footer of a segment's bytes.
     pub fn parse(buf: &[u8]) -> Result<SegmentMeta, FormatError> {
-        let (footer, data_end) = container::open(buf, &MAGIC, VERSION)?;
+        let (footer, data_end, _) = container::open(buf, &MAGIC, VERSION..=VERSION)?;
         let e = || corrupt("segment footer");
         let mut r = ByteReader::new(footer);
         let day = r.i32().ok_or_else(e)?;

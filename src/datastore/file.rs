@@ -11,7 +11,11 @@ use crate::util::bytes::{ByteReader, PutBytes, crc32};
 use crate::util::container::{self, FormatError, corrupt};
 
 pub const MAGIC: [u8; 8] = *b"FLEETDS\0";
-pub const VERSION: u32 = 1;
+/// Version 2 adds block statistics (flags, sum, per-value counts) to each block entry;
+/// version-1 files are still read (their blocks have no [`BlockStats`]).
+pub const VERSION: u32 = 2;
+/// Most distinct values of a dictionary column whose per-value counts a block records.
+const MAX_BLOCK_COUNTS: usize = 255;
 const HEADER_LEN: usize = container::HEADER_LEN;
 /// Dictionary encoding is used while the distinct count stays below this share of the rows.
 const DICT_MAX_SHARE: usize = 2;
@@ -44,6 +48,31 @@ pub struct BlockMeta {
     /// otherwise. `min > max` (as numbers) means the block has no present value.
     pub min: i64,
     pub max: i64,
+    /// Statistics enough to answer count, sum, avg, min and max over the whole block without
+    /// decoding it (version 2; `None` in version-1 files).
+    pub stats: Option<BlockStats>,
+}
+
+/// A block's statistics beyond min and max (file version 2).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct BlockStats {
+    /// [`BlockStats::NAN`] | [`BlockStats::INFINITE`]: a float block holds such a value.
+    pub flags: u8,
+    /// Sum of the present values in row order: exact for int columns; for float columns the
+    /// f64 sum's bits in the low 64 bits; 0 for other types.
+    pub sum: i128,
+    /// For a dictionary-coded column: (code, present rows with that code) for each code in the
+    /// block, by code; `None` when the block holds more than 255 distinct values.
+    pub counts: Option<Vec<(u32, u32)>>,
+}
+
+impl BlockStats {
+    pub const NAN: u8 = 1;
+    pub const INFINITE: u8 = 2;
+    /// The float sum, for float columns.
+    pub fn sum_f64(&self) -> f64 {
+        f64::from_bits(self.sum as u64)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -128,6 +157,43 @@ fn block_stats(values: &Values, valid: &dyn Fn(usize) -> bool) -> (i64, i64) {
     }
 }
 
+/// A block's flags, sum and per-value counts (see [`BlockStats`]); `codes` are the block's
+/// dictionary codes when the column has a dictionary.
+fn block_sums(values: &Values, valid: &dyn Fn(usize) -> bool, codes: Option<&[u32]>) -> BlockStats {
+    let mut st = BlockStats::default();
+    match values {
+        Values::Int64(v) => st.sum = v.iter().enumerate().filter(|(i, _)| valid(*i)).map(|(_, &x)| x as i128).sum(),
+        Values::Float64(v) => {
+            let mut sum = 0.0f64;
+            for (i, &x) in v.iter().enumerate() {
+                if valid(i) {
+                    sum += x;
+                    if x.is_nan() {
+                        st.flags |= BlockStats::NAN;
+                    } else if x.is_infinite() {
+                        st.flags |= BlockStats::INFINITE;
+                    }
+                }
+            }
+            st.sum = sum.to_bits() as i128;
+        }
+        _ => {}
+    }
+    if let Some(codes) = codes {
+        let mut counts: std::collections::BTreeMap<u32, u32> = Default::default();
+        for (i, &c) in codes.iter().enumerate() {
+            if valid(i) {
+                *counts.entry(c).or_default() += 1;
+                if counts.len() > MAX_BLOCK_COUNTS {
+                    return st;
+                }
+            }
+        }
+        st.counts = Some(counts.into_iter().collect());
+    }
+    st
+}
+
 /// Encodes a whole file. `batch` must be sorted as the caller wants it stored and must have a
 /// non-null `time` timestamp column.
 pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
@@ -190,6 +256,7 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
             let values = slice_values(&filled, start, end);
             let valid = |i: usize| col.is_valid(start + i);
             let (min, max) = block_stats(&values, &valid);
+            let stats = block_sums(&values, &valid, dict_codes.as_ref().map(|c| &c[start..end]));
             let mut nulls = RoaringBitmap::new();
             if col.validity.is_some() {
                 for i in 0..end - start {
@@ -215,6 +282,7 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
                 null_count: nulls.len() as u32,
                 min,
                 max,
+                stats: Some(stats),
             });
         }
         columns.push(ColumnMeta {
@@ -293,6 +361,19 @@ fn write_footer(m: &FileMeta, out: &mut Vec<u8>) {
             out.put_u32(b.null_count);
             out.put_i64(b.min);
             out.put_i64(b.max);
+            let st = b.stats.clone().unwrap_or_default();
+            out.put_u8(st.flags);
+            out.extend_from_slice(&st.sum.to_le_bytes());
+            match &st.counts {
+                Some(c) => {
+                    out.put_u16(c.len() as u16);
+                    for &(code, n) in c {
+                        out.put_u32(code);
+                        out.put_u32(n);
+                    }
+                }
+                None => out.put_u16(u16::MAX),
+            }
         }
     }
 }
@@ -301,7 +382,7 @@ impl FileMeta {
     /// Validates header, trailer, footer checksum and every offset, then parses the footer.
     /// Blocks are checked (CRC) when read.
     pub fn parse(buf: &[u8]) -> Result<FileMeta, FormatError> {
-        let (footer, data_end) = container::open(buf, &MAGIC, VERSION)?;
+        let (footer, data_end, version) = container::open(buf, &MAGIC, 1..=VERSION)?;
         let e = || corrupt("footer");
         let mut r = ByteReader::new(footer);
         let day = r.i32().ok_or_else(e)?;
@@ -348,7 +429,9 @@ impl FileMeta {
                     null_count: r.u32().ok_or_else(e)?,
                     min: r.i64().ok_or_else(e)?,
                     max: r.i64().ok_or_else(e)?,
+                    stats: None,
                 };
+                let b = if version >= 2 { BlockMeta { stats: Some(read_stats(&mut r, &data_type)?), ..b } } else { b };
                 if b.offset < HEADER_LEN as u64 || b.offset.saturating_add(b.stored_len as u64) > data_end {
                     return Err(corrupt("block offset"));
                 }
@@ -362,6 +445,27 @@ impl FileMeta {
         let spec = FileSpec { day, seq, max_lsn, sort_key, replaces, sources };
         Ok(FileMeta { spec, rows, min_time, max_time, block_rows, columns, file_len: buf.len() as u64 })
     }
+}
+
+/// A block entry's statistics (version 2), checked against the column's type.
+fn read_stats(r: &mut ByteReader, ty: &DataType) -> Result<BlockStats, FormatError> {
+    let e = || corrupt("block statistics");
+    let flags = r.u8().ok_or_else(e)?;
+    let sum = i128::from_le_bytes(r.take(16).ok_or_else(e)?.try_into().map_err(|_| e())?);
+    let n = r.u16().ok_or_else(e)?;
+    let counts = if n == u16::MAX {
+        None
+    } else {
+        let mut c = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            c.push((r.u32().ok_or_else(e)?, r.u32().ok_or_else(e)?));
+        }
+        Some(c)
+    };
+    if counts.is_some() && *ty != DataType::Text || flags & !(BlockStats::NAN | BlockStats::INFINITE) != 0 {
+        return Err(e());
+    }
+    Ok(BlockStats { flags, sum, counts })
 }
 
 /// A column's dictionary and tag index, decoded from its section.

@@ -70,7 +70,26 @@ impl DsFile {
             .map(|c| file::read_dict(buf, c))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format_err(&path, e))?;
+        // Per-value counts name dictionary codes and add up to the block's present rows: a
+        // query answered from them must never read past the dictionary or count wrong.
+        for (c, d) in meta.columns.iter().zip(&dicts) {
+            for (b, bm) in c.blocks.iter().enumerate() {
+                let Some(counts) = bm.stats.as_ref().and_then(|s| s.counts.as_ref()) else { continue };
+                let n = d.as_ref().map_or(0, |d| d.values.len());
+                let total: u64 = counts.iter().map(|&(_, k)| k as u64).sum();
+                if counts.iter().any(|&(code, _)| code as usize >= n)
+                    || total + bm.null_count as u64 != meta.block_len(b) as u64
+                {
+                    return Err(format_err(&path, crate::util::container::corrupt("block value counts")));
+                }
+            }
+        }
         Ok(DsFile { path, data, meta, dicts })
+    }
+
+    /// Column `c`'s dictionary (sorted distinct values), when it has one.
+    pub fn dictionary(&self, c: usize) -> Option<&std::sync::Arc<crate::batch::StrVec>> {
+        self.dicts.get(c).and_then(|d| d.as_ref()).map(|d| &d.values)
     }
 
     pub fn bytes(&self) -> &[u8] {

@@ -178,6 +178,8 @@ pub(crate) enum Acc {
     Distinct(Vec<Scalar>, std::collections::HashSet<Vec<u8>>),
     /// Every non-NULL value, and the fraction asked for (percentiles).
     Values(Vec<Scalar>, Scalar),
+    /// The same for double precision values, kept unboxed.
+    Floats(Vec<f64>, Scalar),
     /// Running means and co-moments of (x, y) pairs (Welford), the largest x, and the third
     /// argument (rul_linear's threshold).
     Pairs {
@@ -212,6 +214,11 @@ pub(crate) fn new_acc(call: &AggCall) -> Acc {
         AggFunc::BoolAnd | AggFunc::BoolOr => Acc::Bool(None),
         AggFunc::StringAgg => Acc::Strings(Vec::new(), String::new()),
         AggFunc::First | AggFunc::Last => Acc::ByTime(None),
+        AggFunc::PercentileCont { .. } | AggFunc::PercentileDisc { .. }
+            if call.args[0].ty().physical() == Some(DataType::Float64) =>
+        {
+            Acc::Floats(Vec::new(), Scalar::Null)
+        }
         AggFunc::PercentileCont { .. } | AggFunc::PercentileDisc { .. } => Acc::Values(Vec::new(), Scalar::Null),
         AggFunc::Regr(_) | AggFunc::RulLinear => {
             Acc::Pairs { n: 0, mx: 0.0, my: 0.0, sxx: 0.0, syy: 0.0, sxy: 0.0, max_x: f64::NEG_INFINITY, extra: None }
@@ -335,6 +342,14 @@ pub(crate) fn feed(acc: &mut Acc, call: &AggCall, v: &[Scalar]) {
                 vals.push(v[0].clone());
             }
         }
+        Acc::Floats(vals, fraction) => {
+            if fraction.is_null() {
+                *fraction = v[1].clone();
+            }
+            if let Scalar::Float(x) = v[0] {
+                vals.push(x);
+            }
+        }
         Acc::Pairs { n, mx, my, sxx, syy, sxy, max_x, extra } => {
             let num = |s: &Scalar| match s {
                 Scalar::Int(i) => Some(*i as f64),
@@ -429,6 +444,7 @@ pub(crate) fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
         }
         Acc::ByTime(b) => b.as_ref().map(|(_, v)| v.clone()).unwrap_or(Scalar::Null),
         Acc::Values(vals, fraction) => percentile(vals, fraction, call)?,
+        Acc::Floats(vals, fraction) => percentile_floats(vals, fraction, call)?,
         Acc::Pairs { n, mx, my, sxx, syy, sxy, max_x, extra } => {
             let (n, f) = (*n, |x: f64| if x.is_finite() { Scalar::Float(x) } else { Scalar::Null });
             match call.func {
@@ -470,6 +486,43 @@ pub(crate) fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
             finish(&a, &plain)?
         }
     })
+}
+
+/// [`percentile`] of double precision values: the one or two values it needs are selected
+/// (linear time), not the whole group sorted. NaN sorts above every number, as in PostgreSQL.
+fn percentile_floats(vals: &[f64], fraction: &Scalar, call: &AggCall) -> SqlResult<Scalar> {
+    let p = match fraction {
+        Scalar::Float(f) => *f,
+        Scalar::Int(i) => *i as f64,
+        _ => return Ok(Scalar::Null),
+    };
+    if !(0.0..=1.0).contains(&p) {
+        return Err(SqlError::new("22003", format!("percentile value {p} is not between 0 and 1")));
+    }
+    let n = vals.len();
+    if n == 0 {
+        return Ok(Scalar::Null);
+    }
+    let order = |a: &f64, b: &f64| a.partial_cmp(b).unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()));
+    let desc = matches!(call.func, AggFunc::PercentileCont { desc: true } | AggFunc::PercentileDisc { desc: true });
+    let mut v = vals.to_vec();
+    // The k-th value (from 0) in the asked order.
+    let mut kth = |k: usize| -> f64 {
+        let at = if desc { n - 1 - k } else { k };
+        *v.select_nth_unstable_by(at, order).1
+    };
+    if let AggFunc::PercentileDisc { .. } = call.func {
+        let k = ((p * n as f64).ceil() as usize).max(1);
+        return Ok(Scalar::Float(kth(k - 1)));
+    }
+    let pos = p * (n - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let a = kth(lo);
+    if lo == hi {
+        return Ok(Scalar::Float(a));
+    }
+    let b = kth(hi);
+    Ok(Scalar::Float(a + (b - a) * (pos - lo as f64)))
 }
 
 /// PostgreSQL's percentile_cont (linear interpolation between the two nearest values) and
@@ -561,6 +614,20 @@ pub(crate) fn aggregate(
     next: &mut dyn FnMut() -> SqlResult<Option<Batch>>,
     group: &[Expr],
     aggs: &[AggCall],
+) -> SqlResult<Batch> {
+    aggregate_with(next, group, aggs, None)
+}
+
+/// Adds to finished-feeding accumulators what was not fed as rows.
+pub(crate) type AddToAccs<'a> = &'a dyn Fn(&mut [Acc]) -> SqlResult<()>;
+
+/// [`aggregate`]; without GROUP BY, `after` adds what was not fed as rows (whole blocks'
+/// statistics) to the accumulators before they are finished.
+pub(crate) fn aggregate_with(
+    next: &mut dyn FnMut() -> SqlResult<Option<Batch>>,
+    group: &[Expr],
+    aggs: &[AggCall],
+    after: Option<AddToAccs<'_>>,
 ) -> SqlResult<Batch> {
     let mut index: KeyIndex = KeyIndex::default();
     // Each key's bytes are made here, and copied only for a new group.
@@ -655,6 +722,26 @@ pub(crate) fn aggregate(
                 for (ai, call) in aggs.iter().enumerate() {
                     let owned = call.args.iter().map(|a| eval_ref(a, b)).collect::<SqlResult<Vec<_>>>()?;
                     let cols: Vec<&Column> = owned.iter().map(|c| &**c).collect();
+                    // DISTINCT over one text or integer column: each value once per batch
+                    // (files hold series in runs; coded text is told apart by its codes).
+                    if call.distinct
+                        && let [c] = cols.as_slice()
+                        && let Some(firsts) = first_of_each_value(c)
+                    {
+                        let ty = call.args[0].ty();
+                        for &r in &firsts {
+                            row.clear();
+                            row.push(Scalar::from_column(c, ty, r));
+                            feed(&mut accs[ai], call, &row);
+                        }
+                        key_bytes += 48 * firsts.len()
+                            + match &c.values {
+                                Values::Text(v) => firsts.iter().map(|&r| v.get(r).len()).sum(),
+                                _ => 0,
+                            };
+                        charge(keys.len(), key_bytes)?;
+                        continue;
+                    }
                     if call.distinct || !feed_whole(&mut accs[ai], call, &cols, n) {
                         let tys: Vec<SqlType> = call.args.iter().map(|a| a.ty()).collect();
                         for r in 0..n {
@@ -668,7 +755,7 @@ pub(crate) fn aggregate(
                             feed(&mut accs[ai], call, &row);
                         }
                     }
-                    if call.distinct || matches!(accs[ai], Acc::Strings(..) | Acc::Values(..)) {
+                    if call.distinct || matches!(accs[ai], Acc::Strings(..) | Acc::Values(..) | Acc::Floats(..)) {
                         key_bytes += kept_bytes(&cols, n);
                         charge(keys.len(), key_bytes)?;
                     }
@@ -758,11 +845,18 @@ pub(crate) fn aggregate(
                 }
                 // Aggregates that keep their inputs (string_agg, percentiles, DISTINCT) hold what
                 // they were fed: charged with the groups, before the next batch grows them.
-                if call.distinct || matches!(accs[gids[0] * naggs + ai], Acc::Strings(..) | Acc::Values(..)) {
+                if call.distinct
+                    || matches!(accs[gids[0] * naggs + ai], Acc::Strings(..) | Acc::Values(..) | Acc::Floats(..))
+                {
                     key_bytes += kept_bytes(&cols, n);
                     charge(keys.len(), key_bytes)?;
                 }
             }
+        }
+        if let Some(add) = after
+            && group.is_empty()
+        {
+            add(&mut accs)?;
         }
         Ok(())
     })();
@@ -793,6 +887,91 @@ pub(crate) fn aggregate(
     let fields =
         columns.iter().enumerate().map(|(i, c)| crate::batch::Field::new(&format!("c{i}"), c.data_type())).collect();
     Ok(Batch { fields, columns })
+}
+
+/// Adds whole blocks' statistics to `acc`, the accumulator of `call` (count(*) over `rows`
+/// rows; count, sum, avg, min or max of a column whose totals are `col`). False when the
+/// call is not one statistics answer (the caller then must not skip those blocks' rows).
+pub(crate) fn add_totals(
+    acc: &mut Acc,
+    call: &AggCall,
+    rows: u64,
+    col: Option<&crate::query::exec::ColTotals>,
+) -> bool {
+    use crate::datastore::file::BlockStats;
+    if call.distinct {
+        return false;
+    }
+    // No totals for the column: no block was answered from statistics.
+    let none = crate::query::exec::ColTotals::default();
+    let col = Some(col.unwrap_or(&none));
+    let max = call.func == AggFunc::Max;
+    match (call.func, acc, col) {
+        (AggFunc::CountStar, Acc::Count(c), _) => *c += rows as i64,
+        (AggFunc::Count, Acc::Count(c), Some(t)) => *c += t.present as i64,
+        (AggFunc::Sum | AggFunc::Avg, Acc::SumInt(s, n), Some(t)) => {
+            *s += t.sum_int;
+            *n += t.present as i64;
+        }
+        (AggFunc::Sum | AggFunc::Avg, Acc::SumFloat { n, sum, inf }, Some(t)) => {
+            *n += t.present as i64;
+            *sum += t.sum_float;
+            *inf |= t.flags & BlockStats::INFINITE != 0;
+        }
+        (AggFunc::Min | AggFunc::Max, Acc::ExtremeFloat(best), Some(t)) => {
+            for x in [t.min_float, t.max_float].into_iter().flatten() {
+                extreme_float(best, x, max);
+            }
+            if t.flags & BlockStats::NAN != 0 {
+                extreme_float(best, f64::NAN, max);
+            }
+        }
+        (AggFunc::Min | AggFunc::Max, Acc::ExtremeInt(best), Some(t)) => {
+            for x in [t.min_int, t.max_int].into_iter().flatten() {
+                extreme_int(best, x, max);
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// The first row of each distinct non-NULL value of `c`, for text and integer columns
+/// (`None` for other types: floats have values equal but told apart by bits, such as -0).
+fn first_of_each_value(c: &Column) -> Option<Vec<usize>> {
+    use std::collections::HashSet;
+    let mut out = Vec::new();
+    let n = c.len();
+    match &c.values {
+        Values::Text(v) => match v.codes() {
+            Some((dict, codes)) if dict.len() <= 4 * n + 1024 => {
+                let mut seen = vec![false; dict.len()];
+                for (r, &code) in codes.iter().enumerate() {
+                    if c.is_valid(r) && !std::mem::replace(&mut seen[code as usize], true) {
+                        out.push(r);
+                    }
+                }
+            }
+            _ => {
+                let mut seen: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
+                for r in 0..n {
+                    if c.is_valid(r) && seen.insert(v.get(r)) {
+                        out.push(r);
+                    }
+                }
+            }
+        },
+        Values::Int64(v) | Values::Timestamp(v) => {
+            let mut seen: HashSet<i64, foldhash::fast::RandomState> = HashSet::default();
+            for (r, x) in v.iter().enumerate() {
+                if c.is_valid(r) && seen.insert(*x) {
+                    out.push(r);
+                }
+            }
+        }
+        _ => return None,
+    }
+    Some(out)
 }
 
 /// What an aggregate that keeps its inputs (string_agg, percentiles, DISTINCT) holds after
@@ -915,7 +1094,7 @@ fn fast_feed(accs: &mut [Acc], naggs: usize, ai: usize, call: &AggCall, cols: &[
     let kind_fits = matches!(
         (&accs[at(g0)], &cols.first().map(|c| &c.values)),
         (Acc::Count(_), _)
-            | (Acc::ExtremeFloat(_) | Acc::SumFloat { .. }, Some(Values::Float64(_)))
+            | (Acc::ExtremeFloat(_) | Acc::SumFloat { .. } | Acc::Floats(..), Some(Values::Float64(_)))
             | (Acc::ExtremeInt(_), Some(Values::Int64(_) | Values::Timestamp(_)))
             | (Acc::SumInt(..), Some(Values::Int64(_)))
     );
@@ -967,6 +1146,22 @@ fn fast_feed(accs: &mut [Acc], naggs: usize, ai: usize, call: &AggCall, cols: &[
             }
             _ => false,
         },
+        AggFunc::PercentileCont { .. } | AggFunc::PercentileDisc { .. } => {
+            let (Values::Float64(v), Some(fc)) = (&cols[0].values, cols.get(1)) else { return false };
+            let c = &cols[0];
+            let fty = call.args[1].ty();
+            for (r, &g) in gids.iter().enumerate() {
+                if let Acc::Floats(vals, fraction) = &mut accs[at(g)] {
+                    if fraction.is_null() {
+                        *fraction = Scalar::from_column(fc, fty, r);
+                    }
+                    if c.is_valid(r) {
+                        vals.push(v[r]);
+                    }
+                }
+            }
+            true
+        }
         AggFunc::Sum | AggFunc::Avg => match &cols[0].values {
             Values::Float64(v) => {
                 let c = &cols[0];

@@ -20,11 +20,13 @@ use crate::table::store_key_bytes;
 mod join;
 mod scan;
 mod sort;
+mod stats;
 
 use join::*;
 use scan::*;
 use sort::*;
 
+pub(crate) use scan::ColTotals;
 pub(crate) use sort::{ColOrder, cmp_rows, sort_rows};
 
 fn take_batch(b: &Batch, idx: &[u32]) -> Batch {
@@ -198,6 +200,10 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
                 let mut candidates = last_per_series(ds, ss, used, k, t, stats)?.into_iter();
                 let b = aggregate(&mut || Ok(candidates.next()), group, aggs)?;
                 return Ok(vec![make_batch(schema, b.columns)]);
+            }
+            // Whole blocks inside the range answered from their statistics.
+            if let Some(out) = stats::aggregate_from_stats(input, group, aggs, schema)? {
+                return Ok(out);
             }
             // Over a channel or datastore scan the batches stream: only one file's are held.
             let b = match pull(input)? {

@@ -44,6 +44,8 @@ pub(crate) struct ScanStats {
     pub files_pruned: AtomicU64,
     pub blocks_total: AtomicU64,
     pub blocks_pruned: AtomicU64,
+    /// Blocks whose part of the answer came from their statistics, not decoded.
+    pub blocks_from_stats: AtomicU64,
     pub rows_scanned: AtomicU64,
 }
 
@@ -281,6 +283,10 @@ impl Plan {
                         l(&stats.blocks_total),
                         l(&stats.rows_scanned)
                     );
+                    let from_stats = l(&stats.blocks_from_stats);
+                    if from_stats > 0 {
+                        s += &format!("; blocks answered from statistics: {from_stats}");
+                    }
                 }
                 s
             }

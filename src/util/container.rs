@@ -39,12 +39,16 @@ pub(crate) fn finish(magic: &[u8; 8], footer_start: usize, out: &mut Vec<u8>) {
 }
 
 /// Checks both magics, the version and the footer CRC; returns the footer and where data ends.
-pub(crate) fn open<'a>(buf: &'a [u8], magic: &[u8; 8], version: u32) -> Result<(&'a [u8], u64), FormatError> {
+pub(crate) fn open<'a>(
+    buf: &'a [u8],
+    magic: &[u8; 8],
+    versions: std::ops::RangeInclusive<u32>,
+) -> Result<(&'a [u8], u64, u32), FormatError> {
     if buf.len() < HEADER_LEN + TRAILER_LEN || buf[..8] != magic[..] {
         return Err(corrupt("header (bad magic or file too short)"));
     }
     let found = u32_at(buf, VERSION_OFFSET).ok_or_else(|| corrupt("header"))?;
-    if found != version {
+    if !versions.contains(&found) {
         return Err(FormatError::Version(found));
     }
     if u32_at(buf, VERSION_OFFSET + 4) != Some(0) {
@@ -63,7 +67,7 @@ pub(crate) fn open<'a>(buf: &'a [u8], magic: &[u8; 8], version: u32) -> Result<(
     if crc32(footer) != footer_crc {
         return Err(corrupt("footer checksum"));
     }
-    Ok((footer, (t - footer_len) as u64))
+    Ok((footer, (t - footer_len) as u64, found))
 }
 
 /// The stored bytes of a block at `offset..offset+len`, after checking its CRC.

@@ -466,3 +466,17 @@ SELECT m.model_type, avg(v.x), count(v.x), sum(v.x) FROM (VALUES ('M-0001', NULL
 SELECT status, count(*) FROM readings WHERE status > 'idle' GROUP BY status ORDER BY 1
 SELECT count(*) FROM readings WHERE machine_id <= 'M-0004' AND status <> 'running'
 SELECT machine_id, count(*) FROM readings WHERE machine_id = 'M-0003' OR machine_id >= 'M-0011' GROUP BY 1 ORDER BY 1
+-- whole blocks answered from their statistics (files whole, or cut by the time range; the memtable beside them)
+SELECT count(*), count(temperature), round(sum(temperature)::numeric, 6), round(avg(vibration)::numeric, 6), min(power), max(power), sum(rpm), min(rpm), max(rpm), min(time), max(time) FROM readings
+SELECT count(*), count(rpm), round(avg(temperature)::numeric, 6), max(vibration), min(time) FROM readings WHERE time >= (SELECT min(time) FROM readings) + INTERVAL '1 day'
+SELECT count(*), sum(rpm), min(vibration), max(time) FROM readings WHERE time > (SELECT min(time) FROM readings) AND time <= (SELECT max(time) FROM readings) - INTERVAL '2 hours'
+SELECT count(*), avg(rpm) FROM readings WHERE time < '2000-01-01 00:00:00+00'
+SELECT status, count(*), count(status) FROM readings GROUP BY status ORDER BY 1
+SELECT status, count(*) FROM readings WHERE time >= (SELECT min(time) FROM readings) + INTERVAL '30 hours' GROUP BY status ORDER BY 1
+SELECT machine_id, count(*) FROM readings GROUP BY machine_id ORDER BY 1
+-- percentiles of doubles by selection (NaN above every number), DISTINCT counted once per batch
+SELECT machine_id, percentile_cont(0.95) WITHIN GROUP (ORDER BY vibration), percentile_disc(0.5) WITHIN GROUP (ORDER BY temperature DESC), percentile_cont(0.25) WITHIN GROUP (ORDER BY power DESC) FROM readings GROUP BY 1 ORDER BY 1
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v), percentile_disc(1) WITHIN GROUP (ORDER BY v), percentile_cont(0.9) WITHIN GROUP (ORDER BY v DESC), percentile_disc(0) WITHIN GROUP (ORDER BY v) FROM (VALUES ('NaN'::float8), (1.0), (2.0), (NULL)) t(v)
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM (VALUES (NULL::float8)) t(v)
+SELECT count(DISTINCT machine_id), count(DISTINCT status), count(DISTINCT rpm), count(DISTINCT time) FROM readings WHERE time > (SELECT max(time) FROM readings) - INTERVAL '1 hour'
+SELECT count(DISTINCT machine_id), count(DISTINCT s), count(DISTINCT b) FROM readings, nums WHERE nums.id < 4

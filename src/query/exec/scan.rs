@@ -184,6 +184,143 @@ pub(super) struct DatastoreReader<'a> {
     next_mem: usize,
     /// Batches of the part being handed out one at a time by [`DatastoreReader::next`].
     pending: std::collections::VecDeque<Batch>,
+    /// When set, blocks wholly inside `whole` (a time range) whose statistics cover these
+    /// columns are not decoded: their statistics are added to the totals instead.
+    totals: Option<StatsWanted<'a>>,
+}
+
+/// Which columns' statistics whole blocks are taken for, inside which time range, and where
+/// they are added up.
+#[derive(Clone, Copy)]
+pub(super) struct StatsWanted<'a> {
+    pub cols: &'a [StatCol],
+    pub whole: (i64, i64),
+    pub totals: &'a std::sync::Mutex<BlockTotals>,
+}
+
+/// A column whose whole blocks a query can take from statistics, and what it needs of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StatCol {
+    /// Present rows, and for numbers sum, min, max and flags (schema position).
+    Numbers(usize),
+    /// Present rows per dictionary value (schema position).
+    Counts(usize),
+}
+
+/// What the blocks answered from statistics add up to.
+#[derive(Default, Debug)]
+pub(super) struct BlockTotals {
+    pub rows: u64,
+    /// By schema position.
+    pub cols: std::collections::HashMap<usize, ColTotals>,
+}
+
+#[derive(Default, Debug)]
+pub(crate) struct ColTotals {
+    pub present: u64,
+    pub sum_int: i128,
+    pub sum_float: f64,
+    /// BlockStats flags, or-ed.
+    pub flags: u8,
+    pub min_int: Option<i64>,
+    pub max_int: Option<i64>,
+    pub min_float: Option<f64>,
+    pub max_float: Option<f64>,
+    /// Present rows per value (dictionary columns).
+    pub counts: std::collections::HashMap<String, u64>,
+}
+
+/// Most distinct values the per-value counts of whole blocks are added up for (an
+/// uncharged map): past it, blocks are decoded and grouped as rows, under the query's budget.
+const MAX_COUNTED_VALUES: usize = 65_536;
+
+/// Whether block `b` of `f` can be answered from statistics for `cols` (inside `whole`, every
+/// column there, of the schema's type, with the statistics it needs); if so, adds them to
+/// `totals`.
+fn take_block_stats(
+    f: &DsFile,
+    b: usize,
+    storage: &[&Field],
+    file_cols: &[Option<usize>],
+    time_file_col: Option<usize>,
+    want: StatsWanted,
+) -> bool {
+    let StatsWanted { cols, whole, totals } = want;
+    use crate::batch::DataType;
+    let Some(tc) = time_file_col else { return false };
+    let tb = &f.meta.columns[tc].blocks[b];
+    if tb.min < whole.0 || tb.max >= whole.1 {
+        return false;
+    }
+    let meta_of = |c: usize| {
+        let fc = file_cols.get(c).copied().flatten()?;
+        let cm = &f.meta.columns[fc];
+        (cm.data_type == storage.get(c)?.data_type).then_some((fc, cm, &cm.blocks[b]))
+    };
+    for &sc in cols {
+        let ok = match sc {
+            StatCol::Numbers(c) => meta_of(c).is_some_and(|(_, _, bm)| bm.stats.is_some()),
+            StatCol::Counts(c) => {
+                meta_of(c).is_some_and(|(fc, _, bm)| {
+                    f.dictionary(fc).is_some() && bm.stats.as_ref().is_some_and(|s| s.counts.is_some())
+                }) && totals
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .cols
+                    .get(&c)
+                    .is_none_or(|t| t.counts.len() <= MAX_COUNTED_VALUES)
+            }
+        };
+        if !ok {
+            return false;
+        }
+    }
+    let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
+    t.rows += f.meta.block_len(b) as u64;
+    for &sc in cols {
+        let (StatCol::Numbers(c) | StatCol::Counts(c)) = sc;
+        let Some((fc, cm, bm)) = meta_of(c) else { continue };
+        let Some(st) = bm.stats.as_ref() else { continue };
+        let ct = t.cols.entry(c).or_default();
+        let present = f.meta.block_len(b) as u64 - bm.null_count as u64;
+        match sc {
+            StatCol::Numbers(_) => {
+                ct.present += present;
+                ct.flags |= st.flags;
+                match cm.data_type {
+                    DataType::Int64 | DataType::Timestamp if bm.min <= bm.max => {
+                        ct.sum_int += st.sum;
+                        ct.min_int = Some(ct.min_int.map_or(bm.min, |m| m.min(bm.min)));
+                        ct.max_int = Some(ct.max_int.map_or(bm.max, |m| m.max(bm.max)));
+                    }
+                    DataType::Float64 => {
+                        if present > 0 {
+                            ct.sum_float += st.sum_f64();
+                        }
+                        let (lo, hi) = (f64::from_bits(bm.min as u64), f64::from_bits(bm.max as u64));
+                        // min > max: no present value other than NaN.
+                        if lo <= hi {
+                            ct.min_float = Some(ct.min_float.map_or(lo, |m| m.min(lo)));
+                            ct.max_float = Some(ct.max_float.map_or(hi, |m| m.max(hi)));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            StatCol::Counts(_) => {
+                ct.present += present;
+                let (Some(dict), Some(counts)) = (f.dictionary(fc), st.counts.as_ref()) else { continue };
+                if ct.counts.len() > MAX_COUNTED_VALUES {
+                    continue;
+                }
+                for &(code, n) in counts {
+                    *ct.counts.entry(dict.get(code as usize).to_string()).or_default() += n as u64;
+                }
+            }
+        }
+    }
+    drop(t);
+    true
 }
 
 impl<'a> DatastoreReader<'a> {
@@ -211,7 +348,20 @@ impl<'a> DatastoreReader<'a> {
             next_file: 0,
             next_mem: 0,
             pending: Default::default(),
+            totals: None,
         }
+    }
+
+    /// Whole blocks inside `whole` are answered from their statistics for `cols` (see
+    /// [`StatCol`]), added up in `totals`, instead of being decoded.
+    pub(super) fn with_totals(
+        mut self,
+        cols: &'a [StatCol],
+        whole: (i64, i64),
+        totals: &'a std::sync::Mutex<BlockTotals>,
+    ) -> Self {
+        self.totals = Some(StatsWanted { cols, whole, totals });
+        self
     }
 
     /// The next batch, or None at the end.
@@ -265,7 +415,7 @@ impl<'a> DatastoreReader<'a> {
             let workers = if nblocks >= 16 { (*PARALLELISM).min(nblocks) } else { 1 };
             let per = nblocks.div_ceil(workers);
             let storage: Vec<&Field> = self.snap.schema.iter().collect();
-            let (ranges, stats) = (self.ranges, self.stats);
+            let (ranges, stats, totals) = (self.ranges, self.stats, self.totals);
             let parts: Vec<SqlResult<Vec<Batch>>> = std::thread::scope(|sc| {
                 let handles: Vec<_> = (0..workers)
                     .map(|w| {
@@ -275,7 +425,7 @@ impl<'a> DatastoreReader<'a> {
                             let mut part = Vec::new();
                             scan_file(
                                 f, schema, storage, used, time_idx, dt_idx, range, ranges, allowed, stats, blocks,
-                                &mut part,
+                                totals, &mut part,
                             )
                             .map(|_| part)
                         })
@@ -346,6 +496,7 @@ pub(super) fn scan_file(
     allowed: Option<&std::collections::BTreeSet<usize>>,
     stats: &ScanStats,
     blocks: std::ops::Range<usize>,
+    totals: Option<StatsWanted>,
     out: &mut Vec<Batch>,
 ) -> SqlResult<()> {
     let file_cols: Vec<Option<usize>> = storage.iter().map(|fl| f.meta.column_index(&fl.name)).collect();
@@ -381,6 +532,12 @@ pub(super) fn scan_file(
         });
         if outside {
             stats.blocks_pruned.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        if let Some(want) = totals
+            && take_block_stats(f, b, storage, &file_cols, time_file_col, want)
+        {
+            stats.blocks_from_stats.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         let n = f.meta.block_len(b);
@@ -510,7 +667,21 @@ pub(super) fn last_per_series(
         match last {
             None => {
                 // Every row of this file.
-                scan_file(f, schema, &storage, used, time_idx, dt_idx, full, &[], None, stats, 0..nblocks, &mut part)?;
+                scan_file(
+                    f,
+                    schema,
+                    &storage,
+                    used,
+                    time_idx,
+                    dt_idx,
+                    full,
+                    &[],
+                    None,
+                    stats,
+                    0..nblocks,
+                    None,
+                    &mut part,
+                )?;
             }
             Some(last) => {
                 if last.is_empty() {
@@ -540,6 +711,7 @@ pub(super) fn last_per_series(
                         None,
                         stats,
                         b..b + 1,
+                        None,
                         &mut whole,
                     )?;
                     rows.sort_unstable();
