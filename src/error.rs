@@ -20,7 +20,7 @@ pub enum Error {
     #[error("{path}: corrupt {what}; the file is refused (restore it from a backup or remove it)")]
     Corrupt { path: PathBuf, what: String },
     #[error(
-        "{path}: {kind} format version {found} is not supported (this build reads version {supported}); use a fleetdb release that matches the data directory"
+        "{path}: {kind} format version {found} is not supported (this build reads versions up to {supported}); use a fleetdb release that matches the data directory"
     )]
     UnsupportedVersion { path: PathBuf, kind: &'static str, found: u32, supported: u32 },
     /// An object that is not there: its kind chooses the SQLSTATE (42P01 for a table, 42704

@@ -501,6 +501,46 @@ fn whole_blocks_are_answered_from_their_statistics() {
 }
 
 #[test]
+fn scans_read_ahead_and_order_by_limit_keeps_only_the_best_rows() {
+    let (_d, mut s) = session();
+    rows(&mut s, "CREATE DATASTORE r (machine_id TEXT, v DOUBLE PRECISION) WITH (series_key = 'machine_id')");
+    let vals: Vec<String> = (0..3000)
+        .map(|i| {
+            format!(
+                "('2026-01-01 00:00:00+00'::timestamptz + interval '{i} seconds', 'M-{}', {})",
+                i % 7,
+                (i * 37) % 1001
+            )
+        })
+        .collect();
+    rows(&mut s, &format!("INSERT INTO r (time, machine_id, v) VALUES {}", vals.join(", ")));
+    s.engine().checkpoint().unwrap();
+    let plan = |s: &mut Session, q: &str| -> Vec<String> {
+        rows(s, &format!("EXPLAIN ANALYZE {q}")).into_iter().map(|r| r[0].clone()).collect()
+    };
+    let q = "SELECT machine_id, max(v), count(*) FROM r WHERE v > 500 GROUP BY 1 ORDER BY 1";
+    let got = rows(&mut s, q);
+    assert_eq!(got.len(), 7);
+    assert_eq!(got.iter().map(|r| r[2].parse::<i64>().unwrap()).sum::<i64>(), 1497, "{got:?}");
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        let p = plan(&mut s, q);
+        assert!(p.iter().any(|l| l.contains("read ahead on a thread of its own")), "{p:#?}");
+        // The scan under the filter still reports its rows (counted on the other thread).
+        assert!(p.iter().any(|l| l.contains("Datastore Scan") && l.contains("rows=3000)")), "{p:#?}");
+    }
+    // Top-N: the best rows of an ORDER BY … LIMIT, as a full sort gives them.
+    let top = "SELECT machine_id, v, time FROM r ORDER BY v DESC, time LIMIT 5 OFFSET 2";
+    let full = "SELECT machine_id, v, time FROM (SELECT * FROM r ORDER BY v DESC, time) t LIMIT 5 OFFSET 2";
+    let want = rows(&mut s, full);
+    assert_eq!(rows(&mut s, top), want);
+    assert_eq!(want[0][1], "1000");
+    let p = plan(&mut s, top);
+    assert!(p.iter().any(|l| l.contains("top-N: the sort keeps the best 7 rows")), "{p:#?}");
+    assert_eq!(rows(&mut s, "SELECT v FROM r ORDER BY v LIMIT 2 OFFSET 2999"), [["1000"]]);
+    assert!(rows(&mut s, "SELECT v FROM r ORDER BY v LIMIT 2 OFFSET 3000").is_empty());
+}
+
+#[test]
 fn conditions_on_one_side_of_a_join_are_applied_below_it() {
     let (_d, mut s) = session();
     rows(&mut s, "CREATE DATASTORE r");

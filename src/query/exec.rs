@@ -17,10 +17,12 @@ use super::types::SqlType;
 use crate::batch::{Batch, Column, Field, Values};
 use crate::table::store_key_bytes;
 
+mod ahead;
 mod join;
 mod scan;
 mod sort;
 mod stats;
+mod topn;
 
 use join::*;
 use scan::*;
@@ -96,6 +98,9 @@ fn profiled<'a>(plan: &'a Plan, mut next: Pull<'a>) -> Pull<'a> {
 }
 
 fn pull_node(plan: &Plan) -> SqlResult<Option<Pull<'_>>> {
+    if let Some(p) = ahead::read_ahead(plan) {
+        return Ok(Some(p));
+    }
     Ok(match plan {
         Plan::Scan { source: Source::Channel(ch), schema, used, time_range, stats, .. } => {
             let mut reader = ChannelReader::new(ch, *time_range);
@@ -158,6 +163,10 @@ fn filter_batch(b: Batch, pred: &Expr) -> SqlResult<Batch> {
     let Values::Bool(v) = &c.values else {
         return Err(SqlError::mismatch("argument of WHERE must be type boolean"));
     };
+    // Most batches of a time filter pass whole: no selection is made for them.
+    if c.validity.is_none() && v.iter().all(|&x| x) {
+        return Ok(b);
+    }
     let idx: Vec<u32> = (0..b.num_rows()).filter(|&i| v[i] && c.is_valid(i)).map(|i| i as u32).collect();
     Ok(if idx.len() == b.num_rows() { b } else { take_batch(&b, &idx) })
 }
@@ -316,6 +325,12 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
             let mut columns = all.columns.clone();
             columns.extend(super::window::compute(&all, calls)?);
             Ok(vec![make_batch(schema, columns)])
+        }
+        Plan::Limit { input, limit: Some(limit), offset }
+            if let Plan::Sort { input: sorted, keys } = &**input
+                && limit.saturating_add(*offset) <= topn::MAX_KEPT =>
+        {
+            topn::top_n(sorted, keys, *limit, *offset)
         }
         Plan::Limit { input, limit, offset } => {
             let mut skip = *offset as usize;

@@ -379,7 +379,6 @@ pub(crate) struct EvalCtx {
     pub now: i64,
 }
 
-/// Evaluates `e` for every row of `b`.
 /// [`eval`], borrowing a column reference from the batch instead of copying it.
 pub(crate) fn eval_ref<'b>(e: &Expr, b: &'b Batch) -> SqlResult<std::borrow::Cow<'b, Column>> {
     match e {
@@ -430,6 +429,7 @@ fn compare_const(op: BinOp, l: &Column, lt: SqlType, value: &Scalar, rt: SqlType
     Ok(Some(bool_col(out, l.validity.clone())))
 }
 
+/// Evaluates `e` for every row of `b`.
 pub(crate) fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
     super::guard::check_depth()?;
     let n = b.num_rows();

@@ -212,6 +212,11 @@ pub(crate) fn free_elsewhere<T: Send + 'static>(x: T) {
     }
 }
 
+/// The limits of the statement running on this thread, if one is.
+pub(crate) fn current_limits() -> Option<QueryLimits> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|cur| cur.limits.clone()))
+}
+
 /// Fails if the query was cancelled.
 pub(crate) fn check() -> SqlResult<()> {
     CURRENT.with(|c| match &*c.borrow() {

@@ -38,6 +38,10 @@ pub struct OutCol {
     pub ty: SqlType,
 }
 
+/// Largest `LIMIT + OFFSET` over an ORDER BY that is run as a top-N (only the best rows kept
+/// as they come); beyond it a full sort is no worse.
+pub(crate) const TOP_N_MAX_KEPT: u64 = 100_000;
+
 #[derive(Default, Debug)]
 pub(crate) struct ScanStats {
     pub files_total: AtomicU64,
@@ -46,6 +50,10 @@ pub(crate) struct ScanStats {
     pub blocks_pruned: AtomicU64,
     /// Blocks whose part of the answer came from their statistics, not decoded.
     pub blocks_from_stats: AtomicU64,
+    /// Most threads that decoded one file's blocks at once.
+    pub decoders: AtomicU64,
+    /// Whether the scan ran on a thread of its own, ahead of the operator reading it.
+    pub ahead: std::sync::atomic::AtomicBool,
     pub rows_scanned: AtomicU64,
 }
 
@@ -287,6 +295,13 @@ impl Plan {
                     if from_stats > 0 {
                         s += &format!("; blocks answered from statistics: {from_stats}");
                     }
+                    let decoders = l(&stats.decoders);
+                    if decoders > 1 {
+                        s += &format!("; threads decoding: {decoders}");
+                    }
+                    if stats.ahead.load(Ordering::Relaxed) {
+                        s += "; read ahead on a thread of its own";
+                    }
                 }
                 s
             }
@@ -308,8 +323,14 @@ impl Plan {
             Plan::Window { calls, .. } => format!("WindowAgg ({} functions)", calls.len()),
             Plan::Expand { .. } => "ProjectSet".into(),
             Plan::Apply { calls, .. } => format!("Correlated Subqueries ({})", calls.len()),
-            Plan::Limit { limit, offset, .. } => {
-                format!("Limit ({} offset {offset})", limit.map_or("all".into(), |l| l.to_string()))
+            Plan::Limit { limit, offset, input } => {
+                let top = match (&**input, limit) {
+                    (Plan::Sort { .. }, Some(l)) if l.saturating_add(*offset) <= TOP_N_MAX_KEPT => {
+                        format!("; top-N: the sort keeps the best {} rows as they come", l + offset)
+                    }
+                    _ => String::new(),
+                };
+                format!("Limit ({} offset {offset}{top})", limit.map_or("all".into(), |l| l.to_string()))
             }
             Plan::Distinct { .. } => "Distinct".into(),
             Plan::SetOp { op, all, .. } => format!("{op:?}{}", if *all { " All" } else { "" }),

@@ -480,3 +480,10 @@ SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v), percentile_disc(1) WITHIN
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM (VALUES (NULL::float8)) t(v)
 SELECT count(DISTINCT machine_id), count(DISTINCT status), count(DISTINCT rpm), count(DISTINCT time) FROM readings WHERE time > (SELECT max(time) FROM readings) - INTERVAL '1 hour'
 SELECT count(DISTINCT machine_id), count(DISTINCT s), count(DISTINCT b) FROM readings, nums WHERE nums.id < 4
+-- ORDER BY … LIMIT as top-N: ties, NULLs first and last, OFFSET past the end, several keys
+SELECT machine_id, time, vibration FROM readings ORDER BY vibration DESC NULLS LAST, machine_id, time LIMIT 7
+SELECT machine_id, time, temperature FROM readings ORDER BY temperature NULLS FIRST, time DESC, machine_id LIMIT 5 OFFSET 3
+SELECT rpm, machine_id, time FROM readings WHERE time > (SELECT max(time) FROM readings) - INTERVAL '2 hours' ORDER BY rpm DESC, machine_id, time LIMIT 10
+SELECT machine_id, time FROM readings ORDER BY time, machine_id LIMIT 3 OFFSET 100000
+SELECT machine_id, max(vibration) AS m FROM readings GROUP BY machine_id ORDER BY m DESC, machine_id LIMIT 3
+SELECT id, s FROM nums ORDER BY s DESC NULLS LAST, id LIMIT 4 OFFSET 1

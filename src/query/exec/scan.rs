@@ -333,7 +333,19 @@ impl<'a> DatastoreReader<'a> {
         ranges: &'a [(usize, f64, f64)],
         stats: &'a ScanStats,
     ) -> DatastoreReader<'a> {
-        let snap = ds.snapshot();
+        Self::of_snapshot(ds.snapshot(), schema, used, range, tags, ranges, stats)
+    }
+
+    /// A reader of `snap`, a snapshot taken earlier (perhaps on another thread).
+    pub(super) fn of_snapshot(
+        snap: crate::datastore::Snapshot,
+        schema: &'a [OutCol],
+        used: &'a [bool],
+        range: (i64, i64),
+        tags: &'a [(usize, String)],
+        ranges: &'a [(usize, f64, f64)],
+        stats: &'a ScanStats,
+    ) -> DatastoreReader<'a> {
         stats.files_total.fetch_add(snap.files.len() as u64, Ordering::Relaxed);
         let time_idx = snap.schema.iter().position(|f| f.name == "time");
         DatastoreReader {
@@ -413,6 +425,7 @@ impl<'a> DatastoreReader<'a> {
             // batches keep the file's order.
             let nblocks = f.meta.num_blocks();
             let workers = if nblocks >= 16 { (*PARALLELISM).min(nblocks) } else { 1 };
+            self.stats.decoders.fetch_max(workers as u64, Ordering::Relaxed);
             let per = nblocks.div_ceil(workers);
             let storage: Vec<&Field> = self.snap.schema.iter().collect();
             let (ranges, stats, totals) = (self.ranges, self.stats, self.totals);
