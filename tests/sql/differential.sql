@@ -487,3 +487,7 @@ SELECT rpm, machine_id, time FROM readings WHERE time > (SELECT max(time) FROM r
 SELECT machine_id, time FROM readings ORDER BY time, machine_id LIMIT 3 OFFSET 100000
 SELECT machine_id, max(vibration) AS m FROM readings GROUP BY machine_id ORDER BY m DESC, machine_id LIMIT 3
 SELECT id, s FROM nums ORDER BY s DESC NULLS LAST, id LIMIT 4 OFFSET 1
+-- a cross join is not aggregated below (an empty side has no groups)
+SELECT m.model_type, count(*) FROM readings r CROSS JOIN machines m WHERE r.time < '2000-01-01 00:00:00+00' GROUP BY 1 ORDER BY 1
+SELECT count(*), min(r.rpm) FROM readings r CROSS JOIN machines m WHERE r.time < '2000-01-01 00:00:00+00'
+SELECT m.location, count(*) FROM nums n CROSS JOIN machines m WHERE n.id < 3 GROUP BY 1 ORDER BY 1 NULLS FIRST

@@ -58,10 +58,12 @@ fn split(call: &AggCall) -> Option<Split> {
 /// and each aggregate's split. `None` when it does not (not an inner equi-join without
 /// residual, aggregates on both sides or not mergeable, groups on the aggregated side).
 fn applies(input: &Plan, group: &[Expr], aggs: &[AggCall]) -> Option<(Side, Vec<Split>)> {
-    let Plan::Join { left, kind: JoinKind::Inner, residual: None, .. } = input else {
+    let Plan::Join { left, kind: JoinKind::Inner, residual: None, left_keys, .. } = input else {
         return None;
     };
-    if aggs.is_empty() {
+    // Without join keys (a cross join) an empty side would still give its one ungrouped
+    // partial row, and groups of the other side would appear with zero counts.
+    if aggs.is_empty() || left_keys.is_empty() {
         return None;
     }
     let nl = left.schema().len();
