@@ -492,17 +492,23 @@ pub(crate) fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
     })
 }
 
-/// [`percentile`] of double precision values: the one or two values it needs are selected
-/// (linear time), not the whole group sorted. NaN sorts above every number, as in PostgreSQL.
-fn percentile_floats(vals: &[f64], fraction: &Scalar, call: &AggCall) -> SqlResult<Scalar> {
+/// The fraction a percentile asks for (`None` when NULL); 22003 outside 0..1.
+fn percentile_fraction(fraction: &Scalar) -> SqlResult<Option<f64>> {
     let p = match fraction {
         Scalar::Float(f) => *f,
         Scalar::Int(i) => *i as f64,
-        _ => return Ok(Scalar::Null),
+        _ => return Ok(None),
     };
     if !(0.0..=1.0).contains(&p) {
         return Err(SqlError::new("22003", format!("percentile value {p} is not between 0 and 1")));
     }
+    Ok(Some(p))
+}
+
+/// [`percentile`] of double precision values: the one or two values it needs are selected
+/// (linear time), not the whole group sorted. NaN sorts above every number, as in PostgreSQL.
+fn percentile_floats(vals: &[f64], fraction: &Scalar, call: &AggCall) -> SqlResult<Scalar> {
+    let Some(p) = percentile_fraction(fraction)? else { return Ok(Scalar::Null) };
     let n = vals.len();
     if n == 0 {
         return Ok(Scalar::Null);
@@ -532,14 +538,7 @@ fn percentile_floats(vals: &[f64], fraction: &Scalar, call: &AggCall) -> SqlResu
 /// PostgreSQL's percentile_cont (linear interpolation between the two nearest values) and
 /// percentile_disc (the first value whose position reaches the fraction).
 fn percentile(vals: &[Scalar], fraction: &Scalar, call: &AggCall) -> SqlResult<Scalar> {
-    let p = match fraction {
-        Scalar::Float(f) => *f,
-        Scalar::Int(i) => *i as f64,
-        _ => return Ok(Scalar::Null),
-    };
-    if !(0.0..=1.0).contains(&p) {
-        return Err(SqlError::new("22003", format!("percentile value {p} is not between 0 and 1")));
-    }
+    let Some(p) = percentile_fraction(fraction)? else { return Ok(Scalar::Null) };
     if vals.is_empty() {
         return Ok(Scalar::Null);
     }
@@ -608,21 +607,33 @@ impl ScalarMath for Scalar {
     }
 }
 
+/// What the blocks of one column answered from statistics add up to (see
+/// `exec::scan`), for [`add_totals`].
+#[derive(Default, Debug)]
+pub(crate) struct ColTotals {
+    pub present: u64,
+    pub sum_int: i128,
+    pub sum_float: f64,
+    /// BlockStats flags, or-ed.
+    pub flags: u8,
+    pub min_int: Option<i64>,
+    pub max_int: Option<i64>,
+    pub min_float: Option<f64>,
+    pub max_float: Option<f64>,
+    /// Present rows per value (dictionary columns).
+    pub counts: std::collections::HashMap<String, u64>,
+}
+
 /// Adds whole blocks' statistics to `acc`, the accumulator of `call` (count(*) over `rows`
 /// rows; count, sum, avg, min or max of a column whose totals are `col`). False when the
 /// call is not one statistics answer (the caller then must not skip those blocks' rows).
-pub(crate) fn add_totals(
-    acc: &mut Acc,
-    call: &AggCall,
-    rows: u64,
-    col: Option<&crate::query::exec::ColTotals>,
-) -> bool {
+pub(crate) fn add_totals(acc: &mut Acc, call: &AggCall, rows: u64, col: Option<&ColTotals>) -> bool {
     use crate::datastore::file::BlockStats;
     if call.distinct {
         return false;
     }
     // No totals for the column: no block was answered from statistics.
-    let none = crate::query::exec::ColTotals::default();
+    let none = ColTotals::default();
     let col = Some(col.unwrap_or(&none));
     let max = call.func == AggFunc::Max;
     match (call.func, acc, col) {

@@ -28,7 +28,6 @@ use join::*;
 use scan::*;
 use sort::*;
 
-pub(crate) use scan::ColTotals;
 pub(crate) use sort::{ColOrder, cmp_rows, sort_rows};
 
 fn take_batch(b: &Batch, idx: &[u32]) -> Batch {
@@ -115,17 +114,7 @@ fn pull_node(plan: &Plan) -> SqlResult<Option<Pull<'_>>> {
             let mut reader = DatastoreReader::new(ds, schema, used, *time_range, tags, ranges, stats);
             Some(Box::new(move || reader.next()))
         }
-        Plan::Filter { input, pred } => pull(input)?.map(|mut next| -> Pull<'_> {
-            Box::new(move || {
-                while let Some(b) = next()? {
-                    let b = filter_batch(b, pred)?;
-                    if b.num_rows() > 0 {
-                        return Ok(Some(b));
-                    }
-                }
-                Ok(None)
-            })
-        }),
+        Plan::Filter { input, pred } => pull(input)?.map(|next| filtered_pull(next, pred)),
         Plan::Project { input, exprs, schema } => pull(input)?.map(|mut next| -> Pull<'_> {
             Box::new(move || {
                 let Some(b) = next()? else { return Ok(None) };
@@ -158,6 +147,19 @@ fn latest_per_series(input: &Plan, keys: &[usize], by: usize, desc: bool) -> Opt
 }
 
 /// Rows of `b` where `pred` is true.
+/// The batches of `next` that `pred` leaves rows of, with only those rows.
+fn filtered_pull<'a>(mut next: Pull<'a>, pred: &'a Expr) -> Pull<'a> {
+    Box::new(move || {
+        while let Some(b) = next()? {
+            let b = filter_batch(b, pred)?;
+            if b.num_rows() > 0 {
+                return Ok(Some(b));
+            }
+        }
+        Ok(None)
+    })
+}
+
 fn filter_batch(b: Batch, pred: &Expr) -> SqlResult<Batch> {
     let c = eval(pred, &b)?;
     let Values::Bool(v) = &c.values else {

@@ -207,27 +207,14 @@ pub(super) enum StatCol {
     Counts(usize),
 }
 
+use crate::query::agg::ColTotals;
+
 /// What the blocks answered from statistics add up to.
 #[derive(Default, Debug)]
 pub(super) struct BlockTotals {
     pub rows: u64,
     /// By schema position.
     pub cols: std::collections::HashMap<usize, ColTotals>,
-}
-
-#[derive(Default, Debug)]
-pub(crate) struct ColTotals {
-    pub present: u64,
-    pub sum_int: i128,
-    pub sum_float: f64,
-    /// BlockStats flags, or-ed.
-    pub flags: u8,
-    pub min_int: Option<i64>,
-    pub max_int: Option<i64>,
-    pub min_float: Option<f64>,
-    pub max_float: Option<f64>,
-    /// Present rows per value (dictionary columns).
-    pub counts: std::collections::HashMap<String, u64>,
 }
 
 /// Most distinct values the per-value counts of whole blocks are added up for (an

@@ -103,21 +103,7 @@ fn reader<'a>(
     let scanned = profiled(scan, Box::new(move || r.next()));
     Some(match filter {
         None => scanned,
-        Some((fplan, pred)) => {
-            let mut next = scanned;
-            profiled(
-                fplan,
-                Box::new(move || {
-                    while let Some(b) = next()? {
-                        let b = filter_batch(b, pred)?;
-                        if b.num_rows() > 0 {
-                            return Ok(Some(b));
-                        }
-                    }
-                    Ok(None)
-                }),
-            )
-        }
+        Some((fplan, pred)) => profiled(fplan, filtered_pull(scanned, pred)),
     })
 }
 
