@@ -491,3 +491,6 @@ SELECT id, s FROM nums ORDER BY s DESC NULLS LAST, id LIMIT 4 OFFSET 1
 SELECT m.model_type, count(*) FROM readings r CROSS JOIN machines m WHERE r.time < '2000-01-01 00:00:00+00' GROUP BY 1 ORDER BY 1
 SELECT count(*), min(r.rpm) FROM readings r CROSS JOIN machines m WHERE r.time < '2000-01-01 00:00:00+00'
 SELECT m.location, count(*) FROM nums n CROSS JOIN machines m WHERE n.id < 3 GROUP BY 1 ORDER BY 1 NULLS FIRST
+-- DISTINCT of doubles: 0 and -0 are one value, and so is every NaN
+SELECT count(DISTINCT v), count(v) FROM (VALUES (0.0::float8), (-0.0::float8), ('NaN'::float8), ('NaN'::float8), (1.5::float8)) t(v)
+SELECT k, count(DISTINCT v) FROM (VALUES (1, 0.0::float8), (1, -0.0::float8), (2, 'NaN'::float8), (2, 'NaN'::float8)) t(k, v) GROUP BY k ORDER BY k
