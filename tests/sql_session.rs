@@ -501,6 +501,44 @@ fn whole_blocks_are_answered_from_their_statistics() {
 }
 
 #[test]
+fn per_value_counts_past_their_cap_are_counted_from_rows() {
+    // Blocks of 256 rows, 128 values each: 100,000 values in all, past the 65,536 values whose
+    // counts are added up from statistics; the blocks past the cap are decoded and grouped.
+    use fleetdb::batch::{Batch, Column, DataType, Field, StrVec, Values};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EngineConfig {
+        maintenance_interval: None,
+        datastore: fleetdb::datastore::DatastoreOptions { block_rows: 256, ..Default::default() },
+        ..Default::default()
+    };
+    let (e, _) = Engine::open(dir.path(), cfg).unwrap();
+    let mut s = Session::new(Services::of(&e).unwrap());
+    rows(&mut s, "CREATE DATASTORE w (k TEXT) WITH (series_key = 'k')");
+    let n = 200_000i64;
+    let keys: Vec<String> = (0..n).map(|i| format!("k{:06}", i / 2)).collect();
+    let batch = Batch::try_new(
+        vec![Field::new("time", DataType::Timestamp), Field::new("k", DataType::Text)],
+        vec![
+            Column::new(Values::Timestamp((0..n).map(|i| 1_767_225_600_000_000 + i).collect())),
+            Column::new(Values::Text(keys.iter().map(|k| k.as_str()).collect::<StrVec>())),
+        ],
+    )
+    .unwrap();
+    e.append_rows("w", batch, None).unwrap();
+    e.checkpoint().unwrap();
+    let q =
+        "SELECT count(*), count(DISTINCT c), min(c), max(c), sum(c) FROM (SELECT k, count(*) AS c FROM w GROUP BY k) t";
+    assert_eq!(rows(&mut s, q), [["100000", "1", "2", "2", "200000"]]);
+    let inner: Vec<String> = rows(&mut s, "EXPLAIN ANALYZE SELECT k, count(*) FROM w GROUP BY k")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let scan =
+        inner.iter().find(|l| l.contains("blocks answered from statistics")).unwrap_or_else(|| panic!("{inner:#?}"));
+    assert!(!scan.contains("rows scanned: 0;"), "blocks past the cap are decoded: {scan}");
+}
+
+#[test]
 fn scans_read_ahead_and_order_by_limit_keeps_only_the_best_rows() {
     let (_d, mut s) = session();
     rows(&mut s, "CREATE DATASTORE r (machine_id TEXT, v DOUBLE PRECISION) WITH (series_key = 'machine_id')");

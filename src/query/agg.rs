@@ -387,7 +387,7 @@ pub(crate) fn feed(acc: &mut Acc, call: &AggCall, v: &[Scalar]) {
             // Values equal in SQL are one value: 0 and -0, and every NaN (PostgreSQL's float
             // equality), whatever their bits.
             let key = match v[0] {
-                Scalar::Float(x) if x == 0.0 => b"F0".to_vec(),
+                Scalar::Float(x) if x.classify() == std::num::FpCategory::Zero => b"F0".to_vec(),
                 Scalar::Float(x) if x.is_nan() => b"FNaN".to_vec(),
                 _ => format!("{:?}", v[0]).into_bytes(),
             };

@@ -244,25 +244,22 @@ fn take_block_stats(
         let cm = &f.meta.columns[fc];
         (cm.data_type == storage.get(c)?.data_type).then_some((fc, cm, &cm.blocks[b]))
     };
+    // Checked and added under one lock: the cap on counted values holds across the threads
+    // decoding one file, and a block is either added whole or decoded.
+    let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
     for &sc in cols {
         let ok = match sc {
             StatCol::Numbers(c) => meta_of(c).is_some_and(|(_, _, bm)| bm.stats.is_some()),
             StatCol::Counts(c) => {
                 meta_of(c).is_some_and(|(fc, _, bm)| {
                     f.dictionary(fc).is_some() && bm.stats.as_ref().is_some_and(|s| s.counts.is_some())
-                }) && totals
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .cols
-                    .get(&c)
-                    .is_none_or(|t| t.counts.len() <= MAX_COUNTED_VALUES)
+                }) && t.cols.get(&c).is_none_or(|t| t.counts.len() <= MAX_COUNTED_VALUES)
             }
         };
         if !ok {
             return false;
         }
     }
-    let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
     t.rows += f.meta.block_len(b) as u64;
     for &sc in cols {
         let (StatCol::Numbers(c) | StatCol::Counts(c)) = sc;
@@ -297,9 +294,6 @@ fn take_block_stats(
             StatCol::Counts(_) => {
                 ct.present += present;
                 let (Some(dict), Some(counts)) = (f.dictionary(fc), st.counts.as_ref()) else { continue };
-                if ct.counts.len() > MAX_COUNTED_VALUES {
-                    continue;
-                }
                 for &(code, n) in counts {
                     *ct.counts.entry(dict.get(code as usize).to_string()).or_default() += n as u64;
                 }
