@@ -18,6 +18,19 @@ fn session() -> (tempfile::TempDir, Session) {
     (dir, Session::new(Services::of(&e).unwrap()))
 }
 
+/// A session whose datastores cut their files into blocks of `block_rows` rows (so that what
+/// is decoded, and what is not, shows with few rows).
+fn session_with_blocks_of(block_rows: u32) -> (tempfile::TempDir, Session) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EngineConfig {
+        maintenance_interval: None,
+        datastore: fleetdb::datastore::DatastoreOptions { block_rows, ..Default::default() },
+        ..Default::default()
+    };
+    let (e, _) = Engine::open(dir.path(), cfg).unwrap();
+    (dir, Session::new(Services::of(&e).unwrap()))
+}
+
 /// Runs `sql` and returns the last statement's rows as text (NULL as "NULL").
 fn rows(s: &mut Session, sql: &str) -> Vec<Vec<String>> {
     let mut out = Vec::new();
@@ -332,14 +345,7 @@ fn concurrent_read_modify_writes_are_not_lost() {
 #[test]
 fn the_latest_row_per_series_comes_from_file_order_and_the_memtable() {
     // Blocks of four rows, so that what is decoded shows.
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = EngineConfig {
-        maintenance_interval: None,
-        datastore: fleetdb::datastore::DatastoreOptions { block_rows: 4, ..Default::default() },
-        ..Default::default()
-    };
-    let (e, _) = Engine::open(dir.path(), cfg).unwrap();
-    let mut s = Session::new(Services::of(&e).unwrap());
+    let (_dir, mut s) = session_with_blocks_of(4);
     rows(&mut s, "CREATE DATASTORE r WITH (series_key = 'machine_id')");
     // Four rows a machine: day 1 for M-1..M-3, flushed; day 2 for M-1 and M-2 only (M-3
     // stopped reporting), flushed. M-3's latest row is at minute 2, not its last inserted.
@@ -416,14 +422,7 @@ fn the_latest_row_per_series_comes_from_file_order_and_the_memtable() {
 #[test]
 fn whole_blocks_are_answered_from_their_statistics() {
     // Blocks of four rows: a time filter leaves some whole and cuts others.
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = EngineConfig {
-        maintenance_interval: None,
-        datastore: fleetdb::datastore::DatastoreOptions { block_rows: 4, ..Default::default() },
-        ..Default::default()
-    };
-    let (e, _) = Engine::open(dir.path(), cfg).unwrap();
-    let mut s = Session::new(Services::of(&e).unwrap());
+    let (_dir, mut s) = session_with_blocks_of(4);
     rows(
         &mut s,
         "CREATE DATASTORE r (machine_id TEXT, v DOUBLE PRECISION, n BIGINT, status TEXT) WITH (series_key = 'machine_id')",
@@ -505,14 +504,7 @@ fn per_value_counts_past_their_cap_are_counted_from_rows() {
     // Blocks of 256 rows, 128 values each: 100,000 values in all, past the 65,536 values whose
     // counts are added up from statistics; the blocks past the cap are decoded and grouped.
     use fleetdb::batch::{Batch, Column, DataType, Field, StrVec, Values};
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = EngineConfig {
-        maintenance_interval: None,
-        datastore: fleetdb::datastore::DatastoreOptions { block_rows: 256, ..Default::default() },
-        ..Default::default()
-    };
-    let (e, _) = Engine::open(dir.path(), cfg).unwrap();
-    let mut s = Session::new(Services::of(&e).unwrap());
+    let (_dir, mut s) = session_with_blocks_of(256);
     rows(&mut s, "CREATE DATASTORE w (k TEXT) WITH (series_key = 'k')");
     let n = 200_000i64;
     let keys: Vec<String> = (0..n).map(|i| format!("k{:06}", i / 2)).collect();
@@ -524,8 +516,8 @@ fn per_value_counts_past_their_cap_are_counted_from_rows() {
         ],
     )
     .unwrap();
-    e.append_rows("w", batch, None).unwrap();
-    e.checkpoint().unwrap();
+    s.engine().append_rows("w", batch, None).unwrap();
+    s.engine().checkpoint().unwrap();
     let q =
         "SELECT count(*), count(DISTINCT c), min(c), max(c), sum(c) FROM (SELECT k, count(*) AS c FROM w GROUP BY k) t";
     assert_eq!(rows(&mut s, q), [["100000", "1", "2", "2", "200000"]]);

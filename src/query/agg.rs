@@ -631,30 +631,27 @@ pub(crate) struct ColTotals {
 }
 
 /// Adds whole blocks' statistics to `acc`, the accumulator of `call` (count(*) over `rows`
-/// rows; count, sum, avg, min or max of a column whose totals are `col`). False when the
+/// rows; count, sum, avg, min or max of a column whose totals are `t`). False when the
 /// call is not one statistics answer (the caller then must not skip those blocks' rows).
-pub(crate) fn add_totals(acc: &mut Acc, call: &AggCall, rows: u64, col: Option<&ColTotals>) -> bool {
+pub(crate) fn add_totals(acc: &mut Acc, call: &AggCall, rows: u64, t: &ColTotals) -> bool {
     use crate::datastore::file::BlockStats;
     if call.distinct {
         return false;
     }
-    // No totals for the column: no block was answered from statistics.
-    let none = ColTotals::default();
-    let col = Some(col.unwrap_or(&none));
     let max = call.func == AggFunc::Max;
-    match (call.func, acc, col) {
-        (AggFunc::CountStar, Acc::Count(c), _) => *c += rows as i64,
-        (AggFunc::Count, Acc::Count(c), Some(t)) => *c += t.present as i64,
-        (AggFunc::Sum | AggFunc::Avg, Acc::SumInt(s, n), Some(t)) => {
+    match (call.func, acc) {
+        (AggFunc::CountStar, Acc::Count(c)) => *c += rows as i64,
+        (AggFunc::Count, Acc::Count(c)) => *c += t.present as i64,
+        (AggFunc::Sum | AggFunc::Avg, Acc::SumInt(s, n)) => {
             *s += t.sum_int;
             *n += t.present as i64;
         }
-        (AggFunc::Sum | AggFunc::Avg, Acc::SumFloat { n, sum, inf }, Some(t)) => {
+        (AggFunc::Sum | AggFunc::Avg, Acc::SumFloat { n, sum, inf }) => {
             *n += t.present as i64;
             *sum += t.sum_float;
             *inf |= t.flags & BlockStats::INFINITE != 0;
         }
-        (AggFunc::Min | AggFunc::Max, Acc::ExtremeFloat(best), Some(t)) => {
+        (AggFunc::Min | AggFunc::Max, Acc::ExtremeFloat(best)) => {
             for x in [t.min_float, t.max_float].into_iter().flatten() {
                 extreme_float(best, x, max);
             }
@@ -662,7 +659,7 @@ pub(crate) fn add_totals(acc: &mut Acc, call: &AggCall, rows: u64, col: Option<&
                 extreme_float(best, f64::NAN, max);
             }
         }
-        (AggFunc::Min | AggFunc::Max, Acc::ExtremeInt(best), Some(t)) => {
+        (AggFunc::Min | AggFunc::Max, Acc::ExtremeInt(best)) => {
             for x in [t.min_int, t.max_int].into_iter().flatten() {
                 extreme_int(best, x, max);
             }

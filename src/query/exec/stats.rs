@@ -162,8 +162,10 @@ fn totals_without_groups(
     let Some(mut next) = reader(scan, filter, &cols, whole, &totals) else { return Ok(None) };
     let add = |accs: &mut [crate::query::agg::Acc]| -> SqlResult<()> {
         let t = totals.lock().unwrap_or_else(|p| p.into_inner());
+        // A column without totals had no block answered from statistics.
+        let none = crate::query::agg::ColTotals::default();
         for (ai, call) in aggs.iter().enumerate() {
-            let col = arg_col(call).and_then(|c| t.cols.get(&c));
+            let col = arg_col(call).and_then(|c| t.cols.get(&c)).unwrap_or(&none);
             if !add_totals(&mut accs[ai], call, t.rows, col) {
                 return Err(SqlError::new("XX000", "block statistics do not fit an aggregate they were taken for"));
             }
