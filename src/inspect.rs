@@ -58,7 +58,7 @@ pub fn inspect(path: &Path, verify: bool) -> Result<String> {
         let _ = writeln!(out, "datastore file {} (format version {})", path.display(), file::VERSION);
         let _ = writeln!(
             out,
-            "partition {}  seq {}  rows {}  blocks {} x {} rows  bytes {}  max LSN {}  sort key {:?}",
+            "partition {}  seq {}  rows {}  blocks {} (at most {} rows each)  bytes {}  max LSN {}  sort key {:?}",
             day_name(m.spec.day),
             m.spec.seq,
             m.rows,

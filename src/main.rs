@@ -114,7 +114,11 @@ fn serve(cfg: &cli::config::ServeConfig) -> Result<(), String> {
     // After a restart for a failed log (see `watch_the_log`), an open that fails for the disk
     // is tried again until it works, rather than leaving the server down.
     let (engine, report) = loop {
-        match Engine::open(&cfg.data_dir, EngineConfig::default()) {
+        let ecfg = EngineConfig {
+            datastore: fleetdb::datastore::DatastoreOptions { block_rows: cfg.block_rows, ..Default::default() },
+            ..Default::default()
+        };
+        match Engine::open(&cfg.data_dir, ecfg) {
             Ok(opened) => break opened,
             Err(e @ (fleetdb::Error::Io { .. } | fleetdb::Error::WalPoisoned(_))) if restarted().is_some() => {
                 tracing::warn!("cannot open the data directory yet ({e}); trying again in 5 s");

@@ -194,10 +194,10 @@ fn unknown_versions_are_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
     let ds = find(dir.path(), "fds")[0].clone();
-    set_version(&ds, 3);
+    set_version(&ds, 4);
     let err = DsFile::open(&ds).unwrap_err();
-    assert!(matches!(err, Error::UnsupportedVersion { found: 3, .. }), "{err}");
-    assert!(err.to_string().contains("version 3 is not supported"), "{err}");
+    assert!(matches!(err, Error::UnsupportedVersion { found: 4, .. }), "{err}");
+    assert!(err.to_string().contains("version 4 is not supported"), "{err}");
     let ch = find(dir.path(), "fch")[0].clone();
     set_version(&ch, 9);
     assert!(matches!(ChSegment::open(&ch).unwrap_err(), Error::UnsupportedVersion { found: 9, .. }));

@@ -19,7 +19,7 @@ CREATE TABLE upserts (id INT PRIMARY KEY, name TEXT, hits INT, seen TIMESTAMPTZ)
 CREATE TABLE blobs (id INT PRIMARY KEY, b BYTEA);";
 
 const SETUP_FLEETDB: &str = "
-CREATE DATASTORE readings;
+CREATE DATASTORE readings WITH (series_key = 'machine_id');
 CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT, location TEXT, capacity INT);
 CREATE TABLE nums (id INT PRIMARY KEY, a INT, b BIGINT, x DOUBLE PRECISION, s TEXT, flag BOOLEAN);
 CREATE TABLE docs (id INT PRIMARY KEY, doc JSON);
@@ -141,7 +141,10 @@ fn rows_eq(a: &[Vec<String>], b: &[Vec<String>]) -> bool {
 fn fleetdb_answers_like_postgres() {
     let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
-    let db = Fleetdb::start(dir.path());
+    // Blocks of at most 16 rows, ending where a machine's series does: queries meet blocks
+    // wholly inside their time range (answered from statistics, per machine too) and blocks
+    // the range cuts (searched by time), as well as memtable rows.
+    let db = Fleetdb::start_with(dir.path(), &["--block-rows", "16"], &[]);
     for stmt in SETUP_PG.split(';').filter(|s| !s.trim().is_empty()) {
         common::ok(pg.psql(stmt), stmt);
     }

@@ -45,10 +45,80 @@ impl Bitmap {
         self.len += 1;
         self.set(self.len - 1, v);
     }
+    /// Appends `n` bits, all `v` (a word at a time).
+    pub fn push_n(&mut self, n: usize, v: bool) {
+        let end = self.len + n;
+        self.words.resize(end.div_ceil(64), 0);
+        if v {
+            let mut i = self.len;
+            while i < end && !i.is_multiple_of(64) {
+                self.set(i, true);
+                i += 1;
+            }
+            while i + 64 <= end {
+                self.words[i / 64] = u64::MAX;
+                i += 64;
+            }
+            while i < end {
+                self.set(i, true);
+                i += 1;
+            }
+        }
+        self.len = end;
+    }
+    /// Appends `other`'s bits (a word at a time). Bits past `len` are always zero, so a
+    /// shifted word brings none of them in.
+    pub fn append(&mut self, other: &Bitmap) {
+        let end = self.len + other.len;
+        let (base, shift) = (self.len / 64, self.len % 64);
+        self.words.resize(end.div_ceil(64), 0);
+        for (k, &w) in other.words.iter().enumerate() {
+            if shift == 0 {
+                self.words[base + k] = w;
+            } else {
+                self.words[base + k] |= w << shift;
+                if let Some(next) = self.words.get_mut(base + k + 1) {
+                    *next |= w >> (64 - shift);
+                }
+            }
+        }
+        self.len = end;
+    }
     pub fn count_set(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
     pub fn count_unset(&self) -> usize {
         self.len - self.count_set()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appending_words_is_pushing_bits() {
+        // Every start offset within a word, lengths across word boundaries, both fills.
+        for a in [0usize, 1, 5, 63, 64, 65, 130] {
+            for b in [0usize, 1, 3, 63, 64, 65, 200] {
+                let bit = |i: usize| (i * 7 + i / 3) % 5 < 2;
+                let mut x = Bitmap::default();
+                let mut y = Bitmap::default();
+                (0..a).for_each(|i| x.push(bit(i)));
+                (0..a).for_each(|i| y.push(bit(i)));
+                let mut other = Bitmap::default();
+                (0..b).for_each(|i| other.push(bit(i + 1000)));
+                x.append(&other);
+                (0..b).for_each(|i| y.push(bit(i + 1000)));
+                assert_eq!(x, y, "append {a} + {b}");
+                for v in [true, false] {
+                    let (mut p, mut q) = (x.clone(), x.clone());
+                    p.push_n(b, v);
+                    (0..b).for_each(|_| q.push(v));
+                    assert_eq!(p, q, "push_n {a} + {b} of {v}");
+                    assert_eq!(p.count_set(), (0..p.len()).filter(|&i| p.get(i)).count());
+                }
+            }
+        }
     }
 }

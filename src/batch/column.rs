@@ -185,8 +185,9 @@ impl Column {
         }
         if self.validity.is_some() || other.validity.is_some() {
             let mut v = self.validity.take().unwrap_or_else(|| Bitmap::new_set(before));
-            for i in 0..other.len() {
-                v.push(other.is_valid(i));
+            match &other.validity {
+                Some(o) => v.append(o),
+                None => v.push_n(other.len(), true),
             }
             self.validity = Some(v);
         }
@@ -196,7 +197,7 @@ impl Column {
     pub fn extend_nulls(&mut self, n: usize) {
         let before = self.len();
         let mut v = self.validity.take().unwrap_or_else(|| Bitmap::new_set(before));
-        (0..n).for_each(|_| v.push(false));
+        v.push_n(n, false);
         self.values.push_defaults(n);
         self.validity = Some(v);
     }

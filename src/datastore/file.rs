@@ -12,8 +12,10 @@ use crate::util::container::{self, FormatError, corrupt};
 
 pub const MAGIC: [u8; 8] = *b"FLEETDS\0";
 /// Version 2 adds block statistics (flags, sum, per-value counts) to each block entry;
-/// version-1 files are still read (their blocks have no [`BlockStats`]).
-pub const VERSION: u32 = 2;
+/// version 3 lets blocks differ in length (each block's rows in the footer), so that blocks
+/// end where a series does. Versions 1 and 2 are still read (version-1 blocks have no
+/// [`BlockStats`]; both have blocks of `block_rows` rows).
+pub const VERSION: u32 = 3;
 /// Most distinct values of a dictionary column whose per-value counts a block records.
 const MAX_BLOCK_COUNTS: usize = 255;
 const HEADER_LEN: usize = container::HEADER_LEN;
@@ -91,7 +93,11 @@ pub struct FileMeta {
     pub rows: u64,
     pub min_time: i64,
     pub max_time: i64,
+    /// The most rows a block holds.
     pub block_rows: u32,
+    /// Block `b` holds file rows `block_starts[b] .. block_starts[b + 1]` (one entry more
+    /// than there are blocks, the last being `rows`).
+    pub block_starts: Vec<u64>,
     pub columns: Vec<ColumnMeta>,
     pub file_len: u64,
 }
@@ -102,8 +108,12 @@ impl FileMeta {
     }
     /// Rows in block `b`.
     pub fn block_len(&self, b: usize) -> usize {
-        let start = b as u64 * self.block_rows as u64;
-        (self.rows - start).min(self.block_rows as u64) as usize
+        (self.block_starts[b + 1] - self.block_starts[b]) as usize
+    }
+    /// The block holding file row `row`, and the row's position in it.
+    pub fn block_of_row(&self, row: u64) -> (usize, usize) {
+        let b = self.block_starts.partition_point(|&s| s <= row).saturating_sub(1);
+        (b, (row - self.block_starts[b]) as usize)
     }
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
@@ -199,6 +209,8 @@ fn block_sums(values: &Values, valid: &dyn Fn(usize) -> bool, codes: Option<&[u3
 pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
     let rows = batch.num_rows();
     let block_rows = block_rows.max(1) as usize;
+    let key = Some(spec.sort_key.as_str()).filter(|k| !k.is_empty()).and_then(|k| batch.column(k));
+    let block_starts = block_starts(key, rows, block_rows);
     let mut out = Vec::with_capacity(rows * batch.columns.len() + 4096);
     container::begin(&MAGIC, VERSION, &mut out);
 
@@ -249,10 +261,10 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
             }
         }
 
-        let mut blocks = Vec::with_capacity(rows.div_ceil(block_rows));
+        let mut blocks = Vec::with_capacity(block_starts.len() - 1);
         let mut raw = Vec::new();
-        for start in (0..rows).step_by(block_rows) {
-            let end = (start + block_rows).min(rows);
+        for w in block_starts.windows(2) {
+            let (start, end) = (w[0] as usize, w[1] as usize);
             let values = slice_values(&filled, start, end);
             let valid = |i: usize| col.is_valid(start + i);
             let (min, max) = block_stats(&values, &valid);
@@ -300,6 +312,7 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
         min_time,
         max_time,
         block_rows: block_rows as u32,
+        block_starts,
         columns,
         file_len: 0,
     };
@@ -307,6 +320,59 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
     write_footer(&meta, &mut out);
     container::finish(&MAGIC, footer_start, &mut out);
     out
+}
+
+/// Where each block starts (and, last, `rows`). Without a sort key, every `block_rows` rows.
+/// With one, blocks end where a series does, so that most blocks hold one series (their
+/// statistics then answer per-series aggregates, and their time range is the series'):
+/// a series of `block_rows` rows or more is cut into equal blocks; shorter ones are packed
+/// whole into a block until it holds a sixteenth of `block_rows` or the next one does not fit.
+fn block_starts(key: Option<&Column>, rows: usize, block_rows: usize) -> Vec<u64> {
+    let mut starts = vec![0u64];
+    let Some(key) = key.filter(|k| matches!(k.values, Values::Text(_))) else {
+        starts.extend((block_rows..rows).step_by(block_rows).map(|s| s as u64));
+        if rows > 0 {
+            starts.push(rows as u64);
+        }
+        return starts;
+    };
+    let Values::Text(v) = &key.values else { return starts };
+    let same = |a: usize, b: usize| match (key.is_valid(a), key.is_valid(b)) {
+        (true, true) => v.get(a) == v.get(b),
+        (x, y) => x == y,
+    };
+    // The end of the series run holding row `s`.
+    let run_end = |s: usize| {
+        let mut e = s + 1;
+        while e < rows && same(s, e) {
+            e += 1;
+        }
+        e
+    };
+    let fill = (block_rows / 16).max(1);
+    let mut s = 0;
+    while s < rows {
+        let e = run_end(s);
+        if e - s >= block_rows {
+            let parts = (e - s).div_ceil(block_rows);
+            let part = (e - s).div_ceil(parts);
+            starts.extend((s + part..e).step_by(part).map(|x| x as u64));
+            starts.push(e as u64);
+            s = e;
+            continue;
+        }
+        let mut end = e;
+        while end - s < fill && end < rows {
+            let next = run_end(end);
+            if next - s > block_rows {
+                break;
+            }
+            end = next;
+        }
+        starts.push(end as u64);
+        s = end;
+    }
+    starts
 }
 
 /// Values `start..end` of a column, copied.
@@ -345,6 +411,9 @@ fn write_footer(m: &FileMeta, out: &mut Vec<u8>) {
     }
     out.put_u32(m.columns.len() as u32);
     out.put_u32(m.num_blocks() as u32);
+    for w in m.block_starts.windows(2) {
+        out.put_u32((w[1] - w[0]) as u32);
+    }
     for c in &m.columns {
         out.put_str16(&c.name);
         out.put_u8(c.data_type as u8);
@@ -406,8 +475,28 @@ impl FileMeta {
         }
         let ncols = r.u32().ok_or_else(e)? as usize;
         let nblocks = r.u32().ok_or_else(e)? as usize;
-        if block_rows == 0 || rows.div_ceil(block_rows as u64) != nblocks as u64 {
-            return Err(corrupt("block count"));
+        if block_rows == 0 {
+            return Err(corrupt("block rows"));
+        }
+        let mut block_starts = Vec::with_capacity(nblocks.min(1 << 20) + 1);
+        block_starts.push(0u64);
+        if version >= 3 {
+            // Each block's rows: between 1 and block_rows, adding up to the file's rows.
+            for _ in 0..nblocks {
+                let n = r.u32().ok_or_else(e)?;
+                if n == 0 || n > block_rows {
+                    return Err(corrupt("block length"));
+                }
+                block_starts.push(block_starts[block_starts.len() - 1] + n as u64);
+            }
+            if block_starts[nblocks] != rows {
+                return Err(corrupt("block lengths"));
+            }
+        } else {
+            if rows.div_ceil(block_rows as u64) != nblocks as u64 {
+                return Err(corrupt("block count"));
+            }
+            block_starts.extend((1..=nblocks as u64).map(|b| (b * block_rows as u64).min(rows)));
         }
         let mut columns = Vec::with_capacity(ncols.min(4096));
         for _ in 0..ncols {
@@ -443,7 +532,7 @@ impl FileMeta {
             return Err(corrupt("footer (trailing bytes)"));
         }
         let spec = FileSpec { day, seq, max_lsn, sort_key, replaces, sources };
-        Ok(FileMeta { spec, rows, min_time, max_time, block_rows, columns, file_len: buf.len() as u64 })
+        Ok(FileMeta { spec, rows, min_time, max_time, block_rows, block_starts, columns, file_len: buf.len() as u64 })
     }
 }
 
@@ -541,4 +630,94 @@ pub fn read_block(
         return Err(corrupt("block encoding does not match column type"));
     }
     Ok(Column::with_validity(values, validity))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(runs: &[(&str, usize)]) -> Column {
+        let mut v = StrVec::with_capacity(0, 0);
+        let mut valid = Vec::new();
+        for &(k, n) in runs {
+            for _ in 0..n {
+                v.push(k);
+                valid.push(!k.is_empty());
+            }
+        }
+        let mut bm = Bitmap::new_set(valid.len());
+        for (i, ok) in valid.iter().enumerate() {
+            bm.set(i, *ok);
+        }
+        Column::with_validity(Values::Text(v), Some(bm))
+    }
+
+    /// Block lengths for series runs (an empty name is a NULL key).
+    fn lengths(runs: &[(&str, usize)], block_rows: usize) -> Vec<u64> {
+        let rows = runs.iter().map(|r| r.1).sum();
+        let s = block_starts(Some(&keys(runs)), rows, block_rows);
+        assert_eq!((s[0], *s.last().unwrap()), (0, rows as u64));
+        s.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    #[test]
+    fn blocks_end_where_series_do() {
+        // Long series: cut into equal blocks, never two series in one.
+        assert_eq!(lengths(&[("a", 8640), ("b", 8640)], 8192), [4320, 4320, 4320, 4320]);
+        assert_eq!(lengths(&[("a", 8192), ("b", 100)], 8192), [8192, 100]);
+        assert_eq!(lengths(&[("a", 20_000)], 8192), [6667, 6667, 6666]);
+        // Series of a sixteenth of block_rows or more: a block each.
+        assert_eq!(lengths(&[("a", 3000), ("b", 600), ("c", 3000)], 8192), [3000, 600, 3000]);
+        // Shorter ones packed whole until the block holds that many, or the next does not fit.
+        assert_eq!(lengths(&[("a", 100), ("b", 300), ("c", 200), ("d", 5)], 8192), [600, 5]);
+        assert_eq!(lengths(&[("a", 100), ("b", 10_000)], 8192), [100, 5000, 5000]);
+        assert_eq!(lengths(&[("a", 100), ("b", 8000), ("c", 50)], 8192), [8100, 50]);
+        // NULL keys are a series of their own.
+        assert_eq!(lengths(&[("", 5), ("a", 5)], 5), [5, 5]);
+        // No sort key: every block_rows rows.
+        assert_eq!(block_starts(None, 10, 4), [0, 4, 8, 10]);
+        assert_eq!(block_starts(None, 0, 4), [0]);
+        assert_eq!(block_starts(Some(&keys(&[])), 0, 4), [0]);
+    }
+
+    #[test]
+    fn variable_blocks_round_trip_and_bad_lengths_are_refused() {
+        let k = keys(&[("a", 7), ("b", 3)]);
+        let t = Column::new(Values::Timestamp((0..10).collect()));
+        let batch = Batch {
+            fields: vec![
+                crate::batch::Field::new("time", DataType::Timestamp),
+                crate::batch::Field::new("k", DataType::Text),
+            ],
+            columns: vec![t, k],
+        };
+        let spec = FileSpec { sort_key: "k".into(), ..Default::default() };
+        let bytes = encode_file(&spec, &batch, 4);
+        let meta = FileMeta::parse(&bytes).unwrap();
+        assert_eq!(meta.block_starts, [0, 4, 7, 10]);
+        assert_eq!((meta.block_len(1), meta.block_of_row(6), meta.block_of_row(7)), (3, (1, 2), (2, 0)));
+        let times: Vec<Vec<i64>> = (0..3)
+            .map(|b| match read_block(&bytes, &meta, 0, b, None).unwrap().values {
+                Values::Timestamp(t) => t,
+                v => panic!("{v:?}"),
+            })
+            .collect();
+        assert_eq!(times, [vec![0, 1, 2, 3], vec![4, 5, 6], vec![7, 8, 9]]);
+        // A block length above block_rows is refused (the footer's checksum redone).
+        let mut bad = meta.clone();
+        bad.block_starts = vec![0, 5, 7, 10];
+        let mut out = bytes[..container::HEADER_LEN].to_vec();
+        let data_end = bytes.len() - container::TRAILER_LEN - footer_len(&bytes);
+        out.extend_from_slice(&bytes[container::HEADER_LEN..data_end]);
+        let start = out.len();
+        write_footer(&bad, &mut out);
+        container::finish(&MAGIC, start, &mut out);
+        assert!(format!("{:?}", FileMeta::parse(&out).unwrap_err()).contains("block length"));
+    }
+
+    fn footer_len(bytes: &[u8]) -> usize {
+        let mut out = Vec::new();
+        write_footer(&FileMeta::parse(bytes).unwrap(), &mut out);
+        out.len()
+    }
 }

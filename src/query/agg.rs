@@ -11,7 +11,7 @@ use crate::batch::{Batch, Column, DataType, Values};
 
 mod group;
 
-pub(crate) use group::{aggregate, aggregate_with};
+pub(crate) use group::{GroupAccs, aggregate, aggregate_with};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AggFunc {
@@ -685,7 +685,9 @@ pub(crate) fn same_value(c: &Column, a: usize, b: usize) -> bool {
 
 /// Sum of `v` with eight independent accumulators (the additions pipeline and vectorise);
 /// with `valid`, only the rows it marks.
-fn sum_slice(v: &[f64], valid: Option<&crate::batch::Bitmap>) -> (f64, i64) {
+/// Sum and count of the present values of `v`, whose first value is row `at` of the column
+/// `valid` belongs to.
+fn sum_slice(v: &[f64], valid: Option<&crate::batch::Bitmap>, at: usize) -> (f64, i64) {
     match valid {
         None => {
             let mut acc = [0.0f64; 8];
@@ -701,7 +703,7 @@ fn sum_slice(v: &[f64], valid: Option<&crate::batch::Bitmap>) -> (f64, i64) {
         Some(m) => {
             let (mut sum, mut n) = (0.0, 0i64);
             for (i, x) in v.iter().enumerate() {
-                if m.get(i) {
+                if m.get(at + i) {
                     sum += x;
                     n += 1;
                 }
@@ -714,47 +716,85 @@ fn sum_slice(v: &[f64], valid: Option<&crate::batch::Bitmap>) -> (f64, i64) {
 /// Feeds a whole batch's column to one accumulator (no GROUP BY) with a typed kernel; false
 /// when there is none for this aggregate and type (the caller feeds row by row).
 fn feed_whole(acc: &mut Acc, call: &AggCall, cols: &[&Column], n: usize) -> bool {
+    feed_rows(acc, call, cols, 0..n)
+}
+
+/// Feeds rows `rows` of the argument columns to one accumulator with a typed kernel (a
+/// batch without GROUP BY, or a run of rows of one group); false, having fed nothing, when
+/// there is none for this aggregate and type (the caller feeds row by row). Whether there
+/// is depends only on the accumulator's kind and the columns' types.
+pub(crate) fn feed_rows(acc: &mut Acc, call: &AggCall, cols: &[&Column], rows: std::ops::Range<usize>) -> bool {
     // Merges of partial results add up their inputs' values: the generic path does.
     if matches!(call.func, AggFunc::CountMerge | AggFunc::AvgMerge) {
         return false;
     }
     let max = call.func == AggFunc::Max;
+    let (at, n) = (rows.start, rows.len());
+    let present = |valid: Option<&crate::batch::Bitmap>, i: usize| valid.is_none_or(|m| m.get(at + i));
     match (acc, cols.first().map(|c| (&c.values, c.validity.as_ref()))) {
         (Acc::Count(c), _) if call.func == AggFunc::CountStar => *c += n as i64,
         (Acc::Count(c), Some((_, None))) => *c += n as i64,
-        (Acc::Count(c), Some((_, Some(m)))) => *c += (0..n).filter(|&i| m.get(i)).count() as i64,
+        (Acc::Count(c), Some((_, Some(m)))) => *c += rows.filter(|&i| m.get(i)).count() as i64,
         (Acc::SumFloat { n: k, sum, inf }, Some((Values::Float64(v), valid))) => {
-            let (s, cnt) = sum_slice(v, valid);
+            let v = &v[rows];
+            let (s, cnt) = sum_slice(v, valid, at);
             if !s.is_finite() {
                 // An infinite input, or an overflow (which finish reports).
-                *inf |= v.iter().enumerate().any(|(i, x)| x.is_infinite() && valid.is_none_or(|m| m.get(i)));
+                *inf |= v.iter().enumerate().any(|(i, x)| x.is_infinite() && present(valid, i));
             }
             *k += cnt;
             *sum += s;
         }
         (Acc::SumInt(s, k), Some((Values::Int64(v), valid))) => {
-            for (i, x) in v.iter().enumerate() {
-                if valid.is_none_or(|m| m.get(i)) {
+            for (i, x) in v[rows].iter().enumerate() {
+                if present(valid, i) {
                     *s += *x as i128;
                     *k += 1;
                 }
             }
         }
         (Acc::ExtremeFloat(best), Some((Values::Float64(v), valid))) => {
-            for (i, &x) in v.iter().enumerate() {
-                if valid.is_none_or(|m| m.get(i)) {
+            for (i, &x) in v[rows].iter().enumerate() {
+                if present(valid, i) {
                     extreme_float(best, x, max);
                 }
             }
         }
         (Acc::ExtremeInt(best), Some((Values::Int64(v) | Values::Timestamp(v), valid))) => {
+            let v = &v[rows];
             let pick = |it: &mut dyn Iterator<Item = i64>| if max { it.max() } else { it.min() };
             let found = match valid {
                 None => pick(&mut v.iter().copied()),
-                Some(m) => pick(&mut v.iter().enumerate().filter(|(i, _)| m.get(*i)).map(|(_, x)| *x)),
+                Some(_) => pick(&mut v.iter().enumerate().filter(|(i, _)| present(valid, *i)).map(|(_, x)| *x)),
             };
             if let Some(x) = found {
                 extreme_int(best, x, max);
+            }
+        }
+        (Acc::Floats(vals, fraction), Some((Values::Float64(v), valid)))
+            if matches!(call.func, AggFunc::PercentileCont { .. } | AggFunc::PercentileDisc { .. }) =>
+        {
+            let Some(fc) = cols.get(1) else { return false };
+            if n == 0 {
+                return true;
+            }
+            if fraction.is_null() {
+                // The fraction is the same in every row (a constant): the generic path takes
+                // the first non-NULL one it meets, as this does.
+                if let Some(r) = rows.clone().find(|&r| fc.is_valid(r)) {
+                    *fraction = Scalar::from_column(fc, call.args[1].ty(), r);
+                }
+            }
+            match valid {
+                None => vals.extend_from_slice(&v[rows]),
+                Some(_) => {
+                    vals.reserve(n);
+                    for (i, &x) in v[rows].iter().enumerate() {
+                        if present(valid, i) {
+                            vals.push(x);
+                        }
+                    }
+                }
             }
         }
         _ => return false,

@@ -476,8 +476,19 @@ pub(crate) fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
             cast(&c, e.ty(), *to)
         }
         Expr::Func { f, args, ty } => {
-            let cols = args.iter().map(|a| eval(a, b)).collect::<SqlResult<Vec<_>>>()?;
             let tys: Vec<SqlType> = args.iter().map(|a| a.ty()).collect();
+            // date_trunc / date_bin whose other arguments are constants: only the times are
+            // evaluated (no column of copies of each constant).
+            if matches!(f, Func::DateTrunc | Func::DateBin)
+                && args.len() >= 2
+                && args.iter().enumerate().all(|(i, a)| i == 1 || matches!(a, Expr::Lit { .. }))
+            {
+                let time = eval_ref(&args[1], b)?;
+                if let Some(c) = super::func::time_fast_path(*f, &time, &tys, args)? {
+                    return Ok(c);
+                }
+            }
+            let cols = args.iter().map(|a| eval(a, b)).collect::<SqlResult<Vec<_>>>()?;
             super::func::call(*f, &cols, &tys, *ty, n, args)
         }
         Expr::Case { whens, else_, ty } => {

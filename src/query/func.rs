@@ -162,7 +162,9 @@ pub(crate) fn call(
     if matches!(f, Func::RegexMatch | Func::RegexIMatch) {
         return regex_call(f, cols, tys, n);
     }
-    if let Some(c) = time_fast_path(f, cols, tys, args)? {
+    if let Some(time) = cols.get(1)
+        && let Some(c) = time_fast_path(f, time, tys, args)?
+    {
         return Ok(c);
     }
     if f == Func::PgSleep {
@@ -352,8 +354,8 @@ pub(crate) fn parse_text_array(s: &str) -> SqlResult<Vec<String>> {
 }
 
 /// `date_trunc` with a fixed-width unit and `date_bin` with a literal stride, over a timestamp
-/// column: plain integer arithmetic per value.
-fn time_fast_path(f: Func, cols: &[Column], tys: &[SqlType], args: &[Expr]) -> SqlResult<Option<Column>> {
+/// column (`time`, the second argument's values): plain integer arithmetic per value.
+pub(crate) fn time_fast_path(f: Func, time: &Column, tys: &[SqlType], args: &[Expr]) -> SqlResult<Option<Column>> {
     let width = |unit: &str| -> Option<i64> {
         Some(match unit {
             "microsecond" | "microseconds" => 1,
@@ -368,7 +370,7 @@ fn time_fast_path(f: Func, cols: &[Column], tys: &[SqlType], args: &[Expr]) -> S
     let (step, origin, col) = match (f, args) {
         (Func::DateTrunc, [Expr::Lit { value: Scalar::Text(u), .. }, _]) if tys[1].is_timestamp() => {
             let Some(w) = width(&u.to_ascii_lowercase()) else { return Ok(None) };
-            (w, 0, &cols[1])
+            (w, 0, time)
         }
         (Func::DateBin, [Expr::Lit { value: stride, .. }, _, rest @ ..]) if tys[1].is_timestamp() => {
             let iv = match stride {
@@ -394,7 +396,7 @@ fn time_fast_path(f: Func, cols: &[Column], tys: &[SqlType], args: &[Expr]) -> S
             if iv.months != 0 || step <= 0 {
                 return Ok(None);
             }
-            (step, origin, &cols[1])
+            (step, origin, time)
         }
         _ => return Ok(None),
     };

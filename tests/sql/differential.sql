@@ -494,3 +494,13 @@ SELECT m.location, count(*) FROM nums n CROSS JOIN machines m WHERE n.id < 3 GRO
 -- DISTINCT of doubles: 0 and -0 are one value, and so is every NaN
 SELECT count(DISTINCT v), count(v) FROM (VALUES (0.0::float8), (-0.0::float8), ('NaN'::float8), ('NaN'::float8), (1.5::float8)) t(v)
 SELECT k, count(DISTINCT v) FROM (VALUES (1, 0.0::float8), (1, -0.0::float8), (2, 'NaN'::float8), (2, 'NaN'::float8)) t(k, v) GROUP BY k ORDER BY k
+-- per-series blocks: aggregates per machine from block statistics, blocks cut by the time range
+SELECT machine_id, count(*), count(vibration), sum(rpm), round(avg(temperature)::numeric, 6), min(vibration), max(vibration), min(time), max(time) FROM readings GROUP BY machine_id ORDER BY 1
+SELECT machine_id, count(*), sum(rpm), round(avg(vibration)::numeric, 6), max(temperature), min(power) FROM readings WHERE time > (SELECT min(time) FROM readings) + INTERVAL '20 hours' AND time < (SELECT max(time) FROM readings) - INTERVAL '3 hours' GROUP BY 1 ORDER BY 1
+SELECT machine_id, max(vibration) FROM readings WHERE time > (SELECT max(time) FROM readings) - INTERVAL '1 hour' GROUP BY machine_id HAVING max(vibration) > 1 ORDER BY 2 DESC, 1
+SELECT machine_id, max(vibration) AS m FROM readings WHERE time > (SELECT max(time) FROM readings) - INTERVAL '1 day' GROUP BY machine_id ORDER BY m DESC, machine_id LIMIT 5
+SELECT machine_id, count(*), count(rpm), sum(rpm), min(rpm), max(rpm) FROM readings WHERE time >= '2026-01-02' GROUP BY machine_id ORDER BY 1
+SELECT status, count(*), sum(rpm), max(time) FROM readings WHERE time >= (SELECT min(time) FROM readings) + INTERVAL '2 hours' GROUP BY status ORDER BY 1
+SELECT machine_id, time, vibration FROM readings WHERE time >= (SELECT max(time) FROM readings) - INTERVAL '40 minutes' ORDER BY machine_id, time
+SELECT count(*), min(time), max(time), count(DISTINCT machine_id) FROM readings WHERE time > (SELECT min(time) FROM readings) + INTERVAL '90 minutes' AND time <= (SELECT min(time) FROM readings) + INTERVAL '150 minutes'
+SELECT m.model_type, count(*), round(avg(r.vibration)::numeric, 6), max(r.temperature) FROM readings r JOIN machines m ON r.machine_id = m.machine_id WHERE r.time >= '2026-01-02' GROUP BY 1 ORDER BY 1

@@ -6,7 +6,6 @@ use crate::query::ast;
 use crate::query::copy::CopyFormat;
 use crate::query::error::{SqlError, SqlResult};
 use crate::query::exec::run;
-use crate::query::expr::scalars_to_column;
 use crate::query::parse::parse_query;
 use crate::query::plan::OutCol;
 use crate::query::scalar::{Param, Scalar};
@@ -167,25 +166,10 @@ impl Session {
                 .collect();
             return self.put_messages(&spec.target.clone(), &msgs);
         }
-        let rows = crate::query::copy::parse(&spec.format, data)?;
-        for (i, r) in rows.iter().enumerate() {
-            if r.len() != spec.width {
-                return Err(SqlError::new(
-                    "22P04",
-                    format!("COPY row {} has {} columns where {} were expected", i + 1, r.len(), spec.width),
-                ));
-            }
-        }
-        let mut fields = Vec::with_capacity(spec.width);
-        let mut columns = Vec::with_capacity(spec.width);
-        let mut schema = Vec::with_capacity(spec.width);
-        for c in 0..spec.width {
-            let vals: Vec<Scalar> =
-                rows.iter().map(|r| r[c].clone().map(Scalar::Text).unwrap_or(Scalar::Null)).collect();
-            columns.push(scalars_to_column(&vals, SqlType::Unknown)?);
-            fields.push(Field::new(&format!("c{c}"), crate::batch::DataType::Text));
-            schema.push(OutCol { name: format!("c{c}"), ty: SqlType::Unknown });
-        }
+        let columns = crate::query::copy::parse_columns(&spec.format, data, spec.width)?;
+        let fields = (0..spec.width).map(|c| Field::new(&format!("c{c}"), crate::batch::DataType::Text)).collect();
+        let schema: Vec<OutCol> =
+            (0..spec.width).map(|c| OutCol { name: format!("c{c}"), ty: SqlType::Unknown }).collect();
         let batch = Batch { fields, columns };
         self.insert_rows(&spec.target.clone(), &spec.columns, &schema, &batch, false, true)
     }

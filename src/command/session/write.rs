@@ -516,6 +516,15 @@ pub(super) fn cast_column(c: &Column, from: SqlType, to: SqlType, name: &str) ->
     }
     let n = c.len();
     let mut vals = Vec::with_capacity(n);
+    // Text (COPY data, untyped literals) is parsed where it lies, not copied into a value first.
+    if let Values::Text(t) = &c.values
+        && (from == SqlType::Unknown || from.is_text())
+    {
+        for i in 0..n {
+            vals.push(if c.is_valid(i) { crate::query::scalar::parse_text(t.get(i), to)? } else { Scalar::Null });
+        }
+        return scalars_to_column(&vals, to);
+    }
     for i in 0..n {
         vals.push(cast_scalar(Scalar::from_column(c, from, i), from, to)?);
     }

@@ -19,10 +19,83 @@ pub(crate) fn aggregate(
 }
 
 /// Adds to finished-feeding accumulators what was not fed as rows.
-pub(crate) type AddToAccs<'a> = &'a dyn Fn(&mut [Acc]) -> SqlResult<()>;
+pub(crate) type AddToAccs<'a> = &'a dyn Fn(&mut dyn GroupAccs) -> SqlResult<()>;
 
-/// [`aggregate`]; without GROUP BY, `after` adds what was not fed as rows (whole blocks'
-/// statistics) to the accumulators before they are finished.
+/// The groups of an aggregate that has been fed its rows, for adding what was not.
+pub(crate) trait GroupAccs {
+    /// The accumulators (one per aggregate) of the group whose keys are `key`, made if new;
+    /// without GROUP BY, of the one group (`key` empty).
+    fn accs_of(&mut self, key: &[Scalar]) -> SqlResult<&mut [Acc]>;
+}
+
+/// Groups made after feeding cost what fed ones do: charged every CHARGE_GROUPS.
+const CHARGE_GROUPS: usize = 1024;
+
+struct Groups<'a> {
+    index: &'a mut KeyIndex,
+    keys: &'a mut Vec<Vec<Scalar>>,
+    accs: &'a mut Vec<Acc>,
+    aggs: &'a [AggCall],
+    grouped: bool,
+    key_bytes: &'a mut usize,
+    charge: &'a dyn Fn(usize, usize) -> SqlResult<()>,
+}
+
+impl GroupAccs for Groups<'_> {
+    fn accs_of(&mut self, key: &[Scalar]) -> SqlResult<&mut [Acc]> {
+        let n = self.aggs.len();
+        let g = if self.grouped {
+            let mut k = Vec::new();
+            for s in key {
+                scalar_key_bytes(s, &mut k)?;
+            }
+            match self.index.get(k.as_slice()) {
+                Some(&g) => g,
+                None => {
+                    let g = self.keys.len();
+                    *self.key_bytes += k.len();
+                    self.index.insert(k, g);
+                    self.keys.push(key.to_vec());
+                    self.accs.extend(self.aggs.iter().map(new_acc));
+                    if g.is_multiple_of(CHARGE_GROUPS) {
+                        (self.charge)(g + CHARGE_GROUPS, *self.key_bytes)?;
+                    }
+                    g
+                }
+            }
+        } else {
+            0
+        };
+        Ok(&mut self.accs[g * n..(g + 1) * n])
+    }
+}
+
+/// A key value's bytes as [`crate::table::append_key_bytes`] writes them from a column of
+/// its type (text, integers, timestamps, booleans, doubles and NULL).
+fn scalar_key_bytes(s: &Scalar, k: &mut Vec<u8>) -> SqlResult<()> {
+    match s {
+        Scalar::Null => k.push(0),
+        Scalar::Bool(b) => k.extend_from_slice(&[1, *b as u8]),
+        Scalar::Int(v) | Scalar::Time(v) => {
+            k.push(2);
+            k.extend_from_slice(&v.to_le_bytes());
+        }
+        Scalar::Float(v) => {
+            k.push(3);
+            k.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        Scalar::Text(t) => {
+            k.push(4);
+            k.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            k.extend_from_slice(t.as_bytes());
+        }
+        Scalar::Interval(_) => return Err(SqlError::new("XX000", "an interval group key added after feeding")),
+    }
+    Ok(())
+}
+
+/// [`aggregate`]; `after` adds what was not fed as rows (whole blocks' statistics) to the
+/// accumulators of the groups it names before they are finished.
 pub(crate) fn aggregate_with(
     next: &mut dyn FnMut() -> SqlResult<Option<Batch>>,
     group: &[Expr],
@@ -47,7 +120,6 @@ pub(crate) fn aggregate_with(
     // What each group costs: its hash table entry (twice, for the table's growth), key vector
     // and accumulators, plus its key's bytes twice (hashed, and as values). Charged every
     // CHARGE_GROUPS new groups, before the table grows much further.
-    const CHARGE_GROUPS: usize = 1024;
     let base = crate::query::guard::live();
     let per_group = 2 * (std::mem::size_of::<Vec<u8>>() + 16)
         + std::mem::size_of::<Vec<Scalar>>()
@@ -196,6 +268,19 @@ pub(crate) fn aggregate_with(
                         gids.push(id);
                     }
                 }
+                // One integer or time key without NULLs (a time bucket): runs of equal values
+                // are found on the slice, and each run's group looked up once.
+                [c] if let Values::Int64(v) | Values::Timestamp(v) = &c.values
+                    && c.validity.is_none() =>
+                {
+                    let mut r = 0;
+                    while r < n {
+                        let e = r + v[r..].iter().position(|&x| x != v[r]).unwrap_or(n - r);
+                        let id = group_id(r, &mut index, &mut kbuf, &mut keys, &mut accs, &mut key_bytes)?;
+                        gids.extend(std::iter::repeat_n(id, e - r));
+                        r = e;
+                    }
+                }
                 // One text or integer key: hash the value itself, no per-row allocation, and reuse
                 // the previous group for runs of equal keys (files are grouped by series).
                 [c] if matches!(c.values, Values::Text(_) | Values::Int64(_) | Values::Timestamp(_)) => {
@@ -225,15 +310,19 @@ pub(crate) fn aggregate_with(
                     }
                 }
             }
+            // Rows of one group come in runs (files hold each series' rows together, in time
+            // order): when there are few, each run is fed as a slice.
+            let runs = group_runs(&gids, n / 8);
             for (ai, call) in aggs.iter().enumerate() {
                 let owned = call.args.iter().map(|a| eval_ref(a, b)).collect::<SqlResult<Vec<_>>>()?;
                 let cols: Vec<&Column> = owned.iter().map(|c| &**c).collect();
                 let tys: Vec<SqlType> = call.args.iter().map(|a| a.ty()).collect();
-                // Fast paths for the common numeric aggregates over plain columns.
-                if !call.distinct && fast_feed(&mut accs, naggs, ai, call, &cols, &gids) {
-                    continue;
-                }
-                for r in 0..n {
+                // Typed kernels for the common numeric aggregates over plain columns: by runs,
+                // else row by row; the generic path otherwise.
+                let fed = !call.distinct
+                    && (runs.as_ref().is_some_and(|runs| feed_runs(&mut accs, naggs, ai, call, &cols, runs))
+                        || fast_feed(&mut accs, naggs, ai, call, &cols, &gids));
+                for r in (0..n).filter(|_| !fed) {
                     if r % 16_384 == 16_383 {
                         crate::query::guard::check()?;
                     }
@@ -253,10 +342,16 @@ pub(crate) fn aggregate_with(
                 }
             }
         }
-        if let Some(add) = after
-            && group.is_empty()
-        {
-            add(&mut accs)?;
+        if let Some(add) = after {
+            add(&mut Groups {
+                index: &mut index,
+                keys: &mut keys,
+                accs: &mut accs,
+                aggs,
+                grouped: !group.is_empty(),
+                key_bytes: &mut key_bytes,
+                charge: &charge,
+            })?;
         }
         Ok(())
     })();
@@ -287,6 +382,43 @@ pub(crate) fn aggregate_with(
     let fields =
         columns.iter().enumerate().map(|(i, c)| crate::batch::Field::new(&format!("c{i}"), c.data_type())).collect();
     Ok(Batch { fields, columns })
+}
+
+/// The runs of equal groups in `gids` as (first row, end, group), or `None` when there are
+/// more than `max`.
+fn group_runs(gids: &[usize], max: usize) -> Option<Vec<(usize, usize, usize)>> {
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    let mut start = 0;
+    while start < gids.len() {
+        let g = gids[start];
+        let end = start + gids[start..].iter().position(|&x| x != g).unwrap_or(gids.len() - start);
+        if runs.len() == max {
+            return None;
+        }
+        runs.push((start, end, g));
+        start = end;
+    }
+    Some(runs)
+}
+
+/// Feeds each run of rows of one group to that group's accumulator of aggregate `ai` with a
+/// typed kernel; false, having fed nothing, when there is none (every group's accumulator is
+/// of one kind, so the first run decides for all).
+fn feed_runs(
+    accs: &mut [Acc],
+    naggs: usize,
+    ai: usize,
+    call: &AggCall,
+    cols: &[&Column],
+    runs: &[(usize, usize, usize)],
+) -> bool {
+    for (i, &(start, end, g)) in runs.iter().enumerate() {
+        if !feed_rows(&mut accs[g * naggs + ai], call, cols, start..end) {
+            debug_assert_eq!(i, 0, "accumulators of one aggregate are of one kind");
+            return false;
+        }
+    }
+    true
 }
 
 /// The first row of each distinct non-NULL value of `c`, for text and integer columns

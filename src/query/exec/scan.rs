@@ -195,6 +195,9 @@ pub(super) struct DatastoreReader<'a> {
 pub(super) struct StatsWanted<'a> {
     pub cols: &'a [StatCol],
     pub whole: (i64, i64),
+    /// When set (a text column's schema position), only blocks holding one value of that
+    /// column in every row are taken, and added up per value in [`BlockTotals::groups`].
+    pub by: Option<usize>,
     pub totals: &'a std::sync::Mutex<BlockTotals>,
 }
 
@@ -215,15 +218,17 @@ pub(super) struct BlockTotals {
     pub rows: u64,
     /// By schema position.
     pub cols: std::collections::HashMap<usize, ColTotals>,
+    /// With [`StatsWanted::by`]: the totals of the blocks holding each value.
+    pub groups: std::collections::HashMap<String, BlockTotals>,
 }
 
-/// Most distinct values the per-value counts of whole blocks are added up for (an
+/// Most distinct values (or groups) the statistics of whole blocks are added up for (an
 /// uncharged map): past it, blocks are decoded and grouped as rows, under the query's budget.
 const MAX_COUNTED_VALUES: usize = 65_536;
 
-/// Whether block `b` of `f` can be answered from statistics for `cols` (inside `whole`, every
-/// column there, of the schema's type, with the statistics it needs); if so, adds them to
-/// `totals`.
+/// Whether block `b` of `f` can be answered from statistics for `want` (inside its time
+/// range, every column there, of the schema's type, with the statistics it needs, and one
+/// value of its `by` column); if so, adds them to its totals.
 fn take_block_stats(
     f: &DsFile,
     b: usize,
@@ -232,8 +237,7 @@ fn take_block_stats(
     time_file_col: Option<usize>,
     want: StatsWanted,
 ) -> bool {
-    let StatsWanted { cols, whole, totals } = want;
-    use crate::batch::DataType;
+    let StatsWanted { cols, whole, by, totals } = want;
     let Some(tc) = time_file_col else { return false };
     let tb = &f.meta.columns[tc].blocks[b];
     if tb.min < whole.0 || tb.max >= whole.1 {
@@ -244,22 +248,59 @@ fn take_block_stats(
         let cm = &f.meta.columns[fc];
         (cm.data_type == storage.get(c)?.data_type).then_some((fc, cm, &cm.blocks[b]))
     };
+    // The one value of the `by` column in every row of the block.
+    let value = match by {
+        None => None,
+        Some(k) => {
+            let one = meta_of(k).and_then(|(fc, _, bm)| {
+                let dict = f.dictionary(fc)?;
+                match bm.stats.as_ref()?.counts.as_deref()? {
+                    [(code, n)] if *n as usize == f.meta.block_len(b) => Some(dict.get(*code as usize).to_string()),
+                    _ => None,
+                }
+            });
+            match one {
+                Some(v) => Some(v),
+                None => return false,
+            }
+        }
+    };
     // Checked and added under one lock: the cap on counted values holds across the threads
     // decoding one file, and a block is either added whole or decoded.
     let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
+    let t = &mut *t;
+    let dest = match value {
+        None => t,
+        Some(v) => {
+            if t.groups.len() >= MAX_COUNTED_VALUES && !t.groups.contains_key(&v) {
+                return false;
+            }
+            t.groups.entry(v).or_default()
+        }
+    };
     for &sc in cols {
         let ok = match sc {
             StatCol::Numbers(c) => meta_of(c).is_some_and(|(_, _, bm)| bm.stats.is_some()),
             StatCol::Counts(c) => {
                 meta_of(c).is_some_and(|(fc, _, bm)| {
                     f.dictionary(fc).is_some() && bm.stats.as_ref().is_some_and(|s| s.counts.is_some())
-                }) && t.cols.get(&c).is_none_or(|t| t.counts.len() <= MAX_COUNTED_VALUES)
+                }) && dest.cols.get(&c).is_none_or(|t| t.counts.len() <= MAX_COUNTED_VALUES)
             }
         };
         if !ok {
             return false;
         }
     }
+    add_block_stats(f, b, cols, &meta_of, dest);
+    true
+}
+
+type MetaOf<'f> = dyn Fn(usize) -> Option<(usize, &'f crate::datastore::file::ColumnMeta, &'f crate::datastore::file::BlockMeta)>
+    + 'f;
+
+/// Adds block `b`'s statistics for `cols` to `t` (checked by [`take_block_stats`]).
+fn add_block_stats<'f>(f: &'f DsFile, b: usize, cols: &[StatCol], meta_of: &MetaOf<'f>, t: &mut BlockTotals) {
+    use crate::batch::DataType;
     t.rows += f.meta.block_len(b) as u64;
     for &sc in cols {
         let (StatCol::Numbers(c) | StatCol::Counts(c)) = sc;
@@ -300,8 +341,6 @@ fn take_block_stats(
             }
         }
     }
-    drop(t);
-    true
 }
 
 impl<'a> DatastoreReader<'a> {
@@ -345,15 +384,10 @@ impl<'a> DatastoreReader<'a> {
         }
     }
 
-    /// Whole blocks inside `whole` are answered from their statistics for `cols` (see
-    /// [`StatCol`]), added up in `totals`, instead of being decoded.
-    pub(super) fn with_totals(
-        mut self,
-        cols: &'a [StatCol],
-        whole: (i64, i64),
-        totals: &'a std::sync::Mutex<BlockTotals>,
-    ) -> Self {
-        self.totals = Some(StatsWanted { cols, whole, totals });
+    /// Whole blocks inside `want.whole` are answered from their statistics for `want.cols`
+    /// (see [`StatCol`]), added up in `want.totals`, instead of being decoded.
+    pub(super) fn with_totals(mut self, want: StatsWanted<'a>) -> Self {
+        self.totals = Some(want);
         self
     }
 
@@ -391,7 +425,7 @@ impl<'a> DatastoreReader<'a> {
                 let Some(fc) = f.meta.column_index(&schema[*c].name) else { continue };
                 if let Some(rows) = f.tag_rows(fc, v)? {
                     let blocks: std::collections::BTreeSet<usize> =
-                        rows.iter().map(|r| r as usize / f.meta.block_rows as usize).collect();
+                        rows.iter().map(|r| f.meta.block_of_row(r as u64).0).collect();
                     allowed = Some(match allowed {
                         None => blocks,
                         Some(a) => a.intersection(&blocks).copied().collect(),
@@ -496,6 +530,17 @@ pub(super) fn scan_file(
     let file_cols: Vec<Option<usize>> = storage.iter().map(|fl| f.meta.column_index(&fl.name)).collect();
     let time_file_col = f.meta.column_index("time");
     stats.blocks_total.fetch_add(blocks.len() as u64, Ordering::Relaxed);
+    // Small blocks (one short series each, or what a time range leaves of one) are handed on
+    // together, BATCH_ROWS rows or more at a time: operators pay their per-batch costs once.
+    // Blocks of a quarter of that or more go as they are (the copy would cost more).
+    const BATCH_ROWS: usize = 4096;
+    let mut small: Vec<Batch> = Vec::new();
+    let mut small_rows = 0;
+    let hand_on = |small: &mut Vec<Batch>, out: &mut Vec<Batch>| {
+        if !small.is_empty() {
+            out.push(super::concat(std::mem::take(small), schema));
+        }
+    };
     for b in blocks {
         if allowed.is_some_and(|a| !a.contains(&b)) {
             stats.blocks_pruned.fetch_add(1, Ordering::Relaxed);
@@ -537,10 +582,43 @@ pub(super) fn scan_file(
         let n = f.meta.block_len(b);
         stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
         let need_time = used.get(dt_idx).copied().unwrap_or(false);
+        let wanted = |i: usize| used.get(i).copied().unwrap_or(true) || (need_time && Some(i) == time_idx);
+        // A block the time range cuts, whose times are in order (it holds one series, or
+        // the file is in time order): the rows inside the range are found by binary search
+        // and only they are kept.
+        let mut time_col = None;
+        let mut keep = None;
+        if let (Some(ti), Some(tc)) = (time_idx, time_file_col)
+            && wanted(ti)
+            && file_cols[ti] == Some(tc)
+        {
+            let bm = &f.meta.columns[tc].blocks[b];
+            if bm.min < range.0 || bm.max >= range.1 {
+                let c = f.block(tc, b)?;
+                if let Values::Timestamp(t) = &c.values
+                    && c.validity.is_none()
+                    && t.is_sorted()
+                {
+                    let (from, to) = (t.partition_point(|&x| x < range.0), t.partition_point(|&x| x < range.1));
+                    if from == to {
+                        stats.blocks_pruned.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    if to - from < n {
+                        keep = Some((from as u32..to as u32).collect::<Vec<u32>>());
+                    }
+                }
+                time_col = Some(c);
+            }
+        }
         let mut columns = Vec::with_capacity(schema.len());
         for (i, fl) in storage.iter().enumerate() {
-            let want = used.get(i).copied().unwrap_or(true) || (need_time && Some(i) == time_idx);
+            let want = wanted(i);
             let col = match (want, file_cols[i]) {
+                (true, Some(_)) if Some(i) == time_idx && time_col.is_some() => {
+                    let c = time_col.take().unwrap_or_else(|| unread(n));
+                    if c.data_type() != fl.data_type { c.widen_to_float() } else { c }
+                }
                 (true, Some(fc)) => {
                     let c = f.block(fc, b)?;
                     if c.data_type() != fl.data_type { c.widen_to_float() } else { c }
@@ -551,9 +629,27 @@ pub(super) fn scan_file(
             };
             columns.push(col);
         }
+        let n = match &keep {
+            Some(rows) => {
+                columns = columns.iter().map(|c| c.take(rows)).collect();
+                rows.len()
+            }
+            None => n,
+        };
         columns.push(if need_time { dt_column(&columns, time_idx) } else { unread(n) });
-        out.push(make_batch(schema, columns));
+        let batch = make_batch(schema, columns);
+        if n >= BATCH_ROWS / 4 && small.is_empty() {
+            out.push(batch);
+            continue;
+        }
+        small.push(batch);
+        small_rows += n;
+        if small_rows >= BATCH_ROWS {
+            hand_on(&mut small, out);
+            small_rows = 0;
+        }
     }
+    hand_on(&mut small, out);
     Ok(())
 }
 
@@ -682,34 +778,59 @@ pub(super) fn last_per_series(
                     stats.files_pruned.fetch_add(1, Ordering::Relaxed);
                 }
                 // The rows wanted, by block; each block holding one is decoded, the rest skipped.
-                let per_block = f.meta.block_rows as usize;
                 let mut by_block: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
                 for (_, row) in last {
-                    by_block.entry(row as usize / per_block).or_default().push((row as usize % per_block) as u32);
+                    let (b, at) = f.meta.block_of_row(row as u64);
+                    by_block.entry(b).or_default().push(at as u32);
                 }
                 // (scan_file counts the blocks it decodes.)
                 let skipped = (nblocks - by_block.len()) as u64;
                 stats.blocks_total.fetch_add(skipped, Ordering::Relaxed);
                 stats.blocks_pruned.fetch_add(skipped, Ordering::Relaxed);
-                for (b, mut rows) in by_block {
-                    let mut whole = Vec::with_capacity(1);
-                    scan_file(
-                        f,
-                        schema,
-                        &storage,
-                        used,
-                        time_idx,
-                        dt_idx,
-                        full,
-                        &[],
-                        None,
-                        stats,
-                        b..b + 1,
-                        None,
-                        &mut whole,
-                    )?;
-                    rows.sort_unstable();
-                    part.extend(whole.iter().map(|w| w.take(&rows)));
+                // Each block holding a wanted row is decoded, the blocks shared between the
+                // cores in order.
+                let wanted: Vec<(usize, Vec<u32>)> = by_block.into_iter().collect();
+                let workers = if wanted.len() >= 16 { (*PARALLELISM).min(wanted.len()) } else { 1 };
+                let per = wanted.len().div_ceil(workers.max(1)).max(1);
+                let storage = &storage;
+                let parts: Vec<SqlResult<Vec<Batch>>> = std::thread::scope(|sc| {
+                    let handles: Vec<_> = wanted
+                        .chunks(per)
+                        .map(|chunk| {
+                            sc.spawn(move || -> SqlResult<Vec<Batch>> {
+                                let mut got = Vec::with_capacity(chunk.len());
+                                for (b, rows) in chunk {
+                                    let mut whole = Vec::with_capacity(1);
+                                    scan_file(
+                                        f,
+                                        schema,
+                                        storage,
+                                        used,
+                                        time_idx,
+                                        dt_idx,
+                                        full,
+                                        &[],
+                                        None,
+                                        stats,
+                                        *b..*b + 1,
+                                        None,
+                                        &mut whole,
+                                    )?;
+                                    let mut rows = rows.clone();
+                                    rows.sort_unstable();
+                                    got.extend(whole.iter().map(|w| w.take(&rows)));
+                                }
+                                Ok(got)
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|_| Err(SqlError::new("XX000", "a scan worker failed"))))
+                        .collect()
+                });
+                for p in parts {
+                    part.extend(p?);
                 }
             }
         }

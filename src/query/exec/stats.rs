@@ -6,7 +6,7 @@
 //! and aggregated as usual; the two are added before the aggregate is finished.
 
 use super::*;
-use crate::query::agg::{AggCall, AggFunc, add_totals, aggregate_with};
+use crate::query::agg::{AggCall, AggFunc, GroupAccs, add_totals, aggregate_with};
 use crate::query::expr::BinOp;
 use std::sync::Mutex;
 
@@ -87,19 +87,13 @@ fn arg_col(call: &AggCall) -> Option<usize> {
     }
 }
 
-/// The scan's batches (whole blocks inside `whole` left out and added to `totals`), filtered.
-fn reader<'a>(
-    scan: &'a Plan,
-    filter: FilterNode<'a>,
-    cols: &'a [StatCol],
-    whole: (i64, i64),
-    totals: &'a Mutex<BlockTotals>,
-) -> Option<Pull<'a>> {
+/// The scan's batches (whole blocks inside `want.whole` left out and added to its totals),
+/// filtered.
+fn reader<'a>(scan: &'a Plan, filter: FilterNode<'a>, want: StatsWanted<'a>) -> Option<Pull<'a>> {
     let Plan::Scan { source: Source::Datastore(ds), schema, used, time_range, tags, ranges, stats } = scan else {
         return None;
     };
-    let mut r =
-        DatastoreReader::new(ds, schema, used, *time_range, tags, ranges, stats).with_totals(cols, whole, totals);
+    let mut r = DatastoreReader::new(ds, schema, used, *time_range, tags, ranges, stats).with_totals(want);
     let scanned = profiled(scan, Box::new(move || r.next()));
     Some(match filter {
         None => scanned,
@@ -121,23 +115,37 @@ pub(super) fn aggregate_from_stats(
         return Ok(None);
     }
     match group {
-        [] => totals_without_groups(scan, filter, whole, ss, aggs, schema),
+        [] => totals(scan, filter, whole, group, aggs, schema),
         [Expr::Col { idx, .. }] if ss[*idx].ty.physical() == Some(crate::batch::DataType::Text) => {
-            counts_by_value(scan, filter, whole, *idx, group, aggs, schema)
+            let counts_only = aggs
+                .iter()
+                .all(|a| a.func == AggFunc::CountStar || (a.func == AggFunc::Count && arg_col(a) == Some(*idx)));
+            if counts_only {
+                counts_by_value(scan, filter, whole, *idx, group, aggs, schema)
+            } else {
+                totals(scan, filter, whole, group, aggs, schema)
+            }
         }
         _ => Ok(None),
     }
 }
 
-/// count(*), count, sum, avg, min and max of columns, no GROUP BY.
-fn totals_without_groups(
+/// count(*), count, sum, avg, min and max of columns, without GROUP BY or grouped by one
+/// text column (then from the blocks holding one value of it; the others are decoded).
+fn totals(
     scan: &Plan,
     filter: FilterNode<'_>,
     whole: (i64, i64),
-    ss: &[OutCol],
+    group: &[Expr],
     aggs: &[AggCall],
     schema: &[OutCol],
 ) -> SqlResult<Option<Vec<Batch>>> {
+    let Plan::Scan { schema: ss, .. } = scan else { return Ok(None) };
+    let by = match group {
+        [] => None,
+        [Expr::Col { idx, .. }] => Some(*idx),
+        _ => return Ok(None),
+    };
     use crate::batch::DataType;
     let mut cols = Vec::new();
     for a in aggs {
@@ -159,20 +167,30 @@ fn totals_without_groups(
         }
     }
     let totals = Mutex::new(BlockTotals::default());
-    let Some(mut next) = reader(scan, filter, &cols, whole, &totals) else { return Ok(None) };
-    let add = |accs: &mut [crate::query::agg::Acc]| -> SqlResult<()> {
+    let want = StatsWanted { cols: &cols, whole, by, totals: &totals };
+    let Some(mut next) = reader(scan, filter, want) else { return Ok(None) };
+    let add = |groups: &mut dyn GroupAccs| -> SqlResult<()> {
         let t = totals.lock().unwrap_or_else(|p| p.into_inner());
         // A column without totals had no block answered from statistics.
         let none = crate::query::agg::ColTotals::default();
-        for (ai, call) in aggs.iter().enumerate() {
-            let col = arg_col(call).and_then(|c| t.cols.get(&c)).unwrap_or(&none);
-            if !add_totals(&mut accs[ai], call, t.rows, col) {
-                return Err(SqlError::new("XX000", "block statistics do not fit an aggregate they were taken for"));
+        let add_to = |accs: &mut [crate::query::agg::Acc], t: &BlockTotals| -> SqlResult<()> {
+            for (ai, call) in aggs.iter().enumerate() {
+                let col = arg_col(call).and_then(|c| t.cols.get(&c)).unwrap_or(&none);
+                if !add_totals(&mut accs[ai], call, t.rows, col) {
+                    return Err(SqlError::new("XX000", "block statistics do not fit an aggregate they were taken for"));
+                }
             }
+            Ok(())
+        };
+        if by.is_none() {
+            add_to(groups.accs_of(&[])?, &t)?;
+        }
+        for (value, gt) in &t.groups {
+            add_to(groups.accs_of(&[Scalar::Text(value.clone())])?, gt)?;
         }
         Ok(())
     };
-    let b = aggregate_with(&mut *next, &[], aggs, Some(&add))?;
+    let b = aggregate_with(&mut *next, group, aggs, Some(&add))?;
     Ok(Some(vec![make_batch(schema, b.columns)]))
 }
 
@@ -186,12 +204,10 @@ fn counts_by_value(
     aggs: &[AggCall],
     schema: &[OutCol],
 ) -> SqlResult<Option<Vec<Batch>>> {
-    if !aggs.iter().all(|a| a.func == AggFunc::CountStar || (a.func == AggFunc::Count && arg_col(a) == Some(key))) {
-        return Ok(None);
-    }
     let cols = [StatCol::Counts(key)];
     let totals = Mutex::new(BlockTotals::default());
-    let Some(mut next) = reader(scan, filter, &cols, whole, &totals) else { return Ok(None) };
+    let want = StatsWanted { cols: &cols, whole, by: None, totals: &totals };
+    let Some(mut next) = reader(scan, filter, want) else { return Ok(None) };
     let b = aggregate(&mut *next, group, aggs)?;
     drop(next);
     let t = totals.into_inner().unwrap_or_else(|p| p.into_inner());
