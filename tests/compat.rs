@@ -1,5 +1,6 @@
 //! Compatibility: data directories written by earlier versions (committed under
-//! tests/fixtures/: `v1`, the first format; `v2`, datastore files with block statistics)
+//! tests/fixtures/: `v1`, the first format; `v2`, datastore files with block statistics;
+//! `v3`, datastore blocks of differing lengths, ending where a series does)
 //! still open and read back exactly, and answer queries alike. When a format version
 //! changes, the new code must keep passing this test; add the new version's fixtures beside
 //! the others.
@@ -68,7 +69,7 @@ fn rows() -> Batch {
 }
 
 /// Fixture directories, oldest first.
-const FIXTURES: [&str; 2] = ["v1", "v2"];
+const FIXTURES: [&str; 3] = ["v1", "v2", "v3"];
 
 fn fixture_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -135,6 +136,12 @@ fn reads_back(name: &str) {
     assert_eq!(sql(&mut s, q), [["20", "19", "30190", "60", "64.75", "1509.5"]], "{name}");
     let q = "SELECT machine_id, count(*) FROM factory_processed_datastore GROUP BY 1 ORDER BY 1";
     assert_eq!(sql(&mut s, q), [["M-1", "10"], ["M-2", "10"]], "{name}");
+    // Per series: from the blocks holding one machine (v2 on), the others decoded.
+    let q = "SELECT machine_id, count(temperature), sum(rpm), max(temperature) FROM factory_processed_datastore GROUP BY 1 ORDER BY 1";
+    assert_eq!(sql(&mut s, q), [["M-1", "10", "15090", "64.5"], ["M-2", "9", "15100", "64.75"]], "{name}");
+    // A time range inside the series: the same rows whatever the blocks.
+    let q = "SELECT machine_id, count(*), min(rpm) FROM factory_processed_datastore WHERE time >= '2026-01-01 00:02:30+00' GROUP BY 1 ORDER BY 1";
+    assert_eq!(sql(&mut s, q), [["M-1", "2", "1516"], ["M-2", "3", "1515"]], "{name}");
     let plan = sql(&mut s, "EXPLAIN ANALYZE SELECT count(*), sum(rpm) FROM factory_processed_datastore");
     let from_stats = plan.iter().any(|r| r[0].contains("blocks answered from statistics"));
     assert_eq!(from_stats, name != "v1", "{name}: {plan:?}");

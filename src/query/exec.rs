@@ -199,7 +199,10 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
             let mut out = Vec::with_capacity(inputs.len());
             for b in &inputs {
                 let columns = exprs.iter().map(|e| eval(e, b)).collect::<SqlResult<Vec<_>>>()?;
-                out.push(make_batch(schema, columns));
+                let b = make_batch(schema, columns);
+                // Each projected batch counts as it is made (its input is still held).
+                guard::charge(b.approx_bytes())?;
+                out.push(b);
             }
             Ok(out)
         }

@@ -181,6 +181,10 @@ pub(super) struct DatastoreReader<'a> {
     stats: &'a ScanStats,
     time_idx: Option<usize>,
     next_file: usize,
+    /// Within the file being read (`next_file - 1`): its next block, and the blocks its tag
+    /// index allows (`None`: all).
+    next_block: usize,
+    allowed: Option<std::collections::BTreeSet<usize>>,
     next_mem: usize,
     /// Batches of the part being handed out one at a time by [`DatastoreReader::next`].
     pending: std::collections::VecDeque<Batch>,
@@ -378,6 +382,8 @@ impl<'a> DatastoreReader<'a> {
             stats,
             time_idx,
             next_file: 0,
+            next_block: 0,
+            allowed: None,
             next_mem: 0,
             pending: Default::default(),
             totals: None,
@@ -411,44 +417,60 @@ impl<'a> DatastoreReader<'a> {
         let dt_idx = schema.len() - 1;
         let time_idx = self.time_idx;
         let need_time = used.get(dt_idx).copied().unwrap_or(false);
-        while self.next_file < self.snap.files.len() {
+        loop {
             guard::check()?;
-            let f = &self.snap.files[self.next_file];
-            self.next_file += 1;
-            if f.meta.max_time < range.0 || f.meta.min_time >= range.1 {
-                self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            // Blocks holding rows with every tag value, from the file's tag index.
-            let mut allowed: Option<std::collections::BTreeSet<usize>> = None;
-            for (c, v) in tags {
-                let Some(fc) = f.meta.column_index(&schema[*c].name) else { continue };
-                if let Some(rows) = f.tag_rows(fc, v)? {
-                    let blocks: std::collections::BTreeSet<usize> =
-                        rows.iter().map(|r| f.meta.block_of_row(r as u64).0).collect();
-                    allowed = Some(match allowed {
-                        None => blocks,
-                        Some(a) => a.intersection(&blocks).copied().collect(),
-                    });
+            // A file is read about PART_ROWS rows at a time, so that what one part holds stays
+            // small whatever the file's size.
+            const PART_ROWS: u64 = 1 << 18;
+            if self.next_block == 0 {
+                if self.next_file >= self.snap.files.len() {
+                    break;
                 }
+                let f = &self.snap.files[self.next_file];
+                self.next_file += 1;
+                if f.meta.max_time < range.0 || f.meta.min_time >= range.1 {
+                    self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                // Blocks holding rows with every tag value, from the file's tag index.
+                let mut allowed: Option<std::collections::BTreeSet<usize>> = None;
+                for (c, v) in tags {
+                    let Some(fc) = f.meta.column_index(&schema[*c].name) else { continue };
+                    if let Some(rows) = f.tag_rows(fc, v)? {
+                        let blocks: std::collections::BTreeSet<usize> =
+                            rows.iter().map(|r| f.meta.block_of_row(r as u64).0).collect();
+                        allowed = Some(match allowed {
+                            None => blocks,
+                            Some(a) => a.intersection(&blocks).copied().collect(),
+                        });
+                    }
+                }
+                if allowed.as_ref().is_some_and(|a| a.is_empty()) {
+                    self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                self.allowed = allowed;
             }
-            if allowed.as_ref().is_some_and(|a| a.is_empty()) {
-                self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            // Large files are decoded by both cores, each taking half the blocks; the
-            // batches keep the file's order.
+            let f = &self.snap.files[self.next_file - 1];
+            // Large files are decoded by both cores, each taking its share of the part's
+            // blocks; the batches keep the file's order.
             let nblocks = f.meta.num_blocks();
-            let workers = if nblocks >= 16 { (*PARALLELISM).min(nblocks) } else { 1 };
+            let from = self.next_block;
+            let starts = &f.meta.block_starts;
+            let to = starts.partition_point(|&st| st < starts[from] + PART_ROWS).clamp(from + 1, nblocks);
+            self.next_block = if to >= nblocks { 0 } else { to };
+            let part_blocks = to - from;
+            let workers = if part_blocks >= 16 { (*PARALLELISM).min(part_blocks) } else { 1 };
             self.stats.decoders.fetch_max(workers as u64, Ordering::Relaxed);
-            let per = nblocks.div_ceil(workers);
+            let per = part_blocks.div_ceil(workers);
             let storage: Vec<&Field> = self.snap.schema.iter().collect();
             let (ranges, stats, totals) = (self.ranges, self.stats, self.totals);
+            let allowed = self.allowed.as_ref();
             let parts: Vec<SqlResult<Vec<Batch>>> = std::thread::scope(|sc| {
                 let handles: Vec<_> = (0..workers)
                     .map(|w| {
-                        let blocks = (w * per).min(nblocks)..((w + 1) * per).min(nblocks);
-                        let (storage, allowed) = (&storage, allowed.as_ref());
+                        let blocks = (from + w * per).min(to)..(from + (w + 1) * per).min(to);
+                        let storage = &storage;
                         sc.spawn(move || {
                             let mut part = Vec::new();
                             scan_file(
