@@ -455,6 +455,10 @@ impl<'a> DatastoreReader<'a> {
             // Large files are decoded by both cores, each taking its share of the part's
             // blocks; the batches keep the file's order.
             let nblocks = f.meta.num_blocks();
+            if nblocks == 0 {
+                self.next_block = 0;
+                continue;
+            }
             let from = self.next_block;
             let starts = &f.meta.block_starts;
             let to = starts.partition_point(|&st| st < starts[from] + PART_ROWS).clamp(from + 1, nblocks);
