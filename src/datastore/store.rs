@@ -532,16 +532,44 @@ impl Datastore {
             Some(Values::Timestamp(t)) => t,
             _ => &[],
         };
-        let mut idx: Vec<u32> = (0..n as u32).collect();
-        match key.as_deref().and_then(|k| batch.column(k)) {
+        let by_time = |idx: &mut [u32]| {
+            // Rows mostly arrive in time order: sorted already is checked first.
+            if !idx.windows(2).all(|w| times[w[0] as usize] <= times[w[1] as usize]) {
+                idx.sort_by_key(|&i| times[i as usize]);
+            }
+        };
+        let idx: Vec<u32> = match key.as_deref().and_then(|k| batch.column(k)) {
             Some(c) => {
                 let Values::Text(v) = &c.values else { unreachable!("sort key is text") };
-                let (_, dict_codes) = dictionary(v, usize::MAX).expect("no limit");
-                let codes: Vec<u32> = (0..n).map(|i| if c.is_valid(i) { dict_codes[i] + 1 } else { 0 }).collect();
-                idx.sort_by_key(|&i| (codes[i as usize], times[i as usize]));
+                let (distinct, dict_codes) = dictionary(v, usize::MAX).expect("no limit");
+                // A counting sort by key (stable: arrival order within a key), then each key's
+                // rows by time (stable too): the same order as a stable sort by (key, time).
+                let code = |i: usize| if c.is_valid(i) { dict_codes[i] as usize + 1 } else { 0 };
+                let mut start = vec![0usize; distinct.len() + 2];
+                for i in 0..n {
+                    start[code(i) + 1] += 1;
+                }
+                for k in 1..start.len() {
+                    start[k] += start[k - 1];
+                }
+                let mut at = start.clone();
+                let mut idx = vec![0u32; n];
+                for i in 0..n {
+                    let k = code(i);
+                    idx[at[k]] = i as u32;
+                    at[k] += 1;
+                }
+                for w in start.windows(2) {
+                    by_time(&mut idx[w[0]..w[1]]);
+                }
+                idx
             }
-            None => idx.sort_by_key(|&i| times[i as usize]),
-        }
+            None => {
+                let mut idx: Vec<u32> = (0..n as u32).collect();
+                by_time(&mut idx);
+                idx
+            }
+        };
         (batch.take(&idx), key.unwrap_or_default())
     }
 
