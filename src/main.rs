@@ -115,7 +115,11 @@ fn serve(cfg: &cli::config::ServeConfig) -> Result<(), String> {
     // is tried again until it works, rather than leaving the server down.
     let (engine, report) = loop {
         let ecfg = EngineConfig {
-            datastore: fleetdb::datastore::DatastoreOptions { block_rows: cfg.block_rows, ..Default::default() },
+            datastore: fleetdb::datastore::DatastoreOptions {
+                block_rows: cfg.block_rows,
+                idle_flush: cfg.memtable_idle_flush,
+                ..Default::default()
+            },
             ..Default::default()
         };
         match Engine::open(&cfg.data_dir, ecfg) {

@@ -144,7 +144,8 @@ fn fleetdb_answers_like_postgres() {
     // Blocks of at most 16 rows, ending where a machine's series does: queries meet blocks
     // wholly inside their time range (answered from statistics, per machine too) and blocks
     // the range cuts (searched by time), as well as memtable rows.
-    let db = Fleetdb::start_with(dir.path(), &["--block-rows", "16"], &[]);
+    // The memtable is kept however long the queries take (they must read it beside files).
+    let db = Fleetdb::start_with(dir.path(), &["--block-rows", "16", "--memtable-idle-flush", "0"], &[]);
     for stmt in SETUP_PG.split(';').filter(|s| !s.trim().is_empty()) {
         common::ok(pg.psql(stmt), stmt);
     }

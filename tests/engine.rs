@@ -288,3 +288,33 @@ fn memtables_and_channel_tails_are_held_to_the_memtable_budget() {
     assert!(e.memtable_bytes() <= budget / 2, "{}", e.memtable_bytes());
     assert_eq!(e.channel("c").unwrap().stats().messages, 2_000);
 }
+
+#[test]
+fn an_idle_memtable_is_flushed_and_a_busy_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let idle = std::time::Duration::from_millis(300);
+    let cfg = EngineConfig {
+        datastore: DatastoreOptions { idle_flush: Some(idle), ..config().datastore.clone() },
+        ..config()
+    };
+    let (e, _) = Engine::open(dir.path(), cfg).unwrap();
+    let ds = e.create_datastore("d", None, None).unwrap();
+    assert!(!ds.needs_flush(), "nothing to flush");
+    e.append_rows("d", readings(&["M-1", "M-2"], T0, None), None).unwrap();
+    assert!(!ds.needs_flush(), "just appended: not idle, far from full");
+    std::thread::sleep(idle + std::time::Duration::from_millis(100));
+    assert!(ds.needs_flush(), "idle past the threshold");
+    // One round of upkeep writes it to a file: the rows are then read from there.
+    e.maintain(T0).unwrap();
+    assert_eq!((ds.mem_rows(), ds.snapshot().files.len(), ds.snapshot().num_rows()), (0, 1, 2));
+    assert!(!ds.needs_flush());
+    // Without the setting, an idle memtable stays until it is full.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg =
+        EngineConfig { datastore: DatastoreOptions { idle_flush: None, ..config().datastore.clone() }, ..config() };
+    let (e, _) = Engine::open(dir.path(), cfg).unwrap();
+    let ds = e.create_datastore("d", None, None).unwrap();
+    e.append_rows("d", readings(&["M-1"], T0, None), None).unwrap();
+    std::thread::sleep(idle + std::time::Duration::from_millis(100));
+    assert!(!ds.needs_flush());
+}

@@ -27,6 +27,7 @@
 //! | `--max-message-size` | `FLEETDB_MAX_MESSAGE_SIZE` | `max_message_size` | `64MiB`: one SQL protocol message (a query: 54000 past it) |
 //! | `--authentication-timeout` | `FLEETDB_AUTHENTICATION_TIMEOUT` | `authentication_timeout` | `60s`: from connecting to authenticated |
 //! | `--idle-session-timeout` | `FLEETDB_IDLE_SESSION_TIMEOUT` | `idle_session_timeout` | `0` (never): an idle SQL session is closed |
+//! | `--memtable-idle-flush` | `FLEETDB_MEMTABLE_IDLE_FLUSH` | `memtable_idle_flush` | `30s`: a datastore's memtable without appends for this long is written to a file (`0`: only when full) |
 //! | `--block-rows` | `FLEETDB_BLOCK_ROWS` | `block_rows` | `8192`: most rows in a block of a datastore file (blocks end where a series does) |
 //! | `--log-format` | `FLEETDB_LOG_FORMAT` | `log_format` | `text` (or `json`: one object a line) |
 //! | `--log-level` | `FLEETDB_LOG_LEVEL` | `log_level` | `info` |
@@ -104,6 +105,7 @@ serve_settings! {
     max_message_size, "FLEETDB_MAX_MESSAGE_SIZE", "SIZE", "One SQL protocol message; a longer query gets 54000 (default 64MiB)";
     authentication_timeout, "FLEETDB_AUTHENTICATION_TIMEOUT", "DURATION", "From connecting to authenticated (default 60s)";
     idle_session_timeout, "FLEETDB_IDLE_SESSION_TIMEOUT", "DURATION", "An idle SQL session is closed after it (default 0: never)";
+    memtable_idle_flush, "FLEETDB_MEMTABLE_IDLE_FLUSH", "DURATION", "A datastore's memtable without appends for this long is written to a file; 0: only when full (default 30s)";
     block_rows, "FLEETDB_BLOCK_ROWS", "N", "Most rows in a block of a datastore file, up to 1048576 (default 8192)";
     log_format, "FLEETDB_LOG_FORMAT", "text|json", "Log lines on stderr as text or as JSON objects (default text)";
     log_level, "FLEETDB_LOG_LEVEL", "LEVEL", "error, warn, info, debug or trace (default info)";
@@ -161,6 +163,8 @@ pub struct ServeConfig {
     pub conn: fleetdb::server::pg::ConnLimits,
     /// Most rows in a block of a datastore file written from now on.
     pub block_rows: u32,
+    /// A memtable idle this long is flushed (`None`: only when full).
+    pub memtable_idle_flush: Option<std::time::Duration>,
     pub log_format: LogFormat,
     pub log_level: tracing::Level,
 }
@@ -309,6 +313,10 @@ pub fn resolve(args: &ServeArgs, env: impl Fn(&str) -> Option<String>) -> Result
                 _ => return Err(format!("block-rows '{s}' is more than 1048576")),
             },
             None => fleetdb::datastore::DatastoreOptions::default().block_rows,
+        },
+        memtable_idle_flush: match &p.memtable_idle_flush {
+            Some(s) => parse_duration("memtable-idle-flush", s)?,
+            None => fleetdb::datastore::DatastoreOptions::default().idle_flush,
         },
         log_format,
         log_level,

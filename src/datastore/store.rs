@@ -92,6 +92,10 @@ pub struct DatastoreOptions {
     pub block_rows: u32,
     /// Memtable rows above which [`Datastore::needs_flush`] says yes. Default 1,000,000.
     pub memtable_rows: usize,
+    /// A memtable that has had no append for this long is flushed too, whatever its size, so
+    /// that rows at rest are read from files (sorted, with statistics); `None`: never.
+    /// Default 30 s.
+    pub idle_flush: Option<std::time::Duration>,
     /// Files in a partition from which compaction merges them. Default 4.
     pub compact_min_files: usize,
     /// Most rows one compaction merges (it holds them all in memory): the smallest files of
@@ -113,6 +117,7 @@ impl Default for DatastoreOptions {
             series_key: None,
             block_rows: 8192,
             memtable_rows: 1_000_000,
+            idle_flush: Some(std::time::Duration::from_secs(30)),
             compact_min_files: 4,
             compact_max_rows: 2_000_000,
             declared: Vec::new(),
@@ -184,6 +189,8 @@ struct State {
     floor_day: i32,
     schema: Vec<Field>,
     mem_rows: usize,
+    /// When rows were last appended to the memtable.
+    last_append: Option<std::time::Instant>,
     /// Approximate bytes of the memtable's rows (`Batch::approx_bytes`).
     mem_bytes: usize,
     /// Source positions in files or the sources file.
@@ -308,6 +315,7 @@ impl Datastore {
                 floor_day,
                 schema,
                 mem_rows: 0,
+                last_append: None,
                 mem_bytes: 0,
                 sources,
                 mem_sources: BTreeMap::new(),
@@ -461,12 +469,18 @@ impl Datastore {
             p.mem.push(MemBatch { batch: Arc::new(b), times, lsn, source: source.clone() });
             st.mem_rows += n;
             st.mem_bytes += bytes;
+            st.last_append = Some(std::time::Instant::now());
         }
         Ok(lsn)
     }
 
+    /// The memtable holds `memtable_rows` rows, or some rows and none appended for
+    /// `idle_flush`.
     pub fn needs_flush(&self) -> bool {
-        read(&self.state).mem_rows >= self.opts.memtable_rows
+        let st = read(&self.state);
+        st.mem_rows >= self.opts.memtable_rows
+            || (st.mem_rows > 0
+                && st.last_append.zip(self.opts.idle_flush).is_some_and(|(t, idle)| t.elapsed() >= idle))
     }
     pub fn mem_rows(&self) -> usize {
         read(&self.state).mem_rows

@@ -18,29 +18,18 @@ impl Default for CopyFormat {
 /// Splits COPY input into rows of fields (`None` for NULL).
 pub(crate) fn parse(format: &CopyFormat, data: &[u8]) -> SqlResult<Vec<Vec<Option<String>>>> {
     let text = std::str::from_utf8(data).map_err(|_| SqlError::new("22021", "COPY data is not valid UTF-8"))?;
-    match format {
-        CopyFormat::Text { delimiter, null } => {
-            let mut rows = Vec::new();
-            for line in text.split('\n') {
-                let line = line.strip_suffix('\r').unwrap_or(line);
-                if line == "\\." {
-                    break;
-                }
-                if line.is_empty() {
-                    continue;
-                }
-                rows.push(line.split(*delimiter).map(|f| if f == null { None } else { Some(unescape(f)) }).collect());
-            }
-            Ok(rows)
-        }
-        CopyFormat::Csv { delimiter, null, header, quote } => {
-            let mut rows = csv_rows(text, *delimiter, *quote, null)?;
-            if *header && !rows.is_empty() {
-                rows.remove(0);
-            }
-            Ok(rows)
-        }
+    let mut rows = Rows::default();
+    read_fields(format, text, &mut rows).map_err(|e| match e {
+        ColumnsError::Width { .. } => SqlError::new("XX000", "rows of any width are taken"),
+        ColumnsError::Other(e) => e,
+    })?;
+    let mut rows = rows.rows;
+    if let CopyFormat::Csv { header: true, .. } = format
+        && !rows.is_empty()
+    {
+        rows.remove(0);
     }
+    Ok(rows)
 }
 
 /// Length of the longest prefix of `buf` made of whole rows (ending in a newline that is not
@@ -64,15 +53,6 @@ pub(crate) fn complete_prefix(format: &CopyFormat, buf: &[u8]) -> usize {
     }
 }
 
-fn unescape(f: &str) -> String {
-    if !f.contains('\\') {
-        return f.to_string();
-    }
-    let mut out = String::with_capacity(f.len());
-    unescape_into(f, &mut out);
-    out
-}
-
 /// Appends `f` with the text format's backslash escapes resolved.
 fn unescape_into(f: &str, out: &mut String) {
     let mut it = f.chars();
@@ -94,61 +74,6 @@ fn unescape_into(f: &str, out: &mut String) {
     }
 }
 
-fn csv_rows(text: &str, delim: char, quote: char, null: &str) -> SqlResult<Vec<Vec<Option<String>>>> {
-    let mut rows = Vec::new();
-    let mut row: Vec<Option<String>> = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut in_quotes = false;
-    let mut chars = text.chars().peekable();
-    let mut any = false;
-    let end_field = |field: &mut String, quoted: &mut bool, row: &mut Vec<Option<String>>| {
-        let v = std::mem::take(field);
-        row.push(if !*quoted && v == null { None } else { Some(v) });
-        *quoted = false;
-    };
-    while let Some(c) = chars.next() {
-        any = true;
-        if in_quotes {
-            if c == quote {
-                if chars.peek() == Some(&quote) {
-                    field.push(quote);
-                    chars.next();
-                } else {
-                    in_quotes = false;
-                }
-            } else {
-                field.push(c);
-            }
-        } else if c == quote {
-            in_quotes = true;
-            quoted = true;
-        } else if c == delim {
-            end_field(&mut field, &mut quoted, &mut row);
-        } else if c == '\n' || c == '\r' {
-            if c == '\r' && chars.peek() == Some(&'\n') {
-                chars.next();
-            }
-            if field == "\\." && row.is_empty() && !quoted {
-                return Ok(rows);
-            }
-            end_field(&mut field, &mut quoted, &mut row);
-            rows.push(std::mem::take(&mut row));
-            any = false;
-        } else {
-            field.push(c);
-        }
-    }
-    if in_quotes {
-        return Err(SqlError::new("22P04", "unterminated CSV quoted field"));
-    }
-    if any && !(field == "\\." && row.is_empty()) {
-        end_field(&mut field, &mut quoted, &mut row);
-        rows.push(row);
-    }
-    Ok(rows)
-}
-
 /// Where COPY data split into columns went wrong.
 enum ColumnsError {
     /// Row `row` (1-based within the piece parsed) has `got` fields.
@@ -157,6 +82,34 @@ enum ColumnsError {
         got: usize,
     },
     Other(SqlError),
+}
+
+/// Where the COPY parser puts the fields it reads.
+trait Fields {
+    fn field(&mut self, v: Option<&str>);
+    fn end_row(&mut self) -> Result<(), ColumnsError>;
+    /// Whether the row being read has a field yet.
+    fn in_row(&self) -> bool;
+}
+
+/// Rows of fields, as [`parse`] returns them.
+#[derive(Default)]
+struct Rows {
+    rows: Vec<Vec<Option<String>>>,
+    row: Vec<Option<String>>,
+}
+
+impl Fields for Rows {
+    fn field(&mut self, v: Option<&str>) {
+        self.row.push(v.map(str::to_string));
+    }
+    fn end_row(&mut self) -> Result<(), ColumnsError> {
+        self.rows.push(std::mem::take(&mut self.row));
+        Ok(())
+    }
+    fn in_row(&self) -> bool {
+        !self.row.is_empty()
+    }
 }
 
 /// Text columns being filled from COPY rows: each field's bytes go straight into its column.
@@ -179,6 +132,19 @@ impl Columns {
             rows: 0,
         }
     }
+    fn finish(self) -> Vec<crate::batch::Column> {
+        self.values
+            .into_iter()
+            .zip(self.valid)
+            .zip(self.nulls)
+            .map(|((v, m), any_null)| {
+                crate::batch::Column::with_validity(crate::batch::Values::Text(v), any_null.then_some(m))
+            })
+            .collect()
+    }
+}
+
+impl Fields for Columns {
     fn field(&mut self, v: Option<&str>) {
         if let Some(c) = self.values.get_mut(self.at) {
             c.push(v.unwrap_or(""));
@@ -195,15 +161,8 @@ impl Columns {
         self.at = 0;
         Ok(())
     }
-    fn finish(self) -> Vec<crate::batch::Column> {
-        self.values
-            .into_iter()
-            .zip(self.valid)
-            .zip(self.nulls)
-            .map(|((v, m), any_null)| {
-                crate::batch::Column::with_validity(crate::batch::Values::Text(v), any_null.then_some(m))
-            })
-            .collect()
+    fn in_row(&self) -> bool {
+        self.at > 0
     }
 }
 
@@ -259,14 +218,16 @@ pub(crate) fn parse_columns(format: &CopyFormat, data: &[u8], width: usize) -> S
     Ok(parts)
 }
 
-/// The byte after the row that starts at `from` ends (its newline), CSV quotes respected.
+/// The byte after the row that starts at `from` ends (its line end: `\n`, `\r\n` or `\r`, as
+/// the parser reads them), CSV quotes respected.
 fn row_end(text: &str, quote: char, from: usize) -> Option<usize> {
     let mut in_quotes = false;
     for (i, c) in text[from..].char_indices() {
         if c == quote {
             in_quotes = !in_quotes;
-        } else if c == '\n' && !in_quotes {
-            return Some(from + i + 1);
+        } else if (c == '\n' || c == '\r') && !in_quotes {
+            let after = from + i + 1;
+            return Some(if c == '\r' && text[after..].starts_with('\n') { after + 1 } else { after });
         }
     }
     None
@@ -301,9 +262,15 @@ fn middle_row_start(text: &str, quote: Option<char>) -> Option<usize> {
     (at < text.len()).then_some(at)
 }
 
-/// The rows of `text` (no header) into columns: the same reading as [`parse`].
+/// The rows of `text` (no header) into columns.
 fn columns_of(format: &CopyFormat, text: &str, width: usize) -> Result<Columns, ColumnsError> {
     let mut out = Columns::new(width);
+    read_fields(format, text, &mut out)?;
+    Ok(out)
+}
+
+/// Reads the rows of `text` (a header is a row like the others) into `out`.
+fn read_fields<S: Fields>(format: &CopyFormat, text: &str, out: &mut S) -> Result<(), ColumnsError> {
     match format {
         CopyFormat::Text { delimiter, null } => {
             let mut buf = String::new();
@@ -329,18 +296,18 @@ fn columns_of(format: &CopyFormat, text: &str, width: usize) -> Result<Columns, 
                 out.end_row()?;
             }
         }
-        CopyFormat::Csv { delimiter, null, quote, .. } => csv_columns(text, *delimiter, *quote, null, &mut out)?,
+        CopyFormat::Csv { delimiter, null, quote, .. } => csv_fields(text, *delimiter, *quote, null, out)?,
     }
-    Ok(out)
+    Ok(())
 }
 
-fn csv_columns(text: &str, delim: char, quote: char, null: &str, out: &mut Columns) -> Result<(), ColumnsError> {
+fn csv_fields<S: Fields>(text: &str, delim: char, quote: char, null: &str, out: &mut S) -> Result<(), ColumnsError> {
     let mut field = String::new();
     let mut quoted = false;
     let mut in_quotes = false;
     let mut chars = text.chars().peekable();
     let mut any = false;
-    let end_field = |field: &mut String, quoted: &mut bool, out: &mut Columns| {
+    let end_field = |field: &mut String, quoted: &mut bool, out: &mut S| {
         out.field(if !*quoted && field == null { None } else { Some(field) });
         field.clear();
         *quoted = false;
@@ -367,7 +334,7 @@ fn csv_columns(text: &str, delim: char, quote: char, null: &str, out: &mut Colum
             if c == '\r' && chars.peek() == Some(&'\n') {
                 chars.next();
             }
-            if field == "\\." && out.at == 0 && !quoted {
+            if field == "\\." && !out.in_row() && !quoted {
                 return Ok(());
             }
             end_field(&mut field, &mut quoted, out);
@@ -380,7 +347,7 @@ fn csv_columns(text: &str, delim: char, quote: char, null: &str, out: &mut Colum
     if in_quotes {
         return Err(ColumnsError::Other(SqlError::new("22P04", "unterminated CSV quoted field")));
     }
-    if any && !(field == "\\." && out.at == 0) {
+    if any && (field != "\\." || out.in_row()) {
         end_field(&mut field, &mut quoted, out);
         out.end_row()?;
     }
@@ -517,6 +484,12 @@ mod tests {
         let e = parse_columns(&plain, big.as_bytes(), 3).unwrap_err();
         assert_eq!((e.sqlstate, e.message.as_str()), ("22P04", "COPY row 50001 has 4 columns where 3 were expected"));
         assert!(parse_columns(&plain, b"1,\"open\n", 2).is_err());
+        // Old line ends (a lone carriage return) end rows, the header's too.
+        let cr = CopyFormat::Csv { delimiter: ',', null: String::new(), header: true, quote: '"' };
+        let data = b"a,b\r1,\"x\ry\"\r3,\r\n5,6";
+        let want = parse(&cr, data).unwrap();
+        assert_eq!(want.len(), 3);
+        assert_eq!(rows_of(&parse_columns(&cr, data, 2).unwrap()), want);
         // The end marker ends the data.
         assert_eq!(rows_of(&parse_columns(&plain, b"1,2\n\\.\n3,4\n", 2).unwrap()).len(), 1);
     }
