@@ -780,24 +780,15 @@ pub(super) fn last_per_series(
             _ => None,
         };
         let mut part = Vec::new();
+        // Blocks of this file decoded whole (the columns the query reads).
+        let storage = &storage;
+        let decode = |blocks: std::ops::Range<usize>, out: &mut Vec<Batch>| {
+            scan_file(f, schema, storage, used, time_idx, dt_idx, full, &[], None, stats, blocks, None, out)
+        };
         match last {
             None => {
                 // Every row of this file.
-                scan_file(
-                    f,
-                    schema,
-                    &storage,
-                    used,
-                    time_idx,
-                    dt_idx,
-                    full,
-                    &[],
-                    None,
-                    stats,
-                    0..nblocks,
-                    None,
-                    &mut part,
-                )?;
+                decode(0..nblocks, &mut part)?;
             }
             Some(last) => {
                 if last.is_empty() {
@@ -818,7 +809,7 @@ pub(super) fn last_per_series(
                 let wanted: Vec<(usize, Vec<u32>)> = by_block.into_iter().collect();
                 let workers = if wanted.len() >= 16 { (*PARALLELISM).min(wanted.len()) } else { 1 };
                 let per = wanted.len().div_ceil(workers.max(1)).max(1);
-                let storage = &storage;
+                let decode = &decode;
                 let parts: Vec<SqlResult<Vec<Batch>>> = std::thread::scope(|sc| {
                     let handles: Vec<_> = wanted
                         .chunks(per)
@@ -827,21 +818,7 @@ pub(super) fn last_per_series(
                                 let mut got = Vec::with_capacity(chunk.len());
                                 for (b, rows) in chunk {
                                     let mut whole = Vec::with_capacity(1);
-                                    scan_file(
-                                        f,
-                                        schema,
-                                        storage,
-                                        used,
-                                        time_idx,
-                                        dt_idx,
-                                        full,
-                                        &[],
-                                        None,
-                                        stats,
-                                        *b..*b + 1,
-                                        None,
-                                        &mut whole,
-                                    )?;
+                                    decode(*b..*b + 1, &mut whole)?;
                                     let mut rows = rows.clone();
                                     rows.sort_unstable();
                                     got.extend(whole.iter().map(|w| w.take(&rows)));
