@@ -273,28 +273,34 @@ fn take_block_stats(
     // decoding one file, and a block is either added whole or decoded.
     let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
     let t = &mut *t;
-    let dest = match value {
-        None => t,
-        Some(v) => {
-            if t.groups.len() >= MAX_COUNTED_VALUES && !t.groups.contains_key(&v) {
-                return false;
-            }
-            t.groups.entry(v).or_default()
-        }
-    };
+    if let Some(v) = &value
+        && t.groups.len() >= MAX_COUNTED_VALUES
+        && !t.groups.contains_key(v)
+    {
+        return false;
+    }
+    // Checked before anything is added: a block that fails leaves the totals as they were.
     for &sc in cols {
         let ok = match sc {
             StatCol::Numbers(c) => meta_of(c).is_some_and(|(_, _, bm)| bm.stats.is_some()),
             StatCol::Counts(c) => {
+                let so_far = match &value {
+                    None => t.cols.get(&c),
+                    Some(v) => t.groups.get(v).and_then(|g| g.cols.get(&c)),
+                };
                 meta_of(c).is_some_and(|(fc, _, bm)| {
                     f.dictionary(fc).is_some() && bm.stats.as_ref().is_some_and(|s| s.counts.is_some())
-                }) && dest.cols.get(&c).is_none_or(|t| t.counts.len() <= MAX_COUNTED_VALUES)
+                }) && so_far.is_none_or(|t| t.counts.len() <= MAX_COUNTED_VALUES)
             }
         };
         if !ok {
             return false;
         }
     }
+    let dest = match value {
+        None => t,
+        Some(v) => t.groups.entry(v).or_default(),
+    };
     add_block_stats(f, b, cols, &meta_of, dest);
     true
 }
