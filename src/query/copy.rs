@@ -184,8 +184,13 @@ pub(crate) fn parse_columns(format: &CopyFormat, data: &[u8], width: usize) -> S
     let split = (body.len() >= 1 << 20 && !body.contains("\\.\n") && !body.contains("\\.\r"))
         .then(|| middle_row_start(body, quote))
         .flatten();
-    let width_error = |row: usize, got: usize| {
-        SqlError::new("22P04", format!("COPY row {row} has {got} columns where {width} were expected"))
+    // Rows of the second half are numbered after the first's.
+    let refused = |e: ColumnsError, rows_before: usize| match e {
+        ColumnsError::Width { row, got } => SqlError::new(
+            "22P04",
+            format!("COPY row {} has {got} columns where {width} were expected", rows_before + row),
+        ),
+        ColumnsError::Other(e) => e,
     };
     let parts = match split {
         Some(mid) => {
@@ -194,26 +199,17 @@ pub(crate) fn parse_columns(format: &CopyFormat, data: &[u8], width: usize) -> S
                 let h = sc.spawn(|| columns_of(format, b, width));
                 (columns_of(format, a, width), h.join())
             });
-            let ra = ra.map_err(|e| match e {
-                ColumnsError::Width { row, got } => width_error(row, got),
-                ColumnsError::Other(e) => e,
-            })?;
-            let rb = rb.map_err(|_| SqlError::new("XX000", "a COPY parser thread failed"))?.map_err(|e| match e {
-                ColumnsError::Width { row, got } => width_error(ra.rows + row, got),
-                ColumnsError::Other(e) => e,
-            })?;
+            let ra = ra.map_err(|e| refused(e, 0))?;
+            let rb = rb
+                .map_err(|_| SqlError::new("XX000", "a COPY parser thread failed"))?
+                .map_err(|e| refused(e, ra.rows))?;
             let mut cols = ra.finish();
             for (c, more) in cols.iter_mut().zip(rb.finish()) {
                 c.extend(&more);
             }
             cols
         }
-        None => columns_of(format, body, width)
-            .map_err(|e| match e {
-                ColumnsError::Width { row, got } => width_error(row, got),
-                ColumnsError::Other(e) => e,
-            })?
-            .finish(),
+        None => columns_of(format, body, width).map_err(|e| refused(e, 0))?.finish(),
     };
     Ok(parts)
 }
