@@ -647,14 +647,19 @@ fn scans_read_ahead_and_order_by_limit_keeps_only_the_best_rows() {
     let got = rows(&mut s, q);
     assert_eq!(got.len(), 7);
     assert_eq!(got.iter().map(|r| r[2].parse::<i64>().unwrap()).sum::<i64>(), 1497, "{got:?}");
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
-        let p = plan(&mut s, q);
-        assert!(p.iter().any(|l| l.contains("read ahead on a thread of its own")), "{p:#?}");
-        // The scan under the filter still reports its rows (counted on the other thread).
-        assert!(p.iter().any(|l| l.contains("Datastore Scan") && l.contains("rows=3000)")), "{p:#?}");
-    }
     // Top-N: the best rows of an ORDER BY … LIMIT, as a full sort gives them.
     let top = "SELECT machine_id, v, time FROM r ORDER BY v DESC, time LIMIT 5 OFFSET 2";
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        // The aggregate takes the scan in morsels (one here: the file is small) and decodes,
+        // filters and aggregates each where it is taken; the scan under the filter still
+        // reports its rows (counted on the aggregate's threads).
+        let p = plan(&mut s, q);
+        assert!(p.iter().any(|l| l.contains("decoded, filtered and aggregated in 1 morsel on 1 thread")), "{p:#?}");
+        assert!(p.iter().any(|l| l.contains("Datastore Scan") && l.contains("rows=3000)")), "{p:#?}");
+        // A top-N reads its scan ahead, on a thread of its own.
+        let p = plan(&mut s, top);
+        assert!(p.iter().any(|l| l.contains("read ahead on a thread of its own")), "{p:#?}");
+    }
     let full = "SELECT machine_id, v, time FROM (SELECT * FROM r ORDER BY v DESC, time) t LIMIT 5 OFFSET 2";
     let want = rows(&mut s, full);
     assert_eq!(rows(&mut s, top), want);
@@ -696,4 +701,92 @@ fn conditions_on_one_side_of_a_join_are_applied_below_it() {
     let plan: Vec<String> = rows(&mut s, &format!("EXPLAIN {left}")).into_iter().map(|r| r[0].clone()).collect();
     let join = plan.iter().position(|l| l.contains("Join")).expect("a join");
     assert!(plan.iter().position(|l| l.trim_start().starts_with("Filter")).is_some_and(|f| f < join), "{plan:#?}");
+}
+
+#[test]
+fn aggregates_over_morsels_on_several_threads_answer_as_one_thread_does() {
+    // 150,000 rows in files (several morsels of blocks) and the memtable: every aggregate
+    // that can be computed in parts, grouped by the series, by a computed key, and not
+    // grouped. The same query with string_agg (which cannot be merged from parts) runs on
+    // one thread over the scan in order: the rows must be the same, in the same order (groups
+    // come out in the order of their first rows), numbers equal to 1e-9.
+    use fleetdb::batch::{Batch, Column, DataType, Field, StrVec, Values};
+    let (_dir, mut s) = session_with_blocks_of(1024);
+    rows(
+        &mut s,
+        "CREATE DATASTORE d (k TEXT, x DOUBLE PRECISION, i BIGINT, b BOOLEAN, t TEXT) WITH (series_key = 'k')",
+    );
+    let append = |s: &mut Session, from: i64, to: i64| {
+        let n = (to - from) as usize;
+        let keys: Vec<String> = (from..to).map(|r| format!("m{:02}", (r * 7919) % 37)).collect();
+        let texts: Vec<String> = (from..to).map(|r| format!("t{}", (r * 31) % 101)).collect();
+        let mut x = Column::new(Values::Float64((from..to).map(|r| ((r * 7) % 1000) as f64 / 8.0 - 40.0).collect()));
+        let mut valid = fleetdb::batch::Bitmap::new_set(n);
+        (0..n).filter(|j| (from as usize + j).is_multiple_of(11)).for_each(|j| valid.set(j, false));
+        x.validity = Some(valid);
+        let batch = Batch::try_new(
+            vec![
+                Field::new("time", DataType::Timestamp),
+                Field::new("k", DataType::Text),
+                Field::new("x", DataType::Float64),
+                Field::new("i", DataType::Int64),
+                Field::new("b", DataType::Bool),
+                Field::new("t", DataType::Text),
+            ],
+            vec![
+                Column::new(Values::Timestamp((from..to).map(|r| 1_767_225_600_000_000 + r * 1_000_000).collect())),
+                Column::new(Values::Text(keys.iter().map(|k| k.as_str()).collect::<StrVec>())),
+                x,
+                Column::new(Values::Int64((from..to).map(|r| (r * 13) % 977 - 300).collect())),
+                Column::new(Values::Bool((from..to).map(|r| r % 5 != 0).collect())),
+                Column::new(Values::Text(texts.iter().map(|k| k.as_str()).collect::<StrVec>())),
+            ],
+        )
+        .unwrap();
+        s.engine().append_rows("d", batch, None).unwrap();
+    };
+    append(&mut s, 0, 60_000);
+    s.engine().checkpoint().unwrap();
+    append(&mut s, 60_000, 120_000);
+    s.engine().checkpoint().unwrap();
+    append(&mut s, 120_000, 150_000);
+    let aggs = "count(*), count(x), sum(i), sum(x), avg(x), avg(i), min(x), max(x), min(i), max(time), min(t), \
+                max(t), stddev_samp(x), var_pop(i), bool_and(b), bool_or(b), first(x, time), last(i, time), \
+                count(DISTINCT t), count(DISTINCT i), percentile_cont(0.9) WITHIN GROUP (ORDER BY x), \
+                percentile_disc(0.5) WITHIN GROUP (ORDER BY i), regr_slope(x, i), corr(i, x), covar_samp(x, i)";
+    let same = |a: &str, b: &str| match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => a == b,
+    };
+    for (key, filter) in [
+        ("k", "WHERE i > -200"),
+        ("date_trunc('hour', time)", "WHERE time >= '2026-01-01 03:00:00+00'"),
+        ("b", ""),
+        ("", "WHERE x < 50"),
+    ] {
+        let (select, group) = if key.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (format!("{key}, "), format!(" GROUP BY {key}"))
+        };
+        let parallel = format!("SELECT {select}{aggs} FROM d {filter}{group}");
+        let single = format!("SELECT {select}{aggs}, string_agg('', '') FROM d {filter}{group}");
+        let p = rows(&mut s, &format!("EXPLAIN ANALYZE {parallel}"));
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            assert!(p.iter().any(|l| l[0].contains(" morsels on 2 threads")), "{p:#?}");
+        }
+        let got = rows(&mut s, &parallel);
+        let want: Vec<Vec<String>> = rows(&mut s, &single)
+            .into_iter()
+            .map(|mut r| {
+                r.pop();
+                r
+            })
+            .collect();
+        assert!(got.len() > 1 || key.is_empty(), "{parallel}: {got:?}");
+        assert_eq!(got.len(), want.len(), "{parallel}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g.iter().zip(w).all(|(a, b)| same(a, b)), "{parallel}:\n{g:?}\n{w:?}");
+        }
+    }
 }

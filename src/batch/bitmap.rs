@@ -68,6 +68,29 @@ impl Bitmap {
     }
     /// Appends `other`'s bits (a word at a time). Bits past `len` are always zero, so a
     /// shifted word brings none of them in.
+    /// Bits `from..to` as a bitmap of their own (whole words shifted, not bit by bit).
+    pub fn range(&self, from: usize, to: usize) -> Bitmap {
+        let len = to.saturating_sub(from);
+        let (base, shift) = (from / 64, from % 64);
+        let word = |k: usize| self.words.get(k).copied().unwrap_or(0);
+        let mut words: Vec<u64> =
+            (0..len.div_ceil(64))
+                .map(|k| {
+                    if shift == 0 {
+                        word(base + k)
+                    } else {
+                        word(base + k) >> shift | word(base + k + 1) << (64 - shift)
+                    }
+                })
+                .collect();
+        // Bits past the end stay clear, as everywhere else.
+        if !len.is_multiple_of(64)
+            && let Some(last) = words.last_mut()
+        {
+            *last &= (1u64 << (len % 64)) - 1;
+        }
+        Bitmap { words, len }
+    }
     pub fn append(&mut self, other: &Bitmap) {
         let end = self.len + other.len;
         let (base, shift) = (self.len / 64, self.len % 64);
@@ -118,6 +141,22 @@ mod tests {
                     assert_eq!(p, q, "push_n {a} + {b} of {v}");
                     assert_eq!(p.count_set(), (0..p.len()).filter(|&i| p.get(i)).count());
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_range_is_its_bits() {
+        let bit = |i: usize| (i * 7 + i / 3) % 5 < 2;
+        let mut all = Bitmap::default();
+        (0..300).for_each(|i| all.push(bit(i)));
+        for from in [0usize, 1, 31, 63, 64, 65, 128, 200, 300] {
+            for to in [from, from + 1, from + 63, from + 64, from + 65, 300] {
+                let to = to.min(300);
+                let mut want = Bitmap::default();
+                (from..to).for_each(|i| want.push(bit(i)));
+                // Equal words too: bits past the end are clear.
+                assert_eq!(all.range(from, to), want, "{from}..{to}");
             }
         }
     }

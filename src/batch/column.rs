@@ -168,6 +168,34 @@ impl Column {
         });
         Column::with_validity(self.values.take(idx), validity)
     }
+    /// Keeps only rows `from..to` (in place, without an index of them).
+    pub fn keep_range(&mut self, from: usize, to: usize) {
+        if from == 0 && to == self.len() {
+            return;
+        }
+        if let Some(b) = &self.validity {
+            if b.count_unset() == self.len() {
+                *self = Column::nulls(self.data_type(), to - from);
+                return;
+            }
+            self.validity = Some(b.range(from, to));
+        }
+        match &mut self.values {
+            Values::Bool(v) => {
+                v.truncate(to);
+                v.drain(..from);
+            }
+            Values::Int64(v) | Values::Timestamp(v) => {
+                v.truncate(to);
+                v.drain(..from);
+            }
+            Values::Float64(v) => {
+                v.truncate(to);
+                v.drain(..from);
+            }
+            Values::Text(v) => v.keep_range(from, to),
+        }
+    }
     /// Appends `other` (same type).
     pub fn extend(&mut self, other: &Column) {
         let before = self.len();

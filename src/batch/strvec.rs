@@ -111,8 +111,8 @@ impl StrVec {
     }
     /// A coded vector: value *i* is `dict[codes[i]]`. `None` if a code is out of range.
     pub fn coded(dict: Arc<StrVec>, codes: Vec<u32>) -> Option<Self> {
-        let n = dict.len();
-        if codes.iter().any(|&c| c as usize >= n) {
+        // The greatest code, not a search for a bad one: a reduction the compiler vectorizes.
+        if codes.iter().copied().max().is_some_and(|c| c as usize >= dict.len()) {
             return None;
         }
         Some(StrVec(Repr::Coded { dict, codes }))
@@ -206,6 +206,16 @@ impl StrVec {
             Repr::Coded { dict, codes } => {
                 StrVec(Repr::Coded { dict: dict.clone(), codes: idx.iter().map(|&i| codes[i as usize]).collect() })
             }
+        }
+    }
+    /// Keeps only values `from..to` (codes in place).
+    pub fn keep_range(&mut self, from: usize, to: usize) {
+        match &mut self.0 {
+            Repr::Coded { codes, .. } => {
+                codes.truncate(to);
+                codes.drain(..from);
+            }
+            Repr::Plain(_) => *self = self.take(&(from as u32..to as u32).collect::<Vec<u32>>()),
         }
     }
     /// Appends `other`'s values: codes of the same dictionary are appended as codes.

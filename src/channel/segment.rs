@@ -189,7 +189,7 @@ impl ChSegment {
 
     pub fn block(&self, i: usize) -> Result<Messages> {
         let b = self.meta.blocks.get(i).ok_or_else(|| Error::corrupt(&self.path, "block index"))?;
-        let stored = container::block(self.data.bytes(), b.offset, b.stored_len, b.crc, "segment block")
+        let stored = container::block(self.data.bytes(), b.offset, b.stored_len, b.crc, &|| "segment block".into())
             .map_err(|e| format_err(&self.path, e))?;
         let raw = container::decompress(stored, b.raw_len).map_err(|e| format_err(&self.path, e))?;
         let m = Messages::decode(&mut ByteReader::new(&raw))

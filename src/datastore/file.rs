@@ -658,11 +658,29 @@ pub fn read_block(
 ) -> Result<Column, FormatError> {
     let col = meta.columns.get(c).ok_or_else(|| corrupt("column index"))?;
     let bm = col.blocks.get(b).ok_or_else(|| corrupt("block index"))?;
-    let what = format!("block {b} of column {}", col.name);
-    let stored = container::block(buf, bm.offset, bm.stored_len, bm.crc, &what)?;
-    let raw = container::decompress(stored, bm.raw_len)?;
+    let stored =
+        container::block(buf, bm.offset, bm.stored_len, bm.crc, &|| format!("block {b} of column {}", col.name))?;
+    // Blocks are decompressed into one buffer per thread, kept from block to block.
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|s| {
+        let mut scratch = s.borrow_mut();
+        let raw = container::decompress_into(stored, bm.raw_len, &mut scratch)?;
+        decode_block(raw, meta, col, b, dict)
+    })
+}
+
+/// A block's column from its raw (decompressed) bytes.
+fn decode_block(
+    raw: &[u8],
+    meta: &FileMeta,
+    col: &ColumnMeta,
+    b: usize,
+    dict: Option<&std::sync::Arc<Dictionary>>,
+) -> Result<Column, FormatError> {
     let n = meta.block_len(b);
-    let mut r = ByteReader::new(&raw);
+    let mut r = ByteReader::new(raw);
     let nulls = r.bytes32().ok_or_else(|| corrupt("block validity"))?;
     let validity = if nulls.is_empty() {
         None
@@ -677,7 +695,7 @@ pub fn read_block(
         }
         Some(v)
     };
-    let values = codec::decode(bm.encoding, &raw[r.pos()..], n, dict).map_err(codec_err)?;
+    let values = codec::decode(col.blocks[b].encoding, &raw[r.pos()..], n, dict).map_err(codec_err)?;
     if values.data_type() != col.data_type {
         return Err(corrupt("block encoding does not match column type"));
     }

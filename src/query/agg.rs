@@ -10,8 +10,12 @@ use super::types::SqlType;
 use crate::batch::{Batch, Column, DataType, Values};
 
 mod group;
+mod merge;
+mod percentile;
 
-pub(crate) use group::{GroupAccs, aggregate, aggregate_with};
+pub(crate) use group::{AddToAccs, GroupAccs, Grouper, aggregate, aggregate_with};
+pub(crate) use merge::{merge_acc, mergeable};
+use percentile::{percentile, percentile_floats};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AggFunc {
@@ -496,79 +500,6 @@ pub(crate) fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
             finish(&a, &plain)?
         }
     })
-}
-
-/// The fraction a percentile asks for (`None` when NULL); 22003 outside 0..1.
-fn percentile_fraction(fraction: &Scalar) -> SqlResult<Option<f64>> {
-    let p = match fraction {
-        Scalar::Float(f) => *f,
-        Scalar::Int(i) => *i as f64,
-        _ => return Ok(None),
-    };
-    if !(0.0..=1.0).contains(&p) {
-        return Err(SqlError::new("22003", format!("percentile value {p} is not between 0 and 1")));
-    }
-    Ok(Some(p))
-}
-
-/// [`percentile`] of double precision values: the one or two values it needs are selected
-/// (linear time), not the whole group sorted. NaN sorts above every number, as in PostgreSQL.
-fn percentile_floats(vals: &[f64], fraction: &Scalar, call: &AggCall) -> SqlResult<Scalar> {
-    let Some(p) = percentile_fraction(fraction)? else { return Ok(Scalar::Null) };
-    let n = vals.len();
-    if n == 0 {
-        return Ok(Scalar::Null);
-    }
-    let order = |a: &f64, b: &f64| a.partial_cmp(b).unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()));
-    let desc = matches!(call.func, AggFunc::PercentileCont { desc: true } | AggFunc::PercentileDisc { desc: true });
-    let mut v = vals.to_vec();
-    // The k-th value (from 0) in the asked order.
-    let mut kth = |k: usize| -> f64 {
-        let at = if desc { n - 1 - k } else { k };
-        *v.select_nth_unstable_by(at, order).1
-    };
-    if let AggFunc::PercentileDisc { .. } = call.func {
-        let k = ((p * n as f64).ceil() as usize).max(1);
-        return Ok(Scalar::Float(kth(k - 1)));
-    }
-    let pos = p * (n - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    let a = kth(lo);
-    if lo == hi {
-        return Ok(Scalar::Float(a));
-    }
-    let b = kth(hi);
-    Ok(Scalar::Float(a + (b - a) * (pos - lo as f64)))
-}
-
-/// PostgreSQL's percentile_cont (linear interpolation between the two nearest values) and
-/// percentile_disc (the first value whose position reaches the fraction).
-fn percentile(vals: &[Scalar], fraction: &Scalar, call: &AggCall) -> SqlResult<Scalar> {
-    let Some(p) = percentile_fraction(fraction)? else { return Ok(Scalar::Null) };
-    if vals.is_empty() {
-        return Ok(Scalar::Null);
-    }
-    let mut sorted = vals.to_vec();
-    sorted.sort_by(|a, b| super::func::scalar_cmp(a, b).unwrap_or(std::cmp::Ordering::Equal));
-    let desc = matches!(call.func, AggFunc::PercentileCont { desc: true } | AggFunc::PercentileDisc { desc: true });
-    if desc {
-        sorted.reverse();
-    }
-    let n = sorted.len();
-    if let AggFunc::PercentileDisc { .. } = call.func {
-        let k = ((p * n as f64).ceil() as usize).max(1);
-        return Ok(sorted[k - 1].clone());
-    }
-    let pos = p * (n - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    let f = |s: &Scalar| match s {
-        Scalar::Int(i) => *i as f64,
-        Scalar::Float(x) => *x,
-        _ => 0.0,
-    };
-    let (a, b) = (f(&sorted[lo]), f(&sorted[hi]));
-    let v = if lo == hi { a } else { a + (b - a) * (pos - lo as f64) };
-    Ok(Scalar::Float(v))
 }
 
 /// Keeps the least (or, with `max`, the greatest) of `best` and `x` in PostgreSQL's order

@@ -19,6 +19,7 @@ use crate::table::store_key_bytes;
 
 mod ahead;
 mod join;
+mod parallel;
 mod scan;
 mod sort;
 mod stats;
@@ -61,6 +62,17 @@ pub(crate) fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
     });
     guard::hold(before, guard::size_of(&out))?;
     Ok(out)
+}
+
+/// Adds `time` and `rows` to `plan`'s entry of the profile being kept (EXPLAIN ANALYZE).
+fn add_profile(plan: &Plan, time: std::time::Duration, rows: usize) {
+    PROFILE.with(|p| {
+        if let Some(prof) = p.borrow_mut().as_mut() {
+            let e = prof.entry(plan as *const Plan as usize).or_default();
+            e.0 += time;
+            e.1 += rows;
+        }
+    });
 }
 
 /// Batches of `plan` one at a time, without materializing them, where the plan is a channel
@@ -218,6 +230,10 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
             // Whole blocks inside the range answered from their statistics.
             if let Some(out) = stats::aggregate_from_stats(input, group, aggs, schema)? {
                 return Ok(out);
+            }
+            // Over a datastore scan, on every core.
+            if let Some(b) = parallel::aggregate(input, group, aggs, None, None)? {
+                return Ok(vec![make_batch(schema, b.columns)]);
             }
             // Over a channel or datastore scan the batches stream: only one file's are held.
             let b = match pull(input)? {

@@ -54,6 +54,9 @@ pub(crate) struct ScanStats {
     pub decoders: AtomicU64,
     /// Whether the scan ran on a thread of its own, ahead of the operator reading it.
     pub ahead: std::sync::atomic::AtomicBool,
+    /// Morsels the scan was cut into for threads that each decode, filter and aggregate
+    /// their own (0: it was not).
+    pub morsels: AtomicU64,
     pub rows_scanned: AtomicU64,
 }
 
@@ -296,7 +299,15 @@ impl Plan {
                         s += &format!("; blocks answered from statistics: {from_stats}");
                     }
                     let decoders = l(&stats.decoders);
-                    if decoders > 1 {
+                    let morsels = l(&stats.morsels);
+                    if morsels > 0 {
+                        let plural = |n: u64| if n == 1 { "" } else { "s" };
+                        s += &format!(
+                            "; decoded, filtered and aggregated in {morsels} morsel{} on {decoders} thread{}",
+                            plural(morsels),
+                            plural(decoders)
+                        );
+                    } else if decoders > 1 {
                         s += &format!("; threads decoding: {decoders}");
                     }
                     if stats.ahead.load(Ordering::Relaxed) {

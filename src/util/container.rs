@@ -71,12 +71,19 @@ pub(crate) fn open<'a>(
 }
 
 /// The stored bytes of a block at `offset..offset+len`, after checking its CRC.
-pub(crate) fn block<'a>(buf: &'a [u8], offset: u64, len: u32, crc: u32, what: &str) -> Result<&'a [u8], FormatError> {
+/// `what` names it in an error (made only then).
+pub(crate) fn block<'a>(
+    buf: &'a [u8],
+    offset: u64,
+    len: u32,
+    crc: u32,
+    what: &dyn Fn() -> String,
+) -> Result<&'a [u8], FormatError> {
     let b = buf
         .get(offset as usize..(offset as usize).saturating_add(len as usize))
-        .ok_or_else(|| corrupt(&format!("{what} range")))?;
+        .ok_or_else(|| corrupt(&format!("{} range", what())))?;
     if crc32(b) != crc {
-        return Err(corrupt(&format!("{what} checksum")));
+        return Err(corrupt(&format!("{} checksum", what())));
     }
     Ok(b)
 }
@@ -92,6 +99,27 @@ pub(crate) fn put_maybe_compressed(raw: &[u8], out: &mut Vec<u8>) -> u32 {
         out.extend_from_slice(raw);
         0
     }
+}
+
+/// [`decompress`] into `scratch` (kept by the caller from block to block, so that reading
+/// many blocks allocates once): the block's raw bytes.
+pub(crate) fn decompress_into<'a>(
+    stored: &'a [u8],
+    raw_len: u32,
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], FormatError> {
+    if raw_len == 0 {
+        return Ok(stored);
+    }
+    let n = raw_len as usize;
+    if scratch.len() < n {
+        scratch.resize(n, 0);
+    }
+    let got = lz4_flex::block::decompress_into(stored, &mut scratch[..n]).map_err(|_| corrupt("lz4 block"))?;
+    if got != n {
+        return Err(corrupt("lz4 block"));
+    }
+    Ok(&scratch[..n])
 }
 
 /// Inverse of [`put_maybe_compressed`].

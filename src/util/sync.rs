@@ -42,6 +42,10 @@ impl Retention {
 /// deep statement touches are ever resident.
 pub const STATEMENT_STACK: usize = 256 << 20;
 
+/// Threads one query runs on at most: the machine's cores, at most 8.
+pub static PARALLELISM: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(8));
+
 thread_local! {
     static STACK_SIZE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }

@@ -22,18 +22,24 @@ pub fn decode_delta(r: &mut ByteReader, n: usize) -> Result<Vec<i64>, CodecError
         return Err(err());
     }
     let first = r.i64().ok_or_else(err)?;
-    let mut deltas = Vec::with_capacity(n);
-    pfor::decode(r, n.saturating_sub(1), &mut deltas)?;
-    let mut out = Vec::with_capacity(n);
-    if n > 0 {
-        let mut acc = first;
-        out.push(acc);
-        for d in deltas {
-            acc = acc.wrapping_add(unzigzag(d));
-            out.push(acc);
-        }
+    // The first value, then the deltas, in one buffer summed in place (the collect reuses it).
+    // The deltas' header is there even when there are none.
+    let mut v = Vec::with_capacity(n.max(1));
+    v.push(first as u64);
+    pfor::decode(r, n.saturating_sub(1), &mut v)?;
+    if n == 0 {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let mut acc = first;
+    Ok(v.into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            if i > 0 {
+                acc = acc.wrapping_add(unzigzag(d));
+            }
+            acc
+        })
+        .collect())
 }
 
 pub fn encode_dod(v: &[i64], out: &mut Vec<u8>) {
@@ -53,20 +59,51 @@ pub fn decode_dod(r: &mut ByteReader, n: usize) -> Result<Vec<i64>, CodecError> 
     }
     let first = r.i64().ok_or_else(err)?;
     let mut delta = r.i64().ok_or_else(err)?;
-    let mut dods = Vec::with_capacity(n);
-    pfor::decode(r, n.saturating_sub(2), &mut dods)?;
-    let mut out = Vec::with_capacity(n);
-    if n > 0 {
-        out.push(first);
+    // The first two values, then the deltas of deltas, in one buffer summed in place. The
+    // header of the deltas of deltas is there even when there are none.
+    let mut v = Vec::with_capacity(n.max(2));
+    v.push(first as u64);
+    v.push(first.wrapping_add(delta) as u64);
+    pfor::decode(r, n.saturating_sub(2), &mut v)?;
+    if n < 2 {
+        return Ok(if n == 1 { vec![first] } else { Vec::new() });
     }
-    if n > 1 {
-        let mut acc = first.wrapping_add(delta);
-        out.push(acc);
-        for d in dods {
-            delta = delta.wrapping_add(unzigzag(d));
-            acc = acc.wrapping_add(delta);
-            out.push(acc);
+    let mut acc = first.wrapping_add(delta);
+    Ok(v.into_iter()
+        .enumerate()
+        .map(|(i, d)| match i {
+            0 => first,
+            1 => acc,
+            _ => {
+                delta = delta.wrapping_add(unzigzag(d));
+                acc = acc.wrapping_add(delta);
+                acc
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_sequences_round_trip_and_leave_the_reader_after_them() {
+        // Records hold such sequences back to back: a decoder that read less (or more) than
+        // was written would misread what follows.
+        for n in 0..5usize {
+            let v: Vec<i64> = (0..n as i64).map(|i| 1_000 + i * i * 7 - i).collect();
+            for (encode, decode) in [
+                (encode_delta as fn(&[i64], &mut Vec<u8>), decode_delta as fn(&mut ByteReader, usize) -> _),
+                (encode_dod, decode_dod),
+            ] {
+                let mut buf = Vec::new();
+                encode(&v, &mut buf);
+                buf.put_u32(0xfeed_f00d);
+                let mut r = ByteReader::new(&buf);
+                assert_eq!(decode(&mut r, n).unwrap(), v, "{n} values");
+                assert_eq!(r.u32(), Some(0xfeed_f00d), "{n} values: the reader stops at their end");
+            }
         }
     }
-    Ok(out)
 }

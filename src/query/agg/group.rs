@@ -38,6 +38,8 @@ struct Groups<'a> {
     aggs: &'a [AggCall],
     grouped: bool,
     key_bytes: &'a mut usize,
+    /// Groups' first input positions, when kept: groups made here come after every row.
+    first: Option<&'a mut Vec<u64>>,
     charge: &'a dyn Fn(usize, usize) -> SqlResult<()>,
 }
 
@@ -57,6 +59,9 @@ impl GroupAccs for Groups<'_> {
                     self.index.insert(k, g);
                     self.keys.push(key.to_vec());
                     self.accs.extend(self.aggs.iter().map(new_acc));
+                    if let Some(first) = self.first.as_deref_mut() {
+                        first.push(u64::MAX);
+                    }
                     if g.is_multiple_of(CHARGE_GROUPS) {
                         (self.charge)(g + CHARGE_GROUPS, *self.key_bytes)?;
                     }
@@ -102,286 +107,467 @@ pub(crate) fn aggregate_with(
     aggs: &[AggCall],
     after: Option<AddToAccs<'_>>,
 ) -> SqlResult<Batch> {
-    let mut index: KeyIndex = KeyIndex::default();
-    // Each key's bytes are made here, and copied only for a new group.
-    let mut kbuf: Vec<u8> = Vec::new();
-    // For each file dictionary met in a coded key column, its codes' groups (u32::MAX: none
-    // yet): a key read as codes is looked up once per distinct code, not once per row.
-    let mut by_code: Vec<(std::sync::Arc<crate::batch::StrVec>, Vec<u32>)> = Vec::new();
-    let mut keys: Vec<Vec<Scalar>> = Vec::new();
-    // Group g's accumulator of aggregate a is accs[g * aggs.len() + a].
-    let mut accs: Vec<Acc> = Vec::new();
-    if group.is_empty() {
-        keys.push(Vec::new());
-        accs.extend(aggs.iter().map(new_acc));
-    }
-    let mut row = Vec::new();
-    let naggs = aggs.len();
-    // What each group costs: its hash table entry (twice, for the table's growth), key vector
-    // and accumulators, plus its key's bytes twice (hashed, and as values). Charged every
-    // CHARGE_GROUPS new groups, before the table grows much further.
-    let base = crate::query::guard::live();
-    let per_group = 2 * (std::mem::size_of::<Vec<u8>>() + 16)
-        + std::mem::size_of::<Vec<Scalar>>()
-        + group.len() * std::mem::size_of::<Scalar>()
-        + aggs.len() * std::mem::size_of::<Acc>();
-    let mut key_bytes = 0usize;
-    let charge = |groups: usize, key_bytes: usize| -> SqlResult<()> {
-        crate::query::guard::hold(base, groups.saturating_mul(per_group).saturating_add(2 * key_bytes))
-    };
-    // A failed or cancelled aggregate frees its groups on another thread: a million of them
-    // take a while to free, and the client's answer must not wait for that.
+    let mut g = Grouper::new(group, aggs);
     let fed = (|| -> SqlResult<()> {
         while let Some(b) = next()? {
-            let b = &b;
-            crate::query::guard::check()?;
-            let n = b.num_rows();
-            if n == 0 {
-                continue;
-            }
-            // Keys that are columns are read where they are; computed keys are made first.
-            let computed;
-            let (gbatch, positions): (&Batch, Vec<usize>) = match group
-                .iter()
-                .map(|g| if let Expr::Col { idx, .. } = g { Some(*idx) } else { None })
-                .collect::<Option<Vec<usize>>>()
-            {
-                Some(at) => (b, at),
-                None => {
-                    let gcols = group.iter().map(|g| eval(g, b)).collect::<SqlResult<Vec<_>>>()?;
-                    computed = Batch {
-                        fields: gcols
-                            .iter()
-                            .enumerate()
-                            .map(|(i, c)| crate::batch::Field::new(&format!("g{i}"), c.data_type()))
-                            .collect(),
-                        columns: gcols,
-                    };
-                    (&computed, (0..group.len()).collect())
-                }
-            };
-            let kcols: Vec<&Column> = positions.iter().map(|&p| &gbatch.columns[p]).collect();
-            let mut gids = Vec::with_capacity(n);
-            let new_group = |keys: &mut Vec<Vec<Scalar>>, accs: &mut Vec<Acc>, r: usize| {
-                keys.push(kcols.iter().zip(group).map(|(c, g)| Scalar::from_column(c, g.ty(), r)).collect());
-                accs.extend(aggs.iter().map(new_acc));
-                keys.len() - 1
-            };
-            // Row r's group, made (and charged, every CHARGE_GROUPS groups) if it is new.
-            let group_id = |r: usize,
-                            index: &mut KeyIndex,
-                            kbuf: &mut Vec<u8>,
-                            keys: &mut Vec<Vec<Scalar>>,
-                            accs: &mut Vec<Acc>,
-                            key_bytes: &mut usize|
-             -> SqlResult<usize> {
-                kbuf.clear();
-                crate::table::append_key_bytes(gbatch, &positions, r, kbuf);
-                if let Some(&id) = index.get(kbuf.as_slice()) {
-                    return Ok(id);
-                }
-                let next = keys.len();
-                index.insert(kbuf.clone(), next);
-                *key_bytes += kbuf.len();
-                if next.is_multiple_of(CHARGE_GROUPS) {
-                    charge(next + CHARGE_GROUPS, *key_bytes)?;
-                }
-                Ok(new_group(keys, accs, r))
-            };
-            // Without GROUP BY, each aggregate takes the batch whole (typed kernels over the
-            // column, no per-row group).
-            if group.is_empty() {
-                for (ai, call) in aggs.iter().enumerate() {
-                    let owned = call.args.iter().map(|a| eval_ref(a, b)).collect::<SqlResult<Vec<_>>>()?;
-                    let cols: Vec<&Column> = owned.iter().map(|c| &**c).collect();
-                    // DISTINCT over one text or integer column: each value once per batch
-                    // (files hold series in runs; coded text is told apart by its codes).
-                    if call.distinct
-                        && let [c] = cols.as_slice()
-                        && let Some(firsts) = first_of_each_value(c)
-                    {
-                        let ty = call.args[0].ty();
-                        for &r in &firsts {
-                            row.clear();
-                            row.push(Scalar::from_column(c, ty, r));
-                            feed(&mut accs[ai], call, &row);
-                        }
-                        key_bytes += 48 * firsts.len()
-                            + match &c.values {
-                                Values::Text(v) => firsts.iter().map(|&r| v.get(r).len()).sum(),
-                                _ => 0,
-                            };
-                        charge(keys.len(), key_bytes)?;
-                        continue;
-                    }
-                    if call.distinct || !feed_whole(&mut accs[ai], call, &cols, n) {
-                        let tys: Vec<SqlType> = call.args.iter().map(|a| a.ty()).collect();
-                        for r in 0..n {
-                            if r % 16_384 == 16_383 {
-                                crate::query::guard::check()?;
-                            }
-                            row.clear();
-                            for (c, t) in cols.iter().zip(&tys) {
-                                row.push(Scalar::from_column(c, *t, r));
-                            }
-                            feed(&mut accs[ai], call, &row);
-                        }
-                    }
-                    if call.distinct || matches!(accs[ai], Acc::Strings(..) | Acc::Values(..) | Acc::Floats(..)) {
-                        key_bytes += kept_bytes(&cols, n);
-                        charge(keys.len(), key_bytes)?;
-                    }
-                }
-                continue;
-            }
-            match kcols.as_slice() {
-                [] => gids.resize(n, 0),
-                // One text key read as dictionary codes (from a file): each distinct code is
-                // looked up once, then its group is an array index.
-                [c] if let Values::Text(v) = &c.values
-                    && let Some((dict, codes)) = v.codes() =>
-                {
-                    let slot = match by_code.iter().position(|(d, _)| std::sync::Arc::ptr_eq(d, dict)) {
-                        Some(i) => i,
-                        None => {
-                            key_bytes += 4 * dict.len();
-                            charge(keys.len(), key_bytes)?;
-                            by_code.push((dict.clone(), vec![u32::MAX; dict.len()]));
-                            by_code.len() - 1
-                        }
-                    };
-                    for (r, &code) in codes.iter().enumerate() {
-                        if r % 16_384 == 16_383 {
-                            crate::query::guard::check()?;
-                        }
-                        if !c.is_valid(r) {
-                            gids.push(group_id(r, &mut index, &mut kbuf, &mut keys, &mut accs, &mut key_bytes)?);
-                            continue;
-                        }
-                        let known = by_code[slot].1[code as usize];
-                        if known != u32::MAX {
-                            gids.push(known as usize);
-                            continue;
-                        }
-                        let id = group_id(r, &mut index, &mut kbuf, &mut keys, &mut accs, &mut key_bytes)?;
-                        by_code[slot].1[code as usize] = u32::try_from(id).unwrap_or(u32::MAX);
-                        gids.push(id);
-                    }
-                }
-                // One integer or time key without NULLs (a time bucket): runs of equal values
-                // are found on the slice, and each run's group looked up once.
-                [c] if let Values::Int64(v) | Values::Timestamp(v) = &c.values
-                    && c.validity.is_none() =>
-                {
-                    let mut r = 0;
-                    while r < n {
-                        let e = r + v[r..].iter().position(|&x| x != v[r]).unwrap_or(n - r);
-                        let id = group_id(r, &mut index, &mut kbuf, &mut keys, &mut accs, &mut key_bytes)?;
-                        gids.extend(std::iter::repeat_n(id, e - r));
-                        r = e;
-                    }
-                }
-                // One text or integer key: hash the value itself, no per-row allocation, and reuse
-                // the previous group for runs of equal keys (files are grouped by series).
-                [c] if matches!(c.values, Values::Text(_) | Values::Int64(_) | Values::Timestamp(_)) => {
-                    let mut last: Option<(usize, usize)> = None; // (row, group)
-                    for r in 0..n {
-                        if r % 16_384 == 16_383 {
-                            crate::query::guard::check()?;
-                        }
-                        if let Some((lr, lg)) = last
-                            && same_value(c, lr, r)
-                        {
-                            gids.push(lg);
-                            last = Some((r, lg));
-                            continue;
-                        }
-                        let id = group_id(r, &mut index, &mut kbuf, &mut keys, &mut accs, &mut key_bytes)?;
-                        gids.push(id);
-                        last = Some((r, id));
-                    }
-                }
-                _ => {
-                    for r in 0..n {
-                        if r % 16_384 == 16_383 {
-                            crate::query::guard::check()?;
-                        }
-                        gids.push(group_id(r, &mut index, &mut kbuf, &mut keys, &mut accs, &mut key_bytes)?);
-                    }
-                }
-            }
-            // Rows of one group come in runs (files hold each series' rows together, in time
-            // order): when there are few, each run is fed as a slice.
-            let runs = group_runs(&gids, n / 8);
-            for (ai, call) in aggs.iter().enumerate() {
-                let owned = call.args.iter().map(|a| eval_ref(a, b)).collect::<SqlResult<Vec<_>>>()?;
-                let cols: Vec<&Column> = owned.iter().map(|c| &**c).collect();
-                let tys: Vec<SqlType> = call.args.iter().map(|a| a.ty()).collect();
-                // Typed kernels for the common numeric aggregates over plain columns: by runs,
-                // else row by row; the generic path otherwise.
-                let fed = !call.distinct
-                    && (runs.as_ref().is_some_and(|runs| feed_runs(&mut accs, naggs, ai, call, &cols, runs))
-                        || fast_feed(&mut accs, naggs, ai, call, &cols, &gids));
-                for r in (0..n).filter(|_| !fed) {
-                    if r % 16_384 == 16_383 {
-                        crate::query::guard::check()?;
-                    }
-                    row.clear();
-                    for (c, t) in cols.iter().zip(&tys) {
-                        row.push(Scalar::from_column(c, *t, r));
-                    }
-                    feed(&mut accs[gids[r] * naggs + ai], call, &row);
-                }
-                // Aggregates that keep their inputs (string_agg, percentiles, DISTINCT) hold what
-                // they were fed: charged with the groups, before the next batch grows them.
-                if call.distinct
-                    || matches!(accs[gids[0] * naggs + ai], Acc::Strings(..) | Acc::Values(..) | Acc::Floats(..))
-                {
-                    key_bytes += kept_bytes(&cols, n);
-                    charge(keys.len(), key_bytes)?;
-                }
-            }
+            g.feed(&b)?;
         }
         if let Some(add) = after {
-            add(&mut Groups {
-                index: &mut index,
-                keys: &mut keys,
-                accs: &mut accs,
-                aggs,
-                grouped: !group.is_empty(),
-                key_bytes: &mut key_bytes,
-                charge: &charge,
-            })?;
+            g.add(add)?;
         }
         Ok(())
     })();
-    if let Err(e) = fed {
-        crate::query::guard::free_elsewhere((index, keys, accs, by_code));
-        return Err(e);
-    }
-    let ngroups = keys.len();
-    let mut columns = Vec::with_capacity(group.len() + aggs.len());
-    // Building the output of a million groups takes a while: it answers cancel too.
-    let tick = |g: usize| if g % 16_384 == 16_383 { crate::query::guard::check() } else { Ok(()) };
-    for (gi, g) in group.iter().enumerate() {
-        let mut vals: Vec<Scalar> = Vec::with_capacity(ngroups);
-        for (i, k) in keys.iter().enumerate() {
-            tick(i)?;
-            vals.push(k[gi].clone());
+    match fed {
+        Ok(()) => g.finish(),
+        Err(e) => {
+            g.discard();
+            Err(e)
         }
-        columns.push(scalars_to_column(&vals, g.ty())?);
     }
-    for (ai, call) in aggs.iter().enumerate() {
-        let mut vals = Vec::with_capacity(ngroups);
-        for g in 0..ngroups {
-            tick(g)?;
-            vals.push(finish(&accs[g * naggs + ai], call)?);
+}
+
+/// One hash aggregation's groups and accumulators while it is fed batches ([`Grouper::feed`]);
+/// several, each fed part of the input on its own thread, are merged into one
+/// ([`Grouper::merge`]) before it is finished. What it holds is charged to the memory of the
+/// thread feeding it as it grows.
+pub(crate) struct Grouper<'q> {
+    group: &'q [Expr],
+    aggs: &'q [AggCall],
+    index: KeyIndex,
+    /// Each key's bytes are made here, and copied only for a new group.
+    kbuf: Vec<u8>,
+    /// For each file dictionary met in a coded key column, its codes' groups (u32::MAX: none
+    /// yet): a key read as codes is looked up once per distinct code, not once per row.
+    by_code: Vec<(std::sync::Arc<crate::batch::StrVec>, Vec<u32>)>,
+    keys: Vec<Vec<Scalar>>,
+    /// Group g's accumulator of aggregate a is accs[g * aggs.len() + a].
+    accs: Vec<Acc>,
+    row: Vec<Scalar>,
+    /// The thread's memory held before the grouper, and what one group costs: its hash table
+    /// entry (twice, for the table's growth), key vector and accumulators (and its first
+    /// position, when kept), plus its key's bytes twice (hashed, and as values).
+    base: usize,
+    per_group: usize,
+    /// Key bytes, and what aggregates that keep their inputs hold.
+    key_bytes: usize,
+    /// When batches are fed out of the input's order (parts on several threads): the input
+    /// position of each group's first row, so that groups come out in the order one thread
+    /// reading the input in order would have made them.
+    first: Option<Vec<u64>>,
+    /// The input position of the next batch's first row.
+    at: u64,
+}
+
+impl<'q> Grouper<'q> {
+    pub(crate) fn new(group: &'q [Expr], aggs: &'q [AggCall]) -> Self {
+        let mut g = Grouper {
+            group,
+            aggs,
+            index: KeyIndex::default(),
+            kbuf: Vec::new(),
+            by_code: Vec::new(),
+            keys: Vec::new(),
+            accs: Vec::new(),
+            row: Vec::new(),
+            base: crate::query::guard::live(),
+            per_group: 2 * (std::mem::size_of::<Vec<u8>>() + 16)
+                + std::mem::size_of::<Vec<Scalar>>()
+                + group.len() * std::mem::size_of::<Scalar>()
+                + aggs.len() * std::mem::size_of::<Acc>(),
+            key_bytes: 0,
+            first: None,
+            at: 0,
+        };
+        if group.is_empty() {
+            g.keys.push(Vec::new());
+            g.accs.extend(aggs.iter().map(new_acc));
         }
-        columns.push(scalars_to_column(&vals, call.ty)?);
+        g
     }
-    let fields =
-        columns.iter().enumerate().map(|(i, c)| crate::batch::Field::new(&format!("c{i}"), c.data_type())).collect();
-    Ok(Batch { fields, columns })
+
+    /// Keeps each group's first input position (see [`Grouper::at`]); for groupers fed parts
+    /// of the input out of order, before anything is fed.
+    pub(crate) fn keep_order(&mut self) {
+        self.per_group += std::mem::size_of::<u64>();
+        self.first = Some(vec![0; self.keys.len()]);
+    }
+
+    /// The input position of the next batch fed's first row (the rows after it follow).
+    pub(crate) fn at(&mut self, at: u64) {
+        self.at = at;
+    }
+
+    /// Charges what the grouper holds to this thread's memory, on top of what the thread
+    /// holds now (a grouper fed on another thread, taken over by this one).
+    pub(crate) fn adopt(&mut self) -> SqlResult<()> {
+        self.base = crate::query::guard::live();
+        self.charge(self.keys.len())
+    }
+
+    /// Charges this thread's memory for `groups` groups and the key bytes.
+    fn charge(&self, groups: usize) -> SqlResult<()> {
+        crate::query::guard::hold(self.base, groups.saturating_mul(self.per_group).saturating_add(2 * self.key_bytes))
+    }
+
+    /// Row r's group, made (and charged, every CHARGE_GROUPS groups) if it is new; the key
+    /// is columns `positions` of `gbatch`.
+    fn group_id(&mut self, gbatch: &Batch, positions: &[usize], r: usize) -> SqlResult<usize> {
+        self.kbuf.clear();
+        crate::table::append_key_bytes(gbatch, positions, r, &mut self.kbuf);
+        if let Some(&id) = self.index.get(self.kbuf.as_slice()) {
+            return Ok(id);
+        }
+        let next = self.keys.len();
+        self.key_bytes += self.kbuf.len();
+        if next.is_multiple_of(CHARGE_GROUPS) {
+            self.charge(next + CHARGE_GROUPS)?;
+        }
+        self.index.insert(self.kbuf.clone(), next);
+        self.keys.push(
+            positions
+                .iter()
+                .zip(self.group)
+                .map(|(&p, g)| Scalar::from_column(&gbatch.columns[p], g.ty(), r))
+                .collect(),
+        );
+        self.accs.extend(self.aggs.iter().map(new_acc));
+        if let Some(first) = &mut self.first {
+            first.push(self.at + r as u64);
+        }
+        Ok(next)
+    }
+
+    /// Groups and aggregates the rows of `b`.
+    pub(crate) fn feed(&mut self, b: &Batch) -> SqlResult<()> {
+        crate::query::guard::check()?;
+        let n = b.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let (group, aggs) = (self.group, self.aggs);
+        let naggs = aggs.len();
+        // Keys that are columns are read where they are; computed keys are made first.
+        let computed;
+        let (gbatch, positions): (&Batch, Vec<usize>) = match group
+            .iter()
+            .map(|g| if let Expr::Col { idx, .. } = g { Some(*idx) } else { None })
+            .collect::<Option<Vec<usize>>>()
+        {
+            Some(at) => (b, at),
+            None => {
+                let gcols = group.iter().map(|g| eval(g, b)).collect::<SqlResult<Vec<_>>>()?;
+                computed = Batch {
+                    fields: gcols
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| crate::batch::Field::new(&format!("g{i}"), c.data_type()))
+                        .collect(),
+                    columns: gcols,
+                };
+                (&computed, (0..group.len()).collect())
+            }
+        };
+        let kcols: Vec<&Column> = positions.iter().map(|&p| &gbatch.columns[p]).collect();
+        // Without GROUP BY, each aggregate takes the batch whole (typed kernels over the
+        // column, no per-row group).
+        if group.is_empty() {
+            for (ai, call) in aggs.iter().enumerate() {
+                let owned = call.args.iter().map(|a| eval_ref(a, b)).collect::<SqlResult<Vec<_>>>()?;
+                let cols: Vec<&Column> = owned.iter().map(|c| &**c).collect();
+                // DISTINCT over one text or integer column: each value once per batch
+                // (files hold series in runs; coded text is told apart by its codes).
+                if call.distinct
+                    && let [c] = cols.as_slice()
+                    && let Some(firsts) = first_of_each_value(c)
+                {
+                    let ty = call.args[0].ty();
+                    for &r in &firsts {
+                        self.row.clear();
+                        self.row.push(Scalar::from_column(c, ty, r));
+                        feed(&mut self.accs[ai], call, &self.row);
+                    }
+                    self.key_bytes += 48 * firsts.len()
+                        + match &c.values {
+                            Values::Text(v) => firsts.iter().map(|&r| v.get(r).len()).sum(),
+                            _ => 0,
+                        };
+                    self.charge(self.keys.len())?;
+                    continue;
+                }
+                if call.distinct || !feed_whole(&mut self.accs[ai], call, &cols, n) {
+                    let tys: Vec<SqlType> = call.args.iter().map(|a| a.ty()).collect();
+                    for r in 0..n {
+                        if r % 16_384 == 16_383 {
+                            crate::query::guard::check()?;
+                        }
+                        self.row.clear();
+                        for (c, t) in cols.iter().zip(&tys) {
+                            self.row.push(Scalar::from_column(c, *t, r));
+                        }
+                        feed(&mut self.accs[ai], call, &self.row);
+                    }
+                }
+                if call.distinct || matches!(self.accs[ai], Acc::Strings(..) | Acc::Values(..) | Acc::Floats(..)) {
+                    self.key_bytes += kept_bytes(&cols, n);
+                    self.charge(self.keys.len())?;
+                }
+            }
+            self.at += n as u64;
+            return Ok(());
+        }
+        let mut gids = Vec::with_capacity(n);
+        match kcols.as_slice() {
+            [] => gids.resize(n, 0),
+            // One text key read as dictionary codes (from a file): each distinct code is
+            // looked up once, then its group is an array index.
+            [c] if let Values::Text(v) = &c.values
+                && let Some((dict, codes)) = v.codes() =>
+            {
+                let slot = match self.by_code.iter().position(|(d, _)| std::sync::Arc::ptr_eq(d, dict)) {
+                    Some(i) => i,
+                    None => {
+                        self.key_bytes += 4 * dict.len();
+                        self.charge(self.keys.len())?;
+                        self.by_code.push((dict.clone(), vec![u32::MAX; dict.len()]));
+                        self.by_code.len() - 1
+                    }
+                };
+                for (r, &code) in codes.iter().enumerate() {
+                    if r % 16_384 == 16_383 {
+                        crate::query::guard::check()?;
+                    }
+                    if !c.is_valid(r) {
+                        gids.push(self.group_id(gbatch, &positions, r)?);
+                        continue;
+                    }
+                    let known = self.by_code[slot].1[code as usize];
+                    if known != u32::MAX {
+                        gids.push(known as usize);
+                        continue;
+                    }
+                    let id = self.group_id(gbatch, &positions, r)?;
+                    self.by_code[slot].1[code as usize] = u32::try_from(id).unwrap_or(u32::MAX);
+                    gids.push(id);
+                }
+            }
+            // One integer or time key without NULLs (a time bucket): runs of equal values
+            // are found on the slice, and each run's group looked up once.
+            [c] if let Values::Int64(v) | Values::Timestamp(v) = &c.values
+                && c.validity.is_none() =>
+            {
+                let mut r = 0;
+                while r < n {
+                    let e = r + v[r..].iter().position(|&x| x != v[r]).unwrap_or(n - r);
+                    let id = self.group_id(gbatch, &positions, r)?;
+                    gids.extend(std::iter::repeat_n(id, e - r));
+                    r = e;
+                }
+            }
+            // One text or integer key: hash the value itself, no per-row allocation, and reuse
+            // the previous group for runs of equal keys (files are grouped by series).
+            [c] if matches!(c.values, Values::Text(_) | Values::Int64(_) | Values::Timestamp(_)) => {
+                let mut last: Option<(usize, usize)> = None; // (row, group)
+                for r in 0..n {
+                    if r % 16_384 == 16_383 {
+                        crate::query::guard::check()?;
+                    }
+                    if let Some((lr, lg)) = last
+                        && same_value(c, lr, r)
+                    {
+                        gids.push(lg);
+                        last = Some((r, lg));
+                        continue;
+                    }
+                    let id = self.group_id(gbatch, &positions, r)?;
+                    gids.push(id);
+                    last = Some((r, id));
+                }
+            }
+            _ => {
+                for r in 0..n {
+                    if r % 16_384 == 16_383 {
+                        crate::query::guard::check()?;
+                    }
+                    gids.push(self.group_id(gbatch, &positions, r)?);
+                }
+            }
+        }
+        // Rows of one group come in runs (files hold each series' rows together, in time
+        // order): when there are few, each run is fed as a slice.
+        let runs = group_runs(&gids, n / 8);
+        for (ai, call) in aggs.iter().enumerate() {
+            let owned = call.args.iter().map(|a| eval_ref(a, b)).collect::<SqlResult<Vec<_>>>()?;
+            let cols: Vec<&Column> = owned.iter().map(|c| &**c).collect();
+            let tys: Vec<SqlType> = call.args.iter().map(|a| a.ty()).collect();
+            // Typed kernels for the common numeric aggregates over plain columns: by runs,
+            // else row by row; the generic path otherwise.
+            let fed = !call.distinct
+                && (runs.as_ref().is_some_and(|runs| feed_runs(&mut self.accs, naggs, ai, call, &cols, runs))
+                    || fast_feed(&mut self.accs, naggs, ai, call, &cols, &gids));
+            for r in (0..n).filter(|_| !fed) {
+                if r % 16_384 == 16_383 {
+                    crate::query::guard::check()?;
+                }
+                self.row.clear();
+                for (c, t) in cols.iter().zip(&tys) {
+                    self.row.push(Scalar::from_column(c, *t, r));
+                }
+                feed(&mut self.accs[gids[r] * naggs + ai], call, &self.row);
+            }
+            // Aggregates that keep their inputs (string_agg, percentiles, DISTINCT) hold what
+            // they were fed: charged with the groups, before the next batch grows them.
+            if call.distinct
+                || matches!(self.accs[gids[0] * naggs + ai], Acc::Strings(..) | Acc::Values(..) | Acc::Floats(..))
+            {
+                self.key_bytes += kept_bytes(&cols, n);
+                self.charge(self.keys.len())?;
+            }
+        }
+        self.at += n as u64;
+        Ok(())
+    }
+
+    /// Adds to the accumulators what was not fed as rows (see [`AddToAccs`]).
+    pub(crate) fn add(&mut self, after: AddToAccs<'_>) -> SqlResult<()> {
+        let grouped = !self.group.is_empty();
+        let (base, per_group) = (self.base, self.per_group);
+        let charge = move |groups: usize, key_bytes: usize| -> SqlResult<()> {
+            crate::query::guard::hold(base, groups.saturating_mul(per_group).saturating_add(2 * key_bytes))
+        };
+        after(&mut Groups {
+            index: &mut self.index,
+            keys: &mut self.keys,
+            accs: &mut self.accs,
+            aggs: self.aggs,
+            grouped,
+            key_bytes: &mut self.key_bytes,
+            first: self.first.as_mut(),
+            charge: &charge,
+        })
+    }
+
+    /// Takes in `other`'s groups: a group both have gets both accumulators' inputs, one only
+    /// `other` has is moved over. `other` was charged to another thread's memory: what it
+    /// holds is charged to this one's first.
+    pub(crate) fn merge(&mut self, mut other: Grouper<'_>) -> SqlResult<()> {
+        let naggs = self.aggs.len();
+        self.key_bytes = self.key_bytes.saturating_add(other.key_bytes);
+        self.charge(self.keys.len() + other.keys.len())?;
+        let merge_group = |mine: &mut [Acc], theirs: &mut [Acc], aggs: &[AggCall]| -> SqlResult<()> {
+            for ((a, b), call) in mine.iter_mut().zip(theirs.iter_mut()).zip(aggs) {
+                if !merge_acc(a, std::mem::replace(b, Acc::Count(0)), call) {
+                    return Err(SqlError::new("XX000", "partial aggregates of different kinds"));
+                }
+            }
+            Ok(())
+        };
+        if self.group.is_empty() {
+            return merge_group(&mut self.accs[..naggs], &mut other.accs[..naggs], self.aggs);
+        }
+        for (i, (bytes, oid)) in std::mem::take(&mut other.index).into_iter().enumerate() {
+            if i % 16_384 == 16_383 {
+                crate::query::guard::check()?;
+            }
+            let theirs = &mut other.accs[oid * naggs..(oid + 1) * naggs];
+            let their_first = other.first.as_ref().map_or(0, |f| f[oid]);
+            match self.index.get(bytes.as_slice()) {
+                Some(&id) => {
+                    merge_group(&mut self.accs[id * naggs..(id + 1) * naggs], theirs, self.aggs)?;
+                    if let Some(first) = &mut self.first {
+                        first[id] = first[id].min(their_first);
+                    }
+                }
+                None => {
+                    let id = self.keys.len();
+                    self.index.insert(bytes, id);
+                    self.keys.push(std::mem::take(&mut other.keys[oid]));
+                    self.accs.extend(theirs.iter_mut().map(|a| std::mem::replace(a, Acc::Count(0))));
+                    if let Some(first) = &mut self.first {
+                        first.push(their_first);
+                    }
+                }
+            }
+        }
+        // What both held for the groups they shared is counted once.
+        self.charge(self.keys.len())
+    }
+
+    /// Frees what a failed or cancelled aggregate holds on another thread: a million groups
+    /// take a while to free, and the client's answer must not wait for that.
+    pub(crate) fn discard(self) {
+        crate::query::guard::free_elsewhere((self.index, self.keys, self.accs, self.by_code));
+    }
+
+    /// One row per group: the groups' keys, then the aggregates' values.
+    pub(crate) fn finish(self) -> SqlResult<Batch> {
+        let Grouper { group, aggs, keys, accs, first, index, by_code, .. } = self;
+        crate::query::guard::free_elsewhere((index, by_code));
+        let naggs = aggs.len();
+        let ngroups = keys.len();
+        // Groups in the order of their first rows, when parts were fed out of order.
+        let order: Option<Vec<usize>> = first.map(|first| {
+            let mut o: Vec<usize> = (0..ngroups).collect();
+            o.sort_by_key(|&g| first[g]);
+            o
+        });
+        let at = |i: usize| order.as_ref().map_or(i, |o| o[i]);
+        let mut columns = Vec::with_capacity(group.len() + aggs.len());
+        // Building the output of a million groups takes a while: it answers cancel too.
+        let tick = |g: usize| if g % 16_384 == 16_383 { crate::query::guard::check() } else { Ok(()) };
+        for (gi, g) in group.iter().enumerate() {
+            let mut vals: Vec<Scalar> = Vec::with_capacity(ngroups);
+            for i in 0..ngroups {
+                tick(i)?;
+                vals.push(keys[at(i)][gi].clone());
+            }
+            columns.push(scalars_to_column(&vals, g.ty())?);
+        }
+        let finish_part = |ai: usize, call: &AggCall, part: std::ops::Range<usize>| -> SqlResult<Vec<Scalar>> {
+            let mut vals = Vec::with_capacity(part.len());
+            for i in part {
+                tick(i)?;
+                vals.push(finish(&accs[at(i) * naggs + ai], call)?);
+            }
+            Ok(vals)
+        };
+        let threads = *crate::util::sync::PARALLELISM;
+        for (ai, call) in aggs.iter().enumerate() {
+            // Aggregates that kept their inputs (percentiles, DISTINCT) do their work here:
+            // many groups of them are finished on every core, each a share of the groups.
+            let kept = matches!(accs.get(ai), Some(Acc::Floats(..) | Acc::Values(..) | Acc::Distinct(..)));
+            let vals = if kept && threads > 1 && ngroups >= 64 {
+                let per = ngroups.div_ceil(threads);
+                let finish_part = &finish_part;
+                let parts: Vec<SqlResult<Vec<Scalar>>> = std::thread::scope(|sc| {
+                    let handles: Vec<_> = (0..threads)
+                        .map(|t| {
+                            sc.spawn(move || {
+                                finish_part(ai, call, (t * per).min(ngroups)..((t + 1) * per).min(ngroups))
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|_| Err(SqlError::new("XX000", "an aggregate thread failed"))))
+                        .collect()
+                });
+                let mut vals = Vec::with_capacity(ngroups);
+                for p in parts {
+                    vals.extend(p?);
+                }
+                vals
+            } else {
+                finish_part(ai, call, 0..ngroups)?
+            };
+            columns.push(scalars_to_column(&vals, call.ty)?);
+        }
+        let fields = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| crate::batch::Field::new(&format!("c{i}"), c.data_type()))
+            .collect();
+        Ok(Batch { fields, columns })
+    }
 }
 
 /// The runs of equal groups in `gids` as (first row, end, group), or `None` when there are

@@ -7,11 +7,10 @@ use crate::query::error::{SqlError, SqlResult};
 use crate::query::guard;
 use crate::query::plan::{OutCol, ScanStats, Source};
 use crate::util::time::MICROS_PER_DAY;
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
-/// Threads that decode one large file's blocks (the machine's cores, at most 8).
-pub(super) static PARALLELISM: std::sync::LazyLock<usize> =
-    std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(8));
+pub(super) use crate::util::sync::PARALLELISM;
 
 /// Messages of a channel received in a time range, a chunk at a time.
 pub(super) struct ChannelReader<'a> {
@@ -184,7 +183,7 @@ pub(super) struct DatastoreReader<'a> {
     /// Within the file being read (`next_file - 1`): its next block, and the blocks its tag
     /// index allows (`None`: all).
     next_block: usize,
-    allowed: Option<std::collections::BTreeSet<usize>>,
+    allowed: Option<BTreeSet<usize>>,
     next_mem: usize,
     /// Batches of the part being handed out one at a time by [`DatastoreReader::next`].
     pending: std::collections::VecDeque<Batch>,
@@ -419,10 +418,9 @@ impl<'a> DatastoreReader<'a> {
     /// The batches of the next file that has rows in range, or of the next memtable batch.
     pub(super) fn next_part(&mut self) -> SqlResult<Option<Vec<Batch>>> {
         // Schema positions: storage columns in order, then __dt.
-        let (schema, used, range, tags) = (self.schema, self.used, self.range, self.tags);
+        let (schema, used, range) = (self.schema, self.used, self.range);
         let dt_idx = schema.len() - 1;
         let time_idx = self.time_idx;
-        let need_time = used.get(dt_idx).copied().unwrap_or(false);
         loop {
             guard::check()?;
             // A file is read about PART_ROWS rows at a time, so that what one part holds stays
@@ -434,27 +432,7 @@ impl<'a> DatastoreReader<'a> {
                 }
                 let f = &self.snap.files[self.next_file];
                 self.next_file += 1;
-                if f.meta.max_time < range.0 || f.meta.min_time >= range.1 {
-                    self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                // Blocks holding rows with every tag value, from the file's tag index.
-                let mut allowed: Option<std::collections::BTreeSet<usize>> = None;
-                for (c, v) in tags {
-                    let Some(fc) = f.meta.column_index(&schema[*c].name) else { continue };
-                    if let Some(rows) = f.tag_rows(fc, v)? {
-                        let blocks: std::collections::BTreeSet<usize> =
-                            rows.iter().map(|r| f.meta.block_of_row(r as u64).0).collect();
-                        allowed = Some(match allowed {
-                            None => blocks,
-                            Some(a) => a.intersection(&blocks).copied().collect(),
-                        });
-                    }
-                }
-                if allowed.as_ref().is_some_and(|a| a.is_empty()) {
-                    self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
+                let Some(allowed) = self.file_blocks(f)? else { continue };
                 self.allowed = allowed;
             }
             let f = &self.snap.files[self.next_file - 1];
@@ -506,32 +484,132 @@ impl<'a> DatastoreReader<'a> {
         }
         while self.next_mem < self.snap.mem.len() {
             guard::check()?;
-            let (b, (lo, hi)) = (&self.snap.mem[self.next_mem], self.snap.mem_times[self.next_mem]);
+            let i = self.next_mem;
             self.next_mem += 1;
-            // Memtable batches wholly outside the time range are skipped, as files are.
-            if hi < range.0 || lo >= range.1 {
-                continue;
+            if let Some(b) = self.mem_batch(i) {
+                return Ok(Some(vec![b]));
             }
-            let n = b.num_rows();
-            self.stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
-            // Only the columns the query reads are copied.
-            let mut columns: Vec<Column> = self
-                .snap
-                .schema
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    let want = used.get(i).copied().unwrap_or(true) || (need_time && Some(i) == time_idx);
-                    if want { crate::datastore::conform_column(f, b) } else { unread(n) }
-                })
-                .collect();
-            // As from files: `__dt` only when read, else the placeholder of unread columns,
-            // so that batches from files and from the memtable have the same types.
-            columns.push(if need_time { dt_column(&columns, time_idx) } else { unread(n) });
-            return Ok(Some(vec![make_batch(schema, columns)]));
         }
         Ok(None)
     }
+
+    /// Whether file `f` has rows in range: `None` if not, else the blocks its tag index
+    /// allows (`Some(None)`: all).
+    fn file_blocks(&self, f: &DsFile) -> SqlResult<Option<Option<BTreeSet<usize>>>> {
+        let (schema, range) = (self.schema, self.range);
+        if f.meta.max_time < range.0 || f.meta.min_time >= range.1 {
+            self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        // Blocks holding rows with every tag value, from the file's tag index.
+        let mut allowed: Option<BTreeSet<usize>> = None;
+        for (c, v) in self.tags {
+            let Some(fc) = f.meta.column_index(&schema[*c].name) else { continue };
+            if let Some(rows) = f.tag_rows(fc, v)? {
+                let blocks: BTreeSet<usize> = rows.iter().map(|r| f.meta.block_of_row(r as u64).0).collect();
+                allowed = Some(match allowed {
+                    None => blocks,
+                    Some(a) => a.intersection(&blocks).copied().collect(),
+                });
+            }
+        }
+        if allowed.as_ref().is_some_and(|a| a.is_empty()) {
+            self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        Ok(Some(allowed))
+    }
+
+    /// Memtable batch `i` (the columns the query reads), or `None` when it lies wholly
+    /// outside the time range.
+    fn mem_batch(&self, i: usize) -> Option<Batch> {
+        let (schema, used, range) = (self.schema, self.used, self.range);
+        let dt_idx = schema.len() - 1;
+        let need_time = used.get(dt_idx).copied().unwrap_or(false);
+        let (b, (lo, hi)) = (&self.snap.mem[i], self.snap.mem_times[i]);
+        // Memtable batches wholly outside the time range are skipped, as files are.
+        if hi < range.0 || lo >= range.1 {
+            return None;
+        }
+        let n = b.num_rows();
+        self.stats.rows_scanned.fetch_add(n as u64, Ordering::Relaxed);
+        // Only the columns the query reads are copied.
+        let mut columns: Vec<Column> = self
+            .snap
+            .schema
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let want = used.get(i).copied().unwrap_or(true) || (need_time && Some(i) == self.time_idx);
+                if want { crate::datastore::conform_column(f, b) } else { unread(n) }
+            })
+            .collect();
+        // As from files: `__dt` only when read, else the placeholder of unread columns,
+        // so that batches from files and from the memtable have the same types.
+        columns.push(if need_time { dt_column(&columns, self.time_idx) } else { unread(n) });
+        Some(make_batch(schema, columns))
+    }
+
+    /// The whole scan cut into morsels (about [`MORSEL_ROWS`] rows of blocks of one file,
+    /// or one memtable batch), in the scan's order, for threads to take one at a time.
+    pub(super) fn morsels(&self) -> SqlResult<Vec<Morsel>> {
+        let mut out = Vec::new();
+        for (fi, f) in self.snap.files.iter().enumerate() {
+            guard::check()?;
+            let Some(allowed) = self.file_blocks(f)? else { continue };
+            let allowed = allowed.map(std::sync::Arc::new);
+            let (starts, nblocks) = (&f.meta.block_starts, f.meta.num_blocks());
+            let mut from = 0;
+            while from < nblocks {
+                let to = starts.partition_point(|&st| st < starts[from] + MORSEL_ROWS).clamp(from + 1, nblocks);
+                out.push(Morsel::Blocks { file: fi, blocks: from..to, allowed: allowed.clone() });
+                from = to;
+            }
+        }
+        out.extend((0..self.snap.mem.len()).map(Morsel::Mem));
+        Ok(out)
+    }
+
+    /// The batches of morsel `m`.
+    pub(super) fn read_morsel(&self, m: &Morsel, out: &mut Vec<Batch>) -> SqlResult<()> {
+        match m {
+            Morsel::Blocks { file, blocks, allowed } => {
+                let f = &self.snap.files[*file];
+                let storage: Vec<&Field> = self.snap.schema.iter().collect();
+                let dt_idx = self.schema.len() - 1;
+                scan_file(
+                    f,
+                    self.schema,
+                    &storage,
+                    self.used,
+                    self.time_idx,
+                    dt_idx,
+                    self.range,
+                    self.ranges,
+                    allowed.as_deref(),
+                    self.stats,
+                    blocks.clone(),
+                    self.totals,
+                    out,
+                )
+            }
+            Morsel::Mem(i) => {
+                out.extend(self.mem_batch(*i));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Rows of blocks a morsel holds at least (unless its file has fewer).
+const MORSEL_ROWS: u64 = 1 << 15;
+
+/// A piece of a datastore scan (see [`DatastoreReader::morsels`]).
+pub(super) enum Morsel {
+    /// Blocks of file `file` (in the snapshot), those of `allowed` only when set.
+    Blocks { file: usize, blocks: std::ops::Range<usize>, allowed: Option<std::sync::Arc<BTreeSet<usize>>> },
+    /// A memtable batch.
+    Mem(usize),
 }
 
 pub(super) fn dt_column(columns: &[Column], time_idx: Option<usize>) -> Column {
@@ -637,7 +715,7 @@ pub(super) fn scan_file(
                         continue;
                     }
                     if to - from < n {
-                        keep = Some((from as u32..to as u32).collect::<Vec<u32>>());
+                        keep = Some((from, to));
                     }
                 }
                 time_col = Some(c);
@@ -661,10 +739,10 @@ pub(super) fn scan_file(
             };
             columns.push(col);
         }
-        let n = match &keep {
-            Some(rows) => {
-                columns = columns.iter().map(|c| c.take(rows)).collect();
-                rows.len()
+        let n = match keep {
+            Some((from, to)) => {
+                columns.iter_mut().for_each(|c| c.keep_range(from, to));
+                to - from
             }
             None => n,
         };

@@ -168,7 +168,6 @@ fn totals(
     }
     let totals = Mutex::new(BlockTotals::default());
     let want = StatsWanted { cols: &cols, whole, by, totals: &totals };
-    let Some(mut next) = reader(scan, filter, want) else { return Ok(None) };
     let add = |groups: &mut dyn GroupAccs| -> SqlResult<()> {
         let t = totals.lock().unwrap_or_else(|p| p.into_inner());
         // A column without totals had no block answered from statistics.
@@ -190,7 +189,14 @@ fn totals(
         }
         Ok(())
     };
-    let b = aggregate_with(&mut *next, group, aggs, Some(&add))?;
+    let input = filter.map_or(scan, |(p, _)| p);
+    let b = match super::parallel::aggregate(input, group, aggs, Some(want), Some(&add))? {
+        Some(b) => b,
+        None => {
+            let Some(mut next) = reader(scan, filter, want) else { return Ok(None) };
+            aggregate_with(&mut *next, group, aggs, Some(&add))?
+        }
+    };
     Ok(Some(vec![make_batch(schema, b.columns)]))
 }
 
@@ -207,9 +213,14 @@ fn counts_by_value(
     let cols = [StatCol::Counts(key)];
     let totals = Mutex::new(BlockTotals::default());
     let want = StatsWanted { cols: &cols, whole, by: None, totals: &totals };
-    let Some(mut next) = reader(scan, filter, want) else { return Ok(None) };
-    let b = aggregate(&mut *next, group, aggs)?;
-    drop(next);
+    let input = filter.map_or(scan, |(p, _)| p);
+    let b = match super::parallel::aggregate(input, group, aggs, Some(want), None)? {
+        Some(b) => b,
+        None => {
+            let Some(mut next) = reader(scan, filter, want) else { return Ok(None) };
+            aggregate(&mut *next, group, aggs)?
+        }
+    };
     let t = totals.into_inner().unwrap_or_else(|p| p.into_inner());
     // The groups read as rows, then what the statistics add (NULL keys: the blocks' rows
     // without a value, which only count(*) counts).
