@@ -758,6 +758,9 @@ fn aggregates_over_morsels_on_several_threads_answer_as_one_thread_does() {
         (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
         _ => a == b,
     };
+    // A sort holds all its rows: 150,000 of them, a few MB.
+    let p = rows(&mut s, "EXPLAIN ANALYZE SELECT k, x, t FROM d ORDER BY x, t");
+    assert!(p.iter().any(|l| l[0].trim_start().starts_with("Sort") && l[0].contains("MB rows=150000)")), "{p:#?}");
     for (key, filter) in [
         ("k", "WHERE i > -200"),
         ("date_trunc('hour', time)", "WHERE time >= '2026-01-01 03:00:00+00'"),
@@ -775,6 +778,14 @@ fn aggregates_over_morsels_on_several_threads_answer_as_one_thread_does() {
         if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
             assert!(p.iter().any(|l| l[0].contains(" morsels on 2 threads")), "{p:#?}");
         }
+        // The aggregate's memory peak: its threads' groups and what percentiles and DISTINCT
+        // kept (150,000 values at least, whatever the grouping).
+        let memory = p
+            .iter()
+            .find_map(|l| l[0].split_once("HashAggregate").and_then(|(_, r)| r.split_once(" memory=")))
+            .map(|(_, r)| r.split(' ').next().unwrap_or_default().to_string())
+            .unwrap_or_else(|| panic!("{p:#?}"));
+        assert!(memory.ends_with("MB"), "{memory}: {p:#?}");
         let got = rows(&mut s, &parallel);
         let want: Vec<Vec<String>> = rows(&mut s, &single)
             .into_iter()
@@ -784,6 +795,7 @@ fn aggregates_over_morsels_on_several_threads_answer_as_one_thread_does() {
             })
             .collect();
         assert!(got.len() > 1 || key.is_empty(), "{parallel}: {got:?}");
+        assert!(!got.is_empty(), "{parallel}");
         assert_eq!(got.len(), want.len(), "{parallel}");
         for (g, w) in got.iter().zip(&want) {
             assert!(g.iter().zip(w).all(|(a, b)| same(a, b)), "{parallel}:\n{g:?}\n{w:?}");

@@ -297,7 +297,95 @@ fn read_fields<S: Fields>(format: &CopyFormat, text: &str, out: &mut S) -> Resul
     Ok(())
 }
 
+/// The fields of CSV `text`. With an ASCII delimiter and quote (as almost always), bytes are
+/// scanned a table lookup each and an unquoted field is handed on where it lies; a field with
+/// quotes is built in a buffer. Other delimiters go through [`csv_fields_chars`], which reads
+/// the same fields a character at a time.
 fn csv_fields<S: Fields>(text: &str, delim: char, quote: char, null: &str, out: &mut S) -> Result<(), ColumnsError> {
+    if !delim.is_ascii() || !quote.is_ascii() {
+        return csv_fields_chars(text, delim, quote, null, out);
+    }
+    let (d, q) = (delim as u8, quote as u8);
+    let mut special = [false; 256];
+    for c in [d, q, b'\n', b'\r'] {
+        special[c as usize] = true;
+    }
+    let b = text.as_bytes();
+    let n = b.len();
+    let mut buf = String::new();
+    let (mut i, mut line_start) = (0, 0);
+    loop {
+        // One field from `i`: unquoted bytes up to a special one; quoted parts (a doubled
+        // quote inside is one quote) make it a built field.
+        let start = i;
+        while i < n && !special[b[i] as usize] {
+            i += 1;
+        }
+        let mut quoted = false;
+        if i < n && b[i] == q {
+            quoted = true;
+            buf.clear();
+            buf.push_str(&text[start..i]);
+            while i < n && b[i] == q {
+                i += 1;
+                loop {
+                    let from = i;
+                    while i < n && b[i] != q {
+                        i += 1;
+                    }
+                    buf.push_str(&text[from..i]);
+                    if i == n {
+                        return Err(ColumnsError::Other(SqlError::new("22P04", "unterminated CSV quoted field")));
+                    }
+                    i += 1;
+                    if i < n && b[i] == q {
+                        buf.push(quote);
+                        i += 1;
+                        continue;
+                    }
+                    break;
+                }
+                let from = i;
+                while i < n && !special[b[i] as usize] {
+                    i += 1;
+                }
+                buf.push_str(&text[from..i]);
+            }
+        }
+        let field = if quoted { buf.as_str() } else { &text[start..i] };
+        let value = if !quoted && field == null { None } else { Some(field) };
+        if i == n {
+            // The input's end: a last line without its newline is a row too.
+            if i > line_start && (field != "\\." || quoted || out.in_row()) {
+                out.field(value);
+                out.end_row()?;
+            }
+            return Ok(());
+        }
+        if b[i] == d {
+            out.field(value);
+            i += 1;
+            continue;
+        }
+        // A line's end: \n, \r\n or \r.
+        if field == "\\." && !out.in_row() && !quoted {
+            return Ok(());
+        }
+        out.field(value);
+        out.end_row()?;
+        i += if b[i] == b'\r' && b.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+        line_start = i;
+    }
+}
+
+/// [`csv_fields`] a character at a time, for any delimiter and quote.
+fn csv_fields_chars<S: Fields>(
+    text: &str,
+    delim: char,
+    quote: char,
+    null: &str,
+    out: &mut S,
+) -> Result<(), ColumnsError> {
     let mut field = String::new();
     let mut quoted = false;
     let mut in_quotes = false;
@@ -343,7 +431,8 @@ fn csv_fields<S: Fields>(text: &str, delim: char, quote: char, null: &str, out: 
     if in_quotes {
         return Err(ColumnsError::Other(SqlError::new("22P04", "unterminated CSV quoted field")));
     }
-    if any && (field != "\\." || out.in_row()) {
+    // A quoted "\." is data, not the end marker (as at a line's end).
+    if any && (field != "\\." || quoted || out.in_row()) {
         end_field(&mut field, &mut quoted, out);
         out.end_row()?;
     }
@@ -402,6 +491,48 @@ pub(crate) fn format_row(format: &CopyFormat, fields: &[Option<String>], out: &m
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// What a CSV reader made of `text`: its rows, or that it refused it.
+    fn csv_rows(
+        read: fn(&str, char, char, &str, &mut Rows) -> Result<(), ColumnsError>,
+        text: &str,
+        null: &str,
+    ) -> Option<Vec<Vec<Option<String>>>> {
+        let mut rows = Rows::default();
+        read(text, ',', '"', null, &mut rows).ok()?;
+        Some(rows.rows)
+    }
+
+    proptest! {
+        #[test]
+        fn csv_bytes_and_characters_read_the_same_fields(
+            parts in prop::collection::vec(prop::sample::select(vec!["a", "bc", ",", "\"", "\"\"", "\n", "\r", "\r\n", "\\.", "é", "N", " "]), 0..40),
+            null in prop::sample::select(vec!["", "N"]),
+        ) {
+            let text: String = parts.concat();
+            prop_assert_eq!(csv_rows(csv_fields, &text, null), csv_rows(csv_fields_chars, &text, null), "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn csv_fields_by_bytes() {
+        let rows = |t: &str| csv_rows(csv_fields, t, "");
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            rows("a,\"b,\"\"c\"\"\",\nd,\r\ne,f\rg,h"),
+            Some(vec![
+                vec![s("a"), s("b,\"c\""), None],
+                vec![s("d"), None],
+                vec![s("e"), s("f")],
+                vec![s("g"), s("h")],
+            ])
+        );
+        // The end marker, but not quoted; an unterminated quote is refused.
+        assert_eq!(rows("a\n\\.\nb\n"), Some(vec![vec![s("a")]]));
+        assert_eq!(rows("a\n\"\\.\""), Some(vec![vec![s("a")], vec![s("\\.")]]));
+        assert_eq!(rows("a,\"b\nc"), None);
+    }
 
     #[test]
     fn text_and_csv_round_trip() {

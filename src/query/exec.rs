@@ -11,7 +11,7 @@ use super::error::{SqlError, SqlResult};
 use super::expr::{Expr, eval};
 use super::func::scalar_cmp;
 use super::guard;
-use super::plan::{OutCol, Plan, Profile, SetOp, Source};
+use super::plan::{Figures, OutCol, Plan, Profile, SetOp, Source};
 use super::scalar::Scalar;
 use super::types::SqlType;
 use crate::batch::{Batch, Column, Field, Values};
@@ -52,15 +52,25 @@ pub(crate) fn run_profiled(plan: &Plan) -> SqlResult<(Vec<Batch>, Profile)> {
 pub(crate) fn run(plan: &Plan) -> SqlResult<Vec<Batch>> {
     guard::check_depth()?;
     let before = guard::live();
+    let window = guard::open_window();
     let t = std::time::Instant::now();
-    let out = run_node(plan)?;
+    let out = match run_node(plan) {
+        Ok(out) => out,
+        Err(e) => {
+            guard::close_window(window);
+            return Err(e);
+        }
+    };
+    let held = guard::hold(before, guard::size_of(&out));
+    let peak = guard::close_window(window);
     PROFILE.with(|p| {
         if let Some(prof) = p.borrow_mut().as_mut() {
             let rows = out.iter().map(|b| b.num_rows()).sum();
-            prof.insert(plan as *const Plan as usize, (t.elapsed(), rows));
+            let memory = peak.saturating_sub(before);
+            prof.insert(plan as *const Plan as usize, Figures { time: t.elapsed(), rows, memory });
         }
     });
-    guard::hold(before, guard::size_of(&out))?;
+    held?;
     Ok(out)
 }
 
@@ -69,8 +79,8 @@ fn add_profile(plan: &Plan, time: std::time::Duration, rows: usize) {
     PROFILE.with(|p| {
         if let Some(prof) = p.borrow_mut().as_mut() {
             let e = prof.entry(plan as *const Plan as usize).or_default();
-            e.0 += time;
-            e.1 += rows;
+            e.time += time;
+            e.rows += rows;
         }
     });
 }
@@ -100,8 +110,8 @@ fn profiled<'a>(plan: &'a Plan, mut next: Pull<'a>) -> Pull<'a> {
         PROFILE.with(|p| {
             if let Some(prof) = p.borrow_mut().as_mut() {
                 let e = prof.entry(key).or_default();
-                e.0 += t.elapsed();
-                e.1 += rows;
+                e.time += t.elapsed();
+                e.rows += rows;
             }
         });
         r

@@ -26,6 +26,16 @@ pub struct QueryLimits {
     pub deadline: Option<std::time::Instant>,
     /// The server's memory shared by all queries, if there is one.
     pub pool: Option<Arc<MemoryPool>>,
+    /// The working memory errors name: the query's, when `memory` is one thread's share of
+    /// it (`None`: `memory` is the query's).
+    pub whole: Option<usize>,
+}
+
+impl QueryLimits {
+    /// The query's working memory, as errors name it.
+    fn named_memory(&self) -> usize {
+        self.whole.unwrap_or(self.memory)
+    }
 }
 
 impl Default for QueryLimits {
@@ -35,6 +45,7 @@ impl Default for QueryLimits {
             memory: DEFAULT_QUERY_MEMORY,
             deadline: None,
             pool: None,
+            whole: None,
         }
     }
 }
@@ -190,7 +201,7 @@ fn charge_stack(used: usize) -> SqlResult<()> {
         if cur.live + stack > cur.limits.memory {
             return Err(too_deep().with_hint(format!(
                 "Its nesting needs more stack than the query's working memory of {} MiB: simplify it, or raise --query-memory.",
-                cur.limits.memory >> 20
+                cur.limits.named_memory() >> 20
             )));
         }
         if let Some(pool) = &cur.limits.pool
@@ -275,16 +286,47 @@ pub(crate) fn hold(bytes: usize, more: usize) -> SqlResult<()> {
                     "53200",
                     format!(
                         "out of memory: the query needs more than its working memory of {} MiB",
-                        cur.limits.memory >> 20
+                        cur.limits.named_memory() >> 20
                     ),
                 )
                 .with_hint("Filter by time or machine, aggregate, or raise --query-memory."));
             }
             cur.live = want;
             cur.peak = cur.peak.max(want + cur.stack);
+            WINDOW.with(|w| w.set(w.get().max(want)));
         }
         Ok(())
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peaks per operator (EXPLAIN ANALYZE): the most the thread held since the innermost window
+// opened. Windows nest; a closed window's peak counts in the window around it.
+
+thread_local! {
+    static WINDOW: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Opens a window (see [`close_window`]); returns what to give that call.
+pub(crate) fn open_window() -> usize {
+    WINDOW.with(|w| w.replace(live()))
+}
+
+/// Closes the window `open_window` returned `outer` for: the most this thread held while it
+/// was open (the window around it keeps the greater of the two).
+pub(crate) fn close_window(outer: usize) -> usize {
+    WINDOW.with(|w| {
+        let peak = w.get();
+        w.set(outer.max(peak));
+        peak
+    })
+}
+
+/// Notes that, while this thread held what it holds now, other threads working for it held
+/// `bytes` more (their peaks count in this thread's open windows).
+pub(crate) fn note_held_elsewhere(bytes: usize) {
+    let at = live().saturating_add(bytes);
+    WINDOW.with(|w| w.set(w.get().max(at)));
 }
 
 /// Fails (53200) unless `bytes` more would fit the query's memory now; holds nothing. For a

@@ -362,9 +362,10 @@ impl Plan {
                 if residual.is_some() { ", residual filter" } else { "" }
             ),
         };
-        let actual = profile
-            .and_then(|p| p.get(&(self as *const Plan as usize)))
-            .map_or(String::new(), |(t, rows)| format!(" (actual time={:.3} ms rows={rows})", t.as_secs_f64() * 1e3));
+        let actual = profile.and_then(|p| p.get(&(self as *const Plan as usize))).map_or(String::new(), |f| {
+            let memory = if f.memory > 0 { format!(" memory={}", memory_text(f.memory)) } else { String::new() };
+            format!(" (actual time={:.3} ms{memory} rows={})", f.time.as_secs_f64() * 1e3, f.rows)
+        });
         // The first line of an operator carries its actual figures (scan details follow it).
         match line.split_once('\n') {
             Some((first, rest)) => out.push(format!("{pad}{first}{actual}\n{rest}")),
@@ -392,4 +393,23 @@ impl Plan {
 
 /// Time (including the operators below) and rows out of each operator of a profiled run,
 /// by the operator's address in the plan.
-pub(crate) type Profile = std::collections::HashMap<usize, (std::time::Duration, usize)>;
+pub(crate) type Profile = std::collections::HashMap<usize, Figures>;
+
+/// What EXPLAIN ANALYZE shows of one operator: its time and that of its inputs, the rows it
+/// produced, and the most working memory it held at once with its inputs (0: not measured,
+/// an operator streamed into the one above).
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct Figures {
+    pub time: std::time::Duration,
+    pub rows: usize,
+    pub memory: usize,
+}
+
+/// Bytes as EXPLAIN shows them: kB below a MiB, then MiB with one decimal.
+fn memory_text(bytes: usize) -> String {
+    if bytes < 1 << 20 {
+        format!("{}kB", bytes.div_ceil(1024))
+    } else {
+        format!("{:.1}MB", bytes as f64 / (1 << 20) as f64)
+    }
+}

@@ -52,6 +52,7 @@ pub(super) fn read_ahead(plan: &Plan) -> Option<Pull<'_>> {
         memory: limits.memory,
         deadline: limits.deadline,
         pool: None,
+        whole: limits.whole,
     };
     // The snapshot is the statement's, taken here; the thread only reads it.
     let snap = ds.snapshot();
@@ -127,8 +128,8 @@ pub(super) fn read_ahead(plan: &Plan) -> Option<Pull<'_>> {
             PROFILE.with(|p| {
                 if let Some(prof) = p.borrow_mut().as_mut() {
                     let e = prof.entry(key).or_default();
-                    e.0 += piece.scan_time;
-                    e.1 += piece.scan_rows;
+                    e.time += piece.scan_time;
+                    e.rows += piece.scan_rows;
                 }
             });
         }

@@ -53,14 +53,14 @@ pub(super) fn aggregate(
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let (reader, morsels, ops) = (&reader, &morsels, &ops);
-    let work = || -> SqlResult<(Grouper<'_>, NodeTimes)> {
+    let work = || -> SqlResult<Part<'_>> {
         let r = work(reader, morsels, &next, &stop, ops, group, aggs, workers > 1);
         if r.is_err() {
             stop.store(true, Ordering::Relaxed);
         }
         r
     };
-    let results: Vec<SqlResult<(Grouper<'_>, NodeTimes)>> = if workers == 1 {
+    let results: Vec<SqlResult<Part<'_>>> = if workers == 1 {
         vec![work()]
     } else {
         // Each thread may hold its share of the query's working memory; the pool is shared.
@@ -69,6 +69,7 @@ pub(super) fn aggregate(
             memory: limits.memory / workers,
             deadline: limits.deadline,
             pool: limits.pool.clone(),
+            whole: Some(limits.whole.unwrap_or(limits.memory)),
         };
         let (share, work) = (&share, &work);
         std::thread::scope(|sc| {
@@ -107,20 +108,25 @@ pub(super) fn aggregate(
         }
     }
     if let Some(e) = failed {
-        for (g, _) in parts {
-            g.discard();
+        for p in parts {
+            p.grouper.discard();
         }
         return Err(e);
+    }
+    // The threads' peaks count as held by this one (EXPLAIN ANALYZE's memory of the
+    // aggregate), when they ran beside it.
+    if workers > 1 {
+        guard::note_held_elsewhere(parts.iter().map(|p| p.peak).sum());
     }
     // EXPLAIN ANALYZE: each node's rows over all threads, and its time (with the nodes
     // below it, as other nodes' times are) on the busiest thread.
     let nodes: Vec<&Plan> = ops.iter().copied().chain(std::iter::once(scan)).collect();
     for (k, node) in nodes.iter().enumerate() {
-        let time = parts.iter().map(|(_, t)| t[k..].iter().map(|x| x.0).sum::<Duration>()).max().unwrap_or_default();
-        let rows = parts.iter().map(|(_, t)| t[k].1).sum();
+        let time = parts.iter().map(|p| p.times[k..].iter().map(|x| x.0).sum::<Duration>()).max().unwrap_or_default();
+        let rows = parts.iter().map(|p| p.times[k].1).sum();
         add_profile(node, time, rows);
     }
-    let mut parts = parts.into_iter().map(|(g, _)| g);
+    let mut parts = parts.into_iter().map(|p| p.grouper);
     let Some(mut all) = parts.next() else { return Err(SqlError::new("XX000", "an aggregate without threads")) };
     let merged = (|| -> SqlResult<()> {
         all.adopt()?;
@@ -157,7 +163,8 @@ fn work<'q>(
     group: &'q [Expr],
     aggs: &'q [AggCall],
     in_parts: bool,
-) -> SqlResult<(Grouper<'q>, NodeTimes)> {
+) -> SqlResult<Part<'q>> {
+    let window = guard::open_window();
     let mut g = Grouper::new(group, aggs);
     if in_parts {
         g.keep_order();
@@ -200,11 +207,20 @@ fn work<'q>(
             }
         }
     })();
+    let peak = guard::close_window(window);
     match fed {
-        Ok(()) => Ok((g, times)),
+        Ok(()) => Ok(Part { grouper: g, times, peak }),
         Err(e) => {
             g.discard();
             Err(e)
         }
     }
+}
+
+/// What one thread made: its groups, the time and rows of each node it ran, and the most
+/// memory it held at once.
+struct Part<'q> {
+    grouper: Grouper<'q>,
+    times: NodeTimes,
+    peak: usize,
 }
