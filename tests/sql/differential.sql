@@ -504,3 +504,15 @@ SELECT status, count(*), sum(rpm), max(time) FROM readings WHERE time >= (SELECT
 SELECT machine_id, time, vibration FROM readings WHERE time >= (SELECT max(time) FROM readings) - INTERVAL '40 minutes' ORDER BY machine_id, time
 SELECT count(*), min(time), max(time), count(DISTINCT machine_id) FROM readings WHERE time > (SELECT min(time) FROM readings) + INTERVAL '90 minutes' AND time <= (SELECT min(time) FROM readings) + INTERVAL '150 minutes'
 SELECT m.model_type, count(*), round(avg(r.vibration)::numeric, 6), max(r.temperature) FROM readings r JOIN machines m ON r.machine_id = m.machine_id WHERE r.time >= '2026-01-02' GROUP BY 1 ORDER BY 1
+SELECT count(DISTINCT machine_id) FROM readings WHERE time > (SELECT max(time) FROM readings) - INTERVAL '1 hour'
+SELECT count(DISTINCT machine_id) FROM readings WHERE time < (SELECT min(time) FROM readings) + INTERVAL '10 minutes'
+SELECT count(DISTINCT status) FROM readings WHERE time >= (SELECT min(time) FROM readings) + INTERVAL '20 minutes' AND time < (SELECT max(time) FROM readings) - INTERVAL '30 minutes'
+SELECT count(DISTINCT machine_id) FROM readings WHERE time >= (SELECT min(time) FROM readings) + INTERVAL '61 minutes' AND time < (SELECT min(time) FROM readings) + INTERVAL '62 minutes'
+SELECT count(DISTINCT machine_id) FROM readings WHERE time >= '2026-01-02'
+SELECT machine_id, max(vibration) FROM readings GROUP BY machine_id HAVING max(vibration) > 3 ORDER BY 2 DESC, 1
+SELECT machine_id, max(vibration) AS m FROM readings WHERE time > (SELECT max(time) FROM readings) - INTERVAL '1 hour' GROUP BY 1 HAVING 2.5 < max(vibration) AND machine_id <> 'M-0003' ORDER BY 1
+SELECT machine_id, min(temperature) FROM readings GROUP BY 1 HAVING min(temperature) <= 60 ORDER BY 1
+SELECT max(rpm) FROM readings HAVING max(rpm) >= 1000
+SELECT max(rpm) FROM readings HAVING max(rpm) > 99999999
+SELECT date_trunc('hour', time) AS h, max(power) FROM readings GROUP BY 1 HAVING max(power) >= 5 OR max(power) < 1 ORDER BY 1
+SELECT status, max(vibration) FROM readings GROUP BY status HAVING max(vibration) > 1 ORDER BY 1

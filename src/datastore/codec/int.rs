@@ -30,16 +30,12 @@ pub fn decode_delta(r: &mut ByteReader, n: usize) -> Result<Vec<i64>, CodecError
     if n == 0 {
         return Ok(Vec::new());
     }
-    let mut acc = first;
-    Ok(v.into_iter()
-        .enumerate()
-        .map(|(i, d)| {
-            if i > 0 {
-                acc = acc.wrapping_add(unzigzag(d));
-            }
-            acc
-        })
-        .collect())
+    let mut acc = first as u64;
+    for x in &mut v[1..] {
+        acc = acc.wrapping_add(unzigzag(*x) as u64);
+        *x = acc;
+    }
+    Ok(v.into_iter().map(|x| x as i64).collect())
 }
 
 pub fn encode_dod(v: &[i64], out: &mut Vec<u8>) {
@@ -58,7 +54,7 @@ pub fn decode_dod(r: &mut ByteReader, n: usize) -> Result<Vec<i64>, CodecError> 
         return Err(err());
     }
     let first = r.i64().ok_or_else(err)?;
-    let mut delta = r.i64().ok_or_else(err)?;
+    let delta = r.i64().ok_or_else(err)?;
     // The first two values, then the deltas of deltas, in one buffer summed in place. The
     // header of the deltas of deltas is there even when there are none.
     let mut v = Vec::with_capacity(n.max(2));
@@ -68,19 +64,13 @@ pub fn decode_dod(r: &mut ByteReader, n: usize) -> Result<Vec<i64>, CodecError> 
     if n < 2 {
         return Ok(if n == 1 { vec![first] } else { Vec::new() });
     }
-    let mut acc = first.wrapping_add(delta);
-    Ok(v.into_iter()
-        .enumerate()
-        .map(|(i, d)| match i {
-            0 => first,
-            1 => acc,
-            _ => {
-                delta = delta.wrapping_add(unzigzag(d));
-                acc = acc.wrapping_add(delta);
-                acc
-            }
-        })
-        .collect())
+    let (mut delta, mut acc) = (delta as u64, v[1]);
+    for x in &mut v[2..] {
+        delta = delta.wrapping_add(unzigzag(*x) as u64);
+        acc = acc.wrapping_add(delta);
+        *x = acc;
+    }
+    Ok(v.into_iter().map(|x| x as i64).collect())
 }
 
 #[cfg(test)]

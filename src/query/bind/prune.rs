@@ -199,7 +199,7 @@ pub(super) fn filtered(mut plan: Plan, pred: Expr, time_col: Option<usize>) -> P
 
 /// The column of a scan's rows that is their time, for pruning: a datastore's `time`, a
 /// channel's arrival time. Seen through a dataset's delta window filter.
-fn scan_time_col(plan: &Plan) -> Option<usize> {
+pub(super) fn scan_time_col(plan: &Plan) -> Option<usize> {
     match plan {
         Plan::Filter { input, .. } => scan_time_col(input),
         Plan::Scan { source: Source::Datastore(_), schema, .. } => schema.iter().position(|c| c.name == "time"),

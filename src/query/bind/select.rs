@@ -352,6 +352,16 @@ impl Binder<'_> {
                 .map(|(i, e)| OutCol { name: format!("group{i}"), ty: e.ty() })
                 .collect();
             schema.extend(ctx.aggs.iter().enumerate().map(|(i, a)| OutCol { name: format!("agg{i}"), ty: a.ty }));
+            if let Some(h) = &having
+                && let Some(pred) = having_as_where(h, ctx.group_exprs.len(), &ctx.aggs)
+                && match &plan {
+                    Plan::Filter { input, .. } => matches!(**input, Plan::Scan { .. }),
+                    p => matches!(p, Plan::Scan { .. }),
+                }
+            {
+                let time_col = prune::scan_time_col(&plan);
+                plan = prune::filtered(plan, pred, time_col);
+            }
             plan = pushagg::aggregate(plan, ctx.group_exprs, ctx.aggs, schema);
             if let Some(h) = having {
                 plan = Plan::Filter { input: Box::new(plan), pred: h };
@@ -625,4 +635,56 @@ pub(super) fn find_srf_args(e: &ast::Expr, out: &mut Vec<(bool, ast::Expr)>) {
         }
         _ => {}
     }
+}
+
+/// A condition on the rows equivalent to `having` for the groups it keeps, when the query's
+/// only aggregate is `max(x)` (or `min(x)`) of a column and `having` requires `max(x) > c`
+/// or `>= c` (`min(x) < c`, `<= c`), alone or AND-ed with other conditions: a row with `x`
+/// on the other side of `c` changes no kept group's value and is left out of every dropped
+/// one, so `x > c` may filter the rows first (and skip blocks by their max). `None`
+/// otherwise. `groups` is the number of group keys (the aggregate's output column follows).
+fn having_as_where(having: &Expr, groups: usize, aggs: &[agg::AggCall]) -> Option<Expr> {
+    use crate::query::expr::BinOp;
+    let [call] = aggs else { return None };
+    let max = match call.func {
+        agg::AggFunc::Max => true,
+        agg::AggFunc::Min => false,
+        _ => return None,
+    };
+    let arg @ Expr::Col { ty, .. } = call.args.first()? else { return None };
+    if call.distinct || call.args.len() != 1 || !ty.is_numeric() {
+        return None;
+    }
+    let constant = |e: &Expr| {
+        let mut any = false;
+        e.columns(&mut |_| any = true);
+        !any
+    };
+    let out = |e: &Expr| matches!(e, Expr::Col { idx, .. } if *idx == groups);
+    let mut stack = vec![having];
+    while let Some(e) = stack.pop() {
+        let Expr::Bin { op, l, r, ty } = e else { continue };
+        if *op == BinOp::And {
+            stack.push(l);
+            stack.push(r);
+            continue;
+        }
+        // The aggregate on the left, the constant on the right.
+        let (op, c) = match (out(l) && constant(r), out(r) && constant(l)) {
+            (true, _) => (*op, r),
+            (false, true) => match op {
+                BinOp::Gt => (BinOp::Lt, l),
+                BinOp::GtEq => (BinOp::LtEq, l),
+                BinOp::Lt => (BinOp::Gt, l),
+                BinOp::LtEq => (BinOp::GtEq, l),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        let keeps = if max { matches!(op, BinOp::Gt | BinOp::GtEq) } else { matches!(op, BinOp::Lt | BinOp::LtEq) };
+        if keeps {
+            return Some(Expr::Bin { op, l: Box::new(arg.clone()), r: c.clone(), ty: *ty });
+        }
+    }
+    None
 }

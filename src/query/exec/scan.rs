@@ -211,6 +211,11 @@ pub(super) enum StatCol {
     Numbers(usize),
     /// Present rows per dictionary value (schema position).
     Counts(usize),
+    /// The dictionary values present in the rows inside the time range (schema position),
+    /// in [`ColTotals::counts`] (the numbers there mean nothing): from blocks wholly inside
+    /// it, and from blocks holding one value in every row whose first or last time is
+    /// inside it (so at least that row is). Alone in [`StatsWanted::cols`], without `by`.
+    Values(usize),
 }
 
 use crate::query::agg::ColTotals;
@@ -243,14 +248,17 @@ fn take_block_stats(
     let StatsWanted { cols, whole, by, totals } = want;
     let Some(tc) = time_file_col else { return false };
     let tb = &f.meta.columns[tc].blocks[b];
-    if tb.min < whole.0 || tb.max >= whole.1 {
-        return false;
-    }
     let meta_of = |c: usize| {
         let fc = file_cols.get(c).copied().flatten()?;
         let cm = &f.meta.columns[fc];
         (cm.data_type == storage.get(c)?.data_type).then_some((fc, cm, &cm.blocks[b]))
     };
+    if let [StatCol::Values(c)] = cols {
+        return take_block_values(f, b, *c, tb, whole, &meta_of, totals);
+    }
+    if tb.min < whole.0 || tb.max >= whole.1 {
+        return false;
+    }
     // The one value of the `by` column in every row of the block.
     let value = match by {
         None => None,
@@ -282,6 +290,7 @@ fn take_block_stats(
     for &sc in cols {
         let ok = match sc {
             StatCol::Numbers(c) => meta_of(c).is_some_and(|(_, _, bm)| bm.stats.is_some()),
+            StatCol::Values(_) => false,
             StatCol::Counts(c) => {
                 let so_far = match &value {
                     None => t.cols.get(&c),
@@ -304,6 +313,45 @@ fn take_block_stats(
     true
 }
 
+/// [`take_block_stats`] for [`StatCol::Values`] of column `c`.
+fn take_block_values<'f>(
+    f: &'f DsFile,
+    b: usize,
+    c: usize,
+    tb: &crate::datastore::file::BlockMeta,
+    whole: (i64, i64),
+    meta_of: &MetaOf<'f>,
+    totals: &std::sync::Mutex<BlockTotals>,
+) -> bool {
+    let inside = |t: i64| whole.0 <= t && t < whole.1;
+    // A block with a time outside its statistics (NULL) is read as rows.
+    if tb.null_count > 0 || tb.min > tb.max {
+        return false;
+    }
+    let Some((fc, _, bm)) = meta_of(c) else { return false };
+    let (Some(dict), Some(counts)) = (f.dictionary(fc), bm.stats.as_ref().and_then(|s| s.counts.as_deref())) else {
+        return false;
+    };
+    let n = f.meta.block_len(b);
+    let present: Vec<u32> = if inside(tb.min) && inside(tb.max) {
+        counts.iter().filter(|&&(_, k)| k > 0).map(|&(code, _)| code).collect()
+    } else {
+        match counts {
+            [(code, k)] if *k as usize == n && (inside(tb.min) || inside(tb.max)) => vec![*code],
+            _ => return false,
+        }
+    };
+    let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
+    let ct = t.cols.entry(c).or_default();
+    if ct.counts.len() + present.len() > MAX_COUNTED_VALUES {
+        return false;
+    }
+    for code in present {
+        *ct.counts.entry(dict.get(code as usize).to_string()).or_default() += 1;
+    }
+    true
+}
+
 type MetaOf<'f> = dyn Fn(usize) -> Option<(usize, &'f crate::datastore::file::ColumnMeta, &'f crate::datastore::file::BlockMeta)>
     + 'f;
 
@@ -312,7 +360,7 @@ fn add_block_stats<'f>(f: &'f DsFile, b: usize, cols: &[StatCol], meta_of: &Meta
     use crate::batch::DataType;
     t.rows += f.meta.block_len(b) as u64;
     for &sc in cols {
-        let (StatCol::Numbers(c) | StatCol::Counts(c)) = sc;
+        let (StatCol::Numbers(c) | StatCol::Counts(c) | StatCol::Values(c)) = sc;
         let Some((fc, cm, bm)) = meta_of(c) else { continue };
         let Some(st) = bm.stats.as_ref() else { continue };
         let ct = t.cols.entry(c).or_default();
@@ -341,6 +389,7 @@ fn add_block_stats<'f>(f: &'f DsFile, b: usize, cols: &[StatCol], meta_of: &Meta
                     _ => {}
                 }
             }
+            StatCol::Values(_) => {}
             StatCol::Counts(_) => {
                 ct.present += present;
                 let (Some(dict), Some(counts)) = (f.dictionary(fc), st.counts.as_ref()) else { continue };

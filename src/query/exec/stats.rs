@@ -111,7 +111,19 @@ pub(super) fn aggregate_from_stats(
 ) -> SqlResult<Option<Vec<Batch>>> {
     let Some((scan, filter, whole)) = stats_input(input) else { return Ok(None) };
     let Plan::Scan { schema: ss, .. } = scan else { return Ok(None) };
-    if whole.0 >= whole.1 || aggs.is_empty() || aggs.iter().any(|a| a.distinct) {
+    if whole.0 >= whole.1 || aggs.is_empty() {
+        return Ok(None);
+    }
+    // count(DISTINCT c) of a text column, not grouped: the values present in blocks.
+    if let ([], [call]) = (group, aggs)
+        && call.func == AggFunc::Count
+        && call.distinct
+        && let Some(c) = arg_col(call)
+        && ss[c].ty.physical() == Some(crate::batch::DataType::Text)
+    {
+        return distinct_values(scan, filter, whole, c, group, aggs, schema);
+    }
+    if aggs.iter().any(|a| a.distinct) {
         return Ok(None);
     }
     match group {
@@ -186,6 +198,39 @@ fn totals(
         }
         for (value, gt) in &t.groups {
             add_to(groups.accs_of(&[Scalar::Text(value.clone())])?, gt)?;
+        }
+        Ok(())
+    };
+    let input = filter.map_or(scan, |(p, _)| p);
+    let b = match super::parallel::aggregate(input, group, aggs, Some(want), Some(&add))? {
+        Some(b) => b,
+        None => {
+            let Some(mut next) = reader(scan, filter, want) else { return Ok(None) };
+            aggregate_with(&mut *next, group, aggs, Some(&add))?
+        }
+    };
+    Ok(Some(vec![make_batch(schema, b.columns)]))
+}
+
+/// count(DISTINCT c) of text column `c`: the values present in blocks the statistics tell
+/// (see [`StatCol::Values`]) are added to those of the rows read.
+fn distinct_values(
+    scan: &Plan,
+    filter: FilterNode<'_>,
+    whole: (i64, i64),
+    c: usize,
+    group: &[Expr],
+    aggs: &[AggCall],
+    schema: &[OutCol],
+) -> SqlResult<Option<Vec<Batch>>> {
+    let cols = [StatCol::Values(c)];
+    let totals = Mutex::new(BlockTotals::default());
+    let want = StatsWanted { cols: &cols, whole, by: None, totals: &totals };
+    let add = |groups: &mut dyn GroupAccs| -> SqlResult<()> {
+        let t = totals.lock().unwrap_or_else(|p| p.into_inner());
+        let acc = &mut groups.accs_of(&[])?[0];
+        for v in t.cols.get(&c).map(|ct| ct.counts.keys()).into_iter().flatten() {
+            crate::query::agg::feed(acc, &aggs[0], &[Scalar::Text(v.clone())]);
         }
         Ok(())
     };
