@@ -803,20 +803,26 @@ fn aggregates_over_morsels_on_several_threads_answer_as_one_thread_does() {
     }
 }
 
-#[test]
-fn distinct_values_come_from_blocks_that_show_a_row_in_the_range() {
-    // One block per series (series a: 00:00, 00:10, 00:20; b: 00:00, 00:20; c: 00:05). A
-    // one-series block whose first or last time is in the range has its value there; one the
-    // range only cuts between its rows (b at 00:09–00:11) must be read.
-    let (_d, mut s) = session_with_blocks_of(16);
+/// Datastore `d` in files of one block per series: a at 00:00, 00:10, 00:20 (v 1, 2, 3), b at
+/// 00:00, 00:20 (v 4, 5), c at 00:05 (v 9).
+fn three_series() -> (tempfile::TempDir, Session) {
+    let (d, mut s) = session_with_blocks_of(16);
     rows(&mut s, "CREATE DATASTORE d (k TEXT, v DOUBLE PRECISION) WITH (series_key = 'k')");
     rows(
         &mut s,
         "INSERT INTO d (time, k, v) VALUES ('2026-01-01 00:00:00+00', 'a', 1), ('2026-01-01 00:10:00+00', 'a', 2), \
          ('2026-01-01 00:20:00+00', 'a', 3), ('2026-01-01 00:00:00+00', 'b', 4), ('2026-01-01 00:20:00+00', 'b', 5), \
-         ('2026-01-01 00:05:00+00', 'c', 6)",
+         ('2026-01-01 00:05:00+00', 'c', 9)",
     );
     s.engine().checkpoint().unwrap();
+    (d, s)
+}
+
+#[test]
+fn distinct_values_come_from_blocks_that_show_a_row_in_the_range() {
+    // One block per series (see three_series). A one-series block whose first or last time is in the range has its value there; one the
+    // range only cuts between its rows (b at 00:09–00:11) must be read.
+    let (_d, mut s) = three_series();
     for (range, want, from_stats) in [
         ("time >= '2026-01-01 00:15:00+00'", "2", "blocks answered from statistics: 2"),
         ("time >= '2026-01-01 00:09:00+00' AND time < '2026-01-01 00:11:00+00'", "1", "rows scanned: 5"),
@@ -833,15 +839,7 @@ fn distinct_values_come_from_blocks_that_show_a_row_in_the_range() {
 fn having_on_the_only_max_filters_rows_first() {
     // HAVING max(v) > c, max(v) the only aggregate: rows with v <= c change no group it keeps,
     // so they are filtered before grouping and blocks whose max is <= c are not read.
-    let (_d, mut s) = session_with_blocks_of(16);
-    rows(&mut s, "CREATE DATASTORE d (k TEXT, v DOUBLE PRECISION) WITH (series_key = 'k')");
-    rows(
-        &mut s,
-        "INSERT INTO d (time, k, v) VALUES ('2026-01-01 00:00:00+00', 'a', 1), ('2026-01-01 00:10:00+00', 'a', 2), \
-         ('2026-01-01 00:20:00+00', 'a', 3), ('2026-01-01 00:00:00+00', 'b', 4), ('2026-01-01 00:20:00+00', 'b', 5), \
-         ('2026-01-01 00:05:00+00', 'c', 9)",
-    );
-    s.engine().checkpoint().unwrap();
+    let (_d, mut s) = three_series();
     let q = "SELECT k, max(v) FROM d GROUP BY k HAVING max(v) > 4.5 ORDER BY 1";
     assert_eq!(rows(&mut s, q), [["b", "5"], ["c", "9"]]);
     let p: Vec<String> = rows(&mut s, &format!("EXPLAIN ANALYZE {q}")).into_iter().map(|r| r[0].clone()).collect();

@@ -129,7 +129,10 @@ pub(super) fn aggregate(
     let mut parts = parts.into_iter().map(|p| p.grouper);
     let Some(mut all) = parts.next() else { return Err(SqlError::new("XX000", "an aggregate without threads")) };
     let merged = (|| -> SqlResult<()> {
-        all.adopt()?;
+        // Groups fed on other threads are charged to this one now (one fed here already is).
+        if workers > 1 {
+            all.adopt()?;
+        }
         for g in parts.by_ref() {
             all.merge(g)?;
         }

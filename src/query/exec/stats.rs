@@ -101,6 +101,25 @@ fn reader<'a>(scan: &'a Plan, filter: FilterNode<'a>, want: StatsWanted<'a>) -> 
     })
 }
 
+/// `Aggregate(group, aggs)` over the scan (and filter) with the blocks `want` names taken
+/// from their statistics, on every core when it can be, and `after` adding them to the
+/// groups; `None` when the scan is not a datastore's.
+fn aggregate_taking_stats(
+    scan: &Plan,
+    filter: FilterNode<'_>,
+    group: &[Expr],
+    aggs: &[AggCall],
+    want: StatsWanted<'_>,
+    after: Option<crate::query::agg::AddToAccs<'_>>,
+) -> SqlResult<Option<Batch>> {
+    let input = filter.map_or(scan, |(p, _)| p);
+    if let Some(b) = super::parallel::aggregate(input, group, aggs, Some(want), after)? {
+        return Ok(Some(b));
+    }
+    let Some(mut next) = reader(scan, filter, want) else { return Ok(None) };
+    aggregate_with(&mut *next, group, aggs, after).map(Some)
+}
+
 /// `Aggregate(group, aggs)` over `input` with whole blocks answered from their statistics,
 /// or `None` when the shape does not allow it (then the plain path runs).
 pub(super) fn aggregate_from_stats(
@@ -201,15 +220,8 @@ fn totals(
         }
         Ok(())
     };
-    let input = filter.map_or(scan, |(p, _)| p);
-    let b = match super::parallel::aggregate(input, group, aggs, Some(want), Some(&add))? {
-        Some(b) => b,
-        None => {
-            let Some(mut next) = reader(scan, filter, want) else { return Ok(None) };
-            aggregate_with(&mut *next, group, aggs, Some(&add))?
-        }
-    };
-    Ok(Some(vec![make_batch(schema, b.columns)]))
+    let b = aggregate_taking_stats(scan, filter, group, aggs, want, Some(&add))?;
+    Ok(b.map(|b| vec![make_batch(schema, b.columns)]))
 }
 
 /// count(DISTINCT c) of text column `c`: the values present in blocks the statistics tell
@@ -234,15 +246,8 @@ fn distinct_values(
         }
         Ok(())
     };
-    let input = filter.map_or(scan, |(p, _)| p);
-    let b = match super::parallel::aggregate(input, group, aggs, Some(want), Some(&add))? {
-        Some(b) => b,
-        None => {
-            let Some(mut next) = reader(scan, filter, want) else { return Ok(None) };
-            aggregate_with(&mut *next, group, aggs, Some(&add))?
-        }
-    };
-    Ok(Some(vec![make_batch(schema, b.columns)]))
+    let b = aggregate_taking_stats(scan, filter, group, aggs, want, Some(&add))?;
+    Ok(b.map(|b| vec![make_batch(schema, b.columns)]))
 }
 
 /// count(*) and count(key) GROUP BY one text column: whole blocks by their per-value counts.
@@ -258,14 +263,7 @@ fn counts_by_value(
     let cols = [StatCol::Counts(key)];
     let totals = Mutex::new(BlockTotals::default());
     let want = StatsWanted { cols: &cols, whole, by: None, totals: &totals };
-    let input = filter.map_or(scan, |(p, _)| p);
-    let b = match super::parallel::aggregate(input, group, aggs, Some(want), None)? {
-        Some(b) => b,
-        None => {
-            let Some(mut next) = reader(scan, filter, want) else { return Ok(None) };
-            aggregate(&mut *next, group, aggs)?
-        }
-    };
+    let Some(b) = aggregate_taking_stats(scan, filter, group, aggs, want, None)? else { return Ok(None) };
     let t = totals.into_inner().unwrap_or_else(|p| p.into_inner());
     // The groups read as rows, then what the statistics add (NULL keys: the blocks' rows
     // without a value, which only count(*) counts).
