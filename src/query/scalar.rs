@@ -262,6 +262,56 @@ fn parse_date(s: &str) -> Option<i64> {
 /// given. Also `epoch`, `now` is resolved by the caller.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     let s = s.trim();
+    if let Some(t) = parse_iso_timestamp(s) {
+        return Some(t);
+    }
+    parse_timestamp_forms(s)
+}
+
+/// `YYYY-MM-DD(T| )HH:MM:SS[.f (1 to 6 digits)][Z|+00|+00:00]` exactly, as exports and
+/// loggers write times: read by position, a small part of the general reader's work; `None`
+/// for any other form (and for hour 24 or second 60), which [`parse_timestamp_forms`] reads.
+fn parse_iso_timestamp(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let digits = |from: usize, n: usize| -> Option<i64> {
+        let mut v = 0i64;
+        for &c in b.get(from..from + n)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + (c - b'0') as i64;
+        }
+        Some(v)
+    };
+    let (y, mo, d) = (digits(0, 4)? as i32, digits(5, 2)? as u32, digits(8, 2)? as u32);
+    let (h, mi, sec) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    if crate::util::time::civil_from_days(days) != (y, mo, d) {
+        return None;
+    }
+    let (mut at, mut frac) = (19, 0i64);
+    if b.get(at) == Some(&b'.') {
+        let n = b[at + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 6 {
+            return None;
+        }
+        frac = digits(at + 1, n)? * 10i64.pow((6 - n) as u32);
+        at += 1 + n;
+    }
+    if !matches!(&b[at..], b"" | b"Z" | b"z" | b"+00" | b"+00:00") {
+        return None;
+    }
+    Some(days as i64 * MICROS_PER_DAY + (h * 3600 + mi * 60 + sec) * MICROS_PER_SECOND + frac)
+}
+
+/// [`parse_timestamp`]'s every form (`s` trimmed).
+fn parse_timestamp_forms(s: &str) -> Option<i64> {
     if s.eq_ignore_ascii_case("epoch") {
         return Some(0);
     }
@@ -382,6 +432,36 @@ pub fn parse_interval(s: &str) -> Option<Interval> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn iso_times_read_by_position_are_the_general_readers(
+            y in 0u32..10_000, mo in 0u32..14, d in 0u32..33, h in 0u32..26, mi in 0u32..61, sec in 0u32..62,
+            frac in prop::option::of(0u32..100_000_000), width in 0usize..9,
+            sep in prop::sample::select(vec!["T", " ", "t"]),
+            zone in prop::sample::select(vec!["", "Z", "z", "+00", "+00:00", "+01", "-05:30", " UTC"]),
+        ) {
+            let frac = frac.map_or(String::new(), |f| format!(".{:0width$}", f % 10u32.pow(width as u32).max(1), width = width));
+            let s = format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{sec:02}{frac}{zone}");
+            if let Some(t) = parse_iso_timestamp(&s) {
+                prop_assert_eq!(Some(t), parse_timestamp_forms(&s), "{}", s);
+            }
+        }
+    }
+
+    #[test]
+    fn iso_times_by_position() {
+        assert_eq!(parse_iso_timestamp("2026-01-01T00:00:09.174000Z"), Some(1_767_225_609_174_000));
+        assert_eq!(parse_iso_timestamp("2026-01-01 00:00:09.5+00:00"), Some(1_767_225_609_500_000));
+        // Other forms are the general reader's.
+        for s in
+            ["2026-02-30 00:00:00", "2026-01-01 24:00:00", "2026-01-01T00:00:00.1234567Z", "2026-01-01 00:00:00+01"]
+        {
+            assert_eq!(parse_iso_timestamp(s), None, "{s}");
+        }
+        assert_eq!(parse_timestamp("2026-01-01 00:00:00+01"), Some(1_767_225_600_000_000 - 3_600_000_000));
+    }
 
     #[test]
     fn parses_timestamps_dates_intervals() {

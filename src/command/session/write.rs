@@ -520,6 +520,34 @@ pub(super) fn cast_column(c: &Column, from: SqlType, to: SqlType, name: &str) ->
     if let Values::Text(t) = &c.values
         && (from == SqlType::Unknown || from.is_text())
     {
+        // Times, doubles and bigints go straight into their typed column (NULLs stay where
+        // they are); other types through values.
+        let parse = |i: usize| crate::query::scalar::parse_text(t.get(i), to);
+        let typed = match to {
+            SqlType::Timestamp | SqlType::TimestampTz | SqlType::Float8 | SqlType::Int8 => {
+                let (mut ints, mut floats) = (Vec::new(), Vec::new());
+                for i in 0..n {
+                    match (c.is_valid(i), to) {
+                        (false, SqlType::Float8) => floats.push(0.0),
+                        (false, _) => ints.push(0),
+                        (true, _) => match parse(i)? {
+                            Scalar::Time(x) | Scalar::Int(x) => ints.push(x),
+                            Scalar::Float(x) => floats.push(x),
+                            _ => return Err(SqlError::new("XX000", "a value parsed as another type")),
+                        },
+                    }
+                }
+                Some(match to {
+                    SqlType::Float8 => Values::Float64(floats),
+                    SqlType::Int8 => Values::Int64(ints),
+                    _ => Values::Timestamp(ints),
+                })
+            }
+            _ => None,
+        };
+        if let Some(values) = typed {
+            return Ok(Column::with_validity(values, c.validity.clone()));
+        }
         for i in 0..n {
             vals.push(if c.is_valid(i) { crate::query::scalar::parse_text(t.get(i), to)? } else { Scalar::Null });
         }
