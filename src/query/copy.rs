@@ -39,6 +39,11 @@ pub(crate) fn complete_prefix(format: &CopyFormat, buf: &[u8]) -> usize {
         CopyFormat::Text { .. } => buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1),
         CopyFormat::Csv { quote, .. } => {
             let q = *quote as u8;
+            // Without a quote byte (most data), the last newline ends the last whole row: a
+            // count the compiler vectorizes, then a search from the end.
+            if buf.iter().filter(|&&b| b == q).count() == 0 {
+                return buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            }
             let mut in_quotes = false;
             let mut last = 0;
             for (i, &b) in buf.iter().enumerate() {
@@ -181,9 +186,9 @@ pub(crate) fn parse_columns(format: &CopyFormat, data: &[u8], width: usize) -> S
         CopyFormat::Text { .. } => None,
     };
     // The end marker (a line `\.`) ends the data: the second half must not read past it.
-    let split = (body.len() >= 1 << 20 && !body.contains("\\.\n") && !body.contains("\\.\r"))
-        .then(|| middle_row_start(body, quote))
-        .flatten();
+    // Without a backslash (most data) there is none to search for.
+    let marker = body.as_bytes().contains(&b'\\') && (body.contains("\\.\n") || body.contains("\\.\r"));
+    let split = (body.len() >= 1 << 20 && !marker).then(|| middle_row_start(body, quote)).flatten();
     // Rows of the second half are numbered after the first's.
     let refused = |e: ColumnsError, rows_before: usize| match e {
         ColumnsError::Width { row, got } => SqlError::new(
