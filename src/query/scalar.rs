@@ -341,10 +341,17 @@ fn parse_timestamp_forms(s: &str) -> Option<i64> {
     if h > 24 || m > 59 || sec > 60 {
         return None;
     }
-    let mut frac_micros = 0i64;
-    for (i, c) in frac.chars().take(6).enumerate() {
-        frac_micros += c.to_digit(10)? as i64 * 10i64.pow(5 - i as u32);
+    if !frac.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
     }
+    // Up to microseconds exactly; finer fractions rounded to the nearest microsecond as
+    // PostgreSQL rounds them (the fraction as a double, times a million, ties to even).
+    let frac_micros = if frac.len() <= 6 {
+        frac.bytes().enumerate().map(|(i, c)| (c - b'0') as i64 * 10i64.pow(5 - i as u32)).sum::<i64>()
+    } else {
+        let f: f64 = format!("0.{frac}").parse().ok()?;
+        (f * 1e6).round_ties_even() as i64
+    };
     micros = micros.checked_add((h * 3600 + m * 60 + sec) * MICROS_PER_SECOND + frac_micros)?;
     if let Some(z) = zone {
         let z = z.trim();
@@ -461,6 +468,10 @@ mod tests {
             assert_eq!(parse_iso_timestamp(s), None, "{s}");
         }
         assert_eq!(parse_timestamp("2026-01-01 00:00:00+01"), Some(1_767_225_600_000_000 - 3_600_000_000));
+        // Past microseconds the fraction is rounded (PostgreSQL's way), and digits only.
+        assert_eq!(parse_timestamp("2026-01-01 00:00:00.9999996"), Some(1_767_225_601_000_000));
+        assert_eq!(parse_timestamp("2026-01-01 00:00:00.1234564Z"), Some(1_767_225_600_123_456));
+        assert_eq!(parse_timestamp("2026-01-01 00:00:00.1234567x"), None);
     }
 
     #[test]

@@ -516,3 +516,4 @@ SELECT max(rpm) FROM readings HAVING max(rpm) >= 1000
 SELECT max(rpm) FROM readings HAVING max(rpm) > 99999999
 SELECT date_trunc('hour', time) AS h, max(power) FROM readings GROUP BY 1 HAVING max(power) >= 5 OR max(power) < 1 ORDER BY 1
 SELECT status, max(vibration) FROM readings GROUP BY status HAVING max(vibration) > 1 ORDER BY 1
+SELECT '2026-01-01 00:00:00.0000015+00'::timestamptz, '2026-01-01 00:00:00.9999996+00'::timestamptz, '2026-01-01 00:00:00.1234564+00'::timestamptz, '2026-01-01 00:00:00.12345650+00'::timestamptz
