@@ -29,6 +29,9 @@ pub struct QueryLimits {
     /// The working memory errors name: the query's, when `memory` is one thread's share of
     /// it (`None`: `memory` is the query's).
     pub whole: Option<usize>,
+    /// The place in the pool's line of the query a thread works for (a thread of a parallel
+    /// operator waits for memory as its query does); `None`: the query takes its own place.
+    pub(crate) line: Option<Arc<crate::util::memory::Ticket>>,
 }
 
 impl QueryLimits {
@@ -46,6 +49,7 @@ impl Default for QueryLimits {
             deadline: None,
             pool: None,
             whole: None,
+            line: None,
         }
     }
 }
@@ -58,7 +62,7 @@ struct Current {
     stack: usize,
     /// The most it held at once.
     peak: usize,
-    ticket: Option<crate::util::memory::Ticket>,
+    ticket: Option<Arc<crate::util::memory::Ticket>>,
 }
 
 /// A statement that held this much gives freed memory back to the system when it ends.
@@ -96,7 +100,7 @@ pub(crate) fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
             }
         }
     }
-    let ticket = limits.pool.as_ref().map(|p| p.ticket());
+    let ticket = limits.line.clone().or_else(|| limits.pool.as_ref().map(|p| Arc::new(p.ticket())));
     let _restore = Restore(
         CURRENT.with(|c| c.replace(Some(Current { limits: limits.clone(), live: 0, stack: 0, peak: 0, ticket }))),
     );
@@ -223,9 +227,10 @@ pub(crate) fn free_elsewhere<T: Send + 'static>(x: T) {
     }
 }
 
-/// The limits of the statement running on this thread, if one is.
+/// The limits of the statement running on this thread, if one is, with its place in the
+/// pool's line (for threads that work for it).
 pub(crate) fn current_limits() -> Option<QueryLimits> {
-    CURRENT.with(|c| c.borrow().as_ref().map(|cur| cur.limits.clone()))
+    CURRENT.with(|c| c.borrow().as_ref().map(|cur| QueryLimits { line: cur.ticket.clone(), ..cur.limits.clone() }))
 }
 
 /// Fails if the query was cancelled.
@@ -384,5 +389,37 @@ mod tests {
             assert_eq!(check().unwrap_err().sqlstate, "57014");
         });
         assert!(check().is_ok());
+    }
+
+    /// A thread working for the oldest query waits for memory as that query would, so that
+    /// of two concurrent queries one finishes; a thread of the newer one gives up at once.
+    #[test]
+    fn threads_of_a_query_keep_its_place_in_line() {
+        let pool = Arc::new(MemoryPool::unlimited());
+        pool.set_limit(100);
+        let limits = QueryLimits { pool: Some(pool.clone()), ..Default::default() };
+        run_guarded(&limits, || {
+            let older = current_limits().unwrap();
+            assert!(older.line.is_some());
+            std::thread::scope(|sc| {
+                // The newer query holds 80 and, refused 30 more, gives all up.
+                let newer = sc.spawn(|| {
+                    run_guarded(&limits, || {
+                        hold(0, 80).unwrap();
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        let e = hold(80, 30).unwrap_err();
+                        assert!(e.message.contains("together hold"), "{}", e.message);
+                    })
+                });
+                // A thread of the older query asks for 50 while the newer holds 80: it waits.
+                let worker = sc.spawn(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    run_guarded(&older, || hold(0, 50).is_ok())
+                });
+                newer.join().unwrap();
+                assert!(worker.join().unwrap(), "the older query's thread waited for memory");
+            });
+        });
+        assert_eq!(pool.used(), 0);
     }
 }

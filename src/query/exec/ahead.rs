@@ -53,6 +53,7 @@ pub(super) fn read_ahead(plan: &Plan) -> Option<Pull<'_>> {
         deadline: limits.deadline,
         pool: None,
         whole: limits.whole,
+        line: None,
     };
     // The snapshot is the statement's, taken here; the thread only reads it.
     let snap = ds.snapshot();

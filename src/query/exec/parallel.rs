@@ -70,6 +70,9 @@ pub(super) fn aggregate(
             deadline: limits.deadline,
             pool: limits.pool.clone(),
             whole: Some(limits.whole.unwrap_or(limits.memory)),
+            // When the pool is full, the threads wait for memory if their query is the oldest
+            // and give up otherwise, as the query would on its own thread.
+            line: limits.line.clone(),
         };
         let (share, work) = (&share, &work);
         std::thread::scope(|sc| {
