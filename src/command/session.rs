@@ -24,6 +24,7 @@ use crate::table::TableSchema;
 use crate::util::time::{format_timestamp, now_micros};
 
 mod copy;
+pub use copy::CopyPiece;
 mod ddl;
 mod show;
 mod write;
@@ -70,6 +71,8 @@ pub struct Session {
     in_transaction: bool,
     /// Cancellation flag and working memory of this session's queries.
     pub limits: crate::query::guard::QueryLimits,
+    /// The COPY FROM STDIN under way, if one is.
+    copying: Option<copy::CopyRun>,
 }
 
 impl Session {
@@ -77,7 +80,7 @@ impl Session {
         let settings = DEFAULT_SETTINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         // Every session of an engine draws on the engine's one memory pool.
         let limits = crate::query::guard::QueryLimits { pool: Some(services.pool.clone()), ..Default::default() };
-        Session { engine: services.engine.clone(), services, settings, in_transaction: false, limits }
+        Session { engine: services.engine.clone(), services, settings, in_transaction: false, limits, copying: None }
     }
 
     fn ingest(&mut self) -> SqlResult<Arc<Ingest>> {
@@ -284,6 +287,7 @@ impl Session {
                     settings: self.settings.clone(),
                     in_transaction: false,
                     limits: self.limits.clone(),
+                    copying: None,
                 };
                 match probe.run(stmt, &[])? {
                     Outcome::Rows { schema, .. } => Ok(Some(schema)),

@@ -397,33 +397,9 @@ impl Datastore {
         source: Option<(String, u64)>,
         log: impl FnOnce(&Batch) -> Result<u64>,
     ) -> Result<u64> {
-        let days: Vec<i32> = match batch.column("time") {
-            Some(c) if c.null_count() == 0 => match &c.values {
-                Values::Timestamp(t) => t.iter().map(|&t| day_of(t)).collect(),
-                _ => {
-                    return Err(Error::Invalid(format!(
-                        "datastore {}: column \"time\" must be a timestamp",
-                        self.name
-                    )));
-                }
-            },
-            Some(_) => {
-                return Err(Error::Invalid(format!("datastore {}: column \"time\" must not be null", self.name)));
-            }
-            None => return Err(Error::Invalid(format!("datastore {}: rows need a \"time\" column", self.name))),
-        };
+        let days = self.days_of(&batch)?;
         let mut st = write(&self.state);
-        let new = batch.fields.iter().filter(|f| !st.schema.iter().any(|g| g.name == f.name)).count();
-        if new > 0 && st.schema.len() + new > MAX_COLUMNS {
-            return Err(Error::Constraint {
-                sqlstate: "54011",
-                message: format!(
-                    "datastore {} has {} columns; {new} more would pass the limit of {MAX_COLUMNS}",
-                    self.name,
-                    st.schema.len()
-                ),
-            });
-        }
+        self.check_width(&st, &batch)?;
         let lsn = log(&batch)?;
         if let Some((k, o)) = &source
             && st.sources.get(k).is_none_or(|d| d < o)
@@ -435,19 +411,7 @@ impl Datastore {
             return Ok(lsn);
         }
         let batch = reconcile(&mut st.schema, batch);
-        let mut groups: Vec<(i32, Batch)> = Vec::new();
-        if days.iter().all(|&d| d == days[0]) {
-            groups.push((days[0], batch));
-        } else {
-            let mut by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
-            for (i, &d) in days.iter().enumerate() {
-                by_day.entry(d).or_default().push(i as u32);
-            }
-            for (d, idx) in by_day {
-                groups.push((d, batch.take(&idx)));
-            }
-        }
-        for (day, b) in groups {
+        for (day, b) in split_by_day(batch, &days) {
             // Rows of a partition that retention already dropped are expired on arrival, live
             // and on replay alike, so a crash never changes what is stored.
             if day < st.floor_day {
@@ -458,12 +422,7 @@ impl Datastore {
                 continue;
             }
             let n = b.num_rows();
-            let times = match b.column("time").map(|c| &c.values) {
-                Some(Values::Timestamp(t)) => {
-                    t.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
-                }
-                _ => (i64::MIN, i64::MAX),
-            };
+            let times = time_range(&b);
             p.changed(times.0, times.1);
             let bytes = b.approx_bytes();
             p.mem.push(MemBatch { batch: Arc::new(b), times, lsn, source: source.clone() });
@@ -472,6 +431,91 @@ impl Datastore {
             st.last_append = Some(std::time::Instant::now());
         }
         Ok(lsn)
+    }
+
+    /// The day of each row; refuses rows without a `time` or with a NULL one.
+    fn days_of(&self, batch: &Batch) -> Result<Vec<i32>> {
+        match batch.column("time") {
+            Some(c) if c.null_count() == 0 => match &c.values {
+                Values::Timestamp(t) => Ok(t.iter().map(|&t| day_of(t)).collect()),
+                _ => Err(Error::Invalid(format!("datastore {}: column \"time\" must be a timestamp", self.name))),
+            },
+            Some(_) => Err(Error::Invalid(format!("datastore {}: column \"time\" must not be null", self.name))),
+            None => Err(Error::Invalid(format!("datastore {}: rows need a \"time\" column", self.name))),
+        }
+    }
+
+    /// Refuses rows an append or [`Datastore::load_direct`] would refuse (no `time`, a NULL
+    /// one, too many columns), before they are gathered for a bulk load.
+    pub fn check_rows(&self, batch: &Batch) -> Result<()> {
+        self.days_of(batch)?;
+        self.check_width(&read(&self.state), batch)
+    }
+
+    /// Refuses a batch whose new columns would take the schema past [`MAX_COLUMNS`].
+    fn check_width(&self, st: &State, batch: &Batch) -> Result<()> {
+        let new = batch.fields.iter().filter(|f| !st.schema.iter().any(|g| g.name == f.name)).count();
+        if new > 0 && st.schema.len() + new > MAX_COLUMNS {
+            return Err(Error::Constraint {
+                sqlstate: "54011",
+                message: format!(
+                    "datastore {} has {} columns; {new} more would pass the limit of {MAX_COLUMNS}",
+                    self.name,
+                    st.schema.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes `batch` straight to files, one per day it covers, sorted as a flush sorts them,
+    /// without the log or the memtable: the bulk load of a large COPY. The rows are durable
+    /// when it returns (each file is written whole and synced before it is published, see
+    /// storage-format.md) and visible from then on. Such files hold no LSN (0): replay compares
+    /// the log's records with the LSNs of flushed files only. Returns the rows written
+    /// (rows of days retention has dropped are expired on arrival, as appends expire them).
+    pub fn load_direct(&self, batch: Batch) -> Result<usize> {
+        let days = self.days_of(&batch)?;
+        if days.is_empty() {
+            return Ok(0);
+        }
+        let (batch, floor) = {
+            let mut st = write(&self.state);
+            self.check_width(&st, &batch)?;
+            (reconcile(&mut st.schema, batch), st.floor_day)
+        };
+        let mut written = 0;
+        for (day, b) in split_by_day(batch, &days) {
+            if day < floor {
+                continue;
+            }
+            // The sorted copy, beside the rows the caller holds.
+            let _working = Reservation::anyway(&self.opts.memory, b.approx_bytes());
+            let times = time_range(&b);
+            let (b, sort_key) = self.sorted(&b);
+            let spec = FileSpec {
+                day,
+                seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
+                max_lsn: 0,
+                sort_key,
+                replaces: Vec::new(),
+                sources: Vec::new(),
+            };
+            let f = self.write_file(spec, &b)?;
+            let mut st = write(&self.state);
+            if day < st.floor_day {
+                // Retention dropped the day meanwhile: the rows expire.
+                drop(st);
+                fs::remove_file(&f.path).at(&f.path)?;
+                continue;
+            }
+            let p = st.parts.entry(day).or_default();
+            p.files.push(f);
+            p.files.sort_by_key(|f| f.meta.spec.seq);
+            p.changed(times.0, times.1);
+            written += b.num_rows();
+        }
+        Ok(written)
     }
 
     /// The memtable holds `memtable_rows` rows, or some rows and none appended for
@@ -837,6 +881,29 @@ impl Datastore {
         }
         Ok(dropped)
     }
+}
+
+/// The earliest and latest `time` of a batch.
+fn time_range(b: &Batch) -> (i64, i64) {
+    match b.column("time").map(|c| &c.values) {
+        Some(Values::Timestamp(t)) => t.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x))),
+        _ => (i64::MIN, i64::MAX),
+    }
+}
+
+/// The rows of `batch` by day (`days`: each row's), in day order.
+fn split_by_day(batch: Batch, days: &[i32]) -> Vec<(i32, Batch)> {
+    if days.is_empty() {
+        return Vec::new();
+    }
+    if days.iter().all(|&d| d == days[0]) {
+        return vec![(days[0], batch)];
+    }
+    let mut by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+    for (i, &d) in days.iter().enumerate() {
+        by_day.entry(d).or_default().push(i as u32);
+    }
+    by_day.into_iter().map(|(d, idx)| (d, batch.take(&idx))).collect()
 }
 
 fn merge_sources(it: impl Iterator<Item = (String, u64)>) -> Vec<(String, u64)> {

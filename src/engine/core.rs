@@ -723,6 +723,12 @@ impl Engine {
         Ok(lsn)
     }
 
+    /// Writes rows straight to `datastore`'s files, without the log or the memtable: a large
+    /// COPY's bulk load (see [`Datastore::load_direct`]); durable when it returns.
+    pub fn load_rows(&self, datastore: &str, batch: Batch) -> Result<usize> {
+        self.datastore(datastore)?.load_direct(batch)
+    }
+
     /// Seals every channel tail and flushes every memtable, then deletes the WAL segments
     /// they covered. Returns the number of segments deleted.
     pub fn checkpoint(&self) -> Result<usize> {
@@ -828,6 +834,10 @@ fn spawn_maintenance(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, ev
     std::thread::Builder::new()
         .name("fleetdb-maintenance".into())
         .spawn(move || {
+            // A round that flushed or compacted owes the system the memory it freed; it is given
+            // back in the first round with nothing to do, not while a load goes on (the next
+            // flush would fault the same memory in again, at a cost like the flush's own).
+            let mut owed = false;
             loop {
                 {
                     let (flag, cv) = &*stop;
@@ -843,7 +853,10 @@ fn spawn_maintenance(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, ev
                 // A flush or compaction frees what it held (a memtable, the merged files'
                 // rows) in the allocator's arenas; give it back so the process stays its size.
                 if res.as_ref().is_ok_and(|r| r.flushed > 0 || r.compacted > 0 || r.checkpointed) {
+                    owed = true;
+                } else if owed {
                     crate::util::mmap::release_free_memory();
+                    owed = false;
                 }
                 *e.upkeep_failure.lock().unwrap_or_else(|p| p.into_inner()) = res.err().map(|err| err.to_string());
             }

@@ -62,6 +62,9 @@ struct Current {
     stack: usize,
     /// The most it held at once.
     peak: usize,
+    /// Whether freed memory goes back to the system when the statement ends: `None`, if it
+    /// held [`RELEASE_AFTER`] or more (see [`release_at_end`]).
+    release: Option<bool>,
     ticket: Option<Arc<crate::util::memory::Ticket>>,
 }
 
@@ -75,6 +78,17 @@ thread_local! {
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
 }
 
+/// Decides whether the statement running on this thread gives freed memory back to the
+/// system when it ends, whatever it held: a COPY's pieces keep it for the next piece (giving
+/// it back and faulting it in again cost as much as parsing), its last piece gives it back.
+pub(crate) fn release_at_end(release: bool) {
+    CURRENT.with(|c| {
+        if let Some(cur) = c.borrow_mut().as_mut() {
+            cur.release = Some(release);
+        }
+    });
+}
+
 /// Runs `f` under `limits` on this thread. What it still holds at the end (or when it
 /// panics) goes back to the pool.
 pub(crate) fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
@@ -86,7 +100,7 @@ pub(crate) fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
                 if let Some(pool) = &cur.limits.pool {
                     pool.give(cur.live + cur.stack);
                 }
-                if cur.peak >= RELEASE_AFTER {
+                if cur.release.unwrap_or(cur.peak >= RELEASE_AFTER) {
                     // Off the statement's thread: trimming a large heap takes a while, and the
                     // client's answer (a cancel's above all) must not wait for it.
                     if std::thread::Builder::new()
@@ -101,9 +115,9 @@ pub(crate) fn run_guarded<R>(limits: &QueryLimits, f: impl FnOnce() -> R) -> R {
         }
     }
     let ticket = limits.line.clone().or_else(|| limits.pool.as_ref().map(|p| Arc::new(p.ticket())));
-    let _restore = Restore(
-        CURRENT.with(|c| c.replace(Some(Current { limits: limits.clone(), live: 0, stack: 0, peak: 0, ticket }))),
-    );
+    let _restore = Restore(CURRENT.with(|c| {
+        c.replace(Some(Current { limits: limits.clone(), live: 0, stack: 0, peak: 0, release: None, ticket }))
+    }));
     f()
 }
 

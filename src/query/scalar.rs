@@ -213,16 +213,14 @@ pub fn parse_text(s: &str, ty: SqlType) -> SqlResult<Scalar> {
             }
             Scalar::Int(v)
         }
-        SqlType::Float4 | SqlType::Float8 | SqlType::Numeric => match t.to_ascii_lowercase().as_str() {
-            "nan" => Scalar::Float(f64::NAN),
-            "infinity" | "inf" | "+infinity" => Scalar::Float(f64::INFINITY),
-            "-infinity" | "-inf" => Scalar::Float(f64::NEG_INFINITY),
-            _ if ty == SqlType::Numeric => {
+        SqlType::Numeric => match special_float(t) {
+            Some(x) => Scalar::Float(x),
+            None => {
                 t.parse::<f64>().map_err(|_| bad())?;
                 Scalar::Float(parse_numeric(t)?)
             }
-            _ => Scalar::Float(t.parse::<f64>().map_err(|_| bad())?),
         },
+        SqlType::Float4 | SqlType::Float8 => Scalar::Float(parse_float8(t).ok_or_else(bad)?),
         SqlType::Text | SqlType::Varchar | SqlType::Unknown => Scalar::Text(s.to_string()),
         SqlType::Bytea => Scalar::Text(super::types::parse_bytea(s).ok_or_else(|| {
             if s.starts_with("\\x") {
@@ -244,6 +242,58 @@ pub fn parse_text(s: &str, ty: SqlType) -> SqlResult<Scalar> {
         }
         SqlType::Interval => Scalar::Interval(parse_interval(t).ok_or_else(bad)?),
     })
+}
+
+/// NaN and the infinities as PostgreSQL spells them (any case).
+fn special_float(t: &str) -> Option<f64> {
+    let is = |w: &str| t.eq_ignore_ascii_case(w);
+    if is("nan") {
+        Some(f64::NAN)
+    } else if is("infinity") || is("inf") || is("+infinity") {
+        Some(f64::INFINITY)
+    } else if is("-infinity") || is("-inf") {
+        Some(f64::NEG_INFINITY)
+    } else {
+        None
+    }
+}
+
+/// A `double precision` from text (surrounding whitespace allowed), as PostgreSQL reads it.
+/// A plain decimal (`-12.345`) of at most 15 significant digits and 22 fraction digits is
+/// read by hand: its digits as an integer and a power of ten are both exact doubles, so one
+/// division rounds it correctly, the same value the general reader gives.
+pub fn parse_float8(s: &str) -> Option<f64> {
+    let t = s.trim();
+    let b = t.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let (mut m, mut n, mut frac, mut seen_point) = (0u64, 0usize, 0usize, false);
+    for &c in digits {
+        match c {
+            b'0'..=b'9' => {
+                m = m.wrapping_mul(10).wrapping_add((c - b'0') as u64);
+                n += 1;
+                frac += seen_point as usize;
+            }
+            b'.' if !seen_point => seen_point = true,
+            _ => {
+                n = usize::MAX;
+                break;
+            }
+        }
+    }
+    if (1..=15).contains(&n) && frac <= 22 {
+        const POW10: [f64; 23] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+            1e19, 1e20, 1e21, 1e22,
+        ];
+        let x = m as f64 / POW10[frac];
+        return Some(if neg { -x } else { x });
+    }
+    special_float(t).or_else(|| t.parse::<f64>().ok())
 }
 
 fn parse_date(s: &str) -> Option<i64> {
@@ -291,10 +341,12 @@ fn parse_iso_timestamp(s: &str) -> Option<i64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 59 {
         return None;
     }
-    let days = days_from_civil(y, mo, d);
-    if crate::util::time::civil_from_days(days) != (y, mo, d) {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if d > month_days[mo as usize - 1] {
         return None;
     }
+    let days = days_from_civil(y, mo, d);
     let (mut at, mut frac) = (19, 0i64);
     if b.get(at) == Some(&b'.') {
         let n = b[at + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
@@ -454,6 +506,30 @@ mod tests {
             if let Some(t) = parse_iso_timestamp(&s) {
                 prop_assert_eq!(Some(t), parse_timestamp_forms(&s), "{}", s);
             }
+        }
+
+        #[test]
+        fn decimals_read_by_hand_are_the_general_readers(
+            sign in prop::sample::select(vec!["", "-", "+"]), int in "[0-9]{0,17}", point in any::<bool>(),
+            frac in "[0-9]{0,17}", pad in prop::sample::select(vec!["", " ", "\t"]),
+        ) {
+            let s = format!("{pad}{sign}{int}{}{frac}{pad}", if point { "." } else { "" });
+            let general = s.trim().parse::<f64>().ok();
+            let ours = parse_float8(&s);
+            prop_assert_eq!(ours.map(f64::to_bits), general.map(f64::to_bits), "{}", s);
+        }
+    }
+
+    #[test]
+    fn doubles_as_postgresql_spells_them() {
+        assert_eq!(parse_float8(" 0.1 "), Some(0.1));
+        assert_eq!(parse_float8("-0").map(f64::to_bits), Some((-0.0f64).to_bits()));
+        assert_eq!(parse_float8("123456789012345.6"), Some(123456789012345.6));
+        assert_eq!(parse_float8("1e-3"), Some(0.001));
+        assert_eq!(parse_float8("-Infinity"), Some(f64::NEG_INFINITY));
+        assert!(parse_float8("NaN").is_some_and(f64::is_nan));
+        for bad in ["", ".", "-", "1.2.3", "1,5", "0x10", "1 2"] {
+            assert_eq!(parse_float8(bad), None, "{bad}");
         }
     }
 

@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 use super::prepared::{Parser, Prepared};
 use super::rows::{Copying, ResultRows};
 use super::wire::{decode_param, error_info, pg_type, to_pg_error};
-use crate::command::session::{Outcome, Session};
+use crate::command::session::{CopyPiece, Outcome, Session};
 use crate::query::error::SqlError;
 use crate::query::plan::OutCol;
 use crate::query::scalar::Param;
@@ -662,7 +662,7 @@ impl CopyHandler for Connection {
                 let rest = c.buf.split_off(n);
                 let rows = std::mem::replace(&mut c.buf, rest);
                 let spec = &c.spec;
-                match self.on_session(|s| s.copy_in(spec, &rows)).and_then(|r| r) {
+                match self.on_session(|s| s.copy_in(spec, &rows, CopyPiece::More)).and_then(|r| r) {
                     Ok(k) => c.loaded += k,
                     Err(e) => {
                         *pending = None;
@@ -692,7 +692,8 @@ impl CopyHandler for Connection {
         let Some(c) = pending else {
             return Err(to_pg_error(SqlError::new("08P01", "CopyDone without a COPY in progress")));
         };
-        let n = c.loaded + self.on_session(|s| s.copy_in(&c.spec, &c.buf)).and_then(|r| r).map_err(to_pg_error)?;
+        let n = c.loaded
+            + self.on_session(|s| s.copy_in(&c.spec, &c.buf, CopyPiece::Last)).and_then(|r| r).map_err(to_pg_error)?;
         client.send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(n).into())).await?;
         Ok(())
     }
@@ -704,6 +705,7 @@ impl CopyHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         lock_copy(&self.copy).take();
+        let _ = self.on_session(|s| s.copy_abort());
         to_pg_error(SqlError::new("57014", format!("COPY from stdin failed: {}", fail.message)))
     }
 }

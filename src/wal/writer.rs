@@ -108,7 +108,14 @@ struct Active {
     file: File,
     path: PathBuf,
     len: u64,
+    started: std::time::Instant,
 }
+
+/// A segment filled faster than this rate (a bulk load) is followed by segments that are not
+/// zero-filled ahead: zeroing would write the log twice while appends are large, when an
+/// fsync's flush of the file's size is a small part of its cost. Once a segment fills slower
+/// (or is rotated before it is full), zero-filling resumes.
+const BULK_BYTES_PER_SEC: u64 = 8 << 20;
 
 pub struct Wal {
     dir: PathBuf,
@@ -178,7 +185,7 @@ fn create_segment(dir: &Path, first_lsn: u64, prev_lsn: u64, spare: Option<PathB
         let _ = sync_dir(dir);
         return Err(Error::io(&path, e));
     }
-    Ok(Active { file, path, len: HEADER_LEN as u64 })
+    Ok(Active { file, path, len: HEADER_LEN as u64, started: std::time::Instant::now() })
 }
 
 impl Wal {
@@ -474,10 +481,16 @@ impl Wal {
 
     /// Makes a new segment starting at `first_lsn` (following `prev_lsn`) the active one.
     fn start_segment(&self, active: &mut Option<Active>, first_lsn: u64, prev_lsn: u64) -> Result<()> {
+        let bulk = active.as_ref().is_some_and(|a| {
+            let secs = a.started.elapsed().as_secs_f64();
+            a.len * 2 > self.opts.segment_bytes && (a.len as f64) > secs * BULK_BYTES_PER_SEC as f64
+        });
         let next = create_segment(&self.dir, first_lsn, prev_lsn, self.take_spare())?;
         lock(&self.segments).push((first_lsn, next.path.clone()));
         *active = Some(next);
-        self.prepare_spare();
+        if !bulk {
+            self.prepare_spare();
+        }
         Ok(())
     }
 

@@ -90,6 +90,7 @@ impl Session {
                 } else {
                     return Err(SqlError::undefined_relation(&target));
                 };
+                self.copying = None;
                 Ok(Outcome::CopyIn(CopyIn { target, columns, format, width, into_channel: false }))
             }
             (true, ast::CopyTarget::Stdout) => {
@@ -138,19 +139,41 @@ impl Session {
         }
     }
 
-    /// Loads the data of a COPY FROM STDIN; returns the number of rows.
-    pub fn copy_in(&mut self, spec: &CopyIn, data: &[u8]) -> SqlResult<usize> {
+    /// Loads a piece of the data of a COPY FROM STDIN; returns the number of rows. A COPY of
+    /// several pieces keeps the memory a piece frees for the next (giving it back and faulting
+    /// it in again would cost as much as parsing), and gives it back after its last.
+    pub fn copy_in(&mut self, spec: &CopyIn, data: &[u8], piece: CopyPiece) -> SqlResult<usize> {
         let limits = self.limits.clone();
         crate::query::guard::run_guarded(&limits, || {
+            let run = self.copying.get_or_insert_with(CopyRun::default);
+            run.pieces += 1;
+            match piece {
+                CopyPiece::More => crate::query::guard::release_at_end(false),
+                CopyPiece::Last if run.pieces > 1 => crate::query::guard::release_at_end(true),
+                CopyPiece::Last => {}
+            }
             // Parsed, a piece is a string per field and then a value per field: about three
             // times its bytes and a few dozen bytes per field, charged before it is parsed.
             let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
             crate::query::guard::charge(data.len().saturating_mul(3).saturating_add(lines * spec.width.max(1) * 64))?;
-            self.copy_in_piece(spec, data)
+            let loaded = self.copy_in_piece(spec, data, piece);
+            if loaded.is_err() || piece == CopyPiece::Last {
+                // The COPY ends here: rows gathered and not written are dropped with it.
+                self.copying = None;
+            }
+            if loaded.is_err() {
+                crate::query::guard::release_at_end(true);
+            }
+            loaded
         })
     }
 
-    fn copy_in_piece(&mut self, spec: &CopyIn, data: &[u8]) -> SqlResult<usize> {
+    /// Ends a COPY FROM STDIN the client gave up (CopyFail): what was gathered is dropped.
+    pub fn copy_abort(&mut self) {
+        self.copying = None;
+    }
+
+    fn copy_in_piece(&mut self, spec: &CopyIn, data: &[u8], piece: CopyPiece) -> SqlResult<usize> {
         if spec.into_channel {
             let start = now_micros();
             let msgs: Vec<crate::ingest::Incoming<'_>> = data
@@ -166,11 +189,169 @@ impl Session {
                 .collect();
             return self.put_messages(&spec.target.clone(), &msgs);
         }
-        let columns = crate::query::copy::parse_columns(&spec.format, data, spec.width)?;
-        let fields = (0..spec.width).map(|c| Field::new(&format!("c{c}"), crate::batch::DataType::Text)).collect();
-        let schema: Vec<OutCol> =
-            (0..spec.width).map(|c| OutCol { name: format!("c{c}"), ty: SqlType::Unknown }).collect();
+        // Into a datastore, the time and the columns it has already typed are parsed as they
+        // are read (on the parser's threads); the others stay text, typed as INSERT types them.
+        use crate::query::copy::CopyKind;
+        let mut kinds = vec![CopyKind::Text; spec.width];
+        // Whether every column is one the datastore has typed (then a COPY of several pieces
+        // goes straight to files, see below).
+        let mut all_known = false;
+        let ds = self.engine.datastore(&spec.target).ok();
+        if let Some(ds) = &ds
+            && spec.columns.len() == spec.width
+        {
+            let existing = ds.schema();
+            all_known = true;
+            for (k, c) in kinds.iter_mut().zip(&spec.columns) {
+                let stored = existing.iter().find(|f| f.name == *c).map(|f| f.data_type);
+                all_known &= stored.is_some();
+                *k = match (c.as_str(), stored) {
+                    ("time", _) | (_, Some(crate::batch::DataType::Timestamp)) => CopyKind::Timestamp,
+                    (_, Some(crate::batch::DataType::Float64)) => CopyKind::Float8,
+                    (_, Some(crate::batch::DataType::Int64)) => CopyKind::Int8,
+                    _ => CopyKind::Text,
+                };
+            }
+        }
+        let columns = crate::query::copy::parse_typed(&spec.format, data, &kinds)?;
+        let fields = columns.iter().enumerate().map(|(c, col)| Field::new(&format!("c{c}"), col.data_type())).collect();
+        let schema: Vec<OutCol> = kinds
+            .iter()
+            .enumerate()
+            .map(|(c, k)| OutCol {
+                name: format!("c{c}"),
+                ty: if *k == CopyKind::Text { SqlType::Unknown } else { k.sql_type() },
+            })
+            .collect();
         let batch = Batch { fields, columns };
-        self.insert_rows(&spec.target.clone(), &spec.columns, &schema, &batch, false, true)
+        let bulk = self.copying.as_ref().is_some_and(|r| r.bulk.is_some());
+        match ds {
+            // A COPY of more than one piece into a datastore whose columns are all known is a
+            // bulk load: its rows go to files without the log (see `Bulk`). A COPY of one piece
+            // (or one that brings new columns) is appended and logged as INSERT is.
+            Some(ds) if all_known && (piece == CopyPiece::More || bulk) => {
+                let batch = super::write::datastore_batch(&ds.schema(), &spec.columns, &schema, batch, true)?;
+                ds.check_rows(&batch)?;
+                let n = batch.num_rows();
+                let threshold = ds.options().memtable_rows.max(1);
+                let (engine, pool) = (self.engine.clone(), self.services.pool.clone());
+                let run = self.copying.get_or_insert_with(CopyRun::default);
+                let b = run.bulk.get_or_insert_with(|| Bulk::new(&engine, &spec.target, &pool));
+                b.push(batch, threshold)?;
+                if piece == CopyPiece::Last {
+                    b.finish()?;
+                }
+                Ok(n)
+            }
+            _ => self.insert_rows(&spec.target.clone(), &spec.columns, &schema, batch, false, true),
+        }
+    }
+}
+
+/// Which piece of a COPY's data [`Session::copy_in`] is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyPiece {
+    /// More follow.
+    More,
+    /// The last (CopyDone came).
+    Last,
+}
+
+/// A COPY FROM STDIN under way.
+#[derive(Default)]
+pub(super) struct CopyRun {
+    pieces: usize,
+    bulk: Option<Bulk>,
+}
+
+/// A bulk load: a large COPY's rows written straight to a datastore's files
+/// ([`Engine::load_rows`]), skipping the log and the memtable that an INSERT's rows go
+/// through. Rows are gathered up to a memtable's worth, then sorted, encoded and written on a
+/// thread of their own while the next are parsed; the COPY completes when the last file is
+/// durable. Rows are visible as their file is published (a COPY's rows appear piece by piece,
+/// as appended ones do).
+struct Bulk {
+    engine: Arc<Engine>,
+    target: String,
+    pool: Arc<crate::util::memory::MemoryPool>,
+    gathered: Vec<Batch>,
+    rows: usize,
+    /// The memory of the gathered rows.
+    held: crate::util::memory::Reservation,
+    /// The write of the rows gathered before (it holds their memory until done).
+    writing: Option<std::thread::JoinHandle<crate::error::Result<usize>>>,
+}
+
+impl Bulk {
+    fn new(engine: &Arc<Engine>, target: &str, pool: &Arc<crate::util::memory::MemoryPool>) -> Bulk {
+        Bulk {
+            engine: engine.clone(),
+            target: target.to_string(),
+            pool: pool.clone(),
+            gathered: Vec::new(),
+            rows: 0,
+            held: crate::util::memory::Reservation::new(pool),
+            writing: None,
+        }
+    }
+
+    /// Gathers `batch`; at `threshold` rows, starts writing what was gathered. When the
+    /// server's memory cannot hold more, writes what it has first.
+    fn push(&mut self, batch: Batch, threshold: usize) -> SqlResult<()> {
+        let want = self.held.bytes() + batch.approx_bytes();
+        self.rows += batch.num_rows();
+        self.gathered.push(batch);
+        if !self.held.resize(want) {
+            // No room to gather more: wait for the write under way, write these now.
+            self.wait()?;
+            let rows = self.take();
+            self.engine.load_rows(&self.target, rows.0).map_err(SqlError::from)?;
+            return Ok(());
+        }
+        if self.rows >= threshold {
+            self.wait()?;
+            let (rows, held) = self.take();
+            let (engine, target) = (self.engine.clone(), self.target.clone());
+            let spawned = std::thread::Builder::new().name("fleetdb-copy-write".into()).spawn(move || {
+                let r = engine.load_rows(&target, rows);
+                drop(held);
+                r
+            });
+            match spawned {
+                Ok(h) => self.writing = Some(h),
+                Err(e) => return Err(SqlError::new("53000", format!("could not start a COPY writer thread: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows gathered, as one batch, and their memory.
+    fn take(&mut self) -> (Batch, crate::util::memory::Reservation) {
+        let parts = std::mem::take(&mut self.gathered);
+        self.rows = 0;
+        let rows = if parts.len() == 1 {
+            parts.into_iter().next().unwrap_or_default()
+        } else {
+            Batch::concat(&parts.iter().collect::<Vec<_>>())
+        };
+        (rows, std::mem::replace(&mut self.held, crate::util::memory::Reservation::new(&self.pool)))
+    }
+
+    /// Waits for the write under way; its error is the COPY's.
+    fn wait(&mut self) -> SqlResult<()> {
+        if let Some(h) = self.writing.take() {
+            h.join().map_err(|_| SqlError::new("XX000", "a COPY writer thread failed"))?.map_err(SqlError::from)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left; every row is durable when it returns.
+    fn finish(&mut self) -> SqlResult<()> {
+        self.wait()?;
+        if self.rows > 0 {
+            let (rows, _held) = self.take();
+            self.engine.load_rows(&self.target, rows).map_err(SqlError::from)?;
+        }
+        Ok(())
     }
 }

@@ -64,7 +64,7 @@ impl Session {
             }
             Some(other) => return Err(SqlError::unsupported(format!("INSERT … {other}"))),
         };
-        let n = self.insert_rows(&name, &cols, &src_schema, &src, skip_conflicts, false)?;
+        let n = self.insert_rows(&name, &cols, &src_schema, src, skip_conflicts, false)?;
         Ok(Outcome::Done(format!("INSERT 0 {n}")))
     }
 
@@ -77,7 +77,7 @@ impl Session {
         name: &str,
         cols: &[String],
         src_schema: &[OutCol],
-        src: &Batch,
+        src: Batch,
         skip_conflicts: bool,
         infer: bool,
     ) -> SqlResult<usize> {
@@ -85,7 +85,7 @@ impl Session {
         let n = src.num_rows();
         if let Ok(t) = self.engine.table(&name) {
             let (schema, current) = t.snapshot();
-            let batch = self.table_batch(&schema, cols, src_schema, src)?;
+            let batch = self.table_batch(&schema, cols, src_schema, &src)?;
             let written = if skip_conflicts {
                 insert_skipping_conflicts(&self.engine, &t, &schema, &current, batch)?
             } else {
@@ -95,55 +95,12 @@ impl Session {
             return Ok(written);
         }
         if let Ok(ds) = self.engine.datastore(&name) {
-            let existing = ds.schema();
-            if cols.is_empty() {
-                return Err(SqlError::syntax(
-                    "INSERT into a datastore needs a column list, e.g. INSERT INTO d (time, machine_id, x) VALUES …",
-                ));
-            }
-            if cols.len() != src_schema.len() {
-                return Err(SqlError::syntax("INSERT has more expressions than target columns"));
-            }
-            let mut fields = Vec::new();
-            let mut columns = Vec::new();
-            for (c, (oc, col)) in cols.iter().zip(src_schema.iter().zip(&src.columns)) {
-                let (ty, col) = if c == "time" {
-                    (SqlType::TimestampTz, cast_column(col, oc.ty, SqlType::TimestampTz, c)?)
-                } else if infer && oc.ty == SqlType::Unknown {
-                    let ty = existing
-                        .iter()
-                        .find(|f| f.name == *c)
-                        .map(|f| SqlType::of_storage(f.data_type))
-                        .unwrap_or_else(|| crate::query::types::infer_type(col));
-                    (ty, cast_column(col, SqlType::Unknown, ty, c)?)
-                } else if oc.ty == SqlType::Unknown || oc.ty.is_text() || oc.ty.is_json() {
-                    (SqlType::Text, col.clone())
-                } else if oc.ty.is_integer() {
-                    (SqlType::Int8, col.clone())
-                } else if oc.ty.is_numeric() {
-                    (SqlType::Float8, col.clone())
-                } else {
-                    (
-                        oc.ty,
-                        cast_column(col, oc.ty, if oc.ty == SqlType::Date { SqlType::TimestampTz } else { oc.ty }, c)?,
-                    )
-                };
-                let dt = col.data_type();
-                let _ = ty;
-                fields.push(Field::new(c, dt));
-                columns.push(col);
-            }
-            if !cols.iter().any(|c| c == "time") {
-                fields.push(Field::new("time", crate::batch::DataType::Timestamp));
-                columns.push(Column::new(Values::Timestamp(vec![now_micros(); n])));
-            }
-            let batch =
-                Batch::try_new(fields, columns).ok_or_else(|| SqlError::syntax("column named twice in INSERT"))?;
+            let batch = datastore_batch(&ds.schema(), cols, src_schema, src, infer)?;
             self.engine.append_rows(&name, batch, None)?;
             return Ok(n);
         }
         if self.engine.channel(&name).is_ok() {
-            return self.insert_messages(&name, cols, src_schema, src);
+            return self.insert_messages(&name, cols, src_schema, &src);
         }
         Err(SqlError::undefined_relation(&name))
     }
@@ -501,6 +458,63 @@ pub(super) fn assignable(from: SqlType, to: SqlType) -> bool {
 }
 
 /// Converts a column to the SQL type of a target column, naming it in errors.
+/// The rows `src` (typed by `src_schema`) for columns `cols` of a datastore whose columns are
+/// `existing`, as the datastore takes them (see [`Session::insert_rows`] for `infer`): text,
+/// bigint, double, timestamp and boolean columns, and `time` (now when not given).
+pub(super) fn datastore_batch(
+    existing: &[Field],
+    cols: &[String],
+    src_schema: &[OutCol],
+    src: Batch,
+    infer: bool,
+) -> SqlResult<Batch> {
+    let n = src.num_rows();
+    if cols.is_empty() {
+        return Err(SqlError::syntax(
+            "INSERT into a datastore needs a column list, e.g. INSERT INTO d (time, machine_id, x) VALUES …",
+        ));
+    }
+    if cols.len() != src_schema.len() {
+        return Err(SqlError::syntax("INSERT has more expressions than target columns"));
+    }
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    // The values move into the datastore's batch; only those of another type are copied.
+    for (c, (oc, col)) in cols.iter().zip(src_schema.iter().zip(src.columns)) {
+        let col = if c == "time" {
+            cast_owned(col, oc.ty, SqlType::TimestampTz, c)?
+        } else if infer && oc.ty == SqlType::Unknown {
+            let ty = existing
+                .iter()
+                .find(|f| f.name == *c)
+                .map(|f| SqlType::of_storage(f.data_type))
+                .unwrap_or_else(|| crate::query::types::infer_type(&col));
+            cast_owned(col, SqlType::Unknown, ty, c)?
+        } else if oc.ty == SqlType::Unknown || oc.ty.is_text() || oc.ty.is_json() || oc.ty.is_numeric() {
+            // Integers stay bigint, other numbers double: as they are.
+            col
+        } else {
+            let to = if oc.ty == SqlType::Date { SqlType::TimestampTz } else { oc.ty };
+            cast_owned(col, oc.ty, to, c)?
+        };
+        fields.push(Field::new(c, col.data_type()));
+        columns.push(col);
+    }
+    if !cols.iter().any(|c| c == "time") {
+        fields.push(Field::new("time", crate::batch::DataType::Timestamp));
+        columns.push(Column::new(Values::Timestamp(vec![now_micros(); n])));
+    }
+    Batch::try_new(fields, columns).ok_or_else(|| SqlError::syntax("column named twice in INSERT"))
+}
+
+/// [`cast_column`] of a column given up: returned as it is when no conversion is needed.
+fn cast_owned(c: Column, from: SqlType, to: SqlType, name: &str) -> SqlResult<Column> {
+    if from == to || (from == SqlType::Unknown && to.is_text()) {
+        return Ok(c);
+    }
+    cast_column(&c, from, to, name)
+}
+
 pub(super) fn cast_column(c: &Column, from: SqlType, to: SqlType, name: &str) -> SqlResult<Column> {
     if from == to || (from == SqlType::Unknown && to.is_text()) {
         return Ok(c.clone());
