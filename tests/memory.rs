@@ -76,6 +76,10 @@ fn a_query_stops_at_its_budget_before_it_allocates_past_it() {
     assert!(out.contains("working memory of 64 MiB"), "{out}");
     let grew_mb = (status_kb(pid, "VmHWM:") - before) / 1024;
     assert!(grew_mb < 96, "peak grew {grew_mb} MB for a 64 MiB budget");
+    // A percentile keeps a double per row: a million of them fit in 64 MiB (they were once
+    // charged as 96 bytes each, and refused).
+    let (done, out) = psql(&db, &["SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY length(k)::float8) FROM g"]);
+    assert!(done && out.trim() == "10", "{out}");
     // A million-row result that fits is sent (its rows encoded as they go, never all at once).
     let (done, out) = psql(&db, &["SELECT k FROM g WHERE k LIKE 'key-%'"]);
     assert!(done && out.lines().count() == 1_000_000, "{}", &out[..out.len().min(300)]);

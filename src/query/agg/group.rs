@@ -308,7 +308,7 @@ impl<'q> Grouper<'q> {
                     }
                 }
                 if call.distinct || matches!(self.accs[ai], Acc::Strings(..) | Acc::Values(..) | Acc::Floats(..)) {
-                    self.key_bytes += kept_bytes(&cols, n);
+                    self.key_bytes += kept_bytes(&self.accs[ai], &cols, n);
                     self.charge(self.keys.len())?;
                 }
             }
@@ -419,7 +419,7 @@ impl<'q> Grouper<'q> {
             if call.distinct
                 || matches!(self.accs[gids[0] * naggs + ai], Acc::Strings(..) | Acc::Values(..) | Acc::Floats(..))
             {
-                self.key_bytes += kept_bytes(&cols, n);
+                self.key_bytes += kept_bytes(&self.accs[gids[0] * naggs + ai], &cols, n);
                 self.charge(self.keys.len())?;
             }
         }
@@ -646,8 +646,13 @@ fn first_of_each_value(c: &Column) -> Option<Vec<usize>> {
 }
 
 /// What an aggregate that keeps its inputs (string_agg, percentiles, DISTINCT) holds after
-/// being fed `n` rows of `cols`: their text and a value slot per row.
-fn kept_bytes(cols: &[&Column], n: usize) -> usize {
+/// being fed `n` rows of `cols`: their text and a value slot per row; a percentile of doubles
+/// keeps a double per row (charged twice over, as all kept bytes are: room for its vector
+/// to double).
+fn kept_bytes(acc: &Acc, cols: &[&Column], n: usize) -> usize {
+    if matches!(acc, Acc::Floats(..)) {
+        return 8 * n;
+    }
     let text: usize = cols
         .iter()
         .map(|c| match &c.values {
