@@ -433,11 +433,16 @@ impl Datastore {
         Ok(lsn)
     }
 
-    /// The day of each row; refuses rows without a `time` or with a NULL one.
+    /// The day of each row (see [`Datastore::times_of`]).
     fn days_of(&self, batch: &Batch) -> Result<Vec<i32>> {
+        Ok(self.times_of(batch)?.iter().map(|&t| day_of(t)).collect())
+    }
+
+    /// The `time` of each row; refuses rows without one or with a NULL one.
+    fn times_of<'b>(&self, batch: &'b Batch) -> Result<&'b [i64]> {
         match batch.column("time") {
             Some(c) if c.null_count() == 0 => match &c.values {
-                Values::Timestamp(t) => Ok(t.iter().map(|&t| day_of(t)).collect()),
+                Values::Timestamp(t) => Ok(t),
                 _ => Err(Error::Invalid(format!("datastore {}: column \"time\" must be a timestamp", self.name))),
             },
             Some(_) => Err(Error::Invalid(format!("datastore {}: column \"time\" must not be null", self.name))),
@@ -596,8 +601,11 @@ impl Datastore {
                 idx.sort_by_key(|&i| times[i as usize]);
             }
         };
-        let idx: Vec<u32> = match key.as_deref().and_then(|k| batch.column(k)) {
-            Some(c) => {
+        // The key column in sorted order, made from its dictionary (each key's value once,
+        // then a code per row) rather than gathered a string at a time.
+        let mut sorted_key: Option<(usize, crate::batch::Column)> = None;
+        let idx: Vec<u32> = match key.as_deref().and_then(|k| batch.column_index(k).map(|i| (i, &batch.columns[i]))) {
+            Some((key_at, c)) => {
                 let Values::Text(v) = &c.values else { unreachable!("sort key is text") };
                 let (distinct, dict_codes) = dictionary(v, usize::MAX).expect("no limit");
                 // A counting sort by key (stable: arrival order within a key), then each key's
@@ -620,6 +628,29 @@ impl Datastore {
                 for w in start.windows(2) {
                     by_time(&mut idx[w[0]..w[1]]);
                 }
+                // Code 0 is NULL (first), code k > 0 the dictionary's value k - 1.
+                let nulls = start[1];
+                if !distinct.is_empty() {
+                    let mut dict =
+                        crate::batch::StrVec::with_capacity(distinct.len(), distinct.iter().map(|s| s.len()).sum());
+                    for s in &distinct {
+                        dict.push(s);
+                    }
+                    let mut codes = Vec::with_capacity(n);
+                    codes.resize(nulls, 0u32);
+                    for k in 1..start.len() - 1 {
+                        codes.resize(start[k + 1], (k - 1) as u32);
+                    }
+                    let validity = (nulls > 0).then(|| {
+                        let mut b = crate::batch::Bitmap::default();
+                        b.push_n(nulls, false);
+                        b.push_n(n - nulls, true);
+                        b
+                    });
+                    if let Some(v) = crate::batch::StrVec::coded(Arc::new(dict), codes) {
+                        sorted_key = Some((key_at, crate::batch::Column::with_validity(Values::Text(v), validity)));
+                    }
+                }
                 idx
             }
             None => {
@@ -628,7 +659,16 @@ impl Datastore {
                 idx
             }
         };
-        (batch.take(&idx), key.unwrap_or_default())
+        let columns = batch
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match &sorted_key {
+                Some((at, k)) if *at == i => k.clone(),
+                _ => c.take(&idx),
+            })
+            .collect();
+        (Batch { fields: batch.fields.clone(), columns }, key.unwrap_or_default())
     }
 
     fn write_file(&self, spec: FileSpec, batch: &Batch) -> Result<Arc<DsFile>> {
@@ -913,4 +953,53 @@ fn merge_sources(it: impl Iterator<Item = (String, u64)>) -> Vec<(String, u64)> 
         *e = (*e).max(o);
     }
     m.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{Column, StrVec};
+
+    /// Rows sorted by (series key, time), NULL keys first: the key column (made from its
+    /// dictionary) and the other columns (gathered) stay row for row together.
+    #[test]
+    fn sorted_rows_keep_their_key_and_values_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DatastoreOptions { series_key: Some("k".into()), ..Default::default() };
+        let ds = Datastore::open("d", dir.path(), opts).unwrap();
+        let keys = [Some("b"), None, Some("a"), Some(""), Some("b"), None, Some("a")];
+        let times = [5i64, 4, 3, 2, 1, 0, 9];
+        let mut kv = StrVec::default();
+        let mut valid = crate::batch::Bitmap::default();
+        for k in keys {
+            kv.push(k.unwrap_or(""));
+            valid.push(k.is_some());
+        }
+        let batch = Batch {
+            fields: vec![Field::new("time", DataType::Timestamp), Field::new("k", DataType::Text)],
+            columns: vec![
+                Column::new(Values::Timestamp(times.to_vec())),
+                Column::with_validity(Values::Text(kv), Some(valid)),
+            ],
+        };
+        let (out, key) = ds.sorted(&batch);
+        assert_eq!(key, "k");
+        let got: Vec<(Option<String>, i64)> = (0..out.num_rows())
+            .map(|r| {
+                let Values::Timestamp(t) = &out.columns[0].values else { panic!("time") };
+                let Values::Text(k) = &out.columns[1].values else { panic!("key") };
+                (out.columns[1].is_valid(r).then(|| k.get(r).to_string()), t[r])
+            })
+            .collect();
+        let want: Vec<(Option<String>, i64)> = vec![
+            (None, 0),
+            (None, 4),
+            (Some("".into()), 2),
+            (Some("a".into()), 3),
+            (Some("a".into()), 9),
+            (Some("b".into()), 1),
+            (Some("b".into()), 5),
+        ];
+        assert_eq!(got, want);
+    }
 }

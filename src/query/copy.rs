@@ -41,7 +41,7 @@ pub(crate) fn complete_prefix(format: &CopyFormat, buf: &[u8]) -> usize {
             let q = *quote as u8;
             // Without a quote byte (most data), the last newline ends the last whole row: a
             // count the compiler vectorizes, then a search from the end.
-            if buf.iter().filter(|&&b| b == q).count() == 0 {
+            if crate::util::bytes::count_byte(buf, q) == 0 {
                 return buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             }
             let mut in_quotes = false;
@@ -358,7 +358,7 @@ fn middle_row_start(text: &str, quote: Option<char>) -> Option<usize> {
         Some(q) => {
             let inside = if q.is_ascii() {
                 // A byte count (vectorized), not a substring search.
-                text.as_bytes()[..mid].iter().filter(|&&b| b == q as u8).count() % 2 == 1
+                crate::util::bytes::count_byte(&text.as_bytes()[..mid], q as u8) % 2 == 1
             } else {
                 let mut qb = [0u8; 4];
                 text[..mid].matches(&*q.encode_utf8(&mut qb)).count() % 2 == 1

@@ -147,3 +147,34 @@ fn parse_size_text(s: &str, min: usize) -> Result<usize, String> {
         .filter(|&b| b >= min)
         .ok_or_else(|| format!("size '{s}' is out of range (at least {min} bytes)"))
 }
+
+/// How many bytes of `data` equal `b`: counted 32 at a time in byte-wide counters (which the
+/// compiler turns into vector compares), folded before they could overflow.
+pub fn count_byte(data: &[u8], b: u8) -> usize {
+    let mut total = 0;
+    for block in data.chunks(255 * 32) {
+        let mut acc = [0u8; 32];
+        let mut chunks = block.chunks_exact(32);
+        for c in &mut chunks {
+            for (a, &x) in acc.iter_mut().zip(c) {
+                *a += (x == b) as u8;
+            }
+        }
+        total += acc.iter().map(|&a| a as usize).sum::<usize>();
+        total += chunks.remainder().iter().filter(|&&x| x == b).count();
+    }
+    total
+}
+
+#[cfg(test)]
+mod count_tests {
+    #[test]
+    fn counts_every_byte_at_any_length_and_alignment() {
+        let data: Vec<u8> =
+            (0..20_000u32).map(|i| if i % 7 == 0 || i % 255 == 3 { b'\n' } else { (i % 200) as u8 + 20 }).collect();
+        for (from, to) in [(0, 0), (0, 31), (1, 33), (5, 8_200), (3, 20_000), (0, 20_000)] {
+            let s = &data[from..to];
+            assert_eq!(super::count_byte(s, b'\n'), s.iter().filter(|&&x| x == b'\n').count(), "{from}..{to}");
+        }
+    }
+}

@@ -154,7 +154,7 @@ impl Session {
             }
             // Parsed, a piece is a string per field and then a value per field: about three
             // times its bytes and a few dozen bytes per field, charged before it is parsed.
-            let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
+            let lines = crate::util::bytes::count_byte(data, b'\n') + 1;
             crate::query::guard::charge(data.len().saturating_mul(3).saturating_add(lines * spec.width.max(1) * 64))?;
             let loaded = self.copy_in_piece(spec, data, piece);
             if loaded.is_err() || piece == CopyPiece::Last {
