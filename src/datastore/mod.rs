@@ -6,6 +6,7 @@ pub mod codec;
 pub mod file;
 pub(crate) mod reader;
 mod schema;
+mod sort;
 mod store;
 
 pub use reader::DsFile;
