@@ -497,16 +497,7 @@ impl Datastore {
             // The sorted copy, beside the rows the caller holds.
             let _working = Reservation::anyway(&self.opts.memory, b.approx_bytes());
             let times = time_range(&b);
-            let (b, sort_key) = self.sorted(&b);
-            let spec = FileSpec {
-                day,
-                seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
-                max_lsn: 0,
-                sort_key,
-                replaces: Vec::new(),
-                sources: Vec::new(),
-            };
-            let f = self.write_file(spec, &b)?;
+            let f = self.write_sorted(day, &b, 0, Vec::new(), Vec::new())?;
             let mut st = write(&self.state);
             if day < st.floor_day {
                 // Retention dropped the day meanwhile: the rows expire.
@@ -592,6 +583,21 @@ impl Datastore {
         super::sort::sorted(batch, self.sort_key_for(batch))
     }
 
+    /// Sorts `rows` (see [`Datastore::sorted`]) and writes them as a new file of `day`, with
+    /// the footer's `max_lsn`, `replaces` and `sources` as given.
+    fn write_sorted(
+        &self,
+        day: i32,
+        rows: &Batch,
+        max_lsn: u64,
+        replaces: Vec<u64>,
+        sources: Vec<(String, u64)>,
+    ) -> Result<Arc<DsFile>> {
+        let (batch, sort_key) = self.sorted(rows);
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        self.write_file(FileSpec { day, seq, max_lsn, sort_key, replaces, sources }, &batch)
+    }
+
     fn write_file(&self, spec: FileSpec, batch: &Batch) -> Result<Arc<DsFile>> {
         let pdir = self.dir.join(day_name(spec.day));
         create_dir_durable(&pdir).at(&pdir)?;
@@ -621,21 +627,15 @@ impl Datastore {
             let _working =
                 Reservation::anyway(&self.opts.memory, 2 * mem.iter().map(|m| m.batch.approx_bytes()).sum::<usize>());
             let refs: Vec<&Batch> = mem.iter().map(|m| m.batch.as_ref()).collect();
-            let (batch, sort_key) = self.sorted(&Batch::concat(&refs));
-            let spec = FileSpec {
-                day,
-                seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
-                max_lsn: mem.iter().map(|m| m.lsn).max().unwrap_or(0).max(file_lsn),
-                sort_key,
-                replaces: Vec::new(),
-                sources: merge_sources(mem.iter().filter_map(|m| m.source.clone())),
-            };
-            let f = self.write_file(spec, &batch)?;
+            let rows = Batch::concat(&refs);
+            let max_lsn = mem.iter().map(|m| m.lsn).max().unwrap_or(0).max(file_lsn);
+            let sources = merge_sources(mem.iter().filter_map(|m| m.source.clone()));
+            let f = self.write_sorted(day, &rows, max_lsn, Vec::new(), sources)?;
             let mut st = write(&self.state);
             let p = st.parts.entry(day).or_default();
             p.files.push(f);
             p.mem.drain(..mem.len());
-            st.mem_rows -= batch.num_rows();
+            st.mem_rows -= rows.num_rows();
             st.mem_bytes -= mem.iter().map(|m| m.batch.approx_bytes()).sum::<usize>();
         }
         // The positions of the rows just written (and of appends without rows), after their
@@ -707,16 +707,10 @@ impl Datastore {
                 parts.push(conform(&schema, &f.read_all()?));
             }
             let refs: Vec<&Batch> = parts.iter().collect();
-            let (batch, sort_key) = self.sorted(&Batch::concat(&refs));
-            let spec = FileSpec {
-                day: *day,
-                seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
-                max_lsn: files.iter().map(|f| f.meta.spec.max_lsn).max().unwrap_or(0),
-                sort_key,
-                replaces: files.iter().map(|f| f.meta.spec.seq).collect(),
-                sources: merge_sources(files.iter().flat_map(|f| f.meta.spec.sources.clone())),
-            };
-            let merged = self.write_file(spec, &batch)?;
+            let max_lsn = files.iter().map(|f| f.meta.spec.max_lsn).max().unwrap_or(0);
+            let replaces = files.iter().map(|f| f.meta.spec.seq).collect();
+            let sources = merge_sources(files.iter().flat_map(|f| f.meta.spec.sources.clone()));
+            let merged = self.write_sorted(*day, &Batch::concat(&refs), max_lsn, replaces, sources)?;
             {
                 let mut st = write(&self.state);
                 let p = st.parts.entry(*day).or_default();

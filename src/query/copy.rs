@@ -143,15 +143,25 @@ impl CopyKind {
 enum Filling {
     Text(crate::batch::StrVec),
     Float(Vec<f64>),
-    /// Int8 or Timestamp values.
     Int(Vec<i64>),
+    Time(Vec<i64>),
+}
+
+impl Filling {
+    fn kind(&self) -> CopyKind {
+        match self {
+            Filling::Text(_) => CopyKind::Text,
+            Filling::Float(_) => CopyKind::Float8,
+            Filling::Int(_) => CopyKind::Int8,
+            Filling::Time(_) => CopyKind::Timestamp,
+        }
+    }
 }
 
 /// Columns being filled from COPY rows: a text field's bytes go straight into its column, a
 /// typed field is parsed into its column (a value that does not parse stops the piece with
 /// the error a cast of it gives).
 struct Columns {
-    kinds: Vec<CopyKind>,
     values: Vec<Filling>,
     valid: Vec<crate::batch::Bitmap>,
     nulls: Vec<bool>,
@@ -166,13 +176,13 @@ impl Columns {
     fn new(kinds: &[CopyKind]) -> Columns {
         let width = kinds.len();
         Columns {
-            kinds: kinds.to_vec(),
             values: kinds
                 .iter()
                 .map(|k| match k {
                     CopyKind::Text => Filling::Text(crate::batch::StrVec::with_capacity(0, 0)),
                     CopyKind::Float8 => Filling::Float(Vec::new()),
-                    CopyKind::Int8 | CopyKind::Timestamp => Filling::Int(Vec::new()),
+                    CopyKind::Int8 => Filling::Int(Vec::new()),
+                    CopyKind::Timestamp => Filling::Time(Vec::new()),
                 })
                 .collect(),
             valid: vec![crate::batch::Bitmap::default(); width],
@@ -186,15 +196,14 @@ impl Columns {
         use crate::batch::Values;
         self.values
             .into_iter()
-            .zip(self.kinds)
             .zip(self.valid)
             .zip(self.nulls)
-            .map(|(((v, k), m), any_null)| {
-                let values = match (v, k) {
-                    (Filling::Text(v), _) => Values::Text(v),
-                    (Filling::Float(v), _) => Values::Float64(v),
-                    (Filling::Int(v), CopyKind::Timestamp) => Values::Timestamp(v),
-                    (Filling::Int(v), _) => Values::Int64(v),
+            .map(|((v, m), any_null)| {
+                let values = match v {
+                    Filling::Text(v) => Values::Text(v),
+                    Filling::Float(v) => Values::Float64(v),
+                    Filling::Int(v) => Values::Int64(v),
+                    Filling::Time(v) => Values::Timestamp(v),
                 };
                 crate::batch::Column::with_validity(values, any_null.then_some(m))
             })
@@ -203,7 +212,7 @@ impl Columns {
     /// The error a cast of `v` to column `c`'s type gives.
     fn refuse(&mut self, c: usize, v: &str) {
         if self.failed.is_none() {
-            let e = super::scalar::parse_text(v, self.kinds[c].sql_type())
+            let e = super::scalar::parse_text(v, self.values[c].kind().sql_type())
                 .err()
                 .unwrap_or_else(|| SqlError::new("XX000", format!("COPY read \"{v}\" two ways")));
             self.failed = Some(e);
@@ -225,7 +234,7 @@ impl Fields for Columns {
                 f.push(0.0);
                 true
             }
-            (Filling::Int(i), None) => {
+            (Filling::Int(i) | Filling::Time(i), None) => {
                 i.push(0);
                 true
             }
@@ -240,11 +249,12 @@ impl Fields for Columns {
                 }
             },
             (Filling::Int(i), Some(s)) => {
-                let x = if self.kinds[c] == CopyKind::Timestamp {
-                    super::scalar::parse_timestamp(s)
-                } else {
-                    s.trim().parse::<i64>().ok()
-                };
+                let x = s.trim().parse::<i64>().ok();
+                i.push(x.unwrap_or(0));
+                x.is_some()
+            }
+            (Filling::Time(i), Some(s)) => {
+                let x = super::scalar::parse_timestamp(s);
                 i.push(x.unwrap_or(0));
                 x.is_some()
             }
