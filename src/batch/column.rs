@@ -94,6 +94,15 @@ impl Values {
             Values::Text(v) => (0..n).for_each(|_| v.push("")),
         }
     }
+    /// Room for `n` more fixed-width values (text grows as it is appended).
+    fn reserve(&mut self, n: usize) {
+        match self {
+            Values::Bool(v) => v.reserve(n),
+            Values::Int64(v) | Values::Timestamp(v) => v.reserve(n),
+            Values::Float64(v) => v.reserve(n),
+            Values::Text(_) => {}
+        }
+    }
     /// Values at `idx`, in that order.
     fn take(&self, idx: &[u32]) -> Values {
         match self {
@@ -322,6 +331,8 @@ impl Batch {
                     None => {
                         let mut col = Column::nulls(f.data_type, rows);
                         col.validity = (rows > 0).then(|| Bitmap::new_unset(rows));
+                        // Room for every batch's rows at once, not grown (and copied) batch by batch.
+                        col.values.reserve(batches.iter().map(|b| b.num_rows()).sum::<usize>() - rows);
                         col.extend(c);
                         out.fields.push(f.clone());
                         out.columns.push(col);

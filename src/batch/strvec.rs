@@ -109,7 +109,10 @@ impl StrVec {
     pub fn with_capacity(n: usize, bytes: usize) -> Self {
         StrVec(Repr::Plain(BinVec::with_capacity(n, bytes)))
     }
-    /// A coded vector: value *i* is `dict[codes[i]]`. `None` if a code is out of range.
+    /// A coded vector: value *i* is `dict[codes[i]]`. `None` if a code is out of range. The
+    /// dictionary's values are distinct (a file's dictionary, or one made by [`dictionary`] or
+    /// by merging two): operators take a code for a value, and grouping or DISTINCT by codes
+    /// would count a repeated value twice.
     pub fn coded(dict: Arc<StrVec>, codes: Vec<u32>) -> Option<Self> {
         // The greatest code, not a search for a bad one: a reduction the compiler vectorizes.
         if codes.iter().copied().max().is_some_and(|c| c as usize >= dict.len()) {
@@ -230,6 +233,34 @@ impl StrVec {
             *self = other.clone();
             return;
         }
+        if let (Repr::Coded { dict: a, codes }, Repr::Coded { dict: b, codes: more }) = (&mut self.0, &other.0)
+            && a.len() + b.len() <= 2 * more.len() + 256
+        {
+            // Two dictionaries (two pieces of a COPY parsed apart, two files' blocks): one
+            // made of both, and `other`'s codes mapped into it. Only while the dictionaries
+            // are small beside the rows appended, so that merging costs no more than copying
+            // those rows would (and repeated appends stay linear).
+            let mut ids: std::collections::HashMap<&str, u32, foldhash::fast::RandomState> = Default::default();
+            ids.reserve(a.len() + b.len());
+            let mut merged = StrVec::with_capacity(a.len() + b.len(), a.data_len() + b.data_len());
+            for s in a.iter() {
+                ids.insert(s, merged.len() as u32);
+                merged.push(s);
+            }
+            let map: Vec<u32> = b
+                .iter()
+                .map(|s| {
+                    *ids.entry(s).or_insert_with(|| {
+                        merged.push(s);
+                        merged.len() as u32 - 1
+                    })
+                })
+                .collect();
+            drop(ids);
+            codes.extend(more.iter().map(|&c| map[c as usize]));
+            *a = Arc::new(merged);
+            return;
+        }
         let b = self.plain_mut();
         other.iter().for_each(|s| b.push(s.as_bytes()));
     }
@@ -247,10 +278,49 @@ impl StrVec {
 /// there are more than `max_distinct`. One hashing pass; a value equal to the previous one
 /// (common in grouped data) is not hashed again.
 pub fn dictionary(values: &StrVec, max_distinct: usize) -> Option<(Vec<&str>, Vec<u32>)> {
-    use std::collections::HashMap;
-    let mut ids: HashMap<&str, u32> = HashMap::new();
     let mut first_seen: Vec<&str> = Vec::new();
     let mut codes = Vec::with_capacity(values.len());
+    match &values.0 {
+        // Coded (and its dictionary not much larger than it): a value's first-seen index is
+        // found by its code in an array, nothing hashed or compared. The dictionary's values
+        // are distinct, so distinct codes are distinct values.
+        Repr::Coded { dict, codes: given } if dict.len() <= 4 * given.len() + 1024 => {
+            let mut id = vec![u32::MAX; dict.len()];
+            for &c in given {
+                let slot = &mut id[c as usize];
+                if *slot == u32::MAX {
+                    *slot = first_seen.len() as u32;
+                    first_seen.push(dict.get(c as usize));
+                    if first_seen.len() > max_distinct {
+                        return None;
+                    }
+                }
+                codes.push(*slot);
+            }
+        }
+        _ => first_seen_codes(values, max_distinct, &mut first_seen, &mut codes)?,
+    }
+    let mut order: Vec<u32> = (0..first_seen.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| first_seen[i as usize]);
+    let mut rank = vec![0u32; order.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i as usize] = r as u32;
+    }
+    for c in &mut codes {
+        *c = rank[*c as usize];
+    }
+    Some((order.iter().map(|&i| first_seen[i as usize]).collect(), codes))
+}
+
+/// [`dictionary`]'s first pass by hashing: the distinct values in the order first seen and
+/// each value's index among them; `None` past `max_distinct`.
+fn first_seen_codes<'a>(
+    values: &'a StrVec,
+    max_distinct: usize,
+    first_seen: &mut Vec<&'a str>,
+    codes: &mut Vec<u32>,
+) -> Option<()> {
+    let mut ids: std::collections::HashMap<&str, u32, foldhash::fast::RandomState> = Default::default();
     let mut prev: Option<(&str, u32)> = None;
     for s in values.iter() {
         let code = match prev {
@@ -270,16 +340,7 @@ pub fn dictionary(values: &StrVec, max_distinct: usize) -> Option<(Vec<&str>, Ve
         prev = Some((s, code));
         codes.push(code);
     }
-    let mut order: Vec<u32> = (0..first_seen.len() as u32).collect();
-    order.sort_unstable_by_key(|&i| first_seen[i as usize]);
-    let mut rank = vec![0u32; order.len()];
-    for (r, &i) in order.iter().enumerate() {
-        rank[i as usize] = r as u32;
-    }
-    for c in &mut codes {
-        *c = rank[*c as usize];
-    }
-    Some((order.iter().map(|&i| first_seen[i as usize]).collect(), codes))
+    Some(())
 }
 
 impl<'a> FromIterator<&'a str> for StrVec {
@@ -319,8 +380,24 @@ mod tests {
         assert_eq!(v.iter().collect::<Vec<_>>(), ["idle", "running", "new"]);
     }
 
+    /// The dictionary of a coded vector (read from its codes) is the one hashing its
+    /// strings finds: sorted distinct values of the rows (not of the whole dictionary).
     #[test]
-    fn take_and_extend_keep_codes_of_one_dictionary_only() {
+    fn dictionary_of_codes_is_dictionary_of_strings() {
+        let d: Arc<StrVec> = Arc::new(["m3", "m1", "", "m2", "unused"].into_iter().collect());
+        let codes = vec![0, 0, 1, 3, 2, 1, 0, 3];
+        let coded = StrVec::coded(d, codes).unwrap();
+        let plain: StrVec = coded.iter().collect();
+        assert!(plain.codes().is_none());
+        let (a, b) = (dictionary(&coded, 10).unwrap(), dictionary(&plain, 10).unwrap());
+        assert_eq!(a, b);
+        assert_eq!(a.0, ["", "m1", "m2", "m3"]);
+        assert_eq!(dictionary(&coded, 3), None);
+        assert_eq!(dictionary(&plain, 3), None);
+    }
+
+    #[test]
+    fn take_and_extend_keep_codes_and_merge_small_dictionaries() {
         let d = dict();
         let v = StrVec::coded(d.clone(), vec![0, 1, 2, 1]).unwrap();
         let t = v.take(&[3, 0]);
@@ -329,11 +406,20 @@ mod tests {
         let mut same = StrVec::coded(d, vec![2]).unwrap();
         same.extend(&t);
         assert_eq!(same.codes().map(|(_, c)| c.to_vec()), Some(vec![2, 1, 0]));
-        // Another dictionary with the same strings: the values survive, the codes do not.
-        let mut other = StrVec::coded(dict(), vec![0]).unwrap();
+        // Another dictionary: one made of both (each value once), the values kept.
+        let mut other = StrVec::coded(Arc::new(["idle", "zz"].into_iter().collect()), vec![1, 0]).unwrap();
         other.extend(&t);
-        assert!(other.codes().is_none());
-        assert_eq!(other.iter().collect::<Vec<_>>(), ["ALARM", "idle", "ALARM"]);
+        let (merged, codes) = other.codes().expect("small dictionaries merge");
+        assert_eq!(merged.iter().collect::<Vec<_>>(), ["idle", "zz", "ALARM", "running"]);
+        assert_eq!(codes, [1, 0, 0, 2]);
+        assert_eq!(other.iter().collect::<Vec<_>>(), ["zz", "idle", "idle", "ALARM"]);
+        // A dictionary large beside the rows appended is not merged: the values go plain.
+        let big: Arc<StrVec> =
+            Arc::new((0..400).map(|i| format!("v{i}")).collect::<Vec<_>>().iter().map(|s| s.as_str()).collect());
+        let mut plain = StrVec::coded(dict(), vec![0]).unwrap();
+        plain.extend(&StrVec::coded(big, vec![399]).unwrap());
+        assert!(plain.codes().is_none());
+        assert_eq!(plain.iter().collect::<Vec<_>>(), ["ALARM", "v399"]);
         let mut empty = StrVec::default();
         empty.extend(&t);
         assert_eq!(empty.codes().map(|(_, c)| c.len()), Some(2));

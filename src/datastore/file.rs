@@ -126,8 +126,8 @@ fn codec_err(e: CodecError) -> FormatError {
 
 /// Replaces null positions with the previous present value (the first present value for
 /// leading nulls) so that deltas across nulls are zero. Readers never look at those positions.
-fn fill_nulls(col: &Column) -> Values {
-    let Some(valid) = &col.validity else { return col.values.clone() };
+fn fill_nulls(col: &Column) -> std::borrow::Cow<'_, Values> {
+    let Some(valid) = &col.validity else { return std::borrow::Cow::Borrowed(&col.values) };
     let n = col.len();
     let first = (0..n).find(|&i| valid.get(i));
     let mut idx: Vec<u32> = Vec::with_capacity(n);
@@ -138,7 +138,7 @@ fn fill_nulls(col: &Column) -> Values {
         }
         idx.push(last);
     }
-    Column::new(col.values.clone()).take(&idx).values
+    std::borrow::Cow::Owned(Column::new(col.values.clone()).take(&idx).values)
 }
 
 fn block_stats(values: &Values, valid: &dyn Fn(usize) -> bool) -> (i64, i64) {
@@ -292,7 +292,9 @@ fn encode_column(field: &crate::batch::Field, col: &Column, block_starts: &[u64]
     // Dictionary (sorted distinct values) and per-row codes for low-cardinality text.
     let mut dict_codes: Option<Vec<u32>> = None;
     let mut dict_section = (0u64, 0u32, 0u32);
-    if let Values::Text(sv) = &filled {
+    // The dictionary as a vector, for blocks to hold their values as codes into it.
+    let mut dict_vec: Option<std::sync::Arc<StrVec>> = None;
+    if let Values::Text(sv) = &*filled {
         let limit = (rows / DICT_MAX_SHARE).min(DICT_MAX_VALUES);
         if let Some((distinct, codes)) = dictionary(sv, limit).filter(|_| rows > 0) {
             let mut index: Vec<RoaringBitmap> = vec![RoaringBitmap::new(); distinct.len()];
@@ -325,6 +327,7 @@ fn encode_column(field: &crate::batch::Field, col: &Column, block_starts: &[u64]
             let crc = crc32(&out[start..]);
             dict_section = (start as u64, (out.len() - start) as u32, crc);
             dict_codes = Some(codes);
+            dict_vec = Some(std::sync::Arc::new(distinct.iter().copied().collect()));
         }
     }
 
@@ -332,7 +335,13 @@ fn encode_column(field: &crate::batch::Field, col: &Column, block_starts: &[u64]
     let mut raw = Vec::new();
     for w in block_starts.windows(2) {
         let (start, end) = (w[0] as usize, w[1] as usize);
-        let values = slice_values(&filled, start, end);
+        let values = match (&dict_vec, &dict_codes) {
+            // A block's text is its dictionary codes (what it stores): no string is copied.
+            (Some(dict), Some(codes)) => StrVec::coded(dict.clone(), codes[start..end].to_vec())
+                .map(Values::Text)
+                .unwrap_or_else(|| slice_values(&filled, start, end)),
+            _ => slice_values(&filled, start, end),
+        };
         let valid = |i: usize| col.is_valid(start + i);
         let (min, max) = block_stats(&values, &valid);
         let stats = block_sums(&values, &valid, dict_codes.as_ref().map(|c| &c[start..end]));
@@ -389,8 +398,13 @@ fn block_starts(key: Option<&Column>, rows: usize, block_rows: usize) -> Vec<u64
         return starts;
     };
     let Values::Text(v) = &key.values else { return starts };
+    // Codes of one dictionary (a sorted key is coded) are equal when their values are.
+    let codes = v.codes().map(|(_, c)| c);
     let same = |a: usize, b: usize| match (key.is_valid(a), key.is_valid(b)) {
-        (true, true) => v.get(a) == v.get(b),
+        (true, true) => match codes {
+            Some(c) => c[a] == c[b],
+            None => v.get(a) == v.get(b),
+        },
         (x, y) => x == y,
     };
     // The end of the series run holding row `s`.

@@ -141,7 +141,7 @@ impl CopyKind {
 
 /// One column being filled.
 enum Filling {
-    Text(crate::batch::StrVec),
+    Text(TextFill),
     Float(Vec<f64>),
     Int(Vec<i64>),
     Time(Vec<i64>),
@@ -163,8 +163,9 @@ impl Filling {
 /// the error a cast of it gives).
 struct Columns {
     values: Vec<Filling>,
-    valid: Vec<crate::batch::Bitmap>,
-    nulls: Vec<bool>,
+    /// Which values are present, per column: made at the column's first NULL (most columns
+    /// have none, and a bit per field would cost as much as the field's parse).
+    valid: Vec<Option<crate::batch::Bitmap>>,
     /// Fields of the row being read.
     at: usize,
     rows: usize,
@@ -172,40 +173,111 @@ struct Columns {
     failed: Option<SqlError>,
 }
 
+/// A text column as it is read: dictionary codes while its values repeat (machine ids and
+/// statuses, most of what a fleet's COPY holds), so that nothing after the parse copies their
+/// strings again (gathering pieces, sorting and encoding a file work on codes); plain strings
+/// once it holds too many distinct values for codes to pay.
+enum TextFill {
+    Coded {
+        /// The distinct values, in the order first read.
+        dict: crate::batch::StrVec,
+        ids: std::collections::HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+        codes: Vec<u32>,
+        /// The most distinct values kept as codes.
+        most: usize,
+    },
+    Plain(crate::batch::StrVec),
+}
+
+impl TextFill {
+    /// `rows`: about how many values will be read.
+    fn new(rows: usize) -> TextFill {
+        TextFill::Coded {
+            dict: crate::batch::StrVec::default(),
+            ids: Default::default(),
+            codes: Vec::with_capacity(rows),
+            most: (rows / 4).clamp(1024, 1 << 16),
+        }
+    }
+
+    fn push(&mut self, v: &str) {
+        let TextFill::Coded { dict, ids, codes, most } = self else {
+            if let TextFill::Plain(p) = self {
+                p.push(v);
+            }
+            return;
+        };
+        // Runs of one value (a status) are told by one comparison, and so are rows of many
+        // series in a repeating order (each time's row of every machine, in the same order):
+        // the value first read after the last one.
+        if let Some(&last) = codes.last() {
+            for guess in [last, last + 1] {
+                if (guess as usize) < dict.len() && dict.get(guess as usize) == v {
+                    codes.push(guess);
+                    return;
+                }
+            }
+        }
+        if let Some(&c) = ids.get(v) {
+            codes.push(c);
+            return;
+        }
+        if dict.len() < *most {
+            let c = dict.len() as u32;
+            dict.push(v);
+            ids.insert(v.into(), c);
+            codes.push(c);
+            return;
+        }
+        let mut plain = crate::batch::StrVec::with_capacity(codes.capacity(), codes.capacity() * 8);
+        codes.iter().for_each(|&c| plain.push(dict.get(c as usize)));
+        plain.push(v);
+        *self = TextFill::Plain(plain);
+    }
+
+    fn finish(self) -> SqlResult<crate::batch::StrVec> {
+        match self {
+            // Every code was made for a value of `dict`: refused only by a defect.
+            TextFill::Coded { dict, codes, .. } => crate::batch::StrVec::coded(std::sync::Arc::new(dict), codes)
+                .ok_or_else(|| SqlError::new("XX000", "COPY made a text code without its value")),
+            TextFill::Plain(p) => Ok(p),
+        }
+    }
+}
+
 impl Columns {
-    fn new(kinds: &[CopyKind]) -> Columns {
+    /// `rows`: about how many rows will be read (capacity is taken for them at once).
+    fn new(kinds: &[CopyKind], rows: usize) -> Columns {
         let width = kinds.len();
         Columns {
             values: kinds
                 .iter()
                 .map(|k| match k {
-                    CopyKind::Text => Filling::Text(crate::batch::StrVec::with_capacity(0, 0)),
-                    CopyKind::Float8 => Filling::Float(Vec::new()),
-                    CopyKind::Int8 => Filling::Int(Vec::new()),
-                    CopyKind::Timestamp => Filling::Time(Vec::new()),
+                    CopyKind::Text => Filling::Text(TextFill::new(rows)),
+                    CopyKind::Float8 => Filling::Float(Vec::with_capacity(rows)),
+                    CopyKind::Int8 => Filling::Int(Vec::with_capacity(rows)),
+                    CopyKind::Timestamp => Filling::Time(Vec::with_capacity(rows)),
                 })
                 .collect(),
-            valid: vec![crate::batch::Bitmap::default(); width],
-            nulls: vec![false; width],
+            valid: vec![None; width],
             at: 0,
             rows: 0,
             failed: None,
         }
     }
-    fn finish(self) -> Vec<crate::batch::Column> {
+    fn finish(self) -> SqlResult<Vec<crate::batch::Column>> {
         use crate::batch::Values;
         self.values
             .into_iter()
             .zip(self.valid)
-            .zip(self.nulls)
-            .map(|((v, m), any_null)| {
+            .map(|(v, m)| {
                 let values = match v {
-                    Filling::Text(v) => Values::Text(v),
+                    Filling::Text(v) => Values::Text(v.finish()?),
                     Filling::Float(v) => Values::Float64(v),
                     Filling::Int(v) => Values::Int64(v),
                     Filling::Time(v) => Values::Timestamp(v),
                 };
-                crate::batch::Column::with_validity(values, any_null.then_some(m))
+                Ok(crate::batch::Column::with_validity(values, m))
             })
             .collect()
     }
@@ -262,8 +334,16 @@ impl Fields for Columns {
         if !ok {
             self.refuse(c, v.unwrap_or(""));
         }
-        self.valid[c].push(v.is_some());
-        self.nulls[c] |= v.is_none();
+        match (&mut self.valid[c], v) {
+            (Some(m), v) => m.push(v.is_some()),
+            (None, Some(_)) => {}
+            (m @ None, None) => {
+                // The column's first NULL: every value before it was present.
+                let mut b = crate::batch::Bitmap::new_set(self.rows);
+                b.push(false);
+                *m = Some(b);
+            }
+        }
     }
     fn end_row(&mut self) -> Result<(), ColumnsError> {
         self.rows += 1;
@@ -330,13 +410,13 @@ pub(crate) fn parse_typed(
             let rb = rb
                 .map_err(|_| SqlError::new("XX000", "a COPY parser thread failed"))?
                 .map_err(|e| refused(e, ra.rows))?;
-            let mut cols = ra.finish();
-            for (c, more) in cols.iter_mut().zip(rb.finish()) {
+            let mut cols = ra.finish()?;
+            for (c, more) in cols.iter_mut().zip(rb.finish()?) {
                 c.extend(&more);
             }
             cols
         }
-        None => columns_of(format, body, kinds).map_err(|e| refused(e, 0))?.finish(),
+        None => columns_of(format, body, kinds).map_err(|e| refused(e, 0))?.finish()?,
     };
     Ok(parts)
 }
@@ -391,7 +471,7 @@ fn middle_row_start(text: &str, quote: Option<char>) -> Option<usize> {
 
 /// The rows of `text` (no header) into columns.
 fn columns_of(format: &CopyFormat, text: &str, kinds: &[CopyKind]) -> Result<Columns, ColumnsError> {
-    let mut out = Columns::new(kinds);
+    let mut out = Columns::new(kinds, crate::util::bytes::count_byte(text.as_bytes(), b'\n') + 1);
     read_fields(format, text, &mut out)?;
     Ok(out)
 }
@@ -432,6 +512,36 @@ fn read_fields<S: Fields>(format: &CopyFormat, text: &str, out: &mut S) -> Resul
 /// scanned a table lookup each and an unquoted field is handed on where it lies; a field with
 /// quotes is built in a buffer. Other delimiters go through [`csv_fields_chars`], which reads
 /// the same fields a character at a time.
+const SWAR_ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The first byte at or after `i` that `special` marks (or `b.len()`); `patterns` are those
+/// bytes (at most four), each repeated in a word. Eight bytes at a time: a byte of
+/// `w ^ pattern` is zero where `w` holds it, and `(x - 0x01..) & !x & 0x80..` marks a zero
+/// byte exactly at the lowest one (a borrow can only mark bytes above it), so the lowest
+/// mark of the four is the first special byte.
+#[inline]
+fn special_at(b: &[u8], mut i: usize, special: &[bool; 256], patterns: &[u64; 4]) -> usize {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        let mut marks = 0;
+        for p in patterns {
+            let x = w ^ p;
+            marks |= x.wrapping_sub(SWAR_ONES) & !x & HIGH;
+        }
+        if marks != 0 {
+            return i + (marks.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !special[b[i] as usize] {
+        i += 1;
+    }
+    i
+}
+
 fn csv_fields<S: Fields>(text: &str, delim: char, quote: char, null: &str, out: &mut S) -> Result<(), ColumnsError> {
     if !delim.is_ascii() || !quote.is_ascii() {
         return csv_fields_chars(text, delim, quote, null, out);
@@ -441,6 +551,7 @@ fn csv_fields<S: Fields>(text: &str, delim: char, quote: char, null: &str, out: 
     for c in [d, q, b'\n', b'\r'] {
         special[c as usize] = true;
     }
+    let patterns = [d, q, b'\n', b'\r'].map(|c| SWAR_ONES * c as u64);
     let b = text.as_bytes();
     let n = b.len();
     let mut buf = String::new();
@@ -449,9 +560,7 @@ fn csv_fields<S: Fields>(text: &str, delim: char, quote: char, null: &str, out: 
         // One field from `i`: unquoted bytes up to a special one; quoted parts (a doubled
         // quote inside is one quote) make it a built field.
         let start = i;
-        while i < n && !special[b[i] as usize] {
-            i += 1;
-        }
+        i = special_at(b, i, &special, &patterns);
         let mut quoted = false;
         if i < n && b[i] == q {
             quoted = true;
@@ -731,6 +840,16 @@ mod tests {
                 assert_eq!(want.len(), rows);
                 let got = parse_columns(f, data.as_bytes(), 3).unwrap();
                 assert_eq!(rows_of(&got), want, "{f:?} {rows}");
+                // Seven values repeating stay dictionary codes (the two halves' dictionaries
+                // merged); a value per row turns plain part way through a half.
+                let codes = |c: usize| match &got[c].values {
+                    crate::batch::Values::Text(v) => v.codes().map(|(d, _)| d.len()),
+                    _ => None,
+                };
+                assert_eq!(codes(2), Some(rows.min(7)), "{f:?} {rows}");
+                if rows > 100 && *f == csv {
+                    assert_eq!(codes(1), None);
+                }
             }
         }
         // A row of another width is refused with its number, also in the second half.
