@@ -656,8 +656,15 @@ fn scans_read_ahead_and_order_by_limit_keeps_only_the_best_rows() {
         let p = plan(&mut s, q);
         assert!(p.iter().any(|l| l.contains("decoded, filtered and aggregated in 1 morsel on 1 thread")), "{p:#?}");
         assert!(p.iter().any(|l| l.contains("Datastore Scan") && l.contains("rows=3000)")), "{p:#?}");
-        // A top-N reads its scan ahead, on a thread of its own.
+        // A top-N takes its scan in morsels too, each thread keeping its best rows.
         let p = plan(&mut s, top);
+        assert!(
+            p.iter().any(|l| l.contains("decoded, filtered and their best rows kept in 1 morsel on 1 thread")),
+            "{p:#?}"
+        );
+        // An aggregate that cannot be computed in parts reads its scan ahead, on a thread of
+        // its own.
+        let p = plan(&mut s, "SELECT machine_id, string_agg(v::text, ',') FROM r WHERE v > 500 GROUP BY 1");
         assert!(p.iter().any(|l| l.contains("read ahead on a thread of its own")), "{p:#?}");
     }
     let full = "SELECT machine_id, v, time FROM (SELECT * FROM r ORDER BY v DESC, time) t LIMIT 5 OFFSET 2";
@@ -701,6 +708,85 @@ fn conditions_on_one_side_of_a_join_are_applied_below_it() {
     let plan: Vec<String> = rows(&mut s, &format!("EXPLAIN {left}")).into_iter().map(|r| r[0].clone()).collect();
     let join = plan.iter().position(|l| l.contains("Join")).expect("a join");
     assert!(plan.iter().position(|l| l.trim_start().starts_with("Filter")).is_some_and(|f| f < join), "{plan:#?}");
+}
+
+#[test]
+fn top_n_over_morsels_on_several_threads_keeps_ties_in_scan_order() {
+    // 90,000 rows in two files and the memtable, keys with many ties and NULLs: ORDER BY …
+    // LIMIT runs on the morsels' threads, each keeping its best rows, and must give the first
+    // rows of the full (stable) sort, ties in scan order, with OFFSET, a filter and
+    // expressions as keys.
+    let (_dir, mut s) = session_with_blocks_of(1024);
+    rows(&mut s, "CREATE DATASTORE d (k TEXT, x DOUBLE PRECISION, i BIGINT) WITH (series_key = 'k')");
+    for (from, to) in [(0, 40_000), (40_000, 80_000), (80_000, 90_000)] {
+        let values: Vec<String> = (from..to)
+            .map(|r: i64| {
+                let x = if r % 13 == 0 { "NULL".to_string() } else { format!("{}", (r * 7) % 50) };
+                let t = 1_767_225_600 + r;
+                format!("(to_timestamp({t}), 'm{:02}', {x}, {})", (r * 7919) % 37, (r * 31) % 101)
+            })
+            .collect();
+        for chunk in values.chunks(5000) {
+            rows(&mut s, &format!("INSERT INTO d (time, k, x, i) VALUES {}", chunk.join(", ")));
+        }
+        if to < 90_000 {
+            s.engine().checkpoint().unwrap();
+        }
+    }
+    // A table joined to the series (two keys without a row: NULLs in a LEFT JOIN).
+    let ks: Vec<String> = (0..35).map(|k| format!("('m{k:02}', {})", k % 4)).collect();
+    rows(&mut s, "CREATE TABLE ks (k TEXT PRIMARY KEY, w BIGINT)");
+    rows(&mut s, &format!("INSERT INTO ks VALUES {}", ks.join(", ")));
+    for (order, filter, limit, offset) in [
+        ("x DESC", "", 50, 0),
+        // Over joins probed on the morsels' threads.
+        ("w NULLS FIRST, x, time", " LEFT JOIN ks USING (k)", 30, 0),
+        ("w DESC, i", " JOIN ks USING (k) WHERE x > 10", 25, 3),
+        ("x NULLS FIRST, i", "", 40, 0),
+        ("i, k", "", 20, 100),
+        ("k DESC, x", "WHERE i > 50", 30, 7),
+        ("abs(x - 20) + i", "WHERE x IS NOT NULL", 25, 0),
+    ] {
+        let cols = if filter.contains("JOIN") { "k, x, i, time, w" } else { "k, x, i, time" };
+        let top = format!("SELECT {cols} FROM d {filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}");
+        let all = rows(&mut s, &format!("SELECT {cols} FROM d {filter} ORDER BY {order}"));
+        let want: Vec<Vec<String>> = all.into_iter().skip(offset).take(limit).collect();
+        assert_eq!(want.len(), limit, "{top}");
+        assert_eq!(rows(&mut s, &top), want, "{top}");
+        let p = rows(&mut s, &format!("EXPLAIN ANALYZE {top}"));
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            assert!(
+                p.iter().any(|l| l[0].contains("their best rows kept in ") && l[0].contains(" morsels on 2 threads")),
+                "{p:#?}"
+            );
+        }
+    }
+    // Aggregates over a join on the morsels' threads, against one thread (string_agg cannot
+    // be merged from parts, so its query runs on one).
+    for join in ["JOIN", "LEFT JOIN"] {
+        let q = |extra: &str| {
+            format!(
+                "SELECT w, count(*), sum(i), min(x), max(time){extra} FROM d {join} ks USING (k) WHERE i > 20 GROUP BY w ORDER BY w"
+            )
+        };
+        let got = rows(&mut s, &q(""));
+        let want: Vec<Vec<String>> = rows(&mut s, &q(", string_agg('', '')"))
+            .into_iter()
+            .map(|mut r| {
+                r.pop();
+                r
+            })
+            .collect();
+        assert_eq!(got.len(), if join == "JOIN" { 4 } else { 5 }, "{join}: {got:?}");
+        assert_eq!(got, want, "{join}");
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            let p = rows(&mut s, &format!("EXPLAIN ANALYZE {}", q("")));
+            assert!(
+                p.iter().any(|l| l[0].contains("aggregated in ") && l[0].contains(" morsels on 2 threads")),
+                "{p:#?}"
+            );
+        }
+    }
 }
 
 #[test]

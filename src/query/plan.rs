@@ -57,6 +57,9 @@ pub(crate) struct ScanStats {
     /// Morsels the scan was cut into for threads that each decode, filter and aggregate
     /// their own (0: it was not).
     pub morsels: AtomicU64,
+    /// Whether the morsels' threads kept the best rows of an `ORDER BY … LIMIT` (else they
+    /// aggregated).
+    pub morsels_top_n: std::sync::atomic::AtomicBool,
     pub rows_scanned: AtomicU64,
 }
 
@@ -302,8 +305,13 @@ impl Plan {
                     let morsels = l(&stats.morsels);
                     if morsels > 0 {
                         let plural = |n: u64| if n == 1 { "" } else { "s" };
+                        let what = if stats.morsels_top_n.load(Ordering::Relaxed) {
+                            "their best rows kept"
+                        } else {
+                            "aggregated"
+                        };
                         s += &format!(
-                            "; decoded, filtered and aggregated in {morsels} morsel{} on {decoders} thread{}",
+                            "; decoded, filtered and {what} in {morsels} morsel{} on {decoders} thread{}",
                             plural(morsels),
                             plural(decoders)
                         );

@@ -1,44 +1,105 @@
-//! Morsel-driven aggregation over a datastore scan. The scan is cut into morsels (a few
-//! blocks of one file, or one memtable batch, see [`DatastoreReader::morsels`]); each core
-//! takes the next morsel from one shared counter, decodes it, runs the filters and
-//! projections above the scan over its batches and feeds them to a grouper of its own. At
-//! the end the groupers are merged into one, whose groups come out in the order a single
-//! thread reading the scan in order would have made them. Only groups are held: a morsel's
-//! batches live while it is aggregated.
+//! Morsel-driven pipelines over a datastore scan: aggregation and top-N. The scan is cut into
+//! morsels (a few blocks of one file, or one memtable batch, see
+//! [`DatastoreReader::morsels`]); each core takes the next morsel from one shared counter,
+//! decodes it, runs the filters and projections above the scan over its batches and feeds
+//! them to a sink of its own: a grouper (partial aggregates) or the best rows of an
+//! `ORDER BY … LIMIT`. At the end the sinks are merged into one, whose groups or tied rows
+//! come out in the order a single thread reading the scan in order would have made them.
+//! Only the sinks hold data: a morsel's batches live while they are fed.
 //!
-//! Each thread's grouper is charged to a share of the query's working memory (and to the
+//! Each thread's sink is charged to a share of the query's working memory (and to the
 //! server's pool); the merged one is charged to the statement's thread before it grows.
 
+use super::join::{Index, KeyBytes, Probe};
 use super::*;
 use crate::query::agg::{AddToAccs, AggCall, Grouper, mergeable};
+use crate::query::plan::JoinKind;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::time::{Duration, Instant};
 
 /// The time and rows of one plan node, as one thread saw them.
 type NodeTimes = Vec<(Duration, usize)>;
 
-/// `Aggregate(group, aggs)` over `input` on every core, when `input` is a datastore scan under
-/// filters and projections only and every aggregate can be computed in parts; `None`
-/// otherwise (the caller runs it on one thread). With `want`, whole blocks are answered from
-/// their statistics into its totals, and `after` adds those before the groups are finished.
-pub(super) fn aggregate(
-    input: &Plan,
-    group: &[Expr],
-    aggs: &[AggCall],
-    want: Option<StatsWanted<'_>>,
-    after: Option<AddToAccs<'_>>,
-) -> SqlResult<Option<Batch>> {
-    // The filters and projections from the top down, then the scan.
+/// The nodes of a morsel-driven pipeline: the filters and projections from the top down, and
+/// the datastore scan under them; `None` when `input` is not such a chain.
+fn chain(input: &Plan) -> Option<(Vec<&Plan>, &Plan)> {
     let mut ops: Vec<&Plan> = Vec::new();
     let mut scan = input;
-    while let Plan::Filter { input, .. } | Plan::Project { input, .. } = scan {
+    // Inner and left joins probe each left batch on its own (a right or full join must know
+    // every left row before its unmatched right rows).
+    while let Plan::Filter { input, .. }
+    | Plan::Project { input, .. }
+    | Plan::Join { left: input, kind: JoinKind::Inner | JoinKind::Left, .. } = scan
+    {
         ops.push(scan);
         scan = input;
     }
+    matches!(scan, Plan::Scan { source: Source::Datastore(_), .. }).then_some((ops, scan))
+}
+
+/// Builds the right side of every join among `ops` (on this thread, before the pipeline's
+/// threads start: they only probe it), then runs `f` with each op's index (`None` for the
+/// others).
+fn with_joins<R>(ops: &[&Plan], f: impl FnOnce(&[Option<Index<'_>>]) -> SqlResult<R>) -> SqlResult<R> {
+    let sides = ops
+        .iter()
+        .map(|op| match op {
+            Plan::Join { right, right_keys, .. } => super::join::right_side(right, right_keys).map(Some),
+            _ => Ok(None),
+        })
+        .collect::<SqlResult<Vec<Option<(Batch, Batch)>>>>()?;
+    let bytes = sides
+        .iter()
+        .map(|s| match s {
+            Some((_, rk)) => KeyBytes::of(rk),
+            None => Ok(None),
+        })
+        .collect::<SqlResult<Vec<Option<KeyBytes>>>>()?;
+    let indexes = sides
+        .iter()
+        .zip(&bytes)
+        .map(|(s, b)| s.as_ref().map(|(r, rk)| Index::new(r, rk, b.as_ref())).transpose())
+        .collect::<SqlResult<Vec<Option<Index<'_>>>>>()?;
+    f(&indexes)
+}
+
+/// What a thread feeds the batches of its morsels to: a grouper (partial aggregates) or a
+/// top-N. `at` says where the next batch lies in scan order (morsel number, then row).
+pub(super) trait Sink {
+    fn at(&mut self, pos: u64);
+    fn feed(&mut self, b: Batch) -> SqlResult<()>;
+    /// Gives back what it holds (its memory is charged to the thread that made it).
+    fn discard(self);
+}
+
+impl Sink for Grouper<'_> {
+    fn at(&mut self, pos: u64) {
+        Grouper::at(self, pos);
+    }
+    fn feed(&mut self, b: Batch) -> SqlResult<()> {
+        Grouper::feed(self, &b)
+    }
+    fn discard(self) {
+        Grouper::discard(self);
+    }
+}
+
+/// Runs the pipeline `ops` over `scan` on every core (`sink` makes each thread's sink; its
+/// argument says whether there is more than one), and gives each thread's sink once every
+/// morsel is done; the first error stops every thread and is the answer. `want` makes the
+/// reader answer whole blocks from their statistics.
+fn run_morsels<S: Sink + Send>(
+    ops: &[&Plan],
+    joins: &[Option<Index<'_>>],
+    scan: &Plan,
+    want: Option<StatsWanted<'_>>,
+    top_n: bool,
+    sink: &(dyn Fn(bool) -> S + Sync),
+) -> SqlResult<Option<Vec<S>>> {
     let Plan::Scan { source: Source::Datastore(ds), schema, used, time_range, tags, ranges, stats } = scan else {
         return Ok(None);
     };
-    if *PARALLELISM < 2 || !aggs.iter().all(mergeable) {
+    if *PARALLELISM < 2 {
         return Ok(None);
     }
     let Some(limits) = guard::current_limits() else { return Ok(None) };
@@ -50,17 +111,18 @@ pub(super) fn aggregate(
     let workers = (*PARALLELISM).min(morsels.len()).max(1);
     stats.decoders.fetch_max(workers as u64, Ordering::Relaxed);
     stats.morsels.fetch_add(morsels.len() as u64, Ordering::Relaxed);
+    stats.morsels_top_n.store(top_n, Ordering::Relaxed);
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let (reader, morsels, ops) = (&reader, &morsels, &ops);
-    let work = || -> SqlResult<Part<'_>> {
-        let r = work(reader, morsels, &next, &stop, ops, group, aggs, workers > 1);
+    let (reader, morsels) = (&reader, &morsels);
+    let work = || -> SqlResult<Part<S>> {
+        let r = work(reader, morsels, &next, &stop, ops, joins, sink(workers > 1));
         if r.is_err() {
             stop.store(true, Ordering::Relaxed);
         }
         r
     };
-    let results: Vec<SqlResult<Part<'_>>> = if workers == 1 {
+    let results: Vec<SqlResult<Part<S>>> = if workers == 1 {
         vec![work()]
     } else {
         // Each thread may hold its share of the query's working memory; the pool is shared.
@@ -94,8 +156,8 @@ pub(super) fn aggregate(
             handles
                 .into_iter()
                 .map(|h| match h {
-                    Ok(h) => h.join().unwrap_or_else(|_| Err(SqlError::new("XX000", "an aggregate thread failed"))),
-                    Err(e) => Err(SqlError::new("53000", format!("could not start an aggregate thread: {e}"))),
+                    Ok(h) => h.join().unwrap_or_else(|_| Err(SqlError::new("XX000", "a query thread failed"))),
+                    Err(e) => Err(SqlError::new("53000", format!("could not start a query thread: {e}"))),
                 })
                 .collect()
         })
@@ -112,12 +174,12 @@ pub(super) fn aggregate(
     }
     if let Some(e) = failed {
         for p in parts {
-            p.grouper.discard();
+            p.sink.discard();
         }
         return Err(e);
     }
     // The threads' peaks count as held by this one (EXPLAIN ANALYZE's memory of the
-    // aggregate), when they ran beside it.
+    // operator above them), when they ran beside it.
     if workers > 1 {
         guard::note_held_elsewhere(parts.iter().map(|p| p.peak).sum());
     }
@@ -129,7 +191,38 @@ pub(super) fn aggregate(
         let rows = parts.iter().map(|p| p.times[k].1).sum();
         add_profile(node, time, rows);
     }
-    let mut parts = parts.into_iter().map(|p| p.grouper);
+    Ok(Some(parts.into_iter().map(|p| p.sink).collect()))
+}
+
+/// `Aggregate(group, aggs)` over `input` on every core, when `input` is a datastore scan under
+/// filters and projections only and every aggregate can be computed in parts; `None`
+/// otherwise (the caller runs it on one thread). With `want`, whole blocks are answered from
+/// their statistics into its totals, and `after` adds those before the groups are finished.
+pub(super) fn aggregate(
+    input: &Plan,
+    group: &[Expr],
+    aggs: &[AggCall],
+    want: Option<StatsWanted<'_>>,
+    after: Option<AddToAccs<'_>>,
+) -> SqlResult<Option<Batch>> {
+    let Some((ops, scan)) = chain(input) else { return Ok(None) };
+    if !aggs.iter().all(mergeable) {
+        return Ok(None);
+    }
+    // With more than one thread, each grouper keeps each group's first position, so the
+    // merged groups come out in the order one thread would have made them.
+    let make = |in_parts: bool| {
+        let mut g = Grouper::new(group, aggs);
+        if in_parts {
+            g.keep_order();
+        }
+        g
+    };
+    let Some(parts) = with_joins(&ops, |joins| run_morsels(&ops, joins, scan, want, false, &make))? else {
+        return Ok(None);
+    };
+    let workers = parts.len();
+    let mut parts = parts.into_iter();
     let Some(mut all) = parts.next() else { return Err(SqlError::new("XX000", "an aggregate without threads")) };
     let merged = (|| -> SqlResult<()> {
         // Groups fed on other threads are charged to this one now (one fed here already is).
@@ -156,25 +249,35 @@ pub(super) fn aggregate(
     }
 }
 
+/// `ORDER BY keys LIMIT` over `input` on every core, when `input` is a datastore scan under
+/// filters and projections: each thread keeps the best rows of the morsels it reads (see
+/// [`super::topn::Kept`]), and the threads' rows are sorted together and cut. Rows that tie
+/// on every key come in scan order, as they do on one thread. `None` when `input` is not
+/// such a pipeline.
+pub(super) fn top_n(input: &Plan, keys: &[crate::query::plan::SortKey], keep: usize) -> SqlResult<Option<Batch>> {
+    let Some((ops, scan)) = chain(input) else { return Ok(None) };
+    let schema = input.schema();
+    let make = |_| super::topn::Kept::new(keys, keep, &schema);
+    let Some(parts) = with_joins(&ops, |joins| run_morsels(&ops, joins, scan, None, true, &make))? else {
+        return Ok(None);
+    };
+    super::topn::Kept::merge(parts).map(Some)
+}
+
 /// One thread's part: morsels taken in turn until none is left (or another thread failed),
-/// each read, passed through `ops` (bottom up) and fed to the thread's grouper. With
-/// `in_parts`, the grouper keeps each group's first position: morsel number, then row.
+/// each read, passed through `ops` (bottom up) and fed to the thread's sink, told where each
+/// morsel lies (its number, high bits of a position whose low bits count its rows).
 #[allow(clippy::too_many_arguments)]
-fn work<'q>(
+fn work<S: Sink>(
     reader: &DatastoreReader<'_>,
     morsels: &[Morsel],
     next: &AtomicUsize,
     stop: &AtomicBool,
     ops: &[&Plan],
-    group: &'q [Expr],
-    aggs: &'q [AggCall],
-    in_parts: bool,
-) -> SqlResult<Part<'q>> {
+    joins: &[Option<Index<'_>>],
+    mut g: S,
+) -> SqlResult<Part<S>> {
     let window = guard::open_window();
-    let mut g = Grouper::new(group, aggs);
-    if in_parts {
-        g.keep_order();
-    }
     // Times of ops (top down), then of the scan.
     let mut times: NodeTimes = vec![(Duration::ZERO, 0); ops.len() + 1];
     let fed = (|| -> SqlResult<()> {
@@ -201,7 +304,23 @@ fn work<'q>(
                             let columns = exprs.iter().map(|e| eval(e, &b)).collect::<SqlResult<Vec<_>>>()?;
                             make_batch(schema, columns)
                         }
-                        _ => return Err(SqlError::new("XX000", "a parallel aggregate over an unexpected node")),
+                        Plan::Join { left_keys, kind, residual, schema, .. } => {
+                            let Some(Some(index)) = joins.get(k) else {
+                                return Err(SqlError::new("XX000", "a join in a parallel pipeline without its index"));
+                            };
+                            let probe = Probe { left_keys, kind: *kind, residual: residual.as_ref(), schema };
+                            // Its pairs are charged as they grow; the batch it makes is then
+                            // in flight as the others are.
+                            let before = guard::live();
+                            let out = index.probe(&b, &probe, None, before, 0)?;
+                            guard::hold(before, 0)?;
+                            if out.len() == 1 {
+                                out.into_iter().next().unwrap_or_default()
+                            } else {
+                                concat(out, schema)
+                            }
+                        }
+                        _ => return Err(SqlError::new("XX000", "a parallel pipeline over an unexpected node")),
                     };
                     times[k].0 += t.elapsed();
                     times[k].1 += b.num_rows();
@@ -209,13 +328,13 @@ fn work<'q>(
                         continue 'batch;
                     }
                 }
-                g.feed(&b)?;
+                g.feed(b)?;
             }
         }
     })();
     let peak = guard::close_window(window);
     match fed {
-        Ok(()) => Ok(Part { grouper: g, times, peak }),
+        Ok(()) => Ok(Part { sink: g, times, peak }),
         Err(e) => {
             g.discard();
             Err(e)
@@ -223,10 +342,10 @@ fn work<'q>(
     }
 }
 
-/// What one thread made: its groups, the time and rows of each node it ran, and the most
-/// memory it held at once.
-struct Part<'q> {
-    grouper: Grouper<'q>,
+/// What one thread made: its sink (groups, kept rows), the time and rows of each node it ran,
+/// and the most memory it held at once.
+struct Part<S> {
+    sink: S,
     times: NodeTimes,
     peak: usize,
 }
