@@ -480,6 +480,11 @@ SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v), percentile_disc(1) WITHIN
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) FROM (VALUES (NULL::float8)) t(v)
 SELECT count(DISTINCT machine_id), count(DISTINCT status), count(DISTINCT rpm), count(DISTINCT time) FROM readings WHERE time > (SELECT max(time) FROM readings) - INTERVAL '1 hour'
 SELECT count(DISTINCT machine_id), count(DISTINCT s), count(DISTINCT b) FROM readings, nums WHERE nums.id < 4
+-- DISTINCT over integers and times kept unboxed: every aggregate over them, grouped or not, NULLs left out
+SELECT machine_id, count(DISTINCT rpm), sum(DISTINCT rpm), avg(DISTINCT rpm), min(DISTINCT rpm), max(DISTINCT time), count(DISTINCT date_trunc('hour', time)) FROM readings GROUP BY 1 ORDER BY 1
+SELECT count(DISTINCT rpm), sum(DISTINCT rpm), count(DISTINCT time), min(DISTINCT time), count(DISTINCT rpm / 100) FROM readings
+SELECT count(DISTINCT a), sum(DISTINCT a), avg(DISTINCT a), count(DISTINCT b), max(DISTINCT b), min(DISTINCT b) FROM nums
+SELECT flag, count(DISTINCT a), sum(DISTINCT b) FROM nums GROUP BY 1 ORDER BY 1
 -- ORDER BY … LIMIT as top-N: ties, NULLs first and last, OFFSET past the end, several keys
 SELECT machine_id, time, vibration FROM readings ORDER BY vibration DESC NULLS LAST, machine_id, time LIMIT 7
 SELECT machine_id, time, temperature FROM readings ORDER BY temperature NULLS FIRST, time DESC, machine_id LIMIT 5 OFFSET 3

@@ -286,7 +286,7 @@ impl<'q> Grouper<'q> {
                         self.row.push(Scalar::from_column(c, ty, r));
                         feed(&mut self.accs[ai], call, &self.row);
                     }
-                    self.key_bytes += 48 * firsts.len()
+                    self.key_bytes += kept_bytes(&self.accs[ai], &[], firsts.len())
                         + match &c.values {
                             Values::Text(v) => firsts.iter().map(|&r| v.get(r).len()).sum(),
                             _ => 0,
@@ -534,7 +534,10 @@ impl<'q> Grouper<'q> {
         for (ai, call) in aggs.iter().enumerate() {
             // Aggregates that kept their inputs (percentiles, DISTINCT) do their work here:
             // many groups of them are finished on every core, each a share of the groups.
-            let kept = matches!(accs.get(ai), Some(Acc::Floats(..) | Acc::Values(..) | Acc::Distinct(..)));
+            let kept = matches!(
+                accs.get(ai),
+                Some(Acc::Floats(..) | Acc::Values(..) | Acc::Distinct(..) | Acc::DistinctInt(..))
+            );
             let vals = if kept && threads > 1 && ngroups >= 64 {
                 let per = ngroups.div_ceil(threads);
                 let finish_part = &finish_part;
@@ -650,8 +653,11 @@ fn first_of_each_value(c: &Column) -> Option<Vec<usize>> {
 /// keeps a double per row (charged twice over, as all kept bytes are: room for its vector
 /// to double).
 fn kept_bytes(acc: &Acc, cols: &[&Column], n: usize) -> usize {
-    if matches!(acc, Acc::Floats(..)) {
-        return 8 * n;
+    match acc {
+        Acc::Floats(..) => return 8 * n,
+        // A value in the list and in the set (with the set's slack).
+        Acc::DistinctInt(..) => return 24 * n,
+        _ => {}
     }
     let text: usize = cols
         .iter()

@@ -75,6 +75,13 @@ pub(crate) fn merge_acc(acc: &mut Acc, other: Acc, call: &AggCall) -> bool {
                 }
             }
         }
+        (Acc::DistinctInt(vals, seen), Acc::DistinctInt(more, _)) => {
+            for x in more {
+                if seen.insert(x) {
+                    vals.push(x);
+                }
+            }
+        }
         (acc @ Acc::Distinct(..), Acc::Distinct(vals, _)) => {
             for v in vals {
                 feed(acc, call, &[v]);

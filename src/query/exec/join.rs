@@ -95,7 +95,7 @@ pub(super) fn probe_join(
     residual: Option<&Expr>,
     schema: &[OutCol],
 ) -> SqlResult<Vec<Batch>> {
-    let bytes = KeyBytes::of(rk)?;
+    let bytes = KeyBytes::of(rk, r.num_rows())?;
     let index = Index::new(r, rk, bytes.as_ref())?;
     let base = guard::live();
     // Right rows matched so far (RIGHT and FULL joins).
@@ -145,14 +145,15 @@ pub(super) struct KeyBytes {
 }
 
 impl KeyBytes {
-    pub(super) fn of(rk: &Batch) -> SqlResult<Option<KeyBytes>> {
+    /// `rk`: the keys of the right side's `n` rows (a batch of no columns for a join without
+    /// keys, a cross join: every row's key is then empty).
+    pub(super) fn of(rk: &Batch, n: usize) -> SqlResult<Option<KeyBytes>> {
         if let [rc] = rk.columns.as_slice()
             && matches!(rc.values, Values::Text(_) | Values::Int64(_) | Values::Timestamp(_))
         {
             return Ok(None);
         }
         let all: Vec<usize> = (0..rk.columns.len()).collect();
-        let n = rk.num_rows();
         let (mut arena, mut ends) = (Vec::new(), Vec::with_capacity(n));
         for j in 0..n {
             if j % 8192 == 0 {

@@ -51,7 +51,7 @@ fn with_joins<R>(ops: &[&Plan], f: impl FnOnce(&[Option<Index<'_>>]) -> SqlResul
     let bytes = sides
         .iter()
         .map(|s| match s {
-            Some((_, rk)) => KeyBytes::of(rk),
+            Some((r, rk)) => KeyBytes::of(rk, r.num_rows()),
             None => Ok(None),
         })
         .collect::<SqlResult<Vec<Option<KeyBytes>>>>()?;
