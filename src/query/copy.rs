@@ -508,10 +508,7 @@ fn read_fields<S: Fields>(format: &CopyFormat, text: &str, out: &mut S) -> Resul
     Ok(())
 }
 
-/// The fields of CSV `text`. With an ASCII delimiter and quote (as almost always), bytes are
-/// scanned a table lookup each and an unquoted field is handed on where it lies; a field with
-/// quotes is built in a buffer. Other delimiters go through [`csv_fields_chars`], which reads
-/// the same fields a character at a time.
+/// A byte's worth of ones in each byte of a word.
 const SWAR_ONES: u64 = 0x0101_0101_0101_0101;
 
 /// The first byte at or after `i` that `special` marks (or `b.len()`); `patterns` are those
@@ -542,6 +539,10 @@ fn special_at(b: &[u8], mut i: usize, special: &[bool; 256], patterns: &[u64; 4]
     i
 }
 
+/// The fields of CSV `text`. With an ASCII delimiter and quote (as almost always), bytes are
+/// scanned eight at a time ([`special_at`]) and an unquoted field is handed on where it lies;
+/// a field with quotes is built in a buffer. Other delimiters go through
+/// [`csv_fields_chars`], which reads the same fields a character at a time.
 fn csv_fields<S: Fields>(text: &str, delim: char, quote: char, null: &str, out: &mut S) -> Result<(), ColumnsError> {
     if !delim.is_ascii() || !quote.is_ascii() {
         return csv_fields_chars(text, delim, quote, null, out);

@@ -20,9 +20,14 @@ use std::time::{Duration, Instant};
 /// The time and rows of one plan node, as one thread saw them.
 type NodeTimes = Vec<(Duration, usize)>;
 
-/// The nodes of a morsel-driven pipeline: the filters and projections from the top down, and
-/// the datastore scan under them; `None` when `input` is not such a chain.
+/// The nodes of a morsel-driven pipeline: the filters, projections and joins (probed with the
+/// batches of their left side) from the top down, and the datastore scan under them; `None`
+/// when `input` is not such a chain, or when the pipeline would run on one thread (the
+/// caller's single-threaded operators do then, without building a join's side twice).
 fn chain(input: &Plan) -> Option<(Vec<&Plan>, &Plan)> {
+    if *PARALLELISM < 2 || guard::current_limits().is_none() {
+        return None;
+    }
     let mut ops: Vec<&Plan> = Vec::new();
     let mut scan = input;
     // Inner and left joins probe each left batch on its own (a right or full join must know
