@@ -300,40 +300,8 @@ fn work<S: Sink>(
             scan.0 += t.elapsed();
             scan.1 += batches.iter().map(Batch::num_rows).sum::<usize>();
             g.at((i as u64) << 32);
-            'batch: for mut b in batches.drain(..) {
-                for (k, op) in ops.iter().enumerate().rev() {
-                    let t = Instant::now();
-                    b = match op {
-                        Plan::Filter { pred, .. } => filter_batch(b, pred)?,
-                        Plan::Project { exprs, schema, .. } => {
-                            let columns = exprs.iter().map(|e| eval(e, &b)).collect::<SqlResult<Vec<_>>>()?;
-                            make_batch(schema, columns)
-                        }
-                        Plan::Join { left_keys, kind, residual, schema, .. } => {
-                            let Some(Some(index)) = joins.get(k) else {
-                                return Err(SqlError::new("XX000", "a join in a parallel pipeline without its index"));
-                            };
-                            let probe = Probe { left_keys, kind: *kind, residual: residual.as_ref(), schema };
-                            // Its pairs are charged as they grow; the batch it makes is then
-                            // in flight as the others are.
-                            let before = guard::live();
-                            let out = index.probe(&b, &probe, None, before, 0)?;
-                            guard::hold(before, 0)?;
-                            if out.len() == 1 {
-                                out.into_iter().next().unwrap_or_default()
-                            } else {
-                                concat(out, schema)
-                            }
-                        }
-                        _ => return Err(SqlError::new("XX000", "a parallel pipeline over an unexpected node")),
-                    };
-                    times[k].0 += t.elapsed();
-                    times[k].1 += b.num_rows();
-                    if b.num_rows() == 0 {
-                        continue 'batch;
-                    }
-                }
-                g.feed(b)?;
+            for b in batches.drain(..) {
+                through(ops, joins, ops.len(), b, &mut times, &mut g)?;
             }
         }
     })();
@@ -345,6 +313,71 @@ fn work<S: Sink>(
             Err(e)
         }
     }
+}
+
+/// Left rows a join probes at once in a morsel pipeline: the pairs of one probe (and the
+/// batch they make) stay within this many times the join's fan-out, whatever the morsel's size.
+const PROBE_ROWS: usize = 1024;
+
+/// Passes `b` through `ops[..k]` (bottom up: `ops[k - 1]` first) and feeds what comes out to
+/// the sink. A join probes its left batch a slice of [`PROBE_ROWS`] at a time and passes each
+/// slice's output on before the next, so a join that multiplies rows (many right rows per
+/// key) streams instead of making all its pairs at once.
+fn through<S: Sink>(
+    ops: &[&Plan],
+    joins: &[Option<Index<'_>>],
+    k: usize,
+    b: Batch,
+    times: &mut NodeTimes,
+    g: &mut S,
+) -> SqlResult<()> {
+    if k == 0 {
+        return g.feed(b);
+    }
+    let op = ops[k - 1];
+    let t = Instant::now();
+    let out = match op {
+        Plan::Filter { pred, .. } => filter_batch(b, pred)?,
+        Plan::Project { exprs, schema, .. } => {
+            let columns = exprs.iter().map(|e| eval(e, &b)).collect::<SqlResult<Vec<_>>>()?;
+            make_batch(schema, columns)
+        }
+        Plan::Join { left_keys, kind, residual, schema, .. } => {
+            let Some(Some(index)) = joins.get(k - 1) else {
+                return Err(SqlError::new("XX000", "a join in a parallel pipeline without its index"));
+            };
+            let probe = Probe { left_keys, kind: *kind, residual: residual.as_ref(), schema };
+            let n = b.num_rows();
+            for from in (0..n).step_by(PROBE_ROWS) {
+                let t = Instant::now();
+                let slice = if n <= PROBE_ROWS {
+                    None
+                } else {
+                    Some(b.take(&(from as u32..(from + PROBE_ROWS).min(n) as u32).collect::<Vec<u32>>()))
+                };
+                // Its pairs are charged as they grow; the batches it makes are then in
+                // flight as the others are.
+                let before = guard::live();
+                let made = index.probe(slice.as_ref().unwrap_or(&b), &probe, None, before, 0)?;
+                guard::hold(before, 0)?;
+                times[k - 1].0 += t.elapsed();
+                for o in made {
+                    times[k - 1].1 += o.num_rows();
+                    if o.num_rows() > 0 {
+                        through(ops, joins, k - 1, o, times, g)?;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        _ => return Err(SqlError::new("XX000", "a parallel pipeline over an unexpected node")),
+    };
+    times[k - 1].0 += t.elapsed();
+    times[k - 1].1 += out.num_rows();
+    if out.num_rows() == 0 {
+        return Ok(());
+    }
+    through(ops, joins, k - 1, out, times, g)
 }
 
 /// What one thread made: its sink (groups, kept rows), the time and rows of each node it ran,
