@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Soak: a fleetdb server under sustained ingest, queries and SIGKILLs, with its memory sampled.
 
-  tools/soak.sh [MINUTES]     (default 10; builds first)
+  tools/soak.sh [MINUTES]     (default 10; builds first; FLEETDB_BIN runs another binary)
 
 1. Kills: KILLS times, NDJSON calls with request ids run while the server is SIGKILLed;
    after each restart every acknowledged call must be there exactly once, and the call
@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.request
 
-BIN = os.path.join(os.path.dirname(__file__), "..", "target", "release", "fleetdb")
+BIN = os.environ.get("FLEETDB_BIN") or os.path.join(os.path.dirname(__file__), "..", "target", "release", "fleetdb")
 MINUTES = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
 KILLS = int(os.environ.get("SOAK_KILLS", "5"))
 SAMPLE = float(os.environ.get("SOAK_SAMPLE_SECS", "1"))

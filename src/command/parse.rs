@@ -141,8 +141,32 @@ pub enum Statement {
 }
 
 /// Parses every statement of `sql` (separated by semicolons).
+/// Long lists of literals are read apart ([`crate::query::parse::cut_long_lists`]); if one
+/// cannot go back where its marker ended up, or the shortened text does not parse, the whole
+/// text is parsed as written (so errors and their positions are the text's).
 pub fn parse(sql: &str) -> SqlResult<Vec<Statement>> {
-    crate::query::parse::statements(sql, parse_one)
+    use crate::query::parse::{cut_long_lists, put_back, statements};
+    if let Some((short, mut lists)) = cut_long_lists(sql)?
+        && let Ok(mut stmts) = statements(&short, parse_one)
+    {
+        let mut ok = true;
+        for s in &mut stmts {
+            if let Statement::Sql(s) = s {
+                match put_back(s, &mut lists) {
+                    Ok(back) => ok &= back,
+                    Err(e) => {
+                        // Cancelled: the lists made so far are freed apart (see Session::execute).
+                        crate::query::guard::free_elsewhere(stmts);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        if ok && lists.all_back() {
+            return Ok(stmts);
+        }
+    }
+    statements(sql, parse_one)
 }
 
 fn parse_one(sql: &str, p: &mut Parser) -> SqlResult<Statement> {

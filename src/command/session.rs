@@ -132,7 +132,9 @@ impl Session {
 
     pub fn execute(&mut self, sql: &str) -> Vec<SqlResult<Outcome>> {
         let _stack = crate::query::guard::stack_base();
-        let stmts = match parse(sql) {
+        // Parsed under the statement's limits: a cancel or statement_timeout reaches the
+        // reading of a long list of literals.
+        let stmts = match crate::query::guard::run_guarded(&self.statement_limits(), || parse(sql)) {
             Ok(s) => s,
             Err(e) => return vec![Err(e)],
         };
@@ -144,6 +146,11 @@ impl Session {
             if failed {
                 break;
             }
+        }
+        if sql.len() >= 1 << 20 {
+            // The syntax trees of a long statement (a million-item IN list) take a while to
+            // free; the client's answer (a cancel's above all) does not wait for it.
+            crate::query::guard::free_elsewhere(stmts);
         }
         out
     }
@@ -310,13 +317,18 @@ impl Session {
     /// Runs one statement with text parameter values, under the session's query limits.
     pub fn run(&mut self, stmt: &Statement, params: &[Param]) -> SqlResult<Outcome> {
         let _stack = crate::query::guard::stack_base();
+        crate::query::guard::run_guarded(&self.statement_limits(), || self.run_statement(stmt, params))
+    }
+
+    /// The session's query limits with the deadline `statement_timeout` sets from now.
+    fn statement_limits(&self) -> crate::query::guard::QueryLimits {
         let mut limits = self.limits.clone();
         limits.deadline = self
             .setting("statement_timeout")
             .and_then(parse_duration_setting)
             .filter(|d| !d.is_zero())
             .map(|d| std::time::Instant::now() + d);
-        crate::query::guard::run_guarded(&limits, || self.run_statement(stmt, params))
+        limits
     }
 
     fn run_statement(&mut self, stmt: &Statement, params: &[Param]) -> SqlResult<Outcome> {

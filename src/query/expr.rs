@@ -6,7 +6,9 @@
 use std::borrow::Cow;
 
 mod compare;
+mod inset;
 use compare::{compare, compare_const};
+pub(crate) use inset::{FREE_ELSEWHERE, LitSet, MIN_SET};
 
 use super::error::{SqlError, SqlResult};
 use super::scalar::Scalar;
@@ -181,6 +183,12 @@ pub(crate) enum Expr {
         list: Vec<Expr>,
         negated: bool,
     },
+    /// `e IN (literals…)` of [`MIN_SET`] or more literals: their set, built at binding.
+    InSet {
+        e: Box<Expr>,
+        set: std::sync::Arc<LitSet>,
+        negated: bool,
+    },
     Like {
         e: Box<Expr>,
         pattern: Box<Expr>,
@@ -202,6 +210,7 @@ impl Expr {
             | Expr::IsBool { .. }
             | Expr::Distinct { .. }
             | Expr::InList { .. }
+            | Expr::InSet { .. }
             | Expr::Like { .. } => SqlType::Bool,
             Expr::Neg(e) => e.ty(),
             Expr::Cast { to, .. } => *to,
@@ -234,9 +243,12 @@ impl Expr {
                 l.visit_cols_mut(f);
                 r.visit_cols_mut(f);
             }
-            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull { e, .. } | Expr::IsBool { e, .. } | Expr::Cast { e, .. } => {
-                e.visit_cols_mut(f)
-            }
+            Expr::Not(e)
+            | Expr::Neg(e)
+            | Expr::IsNull { e, .. }
+            | Expr::IsBool { e, .. }
+            | Expr::Cast { e, .. }
+            | Expr::InSet { e, .. } => e.visit_cols_mut(f),
             Expr::Func { args, .. } => args.iter_mut().for_each(|a| a.visit_cols_mut(f)),
             Expr::Case { whens, else_, .. } => {
                 for (c, v) in whens {
@@ -299,80 +311,6 @@ fn bools(c: &Column) -> &[bool] {
 
 fn bool_col(v: Vec<bool>, validity: Option<Bitmap>) -> Column {
     Column::with_validity(Values::Bool(v), validity)
-}
-
-/// `c IN (literals…)` by a hash set of the literals, for integer and text columns (the lists
-/// ORMs and BI tools send run to thousands of items): one lookup per row instead of one
-/// comparison per item. `None` when the list is not all literals of such a type.
-fn in_set(c: &Column, ty: SqlType, list: &[Expr], negated: bool) -> SqlResult<Option<Column>> {
-    use std::collections::HashSet;
-    let n = c.len();
-    let has_null = list.iter().any(|x| matches!(x.as_lit(), Some(Scalar::Null)));
-    let items = list.iter().filter(|x| !matches!(x.as_lit(), Some(Scalar::Null)));
-    // hit: whether row i's value is in the set (rows whose value is NULL are decided below).
-    let hits: Vec<bool> = match &c.values {
-        Values::Int64(v) if ty.is_integer() => {
-            let mut set = HashSet::with_capacity(list.len());
-            for (k, x) in items.enumerate() {
-                match (x.as_lit(), x.ty()) {
-                    (Some(Scalar::Int(i)), t) if t.is_integer() => set.insert(*i),
-                    _ => return Ok(None),
-                };
-                if k % 4096 == 4095 {
-                    super::guard::check()?;
-                }
-            }
-            v.iter().map(|x| set.contains(x)).collect()
-        }
-        Values::Float64(v) if ty == SqlType::Float8 => {
-            // By value as PostgreSQL compares doubles: -0 equals 0, NaN equals NaN.
-            let key = |x: f64| {
-                if x == 0.0 {
-                    0
-                } else if x.is_nan() {
-                    u64::MAX
-                } else {
-                    x.to_bits()
-                }
-            };
-            let mut set = HashSet::with_capacity(list.len());
-            for (k, x) in items.enumerate() {
-                match (x.as_lit(), x.ty()) {
-                    (Some(Scalar::Float(f)), SqlType::Float8) => set.insert(key(*f)),
-                    _ => return Ok(None),
-                };
-                if k % 4096 == 4095 {
-                    super::guard::check()?;
-                }
-            }
-            v.iter().map(|&x| set.contains(&key(x))).collect()
-        }
-        Values::Text(v) if matches!(ty, SqlType::Text | SqlType::Unknown) => {
-            let mut set: HashSet<&str> = HashSet::with_capacity(list.len());
-            for (k, x) in items.enumerate() {
-                match (x.as_lit(), x.ty()) {
-                    (Some(Scalar::Text(s)), SqlType::Text | SqlType::Unknown) => set.insert(s.as_str()),
-                    _ => return Ok(None),
-                };
-                if k % 4096 == 4095 {
-                    super::guard::check()?;
-                }
-            }
-            (0..n).map(|i| set.contains(v.get(i))).collect()
-        }
-        _ => return Ok(None),
-    };
-    let mut valid = Bitmap::new_set(n);
-    let vals = (0..n)
-        .map(|i| {
-            // SQL: NULL IN (…) is NULL; x IN (…, NULL) is NULL when x is not found.
-            if !c.is_valid(i) || (!hits[i] && has_null) {
-                valid.set(i, false);
-            }
-            hits[i] != negated
-        })
-        .collect();
-    Ok(Some(bool_col(vals, Some(valid))))
 }
 
 /// Evaluation context: values fixed for a whole statement.
@@ -517,9 +455,6 @@ pub(crate) fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
         }
         Expr::InList { e, list, negated } => {
             let c = eval(e, b)?;
-            if let Some(col) = in_set(&c, e.ty(), list, *negated)? {
-                return Ok(col);
-            }
             let mut any = vec![false; n];
             let mut saw_null = vec![false; n];
             for (k, item) in list.iter().enumerate() {
@@ -547,6 +482,12 @@ pub(crate) fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
                 })
                 .collect();
             Ok(bool_col(vals, Some(valid)))
+        }
+        Expr::InSet { e, set, negated } => {
+            let c = eval(e, b)?;
+            set.eval(&c, *negated).ok_or_else(|| {
+                SqlError::new("XX000", format!("IN list of {set:?} applied to values of type {}", e.ty().pg_name()))
+            })
         }
         Expr::Like { e, pattern, negated, case_insensitive } => {
             let c = eval(e, b)?;

@@ -336,7 +336,7 @@ impl Binder<'_> {
                 if list.is_empty() {
                     Expr::lit(Scalar::Bool(*negated), SqlType::Bool)
                 } else {
-                    Expr::InList { e: Box::new(coerce(x, t)?), list, negated: *negated }
+                    in_list(coerce(x, t)?, list, t, *negated)?
                 }
             }
             E::Exists { subquery, negated } => {
@@ -368,17 +368,32 @@ impl Binder<'_> {
                 for it in list.iter() {
                     self.note_param(it, x.ty());
                 }
+                // Charged before it is built: a list of a million items is ~100 MB of bound
+                // expressions (the statement's text was a tenth of it).
+                crate::query::guard::charge(list.len().saturating_mul(std::mem::size_of::<Expr>()))?;
                 let mut items = Vec::with_capacity(list.len());
-                let tys: Vec<SqlType> = std::iter::once(x.ty()).collect();
-                for it in list {
-                    let b = self.bind_expr(it, scope, agg)?;
+                let mut all = vec![x.ty()];
+                for (k, it) in list.iter().enumerate() {
+                    let b = match every(k).and_then(|_| self.bind_expr(it, scope, agg)) {
+                        Ok(b) => b,
+                        Err(e) => return Err(free_list(items, e)),
+                    };
+                    if !all.contains(&b.ty()) {
+                        all.push(b.ty());
+                    }
                     items.push(b);
                 }
-                let mut all = tys;
-                all.extend(items.iter().map(|i| i.ty()));
-                let ty = func::common_type(&all).ok_or_else(|| SqlError::mismatch("IN types cannot be matched"))?;
-                let items = items.into_iter().map(|i| coerce(i, ty)).collect::<SqlResult<Vec<_>>>()?;
-                Expr::InList { e: Box::new(coerce(x, ty)?), list: items, negated: *negated }
+                let Some(ty) = func::common_type(&all) else {
+                    return Err(free_list(items, SqlError::mismatch("IN types cannot be matched")));
+                };
+                let mut coerced = Vec::with_capacity(items.len());
+                for (k, i) in items.into_iter().enumerate() {
+                    match every(k).and_then(|_| coerce(i, ty)) {
+                        Ok(c) => coerced.push(c),
+                        Err(e) => return Err(free_list(coerced, e)),
+                    }
+                }
+                in_list(coerce(x, ty)?, coerced, ty, *negated)?
             }
             E::Like { negated, expr, pattern, any: false, .. }
             | E::ILike { negated, expr, pattern, any: false, .. } => {
@@ -794,4 +809,30 @@ pub(super) fn ident_parts(e: &ast::Expr) -> Vec<String> {
         ast::Expr::CompoundIdentifier(v) => v.iter().map(ident_name).collect(),
         _ => Vec::new(),
     }
+}
+
+/// `x IN (items)`, items coerced to `ty`: a long list of literals becomes their hash set, built
+/// here once ([`crate::query::expr::LitSet`]); anything else is compared item by item.
+fn in_list(x: Expr, items: Vec<Expr>, ty: SqlType, negated: bool) -> SqlResult<Expr> {
+    if items.len() >= crate::query::expr::MIN_SET {
+        return Ok(match crate::query::expr::LitSet::of(items, ty)? {
+            Ok(set) => Expr::InSet { e: Box::new(x), set: std::sync::Arc::new(set), negated },
+            Err(list) => Expr::InList { e: Box::new(x), list, negated },
+        });
+    }
+    Ok(Expr::InList { e: Box::new(x), list: items, negated })
+}
+
+/// Cancel checked every 4,096 items of a list.
+fn every(k: usize) -> SqlResult<()> {
+    if k % 4096 == 4095 { guard::check() } else { Ok(()) }
+}
+
+/// Frees a long list's bound items on another thread (a million text literals take ~50 ms to
+/// free, which the answer does not wait for); passes `then` on.
+fn free_list<T>(items: Vec<Expr>, then: T) -> T {
+    if items.len() >= crate::query::expr::FREE_ELSEWHERE {
+        guard::free_elsewhere(items);
+    }
+    then
 }
