@@ -746,6 +746,8 @@ fn top_n_over_morsels_on_several_threads_keeps_ties_in_scan_order() {
         ("i, k", "", 20, 100),
         ("k DESC, x", "WHERE i > 50", 30, 7),
         ("abs(x - 20) + i", "WHERE x IS NOT NULL", 25, 0),
+        ("x, i", "", 30, 0),
+        ("time DESC", "", 10, 0),
     ] {
         let cols = if filter.contains("JOIN") { "k, x, i, time, w" } else { "k, x, i, time" };
         let top = format!("SELECT {cols} FROM d {filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}");
@@ -760,6 +762,40 @@ fn top_n_over_morsels_on_several_threads_keeps_ties_in_scan_order() {
                 "{p:#?}"
             );
         }
+    }
+    // On one thread (a table is not a datastore), batches after the first cuts are filtered
+    // by the last kept row's first key: doubles with NaN, -0 and NULLs (NaN only in the second
+    // 64k-row batch: the first batch's cutoff must let them in), text, times.
+    rows(&mut s, "CREATE TABLE f (v DOUBLE PRECISION, n BIGINT)");
+    let fs: Vec<String> = (0..100_000)
+        .map(|r| {
+            let v = match r % 7 {
+                0 if r >= 70_000 => "'NaN'::float8".to_string(),
+                0 => "'-Infinity'::float8".to_string(),
+                1 => "'-0'::float8".to_string(),
+                2 => "0::float8".to_string(),
+                3 => "NULL::float8".to_string(),
+                4 => "'Infinity'::float8".to_string(),
+                _ => format!("{}::float8", (r * 7919) % 1000 - 500),
+            };
+            format!("({v}, {r})")
+        })
+        .collect();
+    for chunk in fs.chunks(10_000) {
+        rows(&mut s, &format!("INSERT INTO f VALUES {}", chunk.join(", ")));
+    }
+    for (order, limit) in
+        [("v", 20), ("v DESC", 20), ("v NULLS FIRST", 5), ("v DESC NULLS LAST", 30), ("v, n DESC", 7000)]
+    {
+        let top = format!("SELECT v, n FROM f ORDER BY {order} LIMIT {limit}");
+        let all = rows(&mut s, &format!("SELECT v, n FROM f ORDER BY {order}"));
+        assert_eq!(rows(&mut s, &top), all[..limit].to_vec(), "{top}");
+    }
+    let union = "(SELECT k, time FROM d WHERE i < 50 UNION ALL SELECT k, time FROM d WHERE i >= 50) u";
+    for order in ["k DESC", "k, time DESC", "time"] {
+        let top = format!("SELECT k, time FROM {union} ORDER BY {order} LIMIT 15");
+        let all = rows(&mut s, &format!("SELECT k, time FROM {union} ORDER BY {order}"));
+        assert_eq!(rows(&mut s, &top), all[..15].to_vec(), "{top}");
     }
     // Aggregates over a join on the morsels' threads, against one thread (string_agg cannot
     // be merged from parts, so its query runs on one).

@@ -155,6 +155,35 @@ impl Session {
         out
     }
 
+    /// The types of the columns an INSERT writes, in its column list's order (all of a table's
+    /// columns when it has none); `Unknown` for a datastore column not declared yet.
+    pub(crate) fn insert_target_types(&self, ins: &ast::Insert) -> Vec<SqlType> {
+        let name = ins.table.to_string().to_ascii_lowercase();
+        let cols: Vec<String> = ins.columns.iter().map(|c| c.to_string().to_ascii_lowercase()).collect();
+        if let Ok(t) = self.engine.table(&name) {
+            let all: Vec<(String, SqlType)> =
+                t.schema().columns.iter().map(|c| (c.name.clone(), type_of_oid(c.type_tag, c.data_type))).collect();
+            if cols.is_empty() {
+                all.iter().map(|c| c.1).collect()
+            } else {
+                cols.iter().map(|c| all.iter().find(|a| &a.0 == c).map_or(SqlType::Unknown, |a| a.1)).collect()
+            }
+        } else if let Ok(d) = self.engine.datastore(&name) {
+            let schema = d.schema();
+            cols.iter()
+                .map(|c| match c.as_str() {
+                    "time" => SqlType::TimestampTz,
+                    _ => schema
+                        .iter()
+                        .find(|f| &f.name == c)
+                        .map_or(SqlType::Unknown, |f| SqlType::of_storage(f.data_type)),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The types a statement's parameters take from their use, as PostgreSQL infers them for
     /// Describe: `col = $1` gives col's type, `$1::int8` int8, `INSERT INTO t VALUES ($1, …)`
     /// the target columns' types. `$n` absent from the map are left to the client (text).
@@ -167,34 +196,7 @@ impl Session {
                 let _ = b.bind_query(q);
             }
             ast::Statement::Insert(ins) => {
-                let name = ins.table.to_string().to_ascii_lowercase();
-                let cols: Vec<String> = ins.columns.iter().map(|c| c.to_string().to_ascii_lowercase()).collect();
-                let target_types: Vec<SqlType> = if let Ok(t) = self.engine.table(&name) {
-                    let all: Vec<(String, SqlType)> = t
-                        .schema()
-                        .columns
-                        .iter()
-                        .map(|c| (c.name.clone(), type_of_oid(c.type_tag, c.data_type)))
-                        .collect();
-                    if cols.is_empty() {
-                        all.iter().map(|c| c.1).collect()
-                    } else {
-                        cols.iter().map(|c| all.iter().find(|a| &a.0 == c).map_or(SqlType::Unknown, |a| a.1)).collect()
-                    }
-                } else if let Ok(d) = self.engine.datastore(&name) {
-                    let schema = d.schema();
-                    cols.iter()
-                        .map(|c| match c.as_str() {
-                            "time" => SqlType::TimestampTz,
-                            _ => schema
-                                .iter()
-                                .find(|f| &f.name == c)
-                                .map_or(SqlType::Unknown, |f| SqlType::of_storage(f.data_type)),
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
+                let target_types = self.insert_target_types(ins);
                 if let Some(src) = &ins.source {
                     if let ast::SetExpr::Values(v) = src.body.as_ref() {
                         for row in &v.rows {
@@ -825,5 +827,26 @@ mod tests {
         assert!(matches!(&out[0], Ok(Outcome::Done(t)) if t == "CREATE CHANNEL"));
         assert_eq!(out[1].as_ref().err().map(|e| e.sqlstate), Some("42P07"));
         assert_eq!(s.text_rows("SHOW CHANNELS").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn values_of_an_insert_take_their_target_columns_types() {
+        // As in PostgreSQL, each value is assigned its column's type: 'NaN' beside a 1 goes
+        // into a double precision column (the list's common type, integer, refused it).
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path());
+        s.text_rows("CREATE TABLE f (v DOUBLE PRECISION, n BIGINT, t TEXT)").unwrap();
+        s.text_rows("INSERT INTO f VALUES ('NaN', 0, 1), (1, '2', 'x')").unwrap();
+        s.text_rows("INSERT INTO f (n, v) VALUES (3, '-Infinity'), (4, 2.5)").unwrap();
+        let rows = s.text_rows("SELECT v, n, t FROM f ORDER BY n").unwrap();
+        let rows: Vec<Vec<String>> =
+            rows.into_iter().map(|r| r.into_iter().map(|v| v.unwrap_or_else(|| "NULL".into())).collect()).collect();
+        assert_eq!(rows, [["NaN", "0", "1"], ["1", "2", "x"], ["-Infinity", "3", "NULL"], ["2.5", "4", "NULL"]]);
+        // A value its column's type cannot hold is refused as PostgreSQL refuses it.
+        let e = s.text_rows("INSERT INTO f (n) VALUES ('abc'), (1)").unwrap_err();
+        assert_eq!(e.sqlstate, "22P02", "{}", e.message);
+        // Not through a subquery: there, VALUES has its own type (text), as in PostgreSQL.
+        let e = s.text_rows("INSERT INTO f SELECT * FROM (VALUES ('2', 5, 'y')) x").unwrap_err();
+        assert_eq!(e.sqlstate, "42804", "{}", e.message);
     }
 }

@@ -141,6 +141,9 @@ pub(crate) struct Binder<'a> {
     delta: RefCell<Option<DeltaWindow>>,
     /// The datastores read through the delta window.
     delta_reads: RefCell<Vec<String>>,
+    /// The target columns' types of the INSERT whose VALUES list is being bound: each value
+    /// takes its column's type, as PostgreSQL assigns a row's values (`Unknown`: no type).
+    insert_targets: RefCell<Option<Vec<SqlType>>>,
 }
 
 /// Rows whose `expr` (SQL over a datastore's columns) is in `[from, to)`, in microseconds
@@ -220,7 +223,14 @@ impl<'a> Binder<'a> {
             named_windows: Default::default(),
             delta: Default::default(),
             delta_reads: Default::default(),
+            insert_targets: Default::default(),
         }
+    }
+
+    /// The query bound next is an INSERT's VALUES list into columns of types `targets`.
+    pub(crate) fn with_insert_targets(self, targets: Vec<SqlType>) -> Binder<'a> {
+        *self.insert_targets.borrow_mut() = Some(targets);
+        self
     }
 
     /// Reads datasets from `datasets`.

@@ -22,7 +22,12 @@ impl Session {
     /// Evaluates the VALUES or SELECT source of an INSERT into one batch.
     pub(super) fn insert_source(&self, ins: &ast::Insert, params: &[Param]) -> SqlResult<(Vec<OutCol>, Batch)> {
         let q = ins.source.as_ref().ok_or_else(|| SqlError::unsupported("INSERT without VALUES or SELECT"))?;
-        let b = self.binder(params);
+        let mut b = self.binder(params);
+        // A VALUES list's values take their target columns' types (`'NaN'` into a double
+        // precision column beside a `1` is a double, not a failed integer).
+        if matches!(q.body.as_ref(), ast::SetExpr::Values(_)) && q.with.is_none() && q.order_by.is_none() {
+            b = b.with_insert_targets(self.insert_target_types(ins));
+        }
         let (plan, schema) = b.bind_query(q)?;
         let batches = run(&plan)?;
         Ok((schema.clone(), concat(batches, &schema)))

@@ -468,12 +468,17 @@ impl Binder<'_> {
         if rows.iter().any(|r| r.len() != width) {
             return Err(SqlError::syntax("VALUES lists must all be the same length"));
         }
+        // An INSERT's VALUES: each value is assigned its target column's type.
+        let targets = self.insert_targets.borrow_mut().take().filter(|t| t.len() == width);
         let mut cols = Vec::with_capacity(width);
         let mut schema = Vec::with_capacity(width);
         for c in 0..width {
             let tys: Vec<SqlType> = rows.iter().map(|r| r[c].ty()).collect();
             // An all-unknown column stays unknown, so INSERT can give it the target's type.
-            let ty = func::common_type(&tys).ok_or_else(|| SqlError::mismatch("VALUES types cannot be matched"))?;
+            let ty = match targets.as_ref().map(|t| t[c]).filter(|t| *t != SqlType::Unknown) {
+                Some(t) => t,
+                None => func::common_type(&tys).ok_or_else(|| SqlError::mismatch("VALUES types cannot be matched"))?,
+            };
             let vals = rows
                 .iter()
                 .map(|r| {
