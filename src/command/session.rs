@@ -133,14 +133,15 @@ impl Session {
     pub fn execute(&mut self, sql: &str) -> Vec<SqlResult<Outcome>> {
         let _stack = crate::query::guard::stack_base();
         // Parsed under the statement's limits: a cancel or statement_timeout reaches the
-        // reading of a long list of literals.
-        let stmts = match crate::query::guard::run_guarded(&self.statement_limits(), || parse(sql)) {
+        // reading of a long list of literals, and the first statement's time counts from here.
+        let limits = self.statement_limits();
+        let stmts = match crate::query::guard::run_guarded(&limits, || parse(sql)) {
             Ok(s) => s,
             Err(e) => return vec![Err(e)],
         };
         let mut out = Vec::with_capacity(stmts.len());
-        for s in &stmts {
-            let r = self.run(s, &[]);
+        for (i, s) in stmts.iter().enumerate() {
+            let r = if i == 0 { self.run_limited(s, &[], &limits) } else { self.run(s, &[]) };
             let failed = r.is_err();
             out.push(r);
             if failed {
@@ -318,8 +319,19 @@ impl Session {
 
     /// Runs one statement with text parameter values, under the session's query limits.
     pub fn run(&mut self, stmt: &Statement, params: &[Param]) -> SqlResult<Outcome> {
+        let limits = self.statement_limits();
+        self.run_limited(stmt, params, &limits)
+    }
+
+    /// [`Session::run`] under `limits` (a statement whose parse they already covered).
+    fn run_limited(
+        &mut self,
+        stmt: &Statement,
+        params: &[Param],
+        limits: &crate::query::guard::QueryLimits,
+    ) -> SqlResult<Outcome> {
         let _stack = crate::query::guard::stack_base();
-        crate::query::guard::run_guarded(&self.statement_limits(), || self.run_statement(stmt, params))
+        crate::query::guard::run_guarded(limits, || self.run_statement(stmt, params))
     }
 
     /// The session's query limits with the deadline `statement_timeout` sets from now.
