@@ -748,6 +748,8 @@ fn top_n_over_morsels_on_several_threads_keeps_ties_in_scan_order() {
         ("abs(x - 20) + i", "WHERE x IS NOT NULL", 25, 0),
         ("x, i", "", 30, 0),
         ("time DESC", "", 10, 0),
+        ("time", "WHERE i <> 7", 12, 0),
+        ("i DESC, time", "", 15, 0),
     ] {
         let cols = if filter.contains("JOIN") { "k, x, i, time, w" } else { "k, x, i, time" };
         let top = format!("SELECT {cols} FROM d {filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}");

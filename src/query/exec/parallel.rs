@@ -99,6 +99,7 @@ fn run_morsels<S: Sink + Send>(
     scan: &Plan,
     want: Option<StatsWanted<'_>>,
     top_n: bool,
+    cutoff: Option<&super::topn::SharedCutoff>,
     sink: &(dyn Fn(bool) -> S + Sync),
 ) -> SqlResult<Option<Vec<S>>> {
     let Plan::Scan { source: Source::Datastore(ds), schema, used, time_range, tags, ranges, stats } = scan else {
@@ -112,6 +113,7 @@ fn run_morsels<S: Sink + Send>(
     if let Some(want) = want {
         reader = reader.with_totals(want);
     }
+    reader.cutoff = cutoff;
     let morsels = reader.morsels()?;
     let workers = (*PARALLELISM).min(morsels.len()).max(1);
     stats.decoders.fetch_max(workers as u64, Ordering::Relaxed);
@@ -223,7 +225,7 @@ pub(super) fn aggregate(
         }
         g
     };
-    let Some(parts) = with_joins(&ops, |joins| run_morsels(&ops, joins, scan, want, false, &make))? else {
+    let Some(parts) = with_joins(&ops, |joins| run_morsels(&ops, joins, scan, want, false, None, &make))? else {
         return Ok(None);
     };
     let workers = parts.len();
@@ -262,11 +264,35 @@ pub(super) fn aggregate(
 pub(super) fn top_n(input: &Plan, keys: &[crate::query::plan::SortKey], keep: usize) -> SqlResult<Option<Batch>> {
     let Some((ops, scan)) = chain(input) else { return Ok(None) };
     let schema = input.schema();
-    let make = |_| super::topn::Kept::new(keys, keep, &schema);
-    let Some(parts) = with_joins(&ops, |joins| run_morsels(&ops, joins, scan, None, true, &make))? else {
+    // The first key, when it is a column of the scan: its cutoff passes blocks over.
+    let shared = keys.first().and_then(|k| {
+        let Expr::Col { idx, .. } = &k.expr else { return None };
+        scan_column(&ops, scan, *idx).map(|name| super::topn::SharedCutoff::new(&name, k))
+    });
+    let make = |_| super::topn::Kept::new(keys, keep, &schema).sharing(shared.as_ref());
+    let Some(parts) = with_joins(&ops, |joins| run_morsels(&ops, joins, scan, None, true, shared.as_ref(), &make))?
+    else {
         return Ok(None);
     };
     super::topn::Kept::merge(parts).map(Some)
+}
+
+/// The name of the scan's column that column `idx` of the output of `ops` (top down) is, when
+/// it is one: through filters, projections of a column, and a join's left side.
+fn scan_column(ops: &[&Plan], scan: &Plan, mut idx: usize) -> Option<String> {
+    for op in ops {
+        match op {
+            Plan::Filter { .. } => {}
+            Plan::Project { exprs, .. } => match exprs.get(idx)? {
+                Expr::Col { idx: j, .. } => idx = *j,
+                _ => return None,
+            },
+            Plan::Join { left, .. } if idx < left.schema().len() => {}
+            _ => return None,
+        }
+    }
+    let Plan::Scan { schema, .. } = scan else { return None };
+    schema.get(idx).map(|c| c.name.clone())
 }
 
 /// One thread's part: morsels taken in turn until none is left (or another thread failed),

@@ -190,6 +190,8 @@ pub(super) struct DatastoreReader<'a> {
     /// When set, blocks wholly inside `whole` (a time range) whose statistics cover these
     /// columns are not decoded: their statistics are added to the totals instead.
     totals: Option<StatsWanted<'a>>,
+    /// A top-N's cutoff: morsels' blocks wholly past it are not decoded.
+    pub(super) cutoff: Option<&'a super::topn::SharedCutoff>,
 }
 
 /// Which columns' statistics whole blocks are taken for, inside which time range, and where
@@ -441,6 +443,7 @@ impl<'a> DatastoreReader<'a> {
             next_mem: 0,
             pending: Default::default(),
             totals: None,
+            cutoff: None,
         }
     }
 
@@ -512,7 +515,7 @@ impl<'a> DatastoreReader<'a> {
                             let mut part = Vec::new();
                             scan_file(
                                 f, schema, storage, used, time_idx, dt_idx, range, ranges, allowed, stats, blocks,
-                                totals, &mut part,
+                                totals, &mut part, None,
                             )
                             .map(|_| part)
                         })
@@ -640,6 +643,7 @@ impl<'a> DatastoreReader<'a> {
                     blocks.clone(),
                     self.totals,
                     out,
+                    self.cutoff,
                 )
             }
             Morsel::Mem(i) => {
@@ -685,6 +689,7 @@ pub(super) fn scan_file(
     blocks: std::ops::Range<usize>,
     totals: Option<StatsWanted>,
     out: &mut Vec<Batch>,
+    cutoff: Option<&super::topn::SharedCutoff>,
 ) -> SqlResult<()> {
     let file_cols: Vec<Option<usize>> = storage.iter().map(|fl| f.meta.column_index(&fl.name)).collect();
     let time_file_col = f.meta.column_index("time");
@@ -728,7 +733,7 @@ pub(super) fn scan_file(
             }
             min > max || max < lo || min > hi
         });
-        if outside {
+        if outside || cutoff.is_some_and(|c| c.skips(f, b)) {
             stats.blocks_pruned.fetch_add(1, Ordering::Relaxed);
             continue;
         }
@@ -916,7 +921,7 @@ pub(super) fn last_per_series(
         // Blocks of this file decoded whole (the columns the query reads).
         let storage = &storage;
         let decode = |blocks: std::ops::Range<usize>, out: &mut Vec<Batch>| {
-            scan_file(f, schema, storage, used, time_idx, dt_idx, full, &[], None, stats, blocks, None, out)
+            scan_file(f, schema, storage, used, time_idx, dt_idx, full, &[], None, stats, blocks, None, out, None)
         };
         match last {
             None => {

@@ -40,16 +40,18 @@ enum Bound {
     Int(i64),
     Float(f64),
     Text(String),
+    /// The last row kept has a NULL key and NULLs come first: every value sorts after it.
+    Null,
 }
 
 impl Cutoff {
     /// The cutoff of `kept`, the best rows in order (`None` when the last one's first key is
-    /// NULL, or of a type compared otherwise, such as intervals).
+    /// a NULL sorted last, or of a type compared otherwise, such as intervals).
     fn of(kept: &Batch, key: &SortKey) -> SqlResult<Option<Cutoff>> {
         let Some(last) = kept.num_rows().checked_sub(1) else { return Ok(None) };
         let c = eval(&key.expr, &kept.take(&[last as u32]))?;
         if !c.is_valid(0) {
-            return Ok(None);
+            return Ok(key.nulls_first.then_some(Cutoff { bound: Bound::Null, desc: key.desc, nulls_first: true }));
         }
         let bound = match &c.values {
             Values::Int64(v) | Values::Timestamp(v) => Bound::Int(v[0]),
@@ -73,6 +75,7 @@ impl Cutoff {
             }
         };
         match (&self.bound, &c.values) {
+            (Bound::Null, _) => (0..n).for_each(|i| push(i, c.is_valid(i))),
             (Bound::Int(x), Values::Int64(v) | Values::Timestamp(v)) => {
                 for (i, y) in v.iter().enumerate() {
                     push(i, if c.is_valid(i) { after(y.cmp(x)) } else { !self.nulls_first });
@@ -108,6 +111,95 @@ impl Cutoff {
     }
 }
 
+/// A top-N's cutoff shared by the threads of a morsel pipeline and read by its datastore scan,
+/// when the first sort key is a numeric column of the scan: a block whose every row sorts
+/// after the tightest cutoff any thread has reached (by the block's min, max and NULL count)
+/// is not decoded. Any thread's cutoff bounds the whole answer: that thread alone has as many
+/// rows as are kept before it.
+pub(super) struct SharedCutoff {
+    /// The scan's column, by name (each file finds its own column).
+    name: String,
+    desc: bool,
+    nulls_first: bool,
+    bound: std::sync::Mutex<Option<NumBound>>,
+}
+
+#[derive(Clone, Copy)]
+enum NumBound {
+    Int(i64),
+    Float(f64),
+    /// NULLs first, and enough of them kept: a block without NULLs is passed over.
+    Null,
+}
+
+impl SharedCutoff {
+    pub(super) fn new(name: &str, key: &SortKey) -> SharedCutoff {
+        SharedCutoff { name: name.to_string(), desc: key.desc, nulls_first: key.nulls_first, bound: Default::default() }
+    }
+
+    /// Takes `c` if it is tighter than the bound held.
+    fn publish(&self, c: &Cutoff) {
+        let new = match c.bound {
+            Bound::Int(x) => NumBound::Int(x),
+            Bound::Float(x) if !x.is_nan() => NumBound::Float(x),
+            Bound::Null => NumBound::Null,
+            _ => return,
+        };
+        let mut held = self.bound.lock().unwrap_or_else(|e| e.into_inner());
+        let tighter = match (*held, new) {
+            (None, _) | (Some(_), NumBound::Null) => true,
+            (Some(NumBound::Int(a)), NumBound::Int(b)) => {
+                if self.desc {
+                    b > a
+                } else {
+                    b < a
+                }
+            }
+            (Some(NumBound::Float(a)), NumBound::Float(b)) => {
+                if self.desc {
+                    b > a
+                } else {
+                    b < a
+                }
+            }
+            _ => false,
+        };
+        if tighter {
+            *held = Some(new);
+        }
+    }
+
+    /// Whether every row of block `b` of file `f` sorts after the bound.
+    pub(super) fn skips(&self, f: &crate::datastore::DsFile, b: usize) -> bool {
+        use crate::batch::DataType;
+        let Some(bound) = *self.bound.lock().unwrap_or_else(|e| e.into_inner()) else { return false };
+        let Some(cm) = f.meta.column_index(&self.name).map(|c| &f.meta.columns[c]) else { return false };
+        let bm = &cm.blocks[b];
+        if let NumBound::Null = bound {
+            return bm.null_count == 0;
+        }
+        if bm.null_count > 0 && self.nulls_first {
+            return false; // its NULLs come before every value
+        }
+        // Past the bound: below it descending, above it ascending (equal rows may tie in).
+        let past = |lo: f64, hi: f64, x: f64| if self.desc { hi < x } else { lo > x };
+        match (cm.data_type, bound) {
+            (DataType::Int64 | DataType::Timestamp, NumBound::Int(x)) => {
+                bm.min > bm.max || if self.desc { bm.max < x } else { bm.min > x }
+            }
+            (DataType::Float64, NumBound::Float(x)) => {
+                let (lo, hi) = (f64::from_bits(bm.min as u64), f64::from_bits(bm.max as u64));
+                // Min and max leave NaN out, and NaN sorts after every number: descending, a
+                // block is passed over only when its statistics say it holds none.
+                let no_nan =
+                    bm.stats.as_ref().is_some_and(|st| st.flags & crate::datastore::file::BlockStats::NAN == 0);
+                (!self.desc || no_nan) && (lo > hi || past(lo, hi, x))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The best rows a top-N has seen, each with its position in scan order in a last column, so
 /// that rows tying on every key come in scan order (as a stable sort puts them) also when
 /// several threads' rows are merged ([`super::parallel::top_n`]). Cut back to the best
@@ -122,13 +214,30 @@ pub(super) struct Kept<'q> {
     at: u64,
     base: usize,
     cutoff: Option<Cutoff>,
+    shared: Option<&'q SharedCutoff>,
 }
 
 impl<'q> Kept<'q> {
     pub(super) fn new(keys: &'q [SortKey], keep: usize, input: &[OutCol]) -> Kept<'q> {
         let mut schema = input.to_vec();
         schema.push(OutCol { name: "?position".into(), ty: SqlType::Int8 });
-        Kept { keys, keep, schema, held: Vec::new(), held_rows: 0, at: 0, base: guard::live(), cutoff: None }
+        Kept {
+            keys,
+            keep,
+            schema,
+            held: Vec::new(),
+            held_rows: 0,
+            at: 0,
+            base: guard::live(),
+            cutoff: None,
+            shared: None,
+        }
+    }
+
+    /// Publishes each cutoff to `shared` too (see [`SharedCutoff`]).
+    pub(super) fn sharing(mut self, shared: Option<&'q SharedCutoff>) -> Kept<'q> {
+        self.shared = shared;
+        self
     }
 
     fn cut(&mut self) -> SqlResult<()> {
@@ -140,6 +249,9 @@ impl<'q> Kept<'q> {
             && let Some(first) = self.keys.first()
         {
             self.cutoff = Cutoff::of(&kept, first)?;
+            if let (Some(shared), Some(c)) = (self.shared, &self.cutoff) {
+                shared.publish(c);
+            }
         }
         self.held.push(kept);
         guard::hold(self.base, guard::size_of(&self.held))
