@@ -748,7 +748,7 @@ pub(crate) fn scalar_cmp(a: &Scalar, b: &Scalar) -> Option<std::cmp::Ordering> {
         (S::Interval(x), S::Interval(y)) => Some(x.approx_micros().cmp(&y.approx_micros())),
         _ => {
             let (x, y) = (f64_of(a)?, f64_of(b)?);
-            Some(x.partial_cmp(&y).unwrap_or_else(|| x.is_nan().cmp(&y.is_nan())))
+            Some(crate::query::scalar::cmp_f64(x, y))
         }
     }
 }

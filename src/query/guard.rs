@@ -247,6 +247,11 @@ pub(crate) fn current_limits() -> Option<QueryLimits> {
     CURRENT.with(|c| c.borrow().as_ref().map(|cur| QueryLimits { line: cur.ticket.clone(), ..cur.limits.clone() }))
 }
 
+/// [`check`] at every 4,096th step `k` of a long loop (a no-op at the others).
+pub(crate) fn check_every(k: usize) -> SqlResult<()> {
+    if k % 4096 == 4095 { check() } else { Ok(()) }
+}
+
 /// Fails if the query was cancelled.
 pub(crate) fn check() -> SqlResult<()> {
     CURRENT.with(|c| match &*c.borrow() {

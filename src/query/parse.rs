@@ -413,9 +413,7 @@ pub(crate) fn put_back(stmt: &mut ast::Statement, lists: &mut LongLists) -> SqlR
                 Some(lits) => {
                     let mut items = Vec::with_capacity(lits.len());
                     for (n, lit) in lits.iter().enumerate() {
-                        if n % 4096 == 4095
-                            && let Err(e) = crate::query::guard::check()
-                        {
+                        if let Err(e) = crate::query::guard::check_every(n) {
                             crate::query::guard::free_elsewhere(items);
                             return std::ops::ControlFlow::Break(e);
                         }

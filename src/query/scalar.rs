@@ -110,6 +110,12 @@ impl Scalar {
     }
 }
 
+/// Two doubles in PostgreSQL's order: NaN above every number and equal to itself, -0 equal
+/// to 0.
+pub fn cmp_f64(a: f64, b: f64) -> std::cmp::Ordering {
+    a.partial_cmp(&b).unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()))
+}
+
 /// Numeric output of a value held as a double: plain decimal notation, at most 15 significant
 /// digits (what a double carries reliably), never exponent notation.
 pub fn format_numeric(f: f64) -> String {

@@ -23,7 +23,7 @@ pub(super) fn percentile_floats(vals: &[f64], fraction: &Scalar, call: &AggCall)
     if n == 0 {
         return Ok(Scalar::Null);
     }
-    let order = |a: &f64, b: &f64| a.partial_cmp(b).unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()));
+    let order = |a: &f64, b: &f64| crate::query::scalar::cmp_f64(*a, *b);
     let desc = matches!(call.func, AggFunc::PercentileCont { desc: true } | AggFunc::PercentileDisc { desc: true });
     let mut v = vals.to_vec();
     // The k-th value (from 0) in the asked order.

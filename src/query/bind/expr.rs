@@ -374,7 +374,7 @@ impl Binder<'_> {
                 let mut items = Vec::with_capacity(list.len());
                 let mut all = vec![x.ty()];
                 for (k, it) in list.iter().enumerate() {
-                    let b = match every(k).and_then(|_| self.bind_expr(it, scope, agg)) {
+                    let b = match guard::check_every(k).and_then(|_| self.bind_expr(it, scope, agg)) {
                         Ok(b) => b,
                         Err(e) => return Err(free_list(items, e)),
                     };
@@ -388,7 +388,7 @@ impl Binder<'_> {
                 };
                 let mut coerced = Vec::with_capacity(items.len());
                 for (k, i) in items.into_iter().enumerate() {
-                    match every(k).and_then(|_| coerce(i, ty)) {
+                    match guard::check_every(k).and_then(|_| coerce(i, ty)) {
                         Ok(c) => coerced.push(c),
                         Err(e) => return Err(free_list(coerced, e)),
                     }
@@ -821,11 +821,6 @@ fn in_list(x: Expr, items: Vec<Expr>, ty: SqlType, negated: bool) -> SqlResult<E
         });
     }
     Ok(Expr::InList { e: Box::new(x), list: items, negated })
-}
-
-/// Cancel checked every 4,096 items of a list.
-fn every(k: usize) -> SqlResult<()> {
-    if k % 4096 == 4095 { guard::check() } else { Ok(()) }
 }
 
 /// Frees a long list's bound items on another thread (a million text literals take ~50 ms to

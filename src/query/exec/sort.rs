@@ -22,7 +22,7 @@ pub(super) fn cmp_values(c: &Column, ty: SqlType, a: usize, b: usize) -> std::cm
     use std::cmp::Ordering;
     match &c.values {
         Values::Int64(v) | Values::Timestamp(v) => v[a].cmp(&v[b]),
-        Values::Float64(v) => v[a].partial_cmp(&v[b]).unwrap_or_else(|| v[a].is_nan().cmp(&v[b].is_nan())),
+        Values::Float64(v) => crate::query::scalar::cmp_f64(v[a], v[b]),
         Values::Text(_) if ty == SqlType::Interval => {
             scalar_cmp(&Scalar::from_column(c, ty, a), &Scalar::from_column(c, ty, b)).unwrap_or(Ordering::Equal)
         }

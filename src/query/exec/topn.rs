@@ -83,9 +83,11 @@ impl Cutoff {
             }
             (Bound::Float(x), Values::Float64(v)) => {
                 // As the sort compares doubles: -0 equals 0, NaN after every number.
-                let cmp = |y: f64| y.partial_cmp(x).unwrap_or_else(|| y.is_nan().cmp(&x.is_nan()));
                 for (i, &y) in v.iter().enumerate() {
-                    push(i, if c.is_valid(i) { after(cmp(y)) } else { !self.nulls_first });
+                    push(
+                        i,
+                        if c.is_valid(i) { after(crate::query::scalar::cmp_f64(y, *x)) } else { !self.nulls_first },
+                    );
                 }
             }
             (Bound::Text(x), Values::Text(v)) => {
@@ -181,11 +183,9 @@ impl SharedCutoff {
         if bm.null_count > 0 && self.nulls_first {
             return false; // its NULLs come before every value
         }
-        // Past the bound: below it descending, above it ascending (equal rows may tie in).
-        let past = |lo: f64, hi: f64, x: f64| if self.desc { hi < x } else { lo > x };
         match (cm.data_type, bound) {
             (DataType::Int64 | DataType::Timestamp, NumBound::Int(x)) => {
-                bm.min > bm.max || if self.desc { bm.max < x } else { bm.min > x }
+                bm.min > bm.max || past(self.desc, bm.min, bm.max, x)
             }
             (DataType::Float64, NumBound::Float(x)) => {
                 let (lo, hi) = (f64::from_bits(bm.min as u64), f64::from_bits(bm.max as u64));
@@ -193,11 +193,17 @@ impl SharedCutoff {
                 // block is passed over only when its statistics say it holds none.
                 let no_nan =
                     bm.stats.as_ref().is_some_and(|st| st.flags & crate::datastore::file::BlockStats::NAN == 0);
-                (!self.desc || no_nan) && (lo > hi || past(lo, hi, x))
+                (!self.desc || no_nan) && (lo > hi || past(self.desc, lo, hi, x))
             }
             _ => false,
         }
     }
+}
+
+/// Whether a block of values in `[lo, hi]` is wholly past bound `x`: below it descending, above
+/// it ascending (values equal to it may tie in, so they are not past).
+fn past<T: PartialOrd>(desc: bool, lo: T, hi: T, x: T) -> bool {
+    if desc { hi < x } else { lo > x }
 }
 
 /// The best rows a top-N has seen, each with its position in scan order in a last column, so

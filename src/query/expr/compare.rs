@@ -34,7 +34,7 @@ pub(super) fn compare_const(
         (Values::Float64(a), Values::Float64(b)) => {
             let y = b[0];
             // PostgreSQL orders NaN above every number and equal to itself.
-            a.iter().map(|x| keep(x.partial_cmp(&y).unwrap_or_else(|| x.is_nan().cmp(&y.is_nan())))).collect()
+            a.iter().map(|&x| keep(crate::query::scalar::cmp_f64(x, y))).collect()
         }
         (Values::Text(a), Values::Text(b)) => {
             let y = b.get(0).as_bytes();
@@ -91,10 +91,7 @@ pub(super) fn compare(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlTyp
         (Values::Float64(_) | Values::Int64(_), Values::Float64(_) | Values::Int64(_)) => {
             let (a, b) = (as_f64(l), as_f64(r));
             // PostgreSQL orders NaN above every number and equal to itself.
-            a.iter()
-                .zip(b.iter())
-                .map(|(x, y)| keep(x.partial_cmp(y).unwrap_or_else(|| x.is_nan().cmp(&y.is_nan()))))
-                .collect()
+            a.iter().zip(b.iter()).map(|(&x, &y)| keep(crate::query::scalar::cmp_f64(x, y))).collect()
         }
         _ => {
             return Err(SqlError::undefined_function(&format!(

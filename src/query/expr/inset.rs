@@ -99,9 +99,7 @@ impl LitSet {
                 (Keys::Text(s), Scalar::Text(t)) => _ = s.insert(t),
                 _ => {}
             }
-            if k % 4096 == 4095
-                && let Err(e) = crate::query::guard::check()
-            {
+            if let Err(e) = crate::query::guard::check_every(k) {
                 crate::query::guard::free_elsewhere(rest);
                 return Err(e);
             }
