@@ -828,6 +828,58 @@ fn top_n_over_morsels_on_several_threads_keeps_ties_in_scan_order() {
 }
 
 #[test]
+fn top_n_passes_over_only_the_blocks_its_cutoff_puts_wholly_after_it() {
+    // Narrow blocks (256 rows, 8 per series) in one file, series in key order. The first
+    // series hold the highest values of `v` (the lowest of `i = -v`), so the rows a thread
+    // keeps first set a tight cutoff, and most later blocks lie wholly after it. But a few
+    // later blocks each hold one spike beyond every band: their min and max straddle the
+    // cutoff and they must be decoded. A block skipped by its wrong end (min for max), or a
+    // block whose max merely ties the cutoff (rows tying on the first key may win on the
+    // next), would lose those rows.
+    let (_dir, mut s) = session_with_blocks_of(256);
+    rows(&mut s, "CREATE DATASTORE d (k TEXT, v DOUBLE PRECISION, i BIGINT) WITH (series_key = 'k')");
+    let vals: Vec<String> = (0..40)
+        .flat_map(|j: i64| {
+            (0..2048).map(move |r: i64| {
+                let spike = j >= 10 && r == 300 + 40 * j;
+                // The last row of every fifth later series ties the first series' best band,
+                // later in time (and in a later series) than any of its rows.
+                let tie = j >= 10 && j % 5 == 0 && r == 2047;
+                let v = if spike {
+                    5000 + j
+                } else if tie {
+                    1006
+                } else {
+                    1000 - 10 * j + r % 7
+                };
+                format!("(to_timestamp({}), 'm{j:02}', {v}, {})", 1_767_225_600 + r, -v)
+            })
+        })
+        .collect();
+    for chunk in vals.chunks(8192) {
+        rows(&mut s, &format!("INSERT INTO d (time, k, v, i) VALUES {}", chunk.join(", ")));
+    }
+    s.engine().checkpoint().unwrap();
+    for (order, limit) in [
+        ("v DESC", 10),
+        ("v DESC, time DESC", 35),
+        ("i", 10),
+        ("i, k DESC", 33),
+        ("v DESC NULLS LAST", 12),
+        ("i DESC", 10),
+    ] {
+        let top = format!("SELECT k, v, i, time FROM d ORDER BY {order} LIMIT {limit}");
+        let all = rows(&mut s, &format!("SELECT k, v, i, time FROM d ORDER BY {order}"));
+        assert_eq!(rows(&mut s, &top), all[..limit].to_vec(), "{top}");
+    }
+    // The answer is the spikes, largest first: 30 of them, then the first series' top band.
+    let got = rows(&mut s, "SELECT v FROM d ORDER BY v DESC LIMIT 31");
+    assert_eq!(got[0][0], "5039");
+    assert_eq!(got[29][0], "5010");
+    assert_eq!(got[30][0], "1006");
+}
+
+#[test]
 fn aggregates_over_morsels_on_several_threads_answer_as_one_thread_does() {
     // 150,000 rows in files (several morsels of blocks) and the memtable: every aggregate
     // that can be computed in parts, grouped by the series, by a computed key, and not
