@@ -64,6 +64,12 @@ fn pipeline(c: &mut Criterion) {
     g.bench_function("seed-4-activities", |b| {
         b.iter(|| run_pipeline(&engine, &def, &mut PipelineState::new(&def.activities), black_box(&msgs)));
     });
+    // As a running pipeline does: the state (and the plans its activities were bound to)
+    // kept from batch to batch.
+    let mut kept = PipelineState::new(&def.activities);
+    g.bench_function("seed-4-activities-state-kept", |b| {
+        b.iter(|| run_pipeline(&engine, &def, &mut kept, black_box(&msgs)));
+    });
     // Fresh state each time, so DEDUPLICATE sees the same messages as new ones.
     g.bench_function("6-activities", |b| {
         b.iter(|| run_pipeline(&engine, &def6, &mut PipelineState::new(&def6.activities), black_box(&msgs)));

@@ -1,7 +1,8 @@
 //! Running a pipeline's activities over a decoded batch. Each activity is a query of the
 //! query engine over the batch so far (relation `__in`), so FILTER and MATH expressions are
 //! PostgreSQL expressions evaluated column-wise, and ENRICH is a hash join with the table as
-//! it is at that moment.
+//! it is at that moment. The queries are bound once per input schema ([`ActivityPlans`], kept
+//! in the pipeline's state) and run again over each batch of that schema.
 //!
 //! A batch an activity fails on (a type mismatch in one message, say) is run again one
 //! message at a time, so only the messages that fail go to `fleetdb.pipeline_errors`. A
@@ -104,9 +105,10 @@ pub fn check_activities(activities: &[Activity]) -> SqlResult<()> {
     Ok(())
 }
 
-/// The activity queries parsed so far, by text. An activity's text depends only on its
-/// definition and the batch's column names, so a pipeline parses it once per input schema;
-/// binding (with the batch's rows and the moment's `now()`) happens per batch.
+/// The activity queries parsed so far, by text (shared by every pipeline: an activity's text
+/// depends only on its definition and the batch's column names). A plan is bound from them once
+/// per input schema ([`ActivityPlans`]), or for every batch when it holds `now()` or a
+/// subquery's answer.
 static PARSED: std::sync::Mutex<Option<std::collections::HashMap<String, Arc<crate::query::ast::Query>>>> =
     std::sync::Mutex::new(None);
 
@@ -130,18 +132,88 @@ fn parsed(sql: &str) -> SqlResult<Arc<crate::query::ast::Query>> {
     Ok(q)
 }
 
-/// Runs `sql` over `input` as relation `__in`.
-fn query(engine: &Arc<Engine>, sql: &str, input: Arc<Batch>) -> SqlResult<Batch> {
-    let _stack = crate::query::guard::stack_base();
-    let q = parsed(sql)?;
-    let binder = Binder::new(engine, EvalCtx { now: now_micros() }, &[]);
-    let schema: Vec<OutCol> =
-        input.fields.iter().map(|f| OutCol { name: f.name.clone(), ty: SqlType::of_storage(f.data_type) }).collect();
-    binder.add_shared_relation("__in", schema, input);
-    let (plan, schema) = binder.bind_query(&q)?;
-    let out = concat(run(&plan)?, &schema);
-    let fields = schema.iter().zip(&out.columns).map(|(s, c)| Field::new(&s.name, c.data_type())).collect();
-    Ok(Batch { fields, columns: out.columns })
+/// Activity plans (FILTER, MATH, ENRICH) bound once per input schema and run again for each
+/// batch that has it: a batch's rows go into the plan's input slot. A plan is bound again when
+/// a batch brings another schema or an ENRICH table changed (dropped and made again, altered);
+/// one that bound a constant of its moment (`now()`, a subquery's answer) is bound for every
+/// batch, as before.
+#[derive(Default)]
+pub struct ActivityPlans {
+    /// By activity query: the schemas it was bound for, most recent last.
+    by_query: std::collections::HashMap<String, Vec<(String, Bound)>>,
+}
+
+/// A bound activity query and the slot its input rows go into.
+struct Bound {
+    plan: crate::query::plan::Plan,
+    schema: Vec<OutCol>,
+    input: Arc<crate::query::plan::InputSlot>,
+}
+
+/// Schemas kept per activity query: messages with and without an optional attribute alternate
+/// between two, rarely more.
+const SCHEMAS_KEPT: usize = 4;
+
+/// Activity queries kept; past it the plans start over.
+const QUERIES_KEPT: usize = 256;
+
+impl Bound {
+    fn run(&self, input: Arc<Batch>) -> SqlResult<Batch> {
+        self.input.set(Some(input));
+        let out = run(&self.plan);
+        self.input.set(None);
+        let out = concat(out?, &self.schema);
+        let fields = self.schema.iter().zip(&out.columns).map(|(s, c)| Field::new(&s.name, c.data_type())).collect();
+        Ok(Batch { fields, columns: out.columns })
+    }
+}
+
+impl ActivityPlans {
+    /// How many plans are held.
+    pub fn len(&self) -> usize {
+        self.by_query.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs `sql` over `input` as relation `__in`, with the plan bound for `input`'s schema and
+    /// `also` (what else the plan depends on: an ENRICH table's identity and columns).
+    fn run(&mut self, engine: &Arc<Engine>, sql: &str, also: &str, input: Arc<Batch>) -> SqlResult<Batch> {
+        let _stack = crate::query::guard::stack_base();
+        let mut key = String::from(also);
+        for f in &input.fields {
+            key.push_str(&f.name);
+            key.push(char::from(b'0' + f.data_type as u8));
+            key.push('\0');
+        }
+        if let Some(b) = self.by_query.get(sql).and_then(|v| v.iter().find(|(k, _)| *k == key)) {
+            return b.1.run(input);
+        }
+        let q = parsed(sql)?;
+        let binder = Binder::new(engine, EvalCtx { now: now_micros() }, &[]);
+        let schema: Vec<OutCol> = input
+            .fields
+            .iter()
+            .map(|f| OutCol { name: f.name.clone(), ty: SqlType::of_storage(f.data_type) })
+            .collect();
+        let slot = binder.add_input_relation("__in", schema);
+        let (plan, schema) = binder.bind_query(&q)?;
+        let bound = Bound { plan, schema, input: slot };
+        let out = bound.run(input);
+        if !binder.bound_the_moment() {
+            if self.by_query.len() >= QUERIES_KEPT && !self.by_query.contains_key(sql) {
+                self.by_query.clear();
+            }
+            let kept = self.by_query.entry(sql.to_string()).or_default();
+            if kept.len() >= SCHEMAS_KEPT {
+                kept.remove(0);
+            }
+            kept.push((key, bound));
+        }
+        out
+    }
 }
 
 /// The index of the batch's column named `name`: exactly, else ignoring case.
@@ -163,15 +235,17 @@ fn select_list(cols: impl Iterator<Item = String>) -> String {
     cols.map(|c| quote(&c)).collect::<Vec<_>>().join(", ")
 }
 
-/// The query that runs `a` over `b`, or `None` when the activity leaves the batch as it is.
-fn activity_sql(engine: &Arc<Engine>, a: &Activity, b: &Batch) -> SqlResult<Option<String>> {
+/// The query that runs `a` over `b` and what else its plan depends on besides `b`'s schema
+/// (an ENRICH table: its identity and columns), or `None` when the activity leaves the batch
+/// as it is.
+fn activity_sql(engine: &Arc<Engine>, a: &Activity, b: &Batch) -> SqlResult<Option<(String, String)>> {
     let names = || b.fields.iter().map(|f| f.name.clone());
     Ok(Some(match a {
-        Activity::Filter(e) => format!("SELECT * FROM __in WHERE {e}"),
+        Activity::Filter(e) => (format!("SELECT * FROM __in WHERE {e}"), String::new()),
         Activity::Math { name, expr } => {
             let target = find_name(b, name).unwrap_or_else(|| name.clone());
             let rest = select_list(names().filter(|c| *c != target));
-            format!("SELECT {rest}, ({expr}) AS {} FROM __in", quote(&target))
+            (format!("SELECT {rest}, ({expr}) AS {} FROM __in", quote(&target)), String::new())
         }
         Activity::AddAttributes(_)
         | Activity::RemoveAttributes(_)
@@ -193,13 +267,18 @@ fn activity_sql(engine: &Arc<Engine>, a: &Activity, b: &Batch) -> SqlResult<Opti
             };
             let rest = names().filter(|c| !added.contains(c)).map(|c| format!("m.{}", quote(&c)));
             let adds = added.iter().map(|c| format!("t.{}", quote(c)));
-            format!(
+            let mut also = format!("{:p}\0", Arc::as_ptr(&t));
+            for c in &schema.columns {
+                also += &format!("{}\0{}\0{}\0", c.name, c.type_tag, c.data_type as u8);
+            }
+            let sql = format!(
                 "SELECT {} FROM __in m LEFT JOIN {} t ON m.{}::text = t.{}::text",
                 rest.chain(adds).collect::<Vec<_>>().join(", "),
                 quote(table),
                 quote(&key),
                 quote(column)
-            )
+            );
+            (sql, also)
         }
     }))
 }
@@ -240,13 +319,18 @@ fn move_attributes(a: &Activity, mut b: Batch) -> Batch {
 /// Runs FILTER, MATH or ENRICH over `b`; `None` when it leaves the batch as it is. Attributes
 /// an expression names but no message has are NULL: numbers, or text where the expression
 /// needs text.
-fn run_activity(engine: &Arc<Engine>, a: &Activity, mut b: Arc<Batch>) -> SqlResult<Option<Batch>> {
+fn run_activity(
+    engine: &Arc<Engine>,
+    plans: &mut ActivityPlans,
+    a: &Activity,
+    mut b: Arc<Batch>,
+) -> SqlResult<Option<Batch>> {
     let mut added: Vec<String> = Vec::new();
     let mut as_text = false;
     for _ in 0..32 {
-        let Some(sql) = activity_sql(engine, a, &b)? else { return Ok(None) };
+        let Some((sql, also)) = activity_sql(engine, a, &b)? else { return Ok(None) };
         let missing_ok = matches!(a, Activity::Filter(_) | Activity::Math { .. });
-        match query(engine, &sql, b.clone()) {
+        match plans.run(engine, &sql, &also, b.clone()) {
             Err(e) if e.sqlstate == "42703" && missing_ok => {
                 let Some(name) = e.message.split('"').nth(1).filter(|n| b.column_index(n).is_none()) else {
                     return Err(e);
@@ -353,7 +437,7 @@ pub fn run_activities(
             continue;
         }
         let shared = Arc::new(b);
-        b = match run_activity(engine, a, shared.clone()) {
+        b = match run_activity(engine, &mut state.plans, a, shared.clone()) {
             Ok(Some(out)) => out,
             Ok(None) => Arc::unwrap_or_clone(shared),
             Err(_) => {
@@ -361,7 +445,7 @@ pub fn run_activities(
                 let b = Arc::unwrap_or_clone(shared);
                 let mut outs = Vec::new();
                 for i in 0..b.num_rows() {
-                    match one_message(engine, a, b.take(&[i as u32])) {
+                    match one_message(engine, &mut state.plans, a, b.take(&[i as u32])) {
                         Ok(o) => outs.push(o),
                         Err(e) => failures.push(failure(&b, i, k, a, &e)),
                     }
@@ -400,13 +484,13 @@ fn run_stateful(
     }
 }
 
-fn one_message(engine: &Arc<Engine>, a: &Activity, one: Batch) -> SqlResult<Batch> {
+fn one_message(engine: &Arc<Engine>, plans: &mut ActivityPlans, a: &Activity, one: Batch) -> SqlResult<Batch> {
     let one = Arc::new(one);
     let unchanged = |r: Option<Batch>, input: &Arc<Batch>| r.unwrap_or_else(|| input.as_ref().clone());
-    match run_activity(engine, a, one.clone()) {
+    match run_activity(engine, plans, a, one.clone()) {
         Ok(o) => Ok(unchanged(o, &one)),
         Err(e) => match coerce_numeric_strings(&one).map(Arc::new) {
-            Some(c) => run_activity(engine, a, c.clone()).map(|o| unchanged(o, &c)).map_err(|_| e),
+            Some(c) => run_activity(engine, plans, a, c.clone()).map(|o| unchanged(o, &c)).map_err(|_| e),
             None => Err(e),
         },
     }
@@ -758,6 +842,86 @@ mod tests {
             let failures: Vec<(usize, &str)> = out.failures.iter().map(|f| (f.message, f.activity.as_str())).collect();
             assert_eq!(failures, want_failures.to_vec(), "{activities}");
         }
+    }
+
+    /// Rows of `out` as JSON, without time and lineage, sorted.
+    fn json_rows(out: &Output) -> Vec<String> {
+        let mut b = out.rows.clone();
+        b.fields.drain(..3);
+        b.columns.drain(..3);
+        let mut rows: Vec<String> = (0..b.num_rows()).map(|i| decode::row_json(&b, i)).collect();
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn activity_plans_are_bound_once_per_schema_and_run_again_on_later_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _) = crate::engine::Engine::open(dir.path(), EngineConfig::default()).unwrap();
+        let mut session = Session::new(crate::command::Services::of(&engine).unwrap());
+        let mut sql = |q: &str| {
+            for stmt in parse(q).unwrap() {
+                session.run(&stmt, &[]).unwrap();
+            }
+        };
+        sql("CREATE TABLE machines (machine_id TEXT PRIMARY KEY, model_type TEXT); \
+             INSERT INTO machines VALUES ('M-1', 'press'), ('M-2', 'lathe')");
+        let d = def("FILTER v > 0 MATH w = v * 2 ENRICH FROM machines ON machine_id", "");
+        let mut st = PipelineState::new(&d.activities);
+        let run = |st: &mut PipelineState, input: &[&str]| json_rows(&run_pipeline(&engine, &d, st, &messages(input)));
+        assert_eq!(
+            run(&mut st, &[r#"{"machine_id": "M-1", "v": 1}"#, r#"{"machine_id": "M-2", "v": -1}"#]),
+            [r#"{"machine_id": "M-1", "v": 1, "w": 2, "model_type": "press"}"#]
+        );
+        assert_eq!(st.plans.len(), 3, "one plan per activity");
+        // The same schema: the plans run again over the new rows.
+        assert_eq!(
+            run(&mut st, &[r#"{"machine_id": "M-2", "v": 5}"#, r#"{"machine_id": "M-1", "v": 0}"#]),
+            [r#"{"machine_id": "M-2", "v": 5, "w": 10, "model_type": "lathe"}"#]
+        );
+        assert_eq!(st.plans.len(), 3);
+        // ENRICH reads the table as it is when the batch runs.
+        sql("UPDATE machines SET model_type = 'mill' WHERE machine_id = 'M-2'");
+        assert_eq!(
+            run(&mut st, &[r#"{"machine_id": "M-2", "v": 3}"#]),
+            [r#"{"machine_id": "M-2", "v": 3, "w": 6, "model_type": "mill"}"#]
+        );
+        assert_eq!(st.plans.len(), 3);
+        // Another schema (an attribute more): bound for it too, the first kept.
+        assert_eq!(
+            run(&mut st, &[r#"{"machine_id": "M-1", "v": 2, "x": "a"}"#]),
+            [r#"{"machine_id": "M-1", "v": 2, "x": "a", "w": 4, "model_type": "press"}"#]
+        );
+        assert_eq!(st.plans.len(), 6);
+        // The table made again with other columns: ENRICH is bound again and adds them.
+        sql("DROP TABLE machines; CREATE TABLE machines (machine_id TEXT PRIMARY KEY, hall TEXT); \
+             INSERT INTO machines VALUES ('M-1', 'A')");
+        assert_eq!(
+            run(&mut st, &[r#"{"machine_id": "M-1", "v": 1}"#]),
+            [r#"{"machine_id": "M-1", "v": 1, "w": 2, "hall": "A"}"#]
+        );
+        sql("ALTER TABLE machines ADD COLUMN bay BIGINT; UPDATE machines SET bay = 4");
+        assert_eq!(
+            run(&mut st, &[r#"{"machine_id": "M-1", "v": 1}"#]),
+            [r#"{"machine_id": "M-1", "v": 1, "w": 2, "hall": "A", "bay": 4}"#]
+        );
+        // A subquery's answer and now() hold only for the batch they were bound for: such an
+        // activity is bound for every batch (and sees the table as it is then).
+        let d = def(
+            "FILTER machine_id IN (SELECT machine_id FROM machines WHERE bay = 4) FILTER v < extract(epoch from now())",
+            "",
+        );
+        let mut st = PipelineState::new(&d.activities);
+        let run = |st: &mut PipelineState, input: &[&str]| json_rows(&run_pipeline(&engine, &d, st, &messages(input)));
+        let batch = [
+            r#"{"machine_id": "M-1", "v": 1}"#,
+            r#"{"machine_id": "M-2", "v": 1}"#,
+            r#"{"machine_id": "M-1", "v": 1e12}"#,
+        ];
+        assert_eq!(run(&mut st, &batch), [r#"{"machine_id": "M-1", "v": 1}"#]);
+        sql("INSERT INTO machines VALUES ('M-2', 'B', 4)");
+        assert_eq!(run(&mut st, &batch).len(), 2);
+        assert_eq!(st.plans.len(), 0, "{:?}", st.plans.len());
     }
 
     #[test]

@@ -78,10 +78,31 @@ pub enum ActivityState {
     ZScore(FastMap<Option<String>, Window>),
 }
 
-/// The states of a pipeline's activities, each with the text of the activity it belongs to.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The states of a pipeline's activities, each with the text of the activity it belongs to,
+/// and the plans its activities were bound to (kept in memory only: a copy, a checkpoint or a
+/// state read back starts without them).
+#[derive(Default)]
 pub struct PipelineState {
     pub slots: Vec<(String, ActivityState)>,
+    pub(crate) plans: super::exec::ActivityPlans,
+}
+
+impl Clone for PipelineState {
+    fn clone(&self) -> Self {
+        PipelineState { slots: self.slots.clone(), plans: Default::default() }
+    }
+}
+
+impl PartialEq for PipelineState {
+    fn eq(&self, other: &Self) -> bool {
+        self.slots == other.slots
+    }
+}
+
+impl std::fmt::Debug for PipelineState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineState").field("slots", &self.slots).finish_non_exhaustive()
+    }
 }
 
 fn fresh(a: &Activity) -> ActivityState {
@@ -113,7 +134,7 @@ impl PipelineState {
                 (text, st)
             })
             .collect();
-        PipelineState { slots }
+        PipelineState { slots, plans: Default::default() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -241,7 +262,7 @@ impl PipelineState {
             };
             slots.push((t, st));
         }
-        Some(PipelineState { slots })
+        Some(PipelineState { slots, plans: Default::default() })
     }
 }
 

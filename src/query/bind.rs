@@ -13,7 +13,7 @@ use super::agg::AggCall;
 use super::error::{SqlError, SqlResult};
 use super::expr::{EvalCtx, Expr};
 use super::guard;
-use super::plan::{OutCol, Plan};
+use super::plan::{InputSlot, OutCol, Plan, Source};
 use super::scalar::{Param, Scalar};
 use super::types::SqlType;
 use super::window::WindowCall;
@@ -144,6 +144,10 @@ pub(crate) struct Binder<'a> {
     /// The target columns' types of the INSERT whose VALUES list is being bound: each value
     /// takes its column's type, as PostgreSQL assigns a row's values (`Unknown`: no type).
     insert_targets: RefCell<Option<Vec<SqlType>>>,
+    /// Whether the plan holds something true only of the moment it was bound: `now()`, an
+    /// uncorrelated subquery's answer, a correlated one's clock, a system view's or a
+    /// dataset's rows. Such a plan is not run again later (see [`Binder::bound_the_moment`]).
+    moment: std::cell::Cell<bool>,
 }
 
 /// Rows whose `expr` (SQL over a datastore's columns) is in `[from, to)`, in microseconds
@@ -224,7 +228,37 @@ impl<'a> Binder<'a> {
             delta: Default::default(),
             delta_reads: Default::default(),
             insert_targets: Default::default(),
+            moment: Default::default(),
         }
+    }
+
+    /// Whether what was bound holds a constant of the moment it was bound (`now()`, a
+    /// subquery's answer, a system view's rows): a plan that does may not be kept and run
+    /// again on later input; one that does not reads everything when it runs.
+    pub(crate) fn bound_the_moment(&self) -> bool {
+        self.moment.get()
+    }
+
+    /// Records that the plan being bound holds a constant of this moment.
+    pub(super) fn of_the_moment(&self) {
+        self.moment.set(true);
+    }
+
+    /// Makes relation `name` read the rows set into the returned slot when the plan runs, so
+    /// that the plan can run again over other rows of the same schema.
+    pub(crate) fn add_input_relation(&self, name: &str, schema: Vec<OutCol>) -> Arc<InputSlot> {
+        let slot = Arc::new(InputSlot::default());
+        let plan = Plan::Scan {
+            source: Source::Input(slot.clone()),
+            used: vec![true; schema.len()],
+            schema: schema.clone(),
+            time_range: (i64::MIN, i64::MAX),
+            tags: Vec::new(),
+            ranges: Vec::new(),
+            stats: Arc::new(super::plan::ScanStats::default()),
+        };
+        self.ctes.borrow_mut().insert(name.to_string(), (plan, schema));
+        slot
     }
 
     /// The query bound next is an INSERT's VALUES list into columns of types `targets`.

@@ -20,6 +20,28 @@ pub(crate) enum Source {
     Channel(Arc<Channel>),
     /// Rows computed at plan time (system views, VALUES).
     Rows(Arc<Batch>),
+    /// Rows set in before each run: a plan bound once over a slot runs again for each batch
+    /// put into it (a pipeline's activities).
+    Input(Arc<InputSlot>),
+}
+
+/// The rows a plan reads as [`Source::Input`], set before each run.
+#[derive(Default)]
+pub(crate) struct InputSlot(std::sync::Mutex<Option<Arc<Batch>>>);
+
+impl InputSlot {
+    /// The rows the next runs read (`None`: none, between runs).
+    pub(crate) fn set(&self, rows: Option<Arc<Batch>>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = rows;
+    }
+
+    pub(crate) fn get(&self) -> super::error::SqlResult<Arc<Batch>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| super::error::SqlError::new("XX000", "a plan over input rows ran with none set in"))
+    }
 }
 
 /// What a correlated subquery needs to be planned again for each outer row.
@@ -266,6 +288,7 @@ impl Plan {
                     Source::Table(t) => format!("Table Scan on {}", t.name()),
                     Source::Channel(c) => format!("Channel Scan on {}", c.name()),
                     Source::Rows(_) => "Values Scan".to_string(),
+                    Source::Input(_) => "Input Scan".to_string(),
                 };
                 let cols: Vec<&str> =
                     schema.iter().zip(used).filter(|(_, u)| **u).map(|(c, _)| c.name.as_str()).collect();

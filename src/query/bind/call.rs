@@ -73,9 +73,11 @@ impl Binder<'_> {
         let args = self.function_args(f, scope, agg)?;
         match name.as_str() {
             "now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp" | "localtimestamp" => {
+                self.of_the_moment();
                 return Ok(Expr::lit(Scalar::Time(self.ctx.now), SqlType::TimestampTz));
             }
             "current_date" => {
+                self.of_the_moment();
                 return Ok(Expr::lit(
                     Scalar::Time(self.ctx.now.div_euclid(crate::util::time::MICROS_PER_DAY)),
                     SqlType::Date,

@@ -107,6 +107,8 @@ impl Binder<'_> {
 
     /// `plan` with correlated subqueries' result columns appended.
     pub(super) fn apply_node(&self, plan: Plan, calls: Vec<ApplyCall>) -> Plan {
+        // Its subqueries are bound again for each outer row, with this moment's clock.
+        self.of_the_moment();
         let mut schema = plan.schema();
         for (k, c) in calls.iter().enumerate() {
             schema.push(OutCol { name: format!("subquery{k}"), ty: c.ty });
@@ -345,6 +347,7 @@ impl Binder<'_> {
                         Ok(r) => return Ok(if *negated { Expr::Not(Box::new(r)) } else { r }),
                         Err(p) => p,
                     };
+                self.of_the_moment();
                 let rows: usize = run(&plan)?.iter().map(|b| b.num_rows()).sum();
                 let _ = schema;
                 Expr::lit(Scalar::Bool((rows > 0) != *negated), SqlType::Bool)

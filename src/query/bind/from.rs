@@ -42,6 +42,7 @@ impl Binder<'_> {
                     c.name = ident_name(&name.name);
                 }
             }
+            self.of_the_moment();
             let plan = rows_scan(schema.clone(), Arc::new(batch));
             return Ok((plan, scope));
         }
@@ -175,6 +176,7 @@ impl Binder<'_> {
         };
         let cols = schema.iter().map(|c| ScopeCol::new(Some(qual.clone()), c.name.clone(), c.ty)).collect::<Vec<_>>();
         let n = cols.len();
+        self.of_the_moment();
         Ok((rows_scan(schema, Arc::new(batch)), Scope { cols, used: RefCell::new(vec![true; n]), time_col: None }))
     }
 
@@ -242,6 +244,7 @@ impl Binder<'_> {
                 };
                 let qual = alias.as_ref().map_or_else(|| "dataset_logs".to_string(), |a| ident_name(&a.name));
                 let cols = schema.iter().map(|c| ScopeCol::new(Some(qual.clone()), c.name.clone(), c.ty)).collect();
+                self.of_the_moment();
                 Ok((
                     rows_scan(schema, Arc::new(batch)),
                     Scope { cols, used: RefCell::new(vec![true; 3]), time_col: None },
@@ -442,6 +445,7 @@ impl Binder<'_> {
         if schema.len() != 1 {
             return Err(SqlError::syntax("subquery must return only one column"));
         }
+        self.of_the_moment();
         let b = concat(run(&plan)?, &schema);
         let ty = schema[0].ty;
         // A value per row, its text copied: charged before they are made.

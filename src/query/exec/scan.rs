@@ -108,6 +108,7 @@ pub(super) fn scan(
 ) -> SqlResult<Vec<Batch>> {
     match source {
         Source::Rows(b) => Ok(vec![b.as_ref().clone()]),
+        Source::Input(slot) => Ok(vec![slot.get()?.as_ref().clone()]),
         Source::Table(t) => {
             let rows = t.rows();
             if rows.fields.len() != schema.len()
