@@ -304,12 +304,43 @@ fn numerics_are_never_silently_rounded() {
         "SELECT '12345678901234567890.123'::numeric + 1",
         "SELECT 12345678901234567890",
         "SELECT 3.14159265358979323846",
+        // Would print as 0.3, and 2^60 as 1152921504606847000 (its double's shortest digits).
+        "SELECT 0.30000000000000004::numeric",
+        "SELECT 1152921504606846976::numeric",
+        // Results whose digits a double cannot keep: sums of bigint (numeric), their mean's
+        // whole part, arithmetic past 2^53 (also where the operands' doubles are not their
+        // decimals: 1152921504606850000 is held as 1152921504606850048).
+        "SELECT sum(x) FROM (VALUES (9007199254740993::bigint), (2::bigint)) t(x)",
+        "SELECT sum(x) FROM (VALUES (9223372036854775807::bigint), (1::bigint)) t(x)",
+        "SELECT avg(x) FROM (VALUES (9223372036854775807::bigint), (9223372036854775805::bigint)) t(x)",
+        "SELECT 1e20::numeric + 1",
+        "SELECT 9007199254740992::numeric + 1",
+        "SELECT 1073741824::numeric * 1073741824",
+        "SELECT 1e20::numeric / 3",
+        "SELECT 1152921504606850000::numeric + 1024",
     ] {
         assert_eq!(sqlstate(&db, sql), "22003", "{sql}");
     }
     assert_eq!(
         value(&db, "SELECT 0.1::numeric, 9007199254740992::numeric, -9223372036854775808"),
         "0.1|9007199254740992|-9223372036854775808"
+    );
+    // What it holds, it computes exactly: as PostgreSQL answers each (a double becomes numeric
+    // rounded to 15 significant digits, as in PostgreSQL).
+    assert_eq!(
+        value(
+            &db,
+            "SELECT 1e20::numeric * 10, 1e20::numeric - 1e20, 1e20::numeric / 4, 1e20::numeric % 7, \
+             4503599627370496::numeric * 2, 1152921504606850000::numeric + 1000000, \
+             1152921504606850000::numeric - 1152921504606840000::numeric, \
+             1152921504606846976::float8::numeric, 1765000000123456::float8::numeric"
+        ),
+        "1000000000000000000000|0|25000000000000000000|2|9007199254740992|1152921504607850000|10000|1152921504606850000|1765000000123460"
+    );
+    // (PostgreSQL writes the mean with its scale: 4503599627370496.0000.)
+    assert_eq!(
+        value(&db, "SELECT sum(x), avg(x) FROM (VALUES (4503599627370496::bigint), (4503599627370496::bigint)) t(x)"),
+        "9007199254740992|4503599627370496"
     );
     // -2147483648 is an integer, as in PostgreSQL (one literal, not a negated bigint).
     assert_eq!(sqlstate(&db, "SELECT -2147483648 - 1"), "22003");

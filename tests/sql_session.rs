@@ -442,7 +442,8 @@ fn whole_blocks_are_answered_from_their_statistics() {
                 (1, 5) => "'Infinity'".to_string(),
                 _ => format!("{}.25", i * 3 - 7 + k as i64),
             };
-            let n = if i == 4 { "NULL".to_string() } else { (i64::MAX / 16 - i * 1_000_003).to_string() };
+            // Large, but their sums (numeric) stay below 2^53, where a double holds every integer.
+            let n = if i == 4 { "NULL".to_string() } else { ((1i64 << 48) - i * 1_000_003).to_string() };
             let status = ["'run'", "'idle'", "NULL", "'run'", "'fault'"][(i as usize + k) % 5];
             vals.push(format!("('2026-01-01 00:{i:02}:00+00', '{m}', {v}, {n}, {status})"));
         }
@@ -499,8 +500,17 @@ fn whole_blocks_are_answered_from_their_statistics() {
         &mut s,
         "INSERT INTO big (time, v) VALUES ('2026-01-01 00:00:00+00', 1e308), ('2026-01-01 00:01:00+00', 1e308), ('2026-01-01 00:02:00+00', 1e308), ('2026-01-01 00:03:00+00', 1e308)",
     );
+    // As is a sum of bigint past what fleetdb's numeric (a double) holds exactly.
+    rows(&mut s, "CREATE DATASTORE huge (n BIGINT)");
+    rows(
+        &mut s,
+        "INSERT INTO huge (time, n) VALUES ('2026-01-01 00:00:00+00', 9223372036854775807), ('2026-01-01 00:01:00+00', 1)",
+    );
     s.engine().checkpoint().unwrap();
     assert_eq!(err(&mut s, "SELECT sum(v) FROM big").sqlstate, "22003");
+    assert_eq!(err(&mut s, "SELECT sum(n) FROM huge").sqlstate, "22003");
+    assert_eq!(err(&mut s, "SELECT sum(n) FROM (SELECT * FROM huge LIMIT 10) t").sqlstate, "22003");
+    assert!(plan(&mut s, "SELECT count(n) FROM huge").iter().any(|l| l.contains("blocks answered from statistics: 1")));
     assert!(plan(&mut s, "SELECT count(*) FROM big").iter().any(|l| l.contains("blocks answered from statistics: 1")));
 }
 

@@ -421,12 +421,19 @@ pub(crate) fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
     Ok(match acc {
         Acc::Count(c) => Scalar::Int(*c),
         Acc::SumInt(_, 0) => Scalar::Null,
-        Acc::SumInt(s, n) if call.func == AggFunc::Avg => Scalar::Float(*s as f64 / *n as f64),
+        Acc::SumInt(s, n) if call.func == AggFunc::Avg => {
+            // Whole part exactly, then the fraction: the mean's integer digits are right or
+            // the mean is refused.
+            let (q, r) = (s / *n as i128, s % *n as i128);
+            let whole = crate::query::scalar::numeric_of_int(q)
+                .map_err(|_| crate::query::scalar::numeric_inexact(&format!("average {q}.…")))?;
+            Scalar::Float(whole + r as f64 / *n as f64)
+        }
         Acc::SumInt(s, _) => {
             if call.ty == SqlType::Int8 {
                 Scalar::Int(i64::try_from(*s).map_err(|_| SqlError::out_of_range("bigint"))?)
             } else {
-                Scalar::Float(*s as f64)
+                Scalar::Float(crate::query::scalar::numeric_of_int(*s)?)
             }
         }
         Acc::Moments { n, mean, m2, sum } => {

@@ -11,7 +11,7 @@ use compare::{compare, compare_const};
 pub(crate) use inset::{FREE_ELSEWHERE, LitSet, MIN_SET};
 
 use super::error::{SqlError, SqlResult};
-use super::scalar::Scalar;
+use super::scalar::{Scalar, format_numeric};
 use super::types::SqlType;
 use crate::batch::{Batch, Bitmap, Column, StrVec, Values};
 
@@ -705,6 +705,13 @@ pub(crate) fn binary(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType
                 if ok && v[i].is_infinite() && x.is_finite() && y.is_finite() {
                     return Err(SqlError::new("22003", "value out of range: overflow"));
                 }
+                if ok
+                    && out == SqlType::Numeric
+                    && v[i].is_finite()
+                    && x.abs().max(y.abs()).max(v[i].abs()) >= super::scalar::EXACT_INT_LIMIT
+                {
+                    v[i] = numeric_exact(op, x, y, v[i])?;
+                }
             }
             Ok(Column::with_validity(Values::Float64(v), validity))
         }
@@ -725,6 +732,56 @@ pub(crate) fn binary(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType
             Err(SqlError::undefined_function(&format!("operator {} ({}, {})", op.symbol(), lt.pg_name(), rt.pg_name())))
         }
     }
+}
+
+/// Numeric `x op y` where a value reaches 2^53: there doubles are whole numbers 2 and more
+/// apart, and the decimal a double stands for (its shortest digits) may not be the double
+/// itself, so the double `r` the hardware rounded to may be wrong. The exact result is worked
+/// out on the operands' decimals in 128-bit integers: the double that stands for it, or 22003
+/// when none does.
+fn numeric_exact(op: BinOp, x: f64, y: f64, r: f64) -> SqlResult<f64> {
+    use super::scalar::numeric_decimal as dec;
+    let ((mx, ex), (my, ey)) = (dec(x), dec(y));
+    // Both mantissas at the smaller exponent, when they fit.
+    let aligned = || {
+        let e = ex.min(ey);
+        let scale = |m: i128, by: i32| 10i128.checked_pow(u32::try_from(by).ok()?).and_then(|p| m.checked_mul(p));
+        Some((scale(mx, ex - e)?, scale(my, ey - e)?, e))
+    };
+    let exact = match op {
+        BinOp::Add => aligned().and_then(|(a, b, e)| Some((a.checked_add(b)?, e))),
+        BinOp::Sub => aligned().and_then(|(a, b, e)| Some((a.checked_sub(b)?, e))),
+        BinOp::Mod => aligned().and_then(|(a, b, e)| Some((a.checked_rem(b)?, e))),
+        BinOp::Mul => mx.checked_mul(my).map(|m| (m, ex + ey)),
+        // The quotient is exact when it times the divisor is the dividend.
+        BinOp::Div => {
+            let (mr, er) = dec(r);
+            let back = mr.checked_mul(my).map(|m| normal(m, er + ey));
+            return if back == Some((mx, ex)) { Ok(r) } else { Err(inexact_op(op, x, y)) };
+        }
+        _ => return Ok(r),
+    };
+    let Some((m, e)) = exact.map(|(m, e)| normal(m, e)) else { return Err(inexact_op(op, x, y)) };
+    if (m, e) == dec(r) {
+        return Ok(r);
+    }
+    match format!("{m}e{e}").parse::<f64>() {
+        Ok(f) if f.is_finite() && dec(f) == (m, e) => Ok(f),
+        _ => Err(inexact_op(op, x, y)),
+    }
+}
+
+/// `m × 10^e` without trailing zeros in `m` (0 as `(0, 0)`).
+fn normal(mut m: i128, mut e: i32) -> (i128, i32) {
+    while m != 0 && m % 10 == 0 {
+        m /= 10;
+        e += 1;
+    }
+    if m == 0 { (0, 0) } else { (m, e) }
+}
+
+fn inexact_op(op: BinOp, x: f64, y: f64) -> SqlError {
+    super::scalar::numeric_inexact(&format!("result of {} {} {}", format_numeric(x), op.symbol(), format_numeric(y)))
 }
 
 /// A column as text (its PostgreSQL text form for non-text types).
@@ -796,6 +853,12 @@ pub(crate) fn cast_scalar(s: Scalar, from: SqlType, to: SqlType) -> SqlResult<Sc
                 return Err(SqlError::out_of_range(int_name(t)));
             }
             Scalar::Int(r as i64)
+        }
+        // A double becomes numeric rounded to 15 significant digits, as in PostgreSQL (below
+        // 1e15 the text form rounds so already; above, its integer digits show): refused when
+        // the rounded value is not a double either (past 2^53).
+        (Scalar::Float(f), T::Numeric) if f.is_finite() && f.abs() >= 1e15 => {
+            Scalar::Float(super::scalar::parse_numeric(&format!("{f:.14e}"))?)
         }
         (Scalar::Float(f), t) if t.is_numeric() => Scalar::Float(if t == T::Float4 { f as f32 as f64 } else { f }),
         (Scalar::Bool(b), t) if t.is_integer() => Scalar::Int(b as i64),

@@ -116,8 +116,10 @@ pub fn cmp_f64(a: f64, b: f64) -> std::cmp::Ordering {
     a.partial_cmp(&b).unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()))
 }
 
-/// Numeric output of a value held as a double: plain decimal notation, at most 15 significant
-/// digits (what a double carries reliably), never exponent notation.
+/// Numeric output of a value held as a double: plain decimal notation, never exponent
+/// notation; below 1e15 at most 15 significant digits (what a double carries reliably), from
+/// 1e15 on a whole number as its shortest round-trip digits (what a numeric literal, an exact
+/// sum or product of them, or a cast from a double made it; see [`parse_numeric`]).
 pub fn format_numeric(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
@@ -125,9 +127,54 @@ pub fn format_numeric(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
     }
+    if f.abs() >= 1e15 && f.fract() == 0.0 {
+        return format!("{f}");
+    }
     let digits = 15 - (f.abs().log10().floor() as i32 + 1);
     let s = format!("{:.*}", digits.clamp(0, 20) as usize, f);
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+}
+
+/// Integers from 2^53 on are not all doubles: past it a numeric result must be checked.
+pub const EXACT_INT_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+/// 22003 for a numeric result fleetdb's numeric (a double) cannot hold: its integer digits
+/// would not be the true ones.
+pub fn numeric_inexact(what: &str) -> SqlError {
+    SqlError::new(
+        "22003",
+        format!(
+            "numeric {what} cannot be held exactly: fleetdb's numeric is a double precision number (integers are exact up to 2^53, about 15 significant digits)"
+        ),
+    )
+    .with_hint("Cast to double precision to accept the rounding.")
+}
+
+/// `s` as a numeric, or 22003 when the numeric read from the double nearest it is not it.
+pub fn numeric_of_int(s: i128) -> SqlResult<f64> {
+    let f = s as f64;
+    if f.abs() >= EXACT_INT_LIMIT && format!("{f}") != s.to_string() {
+        return Err(numeric_inexact(&format!("value {s}")));
+    }
+    Ok(f)
+}
+
+/// The decimal value a numeric double stands for, `m × 10^e` with `m` free of trailing
+/// zeros: its shortest round-trip digits (at most 17).
+pub fn numeric_decimal(f: f64) -> (i128, i32) {
+    let text = format!("{f:e}");
+    let (mantissa, exp) = text.split_once('e').expect("exponent form");
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut m: i128 = format!("{int}{frac}").parse().expect("at most 17 digits");
+    let mut e = exp.parse::<i32>().expect("an exponent") - frac.len() as i32;
+    while m != 0 && m % 10 == 0 {
+        m /= 10;
+        e += 1;
+    }
+    if m == 0 {
+        e = 0;
+    }
+    (m, e)
 }
 
 /// Parses text as a value of `ty` (literals, COPY, text-format parameters).
@@ -181,11 +228,14 @@ pub fn parse_numeric(t: &str) -> SqlResult<f64> {
             ),
         ));
     }
-    // Exact enough when the double, written with as many significant digits as the text,
-    // is the text (0.1 stays 0.1; 2^63 is held exactly; 2^53 + 1 is not).
+    // Held when the double's shortest round-trip digits are the text's (0.1 stays 0.1; 2^53
+    // is held, 2^53 + 1 is not, nor 2^60 written out: its shortest digits are 1152921504606847e3),
+    // and when past 15 significant digits it is a whole number from 1e15 on, which
+    // `format_numeric` writes out whole.
     if f.is_finite()
         && let Some(want) = decimal_digits(t)
-        && decimal_digits(&format!("{:.*e}", want.0.len().max(1) - 1, f)) != Some(want)
+        && (decimal_digits(&format!("{f:e}")).as_ref() != Some(&want)
+            || (want.0.len() > 15 && !(f.abs() >= 1e15 && f.fract() == 0.0)))
     {
         return Err(SqlError::new(
             "22003",
@@ -598,11 +648,22 @@ mod numeric_tests {
             "0.000001234",
             "1e300",
             "0",
-            "9223372036854775808",
+            "1152921504606850000",
+            "1e20",
         ] {
             assert!(parse_numeric(ok).is_ok(), "{ok}");
+            assert_eq!(decimal_digits(&format_numeric(parse_numeric(ok).unwrap())), decimal_digits(ok), "{ok}");
         }
-        for bad in ["9007199254740993", "12345678901234567890.123", "3.14159265358979323846"] {
+        // 2^63 and 2^60 are doubles, but a double past 2^53 stands for its shortest digits
+        // (9223372036854776000): written out whole they are refused, not misprinted.
+        for bad in [
+            "9007199254740993",
+            "12345678901234567890.123",
+            "3.14159265358979323846",
+            "9223372036854775808",
+            "1152921504606846976",
+            "0.30000000000000004",
+        ] {
             assert_eq!(parse_numeric(bad).unwrap_err().sqlstate, "22003", "{bad}");
         }
         assert_eq!(decimal_digits("00120.0500"), Some((b"12005".to_vec(), 3)));
