@@ -24,7 +24,7 @@ type NodeTimes = Vec<(Duration, usize)>;
 /// batches of their left side) from the top down, and the datastore scan under them; `None`
 /// when `input` is not such a chain, or when the pipeline would run on one thread (the
 /// caller's single-threaded operators do then, without building a join's side twice).
-fn chain(input: &Plan) -> Option<(Vec<&Plan>, &Plan)> {
+pub(super) fn chain(input: &Plan) -> Option<(Vec<&Plan>, &Plan)> {
     if *PARALLELISM < 2 || guard::current_limits().is_none() {
         return None;
     }
@@ -45,7 +45,7 @@ fn chain(input: &Plan) -> Option<(Vec<&Plan>, &Plan)> {
 /// Builds the right side of every join among `ops` (on this thread, before the pipeline's
 /// threads start: they only probe it), then runs `f` with each op's index (`None` for the
 /// others).
-fn with_joins<R>(ops: &[&Plan], f: impl FnOnce(&[Option<Index<'_>>]) -> SqlResult<R>) -> SqlResult<R> {
+pub(super) fn with_joins<R>(ops: &[&Plan], f: impl FnOnce(&[Option<Index<'_>>]) -> SqlResult<R>) -> SqlResult<R> {
     let sides = ops
         .iter()
         .map(|op| match op {
@@ -93,13 +93,13 @@ impl Sink for Grouper<'_> {
 /// argument says whether there is more than one), and gives each thread's sink once every
 /// morsel is done; the first error stops every thread and is the answer. `want` makes the
 /// reader answer whole blocks from their statistics.
-fn run_morsels<S: Sink + Send>(
+pub(super) fn run_morsels<S: Sink + Send>(
     ops: &[&Plan],
     joins: &[Option<Index<'_>>],
     scan: &Plan,
     want: Option<StatsWanted<'_>>,
     top_n: bool,
-    cutoff: Option<&super::topn::SharedCutoff>,
+    cutoff: Option<&super::cutoff::SharedCutoff>,
     sink: &(dyn Fn(bool) -> S + Sync),
 ) -> SqlResult<Option<Vec<S>>> {
     let Plan::Scan { source: Source::Datastore(ds), schema, used, time_range, tags, ranges, stats } = scan else {
@@ -256,30 +256,9 @@ pub(super) fn aggregate(
     }
 }
 
-/// `ORDER BY keys LIMIT` over `input` on every core, when `input` is a datastore scan under
-/// filters and projections: each thread keeps the best rows of the morsels it reads (see
-/// [`super::topn::Kept`]), and the threads' rows are sorted together and cut. Rows that tie
-/// on every key come in scan order, as they do on one thread. `None` when `input` is not
-/// such a pipeline.
-pub(super) fn top_n(input: &Plan, keys: &[crate::query::plan::SortKey], keep: usize) -> SqlResult<Option<Batch>> {
-    let Some((ops, scan)) = chain(input) else { return Ok(None) };
-    let schema = input.schema();
-    // The first key, when it is a column of the scan: its cutoff passes blocks over.
-    let shared = keys.first().and_then(|k| {
-        let Expr::Col { idx, .. } = &k.expr else { return None };
-        scan_column(&ops, scan, *idx).map(|name| super::topn::SharedCutoff::new(&name, k))
-    });
-    let make = |_| super::topn::Kept::new(keys, keep, &schema).sharing(shared.as_ref());
-    let Some(parts) = with_joins(&ops, |joins| run_morsels(&ops, joins, scan, None, true, shared.as_ref(), &make))?
-    else {
-        return Ok(None);
-    };
-    super::topn::Kept::merge(parts).map(Some)
-}
-
 /// The name of the scan's column that column `idx` of the output of `ops` (top down) is, when
 /// it is one: through filters, projections of a column, and a join's left side.
-fn scan_column(ops: &[&Plan], scan: &Plan, mut idx: usize) -> Option<String> {
+pub(super) fn scan_column(ops: &[&Plan], scan: &Plan, mut idx: usize) -> Option<String> {
     for op in ops {
         match op {
             Plan::Filter { .. } => {}
@@ -322,6 +301,9 @@ fn work<S: Sink>(
             guard::check()?;
             let t = Instant::now();
             reader.read_morsel(m, &mut batches)?;
+            // The decoded morsel is held while it passes through: it must fit beside what the
+            // thread holds (and counts in the operators' peaks).
+            guard::room(guard::size_of(&batches))?;
             let scan = &mut times[ops.len()];
             scan.0 += t.elapsed();
             scan.1 += batches.iter().map(Batch::num_rows).sum::<usize>();
