@@ -318,7 +318,13 @@ fn no_circle_between_folders() {
         let edges = imports(&file, &code_of(&read(&file)));
         graph.entry(own).or_default().extend(edges.into_keys());
     }
-    // Depth-first search; a back edge closes a circle.
+    let found = circles(&graph);
+    assert!(found.is_empty(), "circles between folders:\n{}", found.join("\n"));
+}
+
+/// The circles of a directed graph, each as `a -> b -> … -> a` (one per back edge of a
+/// depth-first search).
+fn circles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
     fn visit(
         m: &str,
         graph: &BTreeMap<String, BTreeSet<String>>,
@@ -344,10 +350,122 @@ fn no_circle_between_folders() {
     let (mut state, mut found) = (BTreeMap::new(), Vec::new());
     for m in graph.keys() {
         if state.get(m.as_str()).copied().unwrap_or(0) == 0 {
-            visit(m, &graph, &mut state, &mut Vec::new(), &mut found);
+            visit(m, graph, &mut state, &mut Vec::new(), &mut found);
         }
     }
-    assert!(found.is_empty(), "circles between folders:\n{}", found.join("\n"));
+    found
+}
+
+/// The module a library source file is (`query::exec::topn` for `query/exec/topn.rs`,
+/// `query` for `query/mod.rs`).
+fn module_path(file: &Path) -> Vec<String> {
+    let mut parts: Vec<String> =
+        file.with_extension("").components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts
+}
+
+/// The modules `code` (of module `me`) names through `crate::…`, `super::…` or `self::…`
+/// paths, each cut to the longest path that is one of `modules`; its own ancestors (whose
+/// items it sees as its namespace) and itself left out.
+fn module_refs(me: &[String], code: &str, modules: &BTreeSet<Vec<String>>) -> BTreeSet<Vec<String>> {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = BTreeSet::new();
+    let mut add = |path: Vec<String>| {
+        let Some(k) = (1..=path.len()).rev().find(|&k| modules.contains(&path[..k])) else { return };
+        let target = path[..k].to_vec();
+        if !me.starts_with(&target) {
+            out.insert(target);
+        }
+    };
+    let mut at = 0;
+    while at < code.len() {
+        let rest = &code[at..];
+        let head = ["crate::", "super::", "self::"].into_iter().find(|h| rest.starts_with(h));
+        let prev_ident = code[..at].chars().last().is_some_and(|c| ident(c) || c == ':');
+        let Some(head) = head.filter(|_| !prev_ident) else {
+            at += rest.chars().next().map_or(1, char::len_utf8);
+            continue;
+        };
+        let mut base: Vec<String> = match head {
+            "crate::" => Vec::new(),
+            "self::" => me.to_vec(),
+            _ => me[..me.len().saturating_sub(1)].to_vec(),
+        };
+        let mut tail = &rest[head.len()..];
+        while let Some(t) = tail.strip_prefix("super::") {
+            base.pop();
+            tail = t;
+        }
+        // Segments up to a group, a name that is not a path, or the end.
+        let mut path = base.clone();
+        loop {
+            let seg: String = tail.chars().take_while(|&c| ident(c)).collect();
+            if seg.is_empty() {
+                break;
+            }
+            tail = &tail[seg.len()..];
+            path.push(seg);
+            match tail.strip_prefix("::") {
+                Some(t) => tail = t,
+                None => break,
+            }
+        }
+        if let Some(group) = tail.strip_prefix('{') {
+            // `x::{a, b::c}`: the first name of each entry.
+            let (mut depth, mut entry) = (0, String::new());
+            let mut entries = Vec::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => entries.push(std::mem::take(&mut entry)),
+                    _ if depth == 0 => entry.push(c),
+                    _ => {}
+                }
+            }
+            entries.push(entry);
+            for e in entries {
+                let first: String = e.trim().chars().take_while(|&c| ident(c)).collect();
+                let mut p = path.clone();
+                if !first.is_empty() && first != "self" {
+                    p.push(first);
+                }
+                add(p);
+            }
+        } else {
+            add(path);
+        }
+        at += head.len();
+    }
+    out
+}
+
+#[test]
+fn no_circle_between_files() {
+    // Every module of the library (a file, or a folder's `mod.rs`), and the modules each one's
+    // code names: a module may use its ancestors' items (its namespace) and its own children,
+    // but no two files may need each other, directly or round a longer loop.
+    let files: Vec<PathBuf> =
+        sources().into_iter().filter(|f| !matches!(module_of(f).as_str(), "main" | "lib")).collect();
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_path(f)).collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let me = module_path(file);
+        let refs = module_refs(&me, &code_of(&read(file)), &modules);
+        graph.entry(me.join("::")).or_default().extend(refs.into_iter().map(|m| m.join("::")));
+    }
+    assert!(graph.len() > 100, "the library's modules were not found: {}", graph.len());
+    assert!(
+        graph["query::bind::expr"].contains("query::exec"),
+        "the reader misses an import: {:?}",
+        graph["query::bind::expr"]
+    );
+    let found = circles(&graph);
+    assert!(found.is_empty(), "circles between files:\n{}", found.join("\n"));
 }
 
 /// Whether `file` (relative to `src/`) is one of `places` (files, or folders ending in `/`).

@@ -18,6 +18,7 @@ mod errors;
 pub mod exec;
 pub(crate) mod grammar;
 pub(crate) mod lambda;
+pub mod plans;
 pub(crate) mod reprocess;
 pub(crate) mod runner;
 pub mod state;

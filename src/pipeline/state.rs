@@ -84,7 +84,7 @@ pub enum ActivityState {
 #[derive(Default)]
 pub struct PipelineState {
     pub slots: Vec<(String, ActivityState)>,
-    pub(crate) plans: super::exec::ActivityPlans,
+    pub(crate) plans: super::plans::ActivityPlans,
 }
 
 impl Clone for PipelineState {

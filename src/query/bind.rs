@@ -13,7 +13,7 @@ use super::agg::AggCall;
 use super::error::{SqlError, SqlResult};
 use super::expr::{EvalCtx, Expr};
 use super::guard;
-use super::plan::{InputSlot, OutCol, Plan, Source};
+use super::plan::{ApplyCall, ApplyKind, InputSlot, OutCol, Plan, Source};
 use super::scalar::{Param, Scalar};
 use super::types::SqlType;
 use super::window::WindowCall;
@@ -28,8 +28,9 @@ mod prune;
 mod pushagg;
 mod select;
 
+pub(crate) use super::types::type_of_oid;
 use coerce::*;
-pub(crate) use coerce::{coerce, fold, type_of_oid};
+pub(crate) use coerce::{coerce, fold};
 use from::*;
 use prune::*;
 use select::*;
@@ -173,27 +174,6 @@ impl DeltaWindow {
 
 /// A column of an enclosing query: qualifier, name, type.
 type OuterCol = (Option<String>, String, SqlType);
-
-/// A subquery that refers to columns of the query around it: run once per distinct
-/// combination of those columns' values (see [`Plan::Apply`]).
-#[derive(Clone, Debug)]
-pub(crate) struct ApplyCall {
-    pub query: Box<ast::Query>,
-    pub kind: ApplyKind,
-    /// The outer columns it reads: (input column, qualifier, name, type).
-    pub outer: Vec<(usize, Option<String>, String, SqlType)>,
-    pub ty: SqlType,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) enum ApplyKind {
-    /// `(SELECT …)`: its one value, NULL without rows.
-    Scalar,
-    /// `EXISTS (…)`
-    Exists,
-    /// `x IN (SELECT …)`, with x evaluated over the outer row.
-    In(Expr),
-}
 
 /// Correlated subqueries' results are bound as columns from this index up, and renumbered once
 /// the width of the Apply node's input is known.
@@ -357,16 +337,7 @@ impl<'a> Binder<'a> {
     }
 }
 
-/// The PostgreSQL version fleetdb reports (`server_version`), whose protocol and catalogs it
-/// follows.
-pub(crate) const SERVER_VERSION: &str = "16.0";
-
-pub(crate) fn version_string() -> String {
-    format!(
-        "PostgreSQL {SERVER_VERSION} (fleetdb {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit",
-        env!("CARGO_PKG_VERSION")
-    )
-}
+pub(crate) use super::settings::version_string;
 
 #[cfg(test)]
 mod tests {

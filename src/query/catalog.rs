@@ -7,12 +7,12 @@
 //! identifiers are derived from names (stable across restarts, ≥ 16384 like PostgreSQL's user
 //! objects); a table's key index is the table's oid + 1.
 
-use super::bind::type_of_oid;
 use super::error::SqlResult;
 use super::expr::scalars_to_column;
 use super::plan::OutCol;
 use super::scalar::Scalar;
 use super::types::SqlType;
+use super::types::type_of_oid;
 use crate::batch::{Batch, Field};
 use crate::engine::Engine;
 

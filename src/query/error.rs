@@ -9,6 +9,8 @@ pub struct SqlError {
     /// 1-based character position in the query string, as PostgreSQL reports it.
     pub position: Option<usize>,
     pub hint: Option<String>,
+    /// The column a 42703 names (as the statement wrote it), for callers that supply it.
+    pub column: Option<String>,
 }
 
 pub type SqlResult<T> = std::result::Result<T, SqlError>;
@@ -21,7 +23,7 @@ impl SqlError {
     }
 
     pub fn new(sqlstate: &'static str, message: impl Into<String>) -> Self {
-        SqlError { sqlstate, message: message.into(), position: None, hint: None }
+        SqlError { sqlstate, message: message.into(), position: None, hint: None, column: None }
     }
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
@@ -45,7 +47,7 @@ impl SqlError {
     }
     /// 42703 undefined_column.
     pub fn undefined_column(name: &str) -> Self {
-        Self::new("42703", format!("column \"{name}\" does not exist"))
+        SqlError { column: Some(name.to_string()), ..Self::new("42703", format!("column \"{name}\" does not exist")) }
     }
     /// 42883 undefined_function.
     pub fn undefined_function(sig: &str) -> Self {

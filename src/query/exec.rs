@@ -18,10 +18,11 @@ use crate::batch::{Batch, Column, Field, Values};
 use crate::table::store_key_bytes;
 
 mod ahead;
+mod cutoff;
 mod join;
 mod parallel;
 mod scan;
-mod sort;
+pub(crate) mod sort;
 mod stats;
 mod topn;
 
@@ -29,7 +30,7 @@ use join::*;
 use scan::*;
 use sort::*;
 
-pub(crate) use sort::{ColOrder, cmp_rows, sort_rows};
+pub(crate) use sort::{ColOrder, sort_rows};
 
 fn take_batch(b: &Batch, idx: &[u32]) -> Batch {
     b.take(idx)
@@ -317,8 +318,6 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
             Ok(out)
         }
         Plan::Apply { input, calls, env, schema } => {
-            let binder =
-                super::bind::Binder::new(&env.engine, env.ctx, &env.params).with_datasets(env.datasets.clone());
             let mut out = Vec::new();
             let mut cache: Vec<std::collections::HashMap<Vec<u8>, Vec<Scalar>>> = vec![Default::default(); calls.len()];
             for b in run(input)? {
@@ -326,7 +325,7 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
                 for (k, call) in calls.iter().enumerate() {
                     let keys: Vec<usize> = call.outer.iter().map(|o| o.0).collect();
                     let x = match &call.kind {
-                        super::bind::ApplyKind::In(x) => Some((eval(x, &b)?, x.ty())),
+                        super::plan::ApplyKind::In(x) => Some((eval(x, &b)?, x.ty())),
                         _ => None,
                     };
                     let mut vals = Vec::with_capacity(b.num_rows());
@@ -336,7 +335,7 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
                         if !cache[k].contains_key(&key) {
                             let outer: Vec<Scalar> =
                                 call.outer.iter().map(|o| Scalar::from_column(&b.columns[o.0], o.3, r)).collect();
-                            let (schema, rows) = binder.run_correlated(call, outer)?;
+                            let (schema, rows) = (env.rebind)(call, outer)?;
                             cache[k].insert(key.clone(), correlated_rows(&call.kind, &schema, &rows)?);
                         }
                         let rows = &cache[k][&key];
@@ -426,8 +425,8 @@ fn run_node(plan: &Plan) -> SqlResult<Vec<Batch>> {
 
 /// A correlated subquery's rows for one outer row, as the values of its first column (one
 /// NULL per row for EXISTS of a query without columns).
-fn correlated_rows(kind: &super::bind::ApplyKind, schema: &[OutCol], rows: &Batch) -> SqlResult<Vec<Scalar>> {
-    use super::bind::ApplyKind;
+fn correlated_rows(kind: &super::plan::ApplyKind, schema: &[OutCol], rows: &Batch) -> SqlResult<Vec<Scalar>> {
+    use super::plan::ApplyKind;
     let n = rows.num_rows();
     match kind {
         ApplyKind::Scalar | ApplyKind::In(_) if schema.len() != 1 => {
@@ -443,8 +442,8 @@ fn correlated_rows(kind: &super::bind::ApplyKind, schema: &[OutCol], rows: &Batc
 
 /// The value of a correlated subquery expression for one outer row: the scalar, EXISTS, or
 /// `x IN (…)` with SQL's NULL rules.
-fn correlated_value(kind: &super::bind::ApplyKind, x: Option<Scalar>, rows: &[Scalar]) -> Scalar {
-    use super::bind::ApplyKind;
+fn correlated_value(kind: &super::plan::ApplyKind, x: Option<Scalar>, rows: &[Scalar]) -> Scalar {
+    use super::plan::ApplyKind;
     match kind {
         ApplyKind::Exists => Scalar::Bool(!rows.is_empty()),
         ApplyKind::Scalar => rows.first().cloned().unwrap_or(Scalar::Null),

@@ -11,7 +11,9 @@ use compare::{compare, compare_const};
 pub(crate) use inset::{FREE_ELSEWHERE, LitSet, MIN_SET};
 
 use super::error::{SqlError, SqlResult};
+pub(crate) use super::func::Func;
 use super::scalar::{Scalar, format_numeric};
+pub(crate) use super::scalar::{scalars_to_column, text_of};
 use super::types::SqlType;
 use crate::batch::{Batch, Bitmap, Column, StrVec, Values};
 
@@ -55,79 +57,6 @@ impl BinOp {
             BinOp::Concat => "||",
         }
     }
-}
-
-/// Scalar functions, resolved at bind time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Func {
-    Lower,
-    Upper,
-    Length,
-    Substr,
-    Left,
-    Right,
-    Repeat,
-    Reverse,
-    Concat,
-    Replace,
-    SplitPart,
-    Btrim,
-    Ltrim,
-    Rtrim,
-    Strpos,
-    Abs,
-    Round,
-    Ceil,
-    Floor,
-    Trunc,
-    Sqrt,
-    Power,
-    Ln,
-    Log10,
-    LogBase,
-    Exp,
-    Sign,
-    Mod,
-    Sin,
-    Cos,
-    Tan,
-    Asin,
-    Acos,
-    Atan,
-    Atan2,
-    Sinh,
-    Cosh,
-    Tanh,
-    Coalesce,
-    NullIf,
-    Greatest,
-    Least,
-    DateTrunc,
-    DatePart,
-    ToTimestamp,
-    /// timestamp + interval (the interval is a literal argument).
-    AddInterval,
-    /// date_bin(stride, ts, origin) / time_bucket(stride, ts).
-    DateBin,
-    /// `json -> key|index`
-    JsonGet,
-    /// `json ->> key|index`
-    JsonGetText,
-    /// `json #> '{path}'`
-    JsonPath,
-    /// `json #>> '{path}'`
-    JsonPathText,
-    /// json_typeof / jsonb_typeof
-    JsonTypeof,
-    /// `text ~ pattern` (`~*`: case-insensitive)
-    RegexMatch,
-    RegexIMatch,
-    /// array_to_string(text array literal, separator)
-    ArrayToString,
-    /// `(record).field`: field k (a literal argument) of a record's text form `(a,b)`.
-    RecordField,
-    /// pg_sleep(seconds): waits, answering cancel requests and statement_timeout as it does.
-    PgSleep,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -415,6 +344,8 @@ pub(crate) fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
         }
         Expr::Func { f, args, ty } => {
             let tys: Vec<SqlType> = args.iter().map(|a| a.ty()).collect();
+            // The functions see constant arguments' values (a date_trunc unit, a stride).
+            let lits: Vec<Option<&Scalar>> = args.iter().map(Expr::as_lit).collect();
             // date_trunc / date_bin whose other arguments are constants: only the times are
             // evaluated (no column of copies of each constant).
             if matches!(f, Func::DateTrunc | Func::DateBin)
@@ -422,12 +353,12 @@ pub(crate) fn eval(e: &Expr, b: &Batch) -> SqlResult<Column> {
                 && args.iter().enumerate().all(|(i, a)| i == 1 || matches!(a, Expr::Lit { .. }))
             {
                 let time = eval_ref(&args[1], b)?;
-                if let Some(c) = super::func::time_fast_path(*f, &time, &tys, args)? {
+                if let Some(c) = super::func::time_fast_path(*f, &time, &tys, &lits)? {
                     return Ok(c);
                 }
             }
             let cols = args.iter().map(|a| eval(a, b)).collect::<SqlResult<Vec<_>>>()?;
-            super::func::call(*f, &cols, &tys, *ty, n, args)
+            super::func::call(*f, &cols, &tys, *ty, n, &lits)
         }
         Expr::Case { whens, else_, ty } => {
             let mut out_vals: Vec<Scalar> = vec![Scalar::Null; n];
@@ -558,57 +489,6 @@ fn int_name(t: SqlType) -> &'static str {
         SqlType::Int4 => "integer",
         _ => "bigint",
     }
-}
-
-/// Builds a column of type `ty` from scalars.
-pub(crate) fn scalars_to_column(vals: &[Scalar], ty: SqlType) -> SqlResult<Column> {
-    let ty = if ty == SqlType::Unknown { SqlType::Text } else { ty };
-    let n = vals.len();
-    let mut valid = Bitmap::new_set(n);
-    for (i, v) in vals.iter().enumerate() {
-        if v.is_null() {
-            valid.set(i, false);
-        }
-    }
-    let values = match ty.physical() {
-        Some(crate::batch::DataType::Bool) => {
-            Values::Bool(vals.iter().map(|v| matches!(v, Scalar::Bool(true))).collect())
-        }
-        Some(crate::batch::DataType::Int64) => Values::Int64(
-            vals.iter()
-                .map(|v| match v {
-                    Scalar::Int(i) | Scalar::Time(i) => *i,
-                    Scalar::Float(f) => *f as i64,
-                    _ => 0,
-                })
-                .collect(),
-        ),
-        Some(crate::batch::DataType::Float64) => Values::Float64(
-            vals.iter()
-                .map(|v| match v {
-                    Scalar::Float(f) => *f,
-                    Scalar::Int(i) => *i as f64,
-                    _ => 0.0,
-                })
-                .collect(),
-        ),
-        Some(crate::batch::DataType::Timestamp) => {
-            Values::Timestamp(vals.iter().map(|v| if let Scalar::Time(t) = v { *t } else { 0 }).collect())
-        }
-        Some(crate::batch::DataType::Text) => {
-            let mut sv = StrVec::with_capacity(n, 0);
-            for v in vals {
-                match v {
-                    Scalar::Text(s) => sv.push(s),
-                    Scalar::Null => sv.push(""),
-                    other => sv.push(&other.to_text(ty).unwrap_or_default()),
-                }
-            }
-            Values::Text(sv)
-        }
-        None => return Err(SqlError::unsupported(format!("a column of type {}", ty.pg_name()))),
-    };
-    Ok(Column::with_validity(values, Some(valid)))
 }
 
 /// Applies `op` to two columns. `out` is the result type decided at bind time.
@@ -786,24 +666,11 @@ fn inexact_op(op: BinOp, x: f64, y: f64) -> SqlError {
 
 /// A column as text (its PostgreSQL text form for non-text types).
 /// The rows of `b` (columns typed by `schema`) as text, `None` for NULL, as clients print them.
-pub(crate) fn rows_as_text(schema: &[super::plan::OutCol], b: &crate::batch::Batch) -> Vec<Vec<Option<String>>> {
+pub(crate) fn rows_as_text(schema: &[super::types::OutCol], b: &crate::batch::Batch) -> Vec<Vec<Option<String>>> {
     let texts: Vec<_> = b.columns.iter().zip(schema).map(|(c, o)| text_of(c, o.ty)).collect();
     (0..b.num_rows())
         .map(|i| (0..texts.len()).map(|j| b.columns[j].is_valid(i).then(|| texts[j].get(i).to_string())).collect())
         .collect()
-}
-
-pub(crate) fn text_of(c: &Column, t: SqlType) -> Cow<'_, StrVec> {
-    match &c.values {
-        Values::Text(v) => Cow::Borrowed(v),
-        _ => {
-            let mut out = StrVec::with_capacity(c.len(), 0);
-            for i in 0..c.len() {
-                out.push(&Scalar::from_column(c, t, i).to_text(t).unwrap_or_default());
-            }
-            Cow::Owned(out)
-        }
-    }
 }
 
 /// Casts a column from `from` to `to`, as PostgreSQL's `::` does.

@@ -3,11 +3,84 @@
 //! `#>`, `#>>`, `json_typeof`). Each takes whole columns; most work value by value on [`Scalar`]s, the math ones on float vectors.
 
 use super::error::{SqlError, SqlResult};
-use super::expr::{Expr, Func, scalars_to_column};
 use super::scalar::Scalar;
+use super::scalar::scalars_to_column;
 use super::types::{Interval, SqlType};
 use crate::batch::{Bitmap, Column, StrVec, Values};
 use crate::util::time::{MICROS_PER_DAY, MICROS_PER_SECOND, civil_from_days, days_from_civil};
+
+/// Scalar functions, resolved at bind time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Func {
+    Lower,
+    Upper,
+    Length,
+    Substr,
+    Left,
+    Right,
+    Repeat,
+    Reverse,
+    Concat,
+    Replace,
+    SplitPart,
+    Btrim,
+    Ltrim,
+    Rtrim,
+    Strpos,
+    Abs,
+    Round,
+    Ceil,
+    Floor,
+    Trunc,
+    Sqrt,
+    Power,
+    Ln,
+    Log10,
+    LogBase,
+    Exp,
+    Sign,
+    Mod,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Atan2,
+    Sinh,
+    Cosh,
+    Tanh,
+    Coalesce,
+    NullIf,
+    Greatest,
+    Least,
+    DateTrunc,
+    DatePart,
+    ToTimestamp,
+    /// timestamp + interval (the interval is a literal argument).
+    AddInterval,
+    /// date_bin(stride, ts, origin) / time_bucket(stride, ts).
+    DateBin,
+    /// `json -> key|index`
+    JsonGet,
+    /// `json ->> key|index`
+    JsonGetText,
+    /// `json #> '{path}'`
+    JsonPath,
+    /// `json #>> '{path}'`
+    JsonPathText,
+    /// json_typeof / jsonb_typeof
+    JsonTypeof,
+    /// `text ~ pattern` (`~*`: case-insensitive)
+    RegexMatch,
+    RegexIMatch,
+    /// array_to_string(text array literal, separator)
+    ArrayToString,
+    /// `(record).field`: field k (a literal argument) of a record's text form `(a,b)`.
+    RecordField,
+    /// pg_sleep(seconds): waits, answering cancel requests and statement_timeout as it does.
+    PgSleep,
+}
 
 /// Resolves a function name and argument types to a [`Func`] and its result type.
 pub(crate) fn resolve(name: &str, args: &[SqlType]) -> SqlResult<(Func, SqlType)> {
@@ -154,7 +227,7 @@ pub(crate) fn call(
     tys: &[SqlType],
     out: SqlType,
     n: usize,
-    args: &[Expr],
+    lits: &[Option<&Scalar>],
 ) -> SqlResult<Column> {
     if matches!(f, Func::JsonGet | Func::JsonGetText | Func::JsonPath | Func::JsonPathText | Func::JsonTypeof) {
         return json_call(f, cols, tys, n);
@@ -163,7 +236,7 @@ pub(crate) fn call(
         return regex_call(f, cols, tys, n);
     }
     if let Some(time) = cols.get(1)
-        && let Some(c) = time_fast_path(f, time, tys, args)?
+        && let Some(c) = time_fast_path(f, time, tys, lits)?
     {
         return Ok(c);
     }
@@ -202,7 +275,7 @@ pub(crate) fn call(
         for (c, t) in cols.iter().zip(tys) {
             row.push(Scalar::from_column(c, *t, i));
         }
-        let v = call_row(f, &row, tys, out, args)?;
+        let v = call_row(f, &row, tys, out, lits)?;
         if let Scalar::Text(s) = &v {
             text += s.len() + 24;
             if text - checked >= 1 << 20 {
@@ -222,11 +295,11 @@ pub(crate) fn call(
 /// parsed once per call, and the result is a slice of its text (no re-serialization).
 fn json_call(f: Func, cols: &[Column], tys: &[SqlType], n: usize) -> SqlResult<Column> {
     use crate::util::json;
-    let docs = super::expr::text_of(&cols[0], tys[0]);
+    let docs = super::scalar::text_of(&cols[0], tys[0]);
     // The path: one key/index argument per step (`->`, extract_path) or a text array literal
     // (`#>`), per row since arguments may be columns.
     let step_texts: Vec<std::borrow::Cow<'_, StrVec>> =
-        cols[1..].iter().zip(&tys[1..]).map(|(c, t)| super::expr::text_of(c, *t)).collect();
+        cols[1..].iter().zip(&tys[1..]).map(|(c, t)| super::scalar::text_of(c, *t)).collect();
     let mut out = StrVec::with_capacity(n, 0);
     let mut valid = Bitmap::new_set(n);
     let mut path: Vec<String> = Vec::new();
@@ -278,8 +351,8 @@ fn json_call(f: Func, cols: &[Column], tys: &[SqlType], n: usize) -> SqlResult<C
 
 /// `~` and `~*` over text columns; the pattern is compiled once per distinct pattern value.
 fn regex_call(f: Func, cols: &[Column], tys: &[SqlType], n: usize) -> SqlResult<Column> {
-    let texts = super::expr::text_of(&cols[0], tys[0]);
-    let pats = super::expr::text_of(&cols[1], tys[1]);
+    let texts = super::scalar::text_of(&cols[0], tys[0]);
+    let pats = super::scalar::text_of(&cols[1], tys[1]);
     let mut out = Vec::with_capacity(n);
     let mut valid = Bitmap::new_set(n);
     let mut compiled: Option<(String, super::regex::Regex)> = None;
@@ -355,7 +428,12 @@ pub(crate) fn parse_text_array(s: &str) -> SqlResult<Vec<String>> {
 
 /// `date_trunc` with a fixed-width unit and `date_bin` with a literal stride, over a timestamp
 /// column (`time`, the second argument's values): plain integer arithmetic per value.
-pub(crate) fn time_fast_path(f: Func, time: &Column, tys: &[SqlType], args: &[Expr]) -> SqlResult<Option<Column>> {
+pub(crate) fn time_fast_path(
+    f: Func,
+    time: &Column,
+    tys: &[SqlType],
+    lits: &[Option<&Scalar>],
+) -> SqlResult<Option<Column>> {
     let width = |unit: &str| -> Option<i64> {
         Some(match unit {
             "microsecond" | "microseconds" => 1,
@@ -367,12 +445,12 @@ pub(crate) fn time_fast_path(f: Func, time: &Column, tys: &[SqlType], args: &[Ex
             _ => return None,
         })
     };
-    let (step, origin, col) = match (f, args) {
-        (Func::DateTrunc, [Expr::Lit { value: Scalar::Text(u), .. }, _]) if tys[1].is_timestamp() => {
+    let (step, origin, col) = match (f, lits) {
+        (Func::DateTrunc, [Some(Scalar::Text(u)), _]) if tys[1].is_timestamp() => {
             let Some(w) = width(&u.to_ascii_lowercase()) else { return Ok(None) };
             (w, 0, time)
         }
-        (Func::DateBin, [Expr::Lit { value: stride, .. }, _, rest @ ..]) if tys[1].is_timestamp() => {
+        (Func::DateBin, [Some(stride), _, rest @ ..]) if tys[1].is_timestamp() => {
             let iv = match stride {
                 Scalar::Interval(iv) => *iv,
                 Scalar::Text(t) => match super::scalar::parse_interval(t) {
@@ -383,8 +461,8 @@ pub(crate) fn time_fast_path(f: Func, time: &Column, tys: &[SqlType], args: &[Ex
             };
             let step = iv.days as i64 * MICROS_PER_DAY + iv.micros;
             let origin = match rest {
-                [Expr::Lit { value: Scalar::Time(o), ty }] => {
-                    if *ty == SqlType::Date {
+                [Some(Scalar::Time(o))] => {
+                    if tys[2] == SqlType::Date {
                         o * MICROS_PER_DAY
                     } else {
                         *o
@@ -464,7 +542,7 @@ fn unary_math(f: Func) -> Option<MathFn> {
     })
 }
 
-fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr]) -> SqlResult<Scalar> {
+fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, lits: &[Option<&Scalar>]) -> SqlResult<Scalar> {
     use Scalar as S;
     // Functions that look at NULLs themselves.
     match f {
@@ -712,7 +790,7 @@ fn call_row(f: Func, a: &[Scalar], tys: &[SqlType], out: SqlType, args: &[Expr])
             }
             let origin = match a.get(2) {
                 Some(o) => time_of(o, tys[2]),
-                None if args.len() == 2 => 946_684_800 * MICROS_PER_SECOND, // 2000-01-01, as PostgreSQL and TimescaleDB
+                None if lits.len() == 2 => 946_684_800 * MICROS_PER_SECOND, // 2000-01-01, as PostgreSQL and TimescaleDB
                 None => 0,
             };
             let t = time_of(&a[1], tys[1]) as i128;

@@ -44,21 +44,39 @@ impl InputSlot {
     }
 }
 
+/// A subquery that refers to columns of the query around it: run once per distinct
+/// combination of those columns' values (see [`Plan::Apply`]).
+#[derive(Clone, Debug)]
+pub(crate) struct ApplyCall {
+    pub query: Box<sqlparser::ast::Query>,
+    pub kind: ApplyKind,
+    /// The outer columns it reads: (input column, qualifier, name, type).
+    pub outer: Vec<(usize, Option<String>, String, SqlType)>,
+    pub ty: SqlType,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum ApplyKind {
+    /// `(SELECT …)`: its one value, NULL without rows.
+    Scalar,
+    /// `EXISTS (…)`
+    Exists,
+    /// `x IN (SELECT …)`, with x evaluated over the outer row.
+    In(Expr),
+}
+
+/// Plans a correlated subquery again for one outer row (its outer columns' values) and runs
+/// it: made by the binder, so that the executor needs nothing of it.
+pub(crate) type Rebind =
+    Arc<dyn Fn(&ApplyCall, Vec<super::scalar::Scalar>) -> super::error::SqlResult<(Vec<OutCol>, Batch)> + Send + Sync>;
+
 /// What a correlated subquery needs to be planned again for each outer row.
 #[derive(Clone)]
 pub(crate) struct ApplyEnv {
-    pub engine: Arc<crate::engine::Engine>,
-    pub datasets: Option<Arc<dyn super::bind::DatasetSource>>,
-    pub ctx: super::expr::EvalCtx,
-    pub params: Vec<super::scalar::Param>,
+    pub rebind: Rebind,
 }
 
-/// A named, typed output column.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OutCol {
-    pub name: String,
-    pub ty: SqlType,
-}
+pub(crate) use super::types::OutCol;
 
 /// Largest `LIMIT + OFFSET` over an ORDER BY that is run as a top-N (only the best rows kept
 /// as they come); beyond it a full sort is no worse.
@@ -165,7 +183,7 @@ pub(crate) enum Plan {
     /// running the call's subquery once per distinct value of the outer columns it reads.
     Apply {
         input: Box<Plan>,
-        calls: Vec<super::bind::ApplyCall>,
+        calls: Vec<ApplyCall>,
         env: ApplyEnv,
         schema: Vec<OutCol>,
     },

@@ -3,8 +3,9 @@
 
 use super::error::{SqlError, SqlResult};
 use super::types::{Interval, SqlType, format_date, format_float4, format_float8, format_interval, format_timestamp};
-use crate::batch::{Column, DataType, StrVec, Values};
+use crate::batch::{Bitmap, Column, DataType, StrVec, Values};
 use crate::util::time::{MICROS_PER_DAY, MICROS_PER_SECOND, days_from_civil};
+use std::borrow::Cow;
 
 /// A bound statement parameter (`$n`): its text form, and the type the client declared for it
 /// (`Unknown` when it declared none; the statement's context then decides, as for a literal).
@@ -550,6 +551,71 @@ pub fn parse_interval(s: &str) -> Option<Interval> {
         i += 2;
     }
     Some(iv)
+}
+
+/// Builds a column of type `ty` from scalars.
+pub(crate) fn scalars_to_column(vals: &[Scalar], ty: SqlType) -> SqlResult<Column> {
+    let ty = if ty == SqlType::Unknown { SqlType::Text } else { ty };
+    let n = vals.len();
+    let mut valid = Bitmap::new_set(n);
+    for (i, v) in vals.iter().enumerate() {
+        if v.is_null() {
+            valid.set(i, false);
+        }
+    }
+    let values = match ty.physical() {
+        Some(crate::batch::DataType::Bool) => {
+            Values::Bool(vals.iter().map(|v| matches!(v, Scalar::Bool(true))).collect())
+        }
+        Some(crate::batch::DataType::Int64) => Values::Int64(
+            vals.iter()
+                .map(|v| match v {
+                    Scalar::Int(i) | Scalar::Time(i) => *i,
+                    Scalar::Float(f) => *f as i64,
+                    _ => 0,
+                })
+                .collect(),
+        ),
+        Some(crate::batch::DataType::Float64) => Values::Float64(
+            vals.iter()
+                .map(|v| match v {
+                    Scalar::Float(f) => *f,
+                    Scalar::Int(i) => *i as f64,
+                    _ => 0.0,
+                })
+                .collect(),
+        ),
+        Some(crate::batch::DataType::Timestamp) => {
+            Values::Timestamp(vals.iter().map(|v| if let Scalar::Time(t) = v { *t } else { 0 }).collect())
+        }
+        Some(crate::batch::DataType::Text) => {
+            let mut sv = StrVec::with_capacity(n, 0);
+            for v in vals {
+                match v {
+                    Scalar::Text(s) => sv.push(s),
+                    Scalar::Null => sv.push(""),
+                    other => sv.push(&other.to_text(ty).unwrap_or_default()),
+                }
+            }
+            Values::Text(sv)
+        }
+        None => return Err(SqlError::unsupported(format!("a column of type {}", ty.pg_name()))),
+    };
+    Ok(Column::with_validity(values, Some(valid)))
+}
+
+/// A column as text: its PostgreSQL text form for non-text types.
+pub(crate) fn text_of(c: &Column, t: SqlType) -> Cow<'_, StrVec> {
+    match &c.values {
+        Values::Text(v) => Cow::Borrowed(v),
+        _ => {
+            let mut out = StrVec::with_capacity(c.len(), 0);
+            for i in 0..c.len() {
+                out.push(&Scalar::from_column(c, t, i).to_text(t).unwrap_or_default());
+            }
+            Cow::Owned(out)
+        }
+    }
 }
 
 #[cfg(test)]

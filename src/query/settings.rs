@@ -1,9 +1,20 @@
 //! Session settings: their defaults (SET, SHOW and `pg_settings`) and PostgreSQL's duration
 //! format.
 
+/// The PostgreSQL version fleetdb reports (`server_version`), whose protocol and catalogs it
+/// follows.
+pub(crate) const SERVER_VERSION: &str = "16.0";
+
+pub(crate) fn version_string() -> String {
+    format!(
+        "PostgreSQL {SERVER_VERSION} (fleetdb {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 /// A new session's settings (SET/SHOW, and `pg_settings`).
 pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
-    ("server_version", crate::query::bind::SERVER_VERSION),
+    ("server_version", SERVER_VERSION),
     ("server_encoding", "UTF8"),
     ("client_encoding", "UTF8"),
     ("datestyle", "ISO, MDY"),

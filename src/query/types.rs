@@ -380,3 +380,35 @@ mod tests {
         assert_eq!(format_interval(&Interval { months: 0, days: 0, micros: -90_000_000 }), "-00:01:30");
     }
 }
+
+/// The SQL type of a column declared with type tag (OID) `oid`.
+pub(crate) fn type_of_oid(oid: u32, storage: DataType) -> SqlType {
+    use SqlType as T;
+    [
+        T::Bool,
+        T::Int2,
+        T::Int4,
+        T::Int8,
+        T::Float4,
+        T::Float8,
+        T::Numeric,
+        T::Text,
+        T::Varchar,
+        T::Timestamp,
+        T::TimestampTz,
+        T::Date,
+        T::Json,
+        T::Jsonb,
+        T::Bytea,
+    ]
+    .into_iter()
+    .find(|t| t.oid() == oid)
+    .unwrap_or_else(|| SqlType::of_storage(storage))
+}
+
+/// A named, typed output column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutCol {
+    pub name: String,
+    pub ty: SqlType,
+}

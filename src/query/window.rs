@@ -14,7 +14,7 @@
 
 use super::agg::{AggCall, feed, finish, new_acc};
 use super::error::{SqlError, SqlResult};
-use super::exec::{ColOrder, cmp_rows, sort_rows};
+use super::exec::sort::{ColOrder, cmp_rows, sort_rows};
 use super::expr::{Expr, eval, scalars_to_column};
 use super::scalar::Scalar;
 use super::types::SqlType;

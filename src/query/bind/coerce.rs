@@ -126,28 +126,3 @@ pub(super) fn numeric_scale(type_text: &str) -> Option<i64> {
         None => Some(0),
     }
 }
-
-/// The SQL type of a column declared with type tag (OID) `oid`.
-pub(crate) fn type_of_oid(oid: u32, storage: crate::batch::DataType) -> SqlType {
-    use SqlType as T;
-    [
-        T::Bool,
-        T::Int2,
-        T::Int4,
-        T::Int8,
-        T::Float4,
-        T::Float8,
-        T::Numeric,
-        T::Text,
-        T::Varchar,
-        T::Timestamp,
-        T::TimestampTz,
-        T::Date,
-        T::Json,
-        T::Jsonb,
-        T::Bytea,
-    ]
-    .into_iter()
-    .find(|t| t.oid() == oid)
-    .unwrap_or_else(|| SqlType::of_storage(storage))
-}

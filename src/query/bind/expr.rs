@@ -113,12 +113,12 @@ impl Binder<'_> {
         for (k, c) in calls.iter().enumerate() {
             schema.push(OutCol { name: format!("subquery{k}"), ty: c.ty });
         }
-        let env = crate::query::plan::ApplyEnv {
-            engine: self.engine.clone(),
-            datasets: self.datasets.clone(),
-            ctx: self.ctx,
-            params: self.params.to_vec(),
-        };
+        let (engine, datasets, ctx, params) =
+            (self.engine.clone(), self.datasets.clone(), self.ctx, self.params.to_vec());
+        let rebind: crate::query::plan::Rebind = Arc::new(move |call: &ApplyCall, outer: Vec<Scalar>| {
+            Binder::new(&engine, ctx, &params).with_datasets(datasets.clone()).run_correlated(call, outer)
+        });
+        let env = crate::query::plan::ApplyEnv { rebind };
         Plan::Apply { input: Box::new(plan), calls, env, schema }
     }
 

@@ -192,7 +192,7 @@ pub(super) struct DatastoreReader<'a> {
     /// columns are not decoded: their statistics are added to the totals instead.
     totals: Option<StatsWanted<'a>>,
     /// A top-N's cutoff: morsels' blocks wholly past it are not decoded.
-    pub(super) cutoff: Option<&'a super::topn::SharedCutoff>,
+    pub(super) cutoff: Option<&'a super::cutoff::SharedCutoff>,
 }
 
 /// Which columns' statistics whole blocks are taken for, inside which time range, and where
@@ -690,7 +690,7 @@ pub(super) fn scan_file(
     blocks: std::ops::Range<usize>,
     totals: Option<StatsWanted>,
     out: &mut Vec<Batch>,
-    cutoff: Option<&super::topn::SharedCutoff>,
+    cutoff: Option<&super::cutoff::SharedCutoff>,
 ) -> SqlResult<()> {
     let file_cols: Vec<Option<usize>> = storage.iter().map(|fl| f.meta.column_index(&fl.name)).collect();
     let time_file_col = f.meta.column_index("time");

@@ -5,9 +5,9 @@
 //! the last row kept is a bound ([`Cutoff`]): a row whose first key sorts after it cannot be
 //! among the best and is dropped as it arrives, so cuts become rare as the best rows settle.
 
+use super::cutoff::{Cutoff, SharedCutoff};
 use super::*;
 use crate::query::plan::SortKey;
-use std::cmp::Ordering;
 
 /// Fewest rows collected before a cut (cutting is a sort of what is held).
 const MIN_CUT: usize = 16_384;
@@ -28,187 +28,9 @@ fn best(batch: &Batch, keys: &[SortKey], keep: usize) -> SqlResult<Batch> {
     Ok(batch.take(&idx))
 }
 
-/// The first sort key's value in the last row kept at a cut, when every row to keep is held:
-/// a row whose first key sorts strictly after it is not among the best.
-struct Cutoff {
-    bound: Bound,
-    desc: bool,
-    nulls_first: bool,
-}
-
-enum Bound {
-    Int(i64),
-    Float(f64),
-    Text(String),
-    /// The last row kept has a NULL key and NULLs come first: every value sorts after it.
-    Null,
-}
-
-impl Cutoff {
-    /// The cutoff of `kept`, the best rows in order (`None` when the last one's first key is
-    /// a NULL sorted last, or of a type compared otherwise, such as intervals).
-    fn of(kept: &Batch, key: &SortKey) -> SqlResult<Option<Cutoff>> {
-        let Some(last) = kept.num_rows().checked_sub(1) else { return Ok(None) };
-        let c = eval(&key.expr, &kept.take(&[last as u32]))?;
-        if !c.is_valid(0) {
-            return Ok(key.nulls_first.then_some(Cutoff { bound: Bound::Null, desc: key.desc, nulls_first: true }));
-        }
-        let bound = match &c.values {
-            Values::Int64(v) | Values::Timestamp(v) => Bound::Int(v[0]),
-            Values::Float64(v) => Bound::Float(v[0]),
-            Values::Text(v) if key.expr.ty() != SqlType::Interval => Bound::Text(v.get(0).to_string()),
-            _ => return Ok(None),
-        };
-        Ok(Some(Cutoff { bound, desc: key.desc, nulls_first: key.nulls_first }))
-    }
-
-    /// The rows of `c` (a batch's first sort key) that may be among the best: not after the
-    /// bound in sort order (ties kept, the cut decides them). `None`: every row.
-    fn rows(&self, c: &Column) -> Option<Vec<u32>> {
-        // Whether a value's order against the bound (ascending) puts it after the bound.
-        let after = |o: Ordering| if self.desc { o == Ordering::Less } else { o == Ordering::Greater };
-        let n = c.len();
-        let mut keep: Vec<u32> = Vec::new();
-        let mut push = |i: usize, drop: bool| {
-            if !drop {
-                keep.push(i as u32);
-            }
-        };
-        match (&self.bound, &c.values) {
-            (Bound::Null, _) => (0..n).for_each(|i| push(i, c.is_valid(i))),
-            (Bound::Int(x), Values::Int64(v) | Values::Timestamp(v)) => {
-                for (i, y) in v.iter().enumerate() {
-                    push(i, if c.is_valid(i) { after(y.cmp(x)) } else { !self.nulls_first });
-                }
-            }
-            (Bound::Float(x), Values::Float64(v)) => {
-                // As the sort compares doubles: -0 equals 0, NaN after every number.
-                for (i, &y) in v.iter().enumerate() {
-                    push(
-                        i,
-                        if c.is_valid(i) { after(crate::query::scalar::cmp_f64(y, *x)) } else { !self.nulls_first },
-                    );
-                }
-            }
-            (Bound::Text(x), Values::Text(v)) => {
-                let x = x.as_bytes();
-                match v.codes() {
-                    // A coded column: each dictionary entry compared once.
-                    Some((dict, codes)) if dict.len() < n => {
-                        let past: Vec<bool> = dict.iter().map(|d| after(d.as_bytes().cmp(x))).collect();
-                        for (i, &k) in codes.iter().enumerate() {
-                            push(i, if c.is_valid(i) { past[k as usize] } else { !self.nulls_first });
-                        }
-                    }
-                    _ => {
-                        for i in 0..n {
-                            push(i, if c.is_valid(i) { after(v.get(i).as_bytes().cmp(x)) } else { !self.nulls_first });
-                        }
-                    }
-                }
-            }
-            _ => return None,
-        }
-        (keep.len() < n).then_some(keep)
-    }
-}
-
-/// A top-N's cutoff shared by the threads of a morsel pipeline and read by its datastore scan,
-/// when the first sort key is a numeric column of the scan: a block whose every row sorts
-/// after the tightest cutoff any thread has reached (by the block's min, max and NULL count)
-/// is not decoded. Any thread's cutoff bounds the whole answer: that thread alone has as many
-/// rows as are kept before it.
-pub(super) struct SharedCutoff {
-    /// The scan's column, by name (each file finds its own column).
-    name: String,
-    desc: bool,
-    nulls_first: bool,
-    bound: std::sync::Mutex<Option<NumBound>>,
-}
-
-#[derive(Clone, Copy)]
-enum NumBound {
-    Int(i64),
-    Float(f64),
-    /// NULLs first, and enough of them kept: a block without NULLs is passed over.
-    Null,
-}
-
-impl SharedCutoff {
-    pub(super) fn new(name: &str, key: &SortKey) -> SharedCutoff {
-        SharedCutoff { name: name.to_string(), desc: key.desc, nulls_first: key.nulls_first, bound: Default::default() }
-    }
-
-    /// Takes `c` if it is tighter than the bound held.
-    fn publish(&self, c: &Cutoff) {
-        let new = match c.bound {
-            Bound::Int(x) => NumBound::Int(x),
-            Bound::Float(x) if !x.is_nan() => NumBound::Float(x),
-            Bound::Null => NumBound::Null,
-            _ => return,
-        };
-        let mut held = self.bound.lock().unwrap_or_else(|e| e.into_inner());
-        let tighter = match (*held, new) {
-            (None, _) | (Some(_), NumBound::Null) => true,
-            (Some(NumBound::Int(a)), NumBound::Int(b)) => {
-                if self.desc {
-                    b > a
-                } else {
-                    b < a
-                }
-            }
-            (Some(NumBound::Float(a)), NumBound::Float(b)) => {
-                if self.desc {
-                    b > a
-                } else {
-                    b < a
-                }
-            }
-            _ => false,
-        };
-        if tighter {
-            *held = Some(new);
-        }
-    }
-
-    /// Whether every row of block `b` of file `f` sorts after the bound.
-    pub(super) fn skips(&self, f: &crate::datastore::DsFile, b: usize) -> bool {
-        use crate::batch::DataType;
-        let Some(bound) = *self.bound.lock().unwrap_or_else(|e| e.into_inner()) else { return false };
-        let Some(cm) = f.meta.column_index(&self.name).map(|c| &f.meta.columns[c]) else { return false };
-        let bm = &cm.blocks[b];
-        if let NumBound::Null = bound {
-            return bm.null_count == 0;
-        }
-        if bm.null_count > 0 && self.nulls_first {
-            return false; // its NULLs come before every value
-        }
-        match (cm.data_type, bound) {
-            (DataType::Int64 | DataType::Timestamp, NumBound::Int(x)) => {
-                bm.min > bm.max || past(self.desc, bm.min, bm.max, x)
-            }
-            (DataType::Float64, NumBound::Float(x)) => {
-                let (lo, hi) = (f64::from_bits(bm.min as u64), f64::from_bits(bm.max as u64));
-                // Min and max leave NaN out, and NaN sorts after every number: descending, a
-                // block is passed over only when its statistics say it holds none.
-                let no_nan =
-                    bm.stats.as_ref().is_some_and(|st| st.flags & crate::datastore::file::BlockStats::NAN == 0);
-                (!self.desc || no_nan) && (lo > hi || past(self.desc, lo, hi, x))
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Whether a block of values in `[lo, hi]` is wholly past bound `x`: below it descending, above
-/// it ascending (values equal to it may tie in, so they are not past).
-fn past<T: PartialOrd>(desc: bool, lo: T, hi: T, x: T) -> bool {
-    if desc { hi < x } else { lo > x }
-}
-
 /// The best rows a top-N has seen, each with its position in scan order in a last column, so
 /// that rows tying on every key come in scan order (as a stable sort puts them) also when
-/// several threads' rows are merged ([`super::parallel::top_n`]). Cut back to the best
+/// several threads' rows are merged ([`on_morsels`]). Cut back to the best
 /// whenever twice as many are held, charged to the thread.
 pub(super) struct Kept<'q> {
     keys: &'q [SortKey],
@@ -317,7 +139,7 @@ pub(super) fn top_n(input: &Plan, keys: &[SortKey], limit: u64, offset: u64) -> 
     use super::parallel::Sink;
     let keep = (limit + offset) as usize;
     // Over a datastore scan (under filters and projections), on every core; else here.
-    let sorted = match super::parallel::top_n(input, keys, keep)? {
+    let sorted = match on_morsels(input, keys, keep)? {
         Some(sorted) => sorted,
         None => {
             let mut kept = Kept::new(keys, keep, &input.schema());
@@ -339,4 +161,27 @@ pub(super) fn top_n(input: &Plan, keys: &[SortKey], limit: u64, offset: u64) -> 
     let from = (offset as usize).min(sorted.num_rows());
     let idx: Vec<u32> = (from as u32..sorted.num_rows() as u32).collect();
     Ok(vec![sorted.take(&idx)])
+}
+
+/// `ORDER BY keys LIMIT` over `input` on every core, when `input` is a datastore scan under
+/// filters and projections: each thread keeps the best rows of the morsels it reads (see
+/// [`Kept`]), and the threads' rows are sorted together and cut. Rows that tie
+/// on every key come in scan order, as they do on one thread. `None` when `input` is not
+/// such a pipeline.
+fn on_morsels(input: &Plan, keys: &[SortKey], keep: usize) -> SqlResult<Option<Batch>> {
+    let Some((ops, scan)) = super::parallel::chain(input) else { return Ok(None) };
+    let schema = input.schema();
+    // The first key, when it is a column of the scan: its cutoff passes blocks over.
+    let shared = keys.first().and_then(|k| {
+        let Expr::Col { idx, .. } = &k.expr else { return None };
+        super::parallel::scan_column(&ops, scan, *idx).map(|name| super::cutoff::SharedCutoff::new(&name, k))
+    });
+    let make = |_| Kept::new(keys, keep, &schema).sharing(shared.as_ref());
+    let Some(parts) = super::parallel::with_joins(&ops, |joins| {
+        super::parallel::run_morsels(&ops, joins, scan, None, true, shared.as_ref(), &make)
+    })?
+    else {
+        return Ok(None);
+    };
+    Kept::merge(parts).map(Some)
 }
