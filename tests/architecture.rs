@@ -188,6 +188,23 @@ fn module_of(file: &Path) -> String {
     if m == "cli" { "main".into() } else { m }
 }
 
+/// The first name of each entry of a `use` group (`{a, b::{c, d}}` after its `{`: a, b).
+fn group_heads(group: &str) -> Vec<String> {
+    let (mut depth, mut entry, mut names) = (0, String::new(), Vec::new());
+    for c in group.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => names.push(std::mem::take(&mut entry)),
+            _ if depth == 0 => entry.push(c),
+            _ => {}
+        }
+    }
+    names.push(entry);
+    names.iter().map(|e| e.trim().chars().take_while(|&c| c.is_alphanumeric() || c == '_').collect()).collect()
+}
+
 /// The top-level modules `file`'s code imports, with the line of the first use of each.
 fn imports(file: &Path, code: &str) -> BTreeMap<String, usize> {
     let own = module_of(file);
@@ -205,20 +222,7 @@ fn imports(file: &Path, code: &str) -> BTreeMap<String, usize> {
             }
             let rest = &code[from..];
             let names: Vec<String> = if let Some(group) = rest.strip_prefix('{') {
-                // `crate::{a, b::{c, d}}`: the first name of each top-level entry.
-                let (mut depth, mut entry, mut names) = (0, String::new(), Vec::new());
-                for c in group.chars() {
-                    match c {
-                        '{' => depth += 1,
-                        '}' if depth == 0 => break,
-                        '}' => depth -= 1,
-                        ',' if depth == 0 => names.push(std::mem::take(&mut entry)),
-                        _ if depth == 0 => entry.push(c),
-                        _ => {}
-                    }
-                }
-                names.push(entry);
-                names.iter().map(|e| e.trim().split("::").next().unwrap_or("").to_string()).collect()
+                group_heads(group)
             } else {
                 vec![rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()]
             };
@@ -414,22 +418,7 @@ fn module_refs(me: &[String], code: &str, modules: &BTreeSet<Vec<String>>) -> BT
             }
         }
         if let Some(group) = tail.strip_prefix('{') {
-            // `x::{a, b::c}`: the first name of each entry.
-            let (mut depth, mut entry) = (0, String::new());
-            let mut entries = Vec::new();
-            for c in group.chars() {
-                match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => break,
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => entries.push(std::mem::take(&mut entry)),
-                    _ if depth == 0 => entry.push(c),
-                    _ => {}
-                }
-            }
-            entries.push(entry);
-            for e in entries {
-                let first: String = e.trim().chars().take_while(|&c| ident(c)).collect();
+            for first in group_heads(group) {
                 let mut p = path.clone();
                 if !first.is_empty() && first != "self" {
                     p.push(first);

@@ -636,12 +636,14 @@ fn numeric_exact(op: BinOp, x: f64, y: f64, r: f64) -> SqlResult<f64> {
         // The quotient is exact when it times the divisor is the dividend.
         BinOp::Div => {
             let (mr, er) = dec(r);
-            let back = mr.checked_mul(my).map(|m| normal(m, er + ey));
+            let back = mr.checked_mul(my).map(|m| super::scalar::decimal_normal(m, er + ey));
             return if back == Some((mx, ex)) { Ok(r) } else { Err(inexact_op(op, x, y)) };
         }
         _ => return Ok(r),
     };
-    let Some((m, e)) = exact.map(|(m, e)| normal(m, e)) else { return Err(inexact_op(op, x, y)) };
+    let Some((m, e)) = exact.map(|(m, e)| super::scalar::decimal_normal(m, e)) else {
+        return Err(inexact_op(op, x, y));
+    };
     if (m, e) == dec(r) {
         return Ok(r);
     }
@@ -649,15 +651,6 @@ fn numeric_exact(op: BinOp, x: f64, y: f64, r: f64) -> SqlResult<f64> {
         Ok(f) if f.is_finite() && dec(f) == (m, e) => Ok(f),
         _ => Err(inexact_op(op, x, y)),
     }
-}
-
-/// `m × 10^e` without trailing zeros in `m` (0 as `(0, 0)`).
-fn normal(mut m: i128, mut e: i32) -> (i128, i32) {
-    while m != 0 && m % 10 == 0 {
-        m /= 10;
-        e += 1;
-    }
-    if m == 0 { (0, 0) } else { (m, e) }
 }
 
 fn inexact_op(op: BinOp, x: f64, y: f64) -> SqlError {

@@ -166,16 +166,17 @@ pub fn numeric_decimal(f: f64) -> (i128, i32) {
     let text = format!("{f:e}");
     let (mantissa, exp) = text.split_once('e').expect("exponent form");
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mut m: i128 = format!("{int}{frac}").parse().expect("at most 17 digits");
-    let mut e = exp.parse::<i32>().expect("an exponent") - frac.len() as i32;
+    let m: i128 = format!("{int}{frac}").parse().expect("at most 17 digits");
+    decimal_normal(m, exp.parse::<i32>().expect("an exponent") - frac.len() as i32)
+}
+
+/// `m × 10^e` without trailing zeros in `m` (0 as `(0, 0)`).
+pub fn decimal_normal(mut m: i128, mut e: i32) -> (i128, i32) {
     while m != 0 && m % 10 == 0 {
         m /= 10;
         e += 1;
     }
-    if m == 0 {
-        e = 0;
-    }
-    (m, e)
+    if m == 0 { (0, 0) } else { (m, e) }
 }
 
 /// Parses text as a value of `ty` (literals, COPY, text-format parameters).
