@@ -228,15 +228,7 @@ impl<'a> Binder<'a> {
     /// that the plan can run again over other rows of the same schema.
     pub(crate) fn add_input_relation(&self, name: &str, schema: Vec<OutCol>) -> Arc<InputSlot> {
         let slot = Arc::new(InputSlot::default());
-        let plan = Plan::Scan {
-            source: Source::Input(slot.clone()),
-            used: vec![true; schema.len()],
-            schema: schema.clone(),
-            time_range: (i64::MIN, i64::MAX),
-            tags: Vec::new(),
-            ranges: Vec::new(),
-            stats: Arc::new(super::plan::ScanStats::default()),
-        };
+        let plan = whole_scan(schema.clone(), Source::Input(slot.clone()));
         self.ctes.borrow_mut().insert(name.to_string(), (plan, schema));
         slot
     }

@@ -568,6 +568,8 @@ pub(crate) fn binary(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType
         }
         _ if out.is_numeric() => {
             let (a, b) = (as_f64(l), as_f64(r));
+            // Numeric results past 2^53 are checked against the exact decimal result.
+            let numeric = out == SqlType::Numeric;
             let validity = validity_and(l, r);
             let mut v = Vec::with_capacity(n);
             for i in 0..n {
@@ -586,7 +588,7 @@ pub(crate) fn binary(op: BinOp, l: &Column, lt: SqlType, r: &Column, rt: SqlType
                     return Err(SqlError::new("22003", "value out of range: overflow"));
                 }
                 if ok
-                    && out == SqlType::Numeric
+                    && numeric
                     && v[i].is_finite()
                     && x.abs().max(y.abs()).max(v[i].abs()) >= super::scalar::EXACT_INT_LIMIT
                 {

@@ -154,7 +154,7 @@ pub fn numeric_inexact(what: &str) -> SqlError {
 /// `s` as a numeric, or 22003 when the numeric read from the double nearest it is not it.
 pub fn numeric_of_int(s: i128) -> SqlResult<f64> {
     let f = s as f64;
-    if f.abs() >= EXACT_INT_LIMIT && format!("{f}") != s.to_string() {
+    if f.abs() >= EXACT_INT_LIMIT && numeric_decimal(f) != decimal_normal(s, 0) {
         return Err(numeric_inexact(&format!("value {s}")));
     }
     Ok(f)
@@ -163,11 +163,10 @@ pub fn numeric_of_int(s: i128) -> SqlResult<f64> {
 /// The decimal value a numeric double stands for, `m × 10^e` with `m` free of trailing
 /// zeros: its shortest round-trip digits (at most 17).
 pub fn numeric_decimal(f: f64) -> (i128, i32) {
-    let text = format!("{f:e}");
-    let (mantissa, exp) = text.split_once('e').expect("exponent form");
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let m: i128 = format!("{int}{frac}").parse().expect("at most 17 digits");
-    decimal_normal(m, exp.parse::<i32>().expect("an exponent") - frac.len() as i32)
+    let (digits, exp) = decimal_digits(&format!("{f:e}")).expect("a finite double in exponent form");
+    let m = digits.iter().fold(0i128, |m, d| m * 10 + i128::from(d - b'0'));
+    let e = if digits.is_empty() { 0 } else { (exp - digits.len() as i64) as i32 };
+    (if f < 0.0 { -m } else { m }, e)
 }
 
 /// `m × 10^e` without trailing zeros in `m` (0 as `(0, 0)`).

@@ -506,8 +506,13 @@ impl Binder<'_> {
 
 /// A scan of rows computed at plan time (VALUES, catalogs, rows handed to the binder).
 pub(super) fn rows_scan(schema: Vec<OutCol>, rows: Arc<Batch>) -> Plan {
+    whole_scan(schema, Source::Rows(rows))
+}
+
+/// A scan of every column and row of `source`.
+pub(super) fn whole_scan(schema: Vec<OutCol>, source: Source) -> Plan {
     Plan::Scan {
-        source: Source::Rows(rows),
+        source,
         used: vec![true; schema.len()],
         schema,
         time_range: (i64::MIN, i64::MAX),
