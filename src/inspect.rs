@@ -76,8 +76,8 @@ pub fn inspect(path: &Path, verify: bool) -> Result<String> {
             let _ = writeln!(out, "source {s} consumed through offset {o}");
         }
         for c in &m.columns {
-            let bytes: u64 = c.blocks.iter().map(|b| b.stored_len as u64).sum::<u64>() + c.dict.1 as u64;
-            let mut encs: Vec<&str> = c.blocks.iter().map(|b| b.encoding.name()).collect();
+            let bytes: u64 = c.blocks.iter(f.bytes()).map(|b| b.stored_len as u64).sum::<u64>() + c.dict.1 as u64;
+            let mut encs: Vec<&str> = c.blocks.iter(f.bytes()).map(|b| b.encoding.name()).collect();
             encs.dedup();
             let _ = writeln!(
                 out,

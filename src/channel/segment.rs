@@ -225,6 +225,9 @@ impl ChSegment {
                 }
             }
         }
+        // A segment is read once by each pipeline, as it is sealed, and by the odd query:
+        // its pages need not stay in the server's RSS.
+        self.data.release_pages();
         Ok(())
     }
 

@@ -84,7 +84,50 @@ pub struct ColumnMeta {
     pub null_count: u64,
     /// Dictionary and tag-index section: (offset, len, crc); len 0 when the column has none.
     pub dict: (u64, u32, u32),
-    pub blocks: Vec<BlockMeta>,
+    pub blocks: Blocks,
+}
+
+/// A column's block entries. Those of a file that was opened stay in its footer (mapped, so
+/// page cache rather than the process's own memory) and each is decoded when asked for: what
+/// stays in memory is where each entry starts, 4 bytes a block, not the entry with its
+/// statistics (~100 bytes). Memory then does not grow with the rows a server holds: a file of
+/// a million rows of 500 series has 500 blocks a column, and before this a soak at 600k rows/s
+/// grew by ~10 MB a minute in block entries alone (BENCHMARKS.md).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Blocks {
+    /// Entries made by the encoder, for the file being written.
+    Owned(Vec<BlockMeta>),
+    /// Entries in the footer of a file that was opened: where the footer starts in the file,
+    /// where each entry starts in the footer, and whether entries carry [`BlockStats`]
+    /// (version 2 on). Every entry was checked when the file was opened.
+    InFooter { base: u64, at: Vec<u32>, stats: bool },
+}
+
+impl Blocks {
+    pub fn len(&self) -> usize {
+        match self {
+            Blocks::Owned(v) => v.len(),
+            Blocks::InFooter { at, .. } => at.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Block `b`'s entry; `buf` is the file's bytes (those [`FileMeta::parse`] read).
+    pub fn get(&self, buf: &[u8], b: usize) -> BlockMeta {
+        match self {
+            Blocks::Owned(v) => v[b].clone(),
+            Blocks::InFooter { base, at, stats } => {
+                let mut r = ByteReader::new(&buf[*base as usize + at[b] as usize..]);
+                read_entry(&mut r, *stats)
+                    .expect("a footer entry is checked when its file is opened, and files never change")
+            }
+        }
+    }
+    /// Every block's entry, in order.
+    pub fn iter<'a>(&'a self, buf: &'a [u8]) -> impl Iterator<Item = BlockMeta> + 'a {
+        (0..self.len()).map(move |b| self.get(buf, b))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -228,8 +271,10 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
         if meta.dict.1 > 0 {
             meta.dict.0 += base;
         }
-        for b in &mut meta.blocks {
-            b.offset += base;
+        if let Blocks::Owned(blocks) = &mut meta.blocks {
+            for b in blocks {
+                b.offset += base;
+            }
         }
         out.extend_from_slice(&bytes);
         columns.push(meta);
@@ -246,7 +291,7 @@ pub fn encode_file(spec: &FileSpec, batch: &Batch, block_rows: u32) -> Vec<u8> {
         file_len: 0,
     };
     let footer_start = out.len();
-    write_footer(&meta, &mut out);
+    write_footer(&meta, &[], &mut out);
     container::finish(&MAGIC, footer_start, &mut out);
     out
 }
@@ -378,7 +423,7 @@ fn encode_column(field: &crate::batch::Field, col: &Column, block_starts: &[u64]
         data_type: field.data_type,
         null_count: col.null_count() as u64,
         dict: dict_section,
-        blocks,
+        blocks: Blocks::Owned(blocks),
     };
     (meta, out)
 }
@@ -456,7 +501,8 @@ fn slice_values(v: &Values, start: usize, end: usize) -> Values {
     }
 }
 
-fn write_footer(m: &FileMeta, out: &mut Vec<u8>) {
+/// The footer of `m`; `buf` holds the file `m` was read from, if it was (its block entries).
+fn write_footer(m: &FileMeta, buf: &[u8], out: &mut Vec<u8>) {
     let s = &m.spec;
     out.put_i32(s.day);
     out.put_u64(s.seq);
@@ -487,7 +533,7 @@ fn write_footer(m: &FileMeta, out: &mut Vec<u8>) {
         out.put_u64(c.dict.0);
         out.put_u32(c.dict.1);
         out.put_u32(c.dict.2);
-        for b in &c.blocks {
+        for b in c.blocks.iter(buf) {
             out.put_u64(b.offset);
             out.put_u32(b.stored_len);
             out.put_u32(b.raw_len);
@@ -518,6 +564,8 @@ impl FileMeta {
     /// Blocks are checked (CRC) when read.
     pub fn parse(buf: &[u8]) -> Result<FileMeta, FormatError> {
         let (footer, data_end, version) = container::open(buf, &MAGIC, 1..=VERSION)?;
+        // The footer ends where the trailer begins.
+        let footer_at = (buf.len() - container::TRAILER_LEN - footer.len()) as u64;
         let e = || corrupt("footer");
         let mut r = ByteReader::new(footer);
         let day = r.i32().ok_or_else(e)?;
@@ -573,25 +621,19 @@ impl FileMeta {
             if dict.1 > 0 && (dict.0 < HEADER_LEN as u64 || dict.0 + dict.1 as u64 > data_end) {
                 return Err(corrupt("dictionary offset"));
             }
-            let mut blocks = Vec::with_capacity(nblocks.min(1 << 20));
+            let stats = version >= 2;
+            let mut at = Vec::with_capacity(nblocks.min(1 << 20));
             for _ in 0..nblocks {
-                let b = BlockMeta {
-                    offset: r.u64().ok_or_else(e)?,
-                    stored_len: r.u32().ok_or_else(e)?,
-                    raw_len: r.u32().ok_or_else(e)?,
-                    crc: r.u32().ok_or_else(e)?,
-                    encoding: Encoding::from_u8(r.u8().ok_or_else(e)?).ok_or_else(|| corrupt("block encoding"))?,
-                    null_count: r.u32().ok_or_else(e)?,
-                    min: r.i64().ok_or_else(e)?,
-                    max: r.i64().ok_or_else(e)?,
-                    stats: None,
-                };
-                let b = if version >= 2 { BlockMeta { stats: Some(read_stats(&mut r, &data_type)?), ..b } } else { b };
+                at.push(u32::try_from(r.pos()).map_err(|_| corrupt("footer length"))?);
+                let b = read_entry(&mut r, stats)?;
+                if b.stats.as_ref().is_some_and(|s| s.counts.is_some()) && data_type != DataType::Text {
+                    return Err(corrupt("block statistics"));
+                }
                 if b.offset < HEADER_LEN as u64 || b.offset.saturating_add(b.stored_len as u64) > data_end {
                     return Err(corrupt("block offset"));
                 }
-                blocks.push(b);
             }
+            let blocks = Blocks::InFooter { base: footer_at, at, stats };
             columns.push(ColumnMeta { name, data_type, null_count, dict, blocks });
         }
         if !r.is_empty() {
@@ -602,8 +644,26 @@ impl FileMeta {
     }
 }
 
-/// A block entry's statistics (version 2), checked against the column's type.
-fn read_stats(r: &mut ByteReader, ty: &DataType) -> Result<BlockStats, FormatError> {
+/// One block's footer entry, with its statistics when the file's version has them.
+fn read_entry(r: &mut ByteReader, stats: bool) -> Result<BlockMeta, FormatError> {
+    let e = || corrupt("footer");
+    let b = BlockMeta {
+        offset: r.u64().ok_or_else(e)?,
+        stored_len: r.u32().ok_or_else(e)?,
+        raw_len: r.u32().ok_or_else(e)?,
+        crc: r.u32().ok_or_else(e)?,
+        encoding: Encoding::from_u8(r.u8().ok_or_else(e)?).ok_or_else(|| corrupt("block encoding"))?,
+        null_count: r.u32().ok_or_else(e)?,
+        min: r.i64().ok_or_else(e)?,
+        max: r.i64().ok_or_else(e)?,
+        stats: None,
+    };
+    Ok(if stats { BlockMeta { stats: Some(read_stats(r)?), ..b } } else { b })
+}
+
+/// A block entry's statistics (version 2); per-value counts are checked against the column's
+/// type by the caller.
+fn read_stats(r: &mut ByteReader) -> Result<BlockStats, FormatError> {
     let e = || corrupt("block statistics");
     let flags = r.u8().ok_or_else(e)?;
     let sum = i128::from_le_bytes(r.take(16).ok_or_else(e)?.try_into().map_err(|_| e())?);
@@ -617,7 +677,7 @@ fn read_stats(r: &mut ByteReader, ty: &DataType) -> Result<BlockStats, FormatErr
         }
         Some(c)
     };
-    if counts.is_some() && *ty != DataType::Text || flags & !(BlockStats::NAN | BlockStats::INFINITE) != 0 {
+    if flags & !(BlockStats::NAN | BlockStats::INFINITE) != 0 {
         return Err(e());
     }
     Ok(BlockStats { flags, sum, counts })
@@ -671,7 +731,10 @@ pub fn read_block(
     dict: Option<&std::sync::Arc<Dictionary>>,
 ) -> Result<Column, FormatError> {
     let col = meta.columns.get(c).ok_or_else(|| corrupt("column index"))?;
-    let bm = col.blocks.get(b).ok_or_else(|| corrupt("block index"))?;
+    if b >= col.blocks.len() {
+        return Err(corrupt("block index"));
+    }
+    let bm = col.blocks.get(buf, b);
     let stored =
         container::block(buf, bm.offset, bm.stored_len, bm.crc, &|| format!("block {b} of column {}", col.name))?;
     // Blocks are decompressed into one buffer per thread, kept from block to block.
@@ -681,7 +744,7 @@ pub fn read_block(
     SCRATCH.with(|s| {
         let mut scratch = s.borrow_mut();
         let raw = container::decompress_into(stored, bm.raw_len, &mut scratch)?;
-        decode_block(raw, meta, col, b, dict)
+        decode_block(raw, meta, col, b, bm.encoding, dict)
     })
 }
 
@@ -691,6 +754,7 @@ fn decode_block(
     meta: &FileMeta,
     col: &ColumnMeta,
     b: usize,
+    encoding: Encoding,
     dict: Option<&std::sync::Arc<Dictionary>>,
 ) -> Result<Column, FormatError> {
     let n = meta.block_len(b);
@@ -709,7 +773,7 @@ fn decode_block(
         }
         Some(v)
     };
-    let values = codec::decode(col.blocks[b].encoding, &raw[r.pos()..], n, dict).map_err(codec_err)?;
+    let values = codec::decode(encoding, &raw[r.pos()..], n, dict).map_err(codec_err)?;
     if values.data_type() != col.data_type {
         return Err(corrupt("block encoding does not match column type"));
     }
@@ -794,14 +858,14 @@ mod tests {
         let data_end = bytes.len() - container::TRAILER_LEN - footer_len(&bytes);
         out.extend_from_slice(&bytes[container::HEADER_LEN..data_end]);
         let start = out.len();
-        write_footer(&bad, &mut out);
+        write_footer(&bad, &bytes, &mut out);
         container::finish(&MAGIC, start, &mut out);
         assert!(format!("{:?}", FileMeta::parse(&out).unwrap_err()).contains("block length"));
     }
 
     fn footer_len(bytes: &[u8]) -> usize {
         let mut out = Vec::new();
-        write_footer(&FileMeta::parse(bytes).unwrap(), &mut out);
+        write_footer(&FileMeta::parse(bytes).unwrap(), bytes, &mut out);
         out.len()
     }
 
@@ -833,6 +897,17 @@ mod tests {
         let bytes = encode_file(&spec, &batch, 8192);
         let meta = FileMeta::parse(&bytes).unwrap();
         assert_eq!(meta.num_blocks(), 100, "one block per series of 1,000 rows");
+        // The entries of an opened file stay in its footer, and each decodes to what was
+        // written: the footer written again from them is the same bytes, statistics and
+        // per-value counts included.
+        assert!(meta.columns.iter().all(|c| matches!(c.blocks, Blocks::InFooter { .. }) && c.blocks.len() == 100));
+        let data_end = bytes.len() - container::TRAILER_LEN - footer_len(&bytes);
+        let mut again = Vec::new();
+        write_footer(&meta, &bytes, &mut again);
+        assert_eq!(again, bytes[data_end..bytes.len() - container::TRAILER_LEN]);
+        assert!(
+            meta.columns[1].blocks.iter(&bytes).all(|b| b.stats.and_then(|s| s.counts).is_some_and(|c| c.len() == 1))
+        );
         for (c, want) in batch.columns.iter().enumerate() {
             let dict = read_dict(&bytes, &meta.columns[c]).unwrap().map(|d| d.values);
             let mut got: Option<Column> = None;

@@ -73,7 +73,7 @@ impl DsFile {
         // Per-value counts name dictionary codes and add up to the block's present rows: a
         // query answered from them must never read past the dictionary or count wrong.
         for (c, d) in meta.columns.iter().zip(&dicts) {
-            for (b, bm) in c.blocks.iter().enumerate() {
+            for (b, bm) in c.blocks.iter(buf).enumerate() {
                 let Some(counts) = bm.stats.as_ref().and_then(|s| s.counts.as_ref()) else { continue };
                 let n = d.as_ref().map_or(0, |d| d.values.len());
                 let total: u64 = counts.iter().map(|&(_, k)| k as u64).sum();
@@ -85,6 +85,11 @@ impl DsFile {
             }
         }
         Ok(DsFile { path, data, meta, dicts })
+    }
+
+    /// Block `b`'s entry of column `c` (decoded from the footer: see [`file::Blocks`]).
+    pub fn block_meta(&self, c: usize, b: usize) -> file::BlockMeta {
+        self.meta.columns[c].blocks.get(self.bytes(), b)
     }
 
     /// Column `c`'s dictionary (sorted distinct values), when it has one.

@@ -747,12 +747,11 @@ impl Datastore {
             let files = st.parts.iter().flat_map(|(d, p)| p.files.iter().map(|f| (*d, f.clone()))).collect();
             (files, st.schema.clone())
         };
-        let may_hold =
-            |f: &DsFile, col: &str, lo: i64, hi: i64| {
-                f.meta.columns.iter().find(|c| c.name == col).is_some_and(|c| {
-                    c.data_type == DataType::Int64 && c.blocks.iter().any(|b| b.min <= hi && b.max >= lo)
-                })
-            };
+        let may_hold = |f: &DsFile, col: &str, lo: i64, hi: i64| {
+            f.meta.columns.iter().find(|c| c.name == col).is_some_and(|c| {
+                c.data_type == DataType::Int64 && c.blocks.iter(f.bytes()).any(|b| b.min <= hi && b.max >= lo)
+            })
+        };
         let mut deleted = 0u64;
         for (day, f) in files {
             if !may_hold(&f, id_col, id, id) || !may_hold(&f, offset_col, lo, hi) {

@@ -834,10 +834,14 @@ fn spawn_maintenance(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, ev
     std::thread::Builder::new()
         .name("fleetdb-maintenance".into())
         .spawn(move || {
+            crate::util::mmap::return_large_blocks_at_once();
             // A round that flushed or compacted owes the system the memory it freed; it is given
-            // back in the first round with nothing to do, not while a load goes on (the next
-            // flush would fault the same memory in again, at a cost like the flush's own).
+            // back in the first round with nothing to do, or after TRIM_UNDER_LOAD while a load
+            // goes on (large blocks are unmapped as they are freed; this gives back the pages
+            // of smaller ones that the arenas kept).
+            const TRIM_UNDER_LOAD: Duration = Duration::from_secs(10);
             let mut owed = false;
+            let mut trimmed = std::time::Instant::now();
             loop {
                 {
                     let (flag, cv) = &*stop;
@@ -852,11 +856,12 @@ fn spawn_maintenance(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, ev
                 let res = e.maintain(now_micros());
                 // A flush or compaction frees what it held (a memtable, the merged files'
                 // rows) in the allocator's arenas; give it back so the process stays its size.
-                if res.as_ref().is_ok_and(|r| r.flushed > 0 || r.compacted > 0 || r.checkpointed) {
-                    owed = true;
-                } else if owed {
+                let busy = res.as_ref().is_ok_and(|r| r.flushed > 0 || r.compacted > 0 || r.checkpointed);
+                owed |= busy;
+                if owed && (!busy || trimmed.elapsed() >= TRIM_UNDER_LOAD) {
                     crate::util::mmap::release_free_memory();
                     owed = false;
+                    trimmed = std::time::Instant::now();
                 }
                 *e.upkeep_failure.lock().unwrap_or_else(|p| p.into_inner()) = res.err().map(|err| err.to_string());
             }

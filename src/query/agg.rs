@@ -15,7 +15,7 @@ mod percentile;
 
 pub(crate) use group::{AddToAccs, GroupAccs, Grouper, aggregate, aggregate_with};
 pub(crate) use merge::{merge_acc, mergeable};
-use percentile::{percentile, percentile_floats};
+use percentile::percentile;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AggFunc {
@@ -190,8 +190,10 @@ pub(crate) enum Acc {
     DistinctInt(Vec<i64>, std::collections::HashSet<i64, foldhash::fast::RandomState>),
     /// Every non-NULL value, and the fraction asked for (percentiles).
     Values(Vec<Scalar>, Scalar),
-    /// The same for double precision values, kept unboxed.
-    Floats(Vec<f64>, Scalar),
+    /// The same for double precision values, kept unboxed; with the values other threads'
+    /// accumulators of the group kept, taken over whole when they were merged and joined only
+    /// when the group is finished (on every core, not in the merge).
+    Floats(Vec<f64>, Scalar, Vec<Vec<f64>>),
     /// Running means and co-moments of (x, y) pairs (Welford), the largest x, and the third
     /// argument (rul_linear's threshold).
     Pairs {
@@ -232,7 +234,7 @@ pub(crate) fn new_acc(call: &AggCall) -> Acc {
         AggFunc::PercentileCont { .. } | AggFunc::PercentileDisc { .. }
             if call.args[0].ty().physical() == Some(DataType::Float64) =>
         {
-            Acc::Floats(Vec::new(), Scalar::Null)
+            Acc::Floats(Vec::new(), Scalar::Null, Vec::new())
         }
         AggFunc::PercentileCont { .. } | AggFunc::PercentileDisc { .. } => Acc::Values(Vec::new(), Scalar::Null),
         AggFunc::Regr(_) | AggFunc::RulLinear => {
@@ -357,7 +359,7 @@ pub(crate) fn feed(acc: &mut Acc, call: &AggCall, v: &[Scalar]) {
                 vals.push(v[0].clone());
             }
         }
-        Acc::Floats(vals, fraction) => {
+        Acc::Floats(vals, fraction, _) => {
             if fraction.is_null() {
                 *fraction = v[1].clone();
             }
@@ -414,6 +416,21 @@ pub(crate) fn feed(acc: &mut Acc, call: &AggCall, v: &[Scalar]) {
                 vals.push(v[0].clone());
             }
         }
+    }
+}
+
+/// [`finish`] of an accumulator that is not needed after: a percentile of doubles selects
+/// among the values it kept rather than a copy of them.
+pub(crate) fn finish_in_place(acc: &mut Acc, call: &AggCall) -> SqlResult<Scalar> {
+    match acc {
+        Acc::Floats(vals, fraction, more) => {
+            vals.reserve(more.iter().map(Vec::len).sum());
+            for m in more.drain(..) {
+                vals.extend(m);
+            }
+            percentile::percentile_floats_in_place(vals, fraction, call)
+        }
+        acc => finish(acc, call),
     }
 }
 
@@ -480,7 +497,12 @@ pub(crate) fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
         }
         Acc::ByTime(b) => b.as_ref().map(|(_, v)| v.clone()).unwrap_or(Scalar::Null),
         Acc::Values(vals, fraction) => percentile(vals, fraction, call)?,
-        Acc::Floats(vals, fraction) => percentile_floats(vals, fraction, call)?,
+        Acc::Floats(vals, fraction, more) => {
+            let mut all = Vec::with_capacity(vals.len() + more.iter().map(Vec::len).sum::<usize>());
+            all.extend_from_slice(vals);
+            more.iter().for_each(|m| all.extend_from_slice(m));
+            percentile::percentile_floats_in_place(&mut all, fraction, call)?
+        }
         Acc::Pairs { n, mx, my, sxx, syy, sxy, max_x, extra } => {
             let (n, f) = (*n, |x: f64| if x.is_finite() { Scalar::Float(x) } else { Scalar::Null });
             match call.func {
@@ -741,7 +763,7 @@ pub(crate) fn feed_rows(acc: &mut Acc, call: &AggCall, cols: &[&Column], rows: s
                 extreme_int(best, x, max);
             }
         }
-        (Acc::Floats(vals, fraction), Some((Values::Float64(v), valid)))
+        (Acc::Floats(vals, fraction, _), Some((Values::Float64(v), valid)))
             if matches!(call.func, AggFunc::PercentileCont { .. } | AggFunc::PercentileDisc { .. }) =>
         {
             let Some(fc) = cols.get(1) else { return false };
@@ -843,7 +865,7 @@ fn fast_feed(accs: &mut [Acc], naggs: usize, ai: usize, call: &AggCall, cols: &[
             let c = &cols[0];
             let fty = call.args[1].ty();
             for (r, &g) in gids.iter().enumerate() {
-                if let Acc::Floats(vals, fraction) = &mut accs[at(g)] {
+                if let Acc::Floats(vals, fraction, _) = &mut accs[at(g)] {
                     if fraction.is_null() {
                         *fraction = Scalar::from_column(fc, fty, r);
                     }

@@ -522,11 +522,19 @@ impl<'q> Grouper<'q> {
             }
             columns.push(scalars_to_column(&vals, g.ty())?);
         }
-        let finish_part = |ai: usize, call: &AggCall, part: std::ops::Range<usize>| -> SqlResult<Vec<Scalar>> {
+        // Each group's accumulators, in output order: finishing may work on what they hold
+        // (a percentile selects among its kept values in place rather than on a copy).
+        let mut accs = accs;
+        let mut slots: Vec<&mut [Acc]> = accs.chunks_mut(naggs.max(1)).collect();
+        if let Some(o) = &order {
+            let mut taken: Vec<Option<&mut [Acc]>> = slots.into_iter().map(Some).collect();
+            slots = o.iter().filter_map(|&g| taken[g].take()).collect();
+        }
+        let finish_part = |ai: usize, call: &AggCall, part: &mut [&mut [Acc]], from: usize| -> SqlResult<Vec<Scalar>> {
             let mut vals = Vec::with_capacity(part.len());
-            for i in part {
-                tick(i)?;
-                vals.push(finish(&accs[at(i) * naggs + ai], call)?);
+            for (i, slot) in part.iter_mut().enumerate() {
+                tick(from + i)?;
+                vals.push(finish_in_place(&mut slot[ai], call)?);
             }
             Ok(vals)
         };
@@ -535,19 +543,17 @@ impl<'q> Grouper<'q> {
             // Aggregates that kept their inputs (percentiles, DISTINCT) do their work here:
             // many groups of them are finished on every core, each a share of the groups.
             let kept = matches!(
-                accs.get(ai),
+                slots.first().and_then(|s| s.get(ai)),
                 Some(Acc::Floats(..) | Acc::Values(..) | Acc::Distinct(..) | Acc::DistinctInt(..))
             );
             let vals = if kept && threads > 1 && ngroups >= 64 {
                 let per = ngroups.div_ceil(threads);
                 let finish_part = &finish_part;
                 let parts: Vec<SqlResult<Vec<Scalar>>> = std::thread::scope(|sc| {
-                    let handles: Vec<_> = (0..threads)
-                        .map(|t| {
-                            sc.spawn(move || {
-                                finish_part(ai, call, (t * per).min(ngroups)..((t + 1) * per).min(ngroups))
-                            })
-                        })
+                    let handles: Vec<_> = slots
+                        .chunks_mut(per)
+                        .enumerate()
+                        .map(|(t, part)| sc.spawn(move || finish_part(ai, call, part, t * per)))
                         .collect();
                     handles
                         .into_iter()
@@ -560,7 +566,7 @@ impl<'q> Grouper<'q> {
                 }
                 vals
             } else {
-                finish_part(ai, call, 0..ngroups)?
+                finish_part(ai, call, &mut slots, 0)?
             };
             columns.push(scalars_to_column(&vals, call.ty)?);
         }

@@ -93,11 +93,15 @@ pub(crate) fn merge_acc(acc: &mut Acc, other: Acc, call: &AggCall) -> bool {
             }
             vals.extend(v2);
         }
-        (Acc::Floats(vals, fraction), Acc::Floats(v2, f2)) => {
+        (Acc::Floats(vals, fraction, more), Acc::Floats(v2, f2, more2)) => {
             if fraction.is_null() {
                 *fraction = f2;
             }
-            vals.extend(v2);
+            // Taken over, not copied: the values are joined when the group is finished.
+            more.extend(std::iter::once(v2).chain(more2).filter(|v| !v.is_empty()));
+            if vals.is_empty() {
+                *vals = more.pop().unwrap_or_default();
+            }
         }
         // The same for two variables: means, squared deviations and the co-moment.
         (

@@ -16,16 +16,16 @@ fn percentile_fraction(fraction: &Scalar) -> SqlResult<Option<f64>> {
 }
 
 /// [`percentile`] of double precision values: the one or two values it needs are selected
-/// (linear time), not the whole group sorted. NaN sorts above every number, as in PostgreSQL.
-pub(super) fn percentile_floats(vals: &[f64], fraction: &Scalar, call: &AggCall) -> SqlResult<Scalar> {
+/// (linear time) among `v` itself, whose order it changes, not the whole group sorted. NaN
+/// sorts above every number, as in PostgreSQL.
+pub(super) fn percentile_floats_in_place(v: &mut [f64], fraction: &Scalar, call: &AggCall) -> SqlResult<Scalar> {
     let Some(p) = percentile_fraction(fraction)? else { return Ok(Scalar::Null) };
-    let n = vals.len();
+    let n = v.len();
     if n == 0 {
         return Ok(Scalar::Null);
     }
     let order = |a: &f64, b: &f64| crate::query::scalar::cmp_f64(*a, *b);
     let desc = matches!(call.func, AggFunc::PercentileCont { desc: true } | AggFunc::PercentileDisc { desc: true });
-    let mut v = vals.to_vec();
     // The k-th value (from 0) in the asked order.
     let mut kth = |k: usize| -> f64 {
         let at = if desc { n - 1 - k } else { k };

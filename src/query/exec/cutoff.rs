@@ -153,8 +153,8 @@ impl SharedCutoff {
     pub(super) fn skips(&self, f: &crate::datastore::DsFile, b: usize) -> bool {
         use crate::batch::DataType;
         let Some(bound) = *self.bound.lock().unwrap_or_else(|e| e.into_inner()) else { return false };
-        let Some(cm) = f.meta.column_index(&self.name).map(|c| &f.meta.columns[c]) else { return false };
-        let bm = &cm.blocks[b];
+        let Some(c) = f.meta.column_index(&self.name) else { return false };
+        let (cm, bm) = (&f.meta.columns[c], f.block_meta(c, b));
         if let NumBound::Null = bound {
             return bm.null_count == 0;
         }

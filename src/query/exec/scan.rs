@@ -250,14 +250,14 @@ fn take_block_stats(
 ) -> bool {
     let StatsWanted { cols, whole, by, totals } = want;
     let Some(tc) = time_file_col else { return false };
-    let tb = &f.meta.columns[tc].blocks[b];
+    let tb = f.block_meta(tc, b);
     let meta_of = |c: usize| {
         let fc = file_cols.get(c).copied().flatten()?;
         let cm = &f.meta.columns[fc];
-        (cm.data_type == storage.get(c)?.data_type).then_some((fc, cm, &cm.blocks[b]))
+        (cm.data_type == storage.get(c)?.data_type).then_some((fc, cm, f.block_meta(fc, b)))
     };
     if let [StatCol::Values(c)] = cols {
-        return take_block_values(f, b, *c, tb, whole, &meta_of, totals);
+        return take_block_values(f, b, *c, &tb, whole, &meta_of, totals);
     }
     if tb.min < whole.0 || tb.max >= whole.1 {
         return false;
@@ -355,8 +355,8 @@ fn take_block_values<'f>(
     true
 }
 
-type MetaOf<'f> = dyn Fn(usize) -> Option<(usize, &'f crate::datastore::file::ColumnMeta, &'f crate::datastore::file::BlockMeta)>
-    + 'f;
+type MetaOf<'f> =
+    dyn Fn(usize) -> Option<(usize, &'f crate::datastore::file::ColumnMeta, crate::datastore::file::BlockMeta)> + 'f;
 
 /// Adds block `b`'s statistics for `cols` to `t` (checked by [`take_block_stats`]).
 fn add_block_stats<'f>(f: &'f DsFile, b: usize, cols: &[StatCol], meta_of: &MetaOf<'f>, t: &mut BlockTotals) {
@@ -712,7 +712,7 @@ pub(super) fn scan_file(
             continue;
         }
         if let Some(tc) = time_file_col {
-            let bm = &f.meta.columns[tc].blocks[b];
+            let bm = f.block_meta(tc, b);
             if bm.max < range.0 || bm.min >= range.1 {
                 stats.blocks_pruned.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -723,7 +723,7 @@ pub(super) fn scan_file(
         let outside = ranges.iter().any(|&(c, lo, hi)| {
             let Some(fc) = file_cols.get(c).copied().flatten() else { return false };
             let cm = &f.meta.columns[fc];
-            let bm = &cm.blocks[b];
+            let bm = f.block_meta(fc, b);
             let (min, max) = match cm.data_type {
                 crate::batch::DataType::Float64 => (f64::from_bits(bm.min as u64), f64::from_bits(bm.max as u64)),
                 crate::batch::DataType::Int64 => (bm.min as f64, bm.max as f64),
@@ -757,7 +757,7 @@ pub(super) fn scan_file(
             && wanted(ti)
             && file_cols[ti] == Some(tc)
         {
-            let bm = &f.meta.columns[tc].blocks[b];
+            let bm = f.block_meta(tc, b);
             if bm.min < range.0 || bm.max >= range.1 {
                 let c = f.block(tc, b)?;
                 if let Values::Timestamp(t) = &c.values
