@@ -834,11 +834,10 @@ fn spawn_maintenance(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, ev
     std::thread::Builder::new()
         .name("fleetdb-maintenance".into())
         .spawn(move || {
-            crate::util::mmap::return_large_blocks_at_once();
             // A round that flushed or compacted owes the system the memory it freed; it is given
-            // back in the first round with nothing to do, or after TRIM_UNDER_LOAD while a load
-            // goes on (large blocks are unmapped as they are freed; this gives back the pages
-            // of smaller ones that the arenas kept).
+            // back in the first round with nothing to do, or every TRIM_UNDER_LOAD while a load
+            // goes on (not at every flush: the next would fault the same memory in again, at a
+            // cost like the flush's own).
             const TRIM_UNDER_LOAD: Duration = Duration::from_secs(10);
             let mut owed = false;
             let mut trimmed = std::time::Instant::now();

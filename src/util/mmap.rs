@@ -1,6 +1,5 @@
-//! Read-only memory maps of immutable files, and the allocator's settings
-//! ([`release_free_memory`], [`return_large_blocks_at_once`]). This is the one
-//! module allowed `unsafe`.
+//! Read-only memory maps of immutable files (and giving their pages back), and
+//! [`release_free_memory`]. This is the one module allowed `unsafe`.
 
 #![allow(unsafe_code)]
 
@@ -28,6 +27,7 @@ impl Backing {
         let map = unsafe { Mmap::map(&file)? };
         Ok(Backing::Mapped(map))
     }
+
     /// Unmaps the pages read so far from this process (they stay in the page cache, and the
     /// next read maps them again): for files read once from end to end and rarely again,
     /// such as channel segments, which would otherwise count in the server's RSS as the
@@ -55,34 +55,6 @@ unsafe extern "C" {
     /// glibc: gives the free memory at the top of the heap, and free whole pages inside every
     /// arena, back to the system; returns 1 if any memory was released.
     fn malloc_trim(pad: usize) -> i32;
-    /// glibc: sets one of the allocator's parameters; returns 1 when it was set.
-    fn mallopt(param: i32, value: i32) -> i32;
-}
-
-/// glibc's `M_MMAP_THRESHOLD`: blocks of at least this many bytes get a mapping of their own.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const M_MMAP_THRESHOLD: i32 = -3;
-
-/// Blocks of at least this size (a memtable's columns, a flush's sorted copy, a file being
-/// encoded, a large hash table) are mapped on their own and unmapped when freed.
-pub(crate) const LARGE_BLOCK: usize = 1 << 20;
-
-/// Makes every block of [`LARGE_BLOCK`] or more a mapping of its own, given back to the system
-/// the moment it is freed. glibc's default raises that threshold to the size of each large
-/// block freed (up to 32 MiB), after which a flush's buffers come from the arenas and stay
-/// there: under sustained ingest, where a flush follows a flush and
-/// [`release_free_memory`] never gets an idle moment, a server whose live memory was ~70 MB
-/// held ~600 MB (tools/soak.py, BENCHMARKS.md). Once per process; later calls do nothing.
-pub(crate) fn return_large_blocks_at_once() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: mallopt takes two plain integers and changes only the allocator's own
-        // parameters, under its lock; blocks allocated before keep working as they were.
-        unsafe {
-            mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK as i32);
-        }
-    });
 }
 
 /// Gives memory that was freed back to the operating system. glibc keeps freed small blocks in

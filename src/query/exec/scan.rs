@@ -251,11 +251,19 @@ fn take_block_stats(
     let StatsWanted { cols, whole, by, totals } = want;
     let Some(tc) = time_file_col else { return false };
     let tb = f.block_meta(tc, b);
-    let meta_of = |c: usize| {
-        let fc = file_cols.get(c).copied().flatten()?;
-        let cm = &f.meta.columns[fc];
-        (cm.data_type == storage.get(c)?.data_type).then_some((fc, cm, f.block_meta(fc, b)))
+    // The block's entry of each column asked about, decoded once (entries are decoded from
+    // the footer when needed: see `datastore::file::Blocks`).
+    let asked = |c: usize| {
+        by == Some(c) || cols.iter().any(|&(StatCol::Numbers(x) | StatCol::Counts(x) | StatCol::Values(x))| x == c)
     };
+    let entries: Vec<_> = (0..storage.len())
+        .map(|c| {
+            let fc = file_cols.get(c).copied().flatten().filter(|_| asked(c))?;
+            let cm = &f.meta.columns[fc];
+            (cm.data_type == storage[c].data_type).then(|| (fc, cm, f.block_meta(fc, b)))
+        })
+        .collect();
+    let meta_of = |c: usize| entries.get(c)?.as_ref().map(|(fc, cm, bm)| (*fc, *cm, bm));
     if let [StatCol::Values(c)] = cols {
         return take_block_values(f, b, *c, &tb, whole, &meta_of, totals);
     }
@@ -355,8 +363,8 @@ fn take_block_values<'f>(
     true
 }
 
-type MetaOf<'f> =
-    dyn Fn(usize) -> Option<(usize, &'f crate::datastore::file::ColumnMeta, crate::datastore::file::BlockMeta)> + 'f;
+type MetaOf<'f> = dyn Fn(usize) -> Option<(usize, &'f crate::datastore::file::ColumnMeta, &'f crate::datastore::file::BlockMeta)>
+    + 'f;
 
 /// Adds block `b`'s statistics for `cols` to `t` (checked by [`take_block_stats`]).
 fn add_block_stats<'f>(f: &'f DsFile, b: usize, cols: &[StatCol], meta_of: &MetaOf<'f>, t: &mut BlockTotals) {
