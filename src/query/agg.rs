@@ -424,11 +424,7 @@ pub(crate) fn feed(acc: &mut Acc, call: &AggCall, v: &[Scalar]) {
 pub(crate) fn finish_in_place(acc: &mut Acc, call: &AggCall) -> SqlResult<Scalar> {
     match acc {
         Acc::Floats(vals, fraction, more) => {
-            vals.reserve(more.iter().map(Vec::len).sum());
-            for m in more.drain(..) {
-                vals.extend(m);
-            }
-            percentile::percentile_floats_in_place(vals, fraction, call)
+            percentile::percentile_floats_joined(vals, &std::mem::take(more), fraction, call)
         }
         acc => finish(acc, call),
     }
@@ -498,10 +494,7 @@ pub(crate) fn finish(acc: &Acc, call: &AggCall) -> SqlResult<Scalar> {
         Acc::ByTime(b) => b.as_ref().map(|(_, v)| v.clone()).unwrap_or(Scalar::Null),
         Acc::Values(vals, fraction) => percentile(vals, fraction, call)?,
         Acc::Floats(vals, fraction, more) => {
-            let mut all = Vec::with_capacity(vals.len() + more.iter().map(Vec::len).sum::<usize>());
-            all.extend_from_slice(vals);
-            more.iter().for_each(|m| all.extend_from_slice(m));
-            percentile::percentile_floats_in_place(&mut all, fraction, call)?
+            percentile::percentile_floats_joined(&mut vals.clone(), more, fraction, call)?
         }
         Acc::Pairs { n, mx, my, sxx, syy, sxy, max_x, extra } => {
             let (n, f) = (*n, |x: f64| if x.is_finite() { Scalar::Float(x) } else { Scalar::Null });

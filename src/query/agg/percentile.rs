@@ -15,10 +15,23 @@ fn percentile_fraction(fraction: &Scalar) -> SqlResult<Option<f64>> {
     Ok(Some(p))
 }
 
+/// [`percentile_floats_in_place`] over `vals` and, appended to it, the values taken over from
+/// other threads' accumulators of the group.
+pub(super) fn percentile_floats_joined(
+    vals: &mut Vec<f64>,
+    more: &[Vec<f64>],
+    fraction: &Scalar,
+    call: &AggCall,
+) -> SqlResult<Scalar> {
+    vals.reserve(more.iter().map(Vec::len).sum());
+    more.iter().for_each(|m| vals.extend_from_slice(m));
+    percentile_floats_in_place(vals, fraction, call)
+}
+
 /// [`percentile`] of double precision values: the one or two values it needs are selected
 /// (linear time) among `v` itself, whose order it changes, not the whole group sorted. NaN
 /// sorts above every number, as in PostgreSQL.
-pub(super) fn percentile_floats_in_place(v: &mut [f64], fraction: &Scalar, call: &AggCall) -> SqlResult<Scalar> {
+fn percentile_floats_in_place(v: &mut [f64], fraction: &Scalar, call: &AggCall) -> SqlResult<Scalar> {
     let Some(p) = percentile_fraction(fraction)? else { return Ok(Scalar::Null) };
     let n = v.len();
     if n == 0 {
